@@ -1,0 +1,143 @@
+"""`cs-connector`: run, plan, validate and the bundled demo."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from connector.config.load import load_config
+from connector.errors import ConfigError, ConnectorError
+from connector.report import print_plan, print_summary, write_summary_json
+from connector.run import check_against_crm, default_crm, run_sync
+from connector.settings import Settings
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Scores customer health and turns alerts into CRM tasks.",
+)
+console = Console(soft_wrap=True, highlight=False)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+
+EXIT_CONFIG = 2
+EXIT_FAILED = 3
+EXIT_PARTIAL = 4
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            err.print(f"[red]settings:[/] {error['msg']}")
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+def _sync(settings: Settings, *, dry_run: bool, summary_json: Path | None) -> None:
+    try:
+        outcome = run_sync(settings, dry_run=dry_run)
+    except ConfigError as exc:
+        err.print(f"[red]Configuration error — nothing was written.[/]\n{exc}")
+        raise typer.Exit(EXIT_CONFIG) from None
+    except ConnectorError as exc:
+        err.print(f"[red]Run failed:[/] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+    print_plan(console, outcome.plan, dry_run=dry_run)
+    print_summary(console, outcome.summary)
+    if summary_json:
+        write_summary_json(summary_json, outcome.summary)
+    if outcome.summary.failures:
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+@app.command()
+def run(
+    once: Annotated[
+        bool,
+        typer.Option(
+            "--once",
+            help="Run one sync and exit (for cron, "
+            "Kubernetes CronJobs and other external schedulers).",
+        ),
+    ] = True,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan, write nothing.")
+    ] = False,
+    summary_json: Annotated[
+        Path | None, typer.Option(help="Also write the run summary as JSON.")
+    ] = None,
+) -> None:
+    """Read the CRM and usage, score, and write changed fields and new tasks."""
+    settings = _settings()
+    _sync(settings, dry_run=dry_run or settings.dry_run, summary_json=summary_json)
+
+
+@app.command()
+def plan(summary_json: Annotated[Path | None, typer.Option()] = None) -> None:
+    """Show what a run would write, without writing (same as `run --dry-run`)."""
+    _sync(_settings(), dry_run=True, summary_json=summary_json)
+
+
+@app.command()
+def validate(
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Check the files only; do not contact the CRM.")
+    ] = False,
+) -> None:
+    """Check mappings/ and playbooks/, and every mapped field against the CRM's describe."""
+    settings = _settings()
+    try:
+        config = load_config(settings.mappings_dir, settings.playbooks_dir, settings.crm)
+        if not offline:
+            crm = default_crm(settings, config)
+            try:
+                check_against_crm(crm, config)
+            finally:
+                crm.close()
+    except ConfigError as exc:
+        err.print(f"[red]Configuration error.[/]\n{exc}")
+        raise typer.Exit(EXIT_CONFIG) from None
+    except ConnectorError as exc:
+        err.print(f"[red]Cannot check against the CRM:[/] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+    where = "files" if offline else f"files and the {settings.crm} org"
+    console.print(
+        f"[green]OK[/]: {len(config.rules)} rules, "
+        f"{len(config.health.measures)} health measures; {where} agree."
+    )
+
+
+@app.command()
+def demo(
+    state_dir: Annotated[Path, typer.Option(help="Where the sandbox keeps its org and CA.")] = Path(
+        ".demo"
+    ),
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Start again from a fresh demo org.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the plan, write nothing.")
+    ] = False,
+) -> None:
+    """Run the whole job against the bundled sandbox Salesforce org and usage API."""
+    from connector.sandbox.demo import running_sandbox  # the sandbox is an optional extra
+
+    if reset and state_dir.exists():
+        shutil.rmtree(state_dir)
+    with running_sandbox(state_dir) as sandbox:
+        settings = sandbox.settings
+        console.print(
+            f"Sandbox Salesforce org at {settings.salesforce_url}, usage API at "
+            f"{settings.usage_api_url} (TLS verified with {settings.ca_bundle}); "
+            f"demo date {settings.as_of_date}."
+        )
+        _sync(settings, dry_run=dry_run, summary_json=None)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,87 @@
+"""`mappings/<crm>.yaml`: which CRM objects and fields mean what, and where results go."""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_CANONICAL = r"^[a-z][a-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ObjectMapping(_Strict):
+    """One CRM object read each run: its API name, a filter, and canonical ↔ CRM field names."""
+
+    object: str
+    where: str | None = None
+    fields: dict[str, str] = Field(min_length=1)
+
+    required: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _check_fields(self) -> ObjectMapping:
+        for name in self.fields:
+            if not _is_canonical(name):
+                raise ValueError(
+                    f"canonical name '{name}' must be lower_snake_case (letters, digits, _)"
+                )
+        missing = [name for name in self.required if name not in self.fields]
+        if missing:
+            raise ValueError(f"fields must map {', '.join(missing)}")
+        return self
+
+
+class AccountMapping(ObjectMapping):
+    required = ("id", "name", "owner_id")
+
+
+class OpportunityMapping(ObjectMapping):
+    """Open opportunities; the frame rolls them up into renewal and expansion columns."""
+
+    required = ("id", "account_id", "amount", "close_date", "type")
+    renewal_types: list[str] = Field(default_factory=lambda: ["Renewal"], min_length=1)
+    expansion_types: list[str] = Field(default_factory=lambda: ["Expansion"])
+
+
+class UsageMapping(_Strict):
+    """How accounts join the usage API and which weekly metrics to take from it."""
+
+    join_key: str = Field(pattern=_CANONICAL)
+    metrics: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check_metrics(self) -> UsageMapping:
+        bad = [m for m in self.metrics if not _is_canonical(m)]
+        if bad:
+            raise ValueError(f"metric names must be lower_snake_case: {', '.join(bad)}")
+        return self
+
+
+class TaskMapping(_Strict):
+    """Where alert tasks live and who gets them."""
+
+    object: str = "Task"
+    key_field: str = "CS_Action_Key__c"
+    assign_to: str = Field(default="owner_id", pattern=_CANONICAL)
+    status: str = "Not Started"
+
+
+class Mapping(_Strict):
+    crm: Literal["salesforce"]
+    api_version: str = "60.0"
+    account: AccountMapping
+    opportunity: OpportunityMapping
+    usage: UsageMapping
+    results: dict[str, str] = Field(
+        description="result column → CRM field the worker writes", min_length=1
+    )
+    tasks: TaskMapping = TaskMapping()
+
+
+def _is_canonical(name: str) -> bool:
+    return re.fullmatch(_CANONICAL, name) is not None

@@ -1,0 +1,1 @@
+"""CRM adapters: everything that knows about a CRM's wire protocol lives here."""

@@ -1,0 +1,71 @@
+"""The small protocol every CRM adapter implements, and the values that cross it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import polars as pl
+
+from connector.config.mapping import Mapping, ObjectMapping
+from connector.config.yaml_lines import Loc
+from connector.plan import ExistingTask, PlannedTask, RecordUpdate
+
+
+@dataclass(frozen=True)
+class MappingProblem:
+    """A mapped field the CRM does not have (or will not let us write); `loc` is in the YAML."""
+
+    loc: Loc
+    message: str
+
+
+@dataclass(frozen=True)
+class WriteFailure:
+    """One record the CRM rejected; the rest of its batch was written."""
+
+    record: str
+    label: str
+    code: str
+    message: str
+
+
+@dataclass
+class WriteResult:
+    written: int = 0
+    created: int = 0
+    failures: list[WriteFailure] = field(default_factory=list)
+
+
+@dataclass
+class ApiUsage:
+    """Calls this run made, and the org's remaining daily budget when the CRM reports it."""
+
+    calls: int = 0
+    used_today: int | None = None
+    daily_limit: int | None = None
+
+
+class CrmAdapter(Protocol):
+    usage: ApiUsage
+
+    def check_mapping(self, mapping: Mapping) -> list[MappingProblem]:
+        """Every mapped field exists and every result field is writable."""
+        ...
+
+    def read(self, spec: ObjectMapping, extra_fields: dict[str, str]) -> pl.DataFrame:
+        """Records of `spec.object` as a frame with canonical column names and typed values."""
+        ...
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
+        """Which of these action keys already have a task (open or closed)."""
+        ...
+
+    def update_records(self, sobject: str, updates: Sequence[RecordUpdate]) -> WriteResult: ...
+
+    def create_tasks(self, tasks: Sequence[PlannedTask]) -> WriteResult:
+        """Create keyed tasks so that a retry of the same key can never make a second one."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,333 @@
+"""Salesforce through simple-salesforce: SOQL reads, sObject Collection writes, keyed upserts.
+
+Every call goes through `_call`, the one place that retries (connection errors, timeouts,
+5xx) and renews an expired session. Writes are safe to retry by construction: updates set
+absolute values, and tasks are upserted by their External-ID key, so a replayed request can
+never make a second task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+import polars as pl
+import requests
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceGeneralError,
+    SalesforceResourceNotFound,
+)
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from connector.config.mapping import Mapping, ObjectMapping, TaskMapping
+from connector.crm.base import ApiUsage, MappingProblem, WriteFailure, WriteResult
+from connector.crm.salesforce_auth import authenticate, can_refresh
+from connector.crm.salesforce_describe import FieldInfo, ObjectDescription, frame_from_records
+from connector.errors import CrmError
+from connector.plan import ExistingTask, PlannedTask, RecordUpdate
+from connector.settings import Settings
+
+COLLECTION_LIMIT = 200  # records per sObject Collections call, Salesforce's maximum
+KEYS_PER_QUERY = 500  # keeps `IN (...)` well under SOQL's 100,000-character limit
+
+T = TypeVar("T")
+
+
+class _ApiSession(requests.Session):
+    """A pooled session with a default timeout that counts every call and the org's budget."""
+
+    def __init__(self, timeout: float, verify: str | bool, usage: ApiUsage) -> None:
+        super().__init__()
+        self.verify = verify
+        self._timeout = timeout
+        self._usage = usage
+
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        kwargs.setdefault("timeout", self._timeout)
+        # requests lets REQUESTS_CA_BUNDLE override `session.verify`; a per-request value wins.
+        kwargs.setdefault("verify", self.verify)
+        response = super().request(method, url, *args, **kwargs)
+        if "/services/data/" in str(url):
+            self._usage.calls += 1
+            self._record_limit(response.headers.get("Sforce-Limit-Info", ""))
+        return response
+
+    def _record_limit(self, header: str) -> None:
+        for part in header.split(";"):
+            name, _, value = part.strip().partition("=")
+            used, _, limit = value.partition("/")
+            if name == "api-usage" and used.isdigit() and limit.isdigit():
+                self._usage.used_today, self._usage.daily_limit = int(used), int(limit)
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, requests.ConnectionError | requests.Timeout | SalesforceExpiredSession):
+        return True
+    return isinstance(exc, SalesforceGeneralError) and exc.status >= 500
+
+
+class SalesforceAdapter:
+    def __init__(self, settings: Settings, mapping: Mapping, *, max_attempts: int = 4) -> None:
+        self.usage = ApiUsage()
+        self._settings = settings
+        self._version = mapping.api_version
+        self._tasks: TaskMapping = mapping.tasks
+        self._http = _ApiSession(settings.http_timeout_seconds, settings.verify, self.usage)
+        self._max_attempts = max_attempts
+        self._describes: dict[str, ObjectDescription] = {}
+        self._sf = self._login()
+
+    def _login(self) -> Salesforce:
+        token = authenticate(self._settings, self._http)
+        return Salesforce(
+            instance_url=token.instance_url,
+            session_id=token.access_token.get_secret_value(),
+            session=self._http,
+            version=self._version,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- calls ---------------------------------------------------------------------------
+
+    def _call(self, request: Callable[[Salesforce], T]) -> T:
+        retrying = Retrying(
+            retry=retry_if_exception(_retryable),
+            stop=stop_after_attempt(self._max_attempts),
+            wait=wait_exponential(multiplier=0.25, max=8),
+            reraise=True,
+        )
+        for attempt in retrying:
+            with attempt:
+                try:
+                    return request(self._sf)
+                except SalesforceExpiredSession:
+                    if not can_refresh(self._settings):
+                        raise CrmError(
+                            "the Salesforce access token has expired; issue a new "
+                            "SALESFORCE_ACCESS_TOKEN.",
+                            "INVALID_SESSION_ID",
+                        ) from None
+                    self._sf = self._login()
+                    raise
+        raise AssertionError("unreachable: tenacity reraises the last error")
+
+    def _query(self, soql: str) -> Iterator[dict[str, Any]]:
+        """Records of every page; each page is one retried call."""
+        page: dict[str, Any] = self._call(lambda sf: sf.query(soql))
+        yield from page["records"]
+        while not page["done"]:
+            page = self._query_more(page["nextRecordsUrl"])
+            yield from page["records"]
+
+    def _query_more(self, next_records_url: str) -> dict[str, Any]:
+        return self._call(lambda sf: sf.query_more(next_records_url, identifier_is_url=True))
+
+    def describe(self, sobject: str) -> ObjectDescription:
+        if sobject not in self._describes:
+            raw = self._call(lambda sf: sf.restful(f"sobjects/{sobject}/describe"))
+            self._describes[sobject] = ObjectDescription.from_describe(raw)
+        return self._describes[sobject]
+
+    # -- mapping checks ------------------------------------------------------------------
+
+    def check_mapping(self, mapping: Mapping) -> list[MappingProblem]:
+        problems: list[MappingProblem] = []
+        for key, spec in (("account", mapping.account), ("opportunity", mapping.opportunity)):
+            described = self._describe_or_report(spec.object, (key, "object"), problems)
+            if described is None:
+                continue
+            for canonical, path in spec.fields.items():
+                try:
+                    self._resolve(spec.object, path)
+                except CrmError as exc:
+                    problems.append(MappingProblem((key, "fields", canonical), str(exc)))
+        account = self._describe_or_report(mapping.account.object, ("account", "object"), [])
+        if account is not None:
+            for column, name in mapping.results.items():
+                info = account.field(name)
+                if info is None:
+                    problems.append(MappingProblem(("results", column), account.missing(name)))
+                elif not info.updateable:
+                    problems.append(
+                        MappingProblem(
+                            ("results", column),
+                            f"{account.name}.{info.name} is not updateable "
+                            "by the integration user; grant Edit access in "
+                            "its field-level security.",
+                        )
+                    )
+        tasks = self._describe_or_report(mapping.tasks.object, ("tasks", "object"), problems)
+        if tasks is not None:
+            key_field = tasks.field(mapping.tasks.key_field)
+            if key_field is None or not key_field.external_id:
+                problems.append(
+                    MappingProblem(
+                        ("tasks", "key_field"),
+                        f"{tasks.name}.{mapping.tasks.key_field} must exist "
+                        "and be marked External ID (Unique) so task creates "
+                        "are idempotent upserts.",
+                    )
+                )
+        return problems
+
+    def _describe_or_report(
+        self, sobject: str, loc: tuple[str, ...], problems: list[MappingProblem]
+    ) -> ObjectDescription | None:
+        try:
+            return self.describe(sobject)
+        except SalesforceResourceNotFound:
+            problems.append(
+                MappingProblem(
+                    loc,
+                    f"Salesforce has no object '{sobject}' (or the "
+                    "integration user cannot see it).",
+                )
+            )
+            return None
+
+    def _resolve(self, sobject: str, path: str) -> tuple[str, FieldInfo]:
+        """`Owner.Email` → ("Owner.Email" in Salesforce's casing, the User.Email field)."""
+        described = self.describe(sobject)
+        relationship, _, name = path.rpartition(".")
+        if not relationship:
+            info = described.field(name)
+            if info is None:
+                raise CrmError(described.missing(name))
+            return info.name, info
+        reference = described.relationship(relationship)
+        if reference is None or not reference.reference_to:
+            raise CrmError(
+                f"{described.name} has no relationship '{relationship}'; use the "
+                "relationship name (Owner, Account, CSM__r), not the Id field."
+            )
+        parent = self.describe(reference.reference_to[0])
+        info = parent.field(name)
+        if info is None:
+            raise CrmError(parent.missing(name))
+        return f"{reference.relationship_name}.{info.name}", info
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def read(self, spec: ObjectMapping, extra_fields: dict[str, str]) -> pl.DataFrame:
+        fields = {**spec.fields, **extra_fields}
+        resolved = {
+            canonical: self._resolve(spec.object, path) for canonical, path in fields.items()
+        }
+        select = ", ".join(dict.fromkeys(path for path, _ in resolved.values()))
+        # Object, fields and filter come from the validated mapping, not from records.
+        soql = f"SELECT {select} FROM {spec.object}"  # noqa: S608
+        if spec.where:
+            soql += f" WHERE {spec.where}"
+        soql += " ORDER BY Id"
+        return frame_from_records(self._query(soql), resolved)
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
+        key_field = self._tasks.key_field
+        found: dict[str, ExistingTask] = {}
+        for start in range(0, len(keys), KEYS_PER_QUERY):
+            chunk = ", ".join(_soql_string(k) for k in keys[start : start + KEYS_PER_QUERY])
+            # keys are escaped by _soql_string; object and field come from the mapping
+            soql = (
+                f"SELECT Id, {key_field}, IsClosed FROM {self._tasks.object} "  # noqa: S608
+                f"WHERE {key_field} IN ({chunk})"
+            )
+            for record in self._query(soql):
+                key = record[key_field]
+                found[key] = ExistingTask(key, record["Id"], bool(record["IsClosed"]))
+        return found
+
+    # -- writes --------------------------------------------------------------------------
+
+    def update_records(self, sobject: str, updates: Sequence[RecordUpdate]) -> WriteResult:
+        result = WriteResult()
+        for start in range(0, len(updates), COLLECTION_LIMIT):
+            chunk = updates[start : start + COLLECTION_LIMIT]
+            records = [
+                {
+                    "attributes": {"type": sobject},
+                    "Id": u.record_id,
+                    **{f: _json_value(v) for f, v in u.values().items()},
+                }
+                for u in chunk
+            ]
+            outcomes = self._collection("composite/sobjects", records)
+            for update, outcome in zip(chunk, outcomes, strict=True):
+                _tally(result, outcome, update.record_id, update.label)
+        return result
+
+    def create_tasks(self, tasks: Sequence[PlannedTask]) -> WriteResult:
+        result = WriteResult()
+        path = f"composite/sobjects/{self._tasks.object}/{self._tasks.key_field}"
+        for start in range(0, len(tasks), COLLECTION_LIMIT):
+            chunk = tasks[start : start + COLLECTION_LIMIT]
+            records = [self._task_record(task) for task in chunk]
+            outcomes = self._collection(path, records)
+            for task, outcome in zip(chunk, outcomes, strict=True):
+                _tally(result, outcome, task.key, f"{task.account_name}: {task.subject}")
+        return result
+
+    def _task_record(self, task: PlannedTask) -> dict[str, Any]:
+        return {
+            "attributes": {"type": self._tasks.object},
+            self._tasks.key_field: task.key,
+            "Subject": task.subject[:255],
+            "Description": task.description,
+            "ActivityDate": task.due_date.isoformat(),
+            "Priority": task.priority,
+            "Status": task.status,
+            "OwnerId": task.assignee_id,
+            "WhatId": task.account_id,
+        }
+
+    def _collection(self, path: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """One sObject Collections PATCH; a refused request becomes a failure per record."""
+        body = {"allOrNone": False, "records": records}
+        try:
+            outcomes = self._call(lambda sf: sf.restful(path, method="PATCH", json=body))
+        except SalesforceError as exc:
+            error = _first_error(exc.content)
+            return [{"success": False, "errors": [error]} for _ in records]
+        if not isinstance(outcomes, list) or len(outcomes) != len(records):
+            raise CrmError(
+                f"Salesforce answered {path} with {len(outcomes or [])} results for "
+                f"{len(records)} records; nothing can be matched back safely."
+            )
+        return outcomes
+
+
+def _tally(result: WriteResult, outcome: dict[str, Any], record: str, label: str) -> None:
+    if outcome.get("success"):
+        result.written += 1
+        result.created += 1 if outcome.get("created") else 0
+        return
+    errors = outcome.get("errors") or [{}]
+    first = errors[0]
+    code = str(first.get("statusCode") or first.get("errorCode") or "UNKNOWN")
+    result.failures.append(WriteFailure(record, label, code, str(first.get("message", ""))))
+
+
+def _first_error(content: Any) -> dict[str, Any]:
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        return {"statusCode": content[0].get("errorCode"), "message": content[0].get("message")}
+    return {"statusCode": "REQUEST_FAILED", "message": str(content)[:300]}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _soql_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"

@@ -1,0 +1,98 @@
+"""Getting a Salesforce access token: client credentials, JWT bearer, or one issued elsewhere.
+
+Tokens are requested from the org's My Domain URL, so the same code works for production,
+sandboxes and the bundled emulator. Secrets stay in `SecretStr` until the request body.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import jwt
+import requests
+from pydantic import SecretStr
+
+from connector.errors import CrmError
+from connector.settings import Settings
+
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+@dataclass(frozen=True)
+class SalesforceToken:
+    instance_url: str
+    access_token: SecretStr
+
+
+def can_refresh(settings: Settings) -> bool:
+    """A pre-issued token cannot be renewed by us; the other flows can."""
+    return settings.salesforce_auth != "access_token"
+
+
+def authenticate(settings: Settings, http: requests.Session) -> SalesforceToken:
+    if settings.salesforce_auth == "access_token":
+        assert settings.salesforce_access_token is not None  # Settings checked both are set
+        assert settings.salesforce_instance_url is not None
+        return SalesforceToken(
+            settings.salesforce_instance_url.rstrip("/"), settings.salesforce_access_token
+        )
+    if settings.salesforce_auth == "client_credentials":
+        assert settings.salesforce_client_secret
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": settings.salesforce_client_id or "",
+            "client_secret": settings.salesforce_client_secret.get_secret_value(),
+        }
+    else:
+        form = {"grant_type": JWT_GRANT, "assertion": _jwt_assertion(settings)}
+    return _request_token(settings, http, form)
+
+
+def _jwt_assertion(settings: Settings) -> str:
+    assert settings.salesforce_private_key_file
+    try:
+        key = settings.salesforce_private_key_file.read_text()
+    except OSError as exc:
+        raise CrmError(f"cannot read SALESFORCE_PRIVATE_KEY_FILE ({exc.strerror}).") from None
+    claims = {
+        "iss": settings.salesforce_client_id,
+        "sub": settings.salesforce_username,
+        "aud": settings.salesforce_jwt_audience,
+        "exp": int(time.time()) + 180,
+    }
+    return jwt.encode(claims, key, algorithm="RS256")
+
+
+def _request_token(
+    settings: Settings, http: requests.Session, form: dict[str, str]
+) -> SalesforceToken:
+    assert settings.salesforce_url
+    url = settings.salesforce_url.rstrip("/") + "/services/oauth2/token"
+    try:
+        response = http.post(url, data=form)
+    except requests.RequestException as exc:
+        raise CrmError(
+            f"cannot reach Salesforce at {settings.salesforce_url}: "
+            f"{type(exc).__name__}. Check SALESFORCE_URL and the network."
+        ) from None
+    body = _json(response)
+    if response.status_code != 200 or "access_token" not in body:
+        code = str(body.get("error", f"HTTP {response.status_code}"))
+        detail = body.get("error_description", "")
+        raise CrmError(
+            f"Salesforce refused the {settings.salesforce_auth} login ({detail}). Check the "
+            "connected app's consumer key/secret, its enabled OAuth flows and its run-as user.",
+            code,
+        )
+    return SalesforceToken(
+        str(body["instance_url"]).rstrip("/"), SecretStr(str(body["access_token"]))
+    )
+
+
+def _json(response: requests.Response) -> dict[str, object]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

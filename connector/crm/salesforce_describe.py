@@ -1,0 +1,108 @@
+"""Salesforce describe metadata, and turning query records into a typed frame with it."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+_NUMERIC = {"double": pl.Float64, "currency": pl.Float64, "percent": pl.Float64, "int": pl.Int64}
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    name: str
+    type: str
+    updateable: bool
+    external_id: bool
+    reference_to: tuple[str, ...]
+    relationship_name: str | None
+
+    @property
+    def dtype(self) -> pl.DataType:
+        if self.type in _NUMERIC:
+            return _NUMERIC[self.type]()
+        if self.type == "boolean":
+            return pl.Boolean()
+        if self.type == "date":
+            return pl.Date()
+        if self.type == "datetime":
+            return pl.Datetime("ms", "UTC")
+        return pl.String()
+
+
+@dataclass(frozen=True)
+class ObjectDescription:
+    name: str
+    fields: Mapping[str, FieldInfo]  # by lower-cased API name: SOQL names are case-insensitive
+
+    @classmethod
+    def from_describe(cls, raw: Any) -> ObjectDescription:
+        fields = {
+            f["name"].lower(): FieldInfo(
+                name=f["name"],
+                type=f["type"],
+                updateable=bool(f.get("updateable")),
+                external_id=bool(f.get("externalId")),
+                reference_to=tuple(f.get("referenceTo") or ()),
+                relationship_name=f.get("relationshipName"),
+            )
+            for f in raw["fields"]
+        }
+        return cls(raw["name"], fields)
+
+    def field(self, name: str) -> FieldInfo | None:
+        return self.fields.get(name.lower())
+
+    def relationship(self, name: str) -> FieldInfo | None:
+        lowered = name.lower()
+        return next(
+            (
+                f
+                for f in self.fields.values()
+                if f.relationship_name and f.relationship_name.lower() == lowered
+            ),
+            None,
+        )
+
+    def missing(self, name: str) -> str:
+        names = [f.name for f in self.fields.values()]
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else " Check the API name in Object Manager."
+        return f"{self.name} has no field '{name}'.{hint}"
+
+
+def frame_from_records(
+    records: Iterable[Mapping[str, Any]], resolved: Mapping[str, tuple[str, FieldInfo]]
+) -> pl.DataFrame:
+    """Canonical columns typed from describe; relationship paths read from nested objects."""
+    columns: dict[str, list[Any]] = {canonical: [] for canonical in resolved}
+    for record in records:
+        for canonical, (path, _) in resolved.items():
+            columns[canonical].append(_pluck(record, path))
+    return pl.DataFrame(
+        [_series(canonical, columns[canonical], info) for canonical, (_, info) in resolved.items()]
+    )
+
+
+def _pluck(record: Mapping[str, Any], path: str) -> Any:
+    value: Any = record
+    for part in path.split("."):
+        if value is None:
+            return None
+        value = value.get(part)
+    return value
+
+
+def _series(name: str, values: list[Any], info: FieldInfo) -> pl.Series:
+    dtype = info.dtype
+    if dtype == pl.Date:
+        return pl.Series(name, values, pl.String).str.to_date("%Y-%m-%d")
+    if isinstance(dtype, pl.Datetime):
+        return pl.Series(name, values, pl.String).str.to_datetime(
+            "%Y-%m-%dT%H:%M:%S%.f%z", time_unit="ms", time_zone="UTC"
+        )
+    return pl.Series(name, values, dtype, strict=False)

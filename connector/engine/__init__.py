@@ -1,0 +1,1 @@
+"""Pure evaluation: the same account table in, the same scores and firings out."""

@@ -1,0 +1,103 @@
+"""What RevOps reads after a run: the plan as tables, then the run summary."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from connector.plan import Plan
+from connector.run import RunSummary
+
+ROWS_SHOWN = 8
+
+
+def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
+    verb = "would be" if dry_run else "to be"
+    console.print(
+        f"[bold]Plan[/]: {len(plan.updates)} field updates and {len(plan.tasks)} tasks "
+        f"{verb} written; {len(plan.suppressed)} tasks already in the CRM."
+    )
+    if plan.updates:
+        table = Table("Account", "Field", "Now", "New", title="Field updates", title_justify="left")
+        for update in plan.updates[:ROWS_SHOWN]:
+            for change in update.changes:
+                table.add_row(update.label, change.field, _show(change.old), _show(change.new))
+        console.print(table)
+        _more(console, len(plan.updates), "accounts")
+    if plan.tasks or plan.suppressed:
+        console.print(_tasks_by_rule(plan))
+    if plan.tasks:
+        table = Table("Account", "Task", "Due", "Priority", title="New tasks", title_justify="left")
+        for task in plan.tasks[:ROWS_SHOWN]:
+            table.add_row(task.account_name, task.subject, task.due_date.isoformat(), task.priority)
+        console.print(table)
+        _more(console, len(plan.tasks), "tasks")
+
+
+def _tasks_by_rule(plan: Plan) -> Table:
+    new = Counter(task.rule_id for task in plan.tasks)
+    suppressed = Counter((s.rule_id, s.reason) for s in plan.suppressed)
+    table = Table(
+        "Rule", "New tasks", "Not created", "Why not", title="Tasks by rule", title_justify="left"
+    )
+    for rule_id in sorted(set(new) | {rule for rule, _ in suppressed}):
+        reasons = [
+            (reason, n) for (rule, reason), n in sorted(suppressed.items()) if rule == rule_id
+        ] or [("", 0)]
+        for index, (reason, count) in enumerate(reasons):
+            table.add_row(
+                rule_id if index == 0 else "",
+                str(new[rule_id]) if index == 0 else "",
+                str(count),
+                reason,
+            )
+    return table
+
+
+def print_summary(console: Console, summary: RunSummary) -> None:
+    api = summary.crm_api
+    budget = (
+        f" (org: {api.used_today}/{api.daily_limit} today)" if api.daily_limit is not None else ""
+    )
+    mode = "dry run, nothing written" if summary.dry_run else "applied"
+    console.print(
+        f"[bold]Run {summary.run_id}[/] ({mode}, as of {summary.as_of}): "
+        f"read {summary.accounts_read} accounts, {summary.opportunities_read} opportunities, "
+        f"{summary.usage_rows_read} usage rows; {summary.rules_fired} rule firings; "
+        f"wrote {summary.records_written} records, created {summary.tasks_created} tasks; "
+        f"CRM API calls {api.calls}{budget}, usage API calls {summary.usage_api_calls}; "
+        f"{summary.duration_seconds:.2f}s."
+    )
+    for failure in summary.failures:
+        console.print(
+            f"[red]not written[/] {failure.label} ({failure.record}): "
+            f"{failure.code} {failure.message}"
+        )
+    for skipped in summary.usage_rows_skipped[:ROWS_SHOWN]:
+        console.print(f"[yellow]usage row skipped[/]: {skipped}")
+
+
+def write_summary_json(path: Path, summary: RunSummary) -> None:
+    path.write_text(json.dumps(asdict(summary), default=_json_default, indent=2) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _show(value: Any) -> str:
+    return "—" if value is None else str(value)
+
+
+def _more(console: Console, total: int, noun: str) -> None:
+    if total > ROWS_SHOWN:
+        console.print(f"… and {total - ROWS_SHOWN} more {noun}.")

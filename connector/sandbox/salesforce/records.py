@@ -1,0 +1,198 @@
+"""The org's records, by object and Id, and the DML that changes them: create, update and
+upsert by an External ID, each validated and derived the way Salesforce saves a record.
+
+Writes replace a record's dict rather than mutate it, so a savepoint is a shallow copy of
+the tables and rolling back an all-or-none call is restoring that copy. Not thread-safe on
+its own: `SandboxOrg` serialises access.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from connector.sandbox.salesforce.errors import ErrorDetail, RecordRejected, SalesforceError
+from connector.sandbox.salesforce.formulas import derive
+from connector.sandbox.salesforce.ids import make_id, normalize_id
+from connector.sandbox.salesforce.schema import FieldSchema, ObjectSchema, require_object
+from connector.sandbox.salesforce.validation import ValidationRule, check_record
+from connector.sandbox.salesforce.values import format_datetime
+
+Record = dict[str, Any]
+Tables = dict[str, dict[str, Record]]
+
+
+class RecordStore:
+    def __init__(self, schema: Mapping[str, ObjectSchema], now: Callable[[], datetime]) -> None:
+        self.schema = schema
+        self._now = now
+        self._tables: Tables = {name: {} for name in schema}
+        self._counters = dict.fromkeys(schema, 0)
+        self._rules: dict[str, list[ValidationRule]] = {name: [] for name in schema}
+
+    def object(self, name: str) -> ObjectSchema:
+        return require_object(self.schema, name)
+
+    def table(self, sobject: str) -> Mapping[str, Record]:
+        """Records of `sobject` (canonical name) by Id, in creation order. Do not mutate."""
+        return self._tables[sobject]
+
+    def add_rule(self, sobject: str, rule: ValidationRule) -> None:
+        self._rules[self.object(sobject).name].append(rule)
+
+    # -- DML -----------------------------------------------------------------------------
+
+    def create(self, sobject: str, values: Mapping[str, Any]) -> str:
+        obj = self.object(sobject)
+        if "Id" in values:
+            raise RecordRejected(
+                ErrorDetail(
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    "cannot specify Id in an insert call",
+                    ("Id",),
+                )
+            )
+        record: Record = {f.name: f.default for f in obj.fields}
+        record.update(values)
+        self._save(obj, record, None, values)
+        self._counters[obj.name] += 1
+        record["Id"] = make_id(obj.key_prefix, self._counters[obj.name])
+        self._tables[obj.name][record["Id"]] = record
+        return str(record["Id"])
+
+    def update(self, sobject: str, record_id: Any, values: Mapping[str, Any]) -> str:
+        """Returns the record's 18-character Id."""
+        obj = self.object(sobject)
+        before = self._tables[obj.name].get(self._existing_id(obj, record_id))
+        if before is None:
+            raise RecordRejected(ErrorDetail("ENTITY_IS_DELETED", "entity is deleted"))
+        after = {**before, **values}
+        self._save(obj, after, before, values)
+        self._tables[obj.name][before["Id"]] = after
+        return str(before["Id"])
+
+    def upsert(self, sobject: str, key_field: str, values: Mapping[str, Any]) -> tuple[str, bool]:
+        """Update the record whose `key_field` equals the record's value, else create one;
+        returns (Id, created)."""
+        obj = self.object(sobject)
+        key = external_id_field(obj, key_field)
+        value = values.get(key.name)
+        if value is None:
+            raise RecordRejected(
+                ErrorDetail("MISSING_ARGUMENT", f"{key.name} not specified", (key.name,))
+            )
+        matches = self._matching(obj, key, value)
+        if len(matches) > 1:
+            raise RecordRejected(
+                ErrorDetail(
+                    "DUPLICATE_EXTERNAL_ID",
+                    f"{key.label}: more than one record found for external id field: "
+                    f"[{', '.join(matches)}]",
+                    (key.name,),
+                )
+            )
+        if matches:
+            self.update(obj.name, matches[0], values)
+            return matches[0], False
+        return self.create(obj.name, values), True
+
+    def savepoint(self) -> Tables:
+        return {name: dict(table) for name, table in self._tables.items()}
+
+    def restore(self, savepoint: Tables) -> None:
+        self._tables = savepoint
+
+    # -- persistence ---------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "records": {name: list(table.values()) for name, table in self._tables.items()},
+            "counters": self._counters,
+        }
+
+    def load_json(self, saved: Mapping[str, Any]) -> None:
+        """Records saved by `to_json`; fields the schema gained since start out null."""
+        for name, records in saved["records"].items():
+            obj = self.object(name)
+            self._tables[obj.name] = {
+                r["Id"]: {f.name: r.get(f.name) for f in obj.fields} for r in records
+            }
+        self._counters.update(saved["counters"])
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _save(
+        self, obj: ObjectSchema, after: Record, before: Record | None, values: Mapping[str, Any]
+    ) -> None:
+        derive(obj, after, before, format_datetime(self._now()))
+        errors = check_record(
+            obj,
+            after,
+            values.keys(),
+            creating=before is None,
+            exists=self._exists,
+            rules=self._rules[obj.name],
+        )
+        if errors:
+            raise RecordRejected(*errors)
+        for field in obj.fields:
+            if field.unique and after[field.name] is not None:
+                self._check_unique(obj, field, after[field.name], before)
+
+    def _check_unique(
+        self, obj: ObjectSchema, field: FieldSchema, value: Any, before: Record | None
+    ) -> None:
+        others = [i for i in self._matching(obj, field, value) if not before or i != before["Id"]]
+        if others:
+            raise RecordRejected(
+                ErrorDetail(
+                    "DUPLICATE_VALUE",
+                    f"duplicate value found: {field.name} duplicates value on record with id: "
+                    f"{others[0]}",
+                )
+            )
+
+    def _matching(self, obj: ObjectSchema, field: FieldSchema, value: Any) -> list[str]:
+        """Ids whose `field` equals `value`; text compares case-insensitively, as unique
+        and External ID fields do by default."""
+        wanted = _fold(value)
+        return [
+            record_id
+            for record_id, record in self._tables[obj.name].items()
+            if _fold(record[field.name]) == wanted
+        ]
+
+    def _existing_id(self, obj: ObjectSchema, record_id: Any) -> str:
+        if record_id is None:
+            raise RecordRejected(
+                ErrorDetail("MISSING_ARGUMENT", "Id not specified in an update call", ("Id",))
+            )
+        normalized = normalize_id(str(record_id))
+        if normalized is None or not normalized.startswith(obj.key_prefix):
+            raise RecordRejected(
+                ErrorDetail(
+                    "MALFORMED_ID",
+                    f"{obj.label} ID: id value of incorrect type: {record_id}",
+                    ("Id",),
+                )
+            )
+        return normalized
+
+    def _exists(self, sobject: str, record_id: str) -> bool:
+        return record_id in self._tables.get(sobject, {})
+
+
+def external_id_field(obj: ObjectSchema, name: str) -> FieldSchema:
+    """The field an upsert matches on; Salesforce refuses the call unless it is an External ID."""
+    field = obj.field(name)
+    if field is None or not field.external_id:
+        raise SalesforceError(
+            "INVALID_FIELD",
+            f"Field name provided, {name} is not an External ID or indexed field for {obj.name}",
+        )
+    return field
+
+
+def _fold(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value

@@ -1,0 +1,116 @@
+"""Serve a WSGI app over HTTPS on loopback in a background thread, for the sandbox emulators.
+
+The emulators must be reachable by unmodified client libraries, so they get a real TLS
+certificate from a throwaway CA (`make_tls`) that clients trust through a CA bundle file.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import trustme
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+
+_POLL_SECONDS = 0.05  # how quickly close() is noticed by the serving loop
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A CA and a server certificate for 127.0.0.1 and localhost, as PEM files."""
+
+    ca_bundle: Path  # what clients trust: requests' `verify=`, httpx's `verify=`
+    cert_chain: Path
+    private_key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert_chain, self.private_key)
+        return context
+
+
+def make_tls(directory: Path) -> TlsFiles:
+    """Create the CA and server certificate in `directory`, or reuse the ones already there,
+    so a persisted sandbox keeps the CA its clients were configured with."""
+    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
+    if all(path.exists() for path in (files.ca_bundle, files.cert_chain, files.private_key)):
+        return files
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1", "localhost")
+    ca.cert_pem.write_to_path(str(files.ca_bundle))
+    files.cert_chain.write_bytes(b"".join(pem.bytes() for pem in leaf.cert_chain_pems))
+    files.private_key.touch(mode=0o600)
+    leaf.private_key_pem.write_to_path(str(files.private_key))
+    return files
+
+
+class DropConnection(ConnectionAbortedError):
+    """Raise from an app served here to close the connection without sending any response.
+
+    Werkzeug treats a connection error raised by the app as a client that went away and
+    writes nothing; the handler here then closes the socket, so the client sees the
+    connection drop instead of an HTTP status.
+    """
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Serves like werkzeug's handler, without an access-log line per request."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return
+
+    def connection_dropped(
+        self, error: BaseException, environ: WSGIEnvironment | None = None
+    ) -> None:
+        """Close the socket: a keep-alive client would otherwise wait for its response while
+        the handler waits for the client's next request."""
+        self.close_connection = True
+
+
+class RunningServer:
+    """A server answering on `url` until `close()` (or the end of a `with` block)."""
+
+    def __init__(self, server: BaseWSGIServer, scheme: str) -> None:
+        self._server = server
+        self.url = f"{scheme}://{server.host}:{server.port}"
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": _POLL_SECONDS},
+            name=f"wsgi {self.url}",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._thread.join()
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def serve_wsgi(
+    app: WSGIApplication, *, host: str = "127.0.0.1", port: int = 0, tls: TlsFiles | None
+) -> RunningServer:
+    """Start a threaded server for `app`; port 0 picks a free port (see `RunningServer.url`)."""
+    context = tls.server_context() if tls is not None else None
+    server = make_server(
+        host, port, app, threaded=True, request_handler=_QuietHandler, ssl_context=context
+    )
+    return RunningServer(server, "https" if tls is not None else "http")

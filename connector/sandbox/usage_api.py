@@ -1,0 +1,99 @@
+"""The sandbox usage API: weekly metrics per tenant over HTTPS, the contract in
+`connector.usage.http`, with bearer auth, cursor pagination and injectable faults."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class UsageRow:
+    account_key: str
+    week_start: date
+    metrics: Mapping[str, float | int]
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> UsageRow:
+        return cls(raw["account_key"], date.fromisoformat(raw["week_start"]), raw["metrics"])
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "account_key": self.account_key,
+            "week_start": self.week_start.isoformat(),
+            "metrics": dict(self.metrics),
+        }
+
+
+class UsageApi:
+    """WSGI app. `calls` counts every request; `fail_next(status, times)` injects errors."""
+
+    def __init__(self, rows: Iterable[UsageRow], token: str) -> None:
+        self._rows = sorted(rows, key=lambda r: (r.account_key, r.week_start))
+        self._token = token
+        self._lock = threading.Lock()
+        self._faults: list[int] = []
+        self.calls = 0
+
+    def fail_next(self, status: int, times: int = 1) -> None:
+        with self._lock:
+            self._faults.extend([status] * times)
+
+    def __call__(self, environ: Any, start_response: Any) -> Iterable[bytes]:
+        response = self._handle(Request(environ))
+        return response(environ, start_response)
+
+    def _handle(self, request: Request) -> Response:
+        with self._lock:
+            self.calls += 1
+            fault = self._faults.pop(0) if self._faults else None
+        if fault is not None:
+            headers = {"Retry-After": "0"} if fault == 429 else {}
+            return _json({"error": "injected fault"}, fault, headers)
+        if request.headers.get("Authorization") != f"Bearer {self._token}":
+            return _json({"error": "invalid or missing bearer token"}, 401)
+        if request.method != "GET" or request.path != "/v1/usage/weekly":
+            return _json({"error": "not found"}, 404)
+        try:
+            since = date.fromisoformat(request.args.get("since", "1970-01-01"))
+            limit = min(int(request.args.get("limit", "500")), MAX_PAGE)
+            offset = _decode_cursor(request.args.get("cursor"))
+        except ValueError as exc:
+            return _json({"error": f"bad parameter: {exc}"}, 400)
+        matching = [row for row in self._rows if row.week_start >= since]
+        page = matching[offset : offset + limit]
+        more = offset + limit < len(matching)
+        return _json(
+            {
+                "data": [row.to_json() for row in page],
+                "next_cursor": _encode_cursor(offset + limit) if more else None,
+            }
+        )
+
+
+def _json(body: object, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(
+        json.dumps(body), status, headers=dict(headers or {}), content_type="application/json"
+    )
+
+
+def _encode_cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(f"o:{offset}".encode()).decode()
+
+
+def _decode_cursor(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    text = base64.urlsafe_b64decode(cursor.encode()).decode()
+    if not text.startswith("o:"):
+        raise ValueError("unknown cursor")
+    return int(text[2:])

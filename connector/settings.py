@@ -1,0 +1,86 @@
+"""Deployment settings from the environment and `.env` (documented in settings.example.env).
+
+Secrets are `SecretStr`: they print as '**********' in logs, reprs and error messages.
+"""
+
+from __future__ import annotations
+
+import ssl
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    crm: Literal["salesforce"] = "salesforce"
+    mappings_dir: Path = Path("mappings")
+    playbooks_dir: Path = Path("playbooks")
+    dry_run: bool = False
+    as_of_date: date | None = Field(
+        default=None, description="Evaluate as if today were this date (backfills, tests)."
+    )
+
+    salesforce_auth: Literal["client_credentials", "jwt", "access_token"] = "client_credentials"
+    salesforce_url: str | None = Field(
+        default=None, description="The org's My Domain URL, e.g. https://acme.my.salesforce.com"
+    )
+    salesforce_client_id: str | None = None
+    salesforce_client_secret: SecretStr | None = None
+    salesforce_username: str | None = None
+    salesforce_private_key_file: Path | None = None
+    salesforce_jwt_audience: str = "https://login.salesforce.com"
+    salesforce_access_token: SecretStr | None = None
+    salesforce_instance_url: str | None = None
+
+    usage_api_url: str | None = None
+    usage_api_token: SecretStr | None = None
+    usage_history_weeks: int = Field(default=8, ge=2, le=104)
+
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    ca_bundle: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CA_BUNDLE", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"),
+        description="PEM file of CAs to trust instead of the system store (TLS stays verified).",
+    )
+
+    @model_validator(mode="after")
+    def _salesforce_credentials_complete(self) -> Settings:
+        if self.crm != "salesforce":
+            return self
+        needed = {
+            "client_credentials": [
+                "salesforce_url",
+                "salesforce_client_id",
+                "salesforce_client_secret",
+            ],
+            "jwt": [
+                "salesforce_url",
+                "salesforce_client_id",
+                "salesforce_username",
+                "salesforce_private_key_file",
+            ],
+            "access_token": ["salesforce_access_token", "salesforce_instance_url"],
+        }[self.salesforce_auth]
+        missing = [name.upper() for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError(
+                f"SALESFORCE_AUTH={self.salesforce_auth} needs {', '.join(missing)}; "
+                "set them in the environment or .env (see settings.example.env)."
+            )
+        return self
+
+    @property
+    def verify(self) -> str | bool:
+        """What requests takes as `verify`: a CA file, or True for the system store."""
+        return str(self.ca_bundle) if self.ca_bundle else True
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """What httpx takes as `verify`: the system store, or only the configured CA file."""
+        return ssl.create_default_context(cafile=str(self.ca_bundle) if self.ca_bundle else None)

@@ -1,0 +1,70 @@
+"""Task (and later email) text from RevOps templates, rendered in Jinja2's sandbox.
+
+The sandbox blocks attribute tricks that reach Python internals; StrictUndefined turns a
+misspelt column into an error at validation instead of an empty gap in a CSM's task.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2.sandbox import SandboxedEnvironment
+
+from connector.engine.expressions import describe_unknown, valid_names
+
+
+class TemplateProblem(ValueError):
+    def __init__(self, message: str, line: int | None = None) -> None:
+        self.line = line
+        super().__init__(message)
+
+
+def _number(value: Any, digits: int = 0) -> str:
+    """1234567.8 → '1,234,568'; missing → '—' so a gap is visible, not a crash."""
+    if value is None:
+        return "—"
+    return f"{float(value):,.{digits}f}"
+
+
+def _percent(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "—"
+    return f"{float(value) * 100:.{digits}f}%"
+
+
+def _date(value: Any, fmt: str = "%Y-%m-%d") -> str:
+    if isinstance(value, date | datetime):
+        return value.strftime(fmt)
+    return "—" if value is None else str(value)
+
+
+def _environment() -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
+    )
+    env.filters.update(number=_number, percent=_percent, date=_date)
+    return env
+
+
+_ENV = _environment()
+
+
+def check_template(source: str, columns: Collection[str]) -> None:
+    """Fail on syntax errors and on names that are not columns of the account table."""
+    try:
+        parsed = _ENV.parse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateProblem(f"template error: {exc.message}", exc.lineno) from None
+    unknown = meta.find_undeclared_variables(parsed) - set(columns)
+    if unknown:
+        raise TemplateProblem(
+            f"the template uses an {describe_unknown(unknown, columns)}. "
+            f"Valid names: {valid_names(columns)}"
+        )
+
+
+def render(source: str, values: Mapping[str, Any]) -> str:
+    return _ENV.from_string(source).render(values).strip()

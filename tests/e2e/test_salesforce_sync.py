@@ -1,0 +1,241 @@
+"""The whole job: real simple-salesforce → sandbox org over HTTPS → assert on the org itself."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from connector.cli import EXIT_CONFIG, app
+from connector.errors import ConfigError
+from connector.run import run_sync
+from connector.sandbox.demo import RunningSandbox, running_sandbox
+from tests.e2e.conftest import AS_OF
+
+# A playbook whose results can be computed by hand from the usage rows: the score is the
+# latest week's scouts_sent (0–100), and the rule fires when it is below 20.
+SIMPLE_PLAYBOOK = """
+health:
+  measures:
+    - id: scouting
+      label: Scouts sent
+      expr: scouts_sent
+      scale: {worst: 0, best: 100}
+  colors:
+    - {color: Green, min: 70}
+    - {color: Red, min: 0}
+rules:
+  - id: low-scouting
+    description: few scouts
+    when: scouts_sent < 20
+    period: run_week
+    actions:
+      - create_task:
+          subject: "Low scouting at {{ name }}: {{ scouts_sent | number }}"
+          description: "Only {{ scouts_sent | number }} scouts in the week of {{ usage_week }}."
+          due_in_days: 3
+          priority: High
+"""
+
+
+def _use_simple_playbook(sandbox: RunningSandbox, project: Path) -> None:
+    for path in (project / "playbooks").glob("*.yaml"):
+        path.unlink()
+    (project / "playbooks" / "book.yaml").write_text(SIMPLE_PLAYBOOK)
+
+
+def _latest_scouts(sandbox: RunningSandbox) -> dict[str, float]:
+    """Tenant → scouts_sent in the last week starting on or before the run date."""
+    latest: dict[str, tuple[date, float]] = {}
+    for row in sandbox.usage_rows:
+        if row.week_start <= AS_OF and (
+            row.account_key not in latest or row.week_start > latest[row.account_key][0]
+        ):
+            latest[row.account_key] = (row.week_start, float(row.metrics["scouts_sent"]))
+    return {tenant: scouts for tenant, (_, scouts) in latest.items()}
+
+
+def _customers(sandbox: RunningSandbox) -> list[dict[str, object]]:
+    return [a for a in sandbox.org.records("Account") if a["Type"] == "Customer"]
+
+
+def _keyed_tasks(sandbox: RunningSandbox) -> list[dict[str, object]]:
+    return [t for t in sandbox.org.records("Task") if t.get("CS_Action_Key__c")]
+
+
+def test_first_run_writes_exact_scores_and_tasks(sandbox: RunningSandbox, project: Path) -> None:
+    _use_simple_playbook(sandbox, project)
+    outcome = run_sync(sandbox.settings, dry_run=False)
+
+    scouts = _latest_scouts(sandbox)
+    customers = _customers(sandbox)
+    for account in customers:
+        expected = min(scouts[str(account["Product_Tenant_Id__c"])], 100.0)
+        assert account["CS_Health_Score__c"] == expected, account["Name"]
+        assert account["CS_Health_Color__c"] == ("Green" if expected >= 70 else "Red")
+    low = {a["Id"]: a for a in customers if scouts[str(a["Product_Tenant_Id__c"])] < 20}
+    tasks = _keyed_tasks(sandbox)
+    assert low, "the demo company must have low-scouting accounts"
+    assert sorted(t["WhatId"] for t in tasks) == sorted(low)
+    for task in tasks:
+        account = low[str(task["WhatId"])]
+        assert task["OwnerId"] == account["OwnerId"]
+        assert task["Subject"] == (
+            f"Low scouting at {account['Name']}: "
+            f"{scouts[str(account['Product_Tenant_Id__c'])]:,.0f}"
+        )
+        assert task["ActivityDate"] == (AS_OF + timedelta(days=3)).isoformat()
+        assert (task["Priority"], task["Status"]) == ("High", "Not Started")
+    assert outcome.summary.tasks_created == len(low)
+    assert outcome.summary.records_written == len(customers)
+    assert outcome.summary.failures == []
+
+
+def test_second_run_writes_nothing(sandbox: RunningSandbox) -> None:
+    first = run_sync(sandbox.settings, dry_run=False)
+    assert first.summary.records_written > 0
+    assert first.summary.tasks_created > 0
+    tasks_before = len(sandbox.org.records("Task"))
+    sandbox.org.reset_calls()
+
+    second = run_sync(sandbox.settings, dry_run=False)
+
+    assert second.plan.is_empty
+    assert (second.summary.records_written, second.summary.tasks_created) == (0, 0)
+    assert sandbox.org.count_calls("PATCH", "composite/sobjects") == 0
+    assert sandbox.org.count_calls("PATCH", "composite/sobjects/Task/CS_Action_Key__c") == 0
+    assert len(sandbox.org.records("Task")) == tasks_before
+    assert len(second.plan.suppressed) == first.summary.tasks_created
+
+
+def test_dry_run_plans_but_writes_nothing(sandbox: RunningSandbox) -> None:
+    before = sandbox.org.records("Account")
+    outcome = run_sync(sandbox.settings, dry_run=True)
+    assert outcome.plan.updates
+    assert outcome.plan.tasks
+    assert sandbox.org.records("Account") == before
+    assert _keyed_tasks(sandbox) == []
+    assert sandbox.org.count_calls("PATCH", "composite/sobjects") == 0
+
+
+def test_rejected_record_is_reported_and_the_rest_are_written(sandbox: RunningSandbox) -> None:
+    locked = _customers(sandbox)[5]
+    sandbox.org.add_validation_rule(
+        "Account",
+        "Legal_Hold",
+        lambda record: record["Id"] == locked["Id"],
+        "This account is on legal hold and cannot be edited.",
+    )
+
+    outcome = run_sync(sandbox.settings, dry_run=False)
+
+    (failure,) = outcome.summary.failures
+    assert (failure.record, failure.code) == (locked["Id"], "FIELD_CUSTOM_VALIDATION_EXCEPTION")
+    assert "legal hold" in failure.message
+    scored = [a for a in _customers(sandbox) if a["CS_Health_Score__c"] is not None]
+    assert len(scored) == len(_customers(sandbox)) - 1
+
+
+def test_dropped_upsert_response_is_retried_without_a_duplicate(sandbox: RunningSandbox) -> None:
+    sandbox.org.inject_fault(
+        "PATCH", r"composite/sobjects/Task/CS_Action_Key__c$", drop_after_commit=True
+    )
+    outcome = run_sync(sandbox.settings, dry_run=False)
+
+    keys = [t["CS_Action_Key__c"] for t in _keyed_tasks(sandbox)]
+    assert len(keys) == len(set(keys)) == len(outcome.plan.tasks) > 0
+    assert sandbox.org.count_calls("PATCH", "composite/sobjects/Task/CS_Action_Key__c") == 2
+    assert outcome.summary.failures == []
+
+
+def test_transient_server_error_and_expired_session_are_recovered(sandbox: RunningSandbox) -> None:
+    sandbox.org.inject_fault(
+        "GET",
+        r"/query",
+        status=401,
+        body=[{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}],
+    )
+    sandbox.org.inject_fault(
+        "PATCH",
+        r"composite/sobjects$",
+        status=503,
+        body=[{"message": "Server Unavailable", "errorCode": "SERVER_UNAVAILABLE"}],
+    )
+    outcome = run_sync(sandbox.settings, dry_run=False)
+    assert outcome.summary.failures == []
+    assert all(a["CS_Health_Score__c"] is not None for a in _customers(sandbox))
+
+
+def test_unknown_mapped_field_fails_with_file_line_before_any_write(
+    sandbox: RunningSandbox, project: Path
+) -> None:
+    mapping = project / "mappings" / "salesforce.yaml"
+    mapping.write_text(mapping.read_text().replace("industry: Industry", "industry: Industri"))
+    with pytest.raises(ConfigError) as raised:
+        run_sync(sandbox.settings, dry_run=False)
+    line = next(
+        i for i, text in enumerate(mapping.read_text().splitlines(), 1) if "Industri" in text
+    )
+    assert f"{mapping}:{line}: Account has no field 'Industri'. Did you mean 'Industry'?" in str(
+        raised.value
+    )
+    assert sandbox.org.count_calls("PATCH", "composite/sobjects") == 0
+    assert sandbox.org.count_calls("GET", "/query") == 0
+
+
+def _cli_env(sandbox: RunningSandbox) -> dict[str, str]:
+    s = sandbox.settings
+    assert s.salesforce_client_secret is not None
+    assert s.usage_api_token is not None
+    return {
+        "SALESFORCE_URL": str(s.salesforce_url),
+        "SALESFORCE_CLIENT_ID": str(s.salesforce_client_id),
+        "SALESFORCE_CLIENT_SECRET": s.salesforce_client_secret.get_secret_value(),
+        "USAGE_API_URL": str(s.usage_api_url),
+        "USAGE_API_TOKEN": s.usage_api_token.get_secret_value(),
+        "CA_BUNDLE": str(s.ca_bundle),
+        "AS_OF_DATE": AS_OF.isoformat(),
+        "MAPPINGS_DIR": str(s.mappings_dir),
+        "PLAYBOOKS_DIR": str(s.playbooks_dir),
+    }
+
+
+def test_cli_bad_rule_column_exits_non_zero_and_writes_nothing(
+    sandbox: RunningSandbox, project: Path
+) -> None:
+    rules = project / "playbooks" / "rules.yaml"
+    rules.write_text(rules.read_text().replace("when: scouts_sent < 20", "when: scout_sent < 20"))
+    result = CliRunner().invoke(app, ["run", "--once"], env=_cli_env(sandbox))
+    assert result.exit_code == EXIT_CONFIG
+    assert re.search(r"rules\.yaml:\d+: unknown column 'scout_sent'", result.output)
+    assert sandbox.org.calls == []
+
+
+def test_cli_dry_run_prints_the_plan_and_never_the_secret(sandbox: RunningSandbox) -> None:
+    result = CliRunner().invoke(app, ["run", "--once", "--dry-run"], env=_cli_env(sandbox))
+    assert result.exit_code == 0, result.output
+    assert "Plan" in result.output
+    assert "dry run, nothing written" in result.output
+    assert "demo-secret" not in result.output
+    assert _keyed_tasks(sandbox) == []
+
+
+def test_writes_are_batched_at_the_collection_limit(tmp_path: Path, project: Path) -> None:
+    """450 changed accounts → 3 update calls; 201 new tasks → 2 upsert calls."""
+    (project / "playbooks" / "rules.yaml").write_text(
+        "rules:\n"
+        "  - id: every-account\n"
+        "    description: fires for the first 201 accounts by tenant\n"
+        "    when: CAST(SUBSTR(tenant_id, 5) AS INTEGER) <= 201\n"
+        "    actions:\n"
+        "      - create_task: {subject: 'Check {{ name }}'}\n"
+    )
+    with running_sandbox(tmp_path / "big", as_of=AS_OF, customers=450, project_dir=project) as big:
+        outcome = run_sync(big.settings, dry_run=False)
+        assert (outcome.summary.records_written, outcome.summary.tasks_created) == (450, 201)
+        assert big.org.count_calls("PATCH", "composite/sobjects") == 3
+        assert big.org.count_calls("PATCH", "composite/sobjects/Task/CS_Action_Key__c") == 2
+        assert [c.records for c in big.org.calls if c.method == "PATCH"] == [200, 200, 50, 200, 1]

@@ -1,0 +1,53 @@
+"""The HTTPS harness the sandbox emulators are served with."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from connector.sandbox.server import TlsFiles, make_tls, serve_wsgi
+
+
+def hello(environ: Any, start_response: Any) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"hello"]
+
+
+def test_tls_files_are_kept_and_reused(tmp_path: Path) -> None:
+    first = make_tls(tmp_path / "tls")
+    ca = first.ca_bundle.read_bytes()
+
+    again = make_tls(tmp_path / "tls")
+
+    assert again == first
+    assert again.ca_bundle.read_bytes() == ca
+    assert sorted(p.name for p in (tmp_path / "tls").iterdir()) == [
+        "ca.pem",
+        "server.key",
+        "server.pem",
+    ]
+    assert first.private_key.stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_app_is_served_over_https_trusted_through_the_ca_bundle(tls: TlsFiles, host: str) -> None:
+    with serve_wsgi(hello, tls=tls) as server:
+        assert server.url.startswith("https://127.0.0.1:")
+        url = server.url.replace("127.0.0.1", host)
+        with requests.Session() as http:
+            http.trust_env = False
+            assert http.get(url, verify=str(tls.ca_bundle)).text == "hello"
+            with pytest.raises(requests.exceptions.SSLError):
+                http.get(url, verify=True)
+
+
+def test_closed_server_refuses_connections() -> None:
+    server = serve_wsgi(hello, tls=None)
+    assert requests.get(server.url, timeout=5).text == "hello"
+    server.close()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(server.url, timeout=5)

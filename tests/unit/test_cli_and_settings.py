@@ -1,0 +1,75 @@
+"""Settings keep secrets out of output; the CLI reports config errors with exit code 2."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from connector.cli import EXIT_CONFIG, app
+from connector.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {
+    "SALESFORCE_URL": "https://acme.my.salesforce.com",
+    "SALESFORCE_CLIENT_ID": "key",
+    "SALESFORCE_CLIENT_SECRET": "very-secret-value",
+}
+
+
+def test_secrets_never_appear_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    settings = Settings()
+    assert "very-secret-value" not in repr(settings)
+    assert settings.salesforce_client_secret is not None
+    assert settings.salesforce_client_secret.get_secret_value() == "very-secret-value"
+
+
+def test_incomplete_credentials_name_the_missing_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SALESFORCE_AUTH", "jwt")
+    monkeypatch.setenv("SALESFORCE_URL", "https://acme.my.salesforce.com")
+    with pytest.raises(ValidationError, match="SALESFORCE_CLIENT_ID, SALESFORCE_USERNAME"):
+        Settings()
+
+
+def test_ca_bundle_comes_from_the_standard_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/corp-ca.pem")
+    assert Settings().verify == "/etc/corp-ca.pem"
+
+
+def test_validate_offline_accepts_the_shipped_configuration() -> None:
+    result = CliRunner().invoke(
+        app,
+        ["validate", "--offline"],
+        env={
+            **ENV,
+            "MAPPINGS_DIR": str(ROOT / "mappings"),
+            "PLAYBOOKS_DIR": str(ROOT / "playbooks"),
+        },
+    )
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.output
+
+
+def test_validate_offline_reports_file_line_and_exits_2(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "playbooks", tmp_path / "playbooks")
+    health = tmp_path / "playbooks" / "health.yaml"
+    health.write_text(health.read_text().replace("weight: 3", "weight: -3"))
+    result = CliRunner().invoke(
+        app,
+        ["validate", "--offline"],
+        env={
+            **ENV,
+            "MAPPINGS_DIR": str(ROOT / "mappings"),
+            "PLAYBOOKS_DIR": str(tmp_path / "playbooks"),
+        },
+    )
+    assert result.exit_code == EXIT_CONFIG
+    assert f"{health}:" in result.output
+    assert "greater than 0" in result.output

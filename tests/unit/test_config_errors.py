@@ -1,0 +1,103 @@
+"""Bad configuration fails with `file:line` and a sentence that says what to do."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from connector.config.load import load_config
+from connector.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
+    shutil.copytree(ROOT / "playbooks", tmp_path / "playbooks")
+    return tmp_path
+
+
+def _load(project: Path) -> None:
+    load_config(project / "mappings", project / "playbooks", "salesforce")
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"fixture text {old!r} not found in {path}"
+    path.write_text(text.replace(old, new, 1))
+
+
+def _line_of(path: Path, needle: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
+
+
+def test_shipped_configuration_is_valid() -> None:
+    config = load_config(ROOT / "mappings", ROOT / "playbooks", "salesforce")
+    assert {r.id for r in config.rules} >= {"low-scouting", "tenure-check-in", "renewal-90-days"}
+
+
+def test_unknown_rule_column_names_file_line_and_suggests(project: Path) -> None:
+    rules = project / "playbooks" / "rules.yaml"
+    _edit(rules, "when: scouts_sent < 20", "when: scout_sent < 20")
+    with pytest.raises(ConfigError) as raised:
+        _load(project)
+    message = str(raised.value)
+    assert f"{rules}:{_line_of(rules, 'scout_sent < 20')}:" in message
+    assert "did you mean 'scouts_sent'" in message
+    assert "Valid names:" in message
+
+
+def test_bad_yaml_names_the_line(project: Path) -> None:
+    mapping = project / "mappings" / "salesforce.yaml"
+    _edit(mapping, "  object: Account\n", "  object: [Account\n")
+    with pytest.raises(ConfigError, match=r"salesforce\.yaml:\d+: this is not valid YAML"):
+        _load(project)
+
+
+def test_duplicate_key_is_an_error_not_a_silent_override(project: Path) -> None:
+    mapping = project / "mappings" / "salesforce.yaml"
+    _edit(mapping, "    name: Name\n", "    name: Name\n    name: Other__c\n")
+    with pytest.raises(ConfigError, match="'name' is defined twice"):
+        _load(project)
+
+
+def test_misspelt_setting_is_reported_at_its_line(project: Path) -> None:
+    health = project / "playbooks" / "health.yaml"
+    _edit(health, "      weight: 3\n", "      wieght: 3\n")
+    with pytest.raises(ConfigError) as raised:
+        _load(project)
+    assert f"{health}:{_line_of(health, 'wieght')}: 'wieght' is not a setting" in str(raised.value)
+
+
+def test_unknown_template_variable_is_caught_before_any_run(project: Path) -> None:
+    rules = project / "playbooks" / "rules.yaml"
+    _edit(rules, "{{ months_since_start }}-month", "{{ month }}-month")
+    with pytest.raises(ConfigError, match="the template uses an unknown column 'month'"):
+        _load(project)
+
+
+def test_join_key_must_be_an_account_field(project: Path) -> None:
+    mapping = project / "mappings" / "salesforce.yaml"
+    _edit(mapping, "join_key: tenant_id", "join_key: tenant")
+    with pytest.raises(ConfigError) as raised:
+        _load(project)
+    assert f"{mapping}:{_line_of(mapping, 'join_key: tenant')}:" in str(raised.value)
+
+
+def test_result_must_be_a_computed_column(project: Path) -> None:
+    mapping = project / "mappings" / "salesforce.yaml"
+    _edit(mapping, "health_color: CS_Health_Color__c", "health_colour: CS_Health_Color__c")
+    with pytest.raises(ConfigError, match="'health_colour' is not a column the worker computes"):
+        _load(project)
+
+
+def test_every_problem_is_reported_at_once(project: Path) -> None:
+    rules = project / "playbooks" / "rules.yaml"
+    _edit(rules, "when: scouts_sent < 20", "when: scout_sent < 20")
+    _edit(rules, "BETWEEN 0 AND 90", "BETWEEN 0 AND ninety")
+    with pytest.raises(ConfigError) as raised:
+        _load(project)
+    assert len(raised.value.problems) == 2
