@@ -13,7 +13,7 @@ from rich.console import Console
 from connector.config.load import load_config
 from connector.errors import ConfigError, ConnectorError
 from connector.report import print_plan, print_summary, write_summary_json
-from connector.run import check_against_crm, default_crm, run_sync
+from connector.run import check_against_crm, connect_crm, run_sync
 from connector.settings import Settings
 
 app = typer.Typer(
@@ -94,7 +94,7 @@ def validate(
     try:
         config = load_config(settings.mappings_dir, settings.playbooks_dir, settings.crm)
         if not offline:
-            crm = default_crm(settings, config)
+            crm = connect_crm(settings, config)
             try:
                 check_against_crm(crm, config)
             finally:

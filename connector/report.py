@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import asdict
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -85,13 +83,7 @@ def print_summary(console: Console, summary: RunSummary) -> None:
 
 
 def write_summary_json(path: Path, summary: RunSummary) -> None:
-    path.write_text(json.dumps(asdict(summary), default=_json_default, indent=2) + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"cannot serialise {type(value).__name__}")
+    path.write_text(json.dumps(summary.to_json(), indent=2) + "\n")
 
 
 def _show(value: Any) -> str:

@@ -5,23 +5,26 @@ Everything that can fail for configuration reasons fails before the first write.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import date, timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import polars as pl
 
 from connector.config.load import Config, load_config
 from connector.crm.base import ApiUsage, CrmAdapter, WriteFailure
 from connector.crm.salesforce import SalesforceAdapter
 from connector.engine.evaluate import evaluate
+from connector.engine.health import SCORE_PREFIX, health_columns
 from connector.errors import ConfigError, ConfigProblem, ConnectorError
 from connector.frame import CURRENT_PREFIX, Extract, build_frame
 from connector.plan import Plan, candidate_keys, plan_field_updates, plan_tasks
 from connector.settings import Settings
+from connector.store import HistoryStore, RunRecord
 from connector.usage import HttpUsageSource, UsageBatch
-
-CrmFactory = Callable[[Settings, Config], CrmAdapter]
 
 
 @dataclass
@@ -39,10 +42,15 @@ class RunSummary:
     tasks_suppressed: int = 0
     records_written: int = 0
     tasks_created: int = 0
+    snapshots_saved: int = 0
     failures: list[WriteFailure] = field(default_factory=list)
     crm_api: ApiUsage = field(default_factory=ApiUsage)
     usage_api_calls: int = 0
     duration_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON types, for `--summary-json` and the run record in the store."""
+        return json.loads(json.dumps(asdict(self), default=str))  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -51,28 +59,49 @@ class RunOutcome:
     summary: RunSummary
 
 
-def default_crm(settings: Settings, config: Config) -> CrmAdapter:
+def connect_crm(settings: Settings, config: Config) -> CrmAdapter:
     return SalesforceAdapter(settings, config.mapping)
 
 
-def run_sync(
-    settings: Settings, *, dry_run: bool, crm_factory: CrmFactory = default_crm
-) -> RunOutcome:
+def run_sync(settings: Settings, *, dry_run: bool) -> RunOutcome:
+    """One run, recorded in the history store whatever its outcome."""
     started = time.perf_counter()
     as_of = settings.as_of_date or date.today()
     summary = RunSummary(uuid.uuid4().hex[:12], as_of, dry_run)
     config = load_config(settings.mappings_dir, settings.playbooks_dir, settings.crm)
-    crm = crm_factory(settings, config)
+    store = HistoryStore.open(settings.state_database_url.get_secret_value())
+    store.run_started(RunRecord(summary.run_id, datetime.now(UTC), as_of, dry_run))
+    status = "failed"
+    try:
+        plan = _sync(settings, config, store, summary)
+        status = "partial" if summary.failures else "ok"
+    finally:
+        summary.duration_seconds = round(time.perf_counter() - started, 3)
+        store.run_finished(summary.run_id, status, datetime.now(UTC), summary.to_json())
+        store.close()
+    return RunOutcome(plan, summary)
+
+
+def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunSummary) -> Plan:
+    crm = connect_crm(settings, config)
     try:
         summary.crm_api = crm.usage
         check_against_crm(crm, config)
-        plan = _build_plan(crm, config, settings, as_of, summary)
-        if not dry_run:
+        plan, scored = _build_plan(crm, config, settings, summary)
+        if not summary.dry_run:
             _apply(crm, config, plan, summary)
+            summary.snapshots_saved = store.save_snapshots(
+                summary.run_id, summary.as_of, scored, snapshot_columns(config)
+            )
+        return plan
     finally:
         crm.close()
-    summary.duration_seconds = round(time.perf_counter() - started, 3)
-    return RunOutcome(plan, summary)
+
+
+def snapshot_columns(config: Config) -> list[str]:
+    """What each day's snapshot keeps besides the score: usage metrics and measure scores."""
+    measures = [name for name in health_columns(config.health) if name.startswith(SCORE_PREFIX)]
+    return [*config.mapping.usage.metrics, *measures]
 
 
 def check_against_crm(crm: CrmAdapter, config: Config) -> None:
@@ -86,9 +115,10 @@ def check_against_crm(crm: CrmAdapter, config: Config) -> None:
 
 
 def _build_plan(
-    crm: CrmAdapter, config: Config, settings: Settings, as_of: date, summary: RunSummary
-) -> Plan:
-    mapping = config.mapping
+    crm: CrmAdapter, config: Config, settings: Settings, summary: RunSummary
+) -> tuple[Plan, pl.DataFrame]:
+    """The plan, and the scored table it came from."""
+    mapping, as_of = config.mapping, summary.as_of
     current = {CURRENT_PREFIX + name: name for name in mapping.results.values()}
     accounts = crm.read(mapping.account, current)
     opportunities = crm.read(mapping.opportunity, {})
@@ -118,7 +148,7 @@ def _build_plan(
     summary.field_updates_planned = len(plan.updates)
     summary.tasks_planned = len(plan.tasks)
     summary.tasks_suppressed = len(plan.suppressed)
-    return plan
+    return plan, evaluation.table
 
 
 def _read_usage(settings: Settings, config: Config, as_of: date) -> UsageBatch:

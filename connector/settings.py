@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     usage_api_token: SecretStr | None = None
     usage_history_weeks: int = Field(default=8, ge=2, le=104)
 
+    state_database_url: SecretStr = Field(
+        default=SecretStr("sqlite:///state.db"),
+        description="History store: sqlite:///path.db, or postgresql+psycopg://user@host/db.",
+    )
+
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     ca_bundle: Path | None = Field(
         default=None,

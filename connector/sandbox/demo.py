@@ -75,6 +75,7 @@ def running_sandbox(
             usage_api_token=SecretStr(USAGE_TOKEN),
             ca_bundle=tls.ca_bundle,
             as_of_date=demo_date,
+            state_database_url=SecretStr(f"sqlite:///{state_dir / 'state.db'}"),
         )
         try:
             yield RunningSandbox(org, usage, usage_rows, settings)

@@ -13,6 +13,7 @@ from connector.cli import EXIT_CONFIG, app
 from connector.errors import ConfigError
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox, running_sandbox
+from connector.store import HistoryStore
 from tests.e2e.conftest import AS_OF
 
 # A playbook whose results can be computed by hand from the usage rows: the score is the
@@ -239,3 +240,19 @@ def test_writes_are_batched_at_the_collection_limit(tmp_path: Path, project: Pat
         assert big.org.count_calls("PATCH", "composite/sobjects") == 3
         assert big.org.count_calls("PATCH", "composite/sobjects/Task/CS_Action_Key__c") == 2
         assert [c.records for c in big.org.calls if c.method == "PATCH"] == [200, 200, 50, 200, 1]
+
+
+def test_runs_and_daily_snapshots_are_recorded(sandbox: RunningSandbox) -> None:
+    run_sync(sandbox.settings, dry_run=True)
+    real = run_sync(sandbox.settings, dry_run=False)
+
+    store = HistoryStore.open(sandbox.settings.state_database_url.get_secret_value())
+    try:
+        runs = store.runs()
+        history = store.snapshots(since=AS_OF, until=AS_OF + timedelta(days=1))
+    finally:
+        store.close()
+    assert [(r["dry_run"], r["status"]) for r in runs] == [(True, "ok"), (False, "ok")]
+    assert runs[1]["summary"]["tasks_created"] == real.summary.tasks_created
+    assert history.height == len(_customers(sandbox)) == real.summary.snapshots_saved
+    assert {"scouts_sent", "score_seat_utilisation"} <= set(history.columns)

@@ -1,0 +1,5 @@
+"""The history store: daily score and metric snapshots and run records (SQLite or PostgreSQL)."""
+
+from connector.store.history import HistoryStore, RunRecord
+
+__all__ = ["HistoryStore", "RunRecord"]

@@ -1,0 +1,150 @@
+"""SQLAlchemy access to the history store; the schema is kept current by Alembic on open.
+
+SQLite (a file) by default, PostgreSQL by `STATE_DATABASE_URL` for container deployments.
+Snapshots are upserted per (account, day), so re-running a day replaces, never duplicates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Connection, Engine, create_engine, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from connector.store.tables import account_snapshots, runs
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SNAPSHOT_BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    started_at: datetime
+    as_of: date
+    dry_run: bool
+
+
+class HistoryStore:
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @classmethod
+    def open(cls, url: str) -> HistoryStore:
+        """Connect and migrate to the latest schema (idempotent)."""
+        engine = create_engine(url, future=True)
+        store = cls(engine)
+        store.migrate()
+        return store
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def migrate(self) -> None:
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        with self._engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self._engine.begin() as connection:
+            yield connection
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def run_started(self, run: RunRecord) -> None:
+        with self._transaction() as db:
+            db.execute(
+                runs.insert().values(
+                    run_id=run.run_id,
+                    started_at=run.started_at,
+                    as_of=run.as_of,
+                    dry_run=run.dry_run,
+                    status="running",
+                )
+            )
+
+    def run_finished(
+        self, run_id: str, status: str, finished_at: datetime, summary: Mapping[str, Any]
+    ) -> None:
+        with self._transaction() as db:
+            db.execute(
+                runs.update()
+                .where(runs.c.run_id == run_id)
+                .values(status=status, finished_at=finished_at, summary=dict(summary))
+            )
+
+    def runs(self) -> list[dict[str, Any]]:
+        with self._transaction() as db:
+            rows = db.execute(select(runs).order_by(runs.c.started_at)).mappings()
+            return [dict(row) for row in rows]
+
+    # -- snapshots -----------------------------------------------------------------------
+
+    def save_snapshots(
+        self, run_id: str, snapshot_date: date, table: pl.DataFrame, measures: Iterable[str]
+    ) -> int:
+        """Upsert one snapshot per account for `snapshot_date`; returns rows written."""
+        names = list(measures)
+        rows = [
+            {
+                "account_id": row["id"],
+                "snapshot_date": snapshot_date,
+                "run_id": run_id,
+                "health_score": row["health_score"],
+                "health_color": row["health_color"],
+                "measures": {name: row[name] for name in names},
+            }
+            for row in table.select("id", "health_score", "health_color", *names).iter_rows(
+                named=True
+            )
+        ]
+        with self._transaction() as db:
+            for start in range(0, len(rows), SNAPSHOT_BATCH):
+                db.execute(self._upsert_snapshot(db), rows[start : start + SNAPSHOT_BATCH])
+        return len(rows)
+
+    def _upsert_snapshot(self, db: Connection) -> Any:
+        insert = (postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert)(
+            account_snapshots
+        )
+        return insert.on_conflict_do_update(
+            index_elements=["account_id", "snapshot_date"],
+            set_={
+                column: insert.excluded[column]
+                for column in ("run_id", "health_score", "health_color", "measures")
+            },
+        )
+
+    def snapshots(self, since: date, until: date) -> pl.DataFrame:
+        """Snapshots with `since <= snapshot_date < until`: account_id, snapshot_date,
+        health_score, health_color, and one column per stored measure."""
+        query = (
+            select(account_snapshots)
+            .where(
+                account_snapshots.c.snapshot_date >= since,
+                account_snapshots.c.snapshot_date < until,
+            )
+            .order_by(account_snapshots.c.account_id, account_snapshots.c.snapshot_date)
+        )
+        with self._transaction() as db:
+            rows = [dict(row) for row in db.execute(query).mappings()]
+        schema = {
+            "account_id": pl.String,
+            "snapshot_date": pl.Date,
+            "health_score": pl.Float64,
+            "health_color": pl.String,
+        }
+        base = pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema, orient="row")
+        measures = pl.DataFrame([r["measures"] for r in rows]) if rows else pl.DataFrame()
+        return pl.concat([base, measures], how="horizontal") if measures.width else base

@@ -1,0 +1,32 @@
+"""Table definitions; the Alembic migrations in `migrations/` create and evolve them."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, MetaData, String, Table
+
+metadata = MetaData()
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("run_id", String(32), primary_key=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("as_of", Date, nullable=False),
+    Column("dry_run", Boolean, nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("summary", JSON),
+)
+
+# One row per account and day: the last real run of the day wins. Metrics and sub-scores live
+# in `measures` as JSON so RevOps can add a metric without a migration.
+account_snapshots = Table(
+    "account_snapshots",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("snapshot_date", Date, primary_key=True),
+    Column("run_id", String(32), nullable=False),
+    Column("health_score", Float),
+    Column("health_color", String(40)),
+    Column("measures", JSON, nullable=False),
+)

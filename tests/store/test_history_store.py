@@ -1,0 +1,55 @@
+"""Snapshots and run records survive, replace per day, and read back as frames."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import polars as pl
+
+from connector.store import HistoryStore, RunRecord
+
+DAY = date(2026, 11, 23)
+
+
+def _table(scores: list[float | None], logins: list[float | None]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "id": [f"001{i}" for i in range(len(scores))],
+            "health_score": pl.Series(scores, dtype=pl.Float64),
+            "health_color": ["Red" if (s or 0) < 50 else "Green" for s in scores],
+            "logins": pl.Series(logins, dtype=pl.Float64),
+        }
+    )
+
+
+def test_opening_twice_migrates_once(store: HistoryStore) -> None:
+    store.migrate()
+    assert store.runs() == []
+
+
+def test_snapshots_upsert_per_account_and_day(store: HistoryStore) -> None:
+    store.save_snapshots("run1", DAY, _table([10.0, 80.0], [1.0, None]), ["logins"])
+    store.save_snapshots("run2", DAY, _table([20.0, 80.0], [2.0, 5.0]), ["logins"])
+    store.save_snapshots("run3", date(2026, 11, 24), _table([30.0, 90.0], [3.0, 6.0]), ["logins"])
+
+    history = store.snapshots(since=date(2026, 11, 1), until=date(2026, 11, 24))
+
+    assert history.select("account_id", "snapshot_date", "health_score", "logins").rows() == [
+        ("0010", DAY, 20.0, 2.0),
+        ("0011", DAY, 80.0, 5.0),
+    ]
+
+
+def test_run_records_keep_status_and_summary(store: HistoryStore) -> None:
+    started = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+    store.run_started(RunRecord("r1", started, DAY, dry_run=False))
+    store.run_finished("r1", "ok", datetime(2026, 11, 23, 6, 1, tzinfo=UTC), {"tasks_created": 3})
+    (run,) = store.runs()
+    assert (run["run_id"], run["status"], run["summary"]) == ("r1", "ok", {"tasks_created": 3})
+    assert run["as_of"] == DAY
+
+
+def test_empty_history_is_an_empty_frame(store: HistoryStore) -> None:
+    history = store.snapshots(since=DAY, until=date(2026, 12, 1))
+    assert history.height == 0
+    assert "health_score" in history.columns
