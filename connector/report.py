@@ -14,6 +14,7 @@ from connector.plan import Plan
 from connector.run import RunSummary
 
 ROWS_SHOWN = 8
+FIELD_ROWS_SHOWN = 24
 
 
 def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
@@ -24,11 +25,15 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
     )
     if plan.updates:
         table = Table("Account", "Field", "Now", "New", title="Field updates", title_justify="left")
-        for update in plan.updates[:ROWS_SHOWN]:
+        shown = 0
+        for update in plan.updates:
+            if shown and shown + len(update.changes) > FIELD_ROWS_SHOWN:
+                break
             for change in update.changes:
                 table.add_row(update.label, change.field, _show(change.old), _show(change.new))
+            shown += 1
         console.print(table)
-        _more(console, len(plan.updates), "accounts")
+        _more(console, len(plan.updates), "accounts", shown=shown)
     if plan.tasks or plan.suppressed:
         console.print(_tasks_by_rule(plan))
     if plan.tasks:
@@ -90,6 +95,6 @@ def _show(value: Any) -> str:
     return "—" if value is None else str(value)
 
 
-def _more(console: Console, total: int, noun: str) -> None:
-    if total > ROWS_SHOWN:
-        console.print(f"… and {total - ROWS_SHOWN} more {noun}.")
+def _more(console: Console, total: int, noun: str, shown: int = ROWS_SHOWN) -> None:
+    if total > shown:
+        console.print(f"… and {total - shown} more {noun}.")

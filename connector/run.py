@@ -26,6 +26,9 @@ from connector.settings import Settings
 from connector.store import HistoryStore, RunRecord
 from connector.usage import HttpUsageSource, UsageBatch
 
+# How far before the trend window history is read, so a missed day still finds a baseline.
+HISTORY_SLACK_DAYS = 14
+
 
 @dataclass
 class RunSummary:
@@ -87,7 +90,11 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
     try:
         summary.crm_api = crm.usage
         check_against_crm(crm, config)
-        plan, scored = _build_plan(crm, config, settings, summary)
+        history = store.snapshots(
+            since=summary.as_of - timedelta(days=config.health.trend_days + HISTORY_SLACK_DAYS),
+            until=summary.as_of,
+        )
+        plan, scored = _build_plan(crm, config, settings, summary, history)
         if not summary.dry_run:
             _apply(crm, config, plan, summary)
             summary.snapshots_saved = store.save_snapshots(
@@ -115,7 +122,11 @@ def check_against_crm(crm: CrmAdapter, config: Config) -> None:
 
 
 def _build_plan(
-    crm: CrmAdapter, config: Config, settings: Settings, summary: RunSummary
+    crm: CrmAdapter,
+    config: Config,
+    settings: Settings,
+    summary: RunSummary,
+    history: pl.DataFrame,
 ) -> tuple[Plan, pl.DataFrame]:
     """The plan, and the scored table it came from."""
     mapping, as_of = config.mapping, summary.as_of
@@ -128,7 +139,7 @@ def _build_plan(
     summary.usage_api_calls = usage.api_calls
 
     table = build_frame(Extract(accounts, opportunities, usage.weekly), mapping, as_of)
-    evaluation = evaluate(table, config)
+    evaluation = evaluate(table, config, as_of=as_of, history=history)
     summary.rules_fired = evaluation.firings.height
     existing = crm.find_tasks(candidate_keys(evaluation.firings, config.rules))
     tasks, suppressed = plan_tasks(

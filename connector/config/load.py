@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from connector.config.mapping import Mapping
-from connector.config.playbook import HealthModel, PlaybookFile, Rule
+from connector.config.playbook import HealthModel, Journey, PlaybookFile, Rule, TouchTiers
 from connector.config.validation import parse_document
 from connector.config.yaml_lines import Loc, YamlDocument, load_yaml
 from connector.engine.expressions import ExpressionError, compile_sql, valid_names
 from connector.engine.health import health_columns
+from connector.engine.segments import JOURNEY_COLUMNS
 from connector.errors import ConfigError, ConfigProblem
 from connector.frame import frame_columns
 from connector.templates import TemplateProblem, check_template
@@ -37,11 +39,20 @@ class Config:
     health: HealthModel
     rules: tuple[Rule, ...]
     rule_sources: dict[str, Located]
+    touch_tiers: TouchTiers | None = None
+    journey: Journey | None = None
+
+    @property
+    def scoring_columns(self) -> list[str]:
+        """What measures, segments and tiers can use: the frame, and the tier once assigned."""
+        tier = ["touch_tier"] if self.touch_tiers is not None else []
+        return [*frame_columns(self.mapping), *tier]
 
     @property
     def columns(self) -> list[str]:
-        """Every column the account table has after scoring, in a stable order."""
-        return [*frame_columns(self.mapping), *health_columns(self.health)]
+        """Every column the account table has after evaluation, in a stable order."""
+        journey = JOURNEY_COLUMNS if self.journey is not None else []
+        return [*self.scoring_columns, *health_columns(self.health), *journey]
 
 
 def load_config(mappings_dir: Path, playbooks_dir: Path, crm: str) -> Config:
@@ -50,20 +61,25 @@ def load_config(mappings_dir: Path, playbooks_dir: Path, crm: str) -> Config:
     mapping = parse_document(mapping_doc, Mapping)
     problems = _check_mapping(mapping, mapping_doc)
 
-    playbook_docs = _playbook_documents(playbooks_dir)
-    files = [(doc, parse_document(doc, PlaybookFile)) for doc in playbook_docs]
-    health, health_problems = _single_health_model(files, playbooks_dir)
-    problems += health_problems
+    files = [(doc, parse_document(doc, PlaybookFile)) for doc in _playbook_documents(playbooks_dir)]
+    health = _single_section(files, "health", problems)
+    touch_tiers = _single_section(files, "touch_tiers", problems)
+    journey = _single_section(files, "journey", problems)
+    if health is None and not problems:
+        problems.append(
+            ConfigProblem(
+                playbooks_dir, None, "no health model: add a 'health:' section to one file."
+            )
+        )
     rules, sources, rule_problems = _merge_rules(files)
     problems += rule_problems
     if problems or health is None:
         raise ConfigError(problems)
 
-    config = Config(mapping, mapping_doc, health, tuple(rules), sources)
-    columns = config.columns
-    problems += _check_results(mapping, mapping_doc, columns)
+    config = Config(mapping, mapping_doc, health, tuple(rules), sources, touch_tiers, journey)
+    problems += _check_results(mapping, mapping_doc, config.columns)
     for doc, playbook in files:
-        problems += _check_expressions(doc, playbook, list(frame_columns(mapping)), columns)
+        problems += _check_expressions(doc, playbook, config)
     if problems:
         raise ConfigError(problems)
     return config
@@ -107,24 +123,24 @@ def _check_results(mapping: Mapping, doc: YamlDocument, columns: list[str]) -> l
     ]
 
 
-def _single_health_model(
-    files: list[tuple[YamlDocument, PlaybookFile]], playbooks_dir: Path
-) -> tuple[HealthModel | None, list[ConfigProblem]]:
-    found = [(doc, pb.health) for doc, pb in files if pb.health is not None]
-    if not found:
-        return None, [
-            ConfigProblem(
-                playbooks_dir,
-                None,
-                "no health model: add a 'health:' section to one playbook file.",
-            )
-        ]
-    if len(found) > 1:
-        return None, [
-            _problem(doc, ("health",), "a second 'health:' section; keep exactly one.")
-            for doc, _ in found[1:]
-        ]
-    return found[0][1], []
+def _single_section(
+    files: list[tuple[YamlDocument, PlaybookFile]], name: str, problems: list[ConfigProblem]
+) -> Any:
+    """The one file that defines `name` (health, touch_tiers, journey); a second is an error."""
+    found = [
+        (doc, getattr(playbook, name))
+        for doc, playbook in files
+        if getattr(playbook, name) is not None
+    ]
+    problems += [
+        _problem(
+            doc,
+            (name,),
+            f"a second '{name}:' section (the first is in {found[0][0].path}); keep exactly one.",
+        )
+        for doc, _ in found[1:]
+    ]
+    return found[0][1] if found else None
 
 
 def _merge_rules(
@@ -152,22 +168,45 @@ def _merge_rules(
 
 
 def _check_expressions(
-    doc: YamlDocument, playbook: PlaybookFile, frame_cols: list[str], columns: list[str]
+    doc: YamlDocument, playbook: PlaybookFile, config: Config
 ) -> list[ConfigProblem]:
-    """Measures see the frame; rules and templates also see the health columns."""
-    problems: list[ConfigProblem] = []
-    checks: list[tuple[Loc, str, list[str]]] = []
+    """Every SQL expression and template in one file, against the columns it can see."""
+    scoring, frame, everything = (
+        config.scoring_columns,
+        list(frame_columns(config.mapping)),
+        config.columns,
+    )
+    after_health = [c for c in everything if c not in JOURNEY_COLUMNS]
+    checks: list[tuple[Loc, str | None, list[str]]] = []
     if playbook.health is not None:
         checks += [
-            (("health", "measures", i, "expr"), m.expr, frame_cols)
+            (("health", "measures", i, "expr"), m.expr, scoring)
             for i, m in enumerate(playbook.health.measures)
+        ]
+        checks += [
+            (("health", "measures", i, "display"), m.display, scoring)
+            for i, m in enumerate(playbook.health.measures)
+        ]
+        checks += [
+            (("health", "segments", i, "when"), seg.when, scoring)
+            for i, seg in enumerate(playbook.health.segments)
+        ]
+    if playbook.touch_tiers is not None:
+        checks.append((("touch_tiers", "value"), playbook.touch_tiers.value, frame))
+    if playbook.journey is not None:
+        checks += [
+            (("journey", "stages", i, "done_when"), stage.done_when, after_health)
+            for i, stage in enumerate(playbook.journey.stages)
         ]
     for i, rule in enumerate(playbook.rules):
         checks += [
-            (("rules", i, "when"), rule.when, columns),
-            (("rules", i, "period"), rule.period, columns),
+            (("rules", i, "when"), rule.when, everything),
+            (("rules", i, "period"), rule.period, everything),
         ]
+    problems: list[ConfigProblem] = []
     for loc, sql, visible in checks:
+        if sql is None:
+            continue
         try:
             compile_sql(sql, visible)
         except ExpressionError as exc:
@@ -178,7 +217,7 @@ def _check_expressions(
             for part in ("subject", "description"):
                 loc = ("rules", i, "actions", j, "create_task", part)
                 try:
-                    check_template(getattr(task, part), columns)
+                    check_template(getattr(task, part), everything)
                 except TemplateProblem as exc:
                     problems.append(_problem(doc, loc, str(exc), offset=exc.line))
     return problems

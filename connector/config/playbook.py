@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -26,19 +27,52 @@ class LinearScale(_Strict):
         return self
 
 
+class Band(_Strict):
+    """A raw value at or above `min` scores `score` (the highest matching band wins)."""
+
+    min: float
+    score: float = Field(ge=0, le=100)
+
+
 class Measure(_Strict):
-    """One health input: a SQL expression over the account table, scaled to 0–100."""
+    """One health input: a SQL expression over the account table, scored 0–100."""
 
     id: str = Field(pattern=_ID)
+    group: str
     label: str
     expr: str
-    scale: LinearScale
+    scale: LinearScale | None = None
+    bands: list[Band] | None = Field(default=None, min_length=1)
     weight: float = Field(default=1.0, gt=0)
     if_missing: Literal["reweight"] | float = Field(
         default="reweight",
         description="'reweight' spreads the weight over the measures that have data; "
         "a number scores a missing value explicitly",
     )
+    display: str | None = Field(
+        default=None, description="SQL text shown in the reason, e.g. active_users || '/' || seats"
+    )
+
+    @model_validator(mode="after")
+    def _one_scoring(self) -> Measure:
+        if (self.scale is None) == (self.bands is None):
+            raise ValueError(f"measure '{self.id}' needs exactly one of 'scale' or 'bands'")
+        return self
+
+
+class Group(_Strict):
+    """A DEAR group (Deployment, Engagement, Adoption, ROI) or any grouping RevOps prefers."""
+
+    label: str
+    weight: float = Field(default=1.0, ge=0)
+
+
+class Segment(_Strict):
+    """Different group weights for the accounts matching `when` (first matching segment wins)."""
+
+    name: str
+    when: str
+    weights: dict[str, float]
 
 
 class ColorBand(_Strict):
@@ -47,13 +81,74 @@ class ColorBand(_Strict):
 
 
 class HealthModel(_Strict):
+    groups: dict[str, Group] = Field(min_length=1)
+    segments: list[Segment] = Field(default_factory=list)
     measures: list[Measure] = Field(min_length=1)
     colors: list[ColorBand] = Field(min_length=1)
+    trend_days: int = Field(default=30, ge=1, le=365)
+    reason_groups: int = Field(default=2, ge=1, le=6)
 
     @model_validator(mode="after")
-    def _bands_cover_zero(self) -> HealthModel:
+    def _consistent(self) -> HealthModel:
+        for group_id in self.groups:
+            if re.fullmatch(_ID, group_id) is None:
+                raise ValueError(f"group id '{group_id}' must be lower-case letters, digits, - _")
+        unknown = sorted({m.group for m in self.measures} - set(self.groups))
+        if unknown:
+            raise ValueError(f"measures name unknown groups {unknown}; define them under groups")
+        empty = sorted(set(self.groups) - {m.group for m in self.measures})
+        if empty:
+            raise ValueError(f"groups {empty} have no measures; add one or remove the group")
+        _check_weights("groups", {g: group.weight for g, group in self.groups.items()}, self.groups)
+        for segment in self.segments:
+            _check_weights(f"segment '{segment.name}'", segment.weights, self.groups)
         if min(band.min for band in self.colors) != 0:
             raise ValueError("one colour band must start at min: 0 so every score has a colour")
+        return self
+
+
+def _check_weights(where: str, weights: dict[str, float], groups: dict[str, Group]) -> None:
+    unknown = sorted(set(weights) - set(groups))
+    if unknown:
+        raise ValueError(f"{where}: unknown groups {unknown}")
+    if any(weight < 0 for weight in weights.values()):
+        raise ValueError(f"{where}: weights cannot be negative")
+    if sum(weights.values()) <= 0:
+        raise ValueError(f"{where}: weights add up to 0; give at least one group a weight")
+
+
+class Tier(_Strict):
+    name: str
+    min: float = Field(ge=0)
+
+
+class TouchTiers(_Strict):
+    """Tiers by a value such as ARR: the highest tier whose `min` the value reaches."""
+
+    value: str = "arr"
+    tiers: list[Tier] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _covers_zero(self) -> TouchTiers:
+        if min(tier.min for tier in self.tiers) != 0:
+            raise ValueError("one tier must start at min: 0 so every account has a tier")
+        return self
+
+
+class Stage(_Strict):
+    name: str
+    done_when: str | None = None
+
+
+class Journey(_Strict):
+    """Ordered stages: an account is in the first stage whose `done_when` is not yet true."""
+
+    stages: list[Stage] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _last_stage_is_open(self) -> Journey:
+        if any(stage.done_when is None for stage in self.stages[:-1]):
+            raise ValueError("every stage but the last needs done_when")
         return self
 
 
@@ -84,4 +179,6 @@ class PlaybookFile(_Strict):
     """One file in `playbooks/`; files are merged, each section may live in any file."""
 
     health: HealthModel | None = None
+    touch_tiers: TouchTiers | None = None
+    journey: Journey | None = None
     rules: list[Rule] = Field(default_factory=list)

@@ -20,8 +20,11 @@ from tests.e2e.conftest import AS_OF
 # latest week's scouts_sent (0–100), and the rule fires when it is below 20.
 SIMPLE_PLAYBOOK = """
 health:
+  groups:
+    adoption: {label: Adoption}
   measures:
     - id: scouting
+      group: adoption
       label: Scouts sent
       expr: scouts_sent
       scale: {worst: 0, best: 100}
@@ -42,10 +45,20 @@ rules:
 """
 
 
-def _use_simple_playbook(sandbox: RunningSandbox, project: Path) -> None:
+def _use_simple_playbook(project: Path) -> None:
+    """Only the simple playbook, and a mapping that writes only its score and colour."""
     for path in (project / "playbooks").glob("*.yaml"):
         path.unlink()
     (project / "playbooks" / "book.yaml").write_text(SIMPLE_PLAYBOOK)
+    mapping = project / "mappings" / "salesforce.yaml"
+    text = mapping.read_text()
+    results_start = text.index("results:")
+    results_end = text.index("\ntasks:")
+    mapping.write_text(
+        text[:results_start]
+        + "results:\n  health_score: CS_Health_Score__c\n  health_color: CS_Health_Color__c\n"
+        + text[results_end:]
+    )
 
 
 def _latest_scouts(sandbox: RunningSandbox) -> dict[str, float]:
@@ -68,7 +81,7 @@ def _keyed_tasks(sandbox: RunningSandbox) -> list[dict[str, object]]:
 
 
 def test_first_run_writes_exact_scores_and_tasks(sandbox: RunningSandbox, project: Path) -> None:
-    _use_simple_playbook(sandbox, project)
+    _use_simple_playbook(project)
     outcome = run_sync(sandbox.settings, dry_run=False)
 
     scouts = _latest_scouts(sandbox)
@@ -256,3 +269,25 @@ def test_runs_and_daily_snapshots_are_recorded(sandbox: RunningSandbox) -> None:
     assert runs[1]["summary"]["tasks_created"] == real.summary.tasks_created
     assert history.height == len(_customers(sandbox)) == real.summary.snapshots_saved
     assert {"scouts_sent", "score_seat_utilisation"} <= set(history.columns)
+
+
+def test_trend_comes_from_the_history_store_and_stage_dates_from_the_crm(
+    sandbox: RunningSandbox,
+) -> None:
+    run_sync(sandbox.settings, dry_run=False)
+    first = {a["Id"]: a for a in _customers(sandbox)}
+    assert all(a["CS_Health_Trend__c"] is None for a in first.values())  # no history yet
+
+    a_month_later = sandbox.settings.model_copy(update={"as_of_date": AS_OF + timedelta(30)})
+    run_sync(a_month_later, dry_run=False)
+
+    for account in _customers(sandbox):
+        before = first[account["Id"]]
+        if before["CS_Health_Score__c"] is None:
+            continue
+        # the same usage a month later: the score is unchanged, so the trend is exactly 0
+        assert account["CS_Health_Score__c"] == before["CS_Health_Score__c"]
+        assert account["CS_Health_Trend__c"] == 0.0
+        moved = account["CS_Journey_Stage__c"] != before["CS_Journey_Stage__c"]
+        entered = AS_OF + timedelta(30) if moved else AS_OF
+        assert account["CS_Journey_Stage_Since__c"] == entered.isoformat()

@@ -60,7 +60,7 @@ def test_validate_offline_accepts_the_shipped_configuration() -> None:
 def test_validate_offline_reports_file_line_and_exits_2(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "playbooks", tmp_path / "playbooks")
     health = tmp_path / "playbooks" / "health.yaml"
-    health.write_text(health.read_text().replace("weight: 3", "weight: -3"))
+    health.write_text(health.read_text().replace("weight: 2", "weight: -2", 1))
     result = CliRunner().invoke(
         app,
         ["validate", "--offline"],

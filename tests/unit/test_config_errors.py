@@ -66,7 +66,7 @@ def test_duplicate_key_is_an_error_not_a_silent_override(project: Path) -> None:
 
 def test_misspelt_setting_is_reported_at_its_line(project: Path) -> None:
     health = project / "playbooks" / "health.yaml"
-    _edit(health, "      weight: 3\n", "      wieght: 3\n")
+    _edit(health, "      weight: 2\n", "      wieght: 2\n")
     with pytest.raises(ConfigError) as raised:
         _load(project)
     assert f"{health}:{_line_of(health, 'wieght')}: 'wieght' is not a setting" in str(raised.value)
@@ -101,3 +101,48 @@ def test_every_problem_is_reported_at_once(project: Path) -> None:
     with pytest.raises(ConfigError) as raised:
         _load(project)
     assert len(raised.value.problems) == 2
+
+
+def test_group_weights_adding_up_to_zero_are_rejected(project: Path) -> None:
+    health = project / "playbooks" / "health.yaml"
+    for group in ("deployment", "engagement", "adoption", "roi"):
+        _edit(
+            health,
+            f"label: {group.capitalize() if group != 'roi' else 'ROI'}, weight: 1}}",
+            f"label: {group.capitalize() if group != 'roi' else 'ROI'}, weight: 0}}",
+        )
+    with pytest.raises(ConfigError, match="weights add up to 0") as raised:
+        _load(project)
+    assert f"{health}:" in str(raised.value)
+
+
+def test_negative_segment_weight_is_rejected(project: Path) -> None:
+    health = project / "playbooks" / "health.yaml"
+    _edit(health, "weights: {deployment: 1,", "weights: {deployment: -1,")
+    with pytest.raises(ConfigError, match="weights cannot be negative"):
+        _load(project)
+
+
+def test_measure_in_an_unknown_group_is_rejected(project: Path) -> None:
+    health = project / "playbooks" / "health.yaml"
+    _edit(health, "group: roi", "group: value")
+    with pytest.raises(ConfigError, match=r"unknown groups \['value'\]"):
+        _load(project)
+
+
+def test_bad_journey_criterion_names_its_line(project: Path) -> None:
+    segments = project / "playbooks" / "segments.yaml"
+    _edit(segments, "done_when: health_score >= 70", "done_when: health >= 70")
+    with pytest.raises(ConfigError) as raised:
+        _load(project)
+    assert f"{segments}:{_line_of(segments, 'health >= 70')}: unknown column 'health'" in str(
+        raised.value
+    )
+
+
+def test_second_health_section_is_an_error(project: Path) -> None:
+    (project / "playbooks" / "zz.yaml").write_text(
+        (project / "playbooks" / "health.yaml").read_text()
+    )
+    with pytest.raises(ConfigError, match="a second 'health:' section"):
+        _load(project)

@@ -8,27 +8,36 @@ import polars as pl
 import pytest
 
 from connector.config.mapping import Mapping
-from connector.config.playbook import HealthModel, Rule
+from connector.config.playbook import HealthModel, Journey, Rule, Segment, TouchTiers
 from connector.engine.expressions import ExpressionError, compile_sql
-from connector.engine.health import score_health
+from connector.engine.health import HISTORY_SCHEMA, model_version, score_health
 from connector.engine.rules import action_key, compile_rules, fire_rules
+from connector.engine.segments import assign_stage, assign_tier
 from connector.frame import Extract, build_frame
 
 MODEL = HealthModel.model_validate(
     {
+        "groups": {"deployment": {"label": "Deployment"}, "engagement": {"label": "Engagement"}},
         "measures": [
             {
                 "id": "seats",
-                "label": "Seats",
+                "group": "deployment",
+                "label": "Active seats",
                 "expr": "active / seats",
+                "display": "CAST(active AS INTEGER) || '/' || CAST(seats AS INTEGER)",
                 "scale": {"worst": 0.2, "best": 0.8},
                 "weight": 3,
             },
             {
                 "id": "logins",
+                "group": "engagement",
                 "label": "Logins",
                 "expr": "logins",
-                "scale": {"worst": 0, "best": 100},
+                "bands": [
+                    {"min": 0, "score": 0},
+                    {"min": 10, "score": 50},
+                    {"min": 100, "score": 100},
+                ],
             },
         ],
         "colors": [
@@ -38,27 +47,58 @@ MODEL = HealthModel.model_validate(
         ],
     }
 )
-COLUMNS = ["id", "active", "seats", "logins"]
+COLUMNS = ["id", "active", "seats", "logins", "tier"]
+AS_OF = date(2026, 11, 23)
+NO_HISTORY = pl.DataFrame(schema=HISTORY_SCHEMA)
 
 
-def _score(**columns: list[object]) -> pl.DataFrame:
-    return score_health(pl.DataFrame(columns), MODEL, COLUMNS)
+def _score(
+    model: HealthModel = MODEL, history: pl.DataFrame = NO_HISTORY, **columns: list[object]
+) -> pl.DataFrame:
+    frame = pl.DataFrame(columns, schema_overrides={"logins": pl.Float64, "active": pl.Float64})
+    if "tier" not in frame.columns:
+        frame = frame.with_columns(tier=pl.lit("Low"))
+    return score_health(frame, model, COLUMNS, history=history, as_of=AS_OF)
 
 
-def test_measures_scale_linearly_and_clip() -> None:
+def test_measures_score_by_scale_and_bands_then_groups_average() -> None:
     scored = _score(
         id=["a", "b", "c"],
         active=[2.0, 5.0, 10.0],
         seats=[10.0, 10.0, 10.0],
-        logins=[100.0, 100.0, 100.0],
+        logins=[5.0, 10.0, 100.0],
     )
     assert scored["score_seats"].to_list() == pytest.approx([0.0, 50.0, 100.0])
-    assert scored["health_score"].to_list() == [25.0, 62.5, 100.0]
+    assert scored["score_logins"].to_list() == [0.0, 50.0, 100.0]
+    assert scored["health_deployment"].to_list() == [0.0, 50.0, 100.0]
+    assert scored["health_score"].to_list() == [0.0, 50.0, 100.0]
     assert scored["health_color"].to_list() == ["Red", "Yellow", "Green"]
+
+
+def test_segments_weight_groups_differently() -> None:
+    model = MODEL.model_copy(
+        update={
+            "segments": [
+                Segment(
+                    name="high", when="tier = 'High'", weights={"deployment": 1, "engagement": 3}
+                )
+            ]
+        }
+    )
+    scored = _score(
+        model,
+        id=["a", "b"],
+        active=[8.0, 8.0],
+        seats=[10.0, 10.0],
+        logins=[5.0, 5.0],
+        tier=["Low", "High"],
+    )
+    assert scored["health_score"].to_list() == [50.0, 25.0]
 
 
 def test_missing_measure_is_reweighted_not_scored_zero() -> None:
     scored = _score(id=["a"], active=[8.0], seats=[10.0], logins=[None])
+    assert scored["health_engagement"].to_list() == [None]
     assert scored["health_score"].to_list() == [100.0]
 
 
@@ -71,18 +111,48 @@ def test_missing_measure_can_score_an_explicit_default() -> None:
             ]
         }
     )
-    scored = score_health(
-        pl.DataFrame({"id": ["a"], "active": [8.0], "seats": [10.0], "logins": [None]}),
-        model,
-        COLUMNS,
-    )
-    assert scored["health_score"].to_list() == [75.0]
+    scored = _score(model, id=["a"], active=[8.0], seats=[10.0], logins=[None])
+    assert scored["health_score"].to_list() == [50.0]
 
 
 def test_no_data_at_all_gives_no_score_and_no_colour() -> None:
     scored = _score(id=["a"], active=[None], seats=[0.0], logins=[None])
     assert scored["health_score"].to_list() == [None]
     assert scored["health_color"].to_list() == [None]
+
+
+def test_reason_names_the_weakest_groups_and_their_weakest_measure() -> None:
+    scored = _score(id=["a", "b"], active=[4.0, 10.0], seats=[40.0, 10.0], logins=[50.0, 5.0])
+    assert scored["health_reason"].to_list() == [
+        "Deployment 0: Active seats 4/40; Engagement 50: Logins 50.0",
+        "Engagement 0: Logins 5.0; Deployment 100: Active seats 10/10",
+    ]
+
+
+def test_model_version_changes_with_the_model() -> None:
+    changed = MODEL.model_copy(update={"trend_days": 7})
+    assert model_version(MODEL) == model_version(MODEL.model_copy())
+    assert model_version(MODEL) != model_version(changed)
+
+
+def test_trend_compares_with_the_snapshot_before_the_window() -> None:
+    history = pl.DataFrame(
+        {
+            "account_id": ["a", "a", "a", "b"],
+            "snapshot_date": [
+                date(2026, 10, 1),
+                date(2026, 10, 20),
+                date(2026, 11, 1),
+                date(2026, 11, 20),
+            ],
+            "health_score": [10.0, 40.0, 90.0, 80.0],
+        }
+    )
+    scored = _score(
+        history=history, id=["a", "b"], active=[5.0, 5.0], seats=[10.0, 10.0], logins=[10.0, 10.0]
+    )
+    assert scored["health_baseline"].to_list() == [40.0, None]
+    assert scored["health_trend"].to_list() == [10.0, None]
 
 
 def _rule(rule_id: str, when: str, period: str = "'p'") -> Rule:
@@ -202,3 +272,61 @@ def test_frame_rolls_up_the_next_renewal_and_the_latest_two_usage_weeks() -> Non
     assert (a["months_since_start"], b["months_since_start"]) == (8, 9)
     assert (b["renewal_date"], b["logins"], b["open_expansion_count"]) == (None, None, 0)
     assert a["run_week"] == "2026-W48"
+
+
+def test_touch_tier_by_arr_with_missing_arr_in_the_lowest_tier() -> None:
+    tiers = TouchTiers.model_validate(
+        {
+            "value": "arr",
+            "tiers": [
+                {"name": "High", "min": 50000},
+                {"name": "Low", "min": 10000},
+                {"name": "Tech", "min": 0},
+            ],
+        }
+    )
+    table = pl.DataFrame({"arr": [60000.0, 50000.0, 12000.0, 500.0, None]})
+    assert assign_tier(table, tiers, ["arr"])["touch_tier"].to_list() == [
+        "High",
+        "High",
+        "Low",
+        "Tech",
+        "Tech",
+    ]
+
+
+JOURNEY = Journey.model_validate(
+    {
+        "stages": [
+            {"name": "Onboarding", "done_when": "active >= 5"},
+            {"name": "Adoption", "done_when": "logins >= 10"},
+            {"name": "Value"},
+        ]
+    }
+)
+
+
+def test_journey_stage_keeps_its_since_date_until_it_changes() -> None:
+    table = pl.DataFrame(
+        {
+            "active": [1.0, 6.0, 6.0, 6.0],
+            "logins": [50.0, 1.0, 20.0, None],
+            "_current_stage": ["Onboarding", "Onboarding", "Value", None],
+            "_current_since": [date(2026, 9, 1), date(2026, 9, 1), date(2026, 10, 1), None],
+        }
+    )
+    staged = assign_stage(
+        table,
+        JOURNEY,
+        table.columns,
+        as_of=AS_OF,
+        current={"journey_stage": "_current_stage", "journey_stage_since": "_current_since"},
+    )
+    assert staged["journey_stage"].to_list() == ["Onboarding", "Adoption", "Value", "Adoption"]
+    assert staged["journey_stage_since"].to_list() == [
+        date(2026, 9, 1),
+        AS_OF,
+        date(2026, 10, 1),
+        AS_OF,
+    ]
+    assert staged["days_in_stage"].to_list() == [83, 0, 53, 0]
