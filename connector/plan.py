@@ -52,11 +52,18 @@ class PlannedTask:
 
 @dataclass(frozen=True)
 class ExistingTask:
-    """A keyed task already in the CRM, open or closed: its key is never used again."""
+    """A keyed task already in the CRM. Its key is never used again; while it is open, or
+    within its rule's cooldown after completion, its rule makes no new task for the account."""
 
     key: str
     record_id: str
     is_closed: bool
+    completed_on: date | None = None
+
+    @property
+    def rule_and_account(self) -> tuple[str, str]:
+        rule_id, account_id, _ = self.key.rsplit(":", 2)
+        return rule_id, account_id
 
 
 @dataclass(frozen=True)
@@ -116,25 +123,31 @@ def plan_tasks(
     firings: pl.DataFrame,
     rules: Sequence[Rule],
     existing: Mapping[str, ExistingTask],
+    recent: Sequence[ExistingTask],
     *,
     as_of: date,
     assign_to: str,
     status: str,
 ) -> tuple[list[PlannedTask], list[SuppressedTask]]:
-    """Render a task for every firing whose key the CRM does not hold yet."""
+    """Render a task for every firing that is not a duplicate and not cooling down.
+
+    `existing`: tasks with the firings' exact keys. `recent`: the rules' tasks that are open
+    or were completed within the longest cooldown (read back from the CRM, so a task the CSM
+    closed there counts).
+    """
     by_id = {rule.id: rule for rule in rules}
+    latest = _latest_by_rule_and_account(recent)
     rows = table.join(firings, left_on="id", right_on="account_id", how="inner")
     planned: list[PlannedTask] = []
     suppressed: list[SuppressedTask] = []
     for row in rows.iter_rows(named=True):
         rule = by_id[row["rule_id"]]
+        blocker = _blocked(rule, latest.get((rule.id, row["id"])), as_of)
         for index, action in enumerate(rule.actions):
             key = action_key(rule.id, row["id"], row["period"], index)
-            if key in existing:
-                state = "closed" if existing[key].is_closed else "open"
-                suppressed.append(
-                    SuppressedTask(key, rule.id, row["name"], f"already in the CRM ({state} task)")
-                )
+            reason = _duplicate(existing.get(key)) or blocker
+            if reason:
+                suppressed.append(SuppressedTask(key, rule.id, row["name"], reason))
                 continue
             task = action.create_task
             planned.append(
@@ -143,7 +156,8 @@ def plan_tasks(
                     rule_id=rule.id,
                     account_id=row["id"],
                     account_name=row["name"],
-                    assignee_id=row[assign_to] or row["owner_id"],
+                    assignee_id=row[task.assignee(row.get("touch_tier")) or assign_to]
+                    or row["owner_id"],
                     subject=render(task.subject, row),
                     description=render(task.description, row),
                     due_date=as_of + timedelta(days=task.due_in_days),
@@ -152,6 +166,46 @@ def plan_tasks(
                 )
             )
     return planned, suppressed
+
+
+def _latest_by_rule_and_account(
+    tasks: Sequence[ExistingTask],
+) -> dict[tuple[str, str], ExistingTask]:
+    """Per rule and account, an open task if there is one, else the last completed."""
+    latest: dict[tuple[str, str], ExistingTask] = {}
+    for task in tasks:
+        pair = task.rule_and_account
+        held = latest.get(pair)
+        if (
+            held is None
+            or not task.is_closed
+            or (
+                held.is_closed and (task.completed_on or date.min) > (held.completed_on or date.min)
+            )
+        ):
+            latest[pair] = task
+    return latest
+
+
+def _duplicate(task: ExistingTask | None) -> str | None:
+    if task is None:
+        return None
+    return f"already created for this period ({'closed' if task.is_closed else 'open'} task)"
+
+
+def _blocked(rule: Rule, task: ExistingTask | None, as_of: date) -> str | None:
+    if task is None:
+        return None
+    if not task.is_closed:
+        return "an earlier task of this rule is still open"
+    if task.completed_on and rule.cooldown_days:
+        until = task.completed_on + timedelta(days=rule.cooldown_days)
+        if as_of < until:
+            return (
+                f"cooling down until {until.isoformat()} (last task completed "
+                f"{task.completed_on.isoformat()})"
+            )
+    return None
 
 
 def candidate_keys(firings: pl.DataFrame, rules: Sequence[Rule]) -> list[str]:

@@ -142,11 +142,15 @@ def _build_plan(
     evaluation = evaluate(table, config, as_of=as_of, history=history)
     summary.rules_fired = evaluation.firings.height
     existing = crm.find_tasks(candidate_keys(evaluation.firings, config.rules))
+    fired_rules = sorted(set(evaluation.firings["rule_id"]))
+    longest_cooldown = max((r.cooldown_days for r in config.rules), default=0)
+    recent = crm.recent_tasks(fired_rules, as_of - timedelta(days=longest_cooldown))
     tasks, suppressed = plan_tasks(
         evaluation.table,
         evaluation.firings,
         config.rules,
         existing,
+        recent,
         as_of=as_of,
         assign_to=mapping.tasks.assign_to,
         status=mapping.tasks.status,

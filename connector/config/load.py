@@ -214,6 +214,16 @@ def _check_expressions(
     for i, rule in enumerate(playbook.rules):
         for j, action in enumerate(rule.actions):
             task = action.create_task
+            problems += [
+                _problem(
+                    doc,
+                    ("rules", i, "actions", j, "create_task", "assign_to"),
+                    f"assign_to names '{column}', which is not an account field; use "
+                    f"one of {', '.join(sorted(config.mapping.account.fields))}.",
+                )
+                for column in task.assignee_columns()
+                if column not in config.mapping.account.fields
+            ]
             for part in ("subject", "description"):
                 loc = ("rules", i, "actions", j, "create_task", part)
                 try:

@@ -159,6 +159,22 @@ class CreateTask(_Strict):
     description: str = ""
     due_in_days: int = Field(default=3, ge=0, le=365)
     priority: Literal["High", "Normal", "Low"] = "Normal"
+    assign_to: str | dict[str, str] | None = Field(
+        default=None,
+        description="account column holding the user (owner_id, csm_id), or one per touch "
+        "tier: {High Touch: csm_id, default: owner_id}; unset means the mapping's tasks.assign_to",
+    )
+
+    def assignee(self, tier: str | None) -> str | None:
+        """The account column whose user gets this task, for an account in `tier`."""
+        if isinstance(self.assign_to, dict):
+            return self.assign_to.get(tier or "", self.assign_to.get("default"))
+        return self.assign_to
+
+    def assignee_columns(self) -> list[str]:
+        if isinstance(self.assign_to, dict):
+            return list(self.assign_to.values())
+        return [self.assign_to] if self.assign_to else []
 
 
 class Action(_Strict):
@@ -166,12 +182,17 @@ class Action(_Strict):
 
 
 class Rule(_Strict):
-    """`when` fires the actions once per account and `period` (a SQL expression)."""
+    """`when` fires the actions once per account and `period` (a SQL expression).
 
-    id: str = Field(pattern=_ID, max_length=60)
+    While a task of this rule is open for the account, or for `cooldown_days` after it was
+    completed, the rule does not create another one, whatever the period.
+    """
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=60)
     description: str
     when: str
     period: str = "run_week"
+    cooldown_days: int = Field(default=0, ge=0, le=730)
     actions: list[Action] = Field(min_length=1)
 
 

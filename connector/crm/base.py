@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Protocol
 
 import polars as pl
@@ -60,6 +61,10 @@ class CrmAdapter(Protocol):
 
     def find_tasks(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
         """Which of these action keys already have a task (open or closed)."""
+        ...
+
+    def recent_tasks(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
+        """Tasks of these rules that are open or were completed on or after `closed_since`."""
         ...
 
     def update_records(self, sobject: str, updates: Sequence[RecordUpdate]) -> WriteResult: ...

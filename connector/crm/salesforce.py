@@ -234,15 +234,38 @@ class SalesforceAdapter:
         found: dict[str, ExistingTask] = {}
         for start in range(0, len(keys), KEYS_PER_QUERY):
             chunk = ", ".join(_soql_string(k) for k in keys[start : start + KEYS_PER_QUERY])
-            # keys are escaped by _soql_string; object and field come from the mapping
-            soql = (
-                f"SELECT Id, {key_field}, IsClosed FROM {self._tasks.object} "  # noqa: S608
-                f"WHERE {key_field} IN ({chunk})"
-            )
-            for record in self._query(soql):
-                key = record[key_field]
-                found[key] = ExistingTask(key, record["Id"], bool(record["IsClosed"]))
+            for task in self._tasks_where(f"{key_field} IN ({chunk})"):
+                found[task.key] = task
         return found
+
+    def recent_tasks(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
+        if not rule_ids:
+            return []
+        key_field = self._tasks.key_field
+        prefixes = " OR ".join(f"{key_field} LIKE {_soql_string(r + ':%')}" for r in rule_ids)
+        since = f"{closed_since.isoformat()}T00:00:00Z"
+        tasks = self._tasks_where(
+            f"({prefixes}) AND (IsClosed = false OR CompletedDateTime >= {since})"
+        )
+        # LIKE treats '_' as a wildcard: keep only the exact rule prefixes
+        return [t for t in tasks if t.rule_and_account[0] in set(rule_ids)]
+
+    def _tasks_where(self, condition: str) -> list[ExistingTask]:
+        key_field = self._tasks.key_field
+        # values are escaped by _soql_string; object and field come from the mapping
+        soql = (
+            f"SELECT Id, {key_field}, IsClosed, CompletedDateTime "  # noqa: S608
+            f"FROM {self._tasks.object} WHERE {condition}"
+        )
+        return [
+            ExistingTask(
+                record[key_field],
+                record["Id"],
+                bool(record["IsClosed"]),
+                _date_of(record.get("CompletedDateTime")),
+            )
+            for record in self._query(soql)
+        ]
 
     # -- writes --------------------------------------------------------------------------
 
@@ -326,6 +349,11 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, date):
         return value.isoformat()
     return value
+
+
+def _date_of(timestamp: str | None) -> date | None:
+    """Salesforce datetimes ('2026-11-20T09:30:00.000+0000') → their UTC date."""
+    return datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%f%z").date() if timestamp else None
 
 
 def _soql_string(value: str) -> str:

@@ -7,6 +7,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+import requests
+from simple_salesforce.api import Salesforce
 from typer.testing import CliRunner
 
 from connector.cli import EXIT_CONFIG, app
@@ -291,3 +293,40 @@ def test_trend_comes_from_the_history_store_and_stage_dates_from_the_crm(
         moved = account["CS_Journey_Stage__c"] != before["CS_Journey_Stage__c"]
         entered = AS_OF + timedelta(30) if moved else AS_OF
         assert account["CS_Journey_Stage_Since__c"] == entered.isoformat()
+
+
+def test_a_task_completed_in_salesforce_starts_the_cooldown(
+    sandbox: RunningSandbox, project: Path
+) -> None:
+    """The CSM closes the task in Salesforce; next week the rule fires again but waits."""
+    _use_simple_playbook(project)
+    book = project / "playbooks" / "book.yaml"
+    book.write_text(
+        book.read_text().replace("period: run_week", "period: run_week\n    cooldown_days: 14")
+    )
+    run_sync(sandbox.settings, dry_run=False)
+    (task, *others) = sorted(_keyed_tasks(sandbox), key=lambda t: str(t["Id"]))
+    sf = Salesforce(
+        instance_url=sandbox.settings.salesforce_url,
+        session_id=sandbox.org.issue_token(),
+        version="60.0",
+        session=_verified_session(sandbox),
+    )
+    sf.Task.update(task["Id"], {"Status": "Completed"})
+
+    next_week = sandbox.settings.model_copy(update={"as_of_date": AS_OF + timedelta(7)})
+    outcome = run_sync(next_week, dry_run=False)
+
+    reasons = {s.key.rsplit(":", 2)[1]: s.reason for s in outcome.plan.suppressed}
+    assert reasons[str(task["WhatId"])].startswith("cooling down until ")
+    assert all(
+        reasons[str(t["WhatId"])] == "an earlier task of this rule is still open" for t in others
+    )
+    assert outcome.summary.tasks_created == 0
+
+
+def _verified_session(sandbox: RunningSandbox) -> requests.Session:
+    session = requests.Session()
+    session.verify = sandbox.settings.verify
+    session.trust_env = False
+    return session

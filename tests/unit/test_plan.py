@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import polars as pl
 
@@ -59,57 +60,102 @@ def test_a_value_that_became_unknown_is_cleared() -> None:
     assert update.values() == {"Score__c": None, "Color__c": None}
 
 
-RULE = Rule.model_validate(
-    {
-        "id": "renewal",
-        "description": "d",
-        "when": "true",
-        "period": "renewal_date",
-        "actions": [
-            {
-                "create_task": {
-                    "subject": "Renew {{ name }}",
-                    "description": "ARR {{ arr | number }}",
-                    "due_in_days": 5,
-                    "priority": "High",
+def _rule(task: dict[str, object] | None = None, cooldown_days: int = 0) -> Rule:
+    return Rule.model_validate(
+        {
+            "id": "renewal",
+            "description": "d",
+            "when": "true",
+            "period": "renewal_date",
+            "cooldown_days": cooldown_days,
+            "actions": [
+                {
+                    "create_task": {
+                        "subject": "Renew {{ name }}",
+                        "description": "ARR {{ arr | number }}",
+                        "due_in_days": 5,
+                        "priority": "High",
+                        **(task or {}),
+                    }
                 }
-            }
-        ],
+            ],
+        }
+    )
+
+
+TABLE = pl.DataFrame(
+    {
+        "id": ["a", "b"],
+        "name": ["Acme", "Beta"],
+        "owner_id": ["u1", "u2"],
+        "csm_id": [None, "c2"],
+        "arr": [12000.0, 5000.0],
+        "touch_tier": ["High Touch", "Tech Touch"],
     }
 )
+FIRINGS = pl.DataFrame(
+    {
+        "rule_id": ["renewal", "renewal"],
+        "account_id": ["a", "b"],
+        "period": ["2027-01-01", "2027-02-01"],
+    }
+)
+AS_OF = date(2026, 11, 23)
 
 
-def test_tasks_render_templates_and_skip_keys_the_crm_already_has() -> None:
-    table = pl.DataFrame(
-        {
-            "id": ["a", "b"],
-            "name": ["Acme", "Beta"],
-            "owner_id": ["u1", "u2"],
-            "csm_id": [None, "c2"],
-            "arr": [12000.0, 5000.0],
-        }
-    )
-    firings = pl.DataFrame(
-        {
-            "rule_id": ["renewal", "renewal"],
-            "account_id": ["a", "b"],
-            "period": ["2027-01-01", "2027-02-01"],
-        }
-    )
-    existing_key = action_key("renewal", "b", "2027-02-01", 0)
-    planned, suppressed = plan_tasks(
-        table,
-        firings,
-        [RULE],
-        {existing_key: ExistingTask(existing_key, "00T1", True)},
-        as_of=date(2026, 11, 23),
+def _plan(
+    rule: Rule,
+    existing: dict[str, ExistingTask] | None = None,
+    recent: list[ExistingTask] | None = None,
+) -> tuple[list[Any], list[Any]]:
+    return plan_tasks(
+        TABLE,
+        FIRINGS,
+        [rule],
+        existing or {},
+        recent or [],
+        as_of=AS_OF,
         assign_to="csm_id",
         status="Not Started",
     )
+
+
+def test_tasks_render_templates_and_skip_keys_the_crm_already_has() -> None:
+    key_b = action_key("renewal", "b", "2027-02-01", 0)
+    planned, suppressed = _plan(_rule(), {key_b: ExistingTask(key_b, "00T1", True)})
     (task,) = planned
     assert (task.subject, task.description) == ("Renew Acme", "ARR 12,000")
     assert task.key == action_key("renewal", "a", "2027-01-01", 0)
     assert (task.due_date, task.priority, task.assignee_id) == (date(2026, 11, 28), "High", "u1")
     assert [(s.account_name, s.reason) for s in suppressed] == [
-        ("Beta", "already in the CRM (closed task)")
+        ("Beta", "already created for this period (closed task)")
     ]
+
+
+def test_an_open_task_of_the_rule_blocks_a_new_period() -> None:
+    last_year = ExistingTask(action_key("renewal", "a", "2026-01-01", 0), "00T9", False)
+    planned, suppressed = _plan(_rule(), recent=[last_year])
+    assert [t.account_name for t in planned] == ["Beta"]
+    assert [s.reason for s in suppressed] == ["an earlier task of this rule is still open"]
+
+
+def test_cooldown_runs_from_the_completion_date_read_back_from_the_crm() -> None:
+    done = ExistingTask(
+        action_key("renewal", "a", "2026-01-01", 0), "00T9", True, completed_on=date(2026, 11, 3)
+    )
+    _, cooling = _plan(_rule(cooldown_days=30), recent=[done])
+    assert [s.reason for s in cooling] == [
+        "cooling down until 2026-12-03 (last task completed 2026-11-03)"
+    ]
+    planned, _ = _plan(_rule(cooldown_days=20), recent=[done])
+    assert [t.account_name for t in planned] == ["Acme", "Beta"]
+
+
+def test_tasks_route_by_touch_tier() -> None:
+    rule = _rule(task={"assign_to": {"High Touch": "csm_id", "default": "owner_id"}})
+    planned, _ = _plan(rule)
+    # Acme is high touch but has no CSM: the owner gets it; Beta is tech touch: owner
+    assert [(t.account_name, t.assignee_id) for t in planned] == [("Acme", "u1"), ("Beta", "u2")]
+    planned, _ = _plan(_rule(task={"assign_to": {"Tech Touch": "csm_id"}}))
+    # no tier entry and no default for Acme: the mapping's assign_to (csm_id), then the owner
+    assert [(t.account_name, t.assignee_id) for t in planned] == [("Acme", "u1"), ("Beta", "c2")]
