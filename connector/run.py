@@ -133,12 +133,16 @@ def _build_plan(
     current = {CURRENT_PREFIX + name: name for name in mapping.results.values()}
     accounts = crm.read(mapping.account, current)
     opportunities = crm.read(mapping.opportunity, {})
+    contacts = crm.read(mapping.contact, {}) if mapping.contact else None
+    meetings = crm.read(mapping.meeting, {}) if mapping.meeting and contacts is not None else None
     usage = _read_usage(settings, config, as_of)
     summary.accounts_read, summary.opportunities_read = accounts.height, opportunities.height
     summary.usage_rows_read, summary.usage_rows_skipped = usage.weekly.height, usage.skipped
     summary.usage_api_calls = usage.api_calls
 
-    table = build_frame(Extract(accounts, opportunities, usage.weekly), mapping, as_of)
+    table = build_frame(
+        Extract(accounts, opportunities, usage.weekly, contacts, meetings), mapping, as_of
+    )
     evaluation = evaluate(table, config, as_of=as_of, history=history)
     summary.rules_fired = evaluation.firings.height
     existing = crm.find_tasks(candidate_keys(evaluation.firings, config.rules))

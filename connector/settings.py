@@ -10,7 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -55,10 +55,9 @@ class Settings(BaseSettings):
         description="PEM file of CAs to trust instead of the system store (TLS stays verified).",
     )
 
-    @model_validator(mode="after")
-    def _salesforce_credentials_complete(self) -> Settings:
-        if self.crm != "salesforce":
-            return self
+    def missing_salesforce_settings(self) -> list[str]:
+        """Settings the chosen Salesforce login needs but were not given (checked on connect,
+        so offline commands work without credentials)."""
         needed = {
             "client_credentials": [
                 "salesforce_url",
@@ -73,13 +72,7 @@ class Settings(BaseSettings):
             ],
             "access_token": ["salesforce_access_token", "salesforce_instance_url"],
         }[self.salesforce_auth]
-        missing = [name.upper() for name in needed if getattr(self, name) is None]
-        if missing:
-            raise ValueError(
-                f"SALESFORCE_AUTH={self.salesforce_auth} needs {', '.join(missing)}; "
-                "set them in the environment or .env (see settings.example.env)."
-            )
-        return self
+        return [name.upper() for name in needed if getattr(self, name) is None]
 
     @property
     def verify(self) -> str | bool:

@@ -108,6 +108,15 @@ def _check_mapping(mapping: Mapping, doc: YamlDocument) -> list[ConfigProblem]:
                     f"({', '.join(account_fields)}); map it under account.fields.",
                 )
             )
+    if mapping.meeting is not None and mapping.contact is None:
+        problems.append(
+            _problem(
+                doc,
+                ("meeting",),
+                "meetings are matched to decision makers "
+                "through contacts: add a 'contact:' section too.",
+            )
+        )
     return problems
 
 
@@ -173,7 +182,7 @@ def _check_expressions(
     """Every SQL expression and template in one file, against the columns it can see."""
     scoring, frame, everything = (
         config.scoring_columns,
-        list(frame_columns(config.mapping)),
+        frame_columns(config.mapping),
         config.columns,
     )
     after_health = [c for c in everything if c not in JOURNEY_COLUMNS]

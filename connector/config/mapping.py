@@ -48,6 +48,21 @@ class OpportunityMapping(ObjectMapping):
     expansion_types: list[str] = Field(default_factory=lambda: ["Expansion"])
 
 
+class ContactMapping(ObjectMapping):
+    """Contacts; `role` says who is a decision maker (e.g. a role picklist or title field)."""
+
+    required = ("id", "account_id", "role")
+    decision_maker_roles: list[str] = Field(
+        default_factory=lambda: ["Decision Maker"], min_length=1
+    )
+
+
+class MeetingMapping(ObjectMapping):
+    """Meetings (Salesforce Events): with which contact, at which account, when."""
+
+    required = ("id", "account_id", "contact_id", "start")
+
+
 class UsageMapping(_Strict):
     """How accounts join the usage API and which weekly metrics to take from it."""
 
@@ -77,10 +92,22 @@ class Mapping(_Strict):
     account: AccountMapping
     opportunity: OpportunityMapping
     usage: UsageMapping
+    contact: ContactMapping | None = None
+    meeting: MeetingMapping | None = None
     results: dict[str, str] = Field(
         description="result column → CRM field the worker writes", min_length=1
     )
     tasks: TaskMapping = TaskMapping()
+
+    def objects(self) -> dict[str, ObjectMapping]:
+        """Every object read each run, by its section name in the YAML."""
+        sections: dict[str, ObjectMapping | None] = {
+            "account": self.account,
+            "opportunity": self.opportunity,
+            "contact": self.contact,
+            "meeting": self.meeting,
+        }
+        return {name: spec for name, spec in sections.items() if spec is not None}
 
 
 def _is_canonical(name: str) -> bool:

@@ -140,7 +140,7 @@ class SalesforceAdapter:
 
     def check_mapping(self, mapping: Mapping) -> list[MappingProblem]:
         problems: list[MappingProblem] = []
-        for key, spec in (("account", mapping.account), ("opportunity", mapping.opportunity)):
+        for key, spec in mapping.objects().items():
             described = self._describe_or_report(spec.object, (key, "object"), problems)
             if described is None:
                 continue

@@ -31,6 +31,12 @@ def can_refresh(settings: Settings) -> bool:
 
 
 def authenticate(settings: Settings, http: requests.Session) -> SalesforceToken:
+    missing = settings.missing_salesforce_settings()
+    if missing:
+        raise CrmError(
+            f"SALESFORCE_AUTH={settings.salesforce_auth} needs {', '.join(missing)}; "
+            "set them in the environment or .env (see settings.example.env)."
+        )
     if settings.salesforce_auth == "access_token":
         assert settings.salesforce_access_token is not None  # Settings checked both are set
         assert settings.salesforce_instance_url is not None

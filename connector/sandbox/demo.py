@@ -43,13 +43,13 @@ def running_sandbox(
     state_dir.mkdir(parents=True, exist_ok=True)
     org_path, usage_path = state_dir / "org.json", state_dir / "usage.json"
     if org_path.exists() and usage_path.exists():
-        org = SandboxOrg.load(org_path)
         saved = json.loads(usage_path.read_text())
         demo_date = date.fromisoformat(saved["as_of"])
+        org = SandboxOrg.load(org_path, today=lambda: demo_date)
         usage_rows = [UsageRow.from_json(row) for row in saved["rows"]]
     else:
         demo_date = as_of or date.today()
-        org = SandboxOrg()
+        org = SandboxOrg(today=lambda: demo_date)  # SOQL's TODAY is the demo date
         usage_rows = DemoCompany(demo_date, customers).populate(org)
         org.add_client(CLIENT_ID, CLIENT_SECRET)
         usage_path.write_text(

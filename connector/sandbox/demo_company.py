@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
 from connector.sandbox.usage_api import UsageRow
@@ -21,6 +21,10 @@ METRICS = (
     "scouts_sent",
     "interviews_held",
     "reports_exported",
+    "new_users",
+    "admin_logins",
+    "pricing_page_views",
+    "material_downloads",
 )
 WEEKS_OF_HISTORY = 8
 PERSONAS = {  # persona: relative frequency
@@ -30,6 +34,7 @@ PERSONAS = {  # persona: relative frequency
     "declining": 12,
     "onboarding": 10,
     "dormant": 8,
+    "champion_change": 6,
 }
 CSMS = [
     ("Aiko", "Tanaka"),
@@ -120,8 +125,9 @@ class DemoCompany:
         for number in range(1, self.customers + 1):
             persona = rng.choices(list(PERSONAS), weights=list(PERSONAS.values()))[0]
             tenant = f"TEN-{number:04d}"
-            account_id = self._customer(org, rng, number, persona, tenant, csm_ids)
-            self._contacts(org, rng, account_id)
+            owner = rng.choice(csm_ids)
+            account_id = self._customer(org, rng, number, persona, tenant, owner, csm_ids)
+            self._contacts(org, rng, account_id, owner)
             usage += weekly_usage(rng, tenant, persona, self.as_of)
         for number in range(1, self.prospects + 1):
             org.insert(
@@ -142,10 +148,10 @@ class DemoCompany:
         number: int,
         persona: str,
         tenant: str,
+        owner: str,
         csm_ids: list[str],
     ) -> str:
         start = contract_start(rng, persona, self.as_of)
-        owner = rng.choice(csm_ids)
         name = f"{rng.choice(COMPANY_WORDS)} {rng.choice(COMPANY_KINDS)} {number:03d}"
         account_id = org.insert(
             "Account",
@@ -187,21 +193,46 @@ class DemoCompany:
             )
         return account_id
 
-    def _contacts(self, org: Org, rng: random.Random, account_id: str) -> None:
+    def _contacts(self, org: Org, rng: random.Random, account_id: str, owner: str) -> None:
+        """Two to four contacts, the first the decision maker; most accounts met theirs
+        recently, some not for months, and other contacts are met too."""
         roles = ["Decision Maker", "Champion", "Admin", "User"][: rng.randint(2, 4)]
+        contact_ids = []
         for index, role in enumerate(roles):
             first, last = rng.choice(CONTACT_NAMES), rng.choice(SURNAMES)
+            contact_ids.append(
+                org.insert(
+                    "Contact",
+                    {
+                        "AccountId": account_id,
+                        "FirstName": first,
+                        "LastName": last,
+                        "Email": f"{first.lower()}.{index}@c{account_id[-5:].lower()}.example",
+                        "Title": role,
+                        "CS_Role__c": role,
+                        "IsPrimary__c": index == 0,
+                        "HasOptedOutOfEmail": rng.random() < 0.05,
+                    },
+                )
+            )
+        decision_maker_met = rng.choices(
+            [rng.randint(3, 85), rng.randint(95, 300), None], weights=[75, 15, 10]
+        )[0]
+        meetings = [(contact_ids[0], decision_maker_met)] if decision_maker_met else []
+        meetings.append((rng.choice(contact_ids[1:]), rng.randint(1, 60)))
+        for contact_id, days_ago in meetings:
+            start = datetime.combine(self.as_of - timedelta(days=days_ago), time(10), UTC)
             org.insert(
-                "Contact",
+                "Event",
                 {
-                    "AccountId": account_id,
-                    "FirstName": first,
-                    "LastName": last,
-                    "Email": f"{first.lower()}.{index}@customer{account_id[-5:].lower()}.example",
-                    "Title": role,
-                    "CS_Role__c": role,
-                    "IsPrimary__c": index == 0,
-                    "HasOptedOutOfEmail": rng.random() < 0.05,
+                    "Subject": "Customer meeting",
+                    "WhatId": account_id,
+                    "WhoId": contact_id,
+                    "OwnerId": owner,
+                    "Type": "Meeting",
+                    "StartDateTime": start.isoformat(),
+                    "EndDateTime": (start + timedelta(hours=1)).isoformat(),
+                    "ActivityDate": start.date().isoformat(),
                 },
             )
 
@@ -247,26 +278,40 @@ def weekly_usage(rng: random.Random, tenant: str, persona: str, as_of: date) -> 
         "declining": (rng.uniform(0.5, 0.8), rng.uniform(2.5, 4.0), rng.randint(20, 50)),
         "onboarding": (rng.uniform(0.1, 0.4), rng.uniform(0.3, 1.5), rng.randint(0, 15)),
         "dormant": (rng.uniform(0.02, 0.15), rng.uniform(0.05, 0.4), rng.randint(0, 4)),
+        "champion_change": (rng.uniform(0.4, 0.7), rng.uniform(1.0, 2.5), rng.randint(20, 50)),
     }[persona]
+    interview_rate = rng.uniform(0.04, 0.25)
+    never_reports = persona == "dormant" or (persona == "onboarding" and rng.random() < 0.5)
+    shows_intent = rng.random() < 0.12
     rows = []
     for weeks_ago in range(WEEKS_OF_HISTORY - 1, -1, -1):
         # declining accounts lose a fifth of their activity in each of the last four weeks
         decline = 0.8 ** max(0, 4 - weeks_ago) if persona == "declining" else 1.0
         noise = rng.uniform(0.9, 1.1) if persona != "declining" else 1.0
-        active = max(0, round(seats * utilisation * noise))
+        handover = persona == "champion_change" and weeks_ago < 3
         rows.append(
             UsageRow(
                 tenant,
                 this_week - timedelta(weeks=weeks_ago),
                 {
                     "logins": round(seats * logins_per_seat * noise * decline),
-                    "active_users": active,
+                    "active_users": max(0, round(seats * utilisation * noise)),
                     "licensed_seats": seats,
-                    "scouts_sent": round(
-                        scouts * noise * (decline if persona == "declining" else 1.0)
-                    ),
-                    "interviews_held": round(scouts * 0.15 * noise),
-                    "reports_exported": rng.randint(0, 6) if persona != "dormant" else 0,
+                    "scouts_sent": round(scouts * noise * decline),
+                    "interviews_held": round(scouts * interview_rate * noise),
+                    "reports_exported": 0 if never_reports else rng.randint(0, 6),
+                    "new_users": rng.randint(2, 5) if handover else int(rng.random() < 0.08),
+                    "admin_logins": 0
+                    if handover
+                    else rng.randint(0, 2)
+                    if persona == "dormant"
+                    else rng.randint(3, 15),
+                    "pricing_page_views": rng.randint(1, 6)
+                    if shows_intent and weeks_ago < 2
+                    else 0,
+                    "material_downloads": rng.randint(0, 2)
+                    if shows_intent and weeks_ago < 2
+                    else 0,
                 },
             )
         )

@@ -6,10 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+import requests
 from typer.testing import CliRunner
 
 from connector.cli import EXIT_CONFIG, app
+from connector.crm.salesforce_auth import authenticate
+from connector.errors import CrmError
 from connector.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,8 +34,14 @@ def test_secrets_never_appear_in_repr(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_incomplete_credentials_name_the_missing_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SALESFORCE_AUTH", "jwt")
     monkeypatch.setenv("SALESFORCE_URL", "https://acme.my.salesforce.com")
-    with pytest.raises(ValidationError, match="SALESFORCE_CLIENT_ID, SALESFORCE_USERNAME"):
-        Settings()
+    settings = Settings()
+    assert settings.missing_salesforce_settings() == [
+        "SALESFORCE_CLIENT_ID",
+        "SALESFORCE_USERNAME",
+        "SALESFORCE_PRIVATE_KEY_FILE",
+    ]
+    with pytest.raises(CrmError, match="needs SALESFORCE_CLIENT_ID, SALESFORCE_USERNAME"):
+        authenticate(settings, requests.Session())
 
 
 def test_ca_bundle_comes_from_the_standard_variables(monkeypatch: pytest.MonkeyPatch) -> None:

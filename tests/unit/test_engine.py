@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 import pytest
@@ -14,6 +14,7 @@ from connector.engine.health import HISTORY_SCHEMA, model_version, score_health
 from connector.engine.rules import action_key, compile_rules, fire_rules
 from connector.engine.segments import assign_stage, assign_tier
 from connector.frame import Extract, build_frame
+from connector.frame.usage import usage_signals
 
 MODEL = HealthModel.model_validate(
     {
@@ -330,3 +331,20 @@ def test_journey_stage_keeps_its_since_date_until_it_changes() -> None:
         AS_OF,
     ]
     assert staged["days_in_stage"].to_list() == [83, 0, 53, 0]
+
+
+def test_usage_signals_from_a_weekly_series() -> None:
+    weeks = [date(2026, 11, 23) - timedelta(weeks=w) for w in range(6)]  # newest first
+    usage = pl.DataFrame(
+        {
+            "account_key": ["T1"] * 6 + ["T2"],
+            "week_start": [*weeks, weeks[0]],
+            "logins": [5.0, 6.0, 8.0, 9.0, 7.0, 10.0, 3.0],
+        }
+    )
+    signals = usage_signals(usage, ["logins"], date(2026, 11, 23)).sort("account_key")
+    t1, t2 = signals.rows(named=True)
+    assert (t1["logins"], t1["logins_prev"], t1["logins_4w_ago"]) == (5.0, 6.0, 7.0)
+    assert (t1["logins_sum_4w"], t1["logins_total"]) == (28.0, 45.0)
+    assert t1["logins_decline_weeks"] == 3  # 9 → 8 → 6 → 5; 7 → 9 was a rise
+    assert (t2["logins_prev"], t2["logins_decline_weeks"]) == (None, 0)

@@ -1,0 +1,79 @@
+"""Roll-ups of an account's related CRM records: renewal and expansion opportunities, and
+meetings with decision makers."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from connector.config.mapping import Mapping
+
+OPPORTUNITY_COLUMNS = [
+    "renewal_date",
+    "renewal_amount",
+    "renewal_opportunity_id",
+    "renewal_stage",
+    "open_expansion_count",
+    "open_expansion_amount",
+]
+MEETING_COLUMNS = [
+    "decision_makers",
+    "last_decision_maker_meeting",
+    "days_since_decision_maker_meeting",
+]
+
+
+def renewal_rollup(opportunities: pl.DataFrame, mapping: Mapping) -> pl.DataFrame:
+    """The next open renewal per account: its date is the renewal date, its amount the ARR."""
+    renewals = opportunities.filter(pl.col("type").is_in(mapping.opportunity.renewal_types))
+    stage = pl.col("stage") if "stage" in renewals.columns else pl.lit(None, pl.String)
+    return (
+        renewals.sort("close_date", "id", nulls_last=True)
+        .group_by("account_id", maintain_order=True)
+        .first()
+        .select(
+            pl.col("account_id").alias("id"),
+            pl.col("close_date").cast(pl.Date).alias("renewal_date"),
+            pl.col("amount").cast(pl.Float64).alias("renewal_amount"),
+            pl.col("id").alias("renewal_opportunity_id"),
+            stage.cast(pl.String).alias("renewal_stage"),
+        )
+    )
+
+
+def expansion_rollup(opportunities: pl.DataFrame, mapping: Mapping) -> pl.DataFrame:
+    expansions = opportunities.filter(pl.col("type").is_in(mapping.opportunity.expansion_types))
+    return (
+        expansions.group_by("account_id")
+        .agg(
+            pl.len().cast(pl.Int64).alias("open_expansion_count"),
+            pl.col("amount").cast(pl.Float64).sum().alias("open_expansion_amount"),
+        )
+        .rename({"account_id": "id"})
+    )
+
+
+def meeting_rollup(
+    contacts: pl.DataFrame, meetings: pl.DataFrame, mapping: Mapping, as_of: date
+) -> pl.DataFrame:
+    """Per account: how many decision makers, and when one of them was last met."""
+    assert mapping.contact is not None
+    deciders = contacts.filter(pl.col("role").is_in(mapping.contact.decision_maker_roles))
+    met = (
+        meetings.filter(pl.col("start").cast(pl.Date) <= as_of)
+        .join(deciders.select(pl.col("id").alias("contact_id")), on="contact_id", how="semi")
+        .group_by("account_id")
+        .agg(pl.col("start").cast(pl.Date).max().alias("last_decision_maker_meeting"))
+    )
+    return (
+        deciders.group_by("account_id")
+        .agg(pl.len().cast(pl.Int64).alias("decision_makers"))
+        .join(met, on="account_id", how="full", coalesce=True)
+        .with_columns(
+            days_since_decision_maker_meeting=(
+                pl.lit(as_of, pl.Date) - pl.col("last_decision_maker_meeting")
+            ).dt.total_days()
+        )
+        .rename({"account_id": "id"})
+    )
