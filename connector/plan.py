@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from connector.config.playbook import Rule
+from connector.config.playbook import Action, CreateTask, Rule
 from connector.engine.rules import action_key
 from connector.frame import CURRENT_PREFIX
 from connector.templates import render
@@ -75,33 +75,78 @@ class SuppressedTask:
 
 
 @dataclass(frozen=True)
+class PlannedMessage:
+    """An email or Slack post a rule asks for; shown in the plan, not delivered yet."""
+
+    key: str
+    rule_id: str
+    account_id: str
+    account_name: str
+    channel: str  # "email:<template> to <role>" or "slack:<channel>"
+    text: str
+
+
+@dataclass(frozen=True)
 class Plan:
     updates: tuple[RecordUpdate, ...] = ()
     tasks: tuple[PlannedTask, ...] = ()
     suppressed: tuple[SuppressedTask, ...] = ()
-    skipped: tuple[str, ...] = field(default=())
+    messages: tuple[PlannedMessage, ...] = ()
 
     @property
     def is_empty(self) -> bool:
         return not self.updates and not self.tasks
 
 
-def plan_field_updates(table: pl.DataFrame, results: Mapping[str, str]) -> list[RecordUpdate]:
-    """One update per account whose computed results differ from the CRM's current values.
+@dataclass(frozen=True)
+class FieldTarget:
+    """Keep `crm_field` equal to the table's `column`; `clear`: a null new value is written
+    too (computed results), otherwise null means "leave as is" (fields set by rules)."""
+
+    column: str
+    crm_field: str
+    clear: bool = True
+
+
+@dataclass
+class ActionPlan:
+    tasks: list[PlannedTask] = field(default_factory=list)
+    suppressed: list[SuppressedTask] = field(default_factory=list)
+    messages: list[PlannedMessage] = field(default_factory=list)
+    field_values: dict[str, dict[str, str]] = field(default_factory=dict)  # account → values
+
+    def field_frame(self, fields: Sequence[str]) -> pl.DataFrame:
+        """`id` and one `_set_<field>` column per field, for the accounts a rule set."""
+        schema = {"id": pl.String, **{SET_PREFIX + f: pl.String for f in fields}}
+        rows = [
+            {"id": account, **{SET_PREFIX + f: v for f, v in values.items()}}
+            for account, values in self.field_values.items()
+        ]
+        return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+SET_PREFIX = "_set_"
+
+
+def plan_field_updates(table: pl.DataFrame, targets: Sequence[FieldTarget]) -> list[RecordUpdate]:
+    """One update per account whose wanted values differ from the CRM's current values.
 
     New values are cast to the CRM field's type before comparing (and that cast value is what
     gets written), so 72.0 vs 72 or a date vs its ISO text is never a change.
     """
     new_values = [
-        pl.col(column).cast(table.schema[CURRENT_PREFIX + crm_field]).alias(f"_new_{crm_field}")
-        for column, crm_field in results.items()
+        pl.col(t.column)
+        .cast(table.schema[CURRENT_PREFIX + t.crm_field])
+        .alias(f"_new_{t.crm_field}")
+        for t in targets
     ]
-    changed_flags = [
-        pl.col(f"_new_{crm_field}")
-        .ne_missing(pl.col(CURRENT_PREFIX + crm_field))
-        .alias(f"_changed_{crm_field}")
-        for crm_field in results.values()
-    ]
+    changed_flags = []
+    for t in targets:
+        new, current = pl.col(f"_new_{t.crm_field}"), pl.col(CURRENT_PREFIX + t.crm_field)
+        changed = new.ne_missing(current)
+        changed_flags.append(
+            (changed if t.clear else changed & new.is_not_null()).alias(f"_changed_{t.crm_field}")
+        )
     flagged = (
         table.with_columns(new_values)
         .with_columns(changed_flags)
@@ -110,15 +155,15 @@ def plan_field_updates(table: pl.DataFrame, results: Mapping[str, str]) -> list[
     updates = []
     for row in flagged.iter_rows(named=True):
         changes = tuple(
-            FieldChange(crm_field, row[CURRENT_PREFIX + crm_field], row[f"_new_{crm_field}"])
-            for crm_field in results.values()
-            if row[f"_changed_{crm_field}"]
+            FieldChange(t.crm_field, row[CURRENT_PREFIX + t.crm_field], row[f"_new_{t.crm_field}"])
+            for t in targets
+            if row[f"_changed_{t.crm_field}"]
         )
         updates.append(RecordUpdate(row["id"], row["name"], changes))
     return updates
 
 
-def plan_tasks(
+def plan_actions(
     table: pl.DataFrame,
     firings: pl.DataFrame,
     rules: Sequence[Rule],
@@ -128,44 +173,80 @@ def plan_tasks(
     as_of: date,
     assign_to: str,
     status: str,
-) -> tuple[list[PlannedTask], list[SuppressedTask]]:
-    """Render a task for every firing that is not a duplicate and not cooling down.
+) -> ActionPlan:
+    """Every action of every firing: tasks that are not duplicates and not cooling down,
+    fields to set, and messages to send.
 
     `existing`: tasks with the firings' exact keys. `recent`: the rules' tasks that are open
     or were completed within the longest cooldown (read back from the CRM, so a task the CSM
-    closed there counts).
+    closed there counts). Fields are set whenever the rule fires; the diff keeps that quiet.
     """
     by_id = {rule.id: rule for rule in rules}
     latest = _latest_by_rule_and_account(recent)
     rows = table.join(firings, left_on="id", right_on="account_id", how="inner")
-    planned: list[PlannedTask] = []
-    suppressed: list[SuppressedTask] = []
+    plan = ActionPlan()
     for row in rows.iter_rows(named=True):
         rule = by_id[row["rule_id"]]
         blocker = _blocked(rule, latest.get((rule.id, row["id"])), as_of)
         for index, action in enumerate(rule.actions):
             key = action_key(rule.id, row["id"], row["period"], index)
-            reason = _duplicate(existing.get(key)) or blocker
-            if reason:
-                suppressed.append(SuppressedTask(key, rule.id, row["name"], reason))
+            if action.set_fields is not None:
+                values = plan.field_values.setdefault(row["id"], {})
+                values.update({f: render(v, row) for f, v in action.set_fields.items()})
                 continue
-            task = action.create_task
-            planned.append(
-                PlannedTask(
-                    key=key,
-                    rule_id=rule.id,
-                    account_id=row["id"],
-                    account_name=row["name"],
-                    assignee_id=row[task.assignee(row.get("touch_tier")) or assign_to]
-                    or row["owner_id"],
-                    subject=render(task.subject, row),
-                    description=render(task.description, row),
-                    due_date=as_of + timedelta(days=task.due_in_days),
-                    priority=task.priority,
-                    status=status,
+            reason = blocker
+            if action.create_task is not None:
+                reason = _duplicate(existing.get(key)) or blocker
+            if reason:
+                plan.suppressed.append(SuppressedTask(key, rule.id, row["name"], reason))
+            elif action.create_task is not None:
+                plan.tasks.append(
+                    _task(action.create_task, key, rule, row, as_of, assign_to, status)
                 )
-            )
-    return planned, suppressed
+            else:
+                plan.messages.append(_message(action, key, rule, row))
+    return plan
+
+
+def _task(
+    task: CreateTask,
+    key: str,
+    rule: Rule,
+    row: dict[str, Any],
+    as_of: date,
+    assign_to: str,
+    status: str,
+) -> PlannedTask:
+    return PlannedTask(
+        key=key,
+        rule_id=rule.id,
+        account_id=row["id"],
+        account_name=row["name"],
+        assignee_id=row[task.assignee(row.get("touch_tier")) or assign_to] or row["owner_id"],
+        subject=render(task.subject, row),
+        description=render(task.description, row),
+        due_date=as_of + timedelta(days=task.due_in_days),
+        priority=task.priority,
+        status=status,
+    )
+
+
+def _message(action: Action, key: str, rule: Rule, row: dict[str, Any]) -> PlannedMessage:
+    if action.send_email is not None:
+        email = action.send_email
+        return PlannedMessage(
+            key, rule.id, row["id"], row["name"], f"email:{email.template} to {email.to_role}", ""
+        )
+    assert action.post_to_slack is not None
+    slack = action.post_to_slack
+    return PlannedMessage(
+        key,
+        rule.id,
+        row["id"],
+        row["name"],
+        f"slack:{slack.channel or 'default'}",
+        render(slack.text, row),
+    )
 
 
 def _latest_by_rule_and_account(
@@ -210,9 +291,12 @@ def _blocked(rule: Rule, task: ExistingTask | None, as_of: date) -> str | None:
 
 def candidate_keys(firings: pl.DataFrame, rules: Sequence[Rule]) -> list[str]:
     """Keys of every action the firings would create; the CRM is asked which exist."""
-    actions = {rule.id: len(rule.actions) for rule in rules}
+    task_actions = {
+        rule.id: [i for i, action in enumerate(rule.actions) if action.create_task is not None]
+        for rule in rules
+    }
     return [
         action_key(rule_id, account_id, period, index)
         for rule_id, account_id, period in firings.iter_rows()
-        for index in range(actions[rule_id])
+        for index in task_actions[rule_id]
     ]

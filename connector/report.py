@@ -36,6 +36,19 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
         _more(console, len(plan.updates), "accounts", shown=shown)
     if plan.tasks or plan.suppressed:
         console.print(_tasks_by_rule(plan))
+    if plan.messages:
+        table = Table(
+            "Rule",
+            "Account",
+            "To",
+            "Text",
+            title="Messages (planned; email and Slack delivery are not in this release)",
+            title_justify="left",
+        )
+        for message in plan.messages[:ROWS_SHOWN]:
+            table.add_row(message.rule_id, message.account_name, message.channel, message.text)
+        console.print(table)
+        _more(console, len(plan.messages), "messages")
     if plan.tasks:
         table = Table("Account", "Task", "Due", "Priority", title="New tasks", title_justify="left")
         for task in plan.tasks[:ROWS_SHOWN]:

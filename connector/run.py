@@ -21,7 +21,14 @@ from connector.engine.evaluate import evaluate
 from connector.engine.health import SCORE_PREFIX, health_columns
 from connector.errors import ConfigError, ConfigProblem, ConnectorError
 from connector.frame import CURRENT_PREFIX, Extract, build_frame
-from connector.plan import Plan, candidate_keys, plan_field_updates, plan_tasks
+from connector.plan import (
+    SET_PREFIX,
+    FieldTarget,
+    Plan,
+    candidate_keys,
+    plan_actions,
+    plan_field_updates,
+)
 from connector.settings import Settings
 from connector.store import HistoryStore, RunRecord
 from connector.usage import HttpUsageSource, UsageBatch
@@ -113,12 +120,23 @@ def snapshot_columns(config: Config) -> list[str]:
 
 def check_against_crm(crm: CrmAdapter, config: Config) -> None:
     """Mapped fields must exist in the org before anything is read or written."""
-    problems = crm.check_mapping(config.mapping)
+    doc = config.mapping_doc
+    problems = [
+        ConfigProblem(doc.path, doc.line_of(p.loc), p.message)
+        for p in crm.check_mapping(config.mapping)
+    ]
+    refused = crm.check_text_fields(config.mapping.account.object, config.fields_set_by_rules())
+    for rule in config.rules:
+        where = config.rule_sources[rule.id]
+        problems += [
+            ConfigProblem(
+                where.path, where.line, f"rule '{rule.id}' cannot set '{f}': {refused[f]}"
+            )
+            for f in sorted(rule.fields_set())
+            if f in refused
+        ]
     if problems:
-        doc = config.mapping_doc
-        raise ConfigError(
-            [ConfigProblem(doc.path, doc.line_of(p.loc), p.message) for p in problems]
-        )
+        raise ConfigError(problems)
 
 
 def _build_plan(
@@ -130,7 +148,8 @@ def _build_plan(
 ) -> tuple[Plan, pl.DataFrame]:
     """The plan, and the scored table it came from."""
     mapping, as_of = config.mapping, summary.as_of
-    current = {CURRENT_PREFIX + name: name for name in mapping.results.values()}
+    written = [*mapping.results.values(), *config.fields_set_by_rules()]
+    current = {CURRENT_PREFIX + name: name for name in written}
     accounts = crm.read(mapping.account, current)
     opportunities = crm.read(mapping.opportunity, {})
     contacts = crm.read(mapping.contact, {}) if mapping.contact else None
@@ -149,7 +168,7 @@ def _build_plan(
     fired_rules = sorted(set(evaluation.firings["rule_id"]))
     longest_cooldown = max((r.cooldown_days for r in config.rules), default=0)
     recent = crm.recent_tasks(fired_rules, as_of - timedelta(days=longest_cooldown))
-    tasks, suppressed = plan_tasks(
+    actions = plan_actions(
         evaluation.table,
         evaluation.firings,
         config.rules,
@@ -159,10 +178,15 @@ def _build_plan(
         assign_to=mapping.tasks.assign_to,
         status=mapping.tasks.status,
     )
+    set_fields = config.fields_set_by_rules()
+    wanted = evaluation.table.join(actions.field_frame(set_fields), on="id", how="left")
+    targets = [FieldTarget(column, crm_field) for column, crm_field in mapping.results.items()]
+    targets += [FieldTarget(SET_PREFIX + f, f, clear=False) for f in set_fields]
     plan = Plan(
-        updates=tuple(plan_field_updates(evaluation.table, mapping.results)),
-        tasks=tuple(sorted(tasks, key=lambda t: (t.rule_id, t.account_name, t.key))),
-        suppressed=tuple(suppressed),
+        updates=tuple(plan_field_updates(wanted, targets)),
+        tasks=tuple(sorted(actions.tasks, key=lambda t: (t.rule_id, t.account_name, t.key))),
+        suppressed=tuple(actions.suppressed),
+        messages=tuple(actions.messages),
     )
     summary.field_updates_planned = len(plan.updates)
     summary.tasks_planned = len(plan.tasks)

@@ -48,6 +48,10 @@ class Config:
         tier = ["touch_tier"] if self.touch_tiers is not None else []
         return [*frame_columns(self.mapping), *tier]
 
+    def fields_set_by_rules(self) -> list[str]:
+        """Account fields some rule's `set_fields` writes, sorted."""
+        return sorted({name for rule in self.rules for name in rule.fields_set()})
+
     @property
     def columns(self) -> list[str]:
         """Every column the account table has after evaluation, in a stable order."""
@@ -222,23 +226,23 @@ def _check_expressions(
             problems.append(_problem(doc, loc, str(exc)))
     for i, rule in enumerate(playbook.rules):
         for j, action in enumerate(rule.actions):
-            task = action.create_task
-            problems += [
-                _problem(
-                    doc,
-                    ("rules", i, "actions", j, "create_task", "assign_to"),
-                    f"assign_to names '{column}', which is not an account field; use "
-                    f"one of {', '.join(sorted(config.mapping.account.fields))}.",
-                )
-                for column in task.assignee_columns()
-                if column not in config.mapping.account.fields
-            ]
-            for part in ("subject", "description"):
-                loc = ("rules", i, "actions", j, "create_task", part)
+            here = ("rules", i, "actions", j)
+            if action.create_task is not None:
+                problems += [
+                    _problem(
+                        doc,
+                        (*here, "create_task", "assign_to"),
+                        f"assign_to names '{column}', which is not an account field; use "
+                        f"one of {', '.join(sorted(config.mapping.account.fields))}.",
+                    )
+                    for column in action.create_task.assignee_columns()
+                    if column not in config.mapping.account.fields
+                ]
+            for part, source in action.templates().items():
                 try:
-                    check_template(getattr(task, part), everything)
+                    check_template(source, everything)
                 except TemplateProblem as exc:
-                    problems.append(_problem(doc, loc, str(exc), offset=exc.line))
+                    problems.append(_problem(doc, (*here, *part), str(exc), offset=exc.line))
     return problems
 
 

@@ -177,8 +177,52 @@ class CreateTask(_Strict):
         return [self.assign_to] if self.assign_to else []
 
 
+class SendEmail(_Strict):
+    """An email to a contact of the account, from its owner (delivery: a later release)."""
+
+    template: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    to_role: str = "Decision Maker"
+
+
+class PostToSlack(_Strict):
+    """A Slack message about the account (delivery: a later release); `text` is a template."""
+
+    text: str = Field(min_length=1)
+    channel: str | None = None
+
+
 class Action(_Strict):
-    create_task: CreateTask
+    """One step of a playbook: exactly one of the keys below."""
+
+    create_task: CreateTask | None = None
+    set_fields: dict[str, str] | None = Field(
+        default=None, description="account field API name → value template"
+    )
+    send_email: SendEmail | None = None
+    post_to_slack: PostToSlack | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Action:
+        given = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "each action is exactly one of create_task, set_fields, send_email, "
+                f"post_to_slack (got {', '.join(given) or 'none'})"
+            )
+        return self
+
+    def templates(self) -> dict[tuple[str, ...], str]:
+        """Every template in the action, by its location under the action."""
+        if self.create_task is not None:
+            return {
+                ("create_task", "subject"): self.create_task.subject,
+                ("create_task", "description"): self.create_task.description,
+            }
+        if self.set_fields is not None:
+            return {("set_fields", name): value for name, value in self.set_fields.items()}
+        if self.post_to_slack is not None:
+            return {("post_to_slack", "text"): self.post_to_slack.text}
+        return {}
 
 
 class Rule(_Strict):
@@ -194,6 +238,9 @@ class Rule(_Strict):
     period: str = "run_week"
     cooldown_days: int = Field(default=0, ge=0, le=730)
     actions: list[Action] = Field(min_length=1)
+
+    def fields_set(self) -> set[str]:
+        return {name for action in self.actions for name in (action.set_fields or {})}
 
 
 class PlaybookFile(_Strict):

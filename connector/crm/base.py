@@ -55,6 +55,10 @@ class CrmAdapter(Protocol):
         """Every mapped field exists and every result field is writable."""
         ...
 
+    def check_text_fields(self, sobject: str, names: Sequence[str]) -> dict[str, str]:
+        """Of these fields, the ones rules cannot write text to, with the reason."""
+        ...
+
     def read(self, spec: ObjectMapping, extra_fields: dict[str, str]) -> pl.DataFrame:
         """Records of `spec.object` as a frame with canonical column names and typed values."""
         ...

@@ -32,7 +32,15 @@ from connector.plan import ExistingTask, PlannedTask, RecordUpdate
 from connector.settings import Settings
 
 COLLECTION_LIMIT = 200  # records per sObject Collections call, Salesforce's maximum
-KEYS_PER_QUERY = 500  # keeps `IN (...)` well under SOQL's 100,000-character limit
+KEYS_PER_QUERY = 500
+TEXT_TYPES = {
+    "string",
+    "textarea",
+    "picklist",
+    "email",
+    "phone",
+    "url",
+}  # keeps `IN (...)` well under SOQL's 100,000-character limit
 
 T = TypeVar("T")
 
@@ -177,6 +185,22 @@ class SalesforceAdapter:
                     )
                 )
         return problems
+
+    def check_text_fields(self, sobject: str, names: Sequence[str]) -> dict[str, str]:
+        if not names:
+            return {}
+        described = self.describe(sobject)
+        refused = {}
+        for name in names:
+            info = described.field(name)
+            if info is None:
+                refused[name] = described.missing(name)
+            elif not info.updateable or info.type not in TEXT_TYPES:
+                refused[name] = (
+                    f"{described.name}.{info.name} ({info.type}), which is not an "
+                    "updateable text or picklist field."
+                )
+        return refused
 
     def _describe_or_report(
         self, sobject: str, loc: tuple[str, ...], problems: list[MappingProblem]

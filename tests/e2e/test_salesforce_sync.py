@@ -330,3 +330,19 @@ def _verified_session(sandbox: RunningSandbox) -> requests.Session:
     session.verify = sandbox.settings.verify
     session.trust_env = False
     return session
+
+
+def test_a_rule_may_only_set_text_fields(sandbox: RunningSandbox, project: Path) -> None:
+    rules = project / "playbooks" / "rules.yaml"
+    rules.write_text(rules.read_text().replace("CS_Renewal_Status__c:", "CS_Health_Score__c:"))
+    with pytest.raises(ConfigError) as raised:
+        run_sync(sandbox.settings, dry_run=False)
+    line = next(
+        i
+        for i, text in enumerate(rules.read_text().splitlines(), 1)
+        if "id: renewal-90-days" in text
+    )
+    assert f"{rules}:{line}: rule 'renewal-90-days' cannot set 'CS_Health_Score__c'" in str(
+        raised.value
+    )
+    assert sandbox.org.count_calls("PATCH", "composite/sobjects") == 0

@@ -9,9 +9,9 @@ import polars as pl
 
 from connector.config.playbook import Rule
 from connector.engine.rules import action_key
-from connector.plan import ExistingTask, plan_field_updates, plan_tasks
+from connector.plan import ExistingTask, FieldTarget, plan_actions, plan_field_updates
 
-RESULTS = {"health_score": "Score__c", "health_color": "Color__c"}
+RESULTS = [FieldTarget("health_score", "Score__c"), FieldTarget("health_color", "Color__c")]
 
 
 def _table(
@@ -108,7 +108,7 @@ def _plan(
     existing: dict[str, ExistingTask] | None = None,
     recent: list[ExistingTask] | None = None,
 ) -> tuple[list[Any], list[Any]]:
-    return plan_tasks(
+    plan = plan_actions(
         TABLE,
         FIRINGS,
         [rule],
@@ -118,6 +118,7 @@ def _plan(
         assign_to="csm_id",
         status="Not Started",
     )
+    return plan.tasks, plan.suppressed
 
 
 def test_tasks_render_templates_and_skip_keys_the_crm_already_has() -> None:
@@ -159,3 +160,43 @@ def test_tasks_route_by_touch_tier() -> None:
     planned, _ = _plan(_rule(task={"assign_to": {"Tech Touch": "csm_id"}}))
     # no tier entry and no default for Acme: the mapping's assign_to (csm_id), then the owner
     assert [(t.account_name, t.assignee_id) for t in planned] == [("Acme", "u1"), ("Beta", "c2")]
+
+
+def test_rules_set_fields_and_plan_messages() -> None:
+    rule = Rule.model_validate(
+        {
+            "id": "renewal",
+            "description": "d",
+            "when": "true",
+            "period": "renewal_date",
+            "actions": [
+                {"set_fields": {"Status__c": "{{ 'Big' if arr > 10000 else 'Small' }}"}},
+                {"post_to_slack": {"text": "{{ name }} renews", "channel": "#cs"}},
+                {"send_email": {"template": "renewal_confirmation"}},
+            ],
+        }
+    )
+    plan = plan_actions(
+        TABLE, FIRINGS, [rule], {}, [], as_of=AS_OF, assign_to="owner_id", status="Not Started"
+    )
+    assert plan.field_values == {"a": {"Status__c": "Big"}, "b": {"Status__c": "Small"}}
+    assert [(m.account_name, m.channel, m.text) for m in plan.messages] == [
+        ("Acme", "slack:#cs", "Acme renews"),
+        ("Acme", "email:renewal_confirmation to Decision Maker", ""),
+        ("Beta", "slack:#cs", "Beta renews"),
+        ("Beta", "email:renewal_confirmation to Decision Maker", ""),
+    ]
+    assert plan.tasks == []
+
+
+def test_fields_set_by_rules_are_written_only_when_they_differ() -> None:
+    table = pl.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "name": ["A", "B", "C"],
+            "_set_Status__c": ["Big", "Small", None],
+            "_current_Status__c": ["Big", "Big", "Big"],
+        }
+    )
+    updates = plan_field_updates(table, [FieldTarget("_set_Status__c", "Status__c", clear=False)])
+    assert [(u.record_id, u.values()) for u in updates] == [("b", {"Status__c": "Small"})]
