@@ -346,3 +346,16 @@ def test_a_rule_may_only_set_text_fields(sandbox: RunningSandbox, project: Path)
         raised.value
     )
     assert sandbox.org.count_calls("PATCH", "composite/sobjects") == 0
+
+
+def test_same_input_gives_the_same_plan(tmp_path: Path, project: Path) -> None:
+    plans = []
+    for name in ("one", "two"):
+        with running_sandbox(
+            tmp_path / name, as_of=AS_OF, customers=60, project_dir=project
+        ) as fresh:
+            plans.append(run_sync(fresh.settings, dry_run=True).plan)
+    first, second = plans
+    assert first.tasks == second.tasks
+    assert first.updates == second.updates
+    assert first.messages == second.messages
