@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -38,15 +40,22 @@ def _settings() -> Settings:
         raise typer.Exit(EXIT_CONFIG) from None
 
 
-def _sync(settings: Settings, *, dry_run: bool, summary_json: Path | None) -> None:
+@contextmanager
+def _exit_codes(failure: str) -> Iterator[None]:
+    """Our errors become a sentence on stderr and an exit code, never a traceback."""
     try:
-        outcome = run_sync(settings, dry_run=dry_run)
+        yield
     except ConfigError as exc:
         err.print(f"[red]Configuration error — nothing was written.[/]\n{exc}")
         raise typer.Exit(EXIT_CONFIG) from None
     except ConnectorError as exc:
-        err.print(f"[red]Run failed:[/] {exc}")
+        err.print(f"[red]{failure}:[/] {exc}")
         raise typer.Exit(EXIT_FAILED) from None
+
+
+def _sync(settings: Settings, *, dry_run: bool, summary_json: Path | None) -> None:
+    with _exit_codes("Run failed"):
+        outcome = run_sync(settings, dry_run=dry_run)
     print_plan(console, outcome.plan, dry_run=dry_run)
     print_summary(console, outcome.summary)
     if summary_json:
@@ -91,7 +100,7 @@ def validate(
 ) -> None:
     """Check mappings/ and playbooks/, and every mapped field against the CRM's describe."""
     settings = _settings()
-    try:
+    with _exit_codes("Cannot check against the CRM"):
         config = load_config(settings.mappings_dir, settings.playbooks_dir, settings.crm)
         if not offline:
             crm = connect_crm(settings, config)
@@ -99,12 +108,6 @@ def validate(
                 check_against_crm(crm, config)
             finally:
                 crm.close()
-    except ConfigError as exc:
-        err.print(f"[red]Configuration error.[/]\n{exc}")
-        raise typer.Exit(EXIT_CONFIG) from None
-    except ConnectorError as exc:
-        err.print(f"[red]Cannot check against the CRM:[/] {exc}")
-        raise typer.Exit(EXIT_FAILED) from None
     where = "files" if offline else f"files and the {settings.crm} org"
     console.print(
         f"[green]OK[/]: {len(config.rules)} rules, "

@@ -29,3 +29,22 @@ def sandbox(tmp_path: Path, project: Path) -> Iterator[RunningSandbox]:
         tmp_path / "state", as_of=AS_OF, customers=60, project_dir=project
     ) as running:
         yield running
+
+
+def cli_env(sandbox: RunningSandbox) -> dict[str, str]:
+    """The environment a platform engineer would set to point the CLI at this sandbox."""
+    s = sandbox.settings
+    assert s.salesforce_client_secret is not None
+    assert s.usage_api_token is not None
+    return {
+        "SALESFORCE_URL": str(s.salesforce_url),
+        "SALESFORCE_CLIENT_ID": str(s.salesforce_client_id),
+        "SALESFORCE_CLIENT_SECRET": s.salesforce_client_secret.get_secret_value(),
+        "USAGE_API_URL": str(s.usage_api_url),
+        "USAGE_API_TOKEN": s.usage_api_token.get_secret_value(),
+        "CA_BUNDLE": str(s.ca_bundle),
+        "AS_OF_DATE": AS_OF.isoformat(),
+        "MAPPINGS_DIR": str(s.mappings_dir),
+        "PLAYBOOKS_DIR": str(s.playbooks_dir),
+        "STATE_DATABASE_URL": s.state_database_url.get_secret_value(),
+    }

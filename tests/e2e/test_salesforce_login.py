@@ -14,6 +14,7 @@ from connector.cli import EXIT_CONFIG, EXIT_FAILED, app
 from connector.errors import CrmError
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox
+from tests.e2e.conftest import cli_env
 
 
 def _key_pair(tmp_path: Path) -> tuple[Path, str]:
@@ -66,27 +67,14 @@ def test_wrong_secret_is_refused_without_echoing_it(sandbox: RunningSandbox) -> 
     assert "not-the-secret" not in str(raised.value)
 
 
-def _env(sandbox: RunningSandbox) -> dict[str, str]:
-    s = sandbox.settings
-    assert s.salesforce_client_secret is not None
-    return {
-        "SALESFORCE_URL": str(s.salesforce_url),
-        "SALESFORCE_CLIENT_ID": str(s.salesforce_client_id),
-        "SALESFORCE_CLIENT_SECRET": s.salesforce_client_secret.get_secret_value(),
-        "CA_BUNDLE": str(s.ca_bundle),
-        "MAPPINGS_DIR": str(s.mappings_dir),
-        "PLAYBOOKS_DIR": str(s.playbooks_dir),
-    }
-
-
 def test_validate_checks_the_org(sandbox: RunningSandbox, project: Path) -> None:
-    result = CliRunner().invoke(app, ["validate"], env=_env(sandbox))
+    result = CliRunner().invoke(app, ["validate"], env=cli_env(sandbox))
     assert result.exit_code == 0, result.output
     assert "files and the salesforce org agree" in result.output
 
     mapping = project / "mappings" / "salesforce.yaml"
     mapping.write_text(mapping.read_text().replace("CS_Health_Trend__c", "CS_Health_Trnd__c"))
-    result = CliRunner().invoke(app, ["validate"], env=_env(sandbox))
+    result = CliRunner().invoke(app, ["validate"], env=cli_env(sandbox))
     assert result.exit_code == EXIT_CONFIG
     assert "Account has no field 'CS_Health_Trnd__c'. Did you mean 'CS_Health_Trend__c'?" in (
         result.output
@@ -94,7 +82,7 @@ def test_validate_checks_the_org(sandbox: RunningSandbox, project: Path) -> None
 
 
 def test_validate_reports_an_unreachable_org(sandbox: RunningSandbox) -> None:
-    env = {**_env(sandbox), "SALESFORCE_URL": "https://127.0.0.1:9"}
+    env = {**cli_env(sandbox), "SALESFORCE_URL": "https://127.0.0.1:9"}
     result = CliRunner().invoke(app, ["validate"], env=env)
     assert result.exit_code == EXIT_FAILED
     assert "cannot reach Salesforce" in result.output

@@ -16,7 +16,7 @@ from connector.errors import ConfigError
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.store import HistoryStore
-from tests.e2e.conftest import AS_OF
+from tests.e2e.conftest import AS_OF, cli_env
 
 # A playbook whose results can be computed by hand from the usage rows: the score is the
 # latest week's scouts_sent (0–100), and the rule fires when it is below 20.
@@ -202,36 +202,19 @@ def test_unknown_mapped_field_fails_with_file_line_before_any_write(
     assert sandbox.org.count_calls("GET", "/query") == 0
 
 
-def _cli_env(sandbox: RunningSandbox) -> dict[str, str]:
-    s = sandbox.settings
-    assert s.salesforce_client_secret is not None
-    assert s.usage_api_token is not None
-    return {
-        "SALESFORCE_URL": str(s.salesforce_url),
-        "SALESFORCE_CLIENT_ID": str(s.salesforce_client_id),
-        "SALESFORCE_CLIENT_SECRET": s.salesforce_client_secret.get_secret_value(),
-        "USAGE_API_URL": str(s.usage_api_url),
-        "USAGE_API_TOKEN": s.usage_api_token.get_secret_value(),
-        "CA_BUNDLE": str(s.ca_bundle),
-        "AS_OF_DATE": AS_OF.isoformat(),
-        "MAPPINGS_DIR": str(s.mappings_dir),
-        "PLAYBOOKS_DIR": str(s.playbooks_dir),
-    }
-
-
 def test_cli_bad_rule_column_exits_non_zero_and_writes_nothing(
     sandbox: RunningSandbox, project: Path
 ) -> None:
     rules = project / "playbooks" / "rules.yaml"
     rules.write_text(rules.read_text().replace("when: scouts_sent < 20", "when: scout_sent < 20"))
-    result = CliRunner().invoke(app, ["run", "--once"], env=_cli_env(sandbox))
+    result = CliRunner().invoke(app, ["run", "--once"], env=cli_env(sandbox))
     assert result.exit_code == EXIT_CONFIG
     assert re.search(r"rules\.yaml:\d+: unknown column 'scout_sent'", result.output)
     assert sandbox.org.calls == []
 
 
 def test_cli_dry_run_prints_the_plan_and_never_the_secret(sandbox: RunningSandbox) -> None:
-    result = CliRunner().invoke(app, ["run", "--once", "--dry-run"], env=_cli_env(sandbox))
+    result = CliRunner().invoke(app, ["run", "--once", "--dry-run"], env=cli_env(sandbox))
     assert result.exit_code == 0, result.output
     assert "Plan" in result.output
     assert "dry run, nothing written" in result.output
