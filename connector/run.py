@@ -18,7 +18,7 @@ from connector.config.load import Config, load_config
 from connector.crm.base import ApiUsage, CrmAdapter, WriteFailure
 from connector.crm.salesforce import SalesforceAdapter
 from connector.engine.evaluate import evaluate
-from connector.engine.health import SCORE_PREFIX, health_columns
+from connector.engine.health import GROUP_PREFIX, SCORE_PREFIX
 from connector.errors import ConfigError, ConfigProblem, ConnectorError
 from connector.frame import CURRENT_PREFIX, Extract, build_frame
 from connector.plan import (
@@ -113,9 +113,11 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
 
 
 def snapshot_columns(config: Config) -> list[str]:
-    """What each day's snapshot keeps besides the score: usage metrics and measure scores."""
-    measures = [name for name in health_columns(config.health) if name.startswith(SCORE_PREFIX)]
-    return [*config.mapping.usage.metrics, *measures]
+    """What each day's snapshot keeps besides the score: usage metrics, group and measure
+    scores."""
+    groups = [GROUP_PREFIX + group for group in config.health.groups]
+    measures = [SCORE_PREFIX + measure.id for measure in config.health.measures]
+    return [*config.mapping.usage.metrics, *groups, *measures]
 
 
 def check_against_crm(crm: CrmAdapter, config: Config) -> None:

@@ -253,7 +253,7 @@ def test_runs_and_daily_snapshots_are_recorded(sandbox: RunningSandbox) -> None:
     assert [(r["dry_run"], r["status"]) for r in runs] == [(True, "ok"), (False, "ok")]
     assert runs[1]["summary"]["tasks_created"] == real.summary.tasks_created
     assert history.height == len(_customers(sandbox)) == real.summary.snapshots_saved
-    assert {"scouts_sent", "score_seat_utilisation"} <= set(history.columns)
+    assert {"scouts_sent", "health_adoption", "score_seat_utilisation"} <= set(history.columns)
 
 
 def test_trend_comes_from_the_history_store_and_stage_dates_from_the_crm(
