@@ -17,6 +17,7 @@ from connector.errors import ConfigError, ConnectorError
 from connector.report import print_plan, print_summary, write_summary_json
 from connector.run import check_against_crm, connect_crm, run_sync
 from connector.settings import Settings
+from connector.store import RunLocked
 
 app = typer.Typer(
     add_completion=False,
@@ -29,6 +30,7 @@ err = Console(stderr=True, soft_wrap=True, highlight=False)
 EXIT_CONFIG = 2
 EXIT_FAILED = 3
 EXIT_PARTIAL = 4
+EXIT_LOCKED = 5
 
 
 def _settings() -> Settings:
@@ -45,6 +47,9 @@ def _exit_codes(failure: str) -> Iterator[None]:
     """Our errors become a sentence on stderr and an exit code, never a traceback."""
     try:
         yield
+    except RunLocked as exc:
+        err.print(f"[yellow]Not started:[/] {exc}")
+        raise typer.Exit(EXIT_LOCKED) from None
     except ConfigError as exc:
         err.print(f"[red]Configuration error — nothing was written.[/]\n{exc}")
         raise typer.Exit(EXIT_CONFIG) from None

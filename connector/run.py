@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -80,14 +81,22 @@ def run_sync(settings: Settings, *, dry_run: bool) -> RunOutcome:
     summary = RunSummary(uuid.uuid4().hex[:12], as_of, dry_run)
     config = load_config(settings.mappings_dir, settings.playbooks_dir, settings.crm)
     store = HistoryStore.open(settings.state_database_url.get_secret_value())
-    store.run_started(RunRecord(summary.run_id, datetime.now(UTC), as_of, dry_run))
-    status = "failed"
     try:
-        plan = _sync(settings, config, store, summary)
-        status = "partial" if summary.failures else "ok"
+        lock = (
+            nullcontext()
+            if dry_run
+            else store.run_lock(summary.run_id, stale_after=settings.run_lock_stale_after)
+        )
+        with lock:
+            store.run_started(RunRecord(summary.run_id, datetime.now(UTC), as_of, dry_run))
+            status = "failed"
+            try:
+                plan = _sync(settings, config, store, summary)
+                status = "partial" if summary.failures else "ok"
+            finally:
+                summary.duration_seconds = round(time.perf_counter() - started, 3)
+                store.run_finished(summary.run_id, status, datetime.now(UTC), summary.to_json())
     finally:
-        summary.duration_seconds = round(time.perf_counter() - started, 3)
-        store.run_finished(summary.run_id, status, datetime.now(UTC), summary.to_json())
         store.close()
     return RunOutcome(plan, summary)
 

@@ -6,7 +6,7 @@ Secrets are `SecretStr`: they print as '**********' in logs, reprs and error mes
 from __future__ import annotations
 
 import ssl
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -48,6 +48,10 @@ class Settings(BaseSettings):
         description="History store: sqlite:///path.db, or postgresql+psycopg://user@host/db.",
     )
 
+    run_lock_stale_minutes: int = Field(
+        default=180, ge=1, description="A run lock older than this (a crashed run) is taken over."
+    )
+
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     ca_bundle: Path | None = Field(
         default=None,
@@ -73,6 +77,10 @@ class Settings(BaseSettings):
             "access_token": ["salesforce_access_token", "salesforce_instance_url"],
         }[self.salesforce_auth]
         return [name.upper() for name in needed if getattr(self, name) is None]
+
+    @property
+    def run_lock_stale_after(self) -> timedelta:
+        return timedelta(minutes=self.run_lock_stale_minutes)
 
     @property
     def verify(self) -> str | bool:

@@ -7,9 +7,9 @@ Snapshots are upserted per (account, day), so re-running a day replaces, never d
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from connector.store.lock import run_lock
 from connector.store.tables import account_snapshots, runs
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -45,8 +46,20 @@ class HistoryStore:
         store.migrate()
         return store
 
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self._engine.dialect.name
+
     def close(self) -> None:
         self._engine.dispose()
+
+    def run_lock(self, holder: str, *, stale_after: timedelta) -> AbstractContextManager[None]:
+        """One real run at a time per store; raises `RunLocked` when another holds it."""
+        return run_lock(self._engine, holder, stale_after=stale_after)
 
     def migrate(self) -> None:
         config = AlembicConfig()

@@ -30,3 +30,14 @@ account_snapshots = Table(
     Column("health_color", String(40)),
     Column("measures", JSON, nullable=False),
 )
+
+# Who holds the run lock since when. On PostgreSQL an advisory lock does the locking (and
+# dies with its session); this row says who holds it. On SQLite the row is the lock, and a
+# row older than the stale timeout (a crashed run) may be taken over.
+run_locks = Table(
+    "run_locks",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("holder", String(80), nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+)

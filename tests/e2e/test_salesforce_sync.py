@@ -11,7 +11,7 @@ import requests
 from simple_salesforce.api import Salesforce
 from typer.testing import CliRunner
 
-from connector.cli import EXIT_CONFIG, app
+from connector.cli import EXIT_CONFIG, EXIT_LOCKED, app
 from connector.errors import ConfigError
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox, running_sandbox
@@ -342,3 +342,18 @@ def test_same_input_gives_the_same_plan(tmp_path: Path, project: Path) -> None:
     assert first.tasks == second.tasks
     assert first.updates == second.updates
     assert first.messages == second.messages
+
+
+def test_a_second_replica_exits_locked_and_writes_nothing(sandbox: RunningSandbox) -> None:
+    store = HistoryStore.open(sandbox.settings.state_database_url.get_secret_value())
+    try:
+        with store.run_lock("other-replica", stale_after=timedelta(hours=1)):
+            locked = CliRunner().invoke(app, ["run", "--once"], env=cli_env(sandbox))
+            preview = CliRunner().invoke(app, ["run", "--once", "--dry-run"], env=cli_env(sandbox))
+    finally:
+        store.close()
+    assert locked.exit_code == EXIT_LOCKED
+    assert "held by run other-replica" in locked.output
+    assert preview.exit_code == 0, preview.output  # a dry run writes nothing: no lock needed
+    assert sandbox.org.count_calls("PATCH", "composite/sobjects") == 0
+    assert _keyed_tasks(sandbox) == []
