@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -145,6 +146,18 @@ def demo(
             f"demo date {settings.as_of_date}."
         )
         _sync(settings, dry_run=dry_run, summary_json=None)
+
+
+@app.command()
+def serve() -> None:
+    """Sync on the SYNC_SCHEDULE cron, serving /healthz and /metrics; stops on SIGTERM."""
+    from connector.serve import serve as serve_forever
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = _settings()
+    with _exit_codes("Cannot start"):
+        code = serve_forever(settings)
+    raise typer.Exit(code)
 
 
 def main() -> None:

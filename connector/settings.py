@@ -52,6 +52,16 @@ class Settings(BaseSettings):
         default=180, ge=1, description="A run lock older than this (a crashed run) is taken over."
     )
 
+    sync_schedule: str = Field(
+        default="0 6 * * *", description="When `serve` syncs: a crontab line (6 fields: seconds)"
+    )
+    schedule_timezone: str = "UTC"
+    metrics_host: str = "0.0.0.0"  # noqa: S104 — a container must expose its probes
+    metrics_port: int = Field(default=9108, ge=0, le=65535)
+    healthz_max_age_minutes: int = Field(
+        default=26 * 60, ge=1, description="/healthz fails when the last success is older"
+    )
+
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     ca_bundle: Path | None = Field(
         default=None,

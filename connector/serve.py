@@ -1,0 +1,159 @@
+"""`cs-connector serve`: the built-in cron scheduler, with `/healthz` and Prometheus `/metrics`.
+
+One process, one sync at a time (`max_instances=1`; the store's run lock covers replicas).
+SIGTERM or SIGINT lets the current run finish, then exits 0.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from types import FrameType
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from prometheus_client import make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
+
+from connector.errors import ConfigError, ConnectorError, CrmError
+from connector.metrics import RunMetrics
+from connector.run import run_sync
+from connector.settings import Settings
+from connector.store import RunLocked
+
+log = logging.getLogger("connector.serve")
+
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+def schedule_trigger(expression: str, timezone: str) -> CronTrigger:
+    """A crontab line (5 fields), or 6 fields with seconds first."""
+    fields = expression.split()
+    if len(fields) == 5:
+        return CronTrigger.from_crontab(expression, timezone=timezone)
+    if len(fields) == 6:
+        second, minute, hour, day, month, day_of_week = fields
+        return CronTrigger(
+            second=second,
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=day_of_week,
+            timezone=timezone,
+        )
+    raise ConnectorError(
+        f"SYNC_SCHEDULE '{expression}' is not a crontab line: use 5 fields "
+        "('0 6 * * *' is 06:00 daily) or 6 with seconds first."
+    )
+
+
+class SyncService:
+    """Runs syncs, remembers the last success, and serves health and metrics."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = RunMetrics()
+        self.started_at = time.time()
+        self.last_success: float | None = None
+        self._metrics_app = make_wsgi_app(self.metrics.registry)
+
+    def sync(self) -> None:
+        try:
+            outcome = run_sync(self.settings, dry_run=self.settings.dry_run)
+        except RunLocked as exc:
+            self.metrics.record_failure("locked")
+            log.warning("run skipped: %s", exc)
+        except ConfigError as exc:
+            self.metrics.record_failure("config")
+            log.error("configuration error, nothing written:\n%s", exc)
+        except CrmError as exc:
+            self.metrics.record_failure("crm_unavailable")
+            log.error("CRM unavailable: %s", exc)
+        except ConnectorError as exc:
+            self.metrics.record_failure("run_failed")
+            log.error("run failed: %s", exc)
+        except Exception:  # a scheduler must outlive one bad run
+            self.metrics.record_failure("unexpected")
+            log.exception("run failed unexpectedly")
+        else:
+            self.last_success = time.time()
+            self.metrics.record(outcome.summary, self.last_success)
+            summary = outcome.summary
+            log.info(
+                "run %s done: %d records written, %d tasks created, %d failures, %.1fs",
+                summary.run_id,
+                summary.records_written,
+                summary.tasks_created,
+                len(summary.failures),
+                summary.duration_seconds,
+            )
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """Alive, and the last success (or the process start) is recent enough."""
+        now = time.time()
+        age = None if self.last_success is None else now - self.last_success
+        limit = self.settings.healthz_max_age_minutes * 60
+        healthy = (age if age is not None else now - self.started_at) <= limit
+        return (200 if healthy else 503), {
+            "status": "ok" if healthy else "stale",
+            "last_success_age_seconds": None if age is None else round(age, 1),
+            "max_age_seconds": limit,
+        }
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            return self._metrics_app(environ, start_response)  # type: ignore[no-any-return]
+        if path == "/healthz":
+            status, body = self.health()
+            reason = "OK" if status == 200 else "Service Unavailable"
+            start_response(f"{status} {reason}", [("Content-Type", "application/json")])
+            return [json.dumps(body).encode()]
+        start_response("404 Not Found", [("Content-Type", "text/plain")])
+        return [b"not found: try /healthz or /metrics\n"]
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Probes every few seconds would drown the run logs."""
+
+
+def serve(settings: Settings) -> int:
+    trigger = schedule_trigger(settings.sync_schedule, settings.schedule_timezone)
+    service = SyncService(settings)
+    httpd = make_server(
+        settings.metrics_host,
+        settings.metrics_port,
+        service,
+        ThreadingWSGIServer,
+        handler_class=_QuietHandler,
+    )
+    threading.Thread(target=httpd.serve_forever, name="metrics", daemon=True).start()
+    scheduler = BlockingScheduler(timezone=settings.schedule_timezone)
+    scheduler.add_job(
+        service.sync, trigger, id="sync", max_instances=1, coalesce=True, misfire_grace_time=300
+    )
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: finishing the current run, then exiting", signum)
+        scheduler.shutdown(wait=True)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info(
+        "serving /healthz and /metrics on %s:%d; sync schedule '%s' (%s)",
+        settings.metrics_host,
+        httpd.server_port,
+        settings.sync_schedule,
+        settings.schedule_timezone,
+    )
+    scheduler.start()
+    httpd.shutdown()
+    return 0
