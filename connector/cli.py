@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from connector.config.load import load_config
-from connector.errors import ConfigError, ConnectorError
+from connector.errors import ApiBudgetExhausted, ConfigError, ConnectorError
 from connector.report import print_plan, print_summary, write_summary_json
 from connector.run import check_against_crm, connect_crm, run_sync
 from connector.settings import Settings
@@ -32,6 +32,7 @@ EXIT_CONFIG = 2
 EXIT_FAILED = 3
 EXIT_PARTIAL = 4
 EXIT_LOCKED = 5
+EXIT_API_BUDGET = 6
 
 
 def _settings() -> Settings:
@@ -51,6 +52,9 @@ def _exit_codes(failure: str) -> Iterator[None]:
     except RunLocked as exc:
         err.print(f"[yellow]Not started:[/] {exc}")
         raise typer.Exit(EXIT_LOCKED) from None
+    except ApiBudgetExhausted as exc:
+        err.print(f"[red]{failure}:[/] {exc}")
+        raise typer.Exit(EXIT_API_BUDGET) from None
     except ConfigError as exc:
         err.print(f"[red]Configuration error — nothing was written.[/]\n{exc}")
         raise typer.Exit(EXIT_CONFIG) from None

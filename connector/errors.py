@@ -41,9 +41,14 @@ class ConfigError(ConnectorError):
 class CrmError(ConnectorError):
     """The CRM refused or could not be reached; carries the CRM's own error code."""
 
-    def __init__(self, message: str, code: str | None = None) -> None:
+    def __init__(self, message: str, code: str | None = None, status: int | None = None) -> None:
         self.code = code
+        self.status = status
         super().__init__(f"{code}: {message}" if code else message)
+
+
+class ApiBudgetExhausted(CrmError):
+    """The org's API request limit is used up; retrying now only makes it worse."""
 
 
 class UsageSourceError(ConnectorError):

@@ -21,7 +21,7 @@ from apscheduler.triggers.cron import CronTrigger
 from prometheus_client import make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from connector.errors import ConfigError, ConnectorError, CrmError
+from connector.errors import ApiBudgetExhausted, ConfigError, ConnectorError, CrmError
 from connector.metrics import RunMetrics
 from connector.run import run_sync
 from connector.settings import Settings
@@ -73,6 +73,9 @@ class SyncService:
         except ConfigError as exc:
             self.metrics.record_failure("config")
             log.error("configuration error, nothing written:\n%s", exc)
+        except ApiBudgetExhausted as exc:
+            self.metrics.record_failure("api_budget_exhausted")
+            log.error("API budget exhausted: %s", exc)
         except CrmError as exc:
             self.metrics.record_failure("crm_unavailable")
             log.error("CRM unavailable: %s", exc)

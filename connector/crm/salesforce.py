@@ -19,7 +19,6 @@ from simple_salesforce.exceptions import (
     SalesforceError,
     SalesforceExpiredSession,
     SalesforceGeneralError,
-    SalesforceResourceNotFound,
 )
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
@@ -27,7 +26,7 @@ from connector.config.mapping import Mapping, ObjectMapping, TaskMapping
 from connector.crm.base import ApiUsage, MappingProblem, WriteFailure, WriteResult
 from connector.crm.salesforce_auth import authenticate, can_refresh
 from connector.crm.salesforce_describe import FieldInfo, ObjectDescription, frame_from_records
-from connector.errors import CrmError
+from connector.errors import ApiBudgetExhausted, CrmError
 from connector.plan import ExistingTask, PlannedTask, RecordUpdate
 from connector.settings import Settings
 
@@ -106,6 +105,19 @@ class SalesforceAdapter:
     # -- calls ---------------------------------------------------------------------------
 
     def _call(self, request: Callable[[Salesforce], T]) -> T:
+        """`request`, retried; what still fails becomes a `CrmError` with Salesforce's code."""
+        try:
+            return self._retried(request)
+        except SalesforceError as exc:
+            raise _crm_error(exc) from None
+        except requests.RequestException as exc:
+            raise CrmError(
+                f"cannot reach Salesforce ({type(exc).__name__}) after {self._max_attempts} "
+                "attempts; check SALESFORCE_URL, the network and status.salesforce.com.",
+                "UNREACHABLE",
+            ) from None
+
+    def _retried(self, request: Callable[[Salesforce], T]) -> T:
         retrying = Retrying(
             retry=retry_if_exception(_retryable),
             stop=stop_after_attempt(self._max_attempts),
@@ -207,7 +219,9 @@ class SalesforceAdapter:
     ) -> ObjectDescription | None:
         try:
             return self.describe(sobject)
-        except SalesforceResourceNotFound:
+        except CrmError as exc:
+            if exc.status != 404:
+                raise
             problems.append(
                 MappingProblem(
                     loc,
@@ -339,8 +353,10 @@ class SalesforceAdapter:
         body = {"allOrNone": False, "records": records}
         try:
             outcomes = self._call(lambda sf: sf.restful(path, method="PATCH", json=body))
-        except SalesforceError as exc:
-            error = _first_error(exc.content)
+        except CrmError as exc:
+            if exc.status != 400:
+                raise  # not this batch's fault: stop the run rather than fail every record
+            error = {"statusCode": exc.code, "message": str(exc)}
             return [{"success": False, "errors": [error]} for _ in records]
         if not isinstance(outcomes, list) or len(outcomes) != len(records):
             raise CrmError(
@@ -361,10 +377,21 @@ def _tally(result: WriteResult, outcome: dict[str, Any], record: str, label: str
     result.failures.append(WriteFailure(record, label, code, str(first.get("message", ""))))
 
 
-def _first_error(content: Any) -> dict[str, Any]:
+def _crm_error(exc: SalesforceError) -> CrmError:
+    """Salesforce's error array (`[{"message", "errorCode"}]`) as our error type."""
+    content = exc.content
     if isinstance(content, list) and content and isinstance(content[0], dict):
-        return {"statusCode": content[0].get("errorCode"), "message": content[0].get("message")}
-    return {"statusCode": "REQUEST_FAILED", "message": str(content)[:300]}
+        code, message = str(content[0].get("errorCode")), str(content[0].get("message"))
+    else:
+        code, message = f"HTTP_{exc.status}", str(content)[:300]
+    if code == "REQUEST_LIMIT_EXCEEDED":
+        return ApiBudgetExhausted(
+            f"{message} The org's daily API budget is used up; the next "
+            "scheduled run will try again.",
+            code,
+            exc.status,
+        )
+    return CrmError(message, code, exc.status)
 
 
 def _json_value(value: Any) -> Any:

@@ -11,7 +11,7 @@ import requests
 from simple_salesforce.api import Salesforce
 from typer.testing import CliRunner
 
-from connector.cli import EXIT_CONFIG, EXIT_LOCKED, app
+from connector.cli import EXIT_API_BUDGET, EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED, app
 from connector.errors import ConfigError
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox, running_sandbox
@@ -357,3 +357,29 @@ def test_a_second_replica_exits_locked_and_writes_nothing(sandbox: RunningSandbo
     assert preview.exit_code == 0, preview.output  # a dry run writes nothing: no lock needed
     assert sandbox.org.count_calls("PATCH", "composite/sobjects") == 0
     assert _keyed_tasks(sandbox) == []
+
+
+def test_exhausted_api_budget_stops_the_run_with_its_own_exit_code(
+    sandbox: RunningSandbox,
+) -> None:
+    sandbox.org.inject_fault(
+        "GET",
+        r"/query$",
+        status=403,
+        body=[{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
+    )
+    result = CliRunner().invoke(app, ["run", "--once"], env=cli_env(sandbox))
+    assert result.exit_code == EXIT_API_BUDGET, result.output
+    assert "daily API budget is used up" in result.output
+    assert "Traceback" not in result.output
+    assert sandbox.org.count_calls("PATCH", "composite/sobjects") == 0
+
+
+def test_unreachable_crm_after_retries_is_a_sentence_not_a_traceback(
+    sandbox: RunningSandbox,
+) -> None:
+    sandbox.org.inject_fault("GET", r"/query$", status=503, times=10)
+    result = CliRunner().invoke(app, ["run", "--once"], env=cli_env(sandbox))
+    assert result.exit_code == EXIT_FAILED, result.output
+    assert "SERVER_UNAVAILABLE" in result.output
+    assert "Traceback" not in result.output
