@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
+from connector import logs
 from connector.config.load import load_config
 from connector.errors import ApiBudgetExhausted, ConfigError, ConnectorError
 from connector.report import print_plan, print_summary, write_summary_json
@@ -37,11 +37,13 @@ EXIT_API_BUDGET = 6
 
 def _settings() -> Settings:
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         for error in exc.errors():
             err.print(f"[red]settings:[/] {error['msg']}")
         raise typer.Exit(EXIT_CONFIG) from None
+    logs.configure(settings.log_format, settings.log_level)
+    return settings
 
 
 @contextmanager
@@ -140,6 +142,7 @@ def demo(
     """Run the whole job against the bundled sandbox Salesforce org and usage API."""
     from connector.sandbox.demo import running_sandbox  # the sandbox is an optional extra
 
+    logs.configure("console", "WARNING")  # the demo's story is the plan and the summary
     if reset and state_dir.exists():
         shutil.rmtree(state_dir)
     with running_sandbox(state_dir) as sandbox:
@@ -157,7 +160,6 @@ def serve() -> None:
     """Sync on the SYNC_SCHEDULE cron, serving /healthz and /metrics; stops on SIGTERM."""
     from connector.serve import serve as serve_forever
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     settings = _settings()
     with _exit_codes("Cannot start"):
         code = serve_forever(settings)

@@ -6,6 +6,7 @@ Everything that can fail for configuration reasons fails before the first write.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from contextlib import nullcontext
@@ -22,6 +23,7 @@ from connector.engine.evaluate import evaluate
 from connector.engine.health import GROUP_PREFIX, SCORE_PREFIX
 from connector.errors import ConfigError, ConfigProblem, ConnectorError
 from connector.frame import CURRENT_PREFIX, Extract, build_frame
+from connector.logs import RUN_ID, event
 from connector.plan import (
     SET_PREFIX,
     FieldTarget,
@@ -33,6 +35,8 @@ from connector.plan import (
 from connector.settings import Settings
 from connector.store import HistoryStore, RunRecord
 from connector.usage import HttpUsageSource, UsageBatch
+
+log = logging.getLogger("connector.run")
 
 # How far before the trend window history is read, so a missed day still finds a baseline.
 HISTORY_SLACK_DAYS = 14
@@ -81,6 +85,7 @@ def run_sync(settings: Settings, *, dry_run: bool) -> RunOutcome:
     summary = RunSummary(uuid.uuid4().hex[:12], as_of, dry_run)
     config = load_config(settings.mappings_dir, settings.playbooks_dir, settings.crm)
     store = HistoryStore.open(settings.state_database_url.get_secret_value())
+    run_context = RUN_ID.set(summary.run_id)
     try:
         lock = (
             nullcontext()
@@ -89,6 +94,7 @@ def run_sync(settings: Settings, *, dry_run: bool) -> RunOutcome:
         )
         with lock:
             store.run_started(RunRecord(summary.run_id, datetime.now(UTC), as_of, dry_run))
+            event(log, "run_started", as_of=as_of, dry_run=dry_run)
             status = "failed"
             try:
                 plan = _sync(settings, config, store, summary)
@@ -96,7 +102,17 @@ def run_sync(settings: Settings, *, dry_run: bool) -> RunOutcome:
             finally:
                 summary.duration_seconds = round(time.perf_counter() - started, 3)
                 store.run_finished(summary.run_id, status, datetime.now(UTC), summary.to_json())
+                event(
+                    log,
+                    "run_finished",
+                    status=status,
+                    seconds=summary.duration_seconds,
+                    records_written=summary.records_written,
+                    tasks_created=summary.tasks_created,
+                    crm_api_calls=summary.crm_api.calls,
+                )
     finally:
+        RUN_ID.reset(run_context)
         store.close()
     return RunOutcome(plan, summary)
 
@@ -199,6 +215,16 @@ def _build_plan(
         suppressed=tuple(actions.suppressed),
         messages=tuple(actions.messages),
     )
+    event(
+        log,
+        "planned",
+        accounts=accounts.height,
+        rules_fired=summary.rules_fired,
+        field_updates=len(plan.updates),
+        tasks=len(plan.tasks),
+        suppressed=len(plan.suppressed),
+        messages=len(plan.messages),
+    )
     summary.field_updates_planned = len(plan.updates)
     summary.tasks_planned = len(plan.tasks)
     summary.tasks_suppressed = len(plan.suppressed)
@@ -229,3 +255,5 @@ def _apply(crm: CrmAdapter, config: Config, plan: Plan, summary: RunSummary) -> 
     summary.records_written = updated.written
     summary.tasks_created = created.written
     summary.failures = [*updated.failures, *created.failures]
+    for failure in summary.failures:  # ids and codes only: no names, no message bodies
+        event(log, "record_rejected", logging.WARNING, record=failure.record, code=failure.code)

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
         default=26 * 60, ge=1, description="/healthz fails when the last success is older"
     )
 
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: JSON lines unless attached to a terminal"
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     ca_bundle: Path | None = Field(
         default=None,

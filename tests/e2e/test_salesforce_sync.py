@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -11,7 +12,14 @@ import requests
 from simple_salesforce.api import Salesforce
 from typer.testing import CliRunner
 
-from connector.cli import EXIT_API_BUDGET, EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED, app
+from connector.cli import (
+    EXIT_API_BUDGET,
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_LOCKED,
+    EXIT_PARTIAL,
+    app,
+)
 from connector.errors import ConfigError
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox, running_sandbox
@@ -383,3 +391,28 @@ def test_unreachable_crm_after_retries_is_a_sentence_not_a_traceback(
     assert result.exit_code == EXIT_FAILED, result.output
     assert "SERVER_UNAVAILABLE" in result.output
     assert "Traceback" not in result.output
+
+
+def test_json_logs_carry_the_run_id_and_no_secrets_or_customer_names(
+    sandbox: RunningSandbox,
+) -> None:
+    locked = _customers(sandbox)[3]
+    sandbox.org.add_validation_rule(
+        "Account", "Legal_Hold", lambda record: record["Id"] == locked["Id"], "On hold."
+    )
+    result = CliRunner().invoke(
+        app, ["run", "--once"], env={**cli_env(sandbox), "LOG_FORMAT": "json"}
+    )
+    assert result.exit_code == EXIT_PARTIAL
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    names = [e["event"] for e in events]
+    assert names[0] == "run_started"
+    assert {"planned", "record_rejected", "run_finished"} <= set(names)
+    assert len({e["run_id"] for e in events}) == 1
+    rejected = next(e for e in events if e["event"] == "record_rejected")
+    assert (rejected["record"], rejected["code"]) == (
+        locked["Id"],
+        "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+    )
+    assert str(locked["Name"]) not in result.stderr
+    assert "demo-secret" not in result.stderr
