@@ -14,8 +14,9 @@ from rich.console import Console
 
 from connector import logs
 from connector.config.load import load_config
+from connector.crm.salesforce import SalesforceAdapter
 from connector.errors import ApiBudgetExhausted, ConfigError, ConnectorError
-from connector.report import print_plan, print_summary, write_summary_json
+from connector.report import print_findings, print_plan, print_summary, write_summary_json
 from connector.run import check_against_crm, connect_crm, run_sync
 from connector.settings import Settings
 from connector.store import RunLocked
@@ -125,6 +126,31 @@ def validate(
         f"[green]OK[/]: {len(config.rules)} rules, "
         f"{len(config.health.measures)} health measures; {where} agree."
     )
+
+
+@app.command()
+def doctor(
+    apply: Annotated[
+        bool, typer.Option("--apply", help="Create the missing fields (Tooling API).")
+    ] = False,
+) -> None:
+    """Check that the org is set up for the worker, and say exactly what to fix."""
+    from connector.doctor import apply_fixes, diagnose
+
+    settings = _settings()
+    with _exit_codes("Cannot check the org"):
+        config = load_config(settings.mappings_dir, settings.playbooks_dir, settings.crm)
+        crm = SalesforceAdapter(settings, config.mapping)
+        try:
+            findings = diagnose(crm, config)
+            if apply and (created := apply_fixes(crm, findings)):
+                console.print(f"Created {', '.join(created)}.")
+                findings = diagnose(crm, config)
+        finally:
+            crm.close()
+    print_findings(console, findings)
+    if not all(finding.ok for finding in findings):
+        raise typer.Exit(EXIT_CONFIG)
 
 
 @app.command()

@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from connector.doctor import Finding
 from connector.plan import Plan
 from connector.run import RunSummary
 
@@ -111,3 +112,18 @@ def _show(value: Any) -> str:
 def _more(console: Console, total: int, noun: str, shown: int = ROWS_SHOWN) -> None:
     if total > shown:
         console.print(f"… and {total - shown} more {noun}.")
+
+
+def print_findings(console: Console, findings: list[Finding]) -> None:
+    """One line a check; under each problem, where it is named and how to fix it."""
+    console.print("[bold]Org setup[/]")
+    for finding in findings:
+        mark = "[green]ok [/]" if finding.ok else "[red]fix[/]"
+        where = f" ({finding.where})" if finding.where else ""
+        console.print(f"{mark} {finding.what}{where}")
+        if finding.fix and not finding.ok:
+            console.print(f"    → {finding.fix}")
+    problems = sum(not finding.ok for finding in findings)
+    console.print(
+        "[green]The org is ready.[/]" if not problems else f"[red]{problems} thing(s) to fix.[/]"
+    )

@@ -214,6 +214,27 @@ class SalesforceAdapter:
                 )
         return refused
 
+    def api_versions(self) -> list[str]:
+        """The REST API versions the org serves (GET /services/data)."""
+
+        def list_versions(sf: Salesforce) -> Any:
+            response = sf.session.get(
+                sf.base_url.split("/services/data/")[0] + "/services/data/", headers=sf.headers
+            )
+            response.raise_for_status()
+            return response.json()
+
+        return [str(version["version"]) for version in self._call(list_versions)]
+
+    def limits(self) -> dict[str, Any]:
+        return dict(self._call(lambda sf: sf.limits()))
+
+    def create_custom_field(self, full_name: str, metadata: dict[str, Any]) -> None:
+        """Create a field through the Tooling API (what Setup → New Field does)."""
+        body = {"FullName": full_name, "Metadata": metadata}
+        self._call(lambda sf: sf.toolingexecute("sobjects/CustomField", method="POST", data=body))
+        self._describes.pop(full_name.split(".")[0], None)  # describe must see the new field
+
     def _describe_or_report(
         self, sobject: str, loc: tuple[str, ...], problems: list[MappingProblem]
     ) -> ObjectDescription | None:

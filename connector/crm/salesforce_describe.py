@@ -20,6 +20,8 @@ class FieldInfo:
     external_id: bool
     reference_to: tuple[str, ...]
     relationship_name: str | None
+    picklist: tuple[str, ...] = ()
+    unique: bool = False
 
     @property
     def dtype(self) -> pl.DataType:
@@ -49,6 +51,10 @@ class ObjectDescription:
                 external_id=bool(f.get("externalId")),
                 reference_to=tuple(f.get("referenceTo") or ()),
                 relationship_name=f.get("relationshipName"),
+                picklist=tuple(
+                    v["value"] for v in f.get("picklistValues") or () if v.get("active", True)
+                ),
+                unique=bool(f.get("unique")),
             )
             for f in raw["fields"]
         }

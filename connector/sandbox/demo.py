@@ -8,7 +8,7 @@ State lives in one directory (org records, the TLS CA, the demo date), so a seco
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -17,7 +17,7 @@ from pathlib import Path
 from pydantic import SecretStr
 
 from connector.sandbox.demo_company import DemoCompany
-from connector.sandbox.salesforce import SalesforceApp, SandboxOrg
+from connector.sandbox.salesforce import DEFAULT_SCHEMA, ObjectSchema, SalesforceApp, SandboxOrg
 from connector.sandbox.server import make_tls, serve_wsgi
 from connector.sandbox.usage_api import UsageApi, UsageRow
 from connector.settings import Settings
@@ -37,7 +37,12 @@ class RunningSandbox:
 
 @contextmanager
 def running_sandbox(
-    state_dir: Path, *, as_of: date | None = None, customers: int = 300, project_dir: Path = Path()
+    state_dir: Path,
+    *,
+    as_of: date | None = None,
+    customers: int = 300,
+    project_dir: Path = Path(),
+    schema: Mapping[str, ObjectSchema] = DEFAULT_SCHEMA,
 ) -> Iterator[RunningSandbox]:
     """Start (seeding on first use) the sandbox whose state is in `state_dir`; save on exit."""
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -45,11 +50,11 @@ def running_sandbox(
     if org_path.exists() and usage_path.exists():
         saved = json.loads(usage_path.read_text())
         demo_date = date.fromisoformat(saved["as_of"])
-        org = SandboxOrg.load(org_path, today=lambda: demo_date)
+        org = SandboxOrg.load(org_path, schema, today=lambda: demo_date)
         usage_rows = [UsageRow.from_json(row) for row in saved["rows"]]
     else:
         demo_date = as_of or date.today()
-        org = SandboxOrg(today=lambda: demo_date)  # SOQL's TODAY is the demo date
+        org = SandboxOrg(schema, today=lambda: demo_date)  # SOQL's TODAY is the demo date
         usage_rows = DemoCompany(demo_date, customers).populate(org)
         org.add_client(CLIENT_ID, CLIENT_SECRET)
         usage_path.write_text(

@@ -35,6 +35,7 @@ from connector.sandbox.salesforce.org import ApiCall, SandboxOrg
 from connector.sandbox.salesforce.records import external_id_field
 from connector.sandbox.salesforce.schema import ObjectSchema, find_object
 from connector.sandbox.salesforce.soql import attributes
+from connector.sandbox.salesforce.tooling import custom_field
 from connector.sandbox.server import DropConnection
 
 if TYPE_CHECKING:
@@ -79,6 +80,11 @@ class SalesforceApp:
                     f"{api}/composite/sobjects/<sobject>/<key_field>",
                     methods=["PATCH"],
                     endpoint=self._upsert,
+                ),
+                Rule(
+                    f"{api}/tooling/sobjects/CustomField",
+                    methods=["POST"],
+                    endpoint=self._create_custom_field,
                 ),
             ],
             converters={"version": _ApiVersion},
@@ -159,6 +165,13 @@ class SalesforceApp:
 
     def _limits(self, request: Request, version: str) -> Response:
         return _json(self.org.limits())
+
+    def _create_custom_field(self, request: Request, version: str) -> Response:
+        sobject, field = custom_field(_body(request))
+        field_id = self.org.add_custom_field(sobject, field)
+        return _json(
+            {"id": field_id, "success": True, "errors": [], "warnings": [], "infos": []}, 201
+        )
 
     def _describe(self, request: Request, version: str, sobject: str) -> Response:
         return _json(describe_object(self._object(sobject), version))

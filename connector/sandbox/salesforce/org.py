@@ -9,7 +9,7 @@ import json
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -23,10 +23,11 @@ from connector.sandbox.salesforce.auth import (
 )
 from connector.sandbox.salesforce.composite import Collection, Write, run_collection
 from connector.sandbox.salesforce.cursors import QueryCursors
-from connector.sandbox.salesforce.errors import ErrorDetail, RecordRejected
+from connector.sandbox.salesforce.errors import ErrorDetail, RecordRejected, SalesforceError
 from connector.sandbox.salesforce.faults import Fault, FaultPlan
+from connector.sandbox.salesforce.ids import make_id
 from connector.sandbox.salesforce.records import RecordStore
-from connector.sandbox.salesforce.schema import DEFAULT_SCHEMA, ObjectSchema
+from connector.sandbox.salesforce.schema import DEFAULT_SCHEMA, FieldSchema, ObjectSchema
 from connector.sandbox.salesforce.soql import parse_query
 from connector.sandbox.salesforce.validation import ValidationRule
 from connector.sandbox.salesforce.values import FieldTypeError, prepare
@@ -52,11 +53,12 @@ class SandboxOrg:
         today: Callable[[], date] | None = None,
         api_daily_limit: int = API_DAILY_LIMIT,
     ) -> None:
-        self.schema = schema
+        self.schema = dict(schema)  # shared with the record store; custom fields extend it
         self.api_daily_limit = api_daily_limit
         self._clock = today or (lambda: datetime.now(UTC).date())
         self._lock = threading.RLock()
-        self._store = RecordStore(schema, self._now)
+        self._store = RecordStore(self.schema, self._now)
+        self._custom_fields: list[tuple[str, FieldSchema]] = []
         self._sessions = Sessions()
         self._faults = FaultPlan()
         self._cursors = QueryCursors()
@@ -253,6 +255,23 @@ class SandboxOrg:
         day, used = self._usage
         return used if day == self.today() else 0
 
+    # -- metadata ----------------------------------------------------------------------------
+
+    def add_custom_field(self, sobject: str, field: FieldSchema) -> str:
+        """What Setup or the Tooling API does: a new field, null on every existing record.
+        Returns the new field's 00N… id."""
+        with self._lock:
+            obj = self._store.object(sobject)
+            if obj.field(field.name) is not None:
+                raise SalesforceError(
+                    "DUPLICATE_DEVELOPER_NAME",
+                    f"There is already a field named {field.name} on {obj.name}.",
+                )
+            self.schema[obj.name] = replace(obj, fields=(*obj.fields, field))
+            self._store.add_field(obj.name, field.name)
+            self._custom_fields.append((obj.name, field))
+            return make_id("00N", len(self._custom_fields))
+
     # -- persistence -----------------------------------------------------------------------
 
     def save(self, path: Path) -> None:
@@ -264,6 +283,7 @@ class SandboxOrg:
                 **self._store.to_json(),
                 **self._sessions.to_json(),
                 "api_usage": {"day": day.isoformat(), "calls": used},
+                "custom_fields": [[name, asdict(field)] for name, field in self._custom_fields],
             }
         partial = path.with_name(path.name + ".partial")
         partial.write_text(json.dumps(state))
@@ -281,8 +301,16 @@ class SandboxOrg:
         """An org as `save` left it."""
         state = json.loads(path.read_text())
         org = cls(schema, today=today, api_daily_limit=api_daily_limit)
+        for sobject, field in state.get("custom_fields", []):
+            org.add_custom_field(sobject, _field_from_json(field))
         org._store.load_json(state)
         org._sessions.load_json(state)
         usage = state["api_usage"]
         org._usage = (date.fromisoformat(usage["day"]), usage["calls"])
         return org
+
+
+def _field_from_json(raw: dict[str, Any]) -> FieldSchema:
+    return FieldSchema(
+        **{**raw, "picklist": tuple(raw["picklist"]), "reference_to": tuple(raw["reference_to"])}
+    )

@@ -38,6 +38,11 @@ class RecordStore:
         """Records of `sobject` (canonical name) by Id, in creation order. Do not mutate."""
         return self._tables[sobject]
 
+    def add_field(self, sobject: str, field: str) -> None:
+        """A field the schema just gained: null on every record that exists."""
+        for record in self._tables[sobject].values():
+            record.setdefault(field, None)
+
     def add_rule(self, sobject: str, rule: ValidationRule) -> None:
         self._rules[self.object(sobject).name].append(rule)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
@@ -80,6 +80,18 @@ def require_object(schema: Mapping[str, ObjectSchema], name: str) -> ObjectSchem
     if obj is None:
         raise SalesforceError("INVALID_TYPE", f"sObject type '{name}' is not supported.")
     return obj
+
+
+def without_fields(
+    schema: Mapping[str, ObjectSchema], removed: Mapping[str, set[str]]
+) -> dict[str, ObjectSchema]:
+    """A copy of `schema` lacking some fields: an org whose admin has not set them up yet."""
+    return {
+        name: replace(
+            obj, fields=tuple(f for f in obj.fields if f.name not in removed.get(name, set()))
+        )
+        for name, obj in schema.items()
+    }
 
 
 # -- building the demo org's schema --------------------------------------------------------

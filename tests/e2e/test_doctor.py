@@ -1,0 +1,86 @@
+"""`doctor` on an org that is not set up yet: it says what is missing and how to fix it,
+`--apply` creates the fields, and a second `doctor` is clean."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from connector.cli import EXIT_CONFIG, app
+from connector.run import run_sync
+from connector.sandbox.demo import RunningSandbox, running_sandbox
+from connector.sandbox.salesforce import DEFAULT_SCHEMA
+from connector.sandbox.salesforce.schema import without_fields
+from tests.e2e.conftest import AS_OF, cli_env
+
+NOT_SET_UP = {"Account": {"CS_Health_Trend__c", "CS_Touch_Tier__c"}, "Task": {"CS_Action_Key__c"}}
+
+
+@pytest.fixture
+def new_org(tmp_path: Path, project: Path) -> Iterator[RunningSandbox]:
+    with running_sandbox(
+        tmp_path / "new-org",
+        as_of=AS_OF,
+        customers=20,
+        project_dir=project,
+        schema=without_fields(DEFAULT_SCHEMA, NOT_SET_UP),
+    ) as running:
+        yield running
+
+
+def _doctor(sandbox: RunningSandbox, *args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["doctor", *args], env=cli_env(sandbox))
+    return result.exit_code, result.output
+
+
+def test_doctor_reports_missing_fields_with_setup_steps(
+    new_org: RunningSandbox, project: Path
+) -> None:
+    code, output = _doctor(new_org)
+    assert code == EXIT_CONFIG
+    mapping = project / "mappings" / "salesforce.yaml"
+    line = next(
+        i
+        for i, text in enumerate(mapping.read_text().splitlines(), 1)
+        if "CS_Health_Trend__c" in text
+    )
+    assert f"Account.CS_Health_Trend__c is missing ({mapping}:{line})" in output
+    assert "New: Picklist (High Touch, Low Touch, Tech Touch), API name CS_Touch_Tier__c" in output
+    assert "Task.CS_Action_Key__c is missing" in output
+    assert "Account.CS_Health_Score__c (Number(5, 1))" in output  # what is fine is shown too
+    assert "API budget:" in output
+    assert "3 thing(s) to fix" in output
+
+
+def test_doctor_apply_creates_them_and_the_next_doctor_is_clean(new_org: RunningSandbox) -> None:
+    code, output = _doctor(new_org, "--apply")
+    assert code == 0, output
+    assert (
+        "Created Account.CS_Health_Trend__c, Account.CS_Touch_Tier__c, "
+        "Task.CS_Action_Key__c." in output
+    )
+    code, output = _doctor(new_org)
+    assert code == 0, output
+    assert "The org is ready." in output
+
+    outcome = run_sync(new_org.settings, dry_run=False)
+    assert outcome.summary.failures == []
+    tiers = {
+        a["CS_Touch_Tier__c"] for a in new_org.org.records("Account") if a["Type"] == "Customer"
+    }
+    assert tiers <= {"High Touch", "Low Touch", "Tech Touch"}
+    assert tiers
+
+
+def test_created_fields_survive_a_restart_of_the_sandbox(tmp_path: Path, project: Path) -> None:
+    schema = without_fields(DEFAULT_SCHEMA, NOT_SET_UP)
+    state = tmp_path / "org"
+    with running_sandbox(
+        state, as_of=AS_OF, customers=5, project_dir=project, schema=schema
+    ) as first:
+        assert _doctor(first, "--apply")[0] == 0
+    with running_sandbox(state, project_dir=project, schema=schema) as again:
+        assert _doctor(again)[0] == 0
