@@ -13,9 +13,10 @@ from typing import Any
 
 import polars as pl
 
-from connector.config.playbook import Action, CreateTask, Rule
+from connector.config.playbook import CreateTask, Rule
 from connector.engine.rules import action_key
 from connector.frame import CURRENT_PREFIX
+from connector.slack import SlackMessage
 from connector.templates import render
 
 
@@ -75,15 +76,15 @@ class SuppressedTask:
 
 
 @dataclass(frozen=True)
-class PlannedMessage:
-    """An email or Slack post a rule asks for; shown in the plan, not delivered yet."""
+class PlannedEmail:
+    """An email a rule asks for; shown in the plan (delivery is not in this release)."""
 
     key: str
     rule_id: str
     account_id: str
     account_name: str
-    channel: str  # "email:<template> to <role>" or "slack:<channel>"
-    text: str
+    template: str
+    to_role: str
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,9 @@ class Plan:
     updates: tuple[RecordUpdate, ...] = ()
     tasks: tuple[PlannedTask, ...] = ()
     suppressed: tuple[SuppressedTask, ...] = ()
-    messages: tuple[PlannedMessage, ...] = ()
+    emails: tuple[PlannedEmail, ...] = ()
+    slack: tuple[SlackMessage, ...] = ()
+    slack_held: tuple[str, ...] = ()  # keys whose earlier post has an unknown outcome
 
     @property
     def is_empty(self) -> bool:
@@ -112,7 +115,8 @@ class FieldTarget:
 class ActionPlan:
     tasks: list[PlannedTask] = field(default_factory=list)
     suppressed: list[SuppressedTask] = field(default_factory=list)
-    messages: list[PlannedMessage] = field(default_factory=list)
+    emails: list[PlannedEmail] = field(default_factory=list)
+    slack: list[SlackMessage] = field(default_factory=list)
     field_values: dict[str, dict[str, str]] = field(default_factory=dict)  # account → values
 
     def field_frame(self, fields: Sequence[str]) -> pl.DataFrame:
@@ -203,8 +207,15 @@ def plan_actions(
                 plan.tasks.append(
                     _task(action.create_task, key, rule, row, as_of, assign_to, status)
                 )
-            else:
-                plan.messages.append(_message(action, key, rule, row))
+            elif action.send_email is not None:
+                email = action.send_email
+                plan.emails.append(
+                    PlannedEmail(
+                        key, rule.id, row["id"], row["name"], email.template, email.to_role
+                    )
+                )
+            elif action.post_to_slack is not None:
+                plan.slack.append(SlackMessage(key, render(action.post_to_slack.text, row)))
     return plan
 
 
@@ -228,24 +239,6 @@ def _task(
         due_date=as_of + timedelta(days=task.due_in_days),
         priority=task.priority,
         status=status,
-    )
-
-
-def _message(action: Action, key: str, rule: Rule, row: dict[str, Any]) -> PlannedMessage:
-    if action.send_email is not None:
-        email = action.send_email
-        return PlannedMessage(
-            key, rule.id, row["id"], row["name"], f"email:{email.template} to {email.to_role}", ""
-        )
-    assert action.post_to_slack is not None
-    slack = action.post_to_slack
-    return PlannedMessage(
-        key,
-        rule.id,
-        row["id"],
-        row["name"],
-        f"slack:{slack.channel or 'default'}",
-        render(slack.text, row),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,12 @@ from rich.table import Table
 from connector.doctor import Finding
 from connector.plan import Plan
 from connector.run import RunSummary
+from connector.slack import SlackMessage
 
 ROWS_SHOWN = 8
 FIELD_ROWS_SHOWN = 24
+SLACK_LINES_SHOWN = 12
+SLACK_LINK = re.compile(r"<[^|>]+\|([^>]+)>")
 
 
 def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
@@ -37,19 +41,32 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
         _more(console, len(plan.updates), "accounts", shown=shown)
     if plan.tasks or plan.suppressed:
         console.print(_tasks_by_rule(plan))
-    if plan.messages:
+    for message in plan.slack[:ROWS_SHOWN]:
+        lines = _slack_text(message).splitlines()
+        console.print(f"[bold]Slack post[/] ({message.key}):")
+        for line in lines[:SLACK_LINES_SHOWN]:
+            console.print(f"  {line}")
+        if len(lines) > SLACK_LINES_SHOWN:
+            console.print(f"  … and {len(lines) - SLACK_LINES_SHOWN} more lines.")
+    _more(console, len(plan.slack), "Slack posts")
+    for key in plan.slack_held:
+        console.print(
+            f"[yellow]held back[/]: an earlier post {key} may have been delivered "
+            "(its answer was lost), so it is not posted again."
+        )
+    if plan.emails:
         table = Table(
             "Rule",
             "Account",
+            "Template",
             "To",
-            "Text",
-            title="Messages (planned; email and Slack delivery are not in this release)",
+            title="Emails (planned; email delivery is not in this release)",
             title_justify="left",
         )
-        for message in plan.messages[:ROWS_SHOWN]:
-            table.add_row(message.rule_id, message.account_name, message.channel, message.text)
+        for email in plan.emails[:ROWS_SHOWN]:
+            table.add_row(email.rule_id, email.account_name, email.template, email.to_role)
         console.print(table)
-        _more(console, len(plan.messages), "messages")
+        _more(console, len(plan.emails), "emails")
     if plan.tasks:
         table = Table("Account", "Task", "Due", "Priority", title="New tasks", title_justify="left")
         for task in plan.tasks[:ROWS_SHOWN]:
@@ -97,6 +114,16 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             f"[red]not written[/] {failure.label} ({failure.record}): "
             f"{failure.code} {failure.message}"
         )
+    if summary.slack_posted or summary.slack_failed or summary.slack_unknown:
+        console.print(
+            f"Slack: {summary.slack_posted} posted, {summary.slack_failed} failed "
+            f"(retried next run), {summary.slack_unknown} with an unknown outcome."
+        )
+    if summary.slack_not_configured:
+        console.print(
+            f"[yellow]Slack[/]: {summary.slack_not_configured} posts not sent — set "
+            "SLACK_WEBHOOK_URL to deliver them."
+        )
     for skipped in summary.usage_rows_skipped[:ROWS_SHOWN]:
         console.print(f"[yellow]usage row skipped[/]: {skipped}")
 
@@ -127,3 +154,9 @@ def print_findings(console: Console, findings: list[Finding]) -> None:
     console.print(
         "[green]The org is ready.[/]" if not problems else f"[red]{problems} thing(s) to fix.[/]"
     )
+
+
+def _slack_text(message: SlackMessage) -> str:
+    """What the channel would read: the header and sections, links shown as their text."""
+    texts = [b["text"]["text"] for b in message.blocks if b.get("type") in ("header", "section")]
+    return SLACK_LINK.sub(r"\1", "\n".join(texts) if texts else message.text)

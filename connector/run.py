@@ -33,6 +33,7 @@ from connector.plan import (
     plan_field_updates,
 )
 from connector.settings import Settings
+from connector.slack import SlackError, SlackOutcomeUnknown, SlackWebhook, build_digest
 from connector.store import HistoryStore, RunRecord
 from connector.usage import HttpUsageSource, UsageBatch
 
@@ -58,6 +59,10 @@ class RunSummary:
     records_written: int = 0
     tasks_created: int = 0
     snapshots_saved: int = 0
+    slack_posted: int = 0
+    slack_failed: int = 0
+    slack_unknown: int = 0
+    slack_not_configured: int = 0
     failures: list[WriteFailure] = field(default_factory=list)
     crm_api: ApiUsage = field(default_factory=ApiUsage)
     usage_api_calls: int = 0
@@ -126,9 +131,10 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
             since=summary.as_of - timedelta(days=config.health.trend_days + HISTORY_SLACK_DAYS),
             until=summary.as_of,
         )
-        plan, scored = _build_plan(crm, config, settings, summary, history)
+        plan, scored = _build_plan(crm, config, settings, summary, history, store)
         if not summary.dry_run:
             _apply(crm, config, plan, summary)
+            _post_to_slack(settings, store, plan, summary)
             summary.snapshots_saved = store.save_snapshots(
                 summary.run_id, summary.as_of, scored, snapshot_columns(config)
             )
@@ -172,6 +178,7 @@ def _build_plan(
     settings: Settings,
     summary: RunSummary,
     history: pl.DataFrame,
+    store: HistoryStore,
 ) -> tuple[Plan, pl.DataFrame]:
     """The plan, and the scored table it came from."""
     mapping, as_of = config.mapping, summary.as_of
@@ -209,11 +216,21 @@ def _build_plan(
     wanted = evaluation.table.join(actions.field_frame(set_fields), on="id", how="left")
     targets = [FieldTarget(column, crm_field) for column, crm_field in mapping.results.items()]
     targets += [FieldTarget(SET_PREFIX + f, f, clear=False) for f in set_fields]
+    slack = list(actions.slack)
+    if config.slack_digest is not None:
+
+        def link(record_id: str) -> str:
+            return crm.record_url(mapping.account.object, record_id)
+
+        slack += build_digest(evaluation.table, config.slack_digest, as_of, link)
+    posted = store.message_statuses(message.key for message in slack)
     plan = Plan(
         updates=tuple(plan_field_updates(wanted, targets)),
         tasks=tuple(sorted(actions.tasks, key=lambda t: (t.rule_id, t.account_name, t.key))),
         suppressed=tuple(actions.suppressed),
-        messages=tuple(actions.messages),
+        emails=tuple(actions.emails),
+        slack=tuple(m for m in slack if posted.get(m.key) not in ("sent", "sending")),
+        slack_held=tuple(m.key for m in slack if posted.get(m.key) == "sending"),
     )
     event(
         log,
@@ -223,7 +240,8 @@ def _build_plan(
         field_updates=len(plan.updates),
         tasks=len(plan.tasks),
         suppressed=len(plan.suppressed),
-        messages=len(plan.messages),
+        slack_posts=len(plan.slack),
+        emails=len(plan.emails),
     )
     summary.field_updates_planned = len(plan.updates)
     summary.tasks_planned = len(plan.tasks)
@@ -247,6 +265,41 @@ def _read_usage(settings: Settings, config: Config, as_of: date) -> UsageBatch:
         return source.weekly_metrics(config.mapping.usage.metrics, since)
     finally:
         source.close()
+
+
+def _post_to_slack(
+    settings: Settings, store: HistoryStore, plan: Plan, summary: RunSummary
+) -> None:
+    """Each post once: recorded as 'sending' first, so a lost answer is never re-posted."""
+    if not plan.slack:
+        return
+    if settings.slack_webhook_url is None:
+        summary.slack_not_configured = len(plan.slack)
+        return
+    webhook = SlackWebhook(
+        settings.slack_webhook_url.get_secret_value(),
+        timeout=settings.http_timeout_seconds,
+        verify=settings.ssl_context(),
+    )
+    try:
+        for message in plan.slack:
+            store.message_sending(message.key, "slack")
+            try:
+                webhook.post(message)
+            except SlackOutcomeUnknown as exc:
+                summary.slack_unknown += 1
+                event(
+                    log, "slack_outcome_unknown", logging.WARNING, key=message.key, error=str(exc)
+                )
+            except SlackError as exc:
+                store.message_done(message.key, sent=False)
+                summary.slack_failed += 1
+                event(log, "slack_failed", logging.WARNING, key=message.key, error=str(exc))
+            else:
+                store.message_done(message.key, sent=True)
+                summary.slack_posted += 1
+    finally:
+        webhook.close()
 
 
 def _apply(crm: CrmAdapter, config: Config, plan: Plan, summary: RunSummary) -> None:

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     salesforce_access_token: SecretStr | None = None
     salesforce_instance_url: str | None = None
 
+    slack_webhook_url: SecretStr | None = Field(
+        default=None, description="Incoming webhook for the digest and rule posts (a secret)."
+    )
+
     usage_api_url: str | None = None
     usage_api_token: SecretStr | None = None
     usage_history_weeks: int = Field(default=8, ge=2, le=104)

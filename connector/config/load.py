@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from connector.config.mapping import Mapping
-from connector.config.playbook import HealthModel, Journey, PlaybookFile, Rule, TouchTiers
+from connector.config.playbook import (
+    HealthModel,
+    Journey,
+    PlaybookFile,
+    Rule,
+    SlackDigest,
+    TouchTiers,
+)
 from connector.config.validation import parse_document
 from connector.config.yaml_lines import Loc, YamlDocument, load_yaml
 from connector.engine.expressions import ExpressionError, compile_sql, valid_names
@@ -41,6 +48,7 @@ class Config:
     rule_sources: dict[str, Located]
     touch_tiers: TouchTiers | None = None
     journey: Journey | None = None
+    slack_digest: SlackDigest | None = None
 
     @property
     def scoring_columns(self) -> list[str]:
@@ -69,6 +77,7 @@ def load_config(mappings_dir: Path, playbooks_dir: Path, crm: str) -> Config:
     health = _single_section(files, "health", problems)
     touch_tiers = _single_section(files, "touch_tiers", problems)
     journey = _single_section(files, "journey", problems)
+    slack_digest = _single_section(files, "slack_digest", problems)
     if health is None and not problems:
         problems.append(
             ConfigProblem(
@@ -80,7 +89,9 @@ def load_config(mappings_dir: Path, playbooks_dir: Path, crm: str) -> Config:
     if problems or health is None:
         raise ConfigError(problems)
 
-    config = Config(mapping, mapping_doc, health, tuple(rules), sources, touch_tiers, journey)
+    config = Config(
+        mapping, mapping_doc, health, tuple(rules), sources, touch_tiers, journey, slack_digest
+    )
     problems += _check_results(mapping, mapping_doc, config.columns)
     for doc, playbook in files:
         problems += _check_expressions(doc, playbook, config)
@@ -210,6 +221,12 @@ def _check_expressions(
         checks += [
             (("journey", "stages", i, "done_when"), stage.done_when, after_health)
             for i, stage in enumerate(playbook.journey.stages)
+        ]
+    if playbook.slack_digest is not None:
+        digest = playbook.slack_digest
+        checks += [
+            (("slack_digest", "when"), digest.when, everything),
+            (("slack_digest", "group_by"), digest.group_by, everything),
         ]
     for i, rule in enumerate(playbook.rules):
         checks += [

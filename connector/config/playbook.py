@@ -185,10 +185,18 @@ class SendEmail(_Strict):
 
 
 class PostToSlack(_Strict):
-    """A Slack message about the account (delivery: a later release); `text` is a template."""
+    """A Slack message about the account to the configured webhook; `text` is a template."""
 
     text: str = Field(min_length=1)
-    channel: str | None = None
+
+
+class SlackDigest(_Strict):
+    """Once per period, the accounts that need attention, grouped by owner, posted to Slack."""
+
+    title: str = Field(default="Accounts needing attention", max_length=100)
+    when: str = "health_color = 'Red' OR health_trend <= -10"
+    period: Literal["day", "week", "month"] = "week"
+    group_by: str = "owner_name"
 
 
 class Action(_Strict):
@@ -249,4 +257,5 @@ class PlaybookFile(_Strict):
     health: HealthModel | None = None
     touch_tiers: TouchTiers | None = None
     journey: Journey | None = None
+    slack_digest: SlackDigest | None = None
     rules: list[Rule] = Field(default_factory=list)

@@ -102,6 +102,9 @@ class SalesforceAdapter:
     def close(self) -> None:
         self._http.close()
 
+    def record_url(self, sobject: str, record_id: str) -> str:
+        return f"https://{self._sf.sf_instance}/lightning/r/{sobject}/{record_id}/view"
+
     # -- calls ---------------------------------------------------------------------------
 
     def _call(self, request: Callable[[Salesforce], T]) -> T:

@@ -19,6 +19,7 @@ from pydantic import SecretStr
 from connector.sandbox.demo_company import DemoCompany
 from connector.sandbox.salesforce import DEFAULT_SCHEMA, ObjectSchema, SalesforceApp, SandboxOrg
 from connector.sandbox.server import make_tls, serve_wsgi
+from connector.sandbox.slack_receiver import SlackReceiver
 from connector.sandbox.usage_api import UsageApi, UsageRow
 from connector.settings import Settings
 
@@ -32,6 +33,7 @@ class RunningSandbox:
     org: SandboxOrg
     usage: UsageApi
     usage_rows: list[UsageRow]
+    slack: SlackReceiver
     settings: Settings
 
 
@@ -64,9 +66,11 @@ def running_sandbox(
         )
     usage = UsageApi(usage_rows, USAGE_TOKEN)
     tls = make_tls(state_dir / "tls")
+    slack = SlackReceiver(outbox=state_dir / "slack")
     with (
         serve_wsgi(SalesforceApp(org), tls=tls) as sf_server,
         serve_wsgi(usage, tls=tls) as usage_server,
+        serve_wsgi(slack, tls=tls) as slack_server,
     ):
         settings = Settings(
             crm="salesforce",
@@ -78,11 +82,12 @@ def running_sandbox(
             salesforce_client_secret=SecretStr(CLIENT_SECRET),
             usage_api_url=usage_server.url,
             usage_api_token=SecretStr(USAGE_TOKEN),
+            slack_webhook_url=SecretStr(f"{slack_server.url}/services/T0DEMO/B0DEMO/sandbox"),
             ca_bundle=tls.ca_bundle,
             as_of_date=demo_date,
             state_database_url=SecretStr(f"sqlite:///{state_dir / 'state.db'}"),
         )
         try:
-            yield RunningSandbox(org, usage, usage_rows, settings)
+            yield RunningSandbox(org, usage, usage_rows, slack, settings)
         finally:
             org.save(org_path)

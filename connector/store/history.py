@@ -9,18 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, create_engine, select
+from sqlalchemy import Connection, Engine, create_engine, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store.lock import run_lock
-from connector.store.tables import account_snapshots, runs
+from connector.store.tables import account_snapshots, message_ledger, runs
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SNAPSHOT_BATCH = 5_000
@@ -101,6 +101,46 @@ class HistoryStore:
         with self._transaction() as db:
             rows = db.execute(select(runs).order_by(runs.c.started_at)).mappings()
             return [dict(row) for row in rows]
+
+    # -- message ledger ------------------------------------------------------------------
+
+    def message_statuses(self, keys: Iterable[str]) -> dict[str, str]:
+        """'sending', 'sent' or 'failed' for the keys the ledger knows."""
+        wanted = list(keys)
+        found: dict[str, str] = {}
+        with self._transaction() as db:
+            for start in range(0, len(wanted), 500):
+                rows = db.execute(
+                    select(message_ledger.c.key, message_ledger.c.status).where(
+                        message_ledger.c.key.in_(wanted[start : start + 500])
+                    )
+                )
+                found.update({row.key: row.status for row in rows})
+        return found
+
+    def message_sending(self, key: str, channel: str) -> None:
+        """Record the intent before sending (a retry after 'failed' records it again)."""
+        with self._transaction() as db:
+            db.execute(
+                delete(message_ledger).where(
+                    message_ledger.c.key == key, message_ledger.c.status == "failed"
+                )
+            )
+            db.execute(
+                insert(message_ledger).values(
+                    key=key, channel=channel, status="sending", recorded_at=datetime.now(UTC)
+                )
+            )
+
+    def message_done(self, key: str, *, sent: bool) -> None:
+        with self._transaction() as db:
+            db.execute(
+                update(message_ledger)
+                .where(message_ledger.c.key == key)
+                .values(
+                    status="sent" if sent else "failed", sent_at=datetime.now(UTC) if sent else None
+                )
+            )
 
     # -- snapshots -----------------------------------------------------------------------
 

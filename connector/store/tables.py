@@ -41,3 +41,15 @@ run_locks = Table(
     Column("holder", String(80), nullable=False),
     Column("acquired_at", DateTime(timezone=True), nullable=False),
 )
+
+# Messages by key: 'sending' is written before the send and 'sent' after it, so a crash in
+# between leaves 'sending' — an unknown outcome that is never blindly sent again.
+message_ledger = Table(
+    "message_ledger",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("channel", String(200), nullable=False),
+    Column("status", String(20), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Column("sent_at", DateTime(timezone=True)),
+)

@@ -171,7 +171,7 @@ def test_rules_set_fields_and_plan_messages() -> None:
             "period": "renewal_date",
             "actions": [
                 {"set_fields": {"Status__c": "{{ 'Big' if arr > 10000 else 'Small' }}"}},
-                {"post_to_slack": {"text": "{{ name }} renews", "channel": "#cs"}},
+                {"post_to_slack": {"text": "{{ name }} renews"}},
                 {"send_email": {"template": "renewal_confirmation"}},
             ],
         }
@@ -180,11 +180,11 @@ def test_rules_set_fields_and_plan_messages() -> None:
         TABLE, FIRINGS, [rule], {}, [], as_of=AS_OF, assign_to="owner_id", status="Not Started"
     )
     assert plan.field_values == {"a": {"Status__c": "Big"}, "b": {"Status__c": "Small"}}
-    assert [(m.account_name, m.channel, m.text) for m in plan.messages] == [
-        ("Acme", "slack:#cs", "Acme renews"),
-        ("Acme", "email:renewal_confirmation to Decision Maker", ""),
-        ("Beta", "slack:#cs", "Beta renews"),
-        ("Beta", "email:renewal_confirmation to Decision Maker", ""),
+    assert [m.text for m in plan.slack] == ["Acme renews", "Beta renews"]
+    assert plan.slack[0].key == action_key("renewal", "a", "2027-01-01", 1)
+    assert [(e.account_name, e.template, e.to_role) for e in plan.emails] == [
+        ("Acme", "renewal_confirmation", "Decision Maker"),
+        ("Beta", "renewal_confirmation", "Decision Maker"),
     ]
     assert plan.tasks == []
 
