@@ -48,6 +48,16 @@ def _settings() -> Settings:
 
 
 @contextmanager
+def _progress() -> Iterator[None]:
+    """A spinner saying what the run is doing, on a terminal only."""
+    if not err.is_terminal:
+        yield
+        return
+    with err.status("starting") as status, logs.progress(status.update):
+        yield
+
+
+@contextmanager
 def _exit_codes(failure: str) -> Iterator[None]:
     """Our errors become a sentence on stderr and an exit code, never a traceback."""
     try:
@@ -67,7 +77,7 @@ def _exit_codes(failure: str) -> Iterator[None]:
 
 
 def _sync(settings: Settings, *, dry_run: bool, summary_json: Path | None) -> None:
-    with _exit_codes("Run failed"):
+    with _exit_codes("Run failed"), _progress():
         outcome = run_sync(settings, dry_run=dry_run)
     print_plan(console, outcome.plan, dry_run=dry_run)
     print_summary(console, outcome.summary)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -55,8 +57,34 @@ def configure(fmt: str = "auto", level: str = "INFO") -> None:
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if use_json else ConsoleFormatter())
+    handler.setLevel(level.upper())  # what is written; progress displays still see INFO
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel(min(logging.INFO, handler.level))
     for chatty in ("alembic", "apscheduler"):  # their INFO lines are not events anyone needs
         logging.getLogger(chatty).setLevel(logging.WARNING)
+
+
+class ProgressHandler(logging.Handler):
+    """Feeds run events to a progress display (a terminal spinner) as they happen."""
+
+    def __init__(self, show: Callable[[str], None]) -> None:
+        super().__init__(logging.INFO)
+        self._show = show
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = getattr(record, "fields", {})
+        details = ", ".join(f"{key} {value}" for key, value in fields.items())
+        self._show(f"{record.getMessage().replace('_', ' ')}{': ' + details if details else ''}")
+
+
+@contextmanager
+def progress(show: Callable[[str], None]) -> Iterator[None]:
+    """While the block runs, every event of the run is also passed to `show`."""
+    handler = ProgressHandler(show)
+    logger = logging.getLogger("connector")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)

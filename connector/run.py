@@ -184,10 +184,12 @@ def _build_plan(
     mapping, as_of = config.mapping, summary.as_of
     written = [*mapping.results.values(), *config.fields_set_by_rules()]
     current = {CURRENT_PREFIX + name: name for name in written}
+    event(log, "reading", source="crm")
     accounts = crm.read(mapping.account, current)
     opportunities = crm.read(mapping.opportunity, {})
     contacts = crm.read(mapping.contact, {}) if mapping.contact else None
     meetings = crm.read(mapping.meeting, {}) if mapping.meeting and contacts is not None else None
+    event(log, "reading", source="usage")
     usage = _read_usage(settings, config, as_of)
     summary.accounts_read, summary.opportunities_read = accounts.height, opportunities.height
     summary.usage_rows_read, summary.usage_rows_skipped = usage.weekly.height, usage.skipped
@@ -196,6 +198,7 @@ def _build_plan(
     table = build_frame(
         Extract(accounts, opportunities, usage.weekly, contacts, meetings), mapping, as_of
     )
+    event(log, "evaluating", accounts=table.height, rules=len(config.rules))
     evaluation = evaluate(table, config, as_of=as_of, history=history)
     summary.rules_fired = evaluation.firings.height
     existing = crm.find_tasks(candidate_keys(evaluation.firings, config.rules))
@@ -303,6 +306,7 @@ def _post_to_slack(
 
 
 def _apply(crm: CrmAdapter, config: Config, plan: Plan, summary: RunSummary) -> None:
+    event(log, "writing", updates=len(plan.updates), tasks=len(plan.tasks))
     updated = crm.update_records(config.mapping.account.object, plan.updates)
     created = crm.create_tasks(plan.tasks)
     summary.records_written = updated.written
