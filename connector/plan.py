@@ -14,6 +14,8 @@ from typing import Any
 import polars as pl
 
 from connector.config.playbook import CreateTask, Rule
+from connector.emails import Email, EmailRequest, SkippedEmail
+from connector.engine.expressions import compile_sql
 from connector.engine.rules import action_key
 from connector.frame import CURRENT_PREFIX
 from connector.slack import SlackMessage
@@ -49,6 +51,8 @@ class PlannedTask:
     due_date: date
     priority: str
     status: str
+    task_type: str | None = None  # "Email" for a logged email
+    contact_id: str | None = None  # the person it concerns (Salesforce WhoId)
 
 
 @dataclass(frozen=True)
@@ -76,25 +80,14 @@ class SuppressedTask:
 
 
 @dataclass(frozen=True)
-class PlannedEmail:
-    """An email a rule asks for; shown in the plan (delivery is not in this release)."""
-
-    key: str
-    rule_id: str
-    account_id: str
-    account_name: str
-    template: str
-    to_role: str
-
-
-@dataclass(frozen=True)
 class Plan:
     updates: tuple[RecordUpdate, ...] = ()
     tasks: tuple[PlannedTask, ...] = ()
     suppressed: tuple[SuppressedTask, ...] = ()
-    emails: tuple[PlannedEmail, ...] = ()
+    emails: tuple[Email, ...] = ()
+    emails_skipped: tuple[SkippedEmail, ...] = ()
     slack: tuple[SlackMessage, ...] = ()
-    slack_held: tuple[str, ...] = ()  # keys whose earlier post has an unknown outcome
+    held: tuple[str, ...] = ()  # message keys whose earlier send has an unknown outcome
 
     @property
     def is_empty(self) -> bool:
@@ -115,7 +108,7 @@ class FieldTarget:
 class ActionPlan:
     tasks: list[PlannedTask] = field(default_factory=list)
     suppressed: list[SuppressedTask] = field(default_factory=list)
-    emails: list[PlannedEmail] = field(default_factory=list)
+    emails: list[EmailRequest] = field(default_factory=list)
     slack: list[SlackMessage] = field(default_factory=list)
     field_values: dict[str, dict[str, str]] = field(default_factory=dict)  # account → values
 
@@ -186,13 +179,21 @@ def plan_actions(
     closed there counts). Fields are set whenever the rule fires; the diff keeps that quiet.
     """
     by_id = {rule.id: rule for rule in rules}
-    latest = _latest_by_rule_and_account(recent)
-    rows = table.join(firings, left_on="id", right_on="account_id", how="inner")
+    earlier = _by_rule_and_account(recent)
+    rows = _with_action_conditions(
+        table.join(firings, left_on="id", right_on="account_id", how="inner"), rules
+    )
     plan = ActionPlan()
     for row in rows.iter_rows(named=True):
         rule = by_id[row["rule_id"]]
-        blocker = _blocked(rule, latest.get((rule.id, row["id"])), as_of)
+        this_period = {
+            action_key(rule.id, row["id"], row["period"], i) for i in range(len(rule.actions))
+        }
+        others = [t for t in earlier.get((rule.id, row["id"]), []) if t.key not in this_period]
+        blocker = _blocked(rule, _latest(others), as_of)
         for index, action in enumerate(rule.actions):
+            if action.when is not None and not row[_condition_column(rule.id, index)]:
+                continue
             key = action_key(rule.id, row["id"], row["period"], index)
             if action.set_fields is not None:
                 values = plan.field_values.setdefault(row["id"], {})
@@ -201,6 +202,8 @@ def plan_actions(
             reason = blocker
             if action.create_task is not None:
                 reason = _duplicate(existing.get(key)) or blocker
+            elif action.send_email is not None and key in existing:
+                reason = "already sent (logged in the CRM)"
             if reason:
                 plan.suppressed.append(SuppressedTask(key, rule.id, row["name"], reason))
             elif action.create_task is not None:
@@ -209,11 +212,7 @@ def plan_actions(
                 )
             elif action.send_email is not None:
                 email = action.send_email
-                plan.emails.append(
-                    PlannedEmail(
-                        key, rule.id, row["id"], row["name"], email.template, email.to_role
-                    )
-                )
+                plan.emails.append(EmailRequest(key, rule.id, email.template, email.to_role, row))
             elif action.post_to_slack is not None:
                 plan.slack.append(SlackMessage(key, render(action.post_to_slack.text, row)))
     return plan
@@ -242,23 +241,36 @@ def _task(
     )
 
 
-def _latest_by_rule_and_account(
+def _condition_column(rule_id: str, index: int) -> str:
+    return f"_when_{rule_id}_{index}"
+
+
+def _with_action_conditions(rows: pl.DataFrame, rules: Sequence[Rule]) -> pl.DataFrame:
+    """Each action's own `when`, evaluated over every firing row at once."""
+    conditions = [
+        compile_sql(action.when, rows.columns).fill_null(False).alias(_condition_column(rule.id, i))
+        for rule in rules
+        for i, action in enumerate(rule.actions)
+        if action.when is not None
+    ]
+    return rows.with_columns(conditions) if conditions else rows
+
+
+def _by_rule_and_account(
     tasks: Sequence[ExistingTask],
-) -> dict[tuple[str, str], ExistingTask]:
-    """Per rule and account, an open task if there is one, else the last completed."""
-    latest: dict[tuple[str, str], ExistingTask] = {}
+) -> dict[tuple[str, str], list[ExistingTask]]:
+    grouped: dict[tuple[str, str], list[ExistingTask]] = {}
     for task in tasks:
-        pair = task.rule_and_account
-        held = latest.get(pair)
-        if (
-            held is None
-            or not task.is_closed
-            or (
-                held.is_closed and (task.completed_on or date.min) > (held.completed_on or date.min)
-            )
-        ):
-            latest[pair] = task
-    return latest
+        grouped.setdefault(task.rule_and_account, []).append(task)
+    return grouped
+
+
+def _latest(tasks: Sequence[ExistingTask]) -> ExistingTask | None:
+    """An open task if there is one, else the last completed: what blocks a new period."""
+    open_tasks = [t for t in tasks if not t.is_closed]
+    if open_tasks:
+        return open_tasks[0]
+    return max(tasks, key=lambda t: t.completed_on or date.min, default=None)
 
 
 def _duplicate(task: ExistingTask | None) -> str | None:
@@ -284,8 +296,12 @@ def _blocked(rule: Rule, task: ExistingTask | None, as_of: date) -> str | None:
 
 def candidate_keys(firings: pl.DataFrame, rules: Sequence[Rule]) -> list[str]:
     """Keys of every action the firings would create; the CRM is asked which exist."""
-    task_actions = {
-        rule.id: [i for i, action in enumerate(rule.actions) if action.create_task is not None]
+    task_actions = {  # tasks, and emails (logged as tasks under their key)
+        rule.id: [
+            i
+            for i, action in enumerate(rule.actions)
+            if action.create_task is not None or action.send_email is not None
+        ]
         for rule in rules
     }
     return [

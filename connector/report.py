@@ -19,6 +19,7 @@ from connector.slack import SlackMessage
 ROWS_SHOWN = 8
 FIELD_ROWS_SHOWN = 24
 SLACK_LINES_SHOWN = 12
+EMAIL_LINES_SHOWN = 6
 SLACK_LINK = re.compile(r"<[^|>]+\|([^>]+)>")
 
 
@@ -49,24 +50,26 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
         if len(lines) > SLACK_LINES_SHOWN:
             console.print(f"  … and {len(lines) - SLACK_LINES_SHOWN} more lines.")
     _more(console, len(plan.slack), "Slack posts")
-    for key in plan.slack_held:
+    for key in plan.held:
         console.print(
-            f"[yellow]held back[/]: an earlier post {key} may have been delivered "
-            "(its answer was lost), so it is not posted again."
+            f"[yellow]held back[/]: {key} may have been delivered (its answer was "
+            "lost), so it is not sent again."
         )
-    if plan.emails:
-        table = Table(
-            "Rule",
-            "Account",
-            "Template",
-            "To",
-            title="Emails (planned; email delivery is not in this release)",
-            title_justify="left",
+    for email in plan.emails[:ROWS_SHOWN]:
+        console.print(
+            f"[bold]Email[/] ({email.rule_id}, {email.locale}) from "
+            f"{email.from_name} <{email.from_email}> to {email.to_name} "
+            f"<{email.to_email}>: {email.subject}"
         )
-        for email in plan.emails[:ROWS_SHOWN]:
-            table.add_row(email.rule_id, email.account_name, email.template, email.to_role)
-        console.print(table)
-        _more(console, len(plan.emails), "emails")
+        for line in email.text.splitlines()[:EMAIL_LINES_SHOWN]:
+            console.print(f"  | {line}")
+    _more(console, len(plan.emails), "emails")
+    for skipped in plan.emails_skipped[:ROWS_SHOWN]:
+        console.print(
+            f"[yellow]email not sent[/] ({skipped.rule_id}) to {skipped.account_name}: "
+            f"{skipped.reason}"
+        )
+    _more(console, len(plan.emails_skipped), "emails not sent")
     if plan.tasks:
         table = Table("Account", "Task", "Due", "Priority", title="New tasks", title_justify="left")
         for task in plan.tasks[:ROWS_SHOWN]:
@@ -118,6 +121,17 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         console.print(
             f"Slack: {summary.slack_posted} posted, {summary.slack_failed} failed "
             f"(retried next run), {summary.slack_unknown} with an unknown outcome."
+        )
+    if summary.emails_sent or summary.emails_failed or summary.emails_over_cap:
+        console.print(
+            f"Email: {summary.emails_sent} sent, {summary.emails_failed} not sent "
+            f"(logged in the CRM with the reason), {summary.emails_over_cap} over the "
+            "sending cap (sent on a later run)."
+        )
+    if summary.emails_not_configured:
+        console.print(
+            f"[yellow]Email[/]: {summary.emails_not_configured} emails not sent — set "
+            "SMTP_HOST to deliver them."
         )
     if summary.slack_not_configured:
         console.print(

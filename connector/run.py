@@ -19,11 +19,13 @@ import polars as pl
 from connector.config.load import Config, load_config
 from connector.crm.base import ApiUsage, CrmAdapter, WriteFailure
 from connector.crm.salesforce import SalesforceAdapter
+from connector.emails import compose
 from connector.engine.evaluate import evaluate
 from connector.engine.health import GROUP_PREFIX, SCORE_PREFIX
 from connector.errors import ConfigError, ConfigProblem, ConnectorError
 from connector.frame import CURRENT_PREFIX, Extract, build_frame
 from connector.logs import RUN_ID, event
+from connector.outbox import EmailReport, send_emails
 from connector.plan import (
     SET_PREFIX,
     FieldTarget,
@@ -63,6 +65,10 @@ class RunSummary:
     slack_failed: int = 0
     slack_unknown: int = 0
     slack_not_configured: int = 0
+    emails_sent: int = 0
+    emails_failed: int = 0
+    emails_over_cap: int = 0
+    emails_not_configured: int = 0
     failures: list[WriteFailure] = field(default_factory=list)
     crm_api: ApiUsage = field(default_factory=ApiUsage)
     usage_api_calls: int = 0
@@ -134,6 +140,7 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
         plan, scored = _build_plan(crm, config, settings, summary, history, store)
         if not summary.dry_run:
             _apply(crm, config, plan, summary)
+            _record_emails(send_emails(crm, settings, store, plan.emails, summary.as_of), summary)
             _post_to_slack(settings, store, plan, summary)
             summary.snapshots_saved = store.save_snapshots(
                 summary.run_id, summary.as_of, scored, snapshot_columns(config)
@@ -226,14 +233,16 @@ def _build_plan(
             return crm.record_url(mapping.account.object, record_id)
 
         slack += build_digest(evaluation.table, config.slack_digest, as_of, link)
-    posted = store.message_statuses(message.key for message in slack)
+    emails, emails_skipped = compose(actions.emails, contacts, config.email_templates)
+    posted = store.message_statuses([*(m.key for m in slack), *(e.key for e in emails)])
     plan = Plan(
         updates=tuple(plan_field_updates(wanted, targets)),
         tasks=tuple(sorted(actions.tasks, key=lambda t: (t.rule_id, t.account_name, t.key))),
         suppressed=tuple(actions.suppressed),
-        emails=tuple(actions.emails),
+        emails=tuple(e for e in emails if posted.get(e.key) not in ("sent", "sending")),
+        emails_skipped=tuple(emails_skipped),
         slack=tuple(m for m in slack if posted.get(m.key) not in ("sent", "sending")),
-        slack_held=tuple(m.key for m in slack if posted.get(m.key) == "sending"),
+        held=tuple(key for key, status in posted.items() if status == "sending"),
     )
     event(
         log,
@@ -268,6 +277,11 @@ def _read_usage(settings: Settings, config: Config, as_of: date) -> UsageBatch:
         return source.weekly_metrics(config.mapping.usage.metrics, since)
     finally:
         source.close()
+
+
+def _record_emails(report: EmailReport, summary: RunSummary) -> None:
+    summary.emails_sent, summary.emails_failed = report.sent, report.failed
+    summary.emails_over_cap, summary.emails_not_configured = report.over_cap, report.not_configured
 
 
 def _post_to_slack(

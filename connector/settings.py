@@ -43,6 +43,18 @@ class Settings(BaseSettings):
         default=None, description="Incoming webhook for the digest and rule posts (a secret)."
     )
 
+    smtp_host: str | None = Field(default=None, description="Empty: emails are planned only.")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_envelope_from: str | None = None
+    email_sender_address: str | None = Field(
+        default=None, description="Send as this address in the owner's name, Reply-To the owner"
+    )
+    email_daily_cap: int = Field(default=200, ge=0)
+    email_run_cap: int = Field(default=100, ge=0)
+
     usage_api_url: str | None = None
     usage_api_token: SecretStr | None = None
     usage_history_weeks: int = Field(default=8, ge=2, le=104)

@@ -1,4 +1,4 @@
-"""Task (and later email) text from RevOps templates, rendered in Jinja2's sandbox.
+"""Task and email text from RevOps templates, rendered in Jinja2's sandbox.
 
 The sandbox blocks attribute tricks that reach Python internals; StrictUndefined turns a
 misspelt column into an error at validation instead of an empty gap in a CSM's task.
@@ -6,11 +6,14 @@ misspelt column into an error at validation instead of an empty gap in a CSM's t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from babel.dates import format_date
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta, pass_context
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
 from connector.engine.expressions import describe_unknown, valid_names
@@ -41,15 +44,24 @@ def _date(value: Any, fmt: str = "%Y-%m-%d") -> str:
     return "—" if value is None else str(value)
 
 
-def _environment() -> SandboxedEnvironment:
+@pass_context
+def _date_long(context: Context, value: Any) -> str:
+    """A date as people write it in the template's `locale`: March 1, 2027 / 2027年3月1日."""
+    if not isinstance(value, date):
+        return "—" if value is None else str(value)
+    return str(format_date(value, format="long", locale=context.get("locale") or "en"))
+
+
+def _environment(*, html: bool) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
-        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False
+        undefined=StrictUndefined, autoescape=html, keep_trailing_newline=False
     )
-    env.filters.update(number=_number, percent=_percent, date=_date)
+    env.filters.update(number=_number, percent=_percent, date=_date, date_long=_date_long)
     return env
 
 
-_ENV = _environment()
+_ENV = _environment(html=False)
+_HTML_ENV = _environment(html=True)  # values are escaped: a name cannot inject markup
 
 
 def check_template(source: str, columns: Collection[str]) -> None:
@@ -62,9 +74,18 @@ def check_template(source: str, columns: Collection[str]) -> None:
     if unknown:
         raise TemplateProblem(
             f"the template uses an {describe_unknown(unknown, columns)}. "
-            f"Valid names: {valid_names(columns)}"
+            f"Valid names: {valid_names(columns)}",
+            _first_line_naming(source, sorted(unknown)[0]),
         )
 
 
-def render(source: str, values: Mapping[str, Any]) -> str:
-    return _ENV.from_string(source).render(values).strip()
+def _first_line_naming(source: str, name: str) -> int | None:
+    """Jinja does not say where a name is used; the first line that mentions it will do."""
+    pattern = re.compile(rf"\b{re.escape(name)}\b")
+    return next(
+        (number for number, line in enumerate(source.splitlines(), 1) if pattern.search(line)), None
+    )
+
+
+def render(source: str, values: Mapping[str, Any], *, html: bool = False) -> str:
+    return (_HTML_ENV if html else _ENV).from_string(source).render(values).strip()

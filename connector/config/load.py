@@ -5,7 +5,7 @@ A mistake found here stops the run before anything is read from or written to th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from connector.config.playbook import (
 )
 from connector.config.validation import parse_document
 from connector.config.yaml_lines import Loc, YamlDocument, load_yaml
+from connector.emails import EmailTemplate, check_templates, load_templates
 from connector.engine.expressions import ExpressionError, compile_sql, valid_names
 from connector.engine.health import health_columns
 from connector.engine.segments import JOURNEY_COLUMNS
@@ -49,6 +50,7 @@ class Config:
     touch_tiers: TouchTiers | None = None
     journey: Journey | None = None
     slack_digest: SlackDigest | None = None
+    email_templates: dict[str, EmailTemplate] = field(default_factory=dict)
 
     @property
     def scoring_columns(self) -> list[str]:
@@ -89,9 +91,19 @@ def load_config(mappings_dir: Path, playbooks_dir: Path, crm: str) -> Config:
     if problems or health is None:
         raise ConfigError(problems)
 
+    templates, template_problems = load_templates(playbooks_dir / "templates")
     config = Config(
-        mapping, mapping_doc, health, tuple(rules), sources, touch_tiers, journey, slack_digest
+        mapping,
+        mapping_doc,
+        health,
+        tuple(rules),
+        sources,
+        touch_tiers,
+        journey,
+        slack_digest,
+        templates,
     )
+    problems += template_problems + check_templates(templates, config.columns)
     problems += _check_results(mapping, mapping_doc, config.columns)
     for doc, playbook in files:
         problems += _check_expressions(doc, playbook, config)
@@ -233,6 +245,10 @@ def _check_expressions(
             (("rules", i, "when"), rule.when, everything),
             (("rules", i, "period"), rule.period, everything),
         ]
+        checks += [
+            (("rules", i, "actions", j, "when"), action.when, everything)
+            for j, action in enumerate(rule.actions)
+        ]
     problems: list[ConfigProblem] = []
     for loc, sql, visible in checks:
         if sql is None:
@@ -244,6 +260,11 @@ def _check_expressions(
     for i, rule in enumerate(playbook.rules):
         for j, action in enumerate(rule.actions):
             here = ("rules", i, "actions", j)
+            if action.send_email is not None:
+                problems += [
+                    _problem(doc, (*here, "send_email"), message)
+                    for message in _email_problems(action.send_email.template, config)
+                ]
             if action.create_task is not None:
                 problems += [
                     _problem(
@@ -260,6 +281,25 @@ def _check_expressions(
                     check_template(source, everything)
                 except TemplateProblem as exc:
                     problems.append(_problem(doc, (*here, *part), str(exc), offset=exc.line))
+    return problems
+
+
+def _email_problems(template: str, config: Config) -> list[str]:
+    mapping = config.mapping
+    problems = []
+    if template not in config.email_templates:
+        known = ", ".join(sorted(config.email_templates)) or "none yet"
+        problems.append(
+            f"no email template '{template}': add playbooks/templates/{template}.yaml "
+            f"(templates: {known})."
+        )
+    if "owner_email" not in mapping.account.fields:
+        problems.append(
+            "emails are sent from the account owner: map account.fields.owner_email "
+            "(e.g. Owner.Email)."
+        )
+    if mapping.contact is None or "email" not in mapping.contact.fields:
+        problems.append("emails go to contacts: add a 'contact:' section mapping email.")
     return problems
 
 

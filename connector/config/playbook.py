@@ -202,6 +202,11 @@ class SlackDigest(_Strict):
 class Action(_Strict):
     """One step of a playbook: exactly one of the keys below."""
 
+    when: str | None = Field(
+        default=None,
+        description="SQL condition: take this action only for matching accounts "
+        "(e.g. touch_tier = 'High Touch'), so one rule can route by tier",
+    )
     create_task: CreateTask | None = None
     set_fields: dict[str, str] | None = Field(
         default=None, description="account field API name → value template"
@@ -211,7 +216,11 @@ class Action(_Strict):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> Action:
-        given = [name for name in type(self).model_fields if getattr(self, name) is not None]
+        given = [
+            name
+            for name in type(self).model_fields
+            if name != "when" and getattr(self, name) is not None
+        ]
         if len(given) != 1:
             raise ValueError(
                 "each action is exactly one of create_task, set_fields, send_email, "

@@ -370,6 +370,8 @@ class SalesforceAdapter:
             "Status": task.status,
             "OwnerId": task.assignee_id,
             "WhatId": task.account_id,
+            **({"Type": task.task_type} if task.task_type else {}),
+            **({"WhoId": task.contact_id} if task.contact_id else {}),
         }
 
     def _collection(self, path: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from connector.sandbox.demo_company import DemoCompany
 from connector.sandbox.salesforce import DEFAULT_SCHEMA, ObjectSchema, SalesforceApp, SandboxOrg
 from connector.sandbox.server import make_tls, serve_wsgi
 from connector.sandbox.slack_receiver import SlackReceiver
+from connector.sandbox.smtp_sink import SmtpSink
 from connector.sandbox.usage_api import UsageApi, UsageRow
 from connector.settings import Settings
 
@@ -34,6 +35,7 @@ class RunningSandbox:
     usage: UsageApi
     usage_rows: list[UsageRow]
     slack: SlackReceiver
+    smtp: SmtpSink
     settings: Settings
 
 
@@ -71,6 +73,7 @@ def running_sandbox(
         serve_wsgi(SalesforceApp(org), tls=tls) as sf_server,
         serve_wsgi(usage, tls=tls) as usage_server,
         serve_wsgi(slack, tls=tls) as slack_server,
+        SmtpSink(outbox=state_dir / "outbox") as smtp,
     ):
         settings = Settings(
             crm="salesforce",
@@ -83,11 +86,14 @@ def running_sandbox(
             usage_api_url=usage_server.url,
             usage_api_token=SecretStr(USAGE_TOKEN),
             slack_webhook_url=SecretStr(f"{slack_server.url}/services/T0DEMO/B0DEMO/sandbox"),
+            smtp_host="127.0.0.1",
+            smtp_port=smtp.port,
+            smtp_security="none",  # a loopback sink; real relays use starttls or ssl
             ca_bundle=tls.ca_bundle,
             as_of_date=demo_date,
             state_database_url=SecretStr(f"sqlite:///{state_dir / 'state.db'}"),
         )
         try:
-            yield RunningSandbox(org, usage, usage_rows, slack, settings)
+            yield RunningSandbox(org, usage, usage_rows, slack, smtp, settings)
         finally:
             org.save(org_path)

@@ -163,6 +163,7 @@ class DemoCompany:
                 "Industry": rng.choice(INDUSTRIES),
                 "Contract_Start_Date__c": start.isoformat(),
                 "Product_Tenant_Id__c": tenant,
+                "Language__c": "ja" if rng.random() < 0.3 else "en",
             },
         )
         arr = float(rng.choice([6, 9, 12, 18, 24, 36, 48, 60, 90, 120, 180]) * 1000)

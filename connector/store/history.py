@@ -16,7 +16,7 @@ from typing import Any
 import polars as pl
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, create_engine, delete, insert, select, update
+from sqlalchemy import Connection, Engine, create_engine, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store.lock import run_lock
@@ -130,6 +130,21 @@ class HistoryStore:
                 insert(message_ledger).values(
                     key=key, channel=channel, status="sending", recorded_at=datetime.now(UTC)
                 )
+            )
+
+    def messages_sent_since(self, since: datetime, channel: str) -> int:
+        """For daily caps: how many messages on `channel` were sent since `since`."""
+        with self._transaction() as db:
+            return int(
+                db.execute(
+                    select(func.count())
+                    .select_from(message_ledger)
+                    .where(
+                        message_ledger.c.channel == channel,
+                        message_ledger.c.status == "sent",
+                        message_ledger.c.sent_at >= since,
+                    )
+                ).scalar_one()
             )
 
     def message_done(self, key: str, *, sent: bool) -> None:

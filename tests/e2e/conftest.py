@@ -8,6 +8,8 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+import requests
+from simple_salesforce.api import Salesforce
 
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 
@@ -48,3 +50,16 @@ def cli_env(sandbox: RunningSandbox) -> dict[str, str]:
         "PLAYBOOKS_DIR": str(s.playbooks_dir),
         "STATE_DATABASE_URL": s.state_database_url.get_secret_value(),
     }
+
+
+def salesforce_client(sandbox: RunningSandbox) -> Salesforce:
+    """The real client, as a Salesforce admin's script would use it against the sandbox."""
+    session = requests.Session()
+    session.verify = sandbox.settings.verify
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override `verify`
+    return Salesforce(
+        instance_url=sandbox.settings.salesforce_url,
+        session_id=sandbox.org.issue_token(),
+        version="60.0",
+        session=session,
+    )

@@ -54,5 +54,5 @@ def test_a_lost_answer_is_never_posted_twice(sandbox: RunningSandbox) -> None:
     assert first.summary.slack_unknown == 1
     assert len(_digests(sandbox)) == 1  # it did arrive
     second = run_sync(sandbox.settings, dry_run=False)
-    assert second.plan.slack_held == ("slack-digest:2026-W48:1",)
+    assert second.plan.held == ("slack-digest:2026-W48:1",)
     assert len(_digests(sandbox)) == 1

@@ -182,7 +182,7 @@ def test_rules_set_fields_and_plan_messages() -> None:
     assert plan.field_values == {"a": {"Status__c": "Big"}, "b": {"Status__c": "Small"}}
     assert [m.text for m in plan.slack] == ["Acme renews", "Beta renews"]
     assert plan.slack[0].key == action_key("renewal", "a", "2027-01-01", 1)
-    assert [(e.account_name, e.template, e.to_role) for e in plan.emails] == [
+    assert [(e.row["name"], e.template, e.to_role) for e in plan.emails] == [
         ("Acme", "renewal_confirmation", "Decision Maker"),
         ("Beta", "renewal_confirmation", "Decision Maker"),
     ]

@@ -56,6 +56,9 @@ class FaultPlan:
     def add(self, fault: Fault, times: int) -> None:
         self._pending.extend([fault] * times)
 
+    def clear(self) -> None:
+        self._pending.clear()
+
     def take(self, method: str, path: str) -> Fault | None:
         """The first pending fault for this request, which is then used up."""
         for index, fault in enumerate(self._pending):

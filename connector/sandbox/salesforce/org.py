@@ -201,6 +201,11 @@ class SandboxOrg:
         with self._lock:
             self._faults.add(fault, times)
 
+    def clear_faults(self) -> None:
+        """The outage is over: every fault not yet used is dropped."""
+        with self._lock:
+            self._faults.clear()
+
     def take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
             return self._faults.take(method, path)

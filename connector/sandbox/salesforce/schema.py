@@ -196,6 +196,7 @@ DEFAULT_SCHEMA: Mapping[str, ObjectSchema] = {
             _text("CS_Journey_Stage__c", 80),
             _field("CS_Journey_Stage_Since__c", "date"),
             _picklist("CS_Touch_Tier__c", "High Touch", "Low Touch", "Tech Touch"),
+            _picklist("Language__c", "en", "ja"),
             _picklist("CS_Renewal_Status__c", "Not Started", "Confirming", "Confirmed", "At Risk"),
             _text("CS_Health_Model_Version__c", 40),
             _field("CS_Last_Scored_Date__c", "date"),

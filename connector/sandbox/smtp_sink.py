@@ -1,0 +1,73 @@
+"""A real SMTP server on loopback (aiosmtpd) that keeps what it receives: the demo's outbox
+and the tests' mailbox. It can refuse a recipient or call back on arrival."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-connection chatter
+
+
+class SmtpSink:
+    """`with SmtpSink(outbox) as sink:` — `sink.port`, `sink.messages` (parsed)."""
+
+    def __init__(self, outbox: Path | None = None) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TO)
+        self.refused_recipients: set[str] = set()
+        self.on_message: Callable[[EmailMessage], None] | None = None
+        self._outbox = outbox
+        self.port = _free_port()
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    def __enter__(self) -> SmtpSink:
+        self._controller.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self._controller.stop()
+
+    async def handle_RCPT(
+        self,
+        server: Any,
+        session: Any,
+        envelope: Any,
+        address: str,
+        options: list[str],
+    ) -> str:
+        if address in self.refused_recipients:
+            return "550 5.1.1 Recipient address rejected: mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.messages.append(message)
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        if self._outbox is not None:
+            self._outbox.mkdir(parents=True, exist_ok=True)
+            (self._outbox / f"{len(self.messages):03d}.eml").write_bytes(envelope.content)
+        if self.on_message is not None:
+            self.on_message(message)
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
