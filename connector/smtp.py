@@ -50,9 +50,10 @@ class SmtpSender:
     def __enter__(self) -> SmtpSender:
         settings = self._settings
         context = settings.ssl_context()
+        connection: smtplib.SMTP | None = None
         try:
             if settings.smtp_security == "ssl":
-                connection: smtplib.SMTP = smtplib.SMTP_SSL(
+                connection = smtplib.SMTP_SSL(
                     self._host,
                     settings.smtp_port,
                     timeout=settings.http_timeout_seconds,
@@ -67,6 +68,8 @@ class SmtpSender:
             if settings.smtp_username and settings.smtp_password:
                 connection.login(settings.smtp_username, settings.smtp_password.get_secret_value())
         except (OSError, smtplib.SMTPException) as exc:
+            if connection is not None:
+                connection.close()
             raise SmtpUnavailable(
                 f"cannot send through {self._host}:{settings.smtp_port} "
                 f"({type(exc).__name__}); no email was sent."

@@ -13,6 +13,9 @@ from types import TracebackType
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from connector.sandbox.server import TlsFiles
 
 logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-connection chatter
 
@@ -20,14 +23,26 @@ logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-connec
 class SmtpSink:
     """`with SmtpSink(outbox) as sink:` — `sink.port`, `sink.messages` (parsed)."""
 
-    def __init__(self, outbox: Path | None = None) -> None:
+    def __init__(
+        self,
+        outbox: Path | None = None,
+        *,
+        tls: TlsFiles | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        """With `tls`, STARTTLS is required; with `credentials`, AUTH (over TLS) too."""
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TO)
         self.refused_recipients: set[str] = set()
         self.on_message: Callable[[EmailMessage], None] | None = None
         self._outbox = outbox
         self.port = _free_port()
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        options: dict[str, Any] = {}
+        if tls is not None:
+            options.update(tls_context=tls.server_context(), require_starttls=True)
+        if credentials is not None:
+            options.update(auth_required=True, authenticator=_Authenticator(*credentials))
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **options)
 
     def __enter__(self) -> SmtpSink:
         self._controller.start()
@@ -65,6 +80,26 @@ class SmtpSink:
         if self.on_message is not None:
             self.on_message(message)
         return "250 Message accepted for delivery"
+
+
+class _Authenticator:
+    """Accepts one username and password."""
+
+    def __init__(self, username: str, password: str) -> None:
+        self._expected = (username.encode(), password.encode())
+
+    def __call__(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
+        given = (
+            (auth_data.login, auth_data.password) if isinstance(auth_data, LoginPassword) else None
+        )
+        if given == self._expected:
+            return AuthResult(success=True)
+        # an explicit message: without one, aiosmtpd 1.4 leaves a failed AUTH unanswered
+        return AuthResult(
+            success=False, handled=False, message="535 5.7.8 Authentication credentials invalid"
+        )
 
 
 def _free_port() -> int:
