@@ -22,12 +22,22 @@ from prometheus_client import make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from connector.errors import ApiBudgetExhausted, ConfigError, ConnectorError, CrmError
+from connector.logs import event
 from connector.metrics import RunMetrics
 from connector.run import run_sync
 from connector.settings import Settings
 from connector.store import RunLocked
 
 log = logging.getLogger("connector.serve")
+
+# Most specific first: the metric label for each way a run can end without a success.
+FAILURE_KINDS: tuple[tuple[type[ConnectorError], str], ...] = (
+    (RunLocked, "locked"),
+    (ConfigError, "config"),
+    (ApiBudgetExhausted, "api_budget_exhausted"),
+    (CrmError, "crm_unavailable"),
+    (ConnectorError, "run_failed"),
+)
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
@@ -67,36 +77,17 @@ class SyncService:
     def sync(self) -> None:
         try:
             outcome = run_sync(self.settings, dry_run=self.settings.dry_run)
-        except RunLocked as exc:
-            self.metrics.record_failure("locked")
-            log.warning("run skipped: %s", exc)
-        except ConfigError as exc:
-            self.metrics.record_failure("config")
-            log.error("configuration error, nothing written:\n%s", exc)
-        except ApiBudgetExhausted as exc:
-            self.metrics.record_failure("api_budget_exhausted")
-            log.error("API budget exhausted: %s", exc)
-        except CrmError as exc:
-            self.metrics.record_failure("crm_unavailable")
-            log.error("CRM unavailable: %s", exc)
         except ConnectorError as exc:
-            self.metrics.record_failure("run_failed")
-            log.error("run failed: %s", exc)
+            kind = next(name for error, name in FAILURE_KINDS if isinstance(exc, error))
+            self.metrics.record_failure(kind)
+            level = logging.WARNING if kind == "locked" else logging.ERROR
+            event(log, "run_not_done", level, kind=kind, error=str(exc))
         except Exception:  # a scheduler must outlive one bad run
             self.metrics.record_failure("unexpected")
             log.exception("run failed unexpectedly")
         else:
             self.last_success = time.time()
-            self.metrics.record(outcome.summary, self.last_success)
-            summary = outcome.summary
-            log.info(
-                "run %s done: %d records written, %d tasks created, %d failures, %.1fs",
-                summary.run_id,
-                summary.records_written,
-                summary.tasks_created,
-                len(summary.failures),
-                summary.duration_seconds,
-            )
+            self.metrics.record(outcome.summary, self.last_success)  # run_sync logged the run
 
     def health(self) -> tuple[int, dict[str, Any]]:
         """Alive, and the last success (or the process start) is recent enough."""

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import SecretStr
 
 from connector.errors import ConnectorError
 from connector.serve import SyncService, schedule_trigger
@@ -33,3 +34,17 @@ def test_health_turns_stale_when_the_last_success_is_too_old() -> None:
     assert service.health()[0] == 503
     service.last_success, service.started_at = None, time.time() - 2 * 3600
     assert service.health()[1]["status"] == "stale"  # never succeeded since start
+
+
+def test_a_failed_run_is_counted_by_kind_and_the_scheduler_lives_on(tmp_path: object) -> None:
+    settings = Settings(
+        state_database_url=SecretStr(f"sqlite:///{tmp_path}/state.db"), salesforce_url=None
+    )  # no credentials: the CRM cannot be reached
+    service = SyncService(settings)
+    service.sync()
+    registry = service.metrics.registry
+    assert (
+        registry.get_sample_value("cs_connector_failures_total", {"kind": "crm_unavailable"}) == 1
+    )
+    assert registry.get_sample_value("cs_connector_runs_total", {"status": "failed"}) == 1
+    assert service.last_success is None

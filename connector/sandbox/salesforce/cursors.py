@@ -38,7 +38,7 @@ class QueryCursors:
         return _page(locator, rows, 0, batch, api_version)
 
     def next_page(self, locator_and_start: str, api_version: str) -> dict[str, Any]:
-        """The page `01gXXXXXXXXXXXX-2000` names: the result set and the first row."""
+        """The page a locator such as `01g0000000000AB-2000` names: result set and first row."""
         locator, _, start = locator_and_start.partition("-")
         if locator not in self._open or not start.isdigit():
             raise SalesforceError("INVALID_QUERY_LOCATOR", "invalid query locator")
