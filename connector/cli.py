@@ -93,8 +93,8 @@ def run(
         bool,
         typer.Option(
             "--once",
-            help="Run one sync and exit (for cron, "
-            "Kubernetes CronJobs and other external schedulers).",
+            help="Run one sync and exit — always the case for `run`, for cron, Kubernetes "
+            "CronJobs and other external schedulers; `serve` syncs on a schedule instead.",
         ),
     ] = True,
     dry_run: Annotated[
