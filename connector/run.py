@@ -20,7 +20,7 @@ from connector.config.load import Config, load_config
 from connector.crm.base import ApiUsage, CrmAdapter, WriteFailure
 from connector.crm.salesforce import SalesforceAdapter
 from connector.emails import compose
-from connector.engine.evaluate import evaluate
+from connector.engine.evaluate import Evaluation, evaluate
 from connector.engine.health import GROUP_PREFIX, SCORE_PREFIX
 from connector.errors import ConfigError, ConfigProblem, ConnectorError
 from connector.frame import CURRENT_PREFIX, Extract, build_frame
@@ -28,6 +28,7 @@ from connector.logs import RUN_ID, event
 from connector.outbox import EmailReport, send_emails
 from connector.plan import (
     SET_PREFIX,
+    ActionPlan,
     FieldTarget,
     Plan,
     candidate_keys,
@@ -188,66 +189,17 @@ def _build_plan(
     store: HistoryStore,
 ) -> tuple[Plan, pl.DataFrame]:
     """The plan, and the scored table it came from."""
-    mapping, as_of = config.mapping, summary.as_of
-    written = [*mapping.results.values(), *config.fields_set_by_rules()]
-    current = {CURRENT_PREFIX + name: name for name in written}
-    event(log, "reading", source="crm")
-    accounts = crm.read(mapping.account, current)
-    opportunities = crm.read(mapping.opportunity, {})
-    contacts = crm.read(mapping.contact, {}) if mapping.contact else None
-    meetings = crm.read(mapping.meeting, {}) if mapping.meeting and contacts is not None else None
-    event(log, "reading", source="usage")
-    usage = _read_usage(settings, config, as_of)
-    summary.accounts_read, summary.opportunities_read = accounts.height, opportunities.height
-    summary.usage_rows_read, summary.usage_rows_skipped = usage.weekly.height, usage.skipped
-    summary.usage_api_calls = usage.api_calls
-
-    table = build_frame(
-        Extract(accounts, opportunities, usage.weekly, contacts, meetings), mapping, as_of
-    )
+    extract = _extract(crm, config, settings, summary)
+    table = build_frame(extract, config.mapping, summary.as_of)
     event(log, "evaluating", accounts=table.height, rules=len(config.rules))
-    evaluation = evaluate(table, config, as_of=as_of, history=history)
+    evaluation = evaluate(table, config, as_of=summary.as_of, history=history)
     summary.rules_fired = evaluation.firings.height
-    existing = crm.find_tasks(candidate_keys(evaluation.firings, config.rules))
-    fired_rules = sorted(set(evaluation.firings["rule_id"]))
-    longest_cooldown = max((r.cooldown_days for r in config.rules), default=0)
-    recent = crm.recent_tasks(fired_rules, as_of - timedelta(days=longest_cooldown))
-    actions = plan_actions(
-        evaluation.table,
-        evaluation.firings,
-        config.rules,
-        existing,
-        recent,
-        as_of=as_of,
-        assign_to=mapping.tasks.assign_to,
-        status=mapping.tasks.status,
-    )
-    set_fields = config.fields_set_by_rules()
-    wanted = evaluation.table.join(actions.field_frame(set_fields), on="id", how="left")
-    targets = [FieldTarget(column, crm_field) for column, crm_field in mapping.results.items()]
-    targets += [FieldTarget(SET_PREFIX + f, f, clear=False) for f in set_fields]
-    slack = list(actions.slack)
-    if config.slack_digest is not None:
-
-        def link(record_id: str) -> str:
-            return crm.record_url(mapping.account.object, record_id)
-
-        slack += build_digest(evaluation.table, config.slack_digest, as_of, link)
-    emails, emails_skipped = compose(actions.emails, contacts, config.email_templates)
-    posted = store.message_statuses([*(m.key for m in slack), *(e.key for e in emails)])
-    plan = Plan(
-        updates=tuple(plan_field_updates(wanted, targets)),
-        tasks=tuple(sorted(actions.tasks, key=lambda t: (t.rule_id, t.account_name, t.key))),
-        suppressed=tuple(actions.suppressed),
-        emails=tuple(e for e in emails if posted.get(e.key) not in ("sent", "sending")),
-        emails_skipped=tuple(emails_skipped),
-        slack=tuple(m for m in slack if posted.get(m.key) not in ("sent", "sending")),
-        held=tuple(key for key, status in posted.items() if status == "sending"),
-    )
+    actions = _plan_actions(crm, config, evaluation, summary.as_of)
+    plan = _assemble(crm, config, store, evaluation.table, actions, extract.contacts, summary.as_of)
     event(
         log,
         "planned",
-        accounts=accounts.height,
+        accounts=table.height,
         rules_fired=summary.rules_fired,
         field_updates=len(plan.updates),
         tasks=len(plan.tasks),
@@ -259,6 +211,78 @@ def _build_plan(
     summary.tasks_planned = len(plan.tasks)
     summary.tasks_suppressed = len(plan.suppressed)
     return plan, evaluation.table
+
+
+def _extract(crm: CrmAdapter, config: Config, settings: Settings, summary: RunSummary) -> Extract:
+    """Every mapped object, with the CRM's current values of the fields the worker writes."""
+    mapping = config.mapping
+    written = [*mapping.results.values(), *config.fields_set_by_rules()]
+    event(log, "reading", source="crm")
+    accounts = crm.read(mapping.account, {CURRENT_PREFIX + name: name for name in written})
+    opportunities = crm.read(mapping.opportunity, {})
+    contacts = crm.read(mapping.contact, {}) if mapping.contact else None
+    meetings = crm.read(mapping.meeting, {}) if mapping.meeting and contacts is not None else None
+    event(log, "reading", source="usage")
+    usage = _read_usage(settings, config, summary.as_of)
+    summary.accounts_read, summary.opportunities_read = accounts.height, opportunities.height
+    summary.usage_rows_read, summary.usage_rows_skipped = usage.weekly.height, usage.skipped
+    summary.usage_api_calls = usage.api_calls
+    return Extract(accounts, opportunities, usage.weekly, contacts, meetings)
+
+
+def _plan_actions(
+    crm: CrmAdapter, config: Config, evaluation: Evaluation, as_of: date
+) -> ActionPlan:
+    """The firings' actions, deduplicated against the tasks the CRM already holds."""
+    existing = crm.find_tasks(candidate_keys(evaluation.firings, config.rules))
+    fired_rules = sorted(set(evaluation.firings["rule_id"]))
+    longest_cooldown = max((r.cooldown_days for r in config.rules), default=0)
+    recent = crm.recent_tasks(fired_rules, as_of - timedelta(days=longest_cooldown))
+    return plan_actions(
+        evaluation.table,
+        evaluation.firings,
+        config.rules,
+        existing,
+        recent,
+        as_of=as_of,
+        assign_to=config.mapping.tasks.assign_to,
+        status=config.mapping.tasks.status,
+    )
+
+
+def _assemble(
+    crm: CrmAdapter,
+    config: Config,
+    store: HistoryStore,
+    table: pl.DataFrame,
+    actions: ActionPlan,
+    contacts: pl.DataFrame | None,
+    as_of: date,
+) -> Plan:
+    """Field diffs, and the messages the ledger has not seen sent (or sending) yet."""
+    mapping = config.mapping
+    set_fields = config.fields_set_by_rules()
+    wanted = table.join(actions.field_frame(set_fields), on="id", how="left")
+    targets = [FieldTarget(column, crm_field) for column, crm_field in mapping.results.items()]
+    targets += [FieldTarget(SET_PREFIX + f, f, clear=False) for f in set_fields]
+    slack = list(actions.slack)
+    if config.slack_digest is not None:
+
+        def link(record_id: str) -> str:
+            return crm.record_url(mapping.account.object, record_id)
+
+        slack += build_digest(table, config.slack_digest, as_of, link)
+    emails, emails_skipped = compose(actions.emails, contacts, config.email_templates)
+    seen = store.message_statuses([*(m.key for m in slack), *(e.key for e in emails)])
+    return Plan(
+        updates=tuple(plan_field_updates(wanted, targets)),
+        tasks=tuple(sorted(actions.tasks, key=lambda t: (t.rule_id, t.account_name, t.key))),
+        suppressed=tuple(actions.suppressed),
+        emails=tuple(e for e in emails if seen.get(e.key) not in ("sent", "sending")),
+        emails_skipped=tuple(emails_skipped),
+        slack=tuple(m for m in slack if seen.get(m.key) not in ("sent", "sending")),
+        held=tuple(key for key, status in seen.items() if status == "sending"),
+    )
 
 
 def _read_usage(settings: Settings, config: Config, as_of: date) -> UsageBatch:
