@@ -1,0 +1,109 @@
+"""Who an email goes to, and how it is written per language."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from connector.emails import EmailRequest, choose_recipient, compose, load_templates
+from tests.unit.test_config_errors import ROOT
+
+
+def _contact(
+    cid: str, role: str, *, primary: bool = False, email: str | None = None, opted_out: bool = False
+) -> dict[str, Any]:
+    return {
+        "id": cid,
+        "account_id": "001A",
+        "role": role,
+        "primary": primary,
+        "email": email if email is not None else f"{cid}@acme.example",
+        "opted_out": opted_out,
+        "first_name": "Haruto",
+        "last_name": "Sato",
+    }
+
+
+def test_the_contact_in_the_role_wins_the_primary_one_first() -> None:
+    contacts = [
+        _contact("003B", "Decision Maker"),
+        _contact("003C", "Decision Maker", primary=True),
+        _contact("003A", "User"),
+    ]
+    chosen, _ = choose_recipient(contacts, "Decision Maker")
+    assert chosen is not None
+    assert chosen["id"] == "003C"
+
+
+def test_without_the_role_the_primary_contact_gets_it() -> None:
+    chosen, _ = choose_recipient([_contact("003A", "User", primary=True)], "Admin")
+    assert chosen is not None
+    assert chosen["id"] == "003A"
+    assert choose_recipient([_contact("003A", "User")], "Admin") == (
+        None,
+        "no Admin or primary contact",
+    )
+
+
+def test_opted_out_and_invalid_addresses_are_reasons_not_sends() -> None:
+    assert choose_recipient([_contact("003A", "Admin", opted_out=True)], "Admin")[1] == (
+        "Admin contact opted out of email"
+    )
+    assert choose_recipient([_contact("003A", "Admin", email="not-an-address")], "Admin")[1] == (
+        "the contact has no valid email address"
+    )
+
+
+def test_the_account_locale_picks_the_language_and_the_date_format() -> None:
+    templates, problems = load_templates(ROOT / "playbooks" / "templates")
+    assert problems == []
+    row = {
+        "id": "001A",
+        "name": "Acme",
+        "owner_id": "005A",
+        "owner_name": "Aiko Tanaka",
+        "owner_email": "aiko@vendor.example",
+        "owner_title": None,
+        "renewal_date": date(2027, 3, 1),
+        "locale": "ja",
+    }
+    contact = _contact("003A", "Decision Maker")
+    requests = [
+        EmailRequest("k1", "renewal-90-days", "renewal_confirmation", "Decision Maker", row),
+        EmailRequest(
+            "k2",
+            "renewal-90-days",
+            "renewal_confirmation",
+            "Decision Maker",
+            {**row, "locale": None},
+        ),
+    ]
+    (japanese, english), skipped = compose(requests, pl.DataFrame([contact]), templates)
+    assert skipped == []
+    assert japanese.subject == "【ご契約更新のご案内】2027年3月1日 更新予定"
+    assert japanese.text.startswith("Sato 様")
+    assert english.subject == "Your Acme renewal on March 1, 2027"
+    assert english.html is not None
+    assert "<strong>March 1, 2027</strong>" in english.html
+
+
+def test_html_bodies_escape_what_the_crm_holds() -> None:
+    templates, _ = load_templates(ROOT / "playbooks" / "templates")
+    row = {
+        "id": "001A",
+        "name": "Acme",
+        "owner_id": "005A",
+        "owner_name": "Aiko",
+        "owner_email": "aiko@vendor.example",
+        "owner_title": None,
+        "renewal_date": date(2027, 3, 1),
+        "locale": "en",
+    }
+    contact = {**_contact("003A", "Decision Maker"), "first_name": "<script>x</script>"}
+    request = EmailRequest("k", "renewal-90-days", "renewal_confirmation", "Decision Maker", row)
+    ((email,), _) = compose([request], pl.DataFrame([contact]), templates)
+    assert email.html is not None
+    assert "<script>" not in email.html
+    assert "&lt;script&gt;" in email.html
