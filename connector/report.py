@@ -31,13 +31,13 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
     )
     if plan.updates:
         table = Table("Account", "Field", "Now", "New", title="Field updates", title_justify="left")
-        shown = 0
+        shown = rows = 0
         for update in plan.updates:
-            if shown and shown + len(update.changes) > FIELD_ROWS_SHOWN:
+            if shown and rows + len(update.changes) > FIELD_ROWS_SHOWN:
                 break
             for change in update.changes:
                 table.add_row(update.label, change.field, _show(change.old), _show(change.new))
-            shown += 1
+            shown, rows = shown + 1, rows + len(update.changes)
         console.print(table)
         _more(console, len(plan.updates), "accounts", shown=shown)
     if plan.tasks or plan.suppressed:

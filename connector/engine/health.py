@@ -176,7 +176,11 @@ def _group_text(model: HealthModel, group: str, columns: Collection[str]) -> pl.
 
     label = pick([pl.lit(m.label) for m in measures], pl.lit(None, pl.String))
     value = pick([_raw(m, columns) for m in measures], pl.lit(None, pl.Float64))
-    shown = value.round(2).cast(pl.String)
+    shown = (
+        pl.when(value == value.round(0))
+        .then(value.cast(pl.Int64).cast(pl.String))
+        .otherwise(value.round(2).cast(pl.String))
+    )  # 4, not 4.0; 1.88 stays
     if any(m.display for m in measures):
         displays = [
             compile_sql(m.display, columns).cast(pl.String)

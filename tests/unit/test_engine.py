@@ -125,8 +125,8 @@ def test_no_data_at_all_gives_no_score_and_no_colour() -> None:
 def test_reason_names_the_weakest_groups_and_their_weakest_measure() -> None:
     scored = _score(id=["a", "b"], active=[4.0, 10.0], seats=[40.0, 10.0], logins=[50.0, 5.0])
     assert scored["health_reason"].to_list() == [
-        "Deployment 0: Active seats 4/40; Engagement 50: Logins 50.0",
-        "Engagement 0: Logins 5.0; Deployment 100: Active seats 10/10",
+        "Deployment 0: Active seats 4/40; Engagement 50: Logins 50",
+        "Engagement 0: Logins 5; Deployment 100: Active seats 10/10",
     ]
 
 
