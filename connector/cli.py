@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -126,11 +126,8 @@ def validate(
     with _exit_codes("Cannot check against the CRM"):
         config = load_config(settings.mappings_dir, settings.playbooks_dir, settings.crm)
         if not offline:
-            crm = connect_crm(settings, config)
-            try:
+            with closing(connect_crm(settings, config)) as crm:
                 check_against_crm(crm, config)
-            finally:
-                crm.close()
     where = "files" if offline else f"files and the {settings.crm} org"
     console.print(
         f"[green]OK[/]: {len(config.rules)} rules, "
@@ -150,14 +147,11 @@ def doctor(
     settings = _settings()
     with _exit_codes("Cannot check the org"):
         config = load_config(settings.mappings_dir, settings.playbooks_dir, settings.crm)
-        crm = SalesforceAdapter(settings, config.mapping)
-        try:
+        with closing(SalesforceAdapter(settings, config.mapping)) as crm:
             findings = diagnose(crm, config)
             if apply and (created := apply_fixes(crm, findings)):
                 console.print(f"Created {', '.join(created)}.")
                 findings = diagnose(crm, config)
-        finally:
-            crm.close()
     print_findings(console, findings)
     if not all(finding.ok for finding in findings):
         raise typer.Exit(EXIT_CONFIG)

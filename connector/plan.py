@@ -91,7 +91,8 @@ class Plan:
 
     @property
     def is_empty(self) -> bool:
-        return not self.updates and not self.tasks
+        """Nothing to write, create or send."""
+        return not (self.updates or self.tasks or self.emails or self.slack)
 
 
 @dataclass(frozen=True)

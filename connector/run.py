@@ -9,7 +9,7 @@ import json
 import logging
 import time
 import uuid
-from contextlib import nullcontext
+from contextlib import closing, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -130,8 +130,7 @@ def run_sync(settings: Settings, *, dry_run: bool) -> RunOutcome:
 
 
 def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunSummary) -> Plan:
-    crm = connect_crm(settings, config)
-    try:
+    with closing(connect_crm(settings, config)) as crm:
         summary.crm_api = crm.usage
         check_against_crm(crm, config)
         history = store.snapshots(
@@ -147,8 +146,6 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
                 summary.run_id, summary.as_of, scored, snapshot_columns(config)
             )
         return plan
-    finally:
-        crm.close()
 
 
 def snapshot_columns(config: Config) -> list[str]:
@@ -296,11 +293,9 @@ def _read_usage(settings: Settings, config: Config, as_of: date) -> UsageBatch:
         timeout=settings.http_timeout_seconds,
         verify=settings.ssl_context(),
     )
-    try:
+    with closing(source):
         since = as_of - timedelta(weeks=settings.usage_history_weeks)
         return source.weekly_metrics(config.mapping.usage.metrics, since)
-    finally:
-        source.close()
 
 
 def _record_emails(report: EmailReport, summary: RunSummary) -> None:

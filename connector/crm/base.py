@@ -35,7 +35,6 @@ class WriteFailure:
 @dataclass
 class WriteResult:
     written: int = 0
-    created: int = 0
     failures: list[WriteFailure] = field(default_factory=list)
 
 

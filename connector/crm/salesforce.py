@@ -395,7 +395,6 @@ class SalesforceAdapter:
 def _tally(result: WriteResult, outcome: dict[str, Any], record: str, label: str) -> None:
     if outcome.get("success"):
         result.written += 1
-        result.created += 1 if outcome.get("created") else 0
         return
     errors = outcome.get("errors") or [{}]
     first = errors[0]

@@ -15,6 +15,7 @@ from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.sandbox.salesforce import DEFAULT_SCHEMA
 from connector.sandbox.salesforce.schema import without_fields
 from tests.e2e.conftest import AS_OF, cli_env
+from tests.lines import line_of
 
 NOT_SET_UP = {"Account": {"CS_Health_Trend__c", "CS_Touch_Tier__c"}, "Task": {"CS_Action_Key__c"}}
 
@@ -42,11 +43,7 @@ def test_doctor_reports_missing_fields_with_setup_steps(
     code, output = _doctor(new_org)
     assert code == EXIT_CONFIG
     mapping = project / "mappings" / "salesforce.yaml"
-    line = next(
-        i
-        for i, text in enumerate(mapping.read_text().splitlines(), 1)
-        if "CS_Health_Trend__c" in text
-    )
+    line = line_of(mapping, "CS_Health_Trend__c")
     assert f"Account.CS_Health_Trend__c is missing ({mapping}:{line})" in output
     assert "New: Picklist (High Touch, Low Touch, Tech Touch), API name CS_Touch_Tier__c" in output
     assert "Task.CS_Action_Key__c is missing" in output

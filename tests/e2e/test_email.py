@@ -13,6 +13,7 @@ from connector.errors import ConfigError, CrmError
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox
 from tests.e2e.conftest import AS_OF, salesforce_client
+from tests.lines import line_of
 
 HIGH_TOUCH_ARR = 60000
 
@@ -136,9 +137,7 @@ def test_a_template_error_fails_validation_before_anything_is_sent(
     )
     with pytest.raises(ConfigError) as raised:
         run_sync(sandbox.settings, dry_run=False)
-    line = next(
-        i for i, text in enumerate(template.read_text().splitlines(), 1) if "owner_nam }}" in text
-    )
+    line = line_of(template, "owner_nam }}")
     assert f"{template}:{line}: the template uses an unknown column 'owner_nam'" in str(
         raised.value
     )

@@ -23,6 +23,7 @@ from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.store import HistoryStore
 from tests.e2e.conftest import AS_OF, cli_env, salesforce_client
+from tests.lines import line_of
 
 # A playbook whose results can be computed by hand from the usage rows: the score is the
 # latest week's scouts_sent (0–100), and the rule fires when it is below 20.
@@ -201,9 +202,7 @@ def test_unknown_mapped_field_fails_with_file_line_before_any_write(
     mapping.write_text(mapping.read_text().replace("industry: Industry", "industry: Industri"))
     with pytest.raises(ConfigError) as raised:
         run_sync(sandbox.settings, dry_run=False)
-    line = next(
-        i for i, text in enumerate(mapping.read_text().splitlines(), 1) if "Industri" in text
-    )
+    line = line_of(mapping, "Industri")
     assert f"{mapping}:{line}: Account has no field 'Industri'. Did you mean 'Industry'?" in str(
         raised.value
     )
@@ -317,11 +316,7 @@ def test_a_rule_may_only_set_text_fields(sandbox: RunningSandbox, project: Path)
     rules.write_text(rules.read_text().replace("CS_Renewal_Status__c:", "CS_Health_Score__c:"))
     with pytest.raises(ConfigError) as raised:
         run_sync(sandbox.settings, dry_run=False)
-    line = next(
-        i
-        for i, text in enumerate(rules.read_text().splitlines(), 1)
-        if "id: renewal-90-days" in text
-    )
+    line = line_of(rules, "id: renewal-90-days")
     assert f"{rules}:{line}: rule 'renewal-90-days' cannot set 'CS_Health_Score__c'" in str(
         raised.value
     )

@@ -9,6 +9,7 @@ import pytest
 
 from connector.config.load import load_config
 from connector.errors import ConfigError
+from tests.lines import line_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,10 +31,6 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-def _line_of(path: Path, needle: str) -> int:
-    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if needle in line)
-
-
 def test_shipped_configuration_is_valid() -> None:
     config = load_config(ROOT / "mappings", ROOT / "playbooks", "salesforce")
     assert {r.id for r in config.rules} >= {"low-scouting", "tenure-check-in", "renewal-90-days"}
@@ -45,7 +42,7 @@ def test_unknown_rule_column_names_file_line_and_suggests(project: Path) -> None
     with pytest.raises(ConfigError) as raised:
         _load(project)
     message = str(raised.value)
-    assert f"{rules}:{_line_of(rules, 'scout_sent < 20')}:" in message
+    assert f"{rules}:{line_of(rules, 'scout_sent < 20')}:" in message
     assert "did you mean 'scouts_sent'" in message
     assert "Valid names:" in message
 
@@ -69,7 +66,7 @@ def test_misspelt_setting_is_reported_at_its_line(project: Path) -> None:
     _edit(health, "      weight: 2\n", "      wieght: 2\n")
     with pytest.raises(ConfigError) as raised:
         _load(project)
-    assert f"{health}:{_line_of(health, 'wieght')}: 'wieght' is not a setting" in str(raised.value)
+    assert f"{health}:{line_of(health, 'wieght')}: 'wieght' is not a setting" in str(raised.value)
 
 
 def test_unknown_template_variable_is_caught_before_any_run(project: Path) -> None:
@@ -84,7 +81,7 @@ def test_join_key_must_be_an_account_field(project: Path) -> None:
     _edit(mapping, "join_key: tenant_id", "join_key: tenant")
     with pytest.raises(ConfigError) as raised:
         _load(project)
-    assert f"{mapping}:{_line_of(mapping, 'join_key: tenant')}:" in str(raised.value)
+    assert f"{mapping}:{line_of(mapping, 'join_key: tenant')}:" in str(raised.value)
 
 
 def test_result_must_be_a_computed_column(project: Path) -> None:
@@ -135,7 +132,7 @@ def test_bad_journey_criterion_names_its_line(project: Path) -> None:
     _edit(segments, "done_when: health_score >= 70", "done_when: health >= 70")
     with pytest.raises(ConfigError) as raised:
         _load(project)
-    assert f"{segments}:{_line_of(segments, 'health >= 70')}: unknown column 'health'" in str(
+    assert f"{segments}:{line_of(segments, 'health >= 70')}: unknown column 'health'" in str(
         raised.value
     )
 
