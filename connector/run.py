@@ -163,15 +163,18 @@ def check_against_crm(crm: CrmAdapter, config: Config) -> None:
         ConfigProblem(doc.path, doc.line_of(p.loc), p.message)
         for p in crm.check_mapping(config.mapping)
     ]
-    refused = crm.check_text_fields(config.mapping.account.object, config.fields_set_by_rules())
+    set_by_rules = config.fields_set_by_rules()
+    refused = crm.check_text_fields(config.mapping.account.object, list(set_by_rules.values()))
     for rule in config.rules:
         where = config.rule_sources[rule.id]
         problems += [
             ConfigProblem(
-                where.path, where.line, f"rule '{rule.id}' cannot set '{f}': {refused[f]}"
+                where.path,
+                where.line,
+                f"rule '{rule.id}' cannot set '{name}': {refused[set_by_rules[name]]}",
             )
-            for f in sorted(rule.fields_set())
-            if f in refused
+            for name in sorted(rule.fields_set())
+            if set_by_rules[name] in refused
         ]
     if problems:
         raise ConfigError(problems)
@@ -213,7 +216,7 @@ def _build_plan(
 def _extract(crm: CrmAdapter, config: Config, settings: Settings, summary: RunSummary) -> Extract:
     """Every mapped object, with the CRM's current values of the fields the worker writes."""
     mapping = config.mapping
-    written = [*mapping.results.values(), *config.fields_set_by_rules()]
+    written = [*mapping.results.values(), *config.fields_set_by_rules().values()]
     event(log, "reading", source="crm")
     accounts = crm.read(mapping.account, {CURRENT_PREFIX + name: name for name in written})
     opportunities = crm.read(mapping.opportunity, {})
@@ -259,9 +262,12 @@ def _assemble(
     """Field diffs, and the messages the ledger has not seen sent (or sending) yet."""
     mapping = config.mapping
     set_fields = config.fields_set_by_rules()
-    wanted = table.join(actions.field_frame(set_fields), on="id", how="left")
+    wanted = table.join(actions.field_frame(list(set_fields)), on="id", how="left")
     targets = [FieldTarget(column, crm_field) for column, crm_field in mapping.results.items()]
-    targets += [FieldTarget(SET_PREFIX + f, f, clear=False) for f in set_fields]
+    targets += [
+        FieldTarget(SET_PREFIX + name, crm_field, clear=False)
+        for name, crm_field in set_fields.items()
+    ]
     slack = list(actions.slack)
     if config.slack_digest is not None:
 

@@ -58,9 +58,10 @@ class Config:
         tier = ["touch_tier"] if self.touch_tiers is not None else []
         return [*frame_columns(self.mapping), *tier]
 
-    def fields_set_by_rules(self) -> list[str]:
-        """Account fields some rule's `set_fields` writes, sorted."""
-        return sorted({name for rule in self.rules for name in rule.fields_set()})
+    def fields_set_by_rules(self) -> dict[str, str]:
+        """Name → CRM account field, for the fields some rule's `set_fields` writes."""
+        names = sorted({name for rule in self.rules for name in rule.fields_set()})
+        return {name: self.mapping.rule_fields[name] for name in names}
 
     @property
     def columns(self) -> list[str]:
@@ -276,6 +277,16 @@ def _check_expressions(
                     for column in action.create_task.assignee_columns()
                     if column not in config.mapping.account.fields
                 ]
+            problems += [
+                _problem(
+                    doc,
+                    (*here, "set_fields", name),
+                    f"'{name}' is not mapped to a CRM field: add '{name}: <field>' under "
+                    f"rule_fields in {config.mapping_doc.path}.",
+                )
+                for name in action.set_fields or {}
+                if name not in config.mapping.rule_fields
+            ]
             for part, source in action.templates().items():
                 try:
                     check_template(source, everything)

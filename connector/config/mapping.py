@@ -97,6 +97,10 @@ class Mapping(_Strict):
     results: dict[str, str] = Field(
         description="result column → CRM field the worker writes", min_length=1
     )
+    rule_fields: dict[str, str] = Field(
+        default_factory=dict,
+        description="name a rule's set_fields uses → account field the worker writes it to",
+    )
     tasks: TaskMapping = TaskMapping()
 
     def objects(self) -> dict[str, ObjectMapping]:

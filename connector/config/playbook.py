@@ -209,7 +209,9 @@ class Action(_Strict):
     )
     create_task: CreateTask | None = None
     set_fields: dict[str, str] | None = Field(
-        default=None, description="account field API name → value template"
+        default=None,
+        description="field name (mapped to an account field under rule_fields in "
+        "mappings/<crm>.yaml) → value template",
     )
     send_email: SendEmail | None = None
     post_to_slack: PostToSlack | None = None

@@ -312,14 +312,20 @@ def test_a_task_completed_in_salesforce_starts_the_cooldown(
 
 
 def test_a_rule_may_only_set_text_fields(sandbox: RunningSandbox, project: Path) -> None:
-    rules = project / "playbooks" / "rules.yaml"
-    rules.write_text(rules.read_text().replace("CS_Renewal_Status__c:", "CS_Health_Score__c:"))
+    mapping = project / "mappings" / "salesforce.yaml"
+    mapping.write_text(
+        mapping.read_text().replace(
+            "renewal_status: CS_Renewal_Status__c", "renewal_status: CS_Health_Score__c"
+        )
+    )
     with pytest.raises(ConfigError) as raised:
         run_sync(sandbox.settings, dry_run=False)
+    rules = project / "playbooks" / "rules.yaml"
     line = line_of(rules, "id: renewal-90-days")
-    assert f"{rules}:{line}: rule 'renewal-90-days' cannot set 'CS_Health_Score__c'" in str(
+    assert f"{rules}:{line}: rule 'renewal-90-days' cannot set 'renewal_status': " in str(
         raised.value
     )
+    assert "CS_Health_Score__c" in str(raised.value)
     assert sandbox.org.count_calls("PATCH", "composite/sobjects") == 0
 
 

@@ -143,3 +143,14 @@ def test_second_health_section_is_an_error(project: Path) -> None:
     )
     with pytest.raises(ConfigError, match="a second 'health:' section"):
         _load(project)
+
+
+def test_a_field_set_by_a_rule_must_be_mapped_to_a_crm_field(project: Path) -> None:
+    rules = project / "playbooks" / "rules.yaml"
+    _edit(rules, "          renewal_status: ", "          renewal_state: ")
+    with pytest.raises(ConfigError) as raised:
+        _load(project)
+    assert (
+        f"{rules}:{line_of(rules, 'renewal_state: ')}: 'renewal_state' is not mapped to a CRM "
+        "field: add 'renewal_state: <field>' under rule_fields in"
+    ) in str(raised.value)
