@@ -1,0 +1,49 @@
+"""Failures a test arranges: a storm of 429s over a seeded fraction of calls, and requests
+that are carried out but lose their response. Not thread-safe on its own: `HubSpotPortal`
+serialises access."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DropFault:
+    method: str
+    path_pattern: re.Pattern[str]
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method == method.upper() and self.path_pattern.search(path) is not None
+
+
+class FaultPlan:
+    def __init__(self) -> None:
+        self._refuse_fraction = 0.0
+        self._rng = random.Random(0)
+        self._drops: list[DropFault] = []
+
+    def refuse(self, fraction: float, seed: int) -> None:
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"fraction must be between 0 and 1, got {fraction}")
+        self._refuse_fraction = fraction
+        self._rng = random.Random(seed)
+
+    def drop_after_commit(self, method: str, path_pattern: str, times: int) -> None:
+        self._drops.extend([DropFault(method.upper(), re.compile(path_pattern))] * times)
+
+    def clear(self) -> None:
+        self._refuse_fraction = 0.0
+        self._drops.clear()
+
+    def refused(self) -> bool:
+        """Whether this call falls in the storm (one draw per call while one is on)."""
+        return self._refuse_fraction > 0 and self._rng.random() < self._refuse_fraction
+
+    def take_drop(self, method: str, path: str) -> bool:
+        for index, fault in enumerate(self._drops):
+            if fault.matches(method, path):
+                del self._drops[index]
+                return True
+        return False

@@ -1,0 +1,156 @@
+"""Reading records the way the objects API answers: a page of a type in id order with
+inline associations, or a batch read by id; every returned value is a string or null."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from connector.sandbox.hubspot.errors import HubSpotError, standard_error, validation_error
+from connector.sandbox.hubspot.object_types import OBJECT_TYPES, association_label
+from connector.sandbox.hubspot.properties import DEFAULT_RETURNED, STANDARD, iso_millis
+from connector.sandbox.hubspot.store import CrmStore, Record, sorted_records
+
+MAX_PAGE = 100
+MAX_BATCH = 100
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    limit: int = 10
+    after: str | None = None
+    properties: tuple[str, ...] | None = None
+    associations: tuple[str, ...] = ()
+    archived: bool = False
+
+
+def returned_names(store: CrmStore, object_type: str, requested: Iterable[str] | None) -> list[str]:
+    """The properties a read returns: those asked for that exist (unknown names are
+    ignored, as HubSpot does), or the type's default set, then the standard three."""
+    names = DEFAULT_RETURNED[object_type] if requested is None else requested
+    known = store.schema[object_type]
+    picked = [name for name in dict.fromkeys(names) if name in known and name not in STANDARD]
+    return [*picked, *STANDARD]
+
+
+def object_json(
+    record: Record, names: Sequence[str], values: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """A SimplePublicObject; `values` overrides the record's current ones (search's view)."""
+    current = record.properties() if values is None else values
+    return {
+        "id": record.id,
+        "properties": {name: current.get(name) for name in names},
+        "createdAt": iso_millis(record.created_at),
+        "updatedAt": iso_millis(record.updated_at),
+        "archived": False,
+    }
+
+
+def get_page(store: CrmStore, object_type: str, request: PageRequest) -> dict[str, Any]:
+    if not 1 <= request.limit <= MAX_PAGE:
+        raise validation_error(f"limit must be between 1 and {MAX_PAGE}, got {request.limit}")
+    start = _cursor(request.after)
+    table = [] if request.archived else sorted_records(store.records[object_type].values())
+    remaining = [record for record in table if int(record.id) >= start]
+    page = remaining[: request.limit]
+    names = returned_names(store, object_type, request.properties)
+    results = []
+    for record in page:
+        body = object_json(record, names)
+        associations = _associations(store, record, request.associations)
+        if associations:
+            body["associations"] = associations
+        results.append(body)
+    response: dict[str, Any] = {"results": results}
+    if len(remaining) > request.limit:
+        response["paging"] = {"next": {"after": remaining[request.limit].id}}
+    return response
+
+
+def _cursor(after: str | None) -> int:
+    if after is None:
+        return 0
+    if not after.isdigit():
+        raise validation_error(f"Invalid 'after' paging cursor: {after}")
+    return int(after)
+
+
+def _associations(store: CrmStore, record: Record, to_types: Iterable[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for to_type in to_types:
+        if to_type not in OBJECT_TYPES:
+            continue
+        ids = store.linked(record.object_type, record.id, to_type)
+        if ids:
+            label = association_label(record.object_type, to_type)
+            found[to_type] = {"results": [{"id": i, "type": label} for i in ids]}
+    return found
+
+
+def batch_read(
+    store: CrmStore, object_type: str, body: Mapping[str, Any], now: str
+) -> tuple[int, dict[str, Any]]:
+    """A BatchReadInputSimplePublicObjectId answered: 200, or 207 naming the missing ids."""
+    inputs = [item["id"] for item in body["inputs"]]
+    if len(inputs) > MAX_BATCH:
+        raise too_many_inputs(len(inputs))
+    names = returned_names(store, object_type, body["properties"])
+    table = store.records[object_type]
+    id_property = body.get("idProperty")
+    results: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for wanted in dict.fromkeys(inputs):
+        record = _find(table.values(), id_property, wanted) if id_property else table.get(wanted)
+        if record is None:
+            missing.append(wanted)
+            continue
+        result = object_json(record, names)
+        history = _history(record, body["propertiesWithHistory"], store)
+        if history:
+            result["propertiesWithHistory"] = history
+        results.append(result)
+    response: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": now,
+        "completedAt": now,
+    }
+    if not missing:
+        return 200, response
+    message = (
+        f"Could not get some {OBJECT_TYPES[object_type].error_name} objects, they may be "
+        "deleted or not exist. Check that ids are valid."
+    )
+    response["numErrors"] = 1
+    response["errors"] = [standard_error("OBJECT_NOT_FOUND", message, {"ids": missing})]
+    return 207, response
+
+
+def _find(records: Iterable[Record], id_property: str, value: str) -> Record | None:
+    return next((r for r in records if r.properties().get(id_property) == value), None)
+
+
+def _history(record: Record, names: Iterable[str], store: CrmStore) -> dict[str, Any]:
+    """Only the current value is kept, so that is each property's whole history."""
+    current = record.properties()
+    known = store.schema[record.object_type]
+    return {
+        name: [
+            {
+                "value": current[name],
+                "timestamp": iso_millis(record.updated_at),
+                "sourceType": "API",
+            }
+        ]
+        for name in names
+        if name in known and name in current
+    }
+
+
+def too_many_inputs(count: int) -> HubSpotError:
+    return validation_error(
+        f"Batch input size must be at most {MAX_BATCH}, but was {count}. "
+        "Please split the request into smaller batches."
+    )

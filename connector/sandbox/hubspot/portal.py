@@ -1,0 +1,350 @@
+"""The sandbox HubSpot portal: the one source of truth `HubSpotApp` serves, the seeder fills
+and tests assert on. Schemas, records, owners, associations, tokens, the call log and
+arranged faults live here behind one lock, because the HTTPS server answers each request
+on its own thread."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from connector.sandbox.hubspot import associations, objects, search, writes
+from connector.sandbox.hubspot.errors import HubSpotError, validation_error
+from connector.sandbox.hubspot.faults import FaultPlan
+from connector.sandbox.hubspot.object_types import (
+    ASSOCIATION_TYPES,
+    OBJECT_TYPES,
+    object_type,
+)
+from connector.sandbox.hubspot.properties import (
+    DEFAULT_PROPERTIES,
+    PropertySpec,
+    iso_millis,
+    property_from_create,
+)
+from connector.sandbox.hubspot.ratelimit import RateLimiter, Usage
+from connector.sandbox.hubspot.store import CrmStore, sorted_records
+
+MAX_OWNERS_PAGE = 500
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """One request served under /crm; `inputs` counts a batch body's inputs."""
+
+    method: str
+    path: str
+    operation: str  # "objects.batch_update", ...; "unknown" for a path with no route
+    status: int
+    inputs: int = 0
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One answered request with its JSON-decoded response body, for the contract check."""
+
+    operation: str
+    status: int
+    response_body: Any
+
+
+class HubSpotPortal:
+    def __init__(
+        self,
+        schema: Mapping[str, Sequence[PropertySpec]] = DEFAULT_PROPERTIES,
+        *,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.rate_limit: tuple[int, int] = (100, 10_000)  # (max requests, interval in ms)
+        self.search_lag_seconds = 0.0
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._lock = threading.RLock()
+        self._store = CrmStore(schema, self._clock)
+        self._tokens: set[str] = set()
+        self._faults = FaultPlan()
+        self._limiter = RateLimiter()
+        self._calls: list[ApiCall] = []
+        self._exchanges: list[Exchange] = []
+
+    def now(self) -> datetime:
+        return self._clock()
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    def add_token(self, token: str) -> None:
+        """A private app access token the API accepts as `Authorization: Bearer <token>`."""
+        with self._lock:
+            self._tokens.add(token)
+
+    def revoke_tokens(self) -> None:
+        with self._lock:
+            self._tokens.clear()
+
+    def has_token(self, token: str) -> bool:
+        with self._lock:
+            return token in self._tokens
+
+    # -- direct access for seeding and tests -----------------------------------------------------
+
+    def add_owner(
+        self, email: str, first_name: str, last_name: str, *, archived: bool = False
+    ) -> str:
+        """A user who can own records; returns the owner id (a numeric string)."""
+        with self._lock:
+            return self._store.add_owner(email, first_name, last_name, archived).id
+
+    def owners(self) -> list[dict[str, Any]]:
+        """Every owner as the owners API shows it, archived ones included."""
+        with self._lock:
+            return [owner.to_json() for owner in self._store.owners.values()]
+
+    def insert(
+        self,
+        object_type_name: str,
+        properties: Mapping[str, str],
+        associations: Iterable[tuple[str, str]] = (),
+    ) -> str:
+        """Create a record without HTTP, read-only properties allowed, associated with
+        `(object type, id)` pairs by the default association type; returns its id.
+        ValueError when a value is invalid or an associated record does not exist."""
+        with self._lock:
+            kind = object_type(object_type_name).name
+            try:
+                values = writes.prepare(self._store, kind, properties, allow_read_only=True)
+            except writes.InputRejected as rejected:
+                raise ValueError(rejected.message) from None
+            targets = [(object_type(t).name, i) for t, i in associations]
+            for to_type, to_id in targets:
+                if (kind, to_type) not in ASSOCIATION_TYPES or to_id not in self._store.records[
+                    to_type
+                ]:
+                    raise ValueError(f"cannot associate {kind} with {to_type} {to_id}")
+            record = self._store.new_record(kind, {}, self.search_lag_seconds)
+            writes.apply_changes(self._batch(kind), record, values)
+            for to_type, to_id in targets:
+                self._store.link(kind, record.id, to_type, to_id)
+            return record.id
+
+    def records(self, object_type_name: str) -> list[dict[str, Any]]:
+        """Every record of a type in id order: id, properties (set values and the standard
+        three) and associations as {object type: [ids]}."""
+        with self._lock:
+            kind = object_type(object_type_name).name
+            return [
+                {
+                    "id": record.id,
+                    "properties": record.properties(),
+                    "associations": {
+                        to: ids
+                        for to in OBJECT_TYPES
+                        if (ids := self._store.linked(kind, record.id, to))
+                    },
+                }
+                for record in sorted_records(self._store.records[kind].values())
+            ]
+
+    def get(self, object_type_name: str, record_id: str) -> dict[str, Any]:
+        """One record as `records` shows it; KeyError when there is none."""
+        for record in self.records(object_type_name):
+            if record["id"] == record_id:
+                return record
+        raise KeyError(record_id)
+
+    def property_specs(self, object_type_name: str) -> list[PropertySpec]:
+        with self._lock:
+            return list(self._store.schema[object_type(object_type_name).name].values())
+
+    def add_property(self, object_type_name: str, spec: PropertySpec) -> None:
+        """A new property, empty on every record; ValueError if the name is taken."""
+        with self._lock:
+            schema = self._store.schema[object_type(object_type_name).name]
+            if spec.name in schema:
+                raise ValueError(f"Property named '{spec.name}' already exists.")
+            schema[spec.name] = spec
+
+    def remove_property(self, object_type_name: str, name: str) -> None:
+        """As if the property had never been created (a portal missing our custom fields)."""
+        with self._lock:
+            kind = object_type(object_type_name).name
+            del self._store.schema[kind][name]
+            for record in self._store.records[kind].values():
+                record.values.pop(name, None)
+
+    # -- API operations (what HubSpotApp serves) -------------------------------------------------
+
+    def get_page(self, object_type_name: str, request: objects.PageRequest) -> dict[str, Any]:
+        with self._lock:
+            return objects.get_page(self._store, object_type(object_type_name).name, request)
+
+    def batch_read(self, object_type_name: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        with self._lock:
+            kind = object_type(object_type_name).name
+            return objects.batch_read(self._store, kind, body, iso_millis(self.now()))
+
+    def batch_update(self, object_type_name: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        with self._lock:
+            batch = self._batch(object_type(object_type_name).name)
+            return writes.batch_update(batch, body["inputs"])
+
+    def batch_create(self, object_type_name: str, body: Mapping[str, Any]) -> tuple[int, Any]:
+        with self._lock:
+            batch = self._batch(object_type(object_type_name).name)
+            return writes.batch_create(batch, body["inputs"])
+
+    def search(self, object_type_name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            kind = object_type(object_type_name).name
+            return search.search(self._store, kind, body, self.search_lag_seconds)
+
+    def owners_page(
+        self, *, limit: int, after: str | None, email: str | None, archived: bool
+    ) -> dict[str, Any]:
+        if not 1 <= limit <= MAX_OWNERS_PAGE:
+            raise validation_error(f"limit must be between 1 and {MAX_OWNERS_PAGE}, got {limit}")
+        if after is not None and not after.isdigit():
+            raise validation_error(f"Invalid 'after' paging cursor: {after}")
+        with self._lock:
+            matching = [
+                owner
+                for owner in self._store.owners.values()
+                if owner.archived == archived
+                and (email is None or owner.email.lower() == email.lower())
+                and (after is None or int(owner.id) >= int(after))
+            ]
+        body: dict[str, Any] = {"results": [owner.to_json() for owner in matching[:limit]]}
+        if len(matching) > limit:
+            body["paging"] = {"next": {"after": matching[limit].id}}
+        return body
+
+    def property_list(self, object_type_name: str) -> dict[str, Any]:
+        return {"results": [spec.to_json() for spec in self.property_specs(object_type_name)]}
+
+    def property_json(self, object_type_name: str, name: str) -> dict[str, Any]:
+        for spec in self.property_specs(object_type_name):
+            if spec.name == name:
+                return spec.to_json()
+        raise HubSpotError(
+            404,
+            "OBJECT_NOT_FOUND",
+            f"Unable to find property {name} for object type {object_type_name}",
+        )
+
+    def create_property(self, object_type_name: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A PropertyCreate body (checked against the model by the app)."""
+        try:
+            spec = property_from_create(body)
+        except ValueError as error:
+            raise validation_error(str(error)) from None
+        with self._lock:
+            if any(s.name == spec.name for s in self.property_specs(object_type_name)):
+                raise HubSpotError(
+                    409, "OBJECT_ALREADY_EXISTS", f"Property named '{spec.name}' already exists."
+                )
+            self.add_property(object_type_name, spec)
+            return spec.to_json()
+
+    def association_labels(self, from_type: str, to_type: str) -> dict[str, Any]:
+        pair = (object_type(from_type).name, object_type(to_type).name)
+        type_id = ASSOCIATION_TYPES.get(pair)
+        results = (
+            []
+            if type_id is None
+            else [{"category": "HUBSPOT_DEFINED", "typeId": type_id, "label": None}]
+        )
+        return {"results": results}
+
+    def associated(
+        self, from_type: str, to_type: str, body: Mapping[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            from_name, to_name = object_type(from_type).name, object_type(to_type).name
+            return associations.batch_read(
+                self._store, from_name, to_name, body, iso_millis(self.now())
+            )
+
+    def _batch(self, kind: str) -> writes.Batch:
+        return writes.Batch(self._store, kind, self.search_lag_seconds)
+
+    # -- rate limits and faults -------------------------------------------------------------------
+
+    def usage(self, token: str, *, count: bool) -> Usage:
+        """The request's standing in `token`'s rolling window, counting it if `count`."""
+        with self._lock:
+            return self._limiter.take(token, time.monotonic(), self.rate_limit, count=count)
+
+    def refuse_fraction(self, fraction: float, seed: int = 0) -> None:
+        """A 429 storm: that fraction of calls (drawn by a seeded RNG) is refused as over the
+        ten-secondly limit before anything else happens."""
+        with self._lock:
+            self._faults.refuse(fraction, seed)
+
+    def drop_after_commit(self, method: str, path_pattern: str, times: int = 1) -> None:
+        """The next `times` requests with this method whose path matches the regex are
+        carried out in full and then left without a response."""
+        with self._lock:
+            self._faults.drop_after_commit(method, path_pattern, times)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+            self._limiter.clear()
+
+    def refused(self) -> bool:
+        with self._lock:
+            return self._faults.refused()
+
+    def take_drop(self, method: str, path: str) -> bool:
+        with self._lock:
+            return self._faults.take_drop(method, path)
+
+    # -- call log ------------------------------------------------------------------------------
+
+    @property
+    def calls(self) -> list[ApiCall]:
+        with self._lock:
+            return list(self._calls)
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        with self._lock:
+            return list(self._exchanges)
+
+    def count_calls(self, operation: str) -> int:
+        with self._lock:
+            return sum(call.operation == operation for call in self._calls)
+
+    def record(self, call: ApiCall, exchange: Exchange) -> None:
+        with self._lock:
+            self._calls.append(call)
+            self._exchanges.append(exchange)
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self._calls.clear()
+            self._exchanges.clear()
+
+    # -- persistence -----------------------------------------------------------------------------
+
+    def save(self, path: Path) -> None:
+        """Schemas, records, owners, associations, id counters and tokens, as JSON. Faults,
+        rate-limit windows, the call log and the search index lag are not kept."""
+        with self._lock:
+            state = {**self._store.to_json(), "tokens": sorted(self._tokens)}
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(state))
+        partial.replace(path)
+
+    @classmethod
+    def load(cls, path: Path, *, clock: Callable[[], datetime] | None = None) -> HubSpotPortal:
+        """A portal as `save` left it."""
+        state = json.loads(path.read_text())
+        portal = cls(clock=clock)
+        portal._store.load_json(state)
+        portal._tokens = set(state["tokens"])
+        return portal
