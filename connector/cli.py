@@ -128,7 +128,7 @@ def validate(
         if not offline:
             with closing(connect_crm(settings, config)) as crm:
                 check_against_crm(crm, config)
-    where = "files" if offline else f"files and the {settings.crm} org"
+    where = "files" if offline else f"files and the {_crm_name(settings)}"
     console.print(
         f"[green]OK[/]: {len(config.rules)} rules, "
         f"{len(config.health.measures)} health measures; {where} agree."
@@ -145,6 +145,12 @@ def doctor(
     from connector.doctor import apply_fixes, diagnose
 
     settings = _settings()
+    if settings.crm != "salesforce":
+        err.print(
+            "doctor checks Salesforce orgs. On HubSpot, `cs-connector validate` checks every "
+            "mapped property; create missing ones in Settings → Properties."
+        )
+        raise typer.Exit(EXIT_CONFIG)
     with _exit_codes("Cannot check the org"):
         config = load_config(settings.mappings_dir, settings.playbooks_dir, settings.crm)
         with closing(SalesforceAdapter(settings, config.mapping)) as crm:
@@ -159,9 +165,13 @@ def doctor(
 
 @app.command()
 def demo(
-    state_dir: Annotated[Path, typer.Option(help="Where the sandbox keeps its org and CA.")] = Path(
-        ".demo"
-    ),
+    crm: Annotated[
+        str,
+        typer.Option(envvar="CRM", help="Which sandbox CRM: salesforce or hubspot."),
+    ] = "salesforce",
+    state_dir: Annotated[
+        Path | None, typer.Option(help="Where the sandbox keeps its CRM and CA [.demo/<crm>].")
+    ] = None,
     reset: Annotated[
         bool, typer.Option("--reset", help="Start again from a fresh demo org.")
     ] = False,
@@ -169,16 +179,22 @@ def demo(
         bool, typer.Option("--dry-run", help="Print the plan, write nothing.")
     ] = False,
 ) -> None:
-    """Run the whole job against the bundled sandbox Salesforce org and usage API."""
-    from connector.sandbox.demo import running_sandbox  # the sandbox is an optional extra
+    """Run the whole job against the bundled sandbox CRM (Salesforce or HubSpot) and usage API."""
+    from connector.sandbox.demo import SANDBOX_CRMS, running_sandbox  # an optional extra
 
+    sandbox_crm = next((name for name in SANDBOX_CRMS if name == crm), None)
+    if sandbox_crm is None:
+        err.print(f"[red]CRM must be one of {', '.join(SANDBOX_CRMS)}[/], not '{crm}'.")
+        raise typer.Exit(EXIT_CONFIG)
     logs.configure("console", "WARNING")  # the demo's story is the plan and the summary
+    state_dir = state_dir or Path(".demo") / crm
     if reset and state_dir.exists():
         shutil.rmtree(state_dir)
-    with running_sandbox(state_dir) as sandbox:
+    with running_sandbox(state_dir, crm=sandbox_crm) as sandbox:
         settings = sandbox.settings
+        where = settings.hubspot_url if crm == "hubspot" else settings.salesforce_url
         console.print(
-            f"Sandbox Salesforce org at {settings.salesforce_url}, usage API at "
+            f"Sandbox {_crm_name(settings)} at {where}, usage API at "
             f"{settings.usage_api_url} (TLS verified with {settings.ca_bundle}); "
             f"demo date {settings.as_of_date}."
         )
@@ -194,6 +210,10 @@ def serve() -> None:
     with _exit_codes("Cannot start"):
         code = serve_forever(settings)
     raise typer.Exit(code)
+
+
+def _crm_name(settings: Settings) -> str:
+    return "HubSpot portal" if settings.crm == "hubspot" else "Salesforce org"
 
 
 def main() -> None:

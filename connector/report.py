@@ -101,7 +101,9 @@ def _tasks_by_rule(plan: Plan) -> Table:
 def print_summary(console: Console, summary: RunSummary) -> None:
     api = summary.crm_api
     budget = (
-        f" (org: {api.used_today}/{api.daily_limit} today)" if api.daily_limit is not None else ""
+        f" (daily API use: {api.used_today}/{api.daily_limit})"
+        if api.daily_limit is not None
+        else ""
     )
     mode = "dry run, nothing written" if summary.dry_run else "applied"
     console.print(

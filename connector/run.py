@@ -18,6 +18,7 @@ import polars as pl
 
 from connector.config.load import Config, load_config
 from connector.crm.base import ApiUsage, CrmAdapter, WriteFailure
+from connector.crm.hubspot import HubSpotAdapter
 from connector.crm.salesforce import SalesforceAdapter
 from connector.emails import compose
 from connector.engine.evaluate import Evaluation, evaluate
@@ -86,7 +87,13 @@ class RunOutcome:
     summary: RunSummary
 
 
-def connect_crm(settings: Settings, config: Config) -> CrmAdapter:
+def connect_crm(
+    settings: Settings, config: Config, store: HistoryStore | None = None
+) -> CrmAdapter:
+    """The adapter for `settings.crm`; `store` holds HubSpot's task ledger (not needed to
+    validate)."""
+    if settings.crm == "hubspot":
+        return HubSpotAdapter(settings, config.mapping, store)
     return SalesforceAdapter(settings, config.mapping)
 
 
@@ -130,7 +137,7 @@ def run_sync(settings: Settings, *, dry_run: bool) -> RunOutcome:
 
 
 def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunSummary) -> Plan:
-    with closing(connect_crm(settings, config)) as crm:
+    with closing(connect_crm(settings, config, store)) as crm:
         summary.crm_api = crm.usage
         check_against_crm(crm, config)
         history = store.snapshots(

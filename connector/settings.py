@@ -13,13 +13,15 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+CrmName = Literal["salesforce", "hubspot"]
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", extra="ignore", frozen=True, populate_by_name=True
     )
 
-    crm: Literal["salesforce"] = "salesforce"
+    crm: CrmName = "salesforce"
     mappings_dir: Path = Path("mappings")
     playbooks_dir: Path = Path("playbooks")
     dry_run: bool = False
@@ -38,6 +40,23 @@ class Settings(BaseSettings):
     salesforce_jwt_audience: str = "https://login.salesforce.com"
     salesforce_access_token: SecretStr | None = None
     salesforce_instance_url: str | None = None
+
+    hubspot_access_token: SecretStr | None = Field(
+        default=None, description="A private app's access token (a secret)."
+    )
+    hubspot_url: str = Field(
+        default="https://api.hubapi.com", description="HubSpot's API host (the sandbox in tests)"
+    )
+    hubspot_portal_id: str | None = Field(
+        default=None, description="The Hub ID, for links to records in Slack posts"
+    )
+    hubspot_app_url: str = Field(
+        default="https://app.hubspot.com", description="The UI host: app-eu1.hubspot.com in EU"
+    )
+    hubspot_rate_limit_requests: int = Field(
+        default=100, ge=1, description="Requests per window: 100 (Free, Starter), 190 (Pro+)"
+    )
+    hubspot_rate_limit_seconds: float = Field(default=10.0, gt=0)
 
     slack_webhook_url: SecretStr | None = Field(
         default=None, description="Incoming webhook for the digest and rule posts (a secret)."
@@ -107,6 +126,10 @@ class Settings(BaseSettings):
             ],
             "access_token": ["salesforce_access_token", "salesforce_instance_url"],
         }[self.salesforce_auth]
+        return [name.upper() for name in needed if getattr(self, name) is None]
+
+    def missing_hubspot_settings(self) -> list[str]:
+        needed = ["hubspot_access_token", "hubspot_portal_id"]
         return [name.upper() for name in needed if getattr(self, name) is None]
 
     @property

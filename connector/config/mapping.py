@@ -87,8 +87,8 @@ class TaskMapping(_Strict):
 
 
 class Mapping(_Strict):
-    crm: Literal["salesforce"]
-    api_version: str = "60.0"
+    crm: Literal["salesforce", "hubspot"]
+    api_version: str = Field(default="60.0", description="Salesforce REST API version")
     account: AccountMapping
     opportunity: OpportunityMapping
     usage: UsageMapping

@@ -1,48 +1,65 @@
-"""A running sandbox — Salesforce org and usage API over HTTPS on loopback — and the settings
-that point the worker at it. Used by `cs-connector demo` and by the end-to-end tests.
+"""A running sandbox — a Salesforce org or a HubSpot portal, the usage API, Slack and SMTP,
+on loopback — and the settings that point the worker at it. Used by `cs-connector demo` and
+by the end-to-end tests.
 
-State lives in one directory (org records, the TLS CA, the demo date), so a second
-`make demo` talks to the org the first one wrote to.
+State lives in one directory (CRM records, the TLS CA, the demo date), so a second
+`make demo` talks to the CRM the first one wrote to.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
 from connector.sandbox.demo_company import DemoCompany
+from connector.sandbox.hubspot import HubSpotApp, HubSpotPortal, PortalSeeder
 from connector.sandbox.salesforce import DEFAULT_SCHEMA, ObjectSchema, SalesforceApp, SandboxOrg
 from connector.sandbox.server import make_tls, serve_wsgi
 from connector.sandbox.slack_receiver import SlackReceiver
 from connector.sandbox.smtp_sink import SmtpSink
 from connector.sandbox.usage_api import UsageApi, UsageRow
-from connector.settings import Settings
+from connector.settings import CrmName, Settings
 
 CLIENT_ID = "cs-connector-demo"
 CLIENT_SECRET = "demo-secret-not-for-production"  # noqa: S105 — the sandbox's own credential
 USAGE_TOKEN = "demo-usage-token"  # noqa: S105
+HUBSPOT_TOKEN = "pat-demo-not-for-production"  # noqa: S105 — the sandbox portal's own token
+HUBSPOT_PORTAL_ID = "24681357"
+SANDBOX_CRMS: tuple[CrmName, ...] = ("salesforce", "hubspot")
 
 
 @dataclass(frozen=True)
 class RunningSandbox:
-    org: SandboxOrg
     usage: UsageApi
     usage_rows: list[UsageRow]
     slack: SlackReceiver
     smtp: SmtpSink
     settings: Settings
+    crm: SandboxOrg | HubSpotPortal
+
+    @property
+    def org(self) -> SandboxOrg:
+        assert isinstance(self.crm, SandboxOrg), "this sandbox runs HubSpot"
+        return self.crm
+
+    @property
+    def portal(self) -> HubSpotPortal:
+        assert isinstance(self.crm, HubSpotPortal), "this sandbox runs Salesforce"
+        return self.crm
 
 
 @contextmanager
 def running_sandbox(
     state_dir: Path,
     *,
+    crm: CrmName = "salesforce",
     as_of: date | None = None,
     customers: int = 300,
     project_dir: Path = Path(),
@@ -50,17 +67,36 @@ def running_sandbox(
 ) -> Iterator[RunningSandbox]:
     """Start (seeding on first use) the sandbox whose state is in `state_dir`; save on exit."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    org_path, usage_path = state_dir / "org.json", state_dir / "usage.json"
-    if org_path.exists() and usage_path.exists():
+    crm_path, usage_path = state_dir / f"{crm}.json", state_dir / "usage.json"
+    seeded = crm_path.exists() and usage_path.exists()
+    if seeded:
         saved = json.loads(usage_path.read_text())
         demo_date = date.fromisoformat(saved["as_of"])
-        org = SandboxOrg.load(org_path, schema, today=lambda: demo_date)
         usage_rows = [UsageRow.from_json(row) for row in saved["rows"]]
     else:
         demo_date = as_of or date.today()
-        org = SandboxOrg(schema, today=lambda: demo_date)  # SOQL's TODAY is the demo date
-        usage_rows = DemoCompany(demo_date, customers).populate(org)
-        org.add_client(CLIENT_ID, CLIENT_SECRET)
+    if crm == "hubspot":
+        portal = (
+            HubSpotPortal.load(crm_path, clock=_clock(demo_date))
+            if seeded
+            else HubSpotPortal(clock=_clock(demo_date))
+        )
+        served: SandboxOrg | HubSpotPortal = portal
+        app: Any = HubSpotApp(portal)
+        if not seeded:
+            usage_rows = DemoCompany(demo_date, customers).populate(PortalSeeder(portal))
+            portal.add_token(HUBSPOT_TOKEN)
+    else:
+        org = (
+            SandboxOrg.load(crm_path, schema, today=lambda: demo_date)
+            if seeded
+            else SandboxOrg(schema, today=lambda: demo_date)  # SOQL's TODAY is the demo date
+        )
+        served, app = org, SalesforceApp(org)
+        if not seeded:
+            usage_rows = DemoCompany(demo_date, customers).populate(org)
+            org.add_client(CLIENT_ID, CLIENT_SECRET)
+    if not seeded:
         usage_path.write_text(
             json.dumps(
                 {"as_of": demo_date.isoformat(), "rows": [row.to_json() for row in usage_rows]}
@@ -69,20 +105,29 @@ def running_sandbox(
     usage = UsageApi(usage_rows, USAGE_TOKEN)
     tls = make_tls(state_dir / "tls")
     slack = SlackReceiver(outbox=state_dir / "slack")
-    with (
-        serve_wsgi(SalesforceApp(org), tls=tls) as sf_server,
-        serve_wsgi(usage, tls=tls) as usage_server,
-        serve_wsgi(slack, tls=tls) as slack_server,
-        SmtpSink(outbox=state_dir / "outbox") as smtp,
-    ):
+    with ExitStack() as stack:
+        crm_server = stack.enter_context(serve_wsgi(app, tls=tls))
+        usage_server = stack.enter_context(serve_wsgi(usage, tls=tls))
+        slack_server = stack.enter_context(serve_wsgi(slack, tls=tls))
+        smtp = stack.enter_context(SmtpSink(outbox=state_dir / "outbox"))
+        crm_settings: dict[str, Any] = (
+            {
+                "hubspot_url": crm_server.url,
+                "hubspot_access_token": SecretStr(HUBSPOT_TOKEN),
+                "hubspot_portal_id": HUBSPOT_PORTAL_ID,
+            }
+            if crm == "hubspot"
+            else {
+                "salesforce_auth": "client_credentials",
+                "salesforce_url": crm_server.url,
+                "salesforce_client_id": CLIENT_ID,
+                "salesforce_client_secret": SecretStr(CLIENT_SECRET),
+            }
+        )
         settings = Settings(
-            crm="salesforce",
+            crm=crm,
             mappings_dir=project_dir / "mappings",
             playbooks_dir=project_dir / "playbooks",
-            salesforce_auth="client_credentials",
-            salesforce_url=sf_server.url,
-            salesforce_client_id=CLIENT_ID,
-            salesforce_client_secret=SecretStr(CLIENT_SECRET),
             usage_api_url=usage_server.url,
             usage_api_token=SecretStr(USAGE_TOKEN),
             slack_webhook_url=SecretStr(f"{slack_server.url}/services/T0DEMO/B0DEMO/sandbox"),
@@ -92,8 +137,14 @@ def running_sandbox(
             ca_bundle=tls.ca_bundle,
             as_of_date=demo_date,
             state_database_url=SecretStr(f"sqlite:///{state_dir / 'state.db'}"),
+            **crm_settings,
         )
         try:
-            yield RunningSandbox(org, usage, usage_rows, slack, smtp, settings)
+            yield RunningSandbox(usage, usage_rows, slack, smtp, settings, served)
         finally:
-            org.save(org_path)
+            served.save(crm_path)
+
+
+def _clock(demo_date: date) -> Callable[[], datetime]:
+    """The portal's clock: the demo date at the current time of day."""
+    return lambda: datetime.combine(demo_date, datetime.now(UTC).timetz())

@@ -20,10 +20,19 @@ from sqlalchemy import Connection, Engine, create_engine, delete, func, insert, 
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store.lock import run_lock
-from connector.store.tables import account_snapshots, message_ledger, runs
+from connector.store.tables import account_snapshots, message_ledger, runs, task_ledger
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SNAPSHOT_BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class LedgerTask:
+    """A task the ledger knows: 'creating' (outcome unknown) or 'created' as `record_id`."""
+
+    key: str
+    status: str
+    record_id: str | None
 
 
 @dataclass(frozen=True)
@@ -156,6 +165,48 @@ class HistoryStore:
                     status="sent" if sent else "failed", sent_at=datetime.now(UTC) if sent else None
                 )
             )
+
+    # -- task ledger ---------------------------------------------------------------------
+
+    def ledger_tasks(self, keys: Iterable[str]) -> dict[str, LedgerTask]:
+        wanted = list(keys)
+        found: dict[str, LedgerTask] = {}
+        with self._transaction() as db:
+            for start in range(0, len(wanted), 500):
+                rows = db.execute(
+                    select(task_ledger).where(task_ledger.c.key.in_(wanted[start : start + 500]))
+                )
+                found.update({r.key: LedgerTask(r.key, r.status, r.record_id) for r in rows})
+        return found
+
+    def tasks_creating(self, keys: Iterable[str]) -> None:
+        """Record the intent to create, before the call (one transaction for the batch)."""
+        now = datetime.now(UTC)
+        with self._transaction() as db:
+            for key in keys:
+                db.execute(delete(task_ledger).where(task_ledger.c.key == key))
+                db.execute(insert(task_ledger).values(key=key, status="creating", recorded_at=now))
+
+    def tasks_created(self, created: Mapping[str, str]) -> None:
+        """key → the CRM's record id, once the CRM has confirmed (or reconciliation found) it."""
+        now = datetime.now(UTC)
+        with self._transaction() as db:
+            for key, record_id in created.items():
+                db.execute(delete(task_ledger).where(task_ledger.c.key == key))
+                db.execute(
+                    insert(task_ledger).values(
+                        key=key, status="created", record_id=record_id, recorded_at=now
+                    )
+                )
+
+    def tasks_forget(self, keys: Iterable[str]) -> None:
+        """The CRM has no task for these keys (refused, or deleted since): they may be created."""
+        wanted = list(keys)
+        with self._transaction() as db:
+            for start in range(0, len(wanted), 500):
+                db.execute(
+                    delete(task_ledger).where(task_ledger.c.key.in_(wanted[start : start + 500]))
+                )
 
     # -- snapshots -----------------------------------------------------------------------
 

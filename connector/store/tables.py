@@ -53,3 +53,15 @@ message_ledger = Table(
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Column("sent_at", DateTime(timezone=True)),
 )
+
+# Tasks by action key, for CRMs whose tasks cannot carry a unique key (HubSpot): 'creating'
+# is written before the create call and 'created' with the record id after it. A row left in
+# 'creating' is an unknown outcome, reconciled against the CRM before the key is created again.
+task_ledger = Table(
+    "task_ledger",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("status", String(20), nullable=False),
+    Column("record_id", String(64)),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+)

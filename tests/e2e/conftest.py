@@ -1,4 +1,4 @@
-"""A running sandbox (Salesforce org + usage API over HTTPS on loopback) per test."""
+"""A running sandbox (Salesforce org or HubSpot portal, usage API, Slack, SMTP) per test."""
 
 from __future__ import annotations
 
@@ -29,6 +29,14 @@ def project(tmp_path: Path) -> Path:
 def sandbox(tmp_path: Path, project: Path) -> Iterator[RunningSandbox]:
     with running_sandbox(
         tmp_path / "state", as_of=AS_OF, customers=60, project_dir=project
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def hubspot(tmp_path: Path, project: Path) -> Iterator[RunningSandbox]:
+    with running_sandbox(
+        tmp_path / "hubspot", crm="hubspot", as_of=AS_OF, customers=60, project_dir=project
     ) as running:
         yield running
 

@@ -70,7 +70,7 @@ def test_wrong_secret_is_refused_without_echoing_it(sandbox: RunningSandbox) -> 
 def test_validate_checks_the_org(sandbox: RunningSandbox, project: Path) -> None:
     result = CliRunner().invoke(app, ["validate"], env=cli_env(sandbox))
     assert result.exit_code == 0, result.output
-    assert "files and the salesforce org agree" in result.output
+    assert "files and the Salesforce org agree" in result.output
 
     mapping = project / "mappings" / "salesforce.yaml"
     mapping.write_text(mapping.read_text().replace("CS_Health_Trend__c", "CS_Health_Trnd__c"))

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
-from connector.store import HistoryStore, RunRecord
+from connector.store import HistoryStore, LedgerTask, RunRecord
 
 DAY = date(2026, 11, 23)
 
@@ -53,3 +53,22 @@ def test_empty_history_is_an_empty_frame(store: HistoryStore) -> None:
     history = store.snapshots(since=DAY, until=date(2026, 12, 1))
     assert history.height == 0
     assert "health_score" in history.columns
+
+
+def test_task_ledger_records_intent_then_the_created_id(store: HistoryStore) -> None:
+    store.tasks_creating(["r:a:1", "r:b:2", "r:c:3"])
+    store.tasks_created({"r:a:1": "901"})
+    store.tasks_forget(["r:c:3"])
+
+    known = store.ledger_tasks(["r:a:1", "r:b:2", "r:c:3", "r:d:4"])
+
+    assert known == {
+        "r:a:1": LedgerTask("r:a:1", "created", "901"),
+        "r:b:2": LedgerTask("r:b:2", "creating", None),
+    }
+
+
+def test_recording_intent_again_replaces_an_earlier_unknown_outcome(store: HistoryStore) -> None:
+    store.tasks_creating(["r:a:1"])
+    store.tasks_creating(["r:a:1"])
+    assert store.ledger_tasks(["r:a:1"]) == {"r:a:1": LedgerTask("r:a:1", "creating", None)}

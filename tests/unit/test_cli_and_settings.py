@@ -81,3 +81,13 @@ def test_validate_offline_reports_file_line_and_exits_2(tmp_path: Path) -> None:
     assert result.exit_code == EXIT_CONFIG
     assert f"{health}:" in result.output
     assert "greater than 0" in result.output
+
+
+def test_every_setting_is_documented_in_the_example_env() -> None:
+    example = (Path(__file__).resolve().parents[2] / "settings.example.env").read_text()
+    documented = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line}
+    names = {
+        name.upper() if field.validation_alias is None else "CA_BUNDLE"
+        for name, field in Settings.model_fields.items()
+    }
+    assert names - documented == set()

@@ -1,0 +1,392 @@
+"""The HubSpot calls the worker makes, on hubspot-api-client, paced and retried in one place.
+
+The client builds a new urllib3 pool each time an API attribute is read, so the API objects
+are made once here. Every call goes through `_call`: it waits for the portal's rate-limit
+window, counts the call, retries 429s (always safe: HubSpot did nothing) and, for calls that
+are safe to repeat, server errors and dropped connections. A create is never repeated after
+it may have reached HubSpot: that raises `OutcomeUnknown` for the caller to reconcile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import urllib3
+from hubspot import HubSpot
+from hubspot.crm.associations.v4.exceptions import ApiException as AssociationsApiException
+from hubspot.crm.associations.v4.models import (
+    BatchInputPublicFetchAssociationsBatchRequest,
+    PublicFetchAssociationsBatchRequest,
+)
+from hubspot.crm.associations.v4.schema.exceptions import ApiException as LabelsApiException
+from hubspot.crm.objects.exceptions import ApiException as ObjectsApiException
+from hubspot.crm.objects.models import (
+    BatchInputSimplePublicObjectBatchInput,
+    BatchInputSimplePublicObjectBatchInputForCreate,
+    BatchReadInputSimplePublicObjectId,
+    FilterGroup,
+    PublicObjectSearchRequest,
+    SimplePublicObjectBatchInput,
+    SimplePublicObjectBatchInputForCreate,
+    SimplePublicObjectId,
+)
+from hubspot.crm.owners.exceptions import ApiException as OwnersApiException
+from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.util.retry import Retry
+
+from connector.crm.base import ApiUsage
+from connector.crm.hubspot_properties import ObjectProperties
+from connector.crm.rate_limit import RateLimiter, limiter_for
+from connector.errors import ApiBudgetExhausted, ConnectorError, CrmError
+from connector.settings import Settings
+
+API_EXCEPTIONS = (
+    ObjectsApiException,
+    PropertiesApiException,
+    OwnersApiException,
+    LabelsApiException,
+    AssociationsApiException,
+)
+PAGE_LIMIT = 100  # objects per list page, HubSpot's maximum
+BATCH_LIMIT = 100  # inputs per batch read/update/create, HubSpot's maximum
+SEARCH_LIMIT = 200  # results per search page, HubSpot's maximum
+MAX_RATE_LIMITED = 12  # 429s in a row before a call gives up
+
+T = TypeVar("T")
+
+
+class OutcomeUnknown(CrmError):
+    """A write may or may not have happened (timeout or dropped connection after sending)."""
+
+
+@dataclass(frozen=True)
+class Owner:
+    id: str
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    user_id: int | None
+    team: str | None  # the owner's primary team, e.g. "Customer Success"
+
+    def attribute(self, name: str) -> str | None:
+        values = {
+            "email": self.email,
+            "firstName": self.first_name,
+            "lastName": self.last_name,
+            "name": " ".join(p for p in (self.first_name, self.last_name) if p) or None,
+            "team": self.team,
+            "userId": None if self.user_id is None else str(self.user_id),
+        }
+        return values[name]
+
+
+OWNER_ATTRIBUTES = ("email", "firstName", "lastName", "name", "team", "userId")
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """A batch write's answer, per input: the objects written and the errors by trace id."""
+
+    results: list[Any]
+    errors: dict[str, tuple[str, str]]  # objectWriteTraceId or id → (category, message)
+
+
+class HubSpotApi:
+    def __init__(self, settings: Settings, usage: ApiUsage, *, max_attempts: int = 5) -> None:
+        missing = settings.missing_hubspot_settings()
+        if missing:
+            raise ConnectorError(
+                f"CRM=hubspot needs {', '.join(missing)} (see settings.example.env)."
+            )
+        assert settings.hubspot_access_token is not None
+        token = settings.hubspot_access_token.get_secret_value()
+        client = HubSpot(
+            access_token=token,
+            host=settings.hubspot_url.rstrip("/"),
+            # urllib3 repeats only connects that failed before sending; the rest is ours
+            retry=Retry(total=3, connect=3, read=0, status=0, other=0, redirect=0),
+            ssl_ca_cert=str(settings.ca_bundle) if settings.ca_bundle else None,
+        )
+        self._objects = client.crm.objects.basic_api
+        self._batch = client.crm.objects.batch_api
+        self._search = client.crm.objects.search_api
+        self._properties = client.crm.properties.core_api
+        self._owners = client.crm.owners.owners_api
+        self._labels = client.crm.associations.v4.schema.definitions_api
+        self._associations = client.crm.associations.v4.batch_api
+        self._pools = [
+            api.api_client
+            for api in (
+                self._objects,
+                self._batch,
+                self._search,
+                self._properties,
+                self._owners,
+                self._labels,
+                self._associations,
+            )
+        ]
+        portal = (settings.hubspot_url, hashlib.sha256(token.encode()).hexdigest()[:16])
+        self.limiter: RateLimiter = limiter_for(
+            portal, settings.hubspot_rate_limit_requests, settings.hubspot_rate_limit_seconds
+        )
+        timeout = settings.http_timeout_seconds
+        self._timeout = (min(10.0, timeout), timeout)
+        self._usage = usage
+        self._max_attempts = max_attempts
+
+    def close(self) -> None:
+        for api_client in self._pools:
+            api_client.rest_client.pool_manager.clear()
+
+    # -- the one place calls are made ----------------------------------------------------
+
+    def _call(
+        self, request: Callable[..., Any], *args: Any, repeatable: bool = True, **kwargs: Any
+    ) -> Any:
+        """`request(*args, **kwargs)` (a `*_with_http_info` method), paced, counted, retried."""
+        failures = refusals = 0
+        while True:
+            self.limiter.acquire()
+            self._usage.calls += 1
+            try:
+                data, _status, headers = request(*args, _request_timeout=self._timeout, **kwargs)
+            except API_EXCEPTIONS as exc:
+                headers = dict(exc.headers or {})
+                self._observe(headers)
+                if exc.status == 429:
+                    refusals += 1
+                    self._rate_limited(exc.body, headers, refusals)
+                    continue
+                if 0 < exc.status < 500:
+                    raise _crm_error(exc) from None
+                error, sent = _crm_error(exc), exc.status != 0  # 0: TLS failed, nothing sent
+            except urllib3.exceptions.HTTPError as exc:
+                error = CrmError(
+                    f"no answer from HubSpot ({type(exc).__name__}); check HUBSPOT_URL, the "
+                    "network and status.hubspot.com.",
+                    "UNREACHABLE",
+                )
+                sent = not _never_sent(exc)
+            else:
+                self._observe(dict(headers or {}))
+                return data
+            if sent and not repeatable:
+                raise OutcomeUnknown(
+                    f"{error} Whether the write happened is reconciled before it is tried again.",
+                    "OUTCOME_UNKNOWN",
+                    error.status,
+                )
+            failures += 1
+            if failures >= self._max_attempts:
+                raise error
+            _pause(failures)
+
+    def _rate_limited(self, body: Any, headers: dict[str, str], refusals: int) -> None:
+        """Wait as HubSpot says after a 429 (nothing was done, so any call may be repeated)."""
+        if _policy(body) == "DAILY":
+            raise ApiBudgetExhausted(
+                "the portal's daily API limit is used up; the next scheduled run will try again.",
+                "RATE_LIMIT",
+                429,
+            )
+        if refusals >= MAX_RATE_LIMITED:
+            raise CrmError(
+                f"HubSpot refused {refusals} attempts in a row for its rate limit; another app "
+                "may be using the portal's quota (see HUBSPOT_RATE_LIMIT_REQUESTS).",
+                "RATE_LIMIT",
+                429,
+            )
+        self.limiter.back_off(headers)
+
+    def _observe(self, headers: dict[str, str]) -> None:
+        self.limiter.observe(headers)
+        lowered = {k.lower(): v for k, v in headers.items()}
+        daily = lowered.get("x-hubspot-ratelimit-daily", "")
+        remaining = lowered.get("x-hubspot-ratelimit-daily-remaining", "")
+        if daily.isdigit() and remaining.isdigit():
+            self._usage.daily_limit = int(daily)
+            self._usage.used_today = int(daily) - int(remaining)
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def properties(self, object_type: str) -> ObjectProperties:
+        page = self._call(self._properties.get_all_with_http_info, object_type)
+        return ObjectProperties.from_api(object_type, page.results)
+
+    def owners(self) -> dict[str, Owner]:
+        owners: dict[str, Owner] = {}
+        after = None
+        while True:
+            page = self._call(
+                self._owners.get_page_with_http_info, limit=PAGE_LIMIT, after=after, archived=False
+            )
+            for owner in page.results:
+                team = next((t.name for t in owner.teams or () if t.primary), None)
+                owners[str(owner.id)] = Owner(
+                    str(owner.id),
+                    owner.email,
+                    owner.first_name,
+                    owner.last_name,
+                    owner.user_id,
+                    team,
+                )
+            after = _next_after(page)
+            if after is None:
+                return owners
+
+    def association_type_id(self, from_type: str, to_type: str) -> int:
+        """HubSpot's default (unlabeled) association type between two object types."""
+        labels = self._call(self._labels.get_all_with_http_info, from_type, to_type)
+        defined = [spec for spec in labels.results if spec.category == "HUBSPOT_DEFINED"]
+        if not defined:
+            raise CrmError(f"HubSpot defines no association from {from_type} to {to_type}.")
+        return int(min(defined, key=lambda spec: spec.label is not None).type_id)
+
+    def list_objects(
+        self, object_type: str, properties: Sequence[str], associations: Sequence[str]
+    ) -> Iterator[Any]:
+        """Every object, a page of 100 per call, with only these properties."""
+        after = None
+        while True:
+            page = self._call(
+                self._objects.get_page_with_http_info,
+                object_type,
+                limit=PAGE_LIMIT,
+                after=after,
+                properties=list(properties),
+                associations=list(associations) or None,
+                archived=False,
+            )
+            yield from page.results
+            after = _next_after(page)
+            if after is None:
+                return
+
+    def read_by_id(self, object_type: str, ids: Sequence[str], properties: Sequence[str]) -> Any:
+        """Objects by id, 100 a call; ids HubSpot does not have are left out."""
+        found = []
+        for start in range(0, len(ids), BATCH_LIMIT):
+            body = BatchReadInputSimplePublicObjectId(
+                inputs=[SimplePublicObjectId(id=i) for i in ids[start : start + BATCH_LIMIT]],
+                properties=list(properties),
+                properties_with_history=[],
+            )
+            found += self._call(
+                self._batch.read_with_http_info, object_type, body, archived=False
+            ).results
+        return found
+
+    def search(
+        self, object_type: str, groups: list[FilterGroup], properties: Sequence[str]
+    ) -> Iterator[Any]:
+        """Every result of one search, 200 a page (search reflects writes after a delay)."""
+        after = None
+        while True:
+            body = PublicObjectSearchRequest(
+                filter_groups=groups,
+                properties=list(properties),
+                limit=SEARCH_LIMIT,
+                after=after,
+                sorts=[],
+            )
+            page = self._call(self._search.do_search_with_http_info, object_type, body)
+            yield from page.results
+            after = _next_after(page)
+            if after is None:
+                return
+
+    def associated_ids(
+        self, from_type: str, to_type: str, ids: Sequence[str]
+    ) -> dict[str, list[str]]:
+        """For each `from_type` id, the ids of its associated `to_type` objects."""
+        found: dict[str, list[str]] = {i: [] for i in ids}
+        pending = [PublicFetchAssociationsBatchRequest(id=i) for i in ids]
+        while pending:
+            chunk, pending = pending[:BATCH_LIMIT], pending[BATCH_LIMIT:]
+            body = BatchInputPublicFetchAssociationsBatchRequest(inputs=chunk)
+            answer = self._call(
+                self._associations.get_page_with_http_info, from_type, to_type, body
+            )
+            for result in answer.results:
+                from_id = str(result._from.id)
+                found[from_id] += [str(to.to_object_id) for to in result.to]
+                if result.paging is not None and result.paging.next is not None:
+                    pending.append(
+                        PublicFetchAssociationsBatchRequest(
+                            id=from_id, after=result.paging.next.after
+                        )
+                    )
+        return found
+
+    # -- writes --------------------------------------------------------------------------
+
+    def update(self, object_type: str, inputs: list[SimplePublicObjectBatchInput]) -> BatchOutcome:
+        """One batch update (≤100 inputs); safe to repeat, so it is retried."""
+        body = BatchInputSimplePublicObjectBatchInput(inputs=inputs)
+        return _outcome(self._call(self._batch.update_with_http_info, object_type, body))
+
+    def create(
+        self, object_type: str, inputs: list[SimplePublicObjectBatchInputForCreate]
+    ) -> BatchOutcome:
+        """One batch create (≤100 inputs), never repeated once it may have been received."""
+        body = BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs)
+        answer = self._call(self._batch.create_with_http_info, object_type, body, repeatable=False)
+        return _outcome(answer)
+
+
+def _outcome(answer: Any) -> BatchOutcome:
+    errors: dict[str, tuple[str, str]] = {}
+    for error in getattr(answer, "errors", None) or ():
+        context = error.context or {}
+        for trace in context.get("objectWriteTraceId") or context.get("ids") or ():
+            errors[trace] = (str(error.category), str(error.message))
+    return BatchOutcome(list(answer.results or ()), errors)
+
+
+def _next_after(page: Any) -> str | None:
+    paging = getattr(page, "paging", None)
+    if paging is None or paging.next is None:
+        return None
+    return str(paging.next.after)
+
+
+def _never_sent(exc: urllib3.exceptions.HTTPError) -> bool:
+    """A connection that could not be opened carried no request: repeating it is safe."""
+    reason = getattr(exc, "reason", exc)
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+
+
+def _pause(attempt: int) -> None:
+    time.sleep(min(8.0, 0.25 * 2 ** (attempt - 1)))
+
+
+def _body(raw: Any) -> dict[str, Any]:
+    try:
+        parsed = json.loads(raw) if raw else {}
+    except (TypeError, ValueError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _policy(raw: Any) -> str | None:
+    policy = _body(raw).get("policyName")
+    return str(policy) if policy else None
+
+
+def _crm_error(exc: Any) -> CrmError:
+    """HubSpot's error body (`{"status":"error","message","category"}`) as our error type."""
+    body = _body(exc.body)
+    category = str(body.get("category") or f"HTTP_{exc.status}")
+    message = str(body.get("message") or exc.reason or "")[:500]
+    if exc.status == 401:
+        message += " Check HUBSPOT_ACCESS_TOKEN (a private app token with the CRM scopes)."
+    elif exc.status == 403:
+        message += " The private app lacks a scope it needs (crm.objects.*.read/write)."
+    return CrmError(message, category, exc.status)

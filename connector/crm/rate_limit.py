@@ -1,0 +1,95 @@
+"""A client-side rolling-window rate limiter, one per portal, that learns from the server.
+
+HubSpot allows a number of requests per rolling interval per app and portal (100 per 10 s on
+lower tiers) and says where a client stands in the `X-HubSpot-RateLimit-*` headers of every
+answer. Pacing ourselves to that window keeps a run from being refused at all; when it is
+refused anyway (another app shares the portal), the 429's `Retry-After` or the window decides
+how long to wait.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RateLimiter:
+    max_requests: int
+    interval_seconds: float
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _sent: deque[float] = field(default_factory=deque)
+    _paused_until: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def acquire(self) -> None:
+        """Wait until one more request fits the window, then count it as sent."""
+        while True:
+            with self._lock:
+                now = self.clock()
+                while self._sent and self._sent[0] <= now - self.interval_seconds:
+                    self._sent.popleft()
+                wait = self._paused_until - now
+                if wait <= 0 and len(self._sent) >= self.max_requests:
+                    wait = self._sent[0] + self.interval_seconds - now
+                if wait <= 0:
+                    self._sent.append(now)
+                    return
+            self.sleep(wait)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Adopt the server's window; when it says none is left, wait out an interval."""
+        maximum = _int(headers, "X-HubSpot-RateLimit-Max")
+        interval_ms = _int(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
+        remaining = _int(headers, "X-HubSpot-RateLimit-Remaining")
+        with self._lock:
+            if maximum:
+                self.max_requests = maximum
+            if interval_ms:
+                self.interval_seconds = interval_ms / 1000
+            if remaining == 0:
+                self._pause(self.interval_seconds)
+
+    def back_off(self, headers: Mapping[str, str]) -> None:
+        """After a 429: no request before `Retry-After` seconds, or a whole window."""
+        self.observe(headers)
+        retry_after = _float(headers, "Retry-After")
+        with self._lock:
+            self._pause(retry_after if retry_after is not None else self.interval_seconds)
+
+    def _pause(self, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, self.clock() + seconds)
+
+
+_LIMITERS: dict[tuple[str, ...], RateLimiter] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def limiter_for(portal: tuple[str, ...], max_requests: int, interval_seconds: float) -> RateLimiter:
+    """The process's one limiter for `portal`, so consecutive runs in `serve` share a window."""
+    with _REGISTRY_LOCK:
+        if portal not in _LIMITERS:
+            _LIMITERS[portal] = RateLimiter(max_requests, interval_seconds)
+        return _LIMITERS[portal]
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = name.lower()
+    return next((v for k, v in headers.items() if k.lower() == lowered), None)
+
+
+def _int(headers: Mapping[str, str], name: str) -> int | None:
+    value = _header(headers, name)
+    return int(value) if value is not None and value.strip().isdigit() else None
+
+
+def _float(headers: Mapping[str, str], name: str) -> float | None:
+    value = _header(headers, name)
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP-date Retry-After: fall back to the window

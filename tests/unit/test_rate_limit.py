@@ -1,0 +1,71 @@
+"""The HubSpot rate limiter paces requests to the window the server announces."""
+
+from __future__ import annotations
+
+from connector.crm.rate_limit import RateLimiter
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 3))
+        self.now += seconds
+
+
+def _limiter(clock: FakeClock, max_requests: int = 3, interval: float = 10.0) -> RateLimiter:
+    return RateLimiter(max_requests, interval, clock=clock, sleep=clock.sleep)
+
+
+def test_requests_within_the_window_do_not_wait() -> None:
+    clock = FakeClock()
+    limiter = _limiter(clock)
+    for _ in range(3):
+        limiter.acquire()
+    assert clock.slept == []
+
+
+def test_the_request_over_the_window_waits_for_the_oldest_to_leave_it() -> None:
+    clock = FakeClock()
+    limiter = _limiter(clock)
+    for at in (0.0, 2.0, 4.0):
+        clock.now = at
+        limiter.acquire()
+    limiter.acquire()
+    assert clock.slept == [6.0]  # the request at 0 s leaves the 10 s window at 10 s
+
+
+def test_the_server_window_replaces_the_configured_one() -> None:
+    clock = FakeClock()
+    limiter = _limiter(clock, max_requests=100)
+    limiter.observe(
+        {
+            "X-HubSpot-RateLimit-Max": "2",
+            "X-HubSpot-RateLimit-Interval-Milliseconds": "1000",
+            "X-HubSpot-RateLimit-Remaining": "1",
+        }
+    )
+    for _ in range(3):
+        limiter.acquire()
+    assert clock.slept == [1.0]
+
+
+def test_no_remaining_requests_pauses_for_an_interval() -> None:
+    clock = FakeClock()
+    limiter = _limiter(clock, max_requests=100, interval=10.0)
+    limiter.observe({"x-hubspot-ratelimit-remaining": "0"})
+    limiter.acquire()
+    assert clock.slept == [10.0]
+
+
+def test_a_429_waits_for_retry_after_when_given() -> None:
+    clock = FakeClock()
+    limiter = _limiter(clock)
+    limiter.back_off({"Retry-After": "2"})
+    limiter.acquire()
+    assert clock.slept == [2.0]
