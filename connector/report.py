@@ -105,6 +105,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         if api.daily_limit is not None
         else ""
     )
+    if api.rate_limit_wait_seconds >= 0.1:
+        budget += f", {api.rate_limit_wait_seconds:.1f}s paced to its rate limit"
     mode = "dry run, nothing written" if summary.dry_run else "applied"
     console.print(
         f"[bold]Run {summary.run_id}[/] ({mode}, as of {summary.as_of}): "

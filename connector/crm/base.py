@@ -45,6 +45,7 @@ class ApiUsage:
     calls: int = 0
     used_today: int | None = None
     daily_limit: int | None = None
+    rate_limit_wait_seconds: float = 0.0  # time spent pacing to the CRM's rate limit
 
 
 class CrmAdapter(Protocol):

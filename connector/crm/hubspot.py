@@ -19,12 +19,7 @@ from hubspot.crm.objects.models import SimplePublicObjectBatchInput
 
 from connector.config.mapping import Mapping, ObjectMapping
 from connector.crm.base import ApiUsage, MappingProblem, WriteFailure, WriteResult
-from connector.crm.hubspot_api import (
-    BATCH_LIMIT,
-    OWNER_ATTRIBUTES,
-    HubSpotApi,
-    Owner,
-)
+from connector.crm.hubspot_api import BATCH_LIMIT, OWNER_ATTRIBUTES, RECORD_ID, HubSpotApi, Owner
 from connector.crm.hubspot_properties import (
     OWNER,
     TEXT_TYPES,
@@ -40,7 +35,6 @@ from connector.plan import ExistingTask, PlannedTask, RecordUpdate
 from connector.settings import Settings
 from connector.store import HistoryStore
 
-RECORD_ID = "hs_object_id"
 ASSOCIATION_PREFIX = "associations."
 OBJECT_TYPE_IDS = {"companies": "0-2", "contacts": "0-1", "deals": "0-3", "tasks": "0-27"}
 
@@ -207,9 +201,9 @@ class HubSpotAdapter:
         records = list(self._api.list_objects(spec.object, properties, associations))
         raw = pl.DataFrame(
             [
-                pl.Series("_id", [str(r.id) for r in records], pl.String),
+                pl.Series("_id", [str(r["id"]) for r in records], pl.String),
                 *(
-                    column(p, [(r.properties or {}).get(p) for r in records], _info(described, p))
+                    column(p, [r["properties"].get(p) for r in records], _info(described, p))
                     for p in properties
                 ),
                 *(
@@ -299,10 +293,10 @@ def _association_column(object_type: str) -> str:
     return f"_associated_{object_type}"
 
 
-def _first_associated(record: Any, object_type: str) -> str | None:
+def _first_associated(record: dict[str, Any], object_type: str) -> str | None:
     """The associated record of this type; the primary (labelled) one when there are several."""
-    found = (record.associations or {}).get(object_type)
-    if found is None or not found.results:
+    found = (record.get("associations") or {}).get(object_type, {}).get("results")
+    if not found:
         return None
-    ranked = sorted(found.results, key=lambda a: str(a.type).endswith("unlabeled"))
-    return str(ranked[0].id)
+    ranked = sorted(found, key=lambda a: str(a["type"]).endswith("unlabeled"))
+    return str(ranked[0]["id"])

@@ -29,6 +29,7 @@ from hubspot.crm.objects.models import (
     BatchInputSimplePublicObjectBatchInput,
     BatchInputSimplePublicObjectBatchInputForCreate,
     BatchReadInputSimplePublicObjectId,
+    Filter,
     FilterGroup,
     PublicObjectSearchRequest,
     SimplePublicObjectBatchInput,
@@ -56,6 +57,8 @@ API_EXCEPTIONS = (
 PAGE_LIMIT = 100  # objects per list page, HubSpot's maximum
 BATCH_LIMIT = 100  # inputs per batch read/update/create, HubSpot's maximum
 SEARCH_LIMIT = 200  # results per search page, HubSpot's maximum
+SEARCH_REACHABLE = 10_000  # results one search can page through
+RECORD_ID = "hs_object_id"
 MAX_RATE_LIMITED = 12  # 429s in a row before a call gives up
 
 T = TypeVar("T")
@@ -153,10 +156,10 @@ class HubSpotApi:
         """`request(*args, **kwargs)` (a `*_with_http_info` method), paced, counted, retried."""
         failures = refusals = 0
         while True:
-            self.limiter.acquire()
+            self._usage.rate_limit_wait_seconds += self.limiter.acquire()
             self._usage.calls += 1
             try:
-                data, _status, headers = request(*args, _request_timeout=self._timeout, **kwargs)
+                answer = request(*args, _request_timeout=self._timeout, **kwargs)
             except API_EXCEPTIONS as exc:
                 headers = dict(exc.headers or {})
                 self._observe(headers)
@@ -175,8 +178,15 @@ class HubSpotApi:
                 )
                 sent = not _never_sent(exc)
             else:
-                self._observe(dict(headers or {}))
-                return data
+                if isinstance(answer, tuple):  # a model, its status and the headers
+                    data, _status, headers = answer
+                    self._observe(dict(headers or {}))
+                    return data
+                self._observe(dict(answer.headers))  # `_preload_content=False`: raw JSON
+                try:
+                    return json.loads(answer.data)
+                finally:
+                    answer.release_conn()
             if sent and not repeatable:
                 raise OutcomeUnknown(
                     f"{error} Whether the write happened is reconciled before it is tried again.",
@@ -251,8 +261,10 @@ class HubSpotApi:
 
     def list_objects(
         self, object_type: str, properties: Sequence[str], associations: Sequence[str]
-    ) -> Iterator[Any]:
-        """Every object, a page of 100 per call, with only these properties."""
+    ) -> Iterator[dict[str, Any]]:
+        """Every object, a page of 100 per call, with only these properties, as the JSON the
+        `SimplePublicObjectWithAssociations` model describes: building the models (their
+        timestamps through dateutil) costs more CPU than the whole rest of a run."""
         after = None
         while True:
             page = self._call(
@@ -263,9 +275,10 @@ class HubSpotApi:
                 properties=list(properties),
                 associations=list(associations) or None,
                 archived=False,
+                _preload_content=False,
             )
-            yield from page.results
-            after = _next_after(page)
+            yield from page["results"]
+            after = (page.get("paging") or {}).get("next", {}).get("after")
             if after is None:
                 return
 
@@ -286,21 +299,28 @@ class HubSpotApi:
     def search(
         self, object_type: str, groups: list[FilterGroup], properties: Sequence[str]
     ) -> Iterator[Any]:
-        """Every result of one search, 200 a page (search reflects writes after a delay)."""
-        after = None
+        """Every result of one search, 200 a page, in id order (search reflects writes after
+        a delay). HubSpot serves at most 10,000 results of one search, so before reaching that
+        the search starts again above the last id it returned."""
+        after: str | None = None
+        above: str | None = None
+        served = 0
         while True:
             body = PublicObjectSearchRequest(
-                filter_groups=groups,
+                filter_groups=groups if above is None else _above(groups, above),
                 properties=list(properties),
                 limit=SEARCH_LIMIT,
                 after=after,
-                sorts=[],
+                sorts=[RECORD_ID],
             )
             page = self._call(self._search.do_search_with_http_info, object_type, body)
             yield from page.results
+            served += len(page.results)
             after = _next_after(page)
             if after is None:
                 return
+            if served + SEARCH_LIMIT > SEARCH_REACHABLE:
+                above, after, served = str(page.results[-1].id), None, 0
 
     def associated_ids(
         self, from_type: str, to_type: str, ids: Sequence[str]
@@ -348,6 +368,11 @@ def _outcome(answer: Any) -> BatchOutcome:
         for trace in context.get("objectWriteTraceId") or context.get("ids") or ():
             errors[trace] = (str(error.category), str(error.message))
     return BatchOutcome(list(answer.results or ()), errors)
+
+
+def _above(groups: list[FilterGroup], record_id: str) -> list[FilterGroup]:
+    above = Filter(property_name=RECORD_ID, operator="GT", value=record_id)
+    return [FilterGroup(filters=[*group.filters, above]) for group in groups]
 
 
 def _next_after(page: Any) -> str | None:

@@ -26,23 +26,6 @@ class PropertyInfo:
     type: str  # string, number, date, datetime, enumeration, bool
     read_only: bool = False
     references: str | None = None  # "OWNER" for owner properties
-    options: tuple[str, ...] = ()
-
-    @property
-    def dtype(self) -> pl.DataType:
-        if self.type == "number":
-            return pl.Float64()
-        if self.type == "bool":
-            return pl.Boolean()
-        if self.type == "date":
-            return pl.Date()
-        if self.type == "datetime":
-            return pl.Datetime("ms", "UTC")
-        return pl.String()
-
-    def describe(self) -> str:
-        options = f" ({', '.join(self.options)})" if self.options else ""
-        return f"{self.type}{options}"
 
 
 @dataclass(frozen=True)
@@ -57,13 +40,8 @@ class ObjectProperties:
         for prop in results:
             metadata = prop.modification_metadata
             read_only = bool(prop.calculated) or bool(metadata and metadata.read_only_value)
-            options = tuple(o.value for o in prop.options or () if not o.hidden)
             found[prop.name] = PropertyInfo(
-                prop.name,
-                prop.type,
-                read_only,
-                prop.referenced_object_type,
-                options if prop.type == "enumeration" and not prop.external_options else (),
+                prop.name, prop.type, read_only, prop.referenced_object_type
             )
         return cls(object_type, found)
 

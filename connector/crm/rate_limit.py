@@ -26,8 +26,9 @@ class RateLimiter:
     _paused_until: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def acquire(self) -> None:
-        """Wait until one more request fits the window, then count it as sent."""
+    def acquire(self) -> float:
+        """Wait until one more request fits the window, count it as sent; the seconds waited."""
+        waited = 0.0
         while True:
             with self._lock:
                 now = self.clock()
@@ -38,21 +39,25 @@ class RateLimiter:
                     wait = self._sent[0] + self.interval_seconds - now
                 if wait <= 0:
                     self._sent.append(now)
-                    return
+                    return waited
             self.sleep(wait)
+            waited += wait
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        """Adopt the server's window; when it says none is left, wait out an interval."""
+        """Adopt the server's window; when it says none is left, wait for a free slot."""
         maximum = _int(headers, "X-HubSpot-RateLimit-Max")
         interval_ms = _int(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
         remaining = _int(headers, "X-HubSpot-RateLimit-Remaining")
         with self._lock:
+            if self._sent:  # HubSpot counted the request somewhere between send and answer:
+                self._sent[-1] = self.clock()  # timing it from the answer never runs early
             if maximum:
                 self.max_requests = maximum
             if interval_ms:
                 self.interval_seconds = interval_ms / 1000
-            if remaining == 0:
-                self._pause(self.interval_seconds)
+            if remaining == 0:  # the window is full until the oldest request in it leaves
+                oldest = self._sent[0] if self._sent else self.clock()
+                self._paused_until = max(self._paused_until, oldest + self.interval_seconds)
 
     def back_off(self, headers: Mapping[str, str]) -> None:
         """After a 429: no request before `Retry-After` seconds, or a whole window."""

@@ -380,3 +380,16 @@ def test_150_tasks_are_two_batch_creates_with_inline_associations(
     assert {t["associations"]["companies"][0] for t in _tasks(hubspot)} == {
         t.account_id for t in tasks
     }
+
+
+def test_the_client_paces_itself_to_the_window_the_portal_announces(
+    hubspot: RunningSandbox,
+) -> None:
+    """Settings say 100 per 10 s, the portal's headers say 6 per second: no call is refused."""
+    hubspot.portal.rate_limit = (6, 1_000)
+
+    outcome = run_sync(_no_email(hubspot.settings), dry_run=False)
+
+    assert outcome.summary.failures == []
+    assert outcome.summary.crm_api.calls > 3 * 6  # so it had to wait for the window
+    assert [c for c in hubspot.portal.calls if c.status == 429] == []

@@ -69,3 +69,24 @@ def test_a_429_waits_for_retry_after_when_given() -> None:
     limiter.back_off({"Retry-After": "2"})
     limiter.acquire()
     assert clock.slept == [2.0]
+
+
+def test_a_full_window_frees_up_when_its_oldest_request_leaves() -> None:
+    clock = FakeClock()
+    limiter = _limiter(clock, max_requests=100, interval=10.0)
+    for at in (0.0, 2.0, 4.0):
+        clock.now = at
+        limiter.acquire()
+    limiter.observe({"X-HubSpot-RateLimit-Remaining": "0"})  # others share the quota
+    limiter.acquire()
+    assert clock.slept == [6.0]
+
+
+def test_a_request_counts_from_its_answer_as_hubspot_may_have_counted_it_late() -> None:
+    clock = FakeClock()
+    limiter = _limiter(clock, max_requests=1, interval=10.0)
+    limiter.acquire()  # sent at 0 s
+    clock.now = 1.5
+    limiter.observe({})  # answered at 1.5 s
+    limiter.acquire()
+    assert clock.slept == [10.0]  # until 11.5 s, not 10 s
