@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol, TypeVar
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 
 from connector import logs
-from connector.config.load import load_config
+from connector.config.load import Config, load_config
 from connector.crm.salesforce import SalesforceAdapter
+from connector.doctor import Finding
 from connector.errors import ApiBudgetExhausted, ConfigError, ConnectorError
 from connector.report import print_findings, print_plan, print_summary, write_summary_json
 from connector.run import check_against_crm, connect_crm, run_sync
 from connector.settings import Settings
 from connector.store import RunLocked
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+AdapterT = TypeVar("AdapterT", bound=_Closable)
 
 app = typer.Typer(
     add_completion=False,
@@ -138,29 +146,54 @@ def validate(
 @app.command()
 def doctor(
     apply: Annotated[
-        bool, typer.Option("--apply", help="Create the missing fields (Tooling API).")
+        bool,
+        typer.Option("--apply", help="Create the missing fields (Tooling API) or properties."),
     ] = False,
 ) -> None:
-    """Check that the org is set up for the worker, and say exactly what to fix."""
-    from connector.doctor import apply_fixes, diagnose
-
+    """Check that the org or portal is set up for the worker, and say exactly what to fix."""
     settings = _settings()
-    if settings.crm != "salesforce":
-        err.print(
-            "doctor checks Salesforce orgs. On HubSpot, `cs-connector validate` checks every "
-            "mapped property; create missing ones in Settings → Properties."
-        )
-        raise typer.Exit(EXIT_CONFIG)
-    with _exit_codes("Cannot check the org"):
+    name = "portal" if settings.crm == "hubspot" else "org"
+    with _exit_codes(f"Cannot check the {name}"):
         config = load_config(settings.mappings_dir, settings.playbooks_dir, settings.crm)
-        with closing(SalesforceAdapter(settings, config.mapping)) as crm:
-            findings = diagnose(crm, config)
-            if apply and (created := apply_fixes(crm, findings)):
-                console.print(f"Created {', '.join(created)}.")
-                findings = diagnose(crm, config)
-    print_findings(console, findings)
+        if settings.crm == "hubspot":
+            from connector import doctor_hubspot
+            from connector.crm.hubspot import HubSpotAdapter
+
+            hubspot = HubSpotAdapter(settings, config.mapping)
+            findings = _check_setup(
+                hubspot, doctor_hubspot.diagnose, doctor_hubspot.apply_fixes, config, apply=apply
+            )
+        else:
+            from connector import doctor as salesforce_doctor
+
+            salesforce = SalesforceAdapter(settings, config.mapping)
+            findings = _check_setup(
+                salesforce,
+                salesforce_doctor.diagnose,
+                salesforce_doctor.apply_fixes,
+                config,
+                apply=apply,
+            )
+    print_findings(console, findings, crm=name)
     if not all(finding.ok for finding in findings):
         raise typer.Exit(EXIT_CONFIG)
+
+
+def _check_setup(
+    crm: AdapterT,
+    diagnose: Callable[[AdapterT, Config], list[Finding]],
+    apply_fixes: Callable[[AdapterT, list[Finding]], list[str]],
+    config: Config,
+    *,
+    apply: bool,
+) -> list[Finding]:
+    """Diagnose; with `apply`, create what is missing and diagnose again."""
+    with closing(crm):
+        findings = diagnose(crm, config)
+        if apply and (created := apply_fixes(crm, findings)):
+            console.print(f"Created {', '.join(created)}.")
+            findings = diagnose(crm, config)
+    return findings
 
 
 @app.command()

@@ -159,9 +159,9 @@ def _more(console: Console, total: int, noun: str, shown: int = ROWS_SHOWN) -> N
         console.print(f"… and {total - shown} more {noun}.")
 
 
-def print_findings(console: Console, findings: list[Finding]) -> None:
+def print_findings(console: Console, findings: list[Finding], *, crm: str = "org") -> None:
     """One line a check; under each problem, where it is named and how to fix it."""
-    console.print("[bold]Org setup[/]")
+    console.print(f"[bold]{crm.capitalize()} setup[/]")
     for finding in findings:
         mark = "[green]ok [/]" if finding.ok else "[red]fix[/]"
         where = f" ({finding.where})" if finding.where else ""
@@ -170,7 +170,7 @@ def print_findings(console: Console, findings: list[Finding]) -> None:
             console.print(f"    → {finding.fix}")
     problems = sum(not finding.ok for finding in findings)
     console.print(
-        "[green]The org is ready.[/]" if not problems else f"[red]{problems} thing(s) to fix.[/]"
+        f"[green]The {crm} is ready.[/]" if not problems else f"[red]{problems} thing(s) to fix.[/]"
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 from hubspot.crm.objects.models import SimplePublicObjectBatchInput
+from hubspot.crm.properties.models import PropertyCreate, PropertyGroupCreate
 
 from connector.config.mapping import Mapping, ObjectMapping
 from connector.crm.base import ApiUsage, MappingProblem, WriteFailure, WriteResult
@@ -90,6 +91,13 @@ class HubSpotAdapter:
         if object_type not in self._properties:
             self._properties[object_type] = self._api.properties(object_type)
         return self._properties[object_type]
+
+    def create_property(
+        self, object_type: str, group: PropertyGroupCreate, spec: PropertyCreate
+    ) -> None:
+        """What Settings → Properties → Create property does (for `doctor --apply`)."""
+        self._api.create_property(object_type, group, spec)
+        self._properties.pop(object_type, None)  # describe must see the new property
 
     # -- mapping checks ------------------------------------------------------------------
 

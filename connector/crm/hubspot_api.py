@@ -38,6 +38,7 @@ from hubspot.crm.objects.models import (
 )
 from hubspot.crm.owners.exceptions import ApiException as OwnersApiException
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
+from hubspot.crm.properties.models import PropertyCreate, PropertyGroupCreate
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
@@ -120,6 +121,7 @@ class HubSpotApi:
         self._batch = client.crm.objects.batch_api
         self._search = client.crm.objects.search_api
         self._properties = client.crm.properties.core_api
+        self._groups = client.crm.properties.groups_api
         self._owners = client.crm.owners.owners_api
         self._labels = client.crm.associations.v4.schema.definitions_api
         self._associations = client.crm.associations.v4.batch_api
@@ -130,6 +132,7 @@ class HubSpotApi:
                 self._batch,
                 self._search,
                 self._properties,
+                self._groups,
                 self._owners,
                 self._labels,
                 self._associations,
@@ -229,6 +232,17 @@ class HubSpotApi:
     def properties(self, object_type: str) -> ObjectProperties:
         page = self._call(self._properties.get_all_with_http_info, object_type)
         return ObjectProperties.from_api(object_type, page.results)
+
+    def create_property(
+        self, object_type: str, group: PropertyGroupCreate, spec: PropertyCreate
+    ) -> None:
+        """Create a custom property in `group`, creating the group first if it is new."""
+        try:
+            self._call(self._groups.create_with_http_info, object_type, group)
+        except CrmError as exc:
+            if exc.status != 409:  # 409: the group exists already
+                raise
+        self._call(self._properties.create_with_http_info, object_type, spec)
 
     def owners(self) -> dict[str, Owner]:
         owners: dict[str, Owner] = {}

@@ -26,6 +26,7 @@ class PropertyInfo:
     type: str  # string, number, date, datetime, enumeration, bool
     read_only: bool = False
     references: str | None = None  # "OWNER" for owner properties
+    options: tuple[str, ...] = ()  # an enumeration's values
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,9 @@ class ObjectProperties:
         for prop in results:
             metadata = prop.modification_metadata
             read_only = bool(prop.calculated) or bool(metadata and metadata.read_only_value)
+            options = tuple(o.value for o in prop.options or () if not o.hidden)
             found[prop.name] = PropertyInfo(
-                prop.name, prop.type, read_only, prop.referenced_object_type
+                prop.name, prop.type, read_only, prop.referenced_object_type, options
             )
         return cls(object_type, found)
 

@@ -44,12 +44,9 @@ def hubspot(tmp_path: Path, project: Path) -> Iterator[RunningSandbox]:
 def cli_env(sandbox: RunningSandbox) -> dict[str, str]:
     """The environment a platform engineer would set to point the CLI at this sandbox."""
     s = sandbox.settings
-    assert s.salesforce_client_secret is not None
     assert s.usage_api_token is not None
-    return {
-        "SALESFORCE_URL": str(s.salesforce_url),
-        "SALESFORCE_CLIENT_ID": str(s.salesforce_client_id),
-        "SALESFORCE_CLIENT_SECRET": s.salesforce_client_secret.get_secret_value(),
+    common = {
+        "CRM": s.crm,
         "USAGE_API_URL": str(s.usage_api_url),
         "USAGE_API_TOKEN": s.usage_api_token.get_secret_value(),
         "CA_BUNDLE": str(s.ca_bundle),
@@ -57,6 +54,21 @@ def cli_env(sandbox: RunningSandbox) -> dict[str, str]:
         "MAPPINGS_DIR": str(s.mappings_dir),
         "PLAYBOOKS_DIR": str(s.playbooks_dir),
         "STATE_DATABASE_URL": s.state_database_url.get_secret_value(),
+    }
+    if s.crm == "hubspot":
+        assert s.hubspot_access_token is not None
+        return {
+            **common,
+            "HUBSPOT_URL": s.hubspot_url,
+            "HUBSPOT_ACCESS_TOKEN": s.hubspot_access_token.get_secret_value(),
+            "HUBSPOT_PORTAL_ID": str(s.hubspot_portal_id),
+        }
+    assert s.salesforce_client_secret is not None
+    return {
+        **common,
+        "SALESFORCE_URL": str(s.salesforce_url),
+        "SALESFORCE_CLIENT_ID": str(s.salesforce_client_id),
+        "SALESFORCE_CLIENT_SECRET": s.salesforce_client_secret.get_secret_value(),
     }
 
 

@@ -1,8 +1,9 @@
-"""`doctor` on an org that is not set up yet: it says what is missing and how to fix it,
-`--apply` creates the fields, and a second `doctor` is clean."""
+"""`doctor` on an org or portal that is not set up yet: it says what is missing and how to fix
+it, `--apply` creates the fields, and a second `doctor` is clean."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -81,3 +82,66 @@ def test_created_fields_survive_a_restart_of_the_sandbox(tmp_path: Path, project
         assert _doctor(first, "--apply")[0] == 0
     with running_sandbox(state, project_dir=project, schema=schema) as again:
         assert _doctor(again)[0] == 0
+
+
+@pytest.fixture
+def new_portal(hubspot: RunningSandbox) -> RunningSandbox:
+    for object_type, name in (
+        ("companies", "cs_health_trend"),
+        ("companies", "cs_touch_tier"),
+        ("tasks", "cs_action_key"),
+    ):
+        hubspot.portal.remove_property(object_type, name)
+    return hubspot
+
+
+def test_doctor_on_hubspot_reports_missing_properties_then_creates_them(
+    new_portal: RunningSandbox, project: Path
+) -> None:
+    code, output = _doctor(new_portal)
+    assert code == EXIT_CONFIG
+    mapping = project / "mappings" / "hubspot.yaml"
+    line = line_of(mapping, "health_trend: cs_health_trend")
+    assert f"companies.cs_health_trend is missing ({mapping}:{line})" in output
+    assert (
+        "Create property: Dropdown select (High Touch, Low Touch, Tech Touch), internal name "
+        "cs_touch_tier" in output
+    )
+    assert "tasks.cs_action_key is missing" in output
+    assert "companies.cs_health_score (Number)" in output
+    assert "3 thing(s) to fix" in output
+
+    code, output = _doctor(new_portal, "--apply")
+    assert code == 0, output
+    assert (
+        "Created companies.cs_health_trend, companies.cs_touch_tier, tasks.cs_action_key." in output
+    )
+    assert "The portal is ready." in output
+    specs = {s.name: s for s in new_portal.portal.property_specs("companies")}
+    assert [o.value for o in specs["cs_touch_tier"].options] == [
+        "High Touch",
+        "Low Touch",
+        "Tech Touch",
+    ]
+    assert (specs["cs_health_trend"].type, specs["cs_health_trend"].group_name) == (
+        "number",
+        "cs_connector",
+    )
+
+    outcome = run_sync(new_portal.settings, dry_run=False)
+    assert outcome.summary.failures == []
+
+
+def test_doctor_on_hubspot_says_when_a_property_cannot_hold_what_is_written(
+    hubspot: RunningSandbox,
+) -> None:
+    color = next(
+        s for s in hubspot.portal.property_specs("companies") if s.name == "cs_health_color"
+    )
+    hubspot.portal.remove_property("companies", "cs_health_color")
+    hubspot.portal.add_property("companies", dataclasses.replace(color, options=color.options[:2]))
+
+    code, output = _doctor(hubspot)
+
+    assert code == EXIT_CONFIG
+    assert "companies.cs_health_color lacks the dropdown options Red" in output

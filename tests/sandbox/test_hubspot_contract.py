@@ -25,7 +25,7 @@ from hubspot.crm.objects import (
     PublicObjectSearchRequest,
 )
 from hubspot.crm.objects.exceptions import ApiException
-from hubspot.crm.properties import PropertyCreate
+from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 
 from connector.sandbox.hubspot import Exchange, HubSpotPortal, check_response
@@ -325,6 +325,36 @@ def test_properties_are_described_and_custom_ones_created(hs_client: hubspot.Cli
     with pytest.raises(PropertiesApiException) as missing:
         api.get_by_name("companies", "cs_nothing")
     assert missing.value.status == 404
+
+
+def test_properties_go_in_groups_that_exist(hs_client: hubspot.Client) -> None:
+    groups = hs_client.crm.properties.groups_api
+    created = groups.create("tasks", PropertyGroupCreate(name="renewals", label="Renewals"))
+    assert (created.name, created.label, created.archived) == ("renewals", "Renewals", False)
+    with pytest.raises(PropertiesApiException) as again:
+        groups.create("tasks", PropertyGroupCreate(name="renewals", label="Renewals"))
+    assert again.value.status == 409
+
+    core = hs_client.crm.properties.core_api
+    core.create(
+        "tasks",
+        PropertyCreate(
+            name="cs_step", label="Step", type="string", field_type="text", group_name="renewals"
+        ),
+    )
+    with pytest.raises(PropertiesApiException) as no_group:
+        core.create(
+            "tasks",
+            PropertyCreate(
+                name="cs_other",
+                label="Other",
+                type="string",
+                field_type="text",
+                group_name="nowhere",
+            ),
+        )
+    assert no_group.value.status == 400
+    assert "Property group nowhere does not exist" in str(no_group.value.body)
 
 
 def test_association_labels_give_hubspot_type_ids(hs_client: hubspot.Client) -> None:

@@ -57,6 +57,11 @@ class HubSpotApp:
                     endpoint="properties.create",
                 ),
                 Rule(
+                    "/crm/v3/properties/<object_type>/groups",
+                    methods=["POST"],
+                    endpoint="properties.create_group",
+                ),
+                Rule(
                     "/crm/v3/properties/<object_type>/<name>",
                     methods=["GET"],
                     endpoint="properties.get",
@@ -84,6 +89,7 @@ class HubSpotApp:
             "properties.get_all": self._properties,
             "properties.create": self._create_property,
             "properties.get": self._property,
+            "properties.create_group": self._create_group,
             "associations.labels": self._labels,
             "associations.batch_read": self._associated,
         }
@@ -195,6 +201,9 @@ class HubSpotApp:
 
     def _create_property(self, request: Request, body: Any, object_type: str) -> Answer:
         return 201, self.portal.create_property(object_type, body)
+
+    def _create_group(self, request: Request, body: Any, object_type: str) -> Answer:
+        return 201, self.portal.create_property_group(object_type, body)
 
     def _labels(self, request: Request, body: None, from_type: str, to_type: str) -> Answer:
         return 200, self.portal.association_labels(from_type, to_type)

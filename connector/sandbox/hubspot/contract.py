@@ -44,6 +44,7 @@ REQUEST_MODELS = {
     "objects.batch_create": Model(OBJECTS, "BatchInputSimplePublicObjectBatchInputForCreate"),
     "objects.search": Model(OBJECTS, "PublicObjectSearchRequest"),
     "properties.create": Model(PROPERTIES, "PropertyCreate"),
+    "properties.create_group": Model(PROPERTIES, "PropertyGroupCreate"),
     "associations.batch_read": Model(
         ASSOCIATIONS_V4, "BatchInputPublicFetchAssociationsBatchRequest"
     ),
@@ -67,6 +68,7 @@ RESPONSE_MODELS = {
     ("properties.get_all", 200): Model(PROPERTIES, "CollectionResponsePropertyNoPaging"),
     ("properties.get", 200): Model(PROPERTIES, "ModelProperty"),
     ("properties.create", 201): Model(PROPERTIES, "ModelProperty"),
+    ("properties.create_group", 201): Model(PROPERTIES, "PropertyGroup"),
     ("associations.labels", 200): Model(
         ASSOCIATIONS, "CollectionResponseAssociationSpecWithLabelNoPaging"
     ),

@@ -67,6 +67,7 @@ class HubSpotPortal:
         self._lock = threading.RLock()
         self._store = CrmStore(schema, self._clock)
         self._tokens: set[str] = set()
+        self._groups: dict[str, set[str]] = {}  # property groups created through the API
         self._faults = FaultPlan()
         self._limiter = RateLimiter()
         self._calls: list[ApiCall] = []
@@ -235,12 +236,41 @@ class HubSpotPortal:
             f"Unable to find property {name} for object type {object_type_name}",
         )
 
+    def property_groups(self, object_type_name: str) -> set[str]:
+        """Groups the portal has: those of its properties, and any created since."""
+        with self._lock:
+            kind = object_type(object_type_name).name
+            named = {spec.group_name for spec in self._store.schema[kind].values()}
+            return named | self._groups.get(kind, set())
+
+    def create_property_group(
+        self, object_type_name: str, body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """A PropertyGroupCreate body (checked against the model by the app)."""
+        with self._lock:
+            name = body["name"]
+            if name in self.property_groups(object_type_name):
+                raise HubSpotError(
+                    409, "OBJECT_ALREADY_EXISTS", f"Property group '{name}' already exists."
+                )
+            self._groups.setdefault(object_type(object_type_name).name, set()).add(name)
+            return {
+                "name": name,
+                "label": body["label"],
+                "displayOrder": body.get("displayOrder", -1),
+                "archived": False,
+            }
+
     def create_property(self, object_type_name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """A PropertyCreate body (checked against the model by the app)."""
         try:
             spec = property_from_create(body)
         except ValueError as error:
             raise validation_error(str(error)) from None
+        if spec.group_name not in self.property_groups(object_type_name):
+            raise validation_error(
+                f"Property group {spec.group_name} does not exist for {object_type_name}."
+            )
         with self._lock:
             if any(s.name == spec.name for s in self.property_specs(object_type_name)):
                 raise HubSpotError(
@@ -335,7 +365,11 @@ class HubSpotPortal:
         """Schemas, records, owners, associations, id counters and tokens, as JSON. Faults,
         rate-limit windows, the call log and the search index lag are not kept."""
         with self._lock:
-            state = {**self._store.to_json(), "tokens": sorted(self._tokens)}
+            state = {
+                **self._store.to_json(),
+                "tokens": sorted(self._tokens),
+                "groups": {kind: sorted(names) for kind, names in self._groups.items()},
+            }
         partial = path.with_name(path.name + ".partial")
         partial.write_text(json.dumps(state))
         partial.replace(path)
@@ -347,4 +381,5 @@ class HubSpotPortal:
         portal = cls(clock=clock)
         portal._store.load_json(state)
         portal._tokens = set(state["tokens"])
+        portal._groups = {kind: set(names) for kind, names in state.get("groups", {}).items()}
         return portal
