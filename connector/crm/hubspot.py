@@ -37,7 +37,13 @@ from connector.settings import Settings
 from connector.store import HistoryStore
 
 ASSOCIATION_PREFIX = "associations."
-OBJECT_TYPE_IDS = {"companies": "0-2", "contacts": "0-1", "deals": "0-3", "tasks": "0-27"}
+OBJECT_TYPE_IDS = {
+    "companies": "0-2",
+    "contacts": "0-1",
+    "deals": "0-3",
+    "meetings": "0-47",
+    "tasks": "0-27",
+}
 
 
 @dataclass(frozen=True)
@@ -74,10 +80,10 @@ class HubSpotAdapter:
         self._portal_id = settings.hubspot_portal_id
         self._properties: dict[str, ObjectProperties] = {}
         self._owners: dict[str, Owner] | None = None
-        # resolved once: tasks are created with inline associations, no extra calls
-        company_type = self._api.association_type_id(mapping.tasks.object, "companies")
         self._book = (
-            TaskBook(self._api, store, mapping.tasks, company_type) if store is not None else None
+            TaskBook(self._api, store, mapping.tasks, mapping.account.object)
+            if store is not None
+            else None
         )
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import urllib3
 from hubspot import HubSpot
@@ -61,8 +61,6 @@ SEARCH_LIMIT = 200  # results per search page, HubSpot's maximum
 SEARCH_REACHABLE = 10_000  # results one search can page through
 RECORD_ID = "hs_object_id"
 MAX_RATE_LIMITED = 12  # 429s in a row before a call gives up
-
-T = TypeVar("T")
 
 
 class OutcomeUnknown(CrmError):

@@ -51,14 +51,15 @@ STATE = ("hs_task_status", "hs_task_completion_date")
 
 class TaskBook:
     def __init__(
-        self, api: HubSpotApi, store: HistoryStore, tasks: TaskMapping, company_type_id: int
+        self, api: HubSpotApi, store: HistoryStore, tasks: TaskMapping, account_object: str
     ) -> None:
         self._api = api
         self._store = store
         self._object = tasks.object
         self._key = tasks.key_field
-        self._company_type_id = company_type_id
-        self._contact_type_id: int | None = None
+        self._account_object = account_object
+        # association type ids, looked up once: tasks are created with inline associations
+        self._type_ids: dict[str, int] = {}
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -117,14 +118,9 @@ class TaskBook:
         company's tasks), else the key is cleared to be created again."""
         if not keys:
             return {}
-        companies = sorted({_account_of(key) for key in keys})
-        task_ids = sorted(
-            {
-                i
-                for ids in self._api.associated_ids("companies", self._object, companies).values()
-                for i in ids
-            }
-        )
+        accounts = sorted({_account_of(key) for key in keys})
+        associated = self._api.associated_ids(self._account_object, self._object, accounts)
+        task_ids = sorted({i for ids in associated.values() for i in ids})
         wanted = set(keys)
         made = {
             key: str(task.id)
@@ -221,9 +217,9 @@ class TaskBook:
                 )
 
     def _create_input(self, task: PlannedTask) -> SimplePublicObjectBatchInputForCreate:
-        associations = [self._association(task.account_id, self._company_type_id)]
+        associations = [self._association(task.account_id, self._account_object)]
         if task.contact_id:
-            associations.append(self._association(task.contact_id, self._contact_type()))
+            associations.append(self._association(task.contact_id, "contacts"))
         return SimplePublicObjectBatchInputForCreate(
             properties=self._properties(task),
             associations=associations,
@@ -242,18 +238,13 @@ class TaskBook:
             "hubspot_owner_id": task.assignee_id,
         }
 
-    def _association(self, record_id: str, type_id: int) -> PublicAssociationsForObject:
-        return PublicAssociationsForObject(
-            to=PublicObjectId(id=record_id),
-            types=[
-                AssociationSpec(association_category="HUBSPOT_DEFINED", association_type_id=type_id)
-            ],
+    def _association(self, record_id: str, to_type: str) -> PublicAssociationsForObject:
+        if to_type not in self._type_ids:
+            self._type_ids[to_type] = self._api.association_type_id(self._object, to_type)
+        spec = AssociationSpec(
+            association_category="HUBSPOT_DEFINED", association_type_id=self._type_ids[to_type]
         )
-
-    def _contact_type(self) -> int:
-        if self._contact_type_id is None:
-            self._contact_type_id = self._api.association_type_id(self._object, "contacts")
-        return self._contact_type_id
+        return PublicAssociationsForObject(to=PublicObjectId(id=record_id), types=[spec])
 
 
 def _failure(task: PlannedTask, code: str | None, message: str) -> WriteFailure:
