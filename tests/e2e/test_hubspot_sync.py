@@ -394,3 +394,17 @@ def test_the_slack_digest_links_to_companies_in_the_portal(hubspot: RunningSandb
     links = re.findall(r"https://app\.hubspot\.com/contacts/24681357/record/0-2/(\d+)", str(digest))
     assert links
     assert set(links) <= companies
+
+
+def test_a_mistyped_object_type_is_a_config_error_at_its_line(
+    hubspot: RunningSandbox, project: Path
+) -> None:
+    mapping = project / "mappings" / "hubspot.yaml"
+    mapping.write_text(mapping.read_text().replace("  object: tasks\n", "  object: taks\n"))
+
+    result = CliRunner().invoke(app, ["run", "--once"], env=cli_env(hubspot))
+
+    assert result.exit_code == 2, result.output
+    line = line_of(mapping, "object: taks")
+    assert f"{mapping}:{line}: HubSpot has no object type 'taks'" in result.output
+    assert hubspot.portal.count_calls("objects.batch_update") == 0
