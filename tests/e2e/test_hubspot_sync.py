@@ -408,3 +408,16 @@ def test_a_mistyped_object_type_is_a_config_error_at_its_line(
     line = line_of(mapping, "object: taks")
     assert f"{mapping}:{line}: HubSpot has no object type 'taks'" in result.output
     assert hubspot.portal.count_calls("objects.batch_update") == 0
+
+
+def test_a_lost_update_answer_is_retried_as_updates_are_safe_to_repeat(
+    hubspot: RunningSandbox,
+) -> None:
+    hubspot.portal.drop_after_commit("POST", "/crm/v3/objects/companies/batch/update")
+
+    outcome = run_sync(_no_email(hubspot.settings), dry_run=False)
+
+    updates = [c for c in hubspot.portal.calls if c.operation == "objects.batch_update"]
+    assert len(updates) == 2  # the dropped one, then its retry
+    assert outcome.summary.failures == []
+    assert outcome.summary.records_written == 60
