@@ -421,3 +421,15 @@ def test_a_lost_update_answer_is_retried_as_updates_are_safe_to_repeat(
     assert len(updates) == 2  # the dropped one, then its retry
     assert outcome.summary.failures == []
     assert outcome.summary.records_written == 60
+
+
+def test_a_used_up_daily_limit_stops_the_run_with_exit_code_6(hubspot: RunningSandbox) -> None:
+    hubspot.portal.daily_limit = 8  # the run needs more
+
+    result = CliRunner().invoke(app, ["run", "--once"], env=cli_env(hubspot))
+
+    assert result.exit_code == 6, result.output
+    assert "daily API limit is used up" in result.output
+    refused = [c for c in hubspot.portal.calls if c.status == 429]
+    assert len(refused) == 1  # not retried: waiting cannot help before tomorrow
+    assert hubspot.portal.count_calls("objects.batch_create") == 0

@@ -109,7 +109,7 @@ class HubSpotApp:
         else:
             usage = self.portal.usage(token, count=True)
             if not usage.allowed:
-                status, body = 429, _rate_limited()
+                status, body = 429, _rate_limited(daily=usage.daily_exhausted)
             else:
                 status, body = self._handle(request, operation, args)
                 handled = True
@@ -285,12 +285,13 @@ def _unauthenticated() -> dict[str, Any]:
     ).to_json()
 
 
-def _rate_limited() -> dict[str, Any]:
+def _rate_limited(*, daily: bool = False) -> dict[str, Any]:
+    policy = "DAILY" if daily else "TEN_SECONDLY_ROLLING"
     return {
         "status": "error",
-        "message": "You have reached your ten_secondly_rolling limit.",
+        "message": f"You have reached your {'daily' if daily else 'ten_secondly_rolling'} limit.",
         "errorType": "RATE_LIMIT",
         "correlationId": correlation_id(),
-        "policyName": "TEN_SECONDLY_ROLLING",
-        "groupName": "api-calls-tensecondly:sandbox",
+        "policyName": policy,
+        "groupName": f"api-calls-{'daily' if daily else 'tensecondly'}:sandbox",
     }

@@ -28,7 +28,7 @@ from connector.sandbox.hubspot.properties import (
     iso_millis,
     property_from_create,
 )
-from connector.sandbox.hubspot.ratelimit import RateLimiter, Usage
+from connector.sandbox.hubspot.ratelimit import DAILY_LIMIT, RateLimiter, Usage
 from connector.sandbox.hubspot.store import CrmStore, sorted_records
 
 MAX_OWNERS_PAGE = 500
@@ -62,6 +62,7 @@ class HubSpotPortal:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.rate_limit: tuple[int, int] = (100, 10_000)  # (max requests, interval in ms)
+        self.daily_limit = DAILY_LIMIT  # requests per token and day
         self.search_lag_seconds = 0.0
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
@@ -306,7 +307,9 @@ class HubSpotPortal:
     def usage(self, token: str, *, count: bool) -> Usage:
         """The request's standing in `token`'s rolling window, counting it if `count`."""
         with self._lock:
-            return self._limiter.take(token, time.monotonic(), self.rate_limit, count=count)
+            return self._limiter.take(
+                token, time.monotonic(), self.rate_limit, count=count, daily_limit=self.daily_limit
+            )
 
     def refuse_fraction(self, fraction: float, seed: int = 0) -> None:
         """A 429 storm: that fraction of calls (drawn by a seeded RNG) is refused as over the

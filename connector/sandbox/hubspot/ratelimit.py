@@ -17,6 +17,7 @@ class Usage:
     interval_ms: int
     daily: int
     daily_remaining: int
+    daily_exhausted: bool = False  # refused for the daily allowance, not the window
 
     def headers(self) -> dict[str, str]:
         return {
@@ -33,14 +34,24 @@ class RateLimiter:
         self._windows: dict[str, deque[float]] = {}
         self._daily: dict[str, int] = {}
 
-    def take(self, token: str, now: float, limit: tuple[int, int], *, count: bool) -> Usage:
+    def take(
+        self,
+        token: str,
+        now: float,
+        limit: tuple[int, int],
+        *,
+        count: bool,
+        daily_limit: int = DAILY_LIMIT,
+    ) -> Usage:
         """Count a request in `token`'s window (unless `count` is False, for requests that
-        were not let in); a request over the limit is not counted and not allowed."""
+        were not let in); a request over the window or the daily allowance is not counted
+        and not allowed."""
         max_requests, interval_ms = limit
         window = self._windows.setdefault(token, deque())
         while window and (now - window[0]) * 1000 >= interval_ms:
             window.popleft()
-        allowed = len(window) < max_requests
+        exhausted = self._daily.get(token, 0) >= daily_limit
+        allowed = len(window) < max_requests and not exhausted
         if count and allowed:
             window.append(now)
             self._daily[token] = self._daily.get(token, 0) + 1
@@ -50,8 +61,9 @@ class RateLimiter:
             max_requests,
             max(0, max_requests - len(window)) if allowed else 0,
             interval_ms,
-            DAILY_LIMIT,
-            max(0, DAILY_LIMIT - used_today),
+            daily_limit,
+            max(0, daily_limit - used_today),
+            exhausted,
         )
 
     def clear(self) -> None:
