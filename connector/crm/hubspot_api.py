@@ -60,6 +60,7 @@ BATCH_LIMIT = 100  # inputs per batch read/update/create, HubSpot's maximum
 SEARCH_LIMIT = 200  # results per search page, HubSpot's maximum
 SEARCH_REACHABLE = 10_000  # results one search can page through
 RECORD_ID = "hs_object_id"
+SEARCHES_PER_SECOND = 4  # the CRM search API's own limit, on top of the window
 MAX_RATE_LIMITED = 12  # 429s in a row before a call gives up
 
 
@@ -140,6 +141,7 @@ class HubSpotApi:
         self.limiter: RateLimiter = limiter_for(
             portal, settings.hubspot_rate_limit_requests, settings.hubspot_rate_limit_seconds
         )
+        self._search_limiter = limiter_for((*portal, "search"), SEARCHES_PER_SECOND, 1.0)
         timeout = settings.http_timeout_seconds
         self._timeout = (min(10.0, timeout), timeout)
         self._usage = usage
@@ -214,7 +216,8 @@ class HubSpotApi:
                 "RATE_LIMIT",
                 429,
             )
-        self.limiter.back_off(headers)
+        # the search API's own limit is per second; the others are per window
+        self.limiter.back_off(headers, 1.0 if _policy(body) == "SECONDLY" else None)
 
     def _observe(self, headers: dict[str, str]) -> None:
         self.limiter.observe(headers)
@@ -325,7 +328,9 @@ class HubSpotApi:
                 after=after,
                 sorts=[RECORD_ID],
             )
+            self._usage.rate_limit_wait_seconds += self._search_limiter.acquire()
             page = self._call(self._search.do_search_with_http_info, object_type, body)
+            self._search_limiter.observe({})  # count it from its answer
             yield from page.results
             served += len(page.results)
             after = _next_after(page)

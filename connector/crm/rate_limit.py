@@ -59,12 +59,13 @@ class RateLimiter:
                 oldest = self._sent[0] if self._sent else self.clock()
                 self._paused_until = max(self._paused_until, oldest + self.interval_seconds)
 
-    def back_off(self, headers: Mapping[str, str]) -> None:
-        """After a 429: no request before `Retry-After` seconds, or a whole window."""
+    def back_off(self, headers: Mapping[str, str], seconds: float | None = None) -> None:
+        """After a 429: no request before `Retry-After`, or `seconds`, or a whole window."""
         self.observe(headers)
         retry_after = _float(headers, "Retry-After")
+        wait = retry_after if retry_after is not None else seconds
         with self._lock:
-            self._pause(retry_after if retry_after is not None else self.interval_seconds)
+            self._pause(wait if wait is not None else self.interval_seconds)
 
     def _pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self.clock() + seconds)

@@ -41,3 +41,16 @@ def test_search_goes_past_the_cap_on_results_by_restarting_above_the_last_id(
     assert (
         hubspot.portal.count_calls("objects.search") == usage.calls == 6
     )  # 5 pages to the cap, then 1
+
+
+def test_searches_are_paced_to_the_search_limit(hubspot: RunningSandbox) -> None:
+    usage = ApiUsage()
+    api = HubSpotApi(hubspot.settings, usage)
+    keyed = FilterGroup(filters=[Filter(property_name="cs_action_key", operator="HAS_PROPERTY")])
+
+    for _ in range(9):
+        assert list(api.search("tasks", [keyed], ["cs_action_key"])) == []
+    api.close()
+
+    assert [c.status for c in hubspot.portal.calls] == [200] * 9
+    assert usage.rate_limit_wait_seconds >= 1.0  # 9 searches at 4 a second take two seconds

@@ -439,6 +439,20 @@ def test_requests_over_the_rolling_window_get_429_and_do_nothing(
     assert hs_portal.records("tasks") == []
 
 
+def test_searches_have_their_own_limit_per_second(
+    hs_client: hubspot.Client, hs_portal: HubSpotPortal
+) -> None:
+    hs_portal.search_rate_limit = (2, 60_000)
+    search = hs_client.crm.objects.search_api
+    for _ in range(2):
+        search.do_search("tasks", PublicObjectSearchRequest(limit=10))
+    with pytest.raises(ApiException) as limited:
+        search.do_search("tasks", PublicObjectSearchRequest(limit=10))
+    assert limited.value.status == 429
+    assert json.loads(limited.value.body)["policyName"] == "SECONDLY"
+    hs_client.crm.objects.basic_api.get_page("tasks")  # other endpoints go on
+
+
 def test_a_429_storm_refuses_the_chosen_fraction_of_calls(
     hs_client: hubspot.Client, hs_portal: HubSpotPortal
 ) -> None:

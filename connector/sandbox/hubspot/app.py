@@ -110,6 +110,8 @@ class HubSpotApp:
             usage = self.portal.usage(token, count=True)
             if not usage.allowed:
                 status, body = 429, _rate_limited(daily=usage.daily_exhausted)
+            elif operation == "objects.search" and not self.portal.search_allowed(token):
+                status, body = 429, _search_rate_limited()
             else:
                 status, body = self._handle(request, operation, args)
                 handled = True
@@ -283,6 +285,17 @@ def _unauthenticated() -> dict[str, Any]:
         "Authentication credentials not found. This API supports OAuth 2.0 authentication "
         "and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
     ).to_json()
+
+
+def _search_rate_limited() -> dict[str, Any]:
+    return {
+        "status": "error",
+        "message": "You have reached your secondly limit.",
+        "errorType": "RATE_LIMIT",
+        "correlationId": correlation_id(),
+        "policyName": "SECONDLY",
+        "groupName": "publicapi-crm-search",
+    }
 
 
 def _rate_limited(*, daily: bool = False) -> dict[str, Any]:

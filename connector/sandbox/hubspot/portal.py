@@ -63,6 +63,7 @@ class HubSpotPortal:
     ) -> None:
         self.rate_limit: tuple[int, int] = (100, 10_000)  # (max requests, interval in ms)
         self.daily_limit = DAILY_LIMIT  # requests per token and day
+        self.search_rate_limit: tuple[int, int] = (4, 1_000)  # the search API's own limit
         self.search_lag_seconds = 0.0
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
@@ -71,6 +72,7 @@ class HubSpotPortal:
         self._groups: dict[str, set[str]] = {}  # property groups created through the API
         self._faults = FaultPlan()
         self._limiter = RateLimiter()
+        self._search_limiter = RateLimiter()
         self._calls: list[ApiCall] = []
         self._exchanges: list[Exchange] = []
 
@@ -310,6 +312,12 @@ class HubSpotPortal:
             return self._limiter.take(
                 token, time.monotonic(), self.rate_limit, count=count, daily_limit=self.daily_limit
             )
+
+    def search_allowed(self, token: str) -> bool:
+        """Whether one more search fits `token`'s per-second search window (and count it)."""
+        with self._lock:
+            now = time.monotonic()
+            return self._search_limiter.take(token, now, self.search_rate_limit, count=True).allowed
 
     def refuse_fraction(self, fraction: float, seed: int = 0) -> None:
         """A 429 storm: that fraction of calls (drawn by a seeded RNG) is refused as over the
