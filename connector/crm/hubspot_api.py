@@ -339,6 +339,16 @@ class HubSpotApi:
             if served + SEARCH_LIMIT > SEARCH_REACHABLE:
                 above, after, served = str(page.results[-1].id), None, 0
 
+    def count(self, object_type: str, groups: list[FilterGroup]) -> int:
+        """How many objects a search matches (one call)."""
+        body = PublicObjectSearchRequest(
+            filter_groups=groups, properties=[RECORD_ID], limit=1, sorts=[]
+        )
+        self._usage.rate_limit_wait_seconds += self._search_limiter.acquire()
+        page = self._call(self._search.do_search_with_http_info, object_type, body)
+        self._search_limiter.observe({})
+        return int(page.total)
+
     def associated_ids(
         self, from_type: str, to_type: str, ids: Sequence[str]
     ) -> dict[str, list[str]]:

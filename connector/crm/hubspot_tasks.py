@@ -10,6 +10,7 @@ through the association API, which, unlike search, sees a task as soon as it exi
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -26,7 +27,7 @@ from hubspot.crm.objects.models import (
 
 from connector.config.mapping import TaskMapping
 from connector.crm.base import WriteFailure, WriteResult
-from connector.crm.hubspot_api import BATCH_LIMIT, HubSpotApi, OutcomeUnknown
+from connector.crm.hubspot_api import BATCH_LIMIT, SEARCH_LIMIT, HubSpotApi, OutcomeUnknown
 from connector.crm.hubspot_properties import epoch_ms, parse_datetime
 from connector.errors import CrmError
 from connector.logs import event
@@ -102,6 +103,15 @@ class TaskBook:
         return found
 
     def _search_keys(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
+        """Tasks with these keys: by `IN` searches of 100 keys, or — when HubSpot holds
+        fewer keyed tasks than that would take calls (a first run) — by reading them all."""
+        if len(keys) > SEARCH_IN_VALUES:
+            keyed = FilterGroup(filters=[Filter(property_name=self._key, operator="HAS_PROPERTY")])
+            held = self._api.count(self._object, [keyed])
+            if math.ceil(held / SEARCH_LIMIT) < math.ceil(len(keys) / SEARCH_IN_VALUES):
+                wanted = set(keys)
+                every = self._api.search(self._object, [keyed], [self._key, *STATE])
+                return {t.key: t for t in map(self._existing, every) if t.key in wanted}
         found: dict[str, ExistingTask] = {}
         for start in range(0, len(keys), SEARCH_IN_VALUES):
             chunk = list(keys[start : start + SEARCH_IN_VALUES])

@@ -145,6 +145,8 @@ def test_writes_use_hubspot_batch_maximum_and_no_association_calls(
         assert sandbox.portal.count_calls("objects.batch_update") == 3
         assert sandbox.portal.count_calls("objects.batch_create") == math.ceil(tasks / 100)
         assert tasks > 100  # so the creates really were split at 100
+        # an empty portal: one count and one (empty) read instead of a search per 100 keys
+        assert sandbox.portal.count_calls("objects.search") == 3  # with the cooldown search
         associations = [c for c in sandbox.portal.calls if c.operation.startswith("associations")]
         assert [c.operation for c in associations] == ["associations.labels"]  # once, at start
 
@@ -433,3 +435,23 @@ def test_a_used_up_daily_limit_stops_the_run_with_exit_code_6(hubspot: RunningSa
     refused = [c for c in hubspot.portal.calls if c.status == 429]
     assert len(refused) == 1  # not retried: waiting cannot help before tomorrow
     assert hubspot.portal.count_calls("objects.batch_create") == 0
+
+
+@pytest.mark.parametrize(
+    "customers", [15, 60], ids=["few keys: searched by key", "many keys: all keyed tasks read"]
+)
+def test_a_lost_store_makes_no_second_task(tmp_path: Path, project: Path, customers: int) -> None:
+    """The ledger is gone, but the tasks are found by their keys in HubSpot."""
+    with running_sandbox(
+        tmp_path / "hs", crm="hubspot", as_of=AS_OF, customers=customers, project_dir=project
+    ) as hubspot:
+        settings = _no_email(hubspot.settings)
+        first = run_sync(settings, dry_run=False)
+        store = Path(settings.state_database_url.get_secret_value().removeprefix("sqlite:///"))
+        store.unlink()
+
+        again = run_sync(settings, dry_run=False)
+
+        assert first.summary.tasks_created > 0
+        assert again.summary.tasks_created == 0
+        assert max(_keys(hubspot).values()) == 1
