@@ -12,8 +12,9 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from connector import logs
+from connector import doctor, doctor_hubspot, logs
 from connector.config.load import Config, load_config
+from connector.crm.hubspot import HubSpotAdapter
 from connector.crm.salesforce import SalesforceAdapter
 from connector.doctor import Finding
 from connector.errors import ApiBudgetExhausted, ConfigError, ConnectorError
@@ -143,8 +144,8 @@ def validate(
     )
 
 
-@app.command()
-def doctor(
+@app.command("doctor")
+def doctor_command(
     apply: Annotated[
         bool,
         typer.Option("--apply", help="Create the missing fields (Tooling API) or properties."),
@@ -156,24 +157,13 @@ def doctor(
     with _exit_codes(f"Cannot check the {name}"):
         config = load_config(settings.mappings_dir, settings.playbooks_dir, settings.crm)
         if settings.crm == "hubspot":
-            from connector import doctor_hubspot
-            from connector.crm.hubspot import HubSpotAdapter
-
-            hubspot = HubSpotAdapter(settings, config.mapping)
+            portal = HubSpotAdapter(settings, config.mapping)
             findings = _check_setup(
-                hubspot, doctor_hubspot.diagnose, doctor_hubspot.apply_fixes, config, apply=apply
+                portal, doctor_hubspot.diagnose, doctor_hubspot.apply_fixes, config, apply=apply
             )
         else:
-            from connector import doctor as salesforce_doctor
-
-            salesforce = SalesforceAdapter(settings, config.mapping)
-            findings = _check_setup(
-                salesforce,
-                salesforce_doctor.diagnose,
-                salesforce_doctor.apply_fixes,
-                config,
-                apply=apply,
-            )
+            org = SalesforceAdapter(settings, config.mapping)
+            findings = _check_setup(org, doctor.diagnose, doctor.apply_fixes, config, apply=apply)
     print_findings(console, findings, crm=name)
     if not all(finding.ok for finding in findings):
         raise typer.Exit(EXIT_CONFIG)
