@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from connector.sandbox.hubspot.errors import standard_error, validation_error
+from connector.sandbox.hubspot.errors import batch_answer, standard_error, validation_error
 from connector.sandbox.hubspot.object_types import ASSOCIATION_TYPES
 from connector.sandbox.hubspot.store import CrmStore
 
@@ -54,12 +54,4 @@ def batch_read(
         if start + PAGE_SIZE < len(linked):
             result["paging"] = {"next": {"after": str(start + PAGE_SIZE)}}
         results.append(result)
-    answer: dict[str, Any] = {
-        "status": "COMPLETE",
-        "results": results,
-        "startedAt": now,
-        "completedAt": now,
-    }
-    if not errors:
-        return 200, answer
-    return 207, {**answer, "numErrors": len(errors), "errors": errors}
+    return batch_answer(results, errors, started=now, completed=now)

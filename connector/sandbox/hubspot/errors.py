@@ -58,3 +58,23 @@ def standard_error(
         "errors": details or [],
         "links": {},
     }
+
+
+def batch_answer(
+    results: list[dict[str, Any]],
+    errors: list[dict[str, Any]],
+    *,
+    started: str,
+    completed: str,
+    ok: int = 200,
+) -> tuple[int, dict[str, Any]]:
+    """A batch response: `ok` when every input went through, else 207 with the errors."""
+    body: dict[str, Any] = {
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": started,
+        "completedAt": completed,
+    }
+    if not errors:
+        return ok, body
+    return 207, {**body, "numErrors": len(errors), "errors": errors}

@@ -7,7 +7,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from connector.sandbox.hubspot.errors import HubSpotError, standard_error, validation_error
+from connector.sandbox.hubspot.errors import (
+    HubSpotError,
+    batch_answer,
+    standard_error,
+    validation_error,
+)
 from connector.sandbox.hubspot.object_types import OBJECT_TYPES, association_label
 from connector.sandbox.hubspot.properties import DEFAULT_RETURNED, STANDARD, iso_millis
 from connector.sandbox.hubspot.store import CrmStore, Record, sorted_records
@@ -111,21 +116,12 @@ def batch_read(
         if history:
             result["propertiesWithHistory"] = history
         results.append(result)
-    response: dict[str, Any] = {
-        "status": "COMPLETE",
-        "results": results,
-        "startedAt": now,
-        "completedAt": now,
-    }
-    if not missing:
-        return 200, response
     message = (
         f"Could not get some {OBJECT_TYPES[object_type].error_name} objects, they may be "
         "deleted or not exist. Check that ids are valid."
     )
-    response["numErrors"] = 1
-    response["errors"] = [standard_error("OBJECT_NOT_FOUND", message, {"ids": missing})]
-    return 207, response
+    errors = [standard_error("OBJECT_NOT_FOUND", message, {"ids": missing})] if missing else []
+    return batch_answer(results, errors, started=now, completed=now)
 
 
 def _find(records: Iterable[Record], id_property: str, value: str) -> Record | None:

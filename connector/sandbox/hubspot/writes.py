@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from connector.sandbox.hubspot.errors import standard_error, validation_error
+from connector.sandbox.hubspot.errors import batch_answer, standard_error, validation_error
 from connector.sandbox.hubspot.object_types import OBJECT_TYPES, association_target
 from connector.sandbox.hubspot.objects import MAX_BATCH, object_json, too_many_inputs
 from connector.sandbox.hubspot.properties import STANDARD, InvalidValue, iso_millis, normalise
@@ -224,12 +224,4 @@ def _answer(
 ) -> tuple[int, dict[str, Any]]:
     """HubSpot does not promise input order; results come back reversed so clients that
     assume it break here rather than in production."""
-    body: dict[str, Any] = {
-        "status": "COMPLETE",
-        "results": results[::-1],
-        "startedAt": started,
-        "completedAt": batch.started,
-    }
-    if not errors:
-        return ok, body
-    return 207, {**body, "numErrors": len(errors), "errors": errors}
+    return batch_answer(results[::-1], errors, started=started, completed=batch.started, ok=ok)
