@@ -213,9 +213,9 @@ class TaskBook:
         made = {
             str((task.properties or {}).get(self._key)): str(task.id) for task in outcome.results
         }
-        self._store.tasks_created({k: i for k, i in made.items() if k in {t.key for t in chunk}})
-        refused = [t for t in chunk if t.key not in made]
-        self._store.tasks_forget(t.key for t in refused if t.key in outcome.errors)
+        keys = {t.key for t in chunk}
+        self._store.tasks_created({k: i for k, i in made.items() if k in keys})
+        self._store.tasks_forget(k for k in keys if k not in made and k in outcome.errors)
         for task in chunk:
             if task.key in made:
                 result.written += 1
