@@ -1,6 +1,23 @@
-"""Errors a RevOps admin or a platform engineer can act on.
+"""Every error the worker raises on purpose, each a sentence a RevOps admin or a platform
+engineer can act on, and each marked *transient* (the next attempt or the next scheduled run
+may succeed with nothing changed) or *terminal* (someone has to change a file, a setting or
+the CRM first). The CLI turns them into one sentence and an exit code; a traceback only with
+`--debug`.
 
-Every message says what is wrong and what to do; config errors also say where (`file:line`).
+    ConnectorError                     reported as a sentence, never a traceback
+    ├── ConfigError           terminal   mappings/ or playbooks/ cannot be used; lists every
+    │                                    ConfigProblem (file:line); nothing was read or written
+    ├── ExpressionError       terminal   a SQL expression does not parse or names no column
+    ├── TemplateError         terminal   a Jinja template does not parse or names no column
+    ├── RunLocked             transient  another run holds the store's run lock
+    ├── CrmError              either     the CRM refused (4xx: terminal) or could not be
+    │   │                                reached / failed (5xx, no answer: transient)
+    │   └── ApiBudgetExhausted transient the daily API allowance is used up
+    ├── UsageSourceError      either     the usage API refused (terminal) or failed (transient)
+    ├── DeliveryFailed        transient  a message was not delivered; it may be sent again
+    │   └── SmtpUnavailable   transient  the mail server was unreachable or refused the login
+    └── OutcomeUnknown        terminal   a write or message may or may not have arrived: it is
+                                         never repeated blindly, only reconciled first
 """
 
 from __future__ import annotations
@@ -11,6 +28,8 @@ from pathlib import Path
 
 class ConnectorError(Exception):
     """Base class: anything the CLI reports as a sentence instead of a traceback."""
+
+    transient: bool = False
 
 
 @dataclass(frozen=True)
@@ -38,18 +57,68 @@ class ConfigError(ConnectorError):
         return cls([ConfigProblem(path, line, message)])
 
 
+class ExpressionError(ConnectorError):
+    """An expression that does not parse or names columns the table does not have."""
+
+
+class TemplateError(ConnectorError):
+    """A template that does not parse or names columns the table does not have; `line` is
+    within the template."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        self.line = line
+        super().__init__(message)
+
+
+class RunLocked(ConnectorError):
+    """Another run holds the lock; this one must not start."""
+
+    transient = True
+
+
 class CrmError(ConnectorError):
     """The CRM refused or could not be reached; carries the CRM's own error code."""
 
     def __init__(self, message: str, code: str | None = None, status: int | None = None) -> None:
         self.code = code
         self.status = status
+        self.transient = status is None or status == 429 or status >= 500
         super().__init__(f"{code}: {message}" if code else message)
 
 
 class ApiBudgetExhausted(CrmError):
-    """The org's API request limit is used up; retrying now only makes it worse."""
+    """The CRM's daily API limit is used up; retrying now only makes it worse."""
+
+    def __init__(self, message: str, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, code, status)
+        self.transient = True  # tomorrow's run has a new allowance
 
 
 class UsageSourceError(ConnectorError):
     """The product-usage API could not be read."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        self.transient = transient
+        super().__init__(message)
+
+
+class DeliveryFailed(ConnectorError):
+    """A message (email, Slack post) was refused or never left: it may be sent again."""
+
+    transient = True
+
+
+class SmtpUnavailable(DeliveryFailed):
+    """The mail server could not be reached or refused the login: nothing was sent."""
+
+
+class OutcomeUnknown(ConnectorError):
+    """A write or message may or may not have arrived (timeout or dropped connection after
+    sending): never repeated until reconciled, so it can never arrive twice."""
+
+    def __init__(
+        self, message: str, code: str = "OUTCOME_UNKNOWN", status: int | None = None
+    ) -> None:
+        self.code = code
+        self.status = status
+        super().__init__(message)

@@ -1,6 +1,7 @@
-"""One sync: load config → extract → frame → evaluate → plan → apply → summary.
+"""One sync, start to end: config → extract → frame → evaluate → plan → apply → record.
 
-Everything that can fail for configuration reasons fails before the first write.
+Everything that can fail for configuration reasons fails before the first write, and the
+run is recorded in the history store whatever its outcome.
 """
 
 from __future__ import annotations
@@ -14,32 +15,20 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import polars as pl
-
-from connector.config.load import Config, load_config
-from connector.crm.base import ApiUsage, CrmAdapter, WriteFailure
-from connector.crm.hubspot import HubSpotAdapter
-from connector.crm.salesforce import SalesforceAdapter
-from connector.emails import compose
-from connector.engine.evaluate import Evaluation, evaluate
+from connector.checks import check_against_crm, load_checked_config
+from connector.config.load import Config
+from connector.crm.connect import connect
+from connector.crm.protocol import ApiUsage, WriteFailure
+from connector.engine.evaluate import evaluate
 from connector.engine.health import GROUP_PREFIX, SCORE_PREFIX
-from connector.errors import ConfigError, ConfigProblem, ConnectorError
-from connector.frame import CURRENT_PREFIX, Extract, build_frame
+from connector.extract import Extracted, extract
+from connector.frame import build_frame
 from connector.logs import RUN_ID, event
-from connector.outbox import EmailReport, send_emails
-from connector.plan import (
-    SET_PREFIX,
-    ActionPlan,
-    FieldTarget,
-    Plan,
-    candidate_keys,
-    plan_actions,
-    plan_field_updates,
-)
+from connector.plan.apply import ApplyReport, apply_plan
+from connector.plan.build import build_plan
+from connector.plan.model import Plan
 from connector.settings import Settings
-from connector.slack import SlackError, SlackOutcomeUnknown, SlackWebhook, build_digest
 from connector.store import HistoryStore, RunRecord
-from connector.usage import HttpUsageSource, UsageBatch
 
 log = logging.getLogger("connector.run")
 
@@ -80,6 +69,29 @@ class RunSummary:
         """Plain JSON types, for `--summary-json` and the run record in the store."""
         return json.loads(json.dumps(asdict(self), default=str))  # type: ignore[no-any-return]
 
+    def read(self, extracted: Extracted) -> None:
+        records, usage = extracted.records, extracted.usage
+        self.accounts_read, self.opportunities_read = (
+            records.accounts.height,
+            records.opportunities.height,
+        )
+        self.usage_rows_read, self.usage_rows_skipped = usage.weekly.height, usage.skipped
+        self.usage_api_calls = usage.api_calls
+
+    def planned(self, plan: Plan) -> None:
+        self.field_updates_planned = len(plan.updates)
+        self.tasks_planned = len(plan.tasks)
+        self.tasks_suppressed = len(plan.suppressed)
+
+    def applied(self, report: ApplyReport) -> None:
+        self.records_written, self.tasks_created = report.records_written, report.tasks_created
+        self.failures = report.failures
+        emails, slack = report.emails, report.slack
+        self.emails_sent, self.emails_failed = emails.sent, emails.failed
+        self.emails_over_cap, self.emails_not_configured = emails.over_cap, emails.not_configured
+        self.slack_posted, self.slack_failed = slack.sent, slack.failed
+        self.slack_unknown, self.slack_not_configured = slack.unknown, slack.not_configured
+
 
 @dataclass(frozen=True)
 class RunOutcome:
@@ -87,22 +99,11 @@ class RunOutcome:
     summary: RunSummary
 
 
-def connect_crm(
-    settings: Settings, config: Config, store: HistoryStore | None = None
-) -> CrmAdapter:
-    """The adapter for `settings.crm`; `store` holds HubSpot's task ledger (not needed to
-    validate)."""
-    if settings.crm == "hubspot":
-        return HubSpotAdapter(settings, config.mapping, store)
-    return SalesforceAdapter(settings, config.mapping)
-
-
 def run_sync(settings: Settings, *, dry_run: bool) -> RunOutcome:
     """One run, recorded in the history store whatever its outcome."""
     started = time.perf_counter()
-    as_of = settings.as_of_date or date.today()
-    summary = RunSummary(uuid.uuid4().hex[:12], as_of, dry_run)
-    config = load_config(settings.mappings_dir, settings.playbooks_dir, settings.crm)
+    summary = RunSummary(uuid.uuid4().hex[:12], settings.today, dry_run)
+    config = load_checked_config(settings)
     store = HistoryStore.open(settings.state_database_url.get_secret_value())
     run_context = RUN_ID.set(summary.run_id)
     try:
@@ -112,8 +113,8 @@ def run_sync(settings: Settings, *, dry_run: bool) -> RunOutcome:
             else store.run_lock(summary.run_id, stale_after=settings.run_lock_stale_after)
         )
         with lock:
-            store.run_started(RunRecord(summary.run_id, datetime.now(UTC), as_of, dry_run))
-            event(log, "run_started", as_of=as_of, dry_run=dry_run)
+            store.run_started(RunRecord(summary.run_id, datetime.now(UTC), summary.as_of, dry_run))
+            event(log, "run_started", as_of=summary.as_of, dry_run=dry_run)
             status = "failed"
             try:
                 plan = _sync(settings, config, store, summary)
@@ -137,20 +138,27 @@ def run_sync(settings: Settings, *, dry_run: bool) -> RunOutcome:
 
 
 def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunSummary) -> Plan:
-    with closing(connect_crm(settings, config, store)) as crm:
+    as_of = summary.as_of
+    with closing(connect(settings, config.mapping, store)) as crm:
         summary.crm_api = crm.usage
         check_against_crm(crm, config)
+        extracted = extract(crm, config, settings, as_of)
+        summary.read(extracted)
+        table = build_frame(extracted.records, config.mapping, as_of)
+        event(log, "evaluating", accounts=table.height, rules=len(config.rules))
         history = store.snapshots(
-            since=summary.as_of - timedelta(days=config.health.trend_days + HISTORY_SLACK_DAYS),
-            until=summary.as_of,
+            since=as_of - timedelta(days=config.health.trend_days + HISTORY_SLACK_DAYS),
+            until=as_of,
         )
-        plan, scored = _build_plan(crm, config, settings, summary, history, store)
+        evaluation = evaluate(table, config, as_of=as_of, history=history)
+        summary.rules_fired = evaluation.firings.height
+        plan = build_plan(crm, config, store, evaluation, extracted.records.contacts, as_of)
+        summary.planned(plan)
+        _log_plan(plan, table.height, summary.rules_fired)
         if not summary.dry_run:
-            _apply(crm, config, plan, summary)
-            _record_emails(send_emails(crm, settings, store, plan.emails, summary.as_of), summary)
-            _post_to_slack(settings, store, plan, summary)
+            summary.applied(apply_plan(crm, config, settings, store, plan, as_of))
             summary.snapshots_saved = store.save_snapshots(
-                summary.run_id, summary.as_of, scored, snapshot_columns(config)
+                summary.run_id, as_of, evaluation.table, snapshot_columns(config)
             )
         return plan
 
@@ -163,200 +171,15 @@ def snapshot_columns(config: Config) -> list[str]:
     return [*config.mapping.usage.metrics, *groups, *measures]
 
 
-def check_against_crm(crm: CrmAdapter, config: Config) -> None:
-    """Mapped fields must exist in the org before anything is read or written."""
-    doc = config.mapping_doc
-    problems = [
-        ConfigProblem(doc.path, doc.line_of(p.loc), p.message)
-        for p in crm.check_mapping(config.mapping)
-    ]
-    set_by_rules = config.fields_set_by_rules()
-    refused = crm.check_text_fields(config.mapping.account.object, list(set_by_rules.values()))
-    for rule in config.rules:
-        where = config.rule_sources[rule.id]
-        problems += [
-            ConfigProblem(
-                where.path,
-                where.line,
-                f"rule '{rule.id}' cannot set '{name}': {refused[set_by_rules[name]]}",
-            )
-            for name in sorted(rule.fields_set())
-            if set_by_rules[name] in refused
-        ]
-    if problems:
-        raise ConfigError(problems)
-
-
-def _build_plan(
-    crm: CrmAdapter,
-    config: Config,
-    settings: Settings,
-    summary: RunSummary,
-    history: pl.DataFrame,
-    store: HistoryStore,
-) -> tuple[Plan, pl.DataFrame]:
-    """The plan, and the scored table it came from."""
-    extract = _extract(crm, config, settings, summary)
-    table = build_frame(extract, config.mapping, summary.as_of)
-    event(log, "evaluating", accounts=table.height, rules=len(config.rules))
-    evaluation = evaluate(table, config, as_of=summary.as_of, history=history)
-    summary.rules_fired = evaluation.firings.height
-    actions = _plan_actions(crm, config, evaluation, summary.as_of)
-    plan = _assemble(crm, config, store, evaluation.table, actions, extract.contacts, summary.as_of)
+def _log_plan(plan: Plan, accounts: int, rules_fired: int) -> None:
     event(
         log,
         "planned",
-        accounts=table.height,
-        rules_fired=summary.rules_fired,
+        accounts=accounts,
+        rules_fired=rules_fired,
         field_updates=len(plan.updates),
         tasks=len(plan.tasks),
         suppressed=len(plan.suppressed),
         slack_posts=len(plan.slack),
         emails=len(plan.emails),
     )
-    summary.field_updates_planned = len(plan.updates)
-    summary.tasks_planned = len(plan.tasks)
-    summary.tasks_suppressed = len(plan.suppressed)
-    return plan, evaluation.table
-
-
-def _extract(crm: CrmAdapter, config: Config, settings: Settings, summary: RunSummary) -> Extract:
-    """Every mapped object, with the CRM's current values of the fields the worker writes."""
-    mapping = config.mapping
-    written = [*mapping.results.values(), *config.fields_set_by_rules().values()]
-    event(log, "reading", source="crm")
-    accounts = crm.read(mapping.account, {CURRENT_PREFIX + name: name for name in written})
-    opportunities = crm.read(mapping.opportunity, {})
-    contacts = crm.read(mapping.contact, {}) if mapping.contact else None
-    meetings = crm.read(mapping.meeting, {}) if mapping.meeting and contacts is not None else None
-    event(log, "reading", source="usage")
-    usage = _read_usage(settings, config, summary.as_of)
-    summary.accounts_read, summary.opportunities_read = accounts.height, opportunities.height
-    summary.usage_rows_read, summary.usage_rows_skipped = usage.weekly.height, usage.skipped
-    summary.usage_api_calls = usage.api_calls
-    return Extract(accounts, opportunities, usage.weekly, contacts, meetings)
-
-
-def _plan_actions(
-    crm: CrmAdapter, config: Config, evaluation: Evaluation, as_of: date
-) -> ActionPlan:
-    """The firings' actions, deduplicated against the tasks the CRM already holds."""
-    existing = crm.find_tasks(candidate_keys(evaluation.firings, config.rules))
-    fired_rules = sorted(set(evaluation.firings["rule_id"]))
-    longest_cooldown = max((r.cooldown_days for r in config.rules), default=0)
-    recent = crm.recent_tasks(fired_rules, as_of - timedelta(days=longest_cooldown))
-    return plan_actions(
-        evaluation.table,
-        evaluation.firings,
-        config.rules,
-        existing,
-        recent,
-        as_of=as_of,
-        assign_to=config.mapping.tasks.assign_to,
-        status=config.mapping.tasks.status,
-    )
-
-
-def _assemble(
-    crm: CrmAdapter,
-    config: Config,
-    store: HistoryStore,
-    table: pl.DataFrame,
-    actions: ActionPlan,
-    contacts: pl.DataFrame | None,
-    as_of: date,
-) -> Plan:
-    """Field diffs, and the messages the ledger has not seen sent (or sending) yet."""
-    mapping = config.mapping
-    set_fields = config.fields_set_by_rules()
-    wanted = table.join(actions.field_frame(list(set_fields)), on="id", how="left")
-    targets = [FieldTarget(column, crm_field) for column, crm_field in mapping.results.items()]
-    targets += [
-        FieldTarget(SET_PREFIX + name, crm_field, clear=False)
-        for name, crm_field in set_fields.items()
-    ]
-    slack = list(actions.slack)
-    if config.slack_digest is not None:
-
-        def link(record_id: str) -> str:
-            return crm.record_url(mapping.account.object, record_id)
-
-        slack += build_digest(table, config.slack_digest, as_of, link)
-    emails, emails_skipped = compose(actions.emails, contacts, config.email_templates)
-    seen = store.message_statuses([*(m.key for m in slack), *(e.key for e in emails)])
-    return Plan(
-        updates=tuple(plan_field_updates(wanted, targets)),
-        tasks=tuple(sorted(actions.tasks, key=lambda t: (t.rule_id, t.account_name, t.key))),
-        suppressed=tuple(actions.suppressed),
-        emails=tuple(e for e in emails if seen.get(e.key) not in ("sent", "sending")),
-        emails_skipped=tuple(emails_skipped),
-        slack=tuple(m for m in slack if seen.get(m.key) not in ("sent", "sending")),
-        held=tuple(key for key, status in seen.items() if status == "sending"),
-    )
-
-
-def _read_usage(settings: Settings, config: Config, as_of: date) -> UsageBatch:
-    if not settings.usage_api_url or not settings.usage_api_token:
-        raise ConnectorError(
-            "USAGE_API_URL and USAGE_API_TOKEN must be set (see settings.example.env)."
-        )
-    source = HttpUsageSource(
-        settings.usage_api_url,
-        settings.usage_api_token.get_secret_value(),
-        timeout=settings.http_timeout_seconds,
-        verify=settings.ssl_context(),
-    )
-    with closing(source):
-        since = as_of - timedelta(weeks=settings.usage_history_weeks)
-        return source.weekly_metrics(config.mapping.usage.metrics, since)
-
-
-def _record_emails(report: EmailReport, summary: RunSummary) -> None:
-    summary.emails_sent, summary.emails_failed = report.sent, report.failed
-    summary.emails_over_cap, summary.emails_not_configured = report.over_cap, report.not_configured
-
-
-def _post_to_slack(
-    settings: Settings, store: HistoryStore, plan: Plan, summary: RunSummary
-) -> None:
-    """Each post once: recorded as 'sending' first, so a lost answer is never re-posted."""
-    if not plan.slack:
-        return
-    if settings.slack_webhook_url is None:
-        summary.slack_not_configured = len(plan.slack)
-        return
-    webhook = SlackWebhook(
-        settings.slack_webhook_url.get_secret_value(),
-        timeout=settings.http_timeout_seconds,
-        verify=settings.ssl_context(),
-    )
-    try:
-        for message in plan.slack:
-            store.message_sending(message.key, "slack")
-            try:
-                webhook.post(message)
-            except SlackOutcomeUnknown as exc:
-                summary.slack_unknown += 1
-                event(
-                    log, "slack_outcome_unknown", logging.WARNING, key=message.key, error=str(exc)
-                )
-            except SlackError as exc:
-                store.message_done(message.key, sent=False)
-                summary.slack_failed += 1
-                event(log, "slack_failed", logging.WARNING, key=message.key, error=str(exc))
-            else:
-                store.message_done(message.key, sent=True)
-                summary.slack_posted += 1
-    finally:
-        webhook.close()
-
-
-def _apply(crm: CrmAdapter, config: Config, plan: Plan, summary: RunSummary) -> None:
-    event(log, "writing", updates=len(plan.updates), tasks=len(plan.tasks))
-    updated = crm.update_records(config.mapping.account.object, plan.updates)
-    created = crm.create_tasks(plan.tasks)
-    summary.records_written = updated.written
-    summary.tasks_created = created.written
-    summary.failures = [*updated.failures, *created.failures]
-    for failure in summary.failures:  # ids and codes only: no names, no message bodies
-        event(log, "record_rejected", logging.WARNING, record=failure.record, code=failure.code)

@@ -21,12 +21,17 @@ from apscheduler.triggers.cron import CronTrigger
 from prometheus_client import make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
-from connector.errors import ApiBudgetExhausted, ConfigError, ConnectorError, CrmError
+from connector.errors import (
+    ApiBudgetExhausted,
+    ConfigError,
+    ConnectorError,
+    CrmError,
+    RunLocked,
+)
 from connector.logs import event
 from connector.metrics import RunMetrics
 from connector.run import run_sync
 from connector.settings import Settings
-from connector.store import RunLocked
 
 log = logging.getLogger("connector.serve")
 

@@ -6,11 +6,12 @@ Secrets are `SecretStr`: they print as '**********' in logs, reprs and error mes
 from __future__ import annotations
 
 import ssl
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 CrmName = Literal["salesforce", "hubspot"]
@@ -109,6 +110,17 @@ class Settings(BaseSettings):
         description="PEM file of CAs to trust instead of the system store (TLS stays verified).",
     )
 
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _known_timezone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"SCHEDULE_TIMEZONE '{name}' is not a time zone name; use e.g. Asia/Tokyo or UTC"
+            ) from None
+        return name
+
     def missing_salesforce_settings(self) -> list[str]:
         """Settings the chosen Salesforce login needs but were not given (checked on connect,
         so offline commands work without credentials)."""
@@ -131,6 +143,11 @@ class Settings(BaseSettings):
     def missing_hubspot_settings(self) -> list[str]:
         needed = ["hubspot_access_token", "hubspot_portal_id"]
         return [name.upper() for name in needed if getattr(self, name) is None]
+
+    @property
+    def today(self) -> date:
+        """The run's date: `AS_OF_DATE`, else today where the team is (`SCHEDULE_TIMEZONE`)."""
+        return self.as_of_date or datetime.now(ZoneInfo(self.schedule_timezone)).date()
 
     @property
     def run_lock_stale_after(self) -> timedelta:

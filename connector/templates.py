@@ -17,13 +17,8 @@ from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, pass_co
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
-from connector.engine.expressions import describe_unknown, valid_names
-
-
-class TemplateProblem(ValueError):
-    def __init__(self, message: str, line: int | None = None) -> None:
-        self.line = line
-        super().__init__(message)
+from connector.errors import TemplateError
+from connector.names import describe_unknown, valid_names
 
 
 def _number(value: Any, digits: int = 0) -> str:
@@ -70,10 +65,10 @@ def check_template(source: str, columns: Collection[str]) -> None:
     try:
         parsed = _ENV.parse(source)
     except TemplateSyntaxError as exc:
-        raise TemplateProblem(f"template error: {exc.message}", exc.lineno) from None
+        raise TemplateError(f"template error: {exc.message}", exc.lineno) from None
     unknown = meta.find_undeclared_variables(parsed) - set(columns)
     if unknown:
-        raise TemplateProblem(
+        raise TemplateError(
             f"the template uses an {describe_unknown(unknown, columns)}. "
             f"Valid names: {valid_names(columns)}",
             _first_line_naming(source, sorted(unknown)[0]),

@@ -1,1 +1,5 @@
-"""CRM adapters: everything that knows about a CRM's wire protocol lives here."""
+"""CRM adapters: one wing per vendor (`salesforce/`, `hubspot/`) behind `protocol.CrmAdapter`.
+
+Transport concerns — auth, retries, rate limits, API-usage accounting — live in the wings;
+`connect` picks one for the settings.
+"""

@@ -10,9 +10,11 @@ from datetime import date
 import polars as pl
 
 from connector.config.load import Config
+from connector.engine.columns import evaluated_columns
 from connector.engine.health import HISTORY_SCHEMA, score_health
+from connector.engine.journey import assign_stage
 from connector.engine.rules import compile_rules, fire_rules
-from connector.engine.segments import assign_stage, assign_tier
+from connector.engine.tiers import assign_tier
 from connector.frame import CURRENT_PREFIX
 
 
@@ -44,7 +46,7 @@ def evaluate(
             as_of=as_of,
             current=current_result_columns(config.mapping.results),
         )
-    rules = compile_rules(config.rules, config.columns)
+    rules = compile_rules(config.rules, evaluated_columns(config))
     return Evaluation(table, fire_rules(table, rules))
 
 

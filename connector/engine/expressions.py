@@ -5,14 +5,12 @@ Never `eval`: the parser accepts SQL only, and we check every column it names ex
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 
 import polars as pl
 
-
-class ExpressionError(ValueError):
-    """An expression that does not parse or names columns the table does not have."""
+from connector.errors import ExpressionError
+from connector.names import describe_unknown, valid_names
 
 
 def compile_sql(sql: str, columns: Collection[str]) -> pl.Expr:
@@ -27,16 +25,3 @@ def compile_sql(sql: str, columns: Collection[str]) -> pl.Expr:
             f"{describe_unknown(unknown, columns)} in '{sql}'. Valid names: {valid_names(columns)}"
         )
     return expr
-
-
-def describe_unknown(unknown: Iterable[str], columns: Collection[str]) -> str:
-    """ "unknown column 'scout_sent' (did you mean 'scouts_sent'?)" for each name."""
-    parts = []
-    for name in sorted(unknown):
-        close = difflib.get_close_matches(name, list(columns), n=1)
-        parts.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
-    return ("unknown column " if len(parts) == 1 else "unknown columns ") + ", ".join(parts)
-
-
-def valid_names(columns: Collection[str]) -> str:
-    return ", ".join(sorted(c for c in columns if not c.startswith("_")))

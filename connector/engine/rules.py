@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
@@ -49,16 +48,6 @@ def fire_rules(table: pl.DataFrame, rules: Sequence[CompiledRule]) -> pl.DataFra
         for i, r in enumerate(rules)
     ]
     return pl.concat(fired)
-
-
-def action_key(rule_id: str, account_id: str, period: str, action_index: int) -> str:
-    """Deterministic key of one action: the same alert in the same period has the same key.
-
-    `rule:account:` stays readable so the CRM can be asked for every task of a rule and
-    account (open ones and cooldowns); the period and action are hashed to keep it short.
-    """
-    digest = hashlib.sha256(f"{period}\x1f{action_index}".encode()).hexdigest()[:16]
-    return f"{rule_id}:{account_id}:{digest}"
 
 
 def _as_text(expr: pl.Expr) -> pl.Expr:

@@ -1,6 +1,5 @@
 """The history store: daily score and metric snapshots and run records (SQLite or PostgreSQL)."""
 
 from connector.store.history import HistoryStore, LedgerTask, RunRecord
-from connector.store.lock import RunLocked
 
-__all__ = ["HistoryStore", "LedgerTask", "RunLocked", "RunRecord"]
+__all__ = ["HistoryStore", "LedgerTask", "RunRecord"]

@@ -10,12 +10,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from connector.errors import ConnectorError
+from connector.errors import RunLocked
 from connector.store.tables import run_locks
-
-
-class RunLocked(ConnectorError):
-    """Another run holds the lock; this one must not start."""
 
 
 @contextmanager
@@ -46,9 +42,7 @@ def advisory_key(name: str) -> int:
 @contextmanager
 def _advisory_lock(engine: Engine, holder: str, name: str) -> Iterator[None]:
     """A session-level advisory lock: released by PostgreSQL itself if the process dies."""
-    key = int.from_bytes(
-        hashlib.sha256(f"cs-connector:{name}".encode()).digest()[:8], "big", signed=True
-    )
+    key = advisory_key(name)
     with engine.connect() as session:
         if not session.execute(select(func.pg_try_advisory_lock(key))).scalar():
             raise RunLocked(

@@ -8,6 +8,7 @@ Contract (what a usage API must serve; the sandbox implements it):
 
 from __future__ import annotations
 
+import functools
 import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,19 +17,9 @@ from typing import Any
 
 import httpx
 import polars as pl
-from tenacity import (
-    RetryCallState,
-    retry,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
-)
 
 from connector.errors import UsageSourceError
-
-_RETRYABLE_STATUS = {429, 500, 502, 503, 504}
-_BACKOFF = wait_exponential(multiplier=0.2, max=10)
-_MAX_RETRY_AFTER = 60.0
+from connector.transport import Action, Resolution, RetryPolicy, retry_after_seconds
 
 
 @dataclass(frozen=True)
@@ -41,20 +32,35 @@ class UsageBatch:
     api_calls: int = 0
 
 
-def _wait(state: RetryCallState) -> float:
-    """Honour the server's Retry-After (seconds) when it gives one, else back off."""
-    exc = state.outcome.exception() if state.outcome else None
+def classify(exc: Exception) -> Resolution | None:
+    """What a failed usage-API page means: 429, 5xx and no answer are worth another try
+    (reading is safe to repeat); any other refusal is a setting to fix."""
     if isinstance(exc, httpx.HTTPStatusError):
-        retry_after = exc.response.headers.get("Retry-After", "")
-        if retry_after.isdigit():
-            return min(float(retry_after), _MAX_RETRY_AFTER)
-    return _BACKOFF(state)
-
-
-def _is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, httpx.HTTPStatusError):
-        return exc.response.status_code in _RETRYABLE_STATUS
-    return isinstance(exc, httpx.TransportError)
+        status = exc.response.status_code
+        if status == 429 or status >= 500:
+            error = UsageSourceError(
+                f"the usage API kept failing (HTTP {status}); the next run will try again.",
+                transient=True,
+            )
+            wait = retry_after_seconds(exc.response.headers)
+            return Resolution(Action.RETRY, error, wait, rate_limited=status == 429)
+        return Resolution(
+            Action.STOP_RUN,
+            UsageSourceError(
+                f"the usage API refused the request: HTTP {status}. "
+                "Check USAGE_API_URL and USAGE_API_TOKEN."
+            ),
+        )
+    if isinstance(exc, httpx.TransportError):
+        return Resolution(
+            Action.RETRY,
+            UsageSourceError(
+                f"cannot reach the usage API ({type(exc).__name__}); check USAGE_API_URL "
+                "and the network.",
+                transient=True,
+            ),
+        )
+    return None
 
 
 class HttpUsageSource:
@@ -76,12 +82,7 @@ class HttpUsageSource:
             verify=verify,
         )
         self._page_size = page_size
-        self._get_page = retry(
-            retry=retry_if_exception(_is_retryable),
-            stop=stop_after_attempt(max_attempts),
-            wait=_wait,
-            reraise=True,
-        )(self._request_page)
+        self._policy = RetryPolicy(max_attempts=max_attempts, backoff_seconds=0.2, max_backoff=10)
 
     def close(self) -> None:
         self._client.close()
@@ -112,7 +113,7 @@ class HttpUsageSource:
             params = {"since": since.isoformat(), "limit": str(self._page_size)}
             if cursor:
                 params["cursor"] = cursor
-            body = self._get_page(params)
+            body = self._policy.call(functools.partial(self._request_page, params), classify)
             data = body.get("data")
             if not isinstance(data, list):
                 raise UsageSourceError("the usage API answered without a 'data' list.")
@@ -122,17 +123,10 @@ class HttpUsageSource:
                 return
 
     def _request_page(self, params: dict[str, str]) -> dict[str, Any]:
+        response = self._client.get("/v1/usage/weekly", params=params)
+        response.raise_for_status()
         try:
-            response = self._client.get("/v1/usage/weekly", params=params)
-            response.raise_for_status()
             body = response.json()
-        except httpx.HTTPStatusError as exc:
-            if _is_retryable(exc):
-                raise
-            raise UsageSourceError(
-                f"the usage API refused the request: HTTP {exc.response.status_code}. "
-                "Check USAGE_API_URL and USAGE_API_TOKEN."
-            ) from None
         except ValueError as exc:
             raise UsageSourceError(f"the usage API did not answer with JSON: {exc}") from None
         if not isinstance(body, dict):

@@ -1,13 +1,13 @@
-"""HubSpotApi against the sandbox portal: limits HubSpot puts on single calls."""
+"""HubSpotClient against the sandbox portal: limits HubSpot puts on single calls."""
 
 from __future__ import annotations
 
 import pytest
 from hubspot.crm.objects.models import Filter, FilterGroup
 
-from connector.crm import hubspot_api
-from connector.crm.base import ApiUsage
-from connector.crm.hubspot_api import HubSpotApi
+from connector.crm.hubspot import client as hubspot_api
+from connector.crm.hubspot.client import HubSpotClient
+from connector.crm.protocol import ApiUsage
 from connector.sandbox.demo import RunningSandbox
 from connector.sandbox.hubspot import search as sandbox_search
 
@@ -30,7 +30,7 @@ def test_search_goes_past_the_cap_on_results_by_restarting_above_the_last_id(
         for n in range(1_150)
     }
     usage = ApiUsage()
-    api = HubSpotApi(hubspot.settings, usage)
+    api = HubSpotClient(hubspot.settings, usage)
     keyed = FilterGroup(filters=[Filter(property_name="cs_action_key", operator="HAS_PROPERTY")])
 
     found = [str(task.id) for task in api.search("tasks", [keyed], ["cs_action_key"])]
@@ -45,7 +45,7 @@ def test_search_goes_past_the_cap_on_results_by_restarting_above_the_last_id(
 
 def test_searches_are_paced_to_the_search_limit(hubspot: RunningSandbox) -> None:
     usage = ApiUsage()
-    api = HubSpotApi(hubspot.settings, usage)
+    api = HubSpotClient(hubspot.settings, usage)
     keyed = FilterGroup(filters=[Filter(property_name="cs_action_key", operator="HAS_PROPERTY")])
 
     for _ in range(9):

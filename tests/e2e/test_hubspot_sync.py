@@ -21,9 +21,9 @@ from typer.testing import CliRunner
 
 from connector.cli import app
 from connector.config.load import load_config
-from connector.crm.hubspot import HubSpotAdapter
+from connector.crm.hubspot.adapter import HubSpotAdapter
+from connector.crm.protocol import TaskIntent
 from connector.errors import ConnectorError
-from connector.plan import PlannedTask
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.sandbox.hubspot import check_response
@@ -343,7 +343,7 @@ def test_150_tasks_are_two_batch_creates_with_inline_associations(
     config = load_config(settings.mappings_dir, settings.playbooks_dir, "hubspot")
     companies = [c for c in hubspot.portal.records("companies") if c["properties"].get("name")]
     tasks = [
-        PlannedTask(
+        TaskIntent(
             key=f"bulk:{company['id']}:{n:016x}",
             rule_id="bulk",
             account_id=company["id"],

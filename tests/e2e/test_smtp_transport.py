@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from connector.emails import Email, _one_line
+from connector.messages.email import Email, _one_line
+from connector.messages.smtp import SmtpSender, SmtpUnavailable, build_message
 from connector.sandbox.server import make_tls
 from connector.sandbox.smtp_sink import SmtpSink
 from connector.settings import Settings
-from connector.smtp import SmtpSender, SmtpUnavailable, build_message
 
 EMAIL = Email(
     key="renewal-90-days:001A:abc",

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import create_engine, func, insert, select
 
-from connector.store import HistoryStore, RunLocked
+from connector.errors import RunLocked
+from connector.store import HistoryStore
 from connector.store.lock import advisory_key
 from connector.store.tables import run_locks
 

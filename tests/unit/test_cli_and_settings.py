@@ -10,7 +10,7 @@ import requests
 from typer.testing import CliRunner
 
 from connector.cli import EXIT_CONFIG, app
-from connector.crm.salesforce_auth import authenticate
+from connector.crm.salesforce.auth import authenticate
 from connector.errors import CrmError
 from connector.settings import Settings
 

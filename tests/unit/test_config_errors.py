@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from connector.checks import check_config
 from connector.config.load import load_config
 from connector.errors import ConfigError
 from tests.lines import line_of
@@ -22,7 +23,10 @@ def project(tmp_path: Path) -> Path:
 
 
 def _load(project: Path) -> None:
-    load_config(project / "mappings", project / "playbooks", "salesforce")
+    config = load_config(project / "mappings", project / "playbooks", "salesforce")
+    problems = check_config(config)
+    if problems:
+        raise ConfigError(problems)
 
 
 def _edit(path: Path, old: str, new: str) -> None:

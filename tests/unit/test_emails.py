@@ -7,7 +7,8 @@ from typing import Any
 
 import polars as pl
 
-from connector.emails import EmailRequest, choose_recipient, compose, load_templates
+from connector.config.email_templates import load_templates
+from connector.messages.email import EmailRequest, choose_recipient, compose
 from tests.unit.test_config_errors import ROOT
 
 

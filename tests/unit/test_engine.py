@@ -9,10 +9,12 @@ import pytest
 
 from connector.config.mapping import Mapping
 from connector.config.playbook import HealthModel, Journey, Rule, Segment, TouchTiers
+from connector.crm.protocol import ActionKey
 from connector.engine.expressions import ExpressionError, compile_sql
 from connector.engine.health import HISTORY_SCHEMA, model_version, score_health
-from connector.engine.rules import action_key, compile_rules, fire_rules
-from connector.engine.segments import assign_stage, assign_tier
+from connector.engine.journey import assign_stage
+from connector.engine.rules import compile_rules, fire_rules
+from connector.engine.tiers import assign_tier
 from connector.frame import Extract, build_frame
 from connector.frame.usage import usage_signals
 
@@ -51,6 +53,10 @@ MODEL = HealthModel.model_validate(
 COLUMNS = ["id", "active", "seats", "logins", "tier"]
 AS_OF = date(2026, 11, 23)
 NO_HISTORY = pl.DataFrame(schema=HISTORY_SCHEMA)
+
+
+def key_of(rule_id: str, account_id: str, period: str, index: int) -> str:
+    return str(ActionKey.of(rule_id, account_id, period, index))
 
 
 def _score(
@@ -190,15 +196,15 @@ def test_python_is_not_an_expression_language() -> None:
 
 
 def test_action_keys_are_deterministic_and_distinct() -> None:
-    key = action_key("renewal", "001A", "2027-03-01", 0)
-    assert key == action_key("renewal", "001A", "2027-03-01", 0)
+    key = key_of("renewal", "001A", "2027-03-01", 0)
+    assert key == key_of("renewal", "001A", "2027-03-01", 0)
     assert (
         len(
             {
                 key,
-                action_key("renewal", "001A", "2028-03-01", 0),
-                action_key("renewal", "001B", "2027-03-01", 0),
-                action_key("renewal", "001A", "2027-03-01", 1),
+                key_of("renewal", "001A", "2028-03-01", 0),
+                key_of("renewal", "001B", "2027-03-01", 0),
+                key_of("renewal", "001A", "2027-03-01", 1),
             }
         )
         == 4

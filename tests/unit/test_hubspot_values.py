@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import polars as pl
 
-from connector.crm.hubspot_properties import PropertyInfo, column, write_value
+from connector.crm.hubspot.describe import PropertyInfo, column, write_value
 
 
 def test_values_are_typed_by_the_property_type() -> None:

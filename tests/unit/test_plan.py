@@ -8,10 +8,16 @@ from typing import Any
 import polars as pl
 
 from connector.config.playbook import Rule
-from connector.engine.rules import action_key
-from connector.plan import ExistingTask, FieldTarget, plan_actions, plan_field_updates
+from connector.crm.protocol import ActionKey, ExistingTask
+from connector.plan.actions import plan_actions
+from connector.plan.fields import plan_field_updates
+from connector.plan.model import FieldTarget
 
 RESULTS = [FieldTarget("health_score", "Score__c"), FieldTarget("health_color", "Color__c")]
+
+
+def key_of(rule_id: str, account_id: str, period: str, index: int) -> str:
+    return str(ActionKey.of(rule_id, account_id, period, index))
 
 
 def _table(
@@ -122,11 +128,11 @@ def _plan(
 
 
 def test_tasks_render_templates_and_skip_keys_the_crm_already_has() -> None:
-    key_b = action_key("renewal", "b", "2027-02-01", 0)
+    key_b = key_of("renewal", "b", "2027-02-01", 0)
     planned, suppressed = _plan(_rule(), {key_b: ExistingTask(key_b, "00T1", True)})
     (task,) = planned
     assert (task.subject, task.description) == ("Renew Acme", "ARR 12,000")
-    assert task.key == action_key("renewal", "a", "2027-01-01", 0)
+    assert task.key == key_of("renewal", "a", "2027-01-01", 0)
     assert (task.due_date, task.priority, task.assignee_id) == (date(2026, 11, 28), "High", "u1")
     assert [(s.account_name, s.reason) for s in suppressed] == [
         ("Beta", "already created for this period (closed task)")
@@ -134,7 +140,7 @@ def test_tasks_render_templates_and_skip_keys_the_crm_already_has() -> None:
 
 
 def test_an_open_task_of_the_rule_blocks_a_new_period() -> None:
-    last_year = ExistingTask(action_key("renewal", "a", "2026-01-01", 0), "00T9", False)
+    last_year = ExistingTask(key_of("renewal", "a", "2026-01-01", 0), "00T9", False)
     planned, suppressed = _plan(_rule(), recent=[last_year])
     assert [t.account_name for t in planned] == ["Beta"]
     assert [s.reason for s in suppressed] == ["an earlier task of this rule is still open"]
@@ -142,7 +148,7 @@ def test_an_open_task_of_the_rule_blocks_a_new_period() -> None:
 
 def test_cooldown_runs_from_the_completion_date_read_back_from_the_crm() -> None:
     done = ExistingTask(
-        action_key("renewal", "a", "2026-01-01", 0), "00T9", True, completed_on=date(2026, 11, 3)
+        key_of("renewal", "a", "2026-01-01", 0), "00T9", True, completed_on=date(2026, 11, 3)
     )
     _, cooling = _plan(_rule(cooldown_days=30), recent=[done])
     assert [s.reason for s in cooling] == [
@@ -181,7 +187,7 @@ def test_rules_set_fields_and_plan_messages() -> None:
     )
     assert plan.field_values == {"a": {"Status__c": "Big"}, "b": {"Status__c": "Small"}}
     assert [m.text for m in plan.slack] == ["Acme renews", "Beta renews"]
-    assert plan.slack[0].key == action_key("renewal", "a", "2027-01-01", 1)
+    assert plan.slack[0].key == key_of("renewal", "a", "2027-01-01", 1)
     assert [(e.row["name"], e.template, e.to_role) for e in plan.emails] == [
         ("Acme", "renewal_confirmation", "Decision Maker"),
         ("Beta", "renewal_confirmation", "Decision Maker"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from connector.crm.rate_limit import RateLimiter
+from connector.crm.hubspot.rate_limit import RateLimiter
 
 
 class FakeClock:
@@ -66,7 +66,7 @@ def test_no_remaining_requests_pauses_for_an_interval() -> None:
 def test_a_429_waits_for_retry_after_when_given() -> None:
     clock = FakeClock()
     limiter = _limiter(clock)
-    limiter.back_off({"Retry-After": "2"})
+    limiter.pause(2.0)
     limiter.acquire()
     assert clock.slept == [2.0]
 

@@ -7,7 +7,7 @@ from datetime import date
 import polars as pl
 
 from connector.config.playbook import SlackDigest
-from connector.slack import MAX_BLOCKS, MAX_SECTION_CHARS, build_digest
+from connector.messages.digest import MAX_BLOCKS, MAX_SECTION_CHARS, build_digest
 
 AS_OF = date(2026, 11, 23)
 DIGEST = SlackDigest()

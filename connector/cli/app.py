@@ -1,10 +1,12 @@
-"""`cs-connector`: run, plan, validate and the bundled demo."""
+"""`cs-connector`: run, plan, validate, doctor and serve; errors become a sentence and an exit
+code. Other packages add commands through the `cs_connector.commands` entry point (the
+sandbox's `demo`), so the worker never imports them."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Protocol, TypeVar
 
@@ -12,16 +14,19 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from connector import doctor, doctor_hubspot, logs
-from connector.config.load import Config, load_config
-from connector.crm.hubspot import HubSpotAdapter
-from connector.crm.salesforce import SalesforceAdapter
-from connector.doctor import Finding
-from connector.errors import ApiBudgetExhausted, ConfigError, ConnectorError
-from connector.report import print_findings, print_plan, print_summary, write_summary_json
-from connector.run import check_against_crm, connect_crm, run_sync
+from connector import logs
+from connector.checks import check_against_crm, load_checked_config
+from connector.cli.output import print_findings, print_plan, print_summary, write_summary_json
+from connector.config.load import Config
+from connector.crm.connect import connect
+from connector.crm.hubspot.adapter import HubSpotAdapter
+from connector.crm.salesforce.adapter import SalesforceAdapter
+from connector.doctor import hubspot as hubspot_doctor
+from connector.doctor import salesforce as salesforce_doctor
+from connector.doctor.findings import Finding
+from connector.errors import ApiBudgetExhausted, ConfigError, ConnectorError, RunLocked
+from connector.run import run_sync
 from connector.settings import Settings
-from connector.store import RunLocked
 
 
 class _Closable(Protocol):
@@ -85,7 +90,8 @@ def _exit_codes(failure: str) -> Iterator[None]:
         raise typer.Exit(EXIT_FAILED) from None
 
 
-def _sync(settings: Settings, *, dry_run: bool, summary_json: Path | None) -> None:
+def sync_and_report(settings: Settings, *, dry_run: bool, summary_json: Path | None) -> None:
+    """One run, its plan and summary printed; a partial run exits with EXIT_PARTIAL."""
     with _exit_codes("Run failed"), _progress():
         outcome = run_sync(settings, dry_run=dry_run)
     print_plan(console, outcome.plan, dry_run=dry_run)
@@ -115,13 +121,13 @@ def run(
 ) -> None:
     """Read the CRM and usage, score, and write changed fields and new tasks."""
     settings = _settings()
-    _sync(settings, dry_run=dry_run or settings.dry_run, summary_json=summary_json)
+    sync_and_report(settings, dry_run=dry_run or settings.dry_run, summary_json=summary_json)
 
 
 @app.command()
 def plan(summary_json: Annotated[Path | None, typer.Option()] = None) -> None:
     """Show what a run would write, without writing (same as `run --dry-run`)."""
-    _sync(_settings(), dry_run=True, summary_json=summary_json)
+    sync_and_report(_settings(), dry_run=True, summary_json=summary_json)
 
 
 @app.command()
@@ -133,11 +139,11 @@ def validate(
     """Check mappings/ and playbooks/, and every mapped field against the CRM's describe."""
     settings = _settings()
     with _exit_codes("Cannot check against the CRM"):
-        config = load_config(settings.mappings_dir, settings.playbooks_dir, settings.crm)
+        config = load_checked_config(settings)
         if not offline:
-            with closing(connect_crm(settings, config)) as crm:
+            with closing(connect(settings, config.mapping)) as crm:
                 check_against_crm(crm, config)
-    where = "files" if offline else f"files and the {_crm_name(settings)}"
+    where = "files" if offline else f"files and the {crm_name(settings)}"
     console.print(
         f"[green]OK[/]: {len(config.rules)} rules, "
         f"{len(config.health.measures)} health measures; {where} agree."
@@ -155,15 +161,17 @@ def doctor_command(
     settings = _settings()
     name = "portal" if settings.crm == "hubspot" else "org"
     with _exit_codes(f"Cannot check the {name}"):
-        config = load_config(settings.mappings_dir, settings.playbooks_dir, settings.crm)
+        config = load_checked_config(settings)
         if settings.crm == "hubspot":
             portal = HubSpotAdapter(settings, config.mapping)
             findings = _check_setup(
-                portal, doctor_hubspot.diagnose, doctor_hubspot.apply_fixes, config, apply=apply
+                portal, hubspot_doctor.diagnose, hubspot_doctor.apply_fixes, config, apply=apply
             )
         else:
             org = SalesforceAdapter(settings, config.mapping)
-            findings = _check_setup(org, doctor.diagnose, doctor.apply_fixes, config, apply=apply)
+            findings = _check_setup(
+                org, salesforce_doctor.diagnose, salesforce_doctor.apply_fixes, config, apply=apply
+            )
     print_findings(console, findings, crm=name)
     if not all(finding.ok for finding in findings):
         raise typer.Exit(EXIT_CONFIG)
@@ -187,44 +195,6 @@ def _check_setup(
 
 
 @app.command()
-def demo(
-    crm: Annotated[
-        str,
-        typer.Option(envvar="CRM", help="Which sandbox CRM: salesforce or hubspot."),
-    ] = "salesforce",
-    state_dir: Annotated[
-        Path | None, typer.Option(help="Where the sandbox keeps its CRM and CA [.demo/<crm>].")
-    ] = None,
-    reset: Annotated[
-        bool, typer.Option("--reset", help="Start again from a fresh demo org.")
-    ] = False,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print the plan, write nothing.")
-    ] = False,
-) -> None:
-    """Run the whole job against the bundled sandbox CRM (Salesforce or HubSpot) and usage API."""
-    from connector.sandbox.demo import SANDBOX_CRMS, running_sandbox  # an optional extra
-
-    sandbox_crm = next((name for name in SANDBOX_CRMS if name == crm), None)
-    if sandbox_crm is None:
-        err.print(f"[red]CRM must be one of {', '.join(SANDBOX_CRMS)}[/], not '{crm}'.")
-        raise typer.Exit(EXIT_CONFIG)
-    logs.configure("console", "WARNING")  # the demo's story is the plan and the summary
-    state_dir = state_dir or Path(".demo") / crm
-    if reset and state_dir.exists():
-        shutil.rmtree(state_dir)
-    with running_sandbox(state_dir, crm=sandbox_crm) as sandbox:
-        settings = sandbox.settings
-        where = settings.hubspot_url if crm == "hubspot" else settings.salesforce_url
-        console.print(
-            f"Sandbox {_crm_name(settings)} at {where}, usage API at "
-            f"{settings.usage_api_url} (TLS verified with {settings.ca_bundle}); "
-            f"demo date {settings.as_of_date}."
-        )
-        _sync(settings, dry_run=dry_run, summary_json=None)
-
-
-@app.command()
 def serve() -> None:
     """Sync on the SYNC_SCHEDULE cron, serving /healthz and /metrics; stops on SIGTERM."""
     from connector.serve import serve as serve_forever
@@ -235,9 +205,18 @@ def serve() -> None:
     raise typer.Exit(code)
 
 
-def _crm_name(settings: Settings) -> str:
+def crm_name(settings: Settings) -> str:
     return "HubSpot portal" if settings.crm == "hubspot" else "Salesforce org"
+
+
+def _add_plugin_commands() -> None:
+    """Commands registered under the `cs_connector.commands` entry point, by name."""
+    for entry in entry_points(group="cs_connector.commands"):
+        app.command(entry.name)(entry.load())
 
 
 def main() -> None:
     app()
+
+
+_add_plugin_commands()

@@ -16,7 +16,7 @@ TEXT_LENGTHS = {"health_reason": 255, "health_model_version": 40}
 
 @dataclass(frozen=True)
 class FieldSpec:
-    sobject: str
+    object_name: str
     name: str
     kind: str  # Metadata API type: Number, Text, Date, Picklist
     length: int | None = None
@@ -69,7 +69,7 @@ class FieldSpec:
                     "value": [{"fullName": v, "label": v, "default": False} for v in self.values],
                 },
             }
-        return {"FullName": f"{self.sobject}.{self.name}", "Metadata": meta}
+        return {"FullName": f"{self.object_name}.{self.name}", "Metadata": meta}
 
 
 def written_fields(config: Config) -> dict[tuple[str, ...], FieldSpec]:
@@ -86,7 +86,7 @@ def written_fields(config: Config) -> dict[tuple[str, ...], FieldSpec]:
     return specs
 
 
-def _result_spec(sobject: str, column: str, name: str, config: Config) -> FieldSpec:
+def _result_spec(object_name: str, column: str, name: str, config: Config) -> FieldSpec:
     health = config.health
     scores = (
         SCORE_COLUMNS
@@ -94,19 +94,19 @@ def _result_spec(sobject: str, column: str, name: str, config: Config) -> FieldS
         | {SCORE_PREFIX + m.id for m in health.measures}
     )
     if column in scores:
-        return FieldSpec(sobject, name, "Number", precision=5, scale=1)
+        return FieldSpec(object_name, name, "Number", precision=5, scale=1)
     if column in _numbers(config):
-        return FieldSpec(sobject, name, "Number", precision=18, scale=2)
+        return FieldSpec(object_name, name, "Number", precision=18, scale=2)
     if column in DATE_COLUMNS or column == "usage_week":
-        return FieldSpec(sobject, name, "Date")
+        return FieldSpec(object_name, name, "Date")
     picklists = {"health_color": [band.color for band in health.colors]}
     if config.touch_tiers is not None:
         picklists["touch_tier"] = [tier.name for tier in config.touch_tiers.tiers]
     if config.journey is not None:
         picklists["journey_stage"] = [stage.name for stage in config.journey.stages]
     if column in picklists:
-        return FieldSpec(sobject, name, "Picklist", values=tuple(picklists[column]))
-    return FieldSpec(sobject, name, "Text", length=TEXT_LENGTHS.get(column, 255))
+        return FieldSpec(object_name, name, "Picklist", values=tuple(picklists[column]))
+    return FieldSpec(object_name, name, "Text", length=TEXT_LENGTHS.get(column, 255))
 
 
 def _numbers(config: Config) -> set[str]:

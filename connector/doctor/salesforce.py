@@ -1,4 +1,4 @@
-"""`cs-connector doctor`: is this org set up for the worker, and what exactly is missing?
+"""`cs-connector doctor` on Salesforce: is this org set up for the worker, and what is missing?
 
 Checks the login, the API version, every mapped field, every field the worker writes (type,
 edit access, picklist values, the External ID on tasks) and the API budget; with `--apply`,
@@ -7,23 +7,11 @@ creates the missing fields through the Tooling API.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from connector.config.load import Config
-from connector.crm.salesforce import SalesforceAdapter
-from connector.crm.salesforce_describe import FieldInfo
-from connector.doctor_fields import FieldSpec, written_fields
-
-BUDGET_WARNING = 0.1  # warn when less than a tenth of the daily API budget is left
-
-
-@dataclass(frozen=True)
-class Finding:
-    ok: bool
-    what: str
-    fix: str = ""
-    where: str = ""  # file:line in mappings/ when the finding is about a mapped name
-    create: FieldSpec | None = None  # `--apply` can create this field
+from connector.crm.salesforce.adapter import SalesforceAdapter
+from connector.crm.salesforce.describe import FieldInfo
+from connector.doctor.fields import FieldSpec, written_fields
+from connector.doctor.findings import BUDGET_WARNING, Finding
 
 
 def diagnose(crm: SalesforceAdapter, config: Config) -> list[Finding]:
@@ -52,8 +40,8 @@ def apply_fixes(crm: SalesforceAdapter, findings: list[Finding]) -> list[str]:
     for finding in findings:
         if finding.create is not None:
             spec = finding.create
-            crm.create_custom_field(f"{spec.sobject}.{spec.name}", spec.metadata()["Metadata"])
-            created.append(f"{spec.sobject}.{spec.name}")
+            crm.create_custom_field(f"{spec.object_name}.{spec.name}", spec.metadata()["Metadata"])
+            created.append(f"{spec.object_name}.{spec.name}")
     return created
 
 
@@ -70,13 +58,13 @@ def _api_version(crm: SalesforceAdapter, config: Config) -> Finding:
 
 
 def _written_field(crm: SalesforceAdapter, spec: FieldSpec, where: str) -> Finding:
-    label = f"{spec.sobject}.{spec.name}"
-    field = crm.describe(spec.sobject).field(spec.name)
+    label = f"{spec.object_name}.{spec.name}"
+    field = crm.describe(spec.object_name).field(spec.name)
     if field is None:
         return Finding(
             False,
             f"{label} is missing",
-            f"Setup → Object Manager → {spec.sobject} → Fields & Relationships → "
+            f"Setup → Object Manager → {spec.object_name} → Fields & Relationships → "
             f"New: {spec.describe()}, API name {spec.name}; give the integration "
             "user Edit access. Or run `cs-connector doctor --apply`.",
             where,

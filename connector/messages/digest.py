@@ -1,42 +1,25 @@
-"""Slack: the weekly digest of accounts that need attention, and the webhook that posts it.
+"""The Slack digest: accounts that need attention, grouped by owner, once per period.
 
-The digest is built from the evaluated table (pure, so a dry run shows exactly what would be
-posted) in Block Kit, split to stay inside Slack's limits: 50 blocks a message, 3,000
-characters a section, 150 characters of header.
+Built from the evaluated table (pure, so a dry run shows exactly what would be posted) in
+Block Kit, split to stay inside Slack's limits: 50 blocks a message, 3,000 characters a
+section, 150 characters of header.
 """
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import httpx
 import polars as pl
-from tenacity import RetryCallState, retry, retry_if_exception, stop_after_attempt, wait_exponential
 
 from connector.config.playbook import SlackDigest
 from connector.engine.expressions import compile_sql
-from connector.errors import ConnectorError
+from connector.messages.slack import SlackMessage
 
 MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
 MAX_HEADER_CHARS = 150
-_BACKOFF = wait_exponential(multiplier=0.5, max=20)
-
-
-@dataclass(frozen=True)
-class SlackMessage:
-    key: str  # once per key: the ledger remembers what was posted
-    text: str  # the notification / fallback text
-    blocks: tuple[dict[str, Any], ...] = ()
-
-    def payload(self) -> dict[str, Any]:
-        return (
-            {"text": self.text, "blocks": list(self.blocks)} if self.blocks else {"text": self.text}
-        )
 
 
 def period_key(period: str, as_of: date) -> str:
@@ -117,68 +100,3 @@ def _context(summary: str) -> dict[str, Any]:
 def _escape(text: str) -> str:
     """Slack's mrkdwn control characters, so an account name cannot forge a link."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-class SlackError(ConnectorError):
-    """Slack refused the post: it was not delivered and may be tried again."""
-
-
-class SlackOutcomeUnknown(ConnectorError):
-    """The post may or may not have been delivered (the answer was lost): never re-sent."""
-
-
-def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, httpx.HTTPStatusError):
-        return exc.response.status_code == 429 or exc.response.status_code >= 500
-    return isinstance(exc, httpx.ConnectError)  # nothing was sent yet
-
-
-def _wait(state: RetryCallState) -> float:
-    exc = state.outcome.exception() if state.outcome else None
-    if isinstance(exc, httpx.HTTPStatusError):
-        retry_after = exc.response.headers.get("Retry-After", "")
-        if retry_after.isdigit():
-            return min(float(retry_after), 60.0)
-    return _BACKOFF(state)
-
-
-class SlackWebhook:
-    """An incoming webhook; the URL is a secret (it is the credential)."""
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        timeout: float = 15.0,
-        verify: ssl.SSLContext | bool = True,
-        max_attempts: int = 4,
-    ) -> None:
-        self._url = url
-        self._client = httpx.Client(timeout=timeout, verify=verify)
-        self._send = retry(
-            retry=retry_if_exception(_retryable),
-            wait=_wait,
-            stop=stop_after_attempt(max_attempts),
-            reraise=True,
-        )(self._post_once)
-
-    def close(self) -> None:
-        self._client.close()
-
-    def post(self, message: SlackMessage) -> None:
-        try:
-            self._send(message.payload())
-        except httpx.HTTPStatusError as exc:
-            raise SlackError(
-                f"Slack refused the post: HTTP {exc.response.status_code} {exc.response.text[:200]}"
-            ) from None
-        except httpx.ConnectError as exc:
-            raise SlackError(f"cannot reach Slack ({type(exc).__name__})") from None
-        except httpx.TransportError as exc:
-            raise SlackOutcomeUnknown(
-                f"no answer from Slack ({type(exc).__name__}); the post may have been delivered"
-            ) from None
-
-    def _post_once(self, payload: dict[str, Any]) -> None:
-        response = self._client.post(self._url, json=payload)
-        response.raise_for_status()

@@ -11,13 +11,9 @@ from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from types import TracebackType
 
-from connector.emails import Email
-from connector.errors import ConnectorError
+from connector.errors import DeliveryFailed, SmtpUnavailable
+from connector.messages.email import Email
 from connector.settings import Settings
-
-
-class SmtpUnavailable(ConnectorError):
-    """The mail server could not be reached or refused the login: nothing was sent."""
 
 
 def build_message(email: Email, *, sender_address: str | None = None) -> EmailMessage:
@@ -78,10 +74,15 @@ class SmtpSender:
         return self
 
     def send(self, email: Email) -> None:
-        """Raises smtplib.SMTPException or OSError when this message is refused."""
+        """Raises `DeliveryFailed` when the server refuses this message."""
         assert self._connection is not None
         message = build_message(email, sender_address=self._settings.email_sender_address)
-        self._connection.send_message(message, from_addr=self._settings.smtp_envelope_from or None)
+        try:
+            self._connection.send_message(
+                message, from_addr=self._settings.smtp_envelope_from or None
+            )
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryFailed(str(exc) or type(exc).__name__) from None
 
     def __exit__(
         self,

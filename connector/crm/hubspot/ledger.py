@@ -26,15 +26,14 @@ from hubspot.crm.objects.models import (
 )
 
 from connector.config.mapping import TaskMapping
-from connector.crm.base import WriteFailure, WriteResult
-from connector.crm.hubspot_api import BATCH_LIMIT, SEARCH_LIMIT, HubSpotApi, OutcomeUnknown
-from connector.crm.hubspot_properties import epoch_ms, parse_datetime
-from connector.errors import CrmError
+from connector.crm.hubspot.client import BATCH_LIMIT, SEARCH_LIMIT, HubSpotClient
+from connector.crm.hubspot.describe import epoch_ms, parse_datetime
+from connector.crm.protocol import ActionKey, ExistingTask, TaskIntent, WriteFailure, WriteResult
+from connector.errors import CrmError, OutcomeUnknown
 from connector.logs import event
-from connector.plan import ExistingTask, PlannedTask
 from connector.store import HistoryStore
 
-log = logging.getLogger("connector.crm.hubspot")
+log = logging.getLogger("connector.crm.hubspot.adapter")
 
 SEARCH_IN_VALUES = 100  # values in one IN filter
 COMPLETED = "COMPLETED"
@@ -46,13 +45,12 @@ STATUS = {  # the worker's (Salesforce-style) task values → HubSpot's
     "Deferred": "DEFERRED",
 }
 PRIORITY = {"High": "HIGH", "Normal": "MEDIUM", "Low": "LOW"}
-TASK_TYPE = {"Email": "EMAIL", "Call": "CALL"}
 STATE = ("hs_task_status", "hs_task_completion_date")
 
 
-class TaskBook:
+class TaskLedger:
     def __init__(
-        self, api: HubSpotApi, store: HistoryStore, tasks: TaskMapping, account_object: str
+        self, api: HubSpotClient, store: HistoryStore, tasks: TaskMapping, account_object: str
     ) -> None:
         self._api = api
         self._store = store
@@ -154,7 +152,7 @@ class TaskBook:
 
     # -- writes --------------------------------------------------------------------------
 
-    def create(self, tasks: Sequence[PlannedTask]) -> WriteResult:
+    def create(self, tasks: Sequence[TaskIntent]) -> WriteResult:
         """Create new keys (ledgered, never blindly repeated); update keys that exist."""
         result = WriteResult()
         if not tasks:
@@ -170,7 +168,7 @@ class TaskBook:
         return result
 
     def _update_existing(
-        self, tasks: Sequence[PlannedTask], ids: dict[str, str], result: WriteResult
+        self, tasks: Sequence[TaskIntent], ids: dict[str, str], result: WriteResult
     ) -> None:
         """A key created before (an email's log being completed) is updated, not re-created."""
         for start in range(0, len(tasks), BATCH_LIMIT):
@@ -194,7 +192,7 @@ class TaskBook:
                 else:
                     result.written += 1
 
-    def _create_batch(self, chunk: Sequence[PlannedTask], result: WriteResult) -> None:
+    def _create_batch(self, chunk: Sequence[TaskIntent], result: WriteResult) -> None:
         inputs = [self._create_input(task) for task in chunk]
         self._store.tasks_creating(t.key for t in chunk)
         try:
@@ -226,7 +224,7 @@ class TaskBook:
                     _failure(task, "OUTCOME_UNKNOWN", "HubSpot did not report this input")
                 )
 
-    def _create_input(self, task: PlannedTask) -> SimplePublicObjectBatchInputForCreate:
+    def _create_input(self, task: TaskIntent) -> SimplePublicObjectBatchInputForCreate:
         associations = [self._association(task.account_id, self._account_object)]
         if task.contact_id:
             associations.append(self._association(task.contact_id, "contacts"))
@@ -236,7 +234,7 @@ class TaskBook:
             object_write_trace_id=task.key,
         )
 
-    def _properties(self, task: PlannedTask) -> dict[str, str]:
+    def _properties(self, task: TaskIntent) -> dict[str, str]:
         return {
             self._key: task.key,
             "hs_task_subject": task.subject[:255],
@@ -244,7 +242,7 @@ class TaskBook:
             "hs_timestamp": str(epoch_ms(task.due_date)),
             "hs_task_status": STATUS.get(task.status, task.status),
             "hs_task_priority": PRIORITY.get(task.priority, task.priority),
-            "hs_task_type": TASK_TYPE.get(task.task_type or "", "TODO"),
+            "hs_task_type": "EMAIL" if task.is_email_log else "TODO",
             "hubspot_owner_id": task.assignee_id,
         }
 
@@ -257,9 +255,9 @@ class TaskBook:
         return PublicAssociationsForObject(to=PublicObjectId(id=record_id), types=[spec])
 
 
-def _failure(task: PlannedTask, code: str | None, message: str) -> WriteFailure:
+def _failure(task: TaskIntent, code: str | None, message: str) -> WriteFailure:
     return WriteFailure(task.key, f"{task.account_name}: {task.subject}", code or "ERROR", message)
 
 
 def _account_of(key: str) -> str:
-    return key.rsplit(":", 2)[1]
+    return ActionKey.parse(key).account_id

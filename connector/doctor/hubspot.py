@@ -10,10 +10,10 @@ from __future__ import annotations
 from hubspot.crm.properties.models import OptionInput, PropertyCreate, PropertyGroupCreate
 
 from connector.config.load import Config
-from connector.crm.hubspot import HubSpotAdapter
-from connector.crm.hubspot_properties import PropertyInfo
-from connector.doctor import BUDGET_WARNING, Finding
-from connector.doctor_fields import FieldSpec, written_fields
+from connector.crm.hubspot.adapter import HubSpotAdapter
+from connector.crm.hubspot.describe import PropertyInfo
+from connector.doctor.fields import FieldSpec, written_fields
+from connector.doctor.findings import BUDGET_WARNING, Finding
 
 GROUP = PropertyGroupCreate(name="cs_connector", label="CS Connector", display_order=-1)
 # FieldSpec kind → (HubSpot type, field type, how Settings → Properties names it)
@@ -55,8 +55,8 @@ def apply_fixes(crm: HubSpotAdapter, findings: list[Finding]) -> list[str]:
     for finding in findings:
         if finding.create is not None:
             spec = finding.create
-            crm.create_property(spec.sobject, GROUP, property_create(spec))
-            created.append(f"{spec.sobject}.{spec.name}")
+            crm.create_property(spec.object_name, GROUP, property_create(spec))
+            created.append(f"{spec.object_name}.{spec.name}")
     return created
 
 
@@ -79,13 +79,13 @@ def property_create(spec: FieldSpec) -> PropertyCreate:
 
 
 def _written_property(crm: HubSpotAdapter, spec: FieldSpec, where: str) -> Finding:
-    label = f"{spec.sobject}.{spec.name}"
-    info = crm.describe(spec.sobject).get(spec.name)
+    label = f"{spec.object_name}.{spec.name}"
+    info = crm.describe(spec.object_name).get(spec.name)
     if info is None:
         return Finding(
             False,
             f"{label} is missing",
-            f"Settings → Properties → {spec.sobject} → Create property: {_describe(spec)}, "
+            f"Settings → Properties → {spec.object_name} → Create property: {_describe(spec)}, "
             f"internal name {spec.name}. Or run `cs-connector doctor --apply`.",
             where,
             create=spec,

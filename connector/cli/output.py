@@ -11,10 +11,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from connector.doctor import Finding
-from connector.plan import Plan
+from connector.doctor.findings import Finding
+from connector.messages.slack import SlackMessage
+from connector.plan.model import Plan
 from connector.run import RunSummary
-from connector.slack import SlackMessage
 
 ROWS_SHOWN = 8
 FIELD_ROWS_SHOWN = 24

@@ -2,16 +2,17 @@
 
 The client builds a new urllib3 pool each time an API attribute is read, so the API objects
 are made once here. Every call goes through `_call`: it waits for the portal's rate-limit
-window, counts the call, retries 429s (always safe: HubSpot did nothing) and, for calls that
-are safe to repeat, server errors and dropped connections. A create is never repeated after
-it may have reached HubSpot: that raises `OutcomeUnknown` for the caller to reconcile.
+window and counts the call; `classify` says what a failure means and `connector.transport`'s
+policy retries 429s (always safe: HubSpot did nothing) and, for calls that are safe to
+repeat, server errors and dropped connections. A create is never repeated after it may have
+reached HubSpot: that raises `OutcomeUnknown` for the caller to reconcile.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,11 +43,12 @@ from hubspot.crm.properties.models import PropertyCreate, PropertyGroupCreate
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from urllib3.util.retry import Retry
 
-from connector.crm.base import ApiUsage
-from connector.crm.hubspot_properties import ObjectProperties
-from connector.crm.rate_limit import RateLimiter, limiter_for
-from connector.errors import ApiBudgetExhausted, ConnectorError, CrmError
+from connector.crm.hubspot.describe import ObjectProperties
+from connector.crm.hubspot.rate_limit import RateLimiter, limiter_for
+from connector.crm.protocol import ApiUsage
+from connector.errors import ApiBudgetExhausted, ConnectorError, CrmError, OutcomeUnknown
 from connector.settings import Settings
+from connector.transport import Action, Resolution, RetryPolicy, retry_after_seconds
 
 API_EXCEPTIONS = (
     ObjectsApiException,
@@ -61,11 +63,6 @@ SEARCH_LIMIT = 200  # results per search page, HubSpot's maximum
 SEARCH_REACHABLE = 10_000  # results one search can page through
 RECORD_ID = "hs_object_id"
 SEARCHES_PER_SECOND = 4  # the CRM search API's own limit, on top of the window
-MAX_RATE_LIMITED = 12  # 429s in a row before a call gives up
-
-
-class OutcomeUnknown(CrmError):
-    """A write may or may not have happened (timeout or dropped connection after sending)."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +97,7 @@ class BatchOutcome:
     errors: dict[str, tuple[str, str]]  # objectWriteTraceId or id → (category, message)
 
 
-class HubSpotApi:
+class HubSpotClient:
     def __init__(self, settings: Settings, usage: ApiUsage, *, max_attempts: int = 5) -> None:
         missing = settings.missing_hubspot_settings()
         if missing:
@@ -145,7 +142,8 @@ class HubSpotApi:
         timeout = settings.http_timeout_seconds
         self._timeout = (min(10.0, timeout), timeout)
         self._usage = usage
-        self._max_attempts = max_attempts
+        # the limiter does the waiting: the next `acquire` sleeps until the pause is over
+        self._policy = RetryPolicy(max_attempts=max_attempts, sleep=_no_sleep)
 
     def close(self) -> None:
         for api_client in self._pools:
@@ -157,67 +155,34 @@ class HubSpotApi:
         self, request: Callable[..., Any], *args: Any, repeatable: bool = True, **kwargs: Any
     ) -> Any:
         """`request(*args, **kwargs)` (a `*_with_http_info` method), paced, counted, retried."""
-        failures = refusals = 0
-        while True:
+
+        def once() -> Any:
             self._usage.rate_limit_wait_seconds += self.limiter.acquire()
             self._usage.calls += 1
             try:
                 answer = request(*args, _request_timeout=self._timeout, **kwargs)
             except API_EXCEPTIONS as exc:
-                headers = dict(exc.headers or {})
-                self._observe(headers)
-                if exc.status == 429:
-                    refusals += 1
-                    self._rate_limited(exc.body, headers, refusals)
-                    continue
-                if 0 < exc.status < 500:
-                    raise _crm_error(exc) from None
-                error, sent = _crm_error(exc), exc.status != 0  # 0: TLS failed, nothing sent
-            except urllib3.exceptions.HTTPError as exc:
-                error = CrmError(
-                    f"no answer from HubSpot ({type(exc).__name__}); check HUBSPOT_URL, the "
-                    "network and status.hubspot.com.",
-                    "UNREACHABLE",
-                )
-                sent = not _never_sent(exc)
-            else:
-                if isinstance(answer, tuple):  # a model, its status and the headers
-                    data, _status, headers = answer
-                    self._observe(dict(headers or {}))
-                    return data
-                self._observe(dict(answer.headers))  # `_preload_content=False`: raw JSON
-                try:
-                    return json.loads(answer.data)
-                finally:
-                    answer.release_conn()
-            if sent and not repeatable:
-                raise OutcomeUnknown(
-                    f"{error} Whether the write happened is reconciled before it is tried again.",
-                    "OUTCOME_UNKNOWN",
-                    error.status,
-                )
-            failures += 1
-            if failures >= self._max_attempts:
-                raise error
-            _pause(failures)
+                self._observe(dict(exc.headers or {}))
+                raise
+            if isinstance(answer, tuple):  # a model, its status and the headers
+                data, _status, headers = answer
+                self._observe(dict(headers or {}))
+                return data
+            self._observe(dict(answer.headers))  # `_preload_content=False`: raw JSON
+            try:
+                return json.loads(answer.data)
+            finally:
+                answer.release_conn()
 
-    def _rate_limited(self, body: Any, headers: dict[str, str], refusals: int) -> None:
-        """Wait as HubSpot says after a 429 (nothing was done, so any call may be repeated)."""
-        if _policy(body) == "DAILY":
-            raise ApiBudgetExhausted(
-                "the portal's daily API limit is used up; the next scheduled run will try again.",
-                "RATE_LIMIT",
-                429,
-            )
-        if refusals >= MAX_RATE_LIMITED:
-            raise CrmError(
-                f"HubSpot refused {refusals} attempts in a row for its rate limit; another app "
-                "may be using the portal's quota (see HUBSPOT_RATE_LIMIT_REQUESTS).",
-                "RATE_LIMIT",
-                429,
-            )
-        # the search API's own limit is per second; the others are per window
-        self.limiter.back_off(headers, 1.0 if _policy(body) == "SECONDLY" else None)
+        return self._policy.call(
+            once,
+            functools.partial(classify, repeatable=repeatable),
+            before_retry=self._wait_in_window,
+        )
+
+    def _wait_in_window(self, resolution: Resolution, seconds: float) -> None:
+        """Every wait happens in the limiter, so the portal's window knows of it."""
+        self.limiter.pause(seconds)
 
     def _observe(self, headers: dict[str, str]) -> None:
         self.limiter.observe(headers)
@@ -409,14 +374,74 @@ def _next_after(page: Any) -> str | None:
     return str(paging.next.after)
 
 
+def classify(exc: Exception, *, repeatable: bool = True) -> Resolution | None:
+    """What a failed HubSpot call means. A 429 did nothing, so any call may be repeated; a
+    call that may have reached HubSpot is repeated only if it is safe to (`repeatable`)."""
+    if isinstance(exc, API_EXCEPTIONS):
+        if exc.status == 429:
+            return _rate_limited(exc.body, dict(exc.headers or {}))
+        error = crm_error(exc)
+        if 0 < exc.status < 500:
+            return Resolution(Action.FAIL_RECORDS, error)
+        sent = exc.status != 0  # 0: TLS failed, nothing was sent
+    elif isinstance(exc, urllib3.exceptions.HTTPError):
+        error = CrmError(
+            f"no answer from HubSpot ({type(exc).__name__}); check HUBSPOT_URL, the "
+            "network and status.hubspot.com.",
+            "UNREACHABLE",
+        )
+        sent = not _never_sent(exc)
+    else:
+        return None
+    if sent and not repeatable:
+        return Resolution(
+            Action.FAIL_RECORDS,
+            OutcomeUnknown(
+                f"{error} Whether the write happened is reconciled before it is tried again.",
+                status=error.status,
+            ),
+        )
+    return Resolution(Action.RETRY, error)
+
+
+def _rate_limited(body: Any, headers: dict[str, str]) -> Resolution:
+    policy = _policy(body)
+    if policy == "DAILY":
+        return Resolution(
+            Action.STOP_RUN,
+            ApiBudgetExhausted(
+                "the portal's daily API limit is used up; the next scheduled run will try again.",
+                "RATE_LIMIT",
+                429,
+            ),
+        )
+    error = CrmError(
+        "HubSpot kept refusing requests for its rate limit; another app may be using the "
+        "portal's quota (see HUBSPOT_RATE_LIMIT_REQUESTS).",
+        "RATE_LIMIT",
+        429,
+    )
+    # the search API's own limit is per second; the others are per window
+    wait = retry_after_seconds(headers)
+    if wait is None:
+        wait = 1.0 if policy == "SECONDLY" else _window_seconds(headers)
+    return Resolution(Action.RETRY, error, wait, rate_limited=True)
+
+
+def _window_seconds(headers: dict[str, str]) -> float | None:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    interval = lowered.get("x-hubspot-ratelimit-interval-milliseconds", "")
+    return int(interval) / 1000 if interval.isdigit() else None
+
+
 def _never_sent(exc: urllib3.exceptions.HTTPError) -> bool:
     """A connection that could not be opened carried no request: repeating it is safe."""
     reason = getattr(exc, "reason", exc)
     return isinstance(reason, NewConnectionError | ConnectTimeoutError)
 
 
-def _pause(attempt: int) -> None:
-    time.sleep(min(8.0, 0.25 * 2 ** (attempt - 1)))
+def _no_sleep(seconds: float) -> None:
+    """The limiter sleeps instead, before the next request."""
 
 
 def _body(raw: Any) -> dict[str, Any]:
@@ -432,7 +457,7 @@ def _policy(raw: Any) -> str | None:
     return str(policy) if policy else None
 
 
-def _crm_error(exc: Any) -> CrmError:
+def crm_error(exc: Any) -> CrmError:
     """HubSpot's error body (`{"status":"error","message","category"}`) as our error type."""
     body = _body(exc.body)
     category = str(body.get("category") or f"HTTP_{exc.status}")

@@ -1,60 +1,22 @@
-"""Customer emails: templates in `playbooks/templates/`, the recipient, the rendered message.
+"""Customer emails: the recipient a rule's email goes to, and the message rendered for them.
 
-Each template file holds one email in several languages; the account's `locale` column
-picks one (English when the account has none or the template lacks it).
+Each template holds one email in several languages; the account's `locale` column picks one
+(English when the account has none or the template lacks it).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from connector.config.validation import parse_document
-from connector.config.yaml_lines import YamlDocument, load_yaml
-from connector.errors import ConfigError, ConfigProblem
-from connector.templates import TemplateProblem, check_template, render
+from connector.config.email_templates import EmailTemplate
+from connector.templates import render
 
-CONTACT_VARIABLES = (
-    "contact_first_name",
-    "contact_last_name",
-    "contact_name",
-    "contact_email",
-    "locale",
-)
-DEFAULT_LOCALE = "en"
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
-
-
-class LocaleTemplate(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    subject: str = Field(min_length=1, max_length=200)
-    text: str = Field(min_length=1)
-    html: str | None = None
-
-
-class TemplateFile(RootModel[dict[str, LocaleTemplate]]):
-    """`en: {subject, text, html}`, `ja: {...}` — one email, several languages."""
-
-
-@dataclass(frozen=True)
-class EmailTemplate:
-    name: str
-    doc: YamlDocument
-    locales: dict[str, LocaleTemplate]
-
-    def for_locale(self, locale: str | None) -> tuple[str, LocaleTemplate]:
-        for candidate in (locale, DEFAULT_LOCALE):
-            if candidate and candidate in self.locales:
-                return candidate, self.locales[candidate]
-        first = next(iter(self.locales))
-        return first, self.locales[first]
 
 
 @dataclass(frozen=True)
@@ -92,47 +54,6 @@ class SkippedEmail:
     rule_id: str
     account_name: str
     reason: str
-
-
-def load_templates(directory: Path) -> tuple[dict[str, EmailTemplate], list[ConfigProblem]]:
-    templates: dict[str, EmailTemplate] = {}
-    problems: list[ConfigProblem] = []
-    for path in sorted(directory.glob("*.yaml")) if directory.is_dir() else []:
-        doc = load_yaml(path)
-        try:
-            parsed = parse_document(doc, TemplateFile)
-        except ConfigError as exc:  # collect, so every file is reported at once
-            problems += exc.problems
-            continue
-        if not parsed.root:
-            problems.append(
-                ConfigProblem(path, 1, "no languages: add e.g. 'en:' with subject and text.")
-            )
-            continue
-        templates[path.stem] = EmailTemplate(path.stem, doc, dict(parsed.root))
-    return templates, problems
-
-
-def check_templates(
-    templates: Mapping[str, EmailTemplate], columns: Collection[str]
-) -> list[ConfigProblem]:
-    """Syntax and variables of every part of every language, located to the line."""
-    visible = [*columns, *CONTACT_VARIABLES]
-    problems = []
-    for template in templates.values():
-        for locale, parts in template.locales.items():
-            for part in ("subject", "text", "html"):
-                source = getattr(parts, part)
-                if source is None:
-                    continue
-                try:
-                    check_template(source, visible)
-                except TemplateProblem as exc:
-                    line = template.doc.line_of((locale, part))
-                    if line is not None and exc.line and exc.line > 1:
-                        line += exc.line
-                    problems.append(ConfigProblem(template.doc.path, line, str(exc)))
-    return problems
 
 
 def compose(

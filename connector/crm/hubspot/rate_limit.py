@@ -3,8 +3,8 @@
 HubSpot allows a number of requests per rolling interval per app and portal (100 per 10 s on
 lower tiers) and says where a client stands in the `X-HubSpot-RateLimit-*` headers of every
 answer. Pacing ourselves to that window keeps a run from being refused at all; when it is
-refused anyway (another app shares the portal), the 429's `Retry-After` or the window decides
-how long to wait.
+refused anyway (another app shares the portal), the retry policy pauses the limiter for as
+long as the 429 says (`connector.transport`), so every request waits in one place.
 """
 
 from __future__ import annotations
@@ -59,13 +59,10 @@ class RateLimiter:
                 oldest = self._sent[0] if self._sent else self.clock()
                 self._paused_until = max(self._paused_until, oldest + self.interval_seconds)
 
-    def back_off(self, headers: Mapping[str, str], seconds: float | None = None) -> None:
-        """After a 429: no request before `Retry-After`, or `seconds`, or a whole window."""
-        self.observe(headers)
-        retry_after = _float(headers, "Retry-After")
-        wait = retry_after if retry_after is not None else seconds
+    def pause(self, seconds: float) -> None:
+        """No request for `seconds` (after a 429, or while a failure is backed off)."""
         with self._lock:
-            self._pause(wait if wait is not None else self.interval_seconds)
+            self._pause(seconds)
 
     def _pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, self.clock() + seconds)
@@ -91,11 +88,3 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 def _int(headers: Mapping[str, str], name: str) -> int | None:
     value = _header(headers, name)
     return int(value) if value is not None and value.strip().isdigit() else None
-
-
-def _float(headers: Mapping[str, str], name: str) -> float | None:
-    value = _header(headers, name)
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None  # an HTTP-date Retry-After: fall back to the window

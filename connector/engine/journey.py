@@ -1,4 +1,4 @@
-"""Touch tiers and journey stages: where each account is, so rules and playbooks can route."""
+"""Journey stages: the first stage an account has not yet completed, and since when it is in it."""
 
 from __future__ import annotations
 
@@ -7,20 +7,10 @@ from datetime import date
 
 import polars as pl
 
-from connector.config.playbook import Journey, TouchTiers
+from connector.config.playbook import Journey
 from connector.engine.expressions import compile_sql
 
 JOURNEY_COLUMNS = ["journey_stage", "journey_stage_since", "days_in_stage"]
-
-
-def assign_tier(table: pl.DataFrame, tiers: TouchTiers, columns: Collection[str]) -> pl.DataFrame:
-    """Highest tier whose `min` the value reaches; no value means the lowest tier."""
-    value = compile_sql(tiers.value, columns).cast(pl.Float64).fill_null(0.0)
-    ordered = sorted(tiers.tiers, key=lambda tier: tier.min)
-    tier: pl.Expr = pl.lit(ordered[0].name)
-    for spec in ordered[1:]:
-        tier = pl.when(value >= spec.min).then(pl.lit(spec.name)).otherwise(tier)
-    return table.with_columns(touch_tier=tier)
 
 
 def assign_stage(

@@ -1,0 +1,21 @@
+"""The `cs-connector` command line: run, plan, validate, doctor, serve — and the sandbox demo."""
+
+from connector.cli.app import (
+    EXIT_API_BUDGET,
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_LOCKED,
+    EXIT_PARTIAL,
+    app,
+    main,
+)
+
+__all__ = [
+    "EXIT_API_BUDGET",
+    "EXIT_CONFIG",
+    "EXIT_FAILED",
+    "EXIT_LOCKED",
+    "EXIT_PARTIAL",
+    "app",
+    "main",
+]

@@ -1,0 +1,188 @@
+"""HubSpot behind the CRM protocol: paged reads, batch writes, tasks through the ledger.
+
+`client` makes, paces and retries the calls; `read`, `write` and `ledger` speak HubSpot's
+objects; this class checks the mapping against the portal's properties and serves `doctor`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import polars as pl
+from hubspot.crm.properties.models import PropertyCreate, PropertyGroupCreate
+
+from connector.config.mapping import Mapping, ObjectMapping
+from connector.crm.hubspot.client import HubSpotClient, Owner
+from connector.crm.hubspot.describe import TEXT_TYPES, ObjectProperties
+from connector.crm.hubspot.ledger import TaskLedger
+from connector.crm.hubspot.read import read_object, source_of
+from connector.crm.hubspot.write import update_records
+from connector.crm.protocol import (
+    ApiUsage,
+    ExistingTask,
+    FieldUpdate,
+    MappingProblem,
+    TaskIntent,
+    WriteResult,
+)
+from connector.engine.expressions import compile_sql
+from connector.errors import ConnectorError, CrmError, ExpressionError
+from connector.settings import Settings
+from connector.store import HistoryStore
+
+OBJECT_TYPE_IDS = {
+    "companies": "0-2",
+    "contacts": "0-1",
+    "deals": "0-3",
+    "meetings": "0-47",
+    "tasks": "0-27",
+}
+
+
+class HubSpotAdapter:
+    def __init__(
+        self, settings: Settings, mapping: Mapping, store: HistoryStore | None = None
+    ) -> None:
+        """`store` holds the task ledger; without one (validate, doctor) tasks are refused."""
+        self.usage = ApiUsage()
+        self._api = HubSpotClient(settings, self.usage)
+        self._app_url = settings.hubspot_app_url.rstrip("/")
+        self._portal_id = settings.hubspot_portal_id
+        self._properties: dict[str, ObjectProperties] = {}
+        self._owners: dict[str, Owner] | None = None
+        self._book = (
+            TaskLedger(self._api, store, mapping.tasks, mapping.account.object)
+            if store is not None
+            else None
+        )
+
+    def close(self) -> None:
+        self._api.close()
+
+    def record_url(self, object_name: str, record_id: str) -> str:
+        type_id = OBJECT_TYPE_IDS.get(object_name, object_name)
+        return f"{self._app_url}/contacts/{self._portal_id}/record/{type_id}/{record_id}"
+
+    def describe(self, object_type: str) -> ObjectProperties:
+        if object_type not in self._properties:
+            self._properties[object_type] = self._api.properties(object_type)
+        return self._properties[object_type]
+
+    def create_property(
+        self, object_type: str, group: PropertyGroupCreate, spec: PropertyCreate
+    ) -> None:
+        """What Settings → Properties → Create property does (for `doctor --apply`)."""
+        self._api.create_property(object_type, group, spec)
+        self._properties.pop(object_type, None)  # describe must see the new property
+
+    # -- mapping checks ------------------------------------------------------------------
+
+    def check_mapping(self, mapping: Mapping) -> list[MappingProblem]:
+        problems: list[MappingProblem] = []
+        for key, spec in mapping.objects().items():
+            described = self._describe_or_report(spec.object, (key, "object"), problems)
+            if described is None:
+                continue
+            for canonical, path in spec.fields.items():
+                try:
+                    source_of(described, path)
+                except CrmError as exc:
+                    problems.append(MappingProblem((key, "fields", canonical), str(exc)))
+            if spec.where:
+                try:
+                    compile_sql(spec.where, list(described.properties))
+                except ExpressionError as exc:
+                    problems.append(MappingProblem((key, "where"), f"{exc} (property names)"))
+        account = self._describe_or_report(mapping.account.object, ("account", "object"), [])
+        if account is not None:
+            for column_name, name in mapping.results.items():
+                problem = _unwritable(account, name)
+                if problem:
+                    problems.append(MappingProblem(("results", column_name), problem))
+        tasks = self._describe_or_report(mapping.tasks.object, ("tasks", "object"), problems)
+        if tasks is not None:
+            key_property = tasks.get(mapping.tasks.key_field)
+            if key_property is None or key_property.type != "string" or key_property.read_only:
+                problems.append(
+                    MappingProblem(
+                        ("tasks", "key_field"),
+                        f"tasks need a writable single-line text property "
+                        f"'{mapping.tasks.key_field}' to carry each action's key; create it "
+                        "in Settings → Properties → Task properties.",
+                    )
+                )
+        return problems
+
+    def check_text_fields(self, object_name: str, names: Sequence[str]) -> dict[str, str]:
+        if not names:
+            return {}
+        described = self.describe(object_name)
+        refused = {}
+        for name in names:
+            info = described.get(name)
+            if info is None:
+                refused[name] = described.missing(name)
+            elif info.read_only or info.type not in TEXT_TYPES:
+                refused[name] = (
+                    f"'{name}' ({info.type}), which is not a writable text or dropdown property."
+                )
+        return refused
+
+    def _describe_or_report(
+        self, object_type: str, loc: tuple[str, ...], problems: list[MappingProblem]
+    ) -> ObjectProperties | None:
+        try:
+            return self.describe(object_type)
+        except CrmError as exc:
+            if exc.status not in (400, 404):
+                raise
+            problems.append(
+                MappingProblem(
+                    loc,
+                    f"HubSpot has no object type '{object_type}' (use companies, contacts, "
+                    "deals, meetings, tasks or a custom object's name).",
+                )
+            )
+            return None
+
+    # -- the protocol: reads and writes --------------------------------------------------
+
+    def read(self, spec: ObjectMapping, extra_fields: dict[str, str]) -> pl.DataFrame:
+        return read_object(
+            self._api, self.describe(spec.object), spec, extra_fields, self._owner_index
+        )
+
+    def _owner_index(self) -> dict[str, Owner]:
+        if self._owners is None:
+            self._owners = self._api.owners()
+        return self._owners
+
+    @property
+    def _tasks(self) -> TaskLedger:
+        if self._book is None:
+            raise ConnectorError("HubSpot tasks are created through the history store's ledger.")
+        return self._book
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
+        return self._tasks.find(keys)
+
+    def recent_tasks(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
+        return self._tasks.recent(rule_ids, closed_since)
+
+    # -- writes --------------------------------------------------------------------------
+
+    def update_records(self, object_name: str, updates: Sequence[FieldUpdate]) -> WriteResult:
+        return update_records(self._api, object_name, updates)
+
+    def create_tasks(self, tasks: Sequence[TaskIntent]) -> WriteResult:
+        return self._tasks.create(tasks)
+
+
+def _unwritable(described: ObjectProperties, name: str) -> str | None:
+    info = described.get(name)
+    if info is None:
+        return described.missing(name)
+    if info.read_only:
+        return f"'{name}' is read-only (calculated or set by HubSpot); map a custom property."
+    return None

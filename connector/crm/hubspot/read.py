@@ -1,0 +1,130 @@
+"""Reading HubSpot: every object of a type, a list page of 100 a call, into a typed frame.
+
+A mapped field is a property's internal name (`lifecyclestage`), an owner property followed
+by an owner attribute (`hubspot_owner_id.email`), `hs_object_id` for the record id, or
+`associations.<object type>` for the id of the associated record (a deal's company).
+`where` is a SQL condition over property names, applied as records are read (the list API
+has no filter and search caps at 10,000 results).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from connector.config.mapping import ObjectMapping
+from connector.crm.hubspot.client import OWNER_ATTRIBUTES, RECORD_ID, HubSpotClient, Owner
+from connector.crm.hubspot.describe import OWNER, ObjectProperties, PropertyInfo, column
+from connector.engine.expressions import compile_sql
+from connector.errors import CrmError
+
+ASSOCIATION_PREFIX = "associations."
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one mapped column comes from."""
+
+    property: str | None = None
+    owner_attribute: str | None = None
+    association: str | None = None
+
+    def expr(self, name: str, owners: dict[str, Owner]) -> pl.Expr:
+        if self.association is not None:
+            return pl.col(_association_column(self.association)).alias(name)
+        if self.property is None:
+            return pl.col("_id").alias(name)
+        if self.owner_attribute is None:
+            return pl.col(self.property).alias(name)
+        values = {i: owner.attribute(self.owner_attribute) for i, owner in owners.items()}
+        return (
+            pl.col(self.property)
+            .replace_strict(values, default=None, return_dtype=pl.String)
+            .alias(name)
+        )
+
+
+def source_of(described: ObjectProperties, path: str) -> Source:
+    """Where the mapped `path` comes from in objects `described`; a `CrmError` says why not."""
+    if path == RECORD_ID:
+        return Source()
+    if path.startswith(ASSOCIATION_PREFIX):
+        return Source(association=path.removeprefix(ASSOCIATION_PREFIX))
+    name, _, attribute = path.partition(".")
+    info = described.get(name)
+    if info is None:
+        raise CrmError(described.missing(name))
+    if not attribute:
+        return Source(property=name)
+    if info.references != OWNER:
+        raise CrmError(
+            f"'{name}' is not an owner property, so '{path}' cannot be followed; only "
+            "owner properties (hubspot_owner_id) have attributes."
+        )
+    if attribute not in OWNER_ATTRIBUTES:
+        raise CrmError(
+            f"owners have no attribute '{attribute}'; use one of {', '.join(OWNER_ATTRIBUTES)}."
+        )
+    return Source(property=name, owner_attribute=attribute)
+
+
+def read_object(
+    client: HubSpotClient,
+    described: ObjectProperties,
+    spec: ObjectMapping,
+    extra_fields: dict[str, str],
+    owners: Callable[[], dict[str, Owner]],
+) -> pl.DataFrame:
+    """Every object of `spec.object` that `spec.where` keeps, as canonical columns."""
+    sources = {
+        canonical: source_of(described, path)
+        for canonical, path in {**spec.fields, **extra_fields}.items()
+    }
+    where = compile_sql(spec.where, list(described.properties)) if spec.where else None
+    needed = {s.property for s in sources.values() if s.property is not None}
+    if where is not None:
+        needed |= set(where.meta.root_names())
+    properties = sorted(needed)
+    associations = sorted({s.association for s in sources.values() if s.association})
+    records = list(client.list_objects(spec.object, properties, associations))
+    raw = pl.DataFrame(
+        [
+            pl.Series("_id", [str(r["id"]) for r in records], pl.String),
+            *(
+                column(p, [r["properties"].get(p) for r in records], _info(described, p))
+                for p in properties
+            ),
+            *(
+                pl.Series(
+                    _association_column(a),
+                    [_first_associated(r, a) for r in records],
+                    pl.String,
+                )
+                for a in associations
+            ),
+        ]
+    )
+    if where is not None:
+        raw = raw.filter(where)
+    by_id = owners() if any(s.owner_attribute for s in sources.values()) else {}
+    return raw.select(source.expr(name, by_id) for name, source in sources.items())
+
+
+def _info(described: ObjectProperties, name: str) -> PropertyInfo:
+    return described.get(name) or PropertyInfo(name, "string")
+
+
+def _association_column(object_type: str) -> str:
+    return f"_associated_{object_type}"
+
+
+def _first_associated(record: dict[str, Any], object_type: str) -> str | None:
+    """The associated record of this type; the primary (labelled) one when there are several."""
+    found = (record.get("associations") or {}).get(object_type, {}).get("results")
+    if not found:
+        return None
+    ranked = sorted(found, key=lambda a: str(a["type"]).endswith("unlabeled"))
+    return str(ranked[0]["id"])

@@ -1,0 +1,47 @@
+"""Writing HubSpot: batch updates of 100, each refused input reported on its own."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hubspot.crm.objects.models import SimplePublicObjectBatchInput
+
+from connector.crm.hubspot.client import BATCH_LIMIT, HubSpotClient
+from connector.crm.hubspot.describe import write_value
+from connector.crm.protocol import FieldUpdate, WriteFailure, WriteResult
+from connector.errors import CrmError
+
+
+def update_records(
+    client: HubSpotClient, object_type: str, updates: Sequence[FieldUpdate]
+) -> WriteResult:
+    result = WriteResult()
+    for start in range(0, len(updates), BATCH_LIMIT):
+        chunk = updates[start : start + BATCH_LIMIT]
+        inputs = [
+            SimplePublicObjectBatchInput(
+                id=u.record_id,
+                properties={f: write_value(v) for f, v in u.values().items()},
+                object_write_trace_id=u.record_id,
+            )
+            for u in chunk
+        ]
+        try:
+            outcome = client.update(object_type, inputs)
+        except CrmError as exc:
+            if exc.status != 400:
+                raise  # not this batch's fault: stop rather than fail every record
+            result.failures += [
+                WriteFailure(u.record_id, u.label, exc.code or "ERROR", str(exc)) for u in chunk
+            ]
+            continue
+        written = {str(o.id) for o in outcome.results}
+        for update in chunk:
+            if update.record_id in written:
+                result.written += 1
+                continue
+            code, message = outcome.errors.get(
+                update.record_id, ("NOT_CONFIRMED", "HubSpot did not report this record")
+            )
+            result.failures.append(WriteFailure(update.record_id, update.label, code, message))
+    return result

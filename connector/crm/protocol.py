@@ -1,0 +1,172 @@
+"""The seam between the worker and a CRM: one small protocol and the values that cross it.
+
+Everything vendor-specific (Salesforce's sObjects and External IDs, HubSpot's properties and
+task ledger) stays in `crm/salesforce/` and `crm/hubspot/`; the planner and the messages
+know only what is here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Protocol
+
+import polars as pl
+
+from connector.config.mapping import Mapping, ObjectMapping
+from connector.config.yaml_lines import Loc
+
+KEY_SEPARATOR = ":"
+
+
+@dataclass(frozen=True, slots=True)
+class ActionKey:
+    """The deterministic key of one action: the same alert in the same period, the same key.
+
+    `rule:account:` stays readable so a CRM can be asked for every task of a rule and account
+    (open ones and cooldowns); the period and the action's index are hashed to keep it short.
+    """
+
+    rule_id: str
+    account_id: str
+    digest: str
+
+    @classmethod
+    def of(cls, rule_id: str, account_id: str, period: str, action_index: int) -> ActionKey:
+        digest = hashlib.sha256(f"{period}\x1f{action_index}".encode()).hexdigest()[:16]
+        return cls(rule_id, account_id, digest)
+
+    @classmethod
+    def parse(cls, key: str) -> ActionKey:
+        rule_id, account_id, digest = key.rsplit(KEY_SEPARATOR, 2)
+        return cls(rule_id, account_id, digest)
+
+    def __str__(self) -> str:
+        return KEY_SEPARATOR.join((self.rule_id, self.account_id, self.digest))
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    field: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class FieldUpdate:
+    """The fields of one record that differ from what the CRM holds, with their new values."""
+
+    record_id: str
+    label: str
+    changes: tuple[FieldChange, ...]
+
+    def values(self) -> dict[str, Any]:
+        return {change.field: change.new for change in self.changes}
+
+
+@dataclass(frozen=True)
+class TaskIntent:
+    """A keyed task to create; a retry of the same key must never make a second one."""
+
+    key: str
+    rule_id: str
+    account_id: str
+    account_name: str
+    assignee_id: str
+    subject: str
+    description: str
+    due_date: date
+    priority: str
+    status: str
+    is_email_log: bool = False  # the activity that records a customer email
+    contact_id: str | None = None  # the person it concerns
+
+
+@dataclass(frozen=True)
+class ExistingTask:
+    """A keyed task already in the CRM. Its key is never used again; while it is open, or
+    within its rule's cooldown after completion, its rule makes no new task for the account."""
+
+    key: str
+    record_id: str
+    is_closed: bool
+    completed_on: date | None = None
+
+    @property
+    def rule_and_account(self) -> tuple[str, str]:
+        key = ActionKey.parse(self.key)
+        return key.rule_id, key.account_id
+
+
+@dataclass(frozen=True)
+class MappingProblem:
+    """A mapped field the CRM does not have (or will not let us write); `loc` is in the YAML."""
+
+    loc: Loc
+    message: str
+
+
+@dataclass(frozen=True)
+class WriteFailure:
+    """One record the CRM rejected; the rest of its batch was written."""
+
+    record: str
+    label: str
+    code: str
+    message: str
+
+
+@dataclass
+class WriteResult:
+    written: int = 0
+    failures: list[WriteFailure] = field(default_factory=list)
+
+
+@dataclass
+class ApiUsage:
+    """Calls this run made, and the CRM's remaining daily budget when it reports it."""
+
+    calls: int = 0
+    used_today: int | None = None
+    daily_limit: int | None = None
+    rate_limit_wait_seconds: float = 0.0  # time spent pacing to the CRM's rate limit
+
+
+class CrmAdapter(Protocol):
+    usage: ApiUsage
+
+    def check_mapping(self, mapping: Mapping) -> list[MappingProblem]:
+        """Every mapped field exists and every result field is writable."""
+        ...
+
+    def check_text_fields(self, object_name: str, names: Sequence[str]) -> dict[str, str]:
+        """Of these fields, the ones rules cannot write text to, with the reason."""
+        ...
+
+    def read(self, spec: ObjectMapping, extra_fields: dict[str, str]) -> pl.DataFrame:
+        """Records of `spec.object` as a frame with canonical column names and typed values."""
+        ...
+
+    def find_tasks(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
+        """Which of these action keys already have a task (open or closed)."""
+        ...
+
+    def recent_tasks(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
+        """Tasks of these rules that are open or were completed on or after `closed_since`."""
+        ...
+
+    def update_records(self, object_name: str, updates: Sequence[FieldUpdate]) -> WriteResult:
+        """Write each update's changed fields; a record the CRM refuses fails alone."""
+        ...
+
+    def create_tasks(self, tasks: Sequence[TaskIntent]) -> WriteResult:
+        """Create keyed tasks so that a retry of the same key can never make a second one."""
+        ...
+
+    def record_url(self, object_name: str, record_id: str) -> str:
+        """Where a person opens the record in the CRM's UI."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,170 @@
+"""The Salesforce calls the worker makes, through simple-salesforce, counted and retried.
+
+Every call goes through `SalesforceClient.call`: `classify` says what a failure means
+(connection errors, timeouts and 5xx are retried, an expired session is renewed, a used-up
+budget stops the run) and `connector.transport`'s policy does the waiting.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import requests
+from simple_salesforce.api import Salesforce
+from simple_salesforce.exceptions import (
+    SalesforceError,
+    SalesforceExpiredSession,
+    SalesforceGeneralError,
+)
+
+from connector.crm.protocol import ApiUsage
+from connector.crm.salesforce.auth import authenticate, can_refresh
+from connector.crm.salesforce.describe import ObjectDescription
+from connector.errors import ApiBudgetExhausted, CrmError
+from connector.settings import Settings
+from connector.transport import Action, Resolution, RetryPolicy
+
+T = TypeVar("T")
+
+
+class ApiSession(requests.Session):
+    """A pooled session with a default timeout that counts every call and the org's budget."""
+
+    def __init__(self, timeout: float, verify: str | bool, usage: ApiUsage) -> None:
+        super().__init__()
+        self.verify = verify
+        self._timeout = timeout
+        self._usage = usage
+
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        kwargs.setdefault("timeout", self._timeout)
+        # requests lets REQUESTS_CA_BUNDLE override `session.verify`; a per-request value wins.
+        kwargs.setdefault("verify", self.verify)
+        response = super().request(method, url, *args, **kwargs)
+        if "/services/data/" in str(url):
+            self._usage.calls += 1
+            self._record_limit(response.headers.get("Sforce-Limit-Info", ""))
+        return response
+
+    def _record_limit(self, header: str) -> None:
+        for part in header.split(";"):
+            name, _, value = part.strip().partition("=")
+            used, _, limit = value.partition("/")
+            if name == "api-usage" and used.isdigit() and limit.isdigit():
+                self._usage.used_today, self._usage.daily_limit = int(used), int(limit)
+
+
+def classify(exc: Exception, *, renewable: bool = True) -> Resolution | None:
+    """What a failed Salesforce call means; `renewable`: the session can be renewed by us."""
+    if isinstance(exc, SalesforceExpiredSession):
+        if renewable:
+            return Resolution(Action.REAUTHENTICATE, crm_error(exc))
+        return Resolution(
+            Action.STOP_RUN,
+            CrmError(
+                "the Salesforce access token has expired; issue a new SALESFORCE_ACCESS_TOKEN.",
+                "INVALID_SESSION_ID",
+                401,
+            ),
+        )
+    if isinstance(exc, SalesforceError):
+        error = crm_error(exc)
+        if isinstance(error, ApiBudgetExhausted):
+            return Resolution(Action.STOP_RUN, error)
+        if isinstance(exc, SalesforceGeneralError) and exc.status >= 500:
+            return Resolution(Action.RETRY, error)
+        return Resolution(Action.FAIL_RECORDS, error)
+    if isinstance(exc, requests.ConnectionError | requests.Timeout):
+        return Resolution(Action.RETRY, _unreachable(exc))
+    if isinstance(exc, requests.RequestException):
+        return Resolution(Action.STOP_RUN, _unreachable(exc))
+    return None
+
+
+class SalesforceClient:
+    """One logged-in session: calls, paged queries and cached describes."""
+
+    def __init__(self, settings: Settings, version: str, *, policy: RetryPolicy | None = None):
+        self.usage = ApiUsage()
+        self._settings = settings
+        self._version = version
+        self._http = ApiSession(settings.http_timeout_seconds, settings.verify, self.usage)
+        self._policy = policy or RetryPolicy()
+        self._classify = functools.partial(classify, renewable=can_refresh(settings))
+        self._describes: dict[str, ObjectDescription] = {}
+        self._sf = self._login()
+
+    def _login(self) -> Salesforce:
+        token = authenticate(self._settings, self._http)
+        return Salesforce(
+            instance_url=token.instance_url,
+            session_id=token.access_token.get_secret_value(),
+            session=self._http,
+            version=self._version,
+        )
+
+    def _renew(self) -> None:
+        self._sf = self._login()
+
+    def close(self) -> None:
+        self._http.close()
+
+    @property
+    def instance(self) -> str:
+        return str(self._sf.sf_instance)
+
+    def call(self, request: Callable[[Salesforce], T]) -> T:
+        """`request`, retried; what still fails becomes a `CrmError` with Salesforce's code."""
+        return self._policy.call(
+            lambda: request(self._sf), self._classify, reauthenticate=self._renew
+        )
+
+    def query(self, soql: str) -> Iterator[dict[str, Any]]:
+        """Records of every page; each page is one retried call."""
+        page: dict[str, Any] = self.call(lambda sf: sf.query(soql))
+        yield from page["records"]
+        while not page["done"]:
+            page = self._query_more(page["nextRecordsUrl"])
+            yield from page["records"]
+
+    def _query_more(self, next_records_url: str) -> dict[str, Any]:
+        return self.call(lambda sf: sf.query_more(next_records_url, identifier_is_url=True))
+
+    def describe(self, sobject: str) -> ObjectDescription:
+        if sobject not in self._describes:
+            raw = self.call(lambda sf: sf.restful(f"sobjects/{sobject}/describe"))
+            self._describes[sobject] = ObjectDescription.from_describe(raw)
+        return self._describes[sobject]
+
+    def forget_describe(self, sobject: str) -> None:
+        """After a field was created: the next describe must see it."""
+        self._describes.pop(sobject, None)
+
+
+def crm_error(exc: SalesforceError) -> CrmError:
+    """Salesforce's error array (`[{"message", "errorCode"}]`) as our error type."""
+    content = exc.content
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        code, message = str(content[0].get("errorCode")), str(content[0].get("message"))
+    else:
+        code, message = f"HTTP_{exc.status}", str(content)[:300]
+    if code == "REQUEST_LIMIT_EXCEEDED":
+        return ApiBudgetExhausted(
+            f"{message} The org's daily API budget is used up; the next "
+            "scheduled run will try again.",
+            code,
+            exc.status,
+        )
+    return CrmError(message, code, exc.status)
+
+
+def _unreachable(exc: requests.RequestException) -> CrmError:
+    return CrmError(
+        f"cannot reach Salesforce ({type(exc).__name__}); check SALESFORCE_URL, the network "
+        "and status.salesforce.com.",
+        "UNREACHABLE",
+    )

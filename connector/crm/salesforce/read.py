@@ -1,0 +1,109 @@
+"""Reading Salesforce: mapped objects by SOQL into typed frames, and keyed tasks by key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+import polars as pl
+
+from connector.config.mapping import ObjectMapping, TaskMapping
+from connector.crm.protocol import KEY_SEPARATOR, ExistingTask
+from connector.crm.salesforce.client import SalesforceClient
+from connector.crm.salesforce.describe import FieldInfo, frame_from_records
+from connector.errors import CrmError
+
+KEYS_PER_QUERY = 500  # keeps `IN (...)` well under SOQL's 100,000-character limit
+
+
+def resolve(client: SalesforceClient, sobject: str, path: str) -> tuple[str, FieldInfo]:
+    """`Owner.Email` → ("Owner.Email" in Salesforce's casing, the User.Email field)."""
+    described = client.describe(sobject)
+    relationship, _, name = path.rpartition(".")
+    if not relationship:
+        info = described.field(name)
+        if info is None:
+            raise CrmError(described.missing(name))
+        return info.name, info
+    reference = described.relationship(relationship)
+    if reference is None or not reference.reference_to:
+        raise CrmError(
+            f"{described.name} has no relationship '{relationship}'; use the "
+            "relationship name (Owner, Account, CSM__r), not the Id field."
+        )
+    parent = client.describe(reference.reference_to[0])
+    info = parent.field(name)
+    if info is None:
+        raise CrmError(parent.missing(name))
+    return f"{reference.relationship_name}.{info.name}", info
+
+
+def read_object(
+    client: SalesforceClient, spec: ObjectMapping, extra_fields: dict[str, str]
+) -> pl.DataFrame:
+    fields = {**spec.fields, **extra_fields}
+    resolved = {canonical: resolve(client, spec.object, path) for canonical, path in fields.items()}
+    select = ", ".join(dict.fromkeys(path for path, _ in resolved.values()))
+    # Object, fields and filter come from the validated mapping, not from records.
+    soql = f"SELECT {select} FROM {spec.object}"  # noqa: S608
+    if spec.where:
+        soql += f" WHERE {spec.where}"
+    soql += " ORDER BY Id"
+    return frame_from_records(client.query(soql), resolved)
+
+
+def find_tasks(
+    client: SalesforceClient, tasks: TaskMapping, keys: Sequence[str]
+) -> dict[str, ExistingTask]:
+    found: dict[str, ExistingTask] = {}
+    for start in range(0, len(keys), KEYS_PER_QUERY):
+        chunk = ", ".join(soql_string(k) for k in keys[start : start + KEYS_PER_QUERY])
+        for task in _tasks_where(client, tasks, f"{tasks.key_field} IN ({chunk})"):
+            found[task.key] = task
+    return found
+
+
+def recent_tasks(
+    client: SalesforceClient, tasks: TaskMapping, rule_ids: Sequence[str], closed_since: date
+) -> list[ExistingTask]:
+    if not rule_ids:
+        return []
+    prefixes = " OR ".join(
+        f"{tasks.key_field} LIKE {soql_string(rule + KEY_SEPARATOR + '%')}" for rule in rule_ids
+    )
+    since = f"{closed_since.isoformat()}T00:00:00Z"
+    found = _tasks_where(
+        client, tasks, f"({prefixes}) AND (IsClosed = false OR CompletedDateTime >= {since})"
+    )
+    # LIKE treats '_' as a wildcard: keep only the exact rule prefixes
+    return [t for t in found if t.rule_and_account[0] in set(rule_ids)]
+
+
+def _tasks_where(
+    client: SalesforceClient, tasks: TaskMapping, condition: str
+) -> list[ExistingTask]:
+    key_field = tasks.key_field
+    # values are escaped by soql_string; object and field come from the mapping
+    soql = (
+        f"SELECT Id, {key_field}, IsClosed, CompletedDateTime "  # noqa: S608
+        f"FROM {tasks.object} WHERE {condition}"
+    )
+    return [
+        ExistingTask(
+            record[key_field],
+            record["Id"],
+            bool(record["IsClosed"]),
+            _date_of(record.get("CompletedDateTime")),
+        )
+        for record in client.query(soql)
+    ]
+
+
+def _date_of(timestamp: str | None) -> date | None:
+    """Salesforce datetimes ('2026-11-20T09:30:00.000+0000') → their UTC date."""
+    return datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%f%z").date() if timestamp else None
+
+
+def soql_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"

@@ -1,0 +1,104 @@
+"""Writing Salesforce: sObject Collections of 200, and tasks upserted on their External-ID key.
+
+Updates set absolute values and tasks are upserted by key, so a replayed request can never
+make a second task; a refused record fails alone and the rest of its batch is written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+from connector.config.mapping import TaskMapping
+from connector.crm.protocol import FieldUpdate, TaskIntent, WriteFailure, WriteResult
+from connector.crm.salesforce.client import SalesforceClient
+from connector.errors import CrmError
+
+COLLECTION_LIMIT = 200  # records per sObject Collections call, Salesforce's maximum
+
+
+def update_records(
+    client: SalesforceClient, sobject: str, updates: Sequence[FieldUpdate]
+) -> WriteResult:
+    result = WriteResult()
+    for start in range(0, len(updates), COLLECTION_LIMIT):
+        chunk = updates[start : start + COLLECTION_LIMIT]
+        records = [
+            {
+                "attributes": {"type": sobject},
+                "Id": u.record_id,
+                **{f: _json_value(v) for f, v in u.values().items()},
+            }
+            for u in chunk
+        ]
+        outcomes = _collection(client, "composite/sobjects", records)
+        for update, outcome in zip(chunk, outcomes, strict=True):
+            _tally(result, outcome, update.record_id, update.label)
+    return result
+
+
+def upsert_tasks(
+    client: SalesforceClient, tasks: TaskMapping, intents: Sequence[TaskIntent]
+) -> WriteResult:
+    result = WriteResult()
+    path = f"composite/sobjects/{tasks.object}/{tasks.key_field}"
+    for start in range(0, len(intents), COLLECTION_LIMIT):
+        chunk = intents[start : start + COLLECTION_LIMIT]
+        records = [_task_record(tasks, intent) for intent in chunk]
+        outcomes = _collection(client, path, records)
+        for intent, outcome in zip(chunk, outcomes, strict=True):
+            _tally(result, outcome, intent.key, f"{intent.account_name}: {intent.subject}")
+    return result
+
+
+def _task_record(tasks: TaskMapping, task: TaskIntent) -> dict[str, Any]:
+    return {
+        "attributes": {"type": tasks.object},
+        tasks.key_field: task.key,
+        "Subject": task.subject[:255],
+        "Description": task.description,
+        "ActivityDate": task.due_date.isoformat(),
+        "Priority": task.priority,
+        "Status": task.status,
+        "OwnerId": task.assignee_id,
+        "WhatId": task.account_id,
+        **({"Type": "Email"} if task.is_email_log else {}),
+        **({"WhoId": task.contact_id} if task.contact_id else {}),
+    }
+
+
+def _collection(
+    client: SalesforceClient, path: str, records: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One sObject Collections PATCH; a refused request becomes a failure per record."""
+    body = {"allOrNone": False, "records": records}
+    try:
+        outcomes = client.call(lambda sf: sf.restful(path, method="PATCH", json=body))
+    except CrmError as exc:
+        if exc.status != 400:
+            raise  # not this batch's fault: stop the run rather than fail every record
+        error = {"statusCode": exc.code, "message": str(exc)}
+        return [{"success": False, "errors": [error]} for _ in records]
+    if not isinstance(outcomes, list) or len(outcomes) != len(records):
+        raise CrmError(
+            f"Salesforce answered {path} with {len(outcomes or [])} results for "
+            f"{len(records)} records; nothing can be matched back safely."
+        )
+    return outcomes
+
+
+def _tally(result: WriteResult, outcome: dict[str, Any], record: str, label: str) -> None:
+    if outcome.get("success"):
+        result.written += 1
+        return
+    errors = outcome.get("errors") or [{}]
+    first = errors[0]
+    code = str(first.get("statusCode") or first.get("errorCode") or "UNKNOWN")
+    result.failures.append(WriteFailure(record, label, code, str(first.get("message", ""))))
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,54 @@
+"""Extract: read every mapped CRM object and the product usage for one run."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from connector.config.load import Config
+from connector.crm.protocol import CrmAdapter
+from connector.errors import ConnectorError
+from connector.frame import CURRENT_PREFIX, Extract
+from connector.logs import event
+from connector.settings import Settings
+from connector.usage import HttpUsageSource, UsageBatch
+
+log = logging.getLogger("connector.extract")
+
+
+@dataclass(frozen=True)
+class Extracted:
+    records: Extract
+    usage: UsageBatch
+
+
+def extract(crm: CrmAdapter, config: Config, settings: Settings, as_of: date) -> Extracted:
+    """Every mapped object, with the CRM's current values of the fields the worker writes."""
+    mapping = config.mapping
+    written = [*mapping.results.values(), *config.fields_set_by_rules().values()]
+    event(log, "reading", source="crm")
+    accounts = crm.read(mapping.account, {CURRENT_PREFIX + name: name for name in written})
+    opportunities = crm.read(mapping.opportunity, {})
+    contacts = crm.read(mapping.contact, {}) if mapping.contact else None
+    meetings = crm.read(mapping.meeting, {}) if mapping.meeting and contacts is not None else None
+    event(log, "reading", source="usage")
+    usage = read_usage(settings, config, as_of)
+    return Extracted(Extract(accounts, opportunities, usage.weekly, contacts, meetings), usage)
+
+
+def read_usage(settings: Settings, config: Config, as_of: date) -> UsageBatch:
+    if not settings.usage_api_url or not settings.usage_api_token:
+        raise ConnectorError(
+            "USAGE_API_URL and USAGE_API_TOKEN must be set (see settings.example.env)."
+        )
+    source = HttpUsageSource(
+        settings.usage_api_url,
+        settings.usage_api_token.get_secret_value(),
+        timeout=settings.http_timeout_seconds,
+        verify=settings.ssl_context(),
+    )
+    with closing(source):
+        since = as_of - timedelta(weeks=settings.usage_history_weeks)
+        return source.weekly_metrics(config.mapping.usage.metrics, since)

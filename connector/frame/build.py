@@ -1,0 +1,101 @@
+"""Build the account table: accounts ⋈ opportunity roll-ups ⋈ usage signals ⋈ meetings.
+
+One row per account. Everything a rule may name is a column here, so `frame_columns`
+can tell RevOps, at load time, which names exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+from connector.config.mapping import Mapping
+from connector.frame.rollups import (
+    MEETING_COLUMNS,
+    OPPORTUNITY_COLUMNS,
+    expansion_rollup,
+    meeting_rollup,
+    renewal_rollup,
+)
+from connector.frame.usage import usage_columns, usage_signals
+
+DERIVED_COLUMNS = [
+    "run_date",
+    "run_week",
+    "run_month",
+    "days_until_renewal",
+    "months_since_start",
+    "days_since_start",
+]
+CURRENT_PREFIX = "_current_"
+
+
+@dataclass(frozen=True)
+class Extract:
+    """What one run read: canonical columns, CRM field types already applied."""
+
+    accounts: pl.DataFrame
+    opportunities: pl.DataFrame
+    usage: pl.DataFrame  # account_key, week_start, one Float64 column per metric
+    contacts: pl.DataFrame | None = None
+    meetings: pl.DataFrame | None = None
+
+
+def frame_columns(mapping: Mapping) -> list[str]:
+    """Every column a rule or template can use, in a stable order."""
+    columns = [*mapping.account.fields, *OPPORTUNITY_COLUMNS]
+    if "arr" not in columns:
+        columns.append("arr")
+    columns += usage_columns(mapping.usage.metrics)
+    if mapping.contact is not None and mapping.meeting is not None:
+        columns += MEETING_COLUMNS
+    return [*columns, *DERIVED_COLUMNS]
+
+
+def build_frame(extract: Extract, mapping: Mapping, as_of: date) -> pl.DataFrame:
+    """Accounts ⋈ opportunity roll-ups ⋈ usage signals ⋈ meetings, plus date columns."""
+    opportunities = extract.opportunities
+    table = (
+        extract.accounts.join(renewal_rollup(opportunities, mapping), on="id", how="left")
+        .join(expansion_rollup(opportunities, mapping), on="id", how="left")
+        .with_columns(
+            pl.col("open_expansion_count").fill_null(0),
+            pl.col("open_expansion_amount").fill_null(0.0),
+        )
+    )
+    if "arr" not in table.columns:
+        table = table.with_columns(arr=pl.col("renewal_amount"))
+    table = table.join(
+        usage_signals(extract.usage, mapping.usage.metrics, as_of),
+        left_on=mapping.usage.join_key,
+        right_on="account_key",
+        how="left",
+    )
+    if extract.contacts is not None and extract.meetings is not None:
+        rollup = meeting_rollup(extract.contacts, extract.meetings, mapping, as_of)
+        table = table.join(rollup, on="id", how="left").with_columns(
+            pl.col("decision_makers").fill_null(0)
+        )
+    return table.with_columns(_derived(as_of, has_start="contract_start" in table.columns))
+
+
+def _derived(as_of: date, *, has_start: bool) -> list[pl.Expr]:
+    run_date = pl.lit(as_of, pl.Date)
+    iso_year, iso_week, _ = as_of.isocalendar()
+    start = pl.col("contract_start").cast(pl.Date) if has_start else pl.lit(None, pl.Date)
+    return [
+        run_date.alias("run_date"),
+        pl.lit(f"{iso_year}-W{iso_week:02d}").alias("run_week"),
+        pl.lit(f"{as_of:%Y-%m}").alias("run_month"),
+        (pl.col("renewal_date") - run_date).dt.total_days().alias("days_until_renewal"),
+        _whole_months_between(start, as_of).alias("months_since_start"),
+        (run_date - start).dt.total_days().alias("days_since_start"),
+    ]
+
+
+def _whole_months_between(start: pl.Expr, as_of: date) -> pl.Expr:
+    """Completed calendar months from `start` to `as_of` (a month completes on the same day)."""
+    months = (as_of.year - start.dt.year()) * 12 + (as_of.month - start.dt.month())
+    return (months - (start.dt.day() > as_of.day).cast(pl.Int32)).cast(pl.Int64)

@@ -1,0 +1,89 @@
+"""Build a run's plan from its evaluation: actions deduplicated against the tasks the CRM
+holds, field diffs against the CRM's current values, messages the ledger has not seen sent."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import polars as pl
+
+from connector.config.load import Config
+from connector.crm.protocol import CrmAdapter
+from connector.engine.evaluate import Evaluation
+from connector.messages.digest import build_digest
+from connector.messages.email import compose
+from connector.plan.actions import candidate_keys, plan_actions
+from connector.plan.fields import plan_field_updates
+from connector.plan.model import SET_PREFIX, ActionPlan, FieldTarget, Plan
+from connector.store import HistoryStore
+
+UNFINISHED = ("sent", "sending")  # ledger states that must not be sent again
+
+
+def build_plan(
+    crm: CrmAdapter,
+    config: Config,
+    store: HistoryStore,
+    evaluation: Evaluation,
+    contacts: pl.DataFrame | None,
+    as_of: date,
+) -> Plan:
+    """Everything the run would write, create and send; reads the CRM and the ledger only."""
+    actions = _actions(crm, config, evaluation, as_of)
+    return _assemble(crm, config, store, evaluation.table, actions, contacts, as_of)
+
+
+def _actions(crm: CrmAdapter, config: Config, evaluation: Evaluation, as_of: date) -> ActionPlan:
+    """The firings' actions, deduplicated against the tasks the CRM already holds."""
+    existing = crm.find_tasks(candidate_keys(evaluation.firings, config.rules))
+    fired_rules = sorted(set(evaluation.firings["rule_id"]))
+    longest_cooldown = max((r.cooldown_days for r in config.rules), default=0)
+    recent = crm.recent_tasks(fired_rules, as_of - timedelta(days=longest_cooldown))
+    return plan_actions(
+        evaluation.table,
+        evaluation.firings,
+        config.rules,
+        existing,
+        recent,
+        as_of=as_of,
+        assign_to=config.mapping.tasks.assign_to,
+        status=config.mapping.tasks.status,
+    )
+
+
+def _assemble(
+    crm: CrmAdapter,
+    config: Config,
+    store: HistoryStore,
+    table: pl.DataFrame,
+    actions: ActionPlan,
+    contacts: pl.DataFrame | None,
+    as_of: date,
+) -> Plan:
+    """Field diffs, and the messages the ledger has not seen sent (or sending) yet."""
+    mapping = config.mapping
+    set_fields = config.fields_set_by_rules()
+    wanted = table.join(actions.field_frame(list(set_fields)), on="id", how="left")
+    targets = [FieldTarget(column, crm_field) for column, crm_field in mapping.results.items()]
+    targets += [
+        FieldTarget(SET_PREFIX + name, crm_field, clear=False)
+        for name, crm_field in set_fields.items()
+    ]
+    slack = list(actions.slack)
+    if config.slack_digest is not None:
+
+        def link(record_id: str) -> str:
+            return crm.record_url(mapping.account.object, record_id)
+
+        slack += build_digest(table, config.slack_digest, as_of, link)
+    emails, emails_skipped = compose(actions.emails, contacts, config.email_templates)
+    seen = store.message_statuses([*(m.key for m in slack), *(e.key for e in emails)])
+    return Plan(
+        updates=tuple(plan_field_updates(wanted, targets)),
+        tasks=tuple(sorted(actions.tasks, key=lambda t: (t.rule_id, t.account_name, t.key))),
+        suppressed=tuple(actions.suppressed),
+        emails=tuple(e for e in emails if seen.get(e.key) not in UNFINISHED),
+        emails_skipped=tuple(emails_skipped),
+        slack=tuple(m for m in slack if seen.get(m.key) not in UNFINISHED),
+        held=tuple(key for key, status in seen.items() if status == "sending"),
+    )

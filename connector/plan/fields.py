@@ -1,0 +1,49 @@
+"""Field diffs: which accounts' CRM fields differ from what the evaluation computed.
+
+Vectorised over the whole table, so an unchanged book costs one pass and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from connector.crm.protocol import FieldChange, FieldUpdate
+from connector.frame import CURRENT_PREFIX
+from connector.plan.model import FieldTarget
+
+
+def plan_field_updates(table: pl.DataFrame, targets: Sequence[FieldTarget]) -> list[FieldUpdate]:
+    """One update per account whose wanted values differ from the CRM's current values.
+
+    New values are cast to the CRM field's type before comparing (and that cast value is what
+    gets written), so 72.0 vs 72 or a date vs its ISO text is never a change.
+    """
+    new_values = [
+        pl.col(t.column)
+        .cast(table.schema[CURRENT_PREFIX + t.crm_field])
+        .alias(f"_new_{t.crm_field}")
+        for t in targets
+    ]
+    changed_flags = []
+    for t in targets:
+        new, current = pl.col(f"_new_{t.crm_field}"), pl.col(CURRENT_PREFIX + t.crm_field)
+        changed = new.ne_missing(current)
+        changed_flags.append(
+            (changed if t.clear else changed & new.is_not_null()).alias(f"_changed_{t.crm_field}")
+        )
+    flagged = (
+        table.with_columns(new_values)
+        .with_columns(changed_flags)
+        .filter(pl.any_horizontal(r"^_changed_.*$"))
+    )
+    updates = []
+    for row in flagged.iter_rows(named=True):
+        changes = tuple(
+            FieldChange(t.crm_field, row[CURRENT_PREFIX + t.crm_field], row[f"_new_{t.crm_field}"])
+            for t in targets
+            if row[f"_changed_{t.crm_field}"]
+        )
+        updates.append(FieldUpdate(row["id"], row["name"], changes))
+    return updates

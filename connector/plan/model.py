@@ -1,0 +1,69 @@
+"""What a plan holds: every write, task and message a run intends, as plain frozen data.
+
+`--dry-run` prints it and a real run applies it, so what RevOps previews is what happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from connector.crm.protocol import FieldUpdate, TaskIntent
+from connector.messages.email import Email, EmailRequest, SkippedEmail
+from connector.messages.slack import SlackMessage
+
+SET_PREFIX = "_set_"  # the column of a field a rule sets: `_set_<name>`
+
+
+@dataclass(frozen=True)
+class SuppressedTask:
+    key: str
+    rule_id: str
+    account_name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    updates: tuple[FieldUpdate, ...] = ()
+    tasks: tuple[TaskIntent, ...] = ()
+    suppressed: tuple[SuppressedTask, ...] = ()
+    emails: tuple[Email, ...] = ()
+    emails_skipped: tuple[SkippedEmail, ...] = ()
+    slack: tuple[SlackMessage, ...] = ()
+    held: tuple[str, ...] = ()  # message keys whose earlier send has an unknown outcome
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to write, create or send."""
+        return not (self.updates or self.tasks or self.emails or self.slack)
+
+
+@dataclass(frozen=True)
+class FieldTarget:
+    """Keep `crm_field` equal to the table's `column`; `clear`: a null new value is written
+    too (computed results), otherwise null means "leave as is" (fields set by rules)."""
+
+    column: str
+    crm_field: str
+    clear: bool = True
+
+
+@dataclass
+class ActionPlan:
+    tasks: list[TaskIntent] = field(default_factory=list)
+    suppressed: list[SuppressedTask] = field(default_factory=list)
+    emails: list[EmailRequest] = field(default_factory=list)
+    slack: list[SlackMessage] = field(default_factory=list)
+    field_values: dict[str, dict[str, str]] = field(default_factory=dict)  # account → values
+
+    def field_frame(self, fields: Sequence[str]) -> pl.DataFrame:
+        """`id` and one `_set_<field>` column per field, for the accounts a rule set."""
+        schema = {"id": pl.String, **{SET_PREFIX + f: pl.String for f in fields}}
+        rows = [
+            {"id": account, **{SET_PREFIX + f: v for f, v in values.items()}}
+            for account, values in self.field_values.items()
+        ]
+        return pl.DataFrame(rows, schema=schema, orient="row")
