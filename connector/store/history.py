@@ -16,14 +16,25 @@ from typing import Any
 import polars as pl
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, create_engine, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
-from connector.store.lock import run_lock
+from connector.store.lock import advisory_key, run_lock
 from connector.store.tables import account_snapshots, message_ledger, runs, task_ledger
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SNAPSHOT_BATCH = 5_000
+MIGRATION_WAIT_SECONDS = 60.0  # how long a replica waits for another's migration (SQLite)
 
 
 @dataclass(frozen=True)
@@ -71,11 +82,32 @@ class HistoryStore:
         return run_lock(self._engine, holder, stale_after=stale_after)
 
     def migrate(self) -> None:
+        """Bring the schema to head. Replicas starting at once on a fresh store take turns:
+        the first migrates, the others wait for it and find nothing left to do."""
         config = AlembicConfig()
         config.set_main_option("script_location", str(MIGRATIONS))
-        with self._engine.begin() as connection:
+        with self._migration_transaction() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    @contextmanager
+    def _migration_transaction(self) -> Iterator[Connection]:
+        """A transaction no other migration runs beside: PostgreSQL's transaction-scoped
+        advisory lock, or SQLite's exclusive write lock, both released at commit."""
+        if self.dialect == "postgresql":
+            with self._engine.begin() as connection:
+                connection.execute(select(func.pg_advisory_xact_lock(advisory_key("migrate"))))
+                yield connection
+            return
+        engine = create_engine(self._engine.url, connect_args={"timeout": MIGRATION_WAIT_SECONDS})
+        # pysqlite opens transactions lazily and never for DDL: begin them ourselves, exclusively
+        event.listen(engine, "connect", _manual_transactions)
+        event.listen(engine, "begin", _begin_exclusive)
+        try:
+            with engine.begin() as connection:
+                yield connection
+        finally:
+            engine.dispose()
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
@@ -267,3 +299,11 @@ class HistoryStore:
         base = pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema, orient="row")
         measures = pl.DataFrame([r["measures"] for r in rows]) if rows else pl.DataFrame()
         return pl.concat([base, measures], how="horizontal") if measures.width else base
+
+
+def _manual_transactions(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # let the "begin" listener issue BEGIN
+
+
+def _begin_exclusive(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN EXCLUSIVE")
