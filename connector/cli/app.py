@@ -26,7 +26,7 @@ from connector.doctor import salesforce as salesforce_doctor
 from connector.doctor.findings import Finding
 from connector.errors import ApiBudgetExhausted, ConfigError, ConnectorError, RunLocked
 from connector.run import run_sync
-from connector.settings import Settings
+from connector.settings import CrmName, Settings
 
 
 class _Closable(Protocol):
@@ -135,14 +135,20 @@ def validate(
     offline: Annotated[
         bool, typer.Option("--offline", help="Check the files only; do not contact the CRM.")
     ] = False,
+    crm: Annotated[
+        CrmName | None,
+        typer.Option(help="Check mappings/<crm>.yaml instead of the CRM setting's."),
+    ] = None,
 ) -> None:
     """Check mappings/ and playbooks/, and every mapped field against the CRM's describe."""
     settings = _settings()
+    if crm is not None:
+        settings = settings.model_copy(update={"crm": crm})
     with _exit_codes("Cannot check against the CRM"):
         config = load_checked_config(settings)
         if not offline:
-            with closing(connect(settings, config.mapping)) as crm:
-                check_against_crm(crm, config)
+            with closing(connect(settings, config.mapping)) as adapter:
+                check_against_crm(adapter, config)
     where = "files" if offline else f"files and the {crm_name(settings)}"
     console.print(
         f"[green]OK[/]: {len(config.rules)} rules, "
