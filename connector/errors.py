@@ -82,7 +82,8 @@ class CrmError(ConnectorError):
     def __init__(self, message: str, code: str | None = None, status: int | None = None) -> None:
         self.code = code
         self.status = status
-        self.transient = status is None or status == 429 or status >= 500
+        # no answer (None), no connection (0), rate limited, or the server's own failure
+        self.transient = status in (None, 0, 429) or status >= 500
         super().__init__(f"{code}: {message}" if code else message)
 
 

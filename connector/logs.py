@@ -43,7 +43,7 @@ class ConsoleFormatter(logging.Formatter):
         fields = getattr(record, "fields", {})
         details = " ".join(f"{key}={value}" for key, value in fields.items())
         run_id = RUN_ID.get()
-        prefix = f"{datetime.now():%H:%M:%S} {record.levelname.lower():<7}"
+        prefix = f"{datetime.now(UTC).astimezone():%H:%M:%S} {record.levelname.lower():<7}"
         line = " ".join(
             p for p in (prefix, f"[{run_id}]" if run_id else "", record.getMessage(), details) if p
         )

@@ -110,11 +110,11 @@ class RetryPolicy:
                 resolution = classify(exc)
                 if resolution is None:
                     raise
+                failures[resolution.rate_limited] += 1
                 raise _Resolved(resolution) from exc
 
         def stop(state: RetryCallState) -> bool:
             resolution = _resolution(state)
-            failures[resolution.rate_limited] += 1
             allowed = self.max_rate_limited if resolution.rate_limited else self.max_attempts
             return failures[resolution.rate_limited] >= allowed
 
@@ -142,8 +142,8 @@ class RetryPolicy:
         )
         try:
             return retrying(attempt)
-        except _Resolved as resolved:
-            raise resolved.resolution.error from None
+        except _Resolved as resolved:  # the library's exception stays as the cause
+            raise resolved.resolution.error from resolved.__cause__
 
 
 def _retryable(exc: BaseException) -> bool:

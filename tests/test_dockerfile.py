@@ -61,6 +61,20 @@ def test_build_stage_installs_the_package_from_the_files_it_copies(tmp_path: Pat
         text=True,
         check=True,
     )
-    assert "serve" in result.stdout
-    assert "run" in result.stdout
+    assert _commands(result.stdout) == ["run", "plan", "validate", "doctor", "serve", "demo"]
     assert sys.version_info >= (3, 11)
+
+
+def _commands(help_text: str) -> list[str]:
+    """The names in the `Commands` panel of `--help`, in order; a description's wrapped
+    continuation lines start with spaces and are skipped."""
+    lines = help_text.splitlines()
+    heading = next(i for i, line in enumerate(lines) if re.fullmatch(r"\W+ Commands \W+", line))
+    names = []
+    for line in lines[heading + 1 :]:
+        if not line.startswith(("│", "|")):
+            break
+        row = re.match(r"[│|] ([a-z][a-z-]*)  ", line)
+        if row:
+            names.append(row.group(1))
+    return names

@@ -42,7 +42,8 @@ def classify(exc: Exception) -> Resolution | None:
         if response.status_code >= 500:
             return Resolution(Action.RETRY, refused, retry_after_seconds(response.headers))
         return Resolution(Action.FAIL_RECORDS, refused)
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):  # nothing was sent yet
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        # no connection, so nothing was sent yet
         return Resolution(
             Action.RETRY, DeliveryFailed(f"cannot reach Slack ({type(exc).__name__})")
         )

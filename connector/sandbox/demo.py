@@ -74,7 +74,7 @@ def running_sandbox(
         demo_date = date.fromisoformat(saved["as_of"])
         usage_rows = [UsageRow.from_json(row) for row in saved["rows"]]
     else:
-        demo_date = as_of or date.today()
+        demo_date = as_of or datetime.now(UTC).date()
     if crm == "hubspot":
         portal = (
             HubSpotPortal.load(crm_path, clock=_clock(demo_date))

@@ -56,7 +56,7 @@ class SmtpSink:
     ) -> None:
         self._controller.stop()
 
-    async def handle_RCPT(
+    async def handle_RCPT(  # noqa: N802 — aiosmtpd's hook name
         self,
         server: Any,
         session: Any,
@@ -69,7 +69,9 @@ class SmtpSink:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+    async def handle_DATA(  # noqa: N802 — aiosmtpd's hook name
+        self, server: Any, session: Any, envelope: Any
+    ) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         self.messages.append(message)

@@ -613,28 +613,66 @@ def test_the_checker_passes_a_correct_response() -> None:
 @pytest.mark.parametrize(
     ("body", "says"),
     [
-        (broken(["results", 0, "createdAt"], delete=True), "created_at"),
-        (broken(["status"], "DONE"), "status"),
-        (broken(["results", 0, "color"], "red"), 'Unrecognized field "color"'),
-        (broken(["results", 0, "properties", "amount"], 42), "expected a string"),
-        (broken(["startedAt"], "yesterday"), "does not parse as a datetime"),
-        (broken(["results", 0, "archived"], "false"), "expected a boolean"),
+        (
+            broken(["results", 0, "createdAt"], delete=True),
+            ["$.results[0].createdAt: Invalid value for `created_at`, must not be `None`"],
+        ),
+        (
+            broken(["status"], "DONE"),
+            [
+                "$.status: Invalid value for `status` (DONE), must be one of "
+                "['PENDING', 'PROCESSING', 'CANCELED', 'COMPLETE']"
+            ],
+        ),
+        (
+            broken(["results", 0, "color"], "red"),
+            ['$.results[0]: Unrecognized field "color" (not declared by SimplePublicObject)'],
+        ),
+        (
+            broken(["results", 0, "properties", "amount"], 42),
+            ["$.results[0].properties.amount: expected a string, got number 42"],
+        ),
+        (
+            broken(["startedAt"], "yesterday"),
+            [
+                "$.startedAt: 'yesterday' does not parse as a datetime",
+                "$.startedAt: Invalid value for `started_at`, must not be `None`",
+            ],
+        ),
+        (
+            broken(["results", 0, "archived"], "false"),
+            ['$.results[0].archived: expected a boolean, got string "false"'],
+        ),
     ],
 )
-def test_the_checker_catches_a_broken_response(body: dict[str, Any], says: str) -> None:
+def test_the_checker_catches_a_broken_response(body: dict[str, Any], says: list[str]) -> None:
     problems = check_response(Exchange("objects.batch_update", 200, body))
-    assert any(says in problem for problem in problems), problems
+    assert problems == [f"objects.batch_update 200: {problem}" for problem in says]
 
 
 def test_the_checker_catches_broken_errors_and_unexpected_statuses() -> None:
-    assert check_response(Exchange("objects.search", 201, {"total": 0, "results": []}))
-    assert check_response(Exchange("objects.search", 400, {"status": "error", "message": "x"}))
+    assert check_response(Exchange("objects.search", 201, {"total": 0, "results": []})) == [
+        "objects.search 201: the API never answers this operation with this status"
+    ]
+    assert check_response(Exchange("objects.search", 400, {"status": "error", "message": "x"})) == [
+        "objects.search 400: $.correlationId: Invalid value for `correlation_id`, must not be "
+        "`None`",
+        "objects.search 400: $.category: Invalid value for `category`, must not be `None`",
+    ]
     assert check_response(
         Exchange(
             "objects.search", 429, {"status": "error", "message": "x", "errorType": "RATE_LIMIT"}
         )
-    )
+    ) == [
+        "objects.search 429: $.correlationId: missing",
+        "objects.search 429: $.groupName: missing",
+        "objects.search 429: $.policyName: missing",
+    ]
     standard_error = {"status": "error", "category": "X", "message": "m", "context": {}}
     batch = {**good_batch(), "numErrors": 1, "errors": [standard_error]}
-    problems = check_response(Exchange("objects.batch_update", 207, batch))
-    assert any("links" in p for p in problems)
+    assert check_response(Exchange("objects.batch_update", 207, batch)) == [
+        "objects.batch_update 207: $.errors[0].links: Invalid value for `links`, must not be "
+        "`None`",
+        "objects.batch_update 207: $.errors[0].errors: Invalid value for `errors`, must not be "
+        "`None`",
+    ]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from connector.sandbox.salesforce import RecordRejected, SalesforceError, SandboxOrg
+from connector.sandbox.salesforce.auth import INTEGRATION_USER_ID
 
 
 def rejection(org: SandboxOrg, sobject: str, fields: dict[str, object]) -> list[str]:
@@ -174,6 +175,7 @@ def test_saved_org_loads_with_records_counters_clients_and_usage(
     assert loaded.insert("Account", {"Name": "Beta", "OwnerId": owner}).startswith(
         "0018d0000000002"
     )
-    assert loaded.grant_client_credentials("app", "s3cret").access_token
+    grant = loaded.grant_client_credentials("app", "s3cret")
+    assert loaded.session_user(grant.access_token) == INTEGRATION_USER_ID
     assert loaded.take_fault("GET", "/services/data/v60.0/query") is None
     assert loaded.limit_info() == "api-usage=1/15000"

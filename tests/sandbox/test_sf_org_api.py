@@ -456,7 +456,7 @@ def test_duplicate_external_id_value_is_refused(
     (account,) = accounts(org, owner, 1)
     body = {"allOrNone": False, "records": [task("same", owner, account)] * 2}
     created, duplicate = sf.restful("composite/sobjects", method="POST", json=body)
-    assert created["success"]
+    assert (created["success"], duplicate["success"]) == (True, False)
     assert duplicate["errors"][0]["statusCode"] == "DUPLICATE_VALUE"
     assert created["id"] in duplicate["errors"][0]["message"]
 
@@ -547,7 +547,7 @@ def test_built_in_validation_refuses_the_record(
     (result,) = sf.restful(
         "composite/sobjects", method="PATCH", json=account_updates(ids, **values)
     )
-    assert not result["success"]
+    assert result["success"] is False
     assert (result["errors"][0]["statusCode"], result["errors"][0]["fields"]) == (code, fields)
 
 

@@ -13,6 +13,7 @@ from connector.cli import EXIT_CONFIG, app
 from connector.crm.salesforce.auth import authenticate
 from connector.errors import CrmError
 from connector.settings import Settings
+from tests.lines import line_of
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {
@@ -62,7 +63,7 @@ def test_validate_offline_accepts_the_shipped_configuration() -> None:
         },
     )
     assert result.exit_code == 0, result.output
-    assert "OK" in result.output
+    assert result.output == "OK: 13 rules, 6 health measures; files agree.\n"
 
 
 def test_validate_offline_reports_file_line_and_exits_2(tmp_path: Path) -> None:
@@ -79,8 +80,11 @@ def test_validate_offline_reports_file_line_and_exits_2(tmp_path: Path) -> None:
         },
     )
     assert result.exit_code == EXIT_CONFIG
-    assert f"{health}:" in result.output
-    assert "greater than 0" in result.output
+    assert result.output == (
+        "Configuration error — nothing was written.\n"
+        f"{health}:{line_of(health, 'weight: -2')}: health.measures.1.weight: "
+        "Input should be greater than 0.\n"
+    )
 
 
 def test_every_setting_is_documented_in_the_example_env() -> None:

@@ -40,7 +40,7 @@ from hubspot.crm.objects.models import (
 from hubspot.crm.owners.exceptions import ApiException as OwnersApiException
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 from hubspot.crm.properties.models import PropertyCreate, PropertyGroupCreate
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, SSLError
 from urllib3.util.retry import Retry
 
 from connector.crm.hubspot.describe import ObjectProperties
@@ -381,6 +381,8 @@ def classify(exc: Exception, *, repeatable: bool = True) -> Resolution | None:
         if exc.status == 429:
             return _rate_limited(exc.body, dict(exc.headers or {}))
         error = crm_error(exc)
+        if exc.status in (401, 403):  # the token or its scopes: every call would be refused
+            return Resolution(Action.STOP_RUN, error)
         if 0 < exc.status < 500:
             return Resolution(Action.FAIL_RECORDS, error)
         sent = exc.status != 0  # 0: TLS failed, nothing was sent
@@ -435,9 +437,10 @@ def _window_seconds(headers: dict[str, str]) -> float | None:
 
 
 def _never_sent(exc: urllib3.exceptions.HTTPError) -> bool:
-    """A connection that could not be opened carried no request: repeating it is safe."""
+    """A connection that could not be opened (or whose TLS handshake failed) carried no
+    request: repeating it is safe."""
     reason = getattr(exc, "reason", exc)
-    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+    return isinstance(reason, NewConnectionError | ConnectTimeoutError | SSLError)
 
 
 def _no_sleep(seconds: float) -> None:

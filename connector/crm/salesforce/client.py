@@ -78,6 +78,8 @@ def classify(exc: Exception, *, renewable: bool = True) -> Resolution | None:
         if isinstance(exc, SalesforceGeneralError) and exc.status >= 500:
             return Resolution(Action.RETRY, error)
         return Resolution(Action.FAIL_RECORDS, error)
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        return _http_status(exc.response.status_code, renewable=renewable)
     if isinstance(exc, requests.ConnectionError | requests.Timeout):
         return Resolution(Action.RETRY, _unreachable(exc))
     if isinstance(exc, requests.RequestException):
@@ -160,6 +162,16 @@ def crm_error(exc: SalesforceError) -> CrmError:
             exc.status,
         )
     return CrmError(message, code, exc.status)
+
+
+def _http_status(status: int, *, renewable: bool) -> Resolution:
+    """A plain HTTP refusal (a call made without simple-salesforce's error mapping)."""
+    error = CrmError(f"Salesforce answered HTTP {status}.", f"HTTP_{status}", status)
+    if status >= 500:
+        return Resolution(Action.RETRY, error)
+    if status == 401:
+        return Resolution(Action.REAUTHENTICATE if renewable else Action.STOP_RUN, error)
+    return Resolution(Action.FAIL_RECORDS, error)
 
 
 def _unreachable(exc: requests.RequestException) -> CrmError:
