@@ -86,3 +86,16 @@ def test_validate_reports_an_unreachable_org(sandbox: RunningSandbox) -> None:
     result = CliRunner().invoke(app, ["validate"], env=env)
     assert result.exit_code == EXIT_FAILED
     assert "cannot reach Salesforce" in result.output
+
+
+def test_a_login_that_fails_on_the_server_side_is_retried(sandbox: RunningSandbox) -> None:
+    sandbox.org.inject_fault("POST", r"oauth2/token$", status=503, times=2)
+    assert run_sync(sandbox.settings, dry_run=True).summary.accounts_read == 60
+
+
+def test_a_login_that_keeps_failing_says_so_after_the_retries(sandbox: RunningSandbox) -> None:
+    sandbox.org.inject_fault("POST", r"oauth2/token$", status=503, times=4)
+    with pytest.raises(CrmError, match=r"HTTP_503: Salesforce's login at .* failed \(HTTP 503\)"):
+        run_sync(sandbox.settings, dry_run=True)
+    sandbox.org.clear_faults()
+    assert run_sync(sandbox.settings, dry_run=True).summary.accounts_read == 60

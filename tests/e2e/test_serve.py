@@ -14,6 +14,8 @@ import httpx
 from connector.sandbox.demo import RunningSandbox
 from tests.e2e.conftest import cli_env
 
+# the demo company's 60 customers: 106 rule tasks (serve sends no email without SMTP)
+KEYED_TASKS_OF_THE_DEMO = 106
 STOP_WITHIN_SECONDS = 15
 
 
@@ -48,30 +50,31 @@ def test_serve_syncs_on_schedule_answers_probes_and_stops_on_sigterm(
         "METRICS_HOST": "127.0.0.1",
         "METRICS_PORT": str(port),
     }
-    process = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "connector", "serve"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        health = _health_after_first_sync(base, timeout=30)
-        assert health["status"] == "ok"
-        metrics = httpx.get(f"{base}/metrics").text
-        assert 'cs_connector_runs_total{status="ok"}' in metrics
-        assert "cs_connector_tasks_created_total" in metrics
-        assert "cs_connector_crm_api_remaining" in metrics
-        assert httpx.get(f"{base}/nope").status_code == 404
-        assert [t for t in sandbox.org.records("Task") if t.get("CS_Action_Key__c")]
-    finally:
-        process.send_signal(signal.SIGTERM)
+    ) as process:
+        base = f"http://127.0.0.1:{port}"
         try:
-            code = process.wait(timeout=STOP_WITHIN_SECONDS)
+            health = _health_after_first_sync(base, timeout=30)
+            assert health["status"] == "ok"
+            metrics = httpx.get(f"{base}/metrics").text
+            assert 'cs_connector_runs_total{status="ok"}' in metrics
+            assert "cs_connector_tasks_created_total" in metrics
+            assert "cs_connector_crm_api_remaining" in metrics
+            assert httpx.get(f"{base}/nope").status_code == 404
+            keyed = [t for t in sandbox.org.records("Task") if t.get("CS_Action_Key__c")]
+            assert len(keyed) == KEYED_TASKS_OF_THE_DEMO
         finally:
-            process.kill()
-        output = process.stdout.read() if process.stdout else ""
+            process.send_signal(signal.SIGTERM)
+            try:
+                code = process.wait(timeout=STOP_WITHIN_SECONDS)
+            finally:
+                process.kill()
+            output = process.stdout.read() if process.stdout else ""
     assert code == 0, output
     assert "finishing the current run" in output
     assert sandbox.settings.salesforce_client_secret is not None

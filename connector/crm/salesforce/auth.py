@@ -6,6 +6,7 @@ sandboxes and the bundled emulator. Secrets stay in `SecretStr` until the reques
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from pydantic import SecretStr
 
 from connector.errors import CrmError
 from connector.settings import Settings
+from connector.transport import Action, Resolution, RetryPolicy
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
@@ -30,7 +32,10 @@ def can_refresh(settings: Settings) -> bool:
     return settings.salesforce_auth != "access_token"
 
 
-def authenticate(settings: Settings, http: requests.Session) -> SalesforceToken:
+def authenticate(
+    settings: Settings, http: requests.Session, policy: RetryPolicy | None = None
+) -> SalesforceToken:
+    """A token for the configured flow; the token request is retried like any other call."""
     missing = settings.missing_salesforce_settings()
     if missing:
         raise CrmError(
@@ -52,7 +57,7 @@ def authenticate(settings: Settings, http: requests.Session) -> SalesforceToken:
         }
     else:
         form = {"grant_type": JWT_GRANT, "assertion": _jwt_assertion(settings)}
-    return _request_token(settings, http, form)
+    return _request_token(settings, http, form, policy or RetryPolicy())
 
 
 def _jwt_assertion(settings: Settings) -> str:
@@ -71,17 +76,18 @@ def _jwt_assertion(settings: Settings) -> str:
 
 
 def _request_token(
-    settings: Settings, http: requests.Session, form: dict[str, str]
+    settings: Settings, http: requests.Session, form: dict[str, str], policy: RetryPolicy
 ) -> SalesforceToken:
     assert settings.salesforce_url
     url = settings.salesforce_url.rstrip("/") + "/services/oauth2/token"
-    try:
+
+    def post() -> requests.Response:
         response = http.post(url, data=form)
-    except requests.RequestException as exc:
-        raise CrmError(
-            f"cannot reach Salesforce at {settings.salesforce_url}: "
-            f"{type(exc).__name__}. Check SALESFORCE_URL and the network."
-        ) from None
+        if response.status_code >= 500:
+            response.raise_for_status()
+        return response
+
+    response = policy.call(post, functools.partial(_classify_login, settings.salesforce_url))
     body = _json(response)
     if response.status_code != 200 or "access_token" not in body:
         code = str(body.get("error", f"HTTP {response.status_code}"))
@@ -94,6 +100,27 @@ def _request_token(
     return SalesforceToken(
         str(body["instance_url"]).rstrip("/"), SecretStr(str(body["access_token"]))
     )
+
+
+def _classify_login(url: str, exc: Exception) -> Resolution | None:
+    """No answer or a server failure at login is worth another try; the rest is not."""
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        status = exc.response.status_code
+        error = CrmError(
+            f"Salesforce's login at {url} failed (HTTP {status}); see status.salesforce.com.",
+            f"HTTP_{status}",
+            status,
+        )
+        return Resolution(Action.RETRY, error)
+    if isinstance(exc, requests.RequestException):
+        error = CrmError(
+            f"cannot reach Salesforce at {url}: {type(exc).__name__}. Check SALESFORCE_URL "
+            "and the network.",
+            "UNREACHABLE",
+        )
+        retry = isinstance(exc, requests.ConnectionError | requests.Timeout)
+        return Resolution(Action.RETRY if retry else Action.STOP_RUN, error)
+    return None
 
 
 def _json(response: requests.Response) -> dict[str, object]:

@@ -101,7 +101,7 @@ class SalesforceClient:
         self._sf = self._login()
 
     def _login(self) -> Salesforce:
-        token = authenticate(self._settings, self._http)
+        token = authenticate(self._settings, self._http, self._policy)
         return Salesforce(
             instance_url=token.instance_url,
             session_id=token.access_token.get_secret_value(),
