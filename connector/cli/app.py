@@ -4,8 +4,10 @@ sandbox's `demo`), so the worker never imports them."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Protocol, TypeVar
@@ -25,6 +27,7 @@ from connector.doctor import hubspot as hubspot_doctor
 from connector.doctor import salesforce as salesforce_doctor
 from connector.doctor.findings import Finding
 from connector.errors import ApiBudgetExhausted, ConfigError, ConnectorError, RunLocked
+from connector.logs import event
 from connector.run import run_sync
 from connector.settings import CrmName, Settings
 
@@ -48,6 +51,28 @@ EXIT_FAILED = 3
 EXIT_PARTIAL = 4
 EXIT_LOCKED = 5
 EXIT_API_BUDGET = 6
+
+log = logging.getLogger("connector.cli")
+
+
+@dataclass
+class _Options:
+    debug: bool = False  # let unexpected errors through with their traceback
+
+
+options = _Options()
+
+
+@app.callback()
+def _global_options(
+    debug: Annotated[
+        bool,
+        typer.Option(
+            "--debug", help="Show the traceback of an unexpected error (for a bug report)."
+        ),
+    ] = False,
+) -> None:
+    options.debug = debug
 
 
 def _settings() -> Settings:
@@ -87,6 +112,16 @@ def _exit_codes(failure: str) -> Iterator[None]:
         raise typer.Exit(EXIT_CONFIG) from None
     except ConnectorError as exc:
         err.print(f"[red]{failure}:[/] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+    except Exception as exc:
+        if options.debug:
+            raise
+        event(log, "unexpected_error", logging.ERROR, error=type(exc).__name__)
+        err.print(
+            f"[red]{failure}: an unexpected error ({type(exc).__name__}).[/] This is a bug in "
+            "CS Connector, not in your configuration: run the same command with --debug and "
+            "report the traceback."
+        )
         raise typer.Exit(EXIT_FAILED) from None
 
 
