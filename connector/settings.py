@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connector.workdays import Workdays, supported_countries
+
 CrmName = Literal["salesforce", "hubspot"]
 
 
@@ -92,6 +94,9 @@ class Settings(BaseSettings):
         default="0 6 * * *", description="When `serve` syncs: a crontab line (6 fields: seconds)"
     )
     schedule_timezone: str = "UTC"
+    holiday_country: str | None = Field(
+        default=None, description="ISO code whose public holidays are days off, e.g. JP"
+    )
     metrics_host: str = "0.0.0.0"  # noqa: S104 — a container must expose its probes
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     healthz_max_age_minutes: int = Field(
@@ -120,6 +125,23 @@ class Settings(BaseSettings):
                 f"SCHEDULE_TIMEZONE '{name}' is not a time zone name; use e.g. Asia/Tokyo or UTC"
             ) from None
         return name
+
+    @field_validator("holiday_country", mode="before")
+    @classmethod
+    def _known_country(cls, code: str | None) -> str | None:
+        if not code:
+            return None
+        code = code.strip().upper()
+        if code not in supported_countries():
+            raise ValueError(
+                f"HOLIDAY_COUNTRY '{code}' is not a country the holidays calendar knows; use an "
+                "ISO code such as JP, US or DE, or leave it empty for weekends only"
+            )
+        return code
+
+    @property
+    def workdays(self) -> Workdays:
+        return Workdays(self.holiday_country)
 
     def missing_salesforce_settings(self) -> list[str]:
         """Settings the chosen Salesforce login needs but were not given (checked on connect,
