@@ -3,24 +3,60 @@
 `connector.config` only parses; checks that need the engine's column names or the CRM's
 describe live here, above both (Cloud Custodian's structure vs schema split). Every problem
 in every file is collected before one `ConfigError` is raised.
+
+What `validate` accepts must not crash a run: every expression is evaluated by polars on a
+frame typed like the account table and must have the type its use needs (true or false for
+a condition), and every template is rendered in the sandbox for a typed sample account.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import polars as pl
 
 from connector.config.email_templates import CONTACT_VARIABLES, EmailTemplate
 from connector.config.load import Config, PlaybookDocument, load_config, problem_at
 from connector.config.yaml_lines import Loc, YamlDocument
 from connector.crm.protocol import CrmAdapter
-from connector.engine.columns import evaluated_columns, scoring_columns
-from connector.engine.expressions import compile_sql
+from connector.engine.columns import (
+    column_types,
+    evaluated_columns,
+    sample_row,
+    scoring_columns,
+    typed_frame,
+)
+from connector.engine.expressions import compile_sql, describe_type, quote, result_type
+from connector.engine.health import GROUP_PREFIX
 from connector.engine.journey import JOURNEY_COLUMNS
 from connector.errors import ConfigError, ConfigProblem, ExpressionError, TemplateError
 from connector.frame import frame_columns
-from connector.names import valid_names
+from connector.names import describe_unknown, valid_names
 from connector.settings import Settings
-from connector.templates import check_template
+from connector.templates import EMAIL_TEXT_LIMIT, TASK_TEXT_LIMIT, check_template
+
+# What an email template sees of its recipient, for the render at validate time.
+SAMPLE_CONTACT = {
+    "contact_first_name": "Hanako",
+    "contact_last_name": "Yamada",
+    "contact_name": "Hanako Yamada",
+    "contact_email": "hanako.yamada@example.com",
+}
+Wants = Literal["condition", "number", "value"]
+
+
+@dataclass(frozen=True)
+class _Expression:
+    """One SQL expression in a file: where, what it says, which columns it sees, its use."""
+
+    loc: Loc
+    sql: str | None
+    visible: list[str]
+    what: str  # "a rule's when"
+    wants: Wants
 
 
 def load_checked_config(settings: Settings) -> Config:
@@ -33,12 +69,18 @@ def load_checked_config(settings: Settings) -> Config:
 
 
 def check_config(config: Config) -> list[ConfigProblem]:
-    """Every expression, template and name in every file, against the columns it can see."""
-    columns = evaluated_columns(config)
-    problems = check_email_templates(config.email_templates, columns)
-    problems += _results(config, columns)
+    """Every expression, template and name in every file, against the columns it can see:
+    each expression evaluated on a frame typed like the account table, each template
+    rendered for a typed sample account, so what a run would trip over fails here."""
+    clashes = _clashes(config)
+    if clashes:  # the account table cannot be built, let alone typed, until they are renamed
+        return clashes
+    types = column_types(config)
+    table, row = typed_frame(types), sample_row(types)
+    problems = check_email_templates(config.email_templates, row)
+    problems += _results(config, list(types))
     for file in config.playbooks:
-        problems += _expressions(file, config) + _actions(file, config)
+        problems += _expressions(file, config, table) + _actions(file, config, row)
     return problems
 
 
@@ -67,17 +109,50 @@ def check_against_crm(crm: CrmAdapter, config: Config) -> None:
 
 
 def check_email_templates(
-    templates: Mapping[str, EmailTemplate], columns: Collection[str]
+    templates: Mapping[str, EmailTemplate], account: Mapping[str, Any]
 ) -> list[ConfigProblem]:
-    """Syntax and variables of every part of every language, located to the line."""
-    visible = [*columns, *CONTACT_VARIABLES]
+    """Syntax, variables and a sample render of every part of every language, located to
+    the line; `account` is a sample account row, the recipient is a sample contact."""
     problems = []
     for template in templates.values():
         for locale, parts in template.locales.items():
+            contact = {name: SAMPLE_CONTACT.get(name, name) for name in CONTACT_VARIABLES}
+            values = {**account, **contact, "locale": locale}
             for part in ("subject", "text", "html"):
                 source = getattr(parts, part)
                 if source is not None:
-                    problems += _template(template.doc, (locale, part), source, visible)
+                    problems += _template(
+                        template.doc,
+                        (locale, part),
+                        source,
+                        values,
+                        limit=EMAIL_TEXT_LIMIT,
+                        html=part == "html",
+                    )
+    return problems
+
+
+def _clashes(config: Config) -> list[ConfigProblem]:
+    """Two columns of one name in the account table: a mapped account field named like a
+    column the worker computes (`logins`, `renewal_date`...), a usage metric named like a
+    date column (`run_date`), or a health group named like a score column (`score`)."""
+    names = Counter(evaluated_columns(config))
+    mapping_doc, fields = config.mapping_doc, config.mapping.account.fields
+    health = next(file.doc for file in config.playbooks if file.playbook.health is not None)
+    problems = []
+    for name in sorted(name for name, count in names.items() if count > 1):
+        loc: Loc
+        if name in fields:
+            where, loc = mapping_doc, ("account", "fields", name)
+            fix = f"give the account field another name (e.g. crm_{name})"
+        elif name.startswith(GROUP_PREFIX) and name[len(GROUP_PREFIX) :] in config.health.groups:
+            where, loc = health, ("health", "groups", name[len(GROUP_PREFIX) :])
+            fix = "give the health group another id"
+        else:
+            where, loc = mapping_doc, ("usage", "metrics")
+            fix = "give the usage metric another name"
+        message = f"'{name}' would be two columns of the account table; {fix}."
+        problems.append(problem_at(where, loc, message))
     return problems
 
 
@@ -93,59 +168,132 @@ def _results(config: Config, columns: list[str]) -> list[ConfigProblem]:
     ]
 
 
-def _expressions(file: PlaybookDocument, config: Config) -> list[ConfigProblem]:
-    """Every SQL expression in one file, against the columns of the step that evaluates it."""
-    playbook = file.playbook
-    scoring, frame = scoring_columns(config), frame_columns(config.mapping)
-    everything = evaluated_columns(config)
-    after_health = [c for c in everything if c not in JOURNEY_COLUMNS]
-    checks: list[tuple[Loc, str | None, list[str]]] = []
-    if playbook.health is not None:
-        for i, m in enumerate(playbook.health.measures):
-            checks += [
-                (("health", "measures", i, "expr"), m.expr, scoring),
-                (("health", "measures", i, "display"), m.display, scoring),
-            ]
-        checks += [
-            (("health", "segments", i, "when"), seg.when, scoring)
-            for i, seg in enumerate(playbook.health.segments)
-        ]
-    if playbook.touch_tiers is not None:
-        checks.append((("touch_tiers", "value"), playbook.touch_tiers.value, frame))
-    if playbook.journey is not None:
-        checks += [
-            (("journey", "stages", i, "done_when"), stage.done_when, after_health)
-            for i, stage in enumerate(playbook.journey.stages)
-        ]
-    if playbook.slack_digest is not None:
-        digest = playbook.slack_digest
-        checks += [
-            (("slack_digest", "when"), digest.when, everything),
-            (("slack_digest", "group_by"), digest.group_by, everything),
-        ]
-    for i, rule in enumerate(playbook.rules):
-        checks += [
-            (("rules", i, "when"), rule.when, everything),
-            (("rules", i, "period"), rule.period, everything),
-        ]
-        checks += [
-            (("rules", i, "actions", j, "when"), action.when, everything)
-            for j, action in enumerate(rule.actions)
-        ]
+def _expressions(
+    file: PlaybookDocument, config: Config, table: pl.DataFrame
+) -> list[ConfigProblem]:
+    """Every SQL expression in one file, against the columns of the step that evaluates it,
+    evaluated on `table` (typed like the account table): it must parse, name real columns,
+    type-check, and be true or false where it is a condition."""
     problems: list[ConfigProblem] = []
-    for loc, sql, visible in checks:
-        if sql is None:
+    frames: dict[tuple[str, ...], pl.DataFrame] = {}
+    for check in _expressions_of(file, config, table.columns):
+        if check.sql is None:
             continue
+        visible = frames.setdefault(tuple(check.visible), table.select(check.visible))
         try:
-            compile_sql(sql, visible)
+            _check_expression(check, visible)
         except ExpressionError as exc:
-            problems.append(problem_at(file.doc, loc, str(exc)))
+            problems.append(problem_at(file.doc, check.loc, str(exc)))
+    digest = file.playbook.slack_digest
+    if digest is not None and digest.group_by not in table.columns:
+        problems.append(
+            problem_at(
+                file.doc,
+                ("slack_digest", "group_by"),
+                f"group_by names the one column the digest is grouped by (owner_name, "
+                f"csm_id...); {describe_unknown({digest.group_by}, table.columns)}.",
+            )
+        )
     return problems
 
 
-def _actions(file: PlaybookDocument, config: Config) -> list[ConfigProblem]:
-    """Each action's templates, assignees, fields and email template, at its line."""
-    doc, everything = file.doc, evaluated_columns(config)
+def _check_expression(check: _Expression, table: pl.DataFrame) -> None:
+    """Parse, name and type-check one expression; its type must suit its use."""
+    assert check.sql is not None
+    expr = compile_sql(check.sql, check.visible)
+    dtype = result_type(check.sql, expr, table)
+    if check.wants == "condition" and dtype != pl.Boolean:
+        must = "true or false"
+    elif check.wants == "number" and not (dtype.is_numeric() or dtype in (pl.Boolean, pl.Null)):
+        must = "a number"
+    elif check.wants == "value" and dtype.is_nested():
+        must = "a single value"
+    else:
+        return
+    raise ExpressionError(
+        f"{quote(check.sql)} is {describe_type(dtype)}, but {check.what} must be {must}."
+    )
+
+
+def _expressions_of(
+    file: PlaybookDocument, config: Config, everything: list[str]
+) -> list[_Expression]:
+    """Where each expression of the file is, which step's columns it sees, what it must be."""
+    playbook = file.playbook
+    scoring, frame = scoring_columns(config), frame_columns(config.mapping)
+    after_health = [c for c in everything if c not in JOURNEY_COLUMNS]
+    found: list[_Expression] = []
+    if playbook.health is not None:
+        for i, m in enumerate(playbook.health.measures):
+            found += [
+                _Expression(
+                    ("health", "measures", i, "expr"), m.expr, scoring, "a measure's expr", "number"
+                ),
+                _Expression(
+                    ("health", "measures", i, "display"),
+                    m.display,
+                    scoring,
+                    "a measure's display",
+                    "value",
+                ),
+            ]
+        found += [
+            _Expression(
+                ("health", "segments", i, "when"),
+                seg.when,
+                scoring,
+                "a segment's when",
+                "condition",
+            )
+            for i, seg in enumerate(playbook.health.segments)
+        ]
+    if playbook.touch_tiers is not None:
+        value = playbook.touch_tiers.value
+        found.append(
+            _Expression(("touch_tiers", "value"), value, frame, "the tiers' value", "number")
+        )
+    if playbook.journey is not None:
+        found += [
+            _Expression(
+                ("journey", "stages", i, "done_when"),
+                stage.done_when,
+                after_health,
+                "a stage's done_when",
+                "condition",
+            )
+            for i, stage in enumerate(playbook.journey.stages)
+        ]
+    if playbook.slack_digest is not None:
+        when = playbook.slack_digest.when
+        found.append(
+            _Expression(
+                ("slack_digest", "when"), when, everything, "the digest's when", "condition"
+            )
+        )
+    for i, rule in enumerate(playbook.rules):
+        found += [
+            _Expression(("rules", i, "when"), rule.when, everything, "a rule's when", "condition"),
+            _Expression(
+                ("rules", i, "period"), rule.period, everything, "a rule's period", "value"
+            ),
+        ]
+        found += [
+            _Expression(
+                ("rules", i, "actions", j, "when"),
+                action.when,
+                everything,
+                "an action's when",
+                "condition",
+            )
+            for j, action in enumerate(rule.actions)
+        ]
+    return found
+
+
+def _actions(file: PlaybookDocument, config: Config, row: Mapping[str, Any]) -> list[ConfigProblem]:
+    """Each action's templates (rendered for the sample account `row`), assignees, fields
+    and email template, at its line."""
+    doc = file.doc
     account_fields = config.mapping.account.fields
     problems: list[ConfigProblem] = []
     for i, rule in enumerate(file.playbook.rules):
@@ -178,17 +326,23 @@ def _actions(file: PlaybookDocument, config: Config) -> list[ConfigProblem]:
                 if name not in config.mapping.rule_fields
             ]
             for part, source in action.templates().items():
-                problems += _template(doc, (*here, *part), source, everything)
+                problems += _template(doc, (*here, *part), source, row, limit=TASK_TEXT_LIMIT)
     return problems
 
 
 def _template(
-    doc: YamlDocument, loc: Loc, source: str, columns: Collection[str]
+    doc: YamlDocument,
+    loc: Loc,
+    source: str,
+    sample: Mapping[str, Any],
+    *,
+    limit: int,
+    html: bool = False,
 ) -> list[ConfigProblem]:
     try:
-        check_template(source, columns)
+        check_template(source, sample, limit=limit, html=html)
     except TemplateError as exc:
-        return [problem_at(doc, loc, str(exc), offset=exc.line)]
+        return [ConfigProblem(doc.path, doc.line_within(loc, exc.line), str(exc))]
     return []
 
 

@@ -7,8 +7,12 @@ the CRM first). The CLI turns them into one sentence and an exit code; a traceba
     ConnectorError                     reported as a sentence, never a traceback
     ├── ConfigError           terminal   mappings/ or playbooks/ cannot be used; lists every
     │                                    ConfigProblem (file:line); nothing was read or written
-    ├── ExpressionError       terminal   a SQL expression does not parse or names no column
-    ├── TemplateError         terminal   a Jinja template does not parse or names no column
+    ├── ExpressionError       terminal   a SQL expression does not parse, names no column, is
+    │   │                                too long, or polars refuses it on the table's types
+    │   └── EvaluationFailed  terminal   the health model, tiers or stages failed on a run's
+    │                                    data (a rule that fails is skipped, not raised)
+    ├── TemplateError         terminal   a Jinja template does not parse, names no column, or
+    │                                    fails (sandbox, size or step limits) when rendered
     ├── RunLocked             transient  another run holds the store's run lock
     ├── CrmError              either     the CRM refused (4xx: terminal) or could not be
     │   │                                reached / failed (5xx, no answer: transient)
@@ -58,12 +62,18 @@ class ConfigError(ConnectorError):
 
 
 class ExpressionError(ConnectorError):
-    """An expression that does not parse or names columns the table does not have."""
+    """An expression that does not parse, names columns the table does not have, exceeds the
+    size limits, or that polars refuses on the table's types."""
+
+
+class EvaluationFailed(ExpressionError):
+    """Expressions validate accepted failed on this run's data where no part can be left out
+    (scores, tiers, stages); raised before anything is written."""
 
 
 class TemplateError(ConnectorError):
-    """A template that does not parse or names columns the table does not have; `line` is
-    within the template."""
+    """A template that does not parse, names columns the table does not have, or fails when
+    rendered; `line` is within the template."""
 
     def __init__(self, message: str, line: int | None = None) -> None:
         self.line = line

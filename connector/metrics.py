@@ -48,7 +48,7 @@ class RunMetrics:
         )
 
     def record(self, summary: RunSummary, finished_at: float) -> None:
-        status = "partial" if summary.failures else "ok"
+        status = "partial" if summary.partial else "ok"
         self.runs.labels(status).inc()
         self.duration.observe(summary.duration_seconds)
         self.records_read.labels("account").inc(summary.accounts_read)
@@ -62,6 +62,8 @@ class RunMetrics:
             self.api_remaining.set(api.daily_limit - api.used_today)
         if summary.failures:
             self.failures.labels("record_rejected").inc(len(summary.failures))
+        if summary.actions_skipped:
+            self.failures.labels("action_skipped").inc(summary.actions_skipped)
         self.last_success.set(finished_at)
 
     def record_failure(self, kind: str) -> None:

@@ -49,6 +49,7 @@ class RunSummary:
     field_updates_planned: int = 0
     tasks_planned: int = 0
     tasks_suppressed: int = 0
+    actions_skipped: int = 0  # rules or actions whose expression or template failed on the data
     records_written: int = 0
     tasks_created: int = 0
     snapshots_saved: int = 0
@@ -82,6 +83,13 @@ class RunSummary:
         self.field_updates_planned = len(plan.updates)
         self.tasks_planned = len(plan.tasks)
         self.tasks_suppressed = len(plan.suppressed)
+        self.actions_skipped = len(plan.skipped)
+
+    @property
+    def partial(self) -> bool:
+        """Something was left undone that a person should look at: a record the CRM refused,
+        or a rule or action that failed on the data."""
+        return bool(self.failures or self.actions_skipped)
 
     def applied(self, report: ApplyReport) -> None:
         self.records_written, self.tasks_created = report.records_written, report.tasks_created
@@ -118,7 +126,7 @@ def run_sync(settings: Settings, *, dry_run: bool) -> RunOutcome:
             status = "failed"
             try:
                 plan = _sync(settings, config, store, summary)
-                status = "partial" if summary.failures else "ok"
+                status = "partial" if summary.partial else "ok"
             finally:
                 summary.duration_seconds = round(time.perf_counter() - started, 3)
                 store.run_finished(summary.run_id, status, datetime.now(UTC), summary.to_json())
@@ -152,7 +160,9 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
         )
         evaluation = evaluate(table, config, as_of=as_of, history=history)
         summary.rules_fired = evaluation.firings.height
-        plan = build_plan(crm, config, store, evaluation, extracted.records.contacts, as_of)
+        plan = build_plan(
+            crm, config, store, evaluation, extracted.records.contacts, as_of, settings.workdays
+        )
         summary.planned(plan)
         _log_plan(plan, table.height, summary.rules_fired)
         if not summary.dry_run:
@@ -182,4 +192,5 @@ def _log_plan(plan: Plan, accounts: int, rules_fired: int) -> None:
         suppressed=len(plan.suppressed),
         slack_posts=len(plan.slack),
         emails=len(plan.emails),
+        skipped=len(plan.skipped),
     )

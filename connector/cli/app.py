@@ -15,6 +15,7 @@ from typing import Annotated, Protocol, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from connector import logs
 from connector.checks import check_against_crm, load_checked_config
@@ -80,7 +81,7 @@ def _settings() -> Settings:
         settings = Settings()
     except ValidationError as exc:
         for error in exc.errors():
-            err.print(f"[red]settings:[/] {error['msg']}")
+            err.print(f"[red]settings:[/] {escape(str(error['msg']))}")
         raise typer.Exit(EXIT_CONFIG) from None
     logs.configure(settings.log_format, settings.log_level)
     return settings
@@ -102,16 +103,16 @@ def _exit_codes(failure: str) -> Iterator[None]:
     try:
         yield
     except RunLocked as exc:
-        err.print(f"[yellow]Not started:[/] {exc}")
+        err.print(f"[yellow]Not started:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_LOCKED) from None
     except ApiBudgetExhausted as exc:
-        err.print(f"[red]{failure}:[/] {exc}")
+        err.print(f"[red]{failure}:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_API_BUDGET) from None
     except ConfigError as exc:
-        err.print(f"[red]Configuration error — nothing was written.[/]\n{exc}")
+        err.print(f"[red]Configuration error — nothing was written.[/]\n{escape(str(exc))}")
         raise typer.Exit(EXIT_CONFIG) from None
     except ConnectorError as exc:
-        err.print(f"[red]{failure}:[/] {exc}")
+        err.print(f"[red]{failure}:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_FAILED) from None
     except Exception as exc:
         if options.debug:
@@ -133,7 +134,7 @@ def sync_and_report(settings: Settings, *, dry_run: bool, summary_json: Path | N
     print_summary(console, outcome.summary)
     if summary_json:
         write_summary_json(summary_json, outcome.summary)
-    if outcome.summary.failures:
+    if outcome.summary.partial:
         raise typer.Exit(EXIT_PARTIAL)
 
 
@@ -230,7 +231,7 @@ def _check_setup(
     with closing(crm):
         findings = diagnose(crm, config)
         if apply and (created := apply_fixes(crm, findings)):
-            console.print(f"Created {', '.join(created)}.")
+            console.print(escape(f"Created {', '.join(created)}."))
             findings = diagnose(crm, config)
     return findings
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from connector.doctor.findings import Finding
@@ -36,17 +37,24 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
             if shown and rows + len(update.changes) > FIELD_ROWS_SHOWN:
                 break
             for change in update.changes:
-                table.add_row(update.label, change.field, _show(change.old), _show(change.new))
+                table.add_row(
+                    _x(update.label), _x(change.field), _show(change.old), _show(change.new)
+                )
             shown, rows = shown + 1, rows + len(update.changes)
         console.print(table)
         _more(console, len(plan.updates), "accounts", shown=shown)
     if plan.tasks or plan.suppressed:
         console.print(_tasks_by_rule(plan))
+    for left_out in plan.skipped[:ROWS_SHOWN]:
+        who = f"for {left_out.account_name}" if left_out.account_name else "for every account"
+        said = escape(f"rule '{left_out.rule_id}' {who} — {left_out.where}: {left_out.reason}")
+        console.print(f"[yellow]skipped[/] {said}")  # the reason quotes RevOps' own text
+    _more(console, len(plan.skipped), "skipped rules and actions")
     for message in plan.slack[:ROWS_SHOWN]:
         lines = _slack_text(message).splitlines()
         console.print(f"[bold]Slack post[/] ({message.key}):")
         for line in lines[:SLACK_LINES_SHOWN]:
-            console.print(f"  {line}")
+            console.print(f"  {_x(line)}")
         if len(lines) > SLACK_LINES_SHOWN:
             console.print(f"  … and {len(lines) - SLACK_LINES_SHOWN} more lines.")
     _more(console, len(plan.slack), "Slack posts")
@@ -58,22 +66,26 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
     for email in plan.emails[:ROWS_SHOWN]:
         console.print(
             f"[bold]Email[/] ({email.rule_id}, {email.locale}) from "
-            f"{email.from_name} <{email.from_email}> to {email.to_name} "
-            f"<{email.to_email}>: {email.subject}"
+            + _x(
+                f"{email.from_name} <{email.from_email}> to {email.to_name} "
+                f"<{email.to_email}>: {email.subject}"
+            )
         )
         for line in email.text.splitlines()[:EMAIL_LINES_SHOWN]:
-            console.print(f"  | {line}")
+            console.print(f"  | {_x(line)}")
     _more(console, len(plan.emails), "emails")
     for skipped in plan.emails_skipped[:ROWS_SHOWN]:
         console.print(
-            f"[yellow]email not sent[/] ({skipped.rule_id}) to {skipped.account_name}: "
-            f"{skipped.reason}"
+            f"[yellow]email not sent[/] ({skipped.rule_id}) to "
+            + _x(f"{skipped.account_name}: {skipped.reason}")
         )
     _more(console, len(plan.emails_skipped), "emails not sent")
     if plan.tasks:
         table = Table("Account", "Task", "Due", "Priority", title="New tasks", title_justify="left")
         for task in plan.tasks[:ROWS_SHOWN]:
-            table.add_row(task.account_name, task.subject, task.due_date.isoformat(), task.priority)
+            table.add_row(
+                _x(task.account_name), _x(task.subject), task.due_date.isoformat(), task.priority
+            )
         console.print(table)
         _more(console, len(plan.tasks), "tasks")
 
@@ -118,8 +130,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     )
     for failure in summary.failures:
         console.print(
-            f"[red]not written[/] {failure.label} ({failure.record}): "
-            f"{failure.code} {failure.message}"
+            "[red]not written[/] "
+            + _x(f"{failure.label} ({failure.record}): {failure.code} {failure.message}")
         )
     if summary.slack_posted or summary.slack_failed or summary.slack_unknown:
         console.print(
@@ -143,7 +155,7 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             "SLACK_WEBHOOK_URL to deliver them."
         )
     for skipped in summary.usage_rows_skipped[:ROWS_SHOWN]:
-        console.print(f"[yellow]usage row skipped[/]: {skipped}")
+        console.print(f"[yellow]usage row skipped[/]: {_x(skipped)}")
 
 
 def write_summary_json(path: Path, summary: RunSummary) -> None:
@@ -151,7 +163,12 @@ def write_summary_json(path: Path, summary: RunSummary) -> None:
 
 
 def _show(value: Any) -> str:
-    return "—" if value is None else str(value)
+    return "—" if value is None else _x(str(value))
+
+
+def _x(text: str) -> str:
+    """CRM and customer text printed as itself: `[red]` in an account name is not markup."""
+    return escape(text)
 
 
 def _more(console: Console, total: int, noun: str, shown: int = ROWS_SHOWN) -> None:

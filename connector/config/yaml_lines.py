@@ -1,6 +1,9 @@
 """YAML loading that remembers where every value came from.
 
 RevOps edits these files by hand; an error that says `rules.yaml:14` saves them a search.
+The file is refused while it is being composed, before anything is built from it, when it
+uses anchors or aliases (a few lines of aliases can expand into billions of values) or
+nests deeper than any CS Connector file needs (a deep enough nesting exhausts the stack).
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from connector.errors import ConfigError
 
 Loc = tuple[str | int, ...]
 
+# The deepest of our own files nests six levels (rules → actions → create_task → assign_to);
+# fifty leaves room for any hand-written structure and stays far below Python's stack.
+MAX_DEPTH = 50
+
 
 @dataclass(frozen=True)
 class YamlDocument:
@@ -24,6 +31,7 @@ class YamlDocument:
     path: Path
     data: Any
     lines: dict[Loc, int] = field(repr=False)
+    blocks: frozenset[Loc] = field(default=frozenset(), repr=False)  # `|` and `>` scalars
 
     def line_of(self, loc: Sequence[str | int]) -> int | None:
         """Line of the deepest known prefix of `loc` (pydantic locations may go deeper)."""
@@ -33,6 +41,14 @@ class YamlDocument:
                 return self.lines[key]
             key = key[:-1]
         return self.lines.get((), None)
+
+    def line_within(self, loc: Sequence[str | int], line: int | None) -> int | None:
+        """The file's line of `line` (1-based) of the text at `loc` (a template): a block
+        scalar's text starts on the line after its key, any other on the key's line."""
+        start = self.line_of(loc)
+        if start is None or not line:
+            return start
+        return start + line if tuple(loc) in self.blocks else start + line - 1
 
     def error(self, loc: Sequence[str | int], message: str) -> ConfigError:
         return ConfigError.at(self.path, self.line_of(loc), message)
@@ -44,13 +60,14 @@ def load_yaml(path: Path) -> YamlDocument:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError.at(path, None, f"cannot read the file ({exc.strerror}).") from exc
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text, path)
     try:
         node = loader.get_single_node()
         if node is None:
             return YamlDocument(path, {}, {(): 1})
         lines: dict[Loc, int] = {}
-        _record_lines(node, (), lines, path)
+        blocks: set[Loc] = set()
+        _record_lines(node, (), lines, path, blocks)
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -60,11 +77,47 @@ def load_yaml(path: Path) -> YamlDocument:
         ) from exc
     finally:
         loader.dispose()
-    return YamlDocument(path, data, lines)
+    return YamlDocument(path, data, lines, frozenset(blocks))
 
 
-def _record_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) -> None:
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing anchors, aliases and deep nesting as it composes."""
+
+    def __init__(self, text: str, path: Path) -> None:
+        super().__init__(text)
+        self.path, self.depth = path, 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        line = event.start_mark.line + 1
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise ConfigError.at(
+                self.path,
+                line,
+                "YAML anchors and aliases (&name, *name, <<:) are not accepted in CS Connector "
+                "files: write the value out in full. A few aliases can expand into billions of "
+                "values, and a reviewer should see every rule as it runs.",
+            )
+        if self.depth >= MAX_DEPTH:
+            raise ConfigError.at(
+                self.path,
+                line,
+                f"this value is nested more than {MAX_DEPTH} levels deep; CS Connector files "
+                "need only a few levels. Check the brackets and the indentation.",
+            )
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _record_lines(
+    node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path, blocks: set[Loc]
+) -> None:
     lines[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.ScalarNode) and node.style in ("|", ">"):
+        blocks.add(loc)
     if isinstance(node, yaml.MappingNode):
         seen: dict[str, int] = {}
         for key_node, value_node in node.value:
@@ -75,8 +128,8 @@ def _record_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], path: Path) 
                     path, line, f"'{key}' is defined twice (first on line {seen[key]}); keep one."
                 )
             seen[key] = line
-            _record_lines(value_node, (*loc, key), lines, path)
+            _record_lines(value_node, (*loc, key), lines, path, blocks)
             lines[(*loc, key)] = line
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
-            _record_lines(item, (*loc, index), lines, path)
+            _record_lines(item, (*loc, index), lines, path, blocks)

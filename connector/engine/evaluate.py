@@ -1,9 +1,17 @@
 """Tiers, health, journey and rule firings for the whole account table, in that order, so
-each step can use what the previous ones computed (segments by tier, stages by score…)."""
+each step can use what the previous ones computed (segments by tier, stages by score…).
+
+`validate` evaluates every expression on a frame typed like the table, but a run's data can
+still break one (a CRM field of another type than the offline check assumed, a CAST that
+meets a value it cannot convert). A rule that breaks is left out and reported; tiers,
+scores and stages cannot be left out, so their failure stops the run before anything is
+written, with a sentence instead of a traceback.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
@@ -11,10 +19,17 @@ import polars as pl
 
 from connector.config.load import Config
 from connector.engine.columns import evaluated_columns
+from connector.engine.expressions import POLARS_ERRORS, reason
 from connector.engine.health import HISTORY_SCHEMA, score_health
 from connector.engine.journey import assign_stage
-from connector.engine.rules import compile_rules, fire_rules
+from connector.engine.rules import (
+    RuleSources,
+    Skipped,
+    compile_rules,
+    fire_working_rules,
+)
 from connector.engine.tiers import assign_tier
+from connector.errors import EvaluationFailed
 from connector.frame import CURRENT_PREFIX
 
 
@@ -22,6 +37,7 @@ from connector.frame import CURRENT_PREFIX
 class Evaluation:
     table: pl.DataFrame  # the frame plus tier, health and journey columns
     firings: pl.DataFrame  # rule_id, account_id, period
+    skipped: tuple[Skipped, ...] = ()  # rules left out of this run, and why
 
 
 def evaluate(
@@ -30,26 +46,57 @@ def evaluate(
     """`history`: earlier daily snapshots (account_id, snapshot_date, health_score)."""
     columns = list(table.columns)
     if config.touch_tiers is not None:
-        table = assign_tier(table, config.touch_tiers, columns)
-    table = score_health(
-        table,
-        config.health,
-        list(table.columns),
-        history=history if history is not None else pl.DataFrame(schema=HISTORY_SCHEMA),
-        as_of=as_of,
-    )
-    if config.journey is not None:
-        table = assign_stage(
+        with _section(config, "touch_tiers"):
+            table = assign_tier(table, config.touch_tiers, columns)
+    with _section(config, "health"):
+        table = score_health(
             table,
-            config.journey,
+            config.health,
             list(table.columns),
+            history=history if history is not None else pl.DataFrame(schema=HISTORY_SCHEMA),
             as_of=as_of,
-            current=current_result_columns(config.mapping.results),
         )
+    if config.journey is not None:
+        with _section(config, "journey"):
+            table = assign_stage(
+                table,
+                config.journey,
+                list(table.columns),
+                as_of=as_of,
+                current=current_result_columns(config.mapping.results),
+            )
     rules = compile_rules(config.rules, evaluated_columns(config))
-    return Evaluation(table, fire_rules(table, rules))
+    firings, failures = fire_working_rules(table, rules)
+    sources = RuleSources.of(config)
+    skipped = tuple(
+        Skipped(
+            failure.rule.id,
+            sources.where(failure.rule.id, (failure.part,)),
+            f"the rule was left out of this run: {failure.reason}",
+        )
+        for failure in failures
+    )
+    return Evaluation(table, firings, skipped)
 
 
 def current_result_columns(results: Mapping[str, str]) -> dict[str, str]:
     """Result name → the column holding the value the CRM has now."""
     return {name: CURRENT_PREFIX + crm_field for name, crm_field in results.items()}
+
+
+@contextmanager
+def _section(config: Config, name: str) -> Iterator[None]:
+    """polars' refusal inside the block names the file and section whose expressions failed."""
+    try:
+        yield
+    except POLARS_ERRORS as exc:
+        where = next(
+            (str(f.doc.path) for f in config.playbooks if getattr(f.playbook, name) is not None),
+            "playbooks/",
+        )
+        raise EvaluationFailed(
+            f"the '{name}:' section of {where} cannot be evaluated on this run's data "
+            f"(polars: {reason(exc)}). Nothing was written. Check its expressions' columns "
+            "against the CRM's field types (TRY_CAST turns a value that does not convert "
+            "into NULL)."
+        ) from None

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from connector.config.email_templates import EmailTemplate
+from connector.errors import TemplateError
 from connector.templates import render
 
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -74,7 +75,11 @@ def compose(
         if sender:
             skipped.append(SkippedEmail(request.key, request.rule_id, row["name"], sender))
             continue
-        emails.append(_render(request, contact, templates[request.template]))
+        try:
+            emails.append(_render(request, contact, templates[request.template]))
+        except TemplateError as exc:  # this account's values broke it: skip, report, go on
+            reason = f"the email template failed for this account: {exc}"
+            skipped.append(SkippedEmail(request.key, request.rule_id, row["name"], reason))
     return emails, skipped
 
 
@@ -132,10 +137,21 @@ def _render(request: EmailRequest, contact: Mapping[str, Any], template: EmailTe
         to_email=str(contact["email"]),
         to_contact_id=str(contact["id"]),
         locale=locale,
-        subject=_one_line(render(parts.subject, values)),
-        text=render(parts.text, values),
-        html=render(parts.html, values, html=True) if parts.html else None,
+        subject=_one_line(_part(template, (locale, "subject"), parts.subject, values)),
+        text=_part(template, (locale, "text"), parts.text, values),
+        html=_part(template, (locale, "html"), parts.html, values) if parts.html else None,
     )
+
+
+def _part(
+    template: EmailTemplate, loc: tuple[str, str], source: str, values: Mapping[str, Any]
+) -> str:
+    """One part rendered (HTML escaped); a failure names the template file's line."""
+    try:
+        return render(source, values, html=loc[1] == "html")
+    except TemplateError as exc:
+        line = template.doc.line_within(loc, exc.line)
+        raise TemplateError(f"{template.doc.path}:{line}: {exc}") from None
 
 
 def _one_line(value: object) -> str:

@@ -1,7 +1,9 @@
 """Actions: each firing's tasks, field values and messages, deduplicated against the CRM.
 
 Pure: the same firings and the same tasks read back from the CRM give the same actions, so a
-second run with no data change plans nothing.
+second run with no data change plans nothing. A template that fails for one account (a value
+it did not expect) skips that action for that account only; an action condition that fails
+on the run's data skips that action; both are reported in the plan with their `file:line`.
 """
 
 from __future__ import annotations
@@ -14,11 +16,25 @@ import polars as pl
 
 from connector.config.playbook import CreateTask, Rule
 from connector.crm.protocol import ActionKey, ExistingTask, TaskIntent
-from connector.engine.expressions import compile_sql
+from connector.engine.expressions import POLARS_ERRORS, compile_sql, explain
+from connector.engine.rules import RuleSources, Skipped
+from connector.errors import TemplateError
 from connector.messages.email import EmailRequest
 from connector.messages.slack import SlackMessage
 from connector.plan.model import ActionPlan, SuppressedTask
-from connector.templates import render
+from connector.templates import TASK_TEXT_LIMIT, render
+from connector.workdays import Workdays
+
+
+class _TemplateFailed(Exception):
+    """One of an action's templates failed for one account: `part` is where, under it."""
+
+    def __init__(self, part: tuple[str, ...], error: TemplateError) -> None:
+        super().__init__(str(error))
+        self.part, self.error = part, error
+
+
+WEEKDAYS = Workdays()  # Monday to Friday, no holidays: what a team that set none works
 
 
 def plan_actions(
@@ -31,6 +47,9 @@ def plan_actions(
     as_of: date,
     assign_to: str,
     status: str,
+    sources: RuleSources | None = None,
+    skipped: Sequence[Skipped] = (),
+    workdays: Workdays = WEEKDAYS,
 ) -> ActionPlan:
     """Every action of every firing: tasks that are not duplicates and not cooling down,
     fields to set, and messages to send.
@@ -38,13 +57,20 @@ def plan_actions(
     `existing`: tasks with the firings' exact keys. `recent`: the rules' tasks that are open
     or were completed within the longest cooldown (read back from the CRM, so a task the CSM
     closed there counts). Fields are set whenever the rule fires; the diff keeps that quiet.
+    `sources`: where the rules are, to report a failing template or condition at its line;
+    `skipped`: what evaluation already left out, carried into the plan's report.
+    `workdays`: tasks fall due `due_in_days` working days after `as_of`.
     """
     by_id = {rule.id: rule for rule in rules}
     earlier = _by_rule_and_account(recent)
+    sources = sources or RuleSources({})
+    plan = ActionPlan(skipped=list(skipped))
     rows = _with_action_conditions(
-        table.join(firings, left_on="id", right_on="account_id", how="inner"), rules
+        table.join(firings, left_on="id", right_on="account_id", how="inner"),
+        rules,
+        sources,
+        plan,
     )
-    plan = ActionPlan()
     for row in rows.iter_rows(named=True):
         rule = by_id[row["rule_id"]]
         this_period = {
@@ -57,27 +83,46 @@ def plan_actions(
             if action.when is not None and not row[_condition_column(rule.id, index)]:
                 continue
             key = str(ActionKey.of(rule.id, row["id"], row["period"], index))
-            if action.set_fields is not None:
-                values = plan.field_values.setdefault(row["id"], {})
-                values.update({f: render(v, row) for f, v in action.set_fields.items()})
-                continue
-            reason = blocker
-            if action.create_task is not None:
-                reason = _duplicate(existing.get(key)) or blocker
-            elif action.send_email is not None and key in existing:
-                reason = "already sent (logged in the CRM)"
-            if reason:
-                plan.suppressed.append(SuppressedTask(key, rule.id, row["name"], reason))
-            elif action.create_task is not None:
-                plan.tasks.append(
-                    _task(action.create_task, key, rule, row, as_of, assign_to, status)
-                )
-            elif action.send_email is not None:
-                email = action.send_email
-                plan.emails.append(EmailRequest(key, rule.id, email.template, email.to_role, row))
-            elif action.post_to_slack is not None:
-                plan.slack.append(SlackMessage(key, render(action.post_to_slack.text, row)))
+            try:
+                if action.set_fields is not None:
+                    fields = {
+                        f: _text(("set_fields", f), v, row) for f, v in action.set_fields.items()
+                    }
+                    plan.field_values.setdefault(row["id"], {}).update(fields)
+                    continue
+                reason = blocker
+                if action.create_task is not None:
+                    reason = _duplicate(existing.get(key)) or blocker
+                elif action.send_email is not None and key in existing:
+                    reason = "already sent (logged in the CRM)"
+                if reason:
+                    plan.suppressed.append(SuppressedTask(key, rule.id, row["name"], reason))
+                elif action.create_task is not None:
+                    due = workdays.add(as_of, action.create_task.due_in_days)
+                    plan.tasks.append(
+                        _task(action.create_task, key, rule, row, due, assign_to, status)
+                    )
+                elif action.send_email is not None:
+                    email = action.send_email
+                    plan.emails.append(
+                        EmailRequest(key, rule.id, email.template, email.to_role, row)
+                    )
+                elif action.post_to_slack is not None:
+                    text = _text(("post_to_slack", "text"), action.post_to_slack.text, row)
+                    plan.slack.append(SlackMessage(key, text))
+            except _TemplateFailed as failed:
+                where = sources.where(rule.id, ("actions", index, *failed.part), failed.error.line)
+                reason = f"not done for this account (the other actions were): {failed.error}"
+                plan.skipped.append(Skipped(rule.id, where, reason, row["name"]))
     return plan
+
+
+def _text(part: tuple[str, ...], source: str, row: dict[str, Any]) -> str:
+    """One of an action's templates rendered for `row`; a failure says which one."""
+    try:
+        return render(source, row, limit=TASK_TEXT_LIMIT)
+    except TemplateError as exc:
+        raise _TemplateFailed(part, exc) from None
 
 
 def _task(
@@ -85,7 +130,7 @@ def _task(
     key: str,
     rule: Rule,
     row: dict[str, Any],
-    as_of: date,
+    due: date,
     assign_to: str,
     status: str,
 ) -> TaskIntent:
@@ -95,9 +140,9 @@ def _task(
         account_id=row["id"],
         account_name=row["name"],
         assignee_id=row[task.assignee(row.get("touch_tier")) or assign_to] or row["owner_id"],
-        subject=render(task.subject, row),
-        description=render(task.description, row),
-        due_date=as_of + timedelta(days=task.due_in_days),
+        subject=_text(("create_task", "subject"), task.subject, row),
+        description=_text(("create_task", "description"), task.description, row),
+        due_date=due,
         priority=task.priority,
         status=status,
     )
@@ -107,15 +152,36 @@ def _condition_column(rule_id: str, index: int) -> str:
     return f"_when_{rule_id}_{index}"
 
 
-def _with_action_conditions(rows: pl.DataFrame, rules: Sequence[Rule]) -> pl.DataFrame:
-    """Each action's own `when`, evaluated over every firing row at once."""
-    conditions = [
-        compile_sql(action.when, rows.columns).fill_null(False).alias(_condition_column(rule.id, i))
+def _with_action_conditions(
+    rows: pl.DataFrame, rules: Sequence[Rule], sources: RuleSources, plan: ActionPlan
+) -> pl.DataFrame:
+    """Each action's own `when`, evaluated over every firing row at once. Only if that fails
+    is each condition tried alone: one that fails on this run's data is false for every
+    account, and reported."""
+    conditions = {
+        (rule.id, i, action.when): compile_sql(action.when, rows.columns).fill_null(False)
         for rule in rules
         for i, action in enumerate(rule.actions)
         if action.when is not None
-    ]
-    return rows.with_columns(conditions) if conditions else rows
+    }
+    named = [expr.alias(_condition_column(r, i)) for (r, i, _), expr in conditions.items()]
+    try:
+        return rows.with_columns(named) if named else rows
+    except POLARS_ERRORS:
+        pass
+    for (rule_id, i, sql), expr in conditions.items():
+        try:
+            rows = rows.with_columns(expr.alias(_condition_column(rule_id, i)))
+        except POLARS_ERRORS as exc:
+            rows = rows.with_columns(pl.lit(False).alias(_condition_column(rule_id, i)))
+            plan.skipped.append(
+                Skipped(
+                    rule_id,
+                    sources.where(rule_id, ("actions", i, "when")),
+                    f"the action was left out of this run: {explain(sql, exc, rows.schema)}",
+                )
+            )
+    return rows
 
 
 def _by_rule_and_account(

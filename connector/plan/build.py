@@ -10,12 +10,14 @@ import polars as pl
 from connector.config.load import Config
 from connector.crm.protocol import CrmAdapter
 from connector.engine.evaluate import Evaluation
+from connector.engine.rules import RuleSources
 from connector.messages.digest import build_digest
 from connector.messages.email import compose
 from connector.plan.actions import candidate_keys, plan_actions
 from connector.plan.fields import plan_field_updates
 from connector.plan.model import SET_PREFIX, ActionPlan, FieldTarget, Plan
 from connector.store import HistoryStore
+from connector.workdays import Workdays
 
 UNFINISHED = ("sent", "sending")  # ledger states that must not be sent again
 
@@ -27,13 +29,17 @@ def build_plan(
     evaluation: Evaluation,
     contacts: pl.DataFrame | None,
     as_of: date,
+    workdays: Workdays,
 ) -> Plan:
-    """Everything the run would write, create and send; reads the CRM and the ledger only."""
-    actions = _actions(crm, config, evaluation, as_of)
+    """Everything the run would write, create and send; reads the CRM and the ledger only.
+    Tasks fall due on the team's `workdays`."""
+    actions = _actions(crm, config, evaluation, as_of, workdays)
     return _assemble(crm, config, store, evaluation.table, actions, contacts, as_of)
 
 
-def _actions(crm: CrmAdapter, config: Config, evaluation: Evaluation, as_of: date) -> ActionPlan:
+def _actions(
+    crm: CrmAdapter, config: Config, evaluation: Evaluation, as_of: date, workdays: Workdays
+) -> ActionPlan:
     """The firings' actions, deduplicated against the tasks the CRM already holds."""
     existing = crm.find_tasks(candidate_keys(evaluation.firings, config.rules))
     fired_rules = sorted(set(evaluation.firings["rule_id"]))
@@ -48,6 +54,9 @@ def _actions(crm: CrmAdapter, config: Config, evaluation: Evaluation, as_of: dat
         as_of=as_of,
         assign_to=config.mapping.tasks.assign_to,
         status=config.mapping.tasks.status,
+        sources=RuleSources.of(config),
+        skipped=evaluation.skipped,
+        workdays=workdays,
     )
 
 
@@ -86,4 +95,5 @@ def _assemble(
         emails_skipped=tuple(emails_skipped),
         slack=tuple(m for m in slack if seen.get(m.key) not in UNFINISHED),
         held=tuple(key for key, status in seen.items() if status == "sending"),
+        skipped=tuple(actions.skipped),
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from connector.crm.protocol import FieldUpdate, TaskIntent
+from connector.engine.rules import Skipped
 from connector.messages.email import Email, EmailRequest, SkippedEmail
 from connector.messages.slack import SlackMessage
 
@@ -34,6 +35,7 @@ class Plan:
     emails_skipped: tuple[SkippedEmail, ...] = ()
     slack: tuple[SlackMessage, ...] = ()
     held: tuple[str, ...] = ()  # message keys whose earlier send has an unknown outcome
+    skipped: tuple[Skipped, ...] = ()  # rules and actions whose expression or template failed
 
     @property
     def is_empty(self) -> bool:
@@ -58,6 +60,7 @@ class ActionPlan:
     emails: list[EmailRequest] = field(default_factory=list)
     slack: list[SlackMessage] = field(default_factory=list)
     field_values: dict[str, dict[str, str]] = field(default_factory=dict)  # account → values
+    skipped: list[Skipped] = field(default_factory=list)
 
     def field_frame(self, fields: Sequence[str]) -> pl.DataFrame:
         """`id` and one `_set_<field>` column per field, for the accounts a rule set."""

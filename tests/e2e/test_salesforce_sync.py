@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from connector.cli import EXIT_FAILED, app
+from connector.cli import EXIT_FAILED, EXIT_PARTIAL, app
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox
 from tests.e2e.conftest import CUSTOMERS, cli_env
+from tests.lines import line_of
 
 UPSERTS = "composite/sobjects/Task/CS_Action_Key__c"
-RULE_TASKS, EMAILS = 106, 9  # what the shipped playbooks make of the demo company
+RULE_TASKS, EMAILS = 104, 9  # what the shipped playbooks make of the demo (see test_crm_contract)
 
 
 def _customers(sandbox: RunningSandbox) -> list[dict[str, object]]:
@@ -65,3 +66,27 @@ def test_a_crm_answering_503_after_retries_is_a_sentence_not_a_traceback(
     assert "SERVER_UNAVAILABLE" in result.output
     assert "Traceback" not in result.output
     assert sandbox.org.count_calls("GET", "/query") == 4  # RetryPolicy.max_attempts
+
+
+def test_an_action_that_fails_on_some_accounts_is_skipped_there_and_the_run_exits_4(
+    sandbox: RunningSandbox,
+) -> None:
+    """Valid config, data it did not expect: those accounts' tasks are left out and printed
+    with the template's line, every other write happens, and the exit code says 'look'."""
+    rules = sandbox.settings.playbooks_dir / "rules.yaml"
+    old = '{{ scouts_sent | number }} scouts this week"'
+    rules.write_text(rules.read_text().replace(old, '{{ 1000 // scouts_sent }} per scout"', 1))
+
+    result = CliRunner().invoke(app, ["run"], env=cli_env(sandbox))
+
+    assert result.exit_code == EXIT_PARTIAL, result.output
+    skipped = [line for line in result.output.splitlines() if line.startswith("skipped rule")]
+    where = f"{rules}:{line_of(rules, '1000 // scouts_sent')}"
+    # the two low-scouting accounts that sent no scout at all this week (025 is silent)
+    assert skipped == [
+        f"skipped rule 'low-scouting' for {name} — {where}: not done for this account (the "
+        "other actions were): the template fails: ZeroDivisionError: float floor division by "
+        "zero."
+        for name in ("Vertex Robotics 017", "Sakura Staffing 025")
+    ]
+    assert f"wrote {CUSTOMERS} records, created {RULE_TASKS - 2} tasks" in result.output

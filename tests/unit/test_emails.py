@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -108,3 +109,35 @@ def test_html_bodies_escape_what_the_crm_holds() -> None:
     assert email.html is not None
     assert "<script>" not in email.html
     assert "&lt;script&gt;" in email.html
+
+
+def test_a_template_that_fails_for_one_account_skips_only_its_email(tmp_path: Path) -> None:
+    (tmp_path / "seats.yaml").write_text(
+        "en:\n  subject: Your seats\n  text: |\n    Dear {{ contact_name }},\n"
+        "    each seat costs {{ arr / seats }} a year.\n"
+    )
+    templates, problems = load_templates(tmp_path)
+    assert problems == []
+    row = {
+        "id": "001A",
+        "name": "Acme",
+        "owner_id": "005A",
+        "owner_name": "Aiko",
+        "owner_email": "aiko@vendor.example",
+        "arr": 1200.0,
+        "locale": "en",
+    }
+    requests = [
+        EmailRequest("ok", "seat-price", "seats", "Decision Maker", {**row, "seats": 12}),
+        EmailRequest("zero", "seat-price", "seats", "Decision Maker", {**row, "seats": 0}),
+    ]
+
+    (sent,), (skipped,) = compose(
+        requests, pl.DataFrame([_contact("003A", "Decision Maker")]), templates
+    )
+
+    assert sent.text.endswith("each seat costs 100.0 a year.")
+    assert skipped.key == "zero"
+    assert skipped.reason.startswith(
+        f"the email template failed for this account: {tmp_path / 'seats.yaml'}:5: "
+    )

@@ -12,6 +12,7 @@ from connector.crm.protocol import ActionKey, ExistingTask
 from connector.plan.actions import plan_actions
 from connector.plan.fields import plan_field_updates
 from connector.plan.model import FieldTarget
+from connector.workdays import Workdays
 
 RESULTS = [FieldTarget("health_score", "Score__c"), FieldTarget("health_color", "Color__c")]
 
@@ -133,10 +134,28 @@ def test_tasks_render_templates_and_skip_keys_the_crm_already_has() -> None:
     (task,) = planned
     assert (task.subject, task.description) == ("Renew Acme", "ARR 12,000")
     assert task.key == key_of("renewal", "a", "2027-01-01", 0)
-    assert (task.due_date, task.priority, task.assignee_id) == (date(2026, 11, 28), "High", "u1")
+    # due in 5 working days: Monday 11-23 + 5 is Monday 11-30, not Saturday 11-28
+    assert (task.due_date, task.priority, task.assignee_id) == (date(2026, 11, 30), "High", "u1")
     assert [(s.account_name, s.reason) for s in suppressed] == [
         ("Beta", "already created for this period (closed task)")
     ]
+
+
+def test_a_task_never_falls_due_on_a_japanese_public_holiday() -> None:
+    friday = date(2026, 11, 20)  # the Monday after is 勤労感謝の日
+    for workdays, due in ((Workdays(), date(2026, 11, 27)), (Workdays("JP"), date(2026, 11, 30))):
+        plan = plan_actions(
+            TABLE,
+            FIRINGS,
+            [_rule()],
+            {},
+            [],
+            as_of=friday,
+            assign_to="csm_id",
+            status="Not Started",
+            workdays=workdays,
+        )
+        assert [task.due_date for task in plan.tasks] == [due, due]
 
 
 def test_an_open_task_of_the_rule_blocks_a_new_period() -> None:
