@@ -34,11 +34,13 @@ def extract(crm: CrmAdapter, config: Config, settings: Settings, as_of: date) ->
     contacts = crm.read(mapping.contact, {}) if mapping.contact else None
     meetings = crm.read(mapping.meeting, {}) if mapping.meeting and contacts is not None else None
     event(log, "reading", source="usage")
-    usage = read_usage(settings, config, as_of)
-    return Extracted(Extract(accounts, opportunities, usage.weekly, contacts, meetings), usage)
+    since = as_of - timedelta(weeks=settings.usage_history_weeks)
+    usage = read_usage(settings, config, since)
+    records = Extract(accounts, opportunities, usage.weekly, contacts, meetings, since)
+    return Extracted(records, usage)
 
 
-def read_usage(settings: Settings, config: Config, as_of: date) -> UsageBatch:
+def read_usage(settings: Settings, config: Config, since: date) -> UsageBatch:
     if not settings.usage_api_url or not settings.usage_api_token:
         raise ConnectorError(
             "USAGE_API_URL and USAGE_API_TOKEN must be set (see settings.example.env)."
@@ -50,5 +52,4 @@ def read_usage(settings: Settings, config: Config, as_of: date) -> UsageBatch:
         verify=settings.ssl_context(),
     )
     with closing(source):
-        since = as_of - timedelta(weeks=settings.usage_history_weeks)
         return source.weekly_metrics(config.mapping.usage.metrics, since)

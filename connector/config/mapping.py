@@ -68,13 +68,28 @@ class UsageMapping(_Strict):
 
     join_key: str = Field(pattern=_CANONICAL)
     metrics: list[str] = Field(min_length=1)
+    levels: list[str] = Field(
+        default_factory=list,
+        description="metrics that are states, not activity (licensed seats): carried over "
+        "weeks without a row, and never a sign that the tenant used the product",
+    )
 
     @model_validator(mode="after")
     def _check_metrics(self) -> UsageMapping:
         bad = [m for m in self.metrics if not _is_canonical(m)]
         if bad:
             raise ValueError(f"metric names must be lower_snake_case: {', '.join(bad)}")
+        unknown = [m for m in self.levels if m not in self.metrics]
+        if unknown:
+            raise ValueError(f"levels must be listed under metrics too: {', '.join(unknown)}")
+        if set(self.metrics) <= set(self.levels):
+            raise ValueError("at least one metric must measure activity (not be a level)")
         return self
+
+    @property
+    def activity(self) -> list[str]:
+        """The metrics whose weeks without a row count as zero: what a tenant did."""
+        return [m for m in self.metrics if m not in self.levels]
 
 
 class TaskMapping(_Strict):

@@ -19,7 +19,7 @@ from connector.frame.rollups import (
     meeting_rollup,
     renewal_rollup,
 )
-from connector.frame.usage import usage_columns, usage_signals
+from connector.frame.usage import silent_for_the_window, usage_columns, usage_signals
 
 DERIVED_COLUMNS = [
     "run_date",
@@ -41,6 +41,7 @@ class Extract:
     usage: pl.DataFrame  # account_key, week_start, one Float64 column per metric
     contacts: pl.DataFrame | None = None
     meetings: pl.DataFrame | None = None
+    usage_since: date | None = None  # the read window's first day; None: the first week read
 
 
 def frame_columns(mapping: Mapping) -> list[str]:
@@ -67,18 +68,37 @@ def build_frame(extract: Extract, mapping: Mapping, as_of: date) -> pl.DataFrame
     )
     if "arr" not in table.columns:
         table = table.with_columns(arr=pl.col("renewal_amount"))
-    table = table.join(
-        usage_signals(extract.usage, mapping.usage.metrics, as_of),
-        left_on=mapping.usage.join_key,
-        right_on="account_key",
-        how="left",
-    )
+    table = _with_usage(table, extract, mapping, as_of)
     if extract.contacts is not None and extract.meetings is not None:
         rollup = meeting_rollup(extract.contacts, extract.meetings, mapping, as_of)
         table = table.join(rollup, on="id", how="left").with_columns(
             pl.col("decision_makers").fill_null(0)
         )
     return table.with_columns(_derived(as_of, has_start="contract_start" in table.columns))
+
+
+def _with_usage(
+    table: pl.DataFrame, extract: Extract, mapping: Mapping, as_of: date
+) -> pl.DataFrame:
+    """Join the usage signals on the mapped key, then treat an account whose tenant has no
+    row in the window as silent for all of it (`silent_for_the_window`)."""
+    usage, key = extract.usage, mapping.usage.join_key
+    first_week = usage["week_start"].min()
+    since = extract.usage_since or (first_week if isinstance(first_week, date) else as_of)
+    table = table.join(
+        usage_signals(
+            usage, mapping.usage.metrics, as_of, since=since, levels=mapping.usage.levels
+        ),
+        left_on=key,
+        right_on="account_key",
+        how="left",
+    )
+    if usage.is_empty():  # a broken feed, not a silent book: leave every account unknown
+        return table
+    unseen = pl.col(key).is_not_null() & pl.col("usage_week").is_null()
+    return table.with_columns(
+        silent_for_the_window(unseen, mapping.usage.activity, (as_of - since).days)
+    )
 
 
 def _derived(as_of: date, *, has_start: bool) -> list[pl.Expr]:

@@ -1,36 +1,69 @@
 """Signals from each account's weekly usage series, computed for all accounts at once.
 
-For every metric `m`: `m` (the latest week on or before the run date), `m_prev` (the week
+A week without a row is a week without activity, not a week without data: each tenant's
+series runs from its first week read to the week that contains the run date, and the weeks
+the usage API did not report count as zero for every metric. So a tenant that stopped using
+the product reads as silent, not as healthy as it was in its last reported week. Weeks are
+seven days long and start on the usage API's day (Monday in the sandbox); the series steps
+from the tenant's own first `week_start`, so any start day works as long as it is the same
+every week.
+
+For every metric `m`: `m` (the week that contains the run date), `m_prev` (the week
 before), `m_4w_ago`, `m_sum_4w` (the last four weeks), `m_total` (every week read) and
-`m_decline_weeks` (how many weeks in a row it has fallen, up to the latest week).
+`m_decline_weeks` (how many weeks in a row it has fallen, up to this week: a drop to zero
+is a fall, staying at zero is not, so a tenant that fell silent two weeks ago has 0).
+
+And for the tenant as a whole: `usage_week` (the week the signals describe), and the
+silence signals `last_usage_week` (the last week with any non-zero metric; null if none in
+the window) and `days_silent` (days from the end of that week to the run date, or from the
+start of the read window if there is none; 0 while the tenant is active this week).
+A tenant with no row at all in the window (never used, or silent for longer) is silent for
+the whole window: zero activity, no last usage week, `days_silent` the window's length.
+
+Metrics the mapping lists as `levels` (licensed seats) are states, not activity: a week
+without a row keeps the last value reported, and a level alone never makes a tenant active.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date
 
 import polars as pl
 
 SUFFIXES = ("", "_prev", "_4w_ago", "_sum_4w", "_total", "_decline_weeks")
+SILENCE_COLUMNS = ("last_usage_week", "days_silent")
+KEY, WEEK = "account_key", "week_start"
 
 
 def usage_columns(metrics: Sequence[str]) -> list[str]:
-    return ["usage_week", *(m + suffix for m in metrics for suffix in SUFFIXES)]
+    return [
+        "usage_week",
+        *(m + suffix for m in metrics for suffix in SUFFIXES),
+        *SILENCE_COLUMNS,
+    ]
 
 
-def usage_signals(usage: pl.DataFrame, metrics: Sequence[str], as_of: date) -> pl.DataFrame:
-    """One row per account_key with `usage_columns(metrics)`."""
-    key = "account_key"
+def usage_signals(
+    usage: pl.DataFrame,
+    metrics: Sequence[str],
+    as_of: date,
+    *,
+    since: date,
+    levels: Collection[str] = (),
+) -> pl.DataFrame:
+    """One row per account_key with `usage_columns(metrics)`; `since` starts the read window."""
     recent = (
-        usage.filter(pl.col("week_start") <= as_of)
-        .sort(key, "week_start", descending=[False, True])
-        .with_columns(_rank=pl.int_range(pl.len()).over(key))
-        .with_columns([_fell(m).cum_prod().over(key).alias(f"_fell_{m}") for m in metrics])
+        _weeks_to_date(usage.filter(pl.col(WEEK) <= as_of), metrics, as_of, levels)
+        .sort(KEY, WEEK, descending=[False, True])
+        .with_columns(_rank=pl.int_range(pl.len()).over(KEY))
+        .with_columns([_fell(m).cum_prod().over(KEY).alias(f"_fell_{m}") for m in metrics])
     )
     rank = pl.col("_rank")
-    return recent.group_by(key).agg(
-        pl.col("week_start").first().alias("usage_week"),
+    activity = [m for m in metrics if m not in levels]
+    active = pl.any_horizontal([pl.col(m).fill_null(0.0) != 0.0 for m in activity])
+    signals = recent.group_by(KEY).agg(
+        pl.col(WEEK).first().alias("usage_week"),
         *(
             expr
             for m in metrics
@@ -43,10 +76,65 @@ def usage_signals(usage: pl.DataFrame, metrics: Sequence[str], as_of: date) -> p
                 pl.col(f"_fell_{m}").sum().cast(pl.Int64).alias(f"{m}_decline_weeks"),
             )
         ),
+        pl.col(WEEK).filter(active).max().alias("last_usage_week"),
+    )
+    return signals.with_columns(days_silent=_days_silent(pl.col("last_usage_week"), as_of, since))
+
+
+def silent_for_the_window(unseen: pl.Expr, activity: Sequence[str], days: int) -> list[pl.Expr]:
+    """Columns for accounts (`unseen` true) whose tenant sent no row in the window: zero
+    `activity` in every week (levels stay unknown), no last usage week, `days` silent (the
+    window's length), and the usage week the others have. An account without a tenant id is
+    left unknown."""
+    signals = [m + suffix for m in activity for suffix in SUFFIXES]
+    return [
+        *(pl.when(unseen).then(pl.col(c).fill_null(0)).otherwise(c).alias(c) for c in signals),
+        pl.when(unseen)
+        .then(pl.col("usage_week").max())
+        .otherwise("usage_week")
+        .alias("usage_week"),
+        pl.when(unseen).then(days).otherwise("days_silent").cast(pl.Int64).alias("days_silent"),
+    ]
+
+
+def _days_silent(last_usage_week: pl.Expr, as_of: date, since: date) -> pl.Expr:
+    """Days from the last day of `last_usage_week` to `as_of` (0 within that week), or from
+    `since` when there was no usage in the window."""
+    run_date = pl.lit(as_of, pl.Date)
+    after_last_week = (run_date - last_usage_week).dt.total_days() - 6
+    return (
+        after_last_week.clip(lower_bound=0)
+        .fill_null((as_of - since).days)
+        .cast(pl.Int64)
+        .alias("days_silent")
+    )
+
+
+def _weeks_to_date(
+    usage: pl.DataFrame, metrics: Sequence[str], as_of: date, levels: Collection[str]
+) -> pl.DataFrame:
+    """The rows read, plus a row for every week from the tenant's first week read to the
+    week that contains `as_of` that has none: zero activity, levels as last reported (one
+    vectorised anti-join and a forward fill, no loop)."""
+    read = usage.select(KEY, WEEK, *metrics)
+    expected = (
+        read.group_by(KEY)
+        .agg(pl.col(WEEK).min())
+        .select(KEY, pl.date_ranges(pl.col(WEEK), pl.lit(as_of, pl.Date), "1w").alias(WEEK))
+        .explode(WEEK)
+    )
+    silent = expected.join(read, on=[KEY, WEEK], how="anti").with_columns(
+        [pl.lit(None if m in levels else 0.0, pl.Float64).alias(m) for m in metrics]
+    )
+    weeks = pl.concat([read, silent.select(read.columns)], how="vertical_relaxed")
+    if not levels:
+        return weeks
+    return weeks.sort(KEY, WEEK).with_columns(
+        [pl.col(m).forward_fill().over(KEY) for m in metrics if m in levels]
     )
 
 
 def _fell(metric: str) -> pl.Expr:
     """1 where the week is below the week before it (rows are newest first), else 0."""
-    older = pl.col(metric).shift(-1).over("account_key")
+    older = pl.col(metric).shift(-1).over(KEY)
     return (pl.col(metric) < older).fill_null(False).cast(pl.Int32)

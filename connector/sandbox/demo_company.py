@@ -3,6 +3,7 @@ every time from a seed and a date, so the demo, the tests and the benchmarks agr
 
 Each customer follows a persona (thriving, steady, low scouting, declining logins, new and
 onboarding, dormant) so every alert in `playbooks/` fires on some accounts and not on others.
+Every 25th customer has also stopped using the product (see `silent_weeks`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ METRICS = (
     "material_downloads",
 )
 WEEKS_OF_HISTORY = 8
+SILENT_EVERY = 25  # every 25th customer went silent: for 3 weeks, the whole window, 1 week
+SILENT_FOR = (3, WEEKS_OF_HISTORY, 1)
 PERSONAS = {  # persona: relative frequency
     "thriving": 20,
     "steady": 30,
@@ -128,7 +131,8 @@ class DemoCompany:
             owner = rng.choice(csm_ids)
             account_id = self._customer(org, rng, number, persona, tenant, owner, csm_ids)
             self._contacts(org, rng, account_id, owner)
-            usage += weekly_usage(rng, tenant, persona, self.as_of)
+            rows = weekly_usage(rng, tenant, persona, self.as_of)
+            usage += rows[: len(rows) - silent_weeks(number)]
         for number in range(1, self.prospects + 1):
             org.insert(
                 "Account",
@@ -236,6 +240,15 @@ class DemoCompany:
                     "ActivityDate": start.date().isoformat(),
                 },
             )
+
+
+def silent_weeks(number: int) -> int:
+    """How many of the latest weeks customer `number` has no usage rows for. Chosen by number,
+    not drawn from the generator, so every other customer's data stays the same: customers
+    25, 100, … are silent for 3 weeks, 50, 125, … for the whole window, 75, 150, … for 1."""
+    if number % SILENT_EVERY:
+        return 0
+    return SILENT_FOR[(number // SILENT_EVERY - 1) % len(SILENT_FOR)]
 
 
 def contract_start(rng: random.Random, persona: str, as_of: date) -> date:

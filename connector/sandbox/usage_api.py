@@ -8,7 +8,7 @@ import json
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -35,7 +35,8 @@ class UsageRow:
 
 
 class UsageApi:
-    """WSGI app. `calls` counts every request; `fail_next(status, times)` injects errors."""
+    """WSGI app. `calls` counts every request; `fail_next(status, times)` injects errors;
+    `shift_weeks(n)` serves the same usage n weeks later."""
 
     def __init__(self, rows: Iterable[UsageRow], token: str) -> None:
         self._rows = sorted(rows, key=lambda r: (r.account_key, r.week_start))
@@ -43,6 +44,15 @@ class UsageApi:
         self._lock = threading.Lock()
         self._faults: list[int] = []
         self.calls = 0
+
+    def shift_weeks(self, weeks: int) -> None:
+        """Serve the same usage `weeks` later: a run dated that much later sees every tenant
+        as it was (the silent ones silent), not a book that stopped using the product."""
+        with self._lock:
+            self._rows = [
+                UsageRow(r.account_key, r.week_start + timedelta(weeks=weeks), r.metrics)
+                for r in self._rows
+            ]
 
     def fail_next(self, status: int, times: int = 1) -> None:
         with self._lock:

@@ -1,7 +1,7 @@
 """Every example rule in playbooks/ fires for exactly the right demo accounts.
 
 The expected sets are computed here, independently of the engine, straight from the records
-and usage rows the sandbox was seeded with.
+and usage rows the sandbox was seeded with: a week without a row is a week of zero activity.
 """
 
 from __future__ import annotations
@@ -16,10 +16,13 @@ import pytest
 
 from connector.run import RunOutcome, run_sync
 from connector.sandbox.demo import RunningSandbox, running_sandbox
+from connector.sandbox.usage_api import UsageRow
 from connector.store import HistoryStore
 from tests.e2e.conftest import AS_OF, ROOT
 
 CUSTOMERS = 150
+LEVEL = "licensed_seats"  # the shipped mappings' one level: a state, not activity
+THIS_WEEK = AS_OF - timedelta(days=AS_OF.weekday())  # the demo's weeks start on Monday
 
 
 @dataclass(frozen=True)
@@ -28,7 +31,8 @@ class Customer:
 
     id: str
     start: date
-    weeks: list[dict[str, float]]  # newest first, weeks starting on or before AS_OF
+    weeks: list[dict[str, float]]  # newest first, from THIS_WEEK back; no row: all zero
+    days_silent: int
     renewal: date | None
     open_expansions: int
     last_decision_maker_meeting: date | None
@@ -63,15 +67,41 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
         yield running
 
 
+def _weeks(rows: list[UsageRow], metrics: list[str], window_weeks: int) -> list[dict[str, float]]:
+    """A tenant's weeks, newest first, from THIS_WEEK back to its first row; the weeks
+    without a row are zero activity with the seats last reported (a level). No row at all:
+    the whole window is zero activity, seats unknown."""
+    by_week = {r.week_start: {k: float(v) for k, v in r.metrics.items()} for r in rows}
+    first = min(by_week, default=THIS_WEEK - timedelta(weeks=window_weeks))
+    weeks: list[dict[str, float]] = []
+    seats = float("nan")
+    for n in reversed(range((THIS_WEEK - first).days // 7 + 1)):  # oldest first, to carry
+        week = by_week.get(THIS_WEEK - timedelta(weeks=n)) or {
+            **dict.fromkeys(metrics, 0.0),
+            LEVEL: seats,
+        }
+        seats = week[LEVEL]
+        weeks.append(week)
+    return weeks[::-1]
+
+
+def _days_silent(rows: list[UsageRow], window_weeks: int) -> int:
+    """Days from the Sunday that ends the last week with any activity to AS_OF; no
+    activity in the window: the window's length."""
+    used = [r.week_start for r in rows if any(v != 0 for k, v in r.metrics.items() if k != LEVEL)]
+    if not used:
+        return window_weeks * 7
+    return max(0, (AS_OF - (max(used) + timedelta(days=6))).days)
+
+
 @pytest.fixture(scope="module")
 def customers(demo: RunningSandbox) -> list[Customer]:
     org = demo.org
-    weeks: dict[str, list[tuple[date, dict[str, float]]]] = {}
+    window, metrics = demo.settings.usage_history_weeks, list(demo.usage_rows[0].metrics)
+    rows: dict[str, list[UsageRow]] = {}
     for row in demo.usage_rows:
         if row.week_start <= AS_OF:
-            weeks.setdefault(row.account_key, []).append(
-                (row.week_start, {k: float(v) for k, v in row.metrics.items()})
-            )
+            rows.setdefault(row.account_key, []).append(row)
     deciders = {c["Id"] for c in org.records("Contact") if c["CS_Role__c"] == "Decision Maker"}
     met: dict[str, date] = {}
     for event in org.records("Event"):
@@ -88,12 +118,13 @@ def customers(demo: RunningSandbox) -> list[Customer]:
             for o in open_opps
             if o["AccountId"] == account["Id"] and o["Type"] == "Renewal"
         ]
-        series = sorted(weeks[account["Product_Tenant_Id__c"]], key=lambda w: w[0], reverse=True)
+        tenant = rows.get(account["Product_Tenant_Id__c"], [])
         result.append(
             Customer(
                 id=account["Id"],
                 start=date.fromisoformat(account["Contract_Start_Date__c"]),
-                weeks=[metrics for _, metrics in series],
+                weeks=_weeks(tenant, metrics, window),
+                days_silent=_days_silent(tenant, window),
                 renewal=min(renewals, default=None),
                 open_expansions=sum(
                     1
@@ -127,6 +158,7 @@ EXPECTED: dict[str, Callable[[Customer], bool]] = {
         c.sum4("scouts_sent") >= 320 and c.sum4("reports_exported") >= 12 and c.open_expansions == 0
     ),
     "logins-falling": lambda c: c.weeks_falling("logins") >= 3,
+    "tenant-silent": lambda c: c.days_silent >= 14,
     "champion-change": lambda c: (
         c.sum4("new_users") >= 4 and c.now("admin_logins") == 0 and c.now("admin_logins", 1) == 0
     ),
@@ -166,6 +198,7 @@ def test_stage_dwell_fires_after_two_months_in_onboarding(
         later = sandbox.settings.model_copy(
             update={"as_of_date": AS_OF + timedelta(61), "usage_history_weeks": 20}
         )
+        sandbox.usage.shift_weeks(61 // 7)  # the same usage: only the dwell clock moves
         outcome = run_sync(later, dry_run=True)
     expected = {c.id for c in customers if c.id in onboarding and c.total("reports_exported") == 0}
     assert expected

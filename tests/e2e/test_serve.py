@@ -13,9 +13,10 @@ import httpx
 
 from connector.sandbox.demo import RunningSandbox
 from tests.e2e.conftest import cli_env
+from tests.e2e.test_crm_contract import RULE_TASKS
 
-# the demo company's 60 customers: 106 rule tasks (serve sends no email without SMTP)
-KEYED_TASKS_OF_THE_DEMO = 106
+# the demo company's 60 customers: its rule tasks (serve sends no email without SMTP)
+KEYED_TASKS_OF_THE_DEMO = RULE_TASKS
 STOP_WITHIN_SECONDS = 15
 
 

@@ -63,7 +63,7 @@ def test_validate_offline_accepts_the_shipped_configuration() -> None:
         },
     )
     assert result.exit_code == 0, result.output
-    assert result.output == "OK: 13 rules, 6 health measures; files agree.\n"
+    assert result.output == "OK: 14 rules, 6 health measures; files agree.\n"  # + tenant-silent
 
 
 def test_validate_offline_reports_file_line_and_exits_2(tmp_path: Path) -> None:

@@ -240,7 +240,7 @@ MAPPING = Mapping.model_validate(
 )
 
 
-def test_frame_rolls_up_the_next_renewal_and_the_latest_two_usage_weeks() -> None:
+def test_frame_rolls_up_the_next_renewal_and_this_weeks_usage() -> None:
     accounts = pl.DataFrame(
         {
             "id": ["a", "b"],
@@ -275,9 +275,12 @@ def test_frame_rolls_up_the_next_renewal_and_the_latest_two_usage_weeks() -> Non
     a, b = table.rows(named=True)
     assert (a["renewal_date"], a["arr"], a["days_until_renewal"]) == (date(2026, 12, 1), 20.0, 8)
     assert (a["open_expansion_count"], a["open_expansion_amount"]) == (1, 5.0)
-    assert (a["logins"], a["logins_prev"], a["usage_week"]) == (3.0, 2.0, date(2026, 11, 16))
+    # no row for the run's week (11-23) is a week without logins; 11-30 is after the run
+    assert (a["logins"], a["logins_prev"], a["usage_week"]) == (0.0, 3.0, date(2026, 11, 23))
     assert (a["months_since_start"], b["months_since_start"]) == (8, 9)
-    assert (b["renewal_date"], b["logins"], b["open_expansion_count"]) == (None, None, 0)
+    # T2 sent no row in the window: silent for all of it (from the first week read, 11-02)
+    assert (b["renewal_date"], b["logins"], b["open_expansion_count"]) == (None, 0.0, 0)
+    assert (a["days_silent"], b["days_silent"]) == (1, 21)
     assert a["run_week"] == "2026-W48"
 
 
@@ -348,8 +351,8 @@ def test_usage_signals_from_a_weekly_series() -> None:
             "logins": [5.0, 6.0, 8.0, 9.0, 7.0, 10.0, 3.0],
         }
     )
-    signals = usage_signals(usage, ["logins"], date(2026, 11, 23)).sort("account_key")
-    t1, t2 = signals.rows(named=True)
+    signals = usage_signals(usage, ["logins"], date(2026, 11, 23), since=weeks[-1])
+    t1, t2 = signals.sort("account_key").rows(named=True)
     assert (t1["logins"], t1["logins_prev"], t1["logins_4w_ago"]) == (5.0, 6.0, 7.0)
     assert (t1["logins_sum_4w"], t1["logins_total"]) == (28.0, 45.0)
     assert t1["logins_decline_weeks"] == 3  # 9 → 8 → 6 → 5; 7 → 9 was a rise

@@ -1,0 +1,210 @@
+"""A week without a usage row is a week without activity: silent tenants read as silent."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import polars as pl
+import pytest
+from pydantic import ValidationError
+
+from connector.config.mapping import Mapping, UsageMapping
+from connector.frame import Extract, build_frame, frame_columns
+from connector.frame.usage import usage_signals
+
+SUNDAY = date(2026, 11, 29)  # the last day of the week that starts on Monday 2026-11-23
+THIS_WEEK = date(2026, 11, 23)
+WINDOW_START = SUNDAY - timedelta(weeks=8)  # USAGE_HISTORY_WEEKS = 8 → 56 days
+MAPPING = Mapping.model_validate(
+    {
+        "crm": "salesforce",
+        "account": {
+            "object": "Account",
+            "fields": {"id": "Id", "name": "Name", "owner_id": "OwnerId", "tenant_id": "T__c"},
+        },
+        "opportunity": {
+            "object": "Opportunity",
+            "fields": {
+                "id": "Id",
+                "account_id": "AccountId",
+                "amount": "Amount",
+                "close_date": "CloseDate",
+                "type": "Type",
+            },
+        },
+        "usage": {"join_key": "tenant_id", "metrics": ["logins", "seats"]},
+        "results": {"health_score": "Score__c"},
+    }
+)
+Rows = dict[str, dict[str, Any]]
+OPPORTUNITIES = pl.DataFrame(
+    schema={
+        "id": pl.String,
+        "account_id": pl.String,
+        "amount": pl.Float64,
+        "close_date": pl.Date,
+        "type": pl.String,
+    }
+)
+
+
+def _usage(series: dict[str, list[float | None]], last_week: date = THIS_WEEK) -> pl.DataFrame:
+    """Weekly rows per tenant, oldest first, the last one in `last_week`; None: no row."""
+    rows = [
+        (tenant, last_week - timedelta(weeks=len(logins) - 1 - i), value, 10.0 if value else 0.0)
+        for tenant, logins in series.items()
+        for i, value in enumerate(logins)
+        if value is not None
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "account_key": pl.String,
+            "week_start": pl.Date,
+            "logins": pl.Float64,
+            "seats": pl.Float64,
+        },
+        orient="row",
+    )
+
+
+def _signals(series: dict[str, list[float | None]], as_of: date = SUNDAY) -> Rows:
+    signals = usage_signals(_usage(series), ["logins", "seats"], as_of, since=WINDOW_START)
+    return {row["account_key"]: row for row in signals.rows(named=True)}
+
+
+def _frame(tenants: list[str | None], usage: pl.DataFrame) -> Rows:
+    accounts = pl.DataFrame(
+        {
+            "id": [f"a{i}" for i in range(len(tenants))],
+            "name": ["x"] * len(tenants),
+            "owner_id": ["u"] * len(tenants),
+            "tenant_id": tenants,
+        },
+        schema={"id": pl.String, "name": pl.String, "owner_id": pl.String, "tenant_id": pl.String},
+    )
+    extract = Extract(accounts, OPPORTUNITIES, usage, usage_since=WINDOW_START)
+    table = build_frame(extract, MAPPING, SUNDAY)
+    return {row["tenant_id"] or "no tenant id": row for row in table.rows(named=True)}
+
+
+def test_a_tenant_silent_for_three_weeks_has_zero_logins_this_week() -> None:
+    silent = _signals({"T": [40, 40, 40, 40, 40, None, None, None]})["T"]
+    assert (silent["logins"], silent["logins_prev"], silent["logins_4w_ago"]) == (0, 0, 40)
+    assert (silent["logins_sum_4w"], silent["logins_total"]) == (40, 200)
+    assert silent["usage_week"] == THIS_WEEK
+    assert silent["last_usage_week"] == date(2026, 11, 2)
+    assert silent["days_silent"] == 21  # Sunday 11-08 ended the last week with usage
+
+
+def test_a_drop_to_zero_is_a_fall_and_staying_at_zero_is_not() -> None:
+    signals = _signals(
+        {
+            "dropped this week": [40, 40, None],
+            "silent for two weeks": [40, 40, None, None],
+            "fell then went silent": [50, 40, 30, None],
+            "fell then stayed silent": [50, 40, 30, None, None],
+        }
+    )
+    assert {tenant: row["logins_decline_weeks"] for tenant, row in signals.items()} == {
+        "dropped this week": 1,
+        "silent for two weeks": 0,
+        "fell then went silent": 3,
+        "fell then stayed silent": 0,
+    }
+
+
+def test_a_gap_inside_the_series_is_a_week_of_zero() -> None:
+    gap = _signals({"T": [30, None, 30, 30]})["T"]
+    assert (gap["logins_sum_4w"], gap["logins_4w_ago"], gap["logins_decline_weeks"]) == (
+        90,
+        None,  # the series starts three weeks ago: nothing is known four weeks back
+        0,
+    )
+    assert (gap["days_silent"], gap["last_usage_week"]) == (0, THIS_WEEK)
+
+
+def test_days_silent_is_zero_this_week_and_counts_from_the_last_day_of_the_last_week() -> None:
+    signals = _signals({"this week": [5, 5], "last week": [5, 5, None]}, as_of=THIS_WEEK)
+    assert signals["this week"]["days_silent"] == 0
+    assert signals["last week"]["days_silent"] == 1  # on Monday; Sunday ended its last week
+
+
+def test_rows_of_zeros_are_silence_too() -> None:
+    zeros = _signals({"T": [0, 0, 0]})["T"]
+    assert (zeros["last_usage_week"], zeros["days_silent"]) == (None, 56)
+
+
+def test_weeks_follow_the_usage_apis_start_day() -> None:
+    sundays = _usage({"T": [20, 20]}, last_week=date(2026, 11, 15))  # weeks start on Sunday
+    signals = usage_signals(sundays, ["logins", "seats"], date(2026, 11, 25), since=WINDOW_START)
+    (row,) = signals.rows(named=True)
+    assert (row["usage_week"], row["logins"], row["logins_prev"]) == (date(2026, 11, 22), 0, 20)
+    assert row["days_silent"] == 4  # from Saturday 11-21
+
+
+def test_an_account_with_no_usage_row_is_silent_for_the_whole_window() -> None:
+    usage = _usage({"ACTIVE": [10, 12]})
+    table = _frame(["ACTIVE", "NEVER", None], usage)
+    never, active = table["NEVER"], table["ACTIVE"]
+    assert (active["days_silent"], active["logins"]) == (0, 12)
+    assert never["days_silent"] == 56 == (SUNDAY - WINDOW_START).days
+    assert (never["logins"], never["logins_total"], never["logins_decline_weeks"]) == (0, 0, 0)
+    assert (never["last_usage_week"], never["usage_week"]) == (None, THIS_WEEK)
+    # no tenant id: nothing to look up, so nothing is known
+    unknown = table["no tenant id"]
+    assert (unknown["days_silent"], unknown["logins"]) == (None, None)
+
+
+def test_a_usage_read_with_no_row_at_all_leaves_silence_unknown() -> None:
+    table = _frame(["T1", "T2"], _usage({}))
+    assert [(row["days_silent"], row["logins"]) for row in table.values()] == [
+        (None, None),
+        (None, None),
+    ]
+
+
+def test_rules_and_the_health_model_can_name_the_silence_columns() -> None:
+    assert {"last_usage_week", "days_silent"} <= set(frame_columns(MAPPING))
+
+
+def test_a_level_is_carried_over_silent_weeks_and_is_no_sign_of_use() -> None:
+    seats_only = pl.DataFrame(
+        [("T", THIS_WEEK - timedelta(weeks=3), 5.0, 12.0), ("T", THIS_WEEK, 0.0, 12.0)],
+        schema={
+            "account_key": pl.String,
+            "week_start": pl.Date,
+            "logins": pl.Float64,
+            "seats": pl.Float64,
+        },
+        orient="row",
+    )
+    signals = usage_signals(
+        seats_only, ["logins", "seats"], SUNDAY, since=WINDOW_START, levels=["seats"]
+    )
+    (row,) = signals.rows(named=True)
+    assert (row["seats"], row["seats_prev"], row["logins"]) == (12, 12, 0)  # carried, not 0
+    assert row["last_usage_week"] == THIS_WEEK - timedelta(weeks=3)  # seats are not use
+    assert row["days_silent"] == 21
+
+
+def test_an_unseen_tenant_has_unknown_levels_and_zero_activity() -> None:
+    levelled = MAPPING.model_copy(
+        update={"usage": MAPPING.usage.model_copy(update={"levels": ["seats"]})}
+    )
+    accounts = pl.DataFrame(
+        {"id": ["a0", "a1"], "name": ["x", "y"], "owner_id": ["u", "u"], "tenant_id": ["A", "N"]}
+    )
+    extract = Extract(accounts, OPPORTUNITIES, _usage({"A": [10]}), usage_since=WINDOW_START)
+    table = {r["tenant_id"]: r for r in build_frame(extract, levelled, SUNDAY).rows(named=True)}
+    assert (table["N"]["logins"], table["N"]["seats"], table["N"]["days_silent"]) == (0, None, 56)
+
+
+def test_levels_must_be_metrics_and_leave_some_activity() -> None:
+    usage = {"join_key": "tenant_id", "metrics": ["logins", "seats"]}
+    with pytest.raises(ValidationError, match="levels must be listed under metrics too: users"):
+        UsageMapping.model_validate({**usage, "levels": ["users"]})
+    with pytest.raises(ValidationError, match="at least one metric must measure activity"):
+        UsageMapping.model_validate({**usage, "levels": ["logins", "seats"]})
+    assert UsageMapping.model_validate({**usage, "levels": ["seats"]}).activity == ["logins"]
