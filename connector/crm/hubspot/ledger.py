@@ -2,16 +2,20 @@
 
 HubSpot tasks cannot carry a unique key and search sees a new task only after a delay, so
 neither can stop a second create. The history store's task ledger can: the intent is written
-before each batch create and the created id after it. A key left in 'creating' (the answer
-was lost) is reconciled before the key is ever sent again — by reading the company's tasks
-through the association API, which, unlike search, sees a task as soon as it exists.
+before each batch create and the created id after it. Any key the ledger cannot vouch for — a
+create whose answer was lost ('creating'), or a key this store never saw (a new key, or every
+key after the store was lost) — is looked up among its company's tasks through the association
+API, which, unlike search, sees a task as soon as it exists. Emails go the same way: each is
+logged as a keyed task before it is sent, and a key found logged is an email already sent.
+Search is left only for the cooldown query, and what it has not caught up with yet is filled
+in from that same read.
 """
 
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -26,7 +30,7 @@ from hubspot.crm.objects.models import (
 )
 
 from connector.config.mapping import TaskMapping
-from connector.crm.hubspot.client import BATCH_LIMIT, SEARCH_LIMIT, HubSpotClient
+from connector.crm.hubspot.client import BATCH_LIMIT, HubSpotClient
 from connector.crm.hubspot.describe import epoch_ms, parse_datetime
 from connector.crm.protocol import ActionKey, ExistingTask, TaskIntent, WriteFailure, WriteResult
 from connector.errors import CrmError, OutcomeUnknown
@@ -35,7 +39,6 @@ from connector.store import HistoryStore
 
 log = logging.getLogger("connector.crm.hubspot.adapter")
 
-SEARCH_IN_VALUES = 100  # values in one IN filter
 COMPLETED = "COMPLETED"
 STATUS = {  # the worker's (Salesforce-style) task values → HubSpot's
     "Not Started": "NOT_STARTED",
@@ -49,6 +52,9 @@ STATE = ("hs_task_status", "hs_task_completion_date")
 
 
 class TaskLedger:
+    """The ledger of one run. The planner asks `find` before `recent`: the keyed tasks `find`
+    reads through the associations of accounts with new keys also serve `recent`."""
+
     def __init__(
         self, api: HubSpotClient, store: HistoryStore, tasks: TaskMapping, account_object: str
     ) -> None:
@@ -59,22 +65,51 @@ class TaskLedger:
         self._account_object = account_object
         # association type ids, looked up once: tasks are created with inline associations
         self._type_ids: dict[str, int] = {}
+        # keyed tasks of the accounts `find` read through their associations, by record id
+        self._associated: dict[str, ExistingTask] = {}
 
     # -- reads ---------------------------------------------------------------------------
 
     def find(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
-        """Tasks by key: the ledger's (read for their state), the reconciled unknown
-        outcomes, and — for keys the ledger never saw (a new store) — a search."""
+        """Tasks by key, none of them through search. Keys the ledger holds as created are
+        read by id. Every other key — an outcome never answered, or a key this store has not
+        seen (new this run, or every key after the store was lost) — is looked for among the
+        tasks of its account, through the association API, which sees a task the moment its
+        create commits; found keys are entered in the ledger, unanswered ones not found are
+        cleared to be created again.
+
+        Cost, for accounts with such keys: one association call per 100 accounts (and one
+        more per further 500 tasks of an account), and one batch read per 100 of their tasks
+        — people's tasks included — in the same reads, 100 ids a call, as the ledger's own.
+        """
         ledger = self._store.ledger_tasks(keys)
         ids = {k: e.record_id for k, e in ledger.items() if e.record_id is not None}
-        ids.update(self._reconcile([k for k, e in ledger.items() if e.status == "creating"]))
-        found = self._read(ids)
-        searched = self._search_keys([k for k in keys if k not in ledger])
-        self._store.tasks_created({key: task.record_id for key, task in searched.items()})
-        return {**found, **searched}
+        unsure = [k for k in keys if k not in ids]
+        associated = self._associated_ids(unsure)
+        tasks = self._read_state([*ids.values(), *associated])
+        found = {key: replace(tasks[i], key=key) for key, i in ids.items() if i in tasks}
+        self._store.tasks_forget(key for key in ids if key not in found)  # deleted since
+        self._associated = {i: tasks[i] for i in associated if i in tasks and tasks[i].key}
+        made = self._by_key(unsure, self._associated.values())
+        self._store.tasks_created({key: task.record_id for key, task in made.items()})
+        self._forget_unmade([k for k, e in ledger.items() if e.status == "creating"], made)
+        if unsure:
+            event(
+                log,
+                "tasks_looked_up",
+                keys=len(unsure),
+                tasks_read=len(associated),
+                found=len(made),
+            )
+        return {**found, **made}
 
     def recent(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
-        """Keyed tasks that are open or were completed on or after `closed_since`."""
+        """Keyed tasks of these rules that are open or were completed on or after
+        `closed_since`. Search finds them across the portal but not those of its last few
+        seconds; the tasks `find` read through associations (every account with a key new to
+        the ledger, so every account that could get a new task or email) fill that in, so
+        an open task created moments ago still holds its rule back. Costs one search call per
+        200 tasks found."""
         if not rule_ids:
             return []
         keyed = Filter(property_name=self._key, operator="HAS_PROPERTY")
@@ -88,63 +123,66 @@ class TaskLedger:
             ),
         ]
         found = self._api.search(self._object, groups, [self._key, *STATE])
+        tasks = {t.record_id: t for t in map(self._existing, found)}
+        tasks.update(self._associated)  # read without index lag: newer than search's
         wanted = set(rule_ids)
-        tasks = [self._existing(t) for t in found]
-        return [t for t in tasks if t.rule_and_account[0] in wanted]
+        return [
+            t
+            for t in tasks.values()
+            if t.rule_and_account[0] in wanted
+            and (not t.is_closed or (t.completed_on is not None and t.completed_on >= closed_since))
+        ]
 
-    def _read(self, ids: dict[str, str]) -> dict[str, ExistingTask]:
-        """The ledger's tasks as HubSpot has them now; a deleted one may be created again."""
-        objects = self._api.read_by_id(self._object, list(ids.values()), [self._key, *STATE])
-        by_id = {str(o.id): o for o in objects}
-        found = {key: self._existing(by_id[i], key) for key, i in ids.items() if i in by_id}
-        self._store.tasks_forget(key for key in ids if key not in found)
-        return found
+    def _read_state(self, ids: Sequence[str]) -> dict[str, ExistingTask]:
+        """Tasks by id as HubSpot has them now (key and state), 100 a call; a deleted one is
+        left out."""
+        unique = list(dict.fromkeys(ids))
+        objects = self._api.read_by_id(self._object, unique, [self._key, *STATE])
+        return {str(o.id): self._existing(o) for o in objects}
 
-    def _search_keys(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
-        """Tasks with these keys: by `IN` searches of 100 keys, or — when HubSpot holds
-        fewer keyed tasks than that would take calls (a first run) — by reading them all."""
-        if len(keys) > SEARCH_IN_VALUES:
-            keyed = FilterGroup(filters=[Filter(property_name=self._key, operator="HAS_PROPERTY")])
-            held = self._api.count(self._object, [keyed])
-            if math.ceil(held / SEARCH_LIMIT) < math.ceil(len(keys) / SEARCH_IN_VALUES):
-                wanted = set(keys)
-                every = self._api.search(self._object, [keyed], [self._key, *STATE])
-                return {t.key: t for t in map(self._existing, every) if t.key in wanted}
+    def _associated_ids(self, keys: Sequence[str]) -> list[str]:
+        """Ids of every task of these keys' accounts, by the association API (100 accounts a
+        call), in id order."""
+        if not keys:
+            return []
+        accounts = sorted({_account_of(key) for key in keys})
+        associated = self._api.associated_ids(self._account_object, self._object, accounts)
+        return sorted({i for ids in associated.values() for i in ids}, key=_id_order)
+
+    @staticmethod
+    def _by_key(keys: Sequence[str], tasks: Iterable[ExistingTask]) -> dict[str, ExistingTask]:
+        """Of these tasks, the first (lowest id) carrying each of these keys."""
+        wanted = set(keys)
         found: dict[str, ExistingTask] = {}
-        for start in range(0, len(keys), SEARCH_IN_VALUES):
-            chunk = list(keys[start : start + SEARCH_IN_VALUES])
-            group = FilterGroup(
-                filters=[Filter(property_name=self._key, operator="IN", values=chunk)]
-            )
-            for task in self._api.search(self._object, [group], [self._key, *STATE]):
-                existing = self._existing(task)
-                found.setdefault(existing.key, existing)
+        for task in tasks:
+            if task.key in wanted:
+                found.setdefault(task.key, task)
         return found
+
+    def _forget_unmade(self, creating: Sequence[str], made: Mapping[str, ExistingTask]) -> None:
+        """Creates never answered whose task is not there: cleared to be created again."""
+        if not creating:
+            return
+        self._store.tasks_forget(key for key in creating if key not in made)
+        found = sum(key in made for key in creating)
+        event(log, "tasks_reconciled", found=found, not_created=len(creating) - found)
 
     def _reconcile(self, keys: Sequence[str]) -> dict[str, str]:
         """Unknown outcomes: the task if the lost create made it (by its key among the
         company's tasks), else the key is cleared to be created again."""
         if not keys:
             return {}
-        accounts = sorted({_account_of(key) for key in keys})
-        associated = self._api.associated_ids(self._account_object, self._object, accounts)
-        task_ids = sorted({i for ids in associated.values() for i in ids})
-        wanted = set(keys)
-        made = {
-            key: str(task.id)
-            for task in self._api.read_by_id(self._object, task_ids, [self._key])
-            if (key := (task.properties or {}).get(self._key)) in wanted
-        }
-        self._store.tasks_created(made)
-        self._store.tasks_forget(key for key in keys if key not in made)
-        event(log, "tasks_reconciled", found=len(made), not_created=len(keys) - len(made))
-        return made
+        made = self._by_key(keys, self._read_state(self._associated_ids(keys)).values())
+        self._store.tasks_created({key: task.record_id for key, task in made.items()})
+        self._forget_unmade(keys, made)
+        return {key: task.record_id for key, task in made.items()}
 
-    def _existing(self, task: Any, key: str | None = None) -> ExistingTask:
+    def _existing(self, task: Any) -> ExistingTask:
+        """A task as read: its key is "" for a task the worker did not create."""
         properties = task.properties or {}
         completed = properties.get(STATE[1])
         return ExistingTask(
-            key or str(properties.get(self._key)),
+            str(properties.get(self._key) or ""),
             str(task.id),
             properties.get(STATE[0]) == COMPLETED,
             parse_datetime(completed).date() if completed else None,
@@ -261,3 +299,8 @@ def _failure(task: TaskIntent, code: str | None, message: str) -> WriteFailure:
 
 def _account_of(key: str) -> str:
     return ActionKey.parse(key).account_id
+
+
+def _id_order(record_id: str) -> tuple[int, str]:
+    """HubSpot's ids are numbers: the older record first."""
+    return (len(record_id), record_id)
