@@ -10,7 +10,14 @@ from connector.engine.health import GROUP_PREFIX, SCORE_PREFIX
 from connector.frame.usage import usage_columns
 
 SCORE_COLUMNS = {"health_score", "health_trend", "health_baseline"}
-DATE_COLUMNS = {"journey_stage_since", "renewal_date", "run_date", "last_decision_maker_meeting"}
+DATE_COLUMNS = {
+    "journey_stage_since",
+    "renewal_date",
+    "run_date",
+    "last_decision_maker_meeting",
+    "usage_week",
+    "last_usage_week",
+}
 TEXT_LENGTHS = {"health_reason": 255, "health_model_version": 40}
 
 
@@ -97,7 +104,7 @@ def _result_spec(object_name: str, column: str, name: str, config: Config) -> Fi
         return FieldSpec(object_name, name, "Number", precision=5, scale=1)
     if column in _numbers(config):
         return FieldSpec(object_name, name, "Number", precision=18, scale=2)
-    if column in DATE_COLUMNS or column == "usage_week":
+    if column in DATE_COLUMNS:
         return FieldSpec(object_name, name, "Date")
     picklists = {"health_color": [band.color for band in health.colors]}
     if config.touch_tiers is not None:
@@ -110,7 +117,7 @@ def _result_spec(object_name: str, column: str, name: str, config: Config) -> Fi
 
 
 def _numbers(config: Config) -> set[str]:
-    usage = set(usage_columns(config.mapping.usage.metrics)) - {"usage_week"}
+    usage = set(usage_columns(config.mapping.usage.metrics)) - DATE_COLUMNS
     return usage | {
         "arr",
         "renewal_amount",

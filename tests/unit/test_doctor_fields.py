@@ -1,0 +1,41 @@
+"""The fields `doctor --apply` would create have the type of what the worker writes."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from connector.checks import check_config
+from connector.config.load import load_config
+from connector.doctor.fields import written_fields
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _kinds(results: dict[str, str]) -> dict[str, str]:
+    config = load_config(ROOT / "mappings", ROOT / "playbooks", "salesforce")
+    mapping = config.mapping.model_copy(update={"results": results})
+    config = dataclasses.replace(config, mapping=mapping)
+    assert check_config(config) == []
+    return {
+        loc[1]: spec.kind for loc, spec in written_fields(config).items() if loc[0] == "results"
+    }
+
+
+def test_usage_weeks_are_dates_and_usage_signals_numbers() -> None:
+    kinds = _kinds(
+        {
+            "last_usage_week": "CS_Last_Usage_Week__c",
+            "usage_week": "CS_Usage_Week__c",
+            "days_silent": "CS_Days_Silent__c",
+            "logins_sum_4w": "CS_Logins_4w__c",
+            "health_color": "CS_Health_Color__c",
+        }
+    )
+    assert kinds == {
+        "last_usage_week": "Date",
+        "usage_week": "Date",
+        "days_silent": "Number",
+        "logins_sum_4w": "Number",
+        "health_color": "Picklist",
+    }
