@@ -152,7 +152,7 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
         check_against_crm(crm, config)
         extracted = extract(crm, config, settings, as_of)
         summary.read(extracted)
-        table = build_frame(extracted.records, config.mapping, as_of)
+        table = build_frame(extracted.records, config.mapping, as_of, settings.schedule_timezone)
         event(log, "evaluating", accounts=table.height, rules=len(config.rules))
         history = store.snapshots(
             since=as_of - timedelta(days=config.health.trend_days + HISTORY_SLACK_DAYS),

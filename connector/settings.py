@@ -167,6 +167,11 @@ class Settings(BaseSettings):
         return [name.upper() for name in needed if getattr(self, name) is None]
 
     @property
+    def zone(self) -> ZoneInfo:
+        """The team's time zone: a CRM timestamp's date is the date there."""
+        return ZoneInfo(self.schedule_timezone)
+
+    @property
     def today(self) -> date:
         """The run's date: `AS_OF_DATE`, else today where the team is (`SCHEDULE_TIMEZONE`)."""
         return self.as_of_date or datetime.now(ZoneInfo(self.schedule_timezone)).date()

@@ -55,8 +55,9 @@ def frame_columns(mapping: Mapping) -> list[str]:
     return [*columns, *DERIVED_COLUMNS]
 
 
-def build_frame(extract: Extract, mapping: Mapping, as_of: date) -> pl.DataFrame:
-    """Accounts ⋈ opportunity roll-ups ⋈ usage signals ⋈ meetings, plus date columns."""
+def build_frame(extract: Extract, mapping: Mapping, as_of: date, zone: str = "UTC") -> pl.DataFrame:
+    """Accounts ⋈ opportunity roll-ups ⋈ usage signals ⋈ meetings, plus date columns; CRM
+    timestamps become dates in the team's time zone `zone`."""
     opportunities = extract.opportunities
     table = (
         extract.accounts.join(renewal_rollup(opportunities, mapping), on="id", how="left")
@@ -70,7 +71,7 @@ def build_frame(extract: Extract, mapping: Mapping, as_of: date) -> pl.DataFrame
         table = table.with_columns(arr=pl.col("renewal_amount"))
     table = _with_usage(table, extract, mapping, as_of)
     if extract.contacts is not None and extract.meetings is not None:
-        rollup = meeting_rollup(extract.contacts, extract.meetings, mapping, as_of)
+        rollup = meeting_rollup(extract.contacts, extract.meetings, mapping, as_of, zone)
         table = table.join(rollup, on="id", how="left").with_columns(
             pl.col("decision_makers").fill_null(0)
         )

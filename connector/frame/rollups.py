@@ -55,16 +55,22 @@ def expansion_rollup(opportunities: pl.DataFrame, mapping: Mapping) -> pl.DataFr
 
 
 def meeting_rollup(
-    contacts: pl.DataFrame, meetings: pl.DataFrame, mapping: Mapping, as_of: date
+    contacts: pl.DataFrame,
+    meetings: pl.DataFrame,
+    mapping: Mapping,
+    as_of: date,
+    zone: str = "UTC",
 ) -> pl.DataFrame:
-    """Per account: how many decision makers, and when one of them was last met."""
+    """Per account: how many decision makers, and when one of them was last met — on the
+    team's date (`zone`): a 09:00 meeting in Tokyo is 00:00 UTC, the day before."""
     assert mapping.contact is not None
     deciders = contacts.filter(pl.col("role").is_in(mapping.contact.decision_maker_roles))
+    met_on = local_date("start", meetings.schema["start"], zone)
     met = (
-        meetings.filter(pl.col("start").cast(pl.Date) <= as_of)
+        meetings.filter(met_on <= as_of)
         .join(deciders.select(pl.col("id").alias("contact_id")), on="contact_id", how="semi")
         .group_by("account_id")
-        .agg(pl.col("start").cast(pl.Date).max().alias("last_decision_maker_meeting"))
+        .agg(met_on.max().alias("last_decision_maker_meeting"))
     )
     return (
         deciders.group_by("account_id")
@@ -77,3 +83,13 @@ def meeting_rollup(
         )
         .rename({"account_id": "id"})
     )
+
+
+def local_date(column: str, dtype: pl.DataType, zone: str) -> pl.Expr:
+    """A CRM timestamp's date in the team's time zone (naive ones are UTC); a date as is."""
+    expr = pl.col(column)
+    if isinstance(dtype, pl.Datetime):
+        if dtype.time_zone is None:
+            expr = expr.dt.replace_time_zone("UTC")
+        return expr.dt.convert_time_zone(zone).dt.date()
+    return expr.cast(pl.Date)

@@ -52,7 +52,7 @@ class HubSpotAdapter:
         self._properties: dict[str, ObjectProperties] = {}
         self._owners: dict[str, Owner] | None = None
         self._book = (
-            TaskLedger(self._api, store, mapping.tasks, mapping.account.object)
+            TaskLedger(self._api, store, mapping.tasks, mapping.account.object, settings.zone)
             if store is not None
             else None
         )

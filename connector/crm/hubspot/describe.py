@@ -11,7 +11,7 @@ import difflib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from typing import Any
 
 import polars as pl
@@ -93,9 +93,10 @@ def write_value(value: Any) -> str:
     return str(value)
 
 
-def epoch_ms(day: date) -> int:
-    """Midnight UTC of `day`, as HubSpot's date properties and `hs_timestamp` take it."""
-    return _epoch_ms(datetime.combine(day, time.min, UTC))
+def epoch_ms(day: date, zone: tzinfo = UTC) -> int:
+    """Midnight of `day` in `zone`; UTC is what HubSpot's date properties and `hs_timestamp`
+    take."""
+    return _epoch_ms(datetime.combine(day, time.min, zone))
 
 
 def _epoch_ms(moment: datetime) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, tzinfo
 from typing import Any
 
 from hubspot.crm.objects.models import (
@@ -56,8 +56,15 @@ class TaskLedger:
     reads through the associations of accounts with new keys also serve `recent`."""
 
     def __init__(
-        self, api: HubSpotClient, store: HistoryStore, tasks: TaskMapping, account_object: str
+        self,
+        api: HubSpotClient,
+        store: HistoryStore,
+        tasks: TaskMapping,
+        account_object: str,
+        zone: tzinfo = UTC,
     ) -> None:
+        """`zone`: the team's time zone, whose date a completion time falls on."""
+        self._zone = zone
         self._api = api
         self._store = store
         self._object = tasks.object
@@ -113,7 +120,7 @@ class TaskLedger:
         if not rule_ids:
             return []
         keyed = Filter(property_name=self._key, operator="HAS_PROPERTY")
-        since = str(epoch_ms(closed_since))
+        since = str(epoch_ms(closed_since, self._zone))  # the start of that day for the team
         groups = [
             FilterGroup(
                 filters=[keyed, Filter(property_name=STATE[0], operator="NEQ", value=COMPLETED)]
@@ -185,7 +192,7 @@ class TaskLedger:
             str(properties.get(self._key) or ""),
             str(task.id),
             properties.get(STATE[0]) == COMPLETED,
-            parse_datetime(completed).date() if completed else None,
+            parse_datetime(completed).astimezone(self._zone).date() if completed else None,
         )
 
     # -- writes --------------------------------------------------------------------------

@@ -35,6 +35,7 @@ class SalesforceAdapter:
         self._client = SalesforceClient(settings, mapping.api_version)
         self.usage = self._client.usage
         self._tasks = mapping.tasks
+        self._zone = settings.zone
 
     def close(self) -> None:
         self._client.close()
@@ -151,10 +152,10 @@ class SalesforceAdapter:
         return read.read_object(self._client, spec, extra_fields)
 
     def find_tasks(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
-        return read.find_tasks(self._client, self._tasks, keys)
+        return read.find_tasks(self._client, self._tasks, keys, self._zone)
 
     def recent_tasks(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
-        return read.recent_tasks(self._client, self._tasks, rule_ids, closed_since)
+        return read.recent_tasks(self._client, self._tasks, rule_ids, closed_since, self._zone)
 
     def update_records(self, object_name: str, updates: Sequence[FieldUpdate]) -> WriteResult:
         return write.update_records(self._client, object_name, updates)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, tzinfo
 
 import polars as pl
 
@@ -53,34 +53,37 @@ def read_object(
 
 
 def find_tasks(
-    client: SalesforceClient, tasks: TaskMapping, keys: Sequence[str]
+    client: SalesforceClient, tasks: TaskMapping, keys: Sequence[str], zone: tzinfo
 ) -> dict[str, ExistingTask]:
     found: dict[str, ExistingTask] = {}
     for start in range(0, len(keys), KEYS_PER_QUERY):
         chunk = ", ".join(soql_string(k) for k in keys[start : start + KEYS_PER_QUERY])
-        for task in _tasks_where(client, tasks, f"{tasks.key_field} IN ({chunk})"):
+        for task in _tasks_where(client, tasks, f"{tasks.key_field} IN ({chunk})", zone):
             found[task.key] = task
     return found
 
 
 def recent_tasks(
-    client: SalesforceClient, tasks: TaskMapping, rule_ids: Sequence[str], closed_since: date
+    client: SalesforceClient,
+    tasks: TaskMapping,
+    rule_ids: Sequence[str],
+    closed_since: date,
+    zone: tzinfo,
 ) -> list[ExistingTask]:
     if not rule_ids:
         return []
     prefixes = " OR ".join(
         f"{tasks.key_field} LIKE {soql_string(rule + KEY_SEPARATOR + '%')}" for rule in rule_ids
     )
-    since = f"{closed_since.isoformat()}T00:00:00Z"
-    found = _tasks_where(
-        client, tasks, f"({prefixes}) AND (IsClosed = false OR CompletedDateTime >= {since})"
-    )
+    since = datetime.combine(closed_since, time.min, zone).astimezone(UTC)
+    condition = f"IsClosed = false OR CompletedDateTime >= {since:%Y-%m-%dT%H:%M:%SZ}"
+    found = _tasks_where(client, tasks, f"({prefixes}) AND ({condition})", zone)
     # LIKE treats '_' as a wildcard: keep only the exact rule prefixes
     return [t for t in found if t.rule_and_account[0] in set(rule_ids)]
 
 
 def _tasks_where(
-    client: SalesforceClient, tasks: TaskMapping, condition: str
+    client: SalesforceClient, tasks: TaskMapping, condition: str, zone: tzinfo
 ) -> list[ExistingTask]:
     key_field = tasks.key_field
     # values are escaped by soql_string; object and field come from the mapping
@@ -93,15 +96,18 @@ def _tasks_where(
             record[key_field],
             record["Id"],
             bool(record["IsClosed"]),
-            _date_of(record.get("CompletedDateTime")),
+            date_in(record.get("CompletedDateTime"), zone),
         )
         for record in client.query(soql)
     ]
 
 
-def _date_of(timestamp: str | None) -> date | None:
-    """Salesforce datetimes ('2026-11-20T09:30:00.000+0000') → their UTC date."""
-    return datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%f%z").date() if timestamp else None
+def date_in(timestamp: str | None, zone: tzinfo) -> date | None:
+    """A Salesforce datetime ('2026-11-20T23:30:00.000+0000') → its date in the team's time
+    zone (2026-11-21 in Tokyo): a task completed on a Tokyo morning was completed that day."""
+    if not timestamp:
+        return None
+    return datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(zone).date()
 
 
 def soql_string(value: str) -> str:
