@@ -41,7 +41,7 @@ def _actions(
     crm: CrmAdapter, config: Config, evaluation: Evaluation, as_of: date, workdays: Workdays
 ) -> ActionPlan:
     """The firings' actions, deduplicated against the tasks the CRM already holds."""
-    existing = crm.find_tasks(candidate_keys(evaluation.firings, config.rules))
+    existing = crm.find_tasks(candidate_keys(evaluation.table, evaluation.firings, config.rules))
     fired_rules = sorted(set(evaluation.firings["rule_id"]))
     longest_cooldown = max((r.cooldown_days for r in config.rules), default=0)
     recent = crm.recent_tasks(fired_rules, as_of - timedelta(days=longest_cooldown))

@@ -9,7 +9,7 @@ import polars as pl
 
 from connector.config.playbook import Rule
 from connector.crm.protocol import ActionKey, ExistingTask
-from connector.plan.actions import plan_actions
+from connector.plan.actions import candidate_keys, plan_actions
 from connector.plan.fields import plan_field_updates
 from connector.plan.model import FieldTarget
 from connector.workdays import Workdays
@@ -225,3 +225,23 @@ def test_fields_set_by_rules_are_written_only_when_they_differ() -> None:
     )
     updates = plan_field_updates(table, [FieldTarget("_set_Status__c", "Status__c", clear=False)])
     assert [(u.record_id, u.values()) for u in updates] == [("b", {"Status__c": "Small"})]
+
+
+def test_the_crm_is_asked_only_for_keys_an_action_could_create() -> None:
+    rule = Rule.model_validate(
+        {
+            "id": "renewal",
+            "description": "d",
+            "when": "true",
+            "period": "renewal_date",
+            "actions": [
+                {"when": "touch_tier = 'High Touch'", "create_task": {"subject": "Call"}},
+                {"when": "touch_tier = 'Tech Touch'", "send_email": {"template": "renewal"}},
+                {"post_to_slack": {"text": "renewing"}},
+            ],
+        }
+    )
+    assert candidate_keys(TABLE, FIRINGS, [rule]) == [
+        key_of("renewal", "a", "2027-01-01", 0),  # Acme is high touch: a call task
+        key_of("renewal", "b", "2027-02-01", 1),  # Beta is tech touch: an email, logged
+    ]
