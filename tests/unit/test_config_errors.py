@@ -6,7 +6,6 @@ reported, and what the sentence must say. Then: mistakes in several files, one r
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -133,13 +132,6 @@ MISTAKES = {
         "owner_nam }}",
     ),
 }
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
-    shutil.copytree(ROOT / "playbooks", tmp_path / "playbooks")
-    return tmp_path
 
 
 def _problems(project: Path) -> list[ConfigProblem]:

@@ -10,7 +10,6 @@ action for that account, says where, and the rest of the run goes on.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -280,13 +279,6 @@ HOSTILE = {
         "rules: [[[",
     ),
 }
-
-
-@pytest.fixture
-def project(tmp_path: Path) -> Path:
-    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
-    shutil.copytree(ROOT / "playbooks", tmp_path / "playbooks")
-    return tmp_path
 
 
 def _env(project: Path) -> dict[str, str]:

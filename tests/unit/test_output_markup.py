@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import date
 from pathlib import Path
 
@@ -43,17 +42,15 @@ def test_account_names_and_subjects_that_look_like_markup_print_as_themselves() 
     assert "[/old]" in text
 
 
-def test_a_config_error_quoting_markup_is_printed_not_raised(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "mappings", tmp_path / "mappings")
-    shutil.copytree(ROOT / "playbooks", tmp_path / "playbooks")
-    rules = tmp_path / "playbooks" / "rules.yaml"
+def test_a_config_error_quoting_markup_is_printed_not_raised(project: Path) -> None:
+    rules = project / "playbooks" / "rules.yaml"
     rules.write_text(rules.read_text().replace("when: scouts_sent < 20", "when: scout_[/x] < 20"))
     result = CliRunner().invoke(
         app,
         ["validate", "--offline"],
         env={
-            "MAPPINGS_DIR": str(tmp_path / "mappings"),
-            "PLAYBOOKS_DIR": str(tmp_path / "playbooks"),
+            "MAPPINGS_DIR": str(project / "mappings"),
+            "PLAYBOOKS_DIR": str(project / "playbooks"),
         },
     )
     assert result.exit_code == EXIT_CONFIG, result.output
