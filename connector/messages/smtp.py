@@ -10,10 +10,12 @@ import smtplib
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from types import TracebackType
+from typing import Any
 
-from connector.errors import DeliveryFailed, SmtpUnavailable
+from connector.errors import DeliveryFailed, OutcomeUnknown, SmtpUnavailable
 from connector.messages.email import Email
 from connector.settings import Settings
+from connector.transport import Action, Resolution, RetryPolicy
 
 
 def build_message(email: Email, *, sender_address: str | None = None) -> EmailMessage:
@@ -35,15 +37,26 @@ def build_message(email: Email, *, sender_address: str | None = None) -> EmailMe
 
 
 class SmtpSender:
-    """One connection for a run's emails; a context manager that connects and logs in."""
+    """One connection for a run's emails; a context manager that connects and logs in.
 
-    def __init__(self, settings: Settings) -> None:
+    A send tells a refusal (the server answered no: not sent) from a lost transaction (the
+    connection broke after the message content started: it may have arrived). A connection
+    lost before the content started is reopened and the email tried again on it.
+    """
+
+    def __init__(self, settings: Settings, policy: RetryPolicy | None = None) -> None:
         assert settings.smtp_host is not None
         self._settings = settings
         self._host = settings.smtp_host
         self._connection: smtplib.SMTP | None = None
+        self._content_started = False
+        self._policy = policy or RetryPolicy()
 
     def __enter__(self) -> SmtpSender:
+        self._connection = self._connect()
+        return self
+
+    def _connect(self) -> smtplib.SMTP:
         settings = self._settings
         context = settings.ssl_context()
         connection: smtplib.SMTP | None = None
@@ -70,19 +83,38 @@ class SmtpSender:
                 f"cannot send through {self._host}:{settings.smtp_port} "
                 f"({type(exc).__name__}); no email was sent."
             ) from None
-        self._connection = connection
-        return self
+        send_content = connection.data
+
+        def data(content: Any) -> tuple[int, bytes]:
+            self._content_started = True  # from here on the message may arrive
+            return send_content(content)
+
+        connection.data = data  # type: ignore[method-assign,assignment]
+        return connection
 
     def send(self, email: Email) -> None:
-        """Raises `DeliveryFailed` when the server refuses this message."""
-        assert self._connection is not None
+        """Raises `DeliveryFailed` when the server refuses this message (or cannot be
+        reached), `OutcomeUnknown` when the connection broke while the message was going."""
         message = build_message(email, sender_address=self._settings.email_sender_address)
-        try:
+
+        def transaction() -> None:
+            assert self._connection is not None
+            self._content_started = False
             self._connection.send_message(
                 message, from_addr=self._settings.smtp_envelope_from or None
             )
-        except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryFailed(str(exc) or type(exc).__name__) from None
+
+        self._policy.call(
+            transaction,
+            lambda exc: classify(exc, content_started=self._content_started),
+            reauthenticate=self._reconnect,
+        )
+
+    def _reconnect(self) -> None:
+        """A connection lost before the message content: open a new one to try again on."""
+        if self._connection is not None:
+            self._connection.close()
+        self._connection = self._connect()
 
     def __exit__(
         self,
@@ -95,3 +127,39 @@ class SmtpSender:
                 self._connection.quit()
             except (OSError, smtplib.SMTPException):
                 self._connection.close()
+
+
+def classify(exc: Exception, *, content_started: bool) -> Resolution | None:
+    """The server's answer to one message. An answer is to be believed: 4xx is "try again
+    later", 5xx "never". No answer after the content started means it may have arrived;
+    before, nothing was sent and a new connection may try again."""
+    if isinstance(exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused):
+        code, reason = _refusal(exc)
+        action = Action.RETRY if 400 <= code < 500 else Action.FAIL_RECORDS
+        return Resolution(action, DeliveryFailed(reason))
+    if isinstance(exc, smtplib.SMTPException | OSError):
+        if content_started:
+            return Resolution(
+                Action.FAIL_RECORDS,
+                OutcomeUnknown(
+                    f"the connection to the mail server broke while the message was being "
+                    f"sent ({type(exc).__name__}); it may have arrived"
+                ),
+            )
+        lost = DeliveryFailed(f"the connection to the mail server broke ({type(exc).__name__})")
+        return Resolution(Action.REAUTHENTICATE, lost)
+    return None
+
+
+def _refusal(
+    exc: smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused,
+) -> tuple[int, str]:
+    """The server's answer, as the CSM will read it on the Task."""
+    answer = (
+        next(iter(exc.recipients.values()))
+        if isinstance(exc, smtplib.SMTPRecipientsRefused)
+        else (exc.smtp_code, exc.smtp_error)
+    )
+    code, text = answer
+    detail = text.decode(errors="replace") if isinstance(text, bytes) else text
+    return code, f"the mail server refused it: {code} {detail}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import itertools
 import json
+import smtplib
 import socket
 import ssl
 from collections.abc import Callable
@@ -58,7 +59,7 @@ from connector.errors import (
     OutcomeUnknown,
     UsageSourceError,
 )
-from connector.messages import slack
+from connector.messages import slack, smtp
 from connector.transport import (
     MAX_SERVER_WAIT,
     Action,
@@ -652,10 +653,76 @@ def test_slack_classifier(failure: Exception, expected: Seen | None) -> None:
     assert _seen(slack.classify(failure)) == expected
 
 
+# -- SMTP ----------------------------------------------------------------------------------
+
+RECIPIENT_REFUSED = smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"5.1.1 no mailbox")})
+
+SMTP = [
+    pytest.param(
+        RECIPIENT_REFUSED, False, Seen(FAIL_RECORDS, DeliveryFailed, True), id="550: never"
+    ),
+    pytest.param(
+        smtplib.SMTPSenderRefused(553, b"5.7.1 sender not allowed", "csm@example.com"),
+        False,
+        Seen(FAIL_RECORDS, DeliveryFailed, True),
+        id="553 sender refused: never",
+    ),
+    pytest.param(
+        smtplib.SMTPRecipientsRefused({"a@example.com": (450, b"4.2.0 greylisted")}),
+        False,
+        Seen(RETRY, DeliveryFailed, True),
+        id="450 greylisted: try again later",
+    ),
+    pytest.param(
+        smtplib.SMTPDataError(451, b"4.3.0 local error"),
+        True,
+        Seen(RETRY, DeliveryFailed, True),
+        id="451 after the content: the server said it did not take it",
+    ),
+    pytest.param(
+        smtplib.SMTPDataError(554, b"5.7.1 rejected as spam"),
+        True,
+        Seen(FAIL_RECORDS, DeliveryFailed, True),
+        id="554 after the content: refused",
+    ),
+    pytest.param(
+        smtplib.SMTPServerDisconnected("Connection unexpectedly closed"),
+        False,
+        Seen(REAUTHENTICATE, DeliveryFailed, True),
+        id="lost before the content: reconnect and try again",
+    ),
+    pytest.param(
+        TimeoutError("timed out"),
+        False,
+        Seen(REAUTHENTICATE, DeliveryFailed, True),
+        id="timeout before the content: reconnect and try again",
+    ),
+    pytest.param(
+        smtplib.SMTPServerDisconnected("Connection unexpectedly closed"),
+        True,
+        Seen(FAIL_RECORDS, OutcomeUnknown, False, code="OUTCOME_UNKNOWN"),
+        id="lost after the content started: may have arrived",
+    ),
+    pytest.param(
+        TimeoutError("timed out"),
+        True,
+        Seen(FAIL_RECORDS, OutcomeUnknown, False, code="OUTCOME_UNKNOWN"),
+        id="timeout waiting for the 250: may have arrived",
+    ),
+    pytest.param(ValueError("not ours"), False, None, id="ValueError is not ours"),
+]
+
+
+@pytest.mark.parametrize(("failure", "content_started", "expected"), SMTP)
+def test_smtp_classifier(failure: Exception, content_started: bool, expected: Seen | None) -> None:
+    assert _seen(smtp.classify(failure, content_started=content_started)) == expected
+
+
 def test_the_tables_retry_only_what_is_transient_and_never_an_unknown_outcome() -> None:
-    """Across all four tables (what each row says it should be, bugs included): a retried
+    """Across all the tables (what each row says it should be, bugs included): a retried
     failure's error is transient, and a write that may have arrived is never retried."""
-    expected = [row.values[-1] for table in (SALESFORCE, HUBSPOT, USAGE, SLACK) for row in table]
+    tables = (SALESFORCE, HUBSPOT, USAGE, SLACK, SMTP)
+    expected = [row.values[-1] for table in tables for row in table]
     stated = [seen for seen in expected if seen is not None]
     assert [s for s in stated if s.action is RETRY and not s.transient] == []
     assert [s for s in stated if s.error is OutcomeUnknown and s.action is not FAIL_RECORDS] == []
@@ -707,6 +774,11 @@ SAYS = [
         lambda: slack.classify(_httpx_status_error(SLACK_REQUEST, 404, "no_service")),
         "Slack refused the post: HTTP 404 no_service",
         id="slack refused",
+    ),
+    pytest.param(
+        lambda: smtp.classify(RECIPIENT_REFUSED, content_started=False),
+        "the mail server refused it: 550 5.1.1 no mailbox",
+        id="smtp refused",
     ),
     pytest.param(
         lambda: slack.classify(httpx.ReadTimeout("timed out", request=SLACK_REQUEST)),
