@@ -59,6 +59,7 @@ class RunSummary:
     slack_not_configured: int = 0
     emails_sent: int = 0
     emails_failed: int = 0
+    emails_unknown: int = 0  # the connection broke while one went: shown on its Task
     emails_over_cap: int = 0
     emails_not_configured: int = 0
     failures: list[WriteFailure] = field(default_factory=list)
@@ -96,6 +97,7 @@ class RunSummary:
         self.failures = report.failures
         emails, slack = report.emails, report.slack
         self.emails_sent, self.emails_failed = emails.sent, emails.failed
+        self.emails_unknown = emails.unknown
         self.emails_over_cap, self.emails_not_configured = emails.over_cap, emails.not_configured
         self.slack_posted, self.slack_failed = slack.sent, slack.failed
         self.slack_unknown, self.slack_not_configured = slack.unknown, slack.not_configured

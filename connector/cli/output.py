@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from connector.doctor.findings import Finding
+from connector.messages.email_log import Outcome
 from connector.messages.slack import SlackMessage
 from connector.plan.model import Plan
 from connector.run import RunSummary
@@ -58,7 +59,8 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
         if len(lines) > SLACK_LINES_SHOWN:
             console.print(f"  … and {len(lines) - SLACK_LINES_SHOWN} more lines.")
     _more(console, len(plan.slack), "Slack posts")
-    for key in plan.held:
+    settled_keys = {s.email.key for s in plan.emails_settled}  # shown with the emails below
+    for key in (key for key in plan.held if key not in settled_keys):
         console.print(
             f"[yellow]held back[/]: {key} may have been delivered (its answer was "
             "lost), so it is not sent again."
@@ -78,8 +80,20 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
         console.print(
             f"[yellow]email not sent[/] ({skipped.rule_id}) to "
             + _x(f"{skipped.account_name}: {skipped.reason}")
+            + " — logged in the CRM with the reason"
         )
     _more(console, len(plan.emails_skipped), "emails not sent")
+    for settled in plan.emails_settled[:ROWS_SHOWN]:
+        what = (
+            "was sent: its Task is completed"
+            if settled.outcome is Outcome.SENT
+            else "may or may not have arrived: its Task asks the CSM to check with the customer"
+        )
+        console.print(
+            f"[yellow]stopped run[/]: the email ({settled.email.rule_id}) to "
+            + _x(f"{settled.email.account_name} {what}")
+        )
+    _more(console, len(plan.emails_settled), "emails a stopped run left open")
     if plan.tasks:
         table = Table("Account", "Task", "Due", "Priority", title="New tasks", title_justify="left")
         for task in plan.tasks[:ROWS_SHOWN]:
@@ -143,6 +157,12 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             f"Email: {summary.emails_sent} sent, {summary.emails_failed} not sent "
             f"(logged in the CRM with the reason), {summary.emails_over_cap} over the "
             "sending cap (sent on a later run)."
+        )
+    if summary.emails_unknown:
+        console.print(
+            f"[yellow]Email[/]: {summary.emails_unknown} may or may not have arrived (the "
+            "connection broke while it was sent): never sent again; its Task asks the CSM "
+            "to check with the customer."
         )
     if summary.emails_not_configured:
         console.print(

@@ -2,8 +2,9 @@
 
 Each message's intent is recorded in the store's ledger before it is sent and its outcome
 after, so a message whose answer was lost stays 'sending' and is held back, never re-sent.
-Emails are also logged in the CRM under their key first (in progress, completed once sent),
-so every later run, on any replica and even with a lost store, skips them.
+Each email is also logged in the CRM under its key just before it is sent (in progress) and
+completed right after, so every later run, on any replica and even with a lost store, finds
+it; see `email_log` for how a log a stopped run left open is settled.
 """
 
 from __future__ import annotations
@@ -11,14 +12,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Protocol, TypeVar
 
-from connector.crm.protocol import CrmAdapter, TaskIntent
+from connector.crm.protocol import CrmAdapter, TaskIntent, WriteFailure
 from connector.errors import DeliveryFailed, OutcomeUnknown
 from connector.logs import event
-from connector.messages.email import Email
+from connector.messages.email import Email, SkippedEmail
+from connector.messages.email_log import Outcome, SettledEmail, email_log, skipped_log
 from connector.messages.slack import SlackMessage, SlackWebhook
 from connector.messages.smtp import SmtpSender
 from connector.settings import Settings
@@ -42,6 +44,7 @@ class DeliveryReport:
     unknown: int = 0  # may have arrived: held back until someone checks
     over_cap: int = 0
     not_configured: int = 0
+    logs_refused: list[WriteFailure] = field(default_factory=list)  # CRM logs not written
 
 
 def deliver(
@@ -50,80 +53,100 @@ def deliver(
     messages: Sequence[MessageT],
     send: Callable[[MessageT], None],
     *,
-    on_outcome: Callable[[MessageT, DeliveryFailed | None], None] | None = None,
+    before: Callable[[MessageT], bool] | None = None,
+    after: Callable[[MessageT, Outcome, str], None] | None = None,
 ) -> DeliveryReport:
-    """Intent, send, outcome — for each message in turn. `on_outcome` hears of each message
-    that was delivered (None) or refused (the error); not of those whose outcome is unknown."""
+    """Intent, send, outcome — for each message in turn. `before` runs first and may refuse
+    the message (False: not sent, tried again next run); `after` hears each outcome."""
     report = DeliveryReport()
     for message in messages:
+        if before is not None and not before(message):
+            report.failed += 1
+            continue
         store.message_sending(message.key, channel)
         try:
             send(message)
         except OutcomeUnknown as exc:  # left 'sending': never sent again
             report.unknown += 1
-            event(
-                log,
-                "delivery_outcome_unknown",
-                logging.WARNING,
-                channel=channel,
-                key=message.key,
-                error=str(exc),
-            )
-            continue
+            _warn("delivery_outcome_unknown", channel, message.key, exc)
+            outcome, reason = Outcome.UNKNOWN, str(exc)
         except DeliveryFailed as exc:
             store.message_done(message.key, sent=False)
             report.failed += 1
-            event(
-                log,
-                "delivery_failed",
-                logging.WARNING,
-                channel=channel,
-                key=message.key,
-                error=str(exc),
-            )
-            if on_outcome is not None:
-                on_outcome(message, exc)
-            continue
-        store.message_done(message.key, sent=True)
-        report.sent += 1
-        if on_outcome is not None:
-            on_outcome(message, None)
+            _warn("delivery_failed", channel, message.key, exc)
+            outcome, reason = Outcome.NOT_SENT, str(exc)
+        else:
+            store.message_done(message.key, sent=True)
+            report.sent += 1
+            outcome, reason = Outcome.SENT, ""
+        if after is not None:
+            after(message, outcome, reason)
     return report
+
+
+def _warn(name: str, channel: str, key: str, error: Exception) -> None:
+    event(log, name, logging.WARNING, channel=channel, key=key, error=str(error))
 
 
 def send_emails(
-    crm: CrmAdapter, settings: Settings, store: HistoryStore, emails: Sequence[Email], day: date
+    crm: CrmAdapter,
+    settings: Settings,
+    store: HistoryStore,
+    emails: Sequence[Email],
+    day: date,
+    *,
+    skipped: Sequence[SkippedEmail] = (),
+    settled: Sequence[SettledEmail] = (),
 ) -> DeliveryReport:
-    """Within the run and daily caps: log each email in the CRM, send it, complete the log."""
-    if not emails:
-        return DeliveryReport()
+    """Complete the logs a stopped run left open, log the emails that cannot go out, then
+    within the run and daily caps send each email between its log and the log's completion.
+
+    Each CRM call carries the completion of the email before and the log of the next, so a
+    run that stops anywhere leaves at most one email open: the one it was sending.
+    """
+    pending = [email_log(s.email, day, s.outcome) for s in settled]
     if settings.smtp_host is None:
-        return DeliveryReport(not_configured=len(emails))
+        report = DeliveryReport(not_configured=len(emails))
+        _write_logs(crm, pending, report)
+        return report
+    pending += [skipped_log(s, day) for s in skipped]
     room = settings.email_daily_cap - store.messages_sent_since(
         datetime.combine(day, time.min, UTC), "email"
     )
-    batch = emails[: max(0, min(settings.email_run_cap, room))]
-    if not batch:
-        return DeliveryReport(over_cap=len(emails))
-    completed: list[TaskIntent] = []
+    resumed_first = sorted(emails, key=lambda email: not email.logged)
+    batch = resumed_first[: max(0, min(settings.email_run_cap, room))]
+    report = DeliveryReport()
+    if batch:
+        with SmtpSender(settings) as smtp:  # connect first: an outage sends and logs nothing
 
-    def complete_log(email: Email, error: DeliveryFailed | None) -> None:
-        completed.append(email_log(email, day, sent=error is None, error=error))
+            def log_it(email: Email) -> bool:
+                intents = pending.copy()
+                if not email.logged:
+                    store.message_queued(email.key, "email")
+                    intents.append(email_log(email, day, Outcome.SENDING))
+                pending.clear()
+                refused = _write_logs(crm, intents, report)
+                if email.key in refused:
+                    store.message_done(email.key, sent=False)
+                return email.key not in refused
 
-    with SmtpSender(settings) as smtp:  # connect first: an outage sends and logs nothing
-        logged = crm.create_tasks([email_log(email, day) for email in batch])
-        refused = {failure.record for failure in logged.failures}
-        report = deliver(
-            store,
-            "email",
-            [email for email in batch if email.key not in refused],
-            smtp.send,
-            on_outcome=complete_log,
-        )
-    crm.create_tasks(completed)
-    report.failed += len(refused)
+            def complete(email: Email, outcome: Outcome, reason: str) -> None:
+                pending.append(email_log(email, day, outcome, reason))
+
+            sent = deliver(store, "email", batch, smtp.send, before=log_it, after=complete)
+        report.sent, report.failed, report.unknown = sent.sent, sent.failed, sent.unknown
+    _write_logs(crm, pending, report)
     report.over_cap = len(emails) - len(batch)
     return report
+
+
+def _write_logs(crm: CrmAdapter, intents: list[TaskIntent], report: DeliveryReport) -> set[str]:
+    """Create or complete email logs in one CRM call; returns the keys the CRM refused."""
+    if not intents:
+        return set()
+    failures = crm.create_tasks(intents).failures
+    report.logs_refused += failures
+    return {failure.record for failure in failures}
 
 
 def post_to_slack(
@@ -141,28 +164,3 @@ def post_to_slack(
     )
     with closing(webhook):
         return deliver(store, "slack", messages, webhook.post)
-
-
-def email_log(
-    email: Email, day: date, *, sent: bool = False, error: DeliveryFailed | None = None
-) -> TaskIntent:
-    """The email as an activity on the account, under the email's key: in progress while it
-    is being sent, completed once sent (or completed as NOT sent, with the reason)."""
-    subject = f"Email NOT sent: {email.subject}" if error else f"Email: {email.subject}"
-    header = f"To: {email.to_name} <{email.to_email}>"
-    if error:
-        header += f"\nNot sent: {error}"
-    return TaskIntent(
-        key=email.key,
-        rule_id=email.rule_id,
-        account_id=email.account_id,
-        account_name=email.account_name,
-        assignee_id=email.owner_id,
-        subject=subject,
-        description=f"{header}\n\n{email.text}",
-        due_date=day,
-        priority="Normal",
-        status="Completed" if sent or error else "In Progress",
-        is_email_log=True,
-        contact_id=email.to_contact_id,
-    )

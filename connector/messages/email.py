@@ -29,6 +29,7 @@ class EmailRequest:
     template: str
     to_role: str
     row: Mapping[str, Any]
+    logged: bool = False  # a run that stopped part-way logged it in the CRM, still open
 
 
 @dataclass(frozen=True)
@@ -47,14 +48,27 @@ class Email:
     subject: str
     text: str
     html: str | None
+    logged: bool = False  # its Task is already in the CRM: the send completes that Task
 
 
 @dataclass(frozen=True)
 class SkippedEmail:
-    key: str
-    rule_id: str
-    account_name: str
+    """An email that cannot go out, and why: logged in the CRM as not sent, once."""
+
+    request: EmailRequest
     reason: str
+
+    @property
+    def key(self) -> str:
+        return self.request.key
+
+    @property
+    def rule_id(self) -> str:
+        return self.request.rule_id
+
+    @property
+    def account_name(self) -> str:
+        return str(self.request.row["name"])
 
 
 def compose(
@@ -69,17 +83,17 @@ def compose(
         row = request.row
         contact, reason = choose_recipient(by_account.get(row["id"], []), request.to_role)
         if contact is None:
-            skipped.append(SkippedEmail(request.key, request.rule_id, row["name"], reason))
+            skipped.append(SkippedEmail(request, reason))
             continue
         sender = _sender_problem(row)
         if sender:
-            skipped.append(SkippedEmail(request.key, request.rule_id, row["name"], sender))
+            skipped.append(SkippedEmail(request, sender))
             continue
         try:
             emails.append(_render(request, contact, templates[request.template]))
         except TemplateError as exc:  # this account's values broke it: skip, report, go on
             reason = f"the email template failed for this account: {exc}"
-            skipped.append(SkippedEmail(request.key, request.rule_id, row["name"], reason))
+            skipped.append(SkippedEmail(request, reason))
     return emails, skipped
 
 
@@ -140,6 +154,7 @@ def _render(request: EmailRequest, contact: Mapping[str, Any], template: EmailTe
         subject=_one_line(_part(template, (locale, "subject"), parts.subject, values)),
         text=_part(template, (locale, "text"), parts.text, values),
         html=_part(template, (locale, "html"), parts.html, values) if parts.html else None,
+        logged=request.logged,
     )
 
 

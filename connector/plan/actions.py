@@ -94,7 +94,8 @@ def plan_actions(
                 if action.create_task is not None:
                     reason = _duplicate(existing.get(key)) or blocker
                 elif action.send_email is not None and key in existing:
-                    reason = "already sent (logged in the CRM)"
+                    # an open log is an email a stopped run left part-way: finished now
+                    reason = "already done (logged in the CRM)" if existing[key].is_closed else ""
                 if reason:
                     plan.suppressed.append(SuppressedTask(key, rule.id, row["name"], reason))
                 elif action.create_task is not None:
@@ -105,7 +106,9 @@ def plan_actions(
                 elif action.send_email is not None:
                     email = action.send_email
                     plan.emails.append(
-                        EmailRequest(key, rule.id, email.template, email.to_role, row)
+                        EmailRequest(
+                            key, rule.id, email.template, email.to_role, row, key in existing
+                        )
                     )
                 elif action.post_to_slack is not None:
                     text = _text(("post_to_slack", "text"), action.post_to_slack.text, row)

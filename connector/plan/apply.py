@@ -38,13 +38,22 @@ def apply_plan(
     event(log, "writing", updates=len(plan.updates), tasks=len(plan.tasks))
     updated = crm.update_records(config.mapping.account.object, plan.updates)
     created = crm.create_tasks(plan.tasks)
-    failures = [*updated.failures, *created.failures]
+    emails = send_emails(
+        crm,
+        settings,
+        store,
+        plan.emails,
+        day,
+        skipped=plan.emails_skipped,
+        settled=plan.emails_settled,
+    )
+    failures = [*updated.failures, *created.failures, *emails.logs_refused]
     for failure in failures:  # ids and codes only: no names, no message bodies
         event(log, "record_rejected", logging.WARNING, record=failure.record, code=failure.code)
     return ApplyReport(
         records_written=updated.written,
         tasks_created=created.written,
         failures=failures,
-        emails=send_emails(crm, settings, store, plan.emails, day),
+        emails=emails,
         slack=post_to_slack(settings, store, plan.slack),
     )

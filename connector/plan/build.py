@@ -12,7 +12,8 @@ from connector.crm.protocol import CrmAdapter
 from connector.engine.evaluate import Evaluation
 from connector.engine.rules import RuleSources
 from connector.messages.digest import build_digest
-from connector.messages.email import compose
+from connector.messages.email import Email, compose
+from connector.messages.email_log import Outcome, SettledEmail
 from connector.plan.actions import candidate_keys, plan_actions
 from connector.plan.fields import plan_field_updates
 from connector.plan.model import SET_PREFIX, ActionPlan, FieldTarget, Plan
@@ -87,13 +88,43 @@ def _assemble(
         slack += build_digest(table, config.slack_digest, as_of, link)
     emails, emails_skipped = compose(actions.emails, contacts, config.email_templates)
     seen = store.message_statuses([*(m.key for m in slack), *(e.key for e in emails)])
+    to_send, settled = _settle_emails(emails, seen)
     return Plan(
         updates=tuple(plan_field_updates(wanted, targets)),
         tasks=tuple(sorted(actions.tasks, key=lambda t: (t.rule_id, t.account_name, t.key))),
         suppressed=tuple(actions.suppressed),
-        emails=tuple(e for e in emails if seen.get(e.key) not in UNFINISHED),
+        emails=tuple(to_send),
         emails_skipped=tuple(emails_skipped),
+        emails_settled=tuple(settled),
         slack=tuple(m for m in slack if seen.get(m.key) not in UNFINISHED),
-        held=tuple(key for key, status in seen.items() if status == "sending"),
+        held=_held(seen, settled),
         skipped=tuple(actions.skipped),
     )
+
+
+def _settle_emails(
+    emails: list[Email], seen: dict[str, str]
+) -> tuple[list[Email], list[SettledEmail]]:
+    """Which emails to send, and which open logs a stopped run left to complete. An open log
+    is sent now only if the ledger shows it was never started ('queued', or refused
+    before); if it was started, or this store has no record of it (lost, or another
+    store), the outcome is unknown and it is never sent again."""
+    to_send, settled = [], []
+    for email in emails:
+        status = seen.get(email.key)
+        if not email.logged:
+            if status not in UNFINISHED:
+                to_send.append(email)
+        elif status in ("queued", "failed"):
+            to_send.append(email)
+        else:
+            outcome = Outcome.SENT if status == "sent" else Outcome.UNKNOWN
+            settled.append(SettledEmail(email, outcome))
+    return to_send, settled
+
+
+def _held(seen: dict[str, str], settled: list[SettledEmail]) -> tuple[str, ...]:
+    """Messages that may have been delivered and so are never sent again."""
+    started = [key for key, status in seen.items() if status == "sending"]
+    unknown = [s.email.key for s in settled if s.outcome is Outcome.UNKNOWN]
+    return tuple(dict.fromkeys([*started, *unknown]))

@@ -13,6 +13,7 @@ import polars as pl
 from connector.crm.protocol import FieldUpdate, TaskIntent
 from connector.engine.rules import Skipped
 from connector.messages.email import Email, EmailRequest, SkippedEmail
+from connector.messages.email_log import SettledEmail
 from connector.messages.slack import SlackMessage
 
 SET_PREFIX = "_set_"  # the column of a field a rule sets: `_set_<name>`
@@ -32,7 +33,8 @@ class Plan:
     tasks: tuple[TaskIntent, ...] = ()
     suppressed: tuple[SuppressedTask, ...] = ()
     emails: tuple[Email, ...] = ()
-    emails_skipped: tuple[SkippedEmail, ...] = ()
+    emails_skipped: tuple[SkippedEmail, ...] = ()  # logged in the CRM as not sent
+    emails_settled: tuple[SettledEmail, ...] = ()  # open logs a stopped run left: completed
     slack: tuple[SlackMessage, ...] = ()
     held: tuple[str, ...] = ()  # message keys whose earlier send has an unknown outcome
     skipped: tuple[Skipped, ...] = ()  # rules and actions whose expression or template failed
@@ -40,7 +42,14 @@ class Plan:
     @property
     def is_empty(self) -> bool:
         """Nothing to write, create or send."""
-        return not (self.updates or self.tasks or self.emails or self.slack)
+        return not (
+            self.updates
+            or self.tasks
+            or self.emails
+            or self.emails_skipped
+            or self.emails_settled
+            or self.slack
+        )
 
 
 @dataclass(frozen=True)

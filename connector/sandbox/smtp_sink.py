@@ -1,5 +1,6 @@
 """A real SMTP server on loopback (aiosmtpd) that keeps what it receives: the demo's outbox
-and the tests' mailbox. It can refuse a recipient or call back on arrival."""
+and the tests' mailbox. It can refuse a recipient, lose its answer to a message it took, or
+call back on arrival."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ class SmtpSink:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TO)
         self.refused_recipients: set[str] = set()
+        self._drops = 0  # messages to take and then hang up on, before answering
+        self._hang_ups = 0  # transactions to hang up on at MAIL FROM, before any content
         self.on_message: Callable[[EmailMessage], None] | None = None
         self._outbox = outbox
         self.port = _free_port()
@@ -43,6 +46,15 @@ class SmtpSink:
         if credentials is not None:
             options.update(auth_required=True, authenticator=_Authenticator(*credentials))
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **options)
+
+    def drop_after_data(self, times: int = 1) -> None:
+        """Keep the next messages but break the connection instead of answering 250: the
+        sender cannot know they arrived."""
+        self._drops += times
+
+    def hang_up_at_mail(self, times: int = 1) -> None:
+        """Break the connection when the next transactions start: nothing was sent."""
+        self._hang_ups += times
 
     def __enter__(self) -> SmtpSink:
         self._controller.start()
@@ -55,6 +67,16 @@ class SmtpSink:
         trace: TracebackType | None,
     ) -> None:
         self._controller.stop()
+
+    async def handle_MAIL(  # noqa: N802 — aiosmtpd's hook name
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self._hang_ups:
+            self._hang_ups -= 1
+            server.transport.abort()
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(  # noqa: N802 — aiosmtpd's hook name
         self,
@@ -81,6 +103,9 @@ class SmtpSink:
             (self._outbox / f"{len(self.messages):03d}.eml").write_bytes(envelope.content)
         if self.on_message is not None:
             self.on_message(message)
+        if self._drops:
+            self._drops -= 1
+            server.transport.abort()  # the 250 below is never written
         return "250 Message accepted for delivery"
 
 

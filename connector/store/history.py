@@ -146,7 +146,7 @@ class HistoryStore:
     # -- message ledger ------------------------------------------------------------------
 
     def message_statuses(self, keys: Iterable[str]) -> dict[str, str]:
-        """'sending', 'sent' or 'failed' for the keys the ledger knows."""
+        """'queued', 'sending', 'sent' or 'failed' for the keys the ledger knows."""
         wanted = list(keys)
         found: dict[str, str] = {}
         with self._transaction() as db:
@@ -159,17 +159,28 @@ class HistoryStore:
                 found.update({row.key: row.status for row in rows})
         return found
 
+    def message_queued(self, key: str, channel: str) -> None:
+        """Record that a message is about to be logged in the CRM, before it is: a log
+        found later with this record was never started, so it may still be sent."""
+        self._message_step(key, channel, "queued")
+
     def message_sending(self, key: str, channel: str) -> None:
-        """Record the intent before sending (a retry after 'failed' records it again)."""
+        """Record the intent just before the send starts (after 'queued' or 'failed', or
+        first): from here on the message may arrive, so it is never sent blindly again."""
+        self._message_step(key, channel, "sending")
+
+    def _message_step(self, key: str, channel: str, status: str) -> None:
+        """Replace a 'queued' or 'failed' record; inserting over 'sending' or 'sent' fails on
+        the primary key, so a message that may have gone out cannot be started again."""
         with self._transaction() as db:
             db.execute(
                 delete(message_ledger).where(
-                    message_ledger.c.key == key, message_ledger.c.status == "failed"
+                    message_ledger.c.key == key, message_ledger.c.status.in_(("queued", "failed"))
                 )
             )
             db.execute(
                 insert(message_ledger).values(
-                    key=key, channel=channel, status="sending", recorded_at=datetime.now(UTC)
+                    key=key, channel=channel, status=status, recorded_at=datetime.now(UTC)
                 )
             )
 
