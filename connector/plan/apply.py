@@ -46,5 +46,5 @@ def apply_plan(
         tasks_created=created.written,
         failures=failures,
         emails=send_emails(crm, settings, store, plan.emails, day),
-        slack=post_to_slack(settings, store, plan.slack),
+        slack=post_to_slack(settings, store, plan.slack, plan.slack_held),
     )

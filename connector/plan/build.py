@@ -95,5 +95,6 @@ def _assemble(
         emails_skipped=tuple(emails_skipped),
         slack=tuple(m for m in slack if seen.get(m.key) not in UNFINISHED),
         held=tuple(key for key, status in seen.items() if status == "sending"),
+        slack_held=tuple(m for m in slack if seen.get(m.key) == "sending"),
         skipped=tuple(actions.skipped),
     )

@@ -35,6 +35,7 @@ class Plan:
     emails_skipped: tuple[SkippedEmail, ...] = ()
     slack: tuple[SlackMessage, ...] = ()
     held: tuple[str, ...] = ()  # message keys whose earlier send has an unknown outcome
+    slack_held: tuple[SlackMessage, ...] = ()  # held posts: a bot settles them from history
     skipped: tuple[Skipped, ...] = ()  # rules and actions whose expression or template failed
 
     @property
