@@ -257,7 +257,7 @@ def test_history_is_read_page_by_page_until_the_key_is_found(
     assert len(reads) == 3  # 200 + 200 + the page with the digest in it
     cursors = [call.args.get("cursor") for call in reads]
     assert cursors[0] is None
-    assert [base64.b64decode(c).decode()[:8] for c in cursors[1:]] == ["next_ts:"] * 2
+    assert [base64.b64decode(str(c)).decode()[:8] for c in cursors[1:]] == ["next_ts:"] * 2
     oldest = float(reads[0].args["oldest"])
     assert abs(oldest - (time.time() - 35 * 86400)) < 120  # SLACK_HISTORY_DAYS
     assert {call.args["oldest"] for call in reads} == {reads[0].args["oldest"]}
