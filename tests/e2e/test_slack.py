@@ -15,6 +15,9 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from connector.cli import app
+from connector.errors import SlackUnavailable
+from connector.messages.slack import SlackMessage
+from connector.messages.slack_api import SlackBot
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox
 from connector.sandbox.slack_receiver import WEBHOOK
@@ -238,6 +241,23 @@ def test_a_refused_token_or_channel_is_one_sentence_not_a_traceback(
     assert "xoxb-" not in result.output
     assert _statuses(sandbox, HISTORY) == [200]  # asked once, not retried
     assert sandbox.slack.calls_to(POST) == []
+
+
+def test_once_slack_refuses_the_channel_no_other_post_is_tried(sandbox: RunningSandbox) -> None:
+    settings = sandbox.settings
+    assert settings.slack_bot_token is not None
+    assert settings.slack_channel is not None
+    bot = SlackBot(
+        settings.slack_bot_token.get_secret_value(),
+        settings.slack_channel,
+        base_url=settings.slack_api_url,
+        ssl_context=settings.ssl_context(),
+    )
+    sandbox.slack.channel.member = False
+    for key in ("first", "second"):
+        with pytest.raises(SlackUnavailable, match="not_in_channel"):
+            bot.post(SlackMessage(key, "Renewal in 90 days"))
+    assert _statuses(sandbox, POST) == [200]  # Slack's ok:false, asked once
 
 
 # -- the history read ---------------------------------------------------------------------------
