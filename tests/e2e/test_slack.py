@@ -159,6 +159,22 @@ def test_a_held_post_missing_from_the_channel_is_posted_once(sandbox: RunningSan
     assert run_sync(sandbox.settings, dry_run=False).plan.held == ()
 
 
+def test_a_held_post_older_than_the_history_read_stays_held(sandbox: RunningSandbox) -> None:
+    sandbox.slack.drop_next(endpoint=POST, carried_out=False)
+    run_sync(sandbox.settings, dry_run=False)
+    for number in range(250):  # the team talks after it: one page no longer reaches it
+        sandbox.slack.channel.add({"user": "U0HUMAN001", "text": f"on it {number}"})
+
+    one_page = sandbox.settings.model_copy(update={"slack_history_pages": 1})
+    second = run_sync(one_page, dry_run=False)
+    assert (second.summary.slack_posted, second.plan.held) == (0, (DIGEST,))
+    assert run_sync(one_page, dry_run=False).plan.held == (DIGEST,)  # still cannot tell
+
+    third = run_sync(sandbox.settings, dry_run=False)  # two pages reach back past it
+    assert third.summary.slack_posted == 1
+    assert len(_digests(sandbox)) == 1
+
+
 # -- Slack's refusals: retried by the one policy, or one clear sentence ------------------------
 
 
