@@ -19,7 +19,10 @@ the CRM first). The CLI turns them into one sentence and an exit code; a traceba
     │   └── ApiBudgetExhausted transient the daily API allowance is used up
     ├── UsageSourceError      either     the usage API refused (terminal) or failed (transient)
     ├── DeliveryFailed        transient  a message was not delivered; it may be sent again
-    │   └── SmtpUnavailable   transient  the mail server was unreachable or refused the login
+    │   ├── SmtpUnavailable   transient  the mail server was unreachable or refused the login
+    │   └── SlackUnavailable  either     Slack refused the bot token or channel (terminal: fix
+    │                                    SLACK_BOT_TOKEN / SLACK_CHANNEL) or kept failing
+    │                                    (transient); no post can go until it is fixed
     └── OutcomeUnknown        terminal   a write or message may or may not have arrived: it is
                                          never repeated blindly, only reconciled first
 """
@@ -121,6 +124,15 @@ class DeliveryFailed(ConnectorError):
 
 class SmtpUnavailable(DeliveryFailed):
     """The mail server could not be reached or refused the login: nothing was sent."""
+
+
+class SlackUnavailable(DeliveryFailed):
+    """Slack's Web API cannot be used this run (a refused token or channel, or no answer):
+    every post would fail the same way, so none is tried."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        self.transient = transient
+        super().__init__(message)
 
 
 class OutcomeUnknown(ConnectorError):

@@ -57,6 +57,7 @@ class RunSummary:
     slack_failed: int = 0
     slack_unknown: int = 0
     slack_not_configured: int = 0
+    slack_problem: str | None = None  # why posts could not go (a setting to fix, an outage)
     emails_sent: int = 0
     emails_failed: int = 0
     emails_unknown: int = 0  # the connection broke while one went: shown on its Task
@@ -101,6 +102,7 @@ class RunSummary:
         self.emails_over_cap, self.emails_not_configured = emails.over_cap, emails.not_configured
         self.slack_posted, self.slack_failed = slack.sent, slack.failed
         self.slack_unknown, self.slack_not_configured = slack.unknown, slack.not_configured
+        self.slack_problem = slack.problem
 
 
 @dataclass(frozen=True)

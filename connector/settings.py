@@ -5,18 +5,20 @@ Secrets are `SecretStr`: they print as '**********' in logs, reprs and error mes
 
 from __future__ import annotations
 
+import re
 import ssl
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connector.workdays import Workdays, supported_countries
 
 CrmName = Literal["salesforce", "hubspot"]
+SLACK_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{8,}")  # public, private, direct
 
 
 class Settings(BaseSettings):
@@ -63,6 +65,27 @@ class Settings(BaseSettings):
 
     slack_webhook_url: SecretStr | None = Field(
         default=None, description="Incoming webhook for the digest and rule posts (a secret)."
+    )
+    slack_bot_token: SecretStr | None = Field(
+        default=None,
+        description="A bot token (xoxb-…, a secret): posts through the Web API, each found "
+        "again in the channel's history, so none is posted twice even with a lost store. "
+        "Wins over SLACK_WEBHOOK_URL when both are set.",
+    )
+    slack_channel: str | None = Field(
+        default=None, description="The channel's ID (C0123456789) the bot posts to and reads"
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", description="Slack's Web API (the sandbox in tests)"
+    )
+    slack_history_days: int = Field(
+        default=35,
+        ge=1,
+        le=365,
+        description="How far back the channel is read for posts the store does not know",
+    )
+    slack_history_pages: int = Field(
+        default=10, ge=1, le=100, description="At most this many pages of 200 messages a run"
     )
 
     smtp_host: str | None = Field(default=None, description="Empty: emails are planned only.")
@@ -114,6 +137,25 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("CA_BUNDLE", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE"),
         description="PEM file of CAs to trust instead of the system store (TLS stays verified).",
     )
+
+    @field_validator("slack_channel", mode="before")
+    @classmethod
+    def _channel_id(cls, channel: str | None) -> str | None:
+        if not channel:
+            return None
+        channel = channel.strip()
+        if not SLACK_CHANNEL_ID.fullmatch(channel):
+            raise ValueError(
+                f"SLACK_CHANNEL '{channel}' is not a channel ID; use the ID such as C0123456789 "
+                "(in Slack: the channel's name → About, at the bottom), not its name"
+            )
+        return channel
+
+    @model_validator(mode="after")
+    def _bot_needs_channel(self) -> Settings:
+        if self.slack_bot_token is not None and self.slack_channel is None:
+            raise ValueError("SLACK_BOT_TOKEN is set but SLACK_CHANNEL is not: set the channel ID")
+        return self
 
     @field_validator("schedule_timezone")
     @classmethod

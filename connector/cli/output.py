@@ -63,7 +63,7 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
     for key in (key for key in plan.held if key not in settled_keys):
         console.print(
             f"[yellow]held back[/]: {key} may have been delivered (its answer was "
-            "lost), so it is not sent again."
+            "lost), so it is not sent again blindly (a Slack bot looks in the channel first)."
         )
     for email in plan.emails[:ROWS_SHOWN]:
         console.print(
@@ -152,6 +152,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             f"Slack: {summary.slack_posted} posted, {summary.slack_failed} failed "
             f"(retried next run), {summary.slack_unknown} with an unknown outcome."
         )
+    if summary.slack_problem:
+        console.print(f"[yellow]Not posted to Slack[/]: {_x(summary.slack_problem)}.")
     if summary.emails_sent or summary.emails_failed or summary.emails_over_cap:
         console.print(
             f"Email: {summary.emails_sent} sent, {summary.emails_failed} not sent "
@@ -172,7 +174,7 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     if summary.slack_not_configured:
         console.print(
             f"[yellow]Slack[/]: {summary.slack_not_configured} posts not sent — set "
-            "SLACK_WEBHOOK_URL to deliver them."
+            "SLACK_BOT_TOKEN and SLACK_CHANNEL (or SLACK_WEBHOOK_URL) to deliver them."
         )
     for skipped in summary.usage_rows_skipped[:ROWS_SHOWN]:
         console.print(f"[yellow]usage row skipped[/]: {_x(skipped)}")

@@ -22,6 +22,8 @@ from connector.logs import event
 from connector.messages.email import Email, SkippedEmail
 from connector.messages.email_log import Outcome, SettledEmail, email_log, skipped_log
 from connector.messages.slack import SlackMessage, SlackWebhook
+from connector.messages.slack_api import SlackBot
+from connector.messages.slack_history import HistoryWindow, still_to_post
 from connector.messages.smtp import SmtpSender
 from connector.settings import Settings
 from connector.store import HistoryStore
@@ -45,6 +47,7 @@ class DeliveryReport:
     over_cap: int = 0
     not_configured: int = 0
     logs_refused: list[WriteFailure] = field(default_factory=list)  # CRM logs not written
+    problem: str | None = None  # why the rest could not be delivered (a setting, an outage)
 
 
 def deliver(
@@ -150,9 +153,17 @@ def _write_logs(crm: CrmAdapter, intents: list[TaskIntent], report: DeliveryRepo
 
 
 def post_to_slack(
-    settings: Settings, store: HistoryStore, messages: Sequence[SlackMessage]
+    settings: Settings,
+    store: HistoryStore,
+    messages: Sequence[SlackMessage],
+    held: Sequence[SlackMessage] = (),
 ) -> DeliveryReport:
-    """Each post once, through the webhook in settings."""
+    """Each post once: through the bot token when there is one (the channel's history is the
+    ledger of last resort, and settles the `held` posts whose answer was lost), else through
+    the webhook (the store's ledger alone; `held` posts stay held)."""
+    bot = _slack_bot(settings)
+    if bot is not None:
+        return _post_with_bot(bot, settings, store, messages, held)
     if not messages:
         return DeliveryReport()
     if settings.slack_webhook_url is None:
@@ -164,3 +175,39 @@ def post_to_slack(
     )
     with closing(webhook):
         return deliver(store, "slack", messages, webhook.post)
+
+
+def _slack_bot(settings: Settings) -> SlackBot | None:
+    """The bot, when a token is set (settings refuse a token without a channel)."""
+    token, channel = settings.slack_bot_token, settings.slack_channel
+    if token is None or channel is None:
+        return None
+    return SlackBot(
+        token.get_secret_value(),
+        channel,
+        base_url=settings.slack_api_url,
+        timeout=settings.http_timeout_seconds,
+        ssl_context=settings.ssl_context(),
+    )
+
+
+def _post_with_bot(
+    bot: SlackBot,
+    settings: Settings,
+    store: HistoryStore,
+    messages: Sequence[SlackMessage],
+    held: Sequence[SlackMessage],
+) -> DeliveryReport:
+    if not messages and not held:
+        return DeliveryReport()
+    if settings.slack_webhook_url is not None:
+        event(log, "slack_webhook_unused", reason="SLACK_BOT_TOKEN is set: the bot posts")
+    window = HistoryWindow(settings.slack_history_days, settings.slack_history_pages)
+    try:
+        to_post = still_to_post(bot, store, messages, held, window)
+    except DeliveryFailed as exc:  # unread history: a post the ledger does not know may be there
+        event(log, "slack_history_unread", logging.WARNING, error=str(exc))
+        return DeliveryReport(failed=len(messages), problem=str(exc))
+    report = deliver(store, "slack", to_post, bot.post)
+    report.problem = str(bot.unavailable) if bot.unavailable is not None else None
+    return report

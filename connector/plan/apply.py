@@ -55,5 +55,5 @@ def apply_plan(
         tasks_created=created.written,
         failures=failures,
         emails=emails,
-        slack=post_to_slack(settings, store, plan.slack),
+        slack=post_to_slack(settings, store, plan.slack, plan.slack_held),
     )

@@ -98,6 +98,7 @@ def _assemble(
         emails_settled=tuple(settled),
         slack=tuple(m for m in slack if seen.get(m.key) not in UNFINISHED),
         held=_held(seen, settled),
+        slack_held=tuple(m for m in slack if seen.get(m.key) == "sending"),
         skipped=tuple(actions.skipped),
     )
 

@@ -37,6 +37,7 @@ class Plan:
     emails_settled: tuple[SettledEmail, ...] = ()  # open logs a stopped run left: completed
     slack: tuple[SlackMessage, ...] = ()
     held: tuple[str, ...] = ()  # message keys whose earlier send has an unknown outcome
+    slack_held: tuple[SlackMessage, ...] = ()  # held posts: a bot settles them from history
     skipped: tuple[Skipped, ...] = ()  # rules and actions whose expression or template failed
 
     @property

@@ -22,7 +22,8 @@ from connector.sandbox.demo_company import DemoCompany
 from connector.sandbox.hubspot import HubSpotApp, HubSpotPortal, PortalSeeder
 from connector.sandbox.salesforce import DEFAULT_SCHEMA, ObjectSchema, SalesforceApp, SandboxOrg
 from connector.sandbox.server import make_tls, serve_wsgi
-from connector.sandbox.slack_receiver import SlackReceiver
+from connector.sandbox.slack_channel import SlackChannel
+from connector.sandbox.slack_receiver import BOT_TOKEN, CHANNEL_ID, SlackReceiver
 from connector.sandbox.smtp_sink import SmtpSink
 from connector.sandbox.usage_api import UsageApi, UsageRow
 from connector.settings import CrmName, Settings
@@ -43,6 +44,7 @@ class RunningSandbox:
     smtp: SmtpSink
     settings: Settings
     crm: SandboxOrg | HubSpotPortal
+    slack_webhook_url: SecretStr  # the same channel's incoming webhook (the bot is the default)
 
     @property
     def org(self) -> SandboxOrg:
@@ -104,7 +106,8 @@ def running_sandbox(
         )
     usage = UsageApi(usage_rows, USAGE_TOKEN)
     tls = make_tls(state_dir / "tls")
-    slack = SlackReceiver(outbox=state_dir / "slack")
+    channel_path = state_dir / "slack.json"  # the channel outlives a lost history store
+    slack = SlackReceiver(state_dir / "slack", SlackChannel.load(channel_path, CHANNEL_ID))
     with ExitStack() as stack:
         crm_server = stack.enter_context(serve_wsgi(app, tls=tls))
         usage_server = stack.enter_context(serve_wsgi(usage, tls=tls))
@@ -130,7 +133,9 @@ def running_sandbox(
             playbooks_dir=project_dir / "playbooks",
             usage_api_url=usage_server.url,
             usage_api_token=SecretStr(USAGE_TOKEN),
-            slack_webhook_url=SecretStr(f"{slack_server.url}/services/T0DEMO/B0DEMO/sandbox"),
+            slack_bot_token=SecretStr(BOT_TOKEN),
+            slack_channel=CHANNEL_ID,
+            slack_api_url=f"{slack_server.url}/api/",
             smtp_host="127.0.0.1",
             smtp_port=smtp.port,
             smtp_security="none",  # a loopback sink; real relays use starttls or ssl
@@ -140,9 +145,11 @@ def running_sandbox(
             **crm_settings,
         )
         try:
-            yield RunningSandbox(usage, usage_rows, slack, smtp, settings, served)
+            webhook = SecretStr(f"{slack_server.url}/services/T0DEMO/B0DEMO/sandbox")
+            yield RunningSandbox(usage, usage_rows, slack, smtp, settings, served, webhook)
         finally:
             served.save(crm_path)
+            slack.channel.save(channel_path)
 
 
 def _clock(demo_date: date) -> Callable[[], datetime]:

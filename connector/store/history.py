@@ -164,6 +164,20 @@ class HistoryStore:
         found later with this record was never started, so it may still be sent."""
         self._message_step(key, channel, "queued")
 
+    def messages_recorded_at(self, keys: Iterable[str]) -> dict[str, datetime]:
+        """When each known key's intent was recorded (its last 'sending'), in UTC."""
+        wanted = list(keys)
+        found: dict[str, datetime] = {}
+        with self._transaction() as db:
+            for start in range(0, len(wanted), 500):
+                rows = db.execute(
+                    select(message_ledger.c.key, message_ledger.c.recorded_at).where(
+                        message_ledger.c.key.in_(wanted[start : start + 500])
+                    )
+                )
+                found.update({row.key: _utc(row.recorded_at) for row in rows})
+        return found
+
     def message_sending(self, key: str, channel: str) -> None:
         """Record the intent just before the send starts (after 'queued' or 'failed', or
         first): from here on the message may arrive, so it is never sent blindly again."""
@@ -318,3 +332,8 @@ def _manual_transactions(dbapi_connection: Any, _record: Any) -> None:
 
 def _begin_exclusive(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN EXCLUSIVE")
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite gives back the stored UTC time without its zone; PostgreSQL keeps it."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

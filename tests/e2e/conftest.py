@@ -92,6 +92,7 @@ def cli_env(sandbox: RunningSandbox) -> dict[str, str]:
         "MAPPINGS_DIR": str(s.mappings_dir),
         "PLAYBOOKS_DIR": str(s.playbooks_dir),
         "STATE_DATABASE_URL": s.state_database_url.get_secret_value(),
+        **slack_env(s),
     }
     if s.crm == "hubspot":
         assert s.hubspot_access_token is not None
@@ -107,6 +108,17 @@ def cli_env(sandbox: RunningSandbox) -> dict[str, str]:
         "SALESFORCE_URL": str(s.salesforce_url),
         "SALESFORCE_CLIENT_ID": str(s.salesforce_client_id),
         "SALESFORCE_CLIENT_SECRET": s.salesforce_client_secret.get_secret_value(),
+    }
+
+
+def slack_env(settings: Settings) -> dict[str, str]:
+    """The Slack bot's settings as environment variables (the sandbox's own token)."""
+    if settings.slack_bot_token is None or settings.slack_channel is None:
+        return {}
+    return {
+        "SLACK_BOT_TOKEN": settings.slack_bot_token.get_secret_value(),
+        "SLACK_CHANNEL": settings.slack_channel,
+        "SLACK_API_URL": settings.slack_api_url,
     }
 
 

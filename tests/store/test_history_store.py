@@ -72,3 +72,11 @@ def test_recording_intent_again_replaces_an_earlier_unknown_outcome(store: Histo
     store.tasks_creating(["r:a:1"])
     store.tasks_creating(["r:a:1"])
     assert store.ledger_tasks(["r:a:1"]) == {"r:a:1": LedgerTask("r:a:1", "creating", None)}
+
+
+def test_a_message_intent_is_dated_in_utc(store: HistoryStore) -> None:
+    before = datetime.now(UTC)
+    store.message_sending("slack-digest:2026-W48:1", "slack")
+    recorded = store.messages_recorded_at(["slack-digest:2026-W48:1", "never"])
+    assert list(recorded) == ["slack-digest:2026-W48:1"]
+    assert before <= recorded["slack-digest:2026-W48:1"] <= datetime.now(UTC)  # aware, UTC

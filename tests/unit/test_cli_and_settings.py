@@ -52,6 +52,37 @@ def test_ca_bundle_comes_from_the_standard_variables(monkeypatch: pytest.MonkeyP
     assert Settings().verify == "/etc/corp-ca.pem"
 
 
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        pytest.param(
+            {"SLACK_BOT_TOKEN": "xoxb-1-2-secret"},
+            "SLACK_BOT_TOKEN is set but SLACK_CHANNEL is not: set the channel ID",
+            id="a token without a channel",
+        ),
+        pytest.param(
+            {"SLACK_BOT_TOKEN": "xoxb-1-2-secret", "SLACK_CHANNEL": "#cs-alerts"},
+            "SLACK_CHANNEL '#cs-alerts' is not a channel ID; use the ID such as C0123456789 "
+            "(in Slack: the channel's name → About, at the bottom), not its name",
+            id="a channel name, not its id",
+        ),
+    ],
+)
+def test_a_slack_bot_needs_its_channel_id_before_anything_runs(
+    env: dict[str, str], says: str
+) -> None:
+    result = CliRunner().invoke(app, ["run", "--once"], env={**ENV, **env})
+    assert result.exit_code == EXIT_CONFIG
+    assert says in " ".join(result.output.split())
+    assert "xoxb-1-2-secret" not in result.output
+
+
+def test_a_slack_channel_id_is_taken_as_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-1-2-secret")
+    monkeypatch.setenv("SLACK_CHANNEL", " C0123456789 ")
+    assert Settings().slack_channel == "C0123456789"
+
+
 def test_validate_offline_accepts_the_shipped_configuration() -> None:
     result = CliRunner().invoke(
         app,

@@ -16,9 +16,10 @@ import socket
 import ssl
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.client import RemoteDisconnected
+from http.client import IncompleteRead, RemoteDisconnected
 from pathlib import Path
 from typing import Any, NamedTuple
+from urllib.error import URLError
 
 import httpx
 import pytest
@@ -40,6 +41,9 @@ from simple_salesforce.exceptions import (
     SalesforceRefusedRequest,
     SalesforceResourceNotFound,
 )
+from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.web import SlackResponse
+from slack_sdk.web.internal_utils import _build_unexpected_body_error_message
 from urllib3.exceptions import (
     ConnectTimeoutError,
     MaxRetryError,
@@ -57,9 +61,10 @@ from connector.errors import (
     CrmError,
     DeliveryFailed,
     OutcomeUnknown,
+    SlackUnavailable,
     UsageSourceError,
 )
-from connector.messages import slack, smtp
+from connector.messages import slack, slack_api, smtp
 from connector.transport import (
     MAX_SERVER_WAIT,
     Action,
@@ -718,10 +723,222 @@ def test_smtp_classifier(failure: Exception, content_started: bool, expected: Se
     assert _seen(smtp.classify(failure, content_started=content_started)) == expected
 
 
+# -- Slack's Web API (a bot token, through slack-sdk) --------------------------------------
+
+SLACK_API = "https://slack.com/api/"
+
+
+def _slack_answer(
+    status: int, body: dict[str, Any] | str, headers: dict[str, str] | None = None
+) -> SlackApiError:
+    """What slack-sdk raises for an answer (`SlackResponse.validate`): HTTP 200 with `ok:
+    false`, or another status; a body that is not JSON becomes slack-sdk's own sentence."""
+    data = (
+        body
+        if isinstance(body, dict)
+        else {"ok": False, "error": _build_unexpected_body_error_message(body)}
+    )
+    response = SlackResponse(
+        client=None,
+        http_verb="POST",
+        api_url=SLACK_API + "chat.postMessage",
+        req_args={},
+        data=data,
+        headers=headers or {},
+        status_code=status,
+    )
+    try:
+        response.validate()
+    except SlackApiError as exc:
+        return exc
+    raise AssertionError(f"{status} {body} is not an error")
+
+
+def _slack_error(code: str, **more: str) -> SlackApiError:
+    return _slack_answer(200, {"ok": False, "error": code, **more})
+
+
+SLACK_WEB_API = [
+    pytest.param(
+        _slack_answer(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "30"}),
+        False,
+        Seen(RETRY, DeliveryFailed, True, True, 30.0),
+        id="429 ratelimited waits Retry-After, even for a post: Slack did nothing",
+    ),
+    pytest.param(
+        _slack_answer(429, {"ok": False, "error": "ratelimited"}),
+        True,
+        Seen(RETRY, DeliveryFailed, True, True, None),
+        id="429 without Retry-After backs off",
+    ),
+    pytest.param(
+        _slack_error("rate_limited"),
+        False,
+        Seen(RETRY, DeliveryFailed, True, True, None),
+        id="200 rate_limited (posted too many) is rate limited",
+    ),
+    pytest.param(
+        _slack_answer(503, "<html>Service Unavailable</html>", {"Retry-After": "5"}),
+        False,
+        Seen(RETRY, DeliveryFailed, True, False, 5.0),
+        id="503 with an HTML body is retried after Retry-After",
+    ),
+    pytest.param(
+        _slack_answer(500, "<html>Internal Server Error</html>"),
+        True,
+        Seen(RETRY, DeliveryFailed, True),
+        id="500 on a history read is retried",
+    ),
+    pytest.param(
+        _slack_error("fatal_error"),
+        False,
+        Seen(FAIL_RECORDS, OutcomeUnknown, False, code="OUTCOME_UNKNOWN"),
+        id="fatal_error on a post: it may have been posted",
+    ),
+    pytest.param(
+        _slack_error("internal_error"),
+        True,
+        Seen(RETRY, DeliveryFailed, True),
+        id="internal_error on a read is retried",
+    ),
+    pytest.param(
+        _slack_error("invalid_auth"),
+        True,
+        Seen(STOP_RUN, SlackUnavailable, False),
+        id="invalid_auth stops every call",
+    ),
+    pytest.param(
+        _slack_error("not_authed"),
+        False,
+        Seen(STOP_RUN, SlackUnavailable, False),
+        id="not_authed stops every call",
+    ),
+    pytest.param(
+        _slack_error("token_revoked"),
+        False,
+        Seen(STOP_RUN, SlackUnavailable, False),
+        id="token_revoked stops every call",
+    ),
+    pytest.param(
+        _slack_error("missing_scope", needed="channels:history", provided="chat:write"),
+        True,
+        Seen(STOP_RUN, SlackUnavailable, False),
+        id="missing_scope stops every call",
+    ),
+    pytest.param(
+        _slack_error("channel_not_found"),
+        True,
+        Seen(STOP_RUN, SlackUnavailable, False),
+        id="channel_not_found stops every call",
+    ),
+    pytest.param(
+        _slack_error("not_in_channel"),
+        False,
+        Seen(STOP_RUN, SlackUnavailable, False),
+        id="not_in_channel stops every call",
+    ),
+    pytest.param(
+        _slack_error("is_archived"),
+        False,
+        Seen(STOP_RUN, SlackUnavailable, False),
+        id="is_archived stops every call",
+    ),
+    pytest.param(
+        _slack_answer(200, {"ok": False, "error": "invalid_blocks", "errors": ["section"]}),
+        False,
+        Seen(FAIL_RECORDS, DeliveryFailed, True),
+        id="invalid_blocks fails this post only",
+    ),
+    pytest.param(
+        _slack_error("msg_too_long"),
+        False,
+        Seen(FAIL_RECORDS, DeliveryFailed, True),
+        id="msg_too_long fails this post only",
+    ),
+    pytest.param(
+        _slack_answer(404, "<html>Not Found</html>"),
+        True,
+        Seen(STOP_RUN, SlackUnavailable, False),
+        id="404 from something else than the Web API stops every call",
+    ),
+    pytest.param(
+        URLError(ConnectionRefusedError(111, "Connection refused")),
+        False,
+        Seen(RETRY, DeliveryFailed, True),
+        id="connection refused: nothing sent, retried even for a post",
+    ),
+    pytest.param(
+        URLError(socket.gaierror(-2, "Name or service not known")),
+        False,
+        Seen(RETRY, DeliveryFailed, True),
+        id="name not resolved: nothing sent, retried",
+    ),
+    pytest.param(
+        URLError(TimeoutError("timed out")),
+        False,
+        Seen(RETRY, DeliveryFailed, True),
+        id="timeout while connecting or sending: never arrived whole, retried",
+    ),
+    pytest.param(
+        URLError(ssl.SSLCertVerificationError(1, "certificate verify failed")),
+        False,
+        Seen(RETRY, DeliveryFailed, True),
+        id="TLS handshake failed: nothing sent",
+    ),
+    pytest.param(
+        RemoteDisconnected("Remote end closed connection without response"),
+        False,
+        Seen(FAIL_RECORDS, OutcomeUnknown, False, code="OUTCOME_UNKNOWN"),
+        id="dropped after a post was sent: the outcome is unknown",
+    ),
+    pytest.param(
+        TimeoutError("The read operation timed out"),
+        False,
+        Seen(FAIL_RECORDS, OutcomeUnknown, False, code="OUTCOME_UNKNOWN"),
+        id="read timeout after a post was sent: the outcome is unknown",
+    ),
+    pytest.param(
+        ConnectionResetError(104, "Connection reset by peer"),
+        False,
+        Seen(FAIL_RECORDS, OutcomeUnknown, False, code="OUTCOME_UNKNOWN"),
+        id="reset after a post was sent: the outcome is unknown",
+    ),
+    pytest.param(
+        IncompleteRead(b'{"ok": tr'),
+        False,
+        Seen(FAIL_RECORDS, OutcomeUnknown, False, code="OUTCOME_UNKNOWN"),
+        id="answer cut short after a post: the outcome is unknown",
+    ),
+    pytest.param(
+        RemoteDisconnected("Remote end closed connection without response"),
+        True,
+        Seen(RETRY, DeliveryFailed, True),
+        id="dropped on a history read is retried: reading is safe to repeat",
+    ),
+    pytest.param(
+        SlackRequestError("Invalid URL detected: ftp://slack.example.com/api/"),
+        True,
+        Seen(STOP_RUN, SlackUnavailable, False),
+        id="an URL slack-sdk refuses stops every call",
+    ),
+    pytest.param(ValueError("not ours"), False, None, id="ValueError is not ours"),
+    pytest.param(
+        httpx.ConnectError("refused", request=SLACK_REQUEST), False, None, id="httpx is not ours"
+    ),
+]
+
+
+@pytest.mark.parametrize(("failure", "repeatable", "expected"), SLACK_WEB_API)
+def test_slack_web_api_classifier(
+    failure: Exception, repeatable: bool, expected: Seen | None
+) -> None:
+    assert _seen(slack_api.classify(failure, repeatable=repeatable)) == expected
+
+
 def test_the_tables_retry_only_what_is_transient_and_never_an_unknown_outcome() -> None:
     """Across all the tables (what each row says it should be, bugs included): a retried
     failure's error is transient, and a write that may have arrived is never retried."""
-    tables = (SALESFORCE, HUBSPOT, USAGE, SLACK, SMTP)
+    tables = (SALESFORCE, HUBSPOT, USAGE, SLACK, SLACK_WEB_API, SMTP)
     expected = [row.values[-1] for table in tables for row in table]
     stated = [seen for seen in expected if seen is not None]
     assert [s for s in stated if s.action is RETRY and not s.transient] == []
@@ -784,6 +1001,36 @@ SAYS = [
         lambda: slack.classify(httpx.ReadTimeout("timed out", request=SLACK_REQUEST)),
         "no answer from Slack (ReadTimeout); the post may have been delivered",
         id="slack outcome unknown",
+    ),
+    pytest.param(
+        lambda: slack_api.classify(_slack_error("invalid_auth")),
+        "Slack refused the bot token (invalid_auth); check SLACK_BOT_TOKEN",
+        id="slack bot token refused",
+    ),
+    pytest.param(
+        lambda: slack_api.classify(
+            _slack_error("missing_scope", needed="channels:history", provided="chat:write")
+        ),
+        "the bot token lacks the scope channels:history (missing_scope); add chat:write and "
+        "channels:history (groups:history for a private channel) to the Slack app and "
+        "reinstall it",
+        id="slack bot scope missing",
+    ),
+    pytest.param(
+        lambda: slack_api.classify(_slack_error("not_in_channel")),
+        "Slack refused the channel (not_in_channel); check SLACK_CHANNEL and invite the bot to "
+        "the channel (/invite @your-app)",
+        id="slack bot not in the channel",
+    ),
+    pytest.param(
+        lambda: slack_api.classify(RemoteDisconnected("closed"), repeatable=False),
+        "no answer from Slack (RemoteDisconnected); the post may have been delivered",
+        id="slack bot post outcome unknown",
+    ),
+    pytest.param(
+        lambda: slack_api.classify(URLError(ConnectionRefusedError(111, "Connection refused"))),
+        "cannot reach Slack (ConnectionRefusedError)",
+        id="slack bot unreachable",
     ),
 ]
 
