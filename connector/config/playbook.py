@@ -86,6 +86,13 @@ class HealthModel(_Strict):
     measures: list[Measure] = Field(min_length=1)
     colors: list[ColorBand] = Field(min_length=1)
     trend_days: int = Field(default=30, ge=1, le=365)
+    trend_tolerance_days: int = Field(
+        default=3,
+        ge=0,
+        le=30,
+        description="how far from trend_days ago the nearest snapshot may be; "
+        "beyond it there is no trend",
+    )
     reason_groups: int = Field(default=2, ge=1, le=6)
 
     @model_validator(mode="after")

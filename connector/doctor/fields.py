@@ -12,13 +12,14 @@ from connector.frame.usage import usage_columns
 SCORE_COLUMNS = {"health_score", "health_trend", "health_baseline"}
 DATE_COLUMNS = {
     "journey_stage_since",
+    "health_trend_baseline_date",
     "renewal_date",
     "run_date",
     "last_decision_maker_meeting",
     "usage_week",
     "last_usage_week",
 }
-TEXT_LENGTHS = {"health_reason": 255, "health_model_version": 40}
+TEXT_LENGTHS = {"health_reason": 255, "health_model_version": 40, "health_trend_status": 40}
 
 
 @dataclass(frozen=True)

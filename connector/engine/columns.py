@@ -28,7 +28,8 @@ KNOWN_FIELD_TYPES: dict[str, dict[str, pl.DataType]] = {
     "opportunity": {"amount": pl.Float64(), "close_date": pl.Date()},
     "meeting": {"start": pl.Datetime("us", "UTC")},
 }
-HEALTH_TEXT = ("health_color", "health_reason", "health_model_version")
+HEALTH_TEXT = ("health_color", "health_reason", "health_model_version", "health_trend_status")
+HEALTH_DATES = ("health_trend_baseline_date",)
 JOURNEY_TYPES: dict[str, pl.DataType] = {
     "journey_stage": pl.String(),
     "journey_stage_since": pl.Date(),
@@ -66,7 +67,11 @@ def column_types(config: Config) -> dict[str, pl.DataType]:
     if config.touch_tiers is not None:
         types["touch_tier"] = pl.String()
     types |= {
-        name: pl.String() if name in HEALTH_TEXT else pl.Float64()
+        name: pl.String()
+        if name in HEALTH_TEXT
+        else pl.Date()
+        if name in HEALTH_DATES
+        else pl.Float64()
         for name in health_columns(config.health)
     }
     if config.journey is not None:

@@ -6,6 +6,8 @@ Snapshots are upserted per (account, day), so re-running a day replaces, never d
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -243,10 +245,20 @@ class HistoryStore:
     # -- snapshots -----------------------------------------------------------------------
 
     def save_snapshots(
-        self, run_id: str, snapshot_date: date, table: pl.DataFrame, measures: Iterable[str]
+        self,
+        run_id: str,
+        snapshot_date: date,
+        table: pl.DataFrame,
+        measures: Iterable[str],
+        inputs: Iterable[str] = (),
     ) -> int:
-        """Upsert one snapshot per account for `snapshot_date`; returns rows written."""
-        names = list(measures)
+        """Upsert one snapshot per account for `snapshot_date`; returns rows written.
+
+        `inputs`: the columns the health model's expressions read, kept raw so a later
+        model can re-score the day; the model version comes from `health_model_version`.
+        """
+        names, raw = list(measures), list(inputs)
+        versioned = "health_model_version" in table.columns
         rows = [
             {
                 "account_id": row["id"],
@@ -254,11 +266,17 @@ class HistoryStore:
                 "run_id": run_id,
                 "health_score": row["health_score"],
                 "health_color": row["health_color"],
-                "measures": {name: row[name] for name in names},
+                "measures": {name: _json_value(row[name]) for name in names},
+                "model_version": row["health_model_version"] if versioned else None,
+                "inputs": {name: _json_value(row[name]) for name in raw} if versioned else None,
             }
-            for row in table.select("id", "health_score", "health_color", *names).iter_rows(
-                named=True
-            )
+            for row in table.select(
+                "id",
+                "health_score",
+                "health_color",
+                *(["health_model_version"] if versioned else []),
+                *dict.fromkeys([*names, *raw]),
+            ).iter_rows(named=True)
         ]
         with self._transaction() as db:
             for start in range(0, len(rows), SNAPSHOT_BATCH):
@@ -273,13 +291,21 @@ class HistoryStore:
             index_elements=["account_id", "snapshot_date"],
             set_={
                 column: insert.excluded[column]
-                for column in ("run_id", "health_score", "health_color", "measures")
+                for column in (
+                    "run_id",
+                    "health_score",
+                    "health_color",
+                    "measures",
+                    "model_version",
+                    "inputs",
+                )
             },
         )
 
     def snapshots(self, since: date, until: date) -> pl.DataFrame:
         """Snapshots with `since <= snapshot_date < until`: account_id, snapshot_date,
-        health_score, health_color, and one column per stored measure."""
+        health_score, health_color, model_version, inputs (JSON text; null before 0005),
+        and one column per stored measure."""
         query = (
             select(account_snapshots)
             .where(
@@ -290,15 +316,28 @@ class HistoryStore:
         )
         with self._transaction() as db:
             rows = [dict(row) for row in db.execute(query).mappings()]
+        for row in rows:
+            row["inputs"] = None if row["inputs"] is None else json.dumps(row["inputs"])
         schema = {
             "account_id": pl.String,
             "snapshot_date": pl.Date,
             "health_score": pl.Float64,
             "health_color": pl.String,
+            "model_version": pl.String,
+            "inputs": pl.String,
         }
         base = pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema, orient="row")
         measures = pl.DataFrame([r["measures"] for r in rows]) if rows else pl.DataFrame()
         return pl.concat([base, measures], how="horizontal") if measures.width else base
+
+
+def _json_value(value: Any) -> Any:
+    """What JSON can hold: dates as ISO text, NaN (which PostgreSQL's JSON refuses) as null."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
 
 
 def _manual_transactions(dbapi_connection: Any, _record: Any) -> None:

@@ -19,7 +19,9 @@ runs = Table(
 )
 
 # One row per account and day: the last real run of the day wins. Metrics and sub-scores live
-# in `measures` as JSON so RevOps can add a metric without a migration.
+# in `measures` as JSON so RevOps can add a metric without a migration. `model_version` says
+# which health model scored the row and `inputs` keeps the raw values that model's
+# expressions read, so a later model can re-score the day (NULL in rows from before 0005).
 account_snapshots = Table(
     "account_snapshots",
     metadata,
@@ -29,6 +31,8 @@ account_snapshots = Table(
     Column("health_score", Float),
     Column("health_color", String(40)),
     Column("measures", JSON, nullable=False),
+    Column("model_version", String(40)),
+    Column("inputs", JSON),
 )
 
 # Who holds the run lock since when. On PostgreSQL an advisory lock does the locking (and

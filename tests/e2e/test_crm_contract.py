@@ -289,9 +289,59 @@ def test_trend_comes_from_the_history_store_and_stage_dates_from_the_crm(
         # the same usage a month later: the score is unchanged, so the trend is exactly 0
         assert account.results["health_score"] == before.results["health_score"]
         assert account.results["health_trend"] == 0.0
+        assert account.results["health_trend_baseline_date"] == AS_OF.isoformat()
         moved = account.results["journey_stage"] != before.results["journey_stage"]
         entered = later if moved else AS_OF
         assert account.results["journey_stage_since"] == entered.isoformat()
+
+
+def test_a_model_edit_alone_moves_no_trend_and_raises_no_health_drop(
+    crm: SandboxCrm, project: Path
+) -> None:
+    """RevOps doubles the Engagement weight between two runs a month apart; usage is the
+    same. Scores move, but the baseline is re-scored with the edited model: every trend is
+    0 and `health-drop` fires for no account."""
+    first = run_sync(crm.sandbox.settings, dry_run=False)
+    before = {a.id: a.results for a in crm.customers()}
+    health = project / "playbooks" / "health.yaml"
+    health.write_text(
+        health.read_text().replace(
+            "engagement: {label: Engagement, weight: 1}",
+            "engagement: {label: Engagement, weight: 2}",
+        )
+    )
+    later = crm.sandbox.settings.model_copy(update={"as_of_date": AS_OF + timedelta(30)})
+    crm.sandbox.usage.shift_weeks(30 // 7)
+
+    second = run_sync(later, dry_run=False)
+
+    after = {a.id: a.results for a in crm.customers()}
+    moved = [i for i in after if after[i]["health_score"] != before[i]["health_score"]]
+    assert len(moved) > CUSTOMERS // 2  # the edit changed most scores…
+    assert all(a["health_trend"] == 0.0 for a in after.values())  # …and no trend
+    assert {a["health_trend_baseline_date"] for a in after.values()} == {AS_OF.isoformat()}
+    assert {r["health_model_version"] for r in after.values()} != {
+        r["health_model_version"] for r in before.values()
+    }
+    assert [t for t in second.plan.tasks if t.rule_id == "health-drop"] == []
+    assert second.summary.trends_model_changed == 0
+    assert first.summary.tasks_created > 0
+
+
+def test_a_baseline_too_far_from_the_window_gives_no_trend(crm: SandboxCrm) -> None:
+    """The only snapshot is 37 days old: 7 days from the 30-day window, beyond its 3 days'
+    tolerance. The CRM shows no trend and no baseline date, not a stale comparison."""
+    run_sync(crm.sandbox.settings, dry_run=False)
+    crm.sandbox.usage.shift_weeks(37 // 7)
+    later = crm.sandbox.settings.model_copy(update={"as_of_date": AS_OF + timedelta(37)})
+
+    outcome = run_sync(later, dry_run=False)
+
+    customers = crm.customers()
+    assert all(a.results["health_trend"] is None for a in customers)
+    assert all(a.results["health_trend_baseline_date"] is None for a in customers)
+    assert all(a.results["health_score"] is not None for a in customers)
+    assert outcome.summary.trends_model_changed == 0
 
 
 def test_a_task_completed_in_the_crm_starts_the_cooldown(crm: SandboxCrm, project: Path) -> None:

@@ -11,7 +11,7 @@ from connector.config.mapping import Mapping
 from connector.config.playbook import HealthModel, Journey, Rule, Segment, TouchTiers
 from connector.crm.protocol import ActionKey
 from connector.engine.expressions import ExpressionError, compile_sql
-from connector.engine.health import HISTORY_SCHEMA, model_version, score_health
+from connector.engine.health import HISTORY_SCHEMA, score_health
 from connector.engine.journey import assign_stage
 from connector.engine.rules import compile_rules, fire_rules
 from connector.engine.tiers import assign_tier
@@ -134,32 +134,6 @@ def test_reason_names_the_weakest_groups_and_their_weakest_measure() -> None:
         "Deployment 0: Active seats 4/40; Engagement 50: Logins 50",
         "Engagement 0: Logins 5; Deployment 100: Active seats 10/10",
     ]
-
-
-def test_model_version_changes_with_the_model() -> None:
-    changed = MODEL.model_copy(update={"trend_days": 7})
-    assert model_version(MODEL) == model_version(MODEL.model_copy())
-    assert model_version(MODEL) != model_version(changed)
-
-
-def test_trend_compares_with_the_snapshot_before_the_window() -> None:
-    history = pl.DataFrame(
-        {
-            "account_id": ["a", "a", "a", "b"],
-            "snapshot_date": [
-                date(2026, 10, 1),
-                date(2026, 10, 20),
-                date(2026, 11, 1),
-                date(2026, 11, 20),
-            ],
-            "health_score": [10.0, 40.0, 90.0, 80.0],
-        }
-    )
-    scored = _score(
-        history=history, id=["a", "b"], active=[5.0, 5.0], seats=[10.0, 10.0], logins=[10.0, 10.0]
-    )
-    assert scored["health_baseline"].to_list() == [40.0, None]
-    assert scored["health_trend"].to_list() == [10.0, None]
 
 
 def _rule(rule_id: str, when: str, period: str = "'p'") -> Rule:

@@ -221,6 +221,7 @@ _COMPANIES = [
     _number("cs_health_score", "Health score", custom=True),
     _enum("cs_health_color", "Health color", "Green", "Yellow", "Red", custom=True),
     _number("cs_health_trend", "Health trend", custom=True),
+    _date("cs_health_trend_baseline_date", "Health trend baseline date", custom=True),
     _text("cs_health_reason", "Health reason", custom=True, area=True),
     _text("cs_health_model_version", "Health model version", custom=True),
     _number("cs_deployment_score", "Deployment score", custom=True),
