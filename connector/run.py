@@ -57,6 +57,7 @@ class RunSummary:
     records_written: int = 0
     tasks_created: int = 0
     snapshots_saved: int = 0
+    stage_changes: int = 0  # stage and tier entries recorded in the stage history
     trends_model_changed: int = 0  # accounts without a trend: their baseline's model changed
     slack_posted: int = 0
     slack_failed: int = 0
@@ -162,7 +163,7 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
         health = config.health
         reach = health.trend_days + health.trend_tolerance_days
         history = store.snapshots(since=as_of - timedelta(days=reach), until=as_of)
-        evaluation = evaluate(table, config, as_of=as_of, history=history)
+        evaluation = evaluate(table, config, as_of=as_of, history=history, kept=store.stages())
         summary.rules_fired = evaluation.firings.height
         _count_incomparable_trends(evaluation.table, summary)
         plan = build_plan(
@@ -179,6 +180,7 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
                 snapshot_columns(config),
                 inputs=model_inputs(config.health, evaluation.table.columns),
             )
+            summary.stage_changes = store.save_stages(summary.run_id, evaluation.state)
         return plan
 
 

@@ -147,10 +147,26 @@ class Stage(_Strict):
     done_when: str | None = None
 
 
+class Regression(_Strict):
+    """The one way back to an earlier stage: from any of `from` to `to`, once `when` has held
+    on every run for `for_days` days (hysteresis: one weak week moves nothing)."""
+
+    from_: list[str] = Field(alias="from", min_length=1)
+    to: str
+    when: str
+    for_days: int = Field(default=14, ge=1, le=365)
+
+
 class Journey(_Strict):
-    """Ordered stages: an account is in the first stage whose `done_when` is not yet true."""
+    """Ordered stages: an account moves forward to the first stage whose `done_when` is not
+    yet true, and back only by a `regressions` rule."""
 
     stages: list[Stage] = Field(min_length=2)
+    regressions: list[Regression] = Field(default_factory=list)
+
+    def index(self, name: str) -> int | None:
+        """The stage's position (0: the first), None for a name that is not a stage."""
+        return next((i for i, stage in enumerate(self.stages) if stage.name == name), None)
 
     @model_validator(mode="after")
     def _last_stage_is_open(self) -> Journey:

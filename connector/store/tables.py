@@ -69,3 +69,26 @@ task_ledger = Table(
     Column("record_id", String(64)),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
 )
+
+# When each account entered each stage of a track ('journey_stage', 'touch_tier'): the
+# latest entry is the current stage, and its `entered_on` starts the dwell clock.
+stage_history = Table(
+    "stage_history",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("track", String(40), primary_key=True),
+    Column("entered_on", Date, primary_key=True),
+    Column("stage", String(120), nullable=False),
+    Column("run_id", String(32), nullable=False),
+)
+
+# A move to `stage` whose condition has held on every run since `since`, waiting out its
+# hysteresis; gone as soon as a run finds the condition no longer holds.
+stage_pending = Table(
+    "stage_pending",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("track", String(40), primary_key=True),
+    Column("stage", String(120), nullable=False),
+    Column("since", Date, nullable=False),
+)

@@ -344,6 +344,64 @@ def test_a_baseline_too_far_from_the_window_gives_no_trend(crm: SandboxCrm) -> N
     assert outcome.summary.trends_model_changed == 0
 
 
+def _stages(crm: SandboxCrm) -> dict[str, tuple[str, str]]:
+    return {
+        a.id: (a.results["journey_stage"], a.results["journey_stage_since"])
+        for a in crm.customers()
+    }
+
+
+def _kept_stages(crm: SandboxCrm) -> list[tuple[object, ...]]:
+    store = HistoryStore.open(crm.sandbox.settings.state_database_url.get_secret_value())
+    try:
+        return store.stages().sort("account_id", "track").rows()
+    finally:
+        store.close()
+
+
+def test_a_silent_week_moves_no_stage_back_and_a_dry_run_records_nothing(
+    crm: SandboxCrm,
+) -> None:
+    """A week later every tenant is silent (no usage row for the run's week): recomputed
+    from that week alone every account would be back in Onboarding with a new stage date.
+    The stage history keeps each account where it was, since when it was."""
+    run_sync(crm.sandbox.settings, dry_run=False)
+    before, kept = _stages(crm), _kept_stages(crm)
+    assert {stage for stage, _ in before.values()} >= {"Onboarding", "Adoption", "Value"}
+    later = crm.sandbox.settings.model_copy(update={"as_of_date": AS_OF + timedelta(7)})
+
+    preview = run_sync(later, dry_run=True)
+    assert _kept_stages(crm) == kept  # a dry run writes no history
+    run_sync(later, dry_run=False)
+
+    assert _stages(crm) == before
+    assert preview.summary.stage_changes == 0
+    assert _kept_stages(crm) == kept
+
+
+def test_a_stage_goes_back_only_when_its_regression_rule_has_held_for_14_days(
+    crm: SandboxCrm,
+) -> None:
+    """Weekly runs while every tenant stays silent: four weeks on, `scouts_sent_sum_4w` is
+    0 and the shipped rule (Value or Advocacy → Adoption, 14 days) starts to hold; two
+    weeks later, and not before, those accounts are back in Adoption."""
+    run_sync(crm.sandbox.settings, dry_run=False)
+    first = _stages(crm)
+    valued = {i for i, (stage, _) in first.items() if stage in ("Value", "Advocacy")}
+    assert valued
+    seen = {}
+    for weeks in range(1, 7):
+        day = AS_OF + timedelta(weeks=weeks)
+        run_sync(crm.sandbox.settings.model_copy(update={"as_of_date": day}), dry_run=False)
+        seen[weeks] = _stages(crm)
+
+    assert all(seen[5][i] == first[i] for i in valued)  # held for 7 days only (since week 4)
+    back = AS_OF + timedelta(weeks=6)
+    assert {i for i, (stage, _) in seen[6].items() if stage == "Adoption"} >= valued
+    assert all(seen[6][i] == ("Adoption", back.isoformat()) for i in valued)
+    assert all(seen[6][i] == first[i] for i in first if i not in valued)  # the rest stay
+
+
 def test_a_task_completed_in_the_crm_starts_the_cooldown(crm: SandboxCrm, project: Path) -> None:
     """The CSM completes a task in the CRM; next week the rule fires again but waits out its
     14 days, and accounts whose task is still open get no second one."""

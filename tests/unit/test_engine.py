@@ -8,11 +8,10 @@ import polars as pl
 import pytest
 
 from connector.config.mapping import Mapping
-from connector.config.playbook import HealthModel, Journey, Rule, Segment, TouchTiers
+from connector.config.playbook import HealthModel, Rule, Segment, TouchTiers
 from connector.crm.protocol import ActionKey
 from connector.engine.expressions import ExpressionError, compile_sql
 from connector.engine.health import HISTORY_SCHEMA, score_health
-from connector.engine.journey import assign_stage
 from connector.engine.rules import compile_rules, fire_rules
 from connector.engine.tiers import assign_tier
 from connector.frame import Extract, build_frame
@@ -277,43 +276,6 @@ def test_touch_tier_by_arr_with_missing_arr_in_the_lowest_tier() -> None:
         "Tech",
         "Tech",
     ]
-
-
-JOURNEY = Journey.model_validate(
-    {
-        "stages": [
-            {"name": "Onboarding", "done_when": "active >= 5"},
-            {"name": "Adoption", "done_when": "logins >= 10"},
-            {"name": "Value"},
-        ]
-    }
-)
-
-
-def test_journey_stage_keeps_its_since_date_until_it_changes() -> None:
-    table = pl.DataFrame(
-        {
-            "active": [1.0, 6.0, 6.0, 6.0],
-            "logins": [50.0, 1.0, 20.0, None],
-            "_current_stage": ["Onboarding", "Onboarding", "Value", None],
-            "_current_since": [date(2026, 9, 1), date(2026, 9, 1), date(2026, 10, 1), None],
-        }
-    )
-    staged = assign_stage(
-        table,
-        JOURNEY,
-        table.columns,
-        as_of=AS_OF,
-        current={"journey_stage": "_current_stage", "journey_stage_since": "_current_since"},
-    )
-    assert staged["journey_stage"].to_list() == ["Onboarding", "Adoption", "Value", "Adoption"]
-    assert staged["journey_stage_since"].to_list() == [
-        date(2026, 9, 1),
-        AS_OF,
-        date(2026, 10, 1),
-        AS_OF,
-    ]
-    assert staged["days_in_stage"].to_list() == [83, 0, 53, 0]
 
 
 def test_usage_signals_from_a_weekly_series() -> None:
