@@ -130,10 +130,25 @@ class Tier(_Strict):
 
 
 class TouchTiers(_Strict):
-    """Tiers by a value such as ARR: the highest tier whose `min` the value reaches."""
+    """Tiers by a value such as ARR: the highest tier whose `min` the value reaches — with
+    hysteresis, so an account near a band's edge does not flip between tiers."""
 
     value: str = "arr"
     tiers: list[Tier] = Field(min_length=1)
+    margin: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="how far (a fraction: 0.1 is 10%) beyond its tier's band the value must "
+        "be before the tier changes",
+    )
+    for_days: int = Field(
+        default=0,
+        ge=0,
+        le=365,
+        description="how many days the value must stay beyond the band (on every run) "
+        "before the tier changes",
+    )
 
     @model_validator(mode="after")
     def _covers_zero(self) -> TouchTiers:

@@ -30,6 +30,7 @@ from connector.engine.rules import (
     compile_rules,
     fire_working_rules,
 )
+from connector.engine.tiers import TRACK as TIER_TRACK
 from connector.engine.tiers import assign_tier
 from connector.errors import EvaluationFailed
 from connector.frame import CURRENT_PREFIX
@@ -57,9 +58,14 @@ def evaluate(
     kept = kept if kept is not None else no_kept_stages()
     states = []
     columns = list(table.columns)
+    current = current_result_columns(config.mapping.results)
     if config.touch_tiers is not None:
         with _section(config, "touch_tiers"):
-            table = assign_tier(table, config.touch_tiers, columns)
+            table = assign_tier(
+                table, config.touch_tiers, columns, as_of=as_of, current=current, kept=kept
+            )
+        table, state = take_state(table, TIER_TRACK, "touch_tier_since")
+        states.append(state)
     with _section(config, "health"):
         table = score_health(
             table,
@@ -75,7 +81,7 @@ def evaluate(
                 config.journey,
                 list(table.columns),
                 as_of=as_of,
-                current=current_result_columns(config.mapping.results),
+                current=current,
                 kept=kept,
             )
         table, state = take_state(table, JOURNEY_TRACK, "journey_stage_since")

@@ -19,11 +19,11 @@ from connector.engine.expressions import compile_sql
 from connector.engine.kept import (
     CHANGED,
     KEPT,
-    KEPT_SINCE,
     NEW_PENDING,
     NEW_PENDING_SINCE,
     PENDING,
     PENDING_SINCE,
+    start_from,
     with_kept,
 )
 
@@ -51,7 +51,9 @@ def assign_stage(
     """
     names = [stage.name for stage in journey.stages]
     table = with_kept(table, kept, TRACK)
-    prior_name, prior_since = _prior(current, as_of)
+    prior_name, prior_since = start_from(
+        current.get("journey_stage"), current.get("journey_stage_since"), as_of
+    )
     prior = prior_name.replace_strict(_index(names), default=None, return_dtype=pl.Int32)
     forward_to = _forward_to(journey, columns)
     forward = prior.is_null() | (forward_to > prior)
@@ -74,21 +76,6 @@ def assign_stage(
         pl.when(back & ~due).then(waiting_since).alias(NEW_PENDING_SINCE),
     ).with_columns(
         days_in_stage=(pl.lit(as_of, pl.Date) - pl.col("journey_stage_since")).dt.total_days()
-    )
-
-
-def _prior(current: Mapping[str, str], as_of: date) -> tuple[pl.Expr, pl.Expr]:
-    """The stage a run starts from and since when: the store's, else the CRM's (a stage
-    without a date there counts from today)."""
-    if "journey_stage" not in current:
-        return pl.col(KEPT), pl.col(KEPT_SINCE)
-    crm_since: pl.Expr = pl.lit(as_of, pl.Date)
-    if "journey_stage_since" in current:
-        crm_since = pl.col(current["journey_stage_since"]).cast(pl.Date).fill_null(crm_since)
-    kept = pl.col(KEPT).is_not_null()
-    return (
-        pl.when(kept).then(pl.col(KEPT)).otherwise(pl.col(current["journey_stage"])),
-        pl.when(kept).then(pl.col(KEPT_SINCE)).otherwise(crm_since),
     )
 
 

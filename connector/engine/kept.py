@@ -6,6 +6,8 @@ A run only proposes; a real run records (`HistoryStore.save_stages`), a dry run 
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
 
 from connector.store import KEPT_STAGE_SCHEMA
@@ -47,3 +49,21 @@ def take_state(table: pl.DataFrame, track: str, since: str) -> tuple[pl.DataFram
     ).cast(STATE_SCHEMA)  # type: ignore[arg-type]
     private = [KEPT, KEPT_SINCE, PENDING, PENDING_SINCE, CHANGED, NEW_PENDING, NEW_PENDING_SINCE]
     return table.drop(private), state
+
+
+def start_from(
+    crm_stage: str | None, crm_since: str | None, as_of: date
+) -> tuple[pl.Expr, pl.Expr]:
+    """The stage a run starts from and since when: the store's; else the one on the account
+    in the CRM (`crm_stage`, `crm_since`: the columns holding its values), so a lost store
+    restarts no clock; a CRM stage without a date counts from `as_of`."""
+    if crm_stage is None:
+        return pl.col(KEPT), pl.col(KEPT_SINCE)
+    since: pl.Expr = pl.lit(as_of, pl.Date)
+    if crm_since is not None:
+        since = pl.col(crm_since).cast(pl.Date).fill_null(since)
+    kept = pl.col(KEPT).is_not_null()
+    return (
+        pl.when(kept).then(pl.col(KEPT)).otherwise(pl.col(crm_stage)),
+        pl.when(kept).then(pl.col(KEPT_SINCE)).otherwise(since),
+    )

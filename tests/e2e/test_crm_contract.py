@@ -402,6 +402,28 @@ def test_a_stage_goes_back_only_when_its_regression_rule_has_held_for_14_days(
     assert all(seen[6][i] == first[i] for i in first if i not in valued)  # the rest stay
 
 
+def test_a_renewal_closed_won_keeps_the_account_in_its_tier(crm: SandboxCrm) -> None:
+    """The day after their renewals close won, High Touch accounts have no open renewal:
+    ARR taken from the open renewal made them Tech Touch. Their ARR is the contract's, the
+    won renewal's amount, and they stay High Touch."""
+    run_sync(crm.sandbox.settings, dry_run=False)
+    before = {a.id: a.results["touch_tier"] for a in crm.customers()}
+    high = sorted(i for i, tier in before.items() if tier == "High Touch")
+    assert len(high) > 3
+    won = {i: crm.win_renewal(i, AS_OF) for i in high}
+    assert min(won.values()) >= 60000  # High Touch starts at 60,000
+
+    outcome = run_sync(
+        crm.sandbox.settings.model_copy(update={"as_of_date": AS_OF + timedelta(1)}),
+        dry_run=False,
+    )
+
+    assert {a.id: a.results["touch_tier"] for a in crm.customers()} == before
+    assert outcome.summary.stage_changes == 0  # no tier and no stage moved
+    renewals = {t.account_id for t in outcome.plan.tasks if t.rule_id == "renewal-90-days"}
+    assert not renewals & set(high)  # nothing left to renew this year
+
+
 def test_a_task_completed_in_the_crm_starts_the_cooldown(crm: SandboxCrm, project: Path) -> None:
     """The CSM completes a task in the CRM; next week the rule fires again but waits out its
     14 days, and accounts whose task is still open get no second one."""

@@ -64,9 +64,9 @@ MISTAKES = {
     ),
     "a regression without hysteresis": Mistake(
         "playbooks/segments.yaml",
-        (("      for_days: 14", "      for_days: 0"),),
+        (("      for_days: 14", "      for_days: -1"),),
         "greater than or equal to 1",
-        "for_days: 0",
+        "for_days: -1",
     ),
     "a regression condition on an unknown column": Mistake(
         "playbooks/segments.yaml",

@@ -8,12 +8,11 @@ import polars as pl
 import pytest
 
 from connector.config.mapping import Mapping
-from connector.config.playbook import HealthModel, Rule, Segment, TouchTiers
+from connector.config.playbook import HealthModel, Rule, Segment
 from connector.crm.protocol import ActionKey
 from connector.engine.expressions import ExpressionError, compile_sql
 from connector.engine.health import HISTORY_SCHEMA, score_health
 from connector.engine.rules import compile_rules, fire_rules
-from connector.engine.tiers import assign_tier
 from connector.frame import Extract, build_frame
 from connector.frame.usage import usage_signals
 
@@ -255,27 +254,6 @@ def test_frame_rolls_up_the_next_renewal_and_this_weeks_usage() -> None:
     assert (b["renewal_date"], b["logins"], b["open_expansion_count"]) == (None, 0.0, 0)
     assert (a["days_silent"], b["days_silent"]) == (1, 21)
     assert a["run_week"] == "2026-W48"
-
-
-def test_touch_tier_by_arr_with_missing_arr_in_the_lowest_tier() -> None:
-    tiers = TouchTiers.model_validate(
-        {
-            "value": "arr",
-            "tiers": [
-                {"name": "High", "min": 50000},
-                {"name": "Low", "min": 10000},
-                {"name": "Tech", "min": 0},
-            ],
-        }
-    )
-    table = pl.DataFrame({"arr": [60000.0, 50000.0, 12000.0, 500.0, None]})
-    assert assign_tier(table, tiers, ["arr"])["touch_tier"].to_list() == [
-        "High",
-        "High",
-        "Low",
-        "Tech",
-        "Tech",
-    ]
 
 
 def test_usage_signals_from_a_weekly_series() -> None:

@@ -269,6 +269,16 @@ _DEALS = [
         read_only=True,
         calculated=True,
     ),
+    PropertySpec(
+        "hs_is_closed_won",
+        "Is Closed Won",
+        "bool",
+        "calculation_equation",
+        "dealinformation",
+        (Option("true", "True"), Option("false", "False")),
+        read_only=True,
+        calculated=True,
+    ),
 ]
 _CONTACTS = [
     _text("firstname", "First Name"),
