@@ -22,6 +22,7 @@ from connector.config.mapping import Mapping
 from connector.config.playbook import HealthModel, Journey, Rule, TouchTiers
 from connector.config.yaml_lines import YamlDocument
 from connector.engine.evaluate import evaluate
+from connector.engine.health import model_version
 from connector.frame import frame_columns
 
 METRICS = [f"metric_{i}" for i in range(12)]
@@ -174,8 +175,9 @@ def _table(accounts: int, seed: int = 1) -> pl.DataFrame:
     )
 
 
-def _history(table: pl.DataFrame, days: int = 45) -> pl.DataFrame:
-    """One snapshot per account every 15 days, so the trend join has real work to do."""
+def _history(table: pl.DataFrame, version: str, days: int = 45) -> pl.DataFrame:
+    """One snapshot per account every 15 days, so the trend join has real work to do; all
+    scored by today's model (`version`), as on every day but the one after a model edit."""
     ids = table["id"]
     frames = [
         pl.DataFrame(
@@ -183,6 +185,8 @@ def _history(table: pl.DataFrame, days: int = 45) -> pl.DataFrame:
                 "account_id": ids,
                 "snapshot_date": [AS_OF - timedelta(days=d)] * len(ids),
                 "health_score": np.random.default_rng(d).uniform(0, 100, len(ids)),
+                "model_version": [version] * len(ids),
+                "inputs": pl.Series([None] * len(ids), dtype=pl.String),
             }
         )
         for d in range(15, days + 1, 15)
@@ -203,7 +207,7 @@ def main() -> None:
     )
     assert set(frame_columns(mapping)) >= {"metric_0", "days_until_renewal"}
     table = _table(args.accounts)
-    history = _history(table)
+    history = _history(table, model_version(health))
     evaluate(
         table, config, as_of=AS_OF, history=history
     )  # warm-up: polars' thread pool and expression caches

@@ -34,7 +34,7 @@ from connector.engine.health import GROUP_PREFIX
 from connector.engine.journey import JOURNEY_COLUMNS
 from connector.errors import ConfigError, ConfigProblem, ExpressionError, TemplateError
 from connector.frame import frame_columns
-from connector.names import describe_unknown, valid_names
+from connector.names import describe_unknown, did_you_mean, valid_names
 from connector.settings import Settings
 from connector.templates import EMAIL_TEXT_LIMIT, TASK_TEXT_LIMIT, check_template
 
@@ -81,6 +81,45 @@ def check_config(config: Config) -> list[ConfigProblem]:
     problems += _results(config, list(types))
     for file in config.playbooks:
         problems += _expressions(file, config, table) + _actions(file, config, row)
+        problems += _regressions(file)
+    return problems
+
+
+def _regressions(file: PlaybookDocument) -> list[ConfigProblem]:
+    """A regression names stages of the journey, and leads back: `to` comes before every
+    stage in `from`."""
+    journey = file.playbook.journey
+    if journey is None:
+        return []
+    names = [stage.name for stage in journey.stages]
+    problems = []
+    for i, regression in enumerate(journey.regressions):
+        here = ("journey", "regressions", i)
+        named = [("from", j, name) for j, name in enumerate(regression.from_)]
+        for key, j, name in [*named, ("to", None, regression.to)]:
+            if journey.index(name) is None:
+                loc = (*here, key) if j is None else (*here, key, j)
+                problems.append(
+                    problem_at(
+                        file.doc,
+                        loc,
+                        f"'{name}' is not a stage{did_you_mean(name, names)}; '{key}' must "
+                        f"name a stage of the journey: {', '.join(names)}.",
+                    )
+                )
+        to = journey.index(regression.to)
+        for j, name in enumerate(regression.from_):
+            start = journey.index(name)
+            if to is not None and start is not None and start <= to:
+                problems.append(
+                    problem_at(
+                        file.doc,
+                        (*here, "from", j),
+                        f"a regression leads back: '{name}' does not come after "
+                        f"'{regression.to}' in the journey, so an account cannot go back "
+                        f"from it to '{regression.to}'.",
+                    )
+                )
     return problems
 
 
@@ -262,6 +301,16 @@ def _expressions_of(
                 "condition",
             )
             for i, stage in enumerate(playbook.journey.stages)
+        ]
+        found += [
+            _Expression(
+                ("journey", "regressions", i, "when"),
+                regression.when,
+                after_health,
+                "a regression's when",
+                "condition",
+            )
+            for i, regression in enumerate(playbook.journey.regressions)
         ]
     if playbook.slack_digest is not None:
         when = playbook.slack_digest.when

@@ -11,11 +11,14 @@ from collections.abc import Collection, Iterable
 
 def describe_unknown(unknown: Iterable[str], columns: Collection[str]) -> str:
     """ "unknown column 'scout_sent' (did you mean 'scouts_sent'?)" for each name."""
-    parts = []
-    for name in sorted(unknown):
-        close = difflib.get_close_matches(name, list(columns), n=1)
-        parts.append(f"'{name}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+    parts = [f"'{name}'{did_you_mean(name, columns)}" for name in sorted(unknown)]
     return ("unknown column " if len(parts) == 1 else "unknown columns ") + ", ".join(parts)
+
+
+def did_you_mean(name: str, choices: Collection[str]) -> str:
+    """ " (did you mean 'Value'?)" for the closest of `choices`, or nothing."""
+    close = difflib.get_close_matches(name, list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def valid_names(columns: Collection[str]) -> str:

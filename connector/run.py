@@ -15,12 +15,19 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import polars as pl
+
 from connector.checks import check_against_crm, load_checked_config
 from connector.config.load import Config
 from connector.crm.connect import connect
 from connector.crm.protocol import ApiUsage, WriteFailure
 from connector.engine.evaluate import evaluate
-from connector.engine.health import GROUP_PREFIX, SCORE_PREFIX
+from connector.engine.health import (
+    GROUP_PREFIX,
+    SCORE_PREFIX,
+    TREND_MODEL_CHANGED,
+    model_inputs,
+)
 from connector.extract import Extracted, extract
 from connector.frame import build_frame
 from connector.logs import RUN_ID, event
@@ -31,9 +38,6 @@ from connector.settings import Settings
 from connector.store import HistoryStore, RunRecord
 
 log = logging.getLogger("connector.run")
-
-# How far before the trend window history is read, so a missed day still finds a baseline.
-HISTORY_SLACK_DAYS = 14
 
 
 @dataclass
@@ -53,6 +57,8 @@ class RunSummary:
     records_written: int = 0
     tasks_created: int = 0
     snapshots_saved: int = 0
+    stage_changes: int = 0  # stage and tier entries recorded in the stage history
+    trends_model_changed: int = 0  # accounts without a trend: their baseline's model changed
     slack_posted: int = 0
     slack_failed: int = 0
     slack_unknown: int = 0
@@ -158,12 +164,12 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
         summary.read(extracted)
         table = build_frame(extracted.records, config.mapping, as_of, settings.schedule_timezone)
         event(log, "evaluating", accounts=table.height, rules=len(config.rules))
-        history = store.snapshots(
-            since=as_of - timedelta(days=config.health.trend_days + HISTORY_SLACK_DAYS),
-            until=as_of,
-        )
-        evaluation = evaluate(table, config, as_of=as_of, history=history)
+        health = config.health
+        reach = health.trend_days + health.trend_tolerance_days
+        history = store.snapshots(since=as_of - timedelta(days=reach), until=as_of)
+        evaluation = evaluate(table, config, as_of=as_of, history=history, kept=store.stages())
         summary.rules_fired = evaluation.firings.height
+        _count_incomparable_trends(evaluation.table, summary)
         plan = build_plan(
             crm, config, store, evaluation, extracted.records.contacts, as_of, settings.workdays
         )
@@ -172,8 +178,13 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
         if not summary.dry_run:
             summary.applied(apply_plan(crm, config, settings, store, plan, as_of))
             summary.snapshots_saved = store.save_snapshots(
-                summary.run_id, as_of, evaluation.table, snapshot_columns(config)
+                summary.run_id,
+                as_of,
+                evaluation.table,
+                snapshot_columns(config),
+                inputs=model_inputs(config.health, evaluation.table.columns),
             )
+            summary.stage_changes = store.save_stages(summary.run_id, evaluation.state)
         return plan
 
 
@@ -183,6 +194,16 @@ def snapshot_columns(config: Config) -> list[str]:
     groups = [GROUP_PREFIX + group for group in config.health.groups]
     measures = [SCORE_PREFIX + measure.id for measure in config.health.measures]
     return [*config.mapping.usage.metrics, *groups, *measures]
+
+
+def _count_incomparable_trends(table: pl.DataFrame, summary: RunSummary) -> None:
+    """Say how many accounts get no trend because the model changed since their baseline
+    (snapshots from before model versions were kept cannot be re-scored)."""
+    summary.trends_model_changed = table.filter(
+        pl.col("health_trend_status") == TREND_MODEL_CHANGED
+    ).height
+    if summary.trends_model_changed:
+        event(log, "trend_model_changed", accounts=summary.trends_model_changed)
 
 
 def _log_plan(plan: Plan, accounts: int, rules_fired: int) -> None:

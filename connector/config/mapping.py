@@ -41,11 +41,19 @@ class AccountMapping(ObjectMapping):
 
 
 class OpportunityMapping(ObjectMapping):
-    """Open opportunities; the frame rolls them up into renewal and expansion columns."""
+    """Open opportunities, rolled up into renewal and expansion columns; and, when `won` is
+    mapped (and `where` also keeps won ones), the closed-won contract terms behind
+    `contract_arr`."""
 
     required = ("id", "account_id", "amount", "close_date", "type")
     renewal_types: list[str] = Field(default_factory=lambda: ["Renewal"], min_length=1)
     expansion_types: list[str] = Field(default_factory=lambda: ["Expansion"])
+    contract_types: list[str] = Field(
+        default_factory=lambda: ["New Business", "Renewal"],
+        min_length=1,
+        description="types of the closed-won opportunities that start a contract term: its "
+        "amount is the account's ARR until the next one",
+    )
 
 
 class ContactMapping(ObjectMapping):

@@ -86,6 +86,13 @@ class HealthModel(_Strict):
     measures: list[Measure] = Field(min_length=1)
     colors: list[ColorBand] = Field(min_length=1)
     trend_days: int = Field(default=30, ge=1, le=365)
+    trend_tolerance_days: int = Field(
+        default=3,
+        ge=0,
+        le=30,
+        description="how far from trend_days ago the nearest snapshot may be; "
+        "beyond it there is no trend",
+    )
     reason_groups: int = Field(default=2, ge=1, le=6)
 
     @model_validator(mode="after")
@@ -123,10 +130,25 @@ class Tier(_Strict):
 
 
 class TouchTiers(_Strict):
-    """Tiers by a value such as ARR: the highest tier whose `min` the value reaches."""
+    """Tiers by a value such as ARR: the highest tier whose `min` the value reaches — with
+    hysteresis, so an account near a band's edge does not flip between tiers."""
 
     value: str = "arr"
     tiers: list[Tier] = Field(min_length=1)
+    margin: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="how far (a fraction: 0.1 is 10%) beyond its tier's band the value must "
+        "be before the tier changes",
+    )
+    for_days: int = Field(
+        default=0,
+        ge=0,
+        le=365,
+        description="how many days the value must stay beyond the band (on every run) "
+        "before the tier changes",
+    )
 
     @model_validator(mode="after")
     def _covers_zero(self) -> TouchTiers:
@@ -140,10 +162,26 @@ class Stage(_Strict):
     done_when: str | None = None
 
 
+class Regression(_Strict):
+    """The one way back to an earlier stage: from any of `from` to `to`, once `when` has held
+    on every run for `for_days` days (hysteresis: one weak week moves nothing)."""
+
+    from_: list[str] = Field(alias="from", min_length=1)
+    to: str
+    when: str
+    for_days: int = Field(default=14, ge=1, le=365)
+
+
 class Journey(_Strict):
-    """Ordered stages: an account is in the first stage whose `done_when` is not yet true."""
+    """Ordered stages: an account moves forward to the first stage whose `done_when` is not
+    yet true, and back only by a `regressions` rule."""
 
     stages: list[Stage] = Field(min_length=2)
+    regressions: list[Regression] = Field(default_factory=list)
+
+    def index(self, name: str) -> int | None:
+        """The stage's position (0: the first), None for a name that is not a stage."""
+        return next((i for i, stage in enumerate(self.stages) if stage.name == name), None)
 
     @model_validator(mode="after")
     def _last_stage_is_open(self) -> Journey:

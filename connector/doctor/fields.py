@@ -12,13 +12,15 @@ from connector.frame.usage import usage_columns
 SCORE_COLUMNS = {"health_score", "health_trend", "health_baseline"}
 DATE_COLUMNS = {
     "journey_stage_since",
+    "health_trend_baseline_date",
+    "contract_term_start",
     "renewal_date",
     "run_date",
     "last_decision_maker_meeting",
     "usage_week",
     "last_usage_week",
 }
-TEXT_LENGTHS = {"health_reason": 255, "health_model_version": 40}
+TEXT_LENGTHS = {"health_reason": 255, "health_model_version": 40, "health_trend_status": 40}
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,8 @@ def _numbers(config: Config) -> set[str]:
     usage = set(usage_columns(config.mapping.usage.metrics)) - DATE_COLUMNS
     return usage | {
         "arr",
+        "ltv",
+        "contract_arr",
         "renewal_amount",
         "open_expansion_count",
         "open_expansion_amount",

@@ -19,16 +19,18 @@ from connector.config.mapping import Mapping as CrmMapping
 from connector.config.mapping import ObjectMapping
 from connector.engine.health import health_columns
 from connector.engine.journey import JOURNEY_COLUMNS
+from connector.engine.tiers import TIER_COLUMNS
 from connector.frame import Extract, build_frame, frame_columns
 
 # Mapped CRM fields the frame itself reads as a date or a number (see `connector.frame`);
 # every other mapped field is typed as text offline (see `column_types`).
 KNOWN_FIELD_TYPES: dict[str, dict[str, pl.DataType]] = {
-    "account": {"contract_start": pl.Date(), "arr": pl.Float64()},
-    "opportunity": {"amount": pl.Float64(), "close_date": pl.Date()},
+    "account": {"contract_start": pl.Date(), "arr": pl.Float64(), "ltv": pl.Float64()},
+    "opportunity": {"amount": pl.Float64(), "close_date": pl.Date(), "won": pl.Boolean()},
     "meeting": {"start": pl.Datetime("us", "UTC")},
 }
-HEALTH_TEXT = ("health_color", "health_reason", "health_model_version")
+HEALTH_TEXT = ("health_color", "health_reason", "health_model_version", "health_trend_status")
+HEALTH_DATES = ("health_trend_baseline_date",)
 JOURNEY_TYPES: dict[str, pl.DataType] = {
     "journey_stage": pl.String(),
     "journey_stage_since": pl.Date(),
@@ -38,8 +40,8 @@ SAMPLE_DAY = date(2027, 3, 1)
 
 
 def scoring_columns(config: Config) -> list[str]:
-    """What measures, segments and tiers can use: the frame, and the tier once assigned."""
-    tier = ["touch_tier"] if config.touch_tiers is not None else []
+    """What measures and segments can use: the frame, and the tier once assigned."""
+    tier = TIER_COLUMNS if config.touch_tiers is not None else []
     return [*frame_columns(config.mapping), *tier]
 
 
@@ -57,16 +59,20 @@ def column_types(config: Config) -> dict[str, pl.DataType]:
     computes.
     The limit: a CRM field's type is only known from the CRM's describe, which an offline
     validate does not read. Mapped account fields are therefore typed as text, except the
-    ones the frame itself reads as a date or a number (`contract_start`, `arr`). A rule that
+    ones the frame itself reads as a date or a number (`contract_start`, `arr`, `ltv`). A rule that
     compares a numeric custom field with a number is refused offline; TRY_CAST(field AS
     DOUBLE) says what is meant, and a run skips (and reports) a rule its real types break.
     """
     frame = _sample_table(config.mapping).schema
     types = {name: frame[name] for name in frame_columns(config.mapping)}
     if config.touch_tiers is not None:
-        types["touch_tier"] = pl.String()
+        types |= {"touch_tier": pl.String(), "touch_tier_since": pl.Date()}
     types |= {
-        name: pl.String() if name in HEALTH_TEXT else pl.Float64()
+        name: pl.String()
+        if name in HEALTH_TEXT
+        else pl.Date()
+        if name in HEALTH_DATES
+        else pl.Float64()
         for name in health_columns(config.health)
     }
     if config.journey is not None:

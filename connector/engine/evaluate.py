@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
@@ -21,13 +21,16 @@ from connector.config.load import Config
 from connector.engine.columns import evaluated_columns
 from connector.engine.expressions import POLARS_ERRORS, reason
 from connector.engine.health import HISTORY_SCHEMA, score_health
+from connector.engine.journey import TRACK as JOURNEY_TRACK
 from connector.engine.journey import assign_stage
+from connector.engine.kept import STATE_SCHEMA, no_kept_stages, take_state
 from connector.engine.rules import (
     RuleSources,
     Skipped,
     compile_rules,
     fire_working_rules,
 )
+from connector.engine.tiers import TRACK as TIER_TRACK
 from connector.engine.tiers import assign_tier
 from connector.errors import EvaluationFailed
 from connector.frame import CURRENT_PREFIX
@@ -38,16 +41,31 @@ class Evaluation:
     table: pl.DataFrame  # the frame plus tier, health and journey columns
     firings: pl.DataFrame  # rule_id, account_id, period
     skipped: tuple[Skipped, ...] = ()  # rules left out of this run, and why
+    # what a real run records of kept columns (journey stage, tier): `engine.kept`
+    state: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=STATE_SCHEMA))
 
 
 def evaluate(
-    table: pl.DataFrame, config: Config, *, as_of: date, history: pl.DataFrame | None = None
+    table: pl.DataFrame,
+    config: Config,
+    *,
+    as_of: date,
+    history: pl.DataFrame | None = None,
+    kept: pl.DataFrame | None = None,
 ) -> Evaluation:
-    """`history`: earlier daily snapshots (account_id, snapshot_date, health_score)."""
+    """`history`: earlier daily snapshots (`HISTORY_SCHEMA`); `kept`: each account's stages
+    as the store keeps them (`KEPT_STAGE_SCHEMA`), none on a first run."""
+    kept = kept if kept is not None else no_kept_stages()
+    states = []
     columns = list(table.columns)
+    current = current_result_columns(config.mapping.results)
     if config.touch_tiers is not None:
         with _section(config, "touch_tiers"):
-            table = assign_tier(table, config.touch_tiers, columns)
+            table = assign_tier(
+                table, config.touch_tiers, columns, as_of=as_of, current=current, kept=kept
+            )
+        table, state = take_state(table, TIER_TRACK, "touch_tier_since")
+        states.append(state)
     with _section(config, "health"):
         table = score_health(
             table,
@@ -63,8 +81,11 @@ def evaluate(
                 config.journey,
                 list(table.columns),
                 as_of=as_of,
-                current=current_result_columns(config.mapping.results),
+                current=current,
+                kept=kept,
             )
+        table, state = take_state(table, JOURNEY_TRACK, "journey_stage_since")
+        states.append(state)
     rules = compile_rules(config.rules, evaluated_columns(config))
     firings, failures = fire_working_rules(table, rules)
     sources = RuleSources.of(config)
@@ -76,7 +97,8 @@ def evaluate(
         )
         for failure in failures
     )
-    return Evaluation(table, firings, skipped)
+    state = pl.concat(states) if states else pl.DataFrame(schema=STATE_SCHEMA)
+    return Evaluation(table, firings, skipped, state)
 
 
 def current_result_columns(results: Mapping[str, str]) -> dict[str, str]:

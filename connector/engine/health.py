@@ -3,12 +3,18 @@
 Every step is a polars expression over the whole table. Missing data is never a silent 0:
 a measure without data is either re-weighted away or scored with an explicit default, and a
 group without data drops out of the overall weighting.
+
+The trend compares like with like: the baseline is the day's snapshot nearest to the trend
+window, and a snapshot scored by another model version is re-scored from the raw values it
+kept, with the current model. A model edit alone therefore moves no trend; a snapshot that
+cannot be re-scored gives no trend at all ("model changed"), never a misleading one.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Sequence
+import json
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, timedelta
 from functools import reduce
 from operator import add
@@ -16,11 +22,27 @@ from operator import add
 import polars as pl
 
 from connector.config.playbook import HealthModel, Measure
-from connector.engine.expressions import compile_sql
+from connector.engine.expressions import POLARS_ERRORS, compile_sql
 
 SCORE_PREFIX = "score_"
 GROUP_PREFIX = "health_"
-HISTORY_SCHEMA = {"account_id": pl.String, "snapshot_date": pl.Date, "health_score": pl.Float64}
+HISTORY_SCHEMA = {
+    "account_id": pl.String,
+    "snapshot_date": pl.Date,
+    "health_score": pl.Float64,
+    "model_version": pl.String,  # null: written before snapshots kept their model
+    "inputs": pl.String,  # JSON: the raw values of `model_inputs` that day
+}
+# What does not change a score or a colour, so editing it keeps the model version.
+PRESENTATION: dict[str, object] = {
+    "trend_days": True,
+    "trend_tolerance_days": True,
+    "reason_groups": True,
+    "groups": {"__all__": {"label"}},
+    "measures": {"__all__": {"label", "display"}},
+    "segments": {"__all__": {"name"}},
+}
+TREND_OK, TREND_NO_BASELINE, TREND_MODEL_CHANGED = "ok", "no baseline", "model changed"
 
 
 def health_columns(model: HealthModel) -> list[str]:
@@ -32,14 +54,28 @@ def health_columns(model: HealthModel) -> list[str]:
         "health_model_version",
         "health_baseline",
         "health_trend",
+        "health_trend_baseline_date",
+        "health_trend_status",
         *(GROUP_PREFIX + group for group in model.groups),
         *(SCORE_PREFIX + m.id for m in model.measures),
     ]
 
 
 def model_version(model: HealthModel) -> str:
-    """A short hash of the model: scores computed by different models are never compared."""
-    return hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:12]
+    """A short hash of what turns raw values into scores and colours (measures, groups,
+    segments, weights, scales, bands, colour bands), not of labels or the trend window:
+    snapshots scored by different versions are never compared as they are."""
+    scoring = model.model_dump(mode="json", exclude=PRESENTATION)  # type: ignore[arg-type]
+    return hashlib.sha256(json.dumps(scoring, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def model_inputs(model: HealthModel, columns: Collection[str]) -> list[str]:
+    """The columns the model's scores read (measure expressions, segment conditions): what a
+    snapshot keeps raw so that a later model can re-score it."""
+    expressions = [m.expr for m in model.measures] + [s.when for s in model.segments]
+    return sorted(
+        {name for sql in expressions for name in compile_sql(sql, columns).meta.root_names()}
+    )
 
 
 def score_health(
@@ -51,18 +87,24 @@ def score_health(
     as_of: date,
 ) -> pl.DataFrame:
     """Add measure, group and overall scores, colour, reason, model version and trend."""
+    table = _with_scores(table, model, columns)
+    table = _with_reason(table, model, columns).with_columns(
+        health_color=_color(pl.col("health_score"), model),
+        health_model_version=pl.lit(model_version(model)),
+    )
+    baseline = _baseline_scores(table, model, columns, _nearest(history, model, as_of))
+    return _with_trend(table, baseline)
+
+
+def _with_scores(table: pl.DataFrame, model: HealthModel, columns: Collection[str]) -> pl.DataFrame:
+    """Measure scores, then group scores, then the overall `health_score`."""
     table = table.with_columns(
         [_measure_score(m, columns).alias(SCORE_PREFIX + m.id) for m in model.measures]
     )
     table = table.with_columns(
         [_group_score(model, g).alias(GROUP_PREFIX + g) for g in model.groups]
     )
-    table = table.with_columns(health_score=_overall(model, columns).round(1))
-    table = _with_reason(table, model, columns).with_columns(
-        health_color=_color(pl.col("health_score"), model),
-        health_model_version=pl.lit(model_version(model)),
-    )
-    return _with_trend(table, history, as_of - timedelta(days=model.trend_days))
+    return table.with_columns(health_score=_overall(model, columns).round(1))
 
 
 def _measure_score(measure: Measure, columns: Collection[str]) -> pl.Expr:
@@ -202,14 +244,99 @@ def _group_text(model: HealthModel, group: str, columns: Collection[str]) -> pl.
     )
 
 
-def _with_trend(table: pl.DataFrame, history: pl.DataFrame, baseline_day: date) -> pl.DataFrame:
-    """Score change since the last snapshot on or before `baseline_day`."""
-    baseline = (
-        history.filter(pl.col("snapshot_date") <= baseline_day)
-        .sort("snapshot_date")
-        .group_by("account_id")
-        .agg(pl.col("health_score").last().alias("health_baseline"))
+def _nearest(history: pl.DataFrame, model: HealthModel, as_of: date) -> pl.DataFrame:
+    """Per account, the snapshot nearest to `trend_days` before `as_of`, at most
+    `trend_tolerance_days` from it (and before `as_of`); on a tie, the earlier one, so the
+    trend spans at least the window. Beyond the tolerance there is no baseline."""
+    target = as_of - timedelta(days=model.trend_days)
+    distance = (pl.col("snapshot_date") - pl.lit(target, pl.Date)).dt.total_days().abs()
+    return (
+        history.filter(pl.col("snapshot_date") < as_of, distance <= model.trend_tolerance_days)
+        .with_columns(_distance=distance)
+        .sort("_distance", "snapshot_date")
+        .group_by("account_id", maintain_order=True)
+        .first()
+        .drop("_distance")
     )
-    return table.join(baseline, left_on="id", right_on="account_id", how="left").with_columns(
-        health_trend=(pl.col("health_score") - pl.col("health_baseline")).round(1)
+
+
+def _baseline_scores(
+    table: pl.DataFrame, model: HealthModel, columns: Collection[str], nearest: pl.DataFrame
+) -> pl.DataFrame:
+    """account_id, baseline_date, health_baseline (by the current model), comparable.
+
+    A snapshot of the current version keeps its score; one of another version is re-scored
+    from its raw inputs; one without the inputs the current model reads is not comparable.
+    """
+    current = model_version(model)
+    parts = [
+        nearest.filter(pl.col("model_version") == current).select(
+            "account_id", health_baseline=pl.col("health_score")
+        )
+    ]
+    others = nearest.filter(pl.col("model_version") != current)
+    for version in others["model_version"].unique().sort():
+        rows = others.filter(pl.col("model_version") == version)
+        parts += _rescored(rows, model, columns, table.schema)
+    scored = pl.concat(parts).with_columns(comparable=pl.lit(True))
+    return nearest.select("account_id", baseline_date=pl.col("snapshot_date")).join(
+        scored, on="account_id", how="left"
+    )
+
+
+def _rescored(
+    rows: pl.DataFrame,
+    model: HealthModel,
+    columns: Collection[str],
+    schema: Mapping[str, pl.DataType],
+) -> list[pl.DataFrame]:
+    """The current model's scores of snapshots from one other model version, or nothing when
+    they lack a raw value the current model reads (all rows of a version keep the same)."""
+    inputs = model_inputs(model, columns)
+    kept = rows["inputs"][0]
+    if kept is None or not set(inputs) <= set(json.loads(kept)):
+        return []
+    try:
+        frame = _decode_inputs(rows, {name: schema[name] for name in inputs})
+        scored = _with_scores(frame, model, inputs)
+    except POLARS_ERRORS:  # a kept value that no longer fits its column's type
+        return []
+    return [scored.select(pl.col("id").alias("account_id"), health_baseline="health_score")]
+
+
+def _decode_inputs(rows: pl.DataFrame, types: Mapping[str, pl.DataType]) -> pl.DataFrame:
+    """One row per snapshot with its kept raw values, typed like today's columns (dates are
+    kept as ISO text)."""
+    as_read = {name: pl.String() if d.is_temporal() else d for name, d in types.items()}
+    frame = rows.select(
+        pl.col("account_id").alias("id"),
+        pl.col("inputs").str.json_decode(pl.Struct(as_read)).alias("_inputs"),
+    ).unnest("_inputs")
+    return frame.with_columns(
+        [
+            pl.col(name).str.strptime(dtype, strict=False)  # type: ignore[arg-type]
+            for name, dtype in types.items()
+            if dtype.is_temporal()
+        ]
+    )
+
+
+def _with_trend(table: pl.DataFrame, baseline: pl.DataFrame) -> pl.DataFrame:
+    """Score change since the baseline, the baseline's date, and why there is no trend."""
+    comparable = pl.col("comparable").fill_null(False)
+    status = (
+        pl.when(comparable)
+        .then(pl.lit(TREND_OK))
+        .when(pl.col("baseline_date").is_not_null())
+        .then(pl.lit(TREND_MODEL_CHANGED))
+        .otherwise(pl.lit(TREND_NO_BASELINE))
+    )
+    return (
+        table.join(baseline, left_on="id", right_on="account_id", how="left")
+        .with_columns(
+            health_trend=(pl.col("health_score") - pl.col("health_baseline")).round(1),
+            health_trend_baseline_date=pl.when(comparable).then(pl.col("baseline_date")),
+            health_trend_status=status,
+        )
+        .drop("baseline_date", "comparable")
     )

@@ -13,10 +13,13 @@ import polars as pl
 
 from connector.config.mapping import Mapping
 from connector.frame.rollups import (
+    CONTRACT_COLUMNS,
     MEETING_COLUMNS,
     OPPORTUNITY_COLUMNS,
+    contract_rollup,
     expansion_rollup,
     meeting_rollup,
+    open_opportunities,
     renewal_rollup,
 )
 from connector.frame.usage import silent_for_the_window, usage_columns, usage_signals
@@ -46,9 +49,8 @@ class Extract:
 
 def frame_columns(mapping: Mapping) -> list[str]:
     """Every column a rule or template can use, in a stable order."""
-    columns = [*mapping.account.fields, *OPPORTUNITY_COLUMNS]
-    if "arr" not in columns:
-        columns.append("arr")
+    columns = [*mapping.account.fields, *OPPORTUNITY_COLUMNS, *CONTRACT_COLUMNS]
+    columns += [name for name in ("arr", "ltv") if name not in columns]
     columns += usage_columns(mapping.usage.metrics)
     if mapping.contact is not None and mapping.meeting is not None:
         columns += MEETING_COLUMNS
@@ -58,17 +60,17 @@ def frame_columns(mapping: Mapping) -> list[str]:
 def build_frame(extract: Extract, mapping: Mapping, as_of: date, zone: str = "UTC") -> pl.DataFrame:
     """Accounts ⋈ opportunity roll-ups ⋈ usage signals ⋈ meetings, plus date columns; CRM
     timestamps become dates in the team's time zone `zone`."""
-    opportunities = extract.opportunities
+    opportunities = open_opportunities(extract.opportunities)
     table = (
         extract.accounts.join(renewal_rollup(opportunities, mapping), on="id", how="left")
         .join(expansion_rollup(opportunities, mapping), on="id", how="left")
+        .join(contract_rollup(extract.opportunities, mapping, as_of), on="id", how="left")
         .with_columns(
             pl.col("open_expansion_count").fill_null(0),
             pl.col("open_expansion_amount").fill_null(0.0),
         )
     )
-    if "arr" not in table.columns:
-        table = table.with_columns(arr=pl.col("renewal_amount"))
+    table = _with_value(table, as_of)
     table = _with_usage(table, extract, mapping, as_of)
     if extract.contacts is not None and extract.meetings is not None:
         rollup = meeting_rollup(extract.contacts, extract.meetings, mapping, as_of, zone)
@@ -76,6 +78,21 @@ def build_frame(extract: Extract, mapping: Mapping, as_of: date, zone: str = "UT
             pl.col("decision_makers").fill_null(0)
         )
     return table.with_columns(_derived(as_of, has_start="contract_start" in table.columns))
+
+
+def _with_value(table: pl.DataFrame, as_of: date) -> pl.DataFrame:
+    """`arr` and `ltv`, unless the account maps its own: ARR is the contract's (the open
+    renewal's amount when the CRM holds no won contract), LTV is tenure in years × ARR,
+    tenure counted from `contract_start` (else the latest contract term's start)."""
+    if "arr" not in table.columns:
+        table = table.with_columns(arr=pl.coalesce("contract_arr", "renewal_amount"))
+    if "ltv" in table.columns:
+        return table
+    start = pl.col("contract_term_start")
+    if "contract_start" in table.columns:
+        start = pl.coalesce(pl.col("contract_start").cast(pl.Date), start)
+    years = ((pl.lit(as_of, pl.Date) - start).dt.total_days() / 365.25).clip(lower_bound=0.0)
+    return table.with_columns(ltv=(pl.col("arr").cast(pl.Float64) * years).round(2))
 
 
 def _with_usage(

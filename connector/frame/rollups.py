@@ -24,6 +24,49 @@ MEETING_COLUMNS = [
 ]
 
 
+CONTRACT_COLUMNS = ["contract_arr", "contract_term_start"]
+
+
+def open_opportunities(opportunities: pl.DataFrame) -> pl.DataFrame:
+    """The open ones: the read keeps open and (when `won` is mapped) closed-won ones."""
+    if "won" not in opportunities.columns:
+        return opportunities
+    return opportunities.filter(~pl.col("won").fill_null(False))
+
+
+def contract_rollup(opportunities: pl.DataFrame, mapping: Mapping, as_of: date) -> pl.DataFrame:
+    """Per account, the latest contract term — the closed-won new business or renewal with
+    the latest close date up to `as_of` — and its ARR: the term's amount plus the amounts
+    of expansions won since it started (a renewal's amount already holds earlier ones).
+    Without `won` mapped there are no terms, and the columns are null."""
+    if "won" not in opportunities.columns:
+        return pl.DataFrame(
+            schema={"id": pl.String, "contract_arr": pl.Float64, "contract_term_start": pl.Date}
+        )
+    won = opportunities.filter(
+        pl.col("won").fill_null(False), pl.col("close_date").cast(pl.Date) <= as_of
+    ).with_columns(pl.col("close_date").cast(pl.Date), pl.col("amount").cast(pl.Float64))
+    terms = (
+        won.filter(pl.col("type").is_in(mapping.opportunity.contract_types))
+        .sort("close_date", "id")
+        .group_by("account_id", maintain_order=True)
+        .last()
+        .select("account_id", term_amount="amount", contract_term_start="close_date")
+    )
+    added = (
+        won.filter(pl.col("type").is_in(mapping.opportunity.expansion_types))
+        .join(terms, on="account_id")
+        .filter(pl.col("close_date") >= pl.col("contract_term_start"))
+        .group_by("account_id")
+        .agg(pl.col("amount").sum().alias("expanded"))
+    )
+    return terms.join(added, on="account_id", how="left").select(
+        pl.col("account_id").alias("id"),
+        (pl.col("term_amount") + pl.col("expanded").fill_null(0.0)).alias("contract_arr"),
+        "contract_term_start",
+    )
+
+
 def renewal_rollup(opportunities: pl.DataFrame, mapping: Mapping) -> pl.DataFrame:
     """The next open renewal per account: its date is the renewal date, its amount the ARR."""
     renewals = opportunities.filter(pl.col("type").is_in(mapping.opportunity.renewal_types))

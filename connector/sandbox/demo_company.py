@@ -125,12 +125,14 @@ class DemoCompany:
             for first, last in CSMS
         ]
         usage: list[UsageRow] = []
+        contracts: list[Contract] = []
         for number in range(1, self.customers + 1):
             persona = rng.choices(list(PERSONAS), weights=list(PERSONAS.values()))[0]
             tenant = f"TEN-{number:04d}"
             owner = rng.choice(csm_ids)
-            account_id = self._customer(org, rng, number, persona, tenant, owner, csm_ids)
-            self._contacts(org, rng, account_id, owner)
+            contract = self._customer(org, rng, number, persona, tenant, owner, csm_ids)
+            contracts.append(contract)
+            self._contacts(org, rng, contract.account_id, owner)
             rows = weekly_usage(rng, tenant, persona, self.as_of)
             usage += rows[: len(rows) - silent_weeks(number)]
         for number in range(1, self.prospects + 1):
@@ -143,6 +145,8 @@ class DemoCompany:
                     "Industry": "Technology",
                 },
             )
+        for contract in contracts:  # last, so every other record keeps its id
+            contract.insert_won(org, self.as_of)
         return usage
 
     def _customer(
@@ -154,7 +158,7 @@ class DemoCompany:
         tenant: str,
         owner: str,
         csm_ids: list[str],
-    ) -> str:
+    ) -> Contract:
         start = contract_start(rng, persona, self.as_of)
         name = f"{rng.choice(COMPANY_WORDS)} {rng.choice(COMPANY_KINDS)} {number:03d}"
         account_id = org.insert(
@@ -196,7 +200,7 @@ class DemoCompany:
                     "CloseDate": (self.as_of + timedelta(days=rng.randint(10, 120))).isoformat(),
                 },
             )
-        return account_id
+        return Contract(account_id, name, owner, start, arr)
 
     def _contacts(self, org: Org, rng: random.Random, account_id: str, owner: str) -> None:
         """Two to four contacts, the first the decision maker; most accounts met theirs
@@ -238,6 +242,39 @@ class DemoCompany:
                     "StartDateTime": start.isoformat(),
                     "EndDateTime": (start + timedelta(hours=1)).isoformat(),
                     "ActivityDate": start.date().isoformat(),
+                },
+            )
+
+
+@dataclass(frozen=True)
+class Contract:
+    """A customer's contract: won as new business on `start` for `arr` a year, renewed at the
+    same ARR on each anniversary so far (the next renewal is an open opportunity)."""
+
+    account_id: str
+    name: str
+    owner: str
+    start: date
+    arr: float
+
+    def insert_won(self, org: Org, as_of: date) -> None:
+        """The closed-won new business and renewals: where the account's ARR comes from."""
+        terms = [("New Business", self.start)]
+        years = 1
+        while (anniversary := add_months(self.start, 12 * years)) <= as_of:
+            terms.append(("Renewal", anniversary))
+            years += 1
+        for kind, closed in terms:
+            org.insert(
+                "Opportunity",
+                {
+                    "Name": f"{self.name} — {kind} {closed.year}",
+                    "AccountId": self.account_id,
+                    "Type": kind,
+                    "StageName": "Closed Won",
+                    "Amount": self.arr,
+                    "OwnerId": self.owner,
+                    "CloseDate": closed.isoformat(),
                 },
             )
 

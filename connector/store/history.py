@@ -6,6 +6,8 @@ Snapshots are upserted per (account, day), so re-running a day replaces, never d
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -30,10 +32,25 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store.lock import advisory_key, run_lock
-from connector.store.tables import account_snapshots, message_ledger, runs, task_ledger
+from connector.store.tables import (
+    account_snapshots,
+    message_ledger,
+    runs,
+    stage_history,
+    stage_pending,
+    task_ledger,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SNAPSHOT_BATCH = 5_000
+KEPT_STAGE_SCHEMA = {
+    "account_id": pl.String,
+    "track": pl.String,
+    "stage": pl.String,
+    "entered_on": pl.Date,
+    "pending_stage": pl.String,
+    "pending_since": pl.Date,
+}
 MIGRATION_WAIT_SECONDS = 60.0  # how long a replica waits for another's migration (SQLite)
 
 
@@ -268,10 +285,20 @@ class HistoryStore:
     # -- snapshots -----------------------------------------------------------------------
 
     def save_snapshots(
-        self, run_id: str, snapshot_date: date, table: pl.DataFrame, measures: Iterable[str]
+        self,
+        run_id: str,
+        snapshot_date: date,
+        table: pl.DataFrame,
+        measures: Iterable[str],
+        inputs: Iterable[str] = (),
     ) -> int:
-        """Upsert one snapshot per account for `snapshot_date`; returns rows written."""
-        names = list(measures)
+        """Upsert one snapshot per account for `snapshot_date`; returns rows written.
+
+        `inputs`: the columns the health model's expressions read, kept raw so a later
+        model can re-score the day; the model version comes from `health_model_version`.
+        """
+        names, raw = list(measures), list(inputs)
+        versioned = "health_model_version" in table.columns
         rows = [
             {
                 "account_id": row["id"],
@@ -279,11 +306,17 @@ class HistoryStore:
                 "run_id": run_id,
                 "health_score": row["health_score"],
                 "health_color": row["health_color"],
-                "measures": {name: row[name] for name in names},
+                "measures": {name: _json_value(row[name]) for name in names},
+                "model_version": row["health_model_version"] if versioned else None,
+                "inputs": {name: _json_value(row[name]) for name in raw} if versioned else None,
             }
-            for row in table.select("id", "health_score", "health_color", *names).iter_rows(
-                named=True
-            )
+            for row in table.select(
+                "id",
+                "health_score",
+                "health_color",
+                *(["health_model_version"] if versioned else []),
+                *dict.fromkeys([*names, *raw]),
+            ).iter_rows(named=True)
         ]
         with self._transaction() as db:
             for start in range(0, len(rows), SNAPSHOT_BATCH):
@@ -298,13 +331,21 @@ class HistoryStore:
             index_elements=["account_id", "snapshot_date"],
             set_={
                 column: insert.excluded[column]
-                for column in ("run_id", "health_score", "health_color", "measures")
+                for column in (
+                    "run_id",
+                    "health_score",
+                    "health_color",
+                    "measures",
+                    "model_version",
+                    "inputs",
+                )
             },
         )
 
     def snapshots(self, since: date, until: date) -> pl.DataFrame:
         """Snapshots with `since <= snapshot_date < until`: account_id, snapshot_date,
-        health_score, health_color, and one column per stored measure."""
+        health_score, health_color, model_version, inputs (JSON text; null before 0005),
+        and one column per stored measure."""
         query = (
             select(account_snapshots)
             .where(
@@ -315,15 +356,101 @@ class HistoryStore:
         )
         with self._transaction() as db:
             rows = [dict(row) for row in db.execute(query).mappings()]
+        for row in rows:
+            row["inputs"] = None if row["inputs"] is None else json.dumps(row["inputs"])
         schema = {
             "account_id": pl.String,
             "snapshot_date": pl.Date,
             "health_score": pl.Float64,
             "health_color": pl.String,
+            "model_version": pl.String,
+            "inputs": pl.String,
         }
         base = pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema, orient="row")
         measures = pl.DataFrame([r["measures"] for r in rows]) if rows else pl.DataFrame()
         return pl.concat([base, measures], how="horizontal") if measures.width else base
+
+    # -- stage history -------------------------------------------------------------------
+
+    def stages(self) -> pl.DataFrame:
+        """Each account's current stage per track (its latest entry) and since when, with
+        the move waiting out its hysteresis, if any (`KEPT_STAGE_SCHEMA`)."""
+        latest = (
+            select(
+                stage_history.c.account_id,
+                stage_history.c.track,
+                func.max(stage_history.c.entered_on).label("entered_on"),
+            )
+            .group_by(stage_history.c.account_id, stage_history.c.track)
+            .subquery()
+        )
+        current = select(
+            stage_history.c.account_id,
+            stage_history.c.track,
+            stage_history.c.stage,
+            stage_history.c.entered_on,
+        ).join(
+            latest,
+            (stage_history.c.account_id == latest.c.account_id)
+            & (stage_history.c.track == latest.c.track)
+            & (stage_history.c.entered_on == latest.c.entered_on),
+        )
+        with self._transaction() as db:
+            kept = [tuple(row) for row in db.execute(current)]
+            pending = [tuple(row) for row in db.execute(select(stage_pending))]
+        keys = {"account_id": pl.String, "track": pl.String}
+        stages = pl.DataFrame(
+            kept, schema={**keys, "stage": pl.String, "entered_on": pl.Date}, orient="row"
+        )
+        waiting = pl.DataFrame(
+            pending,
+            schema={**keys, "pending_stage": pl.String, "pending_since": pl.Date},
+            orient="row",
+        )
+        joined = stages.join(waiting, on=["account_id", "track"], how="full", coalesce=True)
+        return joined.select(list(KEPT_STAGE_SCHEMA))
+
+    def save_stages(self, run_id: str, states: pl.DataFrame) -> int:
+        """Record this run's stages: an entry for each `changed` row, and the pending moves
+        of the tracks in `states` replaced by theirs. Returns the entries written."""
+        entries = [
+            {**row, "run_id": run_id}
+            for row in states.filter(pl.col("changed"))
+            .select("account_id", "track", "stage", "entered_on")
+            .iter_rows(named=True)
+        ]
+        waiting = [
+            {"account_id": a, "track": t, "stage": s, "since": d}
+            for a, t, s, d in states.filter(pl.col("pending_stage").is_not_null())
+            .select("account_id", "track", "pending_stage", "pending_since")
+            .iter_rows()
+        ]
+        tracks = states["track"].unique().to_list()
+        with self._transaction() as db:
+            for start in range(0, len(entries), SNAPSHOT_BATCH):
+                db.execute(self._upsert_stage(db), entries[start : start + SNAPSHOT_BATCH])
+            db.execute(delete(stage_pending).where(stage_pending.c.track.in_(tracks)))
+            for start in range(0, len(waiting), SNAPSHOT_BATCH):
+                db.execute(insert(stage_pending), waiting[start : start + SNAPSHOT_BATCH])
+        return len(entries)
+
+    def _upsert_stage(self, db: Connection) -> Any:
+        insert = (postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert)(
+            stage_history
+        )
+        return insert.on_conflict_do_update(
+            index_elements=["account_id", "track", "entered_on"],
+            set_={"stage": insert.excluded.stage, "run_id": insert.excluded.run_id},
+        )
+
+
+def _json_value(value: Any) -> Any:
+    """What JSON can hold: dates as ISO text, NaN (which PostgreSQL's JSON refuses) as null."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
 
 
 def _manual_transactions(dbapi_connection: Any, _record: Any) -> None:

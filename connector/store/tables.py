@@ -19,7 +19,9 @@ runs = Table(
 )
 
 # One row per account and day: the last real run of the day wins. Metrics and sub-scores live
-# in `measures` as JSON so RevOps can add a metric without a migration.
+# in `measures` as JSON so RevOps can add a metric without a migration. `model_version` says
+# which health model scored the row and `inputs` keeps the raw values that model's
+# expressions read, so a later model can re-score the day (NULL in rows from before 0005).
 account_snapshots = Table(
     "account_snapshots",
     metadata,
@@ -29,6 +31,8 @@ account_snapshots = Table(
     Column("health_score", Float),
     Column("health_color", String(40)),
     Column("measures", JSON, nullable=False),
+    Column("model_version", String(40)),
+    Column("inputs", JSON),
 )
 
 # Who holds the run lock since when. On PostgreSQL an advisory lock does the locking (and
@@ -64,4 +68,27 @@ task_ledger = Table(
     Column("status", String(20), nullable=False),
     Column("record_id", String(64)),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
+)
+
+# When each account entered each stage of a track ('journey_stage', 'touch_tier'): the
+# latest entry is the current stage, and its `entered_on` starts the dwell clock.
+stage_history = Table(
+    "stage_history",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("track", String(40), primary_key=True),
+    Column("entered_on", Date, primary_key=True),
+    Column("stage", String(120), nullable=False),
+    Column("run_id", String(32), nullable=False),
+)
+
+# A move to `stage` whose condition has held on every run since `since`, waiting out its
+# hysteresis; gone as soon as a run finds the condition no longer holds.
+stage_pending = Table(
+    "stage_pending",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("track", String(40), primary_key=True),
+    Column("stage", String(120), nullable=False),
+    Column("since", Date, nullable=False),
 )

@@ -216,6 +216,7 @@ class SandboxCrm(Protocol):
 
     # what a user or an outage does to it
     def complete_task(self, task: CrmTask) -> None: ...  # as the CSM would, through the API
+    def win_renewal(self, account_id: str, on: date) -> float: ...  # closes it won; its amount
     def refuse_value(self, result: str, value: str) -> None: ...  # reject accounts set to it
     def drop_create_answer(self) -> None: ...  # the next task create is done, its answer lost
     def drop_update_answer(self) -> None: ...  # the same for the next account update
@@ -306,6 +307,16 @@ class SalesforceCrm:
     def complete_task(self, task: CrmTask) -> None:
         tasks = cast(SFType, salesforce_client(self.sandbox).Task)  # not the Bulk APIs
         tasks.update(task.id, {"Status": self.task_completed})
+
+    def win_renewal(self, account_id: str, on: date) -> float:
+        (renewal,) = [
+            o
+            for o in self.sandbox.org.records("Opportunity")
+            if o["AccountId"] == account_id and o["Type"] == "Renewal" and not o["IsClosed"]
+        ]
+        opportunities = cast(SFType, salesforce_client(self.sandbox).Opportunity)
+        opportunities.update(renewal["Id"], {"StageName": "Closed Won", "CloseDate": str(on)})
+        return float(renewal["Amount"])
 
     def record_url(self, account_id: str) -> str:
         return f"{self.sandbox.settings.salesforce_url}/lightning/r/Account/{account_id}/view"
@@ -441,6 +452,22 @@ class HubSpotCrm:
         hubspot_client(self.sandbox).crm.objects.batch_api.update(
             "tasks", BatchInputSimplePublicObjectBatchInput(inputs=[done])
         )
+
+    def win_renewal(self, account_id: str, on: date) -> float:
+        (renewal,) = [
+            d
+            for d in self.sandbox.portal.records("deals")
+            if d["associations"].get("companies") == [account_id]
+            and d["properties"]["dealtype"] == "renewal"
+            and d["properties"]["hs_is_closed"] == "false"
+        ]
+        won = SimplePublicObjectBatchInput(
+            id=renewal["id"], properties={"dealstage": "closedwon", "closedate": str(on)}
+        )
+        hubspot_client(self.sandbox).crm.objects.batch_api.update(
+            "deals", BatchInputSimplePublicObjectBatchInput(inputs=[won])
+        )
+        return float(renewal["properties"]["amount"])
 
     def record_url(self, account_id: str) -> str:
         portal_id = self.sandbox.settings.hubspot_portal_id

@@ -291,9 +291,139 @@ def test_trend_comes_from_the_history_store_and_stage_dates_from_the_crm(
         # the same usage a month later: the score is unchanged, so the trend is exactly 0
         assert account.results["health_score"] == before.results["health_score"]
         assert account.results["health_trend"] == 0.0
+        assert account.results["health_trend_baseline_date"] == AS_OF.isoformat()
         moved = account.results["journey_stage"] != before.results["journey_stage"]
         entered = later if moved else AS_OF
         assert account.results["journey_stage_since"] == entered.isoformat()
+
+
+def test_a_model_edit_alone_moves_no_trend_and_raises_no_health_drop(
+    crm: SandboxCrm, project: Path
+) -> None:
+    """RevOps doubles the Engagement weight between two runs a month apart; usage is the
+    same. Scores move, but the baseline is re-scored with the edited model: every trend is
+    0 and `health-drop` fires for no account."""
+    first = run_sync(crm.sandbox.settings, dry_run=False)
+    before = {a.id: a.results for a in crm.customers()}
+    health = project / "playbooks" / "health.yaml"
+    health.write_text(
+        health.read_text().replace(
+            "engagement: {label: Engagement, weight: 1}",
+            "engagement: {label: Engagement, weight: 2}",
+        )
+    )
+    later = crm.sandbox.settings.model_copy(update={"as_of_date": AS_OF + timedelta(30)})
+    crm.sandbox.usage.shift_weeks(30 // 7)
+
+    second = run_sync(later, dry_run=False)
+
+    after = {a.id: a.results for a in crm.customers()}
+    moved = [i for i in after if after[i]["health_score"] != before[i]["health_score"]]
+    assert len(moved) > CUSTOMERS // 2  # the edit changed most scores…
+    assert all(a["health_trend"] == 0.0 for a in after.values())  # …and no trend
+    assert {a["health_trend_baseline_date"] for a in after.values()} == {AS_OF.isoformat()}
+    assert {r["health_model_version"] for r in after.values()} != {
+        r["health_model_version"] for r in before.values()
+    }
+    assert [t for t in second.plan.tasks if t.rule_id == "health-drop"] == []
+    assert second.summary.trends_model_changed == 0
+    assert first.summary.tasks_created > 0
+
+
+def test_a_baseline_too_far_from_the_window_gives_no_trend(crm: SandboxCrm) -> None:
+    """The only snapshot is 37 days old: 7 days from the 30-day window, beyond its 3 days'
+    tolerance. The CRM shows no trend and no baseline date, not a stale comparison."""
+    run_sync(crm.sandbox.settings, dry_run=False)
+    crm.sandbox.usage.shift_weeks(37 // 7)
+    later = crm.sandbox.settings.model_copy(update={"as_of_date": AS_OF + timedelta(37)})
+
+    outcome = run_sync(later, dry_run=False)
+
+    customers = crm.customers()
+    assert all(a.results["health_trend"] is None for a in customers)
+    assert all(a.results["health_trend_baseline_date"] is None for a in customers)
+    assert all(a.results["health_score"] is not None for a in customers)
+    assert outcome.summary.trends_model_changed == 0
+
+
+def _stages(crm: SandboxCrm) -> dict[str, tuple[str, str]]:
+    return {
+        a.id: (a.results["journey_stage"], a.results["journey_stage_since"])
+        for a in crm.customers()
+    }
+
+
+def _kept_stages(crm: SandboxCrm) -> list[tuple[object, ...]]:
+    store = HistoryStore.open(crm.sandbox.settings.state_database_url.get_secret_value())
+    try:
+        return store.stages().sort("account_id", "track").rows()
+    finally:
+        store.close()
+
+
+def test_a_silent_week_moves_no_stage_back_and_a_dry_run_records_nothing(
+    crm: SandboxCrm,
+) -> None:
+    """A week later every tenant is silent (no usage row for the run's week): recomputed
+    from that week alone every account would be back in Onboarding with a new stage date.
+    The stage history keeps each account where it was, since when it was."""
+    run_sync(crm.sandbox.settings, dry_run=False)
+    before, kept = _stages(crm), _kept_stages(crm)
+    assert {stage for stage, _ in before.values()} >= {"Onboarding", "Adoption", "Value"}
+    later = crm.sandbox.settings.model_copy(update={"as_of_date": AS_OF + timedelta(7)})
+
+    preview = run_sync(later, dry_run=True)
+    assert _kept_stages(crm) == kept  # a dry run writes no history
+    run_sync(later, dry_run=False)
+
+    assert _stages(crm) == before
+    assert preview.summary.stage_changes == 0
+    assert _kept_stages(crm) == kept
+
+
+def test_a_stage_goes_back_only_when_its_regression_rule_has_held_for_14_days(
+    crm: SandboxCrm,
+) -> None:
+    """Weekly runs while every tenant stays silent: four weeks on, `scouts_sent_sum_4w` is
+    0 and the shipped rule (Value or Advocacy → Adoption, 14 days) starts to hold; two
+    weeks later, and not before, those accounts are back in Adoption."""
+    run_sync(crm.sandbox.settings, dry_run=False)
+    first = _stages(crm)
+    valued = {i for i, (stage, _) in first.items() if stage in ("Value", "Advocacy")}
+    assert valued
+    seen = {}
+    for weeks in range(1, 7):
+        day = AS_OF + timedelta(weeks=weeks)
+        run_sync(crm.sandbox.settings.model_copy(update={"as_of_date": day}), dry_run=False)
+        seen[weeks] = _stages(crm)
+
+    assert all(seen[5][i] == first[i] for i in valued)  # held for 7 days only (since week 4)
+    back = AS_OF + timedelta(weeks=6)
+    assert {i for i, (stage, _) in seen[6].items() if stage == "Adoption"} >= valued
+    assert all(seen[6][i] == ("Adoption", back.isoformat()) for i in valued)
+    assert all(seen[6][i] == first[i] for i in first if i not in valued)  # the rest stay
+
+
+def test_a_renewal_closed_won_keeps_the_account_in_its_tier(crm: SandboxCrm) -> None:
+    """The day after their renewals close won, High Touch accounts have no open renewal:
+    ARR taken from the open renewal made them Tech Touch. Their ARR is the contract's, the
+    won renewal's amount, and they stay High Touch."""
+    run_sync(crm.sandbox.settings, dry_run=False)
+    before = {a.id: a.results["touch_tier"] for a in crm.customers()}
+    high = sorted(i for i, tier in before.items() if tier == "High Touch")
+    assert len(high) > 3
+    won = {i: crm.win_renewal(i, AS_OF) for i in high}
+    assert min(won.values()) >= 60000  # High Touch starts at 60,000
+
+    outcome = run_sync(
+        crm.sandbox.settings.model_copy(update={"as_of_date": AS_OF + timedelta(1)}),
+        dry_run=False,
+    )
+
+    assert {a.id: a.results["touch_tier"] for a in crm.customers()} == before
+    assert outcome.summary.stage_changes == 0  # no tier and no stage moved
+    renewals = {t.account_id for t in outcome.plan.tasks if t.rule_id == "renewal-90-days"}
+    assert not renewals & set(high)  # nothing left to renew this year
 
 
 def test_a_task_completed_in_the_crm_starts_the_cooldown(crm: SandboxCrm, project: Path) -> None:

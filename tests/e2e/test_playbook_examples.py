@@ -215,8 +215,9 @@ def test_health_drop_fires_on_a_fall_into_red_or_by_15_points(tmp_path: Path) ->
         baseline = {
             a["Id"]: a["CS_Health_Score__c"] + (20 if i % 2 else 5) for i, a in enumerate(scored)
         }
+        version = scored[0]["CS_Health_Model_Version__c"]  # scored by today's model
         store = HistoryStore.open(sandbox.settings.state_database_url.get_secret_value())
-        store.save_snapshots("seeded", AS_OF - timedelta(30), _snapshot(baseline), [])
+        store.save_snapshots("seeded", AS_OF - timedelta(30), _snapshot(baseline, version), [])
         store.close()
         outcome = run_sync(sandbox.settings, dry_run=True)
     expected = {
@@ -229,12 +230,18 @@ def test_health_drop_fires_on_a_fall_into_red_or_by_15_points(tmp_path: Path) ->
     assert _fired(outcome, "health-drop") == expected
 
 
-def _snapshot(scores: dict[str, float]) -> pl.DataFrame:
+def _snapshot(scores: dict[str, float], model_version: str) -> pl.DataFrame:
     return pl.DataFrame(
         {
             "id": list(scores),
             "health_score": list(scores.values()),
             "health_color": [None] * len(scores),
+            "health_model_version": [model_version] * len(scores),
         },
-        schema={"id": pl.String, "health_score": pl.Float64, "health_color": pl.String},
+        schema={
+            "id": pl.String,
+            "health_score": pl.Float64,
+            "health_color": pl.String,
+            "health_model_version": pl.String,
+        },
     )

@@ -80,3 +80,44 @@ def test_a_message_intent_is_dated_in_utc(store: HistoryStore) -> None:
     recorded = store.messages_recorded_at(["slack-digest:2026-W48:1", "never"])
     assert list(recorded) == ["slack-digest:2026-W48:1"]
     assert before <= recorded["slack-digest:2026-W48:1"] <= datetime.now(UTC)  # aware, UTC
+
+
+def test_snapshots_keep_the_model_version_and_raw_inputs_as_json(store: HistoryStore) -> None:
+    table = _table([40.0], [float("nan")]).with_columns(
+        health_model_version=pl.lit("abc123"), start=pl.lit(date(2024, 6, 1))
+    )
+    store.save_snapshots("r", DAY, table, [], inputs=["logins", "start"])
+
+    history = store.snapshots(since=DAY, until=date(2026, 11, 24))
+
+    assert history.select("model_version", "inputs").rows() == [
+        ("abc123", '{"logins": null, "start": "2024-06-01"}')  # NaN kept as null
+    ]
+
+
+def test_stage_history_keeps_entries_and_replaces_pending_moves(store: HistoryStore) -> None:
+    def states(*rows: tuple[str, str, date, str | None, date | None, bool]) -> pl.DataFrame:
+        return pl.DataFrame(
+            [("0010", "journey_stage", *row) for row in rows],
+            schema=[
+                "account_id",
+                "track",
+                "stage",
+                "entered_on",
+                "pending_stage",
+                "pending_since",
+                "changed",
+            ],
+            orient="row",
+        )
+
+    later = date(2026, 12, 1)
+    assert store.save_stages("r1", states(("Value", DAY, None, None, True))) == 1
+    assert store.save_stages("r2", states(("Value", DAY, "Adoption", later, False))) == 0
+    store.save_stages("r3", states(("Adoption", later, None, None, True)))
+
+    assert store.stages().rows() == [("0010", "journey_stage", "Adoption", later, None, None)]
+    store.save_stages("r4", states(("Adoption", later, "Onboarding", later, False)))
+    assert store.stages().rows() == [
+        ("0010", "journey_stage", "Adoption", later, "Onboarding", later)
+    ]

@@ -48,6 +48,32 @@ def _weights(new: int) -> tuple[tuple[str, str], ...]:
 
 
 MISTAKES = {
+    "a regression from a stage that is not one": Mistake(
+        "playbooks/segments.yaml",
+        (("    - from: [Value, Advocacy]", "    - from: [Valeu, Advocacy]"),),
+        "'Valeu' is not a stage (did you mean 'Value'?); 'from' must name a stage of the "
+        "journey: Onboarding, Adoption, Value, Advocacy.",
+        "from: [Valeu, Advocacy]",
+    ),
+    "a regression that leads forward": Mistake(
+        "playbooks/segments.yaml",
+        (("      to: Adoption", "      to: Advocacy"),),
+        "'Value' does not come after 'Advocacy' in the journey",
+        "from: [Value, Advocacy]",
+        problems=2,
+    ),
+    "a regression without hysteresis": Mistake(
+        "playbooks/segments.yaml",
+        (("      for_days: 14", "      for_days: -1"),),
+        "greater than or equal to 1",
+        "for_days: -1",
+    ),
+    "a regression condition on an unknown column": Mistake(
+        "playbooks/segments.yaml",
+        (("when: scouts_sent_sum_4w < 20", "when: scout_sent_sum_4w < 20"),),
+        "unknown column 'scout_sent_sum_4w' (did you mean 'scouts_sent_sum_4w'?)",
+        "scout_sent_sum_4w < 20",
+    ),
     "unknown rule column, with did-you-mean": Mistake(
         "playbooks/rules.yaml",
         (("when: scouts_sent < 20", "when: scout_sent < 20"),),

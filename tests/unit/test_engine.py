@@ -8,13 +8,11 @@ import polars as pl
 import pytest
 
 from connector.config.mapping import Mapping
-from connector.config.playbook import HealthModel, Journey, Rule, Segment, TouchTiers
+from connector.config.playbook import HealthModel, Rule, Segment
 from connector.crm.protocol import ActionKey
 from connector.engine.expressions import ExpressionError, compile_sql
-from connector.engine.health import HISTORY_SCHEMA, model_version, score_health
-from connector.engine.journey import assign_stage
+from connector.engine.health import HISTORY_SCHEMA, score_health
 from connector.engine.rules import compile_rules, fire_rules
-from connector.engine.tiers import assign_tier
 from connector.frame import Extract, build_frame
 from connector.frame.usage import usage_signals
 
@@ -134,32 +132,6 @@ def test_reason_names_the_weakest_groups_and_their_weakest_measure() -> None:
         "Deployment 0: Active seats 4/40; Engagement 50: Logins 50",
         "Engagement 0: Logins 5; Deployment 100: Active seats 10/10",
     ]
-
-
-def test_model_version_changes_with_the_model() -> None:
-    changed = MODEL.model_copy(update={"trend_days": 7})
-    assert model_version(MODEL) == model_version(MODEL.model_copy())
-    assert model_version(MODEL) != model_version(changed)
-
-
-def test_trend_compares_with_the_snapshot_before_the_window() -> None:
-    history = pl.DataFrame(
-        {
-            "account_id": ["a", "a", "a", "b"],
-            "snapshot_date": [
-                date(2026, 10, 1),
-                date(2026, 10, 20),
-                date(2026, 11, 1),
-                date(2026, 11, 20),
-            ],
-            "health_score": [10.0, 40.0, 90.0, 80.0],
-        }
-    )
-    scored = _score(
-        history=history, id=["a", "b"], active=[5.0, 5.0], seats=[10.0, 10.0], logins=[10.0, 10.0]
-    )
-    assert scored["health_baseline"].to_list() == [40.0, None]
-    assert scored["health_trend"].to_list() == [10.0, None]
 
 
 def _rule(rule_id: str, when: str, period: str = "'p'") -> Rule:
@@ -282,64 +254,6 @@ def test_frame_rolls_up_the_next_renewal_and_this_weeks_usage() -> None:
     assert (b["renewal_date"], b["logins"], b["open_expansion_count"]) == (None, 0.0, 0)
     assert (a["days_silent"], b["days_silent"]) == (1, 21)
     assert a["run_week"] == "2026-W48"
-
-
-def test_touch_tier_by_arr_with_missing_arr_in_the_lowest_tier() -> None:
-    tiers = TouchTiers.model_validate(
-        {
-            "value": "arr",
-            "tiers": [
-                {"name": "High", "min": 50000},
-                {"name": "Low", "min": 10000},
-                {"name": "Tech", "min": 0},
-            ],
-        }
-    )
-    table = pl.DataFrame({"arr": [60000.0, 50000.0, 12000.0, 500.0, None]})
-    assert assign_tier(table, tiers, ["arr"])["touch_tier"].to_list() == [
-        "High",
-        "High",
-        "Low",
-        "Tech",
-        "Tech",
-    ]
-
-
-JOURNEY = Journey.model_validate(
-    {
-        "stages": [
-            {"name": "Onboarding", "done_when": "active >= 5"},
-            {"name": "Adoption", "done_when": "logins >= 10"},
-            {"name": "Value"},
-        ]
-    }
-)
-
-
-def test_journey_stage_keeps_its_since_date_until_it_changes() -> None:
-    table = pl.DataFrame(
-        {
-            "active": [1.0, 6.0, 6.0, 6.0],
-            "logins": [50.0, 1.0, 20.0, None],
-            "_current_stage": ["Onboarding", "Onboarding", "Value", None],
-            "_current_since": [date(2026, 9, 1), date(2026, 9, 1), date(2026, 10, 1), None],
-        }
-    )
-    staged = assign_stage(
-        table,
-        JOURNEY,
-        table.columns,
-        as_of=AS_OF,
-        current={"journey_stage": "_current_stage", "journey_stage_since": "_current_since"},
-    )
-    assert staged["journey_stage"].to_list() == ["Onboarding", "Adoption", "Value", "Adoption"]
-    assert staged["journey_stage_since"].to_list() == [
-        date(2026, 9, 1),
-        AS_OF,
-        date(2026, 10, 1),
-        AS_OF,
-    ]
-    assert staged["days_in_stage"].to_list() == [83, 0, 53, 0]
 
 
 def test_usage_signals_from_a_weekly_series() -> None:

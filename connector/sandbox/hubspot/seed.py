@@ -19,7 +19,7 @@ INDUSTRY = {
     "Finance": "FINANCIAL_SERVICES",
     "Hospitality": "HOSPITALITY",
 }
-DEAL_TYPE = {"Renewal": "renewal", "Expansion": "expansion"}
+DEAL_TYPE = {"New Business": "newbusiness", "Renewal": "renewal", "Expansion": "expansion"}
 DEAL_STAGE = {
     "Prospecting": "qualifiedtobuy",
     "Negotiation": "contractsent",

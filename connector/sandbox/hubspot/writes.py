@@ -160,6 +160,7 @@ def _derive(record: Record, before: Mapping[str, str], now: datetime) -> None:
     values = record.values
     if record.object_type == "deals":
         values["hs_is_closed"] = str(values.get("dealstage") in CLOSED_STAGES).lower()
+        values["hs_is_closed_won"] = str(values.get("dealstage") == "closedwon").lower()
     if record.object_type == "tasks":
         status = values.get("hs_task_status")
         if status != "COMPLETED":

@@ -188,6 +188,7 @@ DEFAULT_SCHEMA: Mapping[str, ObjectSchema] = {
             _score("CS_Health_Score__c"),
             _picklist("CS_Health_Color__c", "Green", "Yellow", "Red"),
             _score("CS_Health_Trend__c"),
+            _field("CS_Health_Trend_Baseline_Date__c", "date"),
             _text("CS_Health_Reason__c", 255),
             _score("CS_Deployment_Score__c"),
             _score("CS_Engagement_Score__c"),
