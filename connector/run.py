@@ -158,10 +158,19 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
             since=as_of - timedelta(days=config.health.trend_days + HISTORY_SLACK_DAYS),
             until=as_of,
         )
-        evaluation = evaluate(table, config, as_of=as_of, history=history)
+        evaluation = evaluate(
+            table, config, as_of=as_of, history=history, language=settings.team_language
+        )
         summary.rules_fired = evaluation.firings.height
         plan = build_plan(
-            crm, config, store, evaluation, extracted.records.contacts, as_of, settings.workdays
+            crm,
+            config,
+            store,
+            evaluation,
+            extracted.records.contacts,
+            as_of,
+            settings.workdays,
+            settings.team_language,
         )
         summary.planned(plan)
         _log_plan(plan, table.height, summary.rules_fired)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from connector.crm.protocol import TaskIntent
 from connector.doctor.findings import Finding
 from connector.messages.slack import SlackMessage
 from connector.plan.model import Plan
@@ -88,6 +89,14 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
             )
         console.print(table)
         _more(console, len(plan.tasks), "tasks")
+        _task_as_read(console, plan.tasks[0])
+
+
+def _task_as_read(console: Console, task: TaskIntent) -> None:
+    """One task whole, as its assignee reads it in the CRM: the templates' words checked."""
+    console.print(f"[bold]Task[/] ({task.rule_id}) for {_x(task.account_name)}: {_x(task.subject)}")
+    for line in task.description.splitlines()[:EMAIL_LINES_SHOWN]:
+        console.print(f"  | {_x(line)}")
 
 
 def _tasks_by_rule(plan: Plan) -> Table:

@@ -31,6 +31,7 @@ from connector.engine.rules import (
 from connector.engine.tiers import assign_tier
 from connector.errors import EvaluationFailed
 from connector.frame import CURRENT_PREFIX
+from connector.language import DEFAULT_LANGUAGE, Language
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,15 @@ class Evaluation:
 
 
 def evaluate(
-    table: pl.DataFrame, config: Config, *, as_of: date, history: pl.DataFrame | None = None
+    table: pl.DataFrame,
+    config: Config,
+    *,
+    as_of: date,
+    history: pl.DataFrame | None = None,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> Evaluation:
-    """`history`: earlier daily snapshots (account_id, snapshot_date, health_score)."""
+    """`history`: earlier daily snapshots (account_id, snapshot_date, health_score);
+    `language`: the CS team's, in which the health reason is written."""
     columns = list(table.columns)
     if config.touch_tiers is not None:
         with _section(config, "touch_tiers"):
@@ -55,6 +62,7 @@ def evaluate(
             list(table.columns),
             history=history if history is not None else pl.DataFrame(schema=HISTORY_SCHEMA),
             as_of=as_of,
+            language=language,
         )
     if config.journey is not None:
         with _section(config, "journey"):

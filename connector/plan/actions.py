@@ -19,6 +19,7 @@ from connector.crm.protocol import ActionKey, ExistingTask, TaskIntent
 from connector.engine.expressions import POLARS_ERRORS, compile_sql, explain
 from connector.engine.rules import RuleSources, Skipped
 from connector.errors import TemplateError
+from connector.language import DEFAULT_LANGUAGE, Language, LocalText, text_in
 from connector.messages.email import EmailRequest
 from connector.messages.slack import SlackMessage
 from connector.plan.model import ActionPlan, SuppressedTask
@@ -50,6 +51,7 @@ def plan_actions(
     sources: RuleSources | None = None,
     skipped: Sequence[Skipped] = (),
     workdays: Workdays = WEEKDAYS,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> ActionPlan:
     """Every action of every firing: tasks that are not duplicates and not cooling down,
     fields to set, and messages to send.
@@ -60,6 +62,7 @@ def plan_actions(
     `sources`: where the rules are, to report a failing template or condition at its line;
     `skipped`: what evaluation already left out, carried into the plan's report.
     `workdays`: tasks fall due `due_in_days` working days after `as_of`.
+    `language`: the CS team's, in which task and Slack texts are written.
     """
     by_id = {rule.id: rule for rule in rules}
     earlier = _by_rule_and_account(recent)
@@ -86,7 +89,8 @@ def plan_actions(
             try:
                 if action.set_fields is not None:
                     fields = {
-                        f: _text(("set_fields", f), v, row) for f, v in action.set_fields.items()
+                        f: _text(("set_fields", f), v, row, language)
+                        for f, v in action.set_fields.items()
                     }
                     plan.field_values.setdefault(row["id"], {}).update(fields)
                     continue
@@ -100,7 +104,7 @@ def plan_actions(
                 elif action.create_task is not None:
                     due = workdays.add(as_of, action.create_task.due_in_days)
                     plan.tasks.append(
-                        _task(action.create_task, key, rule, row, due, assign_to, status)
+                        _task(action.create_task, key, rule, row, due, assign_to, status, language)
                     )
                 elif action.send_email is not None:
                     email = action.send_email
@@ -108,7 +112,9 @@ def plan_actions(
                         EmailRequest(key, rule.id, email.template, email.to_role, row)
                     )
                 elif action.post_to_slack is not None:
-                    text = _text(("post_to_slack", "text"), action.post_to_slack.text, row)
+                    text = _text(
+                        ("post_to_slack", "text"), action.post_to_slack.text, row, language
+                    )
                     plan.slack.append(SlackMessage(key, text))
             except _TemplateFailed as failed:
                 where = sources.where(rule.id, ("actions", index, *failed.part), failed.error.line)
@@ -117,10 +123,13 @@ def plan_actions(
     return plan
 
 
-def _text(part: tuple[str, ...], source: str, row: dict[str, Any]) -> str:
-    """One of an action's templates rendered for `row`; a failure says which one."""
+def _text(part: tuple[str, ...], text: LocalText, row: dict[str, Any], language: Language) -> str:
+    """One of an action's templates, in the team's language, rendered for `row`; a failure
+    says which one (and which language's text)."""
+    if isinstance(text, dict) and language in text:
+        part = (*part, language)
     try:
-        return render(source, row, limit=TASK_TEXT_LIMIT)
+        return render(text_in(text, language), row, limit=TASK_TEXT_LIMIT, language=language)
     except TemplateError as exc:
         raise _TemplateFailed(part, exc) from None
 
@@ -133,6 +142,7 @@ def _task(
     due: date,
     assign_to: str,
     status: str,
+    language: Language,
 ) -> TaskIntent:
     return TaskIntent(
         key=key,
@@ -140,8 +150,8 @@ def _task(
         account_id=row["id"],
         account_name=row["name"],
         assignee_id=row[task.assignee(row.get("touch_tier")) or assign_to] or row["owner_id"],
-        subject=_text(("create_task", "subject"), task.subject, row),
-        description=_text(("create_task", "description"), task.description, row),
+        subject=_text(("create_task", "subject"), task.subject, row, language),
+        description=_text(("create_task", "description"), task.description, row, language),
         due_date=due,
         priority=task.priority,
         status=status,

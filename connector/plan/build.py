@@ -11,6 +11,7 @@ from connector.config.load import Config
 from connector.crm.protocol import CrmAdapter
 from connector.engine.evaluate import Evaluation
 from connector.engine.rules import RuleSources
+from connector.language import DEFAULT_LANGUAGE, Language
 from connector.messages.digest import build_digest
 from connector.messages.email import compose
 from connector.plan.actions import candidate_keys, plan_actions
@@ -30,15 +31,21 @@ def build_plan(
     contacts: pl.DataFrame | None,
     as_of: date,
     workdays: Workdays,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> Plan:
     """Everything the run would write, create and send; reads the CRM and the ledger only.
-    Tasks fall due on the team's `workdays`."""
-    actions = _actions(crm, config, evaluation, as_of, workdays)
-    return _assemble(crm, config, store, evaluation.table, actions, contacts, as_of)
+    Tasks fall due on the team's `workdays`; what the team reads is in its `language`."""
+    actions = _actions(crm, config, evaluation, as_of, workdays, language)
+    return _assemble(crm, config, store, evaluation.table, actions, contacts, as_of, language)
 
 
 def _actions(
-    crm: CrmAdapter, config: Config, evaluation: Evaluation, as_of: date, workdays: Workdays
+    crm: CrmAdapter,
+    config: Config,
+    evaluation: Evaluation,
+    as_of: date,
+    workdays: Workdays,
+    language: Language,
 ) -> ActionPlan:
     """The firings' actions, deduplicated against the tasks the CRM already holds."""
     existing = crm.find_tasks(candidate_keys(evaluation.table, evaluation.firings, config.rules))
@@ -57,6 +64,7 @@ def _actions(
         sources=RuleSources.of(config),
         skipped=evaluation.skipped,
         workdays=workdays,
+        language=language,
     )
 
 
@@ -68,6 +76,7 @@ def _assemble(
     actions: ActionPlan,
     contacts: pl.DataFrame | None,
     as_of: date,
+    language: Language,
 ) -> Plan:
     """Field diffs, and the messages the ledger has not seen sent (or sending) yet."""
     mapping = config.mapping
@@ -84,7 +93,7 @@ def _assemble(
         def link(record_id: str) -> str:
             return crm.record_url(mapping.account.object, record_id)
 
-        slack += build_digest(table, config.slack_digest, as_of, link)
+        slack += build_digest(table, config.slack_digest, as_of, link, language)
     emails, emails_skipped = compose(actions.emails, contacts, config.email_templates)
     seen = store.message_statuses([*(m.key for m in slack), *(e.key for e in emails)])
     return Plan(
