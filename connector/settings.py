@@ -102,6 +102,11 @@ class Settings(BaseSettings):
         default=DEFAULT_LANGUAGE,
         description="The CS team's language: task texts, health reasons, the Slack digest",
     )
+    tasks_per_owner_per_day: int = Field(
+        default=15,
+        ge=0,
+        description="New tasks a person gets a working day, most urgent first; 0: no limit",
+    )
     metrics_host: str = "0.0.0.0"  # noqa: S104 — a container must expose its probes
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     healthz_max_age_minutes: int = Field(

@@ -11,14 +11,14 @@ from connector.config.load import Config
 from connector.crm.protocol import CrmAdapter
 from connector.engine.evaluate import Evaluation
 from connector.engine.rules import RuleSources
-from connector.language import DEFAULT_LANGUAGE, Language
+from connector.language import Language
 from connector.messages.digest import build_digest
 from connector.messages.email import compose
 from connector.plan.actions import candidate_keys, plan_actions
 from connector.plan.fields import plan_field_updates
 from connector.plan.model import SET_PREFIX, ActionPlan, FieldTarget, Plan
+from connector.settings import Settings
 from connector.store import HistoryStore
-from connector.workdays import Workdays
 
 UNFINISHED = ("sent", "sending")  # ledger states that must not be sent again
 
@@ -30,22 +30,18 @@ def build_plan(
     evaluation: Evaluation,
     contacts: pl.DataFrame | None,
     as_of: date,
-    workdays: Workdays,
-    language: Language = DEFAULT_LANGUAGE,
+    settings: Settings,
 ) -> Plan:
     """Everything the run would write, create and send; reads the CRM and the ledger only.
-    Tasks fall due on the team's `workdays`; what the team reads is in its `language`."""
-    actions = _actions(crm, config, evaluation, as_of, workdays, language)
+    Tasks fall due on the team's working days, at most its daily limit a person; what the
+    team reads is in its language."""
+    actions = _actions(crm, config, evaluation, as_of, settings)
+    language = settings.team_language
     return _assemble(crm, config, store, evaluation.table, actions, contacts, as_of, language)
 
 
 def _actions(
-    crm: CrmAdapter,
-    config: Config,
-    evaluation: Evaluation,
-    as_of: date,
-    workdays: Workdays,
-    language: Language,
+    crm: CrmAdapter, config: Config, evaluation: Evaluation, as_of: date, settings: Settings
 ) -> ActionPlan:
     """The firings' actions, deduplicated against the tasks the CRM already holds."""
     existing = crm.find_tasks(candidate_keys(evaluation.table, evaluation.firings, config.rules))
@@ -63,8 +59,9 @@ def _actions(
         status=config.mapping.tasks.status,
         sources=RuleSources.of(config),
         skipped=evaluation.skipped,
-        workdays=workdays,
-        language=language,
+        workdays=settings.workdays,
+        language=settings.team_language,
+        tasks_per_day=settings.tasks_per_owner_per_day,
     )
 
 
@@ -99,6 +96,8 @@ def _assemble(
     return Plan(
         updates=tuple(plan_field_updates(wanted, targets)),
         tasks=tuple(sorted(actions.tasks, key=lambda t: (t.rule_id, t.account_name, t.key))),
+        deferred=tuple(actions.deferred),
+        volume=actions.volume,
         suppressed=tuple(actions.suppressed),
         emails=tuple(e for e in emails if seen.get(e.key) not in UNFINISHED),
         emails_skipped=tuple(emails_skipped),
