@@ -110,10 +110,14 @@ def _task_as_read(console: Console, task: TaskIntent) -> None:
 def _spread(volume: TaskVolume) -> str:
     """ "556 new tasks wanted: 90 today, the other 466 over the next 7 working days …"."""
     days = f"{volume.working_days} working day{'s' if volume.working_days != 1 else ''}"
-    today = f"{volume.today} today" if volume.working_day else "none today (a day off)"
+    today = (
+        f"{volume.today} today, the other {volume.deferred}"
+        if volume.working_day
+        else f"none today (a day off), all {volume.deferred}"
+    )
     return (
-        f"[bold]Daily limit[/]: {volume.wanted} new tasks wanted; {today}, the other "
-        f"{volume.deferred} over the next {days} (the last on {volume.last_day}) at "
+        f"[bold]Daily limit[/]: {volume.wanted} new tasks wanted; {today} "
+        f"over the next {days} (the last on {volume.last_day}) at "
         f"{volume.limit} a person a day, the most urgent first ({volume.people_at_limit} "
         "people at the limit)."
     )

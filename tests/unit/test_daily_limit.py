@@ -188,3 +188,18 @@ def test_the_printed_plan_lists_the_deferred_and_how_they_spread() -> None:
     assert re.search(r"│ r\s+│ 90\s+│ 464\s+│ 0\s+│", text)  # tasks by rule: new, deferred
     assert "Deferred" in text
     assert "… and 456 more deferred tasks." in text
+
+
+def test_on_a_day_off_the_plan_says_none_today() -> None:
+    wanted = [_task(f"t{n}", "ann") for n in range(20)]
+    saturday = date(2026, 11, 21)
+    today, deferred = limit_per_assignee(
+        wanted, limit=15, created_today={}, arr={}, working_day=False
+    )
+    volume = spread(today, deferred, limit=15, as_of=saturday, workdays=Workdays("JP"))
+    console = Console(record=True, width=200)
+    print_plan(console, Plan(deferred=tuple(deferred), volume=volume), dry_run=True)
+    assert (
+        "Daily limit: 20 new tasks wanted; none today (a day off), all 20 over the next 2 "
+        "working days (the last on 2026-11-25)"
+    ) in console.export_text()
