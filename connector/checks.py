@@ -34,6 +34,7 @@ from connector.engine.health import GROUP_PREFIX
 from connector.engine.journey import JOURNEY_COLUMNS
 from connector.errors import ConfigError, ConfigProblem, ExpressionError, TemplateError
 from connector.frame import frame_columns
+from connector.language import DEFAULT_LANGUAGE, Language, LocalText, translations
 from connector.names import describe_unknown, did_you_mean, valid_names
 from connector.settings import Settings
 from connector.templates import EMAIL_TEXT_LIMIT, TASK_TEXT_LIMIT, check_template
@@ -62,16 +63,17 @@ class _Expression:
 def load_checked_config(settings: Settings) -> Config:
     """The files parsed and checked offline: what `validate --offline` accepts."""
     config = load_config(settings.mappings_dir, settings.playbooks_dir, settings.crm)
-    problems = check_config(config)
+    problems = check_config(config, settings.team_language)
     if problems:
         raise ConfigError(problems)
     return config
 
 
-def check_config(config: Config) -> list[ConfigProblem]:
+def check_config(config: Config, language: Language = DEFAULT_LANGUAGE) -> list[ConfigProblem]:
     """Every expression, template and name in every file, against the columns it can see:
     each expression evaluated on a frame typed like the account table, each template
-    rendered for a typed sample account, so what a run would trip over fails here."""
+    rendered for a typed sample account, so what a run would trip over fails here. Every
+    text people read must be there in the team's `language` (or written once for all)."""
     clashes = _clashes(config)
     if clashes:  # the account table cannot be built, let alone typed, until they are renamed
         return clashes
@@ -81,6 +83,7 @@ def check_config(config: Config) -> list[ConfigProblem]:
     problems += _results(config, list(types))
     for file in config.playbooks:
         problems += _expressions(file, config, table) + _actions(file, config, row)
+        problems += _untranslated(file, language)
         problems += _regressions(file)
     return problems
 
@@ -374,9 +377,57 @@ def _actions(file: PlaybookDocument, config: Config, row: Mapping[str, Any]) -> 
                 for name in action.set_fields or {}
                 if name not in config.mapping.rule_fields
             ]
-            for part, source in action.templates().items():
-                problems += _template(doc, (*here, *part), source, row, limit=TASK_TEXT_LIMIT)
+            for part, text in action.templates().items():
+                for language, source in translations(text).items():
+                    problems += _template(
+                        doc,
+                        (*here, *part) if language is None else (*here, *part, language),
+                        source,
+                        row,
+                        limit=TASK_TEXT_LIMIT,
+                        language=language or DEFAULT_LANGUAGE,
+                    )
     return problems
+
+
+def _texts(file: PlaybookDocument) -> list[tuple[Loc, LocalText]]:
+    """Every text in the file that people read, at its place."""
+    playbook = file.playbook
+    found: list[tuple[Loc, LocalText]] = []
+    if playbook.health is not None:
+        found += [
+            (("health", "groups", g, "label"), group.label)
+            for g, group in playbook.health.groups.items()
+        ]
+        found += [
+            (("health", "measures", i, "label"), m.label)
+            for i, m in enumerate(playbook.health.measures)
+        ]
+    if playbook.slack_digest is not None:
+        found.append((("slack_digest", "title"), playbook.slack_digest.title))
+    for i, rule in enumerate(playbook.rules):
+        for j, action in enumerate(rule.actions):
+            found += [
+                (("rules", i, "actions", j, *part), text)
+                for part, text in action.templates().items()
+                if part[0] != "set_fields"  # values for a CRM field, not words for people
+            ]
+    return found
+
+
+def _untranslated(file: PlaybookDocument, language: Language) -> list[ConfigProblem]:
+    """Texts given per language but not in the team's: a CSM would read another language."""
+    return [
+        problem_at(
+            file.doc,
+            loc,
+            f"there is no '{language}' text here, and the team reads {language} "
+            f"(TEAM_LANGUAGE): add '{language}:' beside "
+            f"{', '.join(repr(code) for code in text)}, or write one text for every language.",
+        )
+        for loc, text in _texts(file)
+        if isinstance(text, dict) and language not in text
+    ]
 
 
 def _template(
@@ -387,9 +438,10 @@ def _template(
     *,
     limit: int,
     html: bool = False,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> list[ConfigProblem]:
     try:
-        check_template(source, sample, limit=limit, html=html)
+        check_template(source, sample, limit=limit, html=html, language=language)
     except TemplateError as exc:
         return [ConfigProblem(doc.path, doc.line_within(loc, exc.line), str(exc))]
     return []

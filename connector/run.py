@@ -52,6 +52,7 @@ class RunSummary:
     rules_fired: int = 0
     field_updates_planned: int = 0
     tasks_planned: int = 0
+    tasks_deferred: int = 0  # over the daily limit a person: created on a later day
     tasks_suppressed: int = 0
     actions_skipped: int = 0  # rules or actions whose expression or template failed on the data
     records_written: int = 0
@@ -90,6 +91,7 @@ class RunSummary:
     def planned(self, plan: Plan) -> None:
         self.field_updates_planned = len(plan.updates)
         self.tasks_planned = len(plan.tasks)
+        self.tasks_deferred = len(plan.deferred)
         self.tasks_suppressed = len(plan.suppressed)
         self.actions_skipped = len(plan.skipped)
 
@@ -167,11 +169,18 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
         health = config.health
         reach = health.trend_days + health.trend_tolerance_days
         history = store.snapshots(since=as_of - timedelta(days=reach), until=as_of)
-        evaluation = evaluate(table, config, as_of=as_of, history=history, kept=store.stages())
+        evaluation = evaluate(
+            table,
+            config,
+            as_of=as_of,
+            history=history,
+            kept=store.stages(),
+            language=settings.team_language,
+        )
         summary.rules_fired = evaluation.firings.height
         _count_incomparable_trends(evaluation.table, summary)
         plan = build_plan(
-            crm, config, store, evaluation, extracted.records.contacts, as_of, settings.workdays
+            crm, config, store, evaluation, extracted.records.contacts, as_of, settings
         )
         summary.planned(plan)
         _log_plan(plan, table.height, summary.rules_fired)
@@ -214,6 +223,7 @@ def _log_plan(plan: Plan, accounts: int, rules_fired: int) -> None:
         rules_fired=rules_fired,
         field_updates=len(plan.updates),
         tasks=len(plan.tasks),
+        deferred=len(plan.deferred),
         suppressed=len(plan.suppressed),
         slack_posts=len(plan.slack),
         emails=len(plan.emails),

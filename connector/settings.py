@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from connector.language import DEFAULT_LANGUAGE, LANGUAGES, Language
 from connector.workdays import Workdays, supported_countries
 
 CrmName = Literal["salesforce", "hubspot"]
@@ -120,6 +121,15 @@ class Settings(BaseSettings):
     holiday_country: str | None = Field(
         default=None, description="ISO code whose public holidays are days off, e.g. JP"
     )
+    team_language: Language = Field(
+        default=DEFAULT_LANGUAGE,
+        description="The CS team's language: task texts, health reasons, the Slack digest",
+    )
+    tasks_per_owner_per_day: int = Field(
+        default=15,
+        ge=0,
+        description="New tasks a person gets a working day, most urgent first; 0: no limit",
+    )
     metrics_host: str = "0.0.0.0"  # noqa: S104 — a container must expose its probes
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     healthz_max_age_minutes: int = Field(
@@ -178,6 +188,19 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"HOLIDAY_COUNTRY '{code}' is not a country the holidays calendar knows; use an "
                 "ISO code such as JP, US or DE, or leave it empty for weekends only"
+            )
+        return code
+
+    @field_validator("team_language", mode="before")
+    @classmethod
+    def _shipped_language(cls, code: object) -> object:
+        if not isinstance(code, str):
+            return code
+        code = code.strip().lower() or DEFAULT_LANGUAGE
+        if code not in LANGUAGES:
+            raise ValueError(
+                f"TEAM_LANGUAGE '{code}' is not a language CS Connector ships; use one of "
+                f"{', '.join(LANGUAGES)}"
             )
         return code
 

@@ -40,6 +40,7 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from connector.errors import TemplateError
+from connector.language import DEFAULT_LANGUAGE, Language, written_date
 from connector.names import describe_unknown, valid_names
 
 # A task or Slack message a person reads: Salesforce keeps 32,000 characters of a task's
@@ -68,9 +69,11 @@ class TemplateRefused(SecurityError):
 
 @dataclass
 class _Render:
-    """One render's allowance: its text limit, and the loop steps and calls taken so far."""
+    """One render's allowance: its text limit, and the loop steps and calls taken so far;
+    and the language its dates are written in."""
 
     limit: int
+    language: Language = DEFAULT_LANGUAGE
     steps: int = 0
 
 
@@ -103,7 +106,8 @@ def _step() -> None:
 
 
 def _number(value: Any, digits: int = 0) -> str:
-    """1234567.8 → '1,234,568'; missing → '—' so a gap is visible, not a crash."""
+    """1234567.8 → '1,234,568' (Japanese business writing groups digits with commas too);
+    missing → '—' so a gap is visible, not a crash."""
     if value is None:
         return "—"
     return f"{float(value):,.{_digits(digits)}f}"
@@ -122,10 +126,15 @@ def _digits(digits: int) -> int:
     return int(digits)
 
 
-def _date(value: Any, fmt: str = "%Y-%m-%d") -> str:
-    if isinstance(value, date | datetime):
+def _date(value: Any, fmt: str | None = None) -> str:
+    """A date in the team's way: 2026-11-26, or 2026年11月26日 for a Japanese team; `fmt`
+    (strftime) overrides it."""
+    if not isinstance(value, date | datetime):
+        return "—" if value is None else str(value)
+    if fmt is not None:
         return value.strftime(fmt)
-    return "—" if value is None else str(value)
+    render = _RENDER.get()
+    return written_date(value, render.language if render is not None else DEFAULT_LANGUAGE)
 
 
 @pass_context
@@ -353,7 +362,12 @@ _HTML_ENV = _environment(html=True)  # values are escaped: a name cannot inject 
 
 
 def check_template(
-    source: str, sample: Mapping[str, Any], *, limit: int, html: bool = False
+    source: str,
+    sample: Mapping[str, Any],
+    *,
+    limit: int,
+    html: bool = False,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> None:
     """Fail on syntax errors, on names that are not columns of the account table, and on
     anything a render for `sample` (one typed account) runs into."""
@@ -368,7 +382,7 @@ def check_template(
             f"Valid names: {valid_names(sample)}",
             _first_line_naming(source, sorted(unknown)[0]),
         )
-    render(source, sample, html=html, limit=limit)
+    render(source, sample, html=html, limit=limit, language=language)
 
 
 def _first_line_naming(source: str, name: str) -> int | None:
@@ -380,11 +394,17 @@ def _first_line_naming(source: str, name: str) -> int | None:
 
 
 def render(
-    source: str, values: Mapping[str, Any], *, html: bool = False, limit: int = EMAIL_TEXT_LIMIT
+    source: str,
+    values: Mapping[str, Any],
+    *,
+    html: bool = False,
+    limit: int = EMAIL_TEXT_LIMIT,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> str:
-    """The template's text for `values`, at most `limit` characters; whatever goes wrong is
-    a `TemplateError` naming the template's line."""
-    token = _RENDER.set(_Render(limit))
+    """The template's text for `values`, at most `limit` characters, its dates written for
+    a reader of `language`; whatever goes wrong is a `TemplateError` naming the template's
+    line."""
+    token = _RENDER.set(_Render(limit, language))
     try:
         parts, size = [], 0
         for part in _compiled(source, html).generate(values):

@@ -12,10 +12,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from connector.crm.protocol import TaskIntent
 from connector.doctor.findings import Finding
 from connector.messages.email_log import Outcome
 from connector.messages.slack import SlackMessage
-from connector.plan.model import Plan
+from connector.plan.model import Plan, TaskVolume
 from connector.run import RunSummary
 
 ROWS_SHOWN = 8
@@ -31,6 +32,8 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
         f"[bold]Plan[/]: {len(plan.updates)} field updates and {len(plan.tasks)} tasks "
         f"{verb} written; {len(plan.suppressed)} tasks already in the CRM."
     )
+    if plan.volume is not None and plan.volume.deferred:
+        console.print(_spread(plan.volume))
     if plan.updates:
         table = Table("Account", "Field", "Now", "New", title="Field updates", title_justify="left")
         shown = rows = 0
@@ -44,7 +47,7 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
             shown, rows = shown + 1, rows + len(update.changes)
         console.print(table)
         _more(console, len(plan.updates), "accounts", shown=shown)
-    if plan.tasks or plan.suppressed:
+    if plan.tasks or plan.deferred or plan.suppressed:
         console.print(_tasks_by_rule(plan))
     for left_out in plan.skipped[:ROWS_SHOWN]:
         who = f"for {left_out.account_name}" if left_out.account_name else "for every account"
@@ -102,15 +105,52 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
             )
         console.print(table)
         _more(console, len(plan.tasks), "tasks")
+        _task_as_read(console, plan.tasks[0])
+    if plan.deferred:
+        table = Table("Account", "Task", "Priority", title="Deferred", title_justify="left")
+        for task in plan.deferred[:ROWS_SHOWN]:
+            table.add_row(_x(task.account_name), _x(task.subject), task.priority)
+        console.print(table)
+        _more(console, len(plan.deferred), "deferred tasks")
+
+
+def _task_as_read(console: Console, task: TaskIntent) -> None:
+    """One task whole, as its assignee reads it in the CRM: the templates' words checked."""
+    console.print(f"[bold]Task[/] ({task.rule_id}) for {_x(task.account_name)}: {_x(task.subject)}")
+    for line in task.description.splitlines()[:EMAIL_LINES_SHOWN]:
+        console.print(f"  | {_x(line)}")
+
+
+def _spread(volume: TaskVolume) -> str:
+    """ "556 new tasks wanted: 90 today, the other 466 over the next 7 working days …"."""
+    days = f"{volume.working_days} working day{'s' if volume.working_days != 1 else ''}"
+    today = (
+        f"{volume.today} today, the other {volume.deferred}"
+        if volume.working_day
+        else f"none today (a day off), all {volume.deferred}"
+    )
+    return (
+        f"[bold]Daily limit[/]: {volume.wanted} new tasks wanted; {today} "
+        f"over the next {days} (the last on {volume.last_day}) at "
+        f"{volume.limit} a person a day, the most urgent first ({volume.people_at_limit} "
+        "people at the limit)."
+    )
 
 
 def _tasks_by_rule(plan: Plan) -> Table:
     new = Counter(task.rule_id for task in plan.tasks)
+    later = Counter(task.rule_id for task in plan.deferred)
     suppressed = Counter((s.rule_id, s.reason) for s in plan.suppressed)
     table = Table(
-        "Rule", "New tasks", "Not created", "Why not", title="Tasks by rule", title_justify="left"
+        "Rule",
+        "New tasks",
+        "Deferred",
+        "Not created",
+        "Why not",
+        title="Tasks by rule",
+        title_justify="left",
     )
-    for rule_id in sorted(set(new) | {rule for rule, _ in suppressed}):
+    for rule_id in sorted(set(new) | set(later) | {rule for rule, _ in suppressed}):
         reasons = [
             (reason, n) for (rule, reason), n in sorted(suppressed.items()) if rule == rule_id
         ] or [("", 0)]
@@ -118,6 +158,7 @@ def _tasks_by_rule(plan: Plan) -> Table:
             table.add_row(
                 rule_id if index == 0 else "",
                 str(new[rule_id]) if index == 0 else "",
+                str(later[rule_id]) if index == 0 else "",
                 str(count),
                 reason,
             )
@@ -138,7 +179,13 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         f"[bold]Run {summary.run_id}[/] ({mode}, as of {summary.as_of}): "
         f"read {summary.accounts_read} accounts, {summary.opportunities_read} opportunities, "
         f"{summary.usage_rows_read} usage rows; {summary.rules_fired} rule firings; "
-        f"wrote {summary.records_written} records, created {summary.tasks_created} tasks; "
+        f"wrote {summary.records_written} records, created {summary.tasks_created} tasks"
+        + (
+            f" ({summary.tasks_deferred} more deferred by the daily limit)"
+            if summary.tasks_deferred
+            else ""
+        )
+        + "; "
         f"CRM API calls {api.calls}{budget}, usage API calls {summary.usage_api_calls}; "
         f"{summary.duration_seconds:.2f}s."
     )

@@ -3,11 +3,43 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from functools import partial
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from connector.language import LANGUAGES, Language, LocalText
 
 _ID = r"^[a-z0-9][a-z0-9_-]*$"
+DIGEST_TITLE: dict[Language, str] = {"en": "Accounts needing attention", "ja": "要対応アカウント"}
+
+
+def _check_text(value: Any, *, required: bool = True, max_length: int | None = None) -> Any:
+    """A text people read: one for every language (`"Call {{ name }}"`), or one per language
+    (`{en: "Call {{ name }}", ja: "{{ name }}に電話"}`) in the languages the worker ships."""
+    texts = value if isinstance(value, dict) else {None: value}
+    unknown = sorted(str(code) for code in texts if code is not None and code not in LANGUAGES)
+    if unknown:
+        raise ValueError(
+            f"'{unknown[0]}' is not a language CS Connector ships; use "
+            f"{', '.join(LANGUAGES)}, or write one text for every language"
+        )
+    if not texts:
+        raise ValueError(f"no text: write one, or one per language ({', '.join(LANGUAGES)})")
+    for code, text in texts.items():
+        where = f"the '{code}' text" if code else "the text"
+        if not isinstance(text, str):
+            return value  # pydantic's own message names the type
+        if required and not text.strip():
+            raise ValueError(f"{where} is empty")
+        if max_length is not None and len(text) > max_length:
+            raise ValueError(f"{where} is longer than {max_length} characters")
+    return value
+
+
+Text = Annotated[LocalText, BeforeValidator(partial(_check_text, required=False))]
+RequiredText = Annotated[LocalText, BeforeValidator(_check_text)]
+Title = Annotated[LocalText, BeforeValidator(partial(_check_text, max_length=100))]
 
 
 class _Strict(BaseModel):
@@ -39,7 +71,7 @@ class Measure(_Strict):
 
     id: str = Field(pattern=_ID)
     group: str
-    label: str
+    label: RequiredText  # in the health reason: "Active seats 2/5"
     expr: str
     scale: LinearScale | None = None
     bands: list[Band] | None = Field(default=None, min_length=1)
@@ -63,7 +95,7 @@ class Measure(_Strict):
 class Group(_Strict):
     """A DEAR group (Deployment, Engagement, Adoption, ROI) or any grouping RevOps prefers."""
 
-    label: str
+    label: RequiredText  # in the health reason: "Deployment 29"
     weight: float = Field(default=1.0, ge=0)
 
 
@@ -193,8 +225,8 @@ class Journey(_Strict):
 class CreateTask(_Strict):
     """A task for the account's owner; subject and description are Jinja2 templates."""
 
-    subject: str = Field(min_length=1)
-    description: str = ""
+    subject: RequiredText
+    description: Text = ""
     due_in_days: int = Field(default=3, ge=0, le=365)
     priority: Literal["High", "Normal", "Low"] = "Normal"
     assign_to: str | dict[str, str] | None = Field(
@@ -225,13 +257,13 @@ class SendEmail(_Strict):
 class PostToSlack(_Strict):
     """A Slack message about the account to the configured webhook; `text` is a template."""
 
-    text: str = Field(min_length=1)
+    text: RequiredText
 
 
 class SlackDigest(_Strict):
     """Once per period, the accounts that need attention, grouped by owner, posted to Slack."""
 
-    title: str = Field(default="Accounts needing attention", max_length=100)
+    title: Title = Field(default_factory=lambda: dict(DIGEST_TITLE))
     when: str = "health_color = 'Red' OR health_trend <= -10"
     period: Literal["day", "week", "month"] = "week"
     group_by: str = "owner_name"
@@ -268,8 +300,9 @@ class Action(_Strict):
             )
         return self
 
-    def templates(self) -> dict[tuple[str, ...], str]:
-        """Every template in the action, by its location under the action."""
+    def templates(self) -> dict[tuple[str, ...], LocalText]:
+        """Every template in the action (each in one or more languages), by its location
+        under the action."""
         if self.create_task is not None:
             return {
                 ("create_task", "subject"): self.create_task.subject,

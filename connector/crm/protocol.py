@@ -93,6 +93,8 @@ class ExistingTask:
     record_id: str
     is_closed: bool
     completed_on: date | None = None
+    owner_id: str | None = None  # who has it now
+    created_on: date | None = None  # in the team's time zone: today's count toward a limit
 
     @property
     def rule_and_account(self) -> tuple[str, str]:

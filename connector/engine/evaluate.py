@@ -34,6 +34,7 @@ from connector.engine.tiers import TRACK as TIER_TRACK
 from connector.engine.tiers import assign_tier
 from connector.errors import EvaluationFailed
 from connector.frame import CURRENT_PREFIX
+from connector.language import DEFAULT_LANGUAGE, Language
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,11 @@ def evaluate(
     as_of: date,
     history: pl.DataFrame | None = None,
     kept: pl.DataFrame | None = None,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> Evaluation:
     """`history`: earlier daily snapshots (`HISTORY_SCHEMA`); `kept`: each account's stages
-    as the store keeps them (`KEPT_STAGE_SCHEMA`), none on a first run."""
+    as the store keeps them (`KEPT_STAGE_SCHEMA`), none on a first run; `language`: the CS
+    team's, in which the health reason is written."""
     kept = kept if kept is not None else no_kept_stages()
     states = []
     columns = list(table.columns)
@@ -73,6 +76,7 @@ def evaluate(
             list(table.columns),
             history=history if history is not None else pl.DataFrame(schema=HISTORY_SCHEMA),
             as_of=as_of,
+            language=language,
         )
     if config.journey is not None:
         with _section(config, "journey"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import reduce
 from operator import add
@@ -23,6 +24,7 @@ import polars as pl
 
 from connector.config.playbook import HealthModel, Measure
 from connector.engine.expressions import POLARS_ERRORS, compile_sql
+from connector.language import DEFAULT_LANGUAGE, Language, text_in
 
 SCORE_PREFIX = "score_"
 GROUP_PREFIX = "health_"
@@ -43,6 +45,23 @@ PRESENTATION: dict[str, object] = {
     "segments": {"__all__": {"name"}},
 }
 TREND_OK, TREND_NO_BASELINE, TREND_MODEL_CHANGED = "ok", "no baseline", "model changed"
+
+
+@dataclass(frozen=True)
+class _ReasonWords:
+    """How a reason is written: "Deployment 29: Active seats 2/5; ROI 50: Interviews 6", or
+    for a Japanese team "導入 29（アクティブ席 2/5）、ROI 50（面接数 6）"."""
+
+    before_measure: str
+    after_measure: str
+    between_groups: str
+    no_data: str
+
+
+REASON_WORDS: dict[Language, _ReasonWords] = {
+    "en": _ReasonWords(": ", "", "; ", "no data"),
+    "ja": _ReasonWords("（", "）", "、", "データなし"),
+}
 
 
 def health_columns(model: HealthModel) -> list[str]:
@@ -85,10 +104,13 @@ def score_health(
     *,
     history: pl.DataFrame,
     as_of: date,
+    language: Language = DEFAULT_LANGUAGE,
 ) -> pl.DataFrame:
-    """Add measure, group and overall scores, colour, reason, model version and trend."""
+    """Add measure, group and overall scores, colour, reason (in the team's `language`),
+    model version and trend."""
     table = _with_scores(table, model, columns)
-    table = _with_reason(table, model, columns).with_columns(
+    words = REASON_WORDS[language]
+    table = _with_reason(table, model, columns, words, language).with_columns(
         health_color=_color(pl.col("health_score"), model),
         health_model_version=pl.lit(model_version(model)),
     )
@@ -170,7 +192,13 @@ def _color(score: pl.Expr, model: HealthModel) -> pl.Expr:
     return expr
 
 
-def _with_reason(table: pl.DataFrame, model: HealthModel, columns: Collection[str]) -> pl.DataFrame:
+def _with_reason(
+    table: pl.DataFrame,
+    model: HealthModel,
+    columns: Collection[str],
+    words: _ReasonWords,
+    language: Language,
+) -> pl.DataFrame:
     """The weakest groups, each with its weakest measure: "Deployment 32: Active seats 4/40".
 
     Group texts are materialised once, then ranked with pairwise comparisons (a handful of
@@ -178,7 +206,9 @@ def _with_reason(table: pl.DataFrame, model: HealthModel, columns: Collection[st
     """
     groups = list(model.groups)
     texts = {g: f"_reason_{g}" for g in groups}
-    table = table.with_columns([_group_text(model, g, columns).alias(texts[g]) for g in groups])
+    table = table.with_columns(
+        [_group_text(model, g, columns, words, language).alias(texts[g]) for g in groups]
+    )
     scores = {g: pl.col(GROUP_PREFIX + g).fill_null(float("inf")) for g in groups}
     ranks = {
         g: pl.sum_horizontal(
@@ -197,11 +227,18 @@ def _with_reason(table: pl.DataFrame, model: HealthModel, columns: Collection[st
         for g in groups:
             part = pl.when(ranks[g] == position).then(pl.col(texts[g])).otherwise(part)
         parts.append(part)
-    reason = pl.concat_str(parts, separator="; ", ignore_nulls=True).str.slice(0, 255)
+    reason = pl.concat_str(parts, separator=words.between_groups, ignore_nulls=True)
+    reason = reason.str.slice(0, 255)
     return table.with_columns(health_reason=reason).drop(texts.values())
 
 
-def _group_text(model: HealthModel, group: str, columns: Collection[str]) -> pl.Expr:
+def _group_text(
+    model: HealthModel,
+    group: str,
+    columns: Collection[str],
+    words: _ReasonWords,
+    language: Language,
+) -> pl.Expr:
     """ "Deployment 32: Active seats 4/40" (the group's weakest measure), or null without data.
 
     The weakest measure is chosen on numbers first, so only its value is formatted.
@@ -216,7 +253,7 @@ def _group_text(model: HealthModel, group: str, columns: Collection[str]) -> pl.
             chosen = pl.when(score == weakest).then(value).otherwise(chosen)
         return chosen
 
-    label = pick([pl.lit(m.label) for m in measures], pl.lit(None, pl.String))
+    label = pick([pl.lit(text_in(m.label, language)) for m in measures], pl.lit(None, pl.String))
     value = pick([_raw(m, columns) for m in measures], pl.lit(None, pl.Float64))
     shown = (
         pl.when(value == value.round(0))
@@ -234,12 +271,13 @@ def _group_text(model: HealthModel, group: str, columns: Collection[str]) -> pl.
     group_score = pl.col(GROUP_PREFIX + group).round(0).cast(pl.Int64).cast(pl.String)
     return pl.concat_str(
         [
-            pl.lit(f"{model.groups[group].label} "),
+            pl.lit(f"{text_in(model.groups[group].label, language)} "),
             group_score,
-            pl.lit(": "),
+            pl.lit(words.before_measure),
             label,
             pl.lit(" "),
-            shown.fill_null("no data"),
+            shown.fill_null(words.no_data),
+            pl.lit(words.after_measure),
         ]
     )
 

@@ -8,18 +8,52 @@ section, 150 characters of header.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 import polars as pl
 
 from connector.config.playbook import SlackDigest
 from connector.engine.expressions import compile_sql
+from connector.language import DEFAULT_LANGUAGE, Language, text_in, written_date
 from connector.messages.slack import SlackMessage
 
 MAX_BLOCKS = 50
 MAX_SECTION_CHARS = 3000
 MAX_HEADER_CHARS = 150
+
+
+@dataclass(frozen=True)
+class _Wording:
+    """The digest's own words in one language (the title is RevOps', in the playbook)."""
+
+    summary: str  # {count}, {period}
+    part: str  # {number}, {pages}
+    no_owner: str
+    no_score: str
+    trend: str
+    renews: str
+
+
+WORDING: dict[Language, _Wording] = {
+    "en": _Wording(
+        summary="{count} accounts need attention ({period})",
+        part="part {number}/{pages}",
+        no_owner="No owner",
+        no_score="no score",
+        trend="trend",
+        renews="renews",
+    ),
+    "ja": _Wording(
+        summary="対応が必要なアカウント {count}件（{period}）",
+        part="{number}/{pages}",
+        no_owner="担当者なし",
+        no_score="スコアなし",
+        trend="変動",
+        renews="更新日",
+    ),
+}
 
 
 def period_key(period: str, as_of: date) -> str:
@@ -31,47 +65,67 @@ def period_key(period: str, as_of: date) -> str:
     return f"{year}-W{week:02d}"
 
 
+def _period_name(period: str, as_of: date, language: Language) -> str:
+    """The period as its reader says it: 2026-W48, or 2026年11月23日の週."""
+    if language != "ja":
+        return period_key(period, as_of)
+    if period == "month":
+        return f"{as_of.year}年{as_of.month}月"
+    if period == "day":
+        return written_date(as_of, language)
+    return written_date(as_of - timedelta(days=as_of.weekday()), language) + "の週"
+
+
 def build_digest(
-    table: pl.DataFrame, digest: SlackDigest, as_of: date, link: Callable[[str], str]
+    table: pl.DataFrame,
+    digest: SlackDigest,
+    as_of: date,
+    link: Callable[[str], str],
+    language: Language = DEFAULT_LANGUAGE,
 ) -> list[SlackMessage]:
-    """The digest for the period containing `as_of`, as one or more messages; none when no
-    account matches."""
+    """The digest for the period containing `as_of`, as one or more messages, worded for a
+    team working in `language`; none when no account matches."""
     matching = table.filter(compile_sql(digest.when, table.columns).fill_null(False)).sort(
         digest.group_by, "health_score", nulls_last=True
     )
     if matching.height == 0:
         return []
-    period = period_key(digest.period, as_of)
+    key = period_key(digest.period, as_of)  # the same in every language: keys never change
+    words = WORDING[language]
+    period = _period_name(digest.period, as_of, language)
+    title = text_in(digest.title, language)
     owners: list[tuple[str, list[str]]] = []
     for row in matching.iter_rows(named=True):
-        owner = str(row[digest.group_by] or "No owner")
+        owner = str(row[digest.group_by] or words.no_owner)
         if not owners or owners[-1][0] != owner:
             owners.append((owner, []))
-        owners[-1][1].append(_line(row, link(row["id"])))
+        owners[-1][1].append(_line(row, link(row["id"]), words, language))
     blocks = [block for owner, lines in owners for block in _owner_blocks(owner, lines)]
     pages = [blocks[i : i + MAX_BLOCKS - 2] for i in range(0, len(blocks), MAX_BLOCKS - 2)]
-    summary = f"{matching.height} accounts need attention ({period})"
+    summary = words.summary.format(count=matching.height, period=period)
     return [
         SlackMessage(
-            key=f"slack-digest:{period}:{number}",
-            text=f"{digest.title}: {summary}"
-            + (f" — part {number}/{len(pages)}" if len(pages) > 1 else ""),
-            blocks=(_header(digest.title, period, number, len(pages)), _context(summary), *page),
+            key=f"slack-digest:{key}:{number}",
+            text=f"{title}: {summary}"
+            + (
+                " — " + words.part.format(number=number, pages=len(pages)) if len(pages) > 1 else ""
+            ),
+            blocks=(_header(title, period, number, len(pages)), _context(summary), *page),
         )
         for number, page in enumerate(pages, 1)
     ]
 
 
-def _line(row: dict[str, Any], url: str) -> str:
-    score = "no score" if row.get("health_score") is None else f"{row['health_score']:.0f}"
+def _line(row: dict[str, Any], url: str, words: _Wording, language: Language) -> str:
+    score = words.no_score if row.get("health_score") is None else f"{row['health_score']:.0f}"
     trend = row.get("health_trend")
     parts = [f"<{url}|{_escape(str(row['name']))}>", f"*{score}* {row.get('health_color') or ''}"]
     if trend is not None:
-        parts.append(f"trend {trend:+.0f}")
+        parts.append(f"{words.trend} {trend:+.0f}")
     if row.get("arr") is not None:
         parts.append(f"ARR {row['arr']:,.0f}")
     if row.get("renewal_date") is not None:
-        parts.append(f"renews {row['renewal_date']:%Y-%m-%d}")
+        parts.append(f"{words.renews} {written_date(row['renewal_date'], language)}")
     return "• " + " · ".join(p.strip() for p in parts)
 
 

@@ -8,6 +8,7 @@ on the run's data skips that action; both are reported in the plan with their `f
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
@@ -19,9 +20,11 @@ from connector.crm.protocol import ActionKey, ExistingTask, TaskIntent
 from connector.engine.expressions import POLARS_ERRORS, compile_sql, explain
 from connector.engine.rules import RuleSources, Skipped
 from connector.errors import TemplateError
+from connector.language import DEFAULT_LANGUAGE, Language, LocalText, text_in
 from connector.messages.email import EmailRequest
 from connector.messages.slack import SlackMessage
 from connector.plan.model import ActionPlan, SuppressedTask
+from connector.plan.volume import limit_per_assignee, spread
 from connector.templates import TASK_TEXT_LIMIT, render
 from connector.workdays import Workdays
 
@@ -50,6 +53,8 @@ def plan_actions(
     sources: RuleSources | None = None,
     skipped: Sequence[Skipped] = (),
     workdays: Workdays = WEEKDAYS,
+    language: Language = DEFAULT_LANGUAGE,
+    tasks_per_day: int = 0,
 ) -> ActionPlan:
     """Every action of every firing: tasks that are not duplicates and not cooling down,
     fields to set, and messages to send.
@@ -60,11 +65,16 @@ def plan_actions(
     `sources`: where the rules are, to report a failing template or condition at its line;
     `skipped`: what evaluation already left out, carried into the plan's report.
     `workdays`: tasks fall due `due_in_days` working days after `as_of`.
+    `language`: the CS team's, in which task and Slack texts are written.
+    `tasks_per_day`: new tasks a person gets a working day, the most urgent first (counting
+    those of these keys created today); the rest are deferred. 0: no limit.
     """
     by_id = {rule.id: rule for rule in rules}
     earlier = _by_rule_and_account(recent)
     sources = sources or RuleSources({})
     plan = ActionPlan(skipped=list(skipped))
+    created_today: Counter[str] = Counter()  # assignee → tasks of these keys created today
+    arr: dict[str, float | None] = {}  # task key → the account's ARR, to rank by
     rows = _with_action_conditions(
         table.join(firings, left_on="id", right_on="account_id", how="inner"),
         rules,
@@ -86,13 +96,18 @@ def plan_actions(
             try:
                 if action.set_fields is not None:
                     fields = {
-                        f: _text(("set_fields", f), v, row) for f, v in action.set_fields.items()
+                        f: _text(("set_fields", f), v, row, language)
+                        for f, v in action.set_fields.items()
                     }
                     plan.field_values.setdefault(row["id"], {}).update(fields)
                     continue
                 reason = blocker
                 if action.create_task is not None:
-                    reason = _duplicate(existing.get(key)) or blocker
+                    found = existing.get(key)
+                    if found is not None and found.created_on == as_of:
+                        who = found.owner_id or _assignee(action.create_task, row, assign_to)
+                        created_today[who] += 1
+                    reason = _duplicate(found) or blocker
                 elif action.send_email is not None and key in existing:
                     # an open log is an email a stopped run left part-way: finished now
                     reason = "already done (logged in the CRM)" if existing[key].is_closed else ""
@@ -101,8 +116,9 @@ def plan_actions(
                 elif action.create_task is not None:
                     due = workdays.add(as_of, action.create_task.due_in_days)
                     plan.tasks.append(
-                        _task(action.create_task, key, rule, row, due, assign_to, status)
+                        _task(action.create_task, key, rule, row, due, assign_to, status, language)
                     )
+                    arr[key] = row.get("arr")
                 elif action.send_email is not None:
                     email = action.send_email
                     plan.emails.append(
@@ -111,19 +127,35 @@ def plan_actions(
                         )
                     )
                 elif action.post_to_slack is not None:
-                    text = _text(("post_to_slack", "text"), action.post_to_slack.text, row)
+                    text = _text(
+                        ("post_to_slack", "text"), action.post_to_slack.text, row, language
+                    )
                     plan.slack.append(SlackMessage(key, text))
             except _TemplateFailed as failed:
                 where = sources.where(rule.id, ("actions", index, *failed.part), failed.error.line)
                 reason = f"not done for this account (the other actions were): {failed.error}"
                 plan.skipped.append(Skipped(rule.id, where, reason, row["name"]))
+    plan.tasks, plan.deferred = limit_per_assignee(
+        plan.tasks,
+        limit=tasks_per_day,
+        created_today=created_today,
+        arr=arr,
+        working_day=workdays.is_working_day(as_of),
+    )
+    if tasks_per_day:
+        plan.volume = spread(
+            plan.tasks, plan.deferred, limit=tasks_per_day, as_of=as_of, workdays=workdays
+        )
     return plan
 
 
-def _text(part: tuple[str, ...], source: str, row: dict[str, Any]) -> str:
-    """One of an action's templates rendered for `row`; a failure says which one."""
+def _text(part: tuple[str, ...], text: LocalText, row: dict[str, Any], language: Language) -> str:
+    """One of an action's templates, in the team's language, rendered for `row`; a failure
+    says which one (and which language's text)."""
+    if isinstance(text, dict) and language in text:
+        part = (*part, language)
     try:
-        return render(source, row, limit=TASK_TEXT_LIMIT)
+        return render(text_in(text, language), row, limit=TASK_TEXT_LIMIT, language=language)
     except TemplateError as exc:
         raise _TemplateFailed(part, exc) from None
 
@@ -136,19 +168,27 @@ def _task(
     due: date,
     assign_to: str,
     status: str,
+    language: Language,
 ) -> TaskIntent:
     return TaskIntent(
         key=key,
         rule_id=rule.id,
         account_id=row["id"],
         account_name=row["name"],
-        assignee_id=row[task.assignee(row.get("touch_tier")) or assign_to] or row["owner_id"],
-        subject=_text(("create_task", "subject"), task.subject, row),
-        description=_text(("create_task", "description"), task.description, row),
+        assignee_id=_assignee(task, row, assign_to),
+        subject=_text(("create_task", "subject"), task.subject, row, language),
+        description=_text(("create_task", "description"), task.description, row, language),
         due_date=due,
         priority=task.priority,
         status=status,
     )
+
+
+def _assignee(task: CreateTask, row: dict[str, Any], assign_to: str) -> str:
+    """The user who gets the task: the rule's column for the account's tier, else the
+    mapping's `assign_to`; the owner when that column is empty."""
+    user: str = row[task.assignee(row.get("touch_tier")) or assign_to] or row["owner_id"]
+    return user
 
 
 def _condition_column(rule_id: str, index: int) -> str:

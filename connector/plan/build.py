@@ -11,14 +11,15 @@ from connector.config.load import Config
 from connector.crm.protocol import CrmAdapter
 from connector.engine.evaluate import Evaluation
 from connector.engine.rules import RuleSources
+from connector.language import Language
 from connector.messages.digest import build_digest
 from connector.messages.email import Email, compose
 from connector.messages.email_log import Outcome, SettledEmail
 from connector.plan.actions import candidate_keys, plan_actions
 from connector.plan.fields import plan_field_updates
 from connector.plan.model import SET_PREFIX, ActionPlan, FieldTarget, Plan
+from connector.settings import Settings
 from connector.store import HistoryStore
-from connector.workdays import Workdays
 
 UNFINISHED = ("sent", "sending")  # ledger states that must not be sent again
 
@@ -30,16 +31,18 @@ def build_plan(
     evaluation: Evaluation,
     contacts: pl.DataFrame | None,
     as_of: date,
-    workdays: Workdays,
+    settings: Settings,
 ) -> Plan:
     """Everything the run would write, create and send; reads the CRM and the ledger only.
-    Tasks fall due on the team's `workdays`."""
-    actions = _actions(crm, config, evaluation, as_of, workdays)
-    return _assemble(crm, config, store, evaluation.table, actions, contacts, as_of)
+    Tasks fall due on the team's working days, at most its daily limit a person; what the
+    team reads is in its language."""
+    actions = _actions(crm, config, evaluation, as_of, settings)
+    language = settings.team_language
+    return _assemble(crm, config, store, evaluation.table, actions, contacts, as_of, language)
 
 
 def _actions(
-    crm: CrmAdapter, config: Config, evaluation: Evaluation, as_of: date, workdays: Workdays
+    crm: CrmAdapter, config: Config, evaluation: Evaluation, as_of: date, settings: Settings
 ) -> ActionPlan:
     """The firings' actions, deduplicated against the tasks the CRM already holds."""
     existing = crm.find_tasks(candidate_keys(evaluation.table, evaluation.firings, config.rules))
@@ -57,7 +60,9 @@ def _actions(
         status=config.mapping.tasks.status,
         sources=RuleSources.of(config),
         skipped=evaluation.skipped,
-        workdays=workdays,
+        workdays=settings.workdays,
+        language=settings.team_language,
+        tasks_per_day=settings.tasks_per_owner_per_day,
     )
 
 
@@ -69,6 +74,7 @@ def _assemble(
     actions: ActionPlan,
     contacts: pl.DataFrame | None,
     as_of: date,
+    language: Language,
 ) -> Plan:
     """Field diffs, and the messages the ledger has not seen sent (or sending) yet."""
     mapping = config.mapping
@@ -85,13 +91,15 @@ def _assemble(
         def link(record_id: str) -> str:
             return crm.record_url(mapping.account.object, record_id)
 
-        slack += build_digest(table, config.slack_digest, as_of, link)
+        slack += build_digest(table, config.slack_digest, as_of, link, language)
     emails, emails_skipped = compose(actions.emails, contacts, config.email_templates)
     seen = store.message_statuses([*(m.key for m in slack), *(e.key for e in emails)])
     to_send, settled = _settle_emails(emails, seen)
     return Plan(
         updates=tuple(plan_field_updates(wanted, targets)),
         tasks=tuple(sorted(actions.tasks, key=lambda t: (t.rule_id, t.account_name, t.key))),
+        deferred=tuple(actions.deferred),
+        volume=actions.volume,
         suppressed=tuple(actions.suppressed),
         emails=tuple(to_send),
         emails_skipped=tuple(emails_skipped),

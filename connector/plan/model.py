@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 import polars as pl
 
@@ -28,9 +29,26 @@ class SuppressedTask:
 
 
 @dataclass(frozen=True)
+class TaskVolume:
+    """How the daily limit spreads the tasks a run wants: "556 wanted; 90 today, the other
+    466 over the next 7 working days at 15 a person"."""
+
+    limit: int  # new tasks a person a working day; 0: no limit
+    wanted: int
+    today: int
+    deferred: int
+    people_at_limit: int  # assignees with tasks deferred
+    working_days: int  # working days after today the deferred ones take, at the limit
+    last_day: date | None  # the day the last of them would be created
+    working_day: bool = True  # whether the run date is one (on a day off, none is created)
+
+
+@dataclass(frozen=True)
 class Plan:
     updates: tuple[FieldUpdate, ...] = ()
     tasks: tuple[TaskIntent, ...] = ()
+    deferred: tuple[TaskIntent, ...] = ()  # over the daily limit: created on a later day
+    volume: TaskVolume | None = None  # None: no daily limit set
     suppressed: tuple[SuppressedTask, ...] = ()
     emails: tuple[Email, ...] = ()
     emails_skipped: tuple[SkippedEmail, ...] = ()  # logged in the CRM as not sent
@@ -66,6 +84,8 @@ class FieldTarget:
 @dataclass
 class ActionPlan:
     tasks: list[TaskIntent] = field(default_factory=list)
+    deferred: list[TaskIntent] = field(default_factory=list)  # over the daily limit
+    volume: TaskVolume | None = None
     suppressed: list[SuppressedTask] = field(default_factory=list)
     emails: list[EmailRequest] = field(default_factory=list)
     slack: list[SlackMessage] = field(default_factory=list)

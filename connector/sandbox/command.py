@@ -28,10 +28,19 @@ def demo(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan, write nothing.")
     ] = False,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            "--language",
+            envvar="TEAM_LANGUAGE",
+            help="The CS team's language for task texts, reasons and the digest: en or ja.",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole job against the bundled sandbox CRM (Salesforce or HubSpot) and usage API."""
     from connector import logs
     from connector.cli.app import EXIT_CONFIG, console, crm_name, err, sync_and_report
+    from connector.language import LANGUAGES
 
     try:
         from connector.sandbox.demo import SANDBOX_CRMS, running_sandbox
@@ -46,11 +55,15 @@ def demo(
     if sandbox_crm is None:
         err.print(f"[red]CRM must be one of {', '.join(SANDBOX_CRMS)}[/], not '{crm}'.")
         raise typer.Exit(EXIT_CONFIG)
+    team_language = next((code for code in LANGUAGES if code == (language or "en").lower()), None)
+    if team_language is None:
+        err.print(f"[red]The language must be one of {', '.join(LANGUAGES)}[/], not '{language}'.")
+        raise typer.Exit(EXIT_CONFIG)
     logs.configure("console", "WARNING")  # the demo's story is the plan and the summary
     state_dir = state_dir or Path(".demo") / crm
     if reset and state_dir.exists():
         shutil.rmtree(state_dir)
-    with running_sandbox(state_dir, crm=sandbox_crm) as sandbox:
+    with running_sandbox(state_dir, crm=sandbox_crm, team_language=team_language) as sandbox:
         settings = sandbox.settings
         where = settings.hubspot_url if crm == "hubspot" else settings.salesforce_url
         console.print(

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from connector.language import DEFAULT_LANGUAGE, Language
 from connector.sandbox.demo_company import DemoCompany
 from connector.sandbox.hubspot import HubSpotApp, HubSpotPortal, PortalSeeder
 from connector.sandbox.salesforce import DEFAULT_SCHEMA, ObjectSchema, SalesforceApp, SandboxOrg
@@ -66,8 +67,10 @@ def running_sandbox(
     customers: int = 300,
     project_dir: Path = Path(),
     schema: Mapping[str, ObjectSchema] = DEFAULT_SCHEMA,
+    team_language: Language = DEFAULT_LANGUAGE,
 ) -> Iterator[RunningSandbox]:
-    """Start (seeding on first use) the sandbox whose state is in `state_dir`; save on exit."""
+    """Start (seeding on first use) the sandbox whose state is in `state_dir`; save on exit.
+    `team_language`: the language the worker writes the CS team's texts in."""
     state_dir.mkdir(parents=True, exist_ok=True)
     crm_path, usage_path = state_dir / f"{crm}.json", state_dir / "usage.json"
     seeded = crm_path.exists() and usage_path.exists()
@@ -142,6 +145,7 @@ def running_sandbox(
             ca_bundle=tls.ca_bundle,
             as_of_date=demo_date,
             state_database_url=SecretStr(f"sqlite:///{state_dir / 'state.db'}"),
+            team_language=team_language,
             **crm_settings,
         )
         try:

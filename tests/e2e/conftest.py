@@ -127,6 +127,12 @@ def without_email(settings: Settings) -> Settings:
     return settings.model_copy(update={"smtp_host": None})
 
 
+def without_daily_limit(settings: Settings) -> Settings:
+    """Every task the rules want in one run (TASKS_PER_OWNER_PER_DAY=0): for tests of batches,
+    ledgers and parity, which need more tasks than a day's limit lets through."""
+    return settings.model_copy(update={"tasks_per_owner_per_day": 0})
+
+
 def salesforce_client(sandbox: RunningSandbox) -> Salesforce:
     """The real client, as a Salesforce admin's script would use it against the sandbox."""
     session = requests.Session()

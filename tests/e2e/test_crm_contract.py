@@ -31,6 +31,7 @@ from connector.cli import (
 )
 from connector.crm.protocol import FieldUpdate
 from connector.errors import ConfigError
+from connector.plan.model import TaskVolume
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.settings import CrmName
@@ -43,14 +44,19 @@ from tests.e2e.conftest import (
     cli_env,
     sandbox_crm,
     shipped_mapping,
+    without_daily_limit,
     without_email,
 )
 from tests.lines import line_of
 
 # What the shipped playbooks make of the demo company (60 customers, as of 2026-11-23); the
 # same on both CRMs (test_hubspot_sync.py checks that the scores and tasks are identical).
-RULE_TASKS = 104  # tasks the rules create on the first run (106 before 2 tenants went silent;
-# 104 once their licensed seats are carried as a level: a silent tenant with seats is low-scouting)
+RULE_TASKS_WANTED = 117  # tasks the rules want on the first run (106 before 2 tenants went
+# silent; 104 once their licensed seats are carried as a level: a silent tenant with seats is
+# low-scouting; 117 since check-ins go on every quarter after the first year)
+RULE_TASKS = 90  # tasks created on the first run: the daily limit, 15 (TASKS_PER_OWNER_PER_DAY's
+# default), for each of the 6 CSMs, who all want more; the other 27 are deferred to the next day
+DEFERRED = RULE_TASKS_WANTED - RULE_TASKS
 EMAILS = 9  # customer emails sent on the first run, each logged as a completed task
 EMAILS_NOT_SENT = 1  # the welcome to an opted-out contact: logged once, as not sent
 RED = 21  # customers scored Red, all in the digest (20 until silent customer 050 went Red)
@@ -192,6 +198,55 @@ def test_runs_and_daily_snapshots_are_recorded(crm: SandboxCrm) -> None:
     assert {"scouts_sent", "health_adoption", "score_seat_utilisation"} <= set(history.columns)
 
 
+# -- the daily limit ---------------------------------------------------------------------------
+
+
+def test_no_one_gets_more_than_the_daily_limit_and_the_rest_follow_the_next_day(
+    crm: SandboxCrm,
+) -> None:
+    settings = without_email(crm.sandbox.settings)
+    limit = settings.tasks_per_owner_per_day
+
+    first = run_sync(settings, dry_run=False)
+
+    per_person = Counter(task.owner_id for task in crm.tasks())
+    assert set(per_person.values()) == {limit}  # six CSMs who all want more than 15
+    assert sum(per_person.values()) == first.summary.tasks_created == RULE_TASKS
+    assert len(first.plan.deferred) == first.summary.tasks_deferred == DEFERRED
+    assert first.plan.volume == TaskVolume(
+        limit=limit,
+        wanted=RULE_TASKS_WANTED,
+        today=RULE_TASKS,
+        deferred=DEFERRED,
+        people_at_limit=6,
+        working_days=1,
+        last_day=AS_OF + timedelta(days=1),
+    )
+    # the most urgent first: no one got a task today less urgent than one of theirs deferred
+    rank = {"High": 0, "Normal": 1, "Low": 2}
+    for person in per_person:
+        today = [rank[t.priority] for t in first.plan.tasks if t.assignee_id == person]
+        later = [rank[t.priority] for t in first.plan.deferred if t.assignee_id == person]
+        assert max(today) <= min(later)
+    assert {t.priority for t in first.plan.tasks} == {"High", "Normal"}
+
+    # later the same day, the CRM says who had their tasks today: nothing more is created
+    again = run_sync(settings, dry_run=False)
+    assert (again.summary.tasks_created, len(again.plan.deferred)) == (0, DEFERRED)
+
+    # the next working day, the deferred tasks are created (none lost, none twice)
+    tomorrow = run_sync(
+        settings.model_copy(update={"as_of_date": AS_OF + timedelta(days=1)}), dry_run=False
+    )
+    made = {t.key for t in tomorrow.plan.tasks}
+    assert {t.key for t in first.plan.deferred} <= made
+    assert max(Counter(t.assignee_id for t in tomorrow.plan.tasks).values()) <= limit
+    assert tomorrow.plan.deferred == ()
+    keys = Counter(t.key for t in crm.tasks())
+    assert set(keys.values()) == {1}
+    assert len(keys) == RULE_TASKS + len(made)
+
+
 # -- runs that must change nothing -------------------------------------------------------------
 
 
@@ -306,12 +361,12 @@ def test_a_model_edit_alone_moves_no_trend_and_raises_no_health_drop(
     first = run_sync(crm.sandbox.settings, dry_run=False)
     before = {a.id: a.results for a in crm.customers()}
     health = project / "playbooks" / "health.yaml"
-    health.write_text(
-        health.read_text().replace(
-            "engagement: {label: Engagement, weight: 1}",
-            "engagement: {label: Engagement, weight: 2}",
-        )
+    shipped = health.read_text()
+    edited = shipped.replace(
+        "ja: エンゲージメント}, weight: 1}", "ja: エンゲージメント}, weight: 2}"
     )
+    assert edited != shipped
+    health.write_text(edited)
     later = crm.sandbox.settings.model_copy(update={"as_of_date": AS_OF + timedelta(30)})
     crm.sandbox.usage.shift_weeks(30 // 7)
 
@@ -559,7 +614,7 @@ def test_writes_are_batched_at_the_platform_maximum(
         tmp_path / "big", crm=crm_name, as_of=AS_OF, customers=2 * most + 50, project_dir=project
     ) as big:
         crm = sandbox_crm(big)
-        outcome = run_sync(big.settings, dry_run=False)
+        outcome = run_sync(without_daily_limit(big.settings), dry_run=False)
         assert (outcome.summary.records_written, outcome.summary.tasks_created) == (
             2 * most + 50,
             most + 1,

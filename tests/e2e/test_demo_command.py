@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,35 @@ def test_the_demo_runs_against_either_sandbox_and_a_rerun_changes_nothing(
     assert "wrote 300 records" in first.output
     assert second.exit_code == 0, second.output
     assert "wrote 0 records, created 0 tasks" in second.output
+
+
+@pytest.mark.parametrize("how", ["setting", "option"])
+def test_the_demo_shows_a_japanese_team_its_tasks_and_digest_in_japanese(
+    tmp_path: Path, how: str
+) -> None:
+    """`TEAM_LANGUAGE=ja make demo` (or `cs-connector demo --language ja`)."""
+    command = ["demo", "--state-dir", str(tmp_path), "--dry-run"]
+    env = {"CRM": "salesforce", "TEAM_LANGUAGE": "ja" if how == "setting" else "en"}
+    if how == "option":
+        command += ["--language", "ja"]
+
+    result = CliRunner().invoke(app, command, env=env)
+
+    assert result.exit_code == 0, result.output
+    plan = result.output
+    # one task whole, as the CSM reads it in the CRM: subject and description
+    assert re.search(r"\nTask \([a-z-]+\) for [^:]+: 【[^】]+】", plan)
+    assert re.search(r"\n  \| [^\n]*[ぁ-んァ-ン][^\n]*。\n", plan)
+    # the digest, worded for the team, its dates as the team writes them
+    assert re.search(r"要対応アカウント — \d{4}年\d{1,2}月\d{1,2}日の週", plan)
+    assert re.search(r" · 更新日 \d{4}年\d{1,2}月\d{1,2}日", plan)
+    assert "need attention" not in plan
+
+
+def test_an_unknown_language_is_refused(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--state-dir", str(tmp_path), "--language", "fr"])
+    assert result.exit_code == EXIT_CONFIG
+    assert "The language must be one of en, ja, not 'fr'" in result.output
 
 
 def test_an_unknown_sandbox_crm_is_refused(tmp_path: Path) -> None:

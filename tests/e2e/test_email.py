@@ -61,7 +61,9 @@ def test_renewal_confirmations_reach_exactly_the_decision_makers(sandbox: Runnin
         assert body is not None
         if account.get("Language__c") == "ja":
             assert str(message["Subject"]).startswith("【ご契約更新のご案内】")
-            assert "様" in body.get_content()
+            # the company, then the person with 様 (never 様 after the company's name)
+            assert body.get_content().startswith(f"{account['Name']}\n")
+            assert "様" in body.get_content().splitlines()[1]
         else:
             assert str(message["Subject"]).startswith(f"Your {account['Name']} renewal on ")
             assert message.get_body(("html",)) is not None

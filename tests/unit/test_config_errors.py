@@ -39,12 +39,8 @@ class Mistake:
 
 
 def _weights(new: int) -> tuple[tuple[str, str], ...]:
-    labels = {"deployment": "Deployment", "engagement": "Engagement", "adoption": "Adoption"}
-    labels["roi"] = "ROI"
-    return tuple(
-        (f"label: {label}, weight: 1}}", f"label: {label}, weight: {new}}}")
-        for label in labels.values()
-    )
+    """Each of the four groups' weights, in turn."""
+    return ((", weight: 1}", f", weight: {new}}}"),) * 4
 
 
 MISTAKES = {
@@ -150,6 +146,18 @@ MISTAKES = {
         "'subjekt' is not a setting here",
         "subjekt:",
         problems=2,
+    ),
+    "a text in a language the worker does not ship": Mistake(
+        "playbooks/rules.yaml",
+        (('            ja: "【スカウト低調】', '            de: "【スカウト低調】'),),
+        "'de' is not a language CS Connector ships; use en, ja, or write one text for every",
+        "subject:",
+    ),
+    "an unknown variable in one language's text": Mistake(
+        "playbooks/rules.yaml",
+        (("今週のスカウト送信 {{ scouts_sent | number }}件", "今週のスカウト送信 {{ scout }}件"),),
+        "the template uses an unknown column 'scout'",
+        "{{ scout }}件",
     ),
     "unknown variable in a customer email": Mistake(
         "playbooks/templates/welcome.yaml",

@@ -85,7 +85,8 @@ def test_the_account_locale_picks_the_language_and_the_date_format() -> None:
     (japanese, english), skipped = compose(requests, pl.DataFrame([contact]), templates)
     assert skipped == []
     assert japanese.subject == "【ご契約更新のご案内】2027年3月1日 更新予定"
-    assert japanese.text.startswith("Sato 様")
+    # a letter to a person at a company: the company on its own line, 様 for the person
+    assert japanese.text.startswith("Acme\nSato 様\n")
     assert english.subject == "Your Acme renewal on March 1, 2027"
     assert english.html is not None
     assert "<strong>March 1, 2027</strong>" in english.html
@@ -141,3 +142,30 @@ def test_a_template_that_fails_for_one_account_skips_only_its_email(tmp_path: Pa
     assert skipped.reason.startswith(
         f"the email template failed for this account: {tmp_path / 'seats.yaml'}:5: "
     )
+
+
+def test_a_japanese_letter_never_puts_sama_after_the_company() -> None:
+    """Business etiquette: 様 is for a person; a company addressed without one is 御中, and
+    the two are never combined."""
+    templates, _ = load_templates(ROOT / "playbooks" / "templates")
+    row = {
+        "id": "001A",
+        "name": "株式会社サンプル",
+        "owner_id": "005A",
+        "owner_name": "田中 愛子",
+        "owner_email": "aiko@vendor.example",
+        "owner_title": None,
+        "renewal_date": date(2027, 3, 1),
+        "locale": "ja",
+    }
+    named = _contact("003A", "Admin") | {"last_name": "山田"}
+    nameless = _contact("003A", "Admin") | {"last_name": None, "first_name": None}
+    for name in sorted(templates):
+        request = EmailRequest("k", "rule", name, "Admin", row)
+        (to_person,), _ = compose([request], pl.DataFrame([named]), templates)
+        (to_company,), _ = compose([request], pl.DataFrame([nameless]), templates)
+        assert to_person.text.startswith("株式会社サンプル\n山田 様\n"), name
+        assert to_company.text.startswith("株式会社サンプル 御中\n"), name
+        for email in (to_person, to_company):
+            assert "株式会社サンプル 様" not in email.subject + email.text, name
+            assert "御中" not in email.text or "様" not in email.text.split("\n\n")[0], name

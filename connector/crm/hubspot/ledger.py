@@ -49,6 +49,7 @@ STATUS = {  # the worker's (Salesforce-style) task values → HubSpot's
 }
 PRIORITY = {"High": "HIGH", "Normal": "MEDIUM", "Low": "LOW"}
 STATE = ("hs_task_status", "hs_task_completion_date")
+OWNER = "hubspot_owner_id"
 
 
 class TaskLedger:
@@ -129,7 +130,7 @@ class TaskLedger:
                 filters=[keyed, Filter(property_name=STATE[1], operator="GTE", value=since)]
             ),
         ]
-        found = self._api.search(self._object, groups, [self._key, *STATE])
+        found = self._api.search(self._object, groups, [self._key, *STATE, OWNER])
         tasks = {t.record_id: t for t in map(self._existing, found)}
         tasks.update(self._associated)  # read without index lag: newer than search's
         wanted = set(rule_ids)
@@ -144,7 +145,7 @@ class TaskLedger:
         """Tasks by id as HubSpot has them now (key and state), 100 a call; a deleted one is
         left out."""
         unique = list(dict.fromkeys(ids))
-        objects = self._api.read_by_id(self._object, unique, [self._key, *STATE])
+        objects = self._api.read_by_id(self._object, unique, [self._key, *STATE, OWNER])
         return {str(o.id): self._existing(o) for o in objects}
 
     def _associated_ids(self, keys: Sequence[str]) -> list[str]:
@@ -188,11 +189,14 @@ class TaskLedger:
         """A task as read: its key is "" for a task the worker did not create."""
         properties = task.properties or {}
         completed = properties.get(STATE[1])
+        created = getattr(task, "created_at", None)
         return ExistingTask(
             str(properties.get(self._key) or ""),
             str(task.id),
             properties.get(STATE[0]) == COMPLETED,
             parse_datetime(completed).astimezone(self._zone).date() if completed else None,
+            properties.get(OWNER) or None,
+            created.astimezone(self._zone).date() if created is not None else None,
         )
 
     # -- writes --------------------------------------------------------------------------
@@ -288,7 +292,7 @@ class TaskLedger:
             "hs_task_status": STATUS.get(task.status, task.status),
             "hs_task_priority": PRIORITY.get(task.priority, task.priority),
             "hs_task_type": "EMAIL" if task.is_email_log else "TODO",
-            "hubspot_owner_id": task.assignee_id,
+            OWNER: task.assignee_id,
         }
 
     def _association(self, record_id: str, to_type: str) -> PublicAssociationsForObject:

@@ -88,7 +88,7 @@ def _tasks_where(
     key_field = tasks.key_field
     # values are escaped by soql_string; object and field come from the mapping
     soql = (
-        f"SELECT Id, {key_field}, IsClosed, CompletedDateTime "  # noqa: S608
+        f"SELECT Id, {key_field}, IsClosed, CompletedDateTime, OwnerId, CreatedDate "  # noqa: S608
         f"FROM {tasks.object} WHERE {condition}"
     )
     return [
@@ -97,6 +97,8 @@ def _tasks_where(
             record["Id"],
             bool(record["IsClosed"]),
             date_in(record.get("CompletedDateTime"), zone),
+            record.get("OwnerId"),
+            date_in(record.get("CreatedDate"), zone),
         )
         for record in client.query(soql)
     ]

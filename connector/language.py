@@ -1,0 +1,47 @@
+"""The CS team's language: which of a text's translations a CSM reads.
+
+RevOps writes a text people read (a task's subject, a health group's label) either once, for
+every language, or once per language: `subject: {en: "Call {{ name }}", ja: "…"}`. The
+worker's own words (the digest, "no data" in a health reason) ship in the same languages.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal, get_args
+
+Language = Literal["en", "ja"]
+LANGUAGES: tuple[Language, ...] = get_args(Language)
+DEFAULT_LANGUAGE: Language = "en"
+
+# One text for every language, or one per language code.
+LocalText = str | dict[Language, str]
+
+
+def text_in(text: LocalText, language: Language) -> str:
+    """The text a team working in `language` reads. A text written once is everyone's; one
+    without this language (which `validate` refuses) falls back to English, then to the
+    first it has, so a run never stops over a missing translation."""
+    if isinstance(text, str):
+        return text
+    for candidate in (language, DEFAULT_LANGUAGE):
+        if candidate in text:
+            return text[candidate]
+    return next(iter(text.values()))
+
+
+def translations(text: LocalText) -> dict[Language | None, str]:
+    """Each version of the text by its language; None for a text written once for all."""
+    if isinstance(text, str):
+        return {None: text}
+    found: dict[Language | None, str] = {}
+    for language, value in text.items():
+        found[language] = value
+    return found
+
+
+def written_date(day: date, language: Language) -> str:
+    """A date as the team writes it: 2026-11-26, or 2026年11月26日 for a Japanese team."""
+    if language == "ja":
+        return f"{day.year}年{day.month}月{day.day}日"
+    return day.strftime("%Y-%m-%d")
