@@ -21,7 +21,7 @@ from pydantic import SecretStr
 from connector.sandbox.demo_company import DemoCompany
 from connector.sandbox.hubspot import HubSpotApp, HubSpotPortal, PortalSeeder
 from connector.sandbox.salesforce import DEFAULT_SCHEMA, ObjectSchema, SalesforceApp, SandboxOrg
-from connector.sandbox.server import make_tls, serve_wsgi
+from connector.sandbox.server import RequestHook, after_handling, make_tls, serve_wsgi
 from connector.sandbox.slack_receiver import SlackReceiver
 from connector.sandbox.smtp_sink import SmtpSink
 from connector.sandbox.usage_api import UsageApi, UsageRow
@@ -64,8 +64,11 @@ def running_sandbox(
     customers: int = 300,
     project_dir: Path = Path(),
     schema: Mapping[str, ObjectSchema] = DEFAULT_SCHEMA,
+    on_request: RequestHook | None = None,
 ) -> Iterator[RunningSandbox]:
-    """Start (seeding on first use) the sandbox whose state is in `state_dir`; save on exit."""
+    """Start (seeding on first use) the sandbox whose state is in `state_dir`; save on exit.
+    `on_request` hears every request the CRM ("crm"), usage API ("usage") and Slack
+    ("slack") have handled, before the answer is sent (see `after_handling`)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     crm_path, usage_path = state_dir / f"{crm}.json", state_dir / "usage.json"
     seeded = crm_path.exists() and usage_path.exists()
@@ -105,10 +108,14 @@ def running_sandbox(
     usage = UsageApi(usage_rows, USAGE_TOKEN)
     tls = make_tls(state_dir / "tls")
     slack = SlackReceiver(outbox=state_dir / "slack")
+
+    def hooked(app: Any, service: str) -> Any:
+        return app if on_request is None else after_handling(app, service, on_request)
+
     with ExitStack() as stack:
-        crm_server = stack.enter_context(serve_wsgi(app, tls=tls))
-        usage_server = stack.enter_context(serve_wsgi(usage, tls=tls))
-        slack_server = stack.enter_context(serve_wsgi(slack, tls=tls))
+        crm_server = stack.enter_context(serve_wsgi(hooked(app, "crm"), tls=tls))
+        usage_server = stack.enter_context(serve_wsgi(hooked(usage, "usage"), tls=tls))
+        slack_server = stack.enter_context(serve_wsgi(hooked(slack, "slack"), tls=tls))
         smtp = stack.enter_context(SmtpSink(outbox=state_dir / "outbox"))
         crm_settings: dict[str, Any] = (
             {

@@ -1,5 +1,6 @@
 """A real SMTP server on loopback (aiosmtpd) that keeps what it receives: the demo's outbox
-and the tests' mailbox. It can refuse a recipient or call back on arrival."""
+and the tests' mailbox. It can refuse a recipient, refuse the next transactions (a relay
+that is busy or down for a while), or call back on arrival."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class SmtpSink:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TO)
         self.refused_recipients: set[str] = set()
+        self._refusals: list[str] = []  # replies for the next transactions' recipients
         self.on_message: Callable[[EmailMessage], None] | None = None
         self._outbox = outbox
         self.port = _free_port()
@@ -43,6 +45,12 @@ class SmtpSink:
         if credentials is not None:
             options.update(auth_required=True, authenticator=_Authenticator(*credentials))
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port, **options)
+
+    def refuse_next(
+        self, times: int = 1, reply: str = "451 4.3.0 Mail server temporarily unavailable"
+    ) -> None:
+        """Answer the next `times` recipients with `reply` (a 4xx: try again later)."""
+        self._refusals += [reply] * times
 
     def __enter__(self) -> SmtpSink:
         self._controller.start()
@@ -66,6 +74,8 @@ class SmtpSink:
     ) -> str:
         if address in self.refused_recipients:
             return "550 5.1.1 Recipient address rejected: mailbox unavailable"
+        if self._refusals:
+            return self._refusals.pop(0)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
