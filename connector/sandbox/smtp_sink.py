@@ -35,7 +35,7 @@ class SmtpSink:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TO)
         self.refused_recipients: set[str] = set()
-        self._refusals: list[str] = []  # replies for the next transactions' recipients
+        self.refusals: list[str] = []  # replies for the next transactions' recipients
         self.on_message: Callable[[EmailMessage], None] | None = None
         self._outbox = outbox
         self.port = _free_port()
@@ -49,8 +49,9 @@ class SmtpSink:
     def refuse_next(
         self, times: int = 1, reply: str = "451 4.3.0 Mail server temporarily unavailable"
     ) -> None:
-        """Answer the next `times` recipients with `reply` (a 4xx: try again later)."""
-        self._refusals += [reply] * times
+        """Answer the next `times` recipients with `reply` (a 4xx: try again later);
+        `refusals.clear()` ends it early."""
+        self.refusals += [reply] * times
 
     def __enter__(self) -> SmtpSink:
         self._controller.start()
@@ -74,8 +75,8 @@ class SmtpSink:
     ) -> str:
         if address in self.refused_recipients:
             return "550 5.1.1 Recipient address rejected: mailbox unavailable"
-        if self._refusals:
-            return self._refusals.pop(0)
+        if self.refusals:
+            return self.refusals.pop(0)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
