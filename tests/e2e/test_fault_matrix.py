@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from connector.settings import CrmName
+from connector.sandbox.demo import RunningSandbox
+from connector.settings import CrmName, Settings
 from tests.fault_matrix.faults import FAULT_CLASSES, FaultClass
 from tests.fault_matrix.observe import KeyedTask, Observed, Reference, Tally, shortfalls, tally
 from tests.fault_matrix.trials import KILL_CASES, KillCase, fault_trial, kill_points, kill_trial
 from tests.fault_matrix.trials import reference as clean_run
+from tests.fault_matrix.worker import environment
 
 CUSTOMERS = 60
 KILLS = 2  # per case; the benchmark draws 20 or more
@@ -99,3 +101,13 @@ def test_the_tally_reads_duplicates_losses_and_held_emails_from_what_the_sandbox
     assert shortfalls(Tally(held_as_unknown=2), kills=1) == [
         "2 emails held as unknown after 1 kills"
     ]
+
+
+def test_the_worker_process_is_given_the_settings_the_harness_runs_with(
+    sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = sandbox.settings.model_copy(update={"http_timeout_seconds": 1.5})
+    for name, value in environment(settings).items():
+        monkeypatch.setenv(name, value)
+
+    assert Settings(_env_file=None) == settings  # type: ignore[call-arg]
