@@ -4,7 +4,8 @@ Run: `.venv/bin/python -m benchmarks.fault_matrix --kills 20` (from the reposito
 For each case the worker (`cs-connector run --once`, its own process) is killed with SIGKILL
 by the sandbox at `--kills` moments drawn by a seeded RNG from a clean run's moments (each
 request the CRM or Slack handled, each email the SMTP sink accepted — after the commit,
-before the answer), then rerun with its store kept or lost until a run finishes. Then each
+before the answer), and once at the last of them (the last Slack post), then rerun with its
+store kept or lost until a run finishes. Then each
 fault class, once per CRM, followed by a clean rerun. Every count is read from the
 sandboxes afterwards and compared with a clean run on the same data; the harness is
 `tests/fault_matrix/`, which `tests/e2e/test_fault_matrix.py` runs CI-sized.

@@ -121,9 +121,11 @@ def reference(crm: CrmName, customers: int) -> Reference:
 
 
 def kill_points(case: KillCase, reference: Reference, kills: int, seed: int) -> list[int]:
-    """`kills` moments drawn uniformly from a clean run's, reproducibly per case and seed."""
+    """A clean run's last moment — its last Slack post made, the answer not yet back, the
+    one kill a post needs its store (or Slack's own history) to survive — then `kills`
+    moments drawn uniformly from all of them, reproducibly per case and seed."""
     rng = random.Random(f"{seed}:{case.name}")
-    return [rng.randint(1, reference.moments) for _ in range(kills)]
+    return [reference.moments, *(rng.randint(1, reference.moments) for _ in range(kills))]
 
 
 def kill_trial(case: KillCase, point: int, customers: int, workdir: Path) -> Trial:
