@@ -22,7 +22,7 @@ from connector.language import DEFAULT_LANGUAGE, Language
 from connector.sandbox.demo_company import DemoCompany
 from connector.sandbox.hubspot import HubSpotApp, HubSpotPortal, PortalSeeder
 from connector.sandbox.salesforce import DEFAULT_SCHEMA, ObjectSchema, SalesforceApp, SandboxOrg
-from connector.sandbox.server import make_tls, serve_wsgi
+from connector.sandbox.server import RequestHook, after_handling, make_tls, serve_wsgi
 from connector.sandbox.slack_channel import SlackChannel
 from connector.sandbox.slack_receiver import BOT_TOKEN, CHANNEL_ID, SlackReceiver
 from connector.sandbox.smtp_sink import SmtpSink
@@ -68,9 +68,12 @@ def running_sandbox(
     project_dir: Path = Path(),
     schema: Mapping[str, ObjectSchema] = DEFAULT_SCHEMA,
     team_language: Language = DEFAULT_LANGUAGE,
+    on_request: RequestHook | None = None,
 ) -> Iterator[RunningSandbox]:
     """Start (seeding on first use) the sandbox whose state is in `state_dir`; save on exit.
-    `team_language`: the language the worker writes the CS team's texts in."""
+    `team_language`: the language the worker writes the CS team's texts in; `on_request`
+    hears every request the CRM ("crm"), usage API ("usage") and Slack ("slack") have
+    handled, before the answer is sent (see `after_handling`)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     crm_path, usage_path = state_dir / f"{crm}.json", state_dir / "usage.json"
     seeded = crm_path.exists() and usage_path.exists()
@@ -111,10 +114,14 @@ def running_sandbox(
     tls = make_tls(state_dir / "tls")
     channel_path = state_dir / "slack.json"  # the channel outlives a lost history store
     slack = SlackReceiver(state_dir / "slack", SlackChannel.load(channel_path, CHANNEL_ID))
+
+    def hooked(app: Any, service: str) -> Any:
+        return app if on_request is None else after_handling(app, service, on_request)
+
     with ExitStack() as stack:
-        crm_server = stack.enter_context(serve_wsgi(app, tls=tls))
-        usage_server = stack.enter_context(serve_wsgi(usage, tls=tls))
-        slack_server = stack.enter_context(serve_wsgi(slack, tls=tls))
+        crm_server = stack.enter_context(serve_wsgi(hooked(app, "crm"), tls=tls))
+        usage_server = stack.enter_context(serve_wsgi(hooked(usage, "usage"), tls=tls))
+        slack_server = stack.enter_context(serve_wsgi(hooked(slack, "slack"), tls=tls))
         smtp = stack.enter_context(SmtpSink(outbox=state_dir / "outbox"))
         crm_settings: dict[str, Any] = (
             {

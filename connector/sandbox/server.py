@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -17,7 +18,7 @@ import trustme
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 _POLL_SECONDS = 0.05  # how quickly close() is noticed by the serving loop
 
@@ -59,6 +60,24 @@ class DropConnection(ConnectionAbortedError):
     writes nothing; the handler here then closes the socket, so the client sees the
     connection drop instead of an HTTP status.
     """
+
+
+RequestHook = Callable[[str, str, str], None]
+"""Hears (service, method, path) once a sandbox service has handled a request — its writes
+done — and before the answer goes back: the moment a test stalls it (sleep), loses it (raise
+`DropConnection`) or crashes the client (kill the process)."""
+
+
+def after_handling(app: WSGIApplication, service: str, hook: RequestHook) -> WSGIApplication:
+    """`app`, calling `hook` after each request it handled (or dropped itself)."""
+
+    def hooked(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return app(environ, start_response)
+        finally:
+            hook(service, environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""))
+
+    return hooked
 
 
 class _QuietHandler(WSGIRequestHandler):

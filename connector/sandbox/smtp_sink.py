@@ -1,6 +1,7 @@
 """A real SMTP server on loopback (aiosmtpd) that keeps what it receives: the demo's outbox
-and the tests' mailbox. It can refuse a recipient, lose its answer to a message it took, or
-call back on arrival."""
+and the tests' mailbox. It can refuse a recipient, refuse the next transactions (a relay
+that is busy or down for a while), lose its answer to a message it took, hang up before a
+message, or call back on arrival."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ class SmtpSink:
         self.refused_recipients: set[str] = set()
         self._drops = 0  # messages to take and then hang up on, before answering
         self._hang_ups = 0  # transactions to hang up on at MAIL FROM, before any content
+        self.refusals: list[str] = []  # replies for the next transactions' recipients
         self.on_message: Callable[[EmailMessage], None] | None = None
         self._outbox = outbox
         self.port = _free_port()
@@ -55,6 +57,13 @@ class SmtpSink:
     def hang_up_at_mail(self, times: int = 1) -> None:
         """Break the connection when the next transactions start: nothing was sent."""
         self._hang_ups += times
+
+    def refuse_next(
+        self, times: int = 1, reply: str = "451 4.3.0 Mail server temporarily unavailable"
+    ) -> None:
+        """Answer the next `times` recipients with `reply` (a 4xx: try again later);
+        `refusals.clear()` ends it early."""
+        self.refusals += [reply] * times
 
     def __enter__(self) -> SmtpSink:
         self._controller.start()
@@ -88,6 +97,8 @@ class SmtpSink:
     ) -> str:
         if address in self.refused_recipients:
             return "550 5.1.1 Recipient address rejected: mailbox unavailable"
+        if self.refusals:
+            return self.refusals.pop(0)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

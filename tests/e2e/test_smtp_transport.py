@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from connector.errors import DeliveryFailed
 from connector.messages.email import Email, _one_line
 from connector.messages.smtp import SmtpSender, SmtpUnavailable, build_message
 from connector.sandbox.server import make_tls
@@ -58,6 +59,20 @@ def test_starttls_and_auth_deliver_the_message(tmp_path: Path) -> None:
     body = message.get_body(("plain",))
     assert body is not None
     assert body.get_content().splitlines() == ["佐藤 様", "本文"]
+
+
+def test_the_sink_can_refuse_the_next_transactions_for_a_while(tmp_path: Path) -> None:
+    tls = make_tls(tmp_path / "tls")
+    with (
+        SmtpSink(tls=tls, credentials=("relay-user", "s3cret")) as sink,
+        SmtpSender(_settings(sink.port, tls.ca_bundle, "s3cret")) as smtp,
+    ):
+        sink.refuse_next(times=1)
+        with pytest.raises(DeliveryFailed, match="451"):
+            smtp.send(EMAIL)
+        assert sink.messages == []
+        smtp.send(EMAIL)  # the relay is back
+    assert len(sink.messages) == 1
 
 
 def test_wrong_password_is_reported_and_nothing_is_sent(tmp_path: Path) -> None:

@@ -473,6 +473,47 @@ def test_a_429_storm_refuses_the_chosen_fraction_of_calls(
     hs_client.crm.objects.basic_api.get_page("companies")
 
 
+@pytest.mark.parametrize(
+    ("status", "category"),
+    [(503, "INTERNAL_ERROR"), (401, "INVALID_AUTHENTICATION"), (429, "RATE_LIMIT")],
+)
+def test_a_refusal_answers_before_anything_happens(
+    hs_client: hubspot.Client, hs_portal: HubSpotPortal, company: str, status: int, category: str
+) -> None:
+    hs_portal.fail_next("POST", r"/tasks/batch/create$", status, headers={"Retry-After": "2"})
+    body = BatchInputSimplePublicObjectBatchInputForCreate(inputs=[task_input("A", company)])
+    with pytest.raises(ApiException) as refused:
+        hs_client.crm.objects.batch_api.create("tasks", body)
+    assert (refused.value.status, refused.value.headers["Retry-After"]) == (status, "2")
+    answer = json.loads(refused.value.body)
+    assert answer.get("category", answer.get("errorType")) == category
+    assert hs_portal.records("tasks") == []
+
+    hs_client.crm.objects.batch_api.create("tasks", body)  # the refusal was used up
+    assert len(hs_portal.records("tasks")) == 1
+
+
+def test_a_validation_rule_refuses_its_inputs_alone(
+    hs_client: hubspot.Client, hs_portal: HubSpotPortal, company: str
+) -> None:
+    hs_portal.add_validation_rule(
+        "tasks", lambda values: values.get("hs_task_priority") == "HIGH", "No HIGH tasks today."
+    )
+    inputs = [task_input("A", company, hs_task_priority="HIGH"), task_input("B", company)]
+    answer = hs_client.crm.objects.batch_api.create(
+        "tasks", BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs)
+    )
+    assert [e.message for e in answer.errors] == ["No HIGH tasks today."]
+    assert [t["properties"]["hs_task_subject"] for t in hs_portal.records("tasks")] == ["B"]
+    (created,) = hs_portal.records("tasks")
+    update = BatchInputSimplePublicObjectBatchInput(
+        inputs=[{"id": created["id"], "properties": {"hs_task_priority": "HIGH"}}]
+    )
+    refused = hs_client.crm.objects.batch_api.update("tasks", update)
+    assert [e.message for e in refused.errors] == ["No HIGH tasks today."]
+    assert hs_portal.get("tasks", created["id"])["properties"].get("hs_task_priority") != "HIGH"
+
+
 def test_dropped_response_after_commit_leaves_the_record_written(
     hs_client: hubspot.Client, hs_portal: HubSpotPortal, company: str
 ) -> None:

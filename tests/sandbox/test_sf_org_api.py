@@ -586,6 +586,21 @@ def test_status_fault_is_answered_before_anything_happens(
     assert org.records("Account")[0]["Industry"] == "Retail"
 
 
+def test_status_fault_can_carry_headers_such_as_retry_after(
+    org: SandboxOrg, server: Any, http: requests.Session
+) -> None:
+    org.inject_fault("GET", r"/limits$", status=429, headers={"Retry-After": "3"})
+    url = f"{server.url}/services/data/v60.0/limits"
+    auth = {"Authorization": f"Bearer {org.issue_token()}"}
+
+    refused = http.get(url, headers=auth)
+    assert (refused.status_code, refused.headers["Retry-After"]) == (429, "3")
+    assert refused.json()[0]["message"] == "Too Many Requests"
+    again = http.get(url, headers=auth)
+    assert again.status_code == 200
+    assert "Retry-After" not in again.headers
+
+
 def test_dropped_response_commits_and_client_sees_connection_error(
     org: SandboxOrg, sf: Salesforce, owner: str
 ) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from connector.sandbox.server import TlsFiles, make_tls, serve_wsgi
+from connector.sandbox.server import DropConnection, TlsFiles, after_handling, make_tls, serve_wsgi
 
 
 def hello(environ: Any, start_response: Any) -> Iterable[bytes]:
@@ -51,3 +51,25 @@ def test_closed_server_refuses_connections() -> None:
     server.close()
     with pytest.raises(requests.ConnectionError):
         requests.get(server.url, timeout=5)
+
+
+def test_a_hook_hears_each_handled_request_before_its_answer_goes_back() -> None:
+    heard: list[tuple[str, str, str]] = []
+    handled: list[str] = []
+
+    def app(environ: Any, start_response: Any) -> Iterable[bytes]:
+        handled.append(environ["PATH_INFO"])
+        return hello(environ, start_response)
+
+    def hook(service: str, method: str, path: str) -> None:
+        heard.append((service, method, path))
+        if path == "/lost":
+            assert handled[-1] == "/lost"  # the app has done its work already
+            raise DropConnection("the answer is lost")
+
+    with serve_wsgi(after_handling(app, "crm", hook), tls=None) as server:
+        assert requests.get(f"{server.url}/a", timeout=5).text == "hello"
+        with pytest.raises(requests.ConnectionError):
+            requests.post(f"{server.url}/lost", timeout=5)
+    assert heard == [("crm", "GET", "/a"), ("crm", "POST", "/lost")]
+    assert handled == ["/a", "/lost"]

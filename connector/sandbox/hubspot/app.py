@@ -4,7 +4,8 @@ bearer-token auth, rate-limit headers, error bodies and status codes.
 
 Request bodies are held to the generated client's input models (`contract`) before the
 portal sees them. Every call is logged on the portal with its response, and arranged faults
-(429 storms, responses lost after the commit) are applied here, around the real handling.
+(429 storms, refusals with a chosen status, responses lost after the commit) are applied here,
+around the real handling.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
@@ -100,9 +102,13 @@ class HubSpotApp:
         operation, args = self._match(request, path)
         token = _bearer(request)
         handled = False
+        refusal = None
         if self.portal.refused():
             usage = dataclasses.replace(self.portal.usage(token, count=False), remaining=0)
             status, body = 429, _rate_limited()
+        elif refusal := self.portal.take_refusal(request.method, path):
+            usage = self.portal.usage(token, count=False)
+            status, body = refusal.status, _refused(refusal.status)
         elif not self.portal.has_token(token):
             usage = self.portal.usage(token, count=False)
             status, body = 401, _unauthenticated()
@@ -116,6 +122,8 @@ class HubSpotApp:
                 status, body = self._handle(request, operation, args)
                 handled = True
         response = _json(body, status, usage)
+        if refusal is not None:
+            response.headers.update(refusal.headers)
         self.portal.record(
             ApiCall(request.method, path, operation, status, _inputs(request)),
             Exchange(operation, status, json.loads(response.get_data())),
@@ -285,6 +293,16 @@ def _unauthenticated() -> dict[str, Any]:
         "Authentication credentials not found. This API supports OAuth 2.0 authentication "
         "and you can find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
     ).to_json()
+
+
+def _refused(status: int) -> dict[str, Any]:
+    """HubSpot's body for a request refused with `status` by an arranged fault."""
+    if status == 401:
+        return _unauthenticated()
+    if status == 429:
+        return _rate_limited()
+    category = "INTERNAL_ERROR" if status >= 500 else "VALIDATION_ERROR"
+    return HubSpotError(status, category, HTTPStatus(status).phrase.lower()).to_json()
 
 
 def _search_rate_limited() -> dict[str, Any]:

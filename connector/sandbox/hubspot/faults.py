@@ -1,12 +1,13 @@
-"""Failures a test arranges: a storm of 429s over a seeded fraction of calls, and requests
-that are carried out but lose their response. Not thread-safe on its own: `HubSpotPortal`
-serialises access."""
+"""Failures a test arranges: a storm of 429s over a seeded fraction of calls, requests
+refused with a chosen status before anything happens, and requests that are carried out but
+lose their response. Not thread-safe on its own: `HubSpotPortal` serialises access."""
 
 from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -18,11 +19,25 @@ class DropFault:
         return self.method == method.upper() and self.path_pattern.search(path) is not None
 
 
+@dataclass(frozen=True)
+class StatusFault:
+    """Refuse a matching request with `status` (and `headers`) before anything happens."""
+
+    method: str
+    path_pattern: re.Pattern[str]
+    status: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.method == method.upper() and self.path_pattern.search(path) is not None
+
+
 class FaultPlan:
     def __init__(self) -> None:
         self._refuse_fraction = 0.0
         self._rng = random.Random(0)
         self._drops: list[DropFault] = []
+        self._refusals: list[StatusFault] = []
 
     def refuse(self, fraction: float, seed: int) -> None:
         if not 0.0 <= fraction <= 1.0:
@@ -33,9 +48,20 @@ class FaultPlan:
     def drop_after_commit(self, method: str, path_pattern: str, times: int) -> None:
         self._drops.extend([DropFault(method.upper(), re.compile(path_pattern))] * times)
 
+    def fail_next(self, fault: StatusFault, times: int) -> None:
+        self._refusals.extend([fault] * times)
+
     def clear(self) -> None:
         self._refuse_fraction = 0.0
         self._drops.clear()
+        self._refusals.clear()
+
+    def take_refusal(self, method: str, path: str) -> StatusFault | None:
+        """The first pending refusal for this request, which is then used up."""
+        for index, fault in enumerate(self._refusals):
+            if fault.matches(method, path):
+                return self._refusals.pop(index)
+        return None
 
     def refused(self) -> bool:
         """Whether this call falls in the storm (one draw per call while one is on)."""

@@ -6,6 +6,7 @@ on its own thread."""
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 
 from connector.sandbox.hubspot import associations, objects, search, writes
 from connector.sandbox.hubspot.errors import HubSpotError, validation_error
-from connector.sandbox.hubspot.faults import FaultPlan
+from connector.sandbox.hubspot.faults import FaultPlan, StatusFault
 from connector.sandbox.hubspot.object_types import (
     ASSOCIATION_TYPES,
     OBJECT_TYPES,
@@ -71,6 +72,7 @@ class HubSpotPortal:
         self._tokens: set[str] = set()
         self._groups: dict[str, set[str]] = {}  # property groups created through the API
         self._faults = FaultPlan()
+        self._rules: dict[str, list[writes.ValidationRule]] = {}
         self._limiter = RateLimiter()
         self._search_limiter = RateLimiter()
         self._calls: list[ApiCall] = []
@@ -301,8 +303,21 @@ class HubSpotPortal:
                 self._store, from_name, to_name, body, iso_millis(self.now())
             )
 
+    def add_validation_rule(
+        self,
+        object_type_name: str,
+        predicate: Callable[[Mapping[str, str]], bool],
+        message: str,
+    ) -> None:
+        """Refuse each batch input for which `predicate(the record's values as they would be
+        saved)` is True, alone, with VALIDATION_ERROR and `message` (a partial batch)."""
+        with self._lock:
+            kind = object_type(object_type_name).name
+            self._rules.setdefault(kind, []).append(writes.ValidationRule(predicate, message))
+
     def _batch(self, kind: str) -> writes.Batch:
-        return writes.Batch(self._store, kind, self.search_lag_seconds)
+        rules = tuple(self._rules.get(kind, ()))
+        return writes.Batch(self._store, kind, self.search_lag_seconds, rules)
 
     # -- rate limits and faults -------------------------------------------------------------------
 
@@ -330,6 +345,26 @@ class HubSpotPortal:
         carried out in full and then left without a response."""
         with self._lock:
             self._faults.drop_after_commit(method, path_pattern, times)
+
+    def fail_next(
+        self,
+        method: str,
+        path_pattern: str,
+        status: int,
+        *,
+        times: int = 1,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """The next `times` requests with this method whose path matches the regex are
+        refused with `status` (HubSpot's body for it, and `headers` such as Retry-After)
+        before anything happens."""
+        fault = StatusFault(method.upper(), re.compile(path_pattern), status, dict(headers or {}))
+        with self._lock:
+            self._faults.fail_next(fault, times)
+
+    def take_refusal(self, method: str, path: str) -> StatusFault | None:
+        with self._lock:
+            return self._faults.take_refusal(method, path)
 
     def clear_faults(self) -> None:
         with self._lock:

@@ -5,7 +5,7 @@ properties follow their sources, and results come back in no particular order.""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,12 +30,28 @@ class InputRejected(Exception):
 
 
 @dataclass(frozen=True)
+class ValidationRule:
+    """Refuses an input whose values, as they would be saved, satisfy `refuses`."""
+
+    refuses: Callable[[Mapping[str, str]], bool]
+    message: str
+
+
+@dataclass(frozen=True)
 class Batch:
-    """Where a batch writes and how: the search lag its writes are indexed with."""
+    """Where a batch writes and how: the search lag its writes are indexed with, and the
+    validation rules a test arranged."""
 
     store: CrmStore
     object_type: str
     lag_seconds: float
+    rules: tuple[ValidationRule, ...] = ()
+
+    def check(self, values: Mapping[str, str | None]) -> None:
+        saved = {name: value for name, value in values.items() if value is not None}
+        for rule in self.rules:
+            if rule.refuses(saved):
+                raise InputRejected("VALIDATION_ERROR", rule.message)
 
     @property
     def started(self) -> str:
@@ -62,6 +78,7 @@ def batch_update(batch: Batch, inputs: Sequence[Mapping[str, Any]]) -> tuple[int
             if record is None:
                 raise InputRejected("OBJECT_NOT_FOUND", _not_found(batch.object_type))
             changes = prepare(batch.store, batch.object_type, item["properties"])
+            batch.check({**record.values, **changes})
             apply_changes(batch, record, changes)
         except InputRejected as rejected:
             errors.append(_error(rejected, context))
@@ -81,6 +98,7 @@ def batch_create(batch: Batch, inputs: Sequence[Mapping[str, Any]]) -> tuple[int
         context = {"objectWriteTraceId": [trace]} if trace else {}
         try:
             changes = prepare(batch.store, batch.object_type, item["properties"], creating=True)
+            batch.check(changes)
             links = _association_targets(batch.store, batch.object_type, item.get("associations"))
         except InputRejected as rejected:
             errors.append(_error(rejected, context))

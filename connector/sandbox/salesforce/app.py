@@ -99,6 +99,7 @@ class SalesforceApp:
         fault = self.org.take_fault(request.method, path)
         if fault is not None and fault.status is not None:
             response = _json(fault.error_body(), fault.status)
+            response.headers.update(fault.headers)
         else:
             response = self._respond(request, path)
         if path.startswith(_DATA):

@@ -7,7 +7,8 @@ Not thread-safe on its own: `SandboxOrg` serialises access.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
@@ -33,6 +34,7 @@ class Fault:
     status: int | None  # refuse with this status before doing anything
     body: Any
     drop_after_commit: bool  # do the work, then close the connection without a response
+    headers: Mapping[str, str] = field(default_factory=dict)  # on the refusal: Retry-After…
 
     def matches(self, method: str, path: str) -> bool:
         return self.method == method.upper() and self.path_pattern.search(path) is not None

@@ -189,15 +189,24 @@ class SandboxOrg:
         times: int = 1,
         status: int | None = None,
         body: Any = None,
+        headers: Mapping[str, str] | None = None,
         drop_after_commit: bool = False,
     ) -> None:
         """Make the next `times` requests whose method is `method` and whose path matches
         the regex `path_pattern` fail: refused with `status` (and `body`, or Salesforce's
-        usual error for that status) before anything happens, or, with
-        `drop_after_commit`, carried out in full and then left without any response."""
+        usual error for that status, and `headers` such as Retry-After) before anything
+        happens, or, with `drop_after_commit`, carried out in full and then left without any
+        response."""
         if status is None and not drop_after_commit:
             raise ValueError("a fault needs a status or drop_after_commit=True")
-        fault = Fault(method.upper(), re.compile(path_pattern), status, body, drop_after_commit)
+        fault = Fault(
+            method.upper(),
+            re.compile(path_pattern),
+            status,
+            body,
+            drop_after_commit,
+            dict(headers or {}),
+        )
         with self._lock:
             self._faults.add(fault, times)
 
