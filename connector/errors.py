@@ -20,6 +20,7 @@ the CRM first). The CLI turns them into one sentence and an exit code; a traceba
     ├── UsageSourceError      either     the usage API refused (terminal) or failed (transient)
     ├── DeliveryFailed        transient  a message was not delivered; it may be sent again
     │   ├── SmtpUnavailable   transient  the mail server was unreachable or refused the login
+    │   ├── MessageRefused    terminal   the server refused this message for good (a 5xx)
     │   └── SlackUnavailable  either     Slack refused the bot token or channel (terminal: fix
     │                                    SLACK_BOT_TOKEN / SLACK_CHANNEL) or kept failing
     │                                    (transient); no post can go until it is fixed
@@ -124,6 +125,13 @@ class DeliveryFailed(ConnectorError):
 
 class SmtpUnavailable(DeliveryFailed):
     """The mail server could not be reached or refused the login: nothing was sent."""
+
+
+class MessageRefused(DeliveryFailed):
+    """The server refused this message for good (an SMTP 5xx): sending it again would be
+    refused again, so it is reported as not sent."""
+
+    transient = False
 
 
 class SlackUnavailable(DeliveryFailed):

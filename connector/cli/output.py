@@ -204,8 +204,9 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     if summary.emails_sent or summary.emails_failed or summary.emails_over_cap:
         console.print(
             f"Email: {summary.emails_sent} sent, {summary.emails_failed} not sent "
-            f"(logged in the CRM with the reason), {summary.emails_over_cap} over the "
-            "sending cap (sent on a later run)."
+            "(logged in the CRM with the reason; one the mail server asked to retry later "
+            f"goes on the next run), {summary.emails_over_cap} over the sending cap (sent on "
+            "a later run)."
         )
     if summary.emails_unknown:
         console.print(

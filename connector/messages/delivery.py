@@ -77,7 +77,8 @@ def deliver(
             store.message_done(message.key, sent=False)
             report.failed += 1
             _warn("delivery_failed", channel, message.key, exc)
-            outcome, reason = Outcome.NOT_SENT, str(exc)
+            outcome = Outcome.NOT_YET if exc.transient else Outcome.NOT_SENT
+            reason = str(exc)
         else:
             store.message_done(message.key, sent=True)
             report.sent += 1

@@ -21,7 +21,8 @@ from connector.messages.email import Email, SkippedEmail
 class Outcome(Enum):
     SENDING = "sending"
     SENT = "sent"
-    NOT_SENT = "not sent"
+    NOT_SENT = "not sent"  # refused for good, or could not be tried: the log is completed
+    NOT_YET = "not sent yet"  # the server said "later" or could not be reached: left open
     UNKNOWN = "unknown"
 
 
@@ -41,16 +42,20 @@ UNKNOWN_NOTE = (
 
 def email_log(email: Email, day: date, outcome: Outcome, reason: str = "") -> TaskIntent:
     """The email as an activity on the account: in progress while it is being sent, then
-    completed as sent, as NOT sent (with the reason) or with its outcome unknown."""
+    completed as sent, as NOT sent (with the reason) or with its outcome unknown; or left
+    open as not sent yet, for the next run to send."""
     subject = {
         Outcome.SENDING: f"Email: {email.subject}",
         Outcome.SENT: f"Email: {email.subject}",
         Outcome.NOT_SENT: f"Email NOT sent: {email.subject}",
+        Outcome.NOT_YET: f"Email not sent yet: {email.subject}",
         Outcome.UNKNOWN: f"Email outcome unknown: {email.subject}",
     }[outcome]
     header = f"To: {email.to_name} <{email.to_email}>"
     if outcome is Outcome.NOT_SENT:
         header += f"\nNot sent: {reason}"
+    elif outcome is Outcome.NOT_YET:
+        header += f"\nNot sent yet: {reason}. It is sent on the next run."
     elif outcome is Outcome.UNKNOWN:
         header += f"\n{UNKNOWN_NOTE}"
     return TaskIntent(
@@ -63,7 +68,7 @@ def email_log(email: Email, day: date, outcome: Outcome, reason: str = "") -> Ta
         description=f"{header}\n\n{email.text}",
         due_date=day,
         priority="Normal",
-        status="In Progress" if outcome is Outcome.SENDING else "Completed",
+        status="In Progress" if outcome in (Outcome.SENDING, Outcome.NOT_YET) else "Completed",
         is_email_log=True,
         contact_id=email.to_contact_id,
     )

@@ -12,7 +12,7 @@ from email.utils import formataddr, formatdate, make_msgid
 from types import TracebackType
 from typing import Any
 
-from connector.errors import DeliveryFailed, OutcomeUnknown, SmtpUnavailable
+from connector.errors import DeliveryFailed, MessageRefused, OutcomeUnknown, SmtpUnavailable
 from connector.messages.email import Email
 from connector.settings import Settings
 from connector.transport import Action, Resolution, RetryPolicy
@@ -135,8 +135,9 @@ def classify(exc: Exception, *, content_started: bool) -> Resolution | None:
     before, nothing was sent and a new connection may try again."""
     if isinstance(exc, smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused):
         code, reason = _refusal(exc)
-        action = Action.RETRY if 400 <= code < 500 else Action.FAIL_RECORDS
-        return Resolution(action, DeliveryFailed(reason))
+        if 400 <= code < 500:  # "try again later": within the run, then on the next
+            return Resolution(Action.RETRY, DeliveryFailed(reason))
+        return Resolution(Action.FAIL_RECORDS, MessageRefused(reason))
     if isinstance(exc, smtplib.SMTPException | OSError):
         if content_started:
             return Resolution(

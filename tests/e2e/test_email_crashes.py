@@ -161,3 +161,29 @@ def test_a_connection_lost_before_the_message_is_reopened_and_the_email_sent_onc
     )
     keys = _keys(crm.sandbox.smtp.messages)
     assert len(keys) == len(set(keys)) == len(outcome.plan.emails)
+
+
+def test_a_relay_that_says_later_all_run_long_gets_the_email_on_the_next_run(
+    crm: SandboxCrm,
+) -> None:
+    """451 on every try of the first email: its Task says "not sent yet" and stays open;
+    the next run sends it and completes that same Task."""
+    plan = run_sync(crm.sandbox.settings, dry_run=True).plan
+    first_email = plan.emails[0]
+    crm.sandbox.smtp.refuse_next(times=4)  # RetryPolicy.max_attempts
+
+    first = run_sync(crm.sandbox.settings, dry_run=False)
+
+    assert first.summary.emails_failed == 1
+    (log,) = [t for t in crm.tasks() if t.key == first_email.key]
+    assert log.subject == f"Email not sent yet: {first_email.subject}"
+    assert log.status != crm.task_completed
+    assert first_email.key not in _keys(crm.sandbox.smtp.messages)
+
+    again = run_sync(crm.sandbox.settings, dry_run=False)
+
+    assert [e.key for e in again.plan.emails] == [first_email.key]
+    (log,) = [t for t in crm.tasks() if t.key == first_email.key]
+    assert (log.subject, log.status) == (f"Email: {first_email.subject}", crm.task_completed)
+    keys = _keys(crm.sandbox.smtp.messages)
+    assert len(keys) == len(set(keys)) == len(plan.emails)

@@ -60,6 +60,7 @@ from connector.errors import (
     ConnectorError,
     CrmError,
     DeliveryFailed,
+    MessageRefused,
     OutcomeUnknown,
     SlackUnavailable,
     UsageSourceError,
@@ -664,12 +665,12 @@ RECIPIENT_REFUSED = smtplib.SMTPRecipientsRefused({"a@example.com": (550, b"5.1.
 
 SMTP = [
     pytest.param(
-        RECIPIENT_REFUSED, False, Seen(FAIL_RECORDS, DeliveryFailed, True), id="550: never"
+        RECIPIENT_REFUSED, False, Seen(FAIL_RECORDS, MessageRefused, False), id="550: never"
     ),
     pytest.param(
         smtplib.SMTPSenderRefused(553, b"5.7.1 sender not allowed", "csm@example.com"),
         False,
-        Seen(FAIL_RECORDS, DeliveryFailed, True),
+        Seen(FAIL_RECORDS, MessageRefused, False),
         id="553 sender refused: never",
     ),
     pytest.param(
@@ -687,7 +688,7 @@ SMTP = [
     pytest.param(
         smtplib.SMTPDataError(554, b"5.7.1 rejected as spam"),
         True,
-        Seen(FAIL_RECORDS, DeliveryFailed, True),
+        Seen(FAIL_RECORDS, MessageRefused, False),
         id="554 after the content: refused",
     ),
     pytest.param(
