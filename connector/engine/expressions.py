@@ -26,6 +26,7 @@ MAX_EXPRESSION_CHARS = 2_000
 MAX_COLUMN_REFERENCES = 50
 # What polars raises for an expression it cannot evaluate; a panic is not an Exception.
 POLARS_ERRORS = (pl.exceptions.PolarsError, pl.exceptions.PanicException)
+_QUOTED_VALUES = re.compile(r":\s*\[[^\]]*\]")  # `…for 80 values: ["Acme", …]`
 QUOTED_CHARS = 80
 _PROBE = "__cs_connector_probe__"
 _STRING_LITERAL = re.compile(r"'(?:[^']|'')*'")
@@ -146,8 +147,10 @@ def describe_type(dtype: pl.DataType) -> str:
 
 
 def reason(error: BaseException) -> str:
-    """polars' own explanation, shortened to its first meaningful line."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    """polars' own explanation, shortened to its first meaningful line, without the sample
+    of values polars quotes (customer data does not belong in logs)."""
+    text = _QUOTED_VALUES.sub("", str(error))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
     detail = next((line for line in lines if line.startswith("error:")), None)
     short = lines[0] if lines else type(error).__name__
     if detail and detail not in short:

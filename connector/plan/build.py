@@ -10,7 +10,8 @@ import polars as pl
 from connector.config.load import Config
 from connector.crm.protocol import CrmAdapter
 from connector.engine.evaluate import Evaluation
-from connector.engine.rules import RuleSources
+from connector.engine.expressions import POLARS_ERRORS, reason
+from connector.engine.rules import RuleSources, Skipped
 from connector.language import Language
 from connector.messages.digest import build_digest
 from connector.messages.email import Email, compose
@@ -91,7 +92,10 @@ def _assemble(
         def link(record_id: str) -> str:
             return crm.record_url(mapping.account.object, record_id)
 
-        slack += build_digest(table, config.slack_digest, as_of, link, language)
+        try:
+            slack += build_digest(table, config.slack_digest, as_of, link, language)
+        except POLARS_ERRORS as exc:  # the rest of the run goes on without the digest
+            actions.skipped.append(_digest_failed(config, exc))
     emails, emails_skipped = compose(actions.emails, contacts, config.email_templates)
     seen = store.message_statuses([*(m.key for m in slack), *(e.key for e in emails)])
     to_send, settled = _settle_emails(emails, seen)
@@ -137,3 +141,21 @@ def _held(seen: dict[str, str], settled: list[SettledEmail]) -> tuple[str, ...]:
     started = [key for key, status in seen.items() if status == "sending"]
     unknown = [s.email.key for s in settled if s.outcome is Outcome.UNKNOWN]
     return tuple(dict.fromkeys([*started, *unknown]))
+
+
+def _digest_failed(config: Config, error: BaseException) -> Skipped:
+    """The digest's `when` failed on this run's data: said at its line, digest left out."""
+    where = next(
+        (
+            f"{f.doc.path}:{f.doc.line_of(('slack_digest', 'when'))}"
+            for f in config.playbooks
+            if f.playbook.slack_digest is not None
+        ),
+        "playbooks/",
+    )
+    return Skipped(
+        "slack_digest",
+        where,
+        f"the digest's `when` failed on this run's data (polars: {reason(error)}); no digest "
+        "was posted. Fix it and check with `cs-connector validate`.",
+    )

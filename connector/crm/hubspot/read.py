@@ -18,8 +18,8 @@ import polars as pl
 from connector.config.mapping import ObjectMapping
 from connector.crm.hubspot.client import OWNER_ATTRIBUTES, RECORD_ID, HubSpotClient, Owner
 from connector.crm.hubspot.describe import OWNER, ObjectProperties, PropertyInfo, column
-from connector.engine.expressions import compile_sql
-from connector.errors import CrmError
+from connector.engine.expressions import POLARS_ERRORS, compile_sql, reason
+from connector.errors import CrmError, EvaluationFailed
 
 ASSOCIATION_PREFIX = "associations."
 
@@ -108,7 +108,7 @@ def read_object(
         ]
     )
     if where is not None:
-        raw = raw.filter(where)
+        raw = _kept(raw, where, spec)
     by_id = owners() if any(s.owner_attribute for s in sources.values()) else {}
     return raw.select(source.expr(name, by_id) for name, source in sources.items())
 
@@ -128,3 +128,16 @@ def _first_associated(record: dict[str, Any], object_type: str) -> str | None:
         return None
     ranked = sorted(found, key=lambda a: str(a["type"]).endswith("unlabeled"))
     return str(ranked[0]["id"])
+
+
+def _kept(raw: pl.DataFrame, where: pl.Expr, spec: ObjectMapping) -> pl.DataFrame:
+    """The records `where` keeps; a condition polars cannot evaluate on these values (text
+    cast to a number, say) stops the run before anything is written."""
+    try:
+        return raw.filter(where)
+    except POLARS_ERRORS as exc:
+        raise EvaluationFailed(
+            f"the mapping's `where` for '{spec.object}' ({spec.where}) cannot be evaluated on "
+            f"HubSpot's values (polars: {reason(exc)}). Nothing was written. Check it against "
+            "the properties' types (TRY_CAST turns a value that does not convert into NULL)."
+        ) from None
