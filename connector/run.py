@@ -11,7 +11,7 @@ import logging
 import time
 import uuid
 from contextlib import closing, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -30,6 +30,7 @@ from connector.engine.health import (
 )
 from connector.extract import Extracted, extract
 from connector.frame import build_frame
+from connector.frame.usage import lifetime_usage
 from connector.logs import RUN_ID, event
 from connector.plan.apply import ApplyReport, apply_plan
 from connector.plan.build import build_plan
@@ -164,7 +165,12 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
         check_against_crm(crm, config)
         extracted = extract(crm, config, settings, as_of)
         summary.read(extracted)
-        table = build_frame(extracted.records, config.mapping, as_of, settings.schedule_timezone)
+        usage = config.mapping.usage
+        ever, next_totals = lifetime_usage(
+            extracted.records.usage, store.usage_totals(), usage.metrics, as_of, usage.levels
+        )
+        records = replace(extracted.records, usage_totals=ever)
+        table = build_frame(records, config.mapping, as_of, settings.schedule_timezone)
         event(log, "evaluating", accounts=table.height, rules=len(config.rules))
         health = config.health
         reach = health.trend_days + health.trend_tolerance_days
@@ -194,6 +200,7 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
                 inputs=model_inputs(config.health, evaluation.table.columns),
             )
             summary.stage_changes = store.save_stages(summary.run_id, evaluation.state)
+            store.save_usage_totals(next_totals)
         return plan
 
 

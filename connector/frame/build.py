@@ -45,6 +45,7 @@ class Extract:
     contacts: pl.DataFrame | None = None
     meetings: pl.DataFrame | None = None
     usage_since: date | None = None  # the read window's first day; None: the first week read
+    usage_totals: pl.DataFrame | None = None  # account_key, `<m>_total` ever (lifetime_usage)
 
 
 def frame_columns(mapping: Mapping) -> list[str]:
@@ -114,8 +115,17 @@ def _with_usage(
     if usage.is_empty():  # a broken feed, not a silent book: leave every account unknown
         return table
     unseen = pl.col(key).is_not_null() & pl.col("usage_week").is_null()
-    return table.with_columns(
+    table = table.with_columns(
         silent_for_the_window(unseen, mapping.usage.activity, (as_of - since).days)
+    )
+    if extract.usage_totals is None:
+        return table
+    ever = [f"{m}_total" for m in mapping.usage.metrics]
+    lifetime = extract.usage_totals.rename({c: f"_ever_{c}" for c in ever})
+    return (
+        table.join(lifetime, left_on=key, right_on="account_key", how="left")
+        .with_columns(pl.coalesce(f"_ever_{c}", c).alias(c) for c in ever)
+        .drop(f"_ever_{c}" for c in ever)
     )
 
 

@@ -9,7 +9,8 @@ from the tenant's own first `week_start`, so any start day works as long as it i
 every week.
 
 For every metric `m`: `m` (the week that contains the run date), `m_prev` (the week
-before), `m_4w_ago`, `m_sum_4w` (the last four weeks), `m_total` (every week read) and
+before), `m_4w_ago`, `m_sum_4w` (the last four weeks), `m_total` (every week read; every
+week ever seen, with the lifetime totals the history store keeps: `lifetime_usage`) and
 `m_decline_weeks` (how many weeks in a row it has fallen, up to this week: a drop to zero
 is a fall, staying at zero is not, so a tenant that fell silent two weeks ago has 0).
 
@@ -27,13 +28,16 @@ without a row keeps the last value reported, and a level alone never makes a ten
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import date
+from datetime import date, timedelta
 
 import polars as pl
 
 SUFFIXES = ("", "_prev", "_4w_ago", "_sum_4w", "_total", "_decline_weeks")
 SILENCE_COLUMNS = ("last_usage_week", "days_silent")
 KEY, WEEK = "account_key", "week_start"
+# Lifetime totals as the history store keeps them: the metrics summed over every complete
+# week up to `through_week`, as a JSON object of metric → total.
+LIFETIME_SCHEMA = {KEY: pl.String, "through_week": pl.Date, "totals": pl.String}
 
 
 def usage_columns(metrics: Sequence[str]) -> list[str]:
@@ -138,3 +142,65 @@ def _fell(metric: str) -> pl.Expr:
     """1 where the week is below the week before it (rows are newest first), else 0."""
     older = pl.col(metric).shift(-1).over(KEY)
     return (pl.col(metric) < older).fill_null(False).cast(pl.Int32)
+
+
+def lifetime_usage(
+    usage: pl.DataFrame,
+    lifetime: pl.DataFrame,
+    metrics: Sequence[str],
+    as_of: date,
+    levels: Collection[str] = (),
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Every tenant's `<m>_total` over every week ever seen — the stored totals plus the
+    weeks read after their `through_week` — and the totals to store next (`LIFETIME_SCHEMA`,
+    only the tenants whose `through_week` moved on). Only complete weeks are stored (a week
+    that started at least seven days before `as_of`), and a run adds only weeks after
+    `through_week`: a rerun, or a run for an earlier date, never counts a week twice."""
+    life = _decoded(lifetime, metrics)
+    weeks = _weeks_to_date(usage.filter(pl.col(WEEK) <= as_of), metrics, as_of, levels)
+    joined = weeks.join(life, on=KEY, how="full", coalesce=True)
+    after = pl.col(WEEK) > pl.col("_through").fill_null(date.min)
+    complete = pl.col(WEEK) <= as_of - timedelta(days=7)
+    per_tenant = joined.group_by(KEY).agg(
+        *(
+            (pl.col(m).filter(after).sum() + pl.col(f"_life_{m}").first().fill_null(0.0)).alias(
+                f"{m}_total"
+            )
+            for m in metrics
+        ),
+        *(
+            (
+                pl.col(m).filter(after & complete).sum()
+                + pl.col(f"_life_{m}").first().fill_null(0.0)
+            ).alias(f"_next_{m}")
+            for m in metrics
+        ),
+        pl.col("_through").first().alias("_stored"),
+        pl.max_horizontal(pl.col("_through").first(), pl.col(WEEK).filter(complete).max()).alias(
+            "through_week"
+        ),
+    )
+    totals = per_tenant.select(KEY, *(f"{m}_total" for m in metrics))
+    moved = pl.col("through_week").is_not_null() & (
+        pl.col("_stored").is_null() | (pl.col("through_week") != pl.col("_stored"))
+    )
+    store = per_tenant.filter(moved).select(
+        KEY,
+        "through_week",
+        pl.struct(pl.col(f"_next_{m}").alias(m) for m in metrics)
+        .struct.json_encode()
+        .alias("totals"),
+    )
+    return totals, store
+
+
+def _decoded(lifetime: pl.DataFrame, metrics: Sequence[str]) -> pl.DataFrame:
+    """`KEY`, `_through` and `_life_<m>` per tenant; a metric added since counts from now."""
+    shape = pl.Struct(dict.fromkeys(metrics, pl.Float64))
+    return lifetime.select(
+        KEY,
+        pl.col("through_week").alias("_through"),
+        pl.col("totals").str.json_decode(shape).alias("_life"),
+    ).select(
+        KEY, "_through", *(pl.col("_life").struct.field(m).alias(f"_life_{m}") for m in metrics)
+    )

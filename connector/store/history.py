@@ -39,6 +39,7 @@ from connector.store.tables import (
     stage_history,
     stage_pending,
     task_ledger,
+    usage_totals,
 )
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -369,6 +370,42 @@ class HistoryStore:
         base = pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema, orient="row")
         measures = pl.DataFrame([r["measures"] for r in rows]) if rows else pl.DataFrame()
         return pl.concat([base, measures], how="horizontal") if measures.width else base
+
+    # -- lifetime usage ------------------------------------------------------------------
+
+    def usage_totals(self) -> pl.DataFrame:
+        """Each tenant's lifetime usage totals, as `frame.usage.lifetime_usage` reads them:
+        account_key, through_week, totals (a JSON object of metric → total)."""
+        with self._transaction() as db:
+            rows = db.execute(select(usage_totals)).all()
+        return pl.DataFrame(
+            [(row.account_key, row.through_week, json.dumps(row.totals)) for row in rows],
+            schema={"account_key": pl.String, "through_week": pl.Date, "totals": pl.String},
+            orient="row",
+        )
+
+    def save_usage_totals(self, totals: pl.DataFrame) -> int:
+        """Upsert the tenants whose totals moved on to a later week; returns rows written."""
+        rows = [
+            {"account_key": key, "through_week": week, "totals": json.loads(text)}
+            for key, week, text in totals.select(
+                "account_key", "through_week", "totals"
+            ).iter_rows()
+        ]
+        with self._transaction() as db:
+            insert = (postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert)(
+                usage_totals
+            )
+            upsert = insert.on_conflict_do_update(
+                index_elements=["account_key"],
+                set_={
+                    "through_week": insert.excluded.through_week,
+                    "totals": insert.excluded.totals,
+                },
+            )
+            for start in range(0, len(rows), SNAPSHOT_BATCH):
+                db.execute(upsert, rows[start : start + SNAPSHOT_BATCH])
+        return len(rows)
 
     # -- stage history -------------------------------------------------------------------
 

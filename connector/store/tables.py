@@ -92,3 +92,13 @@ stage_pending = Table(
     Column("stage", String(120), nullable=False),
     Column("since", Date, nullable=False),
 )
+
+# Each tenant's usage summed over every complete week up to `through_week` (JSON: metric →
+# total). A run adds only complete weeks after `through_week`, so reruns never count twice.
+usage_totals = Table(
+    "usage_totals",
+    metadata,
+    Column("account_key", String(128), primary_key=True),
+    Column("through_week", Date, nullable=False),
+    Column("totals", JSON, nullable=False),
+)

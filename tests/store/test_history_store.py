@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+import json
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
@@ -121,3 +122,27 @@ def test_stage_history_keeps_entries_and_replaces_pending_moves(store: HistorySt
     assert store.stages().rows() == [
         ("0010", "journey_stage", "Adoption", later, "Onboarding", later)
     ]
+
+
+def test_lifetime_usage_totals_are_upserted_per_tenant(store: HistoryStore) -> None:
+    week = date(2026, 11, 16)
+    first = pl.DataFrame(
+        [("t1", week, '{"logins":12.0}'), ("t2", week, '{"logins":0.0}')],
+        schema=["account_key", "through_week", "totals"],
+        orient="row",
+    )
+    assert store.save_usage_totals(first) == 2
+    moved = pl.DataFrame(
+        [("t1", week + timedelta(weeks=1), '{"logins":20.5}')],
+        schema=["account_key", "through_week", "totals"],
+        orient="row",
+    )
+    store.save_usage_totals(moved)
+
+    kept = {
+        key: (through, json.loads(totals)) for key, through, totals in store.usage_totals().rows()
+    }
+    assert kept == {
+        "t1": (week + timedelta(weeks=1), {"logins": 20.5}),
+        "t2": (week, {"logins": 0.0}),
+    }

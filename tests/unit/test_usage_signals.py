@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from connector.config.mapping import Mapping, UsageMapping
 from connector.frame import Extract, build_frame, frame_columns
-from connector.frame.usage import usage_signals
+from connector.frame.usage import LIFETIME_SCHEMA, lifetime_usage, usage_signals
 
 SUNDAY = date(2026, 11, 29)  # the last day of the week that starts on Monday 2026-11-23
 THIS_WEEK = date(2026, 11, 23)
@@ -208,3 +208,48 @@ def test_levels_must_be_metrics_and_leave_some_activity() -> None:
     with pytest.raises(ValidationError, match="at least one metric must measure activity"):
         UsageMapping.model_validate({**usage, "levels": ["logins", "seats"]})
     assert UsageMapping.model_validate({**usage, "levels": ["seats"]}).activity == ["logins"]
+
+
+# -- lifetime totals ----------------------------------------------------------------------
+
+NO_LIFETIME = pl.DataFrame(schema=LIFETIME_SCHEMA)
+
+
+def _totals(frame: pl.DataFrame) -> dict[str, float]:
+    return dict(frame.select("account_key", "logins_total").iter_rows())
+
+
+def test_a_first_run_totals_the_weeks_read_and_stores_the_complete_ones() -> None:
+    usage = _usage({"t1": [5.0, 7.0, 9.0]})  # the last in this week: not complete yet
+
+    ever, stored = lifetime_usage(usage, NO_LIFETIME, ["logins", "seats"], SUNDAY)
+
+    assert _totals(ever) == {"t1": 21.0}
+    assert stored.rows() == [("t1", THIS_WEEK - timedelta(weeks=1), '{"logins":12.0,"seats":20.0}')]
+
+
+def test_weeks_that_left_the_read_window_still_count_and_a_rerun_counts_nothing_twice() -> None:
+    first_usage = _usage({"t1": [5.0, 7.0, 9.0]})
+    _, stored = lifetime_usage(first_usage, NO_LIFETIME, ["logins", "seats"], SUNDAY)
+
+    rerun, again = lifetime_usage(first_usage, stored, ["logins", "seats"], SUNDAY)
+    assert _totals(rerun) == {"t1": 21.0}
+    assert again.is_empty()  # nothing new is complete: nothing to store
+
+    ten_weeks_on = SUNDAY + timedelta(weeks=10)  # the first weeks are far out of the window
+    later_usage = _usage({"t1": [1.0, 2.0]}, last_week=THIS_WEEK + timedelta(weeks=10))
+    ever, moved = lifetime_usage(later_usage, stored, ["logins", "seats"], ten_weeks_on)
+
+    # 12 stored (the two complete weeks), plus the 3 of the weeks read now; the 9 was never
+    # seen complete (no run in between, and it is out of the window now), so it is not known
+    assert _totals(ever) == {"t1": 12.0 + 0.0 + 3.0}
+    ((key, through, _),) = moved.rows()
+    assert (key, through) == ("t1", THIS_WEEK + timedelta(weeks=9))
+
+
+def test_a_tenant_silent_for_the_whole_window_keeps_its_lifetime_total() -> None:
+    _, stored = lifetime_usage(_usage({"t1": [5.0, 7.0, 9.0]}), NO_LIFETIME, ["logins"], SUNDAY)
+    ever, _ = lifetime_usage(
+        _usage({"t2": [1.0]}), stored, ["logins"], SUNDAY + timedelta(weeks=20)
+    )
+    assert _totals(ever)["t1"] == 12.0
