@@ -132,8 +132,6 @@ def test_the_follow_up_says_the_email_was_not_sent_to_an_opted_out_decision_make
     sent_on = AS_OF.isoformat()
     assert len(others) == 7
     assert all(
-        t.description.startswith(
-            f"The renewal confirmation was emailed to the decision maker on {sent_on}."
-        )
+        t.description.startswith(f"The renewal confirmation was emailed on {sent_on}.")
         for t in others
     )
