@@ -51,13 +51,56 @@ def contacts_by_account(contacts: pl.DataFrame | None) -> dict[str, list[dict[st
 
 def reach_rollup(accounts: pl.Series, contacts: pl.DataFrame, roles: Sequence[str]) -> pl.DataFrame:
     """Per account: can an email to a decision maker (`roles`) go out, and if not, why —
-    the reason an email to that role would be logged with as not sent."""
-    by_account = contacts_by_account(contacts)
-    reasons = [choose_recipient(by_account.get(a, []), roles)[1] or None for a in accounts]
-    return pl.DataFrame(
-        {
-            "id": accounts,
-            "decision_maker_reachable": [reason is None for reason in reasons],
-            "decision_maker_unreachable_reason": pl.Series(reasons, dtype=pl.String),
-        }
+    `choose_recipient`'s answer (a test holds them equal), over the whole table at once."""
+    label = " or ".join(sorted(set(roles)))
+    in_role = _text(contacts, "role").is_in(list(roles)).fill_null(False)
+    chosen = (
+        contacts.with_columns(_in_role=in_role, _primary=_flag(contacts, "primary"))
+        .filter(pl.col("_in_role") | pl.col("_primary"))
+        .sort(["_in_role", "_primary", _text(contacts, "id")], descending=[True, True, False])
+        .group_by("account_id", maintain_order=True)
+        .first()
     )
+    valid = _text(chosen, "email").str.contains(_ADDRESS.pattern).fill_null(False)
+    problem = (
+        pl.when(_flag(chosen, "opted_out"))
+        .then(
+            pl.when("_in_role")
+            .then(pl.lit(f"{label} contact opted out of email"))
+            .otherwise(pl.lit("primary contact opted out of email"))
+        )
+        .when(~valid)
+        .then(pl.lit("the contact has no valid email address"))
+    )
+    reasons = chosen.select(pl.col("account_id").alias("id"), problem.alias("_problem"))
+    reason = pl.col("_problem").fill_null(pl.lit(f"no {label} or primary contact"))
+    return (
+        accounts.to_frame("id")
+        .join(reasons.with_columns(_found=pl.lit(True)), on="id", how="left")
+        .select(
+            "id",
+            decision_maker_unreachable_reason=pl.when(pl.col("_found").is_null())
+            .then(reason)
+            .otherwise(pl.col("_problem")),
+        )
+        .with_columns(
+            decision_maker_reachable=pl.col("decision_maker_unreachable_reason").is_null()
+        )
+        .select("id", *REACH_COLUMNS)
+    )
+
+
+def _text(frame: pl.DataFrame, column: str) -> pl.Expr:
+    if column not in frame.columns:
+        return pl.lit(None, pl.String)
+    return pl.col(column).cast(pl.String)
+
+
+def _flag(frame: pl.DataFrame, column: str) -> pl.Expr:
+    """A checkbox as `choose_recipient` reads it: set, and not false."""
+    if column not in frame.columns:
+        return pl.lit(False)
+    if frame.schema[column] == pl.Boolean:
+        return pl.col(column).fill_null(False)
+    text = pl.col(column).cast(pl.String)
+    return (text.is_not_null() & ~text.is_in(["", "false", "False", "0"])).fill_null(False)

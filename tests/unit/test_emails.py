@@ -243,9 +243,18 @@ def test_the_reach_columns_say_what_the_email_will_find() -> None:
             {**_contact("003C", "Decision Maker", email=""), "account_id": "no-address"},
             {**_contact("003D", "Admin", primary=True), "account_id": "primary"},
             {**_contact("003E", "Admin"), "account_id": "nobody"},
+            {**_contact("003F", "Decision Maker"), "account_id": "primary-first"},
+            {
+                **_contact("003G", "Decision Maker", primary=True, opted_out=True),
+                "account_id": "primary-first",
+            },
+            {**_contact("003H", "Admin", primary=True, opted_out=True), "account_id": "p-out"},
         ]
     )
-    accounts = pl.Series("id", ["ok", "opted", "no-address", "primary", "nobody", "none"])
+    accounts = pl.Series(
+        "id",
+        ["ok", "opted", "no-address", "primary", "nobody", "none", "primary-first", "p-out"],
+    )
     reach = reach_rollup(accounts, contacts, ["Decision Maker"])
     templates, _ = load_templates(ROOT / "playbooks" / "templates")
     requests = [_renewal({**_ACCOUNT, "id": account}) for account in accounts]
@@ -256,6 +265,8 @@ def test_the_reach_columns_say_what_the_email_will_find() -> None:
         "no-address": "the contact has no valid email address",
         "nobody": "no Decision Maker or primary contact",
         "none": "no Decision Maker or primary contact",
+        "primary-first": "Decision Maker contact opted out of email",
+        "p-out": "primary contact opted out of email",
     }
     assert reach.rows() == [
         (account, account not in expected, expected.get(account)) for account in accounts
