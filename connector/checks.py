@@ -20,6 +20,7 @@ import polars as pl
 
 from connector.config.email_templates import CONTACT_VARIABLES, EmailTemplate
 from connector.config.load import Config, PlaybookDocument, load_config, problem_at
+from connector.config.playbook import SendEmail
 from connector.config.yaml_lines import Loc, YamlDocument
 from connector.crm.protocol import CrmAdapter
 from connector.engine.columns import (
@@ -45,6 +46,9 @@ SAMPLE_CONTACT = {
     "contact_last_name": "Yamada",
     "contact_name": "Hanako Yamada",
     "contact_email": "hanako.yamada@example.com",
+    "sender_name": "Ken Sato",
+    "sender_email": "ken.sato@example.com",
+    "sender_title": "Customer Success Manager",
 }
 Wants = Literal["condition", "number", "value"]
 
@@ -354,7 +358,7 @@ def _actions(file: PlaybookDocument, config: Config, row: Mapping[str, Any]) -> 
             if action.send_email is not None:
                 problems += [
                     problem_at(doc, (*here, "send_email"), message)
-                    for message in _email_problems(action.send_email.template, config)
+                    for message in _email_problems(action.send_email, config)
                 ]
             if action.create_task is not None:
                 problems += [
@@ -447,8 +451,8 @@ def _template(
     return []
 
 
-def _email_problems(template: str, config: Config) -> list[str]:
-    mapping = config.mapping
+def _email_problems(email: SendEmail, config: Config) -> list[str]:
+    mapping, template = config.mapping, email.template
     problems = []
     if template not in config.email_templates:
         known = ", ".join(sorted(config.email_templates)) or "none yet"
@@ -458,8 +462,15 @@ def _email_problems(template: str, config: Config) -> list[str]:
         )
     if "owner_email" not in mapping.account.fields:
         problems.append(
-            "emails are sent from the account owner: map account.fields.owner_email "
-            "(e.g. Owner.Email)."
+            "emails are sent from the account owner (from the CSM, the owner when the "
+            "account has none): map account.fields.owner_email (e.g. Owner.Email)."
+        )
+    missing = [f for f in ("csm_id", "csm_email") if f not in mapping.account.fields]
+    if email.from_ == "csm" and missing:
+        problems.append(
+            f"the email is from the account's CSM (from: csm, the default), but "
+            f"account.fields has no {' or '.join(missing)}: map them (e.g. csm_id: CSM__c, "
+            "csm_email: CSM__r.Email, csm_name: CSM__r.Name), or set from: owner."
         )
     if mapping.contact is None or "email" not in mapping.contact.fields:
         problems.append("emails go to contacts: add a 'contact:' section mapping email.")

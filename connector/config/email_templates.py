@@ -16,12 +16,16 @@ from connector.config.yaml_lines import YamlDocument, load_yaml
 from connector.errors import ConfigError, ConfigProblem
 
 DEFAULT_LOCALE = "en"
-# What an email template sees besides the account's columns: the recipient and the language.
+# What an email template sees besides the account's columns: the recipient, the sender (the
+# CSM or the owner, as the rule's `from` says) and the language.
 CONTACT_VARIABLES = (
     "contact_first_name",
     "contact_last_name",
     "contact_name",
     "contact_email",
+    "sender_name",
+    "sender_email",
+    "sender_title",
     "locale",
 )
 

@@ -247,11 +247,23 @@ class CreateTask(_Strict):
         return [self.assign_to] if self.assign_to else []
 
 
+Sender = Literal["csm", "owner"]
+
+
 class SendEmail(_Strict):
-    """An email to a contact of the account, from its owner (delivery: a later release)."""
+    """An email to a contact of the account, from its CSM (`from: csm`, the default: the
+    account's owner when it has no CSM or the CSM no valid address) or from its owner."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     template: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     to_role: str = "Decision Maker"
+    from_: Sender = Field(
+        default="csm",
+        alias="from",
+        description="who the email is from and whose CRM log it is: csm (the owner when "
+        "the account has no CSM with a valid address) or owner",
+    )
 
 
 class PostToSlack(_Strict):

@@ -1,4 +1,5 @@
-"""Build the account table: accounts ⋈ opportunity roll-ups ⋈ usage signals ⋈ meetings.
+"""Build the account table: accounts ⋈ opportunity roll-ups ⋈ usage signals ⋈ meetings ⋈
+whether a decision maker can be emailed.
 
 One row per account. Everything a rule may name is a column here, so `frame_columns`
 can tell RevOps, at load time, which names exist.
@@ -12,6 +13,7 @@ from datetime import date
 import polars as pl
 
 from connector.config.mapping import Mapping
+from connector.frame.recipients import REACH_COLUMNS, reach_rollup
 from connector.frame.rollups import (
     CONTRACT_COLUMNS,
     MEETING_COLUMNS,
@@ -55,12 +57,15 @@ def frame_columns(mapping: Mapping) -> list[str]:
     columns += usage_columns(mapping.usage.metrics)
     if mapping.contact is not None and mapping.meeting is not None:
         columns += MEETING_COLUMNS
+    if mapping.contact is not None:
+        columns += REACH_COLUMNS
     return [*columns, *DERIVED_COLUMNS]
 
 
 def build_frame(extract: Extract, mapping: Mapping, as_of: date, zone: str = "UTC") -> pl.DataFrame:
-    """Accounts ⋈ opportunity roll-ups ⋈ usage signals ⋈ meetings, plus date columns; CRM
-    timestamps become dates in the team's time zone `zone`."""
+    """Accounts ⋈ opportunity roll-ups ⋈ usage signals ⋈ meetings ⋈ whether a decision maker
+    can be emailed, plus date columns; CRM timestamps become dates in the team's time zone
+    `zone`."""
     opportunities = open_opportunities(extract.opportunities)
     table = (
         extract.accounts.join(renewal_rollup(opportunities, mapping), on="id", how="left")
@@ -78,6 +83,9 @@ def build_frame(extract: Extract, mapping: Mapping, as_of: date, zone: str = "UT
         table = table.join(rollup, on="id", how="left").with_columns(
             pl.col("decision_makers").fill_null(0)
         )
+    if extract.contacts is not None and mapping.contact is not None:
+        roles = mapping.contact.decision_maker_roles
+        table = table.join(reach_rollup(table["id"], extract.contacts, roles), on="id", how="left")
     return table.with_columns(_derived(as_of, has_start="contract_start" in table.columns))
 
 

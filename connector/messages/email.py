@@ -1,12 +1,13 @@
-"""Customer emails: the recipient a rule's email goes to, and the message rendered for them.
+"""Customer emails: the recipient a rule's email goes to, its sender, and the message
+rendered for them.
 
 Each template holds one email in several languages; the account's `locale` column picks one
-(English when the account has none or the template lacks it).
+(English when the account has none or the template lacks it). An email is from the account's
+CSM (`from: csm`) — its owner when it has no CSM with a valid address — or from its owner.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,10 +15,10 @@ from typing import Any
 import polars as pl
 
 from connector.config.email_templates import EmailTemplate
+from connector.config.playbook import Sender
 from connector.errors import TemplateError
+from connector.frame.recipients import choose_recipient, contacts_by_account, valid_address
 from connector.templates import render
-
-_ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class EmailRequest:
     to_role: str
     row: Mapping[str, Any]
     logged: bool = False  # a run that stopped part-way logged it in the CRM, still open
+    sender: Sender = "csm"  # the send_email action's `from`
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,7 @@ class Email:
     rule_id: str
     account_id: str
     account_name: str
-    owner_id: str
+    owner_id: str  # the sender's CRM user (the CSM or the owner): the email's log is theirs
     from_name: str
     from_email: str
     to_name: str
@@ -77,7 +79,7 @@ def compose(
     templates: Mapping[str, EmailTemplate],
 ) -> tuple[list[Email], list[SkippedEmail]]:
     """Render each request for its recipient, or say why it cannot be sent."""
-    by_account = _contacts_by_account(contacts)
+    by_account = contacts_by_account(contacts)
     emails, skipped = [], []
     for request in requests:
         row = request.row
@@ -85,49 +87,56 @@ def compose(
         if contact is None:
             skipped.append(SkippedEmail(request, reason))
             continue
-        sender = _sender_problem(row)
-        if sender:
-            skipped.append(SkippedEmail(request, sender))
+        sender, problem = sender_of(row, request.sender)
+        if sender is None:
+            skipped.append(SkippedEmail(request, problem))
             continue
         try:
-            emails.append(_render(request, contact, templates[request.template]))
+            emails.append(_render(request, contact, sender, templates[request.template]))
         except TemplateError as exc:  # this account's values broke it: skip, report, go on
             reason = f"the email template failed for this account: {exc}"
             skipped.append(SkippedEmail(request, reason))
     return emails, skipped
 
 
-def choose_recipient(
-    contacts: Sequence[Mapping[str, Any]], role: str
-) -> tuple[Mapping[str, Any] | None, str]:
-    """The contact in `role` (the primary one first), else the primary contact."""
-    ranked = sorted(contacts, key=lambda c: (not c.get("primary"), str(c["id"])))
-    chosen = next((c for c in ranked if c.get("role") == role), None) or next(
-        (c for c in ranked if c.get("primary")), None
+@dataclass(frozen=True)
+class SenderUser:
+    """The CRM user an email is from."""
+
+    user_id: str
+    name: str
+    email: str
+    title: str | None
+
+
+def sender_of(row: Mapping[str, Any], prefer: Sender) -> tuple[SenderUser | None, str]:
+    """The CSM (with `prefer` csm, when the account has one with a valid address), else the
+    owner; None and the reason when neither can send."""
+    if prefer == "csm" and row.get("csm_id") and valid_address(row.get("csm_email")):
+        return _user(row, "csm"), ""
+    if valid_address(row.get("owner_email")):
+        return _user(row, "owner"), ""
+    if prefer == "csm":
+        return None, "neither the CSM nor the account owner has a valid email address"
+    return None, "the account owner has no valid email address"
+
+
+def _user(row: Mapping[str, Any], role: str) -> SenderUser:
+    title = row.get(f"{role}_title")
+    return SenderUser(
+        user_id=str(row[f"{role}_id"]),
+        name=_one_line(row.get(f"{role}_name")),
+        email=str(row[f"{role}_email"]),
+        title=_one_line(title) or None,
     )
-    if chosen is None:
-        return None, f"no {role} or primary contact"
-    if chosen.get("opted_out"):
-        return (
-            None,
-            f"{role if chosen.get('role') == role else 'primary'} contact opted out of email",
-        )
-    if not valid_address(chosen.get("email")):
-        return None, "the contact has no valid email address"
-    return chosen, ""
 
 
-def valid_address(address: object) -> bool:
-    return isinstance(address, str) and _ADDRESS.match(address) is not None
-
-
-def _sender_problem(row: Mapping[str, Any]) -> str:
-    if not valid_address(row.get("owner_email")):
-        return "the account owner has no valid email address"
-    return ""
-
-
-def _render(request: EmailRequest, contact: Mapping[str, Any], template: EmailTemplate) -> Email:
+def _render(
+    request: EmailRequest,
+    contact: Mapping[str, Any],
+    sender: SenderUser,
+    template: EmailTemplate,
+) -> Email:
     row = request.row
     locale, parts = template.for_locale(row.get("locale"))
     first, last = _one_line(contact.get("first_name")), _one_line(contact.get("last_name"))
@@ -138,15 +147,18 @@ def _render(request: EmailRequest, contact: Mapping[str, Any], template: EmailTe
         "contact_last_name": last,
         "contact_name": f"{first} {last}".strip(),
         "contact_email": contact["email"],
+        "sender_name": sender.name,
+        "sender_email": sender.email,
+        "sender_title": sender.title,
     }
     return Email(
         key=request.key,
         rule_id=request.rule_id,
         account_id=row["id"],
         account_name=row["name"],
-        owner_id=row["owner_id"],
-        from_name=_one_line(row.get("owner_name")),
-        from_email=str(row["owner_email"]),
+        owner_id=sender.user_id,
+        from_name=sender.name,
+        from_email=sender.email,
         to_name=values["contact_name"],
         to_email=str(contact["email"]),
         to_contact_id=str(contact["id"]),
@@ -172,10 +184,3 @@ def _part(
 def _one_line(value: object) -> str:
     """Names and subjects go into headers: no line breaks, ever (no header injection)."""
     return " ".join(str(value or "").split())
-
-
-def _contacts_by_account(contacts: pl.DataFrame | None) -> dict[str, list[dict[str, Any]]]:
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for contact in contacts.iter_rows(named=True) if contacts is not None else []:
-        grouped.setdefault(contact["account_id"], []).append(contact)
-    return grouped

@@ -123,7 +123,13 @@ def plan_actions(
                     email = action.send_email
                     plan.emails.append(
                         EmailRequest(
-                            key, rule.id, email.template, email.to_role, row, key in existing
+                            key,
+                            rule.id,
+                            email.template,
+                            email.to_role,
+                            row,
+                            logged=key in existing,
+                            sender=email.from_,
                         )
                     )
                 elif action.post_to_slack is not None:

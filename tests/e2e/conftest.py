@@ -219,10 +219,13 @@ class SandboxCrm(Protocol):
     def customers(self) -> list[CrmAccount]: ...
     def tasks(self) -> list[CrmTask]: ...  # keyed tasks, in creation order
     def record_url(self, account_id: str) -> str: ...  # where a link to the account goes
+    def senders(self) -> dict[str, str]: ...  # user id → the From their emails carry
 
     # what a user or an outage does to it
     def complete_task(self, task: CrmTask) -> None: ...  # as the CSM would, through the API
     def win_renewal(self, account_id: str, on: date) -> float: ...  # closes it won; its amount
+    def move_renewal(self, account_id: str, to: date) -> None: ...  # its close date slips
+    def opt_out_decision_makers(self, account_id: str) -> None: ...
     def refuse_value(self, result: str, value: str) -> None: ...  # reject accounts set to it
     def drop_create_answer(self) -> None: ...  # the next task create is done, its answer lost
     def drop_update_answer(self) -> None: ...  # the same for the next account update
@@ -315,14 +318,34 @@ class SalesforceCrm:
         tasks.update(task.id, {"Status": self.task_completed})
 
     def win_renewal(self, account_id: str, on: date) -> float:
+        renewal = self._open_renewal(account_id)
+        opportunities = cast(SFType, salesforce_client(self.sandbox).Opportunity)
+        opportunities.update(renewal["Id"], {"StageName": "Closed Won", "CloseDate": str(on)})
+        return float(renewal["Amount"])
+
+    def move_renewal(self, account_id: str, to: date) -> None:
+        opportunities = cast(SFType, salesforce_client(self.sandbox).Opportunity)
+        opportunities.update(self._open_renewal(account_id)["Id"], {"CloseDate": str(to)})
+
+    def _open_renewal(self, account_id: str) -> dict[str, Any]:
         (renewal,) = [
             o
             for o in self.sandbox.org.records("Opportunity")
             if o["AccountId"] == account_id and o["Type"] == "Renewal" and not o["IsClosed"]
         ]
-        opportunities = cast(SFType, salesforce_client(self.sandbox).Opportunity)
-        opportunities.update(renewal["Id"], {"StageName": "Closed Won", "CloseDate": str(on)})
-        return float(renewal["Amount"])
+        return renewal
+
+    def opt_out_decision_makers(self, account_id: str) -> None:
+        contacts = cast(SFType, salesforce_client(self.sandbox).Contact)
+        for contact in self.sandbox.org.records("Contact"):
+            if contact["AccountId"] == account_id and contact["CS_Role__c"] == "Decision Maker":
+                contacts.update(contact["Id"], {"HasOptedOutOfEmail": True})
+
+    def senders(self) -> dict[str, str]:
+        return {
+            u["Id"]: f"{u['FirstName']} {u['LastName']} <{u['Email']}>"
+            for u in self.sandbox.org.records("User")
+        }
 
     def record_url(self, account_id: str) -> str:
         return f"{self.sandbox.settings.salesforce_url}/lightning/r/Account/{account_id}/view"
@@ -474,6 +497,36 @@ class HubSpotCrm:
             "deals", BatchInputSimplePublicObjectBatchInput(inputs=[won])
         )
         return float(renewal["properties"]["amount"])
+
+    def move_renewal(self, account_id: str, to: date) -> None:
+        (renewal,) = [
+            d
+            for d in self.sandbox.portal.records("deals")
+            if d["associations"].get("companies") == [account_id]
+            and d["properties"]["dealtype"] == "renewal"
+            and d["properties"]["hs_is_closed"] == "false"
+        ]
+        moved = SimplePublicObjectBatchInput(id=renewal["id"], properties={"closedate": str(to)})
+        hubspot_client(self.sandbox).crm.objects.batch_api.update(
+            "deals", BatchInputSimplePublicObjectBatchInput(inputs=[moved])
+        )
+
+    def opt_out_decision_makers(self, account_id: str) -> None:
+        opted = [
+            SimplePublicObjectBatchInput(id=c["id"], properties={"hs_email_optout": "true"})
+            for c in self.sandbox.portal.records("contacts")
+            if c["associations"].get("companies") == [account_id]
+            and c["properties"].get("cs_role") == "Decision Maker"
+        ]
+        hubspot_client(self.sandbox).crm.objects.batch_api.update(
+            "contacts", BatchInputSimplePublicObjectBatchInput(inputs=opted)
+        )
+
+    def senders(self) -> dict[str, str]:
+        return {
+            o["id"]: f"{o['firstName']} {o['lastName']} <{o['email']}>"
+            for o in self.sandbox.portal.owners()
+        }
 
     def record_url(self, account_id: str) -> str:
         portal_id = self.sandbox.settings.hubspot_portal_id

@@ -55,8 +55,8 @@ def test_renewal_confirmations_reach_exactly_the_decision_makers(sandbox: Runnin
     users = {u["Id"]: u for u in sandbox.org.records("User")}
     for message in sent:
         account = expected[str(message["To"]).split("<")[-1].rstrip(">")]
-        owner = users[str(account["OwnerId"])]
-        assert message["From"] == f"{owner['FirstName']} {owner['LastName']} <{owner['Email']}>"
+        csm = users[str(account["CSM__c"])]  # from the CSM, whoever owns the account
+        assert message["From"] == f"{csm['FirstName']} {csm['LastName']} <{csm['Email']}>"
         body = message.get_body(("plain",))
         assert body is not None
         if account.get("Language__c") == "ja":
@@ -67,7 +67,7 @@ def test_renewal_confirmations_reach_exactly_the_decision_makers(sandbox: Runnin
         else:
             assert str(message["Subject"]).startswith(f"Your {account['Name']} renewal on ")
             assert message.get_body(("html",)) is not None
-        assert owner["FirstName"] in body.get_content()
+        assert csm["FirstName"] in body.get_content()
     assert outcome.summary.emails_sent == len(sandbox.smtp.messages) == 9  # and one welcome
     logged = [t for t in sandbox.org.records("Task") if t.get("Type") == "Email"]
     assert all(t["Status"] == "Completed" for t in logged)
@@ -145,12 +145,12 @@ def test_a_template_error_fails_validation_before_anything_is_sent(
 ) -> None:
     template = project / "playbooks" / "templates" / "welcome.yaml"
     template.write_text(
-        template.read_text().replace("{{ owner_name }}, your", "{{ owner_nam }}, your")
+        template.read_text().replace("{{ sender_name }}, your", "{{ sender_nam }}, your")
     )
     with pytest.raises(ConfigError) as raised:
         run_sync(sandbox.settings, dry_run=False)
-    line = line_of(template, "owner_nam }}")
-    assert f"{template}:{line}: the template uses an unknown column 'owner_nam'" in str(
+    line = line_of(template, "sender_nam }}")
+    assert f"{template}:{line}: the template uses an unknown column 'sender_nam'" in str(
         raised.value
     )
     assert sandbox.smtp.messages == []

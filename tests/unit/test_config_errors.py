@@ -161,9 +161,20 @@ MISTAKES = {
     ),
     "unknown variable in a customer email": Mistake(
         "playbooks/templates/welcome.yaml",
-        (("I am {{ owner_name }}, your", "I am {{ owner_nam }}, your"),),
-        "the template uses an unknown column 'owner_nam'",
-        "owner_nam }}",
+        (("I am {{ sender_name }}, your", "I am {{ sender_nam }}, your"),),
+        "the template uses an unknown column 'sender_nam'",
+        "sender_nam }}",
+    ),
+    "an email from someone who is neither the CSM nor the owner": Mistake(
+        "playbooks/rules.yaml",
+        (
+            (
+                "{template: welcome, to_role: Admin}",
+                "{template: welcome, to_role: Admin, from: ceo}",
+            ),
+        ),
+        "'csm' or 'owner'",
+        "from: ceo",
     ),
 }
 
@@ -263,3 +274,22 @@ def test_validate_counts_what_it_checked(project: Path) -> None:
         f"OK: {len(config.rules)} rules, {len(config.health.measures)} health measures; "
         "files agree.\n"
     )
+
+
+def test_an_email_from_the_csm_needs_the_csms_address_mapped(project: Path) -> None:
+    mapping = project / "mappings" / "salesforce.yaml"
+    mapping.write_text(mapping.read_text().replace("    csm_email: CSM__r.Email\n", ""))
+    rules = project / "playbooks" / "rules.yaml"
+
+    problems = _problems(project)
+
+    says = "the email is from the account's CSM (from: csm, the default), but account.fields"
+    assert [(p.path, p.line) for p in problems if says in p.message] == [
+        (rules, line_of(rules, "send_email: {template: reporting_tips")),
+        (rules, line_of(rules, "send_email: {template: welcome")),
+        (rules, line_of(rules, "send_email: {template: renewal_confirmation")),
+    ]
+    assert len(problems) == 3
+    for line in ("reporting_tips, to_role: Admin}", "welcome, to_role: Admin}"):
+        rules.write_text(rules.read_text().replace(line, line[:-1] + ", from: owner}"))
+    assert len(_problems(project)) == 1  # the renewal email's

@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pytest
 
 from connector.config.email_templates import load_templates
-from connector.messages.email import EmailRequest, choose_recipient, compose
+from connector.config.playbook import Sender
+from connector.frame.recipients import choose_recipient, reach_rollup
+from connector.messages.email import EmailRequest, compose, sender_of
 from tests.unit.test_config_errors import ROOT
 
 
@@ -169,3 +172,102 @@ def test_a_japanese_letter_never_puts_sama_after_the_company() -> None:
         for email in (to_person, to_company):
             assert "株式会社サンプル 様" not in email.subject + email.text, name
             assert "御中" not in email.text or "様" not in email.text.split("\n\n")[0], name
+
+
+_ACCOUNT = {
+    "id": "001A",
+    "name": "Acme",
+    "owner_id": "005A",
+    "owner_name": "Aiko Tanaka",
+    "owner_email": "aiko@vendor.example",
+    "owner_title": None,
+    "csm_id": "005B",
+    "csm_name": "Ben Ito",
+    "csm_email": "ben@vendor.example",
+    "csm_title": "Senior CSM",
+    "renewal_date": date(2027, 3, 1),
+    "locale": "en",
+}
+
+
+def _renewal(row: dict[str, Any], sender: Sender = "csm") -> EmailRequest:
+    return EmailRequest(
+        "k1", "renewal-90-days", "renewal_confirmation", "Decision Maker", row, sender=sender
+    )
+
+
+def test_the_email_is_from_the_csm_signed_by_them_and_logged_as_theirs() -> None:
+    templates, _ = load_templates(ROOT / "playbooks" / "templates")
+    contacts = pl.DataFrame([_contact("003A", "Decision Maker")])
+    (email,), _ = compose([_renewal(_ACCOUNT)], contacts, templates)
+    assert (email.from_name, email.from_email, email.owner_id) == (
+        "Ben Ito",
+        "ben@vendor.example",
+        "005B",
+    )
+    assert email.text.rstrip().endswith("Ben Ito\nSenior CSM")
+    (owner,), _ = compose([_renewal(_ACCOUNT, "owner")], contacts, templates)
+    assert (owner.from_email, owner.owner_id) == ("aiko@vendor.example", "005A")
+    assert "Aiko Tanaka\nCustomer Success Manager" in owner.text
+
+
+@pytest.mark.parametrize(
+    ("csm", "expected"),
+    [
+        ({"csm_id": None, "csm_name": None, "csm_email": None}, "005A"),  # no CSM
+        ({"csm_email": "not-an-address"}, "005A"),  # a CSM without a valid address
+        ({}, "005B"),
+    ],
+)
+def test_without_a_csm_who_can_send_the_owner_sends(csm: dict[str, Any], expected: str) -> None:
+    sender, problem = sender_of({**_ACCOUNT, **csm}, "csm")
+    assert sender is not None
+    assert (sender.user_id, problem) == (expected, "")
+
+
+def test_an_email_nobody_can_send_is_skipped_with_the_reason() -> None:
+    nobody = {**_ACCOUNT, "csm_email": None, "owner_email": "-"}
+    assert sender_of(nobody, "csm") == (
+        None,
+        "neither the CSM nor the account owner has a valid email address",
+    )
+    assert sender_of(nobody, "owner") == (None, "the account owner has no valid email address")
+
+
+def test_the_reach_columns_say_what_the_email_will_find() -> None:
+    """`decision_maker_reachable` and its reason are the choice `compose` makes."""
+    contacts = pl.DataFrame(
+        [
+            {**_contact("003A", "Decision Maker"), "account_id": "ok"},
+            {**_contact("003B", "Decision Maker", opted_out=True), "account_id": "opted"},
+            {**_contact("003C", "Decision Maker", email=""), "account_id": "no-address"},
+            {**_contact("003D", "Admin", primary=True), "account_id": "primary"},
+            {**_contact("003E", "Admin"), "account_id": "nobody"},
+            {**_contact("003F", "Decision Maker"), "account_id": "primary-first"},
+            {
+                **_contact("003G", "Decision Maker", primary=True, opted_out=True),
+                "account_id": "primary-first",
+            },
+            {**_contact("003H", "Admin", primary=True, opted_out=True), "account_id": "p-out"},
+        ]
+    )
+    accounts = pl.Series(
+        "id",
+        ["ok", "opted", "no-address", "primary", "nobody", "none", "primary-first", "p-out"],
+    )
+    reach = reach_rollup(accounts, contacts, ["Decision Maker"])
+    templates, _ = load_templates(ROOT / "playbooks" / "templates")
+    requests = [_renewal({**_ACCOUNT, "id": account}) for account in accounts]
+    _, skipped = compose(requests, contacts, templates)
+    expected = {s.request.row["id"]: s.reason for s in skipped}
+    assert expected == {
+        "opted": "Decision Maker contact opted out of email",
+        "no-address": "the contact has no valid email address",
+        "nobody": "no Decision Maker or primary contact",
+        "none": "no Decision Maker or primary contact",
+        "primary-first": "Decision Maker contact opted out of email",
+        "p-out": "primary contact opted out of email",
+    }
+    assert reach.rows() == [
+        (account, account not in expected, expected.get(account)) for account in accounts
+    ]
