@@ -40,7 +40,7 @@ class Email:
     rule_id: str
     account_id: str
     account_name: str
-    owner_id: str  # the sender's CRM user (the CSM or the owner): the email's log is theirs
+    sender_id: str  # the sender's CRM user (the CSM or the owner): the email's log is theirs
     from_name: str
     from_email: str
     to_name: str
@@ -156,7 +156,7 @@ def _render(
         rule_id=request.rule_id,
         account_id=row["id"],
         account_name=row["name"],
-        owner_id=sender.user_id,
+        sender_id=sender.user_id,
         from_name=sender.name,
         from_email=sender.email,
         to_name=values["contact_name"],

@@ -15,7 +15,7 @@ from datetime import date
 from enum import Enum
 
 from connector.crm.protocol import TaskIntent
-from connector.messages.email import Email, SkippedEmail
+from connector.messages.email import Email, EmailRequest, SkippedEmail
 
 
 class Outcome(Enum):
@@ -63,7 +63,7 @@ def email_log(email: Email, day: date, outcome: Outcome, reason: str = "") -> Ta
         rule_id=email.rule_id,
         account_id=email.account_id,
         account_name=email.account_name,
-        assignee_id=email.owner_id,
+        assignee_id=email.sender_id,
         subject=subject,
         description=f"{header}\n\n{email.text}",
         due_date=day,
@@ -83,7 +83,7 @@ def skipped_log(skipped: SkippedEmail, day: date) -> TaskIntent:
         rule_id=request.rule_id,
         account_id=str(request.row["id"]),
         account_name=skipped.account_name,
-        assignee_id=str(request.row["owner_id"]),
+        assignee_id=_would_have_sent(request),
         subject=f"Email NOT sent ({request.template}): {skipped.reason}",
         description=(
             f"The '{request.template}' email to the {request.to_role} was not sent: "
@@ -94,3 +94,12 @@ def skipped_log(skipped: SkippedEmail, day: date) -> TaskIntent:
         status="Completed",
         is_email_log=True,
     )
+
+
+def _would_have_sent(request: EmailRequest) -> str:
+    """Whose the not-sent log is: the CSM the email would have come from (with `from: csm`
+    and a CSM on the account), else the owner."""
+    row = request.row
+    if request.sender == "csm" and row.get("csm_id"):
+        return str(row["csm_id"])
+    return str(row["owner_id"])

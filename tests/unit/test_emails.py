@@ -200,14 +200,14 @@ def test_the_email_is_from_the_csm_signed_by_them_and_logged_as_theirs() -> None
     templates, _ = load_templates(ROOT / "playbooks" / "templates")
     contacts = pl.DataFrame([_contact("003A", "Decision Maker")])
     (email,), _ = compose([_renewal(_ACCOUNT)], contacts, templates)
-    assert (email.from_name, email.from_email, email.owner_id) == (
+    assert (email.from_name, email.from_email, email.sender_id) == (
         "Ben Ito",
         "ben@vendor.example",
         "005B",
     )
     assert email.text.rstrip().endswith("Ben Ito\nSenior CSM")
     (owner,), _ = compose([_renewal(_ACCOUNT, "owner")], contacts, templates)
-    assert (owner.from_email, owner.owner_id) == ("aiko@vendor.example", "005A")
+    assert (owner.from_email, owner.sender_id) == ("aiko@vendor.example", "005A")
     assert "Aiko Tanaka\nCustomer Success Manager" in owner.text
 
 
