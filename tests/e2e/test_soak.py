@@ -93,4 +93,3 @@ def test_the_invariant_holds_on_every_day(report: SoakReport, invariant: str) ->
 @pytest.mark.xfail(strict=True, reason="renewal emails are keyed on the date, not the opportunity")
 def test_at_most_one_renewal_email_per_account_and_renewal_opportunity(report: SoakReport) -> None:
     assert report.of(RENEWAL_EMAILS) == [], held(report, RENEWAL_EMAILS)
-

@@ -20,7 +20,9 @@ DECAY_WEEKS = 8  # how long usage decays before the renewal is lost
 SLIP_SHARE = 0.25
 SLIP_DAYS = 30
 LOST_SHARE = 0.2
-NEW_AMOUNT = (1.0, 1.0, 0.93, 0.85, 1.15)  # a won renewal's ARR against the last term's
+# a won renewal's ARR against the last term's: the same, within the tier's band and its
+# margin (0.93, 1.15), or across a band's edge down (0.5) or up (2.0)
+NEW_AMOUNT = (0.5, 1.0, 0.93, 2.0, 1.15)
 
 
 @dataclass(frozen=True)
