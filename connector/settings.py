@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import ssl
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -239,7 +239,11 @@ class Settings(BaseSettings):
     @property
     def today(self) -> date:
         """The run's date: `AS_OF_DATE`, else today where the team is (`SCHEDULE_TIMEZONE`)."""
-        return self.as_of_date or datetime.now(ZoneInfo(self.schedule_timezone)).date()
+        return self.as_of_date or self.date_at(datetime.now(UTC))
+
+    def date_at(self, moment: datetime) -> date:
+        """The team's date at `moment`: a 06:00 Asia/Tokyo run is 21:00 UTC the day before."""
+        return moment.astimezone(self.zone).date()
 
     @property
     def run_lock_stale_after(self) -> timedelta:

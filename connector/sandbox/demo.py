@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from connector.language import DEFAULT_LANGUAGE, Language
+from connector.sandbox.clock import SandboxClock
 from connector.sandbox.demo_company import DemoCompany
 from connector.sandbox.hubspot import HubSpotApp, HubSpotPortal, PortalSeeder
 from connector.sandbox.salesforce import DEFAULT_SCHEMA, ObjectSchema, SalesforceApp, SandboxOrg
@@ -69,11 +70,13 @@ def running_sandbox(
     schema: Mapping[str, ObjectSchema] = DEFAULT_SCHEMA,
     team_language: Language = DEFAULT_LANGUAGE,
     on_request: RequestHook | None = None,
+    clock: SandboxClock | None = None,
 ) -> Iterator[RunningSandbox]:
     """Start (seeding on first use) the sandbox whose state is in `state_dir`; save on exit.
     `team_language`: the language the worker writes the CS team's texts in; `on_request`
     hears every request the CRM ("crm"), usage API ("usage") and Slack ("slack") have
-    handled, before the answer is sent (see `after_handling`)."""
+    handled, before the answer is sent (see `after_handling`); `clock`, when given, is the
+    CRM's time (what it stamps on records), which a test sets day by day."""
     state_dir.mkdir(parents=True, exist_ok=True)
     crm_path, usage_path = state_dir / f"{crm}.json", state_dir / "usage.json"
     seeded = crm_path.exists() and usage_path.exists()
@@ -84,10 +87,11 @@ def running_sandbox(
     else:
         demo_date = as_of or datetime.now(UTC).date()
     if crm == "hubspot":
+        portal_clock = clock.now if clock is not None else _clock(demo_date)
         portal = (
-            HubSpotPortal.load(crm_path, clock=_clock(demo_date))
+            HubSpotPortal.load(crm_path, clock=portal_clock)
             if seeded
-            else HubSpotPortal(clock=_clock(demo_date))
+            else HubSpotPortal(clock=portal_clock)
         )
         served: SandboxOrg | HubSpotPortal = portal
         app: Any = HubSpotApp(portal)
@@ -95,10 +99,13 @@ def running_sandbox(
             usage_rows = DemoCompany(demo_date, customers).populate(PortalSeeder(portal))
             portal.add_token(HUBSPOT_TOKEN)
     else:
+        org_time: dict[str, Any] = (
+            {"now": clock.now} if clock is not None else {"today": lambda: demo_date}
+        )  # SOQL's TODAY is the demo date, or the clock's
         org = (
-            SandboxOrg.load(crm_path, schema, today=lambda: demo_date)
+            SandboxOrg.load(crm_path, schema, **org_time)
             if seeded
-            else SandboxOrg(schema, today=lambda: demo_date)  # SOQL's TODAY is the demo date
+            else SandboxOrg(schema, **org_time)
         )
         served, app = org, SalesforceApp(org)
         if not seeded:

@@ -36,14 +36,26 @@ class UsageRow:
 
 class UsageApi:
     """WSGI app. `calls` counts every request; `fail_next(status, times)` injects errors;
-    `shift_weeks(n)` serves the same usage n weeks later."""
+    `shift_weeks(n)` serves the same usage n weeks later; `replace_rows` and `serve_until`
+    let a test script the usage of every week ahead and reveal it day by day."""
 
     def __init__(self, rows: Iterable[UsageRow], token: str) -> None:
         self._rows = sorted(rows, key=lambda r: (r.account_key, r.week_start))
         self._token = token
         self._lock = threading.Lock()
         self._faults: list[int] = []
+        self._until: date | None = None
         self.calls = 0
+
+    def replace_rows(self, rows: Iterable[UsageRow]) -> None:
+        with self._lock:
+            self._rows = sorted(rows, key=lambda r: (r.account_key, r.week_start))
+
+    def serve_until(self, day: date | None) -> None:
+        """Serve only the weeks that have begun by `day` (None: every week), as the real API
+        knows nothing of weeks to come."""
+        with self._lock:
+            self._until = day
 
     def shift_weeks(self, weeks: int) -> None:
         """Serve the same usage `weeks` later: a run dated that much later sees every tenant
@@ -79,7 +91,13 @@ class UsageApi:
             offset = _decode_cursor(request.args.get("cursor"))
         except ValueError as exc:
             return _json({"error": f"bad parameter: {exc}"}, 400)
-        matching = [row for row in self._rows if row.week_start >= since]
+        with self._lock:
+            until = self._until
+            matching = [
+                row
+                for row in self._rows
+                if row.week_start >= since and (until is None or row.week_start <= until)
+            ]
         page = matching[offset : offset + limit]
         more = offset + limit < len(matching)
         return _json(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jwt
 import pytest
@@ -22,6 +24,7 @@ from simple_salesforce.exceptions import (
     SalesforceResourceNotFound,
 )
 
+from connector.sandbox.clock import SandboxClock
 from connector.sandbox.salesforce import SalesforceApp, SandboxOrg
 from connector.sandbox.salesforce.ids import make_id
 from connector.sandbox.server import TlsFiles, serve_wsgi
@@ -653,3 +656,38 @@ def test_call_log_records_each_rest_call(org: SandboxOrg, sf: Salesforce, owner:
     org.reset_calls()
     assert org.calls == []
     assert org.limit_info() == "api-usage=3/15000"  # the day's usage is not reset
+
+
+# -- deletes and the clock -----------------------------------------------------------------
+
+
+def test_a_deleted_task_is_gone_and_its_key_may_be_upserted_again(
+    sf: Salesforce, org: SandboxOrg, owner: str
+) -> None:
+    (account,) = accounts(org, owner, 1)
+    created = sf.restful(
+        UPSERT_TASKS, method="PATCH", json={"records": [task("k1", owner, account)]}
+    )
+    task_id = created[0]["id"]
+
+    assert sf.Task.delete(task_id) == 204
+    with pytest.raises(SalesforceResourceNotFound) as raised:
+        sf.Task.delete(task_id)
+    assert error_of(raised)[:2] == (404, "ENTITY_IS_DELETED")
+    assert org.records("Task") == []
+    again = sf.restful(UPSERT_TASKS, method="PATCH", json={"records": [task("k1", owner, account)]})
+    assert again[0]["created"] is True
+    assert again[0]["id"] != task_id
+
+
+def test_a_settable_clock_stamps_records_at_its_instant() -> None:
+    clock = SandboxClock(datetime(2026, 4, 1, 6, tzinfo=ZoneInfo("Asia/Tokyo")))
+    org = SandboxOrg(now=clock.now)
+    owner = org.insert("User", {"LastName": "Tanaka", "Email": "aiko@example.com"})
+    first = org.insert("Account", {"Name": "Acme", "OwnerId": owner})
+    clock.set(datetime(2026, 4, 2, 10, tzinfo=ZoneInfo("Asia/Tokyo")))
+    second = org.insert("Account", {"Name": "Acme 2", "OwnerId": owner})
+
+    assert org.get("Account", first)["CreatedDate"].startswith("2026-03-31T21:00:00")
+    assert org.get("Account", second)["CreatedDate"].startswith("2026-04-02T01:00:00")
+    assert org.today() == date(2026, 4, 2)

@@ -31,3 +31,9 @@ def test_as_of_date_overrides_the_clock() -> None:
 def test_an_unknown_time_zone_is_a_settings_error() -> None:
     with pytest.raises(ValidationError, match="'Asia/Tokio' is not a time zone name"):
         Settings(schedule_timezone="Asia/Tokio")
+
+
+def test_a_6am_tokyo_run_is_dated_in_tokyo_though_utc_is_still_on_the_day_before() -> None:
+    at_six_in_tokyo = datetime(2027, 3, 31, 21, 0, tzinfo=ZoneInfo("UTC"))
+    assert Settings(schedule_timezone="Asia/Tokyo").date_at(at_six_in_tokyo) == date(2027, 4, 1)
+    assert Settings().date_at(at_six_in_tokyo) == date(2027, 3, 31)

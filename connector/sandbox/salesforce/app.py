@@ -68,7 +68,7 @@ class SalesforceApp:
                 Rule(f"{api}/sobjects/<sobject>", methods=["POST"], endpoint=self._create),
                 Rule(
                     f"{api}/sobjects/<sobject>/<record_id>",
-                    methods=["GET", "PATCH"],
+                    methods=["GET", "PATCH", "DELETE"],
                     endpoint=self._record,
                 ),
                 Rule(
@@ -192,6 +192,10 @@ class SalesforceApp:
             if record is None:
                 raise NotFound()
             return _json({"attributes": attributes(obj.name, record_id, version), **record})
+        if request.method == "DELETE":
+            if not self.org.delete(obj.name, record_id):
+                return _error("ENTITY_IS_DELETED", "entity is deleted", 404)
+            return Response(status=204)
         body = _body(request)
         raw = {**body, "Id": record_id} if isinstance(body, dict) else body
         record_values = parse_record(raw, self.org.schema, obj.name)

@@ -51,11 +51,17 @@ class SandboxOrg:
         schema: Mapping[str, ObjectSchema] = DEFAULT_SCHEMA,
         *,
         today: Callable[[], date] | None = None,
+        now: Callable[[], datetime] | None = None,
         api_daily_limit: int = API_DAILY_LIMIT,
     ) -> None:
+        """`today`: the org's date (the current time of day stamps records); `now`: the
+        exact instant instead, whose date is then the org's date (a test's settable clock)."""
         self.schema = dict(schema)  # shared with the record store; custom fields extend it
         self.api_daily_limit = api_daily_limit
-        self._clock = today or (lambda: datetime.now(UTC).date())
+        self._instant = now
+        self._clock = today or (
+            (lambda: now().date()) if now is not None else (lambda: datetime.now(UTC).date())
+        )
         self._lock = threading.RLock()
         self._store = RecordStore(self.schema, self._now)
         self._custom_fields: list[tuple[str, FieldSchema]] = []
@@ -71,6 +77,8 @@ class SandboxOrg:
 
     def _now(self) -> datetime:
         """The org's clock: today's date as the org sees it, at the current time of day."""
+        if self._instant is not None:
+            return self._instant()
         return datetime.combine(self.today(), datetime.now(UTC).timetz())
 
     # -- records -------------------------------------------------------------------------
@@ -139,6 +147,12 @@ class SandboxOrg:
         with self._lock:
             record = self._store.table(self._store.object(sobject).name).get(record_id)
             return dict(record) if record else None
+
+    def delete(self, sobject: str, record_id: str) -> bool:
+        """Delete one record as a user would (to the recycle bin, out of every query);
+        False when there is no such record."""
+        with self._lock:
+            return self._store.delete(self._store.object(sobject).name, record_id)
 
     # -- connected apps and sessions -------------------------------------------------------
 
@@ -310,11 +324,12 @@ class SandboxOrg:
         schema: Mapping[str, ObjectSchema] = DEFAULT_SCHEMA,
         *,
         today: Callable[[], date] | None = None,
+        now: Callable[[], datetime] | None = None,
         api_daily_limit: int = API_DAILY_LIMIT,
     ) -> SandboxOrg:
         """An org as `save` left it."""
         state = json.loads(path.read_text())
-        org = cls(schema, today=today, api_daily_limit=api_daily_limit)
+        org = cls(schema, today=today, now=now, api_daily_limit=api_daily_limit)
         for sobject, field in state.get("custom_fields", []):
             org.add_custom_field(sobject, _field_from_json(field))
         org._store.load_json(state)

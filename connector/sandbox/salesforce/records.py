@@ -77,6 +77,10 @@ class RecordStore:
         self._tables[obj.name][before["Id"]] = after
         return str(before["Id"])
 
+    def delete(self, sobject: str, record_id: str) -> bool:
+        normalized = normalize_id(record_id)
+        return self._tables[sobject].pop(normalized or record_id, None) is not None
+
     def upsert(self, sobject: str, key_field: str, values: Mapping[str, Any]) -> tuple[str, bool]:
         """Update the record whose `key_field` equals the record's value, else create one;
         returns (Id, created)."""
