@@ -46,8 +46,9 @@ run_locks = Table(
     Column("acquired_at", DateTime(timezone=True), nullable=False),
 )
 
-# Messages by key: 'sending' is written before the send and 'sent' after it, so a crash in
-# between leaves 'sending' — an unknown outcome that is never blindly sent again.
+# Messages by key: 'queued' is written before an email is logged in the CRM, 'sending' before
+# the send starts and 'sent' (or 'failed') after it, so a crash leaves 'queued' (never started:
+# may still be sent) or 'sending' — an unknown outcome that is never blindly sent again.
 message_ledger = Table(
     "message_ledger",
     metadata,
