@@ -165,16 +165,20 @@ class HistoryStore:
 
     def message_statuses(self, keys: Iterable[str]) -> dict[str, str]:
         """'queued', 'sending', 'sent' or 'failed' for the keys the ledger knows."""
+        return self._message_column(keys, message_ledger.c.status)
+
+    def _message_column(self, keys: Iterable[str], column: Any) -> dict[str, Any]:
+        """`column` of each key the ledger knows, read 500 keys a query."""
         wanted = list(keys)
-        found: dict[str, str] = {}
+        found: dict[str, Any] = {}
         with self._transaction() as db:
             for start in range(0, len(wanted), 500):
                 rows = db.execute(
-                    select(message_ledger.c.key, message_ledger.c.status).where(
+                    select(message_ledger.c.key, column).where(
                         message_ledger.c.key.in_(wanted[start : start + 500])
                     )
                 )
-                found.update({row.key: row.status for row in rows})
+                found.update(dict(rows.all()))
         return found
 
     def message_queued(self, key: str, channel: str) -> None:
@@ -184,17 +188,8 @@ class HistoryStore:
 
     def messages_recorded_at(self, keys: Iterable[str]) -> dict[str, datetime]:
         """When each known key's intent was recorded (its last 'sending'), in UTC."""
-        wanted = list(keys)
-        found: dict[str, datetime] = {}
-        with self._transaction() as db:
-            for start in range(0, len(wanted), 500):
-                rows = db.execute(
-                    select(message_ledger.c.key, message_ledger.c.recorded_at).where(
-                        message_ledger.c.key.in_(wanted[start : start + 500])
-                    )
-                )
-                found.update({row.key: _utc(row.recorded_at) for row in rows})
-        return found
+        recorded = self._message_column(keys, message_ledger.c.recorded_at)
+        return {key: _utc(when) for key, when in recorded.items()}
 
     def message_sending(self, key: str, channel: str) -> None:
         """Record the intent just before the send starts (after 'queued' or 'failed', or
