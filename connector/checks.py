@@ -184,7 +184,8 @@ def _clashes(config: Config) -> list[ConfigProblem]:
     date column (`run_date`), or a health group named like a score column (`score`)."""
     names = Counter(evaluated_columns(config))
     mapping_doc, fields = config.mapping_doc, config.mapping.account.fields
-    health = next(file.doc for file in config.playbooks if file.playbook.health is not None)
+    health = config.section_doc("health")
+    assert health is not None  # loading refuses a configuration without a health model
     problems = []
     for name in sorted(name for name, count in names.items() if count > 1):
         loc: Loc

@@ -61,6 +61,13 @@ class Config:
     email_templates: dict[str, EmailTemplate] = field(default_factory=dict)
     playbooks: tuple[PlaybookDocument, ...] = ()
 
+    def section_doc(self, section: str) -> YamlDocument | None:
+        """The playbook file holding `section` (`health`, `slack_digest`...), to name it in
+        an error; sections are unique across files, so there is at most one."""
+        return next(
+            (f.doc for f in self.playbooks if getattr(f.playbook, section) is not None), None
+        )
+
     def fields_set_by_rules(self) -> dict[str, str]:
         """Name → CRM account field, for the fields some rule's `set_fields` writes."""
         names = sorted({name for rule in self.rules for name in rule.fields_set()})

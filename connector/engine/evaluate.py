@@ -116,10 +116,8 @@ def _section(config: Config, name: str) -> Iterator[None]:
     try:
         yield
     except POLARS_ERRORS as exc:
-        where = next(
-            (str(f.doc.path) for f in config.playbooks if getattr(f.playbook, name) is not None),
-            "playbooks/",
-        )
+        doc = config.section_doc(name)
+        where = str(doc.path) if doc is not None else "playbooks/"
         raise EvaluationFailed(
             f"the '{name}:' section of {where} cannot be evaluated on this run's data "
             f"(polars: {reason(exc)}). Nothing was written. Check its expressions' columns "

@@ -145,14 +145,8 @@ def _held(seen: dict[str, str], settled: list[SettledEmail]) -> tuple[str, ...]:
 
 def _digest_failed(config: Config, error: BaseException) -> Skipped:
     """The digest's `when` failed on this run's data: said at its line, digest left out."""
-    where = next(
-        (
-            f"{f.doc.path}:{f.doc.line_of(('slack_digest', 'when'))}"
-            for f in config.playbooks
-            if f.playbook.slack_digest is not None
-        ),
-        "playbooks/",
-    )
+    doc = config.section_doc("slack_digest")
+    where = f"{doc.path}:{doc.line_of(('slack_digest', 'when'))}" if doc else "playbooks/"
     return Skipped(
         "slack_digest",
         where,
