@@ -195,3 +195,26 @@ def test_compare_with_an_unknown_ref_is_a_sentence(sandbox: RunningSandbox, proj
 
 def git(cwd: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)  # noqa: S607
+
+
+def test_compare_from_a_snapshot_in_ci_reports_what_the_live_compare_does(
+    crm: SandboxCrm, crm_sandbox: RunningSandbox, project: Path, tmp_path: Path
+) -> None:
+    """The pull-request workflow: production saves a snapshot with the deployed
+    configuration; CI, with no credentials, compares the change on it."""
+    snapshot = tmp_path / "snapshot"
+    head = crm_sandbox.settings
+    base = head.model_copy(
+        update={"mappings_dir": ROOT / "mappings", "playbooks_dir": ROOT / "playbooks"}
+    )
+    run_sync(base, dry_run=True, save_snapshot=snapshot)
+    edit_the_change(project)
+    live = review_change(head, str(ROOT)).impact
+    crm.reset_calls()
+
+    offline = review_change(without_credentials(head, tmp_path), str(ROOT), snapshot).impact
+
+    assert offline == live
+    assert offline.tasks
+    assert offline.moves
+    assert crm.calls() == 0
