@@ -196,7 +196,8 @@ def over_limits(impact: Impact, limits: Limits) -> list[str]:
     found = []
     if limits.new_tasks_per_owner is not None:
         found += [
-            f"{owner} gets {count} new tasks (limit {limits.new_tasks_per_owner} a person)"
+            f"{owner} gets {count} new task{'s' if count != 1 else ''} "
+            f"(limit {limits.new_tasks_per_owner} a person)"
             for owner, count in sorted(impact.added_tasks_per_owner().items())
             if count > limits.new_tasks_per_owner
         ]

@@ -218,3 +218,30 @@ def test_compare_from_a_snapshot_in_ci_reports_what_the_live_compare_does(
     assert offline.tasks
     assert offline.moves
     assert crm.calls() == 0
+
+
+def test_a_snapshot_that_does_not_fit_is_a_sentence_and_plans_nothing(
+    sandbox: RunningSandbox, project: Path, tmp_path: Path
+) -> None:
+    snapshot = tmp_path / "snapshot"
+    run_sync(sandbox.settings, dry_run=True, save_snapshot=snapshot)
+    mapping = project / "mappings" / "salesforce.yaml"
+    mapping.write_text(
+        mapping.read_text().replace(
+            "    industry: Industry\n", "    industry: Industry\n    rating: Rating\n"
+        )
+    )
+    env = cli_env(sandbox)
+
+    unfit = CliRunner().invoke(app, ["plan", "--from-snapshot", str(snapshot)], env=env)
+    other_crm = CliRunner().invoke(
+        app, ["plan", "--from-snapshot", str(snapshot)], env={**env, "CRM": "hubspot"}
+    )
+    nothing = CliRunner().invoke(app, ["plan", "--from-snapshot", str(tmp_path)], env=env)
+
+    assert unfit.exit_code == 3, unfit.output
+    assert "has no accounts.rating: the configuration maps them" in unfit.output
+    assert other_crm.exit_code == 3, other_crm.output
+    assert "was saved from salesforce, but CRM is hubspot" in other_crm.output
+    assert nothing.exit_code == 3, nothing.output
+    assert "is not a snapshot" in nothing.output
