@@ -45,66 +45,50 @@ def review_change(settings: Settings, other: str, snapshot: Path | None = None) 
     a folder) on one read of the data — live, or from `snapshot`."""
     head = load_checked_config(settings)
     with tempfile.TemporaryDirectory(prefix="cs-connector-compare-") as scratch:
-        folders = config_folders(
-            other, settings.mappings_dir, settings.playbooks_dir, Path(scratch)
-        )
-        base_settings = settings.model_copy(
-            update={"mappings_dir": folders.mappings_dir, "playbooks_dir": folders.playbooks_dir}
-        )
-        try:
-            base = load_checked_config(base_settings)
-        except ConfigError as exc:
-            raise RevisionError(
-                f"the configuration at {folders.label} does not load:\n{exc}"
-            ) from None
-        label = HEAD_LABEL
-        if snapshot is not None:
-            inputs, tasks, ledger = load_snapshot(snapshot, head, settings.crm)
-            _check_fits(inputs, base, folders.label)
-            sides = _plan_both(settings, [base, head], inputs, tasks, ledger)
-            return Review(folders.label, label, compare(*sides), *sides, ApiUsage(), 0)
-        return _review_live(settings, base, head, folders.label, label)
+        base, label = _base_config(settings, other, Path(scratch))
+    if snapshot is None:
+        return _review_live(settings, base, head, label)
+    inputs, tasks, ledger = load_snapshot(snapshot, head, settings.crm)
+    _check_fits(inputs, base, label)
+    evaluated = [evaluate_inputs(config, inputs, settings) for config in (base, head)]
+    base_side, head_side = (_side(settings, e, inputs, tasks, ledger) for e in evaluated)
+    impact = compare(base_side, head_side)
+    return Review(label, HEAD_LABEL, impact, base_side, head_side, ApiUsage(), 0)
 
 
-def _review_live(
-    settings: Settings, base: Config, head: Config, base_label: str, head_label: str
-) -> Review:
+def _base_config(settings: Settings, other: str, scratch: Path) -> tuple[Config, str]:
+    """The configuration compared with, parsed and checked, and how the report names it."""
+    folders = config_folders(other, settings.mappings_dir, settings.playbooks_dir, scratch)
+    base_settings = settings.model_copy(
+        update={"mappings_dir": folders.mappings_dir, "playbooks_dir": folders.playbooks_dir}
+    )
+    try:
+        return load_checked_config(base_settings), folders.label
+    except ConfigError as exc:
+        said = str(exc).replace(f"{scratch}/", f"{folders.label}:")  # main:playbooks/rules.yaml:12
+        raise RevisionError(
+            f"the configuration at {folders.label} does not load:\n{said}"
+        ) from None
+
+
+def _review_live(settings: Settings, base: Config, head: Config, label: str) -> Review:
+    """The CRM and usage API read once for both: the extract, then one ask for the tasks
+    either configuration's firings might already have."""
     store = HistoryStore.open(settings.state_database_url.get_secret_value())
     try:
         with closing(connect(settings, head.mapping, store)) as crm:
             check_against_crm(crm, head)
             inputs = read_live(crm, store, [head, base], settings, settings.today)
-            _check_fits(inputs, base, base_label)
-            evaluated = [evaluate_inputs(c, inputs, settings) for c in (base, head)]
-            tasks = TaskState.read(
-                crm, [Firings.of(e.evaluation, e.config) for e in evaluated], inputs.as_of
-            )
+            _check_fits(inputs, base, label)
+            evaluated = [evaluate_inputs(config, inputs, settings) for config in (base, head)]
+            firings = [Firings.of(e.evaluation, e.config) for e in evaluated]
+            tasks = TaskState.read(crm, firings, inputs.as_of)
             base_side, head_side = (_side(settings, e, inputs, tasks, store) for e in evaluated)
-            return Review(
-                base_label,
-                head_label,
-                compare(base_side, head_side),
-                base_side,
-                head_side,
-                crm.usage,
-                inputs.extracted.usage.api_calls,
-            )
+            impact = compare(base_side, head_side)
+            usage_calls = inputs.extracted.usage.api_calls
+            return Review(label, HEAD_LABEL, impact, base_side, head_side, crm.usage, usage_calls)
     finally:
         store.close()
-
-
-def _plan_both(
-    settings: Settings,
-    configs: list[Config],
-    inputs: RunInputs,
-    tasks: TaskState,
-    ledger: MessageLedger,
-) -> tuple[Side, Side]:
-    base, head = (
-        _side(settings, evaluate_inputs(c, inputs, settings), inputs, tasks, ledger)
-        for c in configs
-    )
-    return base, head
 
 
 def _side(

@@ -233,6 +233,12 @@ def plan(
     """Show what a run would write, without writing (same as `run --dry-run`); with
     --compare, what a configuration change would do."""
     settings = _settings()
+    if save_snapshot is not None and (compare is not None or from_snapshot is not None):
+        err.print(
+            "[red]--save-snapshot saves what a live plan reads: "
+            "not with --compare or --from-snapshot.[/]"
+        )
+        raise typer.Exit(EXIT_CONFIG)
     if compare is None:
         sync_and_report(
             settings,
@@ -243,9 +249,6 @@ def plan(
             from_snapshot=from_snapshot,
         )
         return
-    if save_snapshot is not None:
-        err.print("[red]--save-snapshot saves a plan's inputs: run it without --compare.[/]")
-        raise typer.Exit(EXIT_CONFIG)
     limits = Limits(max_new_tasks_per_owner, max_new_tasks, max_new_emails)
     with _exit_codes("Cannot compare"), _progress():
         review = review_change(settings, compare, from_snapshot)
