@@ -18,6 +18,8 @@ the CRM first). The CLI turns them into one sentence and an exit code; a traceba
     │   │                                reached / failed (5xx, no answer: transient)
     │   └── ApiBudgetExhausted transient the daily API allowance is used up
     ├── UsageSourceError      either     the usage API refused (terminal) or failed (transient)
+    ├── SnapshotError         terminal   a saved snapshot cannot be read or lacks a mapped column
+    ├── RevisionError         terminal   `plan --compare` cannot read the configuration it names
     ├── DeliveryFailed        transient  a message was not delivered; it may be sent again
     │   ├── SmtpUnavailable   transient  the mail server was unreachable or refused the login
     │   ├── MessageRefused    terminal   the server refused this message for good (a 5xx)
@@ -115,6 +117,14 @@ class UsageSourceError(ConnectorError):
     def __init__(self, message: str, *, transient: bool = False) -> None:
         self.transient = transient
         super().__init__(message)
+
+
+class SnapshotError(ConnectorError):
+    """A snapshot folder cannot be read, or does not fit the configuration: save it again."""
+
+
+class RevisionError(ConnectorError):
+    """The configuration to compare with (a Git ref or a folder) cannot be read."""
 
 
 class DeliveryFailed(ConnectorError):

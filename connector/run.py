@@ -11,8 +11,9 @@ import logging
 import time
 import uuid
 from contextlib import closing, nullcontext
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -21,20 +22,22 @@ from connector.checks import check_against_crm, load_checked_config
 from connector.config.load import Config
 from connector.crm.connect import connect
 from connector.crm.protocol import ApiUsage, WriteFailure
-from connector.engine.evaluate import evaluate
 from connector.engine.health import (
     GROUP_PREFIX,
     SCORE_PREFIX,
     TREND_MODEL_CHANGED,
     model_inputs,
 )
-from connector.extract import Extracted, extract
-from connector.frame import build_frame
-from connector.frame.usage import lifetime_usage
+from connector.extract import Extracted
 from connector.logs import RUN_ID, event
 from connector.plan.apply import ApplyReport, apply_plan
-from connector.plan.build import build_plan
+from connector.plan.build import MessageLedger, plan_from
 from connector.plan.model import Plan
+from connector.plan.state import Firings, TaskState
+from connector.replay import Evaluated, RunInputs, evaluate_inputs, read_live
+from connector.replay.inputs import RecordingLedger, SavedLedger
+from connector.replay.snapshot import load_snapshot
+from connector.replay.snapshot import save_snapshot as save_snapshot_folder
 from connector.settings import Settings
 from connector.store import HistoryStore, RunRecord
 
@@ -120,8 +123,9 @@ class RunOutcome:
     summary: RunSummary
 
 
-def run_sync(settings: Settings, *, dry_run: bool) -> RunOutcome:
-    """One run, recorded in the history store whatever its outcome."""
+def run_sync(settings: Settings, *, dry_run: bool, save_snapshot: Path | None = None) -> RunOutcome:
+    """One run, recorded in the history store whatever its outcome; `save_snapshot`: also
+    save its inputs there, to plan again offline (`plan_from_snapshot`)."""
     started = time.perf_counter()
     summary = RunSummary(uuid.uuid4().hex[:12], settings.today, dry_run)
     config = load_checked_config(settings)
@@ -138,7 +142,7 @@ def run_sync(settings: Settings, *, dry_run: bool) -> RunOutcome:
             event(log, "run_started", as_of=summary.as_of, dry_run=dry_run)
             status = "failed"
             try:
-                plan = _sync(settings, config, store, summary)
+                plan = _sync(settings, config, store, summary, save_snapshot)
                 status = "partial" if summary.partial else "ok"
             finally:
                 summary.duration_seconds = round(time.perf_counter() - started, 3)
@@ -158,38 +162,28 @@ def run_sync(settings: Settings, *, dry_run: bool) -> RunOutcome:
     return RunOutcome(plan, summary)
 
 
-def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunSummary) -> Plan:
+def _sync(
+    settings: Settings,
+    config: Config,
+    store: HistoryStore,
+    summary: RunSummary,
+    save_snapshot: Path | None = None,
+) -> Plan:
     as_of = summary.as_of
     with closing(connect(settings, config.mapping, store)) as crm:
         summary.crm_api = crm.usage
         check_against_crm(crm, config)
-        extracted = extract(crm, config, settings, as_of)
-        summary.read(extracted)
-        usage = config.mapping.usage
-        ever, next_totals = lifetime_usage(
-            extracted.records.usage, store.usage_totals(), usage.metrics, as_of, usage.levels
-        )
-        records = replace(extracted.records, usage_totals=ever)
-        table = build_frame(records, config.mapping, as_of, settings.schedule_timezone)
-        event(log, "evaluating", accounts=table.height, rules=len(config.rules))
-        health = config.health
-        reach = health.trend_days + health.trend_tolerance_days
-        history = store.snapshots(since=as_of - timedelta(days=reach), until=as_of)
-        evaluation = evaluate(
-            table,
-            config,
-            as_of=as_of,
-            history=history,
-            kept=store.stages(),
-            language=settings.team_language,
-        )
-        summary.rules_fired = evaluation.firings.height
-        _count_incomparable_trends(evaluation.table, summary)
-        plan = build_plan(
-            crm, config, store, evaluation, extracted.records.contacts, as_of, settings
-        )
-        summary.planned(plan)
-        _log_plan(plan, table.height, summary.rules_fired)
+        inputs = read_live(crm, store, [config], settings, as_of)
+        summary.read(inputs.extracted)
+        evaluated = _evaluate(config, inputs, settings, summary)
+        evaluation = evaluated.evaluation
+        tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of)
+        ledger = RecordingLedger(store)
+        plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary)
+        if save_snapshot is not None:
+            save_snapshot_folder(
+                save_snapshot, inputs, tasks, SavedLedger(ledger.answers), settings.crm
+            )
         if not summary.dry_run:
             summary.applied(apply_plan(crm, config, settings, store, plan, as_of))
             summary.snapshots_saved = store.save_snapshots(
@@ -200,8 +194,51 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
                 inputs=model_inputs(config.health, evaluation.table.columns),
             )
             summary.stage_changes = store.save_stages(summary.run_id, evaluation.state)
-            store.save_usage_totals(next_totals)
+            store.save_usage_totals(evaluated.next_totals)
         return plan
+
+
+def plan_from_snapshot(settings: Settings, path: Path) -> RunOutcome:
+    """The plan of a saved snapshot's inputs, without the CRM, usage API or history store:
+    nothing is read from or recorded anywhere else. The run date is the snapshot's."""
+    started = time.perf_counter()
+    config = load_checked_config(settings)
+    inputs, tasks, ledger = load_snapshot(path, config, settings.crm)
+    summary = RunSummary(uuid.uuid4().hex[:12], inputs.as_of, dry_run=True)
+    summary.read(inputs.extracted)
+    evaluated = _evaluate(config, inputs, settings, summary)
+    plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary)
+    summary.duration_seconds = round(time.perf_counter() - started, 3)
+    return RunOutcome(plan, summary)
+
+
+def _evaluate(
+    config: Config, inputs: RunInputs, settings: Settings, summary: RunSummary
+) -> Evaluated:
+    accounts = inputs.extracted.records.accounts.height
+    event(log, "evaluating", accounts=accounts, rules=len(config.rules))
+    evaluated = evaluate_inputs(config, inputs, settings)
+    summary.rules_fired = evaluated.evaluation.firings.height
+    _count_incomparable_trends(evaluated.evaluation.table, summary)
+    return evaluated
+
+
+def _plan(
+    config: Config,
+    evaluated: Evaluated,
+    inputs: RunInputs,
+    tasks: TaskState,
+    ledger: MessageLedger,
+    settings: Settings,
+    summary: RunSummary,
+) -> Plan:
+    evaluation, contacts = evaluated.evaluation, inputs.extracted.records.contacts
+    plan = plan_from(
+        config, evaluation, tasks, inputs.link, ledger, contacts, inputs.as_of, settings
+    )
+    summary.planned(plan)
+    _log_plan(plan, evaluation.table.height, summary.rules_fired)
+    return plan
 
 
 def snapshot_columns(config: Config) -> list[str]:

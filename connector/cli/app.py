@@ -19,7 +19,9 @@ from rich.markup import escape
 
 from connector import logs
 from connector.checks import check_against_crm, load_checked_config
+from connector.cli.compare import ReportFormat, report_change
 from connector.cli.output import print_findings, print_plan, print_summary, write_summary_json
+from connector.cli.plan_files import write_plan_files
 from connector.config.load import Config
 from connector.crm.connect import connect
 from connector.crm.hubspot.adapter import HubSpotAdapter
@@ -29,7 +31,9 @@ from connector.doctor import salesforce as salesforce_doctor
 from connector.doctor.findings import Finding
 from connector.errors import ApiBudgetExhausted, ConfigError, ConnectorError, RunLocked
 from connector.logs import event
-from connector.run import run_sync
+from connector.plan.impact import Limits
+from connector.review import review_change
+from connector.run import plan_from_snapshot, run_sync
 from connector.settings import CrmName, Settings
 
 
@@ -52,6 +56,7 @@ EXIT_FAILED = 3
 EXIT_PARTIAL = 4
 EXIT_LOCKED = 5
 EXIT_API_BUDGET = 6
+EXIT_OVER_LIMITS = 7  # plan --compare: the change exceeds a --max-new-… limit
 
 log = logging.getLogger("connector.cli")
 
@@ -126,14 +131,29 @@ def _exit_codes(failure: str) -> Iterator[None]:
         raise typer.Exit(EXIT_FAILED) from None
 
 
-def sync_and_report(settings: Settings, *, dry_run: bool, summary_json: Path | None) -> None:
-    """One run, its plan and summary printed; a partial run exits with EXIT_PARTIAL."""
+def sync_and_report(
+    settings: Settings,
+    *,
+    dry_run: bool,
+    summary_json: Path | None,
+    output: Path | None = None,
+    save_snapshot: Path | None = None,
+    from_snapshot: Path | None = None,
+) -> None:
+    """One run (or a replayed snapshot), its plan and summary printed; `output`: the whole
+    plan as files too. A partial run exits with EXIT_PARTIAL."""
     with _exit_codes("Run failed"), _progress():
-        outcome = run_sync(settings, dry_run=dry_run)
+        if from_snapshot is not None:
+            outcome = plan_from_snapshot(settings, from_snapshot)
+        else:
+            outcome = run_sync(settings, dry_run=dry_run, save_snapshot=save_snapshot)
     print_plan(console, outcome.plan, dry_run=dry_run)
     print_summary(console, outcome.summary)
     if summary_json:
         write_summary_json(summary_json, outcome.summary)
+    if output is not None:
+        write_plan_files(output, outcome.plan, outcome.summary, _account_object(settings))
+        console.print(f"The whole plan is in {escape(str(output))}/ (Parquet and CSV).")
     if outcome.summary.partial:
         raise typer.Exit(EXIT_PARTIAL)
 
@@ -154,16 +174,95 @@ def run(
     summary_json: Annotated[
         Path | None, typer.Option(help="Also write the run summary as JSON.")
     ] = None,
+    save_snapshot: SnapshotOption = None,
 ) -> None:
     """Read the CRM and usage, score, and write changed fields and new tasks."""
     settings = _settings()
-    sync_and_report(settings, dry_run=dry_run or settings.dry_run, summary_json=summary_json)
+    sync_and_report(
+        settings,
+        dry_run=dry_run or settings.dry_run,
+        summary_json=summary_json,
+        save_snapshot=save_snapshot,
+    )
+
+
+SnapshotOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Also save the run's inputs (mapped CRM columns, usage, what evaluation reads "
+        "from the store, the CRM's keyed tasks) in this folder, for --from-snapshot."
+    ),
+]
 
 
 @app.command()
-def plan(summary_json: Annotated[Path | None, typer.Option()] = None) -> None:
-    """Show what a run would write, without writing (same as `run --dry-run`)."""
-    sync_and_report(_settings(), dry_run=True, summary_json=summary_json)
+def plan(
+    summary_json: Annotated[Path | None, typer.Option()] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(help="Write the whole plan here: one Parquet and one CSV file per kind."),
+    ] = None,
+    save_snapshot: SnapshotOption = None,
+    from_snapshot: Annotated[
+        Path | None,
+        typer.Option(help="Plan from a saved snapshot: no CRM, usage API or history store."),
+    ] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            help="Compare with the configuration at this Git ref (or in this folder, holding "
+            "mappings/ and playbooks/): what this change adds, removes and alters."
+        ),
+    ] = None,
+    output_format: Annotated[
+        ReportFormat, typer.Option("--format", help="How --compare reports: text or markdown.")
+    ] = ReportFormat.TEXT,
+    report: Annotated[
+        Path | None, typer.Option(help="Write the --compare report to this file, not stdout.")
+    ] = None,
+    max_new_tasks_per_owner: Annotated[
+        int | None, typer.Option(min=0, help="--compare fails (exit 7) above this, a person.")
+    ] = None,
+    max_new_tasks: Annotated[
+        int | None, typer.Option(min=0, help="--compare fails (exit 7) above this in all.")
+    ] = None,
+    max_new_emails: Annotated[
+        int | None, typer.Option(min=0, help="--compare fails (exit 7) above this.")
+    ] = None,
+) -> None:
+    """Show what a run would write, without writing (same as `run --dry-run`); with
+    --compare, what a configuration change would do."""
+    settings = _settings()
+    if save_snapshot is not None and (compare is not None or from_snapshot is not None):
+        err.print(
+            "[red]--save-snapshot saves what a live plan reads: "
+            "not with --compare or --from-snapshot.[/]"
+        )
+        raise typer.Exit(EXIT_CONFIG)
+    if compare is None:
+        sync_and_report(
+            settings,
+            dry_run=True,
+            summary_json=summary_json,
+            output=output,
+            save_snapshot=save_snapshot,
+            from_snapshot=from_snapshot,
+        )
+        return
+    limits = Limits(max_new_tasks_per_owner, max_new_tasks, max_new_emails)
+    with _exit_codes("Cannot compare"), _progress():
+        review = review_change(settings, compare, from_snapshot)
+    breaches = report_change(console, review, limits, output_format, report)
+    if output is not None:
+        write_plan_files(output, review.head.plan, None, _account_object(settings))
+    if breaches:
+        err.print(f"[red]Over the limits[/]: {escape('; '.join(breaches))}.")
+        raise typer.Exit(EXIT_OVER_LIMITS)
+
+
+def _account_object(settings: Settings) -> str:
+    with _exit_codes("Cannot write the plan"):
+        return load_checked_config(settings).mapping.account.object
 
 
 @app.command()

@@ -51,6 +51,8 @@ class Email:
     text: str
     html: str | None
     logged: bool = False  # its Task is already in the CRM: the send completes that Task
+    template: str = ""  # the email template's name, for the plan's table
+    to_role: str = ""  # the recipient's role among the account's contacts
 
 
 @dataclass(frozen=True)
@@ -167,6 +169,8 @@ def _render(
         text=_part(template, (locale, "text"), parts.text, values),
         html=_part(template, (locale, "html"), parts.html, values) if parts.html else None,
         logged=request.logged,
+        template=request.template,
+        to_role=request.to_role,
     )
 
 

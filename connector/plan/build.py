@@ -3,7 +3,10 @@ holds, field diffs against the CRM's current values, messages the ledger has not
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import date, timedelta
+from functools import partial
+from typing import Protocol
 
 import polars as pl
 
@@ -19,16 +22,23 @@ from connector.messages.email_log import Outcome, SettledEmail
 from connector.plan.actions import candidate_keys, plan_actions
 from connector.plan.fields import plan_field_updates
 from connector.plan.model import SET_PREFIX, ActionPlan, FieldTarget, Plan
+from connector.plan.state import Firings, TaskState
 from connector.settings import Settings
-from connector.store import HistoryStore
 
 UNFINISHED = ("sent", "sending")  # ledger states that must not be sent again
+
+
+class MessageLedger(Protocol):
+    """What the plan asks the history store (or a snapshot of it): which messages it has
+    seen, and in which state."""
+
+    def message_statuses(self, keys: Iterable[str]) -> dict[str, str]: ...
 
 
 def build_plan(
     crm: CrmAdapter,
     config: Config,
-    store: HistoryStore,
+    store: MessageLedger,
     evaluation: Evaluation,
     contacts: pl.DataFrame | None,
     as_of: date,
@@ -37,19 +47,36 @@ def build_plan(
     """Everything the run would write, create and send; reads the CRM and the ledger only.
     Tasks fall due on the team's working days, at most its daily limit a person; what the
     team reads is in its language."""
-    actions = _actions(crm, config, evaluation, as_of, settings)
+    tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of)
+    link = partial(crm.record_url, config.mapping.account.object)
+    return plan_from(config, evaluation, tasks, link, store, contacts, as_of, settings)
+
+
+def plan_from(
+    config: Config,
+    evaluation: Evaluation,
+    tasks: TaskState,
+    link: Callable[[str], str],
+    ledger: MessageLedger,
+    contacts: pl.DataFrame | None,
+    as_of: date,
+    settings: Settings,
+) -> Plan:
+    """The plan, from the CRM's tasks already read (`TaskState`): what a run, `plan
+    --compare` and a replayed snapshot all build, one way. `link`: a record id → its URL."""
+    actions = _actions(config, evaluation, tasks, as_of, settings)
     language = settings.team_language
-    return _assemble(crm, config, store, evaluation.table, actions, contacts, as_of, language)
+    return _assemble(config, ledger, evaluation.table, actions, link, contacts, as_of, language)
 
 
 def _actions(
-    crm: CrmAdapter, config: Config, evaluation: Evaluation, as_of: date, settings: Settings
+    config: Config, evaluation: Evaluation, tasks: TaskState, as_of: date, settings: Settings
 ) -> ActionPlan:
     """The firings' actions, deduplicated against the tasks the CRM already holds."""
-    existing = crm.find_tasks(candidate_keys(evaluation.table, evaluation.firings, config.rules))
+    existing = tasks.find(candidate_keys(evaluation.table, evaluation.firings, config.rules))
     fired_rules = sorted(set(evaluation.firings["rule_id"]))
     longest_cooldown = max((r.cooldown_days for r in config.rules), default=0)
-    recent = crm.recent_tasks(fired_rules, as_of - timedelta(days=longest_cooldown))
+    recent = tasks.recent_of(fired_rules, as_of - timedelta(days=longest_cooldown))
     return plan_actions(
         evaluation.table,
         evaluation.firings,
@@ -68,11 +95,11 @@ def _actions(
 
 
 def _assemble(
-    crm: CrmAdapter,
     config: Config,
-    store: HistoryStore,
+    store: MessageLedger,
     table: pl.DataFrame,
     actions: ActionPlan,
+    link: Callable[[str], str],
     contacts: pl.DataFrame | None,
     as_of: date,
     language: Language,
@@ -88,10 +115,6 @@ def _assemble(
     ]
     slack = list(actions.slack)
     if config.slack_digest is not None:
-
-        def link(record_id: str) -> str:
-            return crm.record_url(mapping.account.object, record_id)
-
         try:
             slack += build_digest(table, config.slack_digest, as_of, link, language)
         except POLARS_ERRORS as exc:  # the rest of the run goes on without the digest

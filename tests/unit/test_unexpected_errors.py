@@ -4,6 +4,7 @@ with --debug."""
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -14,7 +15,7 @@ from connector.settings import Settings
 COMMANDS = importlib.import_module("connector.cli.app")  # the module, not the Typer `app`
 
 
-def _a_bug(settings: Settings, *, dry_run: bool) -> None:
+def _a_bug(settings: Settings, *, dry_run: bool, save_snapshot: Path | None = None) -> None:
     raise KeyError("health_score")  # what a bug looks like: no error of ours, no sentence
 
 

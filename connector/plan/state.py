@@ -1,0 +1,76 @@
+"""What the CRM already holds that a plan depends on: the keyed tasks of the firings, and
+each rule's open or recently completed tasks. Read once, in two calls, for one or more
+configurations' evaluations, so `plan --compare` reads no more than a plan; kept as plain
+data so a snapshot can replay it without the CRM."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import polars as pl
+
+from connector.config.load import Config
+from connector.config.playbook import Rule
+from connector.crm.protocol import CrmAdapter, ExistingTask
+from connector.engine.evaluate import Evaluation
+from connector.plan.actions import candidate_keys
+
+
+@dataclass(frozen=True)
+class Firings:
+    """One configuration's evaluation, as far as the tasks it asks the CRM about go."""
+
+    table: pl.DataFrame
+    firings: pl.DataFrame
+    rules: tuple[Rule, ...]
+
+    @classmethod
+    def of(cls, evaluation: Evaluation, config: Config) -> Firings:
+        return cls(evaluation.table, evaluation.firings, config.rules)
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """Tasks the CRM holds: `existing` by key (open or closed), `recent` open or completed
+    on or after `closed_since`, for the rules in `rule_ids`."""
+
+    existing: dict[str, ExistingTask]
+    recent: tuple[ExistingTask, ...]
+    rule_ids: frozenset[str]
+    closed_since: date
+
+    @classmethod
+    def read(cls, crm: CrmAdapter, wanted: Sequence[Firings], as_of: date) -> TaskState:
+        """One `find_tasks` and one `recent_tasks` call for every configuration together."""
+        keys = list(dict.fromkeys(k for w in wanted for k in _keys(w)))
+        rule_ids = sorted({r for w in wanted for r in w.firings["rule_id"]})
+        cooldown = max((r.cooldown_days for w in wanted for r in w.rules), default=0)
+        since = as_of - timedelta(days=cooldown)
+        return cls(
+            crm.find_tasks(keys),
+            tuple(crm.recent_tasks(rule_ids, since)),
+            frozenset(rule_ids),
+            since,
+        )
+
+    def find(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
+        return {key: self.existing[key] for key in keys if key in self.existing}
+
+    def recent_of(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
+        """What `CrmAdapter.recent_tasks` answers, from what was read (a narrower ask)."""
+        wanted = set(rule_ids)
+        return [
+            task
+            for task in self.recent
+            if task.rule_and_account[0] in wanted
+            and (
+                not task.is_closed
+                or (task.completed_on is not None and task.completed_on >= closed_since)
+            )
+        ]
+
+
+def _keys(wanted: Firings) -> list[str]:
+    return candidate_keys(wanted.table, wanted.firings, wanted.rules)

@@ -1,0 +1,7 @@
+"""Replay: what a plan is made from — the extracted CRM records and usage, what the history
+store knows, the CRM's keyed tasks — gathered once, live or from a saved snapshot, so a run,
+`plan --compare` and a replay in CI evaluate and plan the same data the same way."""
+
+from connector.replay.inputs import Evaluated, RunInputs, evaluate_inputs, read_live
+
+__all__ = ["Evaluated", "RunInputs", "evaluate_inputs", "read_live"]

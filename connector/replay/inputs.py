@@ -1,0 +1,138 @@
+"""The inputs of a plan, read once: the extract and the store's state before the run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+
+import polars as pl
+
+from connector.config.load import Config
+from connector.crm.protocol import CrmAdapter
+from connector.engine.evaluate import Evaluation, evaluate
+from connector.extract import Extracted, extract
+from connector.frame import CURRENT_PREFIX, build_frame
+from connector.frame.usage import lifetime_usage
+from connector.plan.build import MessageLedger
+from connector.settings import Settings
+from connector.store import HistoryStore
+
+RECORD_ID = "{id}"  # where a record id goes in `RunInputs.record_url`
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What evaluation reads besides the configuration: the extract, and from the history
+    store the daily snapshots a trend needs, the kept stages and the lifetime usage totals."""
+
+    as_of: date
+    extracted: Extracted
+    history: pl.DataFrame
+    kept: pl.DataFrame
+    usage_totals: pl.DataFrame
+    record_url: str  # an account's URL in the CRM, with RECORD_ID for its id
+
+    def link(self, record_id: str) -> str:
+        return self.record_url.replace(RECORD_ID, record_id)
+
+
+@dataclass(frozen=True)
+class Evaluated:
+    """One configuration evaluated on the inputs, and the lifetime totals to store next."""
+
+    config: Config
+    evaluation: Evaluation
+    next_totals: pl.DataFrame
+
+
+def read_live(
+    crm: CrmAdapter,
+    store: HistoryStore,
+    configs: Sequence[Config],
+    settings: Settings,
+    as_of: date,
+) -> RunInputs:
+    """The CRM and usage read once for the first configuration (the one that runs), the
+    store's history wide enough for every configuration's trend window."""
+    config = configs[0]
+    extracted = extract(crm, config, settings, as_of)
+    reach = max(c.health.trend_days + c.health.trend_tolerance_days for c in configs)
+    return RunInputs(
+        as_of,
+        extracted,
+        history=store.snapshots(since=as_of - timedelta(days=reach), until=as_of),
+        kept=store.stages(),
+        usage_totals=store.usage_totals(),
+        record_url=crm.record_url(config.mapping.account.object, RECORD_ID),
+    )
+
+
+def evaluate_inputs(config: Config, inputs: RunInputs, settings: Settings) -> Evaluated:
+    """Frame and evaluate: the same table in, the same evaluation out."""
+    records, usage = inputs.extracted.records, config.mapping.usage
+    ever, next_totals = lifetime_usage(
+        records.usage, inputs.usage_totals, usage.metrics, inputs.as_of, usage.levels
+    )
+    table = build_frame(
+        replace(records, usage_totals=ever),
+        config.mapping,
+        inputs.as_of,
+        settings.schedule_timezone,
+    )
+    evaluation = evaluate(
+        table,
+        config,
+        as_of=inputs.as_of,
+        history=inputs.history,
+        kept=inputs.kept,
+        language=settings.team_language,
+    )
+    return Evaluated(config, evaluation, next_totals)
+
+
+def missing_columns(inputs: RunInputs, config: Config) -> list[str]:
+    """Fields `config` maps or writes that the inputs were read without (a configuration
+    that maps more than the one they were read for): `object.column`, empty if none."""
+    records, mapping = inputs.extracted.records, config.mapping
+    written = [*mapping.results.values(), *config.fields_set_by_rules().values()]
+    objects = [
+        (
+            "accounts",
+            records.accounts,
+            [*mapping.account.fields, *(CURRENT_PREFIX + f for f in written)],
+        ),
+        ("opportunities", records.opportunities, list(mapping.opportunity.fields)),
+        ("contacts", records.contacts, list(mapping.contact.fields) if mapping.contact else []),
+        ("meetings", records.meetings, list(mapping.meeting.fields) if mapping.meeting else []),
+        ("usage", records.usage, list(mapping.usage.metrics)),
+    ]
+    return [
+        f"{name}.{column}"
+        for name, frame, columns in objects
+        for column in columns
+        if frame is None or column not in frame.columns
+    ]
+
+
+@dataclass
+class RecordingLedger:
+    """The store's message ledger, remembering what it answered (for a snapshot)."""
+
+    store: MessageLedger
+    answers: dict[str, str] = field(default_factory=dict)
+
+    def message_statuses(self, keys: Iterable[str]) -> dict[str, str]:
+        found = self.store.message_statuses(keys)
+        self.answers.update(found)
+        return found
+
+
+@dataclass(frozen=True)
+class SavedLedger:
+    """A snapshot's ledger answers: a key it does not hold was never sent."""
+
+    answers: dict[str, str]
+
+    def message_statuses(self, keys: Iterable[str]) -> dict[str, str]:
+        return {key: self.answers[key] for key in keys if key in self.answers}

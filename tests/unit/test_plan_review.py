@@ -1,0 +1,131 @@
+"""The plan as tables and the impact of a change, on hand-made plans: what each row says."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+
+from connector.cli.impact_report import impact_markdown
+from connector.crm.protocol import ApiUsage, FieldChange, FieldUpdate, TaskIntent
+from connector.engine.rules import Skipped
+from connector.plan.impact import Limits, Side, compare, over_limits
+from connector.plan.model import Plan, SuppressedTask, TaskVolume
+from connector.plan.tables import plan_tables
+from connector.review import Review
+
+
+def task(
+    key: str, account: str = "Acme | East", owner: str = "005A", subject: str = "Call"
+) -> TaskIntent:
+    return TaskIntent(
+        key=key,
+        rule_id=key.split(":")[0],
+        account_id="001" + account[:1],
+        account_name=account,
+        assignee_id=owner,
+        subject=subject,
+        description="",
+        due_date=date(2026, 11, 30),
+        priority="Normal",
+        status="Not Started",
+    )
+
+
+def table(colours: dict[str, str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "id": list(colours),
+            "name": [f"Account {i}" for i in colours],
+            "owner_id": ["005A"] * len(colours),
+            "owner_name": ["Aiko Tanaka"] * len(colours),
+            "health_color": list(colours.values()),
+        }
+    )
+
+
+def test_a_change_is_told_as_tasks_added_removed_altered_and_colours_moved() -> None:
+    base = Side(
+        Plan(tasks=(task("low:1:a"), task("tenure:1:b", subject="Review"))),
+        table({"1": "Green", "2": "Yellow"}),
+    )
+    head = Side(
+        Plan(
+            tasks=(task("tenure:1:b", subject="Review usage"),),
+            deferred=(task("low:2:c", account="Beta"),),
+        ),
+        table({"1": "Yellow", "2": "Yellow"}),
+    )
+
+    impact = compare(base, head)
+
+    told = {(c.change, c.key, c.owner, c.detail) for c in impact.tasks}
+    assert told == {
+        ("removed", "low:1:a", "Aiko Tanaka", ""),
+        ("added", "low:2:c", "Aiko Tanaka", ""),
+        ("altered", "tenure:1:b", "Aiko Tanaka", "subject: Review → Review usage"),
+    }
+    assert [(m.account_name, m.before, m.after) for m in impact.moves] == [
+        ("Account 1", "Green", "Yellow")
+    ]
+    assert over_limits(impact, Limits(new_tasks_per_owner=1, new_tasks=1)) == []
+    assert over_limits(impact, Limits(new_tasks_per_owner=0, new_emails=0)) == [
+        "Aiko Tanaka gets 1 new task (limit 0 a person)"
+    ]
+
+
+def test_the_markdown_keeps_a_pipe_in_an_account_name_inside_its_cell() -> None:
+    base = Side(Plan(), table({"1": "Green"}))
+    head = Side(Plan(tasks=(task("low:1:a"),)), table({"1": "Green"}))
+    review = Review("main", "this change", compare(base, head), base, head, ApiUsage(calls=4), 1)
+
+    text = impact_markdown(review, [])
+
+    assert "| added | low | Acme \\| East | Aiko Tanaka |  |" in text
+    assert "CRM API calls 4, usage API calls 1" in text
+    assert "| Tasks | 0 | 1 | 1 | 0 | 0 |" in text
+
+
+def test_every_action_not_taken_is_a_row_with_its_reason() -> None:
+    plan = Plan(
+        updates=(FieldUpdate("001A", "Acme", (FieldChange("CS_Health__c", 40.0, 52.5),)),),
+        deferred=(task("low:1:a"),),
+        volume=TaskVolume(
+            limit=15,
+            wanted=16,
+            today=15,
+            deferred=1,
+            people_at_limit=1,
+            working_days=1,
+            last_day=None,
+        ),
+        suppressed=(
+            SuppressedTask(
+                "tenure:1:b", "tenure", "Acme", "an earlier task of this rule is still open"
+            ),
+        ),
+        held=("digest:2026-W48",),
+        skipped=(Skipped("upsell", "playbooks/rules.yaml:76", "the rule was left out"),),
+    )
+
+    tables = plan_tables(plan, "Account")
+
+    assert tables["field_changes"].row(0) == (
+        "Account",
+        "001A",
+        "Acme",
+        "CS_Health__c",
+        "40.0",
+        "52.5",
+    )
+    rows = {row[0]: row for row in tables["not_done"].iter_rows()}
+    assert rows["deferred"][4].startswith("over the daily limit of 15 new tasks a person")
+    assert rows["suppressed"][1:] == (
+        "tenure:1:b",
+        "tenure",
+        "Acme",
+        "an earlier task of this rule is still open",
+    )
+    assert rows["held"][1] == "digest:2026-W48"
+    assert rows["skipped"][4] == "playbooks/rules.yaml:76: the rule was left out"
+    assert tables["tasks"].height == tables["emails"].height == tables["slack"].height == 0
