@@ -6,6 +6,7 @@ With Docker: `docker build -t cs-connector . && docker run --env-file .env cs-co
 
 from __future__ import annotations
 
+import fnmatch
 import re
 import shutil
 import subprocess
@@ -66,15 +67,29 @@ def test_build_stage_installs_the_package_from_the_files_it_copies(tmp_path: Pat
 
 
 def _commands(help_text: str) -> list[str]:
-    """The names in the `Commands` panel of `--help`, in order; a description's wrapped
-    continuation lines start with spaces and are skipped."""
-    lines = help_text.splitlines()
-    heading = next(i for i, line in enumerate(lines) if re.fullmatch(r"\W+ Commands \W+", line))
-    names = []
-    for line in lines[heading + 1 :]:
-        if not line.startswith(("│", "|")):
-            break
-        row = re.match(r"[│|] ([a-z][a-z-]*)  ", line)
-        if row:
-            names.append(row.group(1))
-    return names
+    """The names in the `Commands:` section of `--help`, in order."""
+    section = help_text.split("\nCommands:\n", 1)[1]
+    return re.findall(r"^  ([a-z][a-z-]*)  ", section, re.MULTILINE)
+
+
+def test_the_base_image_is_pinned_once_by_exact_version_or_digest() -> None:
+    (image,) = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", DOCKERFILE, re.MULTILINE)
+    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-[a-z]+|python@sha256:[0-9a-f]{64}", image)
+    assert re.findall(r"^FROM (\S+)", DOCKERFILE, re.MULTILINE) == ["${PYTHON_IMAGE}"] * 2
+
+
+def test_the_build_context_leaves_out_secrets_and_state_but_not_what_is_copied() -> None:
+    ignored = [
+        line.rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    for secret_or_state in (".env", ".env.*", "*.db", ".demo", ".git", ".venv"):
+        assert secret_or_state in ignored
+    copied = {
+        name
+        for line in re.findall(r"^COPY (?!--from)(.+) \S+$", DOCKERFILE, re.MULTILINE)
+        for name in line.split()
+    }
+    assert copied == {"pyproject.toml", "README.md", "connector", "mappings", "playbooks"}
+    assert not any(fnmatch.fnmatch(name, pattern) for name in copied for pattern in ignored)
