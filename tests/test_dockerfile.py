@@ -11,8 +11,13 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
+
+import yaml
+
+from connector.errors import ExitCode
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -93,3 +98,28 @@ def test_the_build_context_leaves_out_secrets_and_state_but_not_what_is_copied()
     }
     assert copied == {"pyproject.toml", "README.md", "connector", "mappings", "playbooks"}
     assert not any(fnmatch.fnmatch(name, pattern) for name in copied for pattern in ignored)
+
+
+def test_the_readmes_cronjob_keeps_its_store_and_summary_and_names_a_release() -> None:
+    readme = (ROOT / "README.md").read_text()
+    (example,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "CronJob" in b]
+    claim, cronjob = yaml.safe_load_all(example)
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert container["image"].endswith(f":{version}")
+    (mount,) = container["volumeMounts"]
+    assert container["args"][-1].startswith(mount["mountPath"] + "/")  # the summary is kept
+    state_url = re.search(r"STATE_DATABASE_URL=(\S+)", DOCKERFILE)
+    assert state_url is not None
+    assert f"//{mount['mountPath']}/" in state_url.group(1)  # the history store is kept
+    (volume,) = pod["volumes"]
+    assert volume["name"] == mount["name"]
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert claim["kind"] == "PersistentVolumeClaim"
+    (rule,) = cronjob["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]["rules"]
+    assert rule["onExitCodes"]["values"] == [
+        ExitCode.CONFIG,
+        ExitCode.CREDENTIALS,
+        ExitCode.UNEXPECTED,
+    ]
