@@ -15,11 +15,12 @@ from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.numbers import UnknownCurrencyError, validate_currency
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from connector.errors import SettingsError
-from connector.language import DEFAULT_LANGUAGE, LANGUAGES, Language
+from connector.language import DEFAULT_CURRENCY, DEFAULT_LANGUAGE, LANGUAGES, Language
 from connector.workdays import Workdays, supported_countries
 
 CrmName = Literal["salesforce", "hubspot"]
@@ -133,6 +134,11 @@ class Settings(BaseSettings):
         default=DEFAULT_LANGUAGE,
         description="The CS team's language: task texts, health reasons, the Slack digest",
     )
+    currency: str | None = Field(
+        default=None,
+        description="ISO 4217 code amounts are written in (the `money` filter, the digest's "
+        "ARR); empty: JPY for a Japanese team, USD otherwise",
+    )
     tasks_per_owner_per_day: int = Field(
         default=15,
         ge=0,
@@ -211,6 +217,26 @@ class Settings(BaseSettings):
                 f"{', '.join(LANGUAGES)}"
             )
         return code
+
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _known_currency(cls, code: object) -> object:
+        if not isinstance(code, str):
+            return code
+        code = code.strip().upper()
+        try:
+            validate_currency(code)
+        except UnknownCurrencyError:
+            raise ValueError(
+                f"CURRENCY '{code}' is not an ISO 4217 currency code; use e.g. JPY, USD or EUR "
+                "(your CRM's corporate currency), or leave it empty"
+            ) from None
+        return code
+
+    @property
+    def amount_currency(self) -> str:
+        """The currency amounts are written in: CURRENCY, else the team language's usual one."""
+        return self.currency or DEFAULT_CURRENCY[self.team_language]
 
     @property
     def workdays(self) -> Workdays:

@@ -38,8 +38,8 @@ def build_plan(
     Tasks fall due on the team's working days, at most its daily limit a person; what the
     team reads is in its language."""
     actions = _actions(crm, config, evaluation, as_of, settings)
-    language = settings.team_language
-    return _assemble(crm, config, store, evaluation.table, actions, contacts, as_of, language)
+    team = (settings.team_language, settings.amount_currency)
+    return _assemble(crm, config, store, evaluation.table, actions, contacts, as_of, team)
 
 
 def _actions(
@@ -64,6 +64,7 @@ def _actions(
         workdays=settings.workdays,
         language=settings.team_language,
         tasks_per_day=settings.tasks_per_owner_per_day,
+        currency=settings.amount_currency,
     )
 
 
@@ -75,9 +76,11 @@ def _assemble(
     actions: ActionPlan,
     contacts: pl.DataFrame | None,
     as_of: date,
-    language: Language,
+    team: tuple[Language, str],
 ) -> Plan:
-    """Field diffs, and the messages the ledger has not seen sent (or sending) yet."""
+    """Field diffs, and the messages the ledger has not seen sent (or sending) yet; `team`:
+    the language and currency the digest is written in."""
+    language, currency = team
     mapping = config.mapping
     set_fields = config.fields_set_by_rules()
     wanted = table.join(actions.field_frame(list(set_fields)), on="id", how="left")
@@ -93,7 +96,7 @@ def _assemble(
             return crm.record_url(mapping.account.object, record_id)
 
         try:
-            slack += build_digest(table, config.slack_digest, as_of, link, language)
+            slack += build_digest(table, config.slack_digest, as_of, link, language, currency)
         except POLARS_ERRORS as exc:  # the rest of the run goes on without the digest
             actions.skipped.append(_digest_failed(config, exc))
     emails, emails_skipped = compose(actions.emails, contacts, config.email_templates)
