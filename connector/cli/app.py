@@ -152,13 +152,18 @@ def _exit_codes(failure: str) -> Iterator[None]:
     except Exception as exc:
         if options.debug:
             raise
-        where = _log_traceback(exc)
-        err.print(
-            f"[red]{failure}: an unexpected error ({type(exc).__name__}).[/] This is a bug in "
-            f"CS Connector, not in your configuration; its traceback is in {escape(where)}: "
-            "please report it (--debug shows it here)."
-        )
+        _report_unexpected(exc, failure)
         raise typer.Exit(EXIT_UNEXPECTED) from None
+
+
+def _report_unexpected(exc: Exception, failure: str) -> None:
+    """One sentence on stderr naming where the traceback went; the traceback never here."""
+    where = _log_traceback(exc)
+    err.print(
+        f"[red]{failure}: an unexpected error ({type(exc).__name__}).[/] This is a bug in "
+        f"CS Connector, not in your configuration; its traceback is in {escape(where)}: "
+        "please report it (--debug shows it here)."
+    )
 
 
 def _sentence(exc: ConnectorError, failure: str) -> str:
@@ -315,7 +320,15 @@ def _add_plugin_commands() -> None:
 
 
 def main() -> None:
-    app()
+    """The console script: a bug outside a command's own error handling (printing the plan,
+    writing the summary) still ends in one sentence and EXIT_UNEXPECTED, not a traceback."""
+    try:
+        app()
+    except Exception as exc:
+        if options.debug:
+            raise
+        _report_unexpected(exc, "Stopped")
+        raise SystemExit(EXIT_UNEXPECTED) from None
 
 
 _add_plugin_commands()

@@ -61,3 +61,27 @@ def test_debug_shows_the_traceback() -> None:
     result = CliRunner().invoke(app, ["--debug", "run", "--dry-run"])
     assert isinstance(result.exception, KeyError)
     assert result.exit_code == 1
+
+
+class _BrokenConsole:
+    def print(self, *args: object, **kwargs: object) -> None:
+        raise UnicodeEncodeError("ascii", "東京", 0, 1, "a terminal that cannot print it")
+
+
+def test_a_bug_after_the_command_ran_still_exits_8_with_one_sentence(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = Path(__file__).resolve().parents[2]
+    monkeypatch.setattr(COMMANDS, "console", _BrokenConsole())  # the OK line cannot be printed
+    monkeypatch.setattr("sys.argv", ["cs-connector", "validate", "--offline"], raising=True)
+    monkeypatch.setenv("MAPPINGS_DIR", str(root / "mappings"))
+    monkeypatch.setenv("PLAYBOOKS_DIR", str(root / "playbooks"))
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    with pytest.raises(SystemExit) as exited:
+        COMMANDS.main()
+    assert exited.value.code == EXIT_UNEXPECTED
+    err = capsys.readouterr().err
+    assert "Traceback" not in err.splitlines()[-1]
+    assert err.splitlines()[-1].startswith(
+        "Stopped: an unexpected error (UnicodeEncodeError). This is a bug in CS Connector"
+    )
