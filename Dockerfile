@@ -2,13 +2,17 @@
 # /healthz and /metrics on :9108). For an external scheduler, run `cs-connector run --once`.
 # No secrets in any layer: every credential comes from the environment at run time.
 
-FROM python:3.12-slim AS build
+# The base image by exact version and Debian release, so a rebuild gets the same Python; bump
+# it on purpose (Dependabot/Renovate can), or pin by digest: --build-arg PYTHON_IMAGE=python@sha256:…
+ARG PYTHON_IMAGE=python:3.12.12-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY connector ./connector
 RUN python -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir .
 
-FROM python:3.12-slim
+FROM ${PYTHON_IMAGE}
 RUN useradd --create-home --uid 10001 connector && mkdir /data && chown connector /data
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app

@@ -5,6 +5,8 @@ the CRM first). The CLI turns them into one sentence and an exit code; a traceba
 `--debug`.
 
     ConnectorError                     reported as a sentence, never a traceback
+    ├── SettingsError         terminal   a setting is missing or unusable (named); nothing
+    │                                    was read or written
     ├── ConfigError           terminal   mappings/ or playbooks/ cannot be used; lists every
     │                                    ConfigProblem (file:line); nothing was read or written
     ├── ExpressionError       terminal   a SQL expression does not parse, names no column, is
@@ -14,10 +16,14 @@ the CRM first). The CLI turns them into one sentence and an exit code; a traceba
     ├── TemplateError         terminal   a Jinja template does not parse, names no column, or
     │                                    fails (sandbox, size or step limits) when rendered
     ├── RunLocked             transient  another run holds the store's run lock
+    ├── CredentialsRejected   terminal   the CRM or usage API refused the credentials
+    │                                    (expired, revoked, wrong secret, missing scope)
     ├── CrmError              either     the CRM refused (4xx: terminal) or could not be
     │   │                                reached / failed (5xx, no answer: transient)
-    │   └── ApiBudgetExhausted transient the daily API allowance is used up
+    │   ├── ApiBudgetExhausted transient the daily API allowance is used up
+    │   └── CrmCredentialsRejected       (also a CredentialsRejected)
     ├── UsageSourceError      either     the usage API refused (terminal) or failed (transient)
+    │   └── UsageCredentialsRejected     (also a CredentialsRejected)
     ├── SnapshotError         terminal   a saved snapshot cannot be read or lacks a mapped column
     ├── RevisionError         terminal   `plan --compare` cannot read the configuration it names
     ├── DeliveryFailed        transient  a message was not delivered; it may be sent again
@@ -28,12 +34,30 @@ the CRM first). The CLI turns them into one sentence and an exit code; a traceba
     │                                    (transient); no post can go until it is fixed
     └── OutcomeUnknown        terminal   a write or message may or may not have arrived: it is
                                          never repeated blindly, only reconciled first
+
+Every exit code of `cs-connector` is an `ExitCode`; `exit_code_for` maps an error to its code
+(the README's table is checked against this enum by a test).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import IntEnum
 from pathlib import Path
+
+
+class ExitCode(IntEnum):
+    """What a scheduler can act on without reading the log: retry, wait, or call a human."""
+
+    OK = 0
+    CONFIG = 2  # a setting, mappings/ or playbooks/ must be fixed; nothing was written
+    FAILED = 3  # the CRM, usage API or a server failed or refused; transient ones pass later
+    PARTIAL = 4  # some records, rules or actions failed; the rest was written
+    LOCKED = 5  # another run holds the lock; nothing was done
+    API_BUDGET = 6  # the CRM's daily API allowance is used up; tomorrow's run has a new one
+    CREDENTIALS = 7  # the CRM or usage API refused the credentials: renew them, do not retry
+    UNEXPECTED = 8  # a bug in CS Connector: one line on stderr, the traceback in the log
+    OVER_LIMITS = 9  # `plan --compare`: the change exceeds a --max-new-… limit RevOps set
 
 
 class ConnectorError(Exception):
@@ -65,6 +89,14 @@ class ConfigError(ConnectorError):
     @classmethod
     def at(cls, path: Path, line: int | None, message: str) -> ConfigError:
         return cls([ConfigProblem(path, line, message)])
+
+
+class SettingsError(ConnectorError):
+    """A setting is missing or unusable for what was asked; the message names it."""
+
+
+class CredentialsRejected(ConnectorError):
+    """The credentials were refused: no retry helps until someone renews or fixes them."""
 
 
 class ExpressionError(ConnectorError):
@@ -111,6 +143,10 @@ class ApiBudgetExhausted(CrmError):
         self.transient = True  # tomorrow's run has a new allowance
 
 
+class CrmCredentialsRejected(CrmError, CredentialsRejected):
+    """The CRM refused the login or token (expired, revoked, wrong secret, missing scope)."""
+
+
 class UsageSourceError(ConnectorError):
     """The product-usage API could not be read."""
 
@@ -125,6 +161,10 @@ class SnapshotError(ConnectorError):
 
 class RevisionError(ConnectorError):
     """The configuration to compare with (a Git ref or a folder) cannot be read."""
+
+
+class UsageCredentialsRejected(UsageSourceError, CredentialsRejected):
+    """The usage API refused USAGE_API_TOKEN (HTTP 401 or 403)."""
 
 
 class DeliveryFailed(ConnectorError):
@@ -163,3 +203,21 @@ class OutcomeUnknown(ConnectorError):
         self.code = code
         self.status = status
         super().__init__(message)
+
+
+def exit_code_for(error: BaseException) -> ExitCode:
+    """The one mapping from an error to the code the process exits with."""
+    match error:
+        case RunLocked():
+            return ExitCode.LOCKED
+        case ApiBudgetExhausted():
+            return ExitCode.API_BUDGET
+        case CredentialsRejected():
+            return ExitCode.CREDENTIALS
+        case SettingsError() | ConfigError() | ExpressionError() | TemplateError():
+            return ExitCode.CONFIG
+        case SnapshotError() | RevisionError():  # input the command names, to fix by hand
+            return ExitCode.CONFIG
+        case ConnectorError():
+            return ExitCode.FAILED
+    return ExitCode.UNEXPECTED

@@ -10,9 +10,15 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal, get_args
 
+from babel.numbers import format_currency, format_decimal, format_percent
+
 Language = Literal["en", "ja"]
 LANGUAGES: tuple[Language, ...] = get_args(Language)
 DEFAULT_LANGUAGE: Language = "en"
+
+# The currency amounts are written in when CURRENCY is not set: the one a team writing this
+# language most likely books in (a Japanese team in yen); set CURRENCY to the CRM's own.
+DEFAULT_CURRENCY: dict[Language, str] = {"en": "USD", "ja": "JPY"}
 
 # One text for every language, or one per language code.
 LocalText = str | dict[Language, str]
@@ -45,3 +51,26 @@ def written_date(day: date, language: Language) -> str:
     if language == "ja":
         return f"{day.year}年{day.month}月{day.day}日"
     return day.strftime("%Y-%m-%d")
+
+
+def _pattern(digits: int) -> str:
+    return "#,##0" + ("." + "0" * digits if digits else "")
+
+
+def written_number(value: float, language: Language, digits: int = 0) -> str:
+    """A number as the team writes it (Babel, the team's locale): 1,234,568 in English and
+    Japanese, 1.234.568 in German."""
+    return str(format_decimal(value, format=_pattern(digits), locale=language))
+
+
+def written_percent(fraction: float, language: Language, digits: int = 0) -> str:
+    """0.123 → 12% (digits: decimals), in the team's locale."""
+    return str(format_percent(fraction, format=_pattern(digits) + "%", locale=language))
+
+
+def written_amount(value: float, currency: str, language: Language) -> str:
+    """An amount in whole units of `currency`, its symbol placed as the team's locale does:
+    ￥12,000,000 for a Japanese team in yen, $12,000 for an English one in dollars."""
+    return str(
+        format_currency(value, currency, format="¤#,##0", currency_digits=False, locale=language)
+    )

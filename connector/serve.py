@@ -25,8 +25,10 @@ from connector.errors import (
     ApiBudgetExhausted,
     ConfigError,
     ConnectorError,
+    CredentialsRejected,
     CrmError,
     RunLocked,
+    SettingsError,
 )
 from connector.logs import event
 from connector.metrics import RunMetrics
@@ -39,6 +41,8 @@ log = logging.getLogger("connector.serve")
 FAILURE_KINDS: tuple[tuple[type[ConnectorError], str], ...] = (
     (RunLocked, "locked"),
     (ConfigError, "config"),
+    (SettingsError, "config"),
+    (CredentialsRejected, "credentials_rejected"),
     (ApiBudgetExhausted, "api_budget_exhausted"),
     (CrmError, "crm_unavailable"),
     (ConnectorError, "run_failed"),

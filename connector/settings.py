@@ -1,6 +1,8 @@
 """Deployment settings from the environment and `.env` (documented in settings.example.env).
 
-Secrets are `SecretStr`: they print as '**********' in logs, reprs and error messages.
+Secrets are `SecretStr`: they print as '**********' in logs, reprs and error messages, and
+`secret_values()` hands them to the log redaction. An empty variable means "not set", so a
+copy of settings.example.env is a working `.env`.
 """
 
 from __future__ import annotations
@@ -10,12 +12,15 @@ import ssl
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from babel.numbers import UnknownCurrencyError, validate_currency
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from connector.language import DEFAULT_LANGUAGE, LANGUAGES, Language
+from connector.errors import SettingsError
+from connector.language import DEFAULT_CURRENCY, DEFAULT_LANGUAGE, LANGUAGES, Language
 from connector.workdays import Workdays, supported_countries
 
 CrmName = Literal["salesforce", "hubspot"]
@@ -24,7 +29,11 @@ SLACK_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{8,}")  # public, private, direct
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", extra="ignore", frozen=True, populate_by_name=True
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
     )
 
     crm: CrmName = "salesforce"
@@ -125,6 +134,11 @@ class Settings(BaseSettings):
         default=DEFAULT_LANGUAGE,
         description="The CS team's language: task texts, health reasons, the Slack digest",
     )
+    currency: str | None = Field(
+        default=None,
+        description="ISO 4217 code amounts are written in (the `money` filter, the digest's "
+        "ARR); empty: JPY for a Japanese team, USD otherwise",
+    )
     tasks_per_owner_per_day: int = Field(
         default=15,
         ge=0,
@@ -204,6 +218,26 @@ class Settings(BaseSettings):
             )
         return code
 
+    @field_validator("currency", mode="before")
+    @classmethod
+    def _known_currency(cls, code: object) -> object:
+        if not isinstance(code, str):
+            return code
+        code = code.strip().upper()
+        try:
+            validate_currency(code)
+        except UnknownCurrencyError:
+            raise ValueError(
+                f"CURRENCY '{code}' is not an ISO 4217 currency code; use e.g. JPY, USD or EUR "
+                "(your CRM's corporate currency), or leave it empty"
+            ) from None
+        return code
+
+    @property
+    def amount_currency(self) -> str:
+        """The currency amounts are written in: CURRENCY, else the team language's usual one."""
+        return self.currency or DEFAULT_CURRENCY[self.team_language]
+
     @property
     def workdays(self) -> Workdays:
         return Workdays(self.holiday_country)
@@ -225,11 +259,30 @@ class Settings(BaseSettings):
             ],
             "access_token": ["salesforce_access_token", "salesforce_instance_url"],
         }[self.salesforce_auth]
-        return [name.upper() for name in needed if getattr(self, name) is None]
+        return [name.upper() for name in needed if _unset(getattr(self, name))]
 
     def missing_hubspot_settings(self) -> list[str]:
         needed = ["hubspot_access_token", "hubspot_portal_id"]
-        return [name.upper() for name in needed if getattr(self, name) is None]
+        return [name.upper() for name in needed if _unset(getattr(self, name))]
+
+    def required(self, name: str) -> str:
+        """A setting the chosen path needs, as text (a secret's value included): a
+        SettingsError naming it when it is not set, never an `assert`."""
+        value = getattr(self, name)
+        if _unset(value):
+            raise SettingsError(f"{name.upper()} is not set; see settings.example.env.")
+        return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret's value, for the log redaction (never for printing); of a
+        database URL only its password, so a log may still say which store it opened."""
+        values = [
+            value.get_secret_value()
+            for name in type(self).model_fields
+            if name != "state_database_url" and isinstance(value := getattr(self, name), SecretStr)
+        ]
+        database_password = urlsplit(self.state_database_url.get_secret_value()).password
+        return [value for value in [*values, database_password or ""] if value]
 
     @property
     def zone(self) -> ZoneInfo:
@@ -257,3 +310,10 @@ class Settings(BaseSettings):
     def ssl_context(self) -> ssl.SSLContext:
         """What httpx takes as `verify`: the system store, or only the configured CA file."""
         return ssl.create_default_context(cafile=str(self.ca_bundle) if self.ca_bundle else None)
+
+
+def _unset(value: object) -> bool:
+    """None, or an empty text or secret (a `Settings(...)` built in code can still pass one)."""
+    if isinstance(value, SecretStr):
+        return not value.get_secret_value()
+    return value is None or value == ""

@@ -40,7 +40,15 @@ from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from connector.errors import TemplateError
-from connector.language import DEFAULT_LANGUAGE, Language, written_date
+from connector.language import (
+    DEFAULT_CURRENCY,
+    DEFAULT_LANGUAGE,
+    Language,
+    written_amount,
+    written_date,
+    written_number,
+    written_percent,
+)
 from connector.names import describe_unknown, valid_names
 
 # A task or Slack message a person reads: Salesforce keeps 32,000 characters of a task's
@@ -70,10 +78,11 @@ class TemplateRefused(SecurityError):
 @dataclass
 class _Render:
     """One render's allowance: its text limit, and the loop steps and calls taken so far;
-    and the language its dates are written in."""
+    and the language its dates and numbers are written in, the currency of its amounts."""
 
     limit: int
     language: Language = DEFAULT_LANGUAGE
+    currency: str | None = None  # None: the language's DEFAULT_CURRENCY
     steps: int = 0
 
 
@@ -106,17 +115,31 @@ def _step() -> None:
 
 
 def _number(value: Any, digits: int = 0) -> str:
-    """1234567.8 → '1,234,568' (Japanese business writing groups digits with commas too);
-    missing → '—' so a gap is visible, not a crash."""
+    """1234567.8 → '1,234,568', grouped as the team's locale does (Babel); missing → '—' so
+    a gap is visible, not a crash."""
     if value is None:
         return "—"
-    return f"{float(value):,.{_digits(digits)}f}"
+    return written_number(float(value), _render_language(), _digits(digits))
 
 
 def _percent(value: Any, digits: int = 0) -> str:
     if value is None:
         return "—"
-    return f"{float(value) * 100:.{_digits(digits)}f}%"
+    return written_percent(float(value), _render_language(), _digits(digits))
+
+
+def _money(value: Any) -> str:
+    """An amount with its currency (CURRENCY), in whole units: ￥12,000,000 / $12,000."""
+    if value is None:
+        return "—"
+    render, language = _RENDER.get(), _render_language()
+    currency = (render.currency if render is not None else None) or DEFAULT_CURRENCY[language]
+    return written_amount(float(value), currency, language)
+
+
+def _render_language() -> Language:
+    render = _RENDER.get()
+    return render.language if render is not None else DEFAULT_LANGUAGE
 
 
 def _digits(digits: int) -> int:
@@ -350,7 +373,9 @@ class _Sandbox(ImmutableSandboxedEnvironment):
 def _environment(*, html: bool) -> _Sandbox:
     env = _Sandbox(undefined=StrictUndefined, autoescape=html, keep_trailing_newline=False)
     env.filters = _guarded_filters(env.filters)
-    env.filters.update(number=_number, percent=_percent, date=_date, date_long=_date_long)
+    env.filters.update(
+        number=_number, percent=_percent, money=_money, date=_date, date_long=_date_long
+    )
     env.filters[_LOOP_FILTER] = _loop_steps
     env.globals["range"] = _bounded_range
     del env.globals["lipsum"]  # paragraphs of filler text: no use in a task, only a load
@@ -400,11 +425,12 @@ def render(
     html: bool = False,
     limit: int = EMAIL_TEXT_LIMIT,
     language: Language = DEFAULT_LANGUAGE,
+    currency: str | None = None,
 ) -> str:
-    """The template's text for `values`, at most `limit` characters, its dates written for
-    a reader of `language`; whatever goes wrong is a `TemplateError` naming the template's
-    line."""
-    token = _RENDER.set(_Render(limit, language))
+    """The template's text for `values`, at most `limit` characters, its dates and numbers
+    written for a reader of `language`, its amounts in `currency`; whatever goes wrong is a
+    `TemplateError` naming the template's line."""
+    token = _RENDER.set(_Render(limit, language, currency))
     try:
         parts, size = [], 0
         for part in _compiled(source, html).generate(values):

@@ -3,9 +3,11 @@
 from connector.cli.app import (
     EXIT_API_BUDGET,
     EXIT_CONFIG,
+    EXIT_CREDENTIALS,
     EXIT_FAILED,
     EXIT_LOCKED,
     EXIT_PARTIAL,
+    EXIT_UNEXPECTED,
     app,
     main,
 )
@@ -13,9 +15,11 @@ from connector.cli.app import (
 __all__ = [
     "EXIT_API_BUDGET",
     "EXIT_CONFIG",
+    "EXIT_CREDENTIALS",
     "EXIT_FAILED",
     "EXIT_LOCKED",
     "EXIT_PARTIAL",
+    "EXIT_UNEXPECTED",
     "app",
     "main",
 ]

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from importlib import metadata
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Protocol, TypeVar
@@ -29,7 +30,7 @@ from connector.crm.salesforce.adapter import SalesforceAdapter
 from connector.doctor import hubspot as hubspot_doctor
 from connector.doctor import salesforce as salesforce_doctor
 from connector.doctor.findings import Finding
-from connector.errors import ApiBudgetExhausted, ConfigError, ConnectorError, RunLocked
+from connector.errors import ConfigError, ConnectorError, ExitCode, RunLocked, exit_code_for
 from connector.logs import event
 from connector.plan.impact import Limits
 from connector.review import review_change
@@ -46,17 +47,21 @@ AdapterT = TypeVar("AdapterT", bound=_Closable)
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    rich_markup_mode=None,  # click's plain help: flags without `<bool>`, one line each
     help="Scores customer health and turns alerts into CRM tasks.",
 )
 console = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
-EXIT_CONFIG = 2
-EXIT_FAILED = 3
-EXIT_PARTIAL = 4
-EXIT_LOCKED = 5
-EXIT_API_BUDGET = 6
-EXIT_OVER_LIMITS = 7  # plan --compare: the change exceeds a --max-new-… limit
+# the names the tests and plugins use; the table itself is `ExitCode` in connector/errors.py
+EXIT_CONFIG = ExitCode.CONFIG
+EXIT_FAILED = ExitCode.FAILED
+EXIT_PARTIAL = ExitCode.PARTIAL
+EXIT_LOCKED = ExitCode.LOCKED
+EXIT_API_BUDGET = ExitCode.API_BUDGET
+EXIT_CREDENTIALS = ExitCode.CREDENTIALS
+EXIT_UNEXPECTED = ExitCode.UNEXPECTED
+EXIT_OVER_LIMITS = ExitCode.OVER_LIMITS
 
 log = logging.getLogger("connector.cli")
 
@@ -69,12 +74,27 @@ class _Options:
 options = _Options()
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        console.print(f"cs-connector {metadata.version('cs-connector')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _global_options(
     debug: Annotated[
         bool,
         typer.Option(
             "--debug", help="Show the traceback of an unexpected error (for a bug report)."
+        ),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            is_eager=True,
+            callback=_print_version,
+            help="Print the installed version and exit.",
         ),
     ] = False,
 ) -> None:
@@ -85,11 +105,35 @@ def _settings() -> Settings:
     try:
         settings = Settings()
     except ValidationError as exc:
-        for error in exc.errors():
-            err.print(f"[red]settings:[/] {escape(str(error['msg']))}")
+        for line in settings_problems(exc):
+            err.print(f"[red]settings:[/] {escape(line)}")
         raise typer.Exit(EXIT_CONFIG) from None
-    logs.configure(settings.log_format, settings.log_level)
+    logs.configure(settings.log_format, settings.log_level, settings.secret_values())
     return settings
+
+
+def settings_problems(exc: ValidationError) -> list[str]:
+    """One line per bad setting: its variable, what it expects and what it got (a secret
+    accepts any text, so a value shown is never one); pydantic's message says what a value
+    should be."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        name = _variable(error["loc"])
+        shown = "" if name is None else f" (got {error['input']!r})"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if name is None or message.startswith(name.upper()):  # our validators name it
+            lines.append(message)
+        else:
+            lines.append(f"{name.upper()}: {message}{shown}")
+    return lines
+
+
+def _variable(loc: tuple[int | str, ...]) -> str | None:
+    """The setting a pydantic location names (None: a check across several settings)."""
+    if not loc or not isinstance(loc[0], str):
+        return None
+    field = Settings.model_fields.get(loc[0])
+    return "CA_BUNDLE" if field is not None and field.validation_alias else loc[0]
 
 
 @contextmanager
@@ -104,31 +148,47 @@ def _progress() -> Iterator[None]:
 
 @contextmanager
 def _exit_codes(failure: str) -> Iterator[None]:
-    """Our errors become a sentence on stderr and an exit code, never a traceback."""
+    """Our errors become a sentence on stderr and their `ExitCode`, never a traceback."""
     try:
         yield
-    except RunLocked as exc:
-        err.print(f"[yellow]Not started:[/] {escape(str(exc))}")
-        raise typer.Exit(EXIT_LOCKED) from None
-    except ApiBudgetExhausted as exc:
-        err.print(f"[red]{failure}:[/] {escape(str(exc))}")
-        raise typer.Exit(EXIT_API_BUDGET) from None
-    except ConfigError as exc:
-        err.print(f"[red]Configuration error — nothing was written.[/]\n{escape(str(exc))}")
-        raise typer.Exit(EXIT_CONFIG) from None
     except ConnectorError as exc:
-        err.print(f"[red]{failure}:[/] {escape(str(exc))}")
-        raise typer.Exit(EXIT_FAILED) from None
+        err.print(_sentence(exc, failure))
+        raise typer.Exit(exit_code_for(exc)) from None
     except Exception as exc:
         if options.debug:
             raise
-        event(log, "unexpected_error", logging.ERROR, error=type(exc).__name__)
-        err.print(
-            f"[red]{failure}: an unexpected error ({type(exc).__name__}).[/] This is a bug in "
-            "CS Connector, not in your configuration: run the same command with --debug and "
-            "report the traceback."
-        )
-        raise typer.Exit(EXIT_FAILED) from None
+        _report_unexpected(exc, failure)
+        raise typer.Exit(EXIT_UNEXPECTED) from None
+
+
+def _report_unexpected(exc: Exception, failure: str) -> None:
+    """One sentence on stderr naming where the traceback went; the traceback never here."""
+    where = _log_traceback(exc)
+    err.print(
+        f"[red]{failure}: an unexpected error ({type(exc).__name__}).[/] This is a bug in "
+        f"CS Connector, not in your configuration; its traceback is in {escape(where)}: "
+        "please report it (--debug shows it here)."
+    )
+
+
+def _sentence(exc: ConnectorError, failure: str) -> str:
+    text = escape(logs.redact(str(exc)))
+    if isinstance(exc, RunLocked):
+        return f"[yellow]Not started:[/] {text}"
+    if isinstance(exc, ConfigError):
+        return f"[red]Configuration error — nothing was written.[/]\n{text}"
+    return f"[red]{failure}:[/] {text}"
+
+
+def _log_traceback(exc: Exception) -> str:
+    """The traceback goes to the log, not the terminal: the JSON log line's `error` when logs
+    are JSON, else a file (a terminal user gets one sentence); returns where it went."""
+    if logs.writes_json():
+        event(log, "unexpected_error", logging.ERROR, error=type(exc).__name__, exc_info=exc)
+        return "the log (event unexpected_error)"
+    path = logs.write_traceback(exc)
+    event(log, "unexpected_error", logging.ERROR, error=type(exc).__name__, traceback=str(path))
+    return str(path)
 
 
 def sync_and_report(
@@ -142,6 +202,7 @@ def sync_and_report(
 ) -> None:
     """One run (or a replayed snapshot), its plan and summary printed; `output`: the whole
     plan as files too. A partial run exits with EXIT_PARTIAL."""
+    logs.learn_secrets(settings.secret_values())  # the demo's settings are not from _settings
     with _exit_codes("Run failed"), _progress():
         if from_snapshot is not None:
             outcome = plan_from_snapshot(settings, from_snapshot)
@@ -164,6 +225,7 @@ def run(
         bool,
         typer.Option(
             "--once",
+            show_default=False,
             help="Run one sync and exit — always the case for `run`, for cron, Kubernetes "
             "CronJobs and other external schedulers; `serve` syncs on a schedule instead.",
         ),
@@ -221,13 +283,13 @@ def plan(
         Path | None, typer.Option(help="Write the --compare report to this file, not stdout.")
     ] = None,
     max_new_tasks_per_owner: Annotated[
-        int | None, typer.Option(min=0, help="--compare fails (exit 7) above this, a person.")
+        int | None, typer.Option(min=0, help="--compare fails (exit 9) above this, a person.")
     ] = None,
     max_new_tasks: Annotated[
-        int | None, typer.Option(min=0, help="--compare fails (exit 7) above this in all.")
+        int | None, typer.Option(min=0, help="--compare fails (exit 9) above this in all.")
     ] = None,
     max_new_emails: Annotated[
-        int | None, typer.Option(min=0, help="--compare fails (exit 7) above this.")
+        int | None, typer.Option(min=0, help="--compare fails (exit 9) above this.")
     ] = None,
 ) -> None:
     """Show what a run would write, without writing (same as `run --dry-run`); with
@@ -357,7 +419,15 @@ def _add_plugin_commands() -> None:
 
 
 def main() -> None:
-    app()
+    """The console script: a bug outside a command's own error handling (printing the plan,
+    writing the summary) still ends in one sentence and EXIT_UNEXPECTED, not a traceback."""
+    try:
+        app()
+    except Exception as exc:
+        if options.debug:
+            raise
+        _report_unexpected(exc, "Stopped")
+        raise SystemExit(EXIT_UNEXPECTED) from None
 
 
 _add_plugin_commands()

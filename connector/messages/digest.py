@@ -16,7 +16,15 @@ import polars as pl
 
 from connector.config.playbook import SlackDigest
 from connector.engine.expressions import compile_sql
-from connector.language import DEFAULT_LANGUAGE, Language, text_in, written_date
+from connector.language import (
+    DEFAULT_CURRENCY,
+    DEFAULT_LANGUAGE,
+    Language,
+    text_in,
+    written_amount,
+    written_date,
+    written_number,
+)
 from connector.messages.slack import SlackMessage
 
 MAX_BLOCKS = 50
@@ -82,9 +90,12 @@ def build_digest(
     as_of: date,
     link: Callable[[str], str],
     language: Language = DEFAULT_LANGUAGE,
+    currency: str | None = None,
 ) -> list[SlackMessage]:
     """The digest for the period containing `as_of`, as one or more messages, worded for a
-    team working in `language`; none when no account matches."""
+    team working in `language`, amounts in `currency` (None: the language's usual one); none
+    when no account matches."""
+    currency = currency or DEFAULT_CURRENCY[language]
     matching = table.filter(compile_sql(digest.when, table.columns).fill_null(False)).sort(
         digest.group_by, "health_score", nulls_last=True
     )
@@ -99,7 +110,7 @@ def build_digest(
         owner = str(row[digest.group_by] or words.no_owner)
         if not owners or owners[-1][0] != owner:
             owners.append((owner, []))
-        owners[-1][1].append(_line(row, link(row["id"]), words, language))
+        owners[-1][1].append(_line(row, link(row["id"]), words, (language, currency)))
     blocks = [block for owner, lines in owners for block in _owner_blocks(owner, lines)]
     pages = [blocks[i : i + MAX_BLOCKS - 2] for i in range(0, len(blocks), MAX_BLOCKS - 2)]
     summary = words.summary.format(count=matching.height, period=period)
@@ -116,14 +127,16 @@ def build_digest(
     ]
 
 
-def _line(row: dict[str, Any], url: str, words: _Wording, language: Language) -> str:
-    score = words.no_score if row.get("health_score") is None else f"{row['health_score']:.0f}"
+def _line(row: dict[str, Any], url: str, words: _Wording, team: tuple[Language, str]) -> str:
+    language, currency = team
+    score = row.get("health_score")
+    score = words.no_score if score is None else written_number(score, language)
     trend = row.get("health_trend")
     parts = [f"<{url}|{_escape(str(row['name']))}>", f"*{score}* {row.get('health_color') or ''}"]
     if trend is not None:
         parts.append(f"{words.trend} {trend:+.0f}")
     if row.get("arr") is not None:
-        parts.append(f"ARR {row['arr']:,.0f}")
+        parts.append(f"ARR {written_amount(row['arr'], currency, language)}")
     if row.get("renewal_date") is not None:
         parts.append(f"{words.renews} {written_date(row['renewal_date'], language)}")
     return "• " + " · ".join(p.strip() for p in parts)

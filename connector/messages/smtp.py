@@ -45,9 +45,8 @@ class SmtpSender:
     """
 
     def __init__(self, settings: Settings, policy: RetryPolicy | None = None) -> None:
-        assert settings.smtp_host is not None
         self._settings = settings
-        self._host = settings.smtp_host
+        self._host = settings.required("smtp_host")
         self._connection: smtplib.SMTP | None = None
         self._content_started = False
         self._policy = policy or RetryPolicy()

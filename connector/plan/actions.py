@@ -55,6 +55,7 @@ def plan_actions(
     workdays: Workdays = WEEKDAYS,
     language: Language = DEFAULT_LANGUAGE,
     tasks_per_day: int = 0,
+    currency: str | None = None,
 ) -> ActionPlan:
     """Every action of every firing: tasks that are not duplicates and not cooling down,
     fields to set, and messages to send.
@@ -65,7 +66,8 @@ def plan_actions(
     `sources`: where the rules are, to report a failing template or condition at its line;
     `skipped`: what evaluation already left out, carried into the plan's report.
     `workdays`: tasks fall due `due_in_days` working days after `as_of`.
-    `language`: the CS team's, in which task and Slack texts are written.
+    `language`: the CS team's, in which task and Slack texts are written; `currency`: the
+    one their `money` amounts are in (None: the language's usual one).
     `tasks_per_day`: new tasks a person gets a working day, the most urgent first (counting
     those of these keys created today); the rest are deferred. 0: no limit.
     """
@@ -96,7 +98,7 @@ def plan_actions(
             try:
                 if action.set_fields is not None:
                     fields = {
-                        f: _text(("set_fields", f), v, row, language)
+                        f: _text(("set_fields", f), v, row, language, currency)
                         for f, v in action.set_fields.items()
                     }
                     plan.field_values.setdefault(row["id"], {}).update(fields)
@@ -115,8 +117,9 @@ def plan_actions(
                     plan.suppressed.append(SuppressedTask(key, rule.id, row["name"], reason))
                 elif action.create_task is not None:
                     due = workdays.add(as_of, action.create_task.due_in_days)
+                    task = action.create_task
                     plan.tasks.append(
-                        _task(action.create_task, key, rule, row, due, assign_to, status, language)
+                        _task(task, key, rule, row, due, (assign_to, status), language, currency)
                     )
                     arr[key] = row.get("arr")
                 elif action.send_email is not None:
@@ -134,7 +137,11 @@ def plan_actions(
                     )
                 elif action.post_to_slack is not None:
                     text = _text(
-                        ("post_to_slack", "text"), action.post_to_slack.text, row, language
+                        ("post_to_slack", "text"),
+                        action.post_to_slack.text,
+                        row,
+                        language,
+                        currency,
                     )
                     plan.slack.append(SlackMessage(key, text))
             except _TemplateFailed as failed:
@@ -155,13 +162,25 @@ def plan_actions(
     return plan
 
 
-def _text(part: tuple[str, ...], text: LocalText, row: dict[str, Any], language: Language) -> str:
+def _text(
+    part: tuple[str, ...],
+    text: LocalText,
+    row: dict[str, Any],
+    language: Language,
+    currency: str | None = None,
+) -> str:
     """One of an action's templates, in the team's language, rendered for `row`; a failure
     says which one (and which language's text)."""
     if isinstance(text, dict) and language in text:
         part = (*part, language)
     try:
-        return render(text_in(text, language), row, limit=TASK_TEXT_LIMIT, language=language)
+        return render(
+            text_in(text, language),
+            row,
+            limit=TASK_TEXT_LIMIT,
+            language=language,
+            currency=currency,
+        )
     except TemplateError as exc:
         raise _TemplateFailed(part, exc) from None
 
@@ -172,18 +191,21 @@ def _task(
     rule: Rule,
     row: dict[str, Any],
     due: date,
-    assign_to: str,
-    status: str,
+    assign_to_and_status: tuple[str, str],
     language: Language,
+    currency: str | None,
 ) -> TaskIntent:
+    assign_to, status = assign_to_and_status
     return TaskIntent(
         key=key,
         rule_id=rule.id,
         account_id=row["id"],
         account_name=row["name"],
         assignee_id=_assignee(task, row, assign_to),
-        subject=_text(("create_task", "subject"), task.subject, row, language),
-        description=_text(("create_task", "description"), task.description, row, language),
+        subject=_text(("create_task", "subject"), task.subject, row, language, currency),
+        description=_text(
+            ("create_task", "description"), task.description, row, language, currency
+        ),
         due_date=due,
         priority=task.priority,
         status=status,

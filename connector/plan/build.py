@@ -65,8 +65,8 @@ def plan_from(
     """The plan, from the CRM's tasks already read (`TaskState`): what a run, `plan
     --compare` and a replayed snapshot all build, one way. `link`: a record id → its URL."""
     actions = _actions(config, evaluation, tasks, as_of, settings)
-    language = settings.team_language
-    return _assemble(config, ledger, evaluation.table, actions, link, contacts, as_of, language)
+    team = (settings.team_language, settings.amount_currency)
+    return _assemble(config, ledger, evaluation.table, actions, link, contacts, as_of, team)
 
 
 def _actions(
@@ -91,6 +91,7 @@ def _actions(
         workdays=settings.workdays,
         language=settings.team_language,
         tasks_per_day=settings.tasks_per_owner_per_day,
+        currency=settings.amount_currency,
     )
 
 
@@ -102,9 +103,11 @@ def _assemble(
     link: Callable[[str], str],
     contacts: pl.DataFrame | None,
     as_of: date,
-    language: Language,
+    team: tuple[Language, str],
 ) -> Plan:
-    """Field diffs, and the messages the ledger has not seen sent (or sending) yet."""
+    """Field diffs, and the messages the ledger has not seen sent (or sending) yet; `team`:
+    the language and currency the digest is written in."""
+    language, currency = team
     mapping = config.mapping
     set_fields = config.fields_set_by_rules()
     wanted = table.join(actions.field_frame(list(set_fields)), on="id", how="left")
@@ -116,7 +119,7 @@ def _assemble(
     slack = list(actions.slack)
     if config.slack_digest is not None:
         try:
-            slack += build_digest(table, config.slack_digest, as_of, link, language)
+            slack += build_digest(table, config.slack_digest, as_of, link, language, currency)
         except POLARS_ERRORS as exc:  # the rest of the run goes on without the digest
             actions.skipped.append(_digest_failed(config, exc))
     emails, emails_skipped = compose(actions.emails, contacts, config.email_templates)

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import polars as pl
 
-from connector.errors import UsageSourceError
+from connector.errors import UsageCredentialsRejected, UsageSourceError
 from connector.transport import Action, Resolution, RetryPolicy, retry_after_seconds
 
 
@@ -44,13 +44,16 @@ def classify(exc: Exception) -> Resolution | None:
             )
             wait = retry_after_seconds(exc.response.headers)
             return Resolution(Action.RETRY, error, wait, rate_limited=status == 429)
-        return Resolution(
-            Action.STOP_RUN,
-            UsageSourceError(
+        if status in (401, 403):  # a person must renew or fix the token: no retry helps
+            refused: UsageSourceError = UsageCredentialsRejected(
+                f"the usage API refused USAGE_API_TOKEN (HTTP {status}); renew or fix it."
+            )
+        else:
+            refused = UsageSourceError(
                 f"the usage API refused the request: HTTP {status}. "
                 "Check USAGE_API_URL and USAGE_API_TOKEN."
-            ),
-        )
+            )
+        return Resolution(Action.STOP_RUN, refused)
     if isinstance(exc, httpx.TransportError):
         return Resolution(
             Action.RETRY,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from connector.cli import EXIT_FAILED, EXIT_PARTIAL, app
+from connector.cli import EXIT_CONFIG, EXIT_PARTIAL, app
 from connector.sandbox.demo import RunningSandbox
 from tests.e2e.conftest import cli_env
 from tests.lines import line_of
@@ -50,7 +50,7 @@ def test_a_hubspot_filter_that_fails_on_the_values_stops_before_any_write(
 
     result = CliRunner().invoke(app, ["run", "--once"], env=cli_env(hubspot))
 
-    assert result.exit_code == EXIT_FAILED, result.output
+    assert result.exit_code == EXIT_CONFIG, result.output  # the mapping must change
     assert "Traceback" not in result.output
     assert "the mapping's `where` for 'companies'" in result.output
     assert "Nothing was written" in result.output

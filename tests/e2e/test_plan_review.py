@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from connector.checks import load_checked_config
 from connector.cli import app
 from connector.crm.connect import connect
+from connector.errors import ExitCode
 from connector.replay import evaluate_inputs, read_live
 from connector.review import review_change
 from connector.run import plan_from_snapshot, run_sync
@@ -21,8 +22,6 @@ from connector.sandbox.demo import RunningSandbox
 from connector.settings import Settings
 from connector.store import HistoryStore
 from tests.e2e.conftest import ROOT, SandboxCrm, cli_env, sandbox_crm
-
-EXIT_OVER_LIMITS = 7
 
 
 def smtp_env(sandbox: RunningSandbox) -> dict[str, str]:
@@ -180,7 +179,7 @@ def test_compare_with_a_git_ref_reports_markdown_and_exits_7_over_a_limit(
     assert text.startswith("## Playbook change: this change compared with `main`")
     assert "### Health colour moves" in text
     assert re.search(r"\| low-scouting \| [1-9]\d* \| 0 \| 0 \|", text)
-    assert over.exit_code == EXIT_OVER_LIMITS, over.output
+    assert over.exit_code == ExitCode.OVER_LIMITS, over.output
     assert "Over the limits" in over.output
     assert "limit 0 a person" in over.output
 
@@ -189,7 +188,7 @@ def test_compare_with_an_unknown_ref_is_a_sentence(sandbox: RunningSandbox, proj
     git(project, "init", "-q")
     result = CliRunner().invoke(app, ["plan", "--compare", "no-such-branch"], env=cli_env(sandbox))
 
-    assert result.exit_code == 3, result.output
+    assert result.exit_code == ExitCode.CONFIG, result.output
     assert "'no-such-branch' is not a commit of the repository" in result.output
 
 
@@ -239,9 +238,9 @@ def test_a_snapshot_that_does_not_fit_is_a_sentence_and_plans_nothing(
     )
     nothing = CliRunner().invoke(app, ["plan", "--from-snapshot", str(tmp_path)], env=env)
 
-    assert unfit.exit_code == 3, unfit.output
+    assert unfit.exit_code == ExitCode.CONFIG, unfit.output
     assert "has no accounts.rating: the configuration maps them" in unfit.output
-    assert other_crm.exit_code == 3, other_crm.output
+    assert other_crm.exit_code == ExitCode.CONFIG, other_crm.output
     assert "was saved from salesforce, but CRM is hubspot" in other_crm.output
-    assert nothing.exit_code == 3, nothing.output
+    assert nothing.exit_code == ExitCode.CONFIG, nothing.output
     assert "is not a snapshot" in nothing.output

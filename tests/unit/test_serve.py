@@ -39,12 +39,10 @@ def test_health_turns_stale_when_the_last_success_is_too_old() -> None:
 def test_a_failed_run_is_counted_by_kind_and_the_scheduler_lives_on(tmp_path: object) -> None:
     settings = Settings(
         state_database_url=SecretStr(f"sqlite:///{tmp_path}/state.db"), salesforce_url=None
-    )  # no credentials: the CRM cannot be reached
+    )  # no credentials: a setting to fix
     service = SyncService(settings)
     service.sync()
     registry = service.metrics.registry
-    assert (
-        registry.get_sample_value("cs_connector_failures_total", {"kind": "crm_unavailable"}) == 1
-    )
+    assert registry.get_sample_value("cs_connector_failures_total", {"kind": "config"}) == 1
     assert registry.get_sample_value("cs_connector_runs_total", {"status": "failed"}) == 1
     assert service.last_success is None

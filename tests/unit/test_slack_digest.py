@@ -42,16 +42,16 @@ def test_digest_lists_red_and_dropping_accounts_by_owner_with_links() -> None:
     assert owner0.splitlines() == [
         "*Owner 0* (2)",
         "• <https://crm.example/00100000|Account &lt;0&gt; &amp; Co> · *0* Red · trend +0 · "
-        "ARR 12,000 · renews 2027-03-01",
+        "ARR $12,000 · renews 2027-03-01",
         "• <https://crm.example/00100004|Account &lt;4&gt; &amp; Co> · *4* Green · trend -12 · "
-        "ARR 12,000 · renews 2027-03-01",
+        "ARR $12,000 · renews 2027-03-01",
     ]
     assert owner1.splitlines() == [
         "*Owner 1* (2)",
         "• <https://crm.example/00100001|Account &lt;1&gt; &amp; Co> · *1* Green · trend -12 · "
-        "ARR 12,000 · renews 2027-03-01",
+        "ARR $12,000 · renews 2027-03-01",
         "• <https://crm.example/00100003|Account &lt;3&gt; &amp; Co> · *3* Red · trend +0 · "
-        "ARR 12,000 · renews 2027-03-01",
+        "ARR $12,000 · renews 2027-03-01",
     ]
 
 

@@ -216,7 +216,7 @@ def test_the_digest_is_worded_for_a_japanese_team_under_the_same_key() -> None:
     assert [section["text"]["text"].splitlines() for section in sections] == [
         [
             "*田中 愛子* (1)",
-            "• <https://crm/001A|Acme> · *12* Red · 変動 -15 · ARR 12,000 · 更新日 2027年3月1日",
+            "• <https://crm/001A|Acme> · *12* Red · 変動 -15 · ARR ￥12,000 · 更新日 2027年3月1日",
         ],
         ["*担当者なし* (1)", "• <https://crm/001B|Beta> · *スコアなし* Red"],
     ]
@@ -274,3 +274,79 @@ def test_every_shipped_text_a_csm_reads_is_there_in_japanese() -> None:
         assert isinstance(text, dict), text
         assert set(text) == {"en", "ja"}, text
         assert JAPANESE.search(text["ja"]), text
+
+
+@pytest.mark.parametrize(
+    ("language", "currency", "written"),
+    [
+        ("en", None, "$1,234,568"),
+        ("ja", None, "￥1,234,568"),
+        ("en", "EUR", "€1,234,568"),
+        ("ja", "USD", "$1,234,568"),
+        ("en", "JPY", "¥1,234,568"),
+    ],
+)
+def test_amounts_are_written_with_the_teams_currency_by_babel(
+    language: str, currency: str | None, written: str
+) -> None:
+    values = {"arr": 1234567.8, "none": None}
+    assert render(
+        "{{ arr | money }} · {{ none | money }}",
+        values,
+        language=language,  # type: ignore[arg-type]
+        currency=currency,
+    ) == (f"{written} · —")
+
+
+def test_numbers_and_percentages_follow_the_teams_locale() -> None:
+    values = {"rate": 0.1234, "n": 1234.5}
+    source = "{{ rate | percent(1) }} · {{ n | number(2) }}"
+    assert render(source, values, language="ja") == "12.3% · 1,234.50"
+
+
+def test_task_texts_and_the_digest_carry_the_configured_currency() -> None:
+    rule = Rule.model_validate(
+        {
+            "id": "renewal",
+            "description": "d",
+            "when": "true",
+            "period": "renewal_date",
+            "actions": [
+                {"create_task": {"subject": "{{ name }}", "description": "ARR {{ arr | money }}"}}
+            ],
+        }
+    )
+    plan = plan_actions(
+        TABLE,
+        FIRINGS,
+        [rule],
+        {},
+        [],
+        as_of=AS_OF,
+        assign_to="owner_id",
+        status="Not Started",
+        language="ja",
+        currency="EUR",
+    )
+    (task,) = plan.tasks
+    assert task.description == "ARR €12,000"
+    table = TABLE.with_columns(
+        owner_name=pl.lit("Aiko"),
+        health_score=pl.lit(12.0),
+        health_color=pl.lit("Red"),
+        health_trend=pl.lit(-15.0),
+    )
+    (digest,) = build_digest(table, SlackDigest(), AS_OF, str, "en", "EUR")
+    assert "ARR €12,000" in digest.blocks[2]["text"]["text"]
+
+
+def test_currency_is_a_checked_setting_defaulting_to_the_team_languages(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CURRENCY", raising=False)
+    monkeypatch.delenv("TEAM_LANGUAGE", raising=False)
+    assert Settings(_env_file=None).amount_currency == "USD"  # type: ignore[call-arg]
+    assert Settings(_env_file=None, team_language="ja").amount_currency == "JPY"  # type: ignore[call-arg]
+    assert Settings(_env_file=None, currency=" eur ").amount_currency == "EUR"  # type: ignore[call-arg]
+    with pytest.raises(ValidationError, match="CURRENCY 'YEN' is not an ISO 4217 currency code"):
+        Settings(_env_file=None, currency="yen")  # type: ignore[call-arg]

@@ -58,11 +58,13 @@ from connector.crm.salesforce import client as salesforce
 from connector.errors import (
     ApiBudgetExhausted,
     ConnectorError,
+    CrmCredentialsRejected,
     CrmError,
     DeliveryFailed,
     MessageRefused,
     OutcomeUnknown,
     SlackUnavailable,
+    UsageCredentialsRejected,
     UsageSourceError,
 )
 from connector.messages import slack, slack_api, smtp
@@ -234,7 +236,7 @@ SALESFORCE = [
     pytest.param(
         EXPIRED,
         False,
-        Seen(STOP_RUN, CrmError, False, code="INVALID_SESSION_ID", status=401),
+        Seen(STOP_RUN, CrmCredentialsRejected, False, code="INVALID_SESSION_ID", status=401),
         id="401 expired access token we cannot renew stops the run",
     ),
     pytest.param(
@@ -356,13 +358,13 @@ HUBSPOT = [
     pytest.param(
         _hubspot_refusal(401, "INVALID_AUTHENTICATION", "Authentication credentials not found."),
         True,
-        Seen(STOP_RUN, CrmError, False, code="INVALID_AUTHENTICATION", status=401),
+        Seen(STOP_RUN, CrmCredentialsRejected, False, code="INVALID_AUTHENTICATION", status=401),
         id="401 bad token stops the run",
     ),
     pytest.param(
         _hubspot_refusal(403, "MISSING_SCOPES", "This app hasn't been granted all scopes."),
         True,
-        Seen(STOP_RUN, CrmError, False, code="MISSING_SCOPES", status=403),
+        Seen(STOP_RUN, CrmCredentialsRejected, False, code="MISSING_SCOPES", status=403),
         id="403 missing scopes stops the run",
     ),
     pytest.param(
@@ -510,12 +512,12 @@ USAGE = [
     ),
     pytest.param(
         _httpx_status_error(USAGE_REQUEST, 401),
-        Seen(STOP_RUN, UsageSourceError, False),
+        Seen(STOP_RUN, UsageCredentialsRejected, False),
         id="401 stops the run",
     ),
     pytest.param(
         _httpx_status_error(USAGE_REQUEST, 403),
-        Seen(STOP_RUN, UsageSourceError, False),
+        Seen(STOP_RUN, UsageCredentialsRejected, False),
         id="403 stops the run",
     ),
     pytest.param(
@@ -980,7 +982,12 @@ SAYS = [
     ),
     pytest.param(
         lambda: usage.classify(_httpx_status_error(USAGE_REQUEST, 401)),
-        "the usage API refused the request: HTTP 401. Check USAGE_API_URL and USAGE_API_TOKEN.",
+        "the usage API refused USAGE_API_TOKEN (HTTP 401); renew or fix it.",
+        id="usage refused the token",
+    ),
+    pytest.param(
+        lambda: usage.classify(_httpx_status_error(USAGE_REQUEST, 400)),
+        "the usage API refused the request: HTTP 400. Check USAGE_API_URL and USAGE_API_TOKEN.",
         id="usage refused",
     ),
     pytest.param(

@@ -46,7 +46,13 @@ from urllib3.util.retry import Retry
 from connector.crm.hubspot.describe import ObjectProperties
 from connector.crm.hubspot.rate_limit import RateLimiter, limiter_for
 from connector.crm.protocol import ApiUsage
-from connector.errors import ApiBudgetExhausted, ConnectorError, CrmError, OutcomeUnknown
+from connector.errors import (
+    ApiBudgetExhausted,
+    CrmCredentialsRejected,
+    CrmError,
+    OutcomeUnknown,
+    SettingsError,
+)
 from connector.settings import Settings
 from connector.transport import Action, Resolution, RetryPolicy, retry_after_seconds
 
@@ -101,11 +107,10 @@ class HubSpotClient:
     def __init__(self, settings: Settings, usage: ApiUsage, *, max_attempts: int = 5) -> None:
         missing = settings.missing_hubspot_settings()
         if missing:
-            raise ConnectorError(
+            raise SettingsError(
                 f"CRM=hubspot needs {', '.join(missing)} (see settings.example.env)."
             )
-        assert settings.hubspot_access_token is not None
-        token = settings.hubspot_access_token.get_secret_value()
+        token = settings.required("hubspot_access_token")
         client = HubSpot(
             access_token=token,
             host=settings.hubspot_url.rstrip("/"),
@@ -469,4 +474,6 @@ def crm_error(exc: Any) -> CrmError:
         message += " Check HUBSPOT_ACCESS_TOKEN (a private app token with the CRM scopes)."
     elif exc.status == 403:
         message += " The private app lacks a scope it needs (crm.objects.*.read/write)."
+    if exc.status in (401, 403):  # a person must renew the token or grant the scope
+        return CrmCredentialsRejected(message, category, exc.status)
     return CrmError(message, category, exc.status)

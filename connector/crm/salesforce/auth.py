@@ -9,16 +9,21 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import jwt
 import requests
 from pydantic import SecretStr
 
-from connector.errors import CrmError
+from connector import logs
+from connector.errors import CrmCredentialsRejected, CrmError, SettingsError
 from connector.settings import Settings
 from connector.transport import Action, Resolution, RetryPolicy
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+# OAuth errors (RFC 6749 §5.2) that only a person can fix: a wrong, expired or revoked secret,
+# key, grant or user; the others (e.g. `unsupported_grant_type`) are the app's setup
+CREDENTIAL_REFUSALS = frozenset({"invalid_client", "invalid_grant", "unauthorized_client"})
 
 
 @dataclass(frozen=True)
@@ -38,22 +43,20 @@ def authenticate(
     """A token for the configured flow; the token request is retried like any other call."""
     missing = settings.missing_salesforce_settings()
     if missing:
-        raise CrmError(
+        raise SettingsError(
             f"SALESFORCE_AUTH={settings.salesforce_auth} needs {', '.join(missing)}; "
             "set them in the environment or .env (see settings.example.env)."
         )
     if settings.salesforce_auth == "access_token":
-        assert settings.salesforce_access_token is not None  # Settings checked both are set
-        assert settings.salesforce_instance_url is not None
         return SalesforceToken(
-            settings.salesforce_instance_url.rstrip("/"), settings.salesforce_access_token
+            settings.required("salesforce_instance_url").rstrip("/"),
+            SecretStr(settings.required("salesforce_access_token")),
         )
     if settings.salesforce_auth == "client_credentials":
-        assert settings.salesforce_client_secret
         form = {
             "grant_type": "client_credentials",
-            "client_id": settings.salesforce_client_id or "",
-            "client_secret": settings.salesforce_client_secret.get_secret_value(),
+            "client_id": settings.required("salesforce_client_id"),
+            "client_secret": settings.required("salesforce_client_secret"),
         }
     else:
         form = {"grant_type": JWT_GRANT, "assertion": _jwt_assertion(settings)}
@@ -61,9 +64,8 @@ def authenticate(
 
 
 def _jwt_assertion(settings: Settings) -> str:
-    assert settings.salesforce_private_key_file
     try:
-        key = settings.salesforce_private_key_file.read_text()
+        key = Path(settings.required("salesforce_private_key_file")).read_text()
     except OSError as exc:
         raise CrmError(f"cannot read SALESFORCE_PRIVATE_KEY_FILE ({exc.strerror}).") from None
     claims = {
@@ -78,8 +80,8 @@ def _jwt_assertion(settings: Settings) -> str:
 def _request_token(
     settings: Settings, http: requests.Session, form: dict[str, str], policy: RetryPolicy
 ) -> SalesforceToken:
-    assert settings.salesforce_url
-    url = settings.salesforce_url.rstrip("/") + "/services/oauth2/token"
+    login_url = settings.required("salesforce_url")
+    url = login_url.rstrip("/") + "/services/oauth2/token"
 
     def post() -> requests.Response:
         response = http.post(url, data=form)
@@ -87,19 +89,21 @@ def _request_token(
             response.raise_for_status()
         return response
 
-    response = policy.call(post, functools.partial(_classify_login, settings.salesforce_url))
+    response = policy.call(post, functools.partial(_classify_login, login_url))
     body = _json(response)
     if response.status_code != 200 or "access_token" not in body:
         code = str(body.get("error", f"HTTP {response.status_code}"))
         detail = body.get("error_description", "")
-        raise CrmError(
+        refused = CrmCredentialsRejected if code in CREDENTIAL_REFUSALS else CrmError
+        raise refused(
             f"Salesforce refused the {settings.salesforce_auth} login ({detail}). Check the "
             "connected app's consumer key/secret, its enabled OAuth flows and its run-as user.",
             code,
+            response.status_code,
         )
-    return SalesforceToken(
-        str(body["instance_url"]).rstrip("/"), SecretStr(str(body["access_token"]))
-    )
+    token = str(body["access_token"])
+    logs.learn_secrets([token])  # issued, not configured: still never in a log line
+    return SalesforceToken(str(body["instance_url"]).rstrip("/"), SecretStr(token))
 
 
 def _classify_login(url: str, exc: Exception) -> Resolution | None:

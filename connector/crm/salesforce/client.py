@@ -22,7 +22,7 @@ from simple_salesforce.exceptions import (
 from connector.crm.protocol import ApiUsage
 from connector.crm.salesforce.auth import authenticate, can_refresh
 from connector.crm.salesforce.describe import ObjectDescription
-from connector.errors import ApiBudgetExhausted, CrmError
+from connector.errors import ApiBudgetExhausted, CrmCredentialsRejected, CrmError
 from connector.settings import Settings
 from connector.transport import Action, Resolution, RetryPolicy
 
@@ -65,7 +65,7 @@ def classify(exc: Exception, *, renewable: bool = True) -> Resolution | None:
             return Resolution(Action.REAUTHENTICATE, crm_error(exc))
         return Resolution(
             Action.STOP_RUN,
-            CrmError(
+            CrmCredentialsRejected(
                 "the Salesforce access token has expired; issue a new SALESFORCE_ACCESS_TOKEN.",
                 "INVALID_SESSION_ID",
                 401,
@@ -170,7 +170,14 @@ def _http_status(status: int, *, renewable: bool) -> Resolution:
     if status >= 500:
         return Resolution(Action.RETRY, error)
     if status == 401:
-        return Resolution(Action.REAUTHENTICATE if renewable else Action.STOP_RUN, error)
+        if renewable:
+            return Resolution(Action.REAUTHENTICATE, error)
+        refused = CrmCredentialsRejected(
+            "Salesforce refused the access token (HTTP 401); issue a new SALESFORCE_ACCESS_TOKEN.",
+            "HTTP_401",
+            status,
+        )
+        return Resolution(Action.STOP_RUN, refused)
     return Resolution(Action.FAIL_RECORDS, error)
 
 

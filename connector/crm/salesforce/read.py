@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import date, datetime, time, tzinfo
 
 import polars as pl
+from simple_salesforce.format import format_soql
 
 from connector.config.mapping import ObjectMapping, TaskMapping
 from connector.crm.protocol import KEY_SEPARATOR, ExistingTask
@@ -57,8 +58,9 @@ def find_tasks(
 ) -> dict[str, ExistingTask]:
     found: dict[str, ExistingTask] = {}
     for start in range(0, len(keys), KEYS_PER_QUERY):
-        chunk = ", ".join(soql_string(k) for k in keys[start : start + KEYS_PER_QUERY])
-        for task in _tasks_where(client, tasks, f"{tasks.key_field} IN ({chunk})", zone):
+        chunk = list(keys[start : start + KEYS_PER_QUERY])
+        condition = format_soql("{:literal} IN {}", tasks.key_field, chunk)
+        for task in _tasks_where(client, tasks, condition, zone):
             found[task.key] = task
     return found
 
@@ -72,21 +74,21 @@ def recent_tasks(
 ) -> list[ExistingTask]:
     if not rule_ids:
         return []
+    # `:like` escapes LIKE's own wildcards too: a rule id's '_' matches only '_'
     prefixes = " OR ".join(
-        f"{tasks.key_field} LIKE {soql_string(rule + KEY_SEPARATOR + '%')}" for rule in rule_ids
+        format_soql("{:literal} LIKE '{:like}%'", tasks.key_field, rule + KEY_SEPARATOR)
+        for rule in rule_ids
     )
-    since = datetime.combine(closed_since, time.min, zone).astimezone(UTC)
-    condition = f"IsClosed = false OR CompletedDateTime >= {since:%Y-%m-%dT%H:%M:%SZ}"
-    found = _tasks_where(client, tasks, f"({prefixes}) AND ({condition})", zone)
-    # LIKE treats '_' as a wildcard: keep only the exact rule prefixes
-    return [t for t in found if t.rule_and_account[0] in set(rule_ids)]
+    since = datetime.combine(closed_since, time.min, zone)
+    condition = format_soql("IsClosed = false OR CompletedDateTime >= {}", since)
+    return _tasks_where(client, tasks, f"({prefixes}) AND ({condition})", zone)
 
 
 def _tasks_where(
     client: SalesforceClient, tasks: TaskMapping, condition: str, zone: tzinfo
 ) -> list[ExistingTask]:
     key_field = tasks.key_field
-    # values are escaped by soql_string; object and field come from the mapping
+    # values are quoted by format_soql; object and field come from the mapping
     soql = (
         f"SELECT Id, {key_field}, IsClosed, CompletedDateTime, OwnerId, CreatedDate "  # noqa: S608
         f"FROM {tasks.object} WHERE {condition}"
@@ -110,8 +112,3 @@ def date_in(timestamp: str | None, zone: tzinfo) -> date | None:
     if not timestamp:
         return None
     return datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(zone).date()
-
-
-def soql_string(value: str) -> str:
-    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{escaped}'"
