@@ -18,6 +18,9 @@ the CRM first). The CLI turns them into one sentence and an exit code; a traceba
     │   │                                reached / failed (5xx, no answer: transient)
     │   └── ApiBudgetExhausted transient the daily API allowance is used up
     ├── UsageSourceError      either     the usage API refused (terminal) or failed (transient)
+    ├── UsageQualityError     terminal   the usage read is past a quality ceiling (rows that
+    │                                    cannot be used, accounts without usage): stops the
+    │                                    run before any write
     ├── DeliveryFailed        transient  a message was not delivered; it may be sent again
     │   ├── SmtpUnavailable   transient  the mail server was unreachable or refused the login
     │   ├── MessageRefused    terminal   the server refused this message for good (a 5xx)
@@ -115,6 +118,14 @@ class UsageSourceError(ConnectorError):
     def __init__(self, message: str, *, transient: bool = False) -> None:
         self.transient = transient
         super().__init__(message)
+
+
+class UsageQualityError(ConnectorError):
+    """The usage read cannot be trusted (wrong shape, a late feed): nothing was written."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
 
 
 class DeliveryFailed(ConnectorError):

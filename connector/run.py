@@ -37,6 +37,7 @@ from connector.plan.build import build_plan
 from connector.plan.model import Plan
 from connector.settings import Settings
 from connector.store import HistoryStore, RunRecord
+from connector.usage.quality import UsageQuality, check, measure
 
 log = logging.getLogger("connector.run")
 
@@ -49,7 +50,9 @@ class RunSummary:
     accounts_read: int = 0
     opportunities_read: int = 0
     usage_rows_read: int = 0
-    usage_rows_skipped: list[str] = field(default_factory=list)
+    usage_rows_skipped: int = 0
+    usage_rows_skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    accounts_without_usage: int = 0  # no usage row for the week that contains the run date
     rules_fired: int = 0
     field_updates_planned: int = 0
     tasks_planned: int = 0
@@ -86,8 +89,12 @@ class RunSummary:
             records.accounts.height,
             records.opportunities.height,
         )
-        self.usage_rows_read, self.usage_rows_skipped = usage.weekly.height, usage.skipped
         self.usage_api_calls = usage.api_calls
+
+    def checked_usage(self, quality: UsageQuality) -> None:
+        self.usage_rows_read, self.usage_rows_skipped = quality.rows_read, quality.skipped
+        self.usage_rows_skipped_by_reason = quality.rows_skipped
+        self.accounts_without_usage = quality.accounts_without_usage
 
     def planned(self, plan: Plan) -> None:
         self.field_updates_planned = len(plan.updates)
@@ -165,6 +172,7 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
         check_against_crm(crm, config)
         extracted = extract(crm, config, settings, as_of)
         summary.read(extracted)
+        _check_usage(extracted, config, settings, summary)
         usage = config.mapping.usage
         ever, next_totals = lifetime_usage(
             extracted.records.usage, store.usage_totals(), usage.metrics, as_of, usage.levels
@@ -202,6 +210,27 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
             summary.stage_changes = store.save_stages(summary.run_id, evaluation.state)
             store.save_usage_totals(next_totals)
         return plan
+
+
+def _check_usage(
+    extracted: Extracted, config: Config, settings: Settings, summary: RunSummary
+) -> None:
+    """Count what the usage read left out, and stop before any write past a ceiling."""
+    keys = extracted.records.accounts[config.mapping.usage.join_key]
+    quality = measure(extracted.usage, keys, summary.as_of)
+    summary.checked_usage(quality)
+    event(
+        log,
+        "usage_checked",
+        rows_read=quality.rows_read,
+        rows_skipped=quality.skipped,
+        accounts_without_usage=quality.accounts_without_usage,
+    )
+    check(
+        quality,
+        settings.usage_max_skipped_share,
+        settings.usage_max_accounts_without_usage_share,
+    )
 
 
 def snapshot_columns(config: Config) -> list[str]:

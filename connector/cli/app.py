@@ -27,7 +27,13 @@ from connector.crm.salesforce.adapter import SalesforceAdapter
 from connector.doctor import hubspot as hubspot_doctor
 from connector.doctor import salesforce as salesforce_doctor
 from connector.doctor.findings import Finding
-from connector.errors import ApiBudgetExhausted, ConfigError, ConnectorError, RunLocked
+from connector.errors import (
+    ApiBudgetExhausted,
+    ConfigError,
+    ConnectorError,
+    RunLocked,
+    UsageQualityError,
+)
 from connector.logs import event
 from connector.run import run_sync
 from connector.settings import CrmName, Settings
@@ -110,6 +116,9 @@ def _exit_codes(failure: str) -> Iterator[None]:
         raise typer.Exit(EXIT_API_BUDGET) from None
     except ConfigError as exc:
         err.print(f"[red]Configuration error — nothing was written.[/]\n{escape(str(exc))}")
+        raise typer.Exit(EXIT_CONFIG) from None
+    except UsageQualityError as exc:
+        err.print(f"[red]Usage data not trusted — nothing was written.[/]\n{escape(str(exc))}")
         raise typer.Exit(EXIT_CONFIG) from None
     except ConnectorError as exc:
         err.print(f"[red]{failure}:[/] {escape(str(exc))}")

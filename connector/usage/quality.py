@@ -1,0 +1,70 @@
+"""Is this run's usage fit to act on? Counted before anything is written: rows read, rows
+left out by reason, and accounts with no usage row for the week that contains the run date.
+Past a ceiling the run stops, naming the reasons — usage of the wrong shape would otherwise
+read as a silent book, and every health score and alert would follow from that."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+import polars as pl
+
+from connector.errors import UsageQualityError
+from connector.usage.rows import KEY, WEEK, UsageBatch
+
+
+@dataclass(frozen=True, slots=True)
+class UsageQuality:
+    rows_read: int
+    rows_skipped: dict[str, int] = field(default_factory=dict)
+    accounts: int = 0
+    accounts_without_usage: int = 0
+
+    @property
+    def skipped(self) -> int:
+        return sum(self.rows_skipped.values())
+
+    def problems(self, max_skipped_share: float, max_without_share: float) -> list[str]:
+        """Each ceiling crossed, as a sentence; none when the usage can be trusted."""
+        found = []
+        if self.rows_read and self.skipped / self.rows_read > max_skipped_share:
+            reasons = "; ".join(
+                f"{count} {_rows(count)}: {reason}"
+                for reason, count in sorted(self.rows_skipped.items(), key=lambda r: -r[1])
+            )
+            found.append(
+                f"{self.skipped} of {self.rows_read} usage rows "
+                f"({self.skipped / self.rows_read:.0%}) could not be used, more than the "
+                f"{max_skipped_share:.0%} allowed (USAGE_MAX_SKIPPED_SHARE) — {reasons}"
+            )
+        share = self.accounts_without_usage / self.accounts if self.accounts else 0.0
+        if share > max_without_share:
+            found.append(
+                f"{self.accounts_without_usage} of {self.accounts} accounts ({share:.0%}) have "
+                f"no usage this week, more than the {max_without_share:.0%} allowed "
+                "(USAGE_MAX_ACCOUNTS_WITHOUT_USAGE_SHARE): is the feed late, or does "
+                "usage.join_key name the field that holds the usage's account key?"
+            )
+        return found
+
+
+def measure(batch: UsageBatch, account_keys: pl.Series, as_of: date) -> UsageQuality:
+    """The counts, for the accounts whose join key is `account_keys` (null: no key)."""
+    this_week = batch.weekly.filter(
+        pl.col(WEEK).is_between(as_of - timedelta(days=6), as_of)
+    ).select(pl.col(KEY).unique())
+    keys = pl.DataFrame({KEY: account_keys.cast(pl.String)})
+    with_usage = keys.join(this_week, on=KEY, how="semi").height
+    return UsageQuality(batch.rows_read, dict(batch.skipped), keys.height, keys.height - with_usage)
+
+
+def check(quality: UsageQuality, max_skipped_share: float, max_without_share: float) -> None:
+    """Stop the run, before any write, when the usage is past either ceiling."""
+    problems = quality.problems(max_skipped_share, max_without_share)
+    if problems:
+        raise UsageQualityError(problems)
+
+
+def _rows(count: int) -> str:
+    return "row" if count == 1 else "rows"
