@@ -10,14 +10,26 @@ filters and array indexes have no place in "the key, the week and each metric of
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import text
 
 PATH = r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*$"
 # What a SQL query may bind: the first week to read and the run date.
 SQL_PARAMETERS = ("since", "as_of")
+
+
+def _dotted(path: str) -> str:
+    if path and not re.fullmatch(PATH, path):
+        raise ValueError(
+            f"'{path}' is not a path: write the keys joined by dots (tenant.id, "
+            "metrics.logins), without $, [ ] or *"
+        )
+    return path
+
+
+Path_ = Annotated[str, AfterValidator(_dotted)]
 
 
 class _Strict(BaseModel):
@@ -28,38 +40,28 @@ class UsageFields(_Strict):
     """Where the account key, the week and each metric are in a row (a dotted path into
     nested objects for JSON, a column name for SQL and files)."""
 
-    account_key: str = Field(default="account_key", pattern=PATH)
-    week_start: str = Field(default="week_start", pattern=PATH)
-    metrics_under: str | None = Field(
+    account_key: Path_ = Field(default="account_key", min_length=1)
+    week_start: Path_ = Field(default="week_start", min_length=1)
+    metrics_under: Path_ | None = Field(
         default=None,
-        pattern=r"^$|" + PATH,
         description="the object holding every metric by name; unset: `metrics` for the "
         "HTTP API (its documented contract), top-level columns for SQL and files; empty: "
         "top-level fields",
     )
-    metrics: dict[str, str] = Field(
+    metrics: dict[str, Annotated[Path_, Field(min_length=1)]] = Field(
         default_factory=dict,
         description="metric → its own path, for a metric named differently at the source",
     )
-
-    @model_validator(mode="after")
-    def _check_paths(self) -> UsageFields:
-        bad = [path for path in self.metrics.values() if not re.fullmatch(PATH, path)]
-        if bad:
-            raise ValueError(
-                f"metric paths must be dotted names (tenant.id, metrics.logins): {', '.join(bad)}"
-            )
-        return self
 
 
 class HttpUsage(_Strict):
     """The usage API: one GET per page, with the week to start from and a page size."""
 
     path: str = Field(default="/v1/usage/weekly", pattern=r"^/\S*$")
-    records: str = Field(default="data", pattern=PATH, description="where the rows are")
+    records: Path_ = Field(default="data", min_length=1, description="where the rows are")
     pagination: Literal["cursor", "page", "offset"] = "cursor"
-    next_cursor: str = Field(
-        default="next_cursor", pattern=PATH, description="where the next page's cursor is"
+    next_cursor: Path_ = Field(
+        default="next_cursor", min_length=1, description="where the next page's cursor is"
     )
     page_size: int = Field(default=1000, ge=1, le=100_000)
     first_page: int = Field(default=1, ge=0, description="the number of the first page")
