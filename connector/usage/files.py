@@ -5,6 +5,7 @@ daily exports of a week still in progress end with the latest count."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 
 import fsspec
@@ -27,7 +28,7 @@ class FilesUsageSource:
         raw = pl.concat(frames, how="diagonal_relaxed")
         batch = batch_from_columns(raw, self._shape, f"the usage files at {self._url}")
         weekly = batch.weekly.unique([KEY, WEEK], keep="last", maintain_order=True)
-        return UsageBatch(weekly, batch.skipped)
+        return replace(batch, weekly=weekly)
 
     def _files(self) -> list[fsspec.core.OpenFile]:
         try:

@@ -26,9 +26,9 @@ from typing import Any, Literal, Protocol
 import httpx
 import polars as pl
 
-from connector.errors import UsageSourceError
+from connector.errors import UsageQualityError, UsageSourceError
 from connector.transport import Action, Resolution, RetryPolicy, retry_after_seconds
-from connector.usage.rows import RowShape, UsageBatch, checked, empty_weekly, field_at
+from connector.usage.rows import RowShape, UsageBatch, checked, field_at
 
 _ROW = "_row"
 
@@ -120,11 +120,8 @@ class HttpUsageSource:
     def weekly_metrics(self, since: date) -> UsageBatch:
         """All weeks starting on or after `since`; a metric no row has comes back as nulls."""
         pages = list(self._cursor_pages(since) if self._cursor else self._numbered_pages(since))
-        raw = [rows for rows, _ in pages]
-        if not any(frame.height for frame in raw):
-            return UsageBatch(empty_weekly(list(self._shape.metrics)), {}, len(pages))
-        weekly, skipped = checked(pl.concat(raw, how="vertical"), self._shape)
-        return UsageBatch(weekly, skipped, len(pages))
+        raw = pl.concat([rows for rows, _ in pages], how="vertical")
+        return checked(raw, self._shape, api_calls=len(pages))
 
     @property
     def _cursor(self) -> bool:
@@ -211,7 +208,7 @@ def _parse_page(
     )
     rows = page.select(field_at(pl.struct(pl.all()), paging.records).alias(_ROW))
     if rows[_ROW][0] is None:
-        raise UsageSourceError(f"the usage API answered without a '{paging.records}' list.")
+        return _parse_page_row_by_row(content, paging, shape)  # to say what it has instead
     return _columns(rows.explode(_ROW).drop_nulls(_ROW), shape), cursor
 
 
@@ -228,7 +225,13 @@ def _parse_page_row_by_row(
         raise UsageSourceError("the usage API answered with something other than an object.")
     rows, cursor = _at(body, paging.records), _at(body, paging.next_cursor)
     if not isinstance(rows, list):
-        raise UsageSourceError(f"the usage API answered without a '{paging.records}' list.")
+        raise UsageQualityError(
+            [
+                f"the usage API answered without a list of rows at '{paging.records}' (its "
+                f"answer has {', '.join(repr(k) for k in body) or 'nothing'}): set "
+                "usage.http.records in the mapping to where the rows are."
+            ]
+        )
     text = pl.DataFrame({_ROW: [json.dumps(row) for row in rows]}, schema={_ROW: pl.String})
     is_object = pl.col(_ROW).str.starts_with("{")
     frame = text.select(

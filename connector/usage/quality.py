@@ -20,6 +20,7 @@ class UsageQuality:
     rows_skipped: dict[str, int] = field(default_factory=dict)
     accounts: int = 0
     accounts_without_usage: int = 0
+    never_found: tuple[str, ...] = ()
 
     @property
     def skipped(self) -> int:
@@ -37,6 +38,7 @@ class UsageQuality:
                 f"{self.skipped} of {self.rows_read} usage rows "
                 f"({self.skipped / self.rows_read:.0%}) could not be used, more than the "
                 f"{max_skipped_share:.0%} allowed (USAGE_MAX_SKIPPED_SHARE) — {reasons}"
+                + self._shape_hint()
             )
         share = self.accounts_without_usage / self.accounts if self.accounts else 0.0
         if share > max_without_share:
@@ -45,8 +47,17 @@ class UsageQuality:
                 f"no usage this week, more than the {max_without_share:.0%} allowed "
                 "(USAGE_MAX_ACCOUNTS_WITHOUT_USAGE_SHARE): is the feed late, or does "
                 "usage.join_key name the field that holds the usage's account key?"
+                + self._shape_hint()
             )
         return found
+
+    def _shape_hint(self) -> str:
+        if not self.never_found:
+            return ""
+        return (
+            f". No row had a value at {', '.join(repr(p) for p in self.never_found)}: "
+            "if the usage has another shape, map it under usage.fields in the mapping"
+        )
 
 
 def measure(batch: UsageBatch, account_keys: pl.Series, as_of: date) -> UsageQuality:
@@ -56,7 +67,13 @@ def measure(batch: UsageBatch, account_keys: pl.Series, as_of: date) -> UsageQua
     ).select(pl.col(KEY).unique())
     keys = pl.DataFrame({KEY: account_keys.cast(pl.String)})
     with_usage = keys.join(this_week, on=KEY, how="semi").height
-    return UsageQuality(batch.rows_read, dict(batch.skipped), keys.height, keys.height - with_usage)
+    return UsageQuality(
+        batch.rows_read,
+        dict(batch.skipped),
+        keys.height,
+        keys.height - with_usage,
+        batch.never_found,
+    )
 
 
 def check(quality: UsageQuality, max_skipped_share: float, max_without_share: float) -> None:

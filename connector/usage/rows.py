@@ -49,6 +49,7 @@ class UsageBatch:
     weekly: pl.DataFrame
     skipped: dict[str, int] = field(default_factory=dict)
     api_calls: int = 0
+    never_found: tuple[str, ...] = ()  # paths no row read had a value at: the wrong shape?
 
     @property
     def rows_read(self) -> int:
@@ -70,9 +71,11 @@ def field_at(column: pl.Expr, path: str) -> pl.Expr:
     return column
 
 
-def checked(raw: pl.DataFrame, shape: RowShape) -> tuple[pl.DataFrame, dict[str, int]]:
+def checked(raw: pl.DataFrame, shape: RowShape, api_calls: int = 0) -> UsageBatch:
     """`raw` has the output columns of `shape.paths()` (text, or already typed by a
     database or a Parquet file); the rows that pass, typed, and the others counted."""
+    if raw.height == 0:
+        return UsageBatch(empty_weekly(list(shape.metrics)), api_calls=api_calls)
     metrics = list(shape.metrics)
     typed = raw.select(
         pl.col(KEY).cast(pl.String).str.strip_chars().alias(KEY),
@@ -83,7 +86,13 @@ def checked(raw: pl.DataFrame, shape: RowShape) -> tuple[pl.DataFrame, dict[str,
     reasons = typed.with_columns(_reason(shape).alias(_REASON))
     skipped = reasons.filter(pl.col(_REASON).is_not_null())[_REASON].value_counts()
     weekly = reasons.filter(pl.col(_REASON).is_null()).select(KEY, WEEK, *metrics)
-    return weekly, dict(zip(skipped[_REASON], skipped["count"], strict=True))
+    never = raw.select(pl.all().null_count() == pl.len()).row(0, named=True)
+    return UsageBatch(
+        weekly,
+        dict(zip(skipped[_REASON], skipped["count"], strict=True)),
+        api_calls,
+        tuple(path for name, path in shape.paths().items() if never[name]),
+    )
 
 
 def _reason(shape: RowShape) -> pl.Expr:

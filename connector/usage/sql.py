@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from connector.errors import UsageSourceError
-from connector.usage.rows import RowShape, UsageBatch, checked, empty_weekly
+from connector.usage.rows import RowShape, UsageBatch, checked
 
 
 class SqlUsageSource:
@@ -53,11 +53,8 @@ def batch_from_columns(raw: pl.DataFrame, shape: RowShape, source: str) -> Usage
             f"(it has {', '.join(raw.columns) or 'none'}); rename them in the source or map "
             "them under usage.fields in the mapping.",
         )
-    if raw.height == 0:
-        return UsageBatch(empty_weekly(list(shape.metrics)))
     frame = raw.select(_column(path).alias(name) for name, path in shape.paths().items())
-    weekly, skipped = checked(frame, shape)
-    return UsageBatch(weekly, skipped)
+    return checked(frame, shape)
 
 
 def _column(path: str) -> pl.Expr:

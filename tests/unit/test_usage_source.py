@@ -10,7 +10,7 @@ import pytest
 import respx
 
 from connector.config.usage_source import HttpUsage
-from connector.errors import UsageSourceError
+from connector.errors import UsageQualityError, UsageSourceError
 from connector.usage import HttpUsageSource, RowShape
 
 BASE = "https://usage.example.test"
@@ -151,8 +151,12 @@ def test_a_row_polars_cannot_read_is_counted_not_fatal() -> None:
 @respx.mock
 def test_an_answer_without_the_rows_list_is_an_error_naming_it() -> None:
     respx.get(URL).mock(return_value=httpx.Response(200, json={"rows": [], "next": None}))
-    with pytest.raises(UsageSourceError, match="without a 'data' list"):
+    with pytest.raises(UsageQualityError) as raised:
         _source().weekly_metrics(date(2026, 10, 1))
+    assert str(raised.value) == (
+        "the usage API answered without a list of rows at 'data' (its answer has 'rows', "
+        "'next'): set usage.http.records in the mapping to where the rows are."
+    )
 
 
 FLAT = RowShape("tenant.id", "week", {"logins": "logins", "active_users": "users.active"})
@@ -194,6 +198,7 @@ def test_numbered_pages_are_fetched_concurrently_until_a_short_page(
     assert batch.weekly["account_key"].to_list() == list("ABCDE")
     assert batch.weekly["logins"].to_list() == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert batch.weekly["active_users"].to_list() == [None] * 5
+    assert batch.never_found == ("users.active",)
     sent = sorted(call.request.url.params[param] for call in route.calls)
     assert sent == sorted(values[:4])
     assert batch.api_calls == 4  # every request sent, the empty fourth page too
