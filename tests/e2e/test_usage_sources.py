@@ -4,6 +4,8 @@ wrong shape stops the run before anything is written or sent."""
 
 from __future__ import annotations
 
+import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +18,9 @@ from connector.cli import EXIT_CONFIG, app
 from connector.plan.model import Plan
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox
+from connector.sandbox.usage_api import UsageRow
 from tests.databases import write_table
-from tests.e2e.conftest import SandboxCrm, cli_env
+from tests.e2e.conftest import CUSTOMERS, SandboxCrm, cli_env
 
 FLAT_FIELDS = {"account_key": "tenant_id", "week_start": "week", "metrics_under": ""}
 
@@ -101,3 +104,37 @@ def test_usage_of_the_wrong_shape_stops_the_run_before_any_write(crm: SandboxCrm
     assert crm.tasks() == []
     assert sandbox.slack.posts == []
     assert sandbox.smtp.messages == []
+
+
+def test_the_plan_and_its_summary_show_the_usage_counts(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """One row the worker cannot use (a metric as a word) is counted, under its reason, and
+    the run goes on: one row in a thousand is within the 5% ceiling."""
+    this_week = date(2026, 11, 23)  # the Monday of AS_OF's week
+    bad = UsageRow("T-no-such-account", this_week, {"logins": "many"})  # type: ignore[dict-item]
+    sandbox.usage.replace_rows([*sandbox.usage_rows, bad])
+    summary_json = tmp_path / "summary.json"
+
+    result = CliRunner().invoke(
+        app, ["plan", "--summary-json", str(summary_json)], env=cli_env(sandbox)
+    )
+
+    assert result.exit_code == 0, result.output
+    active = {r.account_key for r in sandbox.usage_rows if r.week_start == this_week}
+    without = CUSTOMERS - len(active)
+    assert 0 < without < CUSTOMERS * 0.2
+    rows = len(sandbox.usage_rows) + 1
+    said = " ".join(result.output.split())
+    assert (
+        f"Usage: {rows} rows read, 1 left out; {without} of {CUSTOMERS} accounts without "
+        "usage this week." in said
+    )
+    assert "usage rows left out: 1 — metric logins at 'metrics.logins' is not a number" in said
+    summary = json.loads(summary_json.read_text())
+    assert summary["usage_rows_read"] == rows
+    assert summary["usage_rows_skipped"] == 1
+    assert summary["usage_rows_skipped_by_reason"] == {
+        "metric logins at 'metrics.logins' is not a number": 1
+    }
+    assert summary["accounts_without_usage"] == without
