@@ -139,15 +139,28 @@ class HttpUsageSource:
     def _numbered_pages(self, since: date) -> Iterator[tuple[pl.DataFrame, str | None]]:
         """Pages `concurrency` at a time, until a window holds a page short of a full one
         (every page of that window was asked for, so every one is counted)."""
-        paging, first = self._paging, 0
+        first = 0
         with ThreadPoolExecutor(self._concurrency) as pool:
             while True:
                 window = [self._numbered(since, n) for n in range(first, first + self._concurrency)]
                 pages = list(pool.map(self._page, window))
                 yield from pages
-                if any(rows.height < paging.page_size for rows, _ in pages):
+                if self._last_window([rows.height for rows, _ in pages]):
                     return
                 first += self._concurrency
+
+    def _last_window(self, heights: list[int]) -> bool:
+        """Whether a page came back short; a short page followed by more rows means the
+        server gives fewer rows than asked for, and rows would be missed in between."""
+        size = self._paging.page_size
+        short = next((i for i, height in enumerate(heights) if height < size), None)
+        if short is not None and any(heights[short + 1 :]):
+            raise UsageSourceError(
+                f"the usage API answered {heights[short]} rows to {self._paging.limit_param}="
+                f"{size} with more pages after it: set usage.http.page_size to the most "
+                "rows it gives per page."
+            )
+        return short is not None
 
     def _numbered(self, since: date, n: int) -> dict[str, str]:
         paging = self._paging

@@ -202,3 +202,20 @@ def test_numbered_pages_are_fetched_concurrently_until_a_short_page(
     sent = sorted(call.request.url.params[param] for call in route.calls)
     assert sent == sorted(values[:4])
     assert batch.api_calls == 4  # every request sent, the empty fourth page too
+
+
+@respx.mock
+def test_a_server_giving_fewer_rows_than_asked_is_an_error_not_missed_rows() -> None:
+    """Asked for pages of three, the server gives two: page 1 is short, yet page 2 has rows —
+    numbering by the size asked for would skip rows, so the run stops and says what to set."""
+    rows = [_flat(t, n) for n, t in enumerate("ABCDEFGH")]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        start = (int(request.url.params["page"]) - 1) * 2
+        return httpx.Response(200, json={"items": rows[start : start + 2]})
+
+    respx.get(FLAT_URL).mock(side_effect=answer)
+    paging = HttpUsage(path="/v2/export", records="items", pagination="page", page_size=3)
+    source = HttpUsageSource(BASE, "secret-token", paging, FLAT, concurrency=2)
+    with pytest.raises(UsageSourceError, match="answered 2 rows to limit=3 with more pages"):
+        source.weekly_metrics(date(2026, 10, 1))
