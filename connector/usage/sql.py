@@ -16,7 +16,14 @@ from connector.usage.rows import RowShape, UsageBatch, checked
 
 class SqlUsageSource:
     def __init__(self, url: str, query: str, shape: RowShape) -> None:
-        self._engine = sa.create_engine(url)
+        try:
+            self._engine = sa.create_engine(url)
+        except (sa.exc.ArgumentError, ImportError) as exc:  # the URL is a secret: not shown
+            raise UsageSourceError(
+                f"USAGE_DATABASE_URL cannot be used ({type(exc).__name__}: {exc}); it is a "
+                "SQLAlchemy URL such as postgresql+psycopg://user:password@host/db, and its "
+                "dialect's driver must be installed."
+            ) from None
         self._query, self._shape = sa.text(query), shape
 
     def close(self) -> None:

@@ -97,3 +97,14 @@ def test_no_file_matching_the_glob_is_an_error_naming_it(tmp_path: Path) -> None
     source = FilesUsageSource(str(tmp_path / "nothing-*.parquet"), "parquet", SHAPE)
     with pytest.raises(UsageSourceError, match="no usage file matches"):
         source.weekly_metrics()
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["not a url with s3cr3t", "nosuchdialect://reader:s3cr3t@warehouse/analytics"],
+    ids=["not a URL", "a dialect not installed"],
+)
+def test_an_unusable_database_url_is_a_sentence_without_the_url(url: str) -> None:
+    with pytest.raises(UsageSourceError, match="USAGE_DATABASE_URL cannot be used") as raised:
+        SqlUsageSource(url, QUERY, SHAPE)
+    assert "s3cr3t" not in str(raised.value)
