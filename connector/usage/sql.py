@@ -38,7 +38,9 @@ class SqlUsageSource:
             with self._engine.connect() as connection:
                 result = connection.execute(self._query, params)
                 columns = list(result.keys())
-                raw = pl.DataFrame(result.fetchall(), schema=columns, orient="row")
+                raw = pl.DataFrame(
+                    result.fetchall(), schema=columns, orient="row", infer_schema_length=None
+                )
         except SQLAlchemyError as exc:
             raise UsageSourceError(
                 f"the usage query failed ({type(exc).__name__}): {exc.orig or exc}"
