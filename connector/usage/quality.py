@@ -1,7 +1,12 @@
 """Is this run's usage fit to act on? Counted before anything is written: rows read, rows
-left out by reason, and accounts with no usage row for the week that contains the run date.
-Past a ceiling the run stops, naming the reasons — usage of the wrong shape would otherwise
-read as a silent book, and every health score and alert would follow from that."""
+left out by reason, and accounts without usage this week. Past a ceiling the run stops,
+naming the reasons — usage of the wrong shape, or a feed that stopped, would otherwise read
+as a silent book, and every health score and alert would follow from that.
+
+"This week" is the latest week the usage has, as long as it is the week that contains the
+run date or the one before: a run early on a Monday, before the new week has any usage, is
+measured on last week's. A latest week older than that is a late feed: every account
+counts as without usage."""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ class UsageQuality:
     accounts: int = 0
     accounts_without_usage: int = 0
     never_found: tuple[str, ...] = ()
+    week: date | None = None  # the week measured; None: no usage this week or last
 
     @property
     def skipped(self) -> int:
@@ -42,9 +48,14 @@ class UsageQuality:
             )
         share = self.accounts_without_usage / self.accounts if self.accounts else 0.0
         if share > max_without_share:
+            week = (
+                f"in the week of {self.week}"
+                if self.week
+                else "this week or last (no usage row for either)"
+            )
             found.append(
                 f"{self.accounts_without_usage} of {self.accounts} accounts ({share:.0%}) have "
-                f"no usage this week, more than the {max_without_share:.0%} allowed "
+                f"no usage {week}, more than the {max_without_share:.0%} allowed "
                 "(USAGE_MAX_ACCOUNTS_WITHOUT_USAGE_SHARE): is the feed late, or does "
                 "usage.join_key name the field that holds the usage's account key?"
                 + self._shape_hint()
@@ -62,9 +73,9 @@ class UsageQuality:
 
 def measure(batch: UsageBatch, account_keys: pl.Series, as_of: date) -> UsageQuality:
     """The counts, for the accounts whose join key is `account_keys` (null: no key)."""
-    this_week = batch.weekly.filter(
-        pl.col(WEEK).is_between(as_of - timedelta(days=6), as_of)
-    ).select(pl.col(KEY).unique())
+    recent = batch.weekly.filter(pl.col(WEEK).is_between(as_of - timedelta(days=13), as_of))
+    week: date | None = recent[WEEK].max()  # type: ignore[assignment]
+    this_week = recent.filter(pl.col(WEEK) == pl.lit(week, pl.Date)).select(pl.col(KEY).unique())
     keys = pl.DataFrame({KEY: account_keys.cast(pl.String)})
     with_usage = keys.join(this_week, on=KEY, how="semi").height
     return UsageQuality(
@@ -73,6 +84,7 @@ def measure(batch: UsageBatch, account_keys: pl.Series, as_of: date) -> UsageQua
         keys.height,
         keys.height - with_usage,
         batch.never_found,
+        week,
     )
 
 

@@ -28,8 +28,23 @@ def test_accounts_without_a_row_this_week_are_counted_with_those_without_a_key()
     )
     keys = pl.Series(["T1", "T2", None, "T3"])
     assert measure(batch, keys, RUN_DATE) == UsageQuality(
-        5, {"no account key at 'account_key'": 2}, 4, 3
+        5, {"no account key at 'account_key'": 2}, 4, 3, week=date(2026, 11, 23)
     )
+
+
+def test_before_the_new_week_has_any_usage_last_week_is_measured() -> None:
+    """A run at 06:00 on Monday: the week just begun has no row yet for anyone."""
+    batch = _batch([("T1", date(2026, 11, 16)), ("T2", date(2026, 11, 16))])
+    quality = measure(batch, pl.Series(["T1", "T2", "T3"]), date(2026, 11, 23))
+    assert (quality.week, quality.accounts_without_usage) == (date(2026, 11, 16), 1)
+
+
+def test_a_feed_whose_latest_week_is_older_than_last_week_leaves_every_account_without() -> None:
+    batch = _batch([("T1", date(2026, 11, 9)), ("T2", date(2026, 11, 9))])
+    quality = measure(batch, pl.Series(["T1", "T2"]), RUN_DATE)
+    assert (quality.week, quality.accounts_without_usage) == (None, 2)
+    with pytest.raises(UsageQualityError, match="no usage this week or last"):
+        check(quality, 0.05, 0.20)
 
 
 def test_within_both_ceilings_the_run_goes_on() -> None:
@@ -55,5 +70,6 @@ def test_too_many_rows_left_out_stops_with_every_reason_and_its_count() -> None:
 
 
 def test_too_many_accounts_without_usage_this_week_stops_the_run() -> None:
-    with pytest.raises(UsageQualityError, match=r"21 of 100 accounts \(21%\) have no usage"):
-        check(UsageQuality(100, {}, 100, 21), 0.05, 0.20)
+    quality = UsageQuality(100, {}, 100, 21, week=date(2026, 11, 23))
+    with pytest.raises(UsageQualityError, match=r"21 of 100 accounts \(21%\) have no usage in the"):
+        check(quality, 0.05, 0.20)
