@@ -980,7 +980,8 @@ SAYS = [
     ),
     pytest.param(
         lambda: usage.classify(_httpx_status_error(USAGE_REQUEST, 401)),
-        "the usage API refused the request: HTTP 401. Check USAGE_API_URL and USAGE_API_TOKEN.",
+        "the usage API refused the request: HTTP 401. Check USAGE_API_URL, USAGE_API_TOKEN "
+        "and usage.http in the mapping.",
         id="usage refused",
     ),
     pytest.param(
