@@ -26,6 +26,9 @@ the CRM first). The CLI turns them into one sentence and an exit code; a traceba
     │   └── UsageCredentialsRejected     (also a CredentialsRejected)
     ├── SnapshotError         terminal   a saved snapshot cannot be read or lacks a mapped column
     ├── RevisionError         terminal   `plan --compare` cannot read the configuration it names
+    ├── UsageQualityError     terminal   the usage read is past a quality ceiling (rows that
+    │                                    cannot be used, accounts without usage): stops the
+    │                                    run before any write
     ├── DeliveryFailed        transient  a message was not delivered; it may be sent again
     │   ├── SmtpUnavailable   transient  the mail server was unreachable or refused the login
     │   ├── MessageRefused    terminal   the server refused this message for good (a 5xx)
@@ -167,6 +170,14 @@ class UsageCredentialsRejected(UsageSourceError, CredentialsRejected):
     """The usage API refused USAGE_API_TOKEN (HTTP 401 or 403)."""
 
 
+class UsageQualityError(ConnectorError):
+    """The usage read cannot be trusted (wrong shape, a late feed): nothing was written."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
 class DeliveryFailed(ConnectorError):
     """A message (email, Slack post) was refused or never left: it may be sent again."""
 
@@ -215,6 +226,8 @@ def exit_code_for(error: BaseException) -> ExitCode:
         case CredentialsRejected():
             return ExitCode.CREDENTIALS
         case SettingsError() | ConfigError() | ExpressionError() | TemplateError():
+            return ExitCode.CONFIG
+        case UsageQualityError():  # the feed or its mapping must be fixed by a person
             return ExitCode.CONFIG
         case SnapshotError() | RevisionError():  # input the command names, to fix by hand
             return ExitCode.CONFIG

@@ -40,6 +40,7 @@ from connector.replay.snapshot import load_snapshot
 from connector.replay.snapshot import save_snapshot as save_snapshot_folder
 from connector.settings import Settings
 from connector.store import HistoryStore, RunRecord
+from connector.usage.quality import UsageQuality, check, measure
 
 log = logging.getLogger("connector.run")
 
@@ -52,7 +53,9 @@ class RunSummary:
     accounts_read: int = 0
     opportunities_read: int = 0
     usage_rows_read: int = 0
-    usage_rows_skipped: list[str] = field(default_factory=list)
+    usage_rows_skipped: int = 0
+    usage_rows_skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    accounts_without_usage: int = 0  # no usage row for the week that contains the run date
     rules_fired: int = 0
     field_updates_planned: int = 0
     tasks_planned: int = 0
@@ -89,8 +92,12 @@ class RunSummary:
             records.accounts.height,
             records.opportunities.height,
         )
-        self.usage_rows_read, self.usage_rows_skipped = usage.weekly.height, usage.skipped
         self.usage_api_calls = usage.api_calls
+
+    def checked_usage(self, quality: UsageQuality) -> None:
+        self.usage_rows_read, self.usage_rows_skipped = quality.rows_read, quality.skipped
+        self.usage_rows_skipped_by_reason = quality.rows_skipped
+        self.accounts_without_usage = quality.accounts_without_usage
 
     def planned(self, plan: Plan) -> None:
         self.field_updates_planned = len(plan.updates)
@@ -175,6 +182,7 @@ def _sync(
         check_against_crm(crm, config)
         inputs = read_live(crm, store, [config], settings, as_of)
         summary.read(inputs.extracted)
+        _check_usage(inputs.extracted, config, settings, summary)
         evaluated = _evaluate(config, inputs, settings, summary)
         evaluation = evaluated.evaluation
         tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of)
@@ -206,6 +214,7 @@ def plan_from_snapshot(settings: Settings, path: Path) -> RunOutcome:
     inputs, tasks, ledger = load_snapshot(path, config, settings.crm)
     summary = RunSummary(uuid.uuid4().hex[:12], inputs.as_of, dry_run=True)
     summary.read(inputs.extracted)
+    _check_usage(inputs.extracted, config, settings, summary)
     evaluated = _evaluate(config, inputs, settings, summary)
     plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary)
     summary.duration_seconds = round(time.perf_counter() - started, 3)
@@ -239,6 +248,27 @@ def _plan(
     summary.planned(plan)
     _log_plan(plan, evaluation.table.height, summary.rules_fired)
     return plan
+
+
+def _check_usage(
+    extracted: Extracted, config: Config, settings: Settings, summary: RunSummary
+) -> None:
+    """Count what the usage read left out, and stop before any write past a ceiling."""
+    keys = extracted.records.accounts[config.mapping.usage.join_key]
+    quality = measure(extracted.usage, keys, summary.as_of)
+    summary.checked_usage(quality)
+    event(
+        log,
+        "usage_checked",
+        rows_read=quality.rows_read,
+        rows_skipped=quality.skipped,
+        accounts_without_usage=quality.accounts_without_usage,
+    )
+    check(
+        quality,
+        settings.usage_max_skipped_share,
+        settings.usage_max_accounts_without_usage_share,
+    )
 
 
 def snapshot_columns(config: Config) -> list[str]:

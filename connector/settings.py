@@ -113,6 +113,18 @@ class Settings(BaseSettings):
     usage_api_url: str | None = None
     usage_api_token: SecretStr | None = None
     usage_history_weeks: int = Field(default=8, ge=2, le=104)
+    usage_database_url: SecretStr | None = Field(
+        default=None, description="usage.source: sql — a SQLAlchemy URL (it holds a password)"
+    )
+    usage_concurrency: int = Field(
+        default=4, ge=1, le=32, description="Usage API pages fetched at once (page/offset)"
+    )
+    usage_max_skipped_share: float = Field(
+        default=0.05, ge=0, le=1, description="Stop before any write past this share"
+    )
+    usage_max_accounts_without_usage_share: float = Field(
+        default=0.20, ge=0, le=1, description="Stop before any write past this share"
+    )
 
     state_database_url: SecretStr = Field(
         default=SecretStr("sqlite:///state.db"),

@@ -30,7 +30,14 @@ from connector.crm.salesforce.adapter import SalesforceAdapter
 from connector.doctor import hubspot as hubspot_doctor
 from connector.doctor import salesforce as salesforce_doctor
 from connector.doctor.findings import Finding
-from connector.errors import ConfigError, ConnectorError, ExitCode, RunLocked, exit_code_for
+from connector.errors import (
+    ConfigError,
+    ConnectorError,
+    ExitCode,
+    RunLocked,
+    UsageQualityError,
+    exit_code_for,
+)
 from connector.logs import event
 from connector.plan.impact import Limits
 from connector.review import review_change
@@ -177,6 +184,8 @@ def _sentence(exc: ConnectorError, failure: str) -> str:
         return f"[yellow]Not started:[/] {text}"
     if isinstance(exc, ConfigError):
         return f"[red]Configuration error — nothing was written.[/]\n{text}"
+    if isinstance(exc, UsageQualityError):
+        return f"[red]Usage data not trusted — nothing was written.[/]\n{text}"
     return f"[red]{failure}:[/] {text}"
 
 

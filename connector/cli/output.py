@@ -224,8 +224,13 @@ def print_summary(console: Console, summary: RunSummary) -> None:
             f"[yellow]Slack[/]: {summary.slack_not_configured} posts not sent — set "
             "SLACK_BOT_TOKEN and SLACK_CHANNEL (or SLACK_WEBHOOK_URL) to deliver them."
         )
-    for skipped in summary.usage_rows_skipped[:ROWS_SHOWN]:
-        console.print(f"[yellow]usage row skipped[/]: {_x(skipped)}")
+    console.print(
+        f"Usage: {summary.usage_rows_read} rows read, {summary.usage_rows_skipped} left out; "
+        f"{summary.accounts_without_usage} of {summary.accounts_read} accounts without usage "
+        "this week."
+    )
+    for reason, count in summary.usage_rows_skipped_by_reason.items():
+        console.print(f"[yellow]usage rows left out[/]: {count} — {_x(reason)}")
 
 
 def write_summary_json(path: Path, summary: RunSummary) -> None:

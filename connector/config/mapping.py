@@ -7,6 +7,8 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from connector.config.usage_source import FilesUsage, HttpUsage, SqlUsage, UsageFields
+
 _CANONICAL = r"^[a-z][a-z0-9_]*$"
 
 
@@ -72,9 +74,15 @@ class MeetingMapping(ObjectMapping):
 
 
 class UsageMapping(_Strict):
-    """How accounts join the usage API and which weekly metrics to take from it."""
+    """How accounts join the usage data, which weekly metrics to take, and where they come
+    from: the usage API (`http`, the default), a SQL query (`sql`) or files (`files`)."""
 
     join_key: str = Field(pattern=_CANONICAL)
+    source: Literal["http", "sql", "files"] = "http"
+    fields: UsageFields = UsageFields()
+    http: HttpUsage = HttpUsage()
+    sql: SqlUsage | None = None
+    files: FilesUsage | None = None
     metrics: list[str] = Field(min_length=1)
     levels: list[str] = Field(
         default_factory=list,
@@ -92,7 +100,22 @@ class UsageMapping(_Strict):
             raise ValueError(f"levels must be listed under metrics too: {', '.join(unknown)}")
         if set(self.metrics) <= set(self.levels):
             raise ValueError("at least one metric must measure activity (not be a level)")
+        unmapped = [m for m in self.fields.metrics if m not in self.metrics]
+        if unmapped:
+            raise ValueError(
+                f"fields.metrics names metrics not listed under metrics: {', '.join(unmapped)}"
+            )
+        if self.source != "http" and getattr(self, self.source) is None:
+            raise ValueError(f"source: {self.source} needs a '{self.source}:' section")
         return self
+
+    def metric_paths(self) -> dict[str, str]:
+        """Metric → where it is in a row at this source."""
+        under = self.fields.metrics_under
+        if under is None:
+            under = "metrics" if self.source == "http" else ""
+        prefix = f"{under}." if under else ""
+        return {m: self.fields.metrics.get(m, prefix + m) for m in self.metrics}
 
     @property
     def activity(self) -> list[str]:

@@ -82,7 +82,7 @@ def load_snapshot(path: Path, config: Config, crm: str) -> tuple[RunInputs, Task
         frames["meetings"],
         date.fromisoformat(since) if since else None,
     )
-    extracted = Extracted(records, UsageBatch(records.usage, list(manifest["usage_skipped"])))
+    extracted = Extracted(records, UsageBatch(records.usage, dict(manifest["usage_skipped"])))
     inputs = RunInputs(
         date.fromisoformat(manifest["as_of"]),
         extracted,

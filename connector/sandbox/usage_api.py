@@ -1,5 +1,11 @@
-"""The sandbox usage API: weekly metrics per tenant over HTTPS, the contract in
-`connector.usage.http`, with bearer auth, cursor pagination and injectable faults."""
+"""The sandbox usage API — the reference server of docs/usage-api.md: weekly metrics per
+tenant over HTTPS, with bearer auth, cursor pagination and injectable faults.
+
+`/v1/usage/weekly` serves the documented contract (`account_key`, `week_start`, a nested
+`metrics` object, cursor pages). `/v1/usage/flat` serves the same rows in the shape of a
+product-analytics export (`tenant_id`, `week`, one field per metric, under `rows`), paged by
+`cursor`, `page` (from 1) or `offset` — what a mapping with `usage.fields` and
+`usage.http.pagination` reads."""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 MAX_PAGE = 1000
+FLAT = "/v1/usage/flat"
 
 
 @dataclass(frozen=True)
@@ -83,12 +90,12 @@ class UsageApi:
             return _json({"error": "injected fault"}, fault, headers)
         if request.headers.get("Authorization") != f"Bearer {self._token}":
             return _json({"error": "invalid or missing bearer token"}, 401)
-        if request.method != "GET" or request.path != "/v1/usage/weekly":
+        if request.method != "GET" or request.path not in ("/v1/usage/weekly", FLAT):
             return _json({"error": "not found"}, 404)
         try:
             since = date.fromisoformat(request.args.get("since", "1970-01-01"))
             limit = min(int(request.args.get("limit", "500")), MAX_PAGE)
-            offset = _decode_cursor(request.args.get("cursor"))
+            offset = _offset(request, limit)
         except ValueError as exc:
             return _json({"error": f"bad parameter: {exc}"}, 400)
         with self._lock:
@@ -100,12 +107,35 @@ class UsageApi:
             ]
         page = matching[offset : offset + limit]
         more = offset + limit < len(matching)
+        if request.path == FLAT:
+            return _json(
+                {
+                    "rows": [_flat(row) for row in page],
+                    "next_cursor": _encode_cursor(offset + limit) if more else None,
+                }
+            )
         return _json(
             {
                 "data": [row.to_json() for row in page],
                 "next_cursor": _encode_cursor(offset + limit) if more else None,
             }
         )
+
+
+def _offset(request: Request, limit: int) -> int:
+    """Where the page starts: a cursor, or on the flat path a page number or an offset."""
+    if request.path == FLAT and "page" in request.args:
+        page = int(request.args["page"])
+        if page < 1:
+            raise ValueError("page starts at 1")
+        return (page - 1) * limit
+    if request.path == FLAT and "offset" in request.args:
+        return max(int(request.args["offset"]), 0)
+    return _decode_cursor(request.args.get("cursor"))
+
+
+def _flat(row: UsageRow) -> dict[str, Any]:
+    return {"tenant_id": row.account_key, "week": row.week_start.isoformat(), **row.metrics}
 
 
 def _json(body: object, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:

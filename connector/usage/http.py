@@ -1,35 +1,63 @@
-"""The company's usage API over HTTPS: weekly metrics per account, cursor-paginated.
+"""The company's usage API over HTTP(S): weekly metrics per account, page by page.
 
-Contract (what a usage API must serve; the sandbox implements it):
+The default contract (docs/usage-api.md; the sandbox implements it):
 `GET {base}/v1/usage/weekly?since=YYYY-MM-DD&limit=N[&cursor=C]` with a bearer token →
 `{"data": [{"account_key": "...", "week_start": "YYYY-MM-DD", "metrics": {"logins": 12, ...}}],
-  "next_cursor": "..." | null}`.
+  "next_cursor": "..." | null}`. The mapping can name other paths for the rows, the key,
+the week and each metric, and page or offset pagination instead of a cursor.
+
+A page is read by polars straight into columns (every value at a path as text), then cast
+and checked with expressions; only a page polars refuses (a row that is not an object, a
+list where a value should be) is taken apart row by row to say which rows are wrong. Cursor
+pages come one after the other; numbered pages and offsets `concurrency` at a time.
 """
 
 from __future__ import annotations
 
 import functools
+import io
+import json
 import ssl
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from typing import Any
+from typing import Any, Literal, Protocol
 
 import httpx
 import polars as pl
 
-from connector.errors import UsageCredentialsRejected, UsageSourceError
+from connector.errors import UsageCredentialsRejected, UsageQualityError, UsageSourceError
 from connector.transport import Action, Resolution, RetryPolicy, retry_after_seconds
+from connector.usage.rows import RowShape, UsageBatch, checked, field_at
+
+_ROW = "_row"
 
 
-@dataclass(frozen=True)
-class UsageBatch:
-    """Weekly metrics (account_key, week_start, one Float64 column per metric) and what was
-    skipped because it was malformed."""
+class Paging(Protocol):
+    """How the API pages its answer (the mapping's `usage.http` section)."""
 
-    weekly: pl.DataFrame
-    skipped: list[str] = field(default_factory=list)
-    api_calls: int = 0
+    @property
+    def path(self) -> str: ...
+    @property
+    def records(self) -> str: ...
+    @property
+    def pagination(self) -> Literal["cursor", "page", "offset"]: ...
+    @property
+    def next_cursor(self) -> str: ...
+    @property
+    def page_size(self) -> int: ...
+    @property
+    def first_page(self) -> int: ...
+    @property
+    def since_param(self) -> str: ...
+    @property
+    def limit_param(self) -> str: ...
+    @property
+    def cursor_param(self) -> str: ...
+    @property
+    def page_param(self) -> str: ...
+    @property
+    def offset_param(self) -> str: ...
 
 
 def classify(exc: Exception) -> Resolution | None:
@@ -51,7 +79,7 @@ def classify(exc: Exception) -> Resolution | None:
         else:
             refused = UsageSourceError(
                 f"the usage API refused the request: HTTP {status}. "
-                "Check USAGE_API_URL and USAGE_API_TOKEN."
+                "Check USAGE_API_URL, USAGE_API_TOKEN and usage.http in the mapping."
             )
         return Resolution(Action.STOP_RUN, refused)
     if isinstance(exc, httpx.TransportError):
@@ -71,88 +99,173 @@ class HttpUsageSource:
         self,
         base_url: str,
         token: str,
+        paging: Paging,
+        shape: RowShape,
         *,
+        concurrency: int = 4,
         timeout: float = 30.0,
         verify: ssl.SSLContext | bool = True,
-        page_size: int = 1000,
         max_attempts: int = 5,
-        client: httpx.Client | None = None,
     ) -> None:
-        self._client = client or httpx.Client(
+        self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
             timeout=timeout,
             verify=verify,
         )
-        self._page_size = page_size
+        self._paging, self._shape, self._concurrency = paging, shape, concurrency
         self._policy = RetryPolicy(max_attempts=max_attempts, backoff_seconds=0.2, max_backoff=10)
+        self._page_schema = _page_schema(paging, shape)
 
     def close(self) -> None:
         self._client.close()
 
-    def weekly_metrics(self, metrics: Sequence[str], since: date) -> UsageBatch:
-        """All weeks starting on or after `since`; unknown metrics come back as nulls."""
-        rows: list[dict[str, Any]] = []
-        skipped: list[str] = []
-        calls = 0
-        for page in self._pages(since):
-            calls += 1
-            for item in page:
-                row, problem = _parse_item(item, metrics)
-                if row is None:
-                    skipped.append(problem)
-                else:
-                    rows.append(row)
-        schema = {
-            "account_key": pl.String,
-            "week_start": pl.Date,
-            **dict.fromkeys(metrics, pl.Float64),
-        }
-        return UsageBatch(pl.DataFrame(rows, schema=schema, orient="row"), skipped, calls)
+    def weekly_metrics(self, since: date) -> UsageBatch:
+        """All weeks starting on or after `since`; a metric no row has comes back as nulls."""
+        pages = list(self._cursor_pages(since) if self._cursor else self._numbered_pages(since))
+        raw = pl.concat([rows for rows, _ in pages], how="vertical")
+        return checked(raw, self._shape, api_calls=len(pages))
 
-    def _pages(self, since: date) -> Iterator[list[Any]]:
-        cursor: str | None = None
+    @property
+    def _cursor(self) -> bool:
+        return self._paging.pagination == "cursor"
+
+    def _cursor_pages(self, since: date) -> Iterator[tuple[pl.DataFrame, str | None]]:
+        params = self._params(since)
         while True:
-            params = {"since": since.isoformat(), "limit": str(self._page_size)}
-            if cursor:
-                params["cursor"] = cursor
-            body = self._policy.call(functools.partial(self._request_page, params), classify)
-            data = body.get("data")
-            if not isinstance(data, list):
-                raise UsageSourceError("the usage API answered without a 'data' list.")
-            yield data
-            cursor = body.get("next_cursor")
+            rows, cursor = self._page(params)
+            yield rows, cursor
             if not cursor:
                 return
+            params = {**params, self._paging.cursor_param: cursor}
 
-    def _request_page(self, params: dict[str, str]) -> dict[str, Any]:
-        response = self._client.get("/v1/usage/weekly", params=params)
+    def _numbered_pages(self, since: date) -> Iterator[tuple[pl.DataFrame, str | None]]:
+        """Pages `concurrency` at a time, until a window holds a page short of a full one
+        (every page of that window was asked for, so every one is counted)."""
+        first = 0
+        with ThreadPoolExecutor(self._concurrency) as pool:
+            while True:
+                window = [self._numbered(since, n) for n in range(first, first + self._concurrency)]
+                pages = list(pool.map(self._page, window))
+                yield from pages
+                if self._last_window([rows.height for rows, _ in pages]):
+                    return
+                first += self._concurrency
+
+    def _last_window(self, heights: list[int]) -> bool:
+        """Whether a page came back short; a short page followed by more rows means the
+        server gives fewer rows than asked for, and rows would be missed in between."""
+        size = self._paging.page_size
+        short = next((i for i, height in enumerate(heights) if height < size), None)
+        if short is not None and any(heights[short + 1 :]):
+            raise UsageSourceError(
+                f"the usage API answered {heights[short]} rows to {self._paging.limit_param}="
+                f"{size} with more pages after it: set usage.http.page_size to the most "
+                "rows it gives per page."
+            )
+        return short is not None
+
+    def _numbered(self, since: date, n: int) -> dict[str, str]:
+        paging = self._paging
+        if paging.pagination == "page":
+            return {**self._params(since), paging.page_param: str(paging.first_page + n)}
+        return {**self._params(since), paging.offset_param: str(n * paging.page_size)}
+
+    def _params(self, since: date) -> dict[str, str]:
+        paging = self._paging
+        return {paging.since_param: since.isoformat(), paging.limit_param: str(paging.page_size)}
+
+    def _page(self, params: dict[str, str]) -> tuple[pl.DataFrame, str | None]:
+        content = self._policy.call(functools.partial(self._request_page, params), classify)
+        return _parse_page(content, self._page_schema, self._paging, self._shape)
+
+    def _request_page(self, params: dict[str, str]) -> bytes:
+        response = self._client.get(self._paging.path, params=params)
         response.raise_for_status()
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise UsageSourceError(f"the usage API did not answer with JSON: {exc}") from None
-        if not isinstance(body, dict):
-            raise UsageSourceError("the usage API answered with something other than an object.")
-        return body
+        return response.content
 
 
-def _parse_item(item: Any, metrics: Sequence[str]) -> tuple[dict[str, Any] | None, str]:
-    """One usage row, or None and a sentence saying why it was skipped."""
-    if not isinstance(item, dict):
-        return None, f"not an object: {item!r:.80}"
-    key = item.get("account_key")
-    if not isinstance(key, str) or not key:
-        return None, f"row without account_key: {item!r:.80}"
+def _page_schema(paging: Paging, shape: RowShape) -> dict[str, pl.DataType]:
+    """The answer as polars should read it: the rows' paths as text, and the cursor."""
+    tree: dict[str, Any] = {}
+    _put(tree, paging.records, pl.List(shape.struct_schema()))
+    if paging.pagination == "cursor":
+        _put(tree, paging.next_cursor, pl.String())
+    return {name: _tree_type(node) for name, node in tree.items()}
+
+
+def _put(tree: dict[str, Any], path: str, dtype: pl.DataType) -> None:
+    *parents, leaf = path.split(".")
+    for name in parents:
+        tree = tree.setdefault(name, {})
+    tree[leaf] = dtype
+
+
+def _tree_type(node: Any) -> pl.DataType:
+    if isinstance(node, dict):
+        return pl.Struct({name: _tree_type(child) for name, child in node.items()})
+    return node  # type: ignore[no-any-return]
+
+
+def _parse_page(
+    content: bytes, schema: dict[str, pl.DataType], paging: Paging, shape: RowShape
+) -> tuple[pl.DataFrame, str | None]:
+    """The page's rows (one text column per path) and the next cursor."""
     try:
-        week = date.fromisoformat(str(item.get("week_start")))
-    except ValueError:
-        return None, f"{key}: week_start {item.get('week_start')!r} is not a date"
-    values = item.get("metrics") or {}
-    row: dict[str, Any] = {"account_key": key, "week_start": week}
-    for metric in metrics:
-        value = values.get(metric)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
-            return None, f"{key} {week}: metric {metric}={value!r} is not a number"
-        row[metric] = None if value is None else float(value)
-    return row, ""
+        page = pl.read_json(io.BytesIO(content), schema=schema)
+    except pl.exceptions.PolarsError:
+        return _parse_page_row_by_row(content, paging, shape)
+    if page.height != 1:
+        return _parse_page_row_by_row(content, paging, shape)
+    cursor = (
+        page.select(field_at(pl.struct(pl.all()), paging.next_cursor)).item()
+        if (paging.pagination == "cursor")
+        else None
+    )
+    rows = page.select(field_at(pl.struct(pl.all()), paging.records).alias(_ROW))
+    if rows[_ROW][0] is None:
+        return _parse_page_row_by_row(content, paging, shape)  # to say what it has instead
+    return _columns(rows.explode(_ROW).drop_nulls(_ROW), shape), cursor
+
+
+def _parse_page_row_by_row(
+    content: bytes, paging: Paging, shape: RowShape
+) -> tuple[pl.DataFrame, str | None]:
+    """A page polars would not read whole: each row back to JSON text, its values found by
+    JSONPath in polars, so a row of the wrong shape is counted as skipped, not fatal."""
+    try:
+        body = json.loads(content)
+    except ValueError as exc:
+        raise UsageSourceError(f"the usage API did not answer with JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise UsageSourceError("the usage API answered with something other than an object.")
+    rows, cursor = _at(body, paging.records), _at(body, paging.next_cursor)
+    if not isinstance(rows, list):
+        raise UsageQualityError(
+            [
+                f"the usage API answered without a list of rows at '{paging.records}' (its "
+                f"answer has {', '.join(repr(k) for k in body) or 'nothing'}): set "
+                "usage.http.records in the mapping to where the rows are."
+            ]
+        )
+    text = pl.DataFrame({_ROW: [json.dumps(row) for row in rows]}, schema={_ROW: pl.String})
+    is_object = pl.col(_ROW).str.starts_with("{")
+    frame = text.select(
+        pl.when(is_object).then(pl.col(_ROW).str.json_path_match(f"$.{path}")).alias(name)
+        for name, path in shape.paths().items()
+    )
+    next_cursor = None if cursor is None or paging.pagination != "cursor" else str(cursor)
+    return frame, next_cursor
+
+
+def _at(body: dict[str, Any], path: str) -> Any:
+    value: Any = body
+    for name in path.split("."):
+        value = value.get(name) if isinstance(value, dict) else None
+    return value
+
+
+def _columns(rows: pl.DataFrame, shape: RowShape) -> pl.DataFrame:
+    return rows.select(
+        field_at(pl.col(_ROW), path).alias(name) for name, path in shape.paths().items()
+    )

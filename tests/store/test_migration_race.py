@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, func, select, text
 
 from connector.store import HistoryStore
 from connector.store.lock import advisory_key
-from tests.store.conftest import _postgres_url
+from tests.databases import postgres_url
 
 REPLICAS = 6
 ROUNDS = 3
@@ -31,7 +31,7 @@ def fresh_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[
     if request.param == "sqlite":
         yield [f"sqlite:///{tmp_path / f'round{n}.db'}" for n in range(ROUNDS)]
         return
-    admin = create_engine(_postgres_url(), isolation_level="AUTOCOMMIT")
+    admin = create_engine(postgres_url(), isolation_level="AUTOCOMMIT")
     names = [f"race_{uuid.uuid4().hex[:10]}" for _ in range(ROUNDS)]
     with admin.connect() as connection:
         for name in names:

@@ -106,6 +106,52 @@ MISTAKES = {
         "'tenant' is not one of the account fields",
         "join_key: tenant",
     ),
+    "usage from SQL without the query": Mistake(
+        "mappings/salesforce.yaml",
+        (("  join_key: tenant_id", "  join_key: tenant_id\n  source: sql"),),
+        "source: sql needs a 'sql:' section",
+        "usage:",
+    ),
+    "a usage query binding a value the worker does not give": Mistake(
+        "mappings/salesforce.yaml",
+        (
+            (
+                "  join_key: tenant_id",
+                "  join_key: tenant_id\n  source: sql\n  sql:\n"
+                "    query: SELECT * FROM usage WHERE week >= :since AND org = :org",
+            ),
+        ),
+        "the query binds :org; it can bind only :since, :as_of",
+        "sql:",
+    ),
+    "usage files of a format the name does not tell": Mistake(
+        "mappings/salesforce.yaml",
+        (
+            (
+                "  join_key: tenant_id",
+                "  join_key: tenant_id\n  source: files\n  files:\n    path: s3://b/usage.json",
+            ),
+        ),
+        "cannot tell the format of 's3://b/usage.json'",
+        "files:",
+    ),
+    "a usage path that is not a dotted name": Mistake(
+        "mappings/salesforce.yaml",
+        (("  join_key: tenant_id", "  join_key: tenant_id\n  fields:\n    week_start: $.week"),),
+        "'$.week' is not a path: write the keys joined by dots",
+        "week_start: $.week",
+    ),
+    "a usage path for a metric not listed": Mistake(
+        "mappings/salesforce.yaml",
+        (
+            (
+                "  join_key: tenant_id",
+                "  join_key: tenant_id\n  fields:\n    metrics: {logons: stats.logons}",
+            ),
+        ),
+        "fields.metrics names metrics not listed under metrics: logons",
+        "usage:",
+    ),
     "result that is not a computed column": Mistake(
         "mappings/salesforce.yaml",
         (("health_color: CS_Health_Color__c", "health_colour: CS_Health_Color__c"),),

@@ -987,7 +987,8 @@ SAYS = [
     ),
     pytest.param(
         lambda: usage.classify(_httpx_status_error(USAGE_REQUEST, 400)),
-        "the usage API refused the request: HTTP 400. Check USAGE_API_URL and USAGE_API_TOKEN.",
+        "the usage API refused the request: HTTP 400. Check USAGE_API_URL, USAGE_API_TOKEN "
+        "and usage.http in the mapping.",
         id="usage refused",
     ),
     pytest.param(

@@ -1,4 +1,5 @@
-"""The usage API client, against respx: pagination, auth, retries, bad rows."""
+"""The usage API client, against respx: pagination (cursor, page, offset), field paths,
+auth, retries, and rows left out by reason."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import httpx
 import pytest
 import respx
 
-from connector.errors import UsageSourceError
-from connector.usage import HttpUsageSource
+from connector.config.usage_source import HttpUsage
+from connector.errors import UsageQualityError, UsageSourceError
+from connector.usage import HttpUsageSource, RowShape
 
 BASE = "https://usage.example.test"
 URL = f"{BASE}/v1/usage/weekly"
@@ -20,8 +22,12 @@ def _row(key: str, week: str, **metrics: float) -> dict[str, object]:
     return {"account_key": key, "week_start": week, "metrics": metrics}
 
 
-def _source() -> HttpUsageSource:
-    return HttpUsageSource(BASE, "secret-token", page_size=2)
+NESTED = RowShape("account_key", "week_start", {m: f"metrics.{m}" for m in METRICS})
+
+
+def _source(**paging: object) -> HttpUsageSource:
+    settings = HttpUsage.model_validate({"page_size": 2, **paging})
+    return HttpUsageSource(BASE, "secret-token", settings, NESTED)
 
 
 @respx.mock
@@ -40,7 +46,7 @@ def test_follows_cursor_until_the_last_page() -> None:
             ),
         ]
     )
-    batch = _source().weekly_metrics(METRICS, date(2026, 10, 1))
+    batch = _source().weekly_metrics(date(2026, 10, 1))
     assert batch.weekly["account_key"].to_list() == ["A", "B", "C"]
     assert batch.weekly["logins"].to_list() == [3.0, 4.0, 5.0]
     assert batch.weekly["active_users"].to_list() == [None, None, None]
@@ -63,7 +69,7 @@ def test_retries_429_and_5xx_then_succeeds() -> None:
             ),
         ]
     )
-    batch = _source().weekly_metrics(METRICS, date(2026, 10, 1))
+    batch = _source().weekly_metrics(date(2026, 10, 1))
     assert batch.weekly.height == 1
     assert route.call_count == 3
 
@@ -76,37 +82,140 @@ def test_retries_a_dropped_connection() -> None:
             httpx.Response(200, json={"data": [], "next_cursor": None}),
         ]
     )
-    assert _source().weekly_metrics(METRICS, date(2026, 10, 1)).weekly.height == 0
+    assert _source().weekly_metrics(date(2026, 10, 1)).weekly.height == 0
 
 
 @respx.mock
 def test_refused_token_is_a_clear_error_without_the_token() -> None:
     respx.get(URL).mock(return_value=httpx.Response(401, json={"error": "bad token"}))
     with pytest.raises(UsageSourceError, match="HTTP 401") as raised:
-        _source().weekly_metrics(METRICS, date(2026, 10, 1))
+        _source().weekly_metrics(date(2026, 10, 1))
     assert "secret-token" not in str(raised.value)
 
 
 @respx.mock
-def test_malformed_rows_are_reported_and_skipped() -> None:
+def test_malformed_rows_are_counted_by_reason_and_left_out() -> None:
     respx.get(URL).mock(
         return_value=httpx.Response(
             200,
             json={
                 "data": [
                     _row("A", "2026-11-16", logins=3),
-                    {"week_start": "2026-11-16", "metrics": {}},
+                    {"week_start": "2026-11-16", "metrics": {"logins": 1}},
+                    {"week_start": "2026-11-16", "metrics": {"logins": 2}},
                     _row("B", "last week", logins=1),
                     _row("C", "2026-11-16", logins="many"),
+                    _row("D", "2026-11-16", logins=True),
+                    _row("E", "2026-11-16"),
                 ],
                 "next_cursor": None,
             },
         )
     )
-    batch = _source().weekly_metrics(METRICS, date(2026, 10, 1))
+    batch = _source().weekly_metrics(date(2026, 10, 1))
     assert batch.weekly["account_key"].to_list() == ["A"]
-    assert batch.skipped == [
-        "row without account_key: {'week_start': '2026-11-16', 'metrics': {}}",
-        "B: week_start 'last week' is not a date",
-        "C 2026-11-16: metric logins='many' is not a number",
-    ]
+    assert batch.rows_read == 7
+    assert batch.skipped == {
+        "no account key at 'account_key'": 2,
+        "the week at 'week_start' is not a date (YYYY-MM-DD)": 1,
+        "metric logins at 'metrics.logins' is not a number": 2,
+        "none of the metrics at 'metrics.logins', 'metrics.active_users'": 1,
+    }
+
+
+@respx.mock
+def test_a_row_polars_cannot_read_is_counted_not_fatal() -> None:
+    """A row that is not an object, or a list where a number belongs, makes the page
+    unreadable as columns: it is read row by row, and only those rows are left out."""
+    respx.get(URL).mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "data": [
+                    _row("A", "2026-11-16", logins=3, active_users=2),
+                    "not a row",
+                    {"account_key": "B", "week_start": "2026-11-16", "metrics": {"logins": [1]}},
+                ],
+                "next_cursor": None,
+            },
+        )
+    )
+    batch = _source().weekly_metrics(date(2026, 10, 1))
+    assert batch.weekly.rows() == [("A", date(2026, 11, 16), 3.0, 2.0)]
+    assert batch.skipped == {
+        "no account key at 'account_key'": 1,
+        "metric logins at 'metrics.logins' is not a number": 1,
+    }
+
+
+@respx.mock
+def test_an_answer_without_the_rows_list_is_an_error_naming_it() -> None:
+    respx.get(URL).mock(return_value=httpx.Response(200, json={"rows": [], "next": None}))
+    with pytest.raises(UsageQualityError) as raised:
+        _source().weekly_metrics(date(2026, 10, 1))
+    assert str(raised.value) == (
+        "the usage API answered without a list of rows at 'data' (its answer has 'rows', "
+        "'next'): set usage.http.records in the mapping to where the rows are."
+    )
+
+
+FLAT = RowShape("tenant.id", "week", {"logins": "logins", "active_users": "users.active"})
+FLAT_URL = f"{BASE}/v2/export"
+
+
+def _flat(tenant: str, logins: int) -> dict[str, object]:
+    return {"tenant": {"id": tenant}, "week": "2026-11-16", "logins": logins, "users": {}}
+
+
+@respx.mock
+@pytest.mark.parametrize(
+    ("pagination", "param", "values"),
+    [("page", "p", ["1", "2", "3", "4", "5", "6"]), ("offset", "skip", ["0", "2", "4", "6"])],
+)
+def test_numbered_pages_are_fetched_concurrently_until_a_short_page(
+    pagination: str, param: str, values: list[str]
+) -> None:
+    """Five rows in pages of two: pages 1–3 hold them; fetched four at a time, the first
+    window holds the short third page, so no second window is asked for."""
+    rows = [_flat(t, n) for n, t in enumerate("ABCDE")]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        value = int(request.url.params[param])
+        start = (value - 1) * 2 if pagination == "page" else value
+        return httpx.Response(200, json={"items": rows[start : start + 2]})
+
+    route = respx.get(FLAT_URL).mock(side_effect=answer)
+    paging = HttpUsage(
+        path="/v2/export",
+        records="items",
+        pagination=pagination,  # type: ignore[arg-type]
+        page_size=2,
+        page_param="p",
+        offset_param="skip",
+    )
+    source = HttpUsageSource(BASE, "secret-token", paging, FLAT, concurrency=4)
+    batch = source.weekly_metrics(date(2026, 10, 1))
+    assert batch.weekly["account_key"].to_list() == list("ABCDE")
+    assert batch.weekly["logins"].to_list() == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert batch.weekly["active_users"].to_list() == [None] * 5
+    assert batch.never_found == ("users.active",)
+    sent = sorted(call.request.url.params[param] for call in route.calls)
+    assert sent == sorted(values[:4])
+    assert batch.api_calls == 4  # every request sent, the empty fourth page too
+
+
+@respx.mock
+def test_a_server_giving_fewer_rows_than_asked_is_an_error_not_missed_rows() -> None:
+    """Asked for pages of three, the server gives two: page 1 is short, yet page 2 has rows —
+    numbering by the size asked for would skip rows, so the run stops and says what to set."""
+    rows = [_flat(t, n) for n, t in enumerate("ABCDEFGH")]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        start = (int(request.url.params["page"]) - 1) * 2
+        return httpx.Response(200, json={"items": rows[start : start + 2]})
+
+    respx.get(FLAT_URL).mock(side_effect=answer)
+    paging = HttpUsage(path="/v2/export", records="items", pagination="page", page_size=3)
+    source = HttpUsageSource(BASE, "secret-token", paging, FLAT, concurrency=2)
+    with pytest.raises(UsageSourceError, match="answered 2 rows to limit=3 with more pages"):
+        source.weekly_metrics(date(2026, 10, 1))

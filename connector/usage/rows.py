@@ -1,0 +1,145 @@
+"""From raw rows to the weekly usage frame, the same for every source: the values at their
+paths as text, then cast and checked with polars expressions over the whole batch.
+
+A row that cannot be used is counted under one reason (its first problem) and left out; the
+counts, not samples, go to the quality gate and the run summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+KEY, WEEK = "account_key", "week_start"
+_REASON = "_reason"
+
+
+@dataclass(frozen=True, slots=True)
+class RowShape:
+    """Where the account key, the week and each metric are in a row (dotted paths)."""
+
+    account_key: str
+    week_start: str
+    metrics: Mapping[str, str]
+
+    def paths(self) -> dict[str, str]:
+        """Output column → path, key and week first."""
+        return {KEY: self.account_key, WEEK: self.week_start, **self.metrics}
+
+    def struct_schema(self) -> pl.Struct:
+        """A row as nested structs of text leaves, for polars to read JSON into."""
+        tree: dict[str, Any] = {}
+        for path in self.paths().values():
+            *parents, leaf = path.split(".")
+            node = tree
+            for name in parents:
+                node = node.setdefault(name, {})
+            node.setdefault(leaf, None)
+        return _as_struct(tree)
+
+
+@dataclass(frozen=True)
+class UsageBatch:
+    """Weekly metrics (account_key, week_start, one Float64 column per metric), how many rows
+    were read, and how many were left out, by reason."""
+
+    weekly: pl.DataFrame
+    skipped: dict[str, int] = field(default_factory=dict)
+    api_calls: int = 0
+    never_found: tuple[str, ...] = ()  # paths no row read had a value at: the wrong shape?
+
+    @property
+    def rows_read(self) -> int:
+        return self.weekly.height + sum(self.skipped.values())
+
+
+def empty_weekly(metrics: Sequence[str]) -> pl.DataFrame:
+    return pl.DataFrame(schema=weekly_schema(metrics))
+
+
+def weekly_schema(metrics: Sequence[str]) -> dict[str, pl.DataType]:
+    return {KEY: pl.String(), WEEK: pl.Date(), **{m: pl.Float64() for m in metrics}}
+
+
+def field_at(column: pl.Expr, path: str) -> pl.Expr:
+    """The value at a dotted path inside a struct column."""
+    for name in path.split("."):
+        column = column.struct.field(name)
+    return column
+
+
+def checked(raw: pl.DataFrame, shape: RowShape, api_calls: int = 0) -> UsageBatch:
+    """`raw` has the output columns of `shape.paths()` (text, or already typed by a
+    database or a Parquet file); the rows that pass, typed, and the others counted."""
+    if raw.height == 0:
+        return UsageBatch(empty_weekly(list(shape.metrics)), api_calls=api_calls)
+    metrics = list(shape.metrics)
+    typed = raw.select(
+        pl.col(KEY).cast(pl.String).str.strip_chars().alias(KEY),
+        _as_date(raw.schema[WEEK]).alias(WEEK),
+        *(_as_number(raw.schema[m], m) for m in metrics),
+        *(pl.col(c).alias(f"_raw_{c}") for c in (WEEK, *metrics)),
+    )
+    reasons = typed.with_columns(_reason(shape).alias(_REASON))
+    skipped = reasons.filter(pl.col(_REASON).is_not_null())[_REASON].value_counts()
+    weekly = reasons.filter(pl.col(_REASON).is_null()).select(KEY, WEEK, *metrics)
+    never = raw.select(pl.all().null_count() == pl.len()).row(0, named=True)
+    return UsageBatch(
+        weekly,
+        dict(zip(skipped[_REASON], skipped["count"], strict=True)),
+        api_calls,
+        tuple(path for name, path in shape.paths().items() if never[name]),
+    )
+
+
+def _reason(shape: RowShape) -> pl.Expr:
+    """Why a row cannot be used (its first problem), or null."""
+    paths = shape.paths()
+    metrics = list(shape.metrics)
+    found = pl.any_horizontal([pl.col(f"_raw_{m}").is_not_null() for m in metrics])
+    checks = [
+        (pl.col(KEY).fill_null("") == "", f"no account key at '{paths[KEY]}'"),
+        (pl.col(f"_raw_{WEEK}").is_null(), f"no week at '{paths[WEEK]}'"),
+        (pl.col(WEEK).is_null(), f"the week at '{paths[WEEK]}' is not a date (YYYY-MM-DD)"),
+        (~found, f"none of the metrics at {', '.join(repr(p) for p in shape.metrics.values())}"),
+        *(
+            (
+                pl.col(f"_raw_{m}").is_not_null() & pl.col(m).is_null(),
+                f"metric {m} at '{paths[m]}' is not a number",
+            )
+            for m in metrics
+        ),
+    ]
+    reason = pl.lit(None, pl.String)
+    for failed, said in reversed(checks):
+        reason = pl.when(failed).then(pl.lit(said)).otherwise(reason)
+    return reason
+
+
+def _as_date(dtype: pl.DataType) -> pl.Expr:
+    column = pl.col(WEEK)
+    if dtype == pl.Date:
+        return column
+    if dtype.is_temporal():
+        return column.cast(pl.Date)
+    return column.cast(pl.String).str.strip_chars().str.to_date("%Y-%m-%d", strict=False)
+
+
+def _as_number(dtype: pl.DataType, metric: str) -> pl.Expr:
+    """Float64, null where the value is not a finite number (text, true/false, NaN)."""
+    column = pl.col(metric)
+    if dtype == pl.Boolean:
+        return pl.lit(None, pl.Float64).alias(metric)
+    number = column.cast(pl.Float64, strict=False)
+    if dtype == pl.String:
+        number = column.str.strip_chars().cast(pl.Float64, strict=False)
+    return pl.when(number.is_finite()).then(number).alias(metric)
+
+
+def _as_struct(tree: dict[str, Any]) -> pl.Struct:
+    return pl.Struct(
+        {name: pl.String if child is None else _as_struct(child) for name, child in tree.items()}
+    )
