@@ -126,11 +126,18 @@ class SandboxOrg:
 
     # -- REST operations (what SalesforceApp serves) ---------------------------------------
 
-    def query(self, soql: str, *, batch_size: int, api_version: str) -> dict[str, Any]:
-        """The first page of a query's results."""
+    def query(
+        self, soql: str, *, batch_size: int, api_version: str, include_deleted: bool = False
+    ) -> dict[str, Any]:
+        """The first page of a query's results (queryAll's with `include_deleted`)."""
         with self._lock:
             query = parse_query(soql, self.schema)
-            rows = query.execute(self._store, today=self.today(), api_version=api_version)
+            rows = query.execute(
+                self._store,
+                today=self.today(),
+                api_version=api_version,
+                include_deleted=include_deleted,
+            )
             return self._cursors.first_page(rows, batch_size, api_version)
 
     def query_more(self, locator: str, *, api_version: str) -> dict[str, Any]:
@@ -149,8 +156,8 @@ class SandboxOrg:
             return dict(record) if record else None
 
     def delete(self, sobject: str, record_id: str) -> bool:
-        """Delete one record as a user would (to the recycle bin, out of every query);
-        False when there is no such record."""
+        """Delete one record as a user would: to the recycle bin, out of every query but
+        queryAll (with IsDeleted true); False when there is no such record."""
         with self._lock:
             return self._store.delete(self._store.object(sobject).name, record_id)
 
