@@ -125,9 +125,10 @@ class SalesforceClient:
             lambda: request(self._sf), self._classify, reauthenticate=self._renew
         )
 
-    def query(self, soql: str) -> Iterator[dict[str, Any]]:
-        """Records of every page; each page is one retried call."""
-        page: dict[str, Any] = self.call(lambda sf: sf.query(soql))
+    def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+        """Records of every page; each page is one retried call. `include_deleted`:
+        queryAll, deleted records (IsDeleted) too."""
+        page: dict[str, Any] = self.call(lambda sf: sf.query(soql, include_deleted=include_deleted))
         yield from page["records"]
         while not page["done"]:
             page = self._query_more(page["nextRecordsUrl"])

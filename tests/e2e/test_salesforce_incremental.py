@@ -1,0 +1,163 @@
+"""Incremental Salesforce reads: after a first full read, a run reads only what changed, and
+what it sees is exactly what a full read would see — through the real simple-salesforce
+against the sandbox org, with the mirror on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from dataclasses import replace
+from datetime import timedelta
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from connector.config.load import load_config
+from connector.crm.salesforce.adapter import SalesforceAdapter
+from connector.extract import extract
+from connector.run import run_sync
+from connector.sandbox.demo import RunningSandbox
+from connector.settings import Settings
+from connector.store import HistoryStore
+from tests.e2e.conftest import AS_OF, salesforce_client
+from tests.store.conftest import store  # noqa: F401  (the SQLite and PostgreSQL stores)
+
+FRAMES = ("accounts", "opportunities", "contacts", "meetings")
+
+
+def read_frames(settings: Settings, mirror: HistoryStore | None) -> dict[str, pl.DataFrame]:
+    """Every mapped object as a run reads it: from the mirror and what changed, or (None) in
+    full without one."""
+    config = load_config(settings.mappings_dir, settings.playbooks_dir, "salesforce")
+    with closing(SalesforceAdapter(settings, config.mapping, mirror)) as crm:
+        records = extract(crm, config, settings, AS_OF).records
+    frames = {name: getattr(records, name) for name in FRAMES}
+    assert all(isinstance(frame, pl.DataFrame) for frame in frames.values())
+    return frames
+
+
+def assert_same_frames(left: dict[str, pl.DataFrame], right: dict[str, pl.DataFrame]) -> None:
+    for name in FRAMES:
+        assert_frame_equal(left[name], right[name])
+
+
+@pytest.fixture
+def first_read(sandbox: RunningSandbox, store: HistoryStore) -> HistoryStore:  # noqa: F811
+    """The store after a first (full) read of every object, and an incremental one that
+    learned which recently changed records the mappings' filters leave out."""
+    read_frames(sandbox.settings, store)
+    read_frames(sandbox.settings, store)
+    sandbox.org.reset_calls()
+    return store
+
+
+def change_the_org(sandbox: RunningSandbox) -> dict[str, str]:
+    """Updates, a create, deletes, a record leaving its filter, related records and a parent
+    user changing, through the real client; returns the Ids concerned."""
+    sf = salesforce_client(sandbox)
+    org = sandbox.org
+    customers = [a for a in org.records("Account") if a["Type"] == "Customer"]
+    edited, leaving, deleted = customers[0], customers[1], customers[2]
+    sf.Account.update(edited["Id"], {"Industry": "Aerospace"})
+    sf.Account.update(leaving["Id"], {"Type": "Prospect"})
+    sf.Account.delete(deleted["Id"])
+    new = sf.Account.create({"Name": "Newco", "Type": "Customer", "OwnerId": edited["OwnerId"]})
+    contact = next(c for c in org.records("Contact") if c["AccountId"] == edited["Id"])
+    sf.Contact.update(contact["Id"], {"CS_Role__c": "Champion", "LastName": "Renamed"})
+    sf.Contact.create({"AccountId": new["id"], "LastName": "First", "Email": "f@newco.example"})
+    opportunities = [o for o in org.records("Opportunity") if not o["IsClosed"]]
+    sf.Opportunity.update(opportunities[0]["Id"], {"StageName": "Closed Lost"})
+    sf.Opportunity.update(opportunities[1]["Id"], {"Amount": 123456.0})
+    sf.Opportunity.delete(opportunities[2]["Id"])
+    owner = org.get("User", customers[5]["OwnerId"])
+    sf.User.update(owner["Id"], {"Title": "VP Customer Success"})
+    return {"edited": edited["Id"], "leaving": leaving["Id"], "deleted": deleted["Id"]}
+
+
+def test_after_changes_the_incremental_read_is_exactly_a_full_read(
+    sandbox: RunningSandbox, first_read: HistoryStore
+) -> None:
+    ids = change_the_org(sandbox)
+
+    incremental = read_frames(sandbox.settings, first_read)
+    queried_all = sandbox.org.count_calls("GET", "/queryAll")
+    full = read_frames(sandbox.settings, None)
+
+    assert_same_frames(incremental, full)
+    assert queried_all == 3  # accounts, opportunities, contacts: asked what changed
+    account_ids = incremental["accounts"]["id"].to_list()
+    assert ids["leaving"] not in account_ids
+    assert ids["deleted"] not in account_ids
+    assert "Newco" in incremental["accounts"]["name"].to_list()
+    titles = incremental["accounts"].filter(pl.col("owner_title") == "VP Customer Success")
+    assert titles.height > 0  # a parent's change reaches the accounts that read it
+    # and the next read, with nothing changed since, still agrees
+    assert_same_frames(read_frames(sandbox.settings, first_read), full)
+
+
+def test_an_unchanged_rerun_asks_each_object_once_what_changed(
+    sandbox: RunningSandbox, first_read: HistoryStore
+) -> None:
+    read_frames(sandbox.settings, first_read)
+
+    # one queryAll each for accounts, opportunities and contacts; meetings' filter is a
+    # relative date (LAST_N_DAYS:400), so they are read in full: one page here
+    assert sandbox.org.count_calls("GET", "/queryAll") == 3
+    assert sandbox.org.count_calls("GET", "/query") == 1
+
+
+def read_kinds(sandbox: RunningSandbox, mirror: HistoryStore) -> tuple[int, int]:
+    sandbox.org.reset_calls()
+    read_frames(sandbox.settings, mirror)
+    return (
+        sandbox.org.count_calls("GET", "/queryAll"),
+        sandbox.org.count_calls("GET", "/query"),
+    )
+
+
+def test_a_lost_mirror_is_read_in_full(sandbox: RunningSandbox, first_read: HistoryStore) -> None:
+    lost = HistoryStore.open(f"sqlite:///{sandbox.settings.mappings_dir.parent / 'lost.db'}")
+
+    with closing(lost):
+        assert read_kinds(sandbox, lost) == (0, 4)  # every object in full
+        assert read_kinds(sandbox, lost)[0] == 3  # then what changed
+
+
+def test_a_changed_mapping_reads_that_object_in_full(
+    sandbox: RunningSandbox, first_read: HistoryStore
+) -> None:
+    mapping = sandbox.settings.mappings_dir / "salesforce.yaml"
+    text = mapping.read_text()
+    mapping.write_text(text.replace("IsClosed = false OR IsWon = true", "IsClosed = false"))
+
+    assert read_kinds(sandbox, first_read) == (2, 2)  # opportunities and meetings in full
+    assert read_kinds(sandbox, first_read)[0] == 3
+
+
+def test_a_full_read_reconciles_the_mirror_every_few_days(
+    sandbox: RunningSandbox, first_read: HistoryStore
+) -> None:
+    mirror = first_read.crm_mirror("Contact")
+    assert mirror is not None
+    week_old = mirror.full_read_at - timedelta(days=sandbox.settings.crm_full_read_every_days)
+    first_read.save_crm_mirror("Contact", replace(mirror, full_read_at=week_old))
+
+    assert read_kinds(sandbox, first_read) == (2, 2)  # contacts and meetings in full
+
+
+def test_a_run_on_changed_data_plans_what_a_full_read_plans(sandbox: RunningSandbox) -> None:
+    """The whole job: the same plan, and after applying it nothing is left a full read
+    would still do."""
+    full_reads = sandbox.settings.model_copy(update={"crm_full_read_every_days": 0})
+    run_sync(sandbox.settings, dry_run=False)
+    change_the_org(sandbox)
+
+    incremental_plan = run_sync(sandbox.settings, dry_run=True).plan
+    full_plan = run_sync(full_reads, dry_run=True).plan
+    applied = run_sync(sandbox.settings, dry_run=False)
+
+    assert incremental_plan == full_plan
+    assert applied.plan == full_plan
+    assert incremental_plan.updates  # the changes are something to write
+    # after applying, both reads see the same CRM: the same (near-empty) plan
+    assert run_sync(sandbox.settings, dry_run=True).plan == run_sync(full_reads, dry_run=True).plan
