@@ -14,6 +14,7 @@ from polars.testing import assert_frame_equal
 
 from connector.config.load import load_config
 from connector.crm.salesforce.adapter import SalesforceAdapter
+from connector.errors import CrmError
 from connector.extract import extract
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox
@@ -23,6 +24,7 @@ from tests.e2e.conftest import AS_OF, salesforce_client
 from tests.store.conftest import store  # noqa: F401  (the SQLite and PostgreSQL stores)
 
 FRAMES = ("accounts", "opportunities", "contacts", "meetings")
+MALFORMED = [{"message": "unexpected token", "errorCode": "MALFORMED_QUERY"}]
 
 
 def read_frames(settings: Settings, mirror: HistoryStore | None) -> dict[str, pl.DataFrame]:
@@ -161,3 +163,45 @@ def test_a_run_on_changed_data_plans_what_a_full_read_plans(sandbox: RunningSand
     assert incremental_plan.updates  # the changes are something to write
     # after applying, both reads see the same CRM: the same (near-empty) plan
     assert run_sync(sandbox.settings, dry_run=True).plan == run_sync(full_reads, dry_run=True).plan
+
+
+def test_a_read_that_fails_leaves_the_mirror_and_its_watermark_as_they_were(
+    sandbox: RunningSandbox, first_read: HistoryStore
+) -> None:
+    before = first_read.crm_mirror("Account")
+    change_the_org(sandbox)
+    # the accounts' changed records cannot be read: the run stops after asking what changed
+    sandbox.org.inject_fault("GET", r"/query$", status=400, times=1, body=MALFORMED)
+
+    with pytest.raises(CrmError):
+        read_frames(sandbox.settings, first_read)
+
+    after = first_read.crm_mirror("Account")
+    assert before is not None
+    assert after is not None
+    assert after.watermark == before.watermark
+    assert_frame_equal(after.records, before.records)
+    sandbox.org.clear_faults()
+    assert_same_frames(
+        read_frames(sandbox.settings, first_read), read_frames(sandbox.settings, None)
+    )
+
+
+def test_a_record_whose_parent_moves_it_out_of_the_filter_leaves_the_frame(
+    sandbox: RunningSandbox,
+    store: HistoryStore,  # noqa: F811
+) -> None:
+    mapping = sandbox.settings.mappings_dir / "salesforce.yaml"
+    text = mapping.read_text()
+    mapping.write_text(
+        text.replace("IsClosed = false OR IsWon = true", "Account.Type = 'Customer'")
+    )
+    read_frames(sandbox.settings, store)
+    read_frames(sandbox.settings, store)
+    customer = next(a for a in sandbox.org.records("Account") if a["Type"] == "Customer")
+    salesforce_client(sandbox).Account.update(customer["Id"], {"Type": "Partner"})
+
+    incremental = read_frames(sandbox.settings, store)
+
+    assert customer["Id"] not in incremental["opportunities"]["account_id"].to_list()
+    assert_same_frames(incremental, read_frames(sandbox.settings, None))
