@@ -7,6 +7,7 @@ from __future__ import annotations
 from contextlib import closing
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -17,10 +18,11 @@ from connector.crm.salesforce.adapter import SalesforceAdapter
 from connector.errors import CrmError
 from connector.extract import extract
 from connector.run import run_sync
-from connector.sandbox.demo import RunningSandbox
+from connector.sandbox.demo import RunningSandbox, running_sandbox
+from connector.sandbox.salesforce.schema import DEFAULT_SCHEMA
 from connector.settings import Settings
 from connector.store import HistoryStore
-from tests.e2e.conftest import AS_OF, salesforce_client
+from tests.e2e.conftest import AS_OF, CUSTOMERS, salesforce_client
 from tests.store.conftest import store  # noqa: F401  (the SQLite and PostgreSQL stores)
 
 FRAMES = ("accounts", "opportunities", "contacts", "meetings")
@@ -205,3 +207,28 @@ def test_a_record_whose_parent_moves_it_out_of_the_filter_leaves_the_frame(
 
     assert customer["Id"] not in incremental["opportunities"]["account_id"].to_list()
     assert_same_frames(incremental, read_frames(sandbox.settings, None))
+
+
+def test_a_polymorphic_parent_makes_its_object_a_full_read_every_run(
+    tmp_path: Path, project: Path
+) -> None:
+    """A parent that can be one of several objects (a queue or a user) cannot be asked for
+    its changes in the filter, so the accounts reading it are read in full each time."""
+    schema = dict(DEFAULT_SCHEMA)
+    account = schema["Account"]
+    fields = tuple(
+        replace(f, reference_to=("User", "Group")) if f.name == "CSM__c" else f
+        for f in account.fields
+    )
+    schema["Account"] = replace(account, fields=fields)
+    with (
+        running_sandbox(
+            tmp_path / "poly", as_of=AS_OF, customers=CUSTOMERS, project_dir=project, schema=schema
+        ) as polymorphic,
+        closing(HistoryStore.open(f"sqlite:///{tmp_path / 'poly.db'}")) as mirror,
+    ):
+        read_frames(polymorphic.settings, mirror)
+        read_frames(polymorphic.settings, mirror)
+
+        # accounts and meetings in full; opportunities and contacts by their changes
+        assert read_kinds(polymorphic, mirror) == (2, 2)
