@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import polars as pl
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store.tables import crm_mirror
@@ -56,6 +56,10 @@ def save_mirror(db: Connection, name: str, mirror: CrmMirror) -> None:
             index_elements=["name"], set_=values
         )
     )
+
+
+def save_watermark(db: Connection, name: str, watermark: datetime | None) -> None:
+    db.execute(update(crm_mirror).where(crm_mirror.c.name == name).values(watermark=watermark))
 
 
 def _parquet(frame: pl.DataFrame) -> bytes:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from contextlib import closing
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -15,9 +15,11 @@ from polars.testing import assert_frame_equal
 
 from connector.config.load import load_config
 from connector.crm.salesforce.adapter import SalesforceAdapter
+from connector.crm.salesforce.incremental import STAMP
 from connector.errors import CrmError
 from connector.extract import extract
 from connector.run import run_sync
+from connector.sandbox.clock import SandboxClock
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.sandbox.salesforce.schema import DEFAULT_SCHEMA
 from connector.settings import Settings
@@ -232,3 +234,32 @@ def test_a_polymorphic_parent_makes_its_object_a_full_read_every_run(
 
         # accounts and meetings in full; opportunities and contacts by their changes
         assert read_kinds(polymorphic, mirror) == (2, 2)
+
+
+def test_the_watermark_is_salesforce_time_at_the_read_not_the_last_change(
+    tmp_path: Path, project: Path
+) -> None:
+    """A company changed yesterday and read today: the next read asks only for what changed
+    since shortly before today's read (by the org's clock, its answers' Date), not for
+    everything since yesterday's last change."""
+    clock = SandboxClock(datetime(2026, 11, 22, 6, tzinfo=UTC))
+    with (
+        running_sandbox(
+            tmp_path / "clocked", as_of=AS_OF, customers=CUSTOMERS, project_dir=project, clock=clock
+        ) as clocked,
+        closing(HistoryStore.open(f"sqlite:///{tmp_path / 'clocked.db'}")) as mirror,
+    ):
+        clock.set(datetime(2026, 11, 23, 6, tzinfo=UTC))
+        read_frames(clocked.settings, mirror)
+
+        accounts = mirror.crm_mirror("Account")
+        assert accounts is not None
+        assert accounts.watermark == datetime(2026, 11, 23, 6, tzinfo=UTC)
+        assert accounts.records[STAMP].str.starts_with("2026-11-22T06:00:00").all()
+        # a day later, with nothing changed, only the watermark moves on
+        clock.set(datetime(2026, 11, 24, 6, tzinfo=UTC))
+        read_frames(clocked.settings, mirror)
+        later = mirror.crm_mirror("Account")
+        assert later is not None
+        assert later.watermark == datetime(2026, 11, 24, 6, tzinfo=UTC)
+        assert_frame_equal(later.records, accounts.records)

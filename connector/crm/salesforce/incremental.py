@@ -1,9 +1,11 @@
 """Incremental Salesforce reads: after a first full read, only what changed, merged into the
 object's mirror in the history store.
 
-One queryAll call per object asks which records changed since the newest change already
-seen (less an overlap for late commits) — by their own SystemModstamp or that of a parent the
-mapping reads (`Owner.Email`) or filters on — with deletions marked IsDeleted. Only when one
+One queryAll call per object asks which records changed since the watermark (less an
+overlap for late commits) — by their own SystemModstamp or that of a parent the mapping reads
+(`Owner.Email`) or filters on — with deletions marked IsDeleted. The watermark is by
+Salesforce's clock: the newest change stamp seen, or the Date of its latest answer before
+the read, whichever is later. Only when one
 of them is not mirrored exactly as it is does a second query read the changed records the
 mapping's filter keeps; a changed record not among them was deleted or has left the filter,
 and leaves the frame. A full read replaces the mirror when there is none, the mapping's
@@ -18,7 +20,7 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -128,14 +130,17 @@ def read_mirrored(
     changed; the mirror is saved only once the read succeeded."""
     mirror = store.crm_mirror(read.sobject)
     reason = _full_read_reason(read, mirror, policy, now)
+    started = client.server_time  # by Salesforce's clock, before this read's first query
     if mirror is None or reason is not None:
         event(log, "full read", object=read.sobject, reason=reason)
-        mirror = _read_full(client, read, now)
+        mirror = _read_full(client, read, now, started)
         store.save_crm_mirror(read.sobject, mirror)
     else:
-        updated = _read_changes(client, read, mirror, policy.overlap)
-        if updated is not mirror:
+        updated = _read_changes(client, read, mirror, policy.overlap, started)
+        if updated.records is not mirror.records:
             store.save_crm_mirror(read.sobject, updated)
+        elif updated.watermark != mirror.watermark:
+            store.save_crm_watermark(read.sobject, updated.watermark)
         mirror = updated
     return mirror.records.drop(ID, STAMP)
 
@@ -156,16 +161,27 @@ def _full_read_reason(
     return None
 
 
-def _read_full(client: SalesforceClient, read: ObjectRead, now: datetime) -> CrmMirror:
+def _read_full(
+    client: SalesforceClient, read: ObjectRead, now: datetime, started: datetime | None
+) -> CrmMirror:
     columns = {**read.columns, **read.stamp_columns}
     soql = read.soql([path for path, _ in columns.values()], None)
-    frame, watermark = _stamped(frame_from_records(client.query(soql), columns), read)
+    frame, seen = _stamped(frame_from_records(client.query(soql), columns), read)
     outside = pl.DataFrame(schema={ID: pl.String, STAMP: pl.String})
+    watermark = _newest(seen, started)
     return CrmMirror(read.fingerprint, watermark, now, frame.sort(ID), outside)
 
 
+def _newest(*moments: datetime | None) -> datetime | None:
+    return max((m for m in moments if m is not None), default=None)
+
+
 def _read_changes(
-    client: SalesforceClient, read: ObjectRead, mirror: CrmMirror, overlap: timedelta
+    client: SalesforceClient,
+    read: ObjectRead,
+    mirror: CrmMirror,
+    overlap: timedelta,
+    started: datetime | None,
 ) -> CrmMirror:
     """The mirror with what changed since its watermark; the same object if nothing did."""
     assert mirror.watermark is not None  # a mirror without one is read in full
@@ -179,19 +195,21 @@ def _read_changes(
     known = pl.concat([mirror.records.select(ID, STAMP), mirror.outside])
     unknown = live.join(known, on=[ID, STAMP], how="anti")
     gone = changed.filter(pl.col("__deleted") & pl.col(ID).is_in(mirror.records[ID].implode()))
+    watermark = _newest(mirror.watermark, seen, started)
     if unknown.is_empty() and gone.is_empty():
-        return mirror
+        if watermark == mirror.watermark:
+            return mirror
+        return replace(mirror, watermark=watermark)
     records = mirror.records.filter(~pl.col(ID).is_in(gone[ID].implode()))
     outside = mirror.outside
     if not unknown.is_empty():
         columns = {**read.columns, **read.stamp_columns}
         soql = read.soql([path for path, _ in columns.values()], condition)
         delta, delta_seen = _stamped(frame_from_records(client.query(soql), columns), read)
-        seen = max(filter(None, (seen, delta_seen)), default=None)
+        watermark = _newest(watermark, delta_seen)
         stale = pl.concat([live[ID], delta[ID]]).implode()
         records = pl.concat([records.filter(~pl.col(ID).is_in(stale)), delta])
         outside = live.join(delta.select(ID), on=ID, how="anti")
-    watermark = max(filter(None, (mirror.watermark, seen)))
     return CrmMirror(read.fingerprint, watermark, mirror.full_read_at, records.sort(ID), outside)
 
 

@@ -75,6 +75,10 @@ class SandboxOrg:
         """The org's date: what TODAY means in SOQL and which day API usage counts against."""
         return self._clock()
 
+    def now(self) -> datetime:
+        """The org's clock, the one records are stamped by (and answers dated by)."""
+        return self._now()
+
     def _now(self) -> datetime:
         """The org's clock: today's date as the org sees it, at the current time of day."""
         if self._instant is not None:
