@@ -55,6 +55,18 @@ class Settings(BaseSettings):
     salesforce_jwt_audience: str = "https://login.salesforce.com"
     salesforce_access_token: SecretStr | None = None
     salesforce_instance_url: str | None = None
+    crm_read_overlap_minutes: int = Field(
+        default=10,
+        ge=0,
+        le=1440,
+        description="Incremental reads go back this far before the newest change already seen",
+    )
+    crm_full_read_every_days: int = Field(
+        default=7,
+        ge=0,
+        le=14,  # deleted records stay in the recycle bin, where queryAll sees them, 15 days
+        description="Read each object in full at least this often; 0: every run (no mirror)",
+    )
 
     hubspot_access_token: SecretStr | None = Field(
         default=None, description="A private app's access token (a secret)."
@@ -309,6 +321,14 @@ class Settings(BaseSettings):
     def date_at(self, moment: datetime) -> date:
         """The team's date at `moment`: a 06:00 Asia/Tokyo run is 21:00 UTC the day before."""
         return moment.astimezone(self.zone).date()
+
+    @property
+    def crm_read_overlap(self) -> timedelta:
+        return timedelta(minutes=self.crm_read_overlap_minutes)
+
+    @property
+    def crm_full_read_every(self) -> timedelta:
+        return timedelta(days=self.crm_full_read_every_days)
 
     @property
     def run_lock_stale_after(self) -> timedelta:

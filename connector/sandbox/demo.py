@@ -86,6 +86,7 @@ def running_sandbox(
         usage_rows = [UsageRow.from_json(row) for row in saved["rows"]]
     else:
         demo_date = as_of or datetime.now(UTC).date()
+    crm_clock: Callable[[], datetime] | None = None  # the org dates its answers
     if crm == "hubspot":
         portal_clock = clock.now if clock is not None else _clock(demo_date)
         portal = (
@@ -108,6 +109,7 @@ def running_sandbox(
             else SandboxOrg(schema, **org_time)
         )
         served, app = org, SalesforceApp(org)
+        crm_clock = org.now
         if not seeded:
             usage_rows = DemoCompany(demo_date, customers).populate(org)
             org.add_client(CLIENT_ID, CLIENT_SECRET)
@@ -126,7 +128,7 @@ def running_sandbox(
         return app if on_request is None else after_handling(app, service, on_request)
 
     with ExitStack() as stack:
-        crm_server = stack.enter_context(serve_wsgi(hooked(app, "crm"), tls=tls))
+        crm_server = stack.enter_context(serve_wsgi(hooked(app, "crm"), tls=tls, clock=crm_clock))
         usage_server = stack.enter_context(serve_wsgi(hooked(usage, "usage"), tls=tls))
         slack_server = stack.enter_context(serve_wsgi(hooked(slack, "slack"), tls=tls))
         smtp = stack.enter_context(SmtpSink(outbox=state_dir / "outbox"))

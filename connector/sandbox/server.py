@@ -10,6 +10,8 @@ import ssl
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import formatdate
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -94,6 +96,17 @@ class _QuietHandler(WSGIRequestHandler):
         self.close_connection = True
 
 
+def _dated_by(clock: Callable[[], datetime]) -> type[_QuietHandler]:
+    class _Dated(_QuietHandler):
+        def date_time_string(self, timestamp: float | None = None) -> str:
+            """The Date header by the service's clock, the one its records are stamped by:
+            a client may take it as the server's time."""
+            moment = clock().timestamp() if timestamp is None else timestamp
+            return formatdate(moment, usegmt=True)
+
+    return _Dated
+
+
 class RunningServer:
     """A server answering on `url` until `close()` (or the end of a `with` block)."""
 
@@ -125,11 +138,18 @@ class RunningServer:
 
 
 def serve_wsgi(
-    app: WSGIApplication, *, host: str = "127.0.0.1", port: int = 0, tls: TlsFiles | None
+    app: WSGIApplication,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls: TlsFiles | None,
+    clock: Callable[[], datetime] | None = None,
 ) -> RunningServer:
-    """Start a threaded server for `app`; port 0 picks a free port (see `RunningServer.url`)."""
+    """Start a threaded server for `app`; port 0 picks a free port (see `RunningServer.url`).
+    `clock`: the service's time, sent as each answer's Date header."""
     context = tls.server_context() if tls is not None else None
+    handler = _QuietHandler if clock is None else _dated_by(clock)
     server = make_server(
-        host, port, app, threaded=True, request_handler=_QuietHandler, ssl_context=context
+        host, port, app, threaded=True, request_handler=handler, ssl_context=context
     )
     return RunningServer(server, "https" if tls is not None else "http")

@@ -32,6 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store.lock import advisory_key, run_lock
+from connector.store.mirror import CrmMirror, load_mirror, save_mirror, save_watermark
 from connector.store.tables import (
     account_snapshots,
     message_ledger,
@@ -367,6 +368,22 @@ class HistoryStore:
         return pl.concat([base, measures], how="horizontal") if measures.width else base
 
     # -- lifetime usage ------------------------------------------------------------------
+
+    # -- the CRM mirror (incremental reads) -----------------------------------------------
+
+    def crm_mirror(self, name: str) -> CrmMirror | None:
+        """The records of object `name` as its last successful read left them, if any."""
+        with self._transaction() as db:
+            return load_mirror(db, name)
+
+    def save_crm_mirror(self, name: str, mirror: CrmMirror) -> None:
+        with self._transaction() as db:
+            save_mirror(db, name, mirror)
+
+    def save_crm_watermark(self, name: str, watermark: datetime | None) -> None:
+        """A read found nothing new: only the time it read up to moves on."""
+        with self._transaction() as db:
+            save_watermark(db, name, watermark)
 
     def usage_totals(self) -> pl.DataFrame:
         """Each tenant's lifetime usage totals, as `frame.usage.lifetime_usage` reads them:

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, Date, DateTime, Float, MetaData, String, Table
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
 
 metadata = MetaData()
 
@@ -102,4 +113,20 @@ usage_totals = Table(
     Column("account_key", String(128), primary_key=True),
     Column("through_week", Date, nullable=False),
     Column("totals", JSON, nullable=False),
+)
+
+# The mapped CRM records of one object as of its last successful read, so the next run reads
+# only what changed: `records` and `outside` are Parquet (records: the mapped columns plus the
+# Id and change stamp; outside: Id and stamp of changed records the mapping's filter leaves
+# out). `fingerprint` names the fields and filter read; `watermark` is the newest change
+# stamp seen (the CRM's clock, not ours); `full_read_at` when it was last read in full.
+crm_mirror = Table(
+    "crm_mirror",
+    metadata,
+    Column("name", String(120), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("watermark", DateTime(timezone=True)),
+    Column("full_read_at", DateTime(timezone=True), nullable=False),
+    Column("records", LargeBinary, nullable=False),
+    Column("outside", LargeBinary, nullable=False),
 )

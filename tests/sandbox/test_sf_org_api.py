@@ -680,6 +680,29 @@ def test_a_deleted_task_is_gone_and_its_key_may_be_upserted_again(
     assert again[0]["id"] != task_id
 
 
+def test_query_all_returns_deleted_records_with_is_deleted_and_a_new_modstamp(
+    sf: Salesforce, org: SandboxOrg, owner: str
+) -> None:
+    kept, gone = accounts(org, owner, 2)
+    stamp_before = org.get("Account", gone)["SystemModstamp"]
+    time.sleep(0.002)  # the org stamps to the millisecond
+
+    assert sf.Account.delete(gone) == 204
+    soql = "SELECT Id, IsDeleted, SystemModstamp FROM Account ORDER BY Id"
+    live = sf.query_all(soql)["records"]
+    everything = sf.query_all(soql, include_deleted=True)["records"]
+    changed = sf.query_all(
+        f"SELECT Id FROM Account WHERE SystemModstamp > {stamp_before.replace('+0000', 'Z')}",  # noqa: S608
+        include_deleted=True,
+    )["records"]
+
+    assert [(r["Id"], r["IsDeleted"]) for r in live] == [(kept, False)]
+    assert [(r["Id"], r["IsDeleted"]) for r in everything] == [(kept, False), (gone, True)]
+    assert everything[1]["SystemModstamp"] > stamp_before
+    assert [r["Id"] for r in changed] == [gone]
+    assert org.count_calls("GET", "/queryAll") == 2
+
+
 def test_a_settable_clock_stamps_records_at_its_instant() -> None:
     clock = SandboxClock(datetime(2026, 4, 1, 6, tzinfo=ZoneInfo("Asia/Tokyo")))
     org = SandboxOrg(now=clock.now)

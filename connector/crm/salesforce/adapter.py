@@ -7,7 +7,7 @@ class checks the mapping against the org's describe and serves `doctor`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
@@ -21,21 +21,30 @@ from connector.crm.protocol import (
     TaskIntent,
     WriteResult,
 )
-from connector.crm.salesforce import read, write
+from connector.crm.salesforce import incremental, read, write
 from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.describe import ObjectDescription
 from connector.errors import CrmError
 from connector.settings import Settings
+from connector.store import HistoryStore
 
 TEXT_TYPES = {"string", "textarea", "picklist", "email", "phone", "url"}
 
 
 class SalesforceAdapter:
-    def __init__(self, settings: Settings, mapping: Mapping) -> None:
+    def __init__(
+        self, settings: Settings, mapping: Mapping, store: HistoryStore | None = None
+    ) -> None:
+        """`store` keeps the mirror incremental reads merge into; without it (or with
+        CRM_FULL_READ_EVERY_DAYS=0) every read is a full one."""
         self._client = SalesforceClient(settings, mapping.api_version)
         self.usage = self._client.usage
         self._tasks = mapping.tasks
         self._zone = settings.zone
+        self._store = store if settings.crm_full_read_every_days else None
+        self._policy = incremental.ReadPolicy(
+            settings.crm_read_overlap, settings.crm_full_read_every
+        )
 
     def close(self) -> None:
         self._client.close()
@@ -149,7 +158,11 @@ class SalesforceAdapter:
     # -- the protocol: reads and writes --------------------------------------------------
 
     def read(self, spec: ObjectMapping, extra_fields: dict[str, str]) -> pl.DataFrame:
-        return read.read_object(self._client, spec, extra_fields)
+        if self._store is None:
+            return read.read_object(self._client, spec, extra_fields)
+        planned = incremental.plan_read(self._client, spec, extra_fields)
+        now = datetime.now(UTC)
+        return incremental.read_mirrored(self._client, self._store, planned, self._policy, now)
 
     def find_tasks(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
         return read.find_tasks(self._client, self._tasks, keys, self._zone)

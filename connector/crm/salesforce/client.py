@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
@@ -37,6 +39,7 @@ class ApiSession(requests.Session):
         self.verify = verify
         self._timeout = timeout
         self._usage = usage
+        self.server_time: datetime | None = None  # the Date of the latest answer
 
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
@@ -48,7 +51,14 @@ class ApiSession(requests.Session):
         if "/services/data/" in str(url):
             self._usage.calls += 1
             self._record_limit(response.headers.get("Sforce-Limit-Info", ""))
+            self._record_date(response.headers.get("Date", ""))
         return response
+
+    def _record_date(self, header: str) -> None:
+        try:
+            self.server_time = parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return
 
     def _record_limit(self, header: str) -> None:
         for part in header.split(";"):
@@ -116,6 +126,12 @@ class SalesforceClient:
         self._http.close()
 
     @property
+    def server_time(self) -> datetime | None:
+        """Salesforce's time at its latest answer (its Date header): a read started after it
+        sees every change stamped before it."""
+        return self._http.server_time
+
+    @property
     def instance(self) -> str:
         return str(self._sf.sf_instance)
 
@@ -125,9 +141,10 @@ class SalesforceClient:
             lambda: request(self._sf), self._classify, reauthenticate=self._renew
         )
 
-    def query(self, soql: str) -> Iterator[dict[str, Any]]:
-        """Records of every page; each page is one retried call."""
-        page: dict[str, Any] = self.call(lambda sf: sf.query(soql))
+    def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
+        """Records of every page; each page is one retried call. `include_deleted`:
+        queryAll, deleted records (IsDeleted) too."""
+        page: dict[str, Any] = self.call(lambda sf: sf.query(soql, include_deleted=include_deleted))
         yield from page["records"]
         while not page["done"]:
             page = self._query_more(page["nextRecordsUrl"])

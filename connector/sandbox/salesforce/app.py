@@ -61,6 +61,8 @@ class SalesforceApp:
                 Rule(_DATA, methods=["GET"], endpoint=self._versions),
                 Rule(f"{api}/query", methods=["GET"], endpoint=self._query),
                 Rule(f"{api}/query/<locator>", methods=["GET"], endpoint=self._query_more),
+                Rule(f"{api}/queryAll", methods=["GET"], endpoint=self._query_all),
+                Rule(f"{api}/queryAll/<locator>", methods=["GET"], endpoint=self._query_more),
                 Rule(f"{api}/limits", methods=["GET"], endpoint=self._limits),
                 Rule(
                     f"{api}/sobjects/<sobject>/describe", methods=["GET"], endpoint=self._describe
@@ -153,13 +155,21 @@ class SalesforceApp:
             [{"label": _release(v), "url": f"{_DATA}/v{v}", "version": v} for v in API_VERSIONS]
         )
 
-    def _query(self, request: Request, version: str) -> Response:
+    def _query(self, request: Request, version: str, *, include_deleted: bool = False) -> Response:
         soql = request.args.get("q", "")
         if not soql.strip():
             raise SalesforceError("MALFORMED_QUERY", "A query string has to be specified")
         requested = _BATCH_SIZE.search(request.headers.get("Sforce-Query-Options", ""))
         batch = batch_size(int(requested.group(1)) if requested else None)
-        return _json(self.org.query(soql, batch_size=batch, api_version=version))
+        return _json(
+            self.org.query(
+                soql, batch_size=batch, api_version=version, include_deleted=include_deleted
+            )
+        )
+
+    def _query_all(self, request: Request, version: str) -> Response:
+        """queryAll: the query's records and the deleted ones still in the recycle bin."""
+        return self._query(request, version, include_deleted=True)
 
     def _query_more(self, request: Request, version: str, locator: str) -> Response:
         return _json(self.org.query_more(locator, api_version=version))

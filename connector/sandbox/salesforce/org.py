@@ -75,6 +75,10 @@ class SandboxOrg:
         """The org's date: what TODAY means in SOQL and which day API usage counts against."""
         return self._clock()
 
+    def now(self) -> datetime:
+        """The org's clock, the one records are stamped by (and answers dated by)."""
+        return self._now()
+
     def _now(self) -> datetime:
         """The org's clock: today's date as the org sees it, at the current time of day."""
         if self._instant is not None:
@@ -126,11 +130,18 @@ class SandboxOrg:
 
     # -- REST operations (what SalesforceApp serves) ---------------------------------------
 
-    def query(self, soql: str, *, batch_size: int, api_version: str) -> dict[str, Any]:
-        """The first page of a query's results."""
+    def query(
+        self, soql: str, *, batch_size: int, api_version: str, include_deleted: bool = False
+    ) -> dict[str, Any]:
+        """The first page of a query's results (queryAll's with `include_deleted`)."""
         with self._lock:
             query = parse_query(soql, self.schema)
-            rows = query.execute(self._store, today=self.today(), api_version=api_version)
+            rows = query.execute(
+                self._store,
+                today=self.today(),
+                api_version=api_version,
+                include_deleted=include_deleted,
+            )
             return self._cursors.first_page(rows, batch_size, api_version)
 
     def query_more(self, locator: str, *, api_version: str) -> dict[str, Any]:
@@ -149,8 +160,8 @@ class SandboxOrg:
             return dict(record) if record else None
 
     def delete(self, sobject: str, record_id: str) -> bool:
-        """Delete one record as a user would (to the recycle bin, out of every query);
-        False when there is no such record."""
+        """Delete one record as a user would: to the recycle bin, out of every query but
+        queryAll (with IsDeleted true); False when there is no such record."""
         with self._lock:
             return self._store.delete(self._store.object(sobject).name, record_id)
 

@@ -28,6 +28,7 @@ class RecordStore:
         self.schema = schema
         self._now = now
         self._tables: Tables = {name: {} for name in schema}
+        self._recycle_bin: Tables = {name: {} for name in schema}
         self._counters = dict.fromkeys(schema, 0)
         self._rules: dict[str, list[ValidationRule]] = {name: [] for name in schema}
 
@@ -37,6 +38,10 @@ class RecordStore:
     def table(self, sobject: str) -> Mapping[str, Record]:
         """Records of `sobject` (canonical name) by Id, in creation order. Do not mutate."""
         return self._tables[sobject]
+
+    def deleted(self, sobject: str) -> Mapping[str, Record]:
+        """Deleted records of `sobject` (IsDeleted true), which only queryAll returns."""
+        return self._recycle_bin[sobject]
 
     def add_field(self, sobject: str, field: str) -> None:
         """A field the schema just gained: null on every record that exists."""
@@ -78,8 +83,15 @@ class RecordStore:
         return str(before["Id"])
 
     def delete(self, sobject: str, record_id: str) -> bool:
+        """Move the record to the recycle bin, stamped as Salesforce stamps a delete."""
         normalized = normalize_id(record_id)
-        return self._tables[sobject].pop(normalized or record_id, None) is not None
+        record = self._tables[sobject].pop(normalized or record_id, None)
+        if record is None:
+            return False
+        stamp = format_datetime(self._now())
+        deleted = {**record, "IsDeleted": True, "SystemModstamp": stamp}
+        self._recycle_bin[sobject][record["Id"]] = deleted
+        return True
 
     def upsert(self, sobject: str, key_field: str, values: Mapping[str, Any]) -> tuple[str, bool]:
         """Update the record whose `key_field` equals the record's value, else create one;
@@ -117,6 +129,7 @@ class RecordStore:
     def to_json(self) -> dict[str, Any]:
         return {
             "records": {name: list(table.values()) for name, table in self._tables.items()},
+            "deleted": {name: list(bin_.values()) for name, bin_ in self._recycle_bin.items()},
             "counters": self._counters,
         }
 
@@ -124,9 +137,10 @@ class RecordStore:
         """Records saved by `to_json`; fields the schema gained since start out null."""
         for name, records in saved["records"].items():
             obj = self.object(name)
-            self._tables[obj.name] = {
-                r["Id"]: {f.name: r.get(f.name) for f in obj.fields} for r in records
-            }
+            self._tables[obj.name] = {r["Id"]: _loaded(obj, r, deleted=False) for r in records}
+        for name, records in saved.get("deleted", {}).items():
+            obj = self.object(name)
+            self._recycle_bin[obj.name] = {r["Id"]: _loaded(obj, r, deleted=True) for r in records}
         self._counters.update(saved["counters"])
 
     # -- internals -----------------------------------------------------------------------
@@ -205,3 +219,11 @@ def external_id_field(obj: ObjectSchema, name: str) -> FieldSchema:
 
 def _fold(value: Any) -> Any:
     return value.casefold() if isinstance(value, str) else value
+
+
+def _loaded(obj: ObjectSchema, saved: Mapping[str, Any], *, deleted: bool) -> Record:
+    """A saved record with the schema's fields; fields gained since start out null."""
+    record = {f.name: saved.get(f.name) for f in obj.fields}
+    if obj.field("IsDeleted") is not None:
+        record["IsDeleted"] = deleted
+    return record

@@ -157,7 +157,9 @@ def _object(name: str, key_prefix: str, *fields: FieldSchema) -> ObjectSchema:
         FieldSchema(audit_name, "datetime", _label(audit_name), False, False, False)
         for audit_name in ("CreatedDate", "LastModifiedDate", "SystemModstamp")
     )
-    return ObjectSchema(name, key_prefix, _label(name), (record_id, *fields, *audit))
+    # true only on records in the recycle bin, which only queryAll returns
+    deleted = FieldSchema("IsDeleted", "boolean", "Deleted", False, False, False, default=False)
+    return ObjectSchema(name, key_prefix, _label(name), (record_id, *fields, *audit, deleted))
 
 
 _ACTIVITY_TYPES = ("Call", "Email", "Meeting", "Other")

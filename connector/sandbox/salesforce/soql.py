@@ -56,6 +56,10 @@ class RecordSource(Protocol):
         """Records of `sobject` by Id."""
         ...
 
+    def deleted(self, sobject: str) -> Mapping[str, Mapping[str, Any]]:
+        """Deleted records of `sobject` by Id (queryAll's extra rows)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Column:
@@ -102,15 +106,21 @@ class Query:
     offset: int
 
     def execute(
-        self, source: RecordSource, *, today: date, api_version: str
+        self,
+        source: RecordSource,
+        *,
+        today: date,
+        api_version: str,
+        include_deleted: bool = False,
     ) -> list[dict[str, Any]]:
         """Matching records in REST shape: `attributes`, the selected fields, and each
-        parent as a nested record (or null)."""
+        parent as a nested record (or null); deleted ones too for queryAll."""
         where = self.where
+        candidates = list(source.table(self.sobject.name).values())
+        if include_deleted:
+            candidates += source.deleted(self.sobject.name).values()
         records = [
-            record
-            for record in source.table(self.sobject.name).values()
-            if where is None or where(_Row(record, source, today))
+            record for record in candidates if where is None or where(_Row(record, source, today))
         ]
         if self.order_by:
             keyed = [([c.key(r, source) for c, _, _ in self.order_by], r) for r in records]
