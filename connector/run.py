@@ -30,6 +30,7 @@ from connector.engine.health import (
 )
 from connector.extract import Extracted, extract
 from connector.frame import build_frame
+from connector.frame.deals import closed_deals
 from connector.frame.usage import lifetime_usage
 from connector.logs import RUN_ID, event
 from connector.plan.apply import ApplyReport, apply_plan
@@ -59,6 +60,7 @@ class RunSummary:
     records_written: int = 0
     tasks_created: int = 0
     snapshots_saved: int = 0
+    closed_deals_saved: int = 0  # won and lost opportunities mirrored for the report
     stage_changes: int = 0  # stage and tier entries recorded in the stage history
     trends_model_changed: int = 0  # accounts without a trend: their baseline's model changed
     slack_posted: int = 0
@@ -201,15 +203,22 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
             )
             summary.stage_changes = store.save_stages(summary.run_id, evaluation.state)
             store.save_usage_totals(next_totals)
+            summary.closed_deals_saved = store.save_closed_deals(
+                summary.run_id, closed_deals(extracted.records.opportunities, config.mapping)
+            )
         return plan
 
 
 def snapshot_columns(config: Config) -> list[str]:
     """What each day's snapshot keeps besides the score: usage metrics, group and measure
-    scores."""
+    scores, and what the report breaks KPIs down by (owner, segment, tier, stage, ARR)."""
     groups = [GROUP_PREFIX + group for group in config.health.groups]
     measures = [SCORE_PREFIX + measure.id for measure in config.health.measures]
-    return [*config.mapping.usage.metrics, *groups, *measures]
+    owner = ["owner_name"] if "owner_name" in config.mapping.account.fields else []
+    tier = ["touch_tier"] if config.touch_tiers is not None else []
+    stage = ["journey_stage"] if config.journey is not None else []
+    dimensions = ["owner_id", *owner, "health_segment", *tier, *stage, "arr"]
+    return [*config.mapping.usage.metrics, *groups, *measures, *dimensions]
 
 
 def _count_incomparable_trends(table: pl.DataFrame, summary: RunSummary) -> None:
