@@ -14,6 +14,8 @@ the CRM first). The CLI turns them into one sentence and an exit code; a traceba
     ├── TemplateError         terminal   a Jinja template does not parse, names no column, or
     │                                    fails (sandbox, size or step limits) when rendered
     ├── RunLocked             transient  another run holds the store's run lock
+    ├── ReportError           terminal   the store's data cannot be reported as it stands
+    │                                    (closed deals in more than one currency)
     ├── CrmError              either     the CRM refused (4xx: terminal) or could not be
     │   │                                reached / failed (5xx, no answer: transient)
     │   └── ApiBudgetExhausted transient the daily API allowance is used up
@@ -63,6 +65,11 @@ class ConfigError(ConnectorError):
     @classmethod
     def at(cls, path: Path, line: int | None, message: str) -> ConfigError:
         return cls([ConfigProblem(path, line, message)])
+
+
+class ReportError(ConnectorError):
+    """The history store's data cannot be reported as it stands: e.g. closed deals in more
+    than one currency, which the report refuses to add up."""
 
 
 class ExpressionError(ConnectorError):
