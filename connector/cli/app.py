@@ -29,6 +29,7 @@ from connector.doctor import salesforce as salesforce_doctor
 from connector.doctor.findings import Finding
 from connector.errors import ApiBudgetExhausted, ConfigError, ConnectorError, RunLocked
 from connector.logs import event
+from connector.report.write import write_report
 from connector.run import run_sync
 from connector.settings import CrmName, Settings
 
@@ -234,6 +235,19 @@ def _check_setup(
             console.print(escape(f"Created {', '.join(created)}."))
             findings = diagnose(crm, config)
     return findings
+
+
+@app.command()
+def report(
+    output: Annotated[
+        Path, typer.Option("--output", help="Directory for index.html and the KPI tables.")
+    ] = Path("report"),
+) -> None:
+    """Write the portfolio report (HTML, CSV, Parquet) from the history store; no CRM call."""
+    settings = _settings()
+    with _exit_codes("Cannot write the report"):
+        files = write_report(settings, load_checked_config(settings), output)
+    console.print(escape(f"Report written to {files.page} ({len(files.exports)} data files)."))
 
 
 @app.command()

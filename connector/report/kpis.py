@@ -151,10 +151,20 @@ def attributes_at(snapshots: pl.DataFrame, accounts: pl.DataFrame, column: str) 
     )
     ordered = accounts.sort("account_id", "day")
     before = ordered.join_asof(
-        known, left_on="day", right_on="snapshot_date", by="account_id", strategy="backward"
+        known,
+        left_on="day",
+        right_on="snapshot_date",
+        by="account_id",
+        strategy="backward",
+        check_sortedness=False,
     )
     after = ordered.join_asof(
-        known, left_on="day", right_on="snapshot_date", by="account_id", strategy="forward"
+        known,
+        left_on="day",
+        right_on="snapshot_date",
+        by="account_id",
+        strategy="forward",
+        check_sortedness=False,
     )
     return before.select(
         "account_id",
@@ -275,6 +285,7 @@ def renewal_rate_by_colour(
         by="account_id",
         strategy="backward",
         tolerance=timedelta(days=SNAPSHOT_TOLERANCE_DAYS),
+        check_sortedness=False,  # sorted by account, then day: what `by` needs
     )
     return (
         joined.with_columns(pl.col("health_color").fill_null(NO_SNAPSHOT))
