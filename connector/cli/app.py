@@ -244,7 +244,11 @@ def report(
     ] = Path("report"),
 ) -> None:
     """Write the portfolio report (HTML, CSV, Parquet) from the history store; no CRM call."""
-    settings = _settings()
+    report_to(_settings(), output)
+
+
+def report_to(settings: Settings, output: Path) -> None:
+    """Write the report into `output` and say where it is."""
     with _exit_codes("Cannot write the report"):
         files = write_report(settings, load_checked_config(settings), output)
     console.print(escape(f"Report written to {files.page} ({len(files.exports)} data files)."))
