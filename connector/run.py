@@ -187,8 +187,9 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
         )
         summary.rules_fired = evaluation.firings.height
         _count_incomparable_trends(evaluation.table, summary)
+        deals = closed_deals(extracted.records.opportunities, config.mapping)
         plan = build_plan(
-            crm, config, store, evaluation, extracted.records.contacts, as_of, settings
+            crm, config, store, evaluation, extracted.records.contacts, as_of, settings, deals
         )
         summary.planned(plan)
         _log_plan(plan, table.height, summary.rules_fired)
@@ -203,9 +204,7 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
             )
             summary.stage_changes = store.save_stages(summary.run_id, evaluation.state)
             store.save_usage_totals(next_totals)
-            summary.closed_deals_saved = store.save_closed_deals(
-                summary.run_id, closed_deals(extracted.records.opportunities, config.mapping)
-            )
+            summary.closed_deals_saved = store.save_closed_deals(summary.run_id, deals)
         return plan
 
 

@@ -125,6 +125,11 @@ class Settings(BaseSettings):
         default=DEFAULT_LANGUAGE,
         description="The CS team's language: task texts, health reasons, the Slack digest",
     )
+    report_location: str | None = Field(
+        default=None,
+        description="Where the team opens `cs-connector report`'s page (a URL or a path): "
+        "the weekly Slack digest names it beside the headline KPIs",
+    )
     tasks_per_owner_per_day: int = Field(
         default=15,
         ge=0,

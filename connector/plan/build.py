@@ -13,14 +13,15 @@ from connector.engine.evaluate import Evaluation
 from connector.engine.expressions import POLARS_ERRORS, reason
 from connector.engine.rules import RuleSources, Skipped
 from connector.language import Language
-from connector.messages.digest import build_digest
+from connector.messages.digest import Headline, build_digest
 from connector.messages.email import Email, compose
 from connector.messages.email_log import Outcome, SettledEmail
 from connector.plan.actions import candidate_keys, plan_actions
 from connector.plan.fields import plan_field_updates
 from connector.plan.model import SET_PREFIX, ActionPlan, FieldTarget, Plan
+from connector.report.headline import headline_kpis
 from connector.settings import Settings
-from connector.store import HistoryStore
+from connector.store import CLOSED_DEAL_SCHEMA, HistoryStore
 
 UNFINISHED = ("sent", "sending")  # ledger states that must not be sent again
 
@@ -33,13 +34,25 @@ def build_plan(
     contacts: pl.DataFrame | None,
     as_of: date,
     settings: Settings,
+    deals: pl.DataFrame | None = None,
 ) -> Plan:
     """Everything the run would write, create and send; reads the CRM and the ledger only.
     Tasks fall due on the team's working days, at most its daily limit a person; what the
-    team reads is in its language."""
+    team reads is in its language. `deals`: this run's closed deals, for the digest's
+    headline KPIs."""
     actions = _actions(crm, config, evaluation, as_of, settings)
     language = settings.team_language
-    return _assemble(crm, config, store, evaluation.table, actions, contacts, as_of, language)
+    headline = _headline(deals, as_of, settings) if config.slack_digest else None
+    return _assemble(
+        crm, config, store, evaluation.table, actions, contacts, as_of, language, headline
+    )
+
+
+def _headline(deals: pl.DataFrame | None, as_of: date, settings: Settings) -> Headline:
+    """The last quarter's KPIs from the closed deals the CRM holds (no data without)."""
+    kpis = headline_kpis(pl.DataFrame(schema=CLOSED_DEAL_SCHEMA) if deals is None else deals, as_of)
+    location = settings.report_location
+    return Headline(kpis.period, kpis.grr, kpis.nrr, kpis.logo_churn, location)
 
 
 def _actions(
@@ -76,6 +89,7 @@ def _assemble(
     contacts: pl.DataFrame | None,
     as_of: date,
     language: Language,
+    headline: Headline | None = None,
 ) -> Plan:
     """Field diffs, and the messages the ledger has not seen sent (or sending) yet."""
     mapping = config.mapping
@@ -93,7 +107,7 @@ def _assemble(
             return crm.record_url(mapping.account.object, record_id)
 
         try:
-            slack += build_digest(table, config.slack_digest, as_of, link, language)
+            slack += build_digest(table, config.slack_digest, as_of, link, language, headline)
         except POLARS_ERRORS as exc:  # the rest of the run goes on without the digest
             actions.skipped.append(_digest_failed(config, exc))
     emails, emails_skipped = compose(actions.emails, contacts, config.email_templates)

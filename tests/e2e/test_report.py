@@ -128,3 +128,17 @@ def test_without_history_every_chart_says_no_data_and_no_rate_is_invented(
     assert quarters["accounts"].to_list() == [0] * quarters.height
     assert quarters["grr"].null_count() == quarters.height
     assert "100.0%" not in page
+
+
+def test_the_weekly_digest_carries_the_headline_kpis_and_the_reports_place(
+    sandbox: RunningSandbox,
+) -> None:
+    settings = sandbox.settings.model_copy(update={"report_location": "https://cs.example/r/"})
+
+    plan = run_sync(settings, dry_run=True).plan
+
+    digest = next(m for m in plan.slack if m.key.startswith("slack-digest:"))
+    assert digest.blocks[1]["elements"][1]["text"] == (
+        "2026-Q3: GRR 100.0% · NRR 100.0% · logo churn 0.0% · "
+        "portfolio report: https://cs.example/r/"
+    )

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from connector.errors import ReportError
+from connector.report.headline import HeadlineKpis, headline_kpis
 from connector.report.kpis import (
     EVERYONE,
     NO_SNAPSHOT,
@@ -181,3 +182,12 @@ def test_one_currency_is_named_and_two_are_refused() -> None:
     assert deal_currency(_deals(currency=None, other=None)) is None
     with pytest.raises(ReportError, match=r"2 currencies \(JPY, USD\)"):
         deal_currency(_deals(other="JPY"))
+
+
+def test_the_headline_is_the_last_complete_quarter() -> None:
+    assert headline_kpis(_deals(), D(2026, 5, 10)) == HeadlineKpis(
+        "2026-Q1", 2800 / 3800, 3100 / 3800, 0.25
+    )
+    assert headline_kpis(_deals().clear(), D(2026, 5, 10)) == HeadlineKpis(
+        "2026-Q1", None, None, None
+    )
