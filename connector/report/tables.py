@@ -9,6 +9,7 @@ import polars as pl
 
 from connector.config.load import Config
 from connector.report.kpis import (
+    BREAKDOWNS,
     UNKNOWN,
     arr_at,
     breakdown_column,
@@ -52,25 +53,27 @@ class KpiTables:
 
 
 def kpi_tables(history: History, config: Config, as_of: date) -> KpiTables:
-    """GRR/NRR by month and quarter (and by owner, segment, tier per quarter), renewal rate
+    """GRR/NRR by month and quarter, overall and by owner, segment and tier; renewal rate
     by colour, stage cohorts, and the latest health picture."""
     currency = deal_currency(history.deals)
     deals, snapshots = history.deals, history.snapshots
     months = periods(_months_back(as_of, MONTHS_SHOWN - 1), as_of, "month")
     quarters = periods(_months_back(as_of, 3 * (QUARTERS_SHOWN - 1)), as_of, "quarter")
     stages = [stage.name for stage in config.journey.stages] if config.journey else []
+    colours = [band.color for band in sorted(config.health.colors, key=lambda b: -b.min)]
     tables = {
         "retention_by_month": retention(deals, snapshots, months),
         "retention_by_quarter": retention(deals, snapshots, quarters),
         **{
-            f"retention_by_quarter_and_{by}": retention(deals, snapshots, quarters, by=by)
-            for by in ("owner", "segment", "tier")
+            f"retention_by_{name}_and_{by}": retention(deals, snapshots, spans, by=by)
+            for name, spans in (("month", months), ("quarter", quarters))
+            for by in BREAKDOWNS
         },
         "renewal_rate_by_colour": renewal_rate_by_colour(deals, snapshots, "quarter"),
         "stage_cohorts": stage_cohorts(history.stage_entries, deals, stages, "quarter"),
-        "health_distribution": health_distribution(snapshots, config),
+        "health_distribution": health_distribution(snapshots, colours),
         "score_trend": score_trend(snapshots),
-        "at_risk_arr_by_owner": at_risk_by_owner(deals, snapshots, config, as_of),
+        "at_risk_arr_by_owner": at_risk_by_owner(deals, snapshots, colours[-1], as_of),
     }
     return KpiTables(tables, currency)
 
@@ -85,9 +88,8 @@ def latest_snapshots(snapshots: pl.DataFrame) -> pl.DataFrame:
     return snapshots.sort("snapshot_date").group_by("account_id", maintain_order=True).last()
 
 
-def health_distribution(snapshots: pl.DataFrame, config: Config) -> pl.DataFrame:
-    """Accounts per colour on their latest snapshot, colours in the model's order."""
-    colours = [band.color for band in sorted(config.health.colors, key=lambda b: -b.min)]
+def health_distribution(snapshots: pl.DataFrame, colours: list[str]) -> pl.DataFrame:
+    """Accounts per colour on their latest snapshot, in the model's order (best first)."""
     counts = (
         latest_snapshots(snapshots)
         .group_by("health_color")
@@ -111,11 +113,10 @@ def score_trend(snapshots: pl.DataFrame) -> pl.DataFrame:
 
 
 def at_risk_by_owner(
-    deals: pl.DataFrame, snapshots: pl.DataFrame, config: Config, as_of: date
+    deals: pl.DataFrame, snapshots: pl.DataFrame, worst: str, as_of: date
 ) -> pl.DataFrame:
-    """ARR of the accounts whose latest colour is the model's worst band, per owner: ARR
-    from the closed deals, else the snapshot's own `arr`."""
-    worst = min(config.health.colors, key=lambda band: band.min).color
+    """ARR of the accounts whose latest colour is `worst` (the model's lowest band), per
+    owner: ARR from the closed deals, else the snapshot's own `arr`."""
     latest = latest_snapshots(snapshots).filter(pl.col("health_color") == worst)
     owner = breakdown_column(snapshots, "owner") if snapshots.height else "owner_id"
     own_arr = pl.col("arr") if "arr" in latest.columns else pl.lit(None, pl.Float64)
