@@ -18,6 +18,8 @@ the CRM first). The CLI turns them into one sentence and an exit code; a traceba
     ├── RunLocked             transient  another run holds the store's run lock
     ├── CredentialsRejected   terminal   the CRM or usage API refused the credentials
     │                                    (expired, revoked, wrong secret, missing scope)
+    ├── ReportError           terminal   the store's data cannot be reported as it stands
+    │                                    (closed deals in more than one currency)
     ├── CrmError              either     the CRM refused (4xx: terminal) or could not be
     │   │                                reached / failed (5xx, no answer: transient)
     │   ├── ApiBudgetExhausted transient the daily API allowance is used up
@@ -100,6 +102,11 @@ class SettingsError(ConnectorError):
 
 class CredentialsRejected(ConnectorError):
     """The credentials were refused: no retry helps until someone renews or fixes them."""
+
+
+class ReportError(ConnectorError):
+    """The history store's data cannot be reported as it stands: e.g. closed deals in more
+    than one currency, which the report refuses to add up."""
 
 
 class ExpressionError(ConnectorError):

@@ -15,6 +15,7 @@ from connector.config.revision import config_folders
 from connector.crm.connect import connect
 from connector.crm.protocol import ApiUsage
 from connector.errors import ConfigError, RevisionError
+from connector.frame.deals import closed_deals
 from connector.plan.build import MessageLedger, plan_from
 from connector.plan.impact import Impact, Side, compare
 from connector.plan.state import Firings, TaskState
@@ -108,6 +109,7 @@ def _side(
         inputs.extracted.records.contacts,
         inputs.as_of,
         settings,
+        closed_deals(inputs.extracted.records.opportunities, evaluated.config.mapping),
     )
     return Side(plan, evaluation.table)
 

@@ -29,6 +29,7 @@ from connector.engine.health import (
     model_inputs,
 )
 from connector.extract import Extracted
+from connector.frame.deals import closed_deals
 from connector.logs import RUN_ID, event
 from connector.plan.apply import ApplyReport, apply_plan
 from connector.plan.build import MessageLedger, plan_from
@@ -65,6 +66,7 @@ class RunSummary:
     records_written: int = 0
     tasks_created: int = 0
     snapshots_saved: int = 0
+    closed_deals_saved: int = 0  # won and lost opportunities mirrored for the report
     stage_changes: int = 0  # stage and tier entries recorded in the stage history
     trends_model_changed: int = 0  # accounts without a trend: their baseline's model changed
     slack_posted: int = 0
@@ -187,7 +189,8 @@ def _sync(
         evaluation = evaluated.evaluation
         tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of)
         ledger = RecordingLedger(store)
-        plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary)
+        deals = closed_deals(inputs.extracted.records.opportunities, config.mapping)
+        plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary, deals)
         if save_snapshot is not None:
             save_snapshot_folder(
                 save_snapshot, inputs, tasks, SavedLedger(ledger.answers), settings.crm
@@ -203,6 +206,7 @@ def _sync(
             )
             summary.stage_changes = store.save_stages(summary.run_id, evaluation.state)
             store.save_usage_totals(evaluated.next_totals)
+            summary.closed_deals_saved = store.save_closed_deals(summary.run_id, deals)
         return plan
 
 
@@ -216,7 +220,8 @@ def plan_from_snapshot(settings: Settings, path: Path) -> RunOutcome:
     summary.read(inputs.extracted)
     _check_usage(inputs.extracted, config, settings, summary)
     evaluated = _evaluate(config, inputs, settings, summary)
-    plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary)
+    deals = closed_deals(inputs.extracted.records.opportunities, config.mapping)
+    plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary, deals)
     summary.duration_seconds = round(time.perf_counter() - started, 3)
     return RunOutcome(plan, summary)
 
@@ -240,10 +245,11 @@ def _plan(
     ledger: MessageLedger,
     settings: Settings,
     summary: RunSummary,
+    deals: pl.DataFrame,
 ) -> Plan:
     evaluation, contacts = evaluated.evaluation, inputs.extracted.records.contacts
     plan = plan_from(
-        config, evaluation, tasks, inputs.link, ledger, contacts, inputs.as_of, settings
+        config, evaluation, tasks, inputs.link, ledger, contacts, inputs.as_of, settings, deals
     )
     summary.planned(plan)
     _log_plan(plan, evaluation.table.height, summary.rules_fired)
@@ -273,10 +279,14 @@ def _check_usage(
 
 def snapshot_columns(config: Config) -> list[str]:
     """What each day's snapshot keeps besides the score: usage metrics, group and measure
-    scores."""
+    scores, and what the report breaks KPIs down by (owner, segment, tier, stage, ARR)."""
     groups = [GROUP_PREFIX + group for group in config.health.groups]
     measures = [SCORE_PREFIX + measure.id for measure in config.health.measures]
-    return [*config.mapping.usage.metrics, *groups, *measures]
+    owner = ["owner_name"] if "owner_name" in config.mapping.account.fields else []
+    tier = ["touch_tier"] if config.touch_tiers is not None else []
+    stage = ["journey_stage"] if config.journey is not None else []
+    dimensions = ["owner_id", *owner, "health_segment", *tier, *stage, "arr"]
+    return [*config.mapping.usage.metrics, *groups, *measures, *dimensions]
 
 
 def _count_incomparable_trends(table: pl.DataFrame, summary: RunSummary) -> None:

@@ -163,6 +163,11 @@ class Settings(BaseSettings):
         description="ISO 4217 code amounts are written in (the `money` filter, the digest's "
         "ARR); empty: JPY for a Japanese team, USD otherwise",
     )
+    report_location: str | None = Field(
+        default=None,
+        description="Where the team opens `cs-connector report`'s page (a URL or a path): "
+        "the weekly Slack digest names it beside the headline KPIs",
+    )
     tasks_per_owner_per_day: int = Field(
         default=15,
         ge=0,

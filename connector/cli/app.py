@@ -40,6 +40,7 @@ from connector.errors import (
 )
 from connector.logs import event
 from connector.plan.impact import Limits
+from connector.report.write import write_report
 from connector.review import review_change
 from connector.run import plan_from_snapshot, run_sync
 from connector.settings import CrmName, Settings
@@ -404,6 +405,23 @@ def _check_setup(
             console.print(escape(f"Created {', '.join(created)}."))
             findings = diagnose(crm, config)
     return findings
+
+
+@app.command()
+def report(
+    output: Annotated[
+        Path, typer.Option("--output", help="Directory for index.html and the KPI tables.")
+    ] = Path("report"),
+) -> None:
+    """Write the portfolio report (HTML, CSV, Parquet) from the history store; no CRM call."""
+    report_to(_settings(), output)
+
+
+def report_to(settings: Settings, output: Path) -> None:
+    """Write the report into `output` and say where it is."""
+    with _exit_codes("Cannot write the report"):
+        files = write_report(settings, load_checked_config(settings), output)
+    console.print(escape(f"Report written to {files.page} ({len(files.exports)} data files)."))
 
 
 @app.command()

@@ -45,7 +45,8 @@ class AccountMapping(ObjectMapping):
 class OpportunityMapping(ObjectMapping):
     """Open opportunities, rolled up into renewal and expansion columns; and, when `won` is
     mapped (and `where` also keeps won ones), the closed-won contract terms behind
-    `contract_arr`."""
+    `contract_arr`. With `closed` mapped too, closed deals (won and lost) are kept in the
+    history store for the report; `currency` and `term_months` are optional."""
 
     required = ("id", "account_id", "amount", "close_date", "type")
     renewal_types: list[str] = Field(default_factory=lambda: ["Renewal"], min_length=1)

@@ -26,10 +26,22 @@ from connector.frame import Extract, build_frame, frame_columns
 # every other mapped field is typed as text offline (see `column_types`).
 KNOWN_FIELD_TYPES: dict[str, dict[str, pl.DataType]] = {
     "account": {"contract_start": pl.Date(), "arr": pl.Float64(), "ltv": pl.Float64()},
-    "opportunity": {"amount": pl.Float64(), "close_date": pl.Date(), "won": pl.Boolean()},
+    "opportunity": {
+        "amount": pl.Float64(),
+        "close_date": pl.Date(),
+        "won": pl.Boolean(),
+        "closed": pl.Boolean(),
+        "term_months": pl.Float64(),
+    },
     "meeting": {"start": pl.Datetime("us", "UTC")},
 }
-HEALTH_TEXT = ("health_color", "health_reason", "health_model_version", "health_trend_status")
+HEALTH_TEXT = (
+    "health_color",
+    "health_reason",
+    "health_model_version",
+    "health_segment",
+    "health_trend_status",
+)
 HEALTH_DATES = ("health_trend_baseline_date",)
 JOURNEY_TYPES: dict[str, pl.DataType] = {
     "journey_stage": pl.String(),

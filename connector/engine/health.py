@@ -64,6 +64,9 @@ REASON_WORDS: dict[Language, _ReasonWords] = {
 }
 
 
+DEFAULT_SEGMENT = "default"
+
+
 def health_columns(model: HealthModel) -> list[str]:
     """Columns the health model adds to the table, in a stable order."""
     return [
@@ -71,6 +74,7 @@ def health_columns(model: HealthModel) -> list[str]:
         "health_color",
         "health_reason",
         "health_model_version",
+        "health_segment",
         "health_baseline",
         "health_trend",
         "health_trend_baseline_date",
@@ -113,6 +117,7 @@ def score_health(
     table = _with_reason(table, model, columns, words, language).with_columns(
         health_color=_color(pl.col("health_score"), model),
         health_model_version=pl.lit(model_version(model)),
+        health_segment=_segment(model, columns),
     )
     baseline = _baseline_scores(table, model, columns, _nearest(history, model, as_of))
     return _with_trend(table, baseline)
@@ -182,6 +187,16 @@ def _overall(model: HealthModel, columns: Collection[str]) -> pl.Expr:
             )
         weights.append(weight)
     return _weighted_mean([pl.col(GROUP_PREFIX + g) for g in model.groups], weights)
+
+
+def _segment(model: HealthModel, columns: Collection[str]) -> pl.Expr:
+    """The name of the segment whose weights scored the account ("default" for none): the
+    report breaks KPIs down by it."""
+    expr: pl.Expr = pl.lit(DEFAULT_SEGMENT)
+    for segment in reversed(model.segments):
+        matches = compile_sql(segment.when, columns).fill_null(False)
+        expr = pl.when(matches).then(pl.lit(segment.name)).otherwise(expr)
+    return expr
 
 
 def _color(score: pl.Expr, model: HealthModel) -> pl.Expr:

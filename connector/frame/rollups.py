@@ -28,7 +28,10 @@ CONTRACT_COLUMNS = ["contract_arr", "contract_term_start"]
 
 
 def open_opportunities(opportunities: pl.DataFrame) -> pl.DataFrame:
-    """The open ones: the read keeps open and (when `won` is mapped) closed-won ones."""
+    """The open ones: the read also keeps closed ones (`closed` mapped: won and lost, for
+    the report) or, with only `won` mapped, closed-won ones (for the contract)."""
+    if "closed" in opportunities.columns:
+        return opportunities.filter(~pl.col("closed").fill_null(False))
     if "won" not in opportunities.columns:
         return opportunities
     return opportunities.filter(~pl.col("won").fill_null(False))

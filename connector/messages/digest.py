@@ -42,6 +42,20 @@ class _Wording:
     no_score: str
     trend: str
     renews: str
+    headline: str  # {period}, {grr}, {nrr}, {churn}
+    report: str  # {location}
+    no_data: str
+
+
+@dataclass(frozen=True, slots=True)
+class Headline:
+    """The portfolio's headline KPIs (None: no data) and where the full report is."""
+
+    period: str
+    grr: float | None
+    nrr: float | None
+    logo_churn: float | None
+    location: str | None = None
 
 
 WORDING: dict[Language, _Wording] = {
@@ -52,6 +66,9 @@ WORDING: dict[Language, _Wording] = {
         no_score="no score",
         trend="trend",
         renews="renews",
+        headline="{period}: GRR {grr} · NRR {nrr} · logo churn {churn}",
+        report="portfolio report: {location}",
+        no_data="no data",
     ),
     "ja": _Wording(
         summary="対応が必要なアカウント {count}件（{period}）",
@@ -60,6 +77,9 @@ WORDING: dict[Language, _Wording] = {
         no_score="スコアなし",
         trend="変動",
         renews="更新日",
+        headline="{period}：GRR {grr}・NRR {nrr}・ロゴチャーン {churn}",
+        report="ポートフォリオレポート：{location}",
+        no_data="データなし",
     ),
 }
 
@@ -91,10 +111,11 @@ def build_digest(
     link: Callable[[str], str],
     language: Language = DEFAULT_LANGUAGE,
     currency: str | None = None,
+    headline: Headline | None = None,
 ) -> list[SlackMessage]:
     """The digest for the period containing `as_of`, as one or more messages, worded for a
     team working in `language`, amounts in `currency` (None: the language's usual one); none
-    when no account matches."""
+    when no account matches. `headline` goes under the summary of each message."""
     currency = currency or DEFAULT_CURRENCY[language]
     matching = table.filter(compile_sql(digest.when, table.columns).fill_null(False)).sort(
         digest.group_by, "health_score", nulls_last=True
@@ -121,7 +142,11 @@ def build_digest(
             + (
                 " — " + words.part.format(number=number, pages=len(pages)) if len(pages) > 1 else ""
             ),
-            blocks=(_header(title, period, number, len(pages)), _context(summary), *page),
+            blocks=(
+                _header(title, period, number, len(pages)),
+                _context(summary, *_headline(headline, words)),
+                *page,
+            ),
         )
         for number, page in enumerate(pages, 1)
     ]
@@ -160,8 +185,27 @@ def _header(title: str, period: str, number: int, pages: int) -> dict[str, Any]:
     return {"type": "header", "text": {"type": "plain_text", "text": text[:MAX_HEADER_CHARS]}}
 
 
-def _context(summary: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": summary}]}
+def _context(*texts: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": t} for t in texts]}
+
+
+def _headline(headline: Headline | None, words: _Wording) -> list[str]:
+    """The KPI line and where the report is; a KPI without data says so."""
+    if headline is None:
+        return []
+
+    def rate(value: float | None) -> str:
+        return words.no_data if value is None else f"{value:.1%}"
+
+    line = words.headline.format(
+        period=headline.period,
+        grr=rate(headline.grr),
+        nrr=rate(headline.nrr),
+        churn=rate(headline.logo_churn),
+    )
+    if headline.location:
+        line += " · " + words.report.format(location=_escape(headline.location))
+    return [line]
 
 
 def _escape(text: str) -> str:

@@ -16,14 +16,16 @@ from connector.engine.evaluate import Evaluation
 from connector.engine.expressions import POLARS_ERRORS, reason
 from connector.engine.rules import RuleSources, Skipped
 from connector.language import Language
-from connector.messages.digest import build_digest
+from connector.messages.digest import Headline, build_digest
 from connector.messages.email import Email, compose
 from connector.messages.email_log import Outcome, SettledEmail
 from connector.plan.actions import candidate_keys, plan_actions
 from connector.plan.fields import plan_field_updates
 from connector.plan.model import SET_PREFIX, ActionPlan, FieldTarget, Plan
 from connector.plan.state import Firings, TaskState
+from connector.report.headline import headline_kpis
 from connector.settings import Settings
+from connector.store import CLOSED_DEAL_SCHEMA
 
 UNFINISHED = ("sent", "sending")  # ledger states that must not be sent again
 
@@ -43,13 +45,15 @@ def build_plan(
     contacts: pl.DataFrame | None,
     as_of: date,
     settings: Settings,
+    deals: pl.DataFrame | None = None,
 ) -> Plan:
     """Everything the run would write, create and send; reads the CRM and the ledger only.
     Tasks fall due on the team's working days, at most its daily limit a person; what the
-    team reads is in its language."""
+    team reads is in its language. `deals`: this run's closed deals, for the digest's
+    headline KPIs."""
     tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of)
     link = partial(crm.record_url, config.mapping.account.object)
-    return plan_from(config, evaluation, tasks, link, store, contacts, as_of, settings)
+    return plan_from(config, evaluation, tasks, link, store, contacts, as_of, settings, deals)
 
 
 def plan_from(
@@ -61,12 +65,24 @@ def plan_from(
     contacts: pl.DataFrame | None,
     as_of: date,
     settings: Settings,
+    deals: pl.DataFrame | None = None,
 ) -> Plan:
     """The plan, from the CRM's tasks already read (`TaskState`): what a run, `plan
-    --compare` and a replayed snapshot all build, one way. `link`: a record id → its URL."""
+    --compare` and a replayed snapshot all build, one way. `link`: a record id → its URL;
+    `deals`: the closed deals read, for the digest's headline KPIs."""
     actions = _actions(config, evaluation, tasks, as_of, settings)
     team = (settings.team_language, settings.amount_currency)
-    return _assemble(config, ledger, evaluation.table, actions, link, contacts, as_of, team)
+    headline = _headline(deals, as_of, settings) if config.slack_digest else None
+    return _assemble(
+        config, ledger, evaluation.table, actions, link, contacts, as_of, team, headline
+    )
+
+
+def _headline(deals: pl.DataFrame | None, as_of: date, settings: Settings) -> Headline:
+    """The last quarter's KPIs from the closed deals the CRM holds (no data without)."""
+    kpis = headline_kpis(pl.DataFrame(schema=CLOSED_DEAL_SCHEMA) if deals is None else deals, as_of)
+    location = settings.report_location
+    return Headline(kpis.period, kpis.grr, kpis.nrr, kpis.logo_churn, location)
 
 
 def _actions(
@@ -104,6 +120,7 @@ def _assemble(
     contacts: pl.DataFrame | None,
     as_of: date,
     team: tuple[Language, str],
+    headline: Headline | None = None,
 ) -> Plan:
     """Field diffs, and the messages the ledger has not seen sent (or sending) yet; `team`:
     the language and currency the digest is written in."""
@@ -119,7 +136,9 @@ def _assemble(
     slack = list(actions.slack)
     if config.slack_digest is not None:
         try:
-            slack += build_digest(table, config.slack_digest, as_of, link, language, currency)
+            slack += build_digest(
+                table, config.slack_digest, as_of, link, language, currency, headline
+            )
         except POLARS_ERRORS as exc:  # the rest of the run goes on without the digest
             actions.skipped.append(_digest_failed(config, exc))
     emails, emails_skipped = compose(actions.emails, contacts, config.email_templates)

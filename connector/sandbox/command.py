@@ -37,9 +37,18 @@ def demo(
         ),
     ] = None,
 ) -> None:
-    """Run the whole job against the bundled sandbox CRM (Salesforce or HubSpot) and usage API."""
+    """Run the whole job against the bundled sandbox CRM (Salesforce or HubSpot) and usage API,
+    then write the portfolio report into <state-dir>/report."""
     from connector import logs
-    from connector.cli.app import EXIT_CONFIG, console, crm_name, err, sync_and_report
+    from connector.cli.app import (
+        EXIT_CONFIG,
+        EXIT_PARTIAL,
+        console,
+        crm_name,
+        err,
+        report_to,
+        sync_and_report,
+    )
     from connector.language import LANGUAGES
 
     try:
@@ -71,4 +80,14 @@ def demo(
             f"{settings.usage_api_url} (TLS verified with {settings.ca_bundle}); "
             f"demo date {settings.as_of_date}."
         )
-        sync_and_report(settings, dry_run=dry_run, summary_json=None)
+        code = 0
+        try:
+            sync_and_report(settings, dry_run=dry_run, summary_json=None)
+        except typer.Exit as stopped:  # a partial run still has a portfolio to report
+            code = stopped.exit_code
+            if code != EXIT_PARTIAL:
+                raise
+        if not dry_run:
+            report_to(settings, state_dir / "report")
+        if code:
+            raise typer.Exit(code)

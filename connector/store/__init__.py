@@ -1,7 +1,22 @@
-"""The history store: daily score and metric snapshots, stage history, run records and the
-CRM mirror for incremental reads (SQLite or PostgreSQL)."""
+"""The history store: daily score and metric snapshots, stage history, closed deals, run
+records and the CRM mirror for incremental reads (SQLite or PostgreSQL)."""
 
-from connector.store.history import KEPT_STAGE_SCHEMA, HistoryStore, LedgerTask, RunRecord
+from connector.store.history import (
+    CLOSED_DEAL_SCHEMA,
+    KEPT_STAGE_SCHEMA,
+    STAGE_ENTRY_SCHEMA,
+    HistoryStore,
+    LedgerTask,
+    RunRecord,
+)
 from connector.store.mirror import CrmMirror
 
-__all__ = ["KEPT_STAGE_SCHEMA", "CrmMirror", "HistoryStore", "LedgerTask", "RunRecord"]
+__all__ = [
+    "CLOSED_DEAL_SCHEMA",
+    "KEPT_STAGE_SCHEMA",
+    "STAGE_ENTRY_SCHEMA",
+    "CrmMirror",
+    "HistoryStore",
+    "LedgerTask",
+    "RunRecord",
+]

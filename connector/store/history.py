@@ -35,6 +35,7 @@ from connector.store.lock import advisory_key, run_lock
 from connector.store.mirror import CrmMirror, load_mirror, save_mirror, save_watermark
 from connector.store.tables import (
     account_snapshots,
+    closed_deals,
     message_ledger,
     runs,
     stage_history,
@@ -52,6 +53,23 @@ KEPT_STAGE_SCHEMA = {
     "entered_on": pl.Date,
     "pending_stage": pl.String,
     "pending_since": pl.Date,
+}
+CLOSED_DEAL_SCHEMA = {
+    "deal_id": pl.String,
+    "account_id": pl.String,
+    "kind": pl.String,
+    "type": pl.String,
+    "amount": pl.Float64,
+    "close_date": pl.Date,
+    "won": pl.Boolean,
+    "currency": pl.String,
+    "term_months": pl.Float64,
+}
+STAGE_ENTRY_SCHEMA = {
+    "account_id": pl.String,
+    "track": pl.String,
+    "stage": pl.String,
+    "entered_on": pl.Date,
 }
 MIGRATION_WAIT_SECONDS = 60.0  # how long a replica waits for another's migration (SQLite)
 
@@ -419,7 +437,50 @@ class HistoryStore:
                 db.execute(upsert, rows[start : start + SNAPSHOT_BATCH])
         return len(rows)
 
+    # -- closed deals --------------------------------------------------------------------
+
+    def save_closed_deals(self, run_id: str, deals: pl.DataFrame) -> int:
+        """Upsert closed deals (`CLOSED_DEAL_SCHEMA`) by CRM id; returns rows written."""
+        rows = [
+            {**row, "run_id": run_id}
+            for row in deals.select(list(CLOSED_DEAL_SCHEMA)).iter_rows(named=True)
+        ]
+        with self._transaction() as db:
+            insert = (postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert)(
+                closed_deals
+            )
+            upsert = insert.on_conflict_do_update(
+                index_elements=["deal_id"],
+                set_={
+                    name: insert.excluded[name]
+                    for name in [*CLOSED_DEAL_SCHEMA, "run_id"]
+                    if name != "deal_id"
+                },
+            )
+            for start in range(0, len(rows), SNAPSHOT_BATCH):
+                db.execute(upsert, rows[start : start + SNAPSHOT_BATCH])
+        return len(rows)
+
+    def closed_deals(self) -> pl.DataFrame:
+        """Every closed deal the store holds, typed as `CLOSED_DEAL_SCHEMA`."""
+        query = select(*(closed_deals.c[name] for name in CLOSED_DEAL_SCHEMA)).order_by(
+            closed_deals.c.close_date, closed_deals.c.deal_id
+        )
+        with self._transaction() as db:
+            rows = [tuple(row) for row in db.execute(query)]
+        return pl.DataFrame(rows, schema=CLOSED_DEAL_SCHEMA, orient="row")
+
     # -- stage history -------------------------------------------------------------------
+
+    def stage_entries(self) -> pl.DataFrame:
+        """Every stage entry ever recorded (`STAGE_ENTRY_SCHEMA`): the cohorts of accounts
+        that reached each stage, for the report."""
+        query = select(*(stage_history.c[name] for name in STAGE_ENTRY_SCHEMA)).order_by(
+            stage_history.c.account_id, stage_history.c.track, stage_history.c.entered_on
+        )
+        with self._transaction() as db:
+            rows = [tuple(row) for row in db.execute(query)]
+        return pl.DataFrame(rows, schema=STAGE_ENTRY_SCHEMA, orient="row")
 
     def stages(self) -> pl.DataFrame:
         """Each account's current stage per track (its latest entry) and since when, with

@@ -130,3 +130,21 @@ crm_mirror = Table(
     Column("records", LargeBinary, nullable=False),
     Column("outside", LargeBinary, nullable=False),
 )
+
+# Closed opportunities (won and lost), mirrored from the CRM by its record id on every real
+# run: the CRM stays the ledger, and a re-run or an edited deal overwrites, never duplicates.
+# `kind` is renewal, expansion, new_business or other (by the mapping's types).
+closed_deals = Table(
+    "closed_deals",
+    metadata,
+    Column("deal_id", String(64), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("type", String(120)),
+    Column("amount", Float),
+    Column("close_date", Date, nullable=False),
+    Column("won", Boolean, nullable=False),
+    Column("currency", String(8)),
+    Column("term_months", Float),
+    Column("run_id", String(32), nullable=False),
+)

@@ -224,6 +224,7 @@ class SandboxCrm(Protocol):
     # what a user or an outage does to it
     def complete_task(self, task: CrmTask) -> None: ...  # as the CSM would, through the API
     def win_renewal(self, account_id: str, on: date) -> float: ...  # closes it won; its amount
+    def lose_renewal(self, account_id: str, on: date) -> None: ...  # closes it lost
     def move_renewal(self, account_id: str, to: date) -> None: ...  # its close date slips
     def opt_out_decision_makers(self, account_id: str) -> None: ...
     def refuse_value(self, result: str, value: str) -> None: ...  # reject accounts set to it
@@ -322,6 +323,11 @@ class SalesforceCrm:
         opportunities = cast(SFType, salesforce_client(self.sandbox).Opportunity)
         opportunities.update(renewal["Id"], {"StageName": "Closed Won", "CloseDate": str(on)})
         return float(renewal["Amount"])
+
+    def lose_renewal(self, account_id: str, on: date) -> None:
+        renewal = self._open_renewal(account_id)
+        opportunities = cast(SFType, salesforce_client(self.sandbox).Opportunity)
+        opportunities.update(renewal["Id"], {"StageName": "Closed Lost", "CloseDate": str(on)})
 
     def move_renewal(self, account_id: str, to: date) -> None:
         opportunities = cast(SFType, salesforce_client(self.sandbox).Opportunity)
@@ -483,6 +489,13 @@ class HubSpotCrm:
         )
 
     def win_renewal(self, account_id: str, on: date) -> float:
+        renewal = self._close_renewal(account_id, "closedwon", on)
+        return float(renewal["properties"]["amount"])
+
+    def lose_renewal(self, account_id: str, on: date) -> None:
+        self._close_renewal(account_id, "closedlost", on)
+
+    def _close_renewal(self, account_id: str, stage: str, on: date) -> dict[str, Any]:
         (renewal,) = [
             d
             for d in self.sandbox.portal.records("deals")
@@ -490,13 +503,13 @@ class HubSpotCrm:
             and d["properties"]["dealtype"] == "renewal"
             and d["properties"]["hs_is_closed"] == "false"
         ]
-        won = SimplePublicObjectBatchInput(
-            id=renewal["id"], properties={"dealstage": "closedwon", "closedate": str(on)}
+        closed = SimplePublicObjectBatchInput(
+            id=renewal["id"], properties={"dealstage": stage, "closedate": str(on)}
         )
         hubspot_client(self.sandbox).crm.objects.batch_api.update(
-            "deals", BatchInputSimplePublicObjectBatchInput(inputs=[won])
+            "deals", BatchInputSimplePublicObjectBatchInput(inputs=[closed])
         )
-        return float(renewal["properties"]["amount"])
+        return renewal
 
     def move_renewal(self, account_id: str, to: date) -> None:
         (renewal,) = [

@@ -34,6 +34,9 @@ def test_the_demo_runs_against_either_sandbox_and_a_rerun_changes_nothing(
     assert f"Sandbox {says} at https://127.0.0.1:" in first.output
     assert "read 300 accounts" in first.output
     assert "wrote 300 records" in first.output
+    report = tmp_path / crm / "report" / "index.html"
+    assert f"Report written to {report}" in first.output.replace("\n", "")
+    assert "Snapshots in the store: 1 day(s)" in report.read_text(encoding="utf-8")
     assert second.exit_code == 0, second.output
     assert "wrote 0 records, created 0 tasks" in second.output
 

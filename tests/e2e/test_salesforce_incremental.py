@@ -134,7 +134,11 @@ def test_a_changed_mapping_reads_that_object_in_full(
 ) -> None:
     mapping = sandbox.settings.mappings_dir / "salesforce.yaml"
     text = mapping.read_text()
-    mapping.write_text(text.replace("IsClosed = false OR IsWon = true", "IsClosed = false"))
+    changed = text.replace(
+        "object: Opportunity\n", 'object: Opportunity\n  where: "IsDeleted = false"\n'
+    )
+    assert changed != text
+    mapping.write_text(changed)
 
     assert read_kinds(sandbox, first_read) == (2, 2)  # opportunities and meetings in full
     assert read_kinds(sandbox, first_read)[0] == 3
@@ -197,9 +201,11 @@ def test_a_record_whose_parent_moves_it_out_of_the_filter_leaves_the_frame(
 ) -> None:
     mapping = sandbox.settings.mappings_dir / "salesforce.yaml"
     text = mapping.read_text()
-    mapping.write_text(
-        text.replace("IsClosed = false OR IsWon = true", "Account.Type = 'Customer'")
+    changed = text.replace(
+        "object: Opportunity\n", "object: Opportunity\n  where: \"Account.Type = 'Customer'\"\n"
     )
+    assert changed != text
+    mapping.write_text(changed)
     read_frames(sandbox.settings, store)
     read_frames(sandbox.settings, store)
     customer = next(a for a in sandbox.org.records("Account") if a["Type"] == "Customer")

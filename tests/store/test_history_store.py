@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
-from connector.store import HistoryStore, LedgerTask, RunRecord
+from connector.store import CLOSED_DEAL_SCHEMA, HistoryStore, LedgerTask, RunRecord
 
 DAY = date(2026, 11, 23)
 
@@ -146,3 +146,55 @@ def test_lifetime_usage_totals_are_upserted_per_tenant(store: HistoryStore) -> N
         "t1": (week + timedelta(weeks=1), {"logins": 20.5}),
         "t2": (week, {"logins": 0.0}),
     }
+
+
+def _deals(amount: float, won: bool) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "deal_id": ["006A", "006B"],
+            "account_id": ["001A", "001B"],
+            "kind": ["renewal", "expansion"],
+            "type": ["Renewal", "Expansion"],
+            "amount": [amount, 500.0],
+            "close_date": [DAY, date(2026, 10, 1)],
+            "won": [won, True],
+            "currency": [None, "JPY"],
+            "term_months": [None, 24.0],
+        },
+        schema=CLOSED_DEAL_SCHEMA,
+    )
+
+
+def test_closed_deals_are_upserted_by_crm_id(store: HistoryStore) -> None:
+    store.save_closed_deals("run1", _deals(1000.0, won=True))
+    store.save_closed_deals("run2", _deals(1000.0, won=True))
+    assert store.save_closed_deals("run3", _deals(900.0, won=False)) == 2
+
+    deals = store.closed_deals()
+
+    assert deals.schema == pl.Schema(CLOSED_DEAL_SCHEMA)
+    assert deals.rows() == [
+        ("006B", "001B", "expansion", "Expansion", 500.0, date(2026, 10, 1), True, "JPY", 24.0),
+        ("006A", "001A", "renewal", "Renewal", 900.0, DAY, False, None, None),
+    ]
+
+
+def test_every_stage_entry_reads_back_for_the_cohorts(store: HistoryStore) -> None:
+    states = pl.DataFrame(
+        {
+            "account_id": ["a", "a"],
+            "track": ["journey_stage", "journey_stage"],
+            "stage": ["Onboarding", "Adoption"],
+            "entered_on": [date(2026, 1, 1), DAY],
+            "changed": [True, True],
+            "pending_stage": [None, None],
+            "pending_since": [None, None],
+        },
+        schema_overrides={"pending_stage": pl.String, "pending_since": pl.Date},
+    )
+    store.save_stages("run1", states)
+
+    assert store.stage_entries().rows() == [
+        ("a", "journey_stage", "Onboarding", date(2026, 1, 1)),
+        ("a", "journey_stage", "Adoption", DAY),
+    ]

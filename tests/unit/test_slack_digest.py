@@ -7,7 +7,7 @@ from datetime import date
 import polars as pl
 
 from connector.config.playbook import SlackDigest
-from connector.messages.digest import MAX_BLOCKS, MAX_SECTION_CHARS, build_digest
+from connector.messages.digest import MAX_BLOCKS, MAX_SECTION_CHARS, Headline, build_digest
 
 AS_OF = date(2026, 11, 23)
 DIGEST = SlackDigest()
@@ -71,3 +71,26 @@ def test_a_long_digest_is_split_within_slacks_limits() -> None:
                 assert len(block["text"]["text"]) <= MAX_SECTION_CHARS
                 listed += sum(line.startswith("• ") for line in block["text"]["text"].splitlines())
     assert listed == 2000  # every red or dropping account, once
+
+
+def test_the_digest_carries_the_headline_kpis_and_where_the_report_is() -> None:
+    headline = Headline("2026-Q3", 0.9512, 1.0437, None, "https://cs.example/report/")
+
+    (message,) = build_digest(_table(6), DIGEST, AS_OF, _link, headline=headline)
+
+    summary = message.blocks[1]["elements"]
+    assert [element["text"] for element in summary] == [
+        "4 accounts need attention (2026-W48)",
+        "2026-Q3: GRR 95.1% · NRR 104.4% · logo churn no data · "
+        "portfolio report: https://cs.example/report/",
+    ]
+
+
+def test_a_japanese_team_reads_the_headline_in_japanese() -> None:
+    headline = Headline("2026-Q3", 1.0, None, 0.0)
+
+    (message,) = build_digest(_table(6), DIGEST, AS_OF, _link, "ja", headline)
+
+    assert message.blocks[1]["elements"][1]["text"] == (
+        "2026-Q3：GRR 100.0%・NRR データなし・ロゴチャーン 0.0%"
+    )
