@@ -24,7 +24,11 @@ SLACK_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{8,}")  # public, private, direct
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", extra="ignore", frozen=True, populate_by_name=True
+        env_file=".env",
+        env_ignore_empty=True,  # `NAME=` in a copied settings.example.env means "not set"
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
     )
 
     crm: CrmName = "salesforce"
