@@ -41,7 +41,7 @@ def diagnose(crm: HubSpotAdapter, config: Config) -> list[Finding]:
             f"{doc.path}:{doc.line_of(problem.loc)}",
         )
         for problem in crm.check_mapping(config.mapping)
-        if problem.loc[0] not in ("results", "tasks")  # written ones are checked below
+        if problem.loc[0] not in ("results", "rule_fields", "tasks")  # written: below
     ]
     for loc, spec in written_fields(config).items():
         findings.append(_written_property(crm, spec, f"{doc.path}:{doc.line_of(loc)}"))
@@ -97,7 +97,8 @@ def _written_property(crm: HubSpotAdapter, spec: FieldSpec, where: str) -> Findi
 
 
 def _mismatch(spec: FieldSpec, info: PropertyInfo) -> tuple[str, str] | None:
-    if info.type not in ACCEPTED[spec.kind]:
+    accepted = ACCEPTED[spec.kind] | ({"enumeration"} if spec.set_by_rules else set())
+    if info.type not in accepted:
         return (
             f"is a {info.type} property; the worker writes {_describe(spec)}",
             "Map another property, or create one of the right type.",
