@@ -165,6 +165,7 @@ def new_portal(hubspot: RunningSandbox) -> RunningSandbox:
     for object_type, name in (
         ("companies", "cs_health_trend"),
         ("companies", "cs_touch_tier"),
+        ("companies", "cs_renewal_status"),  # under rule_fields: a rule's set_fields writes it
         ("tasks", "cs_action_key"),
     ):
         hubspot.portal.remove_property(object_type, name)
@@ -184,13 +185,16 @@ def test_doctor_on_hubspot_reports_missing_properties_then_creates_them(
         "cs_touch_tier" in output
     )
     assert "tasks.cs_action_key is missing" in output
+    line = line_of(mapping, "renewal_status: cs_renewal_status")
+    assert f"companies.cs_renewal_status is missing ({mapping}:{line})" in output
     assert "companies.cs_health_score (Number)" in output
-    assert "3 thing(s) to fix" in output
+    assert "4 thing(s) to fix" in output
 
     code, output = _doctor(new_portal, "--apply")
     assert code == 0, output
     assert (
-        "Created companies.cs_health_trend, companies.cs_touch_tier, tasks.cs_action_key." in output
+        "Created companies.cs_health_trend, companies.cs_touch_tier, "
+        "companies.cs_renewal_status, tasks.cs_action_key." in output
     )
     assert "The portal is ready." in output
     specs = {s.name: s for s in new_portal.portal.property_specs("companies")}
