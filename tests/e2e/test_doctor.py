@@ -16,6 +16,7 @@ from connector.cli import EXIT_CONFIG, app
 from connector.errors import ConfigError
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox, running_sandbox
+from connector.sandbox.hubspot import check_response
 from connector.sandbox.salesforce import DEFAULT_SCHEMA
 from connector.sandbox.salesforce.schema import FieldSchema, without_fields
 from tests.e2e.conftest import AS_OF, cli_env
@@ -225,3 +226,23 @@ def test_doctor_on_hubspot_says_when_a_property_cannot_hold_what_is_written(
 
     assert code == EXIT_CONFIG
     assert "companies.cs_health_color lacks the dropdown options Red" in output
+
+
+def test_doctor_on_hubspot_names_the_scopes_the_private_app_lacks(
+    hubspot: RunningSandbox,
+) -> None:
+    code, output = _doctor(hubspot)
+    assert code == 0, output
+    assert "ok  Token scopes: the 9 the worker needs" in output
+
+    hubspot.portal.scopes -= {"crm.objects.contacts.write", "crm.objects.owners.read"}
+    code, output = _doctor(hubspot)
+    assert code == EXIT_CONFIG
+    assert (
+        "The access token lacks the scopes crm.objects.contacts.write, crm.objects.owners.read"
+        in output
+    )
+    assert "Scopes: tick crm.objects.contacts.write (create tasks and log sent emails);" in output
+    assert "1 thing(s) to fix" in output
+    problems = [p for exchange in hubspot.portal.exchanges for p in check_response(exchange)]
+    assert problems == []  # the token info answer has HubSpot's documented keys

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from connector.checks import check_config
 from connector.config.load import load_config
+from connector.crm.hubspot.scopes import APPLY_SCOPES, REQUIRED_SCOPES
 from connector.doctor.fields import written_fields
 from connector.doctor.permission_set import PERMISSION_SET_FILE, permission_set_xml
 
@@ -51,3 +52,9 @@ def test_the_shipped_permission_set_grants_every_field_the_shipped_mapping_write
     assert "<field>Account.CS_Renewal_Status__c</field>" in shipped  # a rule_fields field
     assert "<field>Task.CS_Action_Key__c</field>" in shipped
     assert shipped.count("<editable>true</editable>") == len(written_fields(config))
+
+
+def test_the_readme_lists_every_hubspot_scope_doctor_checks() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for scope, purpose in {**REQUIRED_SCOPES, **APPLY_SCOPES}.items():
+        assert f"| `{scope}` | {purpose} |" in readme

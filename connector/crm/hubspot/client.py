@@ -105,7 +105,8 @@ class HubSpotClient:
                 f"CRM=hubspot needs {', '.join(missing)} (see settings.example.env)."
             )
         assert settings.hubspot_access_token is not None
-        token = settings.hubspot_access_token.get_secret_value()
+        self._token = settings.hubspot_access_token  # asked about by `token_scopes`
+        token = self._token.get_secret_value()
         client = HubSpot(
             access_token=token,
             host=settings.hubspot_url.rstrip("/"),
@@ -198,6 +199,19 @@ class HubSpotClient:
     def properties(self, object_type: str) -> ObjectProperties:
         page = self._call(self._properties.get_all_with_http_info, object_type)
         return ObjectProperties.from_api(object_type, page.results)
+
+    def token_scopes(self) -> list[str]:
+        """The scopes of the private app's access token (HubSpot's access-token-info)."""
+        answer = self._call(
+            self._properties.api_client.call_api,
+            "/oauth/v2/private-apps/get/access-token-info",
+            "POST",
+            header_params={"Content-Type": "application/json", "Accept": "application/json"},
+            body={"tokenKey": self._token.get_secret_value()},
+            auth_settings=["oauth2"],
+            _preload_content=False,
+        )
+        return [str(scope) for scope in answer.get("scopes") or ()]
 
     def create_property(
         self, object_type: str, group: PropertyGroupCreate, spec: PropertyCreate
