@@ -86,11 +86,10 @@ def sandbox(
     validate, doctor, plan, run and serve at it; Ctrl-C stops it, keeping its state."""
     from connector import logs
     from connector.cli.app import console
+    from connector.sandbox.settings_env import env_lines
 
     running_sandbox = _sandbox_starter()
     sandbox_crm, _ = _choices(crm, None)
-    from connector.sandbox.settings_env import env_lines
-
     logs.configure("console", "WARNING")
     state_dir = (state_dir or Path(".sandbox") / crm).resolve()
     if reset and state_dir.exists():
