@@ -123,7 +123,7 @@ def test_doctor_reports_a_missing_rule_field_and_a_field_the_user_cannot_edit(
             "it to the integration user" in output
         )
         assert "2 thing(s) to fix" in output
-        with pytest.raises(ConfigError, match="CS_Health_Reason__c is not updateable"):
+        with pytest.raises(ConfigError, match=r"CS_Health_Reason__c is not updateable.*--apply"):
             run_sync(org.settings, dry_run=False)  # a run refuses before writing anything
 
         code, output = _doctor(org, "--apply")

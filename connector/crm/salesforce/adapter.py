@@ -72,7 +72,8 @@ class SalesforceAdapter:
                             ("results", column),
                             f"{account.name}.{info.name} is not updateable "
                             "by the integration user; grant Edit access in "
-                            "its field-level security.",
+                            "its field-level security (`cs-connector doctor --apply` "
+                            "assigns the CS_Connector permission set that does).",
                         )
                     )
         tasks = self._describe_or_report(mapping.tasks.object, ("tasks", "object"), problems)
