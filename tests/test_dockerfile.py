@@ -61,7 +61,15 @@ def test_build_stage_installs_the_package_from_the_files_it_copies(tmp_path: Pat
         text=True,
         check=True,
     )
-    assert _commands(result.stdout) == ["run", "plan", "validate", "doctor", "serve", "demo"]
+    assert _commands(result.stdout) == [
+        "run",
+        "plan",
+        "validate",
+        "doctor",
+        "serve",
+        "demo",
+        "sandbox",
+    ]
     assert sys.version_info >= (3, 11)
 
 
