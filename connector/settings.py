@@ -30,7 +30,7 @@ SLACK_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{8,}")  # public, private, direct
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env",
-        env_ignore_empty=True,
+        env_ignore_empty=True,  # `NAME=` in a copied settings.example.env means "not set"
         extra="ignore",
         frozen=True,
         populate_by_name=True,
@@ -176,7 +176,18 @@ class Settings(BaseSettings):
     metrics_host: str = "0.0.0.0"  # noqa: S104 — a container must expose its probes
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     healthz_max_age_minutes: int = Field(
-        default=26 * 60, ge=1, description="/healthz fails when the last success is older"
+        default=26 * 60,
+        ge=1,
+        description="/healthz fails when the last success is older: a daily schedule's 24 h "
+        "plus 2 h for a slow run, so one late run is not a restart but a missed day is",
+    )
+    healthz_startup_grace_minutes: int = Field(
+        default=60,
+        ge=1,
+        description="/healthz fails when no run has succeeded this long after the start",
+    )
+    sync_on_start: bool = Field(
+        default=True, description="`serve` syncs once at start, not only at the first cron time"
     )
 
     log_format: Literal["auto", "json", "console"] = Field(

@@ -49,7 +49,7 @@ from connector.language import (
     written_number,
     written_percent,
 )
-from connector.names import describe_unknown, valid_names
+from connector.names import describe_unknown, did_you_mean, valid_names
 
 # A task or Slack message a person reads: Salesforce keeps 32,000 characters of a task's
 # description, a CRM text field 255, Slack 40,000 of a message; 10,000 is a long page.
@@ -398,9 +398,10 @@ def check_template(
     anything a render for `sample` (one typed account) runs into."""
     try:
         parsed = _ENV.parse(source)
+        declared = meta.find_undeclared_variables(parsed)  # compiles: finds unknown filters
     except TemplateSyntaxError as exc:
-        raise TemplateError(f"template error: {exc.message}", exc.lineno) from None
-    unknown = meta.find_undeclared_variables(parsed) - set(sample)
+        raise TemplateError(_syntax_sentence(exc), exc.lineno) from None
+    unknown = declared - set(sample)
     if unknown:
         raise TemplateError(
             f"the template uses an {describe_unknown(unknown, sample)}. "
@@ -408,6 +409,27 @@ def check_template(
             _first_line_naming(source, sorted(unknown)[0]),
         )
     render(source, sample, html=html, limit=limit, language=language)
+
+
+_UNKNOWN = re.compile(r"No (filter|test) named '([^']+)'")
+
+
+def _syntax_sentence(error: TemplateSyntaxError) -> str:
+    return _unknown_sentence(error.message or "") or f"template error: {error.message}"
+
+
+def _unknown_sentence(message: str) -> str | None:
+    """For Jinja's "No filter named 'money'" (or test): the filters or tests there are."""
+    found = _UNKNOWN.search(message)
+    if found is None:
+        return None
+    kind, name = found.groups()
+    known = _ENV.filters if kind == "filter" else _ENV.tests
+    names = sorted(n for n in known if not n.startswith("_"))
+    return (
+        f"the template uses an unknown {kind} '{name}'{did_you_mean(name, names)}. "
+        f"{kind.capitalize()}s: {', '.join(names)}"
+    )
 
 
 def _first_line_naming(source: str, name: str) -> int | None:
@@ -443,7 +465,7 @@ def render(
             parts.append(part)
         return "".join(parts).strip()
     except TemplateSyntaxError as exc:
-        raise TemplateError(f"template error: {exc.message}", exc.lineno) from None
+        raise TemplateError(_syntax_sentence(exc), exc.lineno) from None
     except Exception as exc:  # the template is RevOps' code: any failure is theirs to fix
         raise TemplateError(_sentence(exc), _template_line(exc)) from None
     finally:
@@ -462,6 +484,9 @@ def _sentence(error: Exception) -> str:
         return f"the template uses something that does not exist: {str(error).rstrip('.')}."
     if isinstance(error, RecursionError):
         return "the template calls itself too deeply (a macro that never stops)."
+    unknown = _unknown_sentence(str(error))  # a test in `{% if %}` is looked up when run
+    if unknown:
+        return unknown
     return f"the template fails: {type(error).__name__}: {str(error).rstrip('.')}."
 
 

@@ -75,6 +75,7 @@ def test_build_stage_installs_the_package_from_the_files_it_copies(tmp_path: Pat
         "report",
         "serve",
         "demo",
+        "sandbox",
     ]
     assert sys.version_info >= (3, 11)
 

@@ -33,6 +33,7 @@ class FieldSpec:
     scale: int | None = None
     values: tuple[str, ...] = ()
     external_id: bool = False
+    set_by_rules: bool = False  # a rule_fields field: free text, or a picklist of its values
 
     @property
     def label(self) -> str:
@@ -41,12 +42,13 @@ class FieldSpec:
     @property
     def accepted_types(self) -> set[str]:
         """Describe types that can hold what the worker writes."""
-        return {
+        accepted = {
             "Number": {"double", "percent", "currency", "int"},
             "Date": {"date"},
             "Text": {"string", "textarea"},
             "Picklist": {"picklist", "string"},
         }[self.kind]
+        return accepted | {"picklist"} if self.set_by_rules else accepted
 
     def describe(self) -> str:
         """How an admin reads it: "Number(5, 1)", "Picklist (Green, Yellow, Red)"."""
@@ -88,6 +90,10 @@ def written_fields(config: Config) -> dict[tuple[str, ...], FieldSpec]:
         ("results", column): _result_spec(account, column, name, config)
         for column, name in config.mapping.results.items()
     }
+    for name, field in config.mapping.rule_fields.items():
+        specs[("rule_fields", name)] = FieldSpec(
+            account, field, "Text", length=255, set_by_rules=True
+        )
     tasks = config.mapping.tasks
     specs[("tasks", "key_field")] = FieldSpec(
         tasks.object, tasks.key_field, "Text", length=255, external_id=True

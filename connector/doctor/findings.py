@@ -16,3 +16,4 @@ class Finding:
     fix: str = ""
     where: str = ""  # file:line in mappings/ when the finding is about a mapped name
     create: FieldSpec | None = None  # `--apply` can create this field
+    grant: FieldSpec | None = None  # `--apply` can give the running user Edit access to it

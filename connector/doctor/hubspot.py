@@ -1,8 +1,9 @@
 """`cs-connector doctor` on HubSpot: is this portal set up for the worker, and what is missing?
 
-Checks every mapped property, every property the worker writes (type, writability, dropdown
-options, the task key property) and the daily API budget; with `--apply`, creates the
-missing properties in a "CS Connector" property group through the properties API.
+Checks the private app's scopes, every mapped property, every property the worker writes
+(results and rule_fields: type, writability, dropdown options, the task key property) and
+the daily API budget; with `--apply`, creates the missing properties in a "CS Connector"
+property group through the properties API.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from hubspot.crm.properties.models import OptionInput, PropertyCreate, PropertyG
 from connector.config.load import Config
 from connector.crm.hubspot.adapter import HubSpotAdapter
 from connector.crm.hubspot.describe import PropertyInfo
+from connector.crm.hubspot.scopes import APPLY_SCOPES, REQUIRED_SCOPES
 from connector.doctor.fields import FieldSpec, written_fields
 from connector.doctor.findings import BUDGET_WARNING, Finding
 
@@ -33,7 +35,8 @@ ACCEPTED = {
 
 def diagnose(crm: HubSpotAdapter, config: Config) -> list[Finding]:
     doc = config.mapping_doc
-    findings = [
+    findings = [_scopes(crm)]
+    findings += [
         Finding(
             False,
             problem.message,
@@ -41,7 +44,7 @@ def diagnose(crm: HubSpotAdapter, config: Config) -> list[Finding]:
             f"{doc.path}:{doc.line_of(problem.loc)}",
         )
         for problem in crm.check_mapping(config.mapping)
-        if problem.loc[0] not in ("results", "tasks")  # written ones are checked below
+        if problem.loc[0] not in ("results", "rule_fields", "tasks")  # written: below
     ]
     for loc, spec in written_fields(config).items():
         findings.append(_written_property(crm, spec, f"{doc.path}:{doc.line_of(loc)}"))
@@ -97,7 +100,8 @@ def _written_property(crm: HubSpotAdapter, spec: FieldSpec, where: str) -> Findi
 
 
 def _mismatch(spec: FieldSpec, info: PropertyInfo) -> tuple[str, str] | None:
-    if info.type not in ACCEPTED[spec.kind]:
+    accepted = ACCEPTED[spec.kind] | ({"enumeration"} if spec.set_by_rules else set())
+    if info.type not in accepted:
         return (
             f"is a {info.type} property; the worker writes {_describe(spec)}",
             "Map another property, or create one of the right type.",
@@ -114,6 +118,26 @@ def _mismatch(spec: FieldSpec, info: PropertyInfo) -> tuple[str, str] | None:
             "Add them in Settings → Properties (the model writes them).",
         )
     return None
+
+
+def _scopes(crm: HubSpotAdapter) -> Finding:
+    granted = crm.token_scopes()
+    if granted is None:
+        return Finding(True, "Token scopes: not reported (not a private app's token)")
+    missing = [scope for scope in REQUIRED_SCOPES if scope not in granted]
+    if missing:
+        needs = "; ".join(f"{scope} ({REQUIRED_SCOPES[scope]})" for scope in missing)
+        return Finding(
+            False,
+            f"The access token lacks the scopes {', '.join(missing)}",
+            f"Settings → Integrations → Private Apps → your app → Scopes: tick {needs}; "
+            "then Commit changes (the token stays the same).",
+        )
+    without_apply = [scope for scope in APPLY_SCOPES if scope not in granted]
+    note = (
+        f"; without {', '.join(without_apply)}, create properties by hand" if without_apply else ""
+    )
+    return Finding(True, f"Token scopes: the {len(REQUIRED_SCOPES)} the worker needs{note}")
 
 
 def _budget(crm: HubSpotAdapter) -> Finding:

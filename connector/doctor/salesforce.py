@@ -1,8 +1,10 @@
 """`cs-connector doctor` on Salesforce: is this org set up for the worker, and what is missing?
 
-Checks the login, the API version, every mapped field, every field the worker writes (type,
-edit access, picklist values, the External ID on tasks) and the API budget; with `--apply`,
-creates the missing fields through the Tooling API.
+Checks the login, the API version, every mapped field, every field the worker writes (results
+and rule_fields: type, the running user's edit access, picklist values, the External ID and
+Unique on the task key) and the API budget; with `--apply`, creates the missing fields
+through the Tooling API and gives the running user Edit access to every written field through
+the CS_Connector permission set (created, completed and assigned as needed).
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from connector.crm.salesforce.adapter import SalesforceAdapter
 from connector.crm.salesforce.describe import FieldInfo
 from connector.doctor.fields import FieldSpec, written_fields
 from connector.doctor.findings import BUDGET_WARNING, Finding
+from connector.doctor.permission_set import PERMISSION_SET, PERMISSION_SET_FILE
 
 
 def diagnose(crm: SalesforceAdapter, config: Config) -> list[Finding]:
     findings = [_api_version(crm, config)]
     doc = config.mapping_doc
     for problem in crm.check_mapping(config.mapping):
-        if problem.loc[0] in ("results", "tasks"):
+        if problem.loc[0] in ("results", "rule_fields", "tasks"):
             continue  # the written fields are checked below, with how to create them
         findings.append(
             Finding(
@@ -35,13 +38,22 @@ def diagnose(crm: SalesforceAdapter, config: Config) -> list[Finding]:
 
 
 def apply_fixes(crm: SalesforceAdapter, findings: list[Finding]) -> list[str]:
-    """Create every missing field a finding knows how to create; returns what was created."""
+    """Create every missing field a finding knows how to create, then give the running user
+    Edit access to those and to every field it cannot edit; returns what was done."""
     created = []
     for finding in findings:
         if finding.create is not None:
             spec = finding.create
             crm.create_custom_field(f"{spec.object_name}.{spec.name}", spec.metadata()["Metadata"])
             created.append(f"{spec.object_name}.{spec.name}")
+    grants = [f.create or f.grant for f in findings if f.create or f.grant]
+    names = [f"{spec.object_name}.{spec.name}" for spec in grants if spec is not None]
+    if names:
+        crm.grant_field_access(PERMISSION_SET.name, PERMISSION_SET.label, names)
+        created.append(
+            f"Edit access to {len(names)} field(s) in the permission set {PERMISSION_SET.name}, "
+            "assigned to the integration user"
+        )
     return created
 
 
@@ -73,6 +85,15 @@ def _written_field(crm: SalesforceAdapter, spec: FieldSpec, where: str) -> Findi
     problem = _mismatch(spec, field)
     if problem:
         return Finding(False, f"{label} {problem[0]}", problem[1], where)
+    if not (field.updateable and (field.createable or not spec.external_id)):
+        return Finding(
+            False,
+            f"{label} is read-only for the integration user (field-level security)",
+            f"Deploy {PERMISSION_SET_FILE} and assign it to the integration user (README: "
+            "Field access), or run `cs-connector doctor --apply`.",
+            where,
+            grant=spec,
+        )
     return Finding(True, f"{label} ({spec.describe()})")
 
 
@@ -82,15 +103,16 @@ def _mismatch(spec: FieldSpec, field: FieldInfo) -> tuple[str, str] | None:
             f"is a {field.type} field; the worker writes {spec.describe()}",
             "Map another field, or change this field's type in Setup.",
         )
-    if not field.updateable and not spec.external_id:
-        return (
-            "is read-only for the integration user",
-            "Grant Edit access in the field's field-level security.",
-        )
     if spec.external_id and not field.external_id:
         return (
             "is not an External ID",
             "Edit the field and tick External ID and Unique, so task creates are upserts.",
+        )
+    if spec.external_id and not field.unique:
+        return (
+            "is an External ID but not Unique",
+            "Edit the field and tick Unique (case-insensitive): then no two tasks can carry "
+            "the same key, whatever writes them, and an upsert never matches two.",
         )
     missing = [v for v in spec.values if field.picklist and v not in field.picklist]
     if field.type == "picklist" and missing:

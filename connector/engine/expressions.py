@@ -12,6 +12,7 @@ from collections.abc import Collection, Mapping
 
 import polars as pl
 
+from connector.engine.comparisons import meaningless_comparison
 from connector.errors import ExpressionError
 from connector.names import describe_unknown, valid_names
 
@@ -80,6 +81,9 @@ def result_type(sql: str, expr: pl.Expr, table: pl.DataFrame) -> pl.DataType:
         dtype = table.with_columns(expr.alias(_PROBE)).schema[_PROBE]
     except POLARS_ERRORS as exc:
         raise ExpressionError(explain(sql, exc, table.schema)) from None
+    meaningless = meaningless_comparison(expr, table)
+    if meaningless:
+        raise ExpressionError(f"{quote(sql)} {meaningless}.")
     for column, target in _DIRECT_CAST.findall(str(expr)):
         if table.schema.get(column) != pl.String or target in ("String", "Utf8"):
             continue

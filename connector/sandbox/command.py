@@ -1,4 +1,5 @@
-"""`cs-connector demo`: the whole job against the bundled sandbox CRM and usage API.
+"""`cs-connector demo` and `cs-connector sandbox`: the whole job against the bundled sandbox
+CRM and usage API, or the sandbox kept running for the real commands to rehearse against.
 
 Registered as a command through the `cs_connector.commands` entry point, so the worker's
 code never imports the sandbox; the sandbox's own dependencies (the `sandbox` extra) are
@@ -8,10 +9,20 @@ imported only when the demo runs.
 from __future__ import annotations
 
 import shutil
+import signal
+import threading
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractContextManager
+
+    from connector.language import Language
+    from connector.sandbox.demo import RunningSandbox
+    from connector.settings import CrmName
 
 
 def demo(
@@ -40,34 +51,10 @@ def demo(
     """Run the whole job against the bundled sandbox CRM (Salesforce or HubSpot) and usage API,
     then write the portfolio report into <state-dir>/report."""
     from connector import logs
-    from connector.cli.app import (
-        EXIT_CONFIG,
-        EXIT_PARTIAL,
-        console,
-        crm_name,
-        err,
-        report_to,
-        sync_and_report,
-    )
-    from connector.language import LANGUAGES
+    from connector.cli.app import EXIT_PARTIAL, console, crm_name, report_to, sync_and_report
 
-    try:
-        from connector.sandbox.demo import SANDBOX_CRMS, running_sandbox
-    except ImportError as exc:
-        err.print(
-            f"[red]The demo needs the sandbox extra[/] ({exc.name} is missing): "
-            "pip install 'cs-connector[sandbox]'."
-        )
-        raise typer.Exit(EXIT_CONFIG) from None
-
-    sandbox_crm = next((name for name in SANDBOX_CRMS if name == crm), None)
-    if sandbox_crm is None:
-        err.print(f"[red]CRM must be one of {', '.join(SANDBOX_CRMS)}[/], not '{crm}'.")
-        raise typer.Exit(EXIT_CONFIG)
-    team_language = next((code for code in LANGUAGES if code == (language or "en").lower()), None)
-    if team_language is None:
-        err.print(f"[red]The language must be one of {', '.join(LANGUAGES)}[/], not '{language}'.")
-        raise typer.Exit(EXIT_CONFIG)
+    running_sandbox = _sandbox_starter()
+    sandbox_crm, team_language = _choices(crm, language)
     logs.configure("console", "WARNING")  # the demo's story is the plan and the summary
     state_dir = state_dir or Path(".demo") / crm
     if reset and state_dir.exists():
@@ -91,3 +78,76 @@ def demo(
             report_to(settings, state_dir / "report")
         if code:
             raise typer.Exit(code)
+
+
+def sandbox(
+    crm: Annotated[
+        str,
+        typer.Option(envvar="CRM", help="Which sandbox CRM: salesforce or hubspot."),
+    ] = "salesforce",
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where the sandbox keeps its CRM, CA and store [.sandbox/<crm>]."),
+    ] = None,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Start again from a fresh demo org.")
+    ] = False,
+) -> None:
+    """Keep the sandbox (CRM, usage API, Slack, SMTP) running and print the settings that point
+    validate, doctor, plan, run and serve at it; Ctrl-C stops it, keeping its state."""
+    from connector import logs
+    from connector.cli.app import console
+    from connector.sandbox.settings_env import env_lines
+
+    running_sandbox = _sandbox_starter()
+    sandbox_crm, _ = _choices(crm, None)
+    logs.configure("console", "WARNING")
+    state_dir = (state_dir or Path(".sandbox") / crm).resolve()
+    if reset and state_dir.exists():
+        shutil.rmtree(state_dir)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with running_sandbox(state_dir, crm=sandbox_crm) as running:
+        console.print(
+            "# The sandbox is running. Put these lines in your .env (they replace the same\n"
+            "# names); every other setting stays as in production. Ports change on restart.",
+            markup=False,
+        )
+        for line in env_lines(running.settings):
+            console.print(line, markup=False)
+        console.print(f"# Ctrl-C stops the sandbox; its state stays in {state_dir}.", markup=False)
+        console.file.flush()
+        stop.wait()
+
+
+def _choices(crm: str, language: str | None) -> tuple[CrmName, Language]:
+    """The sandbox CRM and team language asked for, or a sentence and exit code 2."""
+    from connector.cli.app import EXIT_CONFIG, err
+    from connector.language import LANGUAGES
+    from connector.sandbox.demo import SANDBOX_CRMS
+
+    sandbox_crm = next((name for name in SANDBOX_CRMS if name == crm), None)
+    if sandbox_crm is None:
+        err.print(f"[red]CRM must be one of {', '.join(SANDBOX_CRMS)}[/], not '{crm}'.")
+        raise typer.Exit(EXIT_CONFIG)
+    team_language = next((code for code in LANGUAGES if code == (language or "en").lower()), None)
+    if team_language is None:
+        err.print(f"[red]The language must be one of {', '.join(LANGUAGES)}[/], not '{language}'.")
+        raise typer.Exit(EXIT_CONFIG)
+    return sandbox_crm, team_language
+
+
+def _sandbox_starter() -> Callable[..., AbstractContextManager[RunningSandbox]]:
+    """`running_sandbox`, imported only now: the sandbox extra may not be installed."""
+    from connector.cli.app import EXIT_CONFIG, err
+
+    try:
+        from connector.sandbox.demo import running_sandbox
+    except ImportError as exc:
+        err.print(
+            f"[red]The sandbox needs the sandbox extra[/] ({exc.name} is missing): "
+            "pip install 'cs-connector[sandbox]'."
+        )
+        raise typer.Exit(EXIT_CONFIG) from None
+    return running_sandbox

@@ -10,8 +10,10 @@ import sys
 import time
 
 import httpx
+from pydantic import SecretStr
 
 from connector.sandbox.demo import RunningSandbox
+from connector.serve import SyncService
 from tests.e2e.conftest import cli_env
 from tests.e2e.test_crm_contract import RULE_TASKS
 
@@ -40,6 +42,58 @@ def _health_after_first_sync(base: str, timeout: float) -> dict[str, object]:
     raise AssertionError(f"no successful sync reported within {timeout}s")
 
 
+def test_healthz_fails_once_runs_stop_succeeding_for_longer_than_the_configured_age(
+    sandbox: RunningSandbox,
+) -> None:
+    """Real runs against the sandbox; the service's clock is moved on instead of waiting."""
+    now = [1_800_000_000.0]
+    settings = sandbox.settings.model_copy(update={"healthz_max_age_minutes": 26 * 60})
+    service = SyncService(settings, clock=lambda: now[0])
+    service.sync()
+    assert service.health()[1]["status"] == "ok"
+
+    # the connected app's secret is rotated and nobody updates the worker: every run fails
+    service.settings = settings.model_copy(
+        update={"salesforce_client_secret": SecretStr("rotated-elsewhere")}
+    )
+    for _day in range(2):
+        now[0] += 13.5 * 3600  # two failed runs, 27 hours after the last success
+        service.sync()
+    assert service.last_success == 1_800_000_000.0
+    status, body = service.health()
+    assert (status, body["status"], body["last_success_age_seconds"]) == (503, "stale", 97200)
+    registry = service.metrics.registry
+    assert registry.get_sample_value("cs_connector_runs_total", {"status": "failed"}) == 2
+
+    service.settings = settings  # fixed: the next run succeeds and the probe recovers
+    service.sync()
+    assert service.health()[0] == 200
+
+
+def test_serve_syncs_at_start_not_only_at_the_first_cron_time(sandbox: RunningSandbox) -> None:
+    port = _free_port()
+    env = {
+        **os.environ,
+        **cli_env(sandbox),
+        "SYNC_SCHEDULE": "0 6 1 1 *",  # next: months away
+        "METRICS_HOST": "127.0.0.1",
+        "METRICS_PORT": str(port),
+    }
+    with subprocess.Popen(
+        [sys.executable, "-m", "connector", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as process:
+        base = f"http://127.0.0.1:{port}"
+        try:
+            assert _health_after_first_sync(base, timeout=60)["status"] == "ok"
+            assert httpx.get(f"{base}/readyz").json() == {"ready": True}
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=STOP_WITHIN_SECONDS) == 0
+
+
 def test_serve_syncs_on_schedule_answers_probes_and_stops_on_sigterm(
     sandbox: RunningSandbox,
 ) -> None:
@@ -48,6 +102,7 @@ def test_serve_syncs_on_schedule_answers_probes_and_stops_on_sigterm(
         **os.environ,
         **cli_env(sandbox),
         "SYNC_SCHEDULE": "*/2 * * * * *",
+        "SYNC_ON_START": "false",  # the schedule's own runs
         "METRICS_HOST": "127.0.0.1",
         "METRICS_PORT": str(port),
     }

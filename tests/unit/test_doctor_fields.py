@@ -7,7 +7,9 @@ from pathlib import Path
 
 from connector.checks import check_config
 from connector.config.load import load_config
+from connector.crm.hubspot.scopes import APPLY_SCOPES, REQUIRED_SCOPES
 from connector.doctor.fields import written_fields
+from connector.doctor.permission_set import PERMISSION_SET_FILE, permission_set_xml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,3 +41,20 @@ def test_usage_weeks_are_dates_and_usage_signals_numbers() -> None:
         "logins_sum_4w": "Number",
         "health_color": "Picklist",
     }
+
+
+def test_the_shipped_permission_set_grants_every_field_the_shipped_mapping_writes() -> None:
+    """The metadata an admin deploys is generated from the mapping; regenerate it with
+    `python -m connector.doctor.permission_set` after editing mappings/salesforce.yaml."""
+    config = load_config(ROOT / "mappings", ROOT / "playbooks", "salesforce")
+    shipped = (ROOT / PERMISSION_SET_FILE).read_text()
+    assert shipped == permission_set_xml(config)
+    assert "<field>Account.CS_Renewal_Status__c</field>" in shipped  # a rule_fields field
+    assert "<field>Task.CS_Action_Key__c</field>" in shipped
+    assert shipped.count("<editable>true</editable>") == len(written_fields(config))
+
+
+def test_the_readme_lists_every_hubspot_scope_doctor_checks() -> None:
+    readme = (ROOT / "README.md").read_text()
+    for scope, purpose in {**REQUIRED_SCOPES, **APPLY_SCOPES}.items():
+        assert f"| `{scope}` | {purpose} |" in readme

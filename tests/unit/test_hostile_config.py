@@ -109,6 +109,38 @@ HOSTILE = {
         "cannot compare text column 'name' with a number in 'name > 5' (polars: ",
         "name > 5",
     ),
+    "date column compared with a number": Hostile(
+        HOSTILE_FILE,
+        _rule(when="renewal_date > 5"),
+        "'renewal_date > 5' compares the date 'renewal_date' with a number. Compare it with "
+        "a date (DATE '2027-03-01', run_date + INTERVAL '90 days')",
+        "renewal_date > 5",
+    ),
+    "a time span compared with a number": Hostile(
+        HOSTILE_FILE,
+        _rule(when="arr > 0 AND renewal_date - run_date < 30"),
+        "compares a time span (one date minus another) with a number. Compare it with "
+        "INTERVAL '30 days'",
+        "renewal_date - run_date < 30",
+    ),
+    "date column plus a number of days": Hostile(
+        HOSTILE_FILE,
+        _rule(when="renewal_date + 90 > run_date"),
+        "renewal_date",
+        "renewal_date + 90",
+    ),
+    "date column compared with text": Hostile(
+        HOSTILE_FILE,
+        _rule(when="renewal_date = 'soon'"),
+        "renewal_date",
+        "renewal_date = 'soon'",
+    ),
+    "number column compared with a date": Hostile(
+        HOSTILE_FILE,
+        _rule(when="arr > DATE '2026-01-01'"),
+        "compares the date expression with a number",
+        "arr > DATE",
+    ),
     "invalid regex with ~": Hostile(
         HOSTILE_FILE,
         _rule(when="name ~ '('"),
@@ -192,6 +224,24 @@ HOSTILE = {
         _rule(subject="{{ lipsum.__globals__ }}"),
         "the template uses an unknown column 'lipsum'",
         "lipsum",
+    ),
+    "an unknown filter": Hostile(
+        HOSTILE_FILE,
+        _rule(subject="Renewal {{ arr | yen }}"),
+        "the template uses an unknown filter 'yen'. Filters: abs,",
+        "yen",
+    ),
+    "a misspelt filter": Hostile(
+        HOSTILE_FILE,
+        _rule(description="ARR {{ arr | numbr }}"),
+        "unknown filter 'numbr' (did you mean 'number'?)",
+        "numbr",
+    ),
+    "an unknown test": Hostile(
+        HOSTILE_FILE,
+        _rule(subject="{% if arr is yen %}x{% endif %}"),
+        "the template uses an unknown test 'yen'",
+        "is yen",
     ),
     "sandbox escape through the attr filter": Hostile(
         HOSTILE_FILE,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -23,17 +22,49 @@ def test_crontab_lines_with_five_or_six_fields() -> None:
         schedule_trigger("daily", "UTC")
 
 
+class Clock:
+    """Seconds since the epoch, moved on by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_health_turns_stale_when_the_last_success_is_too_old() -> None:
-    service = SyncService(Settings(healthz_max_age_minutes=60))
-    assert service.health()[0] == 200  # just started, nothing run yet: alive
-    service.last_success = time.time() - 30 * 60
+    clock = Clock()
+    service = SyncService(Settings(healthz_max_age_minutes=60), clock=clock)
+    service.last_success = clock.now
+    clock.now += 30 * 60
     status, body = service.health()
     assert (status, body["status"], body["max_age_seconds"]) == (200, "ok", 3600)
-    assert body["last_success_age_seconds"] == pytest.approx(1800, abs=5)
-    service.last_success = time.time() - 61 * 60
-    assert service.health()[0] == 503
-    service.last_success, service.started_at = None, time.time() - 2 * 3600
-    assert service.health()[1]["status"] == "stale"  # never succeeded since start
+    assert body["last_success_age_seconds"] == 1800
+    clock.now += 31 * 60
+    assert service.health() == (
+        503,
+        {"status": "stale", "last_success_age_seconds": 3660, "max_age_seconds": 3600},
+    )
+
+
+def test_health_before_any_success_lasts_only_the_startup_grace() -> None:
+    """Not 26 hours of 200 without a single successful run (issue #16)."""
+    clock = Clock()
+    service = SyncService(Settings(healthz_startup_grace_minutes=20), clock=clock)
+    assert service.health()[0] == 200  # just started: the first sync is under way
+    assert service.health()[1]["status"] == "starting"
+    clock.now += 20 * 60
+    assert service.health()[0] == 200
+    clock.now += 1
+    status, body = service.health()
+    assert (status, body["status"]) == (503, "no_success_since_start")
+
+
+def test_ready_only_while_the_scheduler_runs() -> None:
+    service = SyncService(Settings())
+    assert service.readiness() == (503, {"ready": False})
+    service.ready = True
+    assert service.readiness() == (200, {"ready": True})
 
 
 def test_a_failed_run_is_counted_by_kind_and_the_scheduler_lives_on(tmp_path: object) -> None:

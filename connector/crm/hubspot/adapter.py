@@ -69,6 +69,16 @@ class HubSpotAdapter:
             self._properties[object_type] = self._api.properties(object_type)
         return self._properties[object_type]
 
+    def token_scopes(self) -> list[str] | None:
+        """The access token's scopes; None when HubSpot tells them only for private apps'
+        tokens and this is another kind."""
+        try:
+            return self._api.token_scopes()
+        except CrmError as exc:
+            if exc.status in (400, 404):
+                return None
+            raise
+
     def create_property(
         self, object_type: str, group: PropertyGroupCreate, spec: PropertyCreate
     ) -> None:

@@ -40,6 +40,7 @@ from hubspot.crm.objects.models import (
 from hubspot.crm.owners.exceptions import ApiException as OwnersApiException
 from hubspot.crm.properties.exceptions import ApiException as PropertiesApiException
 from hubspot.crm.properties.models import PropertyCreate, PropertyGroupCreate
+from pydantic import SecretStr
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, SSLError
 from urllib3.util.retry import Retry
 
@@ -111,6 +112,7 @@ class HubSpotClient:
                 f"CRM=hubspot needs {', '.join(missing)} (see settings.example.env)."
             )
         token = settings.required("hubspot_access_token")
+        self._token = SecretStr(token)  # asked about by `token_scopes`
         client = HubSpot(
             access_token=token,
             host=settings.hubspot_url.rstrip("/"),
@@ -203,6 +205,19 @@ class HubSpotClient:
     def properties(self, object_type: str) -> ObjectProperties:
         page = self._call(self._properties.get_all_with_http_info, object_type)
         return ObjectProperties.from_api(object_type, page.results)
+
+    def token_scopes(self) -> list[str]:
+        """The scopes of the private app's access token (HubSpot's access-token-info)."""
+        answer = self._call(
+            self._properties.api_client.call_api,
+            "/oauth/v2/private-apps/get/access-token-info",
+            "POST",
+            header_params={"Content-Type": "application/json", "Accept": "application/json"},
+            body={"tokenKey": self._token.get_secret_value()},
+            auth_settings=["oauth2"],
+            _preload_content=False,
+        )
+        return [str(scope) for scope in answer.get("scopes") or ()]
 
     def create_property(
         self, object_type: str, group: PropertyGroupCreate, spec: PropertyCreate

@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 from simple_salesforce.api import Salesforce
+from simple_salesforce.format import format_soql
 
 from connector.config.mapping import Mapping, ObjectMapping
 from connector.crm.protocol import (
@@ -80,7 +81,8 @@ class SalesforceAdapter:
                             ("results", column),
                             f"{account.name}.{info.name} is not updateable "
                             "by the integration user; grant Edit access in "
-                            "its field-level security.",
+                            "its field-level security (`cs-connector doctor --apply` "
+                            "assigns the CS_Connector permission set that does).",
                         )
                     )
         tasks = self._describe_or_report(mapping.tasks.object, ("tasks", "object"), problems)
@@ -154,6 +156,54 @@ class SalesforceAdapter:
             lambda sf: sf.toolingexecute("sobjects/CustomField", method="POST", data=body)
         )
         self._client.forget_describe(full_name.split(".")[0])
+
+    def grant_field_access(self, name: str, label: str, fields: Sequence[str]) -> None:
+        """Edit access to `fields` ("Account.CS_X__c") for the running user, through the
+        permission set `name`: created if missing, completed, and assigned to the user."""
+        user_id = self._client.user_id()
+        found = list(
+            self._client.query(format_soql("SELECT Id FROM PermissionSet WHERE Name = {}", name))
+        )
+        parent = found[0]["Id"] if found else self._create("PermissionSet", Name=name, Label=label)
+        granted = {
+            row["Field"].lower()
+            for row in self._client.query(
+                format_soql(
+                    "SELECT Field FROM FieldPermissions WHERE ParentId = {} "
+                    "AND PermissionsEdit = true",
+                    parent,
+                )
+            )
+        }
+        records = [
+            {
+                "attributes": {"type": "FieldPermissions"},
+                "ParentId": parent,
+                "SobjectType": field.split(".")[0],
+                "Field": field,
+                "PermissionsRead": True,
+                "PermissionsEdit": True,
+            }
+            for field in fields
+            if field.lower() not in granted
+        ]
+        write.create_records(self._client, records)
+        assigned = self._client.query(
+            format_soql(
+                "SELECT Id FROM PermissionSetAssignment WHERE PermissionSetId = {} "
+                "AND AssigneeId = {}",
+                parent,
+                user_id,
+            )
+        )
+        if next(assigned, None) is None:
+            self._create("PermissionSetAssignment", PermissionSetId=parent, AssigneeId=user_id)
+        for sobject in {field.split(".")[0] for field in fields}:
+            self._client.forget_describe(sobject)
+
+    def _create(self, sobject: str, **values: Any) -> str:
+        result = self._client.call(lambda sf: getattr(sf, sobject).create(values))
+        return str(result["id"])
 
     # -- the protocol: reads and writes --------------------------------------------------
 

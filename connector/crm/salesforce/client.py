@@ -159,6 +159,17 @@ class SalesforceClient:
             self._describes[sobject] = ObjectDescription.from_describe(raw)
         return self._describes[sobject]
 
+    def user_id(self) -> str:
+        """The running user's Id (OAuth userinfo): whom field access is granted to."""
+
+        def userinfo(sf: Salesforce) -> Any:
+            url = f"https://{sf.sf_instance}/services/oauth2/userinfo"
+            response = sf.session.get(url, headers=sf.headers)
+            response.raise_for_status()
+            return response.json()
+
+        return str(self.call(userinfo)["user_id"])
+
     def forget_describe(self, sobject: str) -> None:
         """After a field was created: the next describe must see it."""
         self._describes.pop(sobject, None)

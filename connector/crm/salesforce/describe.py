@@ -22,6 +22,7 @@ class FieldInfo:
     relationship_name: str | None
     picklist: tuple[str, ...] = ()
     unique: bool = False
+    createable: bool = False
 
     @property
     def dtype(self) -> pl.DataType:
@@ -55,6 +56,7 @@ class ObjectDescription:
                     v["value"] for v in f.get("picklistValues") or () if v.get("active", True)
                 ),
                 unique=bool(f.get("unique")),
+                createable=bool(f.get("createable")),
             )
             for f in raw["fields"]
         }

@@ -68,13 +68,24 @@ def _task_record(tasks: TaskMapping, task: TaskIntent) -> dict[str, Any]:
     }
 
 
+def create_records(client: SalesforceClient, records: Sequence[dict[str, Any]]) -> None:
+    """Create `records` (each with its `attributes.type`) in Collections of 200, all or
+    none per call: for setup records, where one refused record means the setup failed."""
+    for start in range(0, len(records), COLLECTION_LIMIT):
+        chunk = list(records[start : start + COLLECTION_LIMIT])
+        outcomes = _collection(client, "composite/sobjects", chunk, method="POST")
+        refused = [error for o in outcomes if not o.get("success") for error in o["errors"]]
+        if refused:
+            raise CrmError(f"Salesforce refused to create {len(refused)} record(s): {refused[0]}")
+
+
 def _collection(
-    client: SalesforceClient, path: str, records: list[dict[str, Any]]
+    client: SalesforceClient, path: str, records: list[dict[str, Any]], *, method: str = "PATCH"
 ) -> list[dict[str, Any]]:
-    """One sObject Collections PATCH; a refused request becomes a failure per record."""
+    """One sObject Collections call; a refused request becomes a failure per record."""
     body = {"allOrNone": False, "records": records}
     try:
-        outcomes = client.call(lambda sf: sf.restful(path, method="PATCH", json=body))
+        outcomes = client.call(lambda sf: sf.restful(path, method=method, json=body))
     except CrmError as exc:
         if exc.status != 400:
             raise  # not this batch's fault: stop the run rather than fail every record

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
 _OBJECTS = "/crm/v3/objects/<object_type>"
+_PRIVATE_APP_INFO = "/oauth/v2/private-apps/get/access-token-info"
 _log = logging.getLogger(__name__)
 Answer = tuple[int, Any]
 
@@ -73,6 +74,7 @@ class HubSpotApp:
                     methods=["POST"],
                     endpoint="associations.batch_read",
                 ),
+                Rule(_PRIVATE_APP_INFO, methods=["POST"], endpoint="oauth.token_info"),
                 Rule(
                     "/crm/v4/associations/<from_type>/<to_type>/labels",
                     methods=["GET"],
@@ -94,6 +96,7 @@ class HubSpotApp:
             "properties.create_group": self._create_group,
             "associations.labels": self._labels,
             "associations.batch_read": self._associated,
+            "oauth.token_info": self._token_info,
         }
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
@@ -220,6 +223,9 @@ class HubSpotApp:
 
     def _associated(self, request: Request, body: Any, from_type: str, to_type: str) -> Answer:
         return self.portal.associated(from_type, to_type, body)
+
+    def _token_info(self, request: Request, body: Any) -> Answer:
+        return self.portal.token_info(body)
 
 
 def _bearer(request: Request) -> str:

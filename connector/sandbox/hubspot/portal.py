@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from connector.crm.hubspot.scopes import APPLY_SCOPES, REQUIRED_SCOPES
 from connector.sandbox.hubspot import associations, objects, search, writes
-from connector.sandbox.hubspot.errors import HubSpotError, validation_error
+from connector.sandbox.hubspot.errors import HubSpotError, correlation_id, validation_error
 from connector.sandbox.hubspot.faults import FaultPlan, StatusFault
 from connector.sandbox.hubspot.object_types import (
     ASSOCIATION_TYPES,
@@ -33,6 +34,7 @@ from connector.sandbox.hubspot.ratelimit import DAILY_LIMIT, RateLimiter, Usage
 from connector.sandbox.hubspot.store import CrmStore, sorted_records
 
 MAX_OWNERS_PAGE = 500
+HUB_ID = 24681357  # the demo portal's Hub ID
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,9 @@ class HubSpotPortal:
         self._lock = threading.RLock()
         self._store = CrmStore(schema, self._clock)
         self._tokens: set[str] = set()
+        # what the private app's tokens may do: the scopes the README has an admin tick
+        self.scopes: set[str] = set(REQUIRED_SCOPES) | set(APPLY_SCOPES)
+        self.hub_id = HUB_ID
         self._groups: dict[str, set[str]] = {}  # property groups created through the API
         self._faults = FaultPlan()
         self._rules: dict[str, list[writes.ValidationRule]] = {}
@@ -95,6 +100,24 @@ class HubSpotPortal:
     def has_token(self, token: str) -> bool:
         with self._lock:
             return token in self._tokens
+
+    def token_info(self, body: Any) -> tuple[int, Any]:
+        """POST /oauth/v2/private-apps/get/access-token-info: the app and its scopes."""
+        token = body.get("tokenKey") if isinstance(body, dict) else None
+        with self._lock:
+            if token not in self._tokens:
+                return 400, {
+                    "status": "error",
+                    "message": "The token is not a valid private app access token",
+                    "correlationId": correlation_id(),
+                    "category": "VALIDATION_ERROR",
+                }
+            return 200, {
+                "userId": 1,
+                "hubId": self.hub_id,
+                "appId": 1,
+                "scopes": sorted(self.scopes),
+            }
 
     # -- direct access for seeding and tests -----------------------------------------------------
 

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from connector.sandbox.salesforce.auth import OAuthError
+from connector.sandbox.salesforce.auth import ORG_ID, OAuthError
 from connector.sandbox.salesforce.composite import (
     Collection,
     create,
@@ -58,6 +58,7 @@ class SalesforceApp:
         self._routes = Map(
             [
                 Rule("/services/oauth2/token", methods=["POST"], endpoint=self._token),
+                Rule("/services/oauth2/userinfo", methods=["GET"], endpoint=self._userinfo),
                 Rule(_DATA, methods=["GET"], endpoint=self._versions),
                 Rule(f"{api}/query", methods=["GET"], endpoint=self._query),
                 Rule(f"{api}/query/<locator>", methods=["GET"], endpoint=self._query_more),
@@ -147,6 +148,13 @@ class SalesforceApp:
 
     def _token(self, request: Request) -> Response:
         return _json(token_response(self.org, request))
+
+    def _userinfo(self, request: Request) -> Response:
+        """Who the bearer token acts as (the OpenID Connect userinfo subset clients read)."""
+        self._authorize(request)
+        token = request.headers.get("Authorization", "").partition(" ")[2].strip()
+        user_id = self.org.session_user(token)
+        return _json({"user_id": user_id, "organization_id": ORG_ID})
 
     # -- /services/data --------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from connector.sandbox.salesforce.composite import Collection, Write, run_collec
 from connector.sandbox.salesforce.cursors import QueryCursors
 from connector.sandbox.salesforce.errors import ErrorDetail, RecordRejected, SalesforceError
 from connector.sandbox.salesforce.faults import Fault, FaultPlan
+from connector.sandbox.salesforce.field_access import ACCESS_OBJECTS, editable_fields, with_access
 from connector.sandbox.salesforce.ids import make_id
 from connector.sandbox.salesforce.records import RecordStore
 from connector.sandbox.salesforce.schema import DEFAULT_SCHEMA, FieldSchema, ObjectSchema
@@ -152,7 +153,10 @@ class SandboxOrg:
         self, collection: Collection, write: Write, *, report_created: bool = False
     ) -> list[dict[str, Any]]:
         with self._lock:
-            return run_collection(self._store, collection, write, report_created=report_created)
+            results = run_collection(self._store, collection, write, report_created=report_created)
+            if any(sobject in ACCESS_OBJECTS for sobject, _ in collection.records):
+                self._apply_field_access()
+            return results
 
     def read(self, sobject: str, record_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -297,8 +301,9 @@ class SandboxOrg:
     # -- metadata ----------------------------------------------------------------------------
 
     def add_custom_field(self, sobject: str, field: FieldSchema) -> str:
-        """What Setup or the Tooling API does: a new field, null on every existing record.
-        Returns the new field's 00N… id."""
+        """What the Tooling API does: a new field, null on every existing record, read-only
+        for the integration user until a permission set gives it Edit access (see
+        `field_access`). Returns the new field's 00N… id."""
         with self._lock:
             obj = self._store.object(sobject)
             if obj.field(field.name) is not None:
@@ -309,7 +314,25 @@ class SandboxOrg:
             self.schema[obj.name] = replace(obj, fields=(*obj.fields, field))
             self._store.add_field(obj.name, field.name)
             self._custom_fields.append((obj.name, field))
+            self._apply_field_access()
             return make_id("00N", len(self._custom_fields))
+
+    def _apply_field_access(self) -> None:
+        """API-created fields as the integration user's permission sets let it write them."""
+        editable = (
+            editable_fields(
+                self._store.table("FieldPermissions").values(),
+                self._store.table("PermissionSetAssignment").values(),
+                INTEGRATION_USER_ID,
+            )
+            if self.schema.keys() >= ACCESS_OBJECTS
+            else set()
+        )
+        for sobject, field in self._custom_fields:
+            obj = self.schema[sobject]
+            granted = with_access(field, f"{sobject}.{field.name}".lower() in editable)
+            fields = tuple(granted if f.name == field.name else f for f in obj.fields)
+            self.schema[sobject] = replace(obj, fields=fields)
 
     # -- persistence -----------------------------------------------------------------------
 
@@ -344,6 +367,7 @@ class SandboxOrg:
         for sobject, field in state.get("custom_fields", []):
             org.add_custom_field(sobject, _field_from_json(field))
         org._store.load_json(state)
+        org._apply_field_access()
         org._sessions.load_json(state)
         usage = state["api_usage"]
         org._usage = (date.fromisoformat(usage["day"]), usage["calls"])

@@ -262,6 +262,29 @@ DEFAULT_SCHEMA: Mapping[str, ObjectSchema] = {
             _text("CS_Action_Key__c", 255, external_id=True, unique=True),
         ),
         _object(
+            "PermissionSet",
+            "0PS",
+            _text("Name", 80, nillable=False, label="API Name"),
+            _text("Label", 80, nillable=False),
+            _text("Description", 255),
+        ),
+        _object(
+            "FieldPermissions",
+            "01k",
+            _lookup("ParentId", "PermissionSet", "Parent", nillable=False),
+            _text("SobjectType", 80, nillable=False),
+            _text("Field", 255, nillable=False),
+            _flag("PermissionsRead", label="Read Access"),
+            _flag("PermissionsEdit", label="Edit Access"),
+        ),
+        _object(
+            "PermissionSetAssignment",
+            "0Pa",
+            _lookup("PermissionSetId", "PermissionSet", "PermissionSet", nillable=False),
+            # a User Id; text because the sandbox's integration user is not a User record
+            _text("AssigneeId", 18, nillable=False),
+        ),
+        _object(
             "Event",
             "00U",
             _text("Subject", 255),
