@@ -124,6 +124,9 @@ def test_no_data_at_all_gives_no_score_and_no_colour() -> None:
     scored = _score(id=["a"], active=[None], seats=[0.0], logins=[None])
     assert scored["health_score"].to_list() == [None]
     assert scored["health_color"].to_list() == [None]
+    assert scored["health_reason"].to_list() == [
+        "No usage data this week: health could not be scored."
+    ]
 
 
 def test_reason_names_the_weakest_groups_and_their_weakest_measure() -> None:
