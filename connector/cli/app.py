@@ -29,7 +29,7 @@ from connector.doctor import salesforce as salesforce_doctor
 from connector.doctor.findings import Finding
 from connector.errors import ApiBudgetExhausted, ConfigError, ConnectorError, RunLocked
 from connector.logs import event
-from connector.run import run_sync
+from connector.run import RunSummary, new_summary, run_sync
 from connector.settings import CrmName, Settings
 
 
@@ -47,6 +47,8 @@ app = typer.Typer(
 console = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
+EXIT_OK = 0
+EXIT_UNCAUGHT = 1  # Python's own code for an error let through with --debug
 EXIT_CONFIG = 2
 EXIT_FAILED = 3
 EXIT_PARTIAL = 4
@@ -127,15 +129,66 @@ def _exit_codes(failure: str) -> Iterator[None]:
 
 
 def sync_and_report(settings: Settings, *, dry_run: bool, summary_json: Path | None) -> None:
-    """One run, its plan and summary printed; a partial run exits with EXIT_PARTIAL."""
-    with _exit_codes("Run failed"), _progress():
-        outcome = run_sync(settings, dry_run=dry_run)
+    """One run, its plan and summary printed; a partial run exits with EXIT_PARTIAL. The
+    summary JSON is written on every exit, a stopped run's with what it committed."""
+    summary = new_summary(settings, dry_run=dry_run)
+    try:
+        with _exit_codes("Run failed"), _progress():
+            outcome = run_sync(settings, dry_run=dry_run, summary=summary)
+    except typer.Exit as stop:  # _exit_codes said why; the error it stopped on is the context
+        _stopped(summary, stop.exit_code, stop.__context__, summary_json)
+        raise
+    except Exception as exc:  # --debug lets an unexpected error through with its traceback
+        _stopped(summary, EXIT_UNCAUGHT, exc, summary_json)
+        raise
     print_plan(console, outcome.plan, dry_run=dry_run)
     print_summary(console, outcome.summary)
+    summary.exit_code = EXIT_PARTIAL if summary.partial else EXIT_OK
     if summary_json:
-        write_summary_json(summary_json, outcome.summary)
-    if outcome.summary.partial:
+        write_summary_json(summary_json, summary)
+    if summary.partial:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def _stopped(
+    summary: RunSummary, code: int, error: BaseException | None, summary_json: Path | None
+) -> None:
+    """A run that did not finish: what it committed, on stderr, in a `run_failed` event and
+    in the summary JSON, with its exit code and the sentence it stopped on."""
+    summary.status = "locked" if code == EXIT_LOCKED else "failed"
+    summary.exit_code = code
+    summary.error_class = None if error is None else type(error).__name__
+    summary.error = stop_sentence(error)
+    event(
+        log,
+        "run_failed",
+        logging.ERROR,
+        run_id=summary.run_id,
+        exit_code=code,
+        phase=summary.phase,
+        error_class=summary.error_class,
+        records_written=summary.records_written,
+        tasks_created=summary.tasks_created,
+        emails_sent=summary.emails_sent,
+        crm_api_calls=summary.crm_api.calls,
+    )
+    if summary.records_written or summary.tasks_created:
+        err.print(
+            f"Committed before the run stopped: {summary.records_written} records updated, "
+            f"{summary.tasks_created} tasks created (a re-run writes only what is left)."
+        )
+    if summary_json:
+        write_summary_json(summary_json, summary)
+
+
+def stop_sentence(error: BaseException | None) -> str | None:
+    """What stopped a run, as the user was told: our errors' sentence; of anything else only
+    its class, since its text may hold customer data or a secret."""
+    if error is None:
+        return None
+    if isinstance(error, ConnectorError):
+        return str(error)
+    return f"an unexpected error ({type(error).__name__})"
 
 
 @app.command()

@@ -172,11 +172,17 @@ class HubSpotAdapter:
 
     # -- writes --------------------------------------------------------------------------
 
-    def update_records(self, object_name: str, updates: Sequence[FieldUpdate]) -> WriteResult:
-        return update_records(self._api, object_name, updates)
+    def update_records(
+        self, object_name: str, updates: Sequence[FieldUpdate], into: WriteResult | None = None
+    ) -> WriteResult:
+        return update_records(
+            self._api, object_name, updates, WriteResult() if into is None else into
+        )
 
-    def create_tasks(self, tasks: Sequence[TaskIntent]) -> WriteResult:
-        return self._tasks.create(tasks)
+    def create_tasks(
+        self, tasks: Sequence[TaskIntent], into: WriteResult | None = None
+    ) -> WriteResult:
+        return self._tasks.create(tasks, WriteResult() if into is None else into)
 
 
 def _unwritable(described: ObjectProperties, name: str) -> str | None:

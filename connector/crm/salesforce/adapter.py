@@ -157,8 +157,16 @@ class SalesforceAdapter:
     def recent_tasks(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
         return read.recent_tasks(self._client, self._tasks, rule_ids, closed_since, self._zone)
 
-    def update_records(self, object_name: str, updates: Sequence[FieldUpdate]) -> WriteResult:
-        return write.update_records(self._client, object_name, updates)
+    def update_records(
+        self, object_name: str, updates: Sequence[FieldUpdate], into: WriteResult | None = None
+    ) -> WriteResult:
+        return write.update_records(
+            self._client, object_name, updates, WriteResult() if into is None else into
+        )
 
-    def create_tasks(self, tasks: Sequence[TaskIntent]) -> WriteResult:
-        return write.upsert_tasks(self._client, self._tasks, tasks)
+    def create_tasks(
+        self, tasks: Sequence[TaskIntent], into: WriteResult | None = None
+    ) -> WriteResult:
+        return write.upsert_tasks(
+            self._client, self._tasks, tasks, WriteResult() if into is None else into
+        )
