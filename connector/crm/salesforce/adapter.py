@@ -23,6 +23,7 @@ from connector.crm.protocol import (
 )
 from connector.crm.salesforce import read, write
 from connector.crm.salesforce.client import SalesforceClient
+from connector.crm.salesforce.date_literals import anchored
 from connector.crm.salesforce.describe import ObjectDescription
 from connector.errors import CrmError
 from connector.settings import Settings
@@ -36,6 +37,7 @@ class SalesforceAdapter:
         self.usage = self._client.usage
         self._tasks = mapping.tasks
         self._zone = settings.zone
+        self._as_of = settings.as_of_date  # None: SOQL's date literals count from today
 
     def close(self) -> None:
         self._client.close()
@@ -59,6 +61,10 @@ class SalesforceAdapter:
                     read.resolve(self._client, spec.object, path)
                 except CrmError as exc:
                     problems.append(MappingProblem((key, "fields", canonical), str(exc)))
+            try:
+                self._where(spec)
+            except CrmError as exc:
+                problems.append(MappingProblem((key, "where"), str(exc)))
         account = self._describe_or_report(mapping.account.object, ("account", "object"), [])
         if account is not None:
             for column, name in mapping.results.items():
@@ -149,7 +155,18 @@ class SalesforceAdapter:
     # -- the protocol: reads and writes --------------------------------------------------
 
     def read(self, spec: ObjectMapping, extra_fields: dict[str, str]) -> pl.DataFrame:
-        return read.read_object(self._client, spec, extra_fields)
+        return read.read_object(self._client, spec, extra_fields, self._where(spec))
+
+    def _where(self, spec: ObjectMapping) -> str | None:
+        """The mapping's filter; with AS_OF_DATE, its relative dates counted from that day."""
+        if spec.where is None or self._as_of is None:
+            return spec.where
+        return anchored(
+            spec.where,
+            self._as_of,
+            self._zone,
+            lambda path: read.resolve(self._client, spec.object, path)[1].type,
+        )
 
     def find_tasks(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
         return read.find_tasks(self._client, self._tasks, keys, self._zone)
