@@ -54,7 +54,7 @@ def apply_plan(
     event(log, "writing", updates=len(plan.updates), tasks=len(plan.tasks))
     crm.update_records(config.mapping.account.object, plan.updates, into=report.updated)
     crm.create_tasks(plan.tasks, into=report.created)
-    report.emails = send_emails(
+    send_emails(
         crm,
         settings,
         store,
@@ -62,6 +62,7 @@ def apply_plan(
         day,
         skipped=plan.emails_skipped,
         settled=plan.emails_settled,
+        report=report.emails,
     )
     for failure in report.failures:  # ids and codes only: no names, no message bodies
         event(log, "record_rejected", logging.WARNING, record=failure.record, code=failure.code)

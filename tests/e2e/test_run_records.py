@@ -9,17 +9,28 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from connector.cli import EXIT_FAILED, EXIT_LOCKED, app
-from connector.run import run_sync
-from connector.sandbox.demo import running_sandbox
+from connector.errors import CrmError
+from connector.run import new_summary, run_sync
+from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.settings import CrmName
 from connector.store import HistoryStore
-from tests.e2e.conftest import AS_OF, CRMS, SandboxCrm, cli_env, sandbox_crm, without_email
+from tests.e2e.conftest import (
+    AS_OF,
+    CRMS,
+    OUTAGE_CALLS,
+    SandboxCrm,
+    cli_env,
+    sandbox_crm,
+    without_email,
+)
 
 COMMITTED = 1_000  # updates the CRM takes before the outage: 5 batches of 200 on Salesforce,
 # 10 of 100 on HubSpot
+UPSERTS = "composite/sobjects/Task/CS_Action_Key__c"
 COMPANY = 1_050  # customers, so that the first run has more updates than that to write
 
 
@@ -119,3 +130,16 @@ def test_a_call_whose_answer_was_lost_is_counted(crm: SandboxCrm) -> None:
     outcome = run_sync(without_email(crm.sandbox.settings), dry_run=False)
 
     assert outcome.summary.crm_api.calls == crm.calls()  # the dropped call and its retry
+
+
+def test_a_run_stopped_between_emails_says_which_were_sent(sandbox: RunningSandbox) -> None:
+    """On Salesforce the tasks are one upsert and each email one more (its log, with the
+    completion of the one before): the CRM goes down as the third email is logged."""
+    sandbox.org.inject_fault("PATCH", UPSERTS + "$", status=503, after=1 + 2, times=OUTAGE_CALLS)
+    summary = new_summary(sandbox.settings, dry_run=False)
+
+    with pytest.raises(CrmError):
+        run_sync(sandbox.settings, dry_run=False, summary=summary)
+
+    assert (summary.emails_sent, summary.phase, summary.status) == (2, "write", "failed")
+    assert len(sandbox.smtp.messages) == 2
