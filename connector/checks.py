@@ -181,7 +181,8 @@ def check_email_templates(
 def _clashes(config: Config) -> list[ConfigProblem]:
     """Two columns of one name in the account table: a mapped account field named like a
     column the worker computes (`logins`, `renewal_date`...), a usage metric named like a
-    date column (`run_date`), or a health group named like a score column (`score`)."""
+    date column (`run_date`), or a health group named like a score column (`score`); and an
+    account field named like what an email's template derives (`sender_name`)."""
     names = Counter(evaluated_columns(config))
     mapping_doc, fields = config.mapping_doc, config.mapping.account.fields
     health = config.section_doc("health")
@@ -200,6 +201,16 @@ def _clashes(config: Config) -> list[ConfigProblem]:
             fix = "give the usage metric another name"
         message = f"'{name}' would be two columns of the account table; {fix}."
         problems.append(problem_at(where, loc, message))
+    hidden = sorted(set(fields) & set(CONTACT_VARIABLES) - {"locale"})  # locale: the account's
+    problems += [
+        problem_at(
+            mapping_doc,
+            ("account", "fields", name),
+            f"'{name}' is what an email's template calls its sender or recipient, so the "
+            f"account field would be hidden there; give it another name (e.g. crm_{name}).",
+        )
+        for name in hidden
+    ]
     return problems
 
 

@@ -55,6 +55,7 @@ class ExitCode(IntEnum):
     """What a scheduler can act on without reading the log: retry, wait, or call a human."""
 
     OK = 0
+    DEBUG_TRACEBACK = 1  # only with --debug: Python's own code for the traceback it shows
     CONFIG = 2  # a setting, mappings/ or playbooks/ must be fixed; nothing was written
     FAILED = 3  # the CRM, usage API or a server failed or refused; transient ones pass later
     PARTIAL = 4  # some records, rules or actions failed; the rest was written

@@ -13,6 +13,7 @@ from connector.config.load import Config
 from connector.crm.protocol import CrmAdapter
 from connector.errors import ConnectorError
 from connector.frame import CURRENT_PREFIX, Extract
+from connector.frame.decision_makers import with_title_decision_makers
 from connector.logs import event
 from connector.settings import Settings
 from connector.usage import (
@@ -40,7 +41,9 @@ def extract(crm: CrmAdapter, config: Config, settings: Settings, as_of: date) ->
     event(log, "reading", source="crm")
     accounts = crm.read(mapping.account, {CURRENT_PREFIX + name: name for name in written})
     opportunities = crm.read(mapping.opportunity, {})
-    contacts = crm.read(mapping.contact, {}) if mapping.contact else None
+    contacts = None
+    if mapping.contact is not None:
+        contacts = with_title_decision_makers(crm.read(mapping.contact, {}), mapping.contact)
     meetings = crm.read(mapping.meeting, {}) if mapping.meeting and contacts is not None else None
     event(log, "reading", source="usage")
     since = as_of - timedelta(weeks=settings.usage_history_weeks)

@@ -83,6 +83,13 @@ class RunSummary:
     crm_api: ApiUsage = field(default_factory=ApiUsage)
     usage_api_calls: int = 0
     duration_seconds: float = 0.0
+    # How the run ended: ok, partial, failed or locked; where it was (config, read, evaluate,
+    # plan, write, record, done), and for a run that stopped, its exit code and why.
+    status: str = "running"
+    phase: str = "config"
+    exit_code: int | None = None
+    error: str | None = None
+    error_class: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON types, for `--summary-json` and the run record in the store."""
@@ -132,12 +139,26 @@ class RunOutcome:
     summary: RunSummary
 
 
-def run_sync(settings: Settings, *, dry_run: bool, save_snapshot: Path | None = None) -> RunOutcome:
-    """One run, recorded in the history store whatever its outcome; `save_snapshot`: also
-    save its inputs there, to plan again offline (`plan_from_snapshot`)."""
+def new_summary(settings: Settings, *, dry_run: bool) -> RunSummary:
+    """A run's summary before it starts: the caller keeps it, so a run that raises still
+    leaves what it did (the counts are filled in as the run goes)."""
+    return RunSummary(uuid.uuid4().hex[:12], settings.today, dry_run)
+
+
+def run_sync(
+    settings: Settings,
+    *,
+    dry_run: bool,
+    summary: RunSummary | None = None,
+    save_snapshot: Path | None = None,
+) -> RunOutcome:
+    """One run, recorded in the history store whatever its outcome; `summary` (new if
+    None) holds what it committed even when it raises; `save_snapshot`: also save its
+    inputs there, to plan again offline (`plan_from_snapshot`)."""
     started = time.perf_counter()
-    summary = RunSummary(uuid.uuid4().hex[:12], settings.today, dry_run)
+    summary = new_summary(settings, dry_run=dry_run) if summary is None else summary
     config = load_checked_config(settings)
+    summary.phase = "lock"
     store = HistoryStore.open(settings.state_database_url.get_secret_value())
     run_context = RUN_ID.set(summary.run_id)
     try:
@@ -149,10 +170,11 @@ def run_sync(settings: Settings, *, dry_run: bool, save_snapshot: Path | None = 
         with lock:
             store.run_started(RunRecord(summary.run_id, datetime.now(UTC), summary.as_of, dry_run))
             event(log, "run_started", as_of=summary.as_of, dry_run=dry_run)
-            status = "failed"
+            status = summary.status = "failed"
             try:
                 plan = _sync(settings, config, store, summary, save_snapshot)
-                status = "partial" if summary.partial else "ok"
+                status = summary.status = "partial" if summary.partial else "ok"
+                summary.phase = "done"
             finally:
                 summary.duration_seconds = round(time.perf_counter() - started, 3)
                 store.run_finished(summary.run_id, status, datetime.now(UTC), summary.to_json())
@@ -179,14 +201,17 @@ def _sync(
     save_snapshot: Path | None = None,
 ) -> Plan:
     as_of = summary.as_of
+    summary.phase = "read"
     with closing(connect(settings, config.mapping, store)) as crm:
         summary.crm_api = crm.usage
         check_against_crm(crm, config)
         inputs = read_live(crm, store, [config], settings, as_of)
         summary.read(inputs.extracted)
         _check_usage(inputs.extracted, config, settings, summary)
+        summary.phase = "evaluate"
         evaluated = _evaluate(config, inputs, settings, summary)
         evaluation = evaluated.evaluation
+        summary.phase = "plan"
         tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of)
         ledger = RecordingLedger(store)
         deals = closed_deals(inputs.extracted.records.opportunities, config.mapping)
@@ -196,7 +221,13 @@ def _sync(
                 save_snapshot, inputs, tasks, SavedLedger(ledger.answers), settings.crm
             )
         if not summary.dry_run:
-            summary.applied(apply_plan(crm, config, settings, store, plan, as_of))
+            summary.phase = "write"
+            report = ApplyReport()
+            try:
+                apply_plan(crm, config, settings, store, plan, as_of, report)
+            finally:  # what the CRM committed, also when a batch stopped the run
+                summary.applied(report)
+            summary.phase = "record"
             summary.snapshots_saved = store.save_snapshots(
                 summary.run_id,
                 as_of,

@@ -42,7 +42,7 @@ from connector.logs import event
 from connector.plan.impact import Limits
 from connector.report.write import write_report
 from connector.review import review_change
-from connector.run import plan_from_snapshot, run_sync
+from connector.run import RunSummary, new_summary, plan_from_snapshot, run_sync
 from connector.settings import CrmName, Settings
 
 
@@ -62,6 +62,8 @@ console = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 # the names the tests and plugins use; the table itself is `ExitCode` in connector/errors.py
+EXIT_OK = ExitCode.OK
+EXIT_DEBUG_TRACEBACK = ExitCode.DEBUG_TRACEBACK
 EXIT_CONFIG = ExitCode.CONFIG
 EXIT_FAILED = ExitCode.FAILED
 EXIT_PARTIAL = ExitCode.PARTIAL
@@ -211,22 +213,76 @@ def sync_and_report(
     from_snapshot: Path | None = None,
 ) -> None:
     """One run (or a replayed snapshot), its plan and summary printed; `output`: the whole
-    plan as files too. A partial run exits with EXIT_PARTIAL."""
+    plan as files too. A partial run exits with EXIT_PARTIAL. The summary JSON is written on
+    every exit, a stopped run's with what it committed."""
     logs.learn_secrets(settings.secret_values())  # the demo's settings are not from _settings
-    with _exit_codes("Run failed"), _progress():
-        if from_snapshot is not None:
-            outcome = plan_from_snapshot(settings, from_snapshot)
-        else:
-            outcome = run_sync(settings, dry_run=dry_run, save_snapshot=save_snapshot)
+    summary = new_summary(settings, dry_run=dry_run)
+    try:
+        with _exit_codes("Run failed"), _progress():
+            if from_snapshot is not None:
+                outcome = plan_from_snapshot(settings, from_snapshot)
+            else:
+                outcome = run_sync(
+                    settings, dry_run=dry_run, summary=summary, save_snapshot=save_snapshot
+                )
+    except typer.Exit as stop:  # _exit_codes said why; the error it stopped on is the context
+        _stopped(summary, stop.exit_code, stop.__context__, summary_json)
+        raise
+    except Exception as exc:  # --debug lets an unexpected error through with its traceback
+        _stopped(summary, EXIT_DEBUG_TRACEBACK, exc, summary_json)
+        raise
+    summary = outcome.summary  # a replay's is its own
     print_plan(console, outcome.plan, dry_run=dry_run)
-    print_summary(console, outcome.summary)
+    print_summary(console, summary)
+    summary.exit_code = EXIT_PARTIAL if summary.partial else EXIT_OK
     if summary_json:
-        write_summary_json(summary_json, outcome.summary)
+        write_summary_json(summary_json, summary)
     if output is not None:
-        write_plan_files(output, outcome.plan, outcome.summary, _account_object(settings))
+        write_plan_files(output, outcome.plan, summary, _account_object(settings))
         console.print(f"The whole plan is in {escape(str(output))}/ (Parquet and CSV).")
-    if outcome.summary.partial:
+    if summary.partial:
         raise typer.Exit(EXIT_PARTIAL)
+
+
+def _stopped(
+    summary: RunSummary, code: int, error: BaseException | None, summary_json: Path | None
+) -> None:
+    """A run that did not finish: what it committed, on stderr, in a `run_failed` event and
+    in the summary JSON, with its exit code and the sentence it stopped on."""
+    summary.status = "locked" if code == EXIT_LOCKED else "failed"
+    summary.exit_code = code
+    summary.error_class = None if error is None else type(error).__name__
+    summary.error = stop_sentence(error)
+    event(
+        log,
+        "run_failed",
+        logging.ERROR,
+        run_id=summary.run_id,
+        exit_code=code,
+        phase=summary.phase,
+        error_class=summary.error_class,
+        records_written=summary.records_written,
+        tasks_created=summary.tasks_created,
+        emails_sent=summary.emails_sent,
+        crm_api_calls=summary.crm_api.calls,
+    )
+    if summary.records_written or summary.tasks_created:
+        err.print(
+            f"Committed before the run stopped: {summary.records_written} records updated, "
+            f"{summary.tasks_created} tasks created (a re-run writes only what is left)."
+        )
+    if summary_json:
+        write_summary_json(summary_json, summary)
+
+
+def stop_sentence(error: BaseException | None) -> str | None:
+    """What stopped a run, as the user was told: our errors' sentence; of anything else only
+    its class, since its text may hold customer data or a secret."""
+    if error is None:
+        return None
+    if isinstance(error, ConnectorError):
+        return logs.redact(str(error))
+    return f"an unexpected error ({type(error).__name__})"
 
 
 @app.command()

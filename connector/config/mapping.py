@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import polars as pl
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from connector.config.usage_source import FilesUsage, HttpUsage, SqlUsage, UsageFields
 
 _CANONICAL = r"^[a-z][a-z0-9_]*$"
+MAX_PATTERN_CHARS = 200
 
 
 class _Strict(BaseModel):
@@ -60,12 +62,29 @@ class OpportunityMapping(ObjectMapping):
 
 
 class ContactMapping(ObjectMapping):
-    """Contacts; `role` says who is a decision maker (e.g. a role picklist or title field)."""
+    """Contacts; `role` says who is a decision maker (e.g. a role picklist), and so may a
+    `title` that matches one of `decision_maker_titles`: in real orgs the title ("CEO",
+    "VP Sales") is often the only sign."""
 
     required = ("id", "account_id", "role")
     decision_maker_roles: list[str] = Field(
         default_factory=lambda: ["Decision Maker"], min_length=1
     )
+    decision_maker_titles: list[Annotated[str, AfterValidator(_title_pattern)]] = Field(
+        default_factory=list,
+        description="regular expressions matched against each contact's `title` (e.g. "
+        "'(?i)\\bCEO\\b'); a contact whose title matches one is a decision maker, in the "
+        "first of decision_maker_roles",
+    )
+
+    @model_validator(mode="after")
+    def _check_title_mapped(self) -> ContactMapping:
+        if self.decision_maker_titles and "title" not in self.fields:
+            raise ValueError(
+                "decision_maker_titles are matched against the contacts' title: map it "
+                "under fields (Salesforce: `title: Title`, HubSpot: `title: jobtitle`)"
+            )
+        return self
 
 
 class MeetingMapping(ObjectMapping):
@@ -159,6 +178,26 @@ class Mapping(_Strict):
             "meeting": self.meeting,
         }
         return {name: spec for name, spec in sections.items() if spec is not None}
+
+
+def _title_pattern(pattern: str) -> str:
+    """A pattern polars' (linear-time) regex engine accepts, so a run cannot trip on it."""
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise ValueError(
+            f"a title pattern may have at most {MAX_PATTERN_CHARS} characters; list several"
+        )
+    try:
+        pl.Series([""], dtype=pl.String).str.contains(pattern)
+    except pl.exceptions.ComputeError as exc:
+        detail = next(
+            (line[7:] for line in str(exc).splitlines() if line.startswith("error: ")),
+            "not a valid pattern",
+        )
+        raise ValueError(
+            f"{pattern!r} is not a regular expression the worker can use ({detail}); write "
+            "e.g. '(?i)\\bCEO\\b' or '(?i)^VP'"
+        ) from None
+    return pattern
 
 
 def _is_canonical(name: str) -> bool:

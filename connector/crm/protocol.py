@@ -159,12 +159,19 @@ class CrmAdapter(Protocol):
         """Tasks of these rules that are open or were completed on or after `closed_since`."""
         ...
 
-    def update_records(self, object_name: str, updates: Sequence[FieldUpdate]) -> WriteResult:
-        """Write each update's changed fields; a record the CRM refuses fails alone."""
+    def update_records(
+        self, object_name: str, updates: Sequence[FieldUpdate], into: WriteResult | None = None
+    ) -> WriteResult:
+        """Write each update's changed fields; a record the CRM refuses fails alone. `into`
+        (returned) is filled batch by batch, so a run stopped by an error mid-way still knows
+        what the CRM committed."""
         ...
 
-    def create_tasks(self, tasks: Sequence[TaskIntent]) -> WriteResult:
-        """Create keyed tasks so that a retry of the same key can never make a second one."""
+    def create_tasks(
+        self, tasks: Sequence[TaskIntent], into: WriteResult | None = None
+    ) -> WriteResult:
+        """Create keyed tasks so that a retry of the same key can never make a second one;
+        `into` as for `update_records`."""
         ...
 
     def record_url(self, object_name: str, record_id: str) -> str:

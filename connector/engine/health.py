@@ -56,11 +56,16 @@ class _ReasonWords:
     after_measure: str
     between_groups: str
     no_data: str
+    nothing_scored: str  # the whole reason when no group has data: never an empty text
 
 
 REASON_WORDS: dict[Language, _ReasonWords] = {
-    "en": _ReasonWords(": ", "", "; ", "no data"),
-    "ja": _ReasonWords("（", "）", "、", "データなし"),
+    "en": _ReasonWords(
+        ": ", "", "; ", "no data", "No usage data this week: health could not be scored."
+    ),
+    "ja": _ReasonWords(
+        "（", "）", "、", "データなし", "今週の利用データがないため、ヘルススコアを算出できません。"
+    ),
 }
 
 
@@ -243,6 +248,7 @@ def _with_reason(
             part = pl.when(ranks[g] == position).then(pl.col(texts[g])).otherwise(part)
         parts.append(part)
     reason = pl.concat_str(parts, separator=words.between_groups, ignore_nulls=True)
+    reason = pl.when(reason == "").then(pl.lit(words.nothing_scored)).otherwise(reason)
     reason = reason.str.slice(0, 255)
     return table.with_columns(health_reason=reason).drop(texts.values())
 

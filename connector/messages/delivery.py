@@ -58,10 +58,12 @@ def deliver(
     *,
     before: Callable[[MessageT], bool] | None = None,
     after: Callable[[MessageT, Outcome, str], None] | None = None,
+    report: DeliveryReport | None = None,
 ) -> DeliveryReport:
     """Intent, send, outcome — for each message in turn. `before` runs first and may refuse
-    the message (False: not sent, tried again next run); `after` hears each outcome."""
-    report = DeliveryReport()
+    the message (False: not sent, tried again next run); `after` hears each outcome; each is
+    counted in `report` (returned) as it happens."""
+    report = DeliveryReport() if report is None else report
     for message in messages:
         if before is not None and not before(message):
             report.failed += 1
@@ -101,16 +103,19 @@ def send_emails(
     *,
     skipped: Sequence[SkippedEmail] = (),
     settled: Sequence[SettledEmail] = (),
+    report: DeliveryReport | None = None,
 ) -> DeliveryReport:
     """Complete the logs a stopped run left open, log the emails that cannot go out, then
     within the run and daily caps send each email between its log and the log's completion.
 
     Each CRM call carries the completion of the email before and the log of the next, so a
-    run that stops anywhere leaves at most one email open: the one it was sending.
+    run that stops anywhere leaves at most one email open: the one it was sending. `report`
+    (returned) is filled as emails go, so a run stopped mid-way knows what was sent.
     """
+    report = DeliveryReport() if report is None else report
     pending = [email_log(s.email, day, s.outcome) for s in settled]
     if settings.smtp_host is None:
-        report = DeliveryReport(not_configured=len(emails))
+        report.not_configured = len(emails)
         _write_logs(crm, pending, report)
         return report
     pending += [skipped_log(s, day) for s in skipped]
@@ -119,7 +124,6 @@ def send_emails(
     )
     resumed_first = sorted(emails, key=lambda email: not email.logged)
     batch = resumed_first[: max(0, min(settings.email_run_cap, room))]
-    report = DeliveryReport()
     if batch:
         with SmtpSender(settings) as smtp:  # connect first: an outage sends and logs nothing
 
@@ -137,8 +141,7 @@ def send_emails(
             def complete(email: Email, outcome: Outcome, reason: str) -> None:
                 pending.append(email_log(email, day, outcome, reason))
 
-            sent = deliver(store, "email", batch, smtp.send, before=log_it, after=complete)
-        report.sent, report.failed, report.unknown = sent.sent, sent.failed, sent.unknown
+            deliver(store, "email", batch, smtp.send, before=log_it, after=complete, report=report)
     _write_logs(crm, pending, report)
     report.over_cap = len(emails) - len(batch)
     return report

@@ -18,23 +18,26 @@ def plan_field_updates(table: pl.DataFrame, targets: Sequence[FieldTarget]) -> l
     """One update per account whose wanted values differ from the CRM's current values.
 
     New values are cast to the CRM field's type before comparing (and that cast value is what
-    gets written), so 72.0 vs 72 or a date vs its ISO text is never a change.
+    gets written), so 72.0 vs 72 or a date vs its ISO text is never a change; empty text is
+    compared (and written) as the CRM keeps it, as no value (see `as_stored`). A target that
+    does not `clear` (a rule's field) is written only where the rule gave it a value.
     """
     new_values = [
-        pl.col(t.column)
-        .cast(table.schema[CURRENT_PREFIX + t.crm_field])
-        .alias(f"_new_{t.crm_field}")
+        as_stored(pl.col(t.column), table.schema[CURRENT_PREFIX + t.crm_field]).alias(
+            f"_new_{t.crm_field}"
+        )
         for t in targets
     ]
+    given = [pl.col(t.column).is_not_null().alias(f"_given_{t.crm_field}") for t in targets]
     changed_flags = []
     for t in targets:
         new, current = pl.col(f"_new_{t.crm_field}"), pl.col(CURRENT_PREFIX + t.crm_field)
         changed = new.ne_missing(current)
-        changed_flags.append(
-            (changed if t.clear else changed & new.is_not_null()).alias(f"_changed_{t.crm_field}")
-        )
+        if not t.clear:
+            changed = changed & pl.col(f"_given_{t.crm_field}")
+        changed_flags.append(changed.alias(f"_changed_{t.crm_field}"))
     flagged = (
-        table.with_columns(new_values)
+        table.with_columns([*new_values, *given])
         .with_columns(changed_flags)
         .filter(pl.any_horizontal(r"^_changed_.*$"))
     )
@@ -47,3 +50,15 @@ def plan_field_updates(table: pl.DataFrame, targets: Sequence[FieldTarget]) -> l
         )
         updates.append(FieldUpdate(row["id"], row["name"], changes))
     return updates
+
+
+def as_stored(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """A value as the CRM will hold it, and as its adapter reads it back. Neither CRM keeps
+    empty text: Salesforce stores '' as null, and HubSpot clears a property written '' (it
+    then returns "", which the HubSpot reader reads as no value). Comparing '' with the null
+    read back would rewrite the record on every run; so empty text is null here, and the
+    write sends each CRM its own form of "no value" (null on Salesforce, "" on HubSpot)."""
+    typed = value.cast(dtype)
+    if dtype != pl.String:
+        return typed
+    return pl.when(typed == "").then(None).otherwise(typed)

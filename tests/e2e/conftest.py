@@ -33,6 +33,7 @@ from connector.settings import CrmName, Settings
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = date(2026, 11, 23)
 CUSTOMERS = 60
+OUTAGE_CALLS = 100  # refusals in an injected outage: more than any run's retries
 
 
 @pytest.fixture
@@ -230,6 +231,7 @@ class SandboxCrm(Protocol):
     def refuse_value(self, result: str, value: str) -> None: ...  # reject accounts set to it
     def drop_create_answer(self) -> None: ...  # the next task create is done, its answer lost
     def drop_update_answer(self) -> None: ...  # the same for the next account update
+    def fail_updates_after(self, batches: int) -> None: ...  # an outage: every later one 503s
     def exhaust_api_budget(self) -> None: ...
     def remove_result_field(self, result: str) -> str: ...  # returns the field's CRM name
 
@@ -371,6 +373,11 @@ class SalesforceCrm:
 
     def drop_update_answer(self) -> None:
         self.sandbox.org.inject_fault("PATCH", self._UPDATES + "$", drop_after_commit=True)
+
+    def fail_updates_after(self, batches: int) -> None:
+        self.sandbox.org.inject_fault(
+            "PATCH", self._UPDATES + "$", status=503, after=batches, times=OUTAGE_CALLS
+        )
 
     def exhaust_api_budget(self) -> None:
         self.sandbox.org.inject_fault("GET", r"/query$", status=403)  # REQUEST_LIMIT_EXCEEDED
@@ -558,6 +565,11 @@ class HubSpotCrm:
 
     def drop_update_answer(self) -> None:
         self.sandbox.portal.drop_after_commit("POST", self._COMPANY_UPDATES)
+
+    def fail_updates_after(self, batches: int) -> None:
+        self.sandbox.portal.fail_next(
+            "POST", self._COMPANY_UPDATES, 503, after=batches, times=OUTAGE_CALLS
+        )
 
     def exhaust_api_budget(self) -> None:
         self.sandbox.portal.daily_limit = 8  # a run needs more

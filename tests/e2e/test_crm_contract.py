@@ -91,8 +91,9 @@ rules:
 LOW_SCOUTING = 27  # demo customers with fewer than 20 scouts in their latest week
 
 
-def _use_simple_playbook(project: Path, crm: CrmName) -> None:
-    """Only the simple playbook, and a mapping that writes only its score and colour."""
+def _use_simple_playbook(project: Path, crm: CrmName, also_write: tuple[str, ...] = ()) -> None:
+    """Only the simple playbook, and a mapping that writes only its score and colour (and
+    the results `also_write` names), keeping the fields rules may set."""
     for path in (project / "playbooks").glob("*.yaml"):
         path.unlink()
     (project / "playbooks" / "book.yaml").write_text(SIMPLE_PLAYBOOK)
@@ -100,11 +101,12 @@ def _use_simple_playbook(project: Path, crm: CrmName) -> None:
     mapping = project / "mappings" / f"{crm}.yaml"
     text = mapping.read_text()
     results_start = text.index("results:")
-    results_end = text.index("\ntasks:")
+    results_end = text.index("\nrule_fields:")
+    written = ("health_score", "health_color", *also_write)
     mapping.write_text(
         text[:results_start]
-        + f"results:\n  health_score: {results['health_score']}\n"
-        + f"  health_color: {results['health_color']}\n"
+        + "results:\n"
+        + "".join(f"  {name}: {results[name]}\n" for name in written)
         + text[results_end:]
     )
 
@@ -273,6 +275,42 @@ def test_second_run_writes_nothing(crm: SandboxCrm) -> None:
     assert len({t.key for t in tasks_before}) == len(tasks_before)
     logged = first.summary.emails_sent + EMAILS_NOT_SENT
     assert len(second.plan.suppressed) == first.summary.tasks_created + logged
+
+
+NO_RENEWAL_STATUS = """
+  - id: no-renewal-status
+    description: no renewal in sight, so no renewal status
+    when: days_until_renewal IS NULL OR days_until_renewal > 90
+    actions:
+      - set_fields: {renewal_status: ""}
+"""
+
+
+def test_empty_text_the_crm_keeps_as_no_value_is_not_rewritten_by_a_second_run(
+    crm: SandboxCrm, project: Path
+) -> None:
+    """Salesforce stores '' as null; HubSpot clears a property written '' and returns "".
+    Neither is a change next run: not a rule's empty value, and not the health reason of a
+    tenant without usage (scored here on its seats, a level a silent tenant leaves
+    unknown), which says so instead."""
+    _use_simple_playbook(project, crm.name, also_write=("health_reason",))
+    book = project / "playbooks" / "book.yaml"
+    seats = book.read_text().replace("expr: scouts_sent", "expr: licensed_seats")
+    book.write_text(seats + NO_RENEWAL_STATUS)
+    silent = crm.customers()[0]
+    crm.sandbox.usage.replace_rows(
+        row for row in crm.sandbox.usage_rows if row.account_key != silent.tenant_id
+    )
+    settings = without_email(crm.sandbox.settings)
+    run_sync(settings, dry_run=False)
+    (reason,) = [a.results["health_reason"] for a in crm.customers() if a.id == silent.id]
+    assert reason == "No usage data this week: health could not be scored."
+    crm.reset_calls()
+
+    second = run_sync(settings, dry_run=False)
+
+    assert second.plan.updates == ()
+    assert (second.summary.records_written, crm.write_calls()) == (0, 0)
 
 
 def test_dry_run_plans_but_writes_nothing(crm: SandboxCrm) -> None:

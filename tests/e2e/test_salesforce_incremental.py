@@ -31,9 +31,14 @@ FRAMES = ("accounts", "opportunities", "contacts", "meetings")
 MALFORMED = [{"message": "unexpected token", "errorCode": "MALFORMED_QUERY"}]
 
 
-def read_frames(settings: Settings, mirror: HistoryStore | None) -> dict[str, pl.DataFrame]:
+def read_frames(
+    settings: Settings, mirror: HistoryStore | None, *, dated: bool = False
+) -> dict[str, pl.DataFrame]:
     """Every mapped object as a run reads it: from the mirror and what changed, or (None) in
-    full without one."""
+    full without one. As in production, relative dates in filters count from the org's
+    today unless `dated` (the sandbox's AS_OF_DATE then dates them)."""
+    if not dated:
+        settings = settings.model_copy(update={"as_of_date": None})
     config = load_config(settings.mappings_dir, settings.playbooks_dir, "salesforce")
     with closing(SalesforceAdapter(settings, config.mapping, mirror)) as crm:
         records = extract(crm, config, settings, AS_OF).records
@@ -112,12 +117,27 @@ def test_an_unchanged_rerun_asks_each_object_once_what_changed(
     assert sandbox.org.count_calls("GET", "/query") == 1
 
 
-def read_kinds(sandbox: RunningSandbox, mirror: HistoryStore) -> tuple[int, int]:
+def read_kinds(
+    sandbox: RunningSandbox, mirror: HistoryStore, *, dated: bool = False
+) -> tuple[int, int]:
     sandbox.org.reset_calls()
-    read_frames(sandbox.settings, mirror)
+    read_frames(sandbox.settings, mirror, dated=dated)
     return (
         sandbox.org.count_calls("GET", "/queryAll"),
         sandbox.org.count_calls("GET", "/query"),
+    )
+
+
+def test_with_as_of_date_a_relative_filter_is_dated_and_read_incrementally(
+    sandbox: RunningSandbox, first_read: HistoryStore
+) -> None:
+    """AS_OF_DATE turns meetings' LAST_N_DAYS:400 into fixed dates: the first dated read is a
+    changed filter (in full), the next asks what changed like the other objects."""
+    assert read_kinds(sandbox, first_read, dated=True) == (3, 1)
+    assert read_kinds(sandbox, first_read, dated=True) == (4, 0)
+    assert_same_frames(
+        read_frames(sandbox.settings, first_read, dated=True),
+        read_frames(sandbox.settings, None, dated=True),
     )
 
 

@@ -17,6 +17,7 @@ from connector.sandbox.hubspot import (
     PropertySpec,
     SeedError,
 )
+from connector.sandbox.hubspot.objects import PageRequest
 
 
 class Clock:
@@ -106,6 +107,21 @@ def test_values_are_stored_as_the_strings_hubspot_returns(
 
     task = portal.insert("tasks", {"hs_timestamp": "1795428000000"})
     assert portal.get("tasks", task)["properties"]["hs_timestamp"] == "2026-11-23T10:00:00.000Z"
+
+
+def test_a_cleared_property_reads_as_an_empty_string_and_one_never_set_as_null(
+    portal: HubSpotPortal, company: str
+) -> None:
+    """As HubSpot's read APIs return them: "" once a value was cleared, null before any."""
+    update(portal, "companies", company, cs_health_reason="Deployment 20")
+    update(portal, "companies", company, cs_health_reason="")
+    request = PageRequest(properties=("cs_health_reason", "cs_health_color"))
+    (read,) = portal.get_page("companies", request)["results"]
+    assert read["properties"]["cs_health_reason"] == ""
+    assert read["properties"]["cs_health_color"] is None
+    update(portal, "companies", company, cs_health_reason="Deployment 30")
+    (read,) = portal.get_page("companies", request)["results"]
+    assert read["properties"]["cs_health_reason"] == "Deployment 30"
 
 
 def test_completion_date_follows_task_status(portal: HubSpotPortal, clock: Clock) -> None:

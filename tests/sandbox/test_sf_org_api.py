@@ -589,6 +589,33 @@ def test_status_fault_is_answered_before_anything_happens(
     assert org.records("Account")[0]["Industry"] == "Retail"
 
 
+def test_an_outage_can_start_after_some_requests_succeed(
+    org: SandboxOrg, sf: Salesforce, owner: str
+) -> None:
+    ids = accounts(org, owner, 1)
+    org.inject_fault("PATCH", r"composite/sobjects$", status=503, after=2, times=2)
+
+    for industry in ("Retail", "Energy"):
+        sf.restful(
+            "composite/sobjects", method="PATCH", json=account_updates(ids, Industry=industry)
+        )
+    for _ in range(2):
+        with pytest.raises(SalesforceGeneralError):
+            sf.restful(
+                "composite/sobjects", method="PATCH", json=account_updates(ids, Industry="X")
+            )
+    assert org.records("Account")[0]["Industry"] == "Energy"
+    sf.restful("composite/sobjects", method="PATCH", json=account_updates(ids, Industry="Media"))
+    assert org.records("Account")[0]["Industry"] == "Media"
+
+
+def test_empty_text_is_stored_as_null(org: SandboxOrg, sf: Salesforce, owner: str) -> None:
+    ids = accounts(org, owner, 1)
+    sf.restful("composite/sobjects", method="PATCH", json=account_updates(ids, Industry="Retail"))
+    sf.restful("composite/sobjects", method="PATCH", json=account_updates(ids, Industry=""))
+    assert org.records("Account")[0]["Industry"] is None
+
+
 def test_status_fault_can_carry_headers_such_as_retry_after(
     org: SandboxOrg, server: Any, http: requests.Session
 ) -> None:

@@ -211,6 +211,39 @@ MISTAKES = {
         "the template uses an unknown column 'sender_nam'",
         "sender_nam }}",
     ),
+    "a decision-maker title pattern the regex engine refuses": Mistake(
+        "mappings/salesforce.yaml",
+        (
+            (
+                "    primary: IsPrimary__c\n",
+                "    primary: IsPrimary__c\n    title: Title\n",
+            ),
+            (
+                "  decision_maker_roles: [Decision Maker]\n",
+                "  decision_maker_roles: [Decision Maker]\n  decision_maker_titles:\n"
+                "    - '(?i)\\bCEO\\b'\n    - '(?i)(VP'\n",
+            ),
+        ),
+        "'(?i)(VP' is not a regular expression the worker can use (unclosed group)",
+        "- '(?i)(VP'",
+    ),
+    "decision-maker titles without the title mapped": Mistake(
+        "mappings/salesforce.yaml",
+        (
+            (
+                "  decision_maker_roles: [Decision Maker]\n",
+                "  decision_maker_roles: [Decision Maker]\n  decision_maker_titles: ['^VP']\n",
+            ),
+        ),
+        "decision_maker_titles are matched against the contacts' title: map it",
+        None,
+    ),
+    "an account field under a name an email's template derives": Mistake(
+        "mappings/salesforce.yaml",
+        (("    industry: Industry\n", "    industry: Industry\n    sender_name: Name\n"),),
+        "'sender_name' is what an email's template calls its sender or recipient",
+        "sender_name: Name",
+    ),
     "an email from someone who is neither the CSM nor the owner": Mistake(
         "playbooks/rules.yaml",
         (

@@ -124,6 +124,9 @@ def test_no_data_at_all_gives_no_score_and_no_colour() -> None:
     scored = _score(id=["a"], active=[None], seats=[0.0], logins=[None])
     assert scored["health_score"].to_list() == [None]
     assert scored["health_color"].to_list() == [None]
+    assert scored["health_reason"].to_list() == [
+        "No usage data this week: health could not be scored."
+    ]
 
 
 def test_reason_names_the_weakest_groups_and_their_weakest_measure() -> None:
@@ -155,6 +158,28 @@ def test_rules_fire_per_account_and_null_does_not_fire() -> None:
     )
     fired = fire_rules(table, rules)
     assert fired.rows() == [("low", "a", "W1"), ("high", "b", "p")]
+
+
+@pytest.mark.parametrize(
+    ("when", "fires_on"),
+    [
+        ("renewal_date <= run_date + INTERVAL '90 days'", ["a"]),  # 2027-02-21 is day 90
+        ("contract_start <= run_date - INTERVAL '1 year'", ["a", "c"]),  # calendar years
+        ("contract_start > run_date - INTERVAL '3 months'", ["b"]),
+    ],
+)
+def test_rules_do_date_arithmetic_with_intervals(when: str, fires_on: list[str]) -> None:
+    """What the README's rule reference documents: a date plus or minus an INTERVAL."""
+    table = pl.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "run_date": [date(2026, 11, 23)] * 3,
+            "renewal_date": [date(2027, 2, 21), date(2027, 2, 22), None],
+            "contract_start": [date(2025, 11, 1), date(2026, 9, 1), date(2025, 11, 23)],
+        }
+    )
+    fired = fire_rules(table, compile_rules([_rule("r", when)], table.columns))
+    assert fired["account_id"].to_list() == fires_on
 
 
 def test_unknown_column_is_rejected_before_evaluation() -> None:

@@ -227,6 +227,27 @@ def test_fields_set_by_rules_are_written_only_when_they_differ() -> None:
     assert [(u.record_id, u.values()) for u in updates] == [("b", {"Status__c": "Small"})]
 
 
+def test_empty_text_is_compared_as_the_crm_stores_it_no_value() -> None:
+    """Both CRMs keep '' as no value (read back as null): '' against null is no change, so
+    an unchanged account is not rewritten on every run; '' against a text clears it."""
+    table = _table([72.5, 72.5], [72.5, 72.5], ["", ""], [None, "Green"])
+    (update,) = plan_field_updates(table, RESULTS)
+    assert (update.record_id, update.values()) == ("a1", {"Color__c": None})
+
+
+def test_a_rule_that_sets_empty_text_clears_the_field_once() -> None:
+    table = pl.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "name": ["A", "B", "C"],
+            "_set_Status__c": ["", "", None],
+            "_current_Status__c": pl.Series([None, "Big", "Big"], dtype=pl.String),
+        }
+    )
+    updates = plan_field_updates(table, [FieldTarget("_set_Status__c", "Status__c", clear=False)])
+    assert [(u.record_id, u.values()) for u in updates] == [("b", {"Status__c": None})]
+
+
 def test_the_crm_is_asked_only_for_keys_an_action_could_create() -> None:
     rule = Rule.model_validate(
         {

@@ -191,6 +191,38 @@ def test_the_health_reason_is_written_in_the_team_language(language: str, reason
     assert scored["health_reason"].to_list() == [reason]
 
 
+@pytest.mark.parametrize(
+    ("language", "reason"),
+    [
+        ("en", "No usage data this week: health could not be scored."),
+        ("ja", "今週の利用データがないため、ヘルススコアを算出できません。"),
+    ],
+)
+def test_an_account_without_usage_gets_a_reason_in_the_team_language(
+    language: str, reason: str
+) -> None:
+    """Never an empty reason: the CRM would keep it as no value and the CSM would read
+    nothing."""
+    table = pl.DataFrame(
+        {"id": ["a"], "active": [None], "seats": [None], "interviews": [None]},
+        schema={
+            "id": pl.String,
+            "active": pl.Float64,
+            "seats": pl.Float64,
+            "interviews": pl.Float64,
+        },
+    )
+    scored = score_health(
+        table,
+        MODEL,
+        table.columns,
+        history=pl.DataFrame(schema=HISTORY_SCHEMA),
+        as_of=AS_OF,
+        language=language,  # type: ignore[arg-type]
+    )
+    assert scored["health_reason"].to_list() == [reason]
+
+
 def test_the_digest_is_worded_for_a_japanese_team_under_the_same_key() -> None:
     table = pl.DataFrame(
         {

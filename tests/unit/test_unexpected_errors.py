@@ -18,7 +18,13 @@ COMMANDS = importlib.import_module("connector.cli.app")  # the module, not the T
 SECRET = "a-secret-in-the-error-1234"
 
 
-def _a_bug(settings: Settings, *, dry_run: bool, save_snapshot: Path | None = None) -> None:
+def _a_bug(
+    settings: Settings,
+    *,
+    dry_run: bool,
+    summary: object = None,
+    save_snapshot: Path | None = None,
+) -> None:
     raise KeyError(f"health_score {SECRET}")  # a bug: no error of ours, no sentence
 
 
@@ -33,7 +39,9 @@ def test_an_unexpected_error_is_one_sentence_with_its_traceback_in_the_json_log(
         app, ["run", "--dry-run"], env={"LOG_FORMAT": "json", "USAGE_API_TOKEN": SECRET}
     )
     assert result.exit_code == EXIT_UNEXPECTED == 8
-    *log_lines, sentence = result.output.strip().splitlines()
+    lines = result.output.strip().splitlines()
+    (sentence,) = [line for line in lines if not line.startswith("{")]
+    log_lines = [line for line in lines if line.startswith("{")]
     assert sentence == (
         "Run failed: an unexpected error (KeyError). This is a bug in CS Connector, not in "
         "your configuration; its traceback is in the log (event unexpected_error): please "
@@ -55,6 +63,25 @@ def test_on_a_terminal_the_traceback_goes_to_a_file_the_sentence_names() -> None
     assert traceback.startswith("Traceback (most recent call last)")
     assert "KeyError" in traceback
     assert Path(named.group(1)).stat().st_mode & 0o077 == 0  # this user's only
+
+
+def test_an_unexpected_error_leaves_a_run_failed_event_and_a_summary(tmp_path: Path) -> None:
+    summary_json = tmp_path / "summary.json"
+    result = CliRunner().invoke(
+        app, ["run", "--dry-run", "--summary-json", str(summary_json)], env={"LOG_FORMAT": "json"}
+    )
+    assert result.exit_code == EXIT_UNEXPECTED
+    logged = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    (failed,) = [line for line in logged if line["event"] == "run_failed"]
+    assert (failed["exit_code"], failed["error_class"]) == (EXIT_UNEXPECTED, "KeyError")
+    summary = json.loads(summary_json.read_text())
+    assert (summary["status"], summary["exit_code"], summary["records_written"]) == (
+        "failed",
+        EXIT_UNEXPECTED,
+        0,
+    )
+    assert summary["error"] == "an unexpected error (KeyError)"  # never the error's own text
+    assert SECRET not in summary_json.read_text()
 
 
 def test_debug_shows_the_traceback() -> None:

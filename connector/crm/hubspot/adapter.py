@@ -16,7 +16,7 @@ from connector.config.mapping import Mapping, ObjectMapping
 from connector.crm.hubspot.client import HubSpotClient, Owner
 from connector.crm.hubspot.describe import TEXT_TYPES, ObjectProperties
 from connector.crm.hubspot.ledger import TaskLedger
-from connector.crm.hubspot.read import read_object, source_of
+from connector.crm.hubspot.read import read_object, source_of, where_columns
 from connector.crm.hubspot.write import update_records
 from connector.crm.protocol import (
     ApiUsage,
@@ -49,6 +49,7 @@ class HubSpotAdapter:
         self._api = HubSpotClient(settings, self.usage)
         self._app_url = settings.hubspot_app_url.rstrip("/")
         self._portal_id = settings.hubspot_portal_id
+        self._run_date = settings.today  # what a mapping's `where` counts from
         self._properties: dict[str, ObjectProperties] = {}
         self._owners: dict[str, Owner] | None = None
         self._book = (
@@ -101,7 +102,7 @@ class HubSpotAdapter:
                     problems.append(MappingProblem((key, "fields", canonical), str(exc)))
             if spec.where:
                 try:
-                    compile_sql(spec.where, list(described.properties))
+                    compile_sql(spec.where, where_columns(described))
                 except ExpressionError as exc:
                     problems.append(MappingProblem((key, "where"), f"{exc} (property names)"))
         account = self._describe_or_report(mapping.account.object, ("account", "object"), [])
@@ -160,7 +161,12 @@ class HubSpotAdapter:
 
     def read(self, spec: ObjectMapping, extra_fields: dict[str, str]) -> pl.DataFrame:
         return read_object(
-            self._api, self.describe(spec.object), spec, extra_fields, self._owner_index
+            self._api,
+            self.describe(spec.object),
+            spec,
+            extra_fields,
+            self._owner_index,
+            self._run_date,
         )
 
     def _owner_index(self) -> dict[str, Owner]:
@@ -182,11 +188,17 @@ class HubSpotAdapter:
 
     # -- writes --------------------------------------------------------------------------
 
-    def update_records(self, object_name: str, updates: Sequence[FieldUpdate]) -> WriteResult:
-        return update_records(self._api, object_name, updates)
+    def update_records(
+        self, object_name: str, updates: Sequence[FieldUpdate], into: WriteResult | None = None
+    ) -> WriteResult:
+        return update_records(
+            self._api, object_name, updates, WriteResult() if into is None else into
+        )
 
-    def create_tasks(self, tasks: Sequence[TaskIntent]) -> WriteResult:
-        return self._tasks.create(tasks)
+    def create_tasks(
+        self, tasks: Sequence[TaskIntent], into: WriteResult | None = None
+    ) -> WriteResult:
+        return self._tasks.create(tasks, WriteResult() if into is None else into)
 
 
 def _unwritable(described: ObjectProperties, name: str) -> str | None:

@@ -201,9 +201,9 @@ class TaskLedger:
 
     # -- writes --------------------------------------------------------------------------
 
-    def create(self, tasks: Sequence[TaskIntent]) -> WriteResult:
-        """Create new keys (ledgered, never blindly repeated); update keys that exist."""
-        result = WriteResult()
+    def create(self, tasks: Sequence[TaskIntent], result: WriteResult) -> WriteResult:
+        """Create new keys (ledgered, never blindly repeated); update keys that exist. Each
+        batch is tallied into `result` as soon as it is answered."""
         if not tasks:
             return result
         keys = [t.key for t in tasks]

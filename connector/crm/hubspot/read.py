@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import polars as pl
@@ -22,6 +23,12 @@ from connector.engine.expressions import POLARS_ERRORS, compile_sql, reason
 from connector.errors import CrmError, EvaluationFailed
 
 ASSOCIATION_PREFIX = "associations."
+RUN_DATE = "run_date"  # the one name a `where` may use besides the properties
+
+
+def where_columns(described: ObjectProperties) -> list[str]:
+    """What a mapping's `where` may name: the object's properties and `run_date`."""
+    return [*described.properties, RUN_DATE]
 
 
 @dataclass(frozen=True)
@@ -77,16 +84,19 @@ def read_object(
     spec: ObjectMapping,
     extra_fields: dict[str, str],
     owners: Callable[[], dict[str, Owner]],
+    run_date: date,
 ) -> pl.DataFrame:
-    """Every object of `spec.object` that `spec.where` keeps, as canonical columns."""
+    """Every object of `spec.object` that `spec.where` keeps, as canonical columns; `where`
+    may count from `run_date` (`hs_meeting_start_time >= run_date - INTERVAL '400 days'`),
+    the run's date, AS_OF_DATE when set."""
     sources = {
         canonical: source_of(described, path)
         for canonical, path in {**spec.fields, **extra_fields}.items()
     }
-    where = compile_sql(spec.where, list(described.properties)) if spec.where else None
+    where = compile_sql(spec.where, where_columns(described)) if spec.where else None
     needed = {s.property for s in sources.values() if s.property is not None}
     if where is not None:
-        needed |= set(where.meta.root_names())
+        needed |= set(where.meta.root_names()) - {RUN_DATE}
     properties = sorted(needed)
     associations = sorted({s.association for s in sources.values() if s.association})
     records = list(client.list_objects(spec.object, properties, associations))
@@ -108,7 +118,7 @@ def read_object(
         ]
     )
     if where is not None:
-        raw = _kept(raw, where, spec)
+        raw = _kept(raw.with_columns(pl.lit(run_date).alias(RUN_DATE)), where, spec)
     by_id = owners() if any(s.owner_attribute for s in sources.values()) else {}
     return raw.select(source.expr(name, by_id) for name, source in sources.items())
 

@@ -13,9 +13,9 @@ from connector.errors import CrmError
 
 
 def update_records(
-    client: HubSpotClient, object_type: str, updates: Sequence[FieldUpdate]
+    client: HubSpotClient, object_type: str, updates: Sequence[FieldUpdate], result: WriteResult
 ) -> WriteResult:
-    result = WriteResult()
+    """Batches of 100, each tallied into `result` as soon as it is answered."""
     for start in range(0, len(updates), BATCH_LIMIT):
         chunk = updates[start : start + BATCH_LIMIT]
         inputs = [

@@ -24,6 +24,7 @@ from connector.crm.protocol import (
 )
 from connector.crm.salesforce import incremental, read, write
 from connector.crm.salesforce.client import SalesforceClient
+from connector.crm.salesforce.date_literals import anchored
 from connector.crm.salesforce.describe import ObjectDescription
 from connector.errors import CrmError
 from connector.settings import Settings
@@ -46,6 +47,7 @@ class SalesforceAdapter:
         self._policy = incremental.ReadPolicy(
             settings.crm_read_overlap, settings.crm_full_read_every
         )
+        self._as_of = settings.as_of_date  # None: SOQL's date literals count from today
 
     def close(self) -> None:
         self._client.close()
@@ -69,6 +71,10 @@ class SalesforceAdapter:
                     read.resolve(self._client, spec.object, path)
                 except CrmError as exc:
                     problems.append(MappingProblem((key, "fields", canonical), str(exc)))
+            try:
+                self._where(spec)
+            except CrmError as exc:
+                problems.append(MappingProblem((key, "where"), str(exc)))
         account = self._describe_or_report(mapping.account.object, ("account", "object"), [])
         if account is not None:
             for column, name in mapping.results.items():
@@ -208,11 +214,29 @@ class SalesforceAdapter:
     # -- the protocol: reads and writes --------------------------------------------------
 
     def read(self, spec: ObjectMapping, extra_fields: dict[str, str]) -> pl.DataFrame:
+        spec = self._dated(spec)
         if self._store is None:
-            return read.read_object(self._client, spec, extra_fields)
+            return read.read_object(self._client, spec, extra_fields, spec.where)
         planned = incremental.plan_read(self._client, spec, extra_fields)
         now = datetime.now(UTC)
         return incremental.read_mirrored(self._client, self._store, planned, self._policy, now)
+
+    def _dated(self, spec: ObjectMapping) -> ObjectMapping:
+        """`spec` with its filter dated (`_where`); an incremental read fingerprints the dated
+        filter, so a moved AS_OF_DATE reads the object in full."""
+        where = self._where(spec)
+        return spec if where == spec.where else spec.model_copy(update={"where": where})
+
+    def _where(self, spec: ObjectMapping) -> str | None:
+        """The mapping's filter; with AS_OF_DATE, its relative dates counted from that day."""
+        if spec.where is None or self._as_of is None:
+            return spec.where
+        return anchored(
+            spec.where,
+            self._as_of,
+            self._zone,
+            lambda path: read.resolve(self._client, spec.object, path)[1].type,
+        )
 
     def find_tasks(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
         return read.find_tasks(self._client, self._tasks, keys, self._zone)
@@ -220,8 +244,16 @@ class SalesforceAdapter:
     def recent_tasks(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
         return read.recent_tasks(self._client, self._tasks, rule_ids, closed_since, self._zone)
 
-    def update_records(self, object_name: str, updates: Sequence[FieldUpdate]) -> WriteResult:
-        return write.update_records(self._client, object_name, updates)
+    def update_records(
+        self, object_name: str, updates: Sequence[FieldUpdate], into: WriteResult | None = None
+    ) -> WriteResult:
+        return write.update_records(
+            self._client, object_name, updates, WriteResult() if into is None else into
+        )
 
-    def create_tasks(self, tasks: Sequence[TaskIntent]) -> WriteResult:
-        return write.upsert_tasks(self._client, self._tasks, tasks)
+    def create_tasks(
+        self, tasks: Sequence[TaskIntent], into: WriteResult | None = None
+    ) -> WriteResult:
+        return write.upsert_tasks(
+            self._client, self._tasks, tasks, WriteResult() if into is None else into
+        )

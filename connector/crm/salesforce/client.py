@@ -47,9 +47,11 @@ class ApiSession(requests.Session):
         kwargs.setdefault("timeout", self._timeout)
         # requests lets REQUESTS_CA_BUNDLE override `session.verify`; a per-request value wins.
         kwargs.setdefault("verify", self.verify)
-        response = super().request(method, url, *args, **kwargs)
-        if "/services/data/" in str(url):
+        api_call = "/services/data/" in str(url)
+        if api_call:  # counted when sent: a call whose answer is lost still reached the org
             self._usage.calls += 1
+        response = super().request(method, url, *args, **kwargs)
+        if api_call:
             self._record_limit(response.headers.get("Sforce-Limit-Info", ""))
             self._record_date(response.headers.get("Date", ""))
         return response

@@ -40,15 +40,16 @@ def resolve(client: SalesforceClient, sobject: str, path: str) -> tuple[str, Fie
 
 
 def read_object(
-    client: SalesforceClient, spec: ObjectMapping, extra_fields: dict[str, str]
+    client: SalesforceClient, spec: ObjectMapping, extra_fields: dict[str, str], where: str | None
 ) -> pl.DataFrame:
+    """`spec.object`'s records that `where` (the mapping's, dated) keeps, as canonical columns."""
     fields = {**spec.fields, **extra_fields}
     resolved = {canonical: resolve(client, spec.object, path) for canonical, path in fields.items()}
     select = ", ".join(dict.fromkeys(path for path, _ in resolved.values()))
     # Object, fields and filter come from the validated mapping, not from records.
     soql = f"SELECT {select} FROM {spec.object}"  # noqa: S608
-    if spec.where:
-        soql += f" WHERE {spec.where}"
+    if where:
+        soql += f" WHERE {where}"
     soql += " ORDER BY Id"
     return frame_from_records(client.query(soql), resolved)
 

@@ -19,9 +19,9 @@ COLLECTION_LIMIT = 200  # records per sObject Collections call, Salesforce's max
 
 
 def update_records(
-    client: SalesforceClient, sobject: str, updates: Sequence[FieldUpdate]
+    client: SalesforceClient, sobject: str, updates: Sequence[FieldUpdate], result: WriteResult
 ) -> WriteResult:
-    result = WriteResult()
+    """Collections of 200, each tallied into `result` as soon as it is answered."""
     for start in range(0, len(updates), COLLECTION_LIMIT):
         chunk = updates[start : start + COLLECTION_LIMIT]
         records = [
@@ -39,9 +39,11 @@ def update_records(
 
 
 def upsert_tasks(
-    client: SalesforceClient, tasks: TaskMapping, intents: Sequence[TaskIntent]
+    client: SalesforceClient,
+    tasks: TaskMapping,
+    intents: Sequence[TaskIntent],
+    result: WriteResult,
 ) -> WriteResult:
-    result = WriteResult()
     path = f"composite/sobjects/{tasks.object}/{tasks.key_field}"
     for start in range(0, len(intents), COLLECTION_LIMIT):
         chunk = intents[start : start + COLLECTION_LIMIT]

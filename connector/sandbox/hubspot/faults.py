@@ -38,6 +38,7 @@ class FaultPlan:
         self._rng = random.Random(0)
         self._drops: list[DropFault] = []
         self._refusals: list[StatusFault] = []
+        self._passes: list[int] = []  # matching requests each refusal lets through first
 
     def refuse(self, fraction: float, seed: int) -> None:
         if not 0.0 <= fraction <= 1.0:
@@ -48,18 +49,25 @@ class FaultPlan:
     def drop_after_commit(self, method: str, path_pattern: str, times: int) -> None:
         self._drops.extend([DropFault(method.upper(), re.compile(path_pattern))] * times)
 
-    def fail_next(self, fault: StatusFault, times: int) -> None:
+    def fail_next(self, fault: StatusFault, times: int, after: int = 0) -> None:
         self._refusals.extend([fault] * times)
+        self._passes.extend([after] + [0] * (times - 1))
 
     def clear(self) -> None:
         self._refuse_fraction = 0.0
         self._drops.clear()
         self._refusals.clear()
+        self._passes.clear()
 
     def take_refusal(self, method: str, path: str) -> StatusFault | None:
-        """The first pending refusal for this request, which is then used up."""
+        """The first pending refusal for this request, which is then used up (or one of the
+        requests it lets through first)."""
         for index, fault in enumerate(self._refusals):
             if fault.matches(method, path):
+                if self._passes[index]:
+                    self._passes[index] -= 1
+                    return None
+                del self._passes[index]
                 return self._refusals.pop(index)
         return None
 

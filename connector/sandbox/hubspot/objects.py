@@ -42,11 +42,13 @@ def returned_names(store: CrmStore, object_type: str, requested: Iterable[str] |
 def object_json(
     record: Record, names: Sequence[str], values: Mapping[str, str] | None = None
 ) -> dict[str, Any]:
-    """A SimplePublicObject; `values` overrides the record's current ones (search's view)."""
+    """A SimplePublicObject; `values` overrides the record's current ones (search's view).
+    A property that was cleared reads as "", as HubSpot returns it; one never set as null."""
     current = record.properties() if values is None else values
+    cleared = record.cleared if values is None else set()
     return {
         "id": record.id,
-        "properties": {name: current.get(name) for name in names},
+        "properties": {name: current.get(name, "" if name in cleared else None) for name in names},
         "createdAt": iso_millis(record.created_at),
         "updatedAt": iso_millis(record.updated_at),
         "archived": False,

@@ -376,14 +376,15 @@ class HubSpotPortal:
         status: int,
         *,
         times: int = 1,
+        after: int = 0,
         headers: Mapping[str, str] | None = None,
     ) -> None:
-        """The next `times` requests with this method whose path matches the regex are
-        refused with `status` (HubSpot's body for it, and `headers` such as Retry-After)
-        before anything happens."""
+        """The next `times` requests with this method whose path matches the regex (once
+        `after` of them have succeeded) are refused with `status` (HubSpot's body for it, and
+        `headers` such as Retry-After) before anything happens."""
         fault = StatusFault(method.upper(), re.compile(path_pattern), status, dict(headers or {}))
         with self._lock:
-            self._faults.fail_next(fault, times)
+            self._faults.fail_next(fault, times, after)
 
     def take_refusal(self, method: str, path: str) -> StatusFault | None:
         with self._lock:

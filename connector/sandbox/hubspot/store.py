@@ -26,6 +26,9 @@ class Record:
     updated_at: datetime
     # What search sees: (time the state was written, properties then), oldest first.
     versions: list[tuple[datetime, dict[str, str]]] = field(default_factory=list)
+    # Properties that held a value and were cleared: HubSpot returns them as "" (one never
+    # set comes back null); search and the rest of the portal see no value.
+    cleared: set[str] = field(default_factory=set)
 
     def properties(self) -> dict[str, str]:
         """Every set value, the always-present standard three included."""
@@ -146,6 +149,7 @@ class CrmStore:
                     "values": r.values,
                     "createdAt": r.created_at.isoformat(),
                     "updatedAt": r.updated_at.isoformat(),
+                    "cleared": sorted(r.cleared),
                 }
                 for table in self.records.values()
                 for r in table.values()
@@ -174,6 +178,7 @@ class CrmStore:
             created = datetime.fromisoformat(raw["createdAt"])
             updated = datetime.fromisoformat(raw["updatedAt"])
             record = Record(raw["id"], raw["type"], dict(raw["values"]), created, updated)
+            record.cleared = set(raw.get("cleared", ()))
             record.index(0, updated)
             self.records[record.object_type][record.id] = record
         for raw in state["owners"]:

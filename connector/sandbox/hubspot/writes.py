@@ -165,9 +165,11 @@ def apply_changes(batch: Batch, record: Record, changes: Mapping[str, str | None
     now = batch.store.clock()
     for name, value in changes.items():
         if value is None:
-            record.values.pop(name, None)
+            if record.values.pop(name, None) is not None:
+                record.cleared.add(name)
         else:
             record.values[name] = value
+            record.cleared.discard(name)
     _derive(record, before, now)
     if record.values != before or not before:
         record.updated_at = now

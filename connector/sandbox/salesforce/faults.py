@@ -50,20 +50,29 @@ class Fault:
 
 
 class FaultPlan:
-    """Faults in the order injected, one entry per time each should fire."""
+    """Faults in the order injected, one entry per time each should fire; an entry may first
+    let a number of matching requests through (an outage that starts mid-run)."""
 
     def __init__(self) -> None:
         self._pending: list[Fault] = []
+        self._passes: list[int] = []  # matching requests each entry lets through first
 
-    def add(self, fault: Fault, times: int) -> None:
+    def add(self, fault: Fault, times: int, after: int = 0) -> None:
         self._pending.extend([fault] * times)
+        self._passes.extend([after] + [0] * (times - 1))
 
     def clear(self) -> None:
         self._pending.clear()
+        self._passes.clear()
 
     def take(self, method: str, path: str) -> Fault | None:
-        """The first pending fault for this request, which is then used up."""
+        """The first pending fault for this request, which is then used up (or one of the
+        requests it lets through first)."""
         for index, fault in enumerate(self._pending):
             if fault.matches(method, path):
+                if self._passes[index]:
+                    self._passes[index] -= 1
+                    return None
+                del self._passes[index]
                 return self._pending.pop(index)
         return None

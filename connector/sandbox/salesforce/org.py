@@ -216,16 +216,17 @@ class SandboxOrg:
         path_pattern: str,
         *,
         times: int = 1,
+        after: int = 0,
         status: int | None = None,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
         drop_after_commit: bool = False,
     ) -> None:
         """Make the next `times` requests whose method is `method` and whose path matches
-        the regex `path_pattern` fail: refused with `status` (and `body`, or Salesforce's
-        usual error for that status, and `headers` such as Retry-After) before anything
-        happens, or, with `drop_after_commit`, carried out in full and then left without any
-        response."""
+        the regex `path_pattern` fail (once `after` of them have succeeded): refused with
+        `status` (and `body`, or Salesforce's usual error for that status, and `headers` such
+        as Retry-After) before anything happens, or, with `drop_after_commit`, carried out in
+        full and then left without any response."""
         if status is None and not drop_after_commit:
             raise ValueError("a fault needs a status or drop_after_commit=True")
         fault = Fault(
@@ -237,7 +238,7 @@ class SandboxOrg:
             dict(headers or {}),
         )
         with self._lock:
-            self._faults.add(fault, times)
+            self._faults.add(fault, times, after)
 
     def clear_faults(self) -> None:
         """The outage is over: every fault not yet used is dropped."""
