@@ -17,6 +17,8 @@ the CRM first). The CLI turns them into one sentence and an exit code; a traceba
     ├── CrmError              either     the CRM refused (4xx: terminal) or could not be
     │   │                                reached / failed (5xx, no answer: transient)
     │   └── ApiBudgetExhausted transient the daily API allowance is used up
+    │       └── ApiBudgetShareReached transient  the next phase would take the org past
+    │                                    API_BUDGET_SHARE of it: stopped before, not refused
     ├── UsageSourceError      either     the usage API refused (terminal) or failed (transient)
     ├── DeliveryFailed        transient  a message was not delivered; it may be sent again
     │   ├── SmtpUnavailable   transient  the mail server was unreachable or refused the login
@@ -107,6 +109,11 @@ class ApiBudgetExhausted(CrmError):
     def __init__(self, message: str, code: str | None = None, status: int | None = None) -> None:
         super().__init__(message, code, status)
         self.transient = True  # tomorrow's run has a new allowance
+
+
+class ApiBudgetShareReached(ApiBudgetExhausted):
+    """A phase of the run would spend more than this worker's share of the daily allowance;
+    the run stopped before it, between phases, so the next run finishes the work."""
 
 
 class UsageSourceError(ConnectorError):

@@ -32,6 +32,7 @@ from connector.extract import Extracted, extract
 from connector.frame import build_frame
 from connector.frame.usage import lifetime_usage
 from connector.logs import RUN_ID, event
+from connector.plan import budget
 from connector.plan.apply import ApplyReport, apply_plan
 from connector.plan.build import build_plan
 from connector.plan.model import Plan
@@ -74,6 +75,7 @@ class RunSummary:
     failures: list[WriteFailure] = field(default_factory=list)
     crm_api: ApiUsage = field(default_factory=ApiUsage)
     usage_api_calls: int = 0
+    crm_read_calls: int = 0  # of `crm_api.calls`, the reads: the next run's estimate
     duration_seconds: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -163,7 +165,12 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
     with closing(connect(settings, config.mapping, store)) as crm:
         summary.crm_api = crm.usage
         check_against_crm(crm, config)
+        queries = 2 + (config.mapping.contact is not None) + (config.mapping.meeting is not None)
+        reads = budget.read_calls(store.last_summary(), queries)
+        budget.guard(crm.usage, "reads", reads, settings.api_budget_share)
+        before = crm.usage.calls
         extracted = extract(crm, config, settings, as_of)
+        summary.crm_read_calls = crm.usage.calls - before
         summary.read(extracted)
         usage = config.mapping.usage
         ever, next_totals = lifetime_usage(
@@ -191,6 +198,8 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
         summary.planned(plan)
         _log_plan(plan, table.height, summary.rules_fired)
         if not summary.dry_run:
+            writes = budget.write_calls(plan, crm.max_write_batch)
+            budget.guard(crm.usage, "writes", writes, settings.api_budget_share)
             summary.applied(apply_plan(crm, config, settings, store, plan, as_of))
             summary.snapshots_saved = store.save_snapshots(
                 summary.run_id,

@@ -34,6 +34,7 @@ class SalesforceAdapter:
     def __init__(self, settings: Settings, mapping: Mapping) -> None:
         self._client = SalesforceClient(settings, mapping.api_version)
         self.usage = self._client.usage
+        self.max_write_batch = write.COLLECTION_LIMIT
         self._tasks = mapping.tasks
         self._zone = settings.zone
 

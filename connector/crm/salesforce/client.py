@@ -8,6 +8,7 @@ budget stops the run) and `connector.transport`'s policy does the waiting.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -46,7 +47,7 @@ class ApiSession(requests.Session):
         kwargs.setdefault("verify", self.verify)
         response = super().request(method, url, *args, **kwargs)
         if "/services/data/" in str(url):
-            self._usage.calls += 1
+            self._usage.count()
             self._record_limit(response.headers.get("Sforce-Limit-Info", ""))
         return response
 
@@ -98,6 +99,7 @@ class SalesforceClient:
         self._policy = policy or RetryPolicy()
         self._classify = functools.partial(classify, renewable=can_refresh(settings))
         self._describes: dict[str, ObjectDescription] = {}
+        self._describing = threading.Lock()  # reads run side by side: describe each once
         self._sf = self._login()
 
     def _login(self) -> Salesforce:
@@ -137,10 +139,11 @@ class SalesforceClient:
         return self.call(lambda sf: sf.query_more(next_records_url, identifier_is_url=True))
 
     def describe(self, sobject: str) -> ObjectDescription:
-        if sobject not in self._describes:
-            raw = self.call(lambda sf: sf.restful(f"sobjects/{sobject}/describe"))
-            self._describes[sobject] = ObjectDescription.from_describe(raw)
-        return self._describes[sobject]
+        with self._describing:
+            if sobject not in self._describes:
+                raw = self.call(lambda sf: sf.restful(f"sobjects/{sobject}/describe"))
+                self._describes[sobject] = ObjectDescription.from_describe(raw)
+            return self._describes[sobject]
 
     def forget_describe(self, sobject: str) -> None:
         """After a field was created: the next describe must see it."""
