@@ -66,6 +66,7 @@ class Measured:
     written: int
     tasks: int
     wall: float
+    reading: float | None  # from the worker's first `reading` event to `evaluating`
     cpu: float | None  # the worker process's; None for the naive script (run in this one)
     peak_rss_mb: float | None
 
@@ -76,16 +77,17 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--naive-sample", type=int, default=300)
     parser.add_argument("--changed-share", type=float, default=0.10)
+    parser.add_argument("--compare-concurrency", action="store_true")
     args = parser.parse_args()
     print(
         f"Salesforce sandbox, {args.accounts:,} accounts, {args.latency_ms:g} ms a request, "
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} at the start."
     )
     print(
-        "| run | API calls (floor) | records written | tasks created | wall s "
+        "| run | API calls (floor) | records written | tasks created | wall s | reading s "
         "| worker CPU s | peak RSS MB |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as state:
         started = time.perf_counter()
         with running_sandbox(
@@ -106,13 +108,19 @@ def main() -> None:
             change_usage(sandbox, args.changed_share)
             report(run_worker(sandbox, settings, workdir, f"{args.changed_share:.0%} changed"))
             report(naive(sandbox, args.naive_sample))
+            if args.compare_concurrency:  # the reads alone, one query at a time and side by side
+                for concurrency in (1, settings.crm_concurrency):
+                    at = settings.model_copy(update={"crm_concurrency": concurrency})
+                    label = f"dry run, CRM_CONCURRENCY={concurrency}"
+                    report(run_worker(sandbox, at, workdir, label, dry_run=True))
     print(f"Load {os.getloadavg()[0]:.1f} at the end.")
 
 
 def report(row: Measured) -> None:
     print(
         f"| {row.label} | {row.calls:,} ({row.floor:,}) | {row.written:,} | {row.tasks:,} | "
-        f"{row.wall:.1f} | {_maybe(row.cpu, '.1f')} | {_maybe(row.peak_rss_mb, '.0f')} |"
+        f"{row.wall:.1f} | {_maybe(row.reading, '.1f')} | {_maybe(row.cpu, '.1f')} | "
+        f"{_maybe(row.peak_rss_mb, '.0f')} |"
     )
 
 
@@ -120,16 +128,20 @@ def _maybe(value: float | None, spec: str) -> str:
     return "—" if value is None else format(value, spec)
 
 
-def run_worker(sandbox: RunningSandbox, settings: Settings, workdir: Path, label: str) -> Measured:
+def run_worker(
+    sandbox: RunningSandbox, settings: Settings, workdir: Path, label: str, *, dry_run: bool = False
+) -> Measured:
     """`cs-connector run --once` in a child process, measured by the kernel (wait4)."""
-    summary_path = workdir / "summary.json"
+    summary_path, log_path = workdir / "summary.json", workdir / f"{label}.log"
+    command = [sys.executable, "-m", "connector", "run", "--once"]
+    command += ["--summary-json", str(summary_path), *(["--dry-run"] if dry_run else [])]
     wall = time.perf_counter()
     process = subprocess.Popen(  # noqa: S603 — our own interpreter and module
-        [sys.executable, "-m", "connector", "run", "--once", "--summary-json", str(summary_path)],
-        env={**environment(settings), **_passed_on("PYTHONPATH")},
+        command,
+        env={**environment(settings), **_passed_on("PYTHONPATH"), "LOG_FORMAT": "json"},
         cwd=workdir,
         stdout=subprocess.DEVNULL,
-        stderr=(workdir / f"{label}.log").open("wb"),
+        stderr=log_path.open("wb"),
     )
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - wall
@@ -146,9 +158,22 @@ def run_worker(sandbox: RunningSandbox, settings: Settings, workdir: Path, label
         written,
         tasks,
         wall,
+        reading_seconds(log_path),
         usage.ru_utime + usage.ru_stime,
         usage.ru_maxrss / 1024,  # Linux reports KiB
     )
+
+
+def reading_seconds(log: Path) -> float | None:
+    """Seconds from the worker's first `reading` event to `evaluating`: the read phase."""
+    times: dict[str, datetime] = {}
+    for line in log.read_text().splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            times.setdefault(entry["event"], datetime.fromisoformat(entry["time"]))
+    if "reading" not in times or "evaluating" not in times:
+        return None
+    return (times["evaluating"] - times["reading"]).total_seconds()
 
 
 def _passed_on(name: str) -> dict[str, str]:
@@ -263,6 +288,7 @@ def naive(sandbox: RunningSandbox, sample: int) -> Measured:
         len(records),
         0,
         read_wall + per_record * len(records),
+        read_wall,
         None,
         None,
     )
