@@ -167,6 +167,7 @@ def _sync(settings: Settings, config: Config, store: HistoryStore, summary: RunS
         check_against_crm(crm, config)
         queries = 2 + (config.mapping.contact is not None) + (config.mapping.meeting is not None)
         reads = budget.read_calls(store.last_summary(), queries)
+        summary.crm_read_calls = reads  # carried to the next run, should this one not read
         budget.guard(crm.usage, "reads", reads, settings.api_budget_share)
         before = crm.usage.calls
         extracted = extract(crm, config, settings, as_of)

@@ -4,6 +4,7 @@ finishes the work — the same CRM as one unconstrained run."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from connector.errors import ApiBudgetShareReached
 from connector.run import run_sync
 from connector.sandbox.demo import HUBSPOT_TOKEN, RunningSandbox, running_sandbox
 from connector.settings import CrmName
+from connector.store import HistoryStore, RunRecord
 from tests.e2e.conftest import AS_OF, CUSTOMERS, SandboxCrm, cli_env, sandbox_crm
 
 
@@ -31,6 +33,27 @@ def test_a_run_over_its_share_stops_before_reading_and_exits_6(crm: SandboxCrm) 
     assert crm.read_calls() == 0
     assert crm.write_calls() == 0
     assert crm.budget_refusals() == 0  # stopped before the CRM had to refuse
+
+
+def test_a_run_stopped_before_reading_carries_the_last_reads_estimate(crm: SandboxCrm) -> None:
+    """The estimate is the last run's reads: a run that read nothing must not make the next
+    one expect a page a query."""
+    settings = crm.sandbox.settings
+    store = HistoryStore.open(settings.state_database_url.get_secret_value())
+    try:
+        yesterday = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
+        store.run_started(RunRecord("yesterday", yesterday, AS_OF, dry_run=False))
+        store.run_finished("yesterday", "ok", yesterday, {"crm_read_calls": 57})
+
+        with pytest.raises(ApiBudgetShareReached, match="about 57 API calls"):
+            run_sync(settings.model_copy(update={"api_budget_share": 0.00001}), dry_run=False)
+
+        last = store.last_summary()
+    finally:
+        store.close()
+    assert last is not None
+    assert last["crm_read_calls"] == 57
+    assert crm.read_calls() == 0
 
 
 def test_a_run_stopped_before_its_writes_is_finished_by_the_next(
