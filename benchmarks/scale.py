@@ -1,7 +1,9 @@
 """A book of 10,000 (or 100,000) accounts against the Salesforce sandbox at a real org's
 latency: API calls beside their floor, wall time, the worker's CPU and peak memory.
 
-Run: `.venv/bin/python -m benchmarks.scale --accounts 10000` (`--latency-ms 100` by default).
+Run: `.venv/bin/python -m benchmarks.scale --accounts 10000` (`--latency-ms 100` by default);
+`--compare-concurrency` adds two dry runs (reads and plan, no writes) at `CRM_CONCURRENCY=1`
+and at the default, `--reads-only` runs only those.
 
 The demo company is seeded at the given size and filled up to the issue's shape: 5 contacts,
 3 opportunities and 2 events per customer account, 8 weeks of usage. The worker runs as
@@ -78,6 +80,7 @@ def main() -> None:
     parser.add_argument("--naive-sample", type=int, default=300)
     parser.add_argument("--changed-share", type=float, default=0.10)
     parser.add_argument("--compare-concurrency", action="store_true")
+    parser.add_argument("--reads-only", action="store_true", help="only the two dry runs")
     args = parser.parse_args()
     print(
         f"Salesforce sandbox, {args.accounts:,} accounts, {args.latency_ms:g} ms a request, "
@@ -103,17 +106,26 @@ def main() -> None:
             )
             workdir = Path(state) / "worker"
             workdir.mkdir()
-            for label in ("first run", "unchanged rerun"):
-                report(run_worker(sandbox, settings, workdir, label))
-            change_usage(sandbox, args.changed_share)
-            report(run_worker(sandbox, settings, workdir, f"{args.changed_share:.0%} changed"))
-            report(naive(sandbox, args.naive_sample))
-            if args.compare_concurrency:  # the reads alone, one query at a time and side by side
+            if not args.reads_only:
+                sync_runs(sandbox, settings, workdir, args.changed_share, args.naive_sample)
+            if args.compare_concurrency or args.reads_only:  # one query at a time, side by side
                 for concurrency in (1, settings.crm_concurrency):
                     at = settings.model_copy(update={"crm_concurrency": concurrency})
                     label = f"dry run, CRM_CONCURRENCY={concurrency}"
                     report(run_worker(sandbox, at, workdir, label, dry_run=True))
     print(f"Load {os.getloadavg()[0]:.1f} at the end.")
+
+
+def sync_runs(
+    sandbox: RunningSandbox, settings: Settings, workdir: Path, changed: float, sample: int
+) -> None:
+    """The first run, an unchanged rerun, a rerun after `changed` of the usage changed, and
+    the naive script."""
+    for label in ("first run", "unchanged rerun"):
+        report(run_worker(sandbox, settings, workdir, label))
+    change_usage(sandbox, changed)
+    report(run_worker(sandbox, settings, workdir, f"{changed:.0%} changed"))
+    report(naive(sandbox, sample))
 
 
 def report(row: Measured) -> None:
