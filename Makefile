@@ -43,6 +43,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.crm_sync --crm salesforce --customers 3000
 	$(BIN)/python -m benchmarks.fault_matrix --kills 20
 	$(BIN)/python -m benchmarks.soak --customers 300 --days 180
+	$(BIN)/python -m benchmarks.scale --accounts 10000 --latency-ms 100
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache .mypy_cache .ruff_cache

@@ -23,6 +23,8 @@ the CRM first). The CLI turns them into one sentence and an exit code; a traceba
     ├── CrmError              either     the CRM refused (4xx: terminal) or could not be
     │   │                                reached / failed (5xx, no answer: transient)
     │   ├── ApiBudgetExhausted transient the daily API allowance is used up
+    │   │   └── ApiBudgetShareReached transient  the next phase would take the org past
+    │   │                                API_BUDGET_SHARE of it: stopped before, not refused
     │   └── CrmCredentialsRejected       (also a CredentialsRejected)
     ├── UsageSourceError      either     the usage API refused (terminal) or failed (transient)
     │   └── UsageCredentialsRejected     (also a CredentialsRejected)
@@ -156,6 +158,11 @@ class ApiBudgetExhausted(CrmError):
 
 class CrmCredentialsRejected(CrmError, CredentialsRejected):
     """The CRM refused the login or token (expired, revoked, wrong secret, missing scope)."""
+
+
+class ApiBudgetShareReached(ApiBudgetExhausted):
+    """A phase of the run would spend more than this worker's share of the daily allowance;
+    the run stopped before it, between phases, so the next run finishes the work."""
 
 
 class UsageSourceError(ConnectorError):

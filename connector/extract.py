@@ -1,11 +1,22 @@
-"""Extract: read every mapped CRM object and the product usage for one run."""
+"""Extract: read every mapped CRM object and the product usage for one run.
+
+The objects are independent queries, so they are read side by side (`CRM_CONCURRENCY` at
+once), and the usage API, another server, is read beside them: at a real org's 100–300 ms a
+call, waiting for one page after another is most of a run. The pages of one query stay
+sequential: each `queryMore` or `after` cursor comes from the page before it.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from contextlib import closing
+from contextvars import copy_context
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from typing import TypeVar
 
 import polars as pl
 
@@ -26,6 +37,7 @@ from connector.usage import (
 from connector.usage.rows import WEEK
 
 log = logging.getLogger("connector.extract")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,18 +50,53 @@ def extract(crm: CrmAdapter, config: Config, settings: Settings, as_of: date) ->
     """Every mapped object, with the CRM's current values of the fields the worker writes."""
     mapping = config.mapping
     written = [*mapping.results.values(), *config.fields_set_by_rules().values()]
-    event(log, "reading", source="crm")
-    accounts = crm.read(mapping.account, {CURRENT_PREFIX + name: name for name in written})
-    opportunities = crm.read(mapping.opportunity, {})
-    contacts = None
-    if mapping.contact is not None:
-        contacts = with_title_decision_makers(crm.read(mapping.contact, {}), mapping.contact)
-    meetings = crm.read(mapping.meeting, {}) if mapping.meeting and contacts is not None else None
-    event(log, "reading", source="usage")
     since = as_of - timedelta(weeks=settings.usage_history_weeks)
-    usage = read_usage(settings, config, since, as_of)
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="usage") as usage_pool,
+        ThreadPoolExecutor(settings.crm_concurrency, thread_name_prefix="crm") as crm_pool,
+    ):
+        event(log, "reading", source="usage")
+        usage_read = SideBySide(usage_pool).submit(read_usage, settings, config, since, as_of)
+        event(log, "reading", source="crm", concurrency=settings.crm_concurrency)
+        crm_reads = SideBySide(crm_pool)
+        current = {CURRENT_PREFIX + name: name for name in written}
+        reads = [crm_reads.submit(crm.read, mapping.account, current)]
+        reads.append(crm_reads.submit(crm.read, mapping.opportunity, {}))
+        if mapping.contact:
+            reads.append(crm_reads.submit(crm.read, mapping.contact, {}))
+            if mapping.meeting:
+                reads.append(crm_reads.submit(crm.read, mapping.meeting, {}))
+        # in submission order, which is start order: a failure comes before the reads it
+        # kept from starting
+        accounts, opportunities, *people = [read.result() for read in reads]
+        usage = usage_read.result()
+    contacts = None
+    if mapping.contact is not None and people:
+        contacts = with_title_decision_makers(people[0], mapping.contact)
+    meetings = people[1] if len(people) > 1 else None
     records = Extract(accounts, opportunities, usage.weekly, contacts, meetings, since)
     return Extracted(records, usage)
+
+
+class SideBySide:
+    """Reads on a pool, each in the run's logging context (its run id); once one fails,
+    those not yet started are not started — the run stops, so their calls would be wasted."""
+
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self._pool = pool
+        self._failed = threading.Event()
+
+    def submit(self, read: Callable[..., T], *args: object) -> Future[T]:
+        return self._pool.submit(copy_context().run, self._unless_failed, read, *args)
+
+    def _unless_failed(self, read: Callable[..., T], *args: object) -> T:
+        if self._failed.is_set():
+            raise CancelledError  # another read failed: the run stops with its error
+        try:
+            return read(*args)
+        except BaseException:
+            self._failed.set()
+            raise
 
 
 def read_usage(settings: Settings, config: Config, since: date, as_of: date) -> UsageBatch:

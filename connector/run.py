@@ -31,6 +31,7 @@ from connector.engine.health import (
 from connector.extract import Extracted
 from connector.frame.deals import closed_deals
 from connector.logs import RUN_ID, event
+from connector.plan import budget
 from connector.plan.apply import ApplyReport, apply_plan
 from connector.plan.build import MessageLedger, plan_from
 from connector.plan.model import Plan
@@ -82,6 +83,7 @@ class RunSummary:
     failures: list[WriteFailure] = field(default_factory=list)
     crm_api: ApiUsage = field(default_factory=ApiUsage)
     usage_api_calls: int = 0
+    crm_read_calls: int = 0  # of `crm_api.calls`, the reads: the next run's estimate
     duration_seconds: float = 0.0
     # How the run ended: ok, partial, failed or locked; where it was (config, read, evaluate,
     # plan, write, record, done), and for a run that stopped, its exit code and why.
@@ -205,7 +207,13 @@ def _sync(
     with closing(connect(settings, config.mapping, store)) as crm:
         summary.crm_api = crm.usage
         check_against_crm(crm, config)
+        queries = 2 + (config.mapping.contact is not None) + (config.mapping.meeting is not None)
+        reads = budget.read_calls(store.last_summary(), queries)
+        summary.crm_read_calls = reads  # carried to the next run, should this one not read
+        budget.guard(crm.usage, "reads", reads, settings.api_budget_share)
+        before = crm.usage.calls
         inputs = read_live(crm, store, [config], settings, as_of)
+        summary.crm_read_calls = crm.usage.calls - before
         summary.read(inputs.extracted)
         _check_usage(inputs.extracted, config, settings, summary)
         summary.phase = "evaluate"
@@ -222,6 +230,8 @@ def _sync(
             )
         if not summary.dry_run:
             summary.phase = "write"
+            writes = budget.write_calls(plan, crm.max_write_batch)
+            budget.guard(crm.usage, "writes", writes, settings.api_budget_share)
             report = ApplyReport()
             try:
                 apply_plan(crm, config, settings, store, plan, as_of, report)

@@ -84,6 +84,15 @@ class Settings(BaseSettings):
         default=100, ge=1, description="Requests per window: 100 (Free, Starter), 190 (Pro+)"
     )
     hubspot_rate_limit_seconds: float = Field(default=10.0, gt=0)
+    api_budget_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Stop before a phase would take the org past this share of its daily API calls",
+    )
+    crm_concurrency: int = Field(
+        default=4, ge=1, le=16, description="CRM queries read at once (a page each in flight)"
+    )
 
     slack_webhook_url: SecretStr | None = Field(
         default=None, description="Incoming webhook for the digest and rule posts (a secret)."

@@ -8,6 +8,7 @@ know only what is here.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -126,18 +127,30 @@ class WriteResult:
     failures: list[WriteFailure] = field(default_factory=list)
 
 
+_COUNTING = threading.Lock()  # one for every ApiUsage: a dataclass field would not copy
+
+
 @dataclass
 class ApiUsage:
-    """Calls this run made, and the CRM's remaining daily budget when it reports it."""
+    """Calls this run made, and the CRM's remaining daily budget when it reports it.
+
+    Reads run on several threads at once, so counts change only through `count`: `+=` on a
+    shared attribute can lose an update, and the call count must stay exact."""
 
     calls: int = 0
     used_today: int | None = None
     daily_limit: int | None = None
     rate_limit_wait_seconds: float = 0.0  # time spent pacing to the CRM's rate limit
 
+    def count(self, calls: int = 1, waited: float = 0.0) -> None:
+        with _COUNTING:
+            self.calls += calls
+            self.rate_limit_wait_seconds += waited
+
 
 class CrmAdapter(Protocol):
     usage: ApiUsage
+    max_write_batch: int  # records per update or create call, the platform's maximum
 
     def check_mapping(self, mapping: Mapping) -> list[MappingProblem]:
         """Every mapped field exists and every result field is writable."""

@@ -47,6 +47,15 @@ def demo(
             help="The CS team's language for task texts, reasons and the digest: en or ja.",
         ),
     ] = None,
+    latency_ms: Annotated[
+        float,
+        typer.Option(
+            "--latency-ms",
+            envvar="SANDBOX_LATENCY_MS",
+            min=0,
+            help="Answer each CRM and usage API request this many ms late, as a real server.",
+        ),
+    ] = 0,
 ) -> None:
     """Run the whole job against the bundled sandbox CRM (Salesforce or HubSpot) and usage API,
     then write the portfolio report into <state-dir>/report."""
@@ -59,7 +68,9 @@ def demo(
     state_dir = state_dir or Path(".demo") / crm
     if reset and state_dir.exists():
         shutil.rmtree(state_dir)
-    with running_sandbox(state_dir, crm=sandbox_crm, team_language=team_language) as sandbox:
+    with running_sandbox(
+        state_dir, crm=sandbox_crm, team_language=team_language, latency_seconds=latency_ms / 1000
+    ) as sandbox:
         settings = sandbox.settings
         where = settings.hubspot_url if crm == "hubspot" else settings.salesforce_url
         console.print(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from connector.language import DEFAULT_LANGUAGE, Language
 from connector.sandbox.clock import SandboxClock
 from connector.sandbox.demo_company import DemoCompany
 from connector.sandbox.hubspot import HubSpotApp, HubSpotPortal, PortalSeeder
+from connector.sandbox.latency import Traffic
 from connector.sandbox.salesforce import DEFAULT_SCHEMA, ObjectSchema, SalesforceApp, SandboxOrg
 from connector.sandbox.server import RequestHook, after_handling, make_tls, serve_wsgi
 from connector.sandbox.slack_channel import SlackChannel
@@ -47,6 +48,7 @@ class RunningSandbox:
     settings: Settings
     crm: SandboxOrg | HubSpotPortal
     slack_webhook_url: SecretStr  # the same channel's incoming webhook (the bot is the default)
+    crm_traffic: Traffic = field(default_factory=Traffic)  # the CRM's latency, requests in flight
 
     @property
     def org(self) -> SandboxOrg:
@@ -71,12 +73,14 @@ def running_sandbox(
     team_language: Language = DEFAULT_LANGUAGE,
     on_request: RequestHook | None = None,
     clock: SandboxClock | None = None,
+    latency_seconds: float = 0.0,
 ) -> Iterator[RunningSandbox]:
     """Start (seeding on first use) the sandbox whose state is in `state_dir`; save on exit.
     `team_language`: the language the worker writes the CS team's texts in; `on_request`
     hears every request the CRM ("crm"), usage API ("usage") and Slack ("slack") have
     handled, before the answer is sent (see `after_handling`); `clock`, when given, is the
-    CRM's time (what it stamps on records), which a test sets day by day."""
+    CRM's time (what it stamps on records), which a test sets day by day; `latency_seconds`
+    delays every CRM and usage API answer as a real server's distance would (see `Traffic`)."""
     state_dir.mkdir(parents=True, exist_ok=True)
     crm_path, usage_path = state_dir / f"{crm}.json", state_dir / "usage.json"
     seeded = crm_path.exists() and usage_path.exists()
@@ -127,9 +131,14 @@ def running_sandbox(
     def hooked(app: Any, service: str) -> Any:
         return app if on_request is None else after_handling(app, service, on_request)
 
+    crm_traffic, usage_traffic = Traffic(latency_seconds), Traffic(latency_seconds)
     with ExitStack() as stack:
-        crm_server = stack.enter_context(serve_wsgi(hooked(app, "crm"), tls=tls, clock=crm_clock))
-        usage_server = stack.enter_context(serve_wsgi(hooked(usage, "usage"), tls=tls))
+        crm_app, usage_app = (
+            crm_traffic.serve(hooked(app, "crm")),
+            usage_traffic.serve(hooked(usage, "usage")),
+        )
+        crm_server = stack.enter_context(serve_wsgi(crm_app, tls=tls, clock=crm_clock))
+        usage_server = stack.enter_context(serve_wsgi(usage_app, tls=tls))
         slack_server = stack.enter_context(serve_wsgi(hooked(slack, "slack"), tls=tls))
         smtp = stack.enter_context(SmtpSink(outbox=state_dir / "outbox"))
         crm_settings: dict[str, Any] = (
@@ -166,7 +175,9 @@ def running_sandbox(
         )
         try:
             webhook = SecretStr(f"{slack_server.url}/services/T0DEMO/B0DEMO/sandbox")
-            yield RunningSandbox(usage, usage_rows, slack, smtp, settings, served, webhook)
+            yield RunningSandbox(
+                usage, usage_rows, slack, smtp, settings, served, webhook, crm_traffic
+            )
         finally:
             served.save(crm_path)
             slack.channel.save(channel_path)

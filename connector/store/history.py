@@ -175,6 +175,18 @@ class HistoryStore:
                 .values(status=status, finished_at=finished_at, summary=dict(summary))
             )
 
+    def last_summary(self) -> dict[str, Any] | None:
+        """The summary of the latest run that recorded one (the API budget guard's estimate)."""
+        with self._transaction() as db:
+            query = (
+                select(runs.c.summary)
+                .where(runs.c.summary.is_not(None))
+                .order_by(runs.c.started_at.desc())
+                .limit(1)
+            )
+            summary = db.execute(query).scalar_one_or_none()
+            return dict(summary) if summary else None
+
     def runs(self) -> list[dict[str, Any]]:
         with self._transaction() as db:
             rows = db.execute(select(runs).order_by(runs.c.started_at)).mappings()

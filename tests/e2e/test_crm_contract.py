@@ -762,9 +762,12 @@ def test_exhausted_api_budget_stops_the_run_with_its_own_exit_code(crm: SandboxC
     result = CliRunner().invoke(app, ["run", "--once"], env=cli_env(crm.sandbox))
 
     assert result.exit_code == EXIT_API_BUDGET, result.output
-    assert crm.budget_used_up in result.output
+    # Salesforce refuses a query; HubSpot's daily headers show the budget too small for the
+    # reads, so the budget guard (tests/e2e/test_api_budget.py) stops before any is refused
+    said = " ".join(result.output.split())
+    assert crm.budget_used_up in said or "Stopped before the reads" in said
     assert "Traceback" not in result.output
-    assert crm.budget_refusals() == 1  # not retried: waiting cannot help before tomorrow
+    assert crm.budget_refusals() <= 1  # not retried: waiting cannot help before tomorrow
     assert crm.write_calls() == 0
 
 

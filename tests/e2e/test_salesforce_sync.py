@@ -62,7 +62,8 @@ def test_a_crm_answering_503_after_retries_is_a_sentence_not_a_traceback(
     sandbox: RunningSandbox,
 ) -> None:
     sandbox.org.inject_fault("GET", r"/query$", status=503, times=10)
-    result = CliRunner().invoke(app, ["run", "--once"], env=cli_env(sandbox))
+    one_query_at_a_time = {**cli_env(sandbox), "CRM_CONCURRENCY": "1"}  # all 10 for the first
+    result = CliRunner().invoke(app, ["run", "--once"], env=one_query_at_a_time)
     assert result.exit_code == EXIT_FAILED, result.output
     assert "SERVER_UNAVAILABLE" in result.output
     assert "Traceback" not in result.output

@@ -50,6 +50,18 @@ def test_run_records_keep_status_and_summary(store: HistoryStore) -> None:
     assert run["as_of"] == DAY
 
 
+def test_the_last_summary_is_the_latest_run_that_recorded_one(store: HistoryStore) -> None:
+    assert store.last_summary() is None
+    for number, summary in ((1, {"crm_read_calls": 57}), (2, {"crm_read_calls": 61})):
+        started = datetime(2026, 11, 20 + number, 6, 0, tzinfo=UTC)
+        store.run_started(RunRecord(f"r{number}", started, DAY, dry_run=False))
+        store.run_finished(f"r{number}", "ok", started + timedelta(minutes=1), summary)
+    later = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+    store.run_started(RunRecord("r3", later, DAY, dry_run=False))  # still running
+
+    assert store.last_summary() == {"crm_read_calls": 61}
+
+
 def test_empty_history_is_an_empty_frame(store: HistoryStore) -> None:
     history = store.snapshots(since=DAY, until=date(2026, 12, 1))
     assert history.height == 0

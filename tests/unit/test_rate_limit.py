@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from connector.crm.hubspot.rate_limit import RateLimiter
 
 
@@ -90,3 +92,22 @@ def test_a_request_counts_from_its_answer_as_hubspot_may_have_counted_it_late() 
     limiter.observe({})  # answered at 1.5 s
     limiter.acquire()
     assert clock.slept == [10.0]  # until 11.5 s, not 10 s
+
+
+def test_an_answer_restamps_the_request_of_its_own_thread() -> None:
+    """Reads run side by side: the answer at 0.9 s is to the request sent at 0 s on this
+    thread, not to another thread's request sent at 0.5 s, which is still out."""
+    clock = FakeClock()
+    limiter = _limiter(clock, max_requests=2, interval=1.0)
+    limiter.acquire()  # sent at 0 s, on this thread
+    clock.now = 0.5
+    other = threading.Thread(target=limiter.acquire)  # sent at 0.5 s, unanswered
+    other.start()
+    other.join()
+    clock.now = 0.9
+    limiter.observe({})  # this thread's answer
+
+    clock.now = 1.2
+    limiter.acquire()
+
+    assert clock.slept == [0.3]  # until the 0.5 s request leaves the window at 1.5 s

@@ -6,6 +6,7 @@ objects; this class checks the mapping against the portal's properties and serve
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import date
 
@@ -13,7 +14,7 @@ import polars as pl
 from hubspot.crm.properties.models import PropertyCreate, PropertyGroupCreate
 
 from connector.config.mapping import Mapping, ObjectMapping
-from connector.crm.hubspot.client import HubSpotClient, Owner
+from connector.crm.hubspot.client import BATCH_LIMIT, HubSpotClient, Owner
 from connector.crm.hubspot.describe import TEXT_TYPES, ObjectProperties
 from connector.crm.hubspot.ledger import TaskLedger
 from connector.crm.hubspot.read import read_object, source_of, where_columns
@@ -46,12 +47,14 @@ class HubSpotAdapter:
     ) -> None:
         """`store` holds the task ledger; without one (validate, doctor) tasks are refused."""
         self.usage = ApiUsage()
+        self.max_write_batch = BATCH_LIMIT
         self._api = HubSpotClient(settings, self.usage)
         self._app_url = settings.hubspot_app_url.rstrip("/")
         self._portal_id = settings.hubspot_portal_id
         self._run_date = settings.today  # what a mapping's `where` counts from
         self._properties: dict[str, ObjectProperties] = {}
         self._owners: dict[str, Owner] | None = None
+        self._caching = threading.Lock()  # reads run side by side: describe, list owners once
         self._book = (
             TaskLedger(self._api, store, mapping.tasks, mapping.account.object, settings.zone)
             if store is not None
@@ -66,9 +69,10 @@ class HubSpotAdapter:
         return f"{self._app_url}/contacts/{self._portal_id}/record/{type_id}/{record_id}"
 
     def describe(self, object_type: str) -> ObjectProperties:
-        if object_type not in self._properties:
-            self._properties[object_type] = self._api.properties(object_type)
-        return self._properties[object_type]
+        with self._caching:
+            if object_type not in self._properties:
+                self._properties[object_type] = self._api.properties(object_type)
+            return self._properties[object_type]
 
     def token_scopes(self) -> list[str] | None:
         """The access token's scopes; None when HubSpot tells them only for private apps'
@@ -170,9 +174,10 @@ class HubSpotAdapter:
         )
 
     def _owner_index(self) -> dict[str, Owner]:
-        if self._owners is None:
-            self._owners = self._api.owners()
-        return self._owners
+        with self._caching:
+            if self._owners is None:
+                self._owners = self._api.owners()
+            return self._owners
 
     @property
     def _tasks(self) -> TaskLedger:

@@ -164,8 +164,7 @@ class HubSpotClient:
         """`request(*args, **kwargs)` (a `*_with_http_info` method), paced, counted, retried."""
 
         def once() -> Any:
-            self._usage.rate_limit_wait_seconds += self.limiter.acquire()
-            self._usage.calls += 1
+            self._usage.count(waited=self.limiter.acquire())
             try:
                 answer = request(*args, _request_timeout=self._timeout, **kwargs)
             except API_EXCEPTIONS as exc:
@@ -313,7 +312,7 @@ class HubSpotClient:
                 after=after,
                 sorts=[RECORD_ID],
             )
-            self._usage.rate_limit_wait_seconds += self._search_limiter.acquire()
+            self._usage.count(calls=0, waited=self._search_limiter.acquire())
             page = self._call(self._search.do_search_with_http_info, object_type, body)
             self._search_limiter.observe({})  # count it from its answer
             yield from page.results
@@ -329,7 +328,7 @@ class HubSpotClient:
         body = PublicObjectSearchRequest(
             filter_groups=groups, properties=[RECORD_ID], limit=1, sorts=[]
         )
-        self._usage.rate_limit_wait_seconds += self._search_limiter.acquire()
+        self._usage.count(calls=0, waited=self._search_limiter.acquire())
         page = self._call(self._search.do_search_with_http_info, object_type, body)
         self._search_limiter.observe({})
         return int(page.total)

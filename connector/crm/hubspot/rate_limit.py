@@ -25,6 +25,7 @@ class RateLimiter:
     _sent: deque[float] = field(default_factory=deque)
     _paused_until: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _mine: threading.local = field(default_factory=threading.local)  # this thread's last send
 
     def acquire(self) -> float:
         """Wait until one more request fits the window, count it as sent; the seconds waited."""
@@ -39,6 +40,7 @@ class RateLimiter:
                     wait = self._sent[0] + self.interval_seconds - now
                 if wait <= 0:
                     self._sent.append(now)
+                    self._mine.sent = now
                     return waited
             self.sleep(wait)
             waited += wait
@@ -49,8 +51,7 @@ class RateLimiter:
         interval_ms = _int(headers, "X-HubSpot-RateLimit-Interval-Milliseconds")
         remaining = _int(headers, "X-HubSpot-RateLimit-Remaining")
         with self._lock:
-            if self._sent:  # HubSpot counted the request somewhere between send and answer:
-                self._sent[-1] = self.clock()  # timing it from the answer never runs early
+            self._restamp(getattr(self._mine, "sent", None))
             if maximum:
                 self.max_requests = maximum
             if interval_ms:
@@ -58,6 +59,20 @@ class RateLimiter:
             if remaining == 0:  # the window is full until the oldest request in it leaves
                 oldest = self._sent[0] if self._sent else self.clock()
                 self._paused_until = max(self._paused_until, oldest + self.interval_seconds)
+
+    def _restamp(self, sent: float | None) -> None:
+        """HubSpot counted the request somewhere between send and answer: timing it from the
+        answer never runs early. Reads run side by side, so it is this thread's request."""
+        if not self._sent:
+            return
+        if sent is None:  # sent without `acquire` on this thread: the latest request
+            self._sent[-1] = self.clock()
+            return
+        if sent not in self._sent:  # already out of the window
+            return
+        self._sent.remove(sent)
+        self._sent.append(self.clock())  # the latest time: the window stays in order
+        self._mine.sent = None
 
     def pause(self, seconds: float) -> None:
         """No request for `seconds` (after a 429, or while a failure is backed off)."""

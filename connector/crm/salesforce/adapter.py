@@ -41,6 +41,7 @@ class SalesforceAdapter:
         CRM_FULL_READ_EVERY_DAYS=0) every read is a full one."""
         self._client = SalesforceClient(settings, mapping.api_version)
         self.usage = self._client.usage
+        self.max_write_batch = write.COLLECTION_LIMIT
         self._tasks = mapping.tasks
         self._zone = settings.zone
         self._store = store if settings.crm_full_read_every_days else None

@@ -8,6 +8,7 @@ budget stops the run) and `connector.transport`'s policy does the waiting.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -49,7 +50,7 @@ class ApiSession(requests.Session):
         kwargs.setdefault("verify", self.verify)
         api_call = "/services/data/" in str(url)
         if api_call:  # counted when sent: a call whose answer is lost still reached the org
-            self._usage.calls += 1
+            self._usage.count()
         response = super().request(method, url, *args, **kwargs)
         if api_call:
             self._record_limit(response.headers.get("Sforce-Limit-Info", ""))
@@ -110,6 +111,7 @@ class SalesforceClient:
         self._policy = policy or RetryPolicy()
         self._classify = functools.partial(classify, renewable=can_refresh(settings))
         self._describes: dict[str, ObjectDescription] = {}
+        self._describing = threading.Lock()  # reads run side by side: describe each once
         self._sf = self._login()
 
     def _login(self) -> Salesforce:
@@ -156,10 +158,11 @@ class SalesforceClient:
         return self.call(lambda sf: sf.query_more(next_records_url, identifier_is_url=True))
 
     def describe(self, sobject: str) -> ObjectDescription:
-        if sobject not in self._describes:
-            raw = self.call(lambda sf: sf.restful(f"sobjects/{sobject}/describe"))
-            self._describes[sobject] = ObjectDescription.from_describe(raw)
-        return self._describes[sobject]
+        with self._describing:
+            if sobject not in self._describes:
+                raw = self.call(lambda sf: sf.restful(f"sobjects/{sobject}/describe"))
+                self._describes[sobject] = ObjectDescription.from_describe(raw)
+            return self._describes[sobject]
 
     def user_id(self) -> str:
         """The running user's Id (OAuth userinfo): whom field access is granted to."""

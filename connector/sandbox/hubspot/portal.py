@@ -351,6 +351,11 @@ class HubSpotPortal:
                 token, time.monotonic(), self.rate_limit, count=count, daily_limit=self.daily_limit
             )
 
+    def set_remaining_api_calls(self, token: str, remaining: int) -> None:
+        """Leave `token` `remaining` API calls today (other apps used the rest)."""
+        with self._lock:
+            self.daily_limit = self._limiter.used_today(token) + remaining
+
     def search_allowed(self, token: str) -> bool:
         """Whether one more search fits `token`'s per-second search window (and count it)."""
         with self._lock:

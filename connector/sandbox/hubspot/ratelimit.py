@@ -66,5 +66,8 @@ class RateLimiter:
             exhausted,
         )
 
+    def used_today(self, token: str) -> int:
+        return self._daily.get(token, 0)
+
     def clear(self) -> None:
         self._windows.clear()

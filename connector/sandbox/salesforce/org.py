@@ -295,6 +295,11 @@ class SandboxOrg:
             remaining = max(0, self.api_daily_limit - self._used_today())
             return {"DailyApiRequests": {"Max": self.api_daily_limit, "Remaining": remaining}}
 
+    def set_remaining_api_calls(self, remaining: int) -> None:
+        """Leave the org `remaining` API calls today (other integrations used the rest)."""
+        with self._lock:
+            self.api_daily_limit = self._used_today() + remaining
+
     def _used_today(self) -> int:
         day, used = self._usage
         return used if day == self.today() else 0

@@ -1,0 +1,310 @@
+"""A book of 10,000 (or 100,000) accounts against the Salesforce sandbox at a real org's
+latency: API calls beside their floor, wall time, the worker's CPU and peak memory.
+
+Run: `.venv/bin/python -m benchmarks.scale --accounts 10000` (`--latency-ms 100` by default);
+`--compare-concurrency` adds two dry runs (reads and plan, no writes) at `CRM_CONCURRENCY=1`
+and at the default, `--reads-only` runs only those.
+
+The demo company is seeded at the given size and filled up to the issue's shape: 5 contacts,
+3 opportunities and 2 events per customer account, 8 weeks of usage. The worker runs as
+`cs-connector run --once` in its own process — so its CPU and peak RSS are its own, not the
+sandbox's — three times: the first run (every account written, every task created), an
+unchanged rerun, and a rerun after a tenth of the accounts' usage changed. Emails are left
+out and so is the daily task limit, as in `benchmarks/crm_sync.py`.
+
+Beside them, in the same process run, a naive per-record script: it pages through the
+accounts as the worker does, then writes each account's health score back with one PATCH
+per record. It runs on `--naive-sample` accounts and its time is extrapolated to the book
+(its calls are one per account, so its wall is the latency times the book).
+
+The floor is the fewest calls a run could make with REST: one query page per 2,000 records
+of each object read (accounts, contacts, opportunities, events), one collection call per 200
+records written and per 200 tasks created. Describes, the login and the task-key lookups are
+above it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as day_time
+from pathlib import Path
+
+from simple_salesforce.api import Salesforce, SFType
+
+from connector.crm.protocol import ApiUsage
+from connector.crm.salesforce.client import ApiSession
+from connector.sandbox.demo import RunningSandbox, running_sandbox
+from connector.sandbox.demo_company import CONTACT_NAMES, SURNAMES
+from connector.sandbox.salesforce import SandboxOrg
+from connector.sandbox.usage_api import UsageRow
+from connector.settings import Settings
+from tests.fault_matrix.worker import environment
+
+AS_OF = date(2026, 11, 23)
+PROJECT = Path(__file__).resolve().parents[1]  # the shipped mappings/ and playbooks/
+SHAPE = {"Contact": 5, "Opportunity": 3, "Event": 2}  # per customer account, as issue #13
+QUERY_PAGE, WRITE_BATCH = 2000, 200
+READ_OBJECTS = ("Account", "Contact", "Opportunity", "Event")
+SCORE_FIELD = "CS_Health_Score__c"
+
+
+@dataclass(frozen=True)
+class Measured:
+    label: str
+    calls: int
+    floor: int
+    written: int
+    tasks: int
+    wall: float
+    reading: float | None  # from the worker's first `reading` event to `evaluating`
+    cpu: float | None  # the worker process's; None for the naive script (run in this one)
+    peak_rss_mb: float | None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--naive-sample", type=int, default=300)
+    parser.add_argument("--changed-share", type=float, default=0.10)
+    parser.add_argument("--compare-concurrency", action="store_true")
+    parser.add_argument("--reads-only", action="store_true", help="only the two dry runs")
+    args = parser.parse_args()
+    print(
+        f"Salesforce sandbox, {args.accounts:,} accounts, {args.latency_ms:g} ms a request, "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} at the start."
+    )
+    print(
+        "| run | API calls (floor) | records written | tasks created | wall s | reading s "
+        "| worker CPU s | peak RSS MB |"
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    with tempfile.TemporaryDirectory() as state:
+        started = time.perf_counter()
+        with running_sandbox(
+            Path(state), as_of=AS_OF, customers=args.accounts, latency_seconds=0.0
+        ) as sandbox:
+            fill_to_shape(sandbox.org, AS_OF)
+        print(f"(seeded in {time.perf_counter() - started:.0f} s)", file=sys.stderr)
+        with running_sandbox(
+            Path(state), project_dir=PROJECT, latency_seconds=args.latency_ms / 1000
+        ) as sandbox:
+            settings = sandbox.settings.model_copy(
+                update={"smtp_host": None, "tasks_per_owner_per_day": 0}
+            )
+            workdir = Path(state) / "worker"
+            workdir.mkdir()
+            if not args.reads_only:
+                sync_runs(sandbox, settings, workdir, args.changed_share, args.naive_sample)
+            if args.compare_concurrency or args.reads_only:  # one query at a time, side by side
+                for concurrency in (1, settings.crm_concurrency):
+                    at = settings.model_copy(update={"crm_concurrency": concurrency})
+                    label = f"dry run, CRM_CONCURRENCY={concurrency}"
+                    report(run_worker(sandbox, at, workdir, label, dry_run=True))
+    print(f"Load {os.getloadavg()[0]:.1f} at the end.")
+
+
+def sync_runs(
+    sandbox: RunningSandbox, settings: Settings, workdir: Path, changed: float, sample: int
+) -> None:
+    """The first run, an unchanged rerun, a rerun after `changed` of the usage changed, and
+    the naive script."""
+    for label in ("first run", "unchanged rerun"):
+        report(run_worker(sandbox, settings, workdir, label))
+    change_usage(sandbox, changed)
+    report(run_worker(sandbox, settings, workdir, f"{changed:.0%} changed"))
+    report(naive(sandbox, sample))
+
+
+def report(row: Measured) -> None:
+    print(
+        f"| {row.label} | {row.calls:,} ({row.floor:,}) | {row.written:,} | {row.tasks:,} | "
+        f"{row.wall:.1f} | {_maybe(row.reading, '.1f')} | {_maybe(row.cpu, '.1f')} | "
+        f"{_maybe(row.peak_rss_mb, '.0f')} |"
+    )
+
+
+def _maybe(value: float | None, spec: str) -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def run_worker(
+    sandbox: RunningSandbox, settings: Settings, workdir: Path, label: str, *, dry_run: bool = False
+) -> Measured:
+    """`cs-connector run --once` in a child process, measured by the kernel (wait4)."""
+    summary_path, log_path = workdir / "summary.json", workdir / f"{label}.log"
+    command = [sys.executable, "-m", "connector", "run", "--once"]
+    command += ["--summary-json", str(summary_path), *(["--dry-run"] if dry_run else [])]
+    wall = time.perf_counter()
+    process = subprocess.Popen(  # noqa: S603 — our own interpreter and module
+        command,
+        env={**environment(settings), **_passed_on("PYTHONPATH"), "LOG_FORMAT": "json"},
+        cwd=workdir,
+        stdout=subprocess.DEVNULL,
+        stderr=log_path.open("wb"),
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - wall
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode not in (0, 4):
+        raise SystemExit(f"the worker exited {process.returncode} in the {label}")
+    summary = json.loads(summary_path.read_text())
+    written, tasks = summary["records_written"], summary["tasks_created"]
+    floor = read_floor(sandbox.org) + pages(written, WRITE_BATCH) + pages(tasks, WRITE_BATCH)
+    return Measured(
+        label,
+        summary["crm_api"]["calls"],
+        floor,
+        written,
+        tasks,
+        wall,
+        reading_seconds(log_path),
+        usage.ru_utime + usage.ru_stime,
+        usage.ru_maxrss / 1024,  # Linux reports KiB
+    )
+
+
+def reading_seconds(log: Path) -> float | None:
+    """Seconds from the worker's first `reading` event to `evaluating`: the read phase."""
+    times: dict[str, datetime] = {}
+    for line in log.read_text().splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            times.setdefault(entry["event"], datetime.fromisoformat(entry["time"]))
+    if "reading" not in times or "evaluating" not in times:
+        return None
+    return (times["evaluating"] - times["reading"]).total_seconds()
+
+
+def _passed_on(name: str) -> dict[str, str]:
+    """So `PYTHONPATH=<a checkout> python -m benchmarks.scale` measures that checkout."""
+    return {name: os.environ[name]} if name in os.environ else {}
+
+
+def read_floor(org: SandboxOrg) -> int:
+    return sum(pages(len(org.records(sobject)), QUERY_PAGE) for sobject in READ_OBJECTS)
+
+
+def pages(records: int, size: int) -> int:
+    return math.ceil(records / size)
+
+
+def fill_to_shape(org: SandboxOrg, as_of: date) -> None:
+    """Add contacts, opportunities and events until every customer has the issue's shape."""
+    rng = random.Random(13)
+    customers = [a for a in org.records("Account") if a.get("Type") == "Customer"]
+    have: dict[str, dict[str, int]] = {sobject: {} for sobject in SHAPE}
+    for sobject in SHAPE:
+        parent = "WhatId" if sobject == "Event" else "AccountId"
+        for record in org.records(sobject):
+            parent_id = str(record.get(parent))
+            have[sobject][parent_id] = have[sobject].get(parent_id, 0) + 1
+    for account in customers:
+        account_id, owner = account["Id"], account["OwnerId"]
+        for sobject, wanted in SHAPE.items():
+            for index in range(have[sobject].get(account_id, 0), wanted):
+                org.insert(sobject, _filler(sobject, account_id, owner, index, rng, as_of))
+
+
+def _filler(
+    sobject: str, account_id: str, owner: str, index: int, rng: random.Random, as_of: date
+) -> dict[str, object]:
+    if sobject == "Contact":
+        first, last = rng.choice(CONTACT_NAMES), rng.choice(SURNAMES)
+        return {
+            "AccountId": account_id,
+            "FirstName": first,
+            "LastName": last,
+            "Email": f"{first.lower()}.{index}@f{account_id[-6:].lower()}.example",
+            "Title": "User",
+            "CS_Role__c": "User",
+        }
+    if sobject == "Opportunity":
+        return {
+            "Name": f"Services {index}",
+            "AccountId": account_id,
+            "Type": "New Business",
+            "StageName": "Closed Lost",
+            "Amount": 1000.0,
+            "OwnerId": owner,
+            "CloseDate": (as_of - timedelta(days=rng.randint(200, 700))).isoformat(),
+        }
+    start = datetime.combine(as_of - timedelta(days=rng.randint(100, 400)), day_time(10), UTC)
+    return {
+        "Subject": "Check-in",
+        "WhatId": account_id,
+        "OwnerId": owner,
+        "Type": "Meeting",
+        "StartDateTime": start.isoformat(),
+        "EndDateTime": (start + timedelta(hours=1)).isoformat(),
+        "ActivityDate": start.date().isoformat(),
+    }
+
+
+def change_usage(sandbox: RunningSandbox, share: float) -> None:
+    """A tenth of the tenants (by default) log in half as often this week."""
+    tenants = sorted({row.account_key for row in sandbox.usage_rows})
+    changed = set(random.Random(10).sample(tenants, round(len(tenants) * share)))
+    this_week = max(row.week_start for row in sandbox.usage_rows)
+    sandbox.usage.replace_rows(_halved(sandbox, changed, this_week))
+
+
+def _halved(sandbox: RunningSandbox, changed: set[str], week: date) -> Iterator[UsageRow]:
+    for row in sandbox.usage_rows:
+        if row.account_key in changed and row.week_start == week:
+            metrics = {**row.metrics, "logins": int(row.metrics["logins"]) // 2}
+            yield dataclasses.replace(row, metrics=metrics)
+        else:
+            yield row
+
+
+def naive(sandbox: RunningSandbox, sample: int) -> Measured:
+    """Page through the accounts, then one PATCH per account (on `sample` of them, the rest
+    extrapolated): what a per-record script costs. It writes each score back unchanged."""
+    settings = sandbox.settings
+    token = sandbox.org.issue_token()
+    session = ApiSession(settings.http_timeout_seconds, str(settings.ca_bundle), ApiUsage())
+    sf = Salesforce(
+        instance_url=settings.salesforce_url, session_id=token, version="62.0", session=session
+    )
+    wall, calls = time.perf_counter(), 0
+    page = sf.query(f"SELECT Id, {SCORE_FIELD} FROM Account WHERE Type = 'Customer'")  # noqa: S608
+    calls += 1
+    records = list(page["records"])
+    while not page["done"]:
+        page = sf.query_more(page["nextRecordsUrl"], identifier_is_url=True)
+        calls += 1
+        records += page["records"]
+    read_wall = time.perf_counter() - wall
+    written = time.perf_counter()
+    accounts = SFType("Account", token, sf.sf_instance, sf_version="62.0", session=session)
+    for record in records[:sample]:
+        accounts.update(record["Id"], {SCORE_FIELD: record[SCORE_FIELD]})
+    per_record = (time.perf_counter() - written) / max(1, min(sample, len(records)))
+    return Measured(
+        f"naive per-record (extrapolated from {sample:,})",
+        calls + len(records),
+        pages(len(records), QUERY_PAGE) + pages(len(records), WRITE_BATCH),
+        len(records),
+        0,
+        read_wall + per_record * len(records),
+        read_wall,
+        None,
+        None,
+    )
+
+
+if __name__ == "__main__":
+    main()
