@@ -89,7 +89,7 @@ def test_the_digest_carries_the_headline_kpis_and_where_the_report_is() -> None:
 def test_a_japanese_team_reads_the_headline_in_japanese() -> None:
     headline = Headline("2026-Q3", 1.0, None, 0.0)
 
-    (message,) = build_digest(_table(6), DIGEST, AS_OF, _link, "ja", headline)
+    (message,) = build_digest(_table(6), DIGEST, AS_OF, _link, "ja", headline=headline)
 
     assert message.blocks[1]["elements"][1]["text"] == (
         "2026-Q3：GRR 100.0%・NRR データなし・ロゴチャーン 0.0%"
