@@ -22,7 +22,6 @@ import polars as pl
 
 from connector.config.load import Config
 from connector.crm.protocol import CrmAdapter
-from connector.errors import ConnectorError
 from connector.frame import CURRENT_PREFIX, Extract
 from connector.frame.decision_makers import with_title_decision_makers
 from connector.logs import event
@@ -117,13 +116,9 @@ def read_usage(settings: Settings, config: Config, since: date, as_of: date) -> 
 
 
 def _read_http(settings: Settings, config: Config, shape: RowShape, since: date) -> UsageBatch:
-    if not settings.usage_api_url or not settings.usage_api_token:
-        raise ConnectorError(
-            "USAGE_API_URL and USAGE_API_TOKEN must be set (see settings.example.env)."
-        )
     source = HttpUsageSource(
-        settings.usage_api_url,
-        settings.usage_api_token.get_secret_value(),
+        settings.required("usage_api_url"),  # unset: a settings error naming it (exit 2)
+        settings.required("usage_api_token"),
         config.mapping.usage.http,
         shape,
         concurrency=settings.usage_concurrency,
@@ -139,10 +134,7 @@ def _read_sql(
 ) -> UsageBatch:
     sql = config.mapping.usage.sql
     assert sql is not None  # the mapping's validator requires the section
-    if not settings.usage_database_url:
-        raise ConnectorError(
-            "usage.source is sql: set USAGE_DATABASE_URL (see settings.example.env)."
-        )
-    source = SqlUsageSource(settings.usage_database_url.get_secret_value(), sql.query, shape)
+    url = settings.required("usage_database_url")  # unset: a settings error naming it (exit 2)
+    source = SqlUsageSource(url, sql.query, shape)
     with closing(source):
         return source.weekly_metrics(since, as_of)

@@ -138,3 +138,16 @@ def test_the_plan_and_its_summary_show_the_usage_counts(
         "metric logins at 'metrics.logins' is not a number": 1
     }
     assert summary["accounts_without_usage"] == without
+
+
+def test_a_usage_source_without_its_setting_is_a_settings_error_naming_it(
+    sandbox: RunningSandbox,
+) -> None:
+    """A human must set it: exit 2 with the variable's name, not 3 ("try again later")."""
+    query = "SELECT * FROM product_usage_weekly WHERE week >= :since"
+    _edit_usage(sandbox, source="sql", sql={"query": query})
+
+    result = CliRunner().invoke(app, ["run", "--once", "--dry-run"], env=cli_env(sandbox))
+
+    assert result.exit_code == EXIT_CONFIG, result.output
+    assert "USAGE_DATABASE_URL is not set" in result.output
