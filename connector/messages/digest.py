@@ -110,6 +110,7 @@ def build_digest(
     as_of: date,
     link: Callable[[str], str],
     language: Language = DEFAULT_LANGUAGE,
+    *,
     currency: str | None = None,
     headline: Headline | None = None,
 ) -> list[SlackMessage]:

@@ -137,7 +137,13 @@ def _assemble(
     if config.slack_digest is not None:
         try:
             slack += build_digest(
-                table, config.slack_digest, as_of, link, language, currency, headline
+                table,
+                config.slack_digest,
+                as_of,
+                link,
+                language,
+                currency=currency,
+                headline=headline,
             )
         except POLARS_ERRORS as exc:  # the rest of the run goes on without the digest
             actions.skipped.append(_digest_failed(config, exc))

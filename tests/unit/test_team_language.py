@@ -368,7 +368,7 @@ def test_task_texts_and_the_digest_carry_the_configured_currency() -> None:
         health_color=pl.lit("Red"),
         health_trend=pl.lit(-15.0),
     )
-    (digest,) = build_digest(table, SlackDigest(), AS_OF, str, "en", "EUR")
+    (digest,) = build_digest(table, SlackDigest(), AS_OF, str, "en", currency="EUR")
     assert "ARR €12,000" in digest.blocks[2]["text"]["text"]
 
 
