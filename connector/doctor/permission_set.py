@@ -28,7 +28,7 @@ PERMISSION_SET = PermissionSet(
     "CS Connector",
     "Edit access to the fields CS Connector writes; assign it to the integration user.",
 )
-PERMISSION_SET_FILE = "salesforce/permissionsets/CS_Connector.permissionset-meta.xml"
+PERMISSION_SET_FILE = "docs/salesforce/permissionsets/CS_Connector.permissionset-meta.xml"
 
 
 def permission_set_xml(config: Config) -> str:

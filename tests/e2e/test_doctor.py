@@ -119,7 +119,7 @@ def test_doctor_reports_a_missing_rule_field_and_a_field_the_user_cannot_edit(
             f"security) ({mapping}:{line})" in output
         )
         assert (
-            "Deploy salesforce/permissionsets/CS_Connector.permissionset-meta.xml and assign "
+            "Deploy docs/salesforce/permissionsets/CS_Connector.permissionset-meta.xml and assign "
             "it to the integration user" in output
         )
         assert "2 thing(s) to fix" in output

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from connector.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ROOT / "examples" / "github-actions"
+EXAMPLES = ROOT / "docs" / "github-actions"
 
 
 def workflow(name: str) -> dict[Any, Any]:
