@@ -172,18 +172,19 @@ def run_sync(
         with lock:
             store.run_started(RunRecord(summary.run_id, datetime.now(UTC), summary.as_of, dry_run))
             event(log, "run_started", as_of=summary.as_of, dry_run=dry_run)
-            status = summary.status = "failed"
+            summary.status = "failed"
             try:
                 plan = _sync(settings, config, store, summary, save_snapshot)
-                status = summary.status = "partial" if summary.partial else "ok"
+                summary.status = "partial" if summary.partial else "ok"
                 summary.phase = "done"
             finally:
                 summary.duration_seconds = round(time.perf_counter() - started, 3)
-                store.run_finished(summary.run_id, status, datetime.now(UTC), summary.to_json())
+                finished = datetime.now(UTC)
+                store.run_finished(summary.run_id, summary.status, finished, summary.to_json())
                 event(
                     log,
                     "run_finished",
-                    status=status,
+                    status=summary.status,
                     seconds=summary.duration_seconds,
                     records_written=summary.records_written,
                     tasks_created=summary.tasks_created,
