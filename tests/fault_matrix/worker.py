@@ -19,14 +19,12 @@ from typing import Any
 from pydantic import SecretStr
 from sqlalchemy import create_engine, update
 
-from connector.errors import ConnectorError, RunLocked
+from connector.errors import ExitCode, exit_code_for
 from connector.run import run_sync
 from connector.settings import Settings
 from connector.store.tables import run_locks
 
-# the CLI's exit codes (README, "Commands")
-EXIT_OK, EXIT_FAILED, EXIT_PARTIAL, EXIT_LOCKED = 0, 3, 4, 5
-FINISHED = (EXIT_OK, EXIT_PARTIAL)  # the run got to its end; 4: some records refused
+FINISHED = (ExitCode.OK, ExitCode.PARTIAL)  # the run got to its end; PARTIAL: records refused
 RUN_TIMEOUT_SECONDS = 300
 _PASSED_ON = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 
@@ -98,14 +96,12 @@ class Worker:
         self._runs += 1
         try:
             outcome = run_sync(settings, dry_run=False)
-        except RunLocked:
-            return EXIT_LOCKED
-        except ConnectorError:
-            return EXIT_FAILED
-        except Exception:  # a bug: the CLI would say one sentence and exit 3
-            self.errors.append(traceback.format_exc())
-            return EXIT_FAILED
-        return EXIT_PARTIAL if outcome.summary.partial else EXIT_OK
+        except Exception as exc:  # the CLI's own mapping, so a bug here is exit 8 as there
+            code = exit_code_for(exc)
+            if code is ExitCode.UNEXPECTED:
+                self.errors.append(traceback.format_exc())
+            return code
+        return ExitCode.PARTIAL if outcome.summary.partial else ExitCode.OK
 
     def run_until_finished(self, settings: Settings, max_runs: int) -> list[int]:
         """Rerun, as the next scheduled runs would, until one finishes (exit 0 or 4). A
@@ -116,7 +112,7 @@ class Worker:
             codes.append(self.run_here(settings))
             if codes[-1] in FINISHED:
                 break
-            if codes[-1] == EXIT_LOCKED:
+            if codes[-1] == ExitCode.LOCKED:
                 age_run_lock(settings)
         return codes
 
