@@ -25,6 +25,7 @@ from connector.frame.rollups import (
     renewal_rollup,
 )
 from connector.frame.usage import silent_for_the_window, usage_columns, usage_signals
+from connector.language import DEFAULT_LANGUAGE, Language
 
 DERIVED_COLUMNS = [
     "run_date",
@@ -62,10 +63,16 @@ def frame_columns(mapping: Mapping) -> list[str]:
     return [*columns, *DERIVED_COLUMNS]
 
 
-def build_frame(extract: Extract, mapping: Mapping, as_of: date, zone: str = "UTC") -> pl.DataFrame:
+def build_frame(
+    extract: Extract,
+    mapping: Mapping,
+    as_of: date,
+    zone: str = "UTC",
+    language: Language = DEFAULT_LANGUAGE,
+) -> pl.DataFrame:
     """Accounts ⋈ opportunity roll-ups ⋈ usage signals ⋈ meetings ⋈ whether a decision maker
-    can be emailed, plus date columns; CRM timestamps become dates in the team's time zone
-    `zone`."""
+    can be emailed (and why not, in the team's `language`), plus date columns; CRM
+    timestamps become dates in the team's time zone `zone`."""
     opportunities = open_opportunities(extract.opportunities)
     table = (
         extract.accounts.join(renewal_rollup(opportunities, mapping), on="id", how="left")
@@ -85,7 +92,9 @@ def build_frame(extract: Extract, mapping: Mapping, as_of: date, zone: str = "UT
         )
     if extract.contacts is not None and mapping.contact is not None:
         roles = mapping.contact.decision_maker_roles
-        table = table.join(reach_rollup(table["id"], extract.contacts, roles), on="id", how="left")
+        table = table.join(
+            reach_rollup(table["id"], extract.contacts, roles, language), on="id", how="left"
+        )
     return table.with_columns(_derived(as_of, has_start="contract_start" in table.columns))
 
 

@@ -13,28 +13,65 @@ from typing import Any
 
 import polars as pl
 
+from connector.language import DEFAULT_LANGUAGE, Language
+
 REACH_COLUMNS = ["decision_maker_reachable", "decision_maker_unreachable_reason"]
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
+# Why an email reaches nobody, in the words of the team that reads it in a follow-up task.
+# `{roles}`: the roles asked for (CRM picklist values, not translated); `{who}`: those roles,
+# or the primary contact when no contact holds them.
+_UNREACHABLE: dict[Language, dict[str, str]] = {
+    "en": {
+        "nobody": "no {roles} or primary contact",
+        "opted_out": "{who} contact opted out of email",
+        "no_address": "the contact has no valid email address",
+        "or": " or ",
+        "primary": "primary",
+    },
+    "ja": {
+        "nobody": "{roles}・主担当の連絡先が登録されていません",
+        "opted_out": "{who}の連絡先がメール配信を停止しています",
+        "no_address": "連絡先に有効なメールアドレスがありません",
+        "or": "または",
+        "primary": "主担当",
+    },
+}
+
+
+def _reasons(roles: Collection[str], language: Language) -> dict[str, str]:
+    """Each reason as the team reads it, for an email to `roles`."""
+    words = _UNREACHABLE[language]
+    label = words["or"].join(sorted(set(roles)))
+    return {
+        "nobody": words["nobody"].format(roles=label),
+        "role_opted_out": words["opted_out"].format(who=label),
+        "primary_opted_out": words["opted_out"].format(who=words["primary"]),
+        "no_address": words["no_address"],
+    }
+
 
 def choose_recipient(
-    contacts: Sequence[Mapping[str, Any]], role: str | Collection[str]
+    contacts: Sequence[Mapping[str, Any]],
+    role: str | Collection[str],
+    language: Language = DEFAULT_LANGUAGE,
 ) -> tuple[Mapping[str, Any] | None, str]:
     """The contact in `role` (the primary one first), else the primary contact; with the
-    reason, when there is none or it cannot be emailed. `role` may be several roles."""
+    reason (in `language`), when there is none or it cannot be emailed. `role` may be
+    several roles."""
     roles = {role} if isinstance(role, str) else set(role)
-    label = role if isinstance(role, str) else " or ".join(sorted(roles))
+    reasons = _reasons(roles, language)
     ranked = sorted(contacts, key=lambda c: (not c.get("primary"), str(c["id"])))
     chosen = next((c for c in ranked if c.get("role") in roles), None) or next(
         (c for c in ranked if c.get("primary")), None
     )
     if chosen is None:
-        return None, f"no {label} or primary contact"
+        return None, reasons["nobody"]
     if chosen.get("opted_out"):
-        who = label if chosen.get("role") in roles else "primary"
-        return None, f"{who} contact opted out of email"
+        in_role = chosen.get("role") in roles
+        return None, reasons["role_opted_out" if in_role else "primary_opted_out"]
     if not valid_address(chosen.get("email")):
-        return None, "the contact has no valid email address"
+        return None, reasons["no_address"]
     return chosen, ""
 
 
@@ -49,10 +86,16 @@ def contacts_by_account(contacts: pl.DataFrame | None) -> dict[str, list[dict[st
     return grouped
 
 
-def reach_rollup(accounts: pl.Series, contacts: pl.DataFrame, roles: Sequence[str]) -> pl.DataFrame:
-    """Per account: can an email to a decision maker (`roles`) go out, and if not, why —
-    `choose_recipient`'s answer (a test holds them equal), over the whole table at once."""
-    label = " or ".join(sorted(set(roles)))
+def reach_rollup(
+    accounts: pl.Series,
+    contacts: pl.DataFrame,
+    roles: Sequence[str],
+    language: Language = DEFAULT_LANGUAGE,
+) -> pl.DataFrame:
+    """Per account: can an email to a decision maker (`roles`) go out, and if not, why (in
+    the team's `language`: a follow-up task quotes it) — `choose_recipient`'s answer (a test
+    holds them equal), over the whole table at once."""
+    reasons = _reasons(roles, language)
     in_role = _text(contacts, "role").is_in(list(roles)).fill_null(False)
     chosen = (
         contacts.with_columns(_in_role=in_role, _primary=_flag(contacts, "primary"))
@@ -66,17 +109,17 @@ def reach_rollup(accounts: pl.Series, contacts: pl.DataFrame, roles: Sequence[st
         pl.when(_flag(chosen, "opted_out"))
         .then(
             pl.when("_in_role")
-            .then(pl.lit(f"{label} contact opted out of email"))
-            .otherwise(pl.lit("primary contact opted out of email"))
+            .then(pl.lit(reasons["role_opted_out"]))
+            .otherwise(pl.lit(reasons["primary_opted_out"]))
         )
         .when(~valid)
-        .then(pl.lit("the contact has no valid email address"))
+        .then(pl.lit(reasons["no_address"]))
     )
-    reasons = chosen.select(pl.col("account_id").alias("id"), problem.alias("_problem"))
-    reason = pl.col("_problem").fill_null(pl.lit(f"no {label} or primary contact"))
+    problems = chosen.select(pl.col("account_id").alias("id"), problem.alias("_problem"))
+    reason = pl.col("_problem").fill_null(pl.lit(reasons["nobody"]))
     return (
         accounts.to_frame("id")
-        .join(reasons.with_columns(_found=pl.lit(True)), on="id", how="left")
+        .join(problems.with_columns(_found=pl.lit(True)), on="id", how="left")
         .select(
             "id",
             decision_maker_unreachable_reason=pl.when(pl.col("_found").is_null())

@@ -79,6 +79,7 @@ def evaluate_inputs(config: Config, inputs: RunInputs, settings: Settings) -> Ev
         config.mapping,
         inputs.as_of,
         settings.schedule_timezone,
+        settings.team_language,
     )
     evaluation = evaluate(
         table,

@@ -234,9 +234,8 @@ def test_an_email_nobody_can_send_is_skipped_with_the_reason() -> None:
     assert sender_of(nobody, "owner") == (None, "the account owner has no valid email address")
 
 
-def test_the_reach_columns_say_what_the_email_will_find() -> None:
-    """`decision_maker_reachable` and its reason are the choice `compose` makes."""
-    contacts = pl.DataFrame(
+def _reach_contacts() -> pl.DataFrame:
+    return pl.DataFrame(
         [
             {**_contact("003A", "Decision Maker"), "account_id": "ok"},
             {**_contact("003B", "Decision Maker", opted_out=True), "account_id": "opted"},
@@ -251,10 +250,16 @@ def test_the_reach_columns_say_what_the_email_will_find() -> None:
             {**_contact("003H", "Admin", primary=True, opted_out=True), "account_id": "p-out"},
         ]
     )
-    accounts = pl.Series(
-        "id",
-        ["ok", "opted", "no-address", "primary", "nobody", "none", "primary-first", "p-out"],
-    )
+
+
+_REACH_ACCOUNTS = pl.Series(
+    "id", ["ok", "opted", "no-address", "primary", "nobody", "none", "primary-first", "p-out"]
+)
+
+
+def test_the_reach_columns_say_what_the_email_will_find() -> None:
+    """`decision_maker_reachable` and its reason are the choice `compose` makes."""
+    contacts, accounts = _reach_contacts(), _REACH_ACCOUNTS
     reach = reach_rollup(accounts, contacts, ["Decision Maker"])
     templates, _ = load_templates(ROOT / "playbooks" / "templates")
     requests = [_renewal({**_ACCOUNT, "id": account}) for account in accounts]
@@ -271,3 +276,25 @@ def test_the_reach_columns_say_what_the_email_will_find() -> None:
     assert reach.rows() == [
         (account, account not in expected, expected.get(account)) for account in accounts
     ]
+
+
+def test_a_japanese_team_reads_why_nobody_was_emailed_in_japanese() -> None:
+    """The reason a follow-up task quotes is in the team's language; role names stay as the
+    CRM's picklist has them."""
+    contacts = _reach_contacts()
+    reach = reach_rollup(_REACH_ACCOUNTS, contacts, ["Decision Maker"], "ja")
+    by_account = {
+        account: [
+            {**c, "account_id": account}
+            for c in contacts.rows(named=True)
+            if c["account_id"] == account
+        ]
+        for account in _REACH_ACCOUNTS
+    }
+    for account, _, reason in reach.rows():
+        _, chosen_reason = choose_recipient(by_account[account], "Decision Maker", "ja")
+        assert (reason or "") == chosen_reason
+    reasons = dict(zip(reach["id"], reach["decision_maker_unreachable_reason"], strict=True))
+    assert reasons["nobody"] == "Decision Maker・主担当の連絡先が登録されていません"
+    assert reasons["p-out"] == "主担当の連絡先がメール配信を停止しています"
+    assert reasons["no-address"] == "連絡先に有効なメールアドレスがありません"
