@@ -252,16 +252,31 @@ def _sync(
             summary.stage_changes = store.save_stages(summary.run_id, evaluation.state)
             store.save_usage_totals(evaluated.next_totals)
             summary.closed_deals_saved = store.save_closed_deals(summary.run_id, deals)
-            outcomes = task_outcomes(
-                plan.tasks,
-                {failure.record for failure in report.created.failures},
-                [*tasks.existing.values(), *tasks.recent],
-                frozenset(followed),
-                task_only_rules(config.rules),
-                as_of,
-            )
-            summary.task_outcomes_saved = store.save_task_outcomes(summary.run_id, outcomes)
+            _record_tasks(store, summary, config, plan, report, tasks, followed)
         return plan
+
+
+def _record_tasks(
+    store: HistoryStore,
+    summary: RunSummary,
+    config: Config,
+    plan: Plan,
+    report: ApplyReport,
+    tasks: TaskState,
+    followed: list[str],
+) -> None:
+    """Keep what the run learnt of the worker's tasks: those it created and those it read;
+    a `followed` key the CRM no longer has was deleted there, and is forgotten."""
+    outcomes = task_outcomes(
+        plan.tasks,
+        {failure.record for failure in report.created.failures},
+        [*tasks.existing.values(), *tasks.recent],
+        frozenset(followed),
+        task_only_rules(config.rules),
+        summary.as_of,
+    )
+    store.forget_task_outcomes(key for key in followed if key not in tasks.existing)
+    summary.task_outcomes_saved = store.save_task_outcomes(summary.run_id, outcomes)
 
 
 def plan_from_snapshot(settings: Settings, path: Path) -> RunOutcome:

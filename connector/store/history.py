@@ -532,6 +532,18 @@ class HistoryStore:
             rows = [tuple(row) for row in db.execute(query)]
         return pl.DataFrame(rows, schema=TASK_OUTCOME_SCHEMA, orient="row")
 
+    def forget_task_outcomes(self, keys: Iterable[str]) -> None:
+        """These tasks are gone from the CRM (deleted): neither done nor open, no longer
+        counted, and no longer asked about."""
+        wanted = list(keys)
+        with self._transaction() as db:
+            for start in range(0, len(wanted), 500):
+                db.execute(
+                    delete(task_outcomes).where(
+                        task_outcomes.c.key.in_(wanted[start : start + 500])
+                    )
+                )
+
     def open_task_keys(self) -> list[str]:
         """Keys of the tasks still open when last read: a run asks the CRM about them."""
         query = (

@@ -232,6 +232,21 @@ def test_task_outcomes_are_upserted_by_key_and_keep_what_a_later_read_lacks(
     assert store.open_task_keys() == ["r:001B:bb"]
 
 
+def test_a_task_deleted_in_the_crm_is_forgotten(store: HistoryStore) -> None:
+    store.save_task_outcomes(
+        "run1",
+        _outcomes(
+            ("r:A:a", "r", "A", "1", "o", DAY, False, None),
+            ("r:B:b", "r", "B", "2", "o", DAY, False, None),
+        ),
+    )
+
+    store.forget_task_outcomes(["r:A:a"])
+
+    assert store.task_outcomes()["key"].to_list() == ["r:B:b"]
+    assert store.open_task_keys() == ["r:B:b"]
+
+
 def test_a_task_reopened_in_the_crm_is_open_again(store: HistoryStore) -> None:
     store.save_task_outcomes("run1", _outcomes(("r:A:a", "r", "A", "1", "o", DAY, True, DAY)))
     store.save_task_outcomes("run2", _outcomes(("r:A:a", "r", "A", "1", "o", DAY, False, None)))
