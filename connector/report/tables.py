@@ -20,7 +20,12 @@ from connector.report.kpis import (
     retention,
     stage_cohorts,
 )
-from connector.report.task_kpis import health_after_tasks, task_completion, tasks_by_rule
+from connector.report.task_kpis import (
+    health_after_tasks,
+    owner_names,
+    task_completion,
+    tasks_by_rule,
+)
 from connector.store import HistoryStore
 
 MONTHS_SHOWN = 12
@@ -91,13 +96,14 @@ def _task_tables(
     outcomes = history.task_outcomes
     rules = [r.id for r in config.rules if any(a.create_task for a in r.actions)]
     health = health_after_tasks(outcomes, history.snapshots, as_of)
+    names = owner_names(history.snapshots)
     return {
         **{
             f"task_completion_by_{name}{suffix}": task_completion(
                 outcomes, rules, periods_of, as_of, by_owner=by_owner
             )
             for name, periods_of in spans.items()
-            for suffix, by_owner in (("", False), ("_and_owner", True))
+            for suffix, by_owner in (("", None), ("_and_owner", names))
         },
         "health_after_tasks": health,
         "tasks_by_rule": tasks_by_rule(outcomes, health, rules, as_of),

@@ -24,17 +24,23 @@ def task_completion(
     rule_ids: Sequence[str],
     spans: list[Period],
     as_of: date,
-    by_owner: bool = False,
+    by_owner: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Per rule and period of creation (and owner): tasks created, completed by `as_of`,
     completion rate = completed / created and the median days from creation to completion.
 
-    Every rule in `rule_ids` (and any rule with tasks) gets a row per period unless
-    `by_owner`; a rule without tasks has 0 tasks and a null rate, never 0%."""
+    `by_owner` (owner_id, owner_name; may be empty): break down by the task's owner, named
+    where known, else by id. Every rule in `rule_ids` (and any rule with tasks) gets a row
+    per period otherwise; a rule without tasks has 0 tasks and a null rate, never 0%."""
     rows = _in_periods(_completed_by(outcomes, as_of), spans)
-    group = pl.col("owner_id").fill_null(UNKNOWN) if by_owner else pl.lit(EVERYONE)
-    table = _completion_sums(rows.with_columns(group=group), ["rule_id", "period", "complete"])
-    if not by_owner:
+    if by_owner is None:
+        rows = rows.with_columns(group=pl.lit(EVERYONE))
+    else:
+        rows = rows.join(by_owner, on="owner_id", how="left").with_columns(
+            group=pl.coalesce("owner_name", "owner_id", pl.lit(UNKNOWN))
+        )
+    table = _completion_sums(rows, ["rule_id", "period", "complete"])
+    if by_owner is None:
         rules = list(dict.fromkeys([*rule_ids, *sorted(outcomes["rule_id"].unique())]))
         grid = pl.DataFrame(
             [(r, s.label, s.complete, EVERYONE) for r in rules for s in spans],
@@ -117,6 +123,20 @@ def health_after_tasks(
         "score_after",
         health_change=pl.col("score_after") - pl.col("score_at_completion"),
     ).sort("completed_on", "key")
+
+
+def owner_names(snapshots: pl.DataFrame) -> pl.DataFrame:
+    """Each owner id's name on its latest snapshot (empty when snapshots keep no names):
+    a task's owner is a CRM user, named as the account owners are."""
+    if not {"owner_id", "owner_name"} <= set(snapshots.columns):
+        return pl.DataFrame(schema={"owner_id": pl.String, "owner_name": pl.String})
+    return (
+        snapshots.filter(pl.col("owner_id").is_not_null(), pl.col("owner_name").is_not_null())
+        .sort("snapshot_date")
+        .group_by("owner_id")
+        .agg(pl.col("owner_name").last().cast(pl.String))
+        .select(pl.col("owner_id").cast(pl.String), "owner_name")
+    )
 
 
 def _score_on(tasks: pl.DataFrame, scores: pl.DataFrame, day: str, tolerance: int) -> pl.DataFrame:

@@ -18,7 +18,12 @@ from datetime import date
 import polars as pl
 
 from connector.report.kpis import UNKNOWN, periods
-from connector.report.task_kpis import health_after_tasks, task_completion, tasks_by_rule
+from connector.report.task_kpis import (
+    health_after_tasks,
+    owner_names,
+    task_completion,
+    tasks_by_rule,
+)
 from connector.store import TASK_OUTCOME_SCHEMA
 
 D = date
@@ -98,17 +103,28 @@ def test_completion_per_quarter_leaves_out_tasks_before_the_first_period() -> No
     ]
 
 
-def test_completion_per_owner_of_the_task() -> None:
-    table = task_completion(OUTCOMES, RULES, MONTHS, AS_OF, by_owner=True)
+def test_completion_per_owner_of_the_task_by_name_where_known() -> None:
+    snapshots = pl.DataFrame(
+        {
+            "account_id": ["A", "A"],
+            "snapshot_date": [D(2026, 1, 1), D(2026, 2, 1)],
+            "owner_id": ["u1", "u1"],
+            "owner_name": ["Aiko Old", "Aiko"],  # the latest name
+        }
+    )
+    names = owner_names(snapshots)
+
+    table = task_completion(OUTCOMES, RULES, MONTHS, AS_OF, by_owner=names)
 
     assert table.select("rule_id", "period", "group", "tasks", "completed").rows() == [
-        ("low-usage", "2026-01", "u1", 2, 2),
-        ("low-usage", "2026-01", "u2", 1, 0),
+        ("low-usage", "2026-01", "Aiko", 2, 2),
+        ("low-usage", "2026-01", "u2", 1, 0),  # no name known: the id
         ("low-usage", "2026-03", UNKNOWN, 1, 0),
-        ("renewal", "2026-02", "u1", 1, 1),
+        ("renewal", "2026-02", "Aiko", 1, 1),
         ("renewal", "2026-02", "u2", 1, 1),
         ("renewal", "2026-03", "u2", 1, 0),
     ]
+    assert owner_names(SNAPSHOTS).height == 0  # snapshots without owners
 
 
 def test_health_change_thirty_days_after_completion() -> None:
