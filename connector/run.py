@@ -35,6 +35,7 @@ from connector.plan import budget
 from connector.plan.apply import ApplyReport, apply_plan
 from connector.plan.build import MessageLedger, plan_from
 from connector.plan.model import Plan
+from connector.plan.outcomes import task_only_rules, task_outcomes
 from connector.plan.state import Firings, TaskState
 from connector.replay import Evaluated, RunInputs, evaluate_inputs, read_live
 from connector.replay.inputs import RecordingLedger, SavedLedger
@@ -68,6 +69,7 @@ class RunSummary:
     tasks_created: int = 0
     snapshots_saved: int = 0
     closed_deals_saved: int = 0  # won and lost opportunities mirrored for the report
+    task_outcomes_saved: int = 0  # tasks created or read, kept with their completion
     stage_changes: int = 0  # stage and tier entries recorded in the stage history
     trends_model_changed: int = 0  # accounts without a trend: their baseline's model changed
     slack_posted: int = 0
@@ -221,7 +223,8 @@ def _sync(
         evaluated = _evaluate(config, inputs, settings, summary)
         evaluation = evaluated.evaluation
         summary.phase = "plan"
-        tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of)
+        followed = [] if summary.dry_run else store.open_task_keys()
+        tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of, followed)
         ledger = RecordingLedger(store)
         deals = closed_deals(inputs.extracted.records.opportunities, config.mapping)
         plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary, deals)
@@ -249,7 +252,31 @@ def _sync(
             summary.stage_changes = store.save_stages(summary.run_id, evaluation.state)
             store.save_usage_totals(evaluated.next_totals)
             summary.closed_deals_saved = store.save_closed_deals(summary.run_id, deals)
+            _record_tasks(store, summary, config, plan, report, tasks, followed)
         return plan
+
+
+def _record_tasks(
+    store: HistoryStore,
+    summary: RunSummary,
+    config: Config,
+    plan: Plan,
+    report: ApplyReport,
+    tasks: TaskState,
+    followed: list[str],
+) -> None:
+    """Keep what the run learnt of the worker's tasks: those it created and those it read;
+    a `followed` key the CRM no longer has was deleted there, and is forgotten."""
+    outcomes = task_outcomes(
+        plan.tasks,
+        {failure.record for failure in report.created.failures},
+        [*tasks.existing.values(), *tasks.recent],
+        frozenset(followed),
+        task_only_rules(config.rules),
+        summary.as_of,
+    )
+    store.forget_task_outcomes(key for key in followed if key not in tasks.existing)
+    summary.task_outcomes_saved = store.save_task_outcomes(summary.run_id, outcomes)
 
 
 def plan_from_snapshot(settings: Settings, path: Path) -> RunOutcome:

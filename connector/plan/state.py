@@ -42,9 +42,17 @@ class TaskState:
     closed_since: date
 
     @classmethod
-    def read(cls, crm: CrmAdapter, wanted: Sequence[Firings], as_of: date) -> TaskState:
-        """One `find_tasks` and one `recent_tasks` call for every configuration together."""
-        keys = list(dict.fromkeys(k for w in wanted for k in _keys(w)))
+    def read(
+        cls,
+        crm: CrmAdapter,
+        wanted: Sequence[Firings],
+        as_of: date,
+        followed: Sequence[str] = (),
+    ) -> TaskState:
+        """One `find_tasks` and one `recent_tasks` call for every configuration together;
+        `followed`: keys of open tasks whose outcome the store follows, asked in the same
+        `find_tasks` (more calls only past its batch size)."""
+        keys = list(dict.fromkeys([*(k for w in wanted for k in _keys(w)), *followed]))
         rule_ids = sorted({r for w in wanted for r in w.firings["rule_id"]})
         cooldown = max((r.cooldown_days for w in wanted for r in w.rules), default=0)
         since = as_of - timedelta(days=cooldown)

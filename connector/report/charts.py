@@ -21,24 +21,29 @@ SECOND_BAR = "#f58518"
 
 def bars(
     labels: Sequence[str],
-    values: Sequence[float],
+    values: Sequence[float | None],
     *,
     ylabel: str,
     empty: str,
     colours: Sequence[str] | None = None,
     horizontal: bool = False,
+    zero_is_data: bool = False,
 ) -> str:
-    """One bar per label; `empty` is written across the axes when there is nothing."""
+    """One bar per label; a missing value has no bar. `empty` is written across the axes
+    when there is nothing: no value, or (unless `zero_is_data`: a change of 0 is one) only
+    zeros, as counts of nothing."""
     figure, axes = _figure()
     fill = colours or [DEFAULT_BAR] * len(labels)
+    heights = [math.nan if v is None else v for v in values]
     if horizontal:
-        axes.barh(list(labels), list(values), color=list(fill))
+        axes.barh(list(labels), heights, color=list(fill))
         axes.invert_yaxis()
         axes.set_xlabel(ylabel)
     else:
-        axes.bar(list(labels), list(values), color=list(fill))
+        axes.bar(list(labels), heights, color=list(fill))
         axes.set_ylabel(ylabel)
-    if not any(values):
+    known = [v for v in heights if not math.isnan(v)]
+    if not (known if zero_is_data else any(known)):
         _say(axes, empty)
     return _svg(figure)
 

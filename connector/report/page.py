@@ -23,6 +23,8 @@ CHART_IDS = (
     "retention",
     "stage-cohorts",
     "at-risk-by-owner",
+    "task-completion",
+    "health-after-tasks",
 )
 
 RETENTION_SHOWN = [  # the page's table; the exports have every column
@@ -68,11 +70,8 @@ th:first-child, td:first-child { text-align: left; }
 {{ colour_table | safe }}
 <h2>{{ w.formulas }}</h2>
 <ul class="note">
-<li>GRR = Σ min(ARR at end, ARR at start) / Σ ARR at start</li>
-<li>NRR = Σ ARR at end / Σ ARR at start</li>
-<li>{{ w.logo_churn }} = accounts at 0 ARR at end / accounts with ARR at start</li>
-<li>{{ w.expansion }} = Σ max(ARR at end − ARR at start, 0)</li>
-</ul>
+{% for line in w.formula_lines %}<li>{{ line }}</li>
+{% endfor %}</ul>
 <h2>{{ w.exports }}</h2>
 <ul>{% for name in exports %}<li><a href="{{ name }}.csv">{{ name }}.csv</a>,
 <a href="{{ name }}.parquet">{{ name }}.parquet</a></li>{% endfor %}</ul>
@@ -127,6 +126,8 @@ def _charts(tables: dict[str, pl.DataFrame], w: Wording) -> list[_Chart]:
     quarters = tables["retention_by_quarter"]
     cohorts = _stage_rates(tables["stage_cohorts"])
     risk = tables["at_risk_arr_by_owner"]
+    by_rule = tables["tasks_by_rule"]
+    rules = by_rule["rule_id"].to_list()
     quarter_labels = [_period(p, c, w) for p, c in quarters.select("period", "complete").rows()]
     return [
         _Chart(
@@ -191,6 +192,28 @@ def _charts(tables: dict[str, pl.DataFrame], w: Wording) -> list[_Chart]:
                 horizontal=True,
             ),
         ),
+        _Chart(
+            "task-completion",
+            w.task_completion,
+            charts.grouped_bars(
+                rules,
+                {w.completion_rate: by_rule["completion_rate"].to_list()},
+                ylabel=w.rate,
+                empty=w.no_data,
+            ),
+            _table(by_rule, w, percent=("completion_rate",)),
+        ),
+        _Chart(
+            "health-after-tasks",
+            w.health_after_tasks,
+            charts.bars(
+                rules,
+                by_rule["average_health_change"].to_list(),
+                ylabel=w.health_change,
+                empty=w.no_data,
+                zero_is_data=True,
+            ),
+        ),
     ]
 
 
@@ -215,7 +238,7 @@ def _table(frame: pl.DataFrame, w: Wording, *, percent: tuple[str, ...] = ()) ->
     """A small HTML table; a null is "no data", never 0%."""
     if frame.height == 0:
         return f'<p class="note">{escape(w.no_data)}</p>'
-    head = "".join(f"<th>{escape(c)}</th>" for c in frame.columns)
+    head = "".join(f"<th>{escape(w.columns[c])}</th>" for c in frame.columns)
     body = "".join(
         "<tr>"
         + "".join(f"<td>{escape(_cell(row[c], c in percent, w))}</td>" for c in frame.columns)
@@ -230,6 +253,8 @@ def _cell(value: Any, percent: bool, w: Wording) -> str:
         return f"— ({w.no_data})" if percent else "—"
     if percent:
         return f"{value:.1%}"
+    if isinstance(value, bool):
+        return w.yes if value else w.no
     if isinstance(value, float):
         return f"{value:,.0f}"
     return str(value)

@@ -11,6 +11,7 @@ from connector.config.load import Config
 from connector.report.kpis import (
     BREAKDOWNS,
     UNKNOWN,
+    Period,
     arr_at,
     breakdown_column,
     deal_currency,
@@ -18,6 +19,12 @@ from connector.report.kpis import (
     renewal_rate_by_colour,
     retention,
     stage_cohorts,
+)
+from connector.report.task_kpis import (
+    health_after_tasks,
+    owner_names,
+    task_completion,
+    tasks_by_rule,
 )
 from connector.store import HistoryStore
 
@@ -28,16 +35,18 @@ EPOCH = date(1970, 1, 1)
 
 @dataclass(frozen=True)
 class History:
-    """What the report reads from the store: closed deals, every snapshot, stage entries."""
+    """What the report reads from the store: closed deals, every snapshot, stage entries
+    and the outcomes of the worker's tasks."""
 
     deals: pl.DataFrame
     snapshots: pl.DataFrame
     stage_entries: pl.DataFrame
+    task_outcomes: pl.DataFrame
 
     @classmethod
     def read(cls, store: HistoryStore, as_of: date) -> History:
         snapshots = store.snapshots(since=EPOCH, until=as_of + timedelta(days=1))
-        return cls(store.closed_deals(), snapshots, store.stage_entries())
+        return cls(store.closed_deals(), snapshots, store.stage_entries(), store.task_outcomes())
 
     @property
     def snapshot_days(self) -> list[date]:
@@ -54,7 +63,7 @@ class KpiTables:
 
 def kpi_tables(history: History, config: Config, as_of: date) -> KpiTables:
     """GRR/NRR by month and quarter, overall and by owner, segment and tier; renewal rate
-    by colour, stage cohorts, and the latest health picture."""
+    by colour, stage cohorts, the latest health picture, and the task KPIs."""
     currency = deal_currency(history.deals)
     deals, snapshots = history.deals, history.snapshots
     months = periods(_months_back(as_of, MONTHS_SHOWN - 1), as_of, "month")
@@ -74,8 +83,31 @@ def kpi_tables(history: History, config: Config, as_of: date) -> KpiTables:
         "health_distribution": health_distribution(snapshots, colours),
         "score_trend": score_trend(snapshots),
         "at_risk_arr_by_owner": at_risk_by_owner(deals, snapshots, colours[-1], as_of),
+        **_task_tables(history, config, {"month": months, "quarter": quarters}, as_of),
     }
     return KpiTables(tables, currency)
+
+
+def _task_tables(
+    history: History, config: Config, spans: dict[str, list[Period]], as_of: date
+) -> dict[str, pl.DataFrame]:
+    """Task completion by month and quarter of creation (overall and by owner), each
+    completed task's health change after, and the totals per rule."""
+    outcomes = history.task_outcomes
+    rules = [r.id for r in config.rules if any(a.create_task for a in r.actions)]
+    health = health_after_tasks(outcomes, history.snapshots, as_of)
+    names = owner_names(history.snapshots)
+    return {
+        **{
+            f"task_completion_by_{name}{suffix}": task_completion(
+                outcomes, rules, periods_of, as_of, by_owner=by_owner
+            )
+            for name, periods_of in spans.items()
+            for suffix, by_owner in (("", None), ("_and_owner", names))
+        },
+        "health_after_tasks": health,
+        "tasks_by_rule": tasks_by_rule(outcomes, health, rules, as_of),
+    }
 
 
 def _months_back(day: date, months: int) -> date:

@@ -1,10 +1,11 @@
-"""The history store: daily score and metric snapshots, stage history, closed deals, run
-records and the CRM mirror for incremental reads (SQLite or PostgreSQL)."""
+"""The history store: daily score and metric snapshots, stage history, closed deals, task
+outcomes, run records and the CRM mirror for incremental reads (SQLite or PostgreSQL)."""
 
 from connector.store.history import (
     CLOSED_DEAL_SCHEMA,
     KEPT_STAGE_SCHEMA,
     STAGE_ENTRY_SCHEMA,
+    TASK_OUTCOME_SCHEMA,
     HistoryStore,
     LedgerTask,
     RunRecord,
@@ -15,6 +16,7 @@ __all__ = [
     "CLOSED_DEAL_SCHEMA",
     "KEPT_STAGE_SCHEMA",
     "STAGE_ENTRY_SCHEMA",
+    "TASK_OUTCOME_SCHEMA",
     "CrmMirror",
     "HistoryStore",
     "LedgerTask",

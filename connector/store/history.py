@@ -41,6 +41,7 @@ from connector.store.tables import (
     stage_history,
     stage_pending,
     task_ledger,
+    task_outcomes,
     usage_totals,
 )
 
@@ -64,6 +65,16 @@ CLOSED_DEAL_SCHEMA = {
     "won": pl.Boolean,
     "currency": pl.String,
     "term_months": pl.Float64,
+}
+TASK_OUTCOME_SCHEMA = {
+    "key": pl.String,
+    "rule_id": pl.String,
+    "account_id": pl.String,
+    "record_id": pl.String,
+    "owner_id": pl.String,
+    "created_on": pl.Date,
+    "closed": pl.Boolean,
+    "completed_on": pl.Date,
 }
 STAGE_ENTRY_SCHEMA = {
     "account_id": pl.String,
@@ -481,6 +492,67 @@ class HistoryStore:
         with self._transaction() as db:
             rows = [tuple(row) for row in db.execute(query)]
         return pl.DataFrame(rows, schema=CLOSED_DEAL_SCHEMA, orient="row")
+
+    # -- task outcomes -------------------------------------------------------------------
+
+    def save_task_outcomes(self, run_id: str, outcomes: pl.DataFrame) -> int:
+        """Upsert tasks (`TASK_OUTCOME_SCHEMA`) by key; returns rows written. A task's
+        creation day is kept from its first row; a record id or owner the CRM did not give
+        this time keeps the one known; open or completed is always the latest read's."""
+        rows = [
+            {**row, "run_id": run_id}
+            for row in outcomes.select(list(TASK_OUTCOME_SCHEMA)).iter_rows(named=True)
+        ]
+        with self._transaction() as db:
+            insert = (postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert)(
+                task_outcomes
+            )
+            upsert = insert.on_conflict_do_update(
+                index_elements=["key"],
+                set_={
+                    "record_id": func.coalesce(
+                        insert.excluded.record_id, task_outcomes.c.record_id
+                    ),
+                    "owner_id": func.coalesce(insert.excluded.owner_id, task_outcomes.c.owner_id),
+                    "closed": insert.excluded.closed,
+                    "completed_on": insert.excluded.completed_on,
+                    "run_id": insert.excluded.run_id,
+                },
+            )
+            for start in range(0, len(rows), SNAPSHOT_BATCH):
+                db.execute(upsert, rows[start : start + SNAPSHOT_BATCH])
+        return len(rows)
+
+    def task_outcomes(self) -> pl.DataFrame:
+        """Every task the store follows, typed as `TASK_OUTCOME_SCHEMA`."""
+        query = select(*(task_outcomes.c[name] for name in TASK_OUTCOME_SCHEMA)).order_by(
+            task_outcomes.c.created_on, task_outcomes.c.key
+        )
+        with self._transaction() as db:
+            rows = [tuple(row) for row in db.execute(query)]
+        return pl.DataFrame(rows, schema=TASK_OUTCOME_SCHEMA, orient="row")
+
+    def forget_task_outcomes(self, keys: Iterable[str]) -> None:
+        """These tasks are gone from the CRM (deleted): neither done nor open, no longer
+        counted, and no longer asked about."""
+        wanted = list(keys)
+        with self._transaction() as db:
+            for start in range(0, len(wanted), 500):
+                db.execute(
+                    delete(task_outcomes).where(
+                        task_outcomes.c.key.in_(wanted[start : start + 500])
+                    )
+                )
+
+    def open_task_keys(self) -> list[str]:
+        """Keys of the tasks still open when last read: a run asks the CRM about them."""
+        query = (
+            select(task_outcomes.c.key)
+            .where(task_outcomes.c.closed.is_(False))
+            .order_by(task_outcomes.c.key)
+        )
+        with self._transaction() as db:
+            return list(db.execute(query).scalars())
 
     # -- stage history -------------------------------------------------------------------
 

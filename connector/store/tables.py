@@ -148,3 +148,21 @@ closed_deals = Table(
     Column("term_months", Float),
     Column("run_id", String(32), nullable=False),
 )
+
+# Every task the worker created, by its action key, and what became of it: `completed_on`
+# (the team's date) once a CSM completed it, NULL while open. Filled from the tasks a run
+# creates and from the keyed tasks runs read anyway; the CRM stays the ledger, so a re-read
+# overwrites, never duplicates. For the report's task completion and health-after KPIs.
+task_outcomes = Table(
+    "task_outcomes",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("rule_id", String(120), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("record_id", String(64)),
+    Column("owner_id", String(64)),
+    Column("created_on", Date, nullable=False),
+    Column("closed", Boolean, nullable=False),
+    Column("completed_on", Date),
+    Column("run_id", String(32), nullable=False),
+)

@@ -31,6 +31,12 @@ TABLES = [
     "retention_by_quarter_and_tier",
     "score_trend",
     "stage_cohorts",
+    "task_completion_by_month",
+    "task_completion_by_month_and_owner",
+    "task_completion_by_quarter",
+    "task_completion_by_quarter_and_owner",
+    "health_after_tasks",
+    "tasks_by_rule",
 ]
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -70,6 +76,8 @@ def test_the_report_reads_only_the_store_and_writes_every_kpi_table(
         1,
     )
     assert quarter["grr"] < 1.0
+    by_rule = pl.read_parquet(tmp_path / "report" / "tasks_by_rule.parquet")
+    assert by_rule["tasks"].sum() == sum(not t.is_email_log for t in crm.tasks())
     csv = pl.read_csv(tmp_path / "report" / "retention_by_quarter.csv")
     parquet = pl.read_parquet(tmp_path / "report" / "retention_by_quarter.parquet")
     assert csv["churned_accounts"].to_list() == parquet["churned_accounts"].to_list()
@@ -115,6 +123,9 @@ def test_a_japanese_team_reads_it_in_japanese_on_its_dates(
     assert "四半期ごとのGRR・NRR" in page
     assert "スナップショット 1日分（2026年11月23日〜2026年11月23日）" in page
     assert "（Asia/Tokyo）に履歴ストアのみから作成" in page
+    assert "<th>完了率</th>" in page  # table headers too, not only the headings
+    assert "<th>期首ARR</th>" in page
+    assert not re.search(r"<th>[a-z_]+</th>", page)  # no column left as its English name
 
 
 def test_without_history_every_chart_says_no_data_and_no_rate_is_invented(

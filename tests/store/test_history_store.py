@@ -7,7 +7,13 @@ from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 
-from connector.store import CLOSED_DEAL_SCHEMA, HistoryStore, LedgerTask, RunRecord
+from connector.store import (
+    CLOSED_DEAL_SCHEMA,
+    TASK_OUTCOME_SCHEMA,
+    HistoryStore,
+    LedgerTask,
+    RunRecord,
+)
 
 DAY = date(2026, 11, 23)
 
@@ -189,6 +195,64 @@ def test_closed_deals_are_upserted_by_crm_id(store: HistoryStore) -> None:
         ("006B", "001B", "expansion", "Expansion", 500.0, date(2026, 10, 1), True, "JPY", 24.0),
         ("006A", "001A", "renewal", "Renewal", 900.0, DAY, False, None, None),
     ]
+
+
+def _outcomes(*rows: tuple[object, ...]) -> pl.DataFrame:
+    return pl.DataFrame(list(rows), schema=TASK_OUTCOME_SCHEMA, orient="row")
+
+
+def test_task_outcomes_are_upserted_by_key_and_keep_what_a_later_read_lacks(
+    store: HistoryStore,
+) -> None:
+    created = date(2026, 11, 2)
+    store.save_task_outcomes(
+        "run1",
+        _outcomes(
+            ("r:001A:aa", "r", "001A", None, "005A", created, False, None),
+            ("r:001B:bb", "r", "001B", None, "005B", created, False, None),
+        ),
+    )
+    # the next read: A completed (its record id now known), B still open, no owner given
+    written = store.save_task_outcomes(
+        "run2",
+        _outcomes(
+            ("r:001A:aa", "r", "001A", "00TA", None, DAY, True, DAY),
+            ("r:001B:bb", "r", "001B", "00TB", None, DAY, False, None),
+        ),
+    )
+
+    outcomes = store.task_outcomes()
+
+    assert written == 2
+    assert outcomes.schema == pl.Schema(TASK_OUTCOME_SCHEMA)
+    assert outcomes.rows() == [
+        ("r:001A:aa", "r", "001A", "00TA", "005A", created, True, DAY),
+        ("r:001B:bb", "r", "001B", "00TB", "005B", created, False, None),
+    ]
+    assert store.open_task_keys() == ["r:001B:bb"]
+
+
+def test_a_task_deleted_in_the_crm_is_forgotten(store: HistoryStore) -> None:
+    store.save_task_outcomes(
+        "run1",
+        _outcomes(
+            ("r:A:a", "r", "A", "1", "o", DAY, False, None),
+            ("r:B:b", "r", "B", "2", "o", DAY, False, None),
+        ),
+    )
+
+    store.forget_task_outcomes(["r:A:a"])
+
+    assert store.task_outcomes()["key"].to_list() == ["r:B:b"]
+    assert store.open_task_keys() == ["r:B:b"]
+
+
+def test_a_task_reopened_in_the_crm_is_open_again(store: HistoryStore) -> None:
+    store.save_task_outcomes("run1", _outcomes(("r:A:a", "r", "A", "1", "o", DAY, True, DAY)))
+    store.save_task_outcomes("run2", _outcomes(("r:A:a", "r", "A", "1", "o", DAY, False, None)))
+
+    assert store.task_outcomes()["completed_on"].to_list() == [None]
+    assert store.open_task_keys() == ["r:A:a"]
 
 
 def test_every_stage_entry_reads_back_for_the_cohorts(store: HistoryStore) -> None:
