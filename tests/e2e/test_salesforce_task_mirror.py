@@ -15,6 +15,7 @@ import pytest
 from simple_salesforce.api import Salesforce, SFType
 
 from connector.checks import check_against_crm, load_checked_config
+from connector.crm.protocol import FieldChange, FieldUpdate, TaskIntent
 from connector.crm.salesforce.adapter import SalesforceAdapter
 from connector.crm.salesforce.task_mirror import mirror_name
 from connector.plan.state import Firings, TaskState
@@ -205,3 +206,37 @@ def test_without_a_mirror_each_ask_is_its_key_lookups(
     assert sandbox.org.count_calls("GET", "/query") == 2
     assert sandbox.org.count_calls("GET", "/queryAll") == 0
     assert comparable(state) == comparable(task_state(sandbox.settings, None, wanted))
+
+
+def test_the_adapters_own_writes_are_asked_for_again(
+    sandbox: RunningSandbox,
+    store: HistoryStore,  # noqa: F811
+) -> None:
+    """Within one adapter the refreshed tasks are kept until it writes: a task it creates
+    (or a log it completes) is then read back, not answered from before the write."""
+    config = load_checked_config(sandbox.settings)
+    account = sandbox.org.records("Account")[0]
+    key = f"check_in:{account['Id']}:w48"
+    intent = TaskIntent(
+        key,
+        "check_in",
+        account["Id"],
+        account["Name"],
+        account["OwnerId"],
+        "Check in",
+        "",
+        AS_OF,
+        "Normal",
+        "Not Started",
+    )
+    with closing(SalesforceAdapter(sandbox.settings, config.mapping, store)) as crm:
+        check_against_crm(crm, config)
+        assert crm.find_tasks([key]) == {}
+        crm.create_tasks([intent])
+        found = crm.find_tasks([key])
+        done = FieldChange("Status", "Not Started", "Completed")
+        crm.update_records("Task", [FieldUpdate(found[key].record_id, "Check in", (done,))])
+        closed = crm.recent_tasks(["check_in"], AS_OF)
+
+    assert not found[key].is_closed
+    assert [(task.key, task.is_closed) for task in closed] == [(key, True)]

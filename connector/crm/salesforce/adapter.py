@@ -49,7 +49,7 @@ class SalesforceAdapter:
             settings.crm_read_overlap, settings.crm_full_read_every
         )
         self._as_of = settings.as_of_date  # None: SOQL's date literals count from today
-        self._keyed_tasks: pl.DataFrame | None = None  # refreshed once, until we write tasks
+        self._keyed_tasks: pl.DataFrame | None = None  # refreshed once, until we write
 
     def close(self) -> None:
         self._client.close()
@@ -267,6 +267,7 @@ class SalesforceAdapter:
     def update_records(
         self, object_name: str, updates: Sequence[FieldUpdate], into: WriteResult | None = None
     ) -> WriteResult:
+        self._keyed_tasks = None  # an email's log is a keyed task, completed by an update
         return write.update_records(
             self._client, object_name, updates, WriteResult() if into is None else into
         )
