@@ -240,3 +240,23 @@ def test_the_adapters_own_writes_are_asked_for_again(
 
     assert not found[key].is_closed
     assert [(task.key, task.is_closed) for task in closed] == [(key, True)]
+
+
+def test_an_unchanged_rerun_of_the_demo_company_asks_no_task_by_key(
+    sandbox: RunningSandbox,
+) -> None:
+    """The whole run: after the run that created the tasks and the one that read them back,
+    an unchanged rerun asks Salesforce 5 queryAll calls — accounts, opportunities, contacts,
+    meetings and the keyed tasks, each what changed — and no query; with the key look-ups
+    it took 4 queryAll calls and 2 queries (the keys, the rules' recent tasks): 11 calls
+    in all instead of 12."""
+    run_sync(sandbox.settings, dry_run=False)
+    run_sync(sandbox.settings, dry_run=False)
+    sandbox.org.reset_calls()
+
+    rerun = run_sync(sandbox.settings, dry_run=False)
+
+    assert rerun.summary.tasks_created == 0
+    assert sandbox.org.count_calls("GET", "/queryAll") == 5
+    assert sandbox.org.count_calls("GET", "/query") == 0
+    assert rerun.summary.crm_api.calls == 11
