@@ -22,7 +22,7 @@ from connector.crm.protocol import (
     TaskIntent,
     WriteResult,
 )
-from connector.crm.salesforce import incremental, read, write
+from connector.crm.salesforce import incremental, read, task_mirror, write
 from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.date_literals import anchored
 from connector.crm.salesforce.describe import ObjectDescription
@@ -49,6 +49,7 @@ class SalesforceAdapter:
             settings.crm_read_overlap, settings.crm_full_read_every
         )
         self._as_of = settings.as_of_date  # None: SOQL's date literals count from today
+        self._keyed_tasks: pl.DataFrame | None = None  # refreshed once, until we write
 
     def close(self) -> None:
         self._client.close()
@@ -240,14 +241,33 @@ class SalesforceAdapter:
         )
 
     def find_tasks(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
-        return read.find_tasks(self._client, self._tasks, keys, self._zone)
+        mirrored = self._mirrored_tasks() if keys else None
+        if mirrored is None:
+            return read.find_tasks(self._client, self._tasks, keys, self._zone)
+        return task_mirror.find(mirrored, keys, self._zone)
 
     def recent_tasks(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
-        return read.recent_tasks(self._client, self._tasks, rule_ids, closed_since, self._zone)
+        mirrored = self._mirrored_tasks() if rule_ids else None
+        if mirrored is None:
+            return read.recent_tasks(self._client, self._tasks, rule_ids, closed_since, self._zone)
+        return task_mirror.recent(mirrored, rule_ids, closed_since, self._zone)
+
+    def _mirrored_tasks(self) -> pl.DataFrame | None:
+        """The keyed tasks from the store's mirror, refreshed by what changed; None without
+        a store (or with CRM_FULL_READ_EVERY_DAYS=0): then each ask is its key look-ups."""
+        if self._store is None:
+            return None
+        if self._keyed_tasks is None:
+            now = datetime.now(UTC)
+            self._keyed_tasks = task_mirror.refreshed(
+                self._client, self._store, self._tasks, self._policy, now
+            )
+        return self._keyed_tasks
 
     def update_records(
         self, object_name: str, updates: Sequence[FieldUpdate], into: WriteResult | None = None
     ) -> WriteResult:
+        self._keyed_tasks = None  # an email's log is a keyed task, completed by an update
         return write.update_records(
             self._client, object_name, updates, WriteResult() if into is None else into
         )
@@ -255,6 +275,7 @@ class SalesforceAdapter:
     def create_tasks(
         self, tasks: Sequence[TaskIntent], into: WriteResult | None = None
     ) -> WriteResult:
+        self._keyed_tasks = None  # the next ask reads these writes by their SystemModstamp
         return write.upsert_tasks(
             self._client, self._tasks, tasks, WriteResult() if into is None else into
         )

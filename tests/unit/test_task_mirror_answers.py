@@ -1,0 +1,76 @@
+"""What the keyed-task mirror answers is what Salesforce's key look-ups answer: SOQL's
+`IN (...)` and `LIKE 'rule:%'` compare text case-insensitively, a rule id's '_' is itself,
+and `CompletedDateTime >= start of the day` is that day's start in the team's zone."""
+
+from __future__ import annotations
+
+from datetime import date
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from connector.crm.salesforce.incremental import ID, STAMP
+from connector.crm.salesforce.task_mirror import (
+    CLOSED,
+    COMPLETED,
+    CREATED,
+    KEY,
+    OWNER,
+    find,
+    recent,
+)
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+CREATED_AT = "2026-11-01T00:00:00.000+0000"
+
+
+def mirror(*tasks: tuple[str, bool, str | None]) -> pl.DataFrame:
+    """Tasks as (key, closed, CompletedDateTime), Ids in order."""
+    return pl.DataFrame(
+        {
+            KEY: [key for key, _, _ in tasks],
+            ID: [f"00T{n:015d}" for n in range(len(tasks))],
+            CLOSED: [closed for _, closed, _ in tasks],
+            COMPLETED: [done for _, _, done in tasks],
+            OWNER: ["005000000000001AAA"] * len(tasks),
+            CREATED: [CREATED_AT] * len(tasks),
+            STAMP: [CREATED_AT] * len(tasks),
+        },
+        schema_overrides={COMPLETED: pl.String},
+    )
+
+
+def test_recent_tasks_are_the_rules_open_ones_and_those_completed_since_the_day_began() -> None:
+    tasks = mirror(
+        ("low_usage:001:w48", False, None),  # open
+        ("low_usage:002:w47", True, "2026-11-19T15:00:00.000+0000"),  # 20 Nov 00:00 in Tokyo
+        ("low_usage:003:w46", True, "2026-11-19T14:59:59.000+0000"),  # 19 Nov in Tokyo
+        ("low_usage:004:w45", True, None),  # closed without a completion time
+        ("LOW_USAGE:005:w48", False, None),  # LIKE is case-insensitive
+        ("lowXusage:006:w48", False, None),  # '_' is not a wildcard
+        ("low_usage2:007:w48", False, None),  # another rule
+    )
+
+    found = recent(tasks, ["low_usage"], date(2026, 11, 20), TOKYO)
+
+    assert [task.key for task in found] == [
+        "low_usage:001:w48",
+        "low_usage:002:w47",
+        "LOW_USAGE:005:w48",
+    ]
+    assert found[1].completed_on == date(2026, 11, 20)  # the day in the team's zone
+    assert found[0].created_on == date(2026, 11, 1)
+
+
+def test_no_rules_no_recent_tasks() -> None:
+    assert recent(mirror(("low_usage:001:w48", False, None)), [], date(2026, 11, 20), TOKYO) == []
+
+
+def test_keys_are_found_whatever_their_letter_case_and_keep_the_crms() -> None:
+    tasks = mirror(("low_usage:001:w48", False, None), ("Champion:002:w48", True, None))
+
+    found = find(tasks, ["LOW_USAGE:001:w48", "champion:002:w48", "absent:003:w48"], TOKYO)
+
+    assert sorted(found) == ["Champion:002:w48", "low_usage:001:w48"]
+    assert found["Champion:002:w48"].is_closed
+    assert find(tasks, [], TOKYO) == {}
