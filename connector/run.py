@@ -40,6 +40,7 @@ from connector.replay import Evaluated, RunInputs, evaluate_inputs, read_live
 from connector.replay.inputs import RecordingLedger, SavedLedger
 from connector.replay.snapshot import load_snapshot
 from connector.replay.snapshot import save_snapshot as save_snapshot_folder
+from connector.risk.churn import TooLittleHistory
 from connector.settings import Settings
 from connector.store import HistoryStore, RunRecord
 from connector.usage.quality import UsageQuality, check, measure
@@ -70,6 +71,8 @@ class RunSummary:
     closed_deals_saved: int = 0  # won and lost opportunities mirrored for the report
     stage_changes: int = 0  # stage and tier entries recorded in the stage history
     trends_model_changed: int = 0  # accounts without a trend: their baseline's model changed
+    churn_risk_scored: int = 0  # accounts given a churn risk (0: no model, see churn_risk)
+    churn_risk: str | None = None  # why there is no churn-risk model (too little history)
     slack_posted: int = 0
     slack_failed: int = 0
     slack_unknown: int = 0
@@ -220,6 +223,10 @@ def _sync(
         summary.phase = "evaluate"
         evaluated = _evaluate(config, inputs, settings, summary)
         evaluation = evaluated.evaluation
+        risk = evaluation.table["churn_risk"]
+        summary.churn_risk_scored = risk.len() - risk.null_count()
+        if isinstance(inputs.risk, TooLittleHistory):
+            summary.churn_risk = inputs.risk.message
         summary.phase = "plan"
         tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of)
         ledger = RecordingLedger(store)
@@ -321,14 +328,16 @@ def _check_usage(
 
 def snapshot_columns(config: Config) -> list[str]:
     """What each day's snapshot keeps besides the score: usage metrics, group and measure
-    scores, and what the report breaks KPIs down by (owner, segment, tier, stage, ARR)."""
+    scores, days since the last decision-maker meeting (a churn-risk feature), and what the
+    report breaks KPIs down by (owner, segment, tier, stage, ARR)."""
     groups = [GROUP_PREFIX + group for group in config.health.groups]
     measures = [SCORE_PREFIX + measure.id for measure in config.health.measures]
     owner = ["owner_name"] if "owner_name" in config.mapping.account.fields else []
+    met = ["days_since_decision_maker_meeting"] if config.mapping.meeting is not None else []
     tier = ["touch_tier"] if config.touch_tiers is not None else []
     stage = ["journey_stage"] if config.journey is not None else []
     dimensions = ["owner_id", *owner, "health_segment", *tier, *stage, "arr"]
-    return [*config.mapping.usage.metrics, *groups, *measures, *dimensions]
+    return [*config.mapping.usage.metrics, *groups, *measures, *met, *dimensions]
 
 
 def _count_incomparable_trends(table: pl.DataFrame, summary: RunSummary) -> None:

@@ -12,6 +12,7 @@ import polars as pl
 
 from connector.config.load import Config
 from connector.crm.protocol import CrmAdapter
+from connector.engine.columns import RISK_TYPES
 from connector.engine.evaluate import Evaluation
 from connector.engine.expressions import POLARS_ERRORS, reason
 from connector.engine.rules import RuleSources, Skipped
@@ -128,7 +129,11 @@ def _assemble(
     mapping = config.mapping
     set_fields = config.fields_set_by_rules()
     wanted = table.join(actions.field_frame(list(set_fields)), on="id", how="left")
-    targets = [FieldTarget(column, crm_field) for column, crm_field in mapping.results.items()]
+    # churn risk is null when there is no model: the CRM's value is then left as it is
+    targets = [
+        FieldTarget(column, crm_field, clear=column not in RISK_TYPES)
+        for column, crm_field in mapping.results.items()
+    ]
     targets += [
         FieldTarget(SET_PREFIX + name, crm_field, clear=False)
         for name, crm_field in set_fields.items()

@@ -7,7 +7,6 @@ With too little history there is no model: the columns stay null, so nothing is 
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -18,14 +17,13 @@ from connector.config.playbook import HealthModel
 from connector.engine.columns import RISK_TYPES
 from connector.engine.health import GROUP_PREFIX, SCORE_PREFIX
 from connector.language import DEFAULT_LANGUAGE, Language, LocalText
-from connector.logs import event
 from connector.risk.features import feature_names, with_trends
 from connector.risk.model import Backtest, backtest, fit, matrix, risk_of
 from connector.risk.reasons import reasons
 from connector.risk.training import Window, renewals_before, snapshot_reach, training_set
+from connector.settings import Settings
 from connector.store import HistoryStore
 
-log = logging.getLogger("connector.risk")
 DIGITS = 3  # churn risk is a fraction 0–1, written with three decimals
 HEALTH_SCORE_LABEL: LocalText = {"en": "Health score", "ja": "ヘルススコア"}
 BUILT_IN_LABELS: dict[str, LocalText] = {
@@ -46,6 +44,14 @@ class RiskOptions:
     min_renewals: int = 50
     min_churned: int = 10
     window: Window = field(default_factory=Window)
+
+    @classmethod
+    def of(cls, settings: Settings) -> RiskOptions:
+        return cls(
+            settings.churn_risk_min_renewals,
+            settings.churn_risk_min_churned,
+            Window(lead=settings.churn_risk_lead_days),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,10 +190,9 @@ def churn_risk(
     options: RiskOptions | None = None,
 ) -> RiskResult:
     """Train on the store's history before `as_of` and score `current_table` (the evaluated
-    account table); with too little history, null scores and the reason, logged."""
+    account table); with too little history, null scores and the reason."""
     model = train(store, as_of, options)
     if isinstance(model, TooLittleHistory):
-        event(log, "churn_risk_not_trained", reason=model.message)
         return RiskResult(no_scores(current_table), model)
     labels = measure_labels(health) if health is not None else None
     return RiskResult(score(model, current_table, as_of, language, labels), model)
