@@ -10,6 +10,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from connector.checks import check_config
+from connector.config.load import load_config
 from connector.language import Language
 from connector.risk import RiskOptions, churn_risk
 from connector.risk.churn import TooLittleHistory, Trained
@@ -87,3 +89,31 @@ def test_too_little_history_scores_nothing_and_says_why(store: HistoryStore) -> 
     assert result.scores["churn_risk_reasons"].to_list() == [None]
     assert "not enough history" in result.model.message
     assert "it needs 50 renewals" in result.model.message
+
+
+def _rule_on_risk(project: Path, when: str) -> list[str]:
+    rules = project / "playbooks" / "rules.yaml"
+    rules.write_text(
+        rules.read_text()
+        + f"""
+  - id: churn-risk-high
+    description: The model sees this account as likely to churn.
+    when: {when}
+    period: run_month
+    actions:
+      - create_task:
+          subject: "Churn risk {{{{ churn_risk | percent }}}} at {{{{ name }}}}"
+          description: "{{{{ churn_risk_reasons }}}}"
+"""
+    )
+    config = load_config(project / "mappings", project / "playbooks", "salesforce")
+    return [problem.message for problem in check_config(config)]
+
+
+def test_validate_accepts_a_rule_on_churn_risk(project: Path) -> None:
+    assert _rule_on_risk(project, "churn_risk > 0.6") == []
+
+
+def test_validate_refuses_churn_risk_compared_with_text(project: Path) -> None:
+    problems = _rule_on_risk(project, "churn_risk > 'high'")
+    assert len(problems) == 1
