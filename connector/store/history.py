@@ -394,7 +394,12 @@ class HistoryStore:
             "inputs": pl.String,
         }
         base = pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema, orient="row")
-        measures = pl.DataFrame([r["measures"] for r in rows]) if rows else pl.DataFrame()
+        # every row's keys: a measure kept only from a later day on is still a column
+        measures = (
+            pl.DataFrame([r["measures"] for r in rows], infer_schema_length=None)
+            if rows
+            else pl.DataFrame()
+        )
         return pl.concat([base, measures], how="horizontal") if measures.width else base
 
     # -- lifetime usage ------------------------------------------------------------------

@@ -41,6 +41,20 @@ def test_snapshots_upsert_per_account_and_day(store: HistoryStore) -> None:
     ]
 
 
+def test_a_measure_kept_from_a_later_day_on_is_read_back(store: HistoryStore) -> None:
+    """A metric RevOps adds shows up in later snapshots only: it must not be lost because
+    the first hundred rows read lack it (a churn-risk feature, a trend's baseline)."""
+    old = _table([50.0] * 120, [1.0] * 120)
+    store.save_snapshots("run1", DAY, old, ["logins"])
+    new = old.with_columns(pl.lit(7.0).alias("seats"))
+    store.save_snapshots("run2", DAY + timedelta(days=1), new, ["logins", "seats"])
+
+    history = store.snapshots(since=DAY, until=DAY + timedelta(days=2))
+
+    assert history.filter(pl.col("snapshot_date") > DAY)["seats"].to_list() == [7.0] * 120
+    assert history.filter(pl.col("snapshot_date") == DAY)["seats"].null_count() == 120
+
+
 def test_run_records_keep_status_and_summary(store: HistoryStore) -> None:
     started = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
     store.run_started(RunRecord("r1", started, DAY, dry_run=False))
