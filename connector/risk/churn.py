@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import polars as pl
-from sklearn.pipeline import Pipeline
 
 from connector.config.playbook import HealthModel
 from connector.engine.columns import RISK_TYPES
@@ -23,6 +23,9 @@ from connector.risk.reasons import reasons
 from connector.risk.training import Window, renewals_before, snapshot_reach, training_set
 from connector.settings import Settings
 from connector.store import HistoryStore
+
+if TYPE_CHECKING:  # sklearn is imported when a model is fitted, not by every command
+    from sklearn.pipeline import Pipeline
 
 DIGITS = 3  # churn risk is a fraction 0–1, written with three decimals
 HEALTH_SCORE_LABEL: LocalText = {"en": "Health score", "ja": "ヘルススコア"}

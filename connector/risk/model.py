@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import brier_score_loss, roc_auc_score
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+
+if TYPE_CHECKING:  # sklearn (~2 s CPU to import) is loaded when a model is fitted, so
+    # `validate` and the other commands do not pay for it
+    from sklearn.pipeline import Pipeline
 
 BASELINE_FEATURE = "health_score"
 TRAIN_SHARE = 0.7  # of the renewals, by close date, the backtest trains on
@@ -33,6 +33,11 @@ RELIABILITY_SCHEMA = {
 def new_model() -> Pipeline:
     """Median-imputed, standardised, L2-regularised; churned renewals weighted up to
     balance the classes (they are the few)."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     return Pipeline(
         [
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
@@ -114,6 +119,8 @@ def backtest(rows: pl.DataFrame, features: Sequence[str]) -> Backtest | None:
 
 
 def _scores(model: Pipeline, test: pl.DataFrame, features: Sequence[str]) -> Scores:
+    from sklearn.metrics import brier_score_loss, roc_auc_score
+
     truth = test["churned"].cast(pl.Int64).to_numpy()
     predicted = risk_of(model, test, features)
     return Scores(

@@ -6,12 +6,15 @@ with its number — "Logins down 40% vs 8 weeks ago", "no decision-maker meeting
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.pipeline import Pipeline
 
 from connector.language import Language, LocalText, text_in, written_number, written_percent
 from connector.risk.features import TREND_SUFFIX
+
+if TYPE_CHECKING:  # sklearn is imported when a model is fitted, not by every command
+    from sklearn.pipeline import Pipeline
 
 RECENCY_PREFIX = "days_since_"  # `days_since_x`: days since the last x
 MAX_REASONS = 3
