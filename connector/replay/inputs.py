@@ -72,7 +72,7 @@ def read_live(
         kept=store.stages(),
         usage_totals=store.usage_totals(),
         record_url=crm.record_url(config.mapping.account.object, RECORD_ID),
-        risk=trained_risk(store, as_of, settings),
+        risk=trained_risk(store, as_of, settings, extracted.records.accounts["id"]),
     )
 
 
@@ -101,10 +101,10 @@ def evaluate_inputs(config: Config, inputs: RunInputs, settings: Settings) -> Ev
 
 
 def trained_risk(
-    store: HistoryStore, as_of: date, settings: Settings
+    store: HistoryStore, as_of: date, settings: Settings, accounts: Iterable[str]
 ) -> Trained | TooLittleHistory:
     """The churn-risk model of this run, or why there is none (logged with its numbers)."""
-    model = train(store, as_of, RiskOptions.of(settings))
+    model = train(store, as_of, RiskOptions.of(settings), accounts)
     if isinstance(model, TooLittleHistory):
         event(log, "churn_risk_not_trained", reason=model.message)
     else:

@@ -7,6 +7,7 @@ With too little history there is no model: the columns stay null, so nothing is 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ from connector.language import DEFAULT_LANGUAGE, Language, LocalText
 from connector.risk.features import feature_names, with_trends
 from connector.risk.model import Backtest, backtest, fit, matrix, risk_of
 from connector.risk.reasons import reasons
-from connector.risk.training import Window, renewals_before, snapshot_reach, training_set
+from connector.risk.training import Window, lookups, renewals_before, training_set
 from connector.settings import Settings
 from connector.store import HistoryStore
 
@@ -98,16 +99,18 @@ class RiskResult:
 
 
 def train(
-    store: HistoryStore, as_of: date, options: RiskOptions | None = None
+    store: HistoryStore,
+    as_of: date,
+    options: RiskOptions | None = None,
+    accounts: Iterable[str] = (),
 ) -> Trained | TooLittleHistory:
-    """A model from every closed renewal the store holds before `as_of`, or why not."""
+    """A model from every closed renewal the store holds before `as_of`, or why not;
+    `accounts`: those it will score, whose snapshots `trend_days` ago it keeps."""
     options = options or RiskOptions()
     window = options.window
     renewals = renewals_before(store.closed_deals(), as_of, window.lead)
-    reach = snapshot_reach(renewals, window)
-    snapshots = store.snapshots(*reach) if reach else None
-    recent = _recent(store, as_of, window)
-    if snapshots is None or snapshots.is_empty():
+    snapshots = store.latest_snapshots(lookups(renewals, window), window.tolerance)
+    if snapshots.is_empty():
         return TooLittleHistory(0, 0, renewals.height, options)
     data = training_set(renewals, snapshots, window)
     churned = int(data.rows["churned"].sum())
@@ -123,14 +126,11 @@ def train(
         churned,
         data.dropped,
         backtest(data.rows, features),
-        recent,
+        store.latest_snapshots(
+            ((a, as_of - timedelta(days=window.trend_days)) for a in accounts), window.tolerance
+        ),
         options,
     )
-
-
-def _recent(store: HistoryStore, as_of: date, window: Window) -> pl.DataFrame:
-    then = as_of - timedelta(days=window.trend_days)
-    return store.snapshots(then - timedelta(days=window.tolerance), then + timedelta(days=1))
 
 
 def score(
@@ -194,7 +194,7 @@ def churn_risk(
 ) -> RiskResult:
     """Train on the store's history before `as_of` and score `current_table` (the evaluated
     account table); with too little history, null scores and the reason."""
-    model = train(store, as_of, options)
+    model = train(store, as_of, options, current_table["id"].cast(pl.String))
     if isinstance(model, TooLittleHistory):
         return RiskResult(no_scores(current_table), model)
     labels = measure_labels(health) if health is not None else None

@@ -42,15 +42,12 @@ def renewals_before(deals: pl.DataFrame, as_of: date, lead: int) -> pl.DataFrame
     ).select("account_id", "close_date", churned=~pl.col("won"))
 
 
-def snapshot_reach(renewals: pl.DataFrame, window: Window) -> tuple[date, date] | None:
-    """The snapshot days the training reads: [since, until), None without renewals."""
-    if renewals.is_empty():
-        return None
-    first, last = renewals["close_date"].min(), renewals["close_date"].max()
-    assert isinstance(first, date)
-    assert isinstance(last, date)
-    back = window.lead + window.trend_days + window.tolerance
-    return first - timedelta(days=back), last - timedelta(days=window.lead - 1)
+def lookups(renewals: pl.DataFrame, window: Window) -> list[tuple[str, date]]:
+    """The (account, day) snapshots the training reads: each renewal's features day and
+    the day its trends compare with."""
+    lead, trend = timedelta(days=window.lead), timedelta(days=window.lead + window.trend_days)
+    pairs = renewals.select("account_id", "close_date").rows()
+    return [(a, close - lead) for a, close in pairs] + [(a, close - trend) for a, close in pairs]
 
 
 def training_set(renewals: pl.DataFrame, snapshots: pl.DataFrame, window: Window) -> TrainingSet:
