@@ -4,12 +4,14 @@ accounts with their reasons.
 
 Run: `.venv/bin/python -m benchmarks.churn_risk` (also in `make bench`). Prints the table the
 README quotes: wall and CPU seconds (all threads) per step. The snapshots are built in
-memory, as the store would return them; reading them from the store is I/O and not counted.
+memory, as the store would return them; `--store` also writes them to a SQLite store and
+times the look-ups a run makes there (two per renewal, one per scored account).
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -21,7 +23,8 @@ import polars as pl
 from connector.risk.churn import RiskOptions, Trained, score
 from connector.risk.features import feature_names
 from connector.risk.model import backtest, fit
-from connector.risk.training import Window, training_set
+from connector.risk.training import Window, lookups, training_set
+from connector.store import HistoryStore
 
 AS_OF = date(2026, 11, 23)
 METRICS = [f"metric_{i}" for i in range(12)]
@@ -63,14 +66,39 @@ def _timed(label: str, rows: list[tuple[str, float, float]], step: Callable[[], 
     return result
 
 
+def _store_reads(
+    renewals: pl.DataFrame,
+    snapshots: pl.DataFrame,
+    window: Window,
+    rows: list[tuple[str, float, float]],
+) -> None:
+    """Save the snapshots day by day into a SQLite store (not timed), then time reading
+    what training and scoring read."""
+    fixed = ("account_id", "snapshot_date", "health_score")
+    measures = [c for c in snapshots.columns if c not in fixed]
+    with tempfile.TemporaryDirectory() as folder:
+        store = HistoryStore.open(f"sqlite:///{folder}/state.db")
+        for (day,), group in snapshots.group_by("snapshot_date"):
+            table = group.rename({"account_id": "id"}).with_columns(health_color=pl.lit("Green"))
+            store.save_snapshots("bench", day, table, measures)  # type: ignore[arg-type]
+        points = lookups(renewals, window)
+        _timed("store: renewals' snapshots", rows, lambda: store.latest_snapshots(points, 14))
+        today = [(a, AS_OF - timedelta(days=56)) for a in renewals["account_id"]]
+        _timed("store: today's baselines", rows, lambda: store.latest_snapshots(today, 14))
+        store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--accounts", type=int, default=100_000)
+    parser.add_argument("--store", action="store_true", help="also time the store look-ups")
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     renewals, snapshots = _history(args.accounts, rng)
     rows: list[tuple[str, float, float]] = []
     window = Window()
+    if args.store:
+        _store_reads(renewals, snapshots, window, rows)
     data = _timed("training set", rows, lambda: training_set(renewals, snapshots, window))
     features = feature_names(data.measures)
     model = _timed("fit", rows, lambda: fit(data.rows, features))

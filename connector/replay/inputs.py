@@ -103,12 +103,21 @@ def evaluate_inputs(config: Config, inputs: RunInputs, settings: Settings) -> Ev
 def trained_risk(
     store: HistoryStore, as_of: date, settings: Settings, accounts: Iterable[str]
 ) -> Trained | TooLittleHistory:
-    """The churn-risk model of this run, or why there is none (logged with its numbers)."""
+    """The churn-risk model of this run, or why there is none, logged with its numbers
+    (and its backtest's AUC beside the health score's alone)."""
     model = train(store, as_of, RiskOptions.of(settings), accounts)
     if isinstance(model, TooLittleHistory):
         event(log, "churn_risk_not_trained", reason=model.message)
-    else:
-        event(log, "churn_risk_trained", renewals=model.renewals, churned=model.churned)
+        return model
+    test = model.backtest
+    event(
+        log,
+        "churn_risk_trained",
+        renewals=model.renewals,
+        churned=model.churned,
+        auc=None if test is None else round(test.model.auc, 3),
+        baseline_auc=None if test is None else round(test.baseline.auc, 3),
+    )
     return model
 
 
