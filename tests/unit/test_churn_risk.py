@@ -14,7 +14,7 @@ from connector.checks import check_config
 from connector.config.load import load_config
 from connector.language import Language
 from connector.risk import RiskOptions, churn_risk
-from connector.risk.churn import TooLittleHistory, Trained
+from connector.risk.churn import TooLittleHistory, Trained, measure_labels
 from connector.risk.reasons import SEPARATOR
 from connector.store import HistoryStore
 from tests.risk_history import MEASURES, build_history
@@ -117,3 +117,12 @@ def test_validate_accepts_a_rule_on_churn_risk(project: Path) -> None:
 def test_validate_refuses_churn_risk_compared_with_text(project: Path) -> None:
     problems = _rule_on_risk(project, "churn_risk > 'high'")
     assert len(problems) == 1
+
+
+def test_features_are_named_by_the_health_models_labels(project: Path) -> None:
+    health = load_config(project / "mappings", project / "playbooks", "salesforce").health
+    labels = measure_labels(health)
+    assert labels["score_login_activity"] == {"en": "Logins per seat", "ja": "1IDあたりログイン数"}
+    assert labels["scouts_sent"] == {"en": "Scouts sent", "ja": "スカウト送信数"}  # a bare metric
+    assert labels["health_engagement"] == {"en": "Engagement", "ja": "エンゲージメント"}
+    assert "logins" not in labels  # no measure reads it bare: its own name is said
