@@ -41,6 +41,7 @@ from connector.replay import Evaluated, RunInputs, evaluate_inputs, read_live
 from connector.replay.inputs import RecordingLedger, SavedLedger
 from connector.replay.snapshot import load_snapshot
 from connector.replay.snapshot import save_snapshot as save_snapshot_folder
+from connector.risk.churn import TooLittleHistory
 from connector.settings import Settings
 from connector.store import HistoryStore, RunRecord
 from connector.usage.quality import UsageQuality, check, measure
@@ -72,6 +73,8 @@ class RunSummary:
     task_outcomes_saved: int = 0  # tasks created or read, kept with their completion
     stage_changes: int = 0  # stage and tier entries recorded in the stage history
     trends_model_changed: int = 0  # accounts without a trend: their baseline's model changed
+    churn_risk_scored: int = 0  # accounts given a churn risk (0: no model, see churn_risk)
+    churn_risk: str | None = None  # why there is no churn-risk model (too little history)
     slack_posted: int = 0
     slack_failed: int = 0
     slack_unknown: int = 0
@@ -222,6 +225,10 @@ def _sync(
         summary.phase = "evaluate"
         evaluated = _evaluate(config, inputs, settings, summary)
         evaluation = evaluated.evaluation
+        risk = evaluation.table["churn_risk"]
+        summary.churn_risk_scored = risk.len() - risk.null_count()
+        if isinstance(inputs.risk, TooLittleHistory):
+            summary.churn_risk = inputs.risk.message
         summary.phase = "plan"
         followed = [] if summary.dry_run else store.open_task_keys()
         tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of, followed)
@@ -348,14 +355,16 @@ def _check_usage(
 
 def snapshot_columns(config: Config) -> list[str]:
     """What each day's snapshot keeps besides the score: usage metrics, group and measure
-    scores, and what the report breaks KPIs down by (owner, segment, tier, stage, ARR)."""
+    scores, days since the last decision-maker meeting (a churn-risk feature), and what the
+    report breaks KPIs down by (owner, segment, tier, stage, ARR)."""
     groups = [GROUP_PREFIX + group for group in config.health.groups]
     measures = [SCORE_PREFIX + measure.id for measure in config.health.measures]
     owner = ["owner_name"] if "owner_name" in config.mapping.account.fields else []
+    met = ["days_since_decision_maker_meeting"] if config.mapping.meeting is not None else []
     tier = ["touch_tier"] if config.touch_tiers is not None else []
     stage = ["journey_stage"] if config.journey is not None else []
     dimensions = ["owner_id", *owner, "health_segment", *tier, *stage, "arr"]
-    return [*config.mapping.usage.metrics, *groups, *measures, *dimensions]
+    return [*config.mapping.usage.metrics, *groups, *measures, *met, *dimensions]
 
 
 def _count_incomparable_trends(table: pl.DataFrame, summary: RunSummary) -> None:

@@ -182,6 +182,20 @@ class Settings(BaseSettings):
         ge=0,
         description="New tasks a person gets a working day, most urgent first; 0: no limit",
     )
+    churn_risk_min_renewals: int = Field(
+        default=50,
+        ge=2,
+        description="Closed renewals (with a snapshot before them) the churn-risk model needs; "
+        "fewer: churn risk is not written",
+    )
+    churn_risk_min_churned: int = Field(
+        default=10, ge=1, description="Of them, lost renewals the churn-risk model needs"
+    )
+    churn_risk_lead_days: int = Field(
+        default=90,
+        ge=1,
+        description="Days before a renewal closed that the model reads the account as it was",
+    )
     metrics_host: str = "0.0.0.0"  # noqa: S104 — a container must expose its probes
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     healthz_max_age_minutes: int = Field(

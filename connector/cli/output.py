@@ -231,6 +231,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     )
     for reason, count in summary.usage_rows_skipped_by_reason.items():
         console.print(f"[yellow]usage rows left out[/]: {count} — {_x(reason)}")
+    if summary.churn_risk:
+        console.print(f"[yellow]Churn risk[/]: {_x(summary.churn_risk)}")
 
 
 def write_summary_json(path: Path, summary: RunSummary) -> None:

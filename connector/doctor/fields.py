@@ -20,6 +20,7 @@ DATE_COLUMNS = {
     "usage_week",
     "last_usage_week",
 }
+FRACTION_COLUMNS = {"churn_risk"}  # 0–1, three decimals
 TEXT_LENGTHS = {"health_reason": 255, "health_model_version": 40, "health_trend_status": 40}
 
 
@@ -110,6 +111,8 @@ def _result_spec(object_name: str, column: str, name: str, config: Config) -> Fi
     )
     if column in scores:
         return FieldSpec(object_name, name, "Number", precision=5, scale=1)
+    if column in FRACTION_COLUMNS:
+        return FieldSpec(object_name, name, "Number", precision=4, scale=3)
     if column in _numbers(config):
         return FieldSpec(object_name, name, "Number", precision=18, scale=2)
     if column in DATE_COLUMNS:

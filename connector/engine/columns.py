@@ -48,6 +48,8 @@ JOURNEY_TYPES: dict[str, pl.DataType] = {
     "journey_stage_since": pl.Date(),
     "days_in_stage": pl.Int64(),
 }
+# Filled by the churn-risk model (`connector.risk`) before rules fire; null without one.
+RISK_TYPES: dict[str, pl.DataType] = {"churn_risk": pl.Float64(), "churn_risk_reasons": pl.String()}
 SAMPLE_DAY = date(2027, 3, 1)
 
 
@@ -60,7 +62,7 @@ def scoring_columns(config: Config) -> list[str]:
 def evaluated_columns(config: Config) -> list[str]:
     """Every column the account table has after evaluation, in a stable order."""
     journey = JOURNEY_COLUMNS if config.journey is not None else []
-    return [*scoring_columns(config), *health_columns(config.health), *journey]
+    return [*scoring_columns(config), *health_columns(config.health), *journey, *RISK_TYPES]
 
 
 def column_types(config: Config) -> dict[str, pl.DataType]:
@@ -89,7 +91,7 @@ def column_types(config: Config) -> dict[str, pl.DataType]:
     }
     if config.journey is not None:
         types |= JOURNEY_TYPES
-    return types
+    return types | RISK_TYPES
 
 
 def sample_row(types: Mapping[str, pl.DataType]) -> dict[str, Any]:

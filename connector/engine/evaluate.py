@@ -10,7 +10,7 @@ written, with a sentence instead of a traceback.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -18,7 +18,7 @@ from datetime import date
 import polars as pl
 
 from connector.config.load import Config
-from connector.engine.columns import evaluated_columns
+from connector.engine.columns import RISK_TYPES, evaluated_columns
 from connector.engine.expressions import POLARS_ERRORS, reason
 from connector.engine.health import HISTORY_SCHEMA, score_health
 from connector.engine.journey import TRACK as JOURNEY_TRACK
@@ -54,10 +54,12 @@ def evaluate(
     history: pl.DataFrame | None = None,
     kept: pl.DataFrame | None = None,
     language: Language = DEFAULT_LANGUAGE,
+    risk: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
 ) -> Evaluation:
     """`history`: earlier daily snapshots (`HISTORY_SCHEMA`); `kept`: each account's stages
     as the store keeps them (`KEPT_STAGE_SCHEMA`), none on a first run; `language`: the CS
-    team's, in which the health reason is written."""
+    team's, in which the health reason is written; `risk`: the scored table → id and the
+    `RISK_TYPES` columns (a trained churn model), None for null risk."""
     kept = kept if kept is not None else no_kept_stages()
     states = []
     columns = list(table.columns)
@@ -90,6 +92,7 @@ def evaluate(
             )
         table, state = take_state(table, JOURNEY_TRACK, "journey_stage_since")
         states.append(state)
+    table = _with_risk(table, risk)
     rules = compile_rules(config.rules, evaluated_columns(config))
     firings, failures = fire_working_rules(table, rules)
     sources = RuleSources.of(config)
@@ -103,6 +106,17 @@ def evaluate(
     )
     state = pl.concat(states) if states else pl.DataFrame(schema=STATE_SCHEMA)
     return Evaluation(table, firings, skipped, state)
+
+
+def _with_risk(
+    table: pl.DataFrame, risk: Callable[[pl.DataFrame], pl.DataFrame] | None
+) -> pl.DataFrame:
+    """The churn-risk columns, from the model after health and stage are known (its
+    features), before rules read them."""
+    if risk is None:
+        nulls = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in RISK_TYPES.items()]
+        return table.with_columns(nulls)
+    return table.join(risk(table).select("id", *RISK_TYPES), on="id", how="left")
 
 
 def current_result_columns(results: Mapping[str, str]) -> dict[str, str]:

@@ -3,7 +3,7 @@ holds, field diffs against the CRM's current values, messages the ledger has not
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, timedelta
 from functools import partial
 from typing import Protocol
@@ -12,6 +12,7 @@ import polars as pl
 
 from connector.config.load import Config
 from connector.crm.protocol import CrmAdapter
+from connector.engine.columns import RISK_TYPES
 from connector.engine.evaluate import Evaluation
 from connector.engine.expressions import POLARS_ERRORS, reason
 from connector.engine.rules import RuleSources, Skipped
@@ -111,6 +112,18 @@ def _actions(
     )
 
 
+def result_targets(results: Mapping[str, str], table: pl.DataFrame) -> list[FieldTarget]:
+    """The computed results to keep equal in the CRM. Without a churn model every risk is
+    null, and the CRM's churn-risk values are then left as they are; with one, an account
+    no longer given reasons has its old ones cleared."""
+    risk = table.get_column("churn_risk", default=None)
+    scored = risk is not None and risk.null_count() < risk.len()
+    return [
+        FieldTarget(column, crm_field, clear=scored or column not in RISK_TYPES)
+        for column, crm_field in results.items()
+    ]
+
+
 def _assemble(
     config: Config,
     store: MessageLedger,
@@ -128,7 +141,7 @@ def _assemble(
     mapping = config.mapping
     set_fields = config.fields_set_by_rules()
     wanted = table.join(actions.field_frame(list(set_fields)), on="id", how="left")
-    targets = [FieldTarget(column, crm_field) for column, crm_field in mapping.results.items()]
+    targets = result_targets(mapping.results, table)
     targets += [
         FieldTarget(SET_PREFIX + name, crm_field, clear=False)
         for name, crm_field in set_fields.items()

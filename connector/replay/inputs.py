@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
@@ -14,17 +15,22 @@ from connector.engine.evaluate import Evaluation, evaluate
 from connector.extract import Extracted, extract
 from connector.frame import CURRENT_PREFIX, build_frame
 from connector.frame.usage import lifetime_usage
+from connector.logs import event
 from connector.plan.build import MessageLedger
+from connector.risk import RiskOptions, score, train
+from connector.risk.churn import TooLittleHistory, Trained, measure_labels
 from connector.settings import Settings
 from connector.store import HistoryStore
 
+log = logging.getLogger("connector.run")
 RECORD_ID = "{id}"  # where a record id goes in `RunInputs.record_url`
 
 
 @dataclass(frozen=True)
 class RunInputs:
     """What evaluation reads besides the configuration: the extract, and from the history
-    store the daily snapshots a trend needs, the kept stages and the lifetime usage totals."""
+    store the daily snapshots a trend needs, the kept stages, the lifetime usage totals and
+    the churn-risk model learnt from it (None offline: no risk is written)."""
 
     as_of: date
     extracted: Extracted
@@ -32,6 +38,7 @@ class RunInputs:
     kept: pl.DataFrame
     usage_totals: pl.DataFrame
     record_url: str  # an account's URL in the CRM, with RECORD_ID for its id
+    risk: Trained | TooLittleHistory | None = None
 
     def link(self, record_id: str) -> str:
         return self.record_url.replace(RECORD_ID, record_id)
@@ -65,6 +72,7 @@ def read_live(
         kept=store.stages(),
         usage_totals=store.usage_totals(),
         record_url=crm.record_url(config.mapping.account.object, RECORD_ID),
+        risk=trained_risk(store, as_of, settings, extracted.records.accounts["id"]),
     )
 
 
@@ -88,8 +96,41 @@ def evaluate_inputs(config: Config, inputs: RunInputs, settings: Settings) -> Ev
         history=inputs.history,
         kept=inputs.kept,
         language=settings.team_language,
+        risk=_scorer(inputs, config, settings),
     )
     return Evaluated(config, evaluation, next_totals)
+
+
+def trained_risk(
+    store: HistoryStore, as_of: date, settings: Settings, accounts: Iterable[str]
+) -> Trained | TooLittleHistory:
+    """The churn-risk model of this run, or why there is none, logged with its numbers
+    (and its backtest's AUC beside the health score's alone)."""
+    model = train(store, as_of, RiskOptions.of(settings), accounts)
+    if isinstance(model, TooLittleHistory):
+        event(log, "churn_risk_not_trained", reason=model.message)
+        return model
+    test = model.backtest
+    event(
+        log,
+        "churn_risk_trained",
+        renewals=model.renewals,
+        churned=model.churned,
+        auc=None if test is None else round(test.model.auc, 3),
+        baseline_auc=None if test is None else round(test.baseline.auc, 3),
+    )
+    return model
+
+
+def _scorer(
+    inputs: RunInputs, config: Config, settings: Settings
+) -> Callable[[pl.DataFrame], pl.DataFrame] | None:
+    """How the engine scores the table's churn risk, None without a model."""
+    model = inputs.risk
+    if not isinstance(model, Trained):
+        return None
+    labels = measure_labels(config.health)
+    return lambda table: score(model, table, inputs.as_of, settings.team_language, labels)
 
 
 def missing_columns(inputs: RunInputs, config: Config) -> list[str]:

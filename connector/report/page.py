@@ -68,6 +68,7 @@ th:first-child, td:first-child { text-align: left; }
 {% endfor %}
 <h2>{{ w.renewal_by_colour }}</h2>
 {{ colour_table | safe }}
+{{ risk | safe }}
 <h2>{{ w.formulas }}</h2>
 <ul class="note">
 {% for line in w.formula_lines %}<li>{{ line }}</li>
@@ -96,8 +97,10 @@ def render_page(
     language: Language,
     generated_at: datetime,
     zone: str,
+    risk: str = "",
 ) -> str:
-    """The whole page; `generated_at` is already in the team's time zone (`zone`)."""
+    """The whole page; `generated_at` is already in the team's time zone (`zone`); `risk`:
+    the churn-risk backtest's section (`report.risk`)."""
     w = WORDING[language]
     tables = kpis.tables
     when = f"{written_date(generated_at.date(), language)} {generated_at:%H:%M}"
@@ -110,6 +113,7 @@ def render_page(
         charts=_charts(tables, w),
         colour_table=_table(tables["renewal_rate_by_colour"], w, percent=("renewal_rate",)),
         exports=sorted(tables),
+        risk=risk,
     )
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from connector.config.load import Config
 from connector.report.page import render_page
+from connector.report.risk import risk_section
 from connector.report.tables import History, kpi_tables
+from connector.risk import RiskOptions, train
 from connector.settings import Settings
 from connector.store import HistoryStore
 
@@ -22,12 +24,14 @@ class ReportFiles:
 
 
 def write_report(settings: Settings, config: Config, output: Path) -> ReportFiles:
-    """Write `index.html` and each KPI table as CSV and Parquet into `output`; the KPIs are
-    as of the team's today (`AS_OF_DATE` or the date in `SCHEDULE_TIMEZONE`)."""
+    """Write `index.html` and each KPI table as CSV and Parquet into `output`; the KPIs and
+    the churn-risk backtest are as of the team's today (`AS_OF_DATE` or the date in
+    `SCHEDULE_TIMEZONE`)."""
     as_of = settings.today
     store = HistoryStore.open(settings.state_database_url.get_secret_value())
     try:
         history = History.read(store, as_of)
+        risk = train(store, as_of, RiskOptions.of(settings))
     finally:
         store.close()
     kpis = kpi_tables(history, config, as_of)
@@ -43,6 +47,7 @@ def write_report(settings: Settings, config: Config, output: Path) -> ReportFile
         language=settings.team_language,
         generated_at=datetime.now(settings.zone),
         zone=settings.schedule_timezone,
+        risk=risk_section(risk, settings.team_language),
     )
     (output / PAGE_NAME).write_text(page, encoding="utf-8")
     return ReportFiles(output / PAGE_NAME, exports)

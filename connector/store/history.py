@@ -20,13 +20,16 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
     Connection,
+    Date,
     Engine,
+    bindparam,
     create_engine,
     delete,
     event,
     func,
     insert,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -47,6 +50,7 @@ from connector.store.tables import (
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SNAPSHOT_BATCH = 5_000
+LOOKUP_BATCH = 200  # latest-snapshot look-ups per statement (3 bound values each)
 KEPT_STAGE_SCHEMA = {
     "account_id": pl.String,
     "track": pl.String,
@@ -394,19 +398,33 @@ class HistoryStore:
         )
         with self._transaction() as db:
             rows = [dict(row) for row in db.execute(query).mappings()]
-        for row in rows:
-            row["inputs"] = None if row["inputs"] is None else json.dumps(row["inputs"])
-        schema = {
-            "account_id": pl.String,
-            "snapshot_date": pl.Date,
-            "health_score": pl.Float64,
-            "health_color": pl.String,
-            "model_version": pl.String,
-            "inputs": pl.String,
-        }
-        base = pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema, orient="row")
-        measures = pl.DataFrame([r["measures"] for r in rows]) if rows else pl.DataFrame()
-        return pl.concat([base, measures], how="horizontal") if measures.width else base
+        return _snapshot_frame(rows)
+
+    def latest_snapshots(
+        self, points: Iterable[tuple[str, date]], within_days: int
+    ) -> pl.DataFrame:
+        """For each (account_id, day), the account's latest snapshot on or before the day
+        and at most `within_days` before it, framed as `snapshots` frames them, each once:
+        one indexed look-up per point, where a date range would read every day of every
+        account (the churn model needs two days of each renewal's account)."""
+        wanted = list(dict.fromkeys(points))
+        if not wanted:
+            return _snapshot_frame([])
+        query = _latest_snapshot_query(min(LOOKUP_BATCH, len(wanted)))
+        rows: list[dict[str, Any]] = []
+        with self._transaction() as db:
+            for start in range(0, len(wanted), LOOKUP_BATCH):
+                batch = wanted[start : start + LOOKUP_BATCH]
+                batch += [batch[-1]] * (min(LOOKUP_BATCH, len(wanted)) - len(batch))
+                params: dict[str, Any] = {}
+                for n, (account, day) in enumerate(batch):
+                    params |= {f"a{n}": account, f"d{n}": day}
+                    params[f"s{n}"] = day - timedelta(days=within_days)
+                rows += [dict(row) for row in db.execute(query, params).mappings()]
+        frame = _snapshot_frame(rows)
+        return frame.unique(["account_id", "snapshot_date"], keep="first").sort(
+            "account_id", "snapshot_date"
+        )
 
     # -- lifetime usage ------------------------------------------------------------------
 
@@ -636,6 +654,49 @@ class HistoryStore:
             index_elements=["account_id", "track", "entered_on"],
             set_={"stage": insert.excluded.stage, "run_id": insert.excluded.run_id},
         )
+
+
+def _latest_snapshot_query(points: int) -> Any:
+    """`points` look-ups of one latest snapshot each, in one statement; bound by name, so
+    SQLAlchemy compiles it once per size."""
+    snapshot = account_snapshots.c
+    parts = [
+        select(
+            select(account_snapshots)
+            .where(
+                snapshot.account_id == bindparam(f"a{n}"),
+                snapshot.snapshot_date <= bindparam(f"d{n}", type_=Date),
+                snapshot.snapshot_date >= bindparam(f"s{n}", type_=Date),
+            )
+            .order_by(snapshot.snapshot_date.desc())
+            .limit(1)
+            .subquery()
+        )
+        for n in range(points)
+    ]
+    return union_all(*parts) if len(parts) > 1 else parts[0]
+
+
+def _snapshot_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
+    """Snapshot rows as a frame: the fixed columns, then one column per stored measure."""
+    for row in rows:
+        row["inputs"] = None if row["inputs"] is None else json.dumps(row["inputs"])
+    schema = {
+        "account_id": pl.String,
+        "snapshot_date": pl.Date,
+        "health_score": pl.Float64,
+        "health_color": pl.String,
+        "model_version": pl.String,
+        "inputs": pl.String,
+    }
+    base = pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema, orient="row")
+    # every row's keys: a measure kept only from a later day on is still a column
+    measures = (
+        pl.DataFrame([r["measures"] for r in rows], infer_schema_length=None)
+        if rows
+        else pl.DataFrame()
+    )
+    return pl.concat([base, measures], how="horizontal") if measures.width else base
 
 
 def _json_value(value: Any) -> Any:

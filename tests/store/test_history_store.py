@@ -47,6 +47,41 @@ def test_snapshots_upsert_per_account_and_day(store: HistoryStore) -> None:
     ]
 
 
+def test_a_measure_kept_from_a_later_day_on_is_read_back(store: HistoryStore) -> None:
+    """A metric RevOps adds shows up in later snapshots only: it must not be lost because
+    the first hundred rows read lack it (a churn-risk feature, a trend's baseline)."""
+    first = DAY - timedelta(days=120)
+    for day in range(120):
+        store.save_snapshots("old", first + timedelta(days=day), _table([50.0], [1.0]), ["logins"])
+    added = _table([50.0], [1.0]).with_columns(seats=pl.lit(7.0))
+    store.save_snapshots("new", DAY, added, ["logins", "seats"])
+
+    history = store.snapshots(since=first, until=DAY + timedelta(days=1))
+
+    assert history["seats"].to_list() == [None] * 120 + [7.0]
+
+
+def test_latest_snapshots_finds_each_points_latest_day_within_reach(store: HistoryStore) -> None:
+    for offset, score in ((0, 10.0), (3, 20.0), (10, 30.0)):
+        store.save_snapshots("r", DAY + timedelta(days=offset), _table([score], [1.0]), ["logins"])
+    points = [
+        ("0010", DAY + timedelta(days=5)),  # day 3
+        ("0010", DAY + timedelta(days=3)),  # day 3 again: read once
+        ("0010", DAY + timedelta(days=20)),  # day 10 is 10 days back: out of reach
+        ("0010", DAY - timedelta(days=1)),  # nothing before
+        *[(f"x{n}", DAY) for n in range(250)],  # no such accounts, past one statement
+        ("0010", DAY + timedelta(days=10)),
+    ]
+
+    found = store.latest_snapshots(points, within_days=7)
+
+    assert found.select("account_id", "snapshot_date", "health_score", "logins").rows() == [
+        ("0010", DAY + timedelta(days=3), 20.0, 1.0),
+        ("0010", DAY + timedelta(days=10), 30.0, 1.0),
+    ]
+    assert store.latest_snapshots([], within_days=7).height == 0
+
+
 def test_run_records_keep_status_and_summary(store: HistoryStore) -> None:
     started = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
     store.run_started(RunRecord("r1", started, DAY, dry_run=False))

@@ -58,3 +58,9 @@ def test_the_readme_lists_every_hubspot_scope_doctor_checks() -> None:
     readme = (ROOT / "README.md").read_text()
     for scope, purpose in {**REQUIRED_SCOPES, **APPLY_SCOPES}.items():
         assert f"| `{scope}` | {purpose} |" in readme
+
+
+def test_churn_risk_is_a_three_decimal_fraction_and_its_reasons_text() -> None:
+    config = load_config(ROOT / "mappings", ROOT / "playbooks", "salesforce")
+    fields = {loc[1]: spec.describe() for loc, spec in written_fields(config).items()}
+    assert (fields["churn_risk"], fields["churn_risk_reasons"]) == ("Number(4, 3)", "Text(255)")

@@ -10,6 +10,7 @@ import polars as pl
 from connector.config.playbook import Rule
 from connector.crm.protocol import ActionKey, ExistingTask
 from connector.plan.actions import candidate_keys, plan_actions
+from connector.plan.build import result_targets
 from connector.plan.fields import plan_field_updates
 from connector.plan.model import FieldTarget
 from connector.workdays import Workdays
@@ -266,3 +267,30 @@ def test_the_crm_is_asked_only_for_keys_an_action_could_create() -> None:
         key_of("renewal", "a", "2027-01-01", 0),  # Acme is high touch: a call task
         key_of("renewal", "b", "2027-02-01", 1),  # Beta is tech touch: an email, logged
     ]
+
+
+def _risk(risk: list[float | None], reasons: list[str | None]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "id": ["a", "b"],
+            "name": ["A", "B"],
+            "churn_risk": pl.Series(risk, dtype=pl.Float64),
+            "churn_risk_reasons": pl.Series(reasons, dtype=pl.String),
+            "_current_Risk__c": [0.7, 0.2],
+            "_current_Why__c": ["no meeting in 120 days", None],
+        }
+    )
+
+
+RISK_RESULTS = {"churn_risk": "Risk__c", "churn_risk_reasons": "Why__c"}
+
+
+def test_without_a_churn_model_the_crms_churn_risk_is_left_alone() -> None:
+    table = _risk([None, None], [None, None])
+    assert plan_field_updates(table, result_targets(RISK_RESULTS, table)) == []
+
+
+def test_with_a_churn_model_reasons_no_longer_given_are_cleared() -> None:
+    table = _risk([0.3, 0.2], [None, None])
+    updates = plan_field_updates(table, result_targets(RISK_RESULTS, table))
+    assert [(u.record_id, u.values()) for u in updates] == [("a", {"Risk__c": 0.3, "Why__c": None})]

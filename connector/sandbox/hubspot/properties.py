@@ -231,6 +231,8 @@ _COMPANIES = [
     _enum("cs_touch_tier", "Touch tier", "High Touch", "Low Touch", "Tech Touch", custom=True),
     _text("cs_journey_stage", "Journey stage", custom=True),
     _date("cs_journey_stage_since", "Journey stage since", custom=True),
+    _number("cs_churn_risk", "Churn risk (0–1)", custom=True),
+    _text("cs_churn_risk_reasons", "Churn risk reasons", custom=True, area=True),
     _enum(
         "cs_renewal_status",
         "Renewal status",

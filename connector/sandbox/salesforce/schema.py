@@ -203,6 +203,8 @@ DEFAULT_SCHEMA: Mapping[str, ObjectSchema] = {
             _picklist("CS_Renewal_Status__c", "Not Started", "Confirming", "Confirmed", "At Risk"),
             _text("CS_Health_Model_Version__c", 40),
             _field("CS_Last_Scored_Date__c", "date"),
+            _number("CS_Churn_Risk__c", precision=4, scale=3),  # 0–1
+            _text("CS_Churn_Risk_Reasons__c", 255),
         ),
         _object(
             "Opportunity",

@@ -1,0 +1,201 @@
+"""Train from the store, score the run's accounts: the churn risk the run writes and rules
+read (`churn_risk > 0.6`), and its reasons.
+
+With too little history there is no model: the columns stay null, so nothing is written
+(existing values are left alone) and no rule comparing `churn_risk` fires.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from connector.config.playbook import HealthModel
+from connector.engine.columns import RISK_TYPES
+from connector.engine.health import GROUP_PREFIX, SCORE_PREFIX
+from connector.language import DEFAULT_LANGUAGE, Language, LocalText
+from connector.risk.features import feature_names, with_trends
+from connector.risk.model import Backtest, backtest, fit, matrix, risk_of
+from connector.risk.reasons import reasons
+from connector.risk.training import Window, lookups, renewals_before, training_set
+from connector.settings import Settings
+from connector.store import HistoryStore
+
+if TYPE_CHECKING:  # sklearn is imported when a model is fitted, not by every command
+    from sklearn.pipeline import Pipeline
+
+DIGITS = 3  # churn risk is a fraction 0–1, written with three decimals
+HEALTH_SCORE_LABEL: LocalText = {"en": "Health score", "ja": "ヘルススコア"}
+BUILT_IN_LABELS: dict[str, LocalText] = {
+    "health_score": HEALTH_SCORE_LABEL,
+    "days_since_decision_maker_meeting": {
+        "en": "decision-maker meeting",
+        "ja": "意思決定者との面談",
+    },
+    "arr": "ARR",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class RiskOptions:
+    """How much history a model needs (`CHURN_RISK_MIN_RENEWALS`, `…_MIN_CHURNED`) and
+    when its features are read (`CHURN_RISK_LEAD_DAYS` before each renewal closed)."""
+
+    min_renewals: int = 50
+    min_churned: int = 10
+    window: Window = field(default_factory=Window)
+
+    @classmethod
+    def of(cls, settings: Settings) -> RiskOptions:
+        return cls(
+            settings.churn_risk_min_renewals,
+            settings.churn_risk_min_churned,
+            Window(lead=settings.churn_risk_lead_days),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TooLittleHistory:
+    renewals: int  # labelled renewals (with a snapshot before them)
+    churned: int
+    dropped: int  # closed renewals without a snapshot near their features day
+    options: RiskOptions
+
+    @property
+    def message(self) -> str:
+        need = self.options
+        return (
+            f"not enough history for a churn-risk model: {self.renewals} renewals with a "
+            f"snapshot {need.window.lead} days before they closed ({self.churned} churned, "
+            f"{self.dropped} more without one); it needs {need.min_renewals} renewals and "
+            f"{need.min_churned} churned. Churn risk is not written until then."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Trained:
+    model: Pipeline
+    features: list[str]
+    measures: list[str]
+    renewals: int
+    churned: int
+    dropped: int
+    backtest: Backtest | None  # None when the time split leaves a side without churn
+    recent: pl.DataFrame  # snapshots around `trend_days` before the run: today's trends
+    options: RiskOptions
+
+
+@dataclass(frozen=True, slots=True)
+class RiskResult:
+    """The accounts' `churn_risk` and `churn_risk_reasons` (null without a model), and the
+    model or why there is none."""
+
+    scores: pl.DataFrame  # id, churn_risk, churn_risk_reasons
+    model: Trained | TooLittleHistory
+
+
+def train(
+    store: HistoryStore,
+    as_of: date,
+    options: RiskOptions | None = None,
+    accounts: Iterable[str] = (),
+) -> Trained | TooLittleHistory:
+    """A model from every closed renewal the store holds before `as_of`, or why not;
+    `accounts`: those it will score, whose snapshots `trend_days` ago it keeps."""
+    options = options or RiskOptions()
+    window = options.window
+    renewals = renewals_before(store.closed_deals(), as_of, window.lead)
+    snapshots = store.latest_snapshots(lookups(renewals, window), window.tolerance)
+    if snapshots.is_empty():
+        return TooLittleHistory(0, 0, renewals.height, options)
+    data = training_set(renewals, snapshots, window)
+    churned = int(data.rows["churned"].sum())
+    labelled = data.rows.height
+    if labelled < options.min_renewals or churned < options.min_churned:
+        return TooLittleHistory(labelled, churned, data.dropped, options)
+    features = feature_names(data.measures)
+    return Trained(
+        fit(data.rows, features),
+        features,
+        data.measures,
+        labelled,
+        churned,
+        data.dropped,
+        backtest(data.rows, features),
+        store.latest_snapshots(
+            ((a, as_of - timedelta(days=window.trend_days)) for a in accounts), window.tolerance
+        ),
+        options,
+    )
+
+
+def score(
+    trained: Trained,
+    table: pl.DataFrame,
+    as_of: date,
+    language: Language,
+    labels: dict[str, LocalText] | None = None,
+) -> pl.DataFrame:
+    """Each account's risk (0–1, three decimals) and reasons, from its measures in `table`
+    and how they moved since the snapshot `trend_days` before `as_of`."""
+    window = trained.options.window
+    now = table.select(
+        pl.col("id").cast(pl.String).alias("account_id"),
+        pl.lit(as_of).alias("point"),
+        *(
+            (pl.col(m) if m in table.columns else pl.lit(None)).cast(pl.Float64).alias(m)
+            for m in trained.measures
+        ),
+    )
+    rows = with_trends(now, trained.recent, trained.measures, window.trend_days, window.tolerance)
+    x = matrix(rows, trained.features)
+    texts = reasons(
+        trained.model, x, trained.features, labels or BUILT_IN_LABELS, language, window.trend_days
+    )
+    return pl.DataFrame(
+        {
+            "id": table["id"],
+            "churn_risk": risk_of(trained.model, rows, trained.features).round(DIGITS),
+            "churn_risk_reasons": pl.Series(texts, dtype=pl.String),
+        },
+        schema_overrides=RISK_TYPES,
+    )
+
+
+def no_scores(table: pl.DataFrame) -> pl.DataFrame:
+    """Null risk for every account: nothing to write, no rule on it fires."""
+    return table.select("id").with_columns(
+        pl.lit(None, dtype=dtype).alias(name) for name, dtype in RISK_TYPES.items()
+    )
+
+
+def measure_labels(health: HealthModel) -> dict[str, LocalText]:
+    """The name a CSM knows each measure by: the health model's label for a measure's score,
+    a group's score, or a metric a measure reads as it is; built-in words otherwise."""
+    labels = dict(BUILT_IN_LABELS)
+    labels |= {m.expr.strip(): m.label for m in health.measures if m.expr.strip().isidentifier()}
+    labels |= {SCORE_PREFIX + m.id: m.label for m in health.measures}
+    labels |= {GROUP_PREFIX + name: group.label for name, group in health.groups.items()}
+    return labels
+
+
+def churn_risk(
+    store: HistoryStore,
+    as_of: date,
+    current_table: pl.DataFrame,
+    language: Language = DEFAULT_LANGUAGE,
+    *,
+    health: HealthModel | None = None,
+    options: RiskOptions | None = None,
+) -> RiskResult:
+    """Train on the store's history before `as_of` and score `current_table` (the evaluated
+    account table); with too little history, null scores and the reason."""
+    model = train(store, as_of, options, current_table["id"].cast(pl.String))
+    if isinstance(model, TooLittleHistory):
+        return RiskResult(no_scores(current_table), model)
+    labels = measure_labels(health) if health is not None else None
+    return RiskResult(score(model, current_table, as_of, language, labels), model)

@@ -1,0 +1,110 @@
+"""Churn risk reaches the CRM through the same diff-before-write path as the health score,
+on both CRMs: written when the store holds enough renewals won and lost, left alone (and
+said why) when it does not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from connector.cli import app
+from connector.risk import train
+from connector.risk.churn import Trained
+from connector.run import run_sync
+from connector.sandbox.demo import RunningSandbox
+from connector.store import HistoryStore
+from tests.e2e.conftest import AS_OF, SandboxCrm, cli_env
+from tests.risk_history import build_history
+
+
+def test_too_little_history_writes_no_churn_risk_and_says_so(
+    crm: SandboxCrm, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["run", "--once", "--summary-json", str(tmp_path / "summary.json")],
+        env=cli_env(crm.sandbox),
+    )
+
+    customers = crm.customers()
+    assert customers
+    assert {c.results["churn_risk"] for c in customers} == {None}
+    assert {c.results["churn_risk_reasons"] for c in customers} == {None}
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["churn_risk_scored"] == 0
+    said = "not enough history for a churn-risk model: 0 renewals with a snapshot 90 days"
+    assert summary["churn_risk"].startswith(said)
+    assert said in " ".join(result.output.split())  # the console wraps long lines
+
+
+def test_enough_history_writes_risk_and_reasons_once(crm: SandboxCrm) -> None:
+    settings = crm.sandbox.settings
+    store = HistoryStore.open(settings.state_database_url.get_secret_value())
+    try:
+        build_history(store, 400, AS_OF)
+    finally:
+        store.close()
+
+    first = run_sync(settings, dry_run=False)
+    crm.reset_calls()
+    second = run_sync(settings, dry_run=False)
+
+    customers = crm.customers()
+    risks = [c.results["churn_risk"] for c in customers]
+    assert first.summary.churn_risk is None
+    assert first.summary.churn_risk_scored == len(customers)
+    assert all(0 <= float(risk) <= 1 for risk in risks)
+    assert len(set(risks)) > 1
+    reasons = [
+        c.results["churn_risk_reasons"] for c in customers if c.results["churn_risk_reasons"]
+    ]
+    assert len(reasons) > 1
+    said = {part.split(":")[0].split(" ")[0] for r in reasons for part in r.split("; ")}
+    assert said <= {"Health", "Logins", "logins", "no"}  # the history's features, by label
+    assert second.plan.updates == ()  # the same history and day: the same risk, not rewritten
+
+
+def _report(sandbox: RunningSandbox, output: Path) -> str:
+    result = CliRunner().invoke(app, ["report", "--output", str(output)], env=cli_env(sandbox))
+    assert result.exit_code == 0, result.output
+    return (output / "index.html").read_text(encoding="utf-8")
+
+
+def test_the_report_says_when_there_is_not_enough_history(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    page = _report(sandbox, tmp_path / "report")
+
+    assert "Not enough history for a churn-risk model: 0 closed renewals" in page
+    assert "It needs 50 renewals and 10 churned" in page
+    assert "AUC" not in page
+
+
+def test_the_report_shows_the_backtest_beside_the_health_score_alone(
+    sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    store = HistoryStore.open(sandbox.settings.state_database_url.get_secret_value())
+    try:
+        build_history(store, 400, AS_OF)
+        trained = train(store, AS_OF)
+    finally:
+        store.close()
+    assert isinstance(trained, Trained)
+    test = trained.backtest
+    assert test is not None
+
+    page = _report(sandbox, tmp_path / "report")
+
+    assert (
+        f"Trained on {test.train_renewals} renewals closed before {test.cutoff} "
+        f"({test.train_churned} churned), tested on the {test.test_renewals} closed since "
+        f"({test.test_churned} churned)"
+    ) in page
+    assert f"<td>Model</td><td>{test.model.auc:.3f}</td><td>{test.model.brier:.3f}</td>" in page
+    assert (
+        f"<td>Health score alone</td><td>{test.baseline.auc:.3f}</td>"
+        f"<td>{test.baseline.brier:.3f}</td>"
+    ) in page
+    assert page.count("Calibration by quintile of predicted risk") == 2
