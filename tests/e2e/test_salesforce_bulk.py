@@ -16,6 +16,7 @@ import pytest
 from connector.config.load import load_config
 from connector.crm.protocol import FieldChange, FieldUpdate, WriteResult
 from connector.crm.salesforce.adapter import SalesforceAdapter
+from connector.errors import ApiBudgetExhausted
 from connector.extract import extract
 from connector.run import run_sync
 from connector.sandbox.clock import SandboxClock
@@ -180,3 +181,17 @@ def test_bulk_writes_leave_the_crm_as_rest_writes_do(tmp_path: Path, project: Pa
     assert orgs["rest"]["ingest jobs"]["n"].item() == 0
     for obj in ("Account", "Task"):
         assert orgs["bulk"][obj].equals(orgs["rest"][obj], null_equal=True), obj
+
+
+def test_a_used_up_budget_stops_a_bulk_read_without_falling_back(
+    sandbox: RunningSandbox,
+) -> None:
+    settings = bulk(sandbox.settings)
+    config = load_config(settings.mappings_dir, settings.playbooks_dir, "salesforce")
+    with closing(SalesforceAdapter(settings, config.mapping)) as crm:
+        crm.read(config.mapping.account, {})
+        sandbox.org.reset_calls()
+        sandbox.org.set_remaining_api_calls(2)  # REST's first page and the job's creation
+        with pytest.raises(ApiBudgetExhausted):
+            crm.read(config.mapping.account, {})
+    assert [call.status for call in sandbox.org.calls] == [200, 200, 403]

@@ -14,7 +14,7 @@ import csv
 import io
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -35,6 +35,7 @@ Columns = Mapping[str, tuple[str, FieldInfo]]  # canonical → (SOQL path, field
 
 RESULT_SET = 50_000  # records per query result set (maxRecords): one call each
 NULL = "#N/A"  # an ingest cell that sets null; an empty cell leaves the field as it is
+UPLOAD_LIMIT = 100 * 1024 * 1024  # bytes of CSV per ingest job, Salesforce's maximum
 _REFUSED = (400, 404, 405, 409)  # the org will not run this job: do it by REST instead
 _TERMINAL = (JobState.job_complete, JobState.failed, JobState.aborted)
 _WIRE_DATETIME = "%Y-%m-%dT%H:%M:%S%.f%z"
@@ -62,7 +63,7 @@ def query_frame(
 ) -> pl.DataFrame | None:
     """A query job's results as a frame; None when the org refused, failed or aborted it."""
     operation = Operation.query_all if include_deleted else Operation.query
-    job = _refusable(client, lambda jobs: jobs.create_job(operation, query=soql), soql)
+    job = _refusable(client, lambda jobs: jobs.create_job(operation, query=soql), soql, query=True)
     if job is None or not _completed(client, str(job["id"]), soql, query=True):
         return None
     job_id, sets, locator = str(job["id"]), [], ""
@@ -82,20 +83,23 @@ def _result_set(client: SalesforceClient, job_id: str, locator: str) -> tuple[st
 def frame_from_csv(text: str, columns: Columns) -> pl.DataFrame:
     """A result set's CSV as canonical columns, typed as `frame_from_records` types REST's
     JSON: Bulk writes null as an empty value and date-times with a Z for +0000."""
-    data = text.encode()
-    raw = pl.read_csv(data, infer_schema=False) if text.strip() else pl.DataFrame()
+    schema = {canonical: info.dtype for canonical, (_, info) in columns.items()}
+    if not text.strip():
+        return pl.DataFrame(schema=schema)
+    raw = pl.read_csv(text.encode(), infer_schema=False)
     header = {name.lower(): name for name in raw.columns}
+    missing = [path for path, _ in columns.values() if path.lower() not in header]
+    if missing:
+        raise CrmError(f"Salesforce's Bulk API results have no column {missing[0]}.")
     return raw.select(
-        _typed(
-            pl.col(header[path.lower()]) if path.lower() in header else pl.lit(None), info
-        ).alias(canonical)
+        _typed(pl.col(header[path.lower()]), info).alias(canonical)
         for canonical, (path, info) in columns.items()
-    ).cast({canonical: info.dtype for canonical, (_, info) in columns.items()})
+    )
 
 
 def _typed(text: pl.Expr, info: FieldInfo) -> pl.Expr:
     value = pl.when(text != "").then(text).cast(pl.String)
-    if info.type in ("datetime",) or info.name.lower() == "systemmodstamp":
+    if info.type == "datetime" or info.name.lower() == "systemmodstamp":
         value = value.str.replace(r"Z$", "+0000")  # REST's wire form, which stamps compare in
     dtype = info.dtype
     if dtype == pl.Boolean:
@@ -125,33 +129,46 @@ def ingest(
     key_field: str,
     *,
     upsert: bool,
-) -> Settled | None:
-    """Update (or upsert by `key_field`) `rows` in one ingest job; None when the org
-    refused the job before it ran. Records neither written nor failed were not processed."""
+) -> Settled:
+    """Update (or upsert by `key_field`) `rows` in as few ingest jobs as the upload limit
+    allows. A record neither written nor failed was not processed: a job was refused, failed
+    or aborted, and no later job is tried."""
+    settled = Settled()
+    for data in csv_uploads(rows, UPLOAD_LIMIT):
+        if not _run_job(client, sobject, data, key_field, upsert, settled):
+            break
+    return settled
+
+
+def _run_job(
+    client: SalesforceClient, sobject: str, data: str, key_field: str, upsert: bool, into: Settled
+) -> bool:
+    """One ingest job of `data`, its results added to `into`; False unless it completed."""
     operation = Operation.upsert if upsert else Operation.update
     external_id = key_field if upsert else None
     job = _refusable(
         client,
         lambda jobs: jobs.create_job(operation, external_id_field=external_id),
         sobject,
-        sobject,
+        query=False,
     )
     if job is None:
-        return None
+        return False
     job_id = str(job["id"])
-    data = to_csv(rows)
-    uploaded = _refusable(client, lambda jobs: _upload(jobs, job_id, data), sobject)
-    if uploaded is None or _refusable(client, lambda jobs: jobs.close_job(job_id), sobject) is None:
-        return None  # the job stays Open and runs nothing: REST writes every record
-    _completed(client, job_id, sobject, query=False)
-    settled = Settled()
+    uploaded = _refusable(client, lambda jobs: _upload(jobs, job_id, data), sobject, query=False)
+    closed = uploaded and _refusable(
+        client, lambda jobs: jobs.close_job(job_id), sobject, query=False
+    )
+    if not closed:
+        return False  # the job stays Open and runs nothing
+    completed = _completed(client, job_id, sobject, query=False)
     for row in _result_rows(client, job_id, "successfulResults"):
-        settled.written.add(row[key_field])
+        into.written.add(row[key_field])
     for row in _result_rows(client, job_id, "failedResults"):
         code, _, rest = row["sf__Error"].partition(":")
         message = rest.removesuffix(" --").rpartition(":")[0] or rest
-        settled.failed[row[key_field]] = (code, message)
-    return settled
+        into.failed[row[key_field]] = (code, message)
+    return completed
 
 
 def _upload(jobs: _Bulk2Client, job_id: str, data: str) -> bool:
@@ -159,15 +176,31 @@ def _upload(jobs: _Bulk2Client, job_id: str, data: str) -> bool:
     return True
 
 
-def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Rows as ingest CSV: one header for all (a field a row leaves out stays as it is),
-    null as #N/A, dates ISO, booleans lower-case."""
+def csv_uploads(rows: Sequence[Mapping[str, Any]], limit: int) -> Iterator[str]:
+    """Rows as ingest CSV of at most `limit` UTF-8 bytes each, every one with the header
+    of all rows (a field a row leaves out stays as it is): null as #N/A, dates ISO,
+    booleans lower-case."""
     header = list(dict.fromkeys(name for row in rows for name in row))
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows([_cell(row[name]) if name in row else "" for name in header] for row in rows)
-    return buffer.getvalue()
+
+    def line(values: Iterable[str]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(values)
+        return buffer.getvalue()
+
+    first = line(header)
+    lines, size = [first], len(first.encode())
+    for row in rows:
+        text = line(_cell(row[name]) if name in row else "" for name in header)
+        if len(lines) > 1 and size + len(text.encode()) > limit:
+            yield "".join(lines)
+            lines, size = [first], len(first.encode())
+        lines.append(text)
+        size += len(text.encode())
+    if len(lines) > 1:
+        yield "".join(lines)
 
 
 def _cell(value: Any) -> str:
@@ -195,11 +228,12 @@ def _jobs(sf: Salesforce, sobject: str = "") -> _Bulk2Client:
 
 
 def _refusable(
-    client: SalesforceClient, step: Callable[[_Bulk2Client], T], what: str, sobject: str = ""
+    client: SalesforceClient, step: Callable[[_Bulk2Client], T], what: str, *, query: bool
 ) -> T | None:
-    """`step`'s answer, or None (logged) when the org refuses it as a request."""
+    """`step`'s answer, or None (logged) when the org refuses it as a request; `what`: the
+    query, or the object of an ingest job."""
     try:
-        return client.call(lambda sf: step(_jobs(sf, sobject)))
+        return client.call(lambda sf: step(_jobs(sf, "" if query else what)))
     except CrmError as exc:
         if exc.status not in _REFUSED:
             raise

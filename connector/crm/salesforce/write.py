@@ -72,14 +72,12 @@ def _task_label(intent: TaskIntent) -> tuple[str, str]:
 
 
 def _unsettled(
-    settled: bulk.Settled | None,
+    settled: bulk.Settled,
     items: Sequence[Item],
     keyed: Callable[[Item], tuple[str, str]],
     result: WriteResult,
 ) -> Sequence[Item]:
     """Tally what an ingest job settled into `result`; the rest are left for Collections."""
-    if settled is None:
-        return items
     left = []
     for item in items:
         key, label = keyed(item)
