@@ -13,6 +13,7 @@ import requests
 from simple_salesforce.api import Salesforce
 
 from connector.sandbox.salesforce import SandboxOrg
+from connector.sandbox.salesforce.bulk import KEPT_JOBS
 from connector.sandbox.server import RunningServer
 from tests.sandbox.conftest import API_VERSION
 
@@ -192,3 +193,13 @@ def test_simple_salesforce_bulk2_reads_and_writes_the_org(
     (result,) = sf.bulk2.Account.update(records=records, wait=0)
     assert (result["numberRecordsProcessed"], result["numberRecordsFailed"]) == (3, 0)
     assert {r["Industry"] for r in org.records("Account")} == {"Media"}
+
+
+def test_only_the_newest_jobs_are_kept(jobs: Jobs) -> None:
+    created = [
+        jobs.create("query", operation="query", query="SELECT Id FROM Account")["id"]
+        for _ in range(KEPT_JOBS + 1)
+    ]
+    assert jobs.send("GET", f"/query/{created[0]}").status_code == 404
+    assert jobs.send("GET", f"/query/{created[1]}").json()["state"] == "JobComplete"
+    assert len(set(created)) == len(created)

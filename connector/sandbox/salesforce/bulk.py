@@ -33,6 +33,7 @@ NULL = "#N/A"  # an ingest cell that sets the field to null; an empty cell leave
 INGEST_OPERATIONS = ("insert", "update", "upsert")
 QUERY_OPERATIONS = ("query", "queryAll")
 TERMINAL = ("JobComplete", "Failed", "Aborted")
+KEPT_JOBS = 50  # the newest jobs, with their data and results; older ones are gone
 
 # (SOQL, include deleted) → the query and its records in REST shape
 RunQuery = Callable[[str, bool], tuple[Query, list[dict[str, Any]]]]
@@ -104,6 +105,7 @@ class BulkJobs:
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
         self._faults: list[JobFault] = []
+        self._issued = 0
 
     def fail_next(self, fault: JobFault, times: int) -> None:
         self._faults.extend([fault] * times)
@@ -233,9 +235,12 @@ class BulkJobs:
         line_ending = str(spec.get("lineEnding") or "LF")
         if delimiter not in DELIMITERS or line_ending not in LINE_ENDINGS:
             raise SalesforceError("INVALIDJOB", "Unknown columnDelimiter or lineEnding.")
-        job_id = make_id("750", len(self._jobs) + 1)
+        self._issued += 1
+        job_id = make_id("750", self._issued)
         job = Job(job_id, operation, sobject, api_version, now, delimiter, line_ending)
         self._jobs[job_id] = job
+        while len(self._jobs) > KEPT_JOBS:  # Salesforce deletes old jobs; keep memory flat
+            del self._jobs[next(iter(self._jobs))]
         return job
 
     def _finish(self, job: Job) -> None:
