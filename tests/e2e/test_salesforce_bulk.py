@@ -171,7 +171,8 @@ def test_bulk_writes_leave_the_crm_as_rest_writes_do(tmp_path: Path, project: Pa
             outcome = run_sync(settings, dry_run=False)
             assert outcome.summary.records_written > 0
             assert outcome.summary.tasks_created > 0
-            run_sync(settings, dry_run=False)  # a rerun: upserts of the same keys
+            rerun = run_sync(settings, dry_run=False).summary  # reads by bulk, finds all done
+            assert (rerun.records_written, rerun.tasks_created) == (0, 0)
             orgs[name] = {
                 obj: pl.DataFrame(running.org.records(obj), infer_schema_length=None)
                 for obj in ("Account", "Task")
@@ -195,3 +196,37 @@ def test_a_used_up_budget_stops_a_bulk_read_without_falling_back(
         with pytest.raises(ApiBudgetExhausted):
             crm.read(config.mapping.account, {})
     assert [call.status for call in sandbox.org.calls] == [200, 200, 403]
+
+
+def test_sessions_expired_right_after_each_job_is_created_are_renewed(
+    tmp_path: Path, project: Path
+) -> None:
+    """The org times every session out the moment a job exists: each job's next call is
+    refused, the worker logs in again and carries on with the same job."""
+    running: list[RunningSandbox] = []
+    expired: list[str] = []
+
+    def expire_on_job_creation(service: str, method: str, path: str) -> None:
+        if service == "crm" and method == "POST" and path.endswith(("/jobs/query", "/jobs/ingest")):
+            running[0].org.expire_sessions()
+            expired.append(path)
+
+    with running_sandbox(
+        tmp_path / "expiring",
+        as_of=AS_OF,
+        customers=CUSTOMERS,
+        project_dir=project,
+        on_request=expire_on_job_creation,
+    ) as box:
+        running.append(box)
+        by_rest = read_frames(rest(box.settings), None)
+        one_at_a_time = bulk(box.settings).model_copy(update={"crm_concurrency": 1})
+        by_bulk = read_frames(one_at_a_time, None)
+        written = _update(one_at_a_time, box, "Media")
+        refused = sum(call.status == 401 for call in box.org.calls)
+        accounts = box.org.records("Account")
+    assert len(expired) == 5  # four query jobs, one ingest job: no job was made twice
+    assert refused == 5  # each job's next call
+    assert_same_frames(by_bulk, by_rest)
+    assert written == WriteResult(written=len(accounts))
+    assert {a["Industry"] for a in accounts} == {"Media"}
