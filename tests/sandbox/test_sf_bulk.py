@@ -203,3 +203,15 @@ def test_only_the_newest_jobs_are_kept(jobs: Jobs) -> None:
     assert jobs.send("GET", f"/query/{created[0]}").status_code == 404
     assert jobs.send("GET", f"/query/{created[1]}").json()["state"] == "JobComplete"
     assert len(set(created)) == len(created)
+
+
+def test_a_query_job_is_aborted_before_it_completes_and_then_has_no_results(
+    jobs: Jobs,
+) -> None:
+    job = jobs.create("query", operation="query", query="SELECT Id FROM Account")
+    aborted = jobs.send("PATCH", f"/query/{job['id']}", json={"state": "Aborted"})
+    assert aborted.json()["state"] == "Aborted"
+    assert jobs.send("GET", f"/query/{job['id']}").json()["state"] == "Aborted"
+    assert jobs.send("GET", f"/query/{job['id']}/results").status_code == 400
+    again = jobs.send("PATCH", f"/query/{job['id']}", json={"state": "Aborted"})
+    assert again.json()[0]["errorCode"] == "INVALIDJOBSTATE"

@@ -281,6 +281,6 @@ def _completed(client: SalesforceClient, job_id: str, what: str, *, query: bool)
         state=state,
         error=info.get("errorMessage"),
     )
-    if state not in _TERMINAL:
-        client.call(lambda sf: _jobs(sf).abort_job(job_id, query))
+    if state not in _TERMINAL:  # given up on: stop it, unless it ended meanwhile
+        _refusable(client, lambda jobs: jobs.abort_job(job_id, query), what, query=query)
     return False

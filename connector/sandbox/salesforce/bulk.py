@@ -142,6 +142,16 @@ class BulkJobs:
         job.fault = self._fault_for(True)
         return job.info()
 
+    def abort_query(self, job_id: str, body: Any) -> dict[str, Any]:
+        job = self.job(job_id, query=True)
+        state = _object_body(body).get("state")
+        if state != "Aborted" or job.state in TERMINAL:
+            raise SalesforceError(
+                "INVALIDJOBSTATE", f"The job in state {job.state} cannot be set to {state}."
+            )
+        job.state, job.rows = "Aborted", []
+        return job.info()
+
     def query_info(self, job_id: str) -> dict[str, Any]:
         job = self.job(job_id, query=True)
         if job.state == "UploadComplete":

@@ -31,7 +31,7 @@ class BulkApi:
         jobs = f"{api}/jobs"
         return [
             Rule(f"{jobs}/query", methods=["POST"], endpoint=self._create_query),
-            Rule(f"{jobs}/query/<job_id>", methods=["GET"], endpoint=self._query_info),
+            Rule(f"{jobs}/query/<job_id>", methods=["GET", "PATCH"], endpoint=self._query_job),
             Rule(f"{jobs}/query/<job_id>/results", methods=["GET"], endpoint=self._results),
             Rule(f"{jobs}/ingest", methods=["POST"], endpoint=self._create_ingest),
             Rule(f"{jobs}/ingest/<job_id>", methods=["GET", "PATCH"], endpoint=self._ingest),
@@ -50,8 +50,11 @@ class BulkApi:
 
         return _json(self._jobs(lambda jobs: jobs.create_query(body, version, now, run_query)))
 
-    def _query_info(self, request: Request, version: str, job_id: str) -> Response:
-        return _json(self._jobs(lambda jobs: jobs.query_info(job_id)))
+    def _query_job(self, request: Request, version: str, job_id: str) -> Response:
+        if request.method == "GET":
+            return _json(self._jobs(lambda jobs: jobs.query_info(job_id)))
+        body = _body(request)
+        return _json(self._jobs(lambda jobs: jobs.abort_query(job_id, body)))
 
     def _results(self, request: Request, version: str, job_id: str) -> Response:
         locator = request.args.get("locator") or None
