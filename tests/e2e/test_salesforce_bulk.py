@@ -15,6 +15,7 @@ import pytest
 
 from connector.config.load import load_config
 from connector.crm.protocol import FieldChange, FieldUpdate, WriteResult
+from connector.crm.salesforce import bulk as bulk_path
 from connector.crm.salesforce.adapter import SalesforceAdapter
 from connector.errors import ApiBudgetExhausted
 from connector.extract import extract
@@ -230,3 +231,18 @@ def test_sessions_expired_right_after_each_job_is_created_are_renewed(
     assert_same_frames(by_bulk, by_rest)
     assert written == WriteResult(written=len(accounts))
     assert {a["Industry"] for a in accounts} == {"Media"}
+
+
+def test_a_query_job_that_never_ends_is_aborted_and_read_by_rest(
+    sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(
+        bulk_path, "POLLING", bulk_path.Polling(first=0.01, most=0.01, timeout=0.05)
+    )
+    sandbox.org.fail_bulk_jobs("query", state="InProgress", times=4)
+    by_bulk = read_frames(bulk(sandbox.settings), None)
+    assert_same_frames(by_bulk, read_frames(rest(sandbox.settings), None))
+    aborts = [c for c in sandbox.org.calls if c.method == "PATCH" and "/jobs/query/" in c.path]
+    assert len(aborts) == 4
+    assert all(c.status == 200 for c in aborts)
+    assert sandbox.org.count_calls("GET", "/results") == 0

@@ -154,7 +154,7 @@ class BulkJobs:
 
     def query_info(self, job_id: str) -> dict[str, Any]:
         job = self.job(job_id, query=True)
-        if job.state == "UploadComplete":
+        if job.state == "UploadComplete":  # the first question after creation
             self._finish(job)
         return job.info()
 
@@ -256,6 +256,8 @@ class BulkJobs:
     def _finish(self, job: Job) -> None:
         if job.fault is None:
             job.state = "JobComplete"
+        elif job.fault.state == "InProgress":
+            job.state = "InProgress"  # never done: a stuck job, until someone aborts it
         else:
             job.state, job.error = job.fault.state, job.fault.message
             job.rows = []

@@ -266,9 +266,11 @@ class SandboxOrg:
         processed: int = 0,
     ) -> None:
         """The next `times` Bulk API 2.0 jobs of `kind` ("query" or "ingest") end `state`
-        (Failed or Aborted) with `message`, an ingest job after writing `processed` rows."""
-        if kind not in ("query", "ingest") or state not in ("Failed", "Aborted"):
-            raise ValueError("kind is query or ingest, state Failed or Aborted")
+        (Failed or Aborted) with `message`, an ingest job after writing `processed` rows; a
+        query job may instead stay InProgress until it is aborted."""
+        states = ("Failed", "Aborted", "InProgress") if kind == "query" else ("Failed", "Aborted")
+        if kind not in ("query", "ingest") or state not in states:
+            raise ValueError(f"a {kind} job can be made to end {' or '.join(states)}")
         with self._lock:
             self._bulk.fail_next(JobFault(kind == "query", state, message, processed), times)
 
