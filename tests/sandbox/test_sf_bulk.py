@@ -14,6 +14,7 @@ from simple_salesforce.api import Salesforce
 
 from connector.sandbox.salesforce import SandboxOrg
 from connector.sandbox.salesforce.bulk import KEPT_JOBS
+from connector.sandbox.salesforce.ids import make_id
 from connector.sandbox.server import RunningServer
 from tests.sandbox.conftest import API_VERSION
 
@@ -215,3 +216,29 @@ def test_a_query_job_is_aborted_before_it_completes_and_then_has_no_results(
     assert jobs.send("GET", f"/query/{job['id']}/results").status_code == 400
     again = jobs.send("PATCH", f"/query/{job['id']}", json={"state": "Aborted"})
     assert again.json()[0]["errorCode"] == "INVALIDJOBSTATE"
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "code"),
+    [
+        ("Product_Tenant_Id__c", "T" * 41, "STRING_TOO_LONG"),
+        ("Type", "Reseller", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"),
+        ("CS_Health_Score__c", "10000", "NUMBER_OUTSIDE_VALID_RANGE"),
+        ("CreatedDate", "2026-01-01T00:00:00Z", "INVALID_FIELD_FOR_INSERT_UPDATE"),
+        ("Name", "#N/A", "REQUIRED_FIELD_MISSING"),
+        ("CSM__c", "nobody", "MALFORMED_ID"),
+        ("CSM__c", make_id("005", 999), "INVALID_CROSS_REFERENCE_KEY"),
+    ],
+)
+def test_ingest_rows_meet_the_checks_a_collection_call_does(
+    jobs: Jobs, org: SandboxOrg, owner: str, column: str, cell: str, code: str
+) -> None:
+    ids = _accounts(org, owner, 1)
+    before = org.get("Account", ids[0])
+    data = f"Id,{column}\n{ids[0]},{cell}\n"
+    info = jobs.ingest(data, object="Account", operation="update")
+    (failed,) = jobs.rows(f"/ingest/{info['id']}/failedResults")
+    assert failed["sf__Error"].startswith(f"{code}:")
+    assert failed["sf__Error"].endswith(f":{column} --")
+    assert jobs.rows(f"/ingest/{info['id']}/successfulResults") == []
+    assert org.get("Account", ids[0]) == before
