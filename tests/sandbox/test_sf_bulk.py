@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from typing import Any
 
 import pytest
@@ -43,8 +44,11 @@ class Jobs:
         assert self.send("PUT", f"/ingest/{job['id']}/batches", data=data).status_code == 201
         closed = self.send("PATCH", f"/ingest/{job['id']}", json={"state": "UploadComplete"})
         assert closed.json()["state"] == "UploadComplete"
-        info: dict[str, Any] = self.send("GET", f"/ingest/{job['id']}").json()
-        return info
+        while True:  # the org runs the job in the background
+            info: dict[str, Any] = self.send("GET", f"/ingest/{job['id']}").json()
+            if info["state"] in ("JobComplete", "Failed", "Aborted"):
+                return info
+            time.sleep(0.01)
 
     def rows(self, path: str) -> list[dict[str, str]]:
         response = self.send("GET", path)

@@ -3,8 +3,9 @@ time, and ingest jobs whose CSV rows go through the same parsing, validation and
 security as an sObject Collections call.
 
 A query job runs its SOQL when it is created (UploadComplete) and reports JobComplete when
-first asked; an ingest job runs its rows when its upload is marked UploadComplete. A job a
-test arranged to fail (`fail_next`) ends Failed or Aborted instead, its rows unprocessed
+first asked; an ingest job runs its rows once its upload is marked UploadComplete, in the
+background and a step at a time (InProgress), as Salesforce does. A job a test arranged to
+fail (`fail_next`) ends Failed or Aborted instead, its rows unprocessed
 from `processed` on. Not thread-safe on its own: `SandboxOrg` serialises access.
 """
 
@@ -34,6 +35,7 @@ INGEST_OPERATIONS = ("insert", "update", "upsert")
 QUERY_OPERATIONS = ("query", "queryAll")
 TERMINAL = ("JobComplete", "Failed", "Aborted")
 KEPT_JOBS = 50  # the newest jobs, with their data and results; older ones are gone
+STEP = 200  # ingest rows written at a time, between which the org answers other requests
 
 # (SOQL, include deleted) → the query and its records in REST shape
 RunQuery = Callable[[str, bool], tuple[Query, list[dict[str, Any]]]]
@@ -55,6 +57,7 @@ class Job:
     error: str | None = None
     fault: JobFault | None = None
     header: list[str] = field(default_factory=list)
+    cursor: int = 0  # the next ingest row to write
     rows: list[list[str]] = field(default_factory=list)  # a query's results or an upload
     successful: list[list[str]] = field(default_factory=list)  # sf__Id, sf__Created, row
     failed: list[list[str]] = field(default_factory=list)  # sf__Id, sf__Error, row
@@ -208,22 +211,47 @@ class BulkJobs:
             raise SalesforceError("INVALIDBATCH", "The CSV data has no header row.")
         job.header, job.rows = lines[0], [line for line in lines[1:] if line]
 
-    def set_state(
-        self, job_id: str, body: Any, obj: Callable[[str], ObjectSchema], run_write: RunWrite
-    ) -> dict[str, Any]:
+    def set_state(self, job_id: str, body: Any) -> dict[str, Any]:
+        """Abort a job, or mark its upload complete: `process` then runs it, a step at a
+        time, while the client asks for its state."""
         job = self.job(job_id, query=False)
         state = _object_body(body).get("state")
         if state == "Aborted" and job.state not in TERMINAL:
-            job.state, job.unprocessed = "Aborted", list(job.rows)
+            job.state, job.unprocessed = "Aborted", job.rows[job.cursor :]
         elif state == "UploadComplete" and job.state == "Open":
-            answer = {**job.info(), "state": "UploadComplete"}
-            self._ingest(job, obj(job.sobject), run_write)
-            return answer
+            job.state = "UploadComplete"
         else:
             raise SalesforceError(
                 "INVALIDJOBSTATE", f"The job in state {job.state} cannot be set to {state}."
             )
         return job.info()
+
+    def process(self, job_id: str, obj: Callable[[str], ObjectSchema], run_write: RunWrite) -> bool:
+        """Write the next `STEP` rows of an ingest job whose upload is complete; False once
+        it has ended (or was aborted), True while rows are left."""
+        job = self.job(job_id, query=False)
+        if job.state == "UploadComplete":
+            job.state = "InProgress"
+            missing = [name for name in job.header if obj(job.sobject).field(name) is None]
+            if missing:
+                job.state = "Failed"
+                job.error = f"InvalidBatch : Field name not found : {missing[0]}"
+                job.unprocessed = list(job.rows)
+                return False
+        if job.state != "InProgress":
+            return False
+        stop = len(job.rows) if job.fault is None else min(job.fault.processed, len(job.rows))
+        end = min(stop, job.cursor + STEP)
+        self._ingest(job, job.rows[job.cursor : end], obj(job.sobject), run_write)
+        job.cursor = end
+        if end < stop:
+            return True
+        job.unprocessed = job.rows[stop:]
+        if job.fault is None:
+            job.state = "JobComplete"
+        else:
+            job.state, job.error = job.fault.state, job.fault.message
+        return False
 
     def ingest_info(self, job_id: str) -> dict[str, Any]:
         return self.job(job_id, query=False).info()
@@ -262,14 +290,9 @@ class BulkJobs:
             job.state, job.error = job.fault.state, job.fault.message
             job.rows = []
 
-    def _ingest(self, job: Job, obj: ObjectSchema, run_write: RunWrite) -> None:
-        missing = [name for name in job.header if obj.field(name) is None]
-        if missing:
-            job.state, job.error = "Failed", f"InvalidBatch : Field name not found : {missing[0]}"
-            job.unprocessed = list(job.rows)
-            return
-        stop = len(job.rows) if job.fault is None else min(job.fault.processed, len(job.rows))
-        rows = job.rows[:stop]
+    def _ingest(
+        self, job: Job, rows: list[list[str]], obj: ObjectSchema, run_write: RunWrite
+    ) -> None:
         prepared: list[tuple[int, dict[str, Any]]] = []
         for index, row in enumerate(rows):
             try:
@@ -282,11 +305,6 @@ class BulkJobs:
         results = run_write(collection, write or upsert_by(job.external_id or ""))
         for (index, _), result in zip(prepared, results, strict=True):
             self._record(job, rows[index], result)
-        job.unprocessed = job.rows[stop:]
-        if job.fault is None:
-            job.state = "JobComplete"
-        else:
-            job.state, job.error = job.fault.state, job.fault.message
 
     def _record(self, job: Job, row: list[str], result: dict[str, Any]) -> None:
         if result["success"]:

@@ -4,6 +4,7 @@ info, CSV job data in, CSV results out with `Sforce-Locator` and `Sforce-NumberO
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -76,9 +77,15 @@ class BulkApi:
         if request.method == "GET":
             return _json(self._jobs(lambda jobs: jobs.ingest_info(job_id)))
         body = _body(request)
-        return _json(
-            self._jobs(lambda jobs: jobs.set_state(job_id, body, self._object, self._write))
-        )
+        answer = self._jobs(lambda jobs: jobs.set_state(job_id, body))
+        if answer["state"] == "UploadComplete":
+            threading.Thread(target=self._process, args=(job_id,), daemon=True).start()
+        return _json(answer)
+
+    def _process(self, job_id: str) -> None:
+        """Run an ingest job in the background, a step at a time under the org's lock."""
+        while self._jobs(lambda jobs: jobs.process(job_id, self._object, self._write)):
+            pass
 
     def _upload(self, request: Request, version: str, job_id: str) -> Response:
         data = request.get_data()
