@@ -90,6 +90,16 @@ class Settings(BaseSettings):
         le=1,
         description="Stop before a phase would take the org past this share of its daily API calls",
     )
+    salesforce_bulk_read_above: int = Field(
+        default=10_000,
+        ge=0,
+        description="A Salesforce query selecting more records runs as a Bulk API 2.0 job",
+    )
+    salesforce_bulk_write_above: int = Field(
+        default=2_000,
+        ge=0,
+        description="More Salesforce records than this to write go in a Bulk API 2.0 job",
+    )
     crm_concurrency: int = Field(
         default=4, ge=1, le=16, description="CRM queries read at once (a page each in flight)"
     )

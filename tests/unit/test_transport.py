@@ -1338,7 +1338,10 @@ THE_POLICY = CONNECTOR / "transport.py"
 # Pacing is not retrying: the HubSpot limiter waits for a free slot in the portal's window
 # before a request is sent (and for the pause the policy tells it after a 429). It sleeps
 # only through its injected `sleep` field, so a test's clock can stand in for it.
-PACERS = {CONNECTOR / "crm" / "hubspot" / "rate_limit.py"}
+PACERS = {
+    CONNECTOR / "crm" / "hubspot" / "rate_limit.py",
+    CONNECTOR / "crm" / "salesforce" / "bulk.py",  # waits between Bulk API job polls
+}
 
 
 def _worker_modules() -> list[Path]:

@@ -112,6 +112,8 @@ class SalesforceClient:
         self._classify = functools.partial(classify, renewable=can_refresh(settings))
         self._describes: dict[str, ObjectDescription] = {}
         self._describing = threading.Lock()  # reads run side by side: describe each once
+        self.bulk_read_above = settings.salesforce_bulk_read_above  # records, see `bulk`
+        self.bulk_write_above = settings.salesforce_bulk_write_above
         self._sf = self._login()
 
     def _login(self) -> Salesforce:
@@ -148,7 +150,15 @@ class SalesforceClient:
     def query(self, soql: str, *, include_deleted: bool = False) -> Iterator[dict[str, Any]]:
         """Records of every page; each page is one retried call. `include_deleted`:
         queryAll, deleted records (IsDeleted) too."""
+        yield from self.records_from(self.first_page(soql, include_deleted=include_deleted))
+
+    def first_page(self, soql: str, *, include_deleted: bool = False) -> dict[str, Any]:
+        """The query's first page, whose `totalSize` says how many records it selects."""
         page: dict[str, Any] = self.call(lambda sf: sf.query(soql, include_deleted=include_deleted))
+        return page
+
+    def records_from(self, page: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The records of a query's first `page` and of every page after it."""
         yield from page["records"]
         while not page["done"]:
             page = self._query_more(page["nextRecordsUrl"])

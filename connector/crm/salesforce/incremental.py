@@ -26,8 +26,9 @@ from datetime import datetime, timedelta
 import polars as pl
 
 from connector.config.mapping import ObjectMapping
+from connector.crm.salesforce.bulk import read_frame
 from connector.crm.salesforce.client import SalesforceClient
-from connector.crm.salesforce.describe import FieldInfo, frame_from_records
+from connector.crm.salesforce.describe import FieldInfo
 from connector.crm.salesforce.read import resolve
 from connector.logs import event
 from connector.store import CrmMirror, HistoryStore
@@ -166,7 +167,7 @@ def _read_full(
 ) -> CrmMirror:
     columns = {**read.columns, **read.stamp_columns}
     soql = read.soql([path for path, _ in columns.values()], None)
-    frame, seen = _stamped(frame_from_records(client.query(soql), columns), read)
+    frame, seen = _stamped(read_frame(client, soql, columns), read)
     outside = pl.DataFrame(schema={ID: pl.String, STAMP: pl.String})
     watermark = _newest(seen, started)
     return CrmMirror(read.fingerprint, watermark, now, frame.sort(ID), outside)
@@ -188,9 +189,7 @@ def _read_changes(
     condition = read.changed_since(mirror.watermark - overlap)
     probe = {ID: ("Id", _ID_INFO), "__deleted": ("IsDeleted", _DELETED_INFO), **read.stamp_columns}
     soql = read.soql([path for path, _ in probe.values()], condition, filtered=False)
-    changed, seen = _stamped(
-        frame_from_records(client.query(soql, include_deleted=True), probe), read
-    )
+    changed, seen = _stamped(read_frame(client, soql, probe, include_deleted=True), read)
     live = changed.filter(~pl.col("__deleted")).select(ID, STAMP)
     known = pl.concat([mirror.records.select(ID, STAMP), mirror.outside])
     unknown = live.join(known, on=[ID, STAMP], how="anti")
@@ -205,7 +204,7 @@ def _read_changes(
     if not unknown.is_empty():
         columns = {**read.columns, **read.stamp_columns}
         soql = read.soql([path for path, _ in columns.values()], condition)
-        delta, delta_seen = _stamped(frame_from_records(client.query(soql), columns), read)
+        delta, delta_seen = _stamped(read_frame(client, soql, columns), read)
         watermark = _newest(watermark, delta_seen)
         stale = pl.concat([live[ID], delta[ID]]).implode()
         records = pl.concat([records.filter(~pl.col(ID).is_in(stale)), delta])

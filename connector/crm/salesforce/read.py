@@ -10,8 +10,9 @@ from simple_salesforce.format import format_soql
 
 from connector.config.mapping import ObjectMapping, TaskMapping
 from connector.crm.protocol import KEY_SEPARATOR, ExistingTask
+from connector.crm.salesforce.bulk import read_frame
 from connector.crm.salesforce.client import SalesforceClient
-from connector.crm.salesforce.describe import FieldInfo, frame_from_records
+from connector.crm.salesforce.describe import FieldInfo
 from connector.errors import CrmError
 
 KEYS_PER_QUERY = 500  # keeps `IN (...)` well under SOQL's 100,000-character limit
@@ -51,7 +52,7 @@ def read_object(
     if where:
         soql += f" WHERE {where}"
     soql += " ORDER BY Id"
-    return frame_from_records(client.query(soql), resolved)
+    return read_frame(client, soql, resolved)
 
 
 def find_tasks(

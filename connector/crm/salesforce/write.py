@@ -6,22 +6,29 @@ make a second task; a refused record fails alone and the rest of its batch is wr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from connector.config.mapping import TaskMapping
 from connector.crm.protocol import FieldUpdate, TaskIntent, WriteFailure, WriteResult
+from connector.crm.salesforce import bulk
 from connector.crm.salesforce.client import SalesforceClient
 from connector.errors import CrmError
 
 COLLECTION_LIMIT = 200  # records per sObject Collections call, Salesforce's maximum
+Item = TypeVar("Item")
 
 
 def update_records(
     client: SalesforceClient, sobject: str, updates: Sequence[FieldUpdate], result: WriteResult
 ) -> WriteResult:
-    """Collections of 200, each tallied into `result` as soon as it is answered."""
+    """Collections of 200, each tallied into `result` as soon as it is answered; above
+    the bulk threshold, one ingest job first and Collections for what it did not settle."""
+    if len(updates) > client.bulk_write_above:
+        rows = [{"Id": u.record_id, **u.values()} for u in updates]
+        settled = bulk.ingest(client, sobject, rows, "Id", upsert=False)
+        updates = _unsettled(settled, updates, lambda u: (u.record_id, u.label), result)
     for start in range(0, len(updates), COLLECTION_LIMIT):
         chunk = updates[start : start + COLLECTION_LIMIT]
         records = [
@@ -45,13 +52,43 @@ def upsert_tasks(
     result: WriteResult,
 ) -> WriteResult:
     path = f"composite/sobjects/{tasks.object}/{tasks.key_field}"
+    if len(intents) > client.bulk_write_above:
+        rows = [_task_record(tasks, intent) for intent in intents]
+        for row in rows:
+            del row["attributes"]
+        settled = bulk.ingest(client, tasks.object, rows, tasks.key_field, upsert=True)
+        intents = _unsettled(settled, intents, _task_label, result)
     for start in range(0, len(intents), COLLECTION_LIMIT):
         chunk = intents[start : start + COLLECTION_LIMIT]
         records = [_task_record(tasks, intent) for intent in chunk]
         outcomes = _collection(client, path, records)
         for intent, outcome in zip(chunk, outcomes, strict=True):
-            _tally(result, outcome, intent.key, f"{intent.account_name}: {intent.subject}")
+            _tally(result, outcome, *_task_label(intent))
     return result
+
+
+def _task_label(intent: TaskIntent) -> tuple[str, str]:
+    return intent.key, f"{intent.account_name}: {intent.subject}"
+
+
+def _unsettled(
+    settled: bulk.Settled,
+    items: Sequence[Item],
+    keyed: Callable[[Item], tuple[str, str]],
+    result: WriteResult,
+) -> Sequence[Item]:
+    """Tally what an ingest job settled into `result`; the rest are left for Collections."""
+    left = []
+    for item in items:
+        key, label = keyed(item)
+        if key in settled.written:
+            result.written += 1
+        elif key in settled.failed:
+            code, message = settled.failed[key]
+            result.failures.append(WriteFailure(key, label, code, message))
+        else:
+            left.append(item)
+    return left
 
 
 def _task_record(tasks: TaskMapping, task: TaskIntent) -> dict[str, Any]:

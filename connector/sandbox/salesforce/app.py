@@ -1,6 +1,7 @@
 """The sandbox org over Salesforce's REST wire protocol, as a WSGI app: the OAuth token
 endpoint and the /services/data resources simple-salesforce uses (query, describe, limits,
-sObject Collections, single records), with Salesforce's status codes and error arrays.
+sObject Collections, single records, Bulk API 2.0 jobs), with Salesforce's status codes and
+error arrays.
 
 Every call under /services/data is logged on the org and answered with `Sforce-Limit-Info`;
 arranged faults are applied here, around the real handling of the request.
@@ -19,6 +20,7 @@ from werkzeug.routing import BaseConverter, Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from connector.sandbox.salesforce.auth import ORG_ID, OAuthError
+from connector.sandbox.salesforce.bulk_api import BulkApi
 from connector.sandbox.salesforce.composite import (
     Collection,
     create,
@@ -89,6 +91,7 @@ class SalesforceApp:
                     methods=["POST"],
                     endpoint=self._create_custom_field,
                 ),
+                *BulkApi(org).rules(api),
             ],
             converters={"version": _ApiVersion},
             strict_slashes=False,

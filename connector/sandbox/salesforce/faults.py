@@ -76,3 +76,14 @@ class FaultPlan:
                 del self._passes[index]
                 return self._pending.pop(index)
         return None
+
+
+@dataclass(frozen=True)
+class JobFault:
+    """A Bulk API 2.0 job that ends `state` (Failed or Aborted) with `message`, after
+    `processed` of an ingest job's rows were written."""
+
+    query: bool  # a query job; else an ingest job
+    state: str
+    message: str
+    processed: int = 0

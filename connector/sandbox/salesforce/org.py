@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from connector.sandbox.salesforce.auth import (
     INTEGRATION_USER_ID,
@@ -21,19 +21,21 @@ from connector.sandbox.salesforce.auth import (
     SecretClient,
     Sessions,
 )
+from connector.sandbox.salesforce.bulk import BulkJobs
 from connector.sandbox.salesforce.composite import Collection, Write, run_collection
 from connector.sandbox.salesforce.cursors import QueryCursors
 from connector.sandbox.salesforce.errors import ErrorDetail, RecordRejected, SalesforceError
-from connector.sandbox.salesforce.faults import Fault, FaultPlan
+from connector.sandbox.salesforce.faults import Fault, FaultPlan, JobFault
 from connector.sandbox.salesforce.field_access import ACCESS_OBJECTS, editable_fields, with_access
 from connector.sandbox.salesforce.ids import make_id
 from connector.sandbox.salesforce.records import RecordStore
 from connector.sandbox.salesforce.schema import DEFAULT_SCHEMA, FieldSchema, ObjectSchema
-from connector.sandbox.salesforce.soql import parse_query
+from connector.sandbox.salesforce.soql import Query, parse_query
 from connector.sandbox.salesforce.validation import ValidationRule
 from connector.sandbox.salesforce.values import FieldTypeError, prepare
 
 API_DAILY_LIMIT = 15000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class SandboxOrg:
         self._sessions = Sessions()
         self._faults = FaultPlan()
         self._cursors = QueryCursors()
+        self._bulk = BulkJobs()
         self._calls: list[ApiCall] = []
         self._usage = (self.today(), 0)  # (day, calls served that day)
 
@@ -136,6 +139,14 @@ class SandboxOrg:
     ) -> dict[str, Any]:
         """The first page of a query's results (queryAll's with `include_deleted`)."""
         with self._lock:
+            _, rows = self.run_query(soql, api_version, include_deleted)
+            return self._cursors.first_page(rows, batch_size, api_version)
+
+    def run_query(
+        self, soql: str, api_version: str, include_deleted: bool = False
+    ) -> tuple[Query, list[dict[str, Any]]]:
+        """The parsed query and every record it selects, in REST shape."""
+        with self._lock:
             query = parse_query(soql, self.schema)
             rows = query.execute(
                 self._store,
@@ -143,7 +154,7 @@ class SandboxOrg:
                 api_version=api_version,
                 include_deleted=include_deleted,
             )
-            return self._cursors.first_page(rows, batch_size, api_version)
+            return query, rows
 
     def query_more(self, locator: str, *, api_version: str) -> dict[str, Any]:
         with self._lock:
@@ -157,6 +168,11 @@ class SandboxOrg:
             if any(sobject in ACCESS_OBJECTS for sobject, _ in collection.records):
                 self._apply_field_access()
             return results
+
+    def with_bulk_jobs(self, action: Callable[[BulkJobs], T]) -> T:
+        """`action` on the org's Bulk API 2.0 jobs, serialised with every other request."""
+        with self._lock:
+            return action(self._bulk)
 
     def read(self, sobject: str, record_id: str) -> dict[str, Any] | None:
         with self._lock:
@@ -239,6 +255,24 @@ class SandboxOrg:
         )
         with self._lock:
             self._faults.add(fault, times, after)
+
+    def fail_bulk_jobs(
+        self,
+        kind: str,
+        *,
+        times: int = 1,
+        state: str = "Failed",
+        message: str = "InternalServerError : the job could not be completed",
+        processed: int = 0,
+    ) -> None:
+        """The next `times` Bulk API 2.0 jobs of `kind` ("query" or "ingest") end `state`
+        (Failed or Aborted) with `message`, an ingest job after writing `processed` rows; a
+        query job may instead stay InProgress until it is aborted."""
+        states = ("Failed", "Aborted", "InProgress") if kind == "query" else ("Failed", "Aborted")
+        if kind not in ("query", "ingest") or state not in states:
+            raise ValueError(f"a {kind} job can be made to end {' or '.join(states)}")
+        with self._lock:
+            self._bulk.fail_next(JobFault(kind == "query", state, message, processed), times)
 
     def clear_faults(self) -> None:
         """The outage is over: every fault not yet used is dropped."""

@@ -1,0 +1,286 @@
+"""Bulk API 2.0 for large reads and writes, through simple-salesforce's `bulk2` client.
+
+A query that selects more records than SALESFORCE_BULK_READ_ABOVE (REST's first page says
+how many) runs as a query job, its CSV result sets parsed straight into polars and typed as
+the REST path types them; more records to write than SALESFORCE_BULK_WRITE_ABOVE go in one
+ingest job. Each job step is one `SalesforceClient.call`: counted, retried, its session
+renewed, stopped by the budget. A job the org refuses, fails or aborts is logged and its
+work done by REST: the whole read, or the records the job did not settle.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+import polars as pl
+from simple_salesforce.api import Salesforce
+from simple_salesforce.bulk2 import JobState, Operation, SFBulk2Handler, _Bulk2Client
+
+from connector.crm.salesforce.client import SalesforceClient
+from connector.crm.salesforce.describe import FieldInfo, frame_from_records
+from connector.errors import CrmError
+from connector.logs import event
+
+log = logging.getLogger("connector.crm.salesforce")
+
+T = TypeVar("T")
+Columns = Mapping[str, tuple[str, FieldInfo]]  # canonical → (SOQL path, field)
+
+RESULT_SET = 50_000  # records per query result set (maxRecords): one call each
+NULL = "#N/A"  # an ingest cell that sets null; an empty cell leaves the field as it is
+UPLOAD_LIMIT = 100 * 1024 * 1024  # bytes of CSV per ingest job, Salesforce's maximum
+_REFUSED = (400, 404, 405, 409)  # the org will not run this job: do it by REST instead
+_TERMINAL = (JobState.job_complete, JobState.failed, JobState.aborted)
+_WIRE_DATETIME = "%Y-%m-%dT%H:%M:%S%.f%z"
+
+
+# -- reads -----------------------------------------------------------------------------------
+
+
+def read_frame(
+    client: SalesforceClient, soql: str, columns: Columns, *, include_deleted: bool = False
+) -> pl.DataFrame:
+    """`soql`'s records as canonical typed columns: by REST, or by a query job when REST's
+    first page says there are more than the threshold (that page is then not used)."""
+    page = client.first_page(soql, include_deleted=include_deleted)
+    if page["totalSize"] <= client.bulk_read_above:
+        return frame_from_records(client.records_from(page), columns)
+    frame = query_frame(client, soql, columns, include_deleted=include_deleted)
+    if frame is None:
+        return frame_from_records(client.query(soql, include_deleted=include_deleted), columns)
+    return frame
+
+
+def query_frame(
+    client: SalesforceClient, soql: str, columns: Columns, *, include_deleted: bool = False
+) -> pl.DataFrame | None:
+    """A query job's results as a frame; None when the org refused, failed or aborted it."""
+    operation = Operation.query_all if include_deleted else Operation.query
+    job = _refusable(client, lambda jobs: jobs.create_job(operation, query=soql), soql, query=True)
+    if job is None or not _completed(client, str(job["id"]), soql, query=True):
+        return None
+    job_id, sets, locator = str(job["id"]), [], ""
+    while True:
+        text, locator = _result_set(client, job_id, locator)
+        sets.append(frame_from_csv(text, columns))
+        if not locator:
+            return pl.concat(sets)
+
+
+def _result_set(client: SalesforceClient, job_id: str, locator: str) -> tuple[str, str]:
+    """One result set's CSV (one call) and the locator of the next ("" after the last)."""
+    result = client.call(lambda sf: _jobs(sf).get_query_results(job_id, locator, RESULT_SET))
+    return result["records"] or "", result["locator"]
+
+
+def frame_from_csv(text: str, columns: Columns) -> pl.DataFrame:
+    """A result set's CSV as canonical columns, typed as `frame_from_records` types REST's
+    JSON: Bulk writes null as an empty value and date-times with a Z for +0000."""
+    schema = {canonical: info.dtype for canonical, (_, info) in columns.items()}
+    if not text.strip():
+        return pl.DataFrame(schema=schema)
+    raw = pl.read_csv(text.encode(), infer_schema=False)
+    header = {name.lower(): name for name in raw.columns}
+    missing = [path for path, _ in columns.values() if path.lower() not in header]
+    if missing:
+        raise CrmError(f"Salesforce's Bulk API results have no column {missing[0]}.")
+    return raw.select(
+        _typed(pl.col(header[path.lower()]), info).alias(canonical)
+        for canonical, (path, info) in columns.items()
+    )
+
+
+def _typed(text: pl.Expr, info: FieldInfo) -> pl.Expr:
+    value = pl.when(text != "").then(text).cast(pl.String)
+    if info.type == "datetime" or info.name.lower() == "systemmodstamp":
+        value = value.str.replace(r"Z$", "+0000")  # REST's wire form, which stamps compare in
+    dtype = info.dtype
+    if dtype == pl.Boolean:
+        return value == "true"
+    if dtype == pl.Date:
+        return value.str.to_date("%Y-%m-%d")
+    if isinstance(dtype, pl.Datetime):
+        return value.str.to_datetime(_WIRE_DATETIME, time_unit="ms", time_zone="UTC")
+    return value.cast(dtype, strict=False)
+
+
+# -- writes ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Settled:
+    """What an ingest job did with each record, by the record's key (Id or External ID)."""
+
+    written: set[str] = field(default_factory=set)
+    failed: dict[str, tuple[str, str]] = field(default_factory=dict)  # key → (code, message)
+
+
+def ingest(
+    client: SalesforceClient,
+    sobject: str,
+    rows: Sequence[Mapping[str, Any]],
+    key_field: str,
+    *,
+    upsert: bool,
+) -> Settled:
+    """Update (or upsert by `key_field`) `rows` in as few ingest jobs as the upload limit
+    allows. A record neither written nor failed was not processed: a job was refused, failed
+    or aborted, and no later job is tried."""
+    settled = Settled()
+    for data in csv_uploads(rows, UPLOAD_LIMIT):
+        if not _run_job(client, sobject, data, key_field, upsert, settled):
+            break
+    return settled
+
+
+def _run_job(
+    client: SalesforceClient, sobject: str, data: str, key_field: str, upsert: bool, into: Settled
+) -> bool:
+    """One ingest job of `data`, its results added to `into`; False unless it completed."""
+    operation = Operation.upsert if upsert else Operation.update
+    external_id = key_field if upsert else None
+    job = _refusable(
+        client,
+        lambda jobs: jobs.create_job(operation, external_id_field=external_id),
+        sobject,
+        query=False,
+    )
+    if job is None:
+        return False
+    job_id = str(job["id"])
+    uploaded = _refusable(client, lambda jobs: _upload(jobs, job_id, data), sobject, query=False)
+    closed = uploaded and _refusable(
+        client, lambda jobs: jobs.close_job(job_id), sobject, query=False
+    )
+    if not closed:
+        return False  # the job stays Open and runs nothing
+    completed = _completed(client, job_id, sobject, query=False)
+    for row in _result_rows(client, job_id, "successfulResults"):
+        into.written.add(row[key_field])
+    for row in _result_rows(client, job_id, "failedResults"):
+        code, _, rest = row["sf__Error"].partition(":")
+        message = rest.removesuffix(" --").rpartition(":")[0] or rest
+        into.failed[row[key_field]] = (code, message)
+    return completed
+
+
+def _upload(jobs: _Bulk2Client, job_id: str, data: str) -> bool:
+    jobs.upload_job_data(job_id, data)
+    return True
+
+
+def csv_uploads(rows: Sequence[Mapping[str, Any]], limit: int) -> Iterator[str]:
+    """Rows as ingest CSV of at most `limit` UTF-8 bytes each, every one with the header
+    of all rows (a field a row leaves out stays as it is): null as #N/A, dates ISO,
+    booleans lower-case."""
+    header = list(dict.fromkeys(name for row in rows for name in row))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+
+    def line(values: Iterable[str]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(values)
+        return buffer.getvalue()
+
+    first = line(header)
+    lines, size = [first], len(first.encode())
+    for row in rows:
+        text = line(_cell(row[name]) if name in row else "" for name in header)
+        if len(lines) > 1 and size + len(text.encode()) > limit:
+            yield "".join(lines)
+            lines, size = [first], len(first.encode())
+        lines.append(text)
+        size += len(text.encode())
+    if len(lines) > 1:
+        yield "".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if value is None or value == "":
+        return NULL  # REST saves empty text as null too
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _result_rows(client: SalesforceClient, job_id: str, kind: str) -> Iterable[dict[str, str]]:
+    text = client.call(lambda sf: _jobs(sf).get_ingest_results(job_id, kind))
+    return csv.DictReader(io.StringIO(str(text)))
+
+
+# -- jobs ------------------------------------------------------------------------------------
+
+
+def _jobs(sf: Salesforce, sobject: str = "") -> _Bulk2Client:
+    """simple-salesforce's Bulk 2.0 client on `sf`'s current session (renewed ones too)."""
+    handler = SFBulk2Handler(sf.session_id, sf.bulk2_url, session=sf.session)
+    return _Bulk2Client(sobject, handler.bulk2_url, handler.headers, handler.session)
+
+
+def _refusable(
+    client: SalesforceClient, step: Callable[[_Bulk2Client], T], what: str, *, query: bool
+) -> T | None:
+    """`step`'s answer, or None (logged) when the org refuses it as a request; `what`: the
+    query, or the object of an ingest job."""
+    try:
+        return client.call(lambda sf: step(_jobs(sf, "" if query else what)))
+    except CrmError as exc:
+        if exc.status not in _REFUSED:
+            raise
+        event(log, "bulk job refused, using REST", level=logging.WARNING, job=what, error=str(exc))
+        return None
+
+
+@dataclass
+class Polling:
+    """How often a job is asked whether it has ended: at once, then after `first` seconds,
+    doubling up to `most`, for at most `timeout`; a wait between questions, not a retry."""
+
+    first: float = 0.5
+    most: float = 10.0
+    timeout: float = 3600.0
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+    def until_ended(self, ask: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """`ask`'s last answer: the job's info once its state is final (or time is up)."""
+        deadline, delay = self.clock() + self.timeout, 0.0
+        while True:
+            info = ask()
+            if info["state"] in _TERMINAL or self.clock() > deadline:
+                return info
+            delay = min(self.most, max(self.first, delay * 2))
+            self.sleep(delay)
+
+
+POLLING = Polling()
+
+
+def _completed(client: SalesforceClient, job_id: str, what: str, *, query: bool) -> bool:
+    """Poll the job until it ends; False (logged) unless it completed."""
+    info = POLLING.until_ended(lambda: client.call(lambda sf: _jobs(sf).get_job(job_id, query)))
+    state = info["state"]
+    if state == JobState.job_complete:
+        return True
+    event(
+        log,
+        "bulk job did not complete, using REST",
+        level=logging.WARNING,
+        job_id=job_id,
+        job=what,
+        state=state,
+        error=info.get("errorMessage"),
+    )
+    if state not in _TERMINAL:  # given up on: stop it, unless it ended meanwhile
+        _refusable(client, lambda jobs: jobs.abort_job(job_id, query), what, query=query)
+    return False
