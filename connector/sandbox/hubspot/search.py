@@ -22,9 +22,14 @@ MAX_REACHABLE = 10_000
 
 
 def search(
-    store: CrmStore, object_type: str, request: Mapping[str, Any], lag_seconds: float
+    store: CrmStore,
+    object_type: str,
+    request: Mapping[str, Any],
+    lag_seconds: float,
+    reachable: int = MAX_REACHABLE,
 ) -> dict[str, Any]:
-    """A PublicObjectSearchRequest answered as CollectionResponseWithTotal…ForwardPaging."""
+    """A PublicObjectSearchRequest answered as CollectionResponseWithTotal…ForwardPaging;
+    `total` counts every match, but only the first `reachable` can be paged to."""
     schema = store.schema[object_type]
     groups = request.get("filterGroups") or []
     _check_limits(groups)
@@ -36,10 +41,10 @@ def search(
     if not 1 <= limit <= MAX_LIMIT:
         raise validation_error(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
     offset = _offset(request.get("after"))
-    if offset + limit > MAX_REACHABLE:
+    if offset >= reachable:
         raise validation_error(
-            f"Search results are limited to {MAX_REACHABLE} total results; after ({offset}) "
-            f"plus limit ({limit}) exceeds that."
+            f"Search results are limited to {reachable} total results; paging beyond them "
+            f"(after {offset}) is not possible."
         )
     now = store.clock()
     seen: list[tuple[Record, Mapping[str, str]]] = []
@@ -49,13 +54,13 @@ def search(
             seen.append((record, values))
     seen = _sorted(seen, request.get("sorts") or [], schema)
     names = returned_names(store, object_type, request.get("properties") or None)
-    page = seen[offset : offset + limit]
+    page = seen[offset : min(offset + limit, reachable)]
     response: dict[str, Any] = {
         "total": len(seen),
         "results": [object_json(record, names, values) for record, values in page],
     }
-    if offset + limit < len(seen):
-        response["paging"] = {"next": {"after": str(offset + limit)}}
+    if offset + len(page) < len(seen):  # offered past the cap too, as HubSpot does
+        response["paging"] = {"next": {"after": str(offset + len(page))}}
     return response
 
 
