@@ -41,10 +41,10 @@ def search(
     if not 1 <= limit <= MAX_LIMIT:
         raise validation_error(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
     offset = _offset(request.get("after"))
-    if offset >= reachable:
+    if offset + limit > reachable:
         raise validation_error(
-            f"Search results are limited to {reachable} total results; paging beyond them "
-            f"(after {offset}) is not possible."
+            f"Search results are limited to {reachable} total results; after ({offset}) "
+            f"plus limit ({limit}) exceeds that."
         )
     now = store.clock()
     seen: list[tuple[Record, Mapping[str, str]]] = []
@@ -54,13 +54,13 @@ def search(
             seen.append((record, values))
     seen = _sorted(seen, request.get("sorts") or [], schema)
     names = returned_names(store, object_type, request.get("properties") or None)
-    page = seen[offset : min(offset + limit, reachable)]
+    page = seen[offset : offset + limit]
     response: dict[str, Any] = {
         "total": len(seen),
         "results": [object_json(record, names, values) for record, values in page],
     }
-    if offset + len(page) < len(seen):  # offered past the cap too, as HubSpot does
-        response["paging"] = {"next": {"after": str(offset + len(page))}}
+    if offset + limit < len(seen):
+        response["paging"] = {"next": {"after": str(offset + limit)}}
     return response
 
 
