@@ -167,6 +167,25 @@ def test_a_contact_moved_to_another_company_is_seen_though_its_own_stamp_stays(
     assert contacts.filter(pl.col("id") == contact["id"])["account_id"].to_list() == [new]
 
 
+def test_merged_records_leave_and_their_associations_follow_the_survivor(
+    portal: RunningSandbox, first_read: HistoryStore, clock: SandboxClock
+) -> None:
+    hub = portal.portal
+    at(clock, 5)
+    survivor, merged = (str(c["id"]) for c in customers(portal)[:2])
+    hub.merge("companies", survivor, merged)
+    contacts = [c["id"] for c in hub.records("contacts") if c["associations"].get("companies")]
+    hub.merge("contacts", contacts[0], contacts[1])
+    at(clock, 6)
+
+    incremental = read_frames(portal.settings, first_read)
+
+    assert_same_frames(incremental, read_frames(portal.settings, None))
+    assert merged not in incremental["accounts"]["id"].to_list()
+    assert contacts[1] not in incremental["contacts"]["id"].to_list()
+    assert merged not in incremental["opportunities"]["account_id"].to_list()
+
+
 def test_an_unchanged_rerun_asks_each_type_once_what_changed(
     portal: RunningSandbox, first_read: HistoryStore, clock: SandboxClock
 ) -> None:

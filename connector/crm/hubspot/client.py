@@ -74,6 +74,7 @@ ASSOCIATIONS_BATCH_LIMIT = 1000  # inputs per v4 associations batch read
 SEARCH_REACHABLE = 10_000  # results one search can page through
 RECORD_ID = "hs_object_id"
 MODIFIED = "hs_lastmodifieddate"  # moved by every change to a record, HubSpot's own included
+MERGED = "hs_merged_object_ids"  # on a merge's surviving record: the ids merged into it
 SEARCHES_PER_SECOND = 4  # the CRM search API's own limit, on top of the window
 
 

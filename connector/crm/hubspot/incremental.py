@@ -7,7 +7,8 @@ run's date, needs no read). Each run asks search for the records whose hs_lastmo
 is at or after the watermark less an overlap: search sees a write only once it is indexed
 (seconds, sometimes minutes), so the overlap must be longer than that lag; a change indexed
 after the run is caught by the next one. Deleted records are in the recycle bin
-(`archived=true`) and leave the mirror. An association change moves hs_lastmodifieddate only
+(`archived=true`) and leave the mirror, as do records merged into another (the survivor,
+changed, lists them in hs_merged_object_ids). An association change moves hs_lastmodifieddate only
 on the end that counts the other in its rollups (a company, for its contacts and deals), so
 for each associated type the records associated with one that changed or was deleted — in
 the mirror or now — have their association read again. A search serves at most 10,000
@@ -24,11 +25,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 
 import polars as pl
 
 from connector.crm.hubspot.client import (
     ASSOCIATIONS_BATCH_LIMIT,
+    MERGED,
     RECORD_ID,
     HubSpotClient,
     Owner,
@@ -128,10 +131,10 @@ def _read_changes(
     client, read = reading.client, reading.read
     since = mirror.watermark - policy.overlap
     most = _worth_searching(mirror.records)
-    found = client.modified_since(read.object_type, since, read.properties, most)
+    found = client.modified_since(read.object_type, since, [*read.properties, MERGED], most)
     if found is None:
         return None
-    gone = client.archived_ids(read.object_type, since)
+    gone = client.archived_ids(read.object_type, since) + _merged(found)
     changed = raw_frame(found, reading.described, replace(read, associations=[]))
     records = mirror.records.filter(~pl.col(ID).is_in(gone + changed[ID].to_list()))
     records = pl.concat(
@@ -178,10 +181,11 @@ def _relinked(
     with the record it is associated with now; None when so many may have moved that a
     full read costs fewer calls."""
     most = _worth_searching(records)
-    touched = client.modified_since(to_type, since, [RECORD_ID], most)
+    touched = client.modified_since(to_type, since, [RECORD_ID, MERGED], most)
     if touched is None:
         return None
-    others = sorted({str(r["id"]) for r in touched} | set(client.archived_ids(to_type, since)))
+    gone = client.archived_ids(to_type, since) + _merged(touched)
+    others = sorted({str(r["id"]) for r in touched} | set(gone), key=int)
     column = association_column(to_type)
     ids = set(changed[ID]) | set(records.filter(pl.col(column).is_in(others))[ID])
     if others:
@@ -194,6 +198,12 @@ def _relinked(
     if not ids:
         return {}
     return client.first_associated(object_type, to_type, sorted(ids, key=int))
+
+
+def _merged(found: list[dict[str, Any]]) -> list[str]:
+    """The ids merged into the records `found`: they no longer exist on their own."""
+    listed = (r["properties"].get(MERGED) or "" for r in found)
+    return [i for ids in listed for i in ids.split(";") if i]
 
 
 def _with_links(records: pl.DataFrame, to_type: str, moved: dict[str, str | None]) -> pl.DataFrame:

@@ -174,6 +174,23 @@ class HubSpotPortal:
             for to_type, to_id in self._store.archive(kind, record_id, now):
                 self._recount(kind, to_type, to_id, now)
 
+    def merge(self, object_type_name: str, primary_id: str, merged_id: str) -> None:
+        """What merging two records does: the merged one is gone (its id now reads the
+        primary), its associations move to the primary, which lists it in
+        hs_merged_object_ids — a change to the primary."""
+        with self._lock:
+            kind = object_type(object_type_name).name
+            primary = self._store.records[kind][primary_id]
+            merged = self._store.records[kind].pop(merged_id)
+            now = self.now()
+            for to_type, to_id in sorted(self._store.links.pop((kind, merged_id), set())):
+                self._store.links.get((to_type, to_id), set()).discard((kind, merged_id))
+                self._store.link(kind, primary_id, to_type, to_id)
+                self._recount(kind, to_type, to_id, now)
+            ids = [*primary.values.get("hs_merged_object_ids", "").split(";"), merged.id]
+            primary.values["hs_merged_object_ids"] = ";".join(i for i in ids if i)
+            primary.touch(self.search_lag_seconds, now)
+
     def associate(
         self, from_type: str, from_id: str, to_type: str, to_id: str, *, remove: bool = False
     ) -> None:
