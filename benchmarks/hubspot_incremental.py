@@ -8,7 +8,8 @@ unchanged rerun, an hour apart by the portal's clock. Emails and the daily task 
 left out, as in `crm_sync`. The floor is what HubSpot's limits allow for the run's calls:
 calls ÷ the window's allowance (100 per 10 s) or searches ÷ 4 per second, whichever is
 longer. Calls are split into record reads, look-ups of the worker's own tasks (the ledger)
-and writes. The sandbox serves from the same
+and writes; "paced" is the time requests waited in the worker's rate limiter (a run at the
+floor spends most of its wall there). The sandbox serves from the same
 process, so its CPU competes with the worker's; the load average is printed beside.
 """
 
@@ -39,9 +40,9 @@ def main() -> None:
     args = parser.parse_args()
     print(
         "| customers | run | API calls | record reads | task lookups | writes | searches "
-        "| wall s | floor s | wall / floor | CPU s | load |"
+        "| wall s | floor s | wall / floor | paced s | CPU s | load |"
     )
-    print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | --- |" + " ---: |" * 11)
     clock = SandboxClock(SEEDED)
     with (
         tempfile.TemporaryDirectory() as state,
@@ -71,7 +72,9 @@ def main() -> None:
             print(
                 f"| {args.customers:,} | {label} | {calls:,} | {kinds['read']:,} | "
                 f"{kinds['tasks']:,} | {kinds['write']:,} | {searches:,} | {elapsed:.1f} | "
-                f"{floor:.1f} | {elapsed / floor:.2f} | {time.process_time() - cpu:.1f} | "
+                f"{floor:.1f} | {elapsed / floor:.2f} | "
+                f"{summary.crm_api.rate_limit_wait_seconds:.1f} | "
+                f"{time.process_time() - cpu:.1f} | "
                 f"{os.getloadavg()[0]:.1f} |",
                 flush=True,
             )
