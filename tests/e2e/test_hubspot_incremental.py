@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -275,6 +276,22 @@ def test_when_most_records_changed_the_object_is_read_in_full(
 
     assert full_read_at(first_read, "companies") > read_before
     assert_same_frames(incremental, read_frames(portal.settings, None))
+
+
+def test_a_mirror_whose_full_read_is_a_week_old_is_read_in_full_again(
+    portal: RunningSandbox, first_read: HistoryStore, clock: SandboxClock
+) -> None:
+    """CRM_FULL_READ_EVERY_DAYS (7): the periodic reconciliation."""
+    companies = first_read.crm_mirror("hubspot.companies")
+    assert companies is not None
+    week_old = companies.full_read_at - timedelta(days=7)
+    first_read.save_crm_mirror("hubspot.companies", replace(companies, full_read_at=week_old))
+    at(clock, 5)
+
+    read_frames(portal.settings, first_read)
+
+    assert full_read_at(first_read, "companies") > companies.full_read_at
+    assert full_read_at(first_read, "deals") < full_read_at(first_read, "companies")
 
 
 def test_a_full_read_every_run_keeps_no_mirror(
