@@ -3,6 +3,7 @@ inline associations, or a batch read by id; every returned value is a string or 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,9 +61,11 @@ def get_page(store: CrmStore, object_type: str, request: PageRequest) -> dict[st
     if not 1 <= request.limit <= MAX_PAGE:
         raise validation_error(f"limit must be between 1 and {MAX_PAGE}, got {request.limit}")
     start = _cursor(request.after)
-    tables = store.archived if request.archived else store.records
-    table = sorted_records(tables[object_type].values())
-    remaining = [record for record in table if int(record.id) >= start]
+    if request.archived:
+        table = sorted_records(store.archived[object_type].values())
+    else:
+        table = list(store.records[object_type].values())  # kept in id order
+    remaining = table[bisect.bisect_left(table, start, key=lambda record: int(record.id)) :]
     page = remaining[: request.limit]
     names = returned_names(store, object_type, request.properties)
     results = []

@@ -99,6 +99,7 @@ class CrmStore:
     ) -> None:
         self.clock = clock
         self.schema = {name: {s.name: s for s in schema.get(name, ())} for name in OBJECT_TYPES}
+        # in id order: ids only grow and a record is never put back, so pages need no sort
         self.records: dict[str, dict[str, Record]] = {name: {} for name in OBJECT_TYPES}
         self.archived: dict[str, dict[str, Record]] = {name: {} for name in OBJECT_TYPES}
         self.owners: dict[str, Owner] = {}
