@@ -11,8 +11,8 @@ from connector.store import HistoryStore
 
 
 def connect(settings: Settings, mapping: Mapping, store: HistoryStore | None = None) -> CrmAdapter:
-    """The adapter for `settings.crm`; `store` holds HubSpot's task ledger and Salesforce's
-    mirror for incremental reads (not needed to validate)."""
+    """The adapter for `settings.crm`; `store` holds HubSpot's task ledger and the mirror
+    for incremental reads (not needed to validate)."""
     if settings.crm == "hubspot":
         return HubSpotAdapter(settings, mapping, store)
     return SalesforceAdapter(settings, mapping, store)

@@ -99,6 +99,7 @@ def running_sandbox(
             else HubSpotPortal(clock=portal_clock)
         )
         served: SandboxOrg | HubSpotPortal = portal
+        crm_clock = portal.now
         app: Any = HubSpotApp(portal)
         if not seeded:
             usage_rows = DemoCompany(demo_date, customers).populate(PortalSeeder(portal))

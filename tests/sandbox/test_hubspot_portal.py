@@ -330,3 +330,71 @@ def test_seeder_refuses_what_it_cannot_translate(
 ) -> None:
     with pytest.raises(SeedError):
         PortalSeeder(portal).insert(sobject, fields)
+
+
+# -- the recycle bin, association rollups, the search cap ----------------------------------
+
+
+def page_ids(portal: HubSpotPortal, *, archived: bool) -> list[str]:
+    page = portal.get_page("companies", PageRequest(limit=100, archived=archived))
+    return [record["id"] for record in page["results"]]
+
+
+def test_an_archived_record_moves_to_the_recycle_bin(
+    portal: HubSpotPortal, company: str, clock: Clock
+) -> None:
+    contact = portal.insert("contacts", {"firstname": "Ann"}, [("companies", company)])
+    clock.now += timedelta(minutes=5)
+
+    portal.archive("companies", company)
+
+    assert page_ids(portal, archived=False) == []
+    assert page_ids(portal, archived=True) == [company]
+    binned = portal.get_page("companies", PageRequest(archived=True))["results"][0]
+    assert (binned["archived"], binned["archivedAt"]) == (True, "2026-03-15T09:05:00.000Z")
+    assert search(portal, []) == []
+    assert portal.get("contacts", contact)["associations"] == {}
+
+
+def test_the_recycle_bin_is_saved_and_loaded(
+    portal: HubSpotPortal, company: str, tmp_path: Path
+) -> None:
+    portal.archive("companies", company)
+    portal.save(tmp_path / "portal.json")
+
+    loaded = HubSpotPortal.load(tmp_path / "portal.json")
+
+    assert page_ids(loaded, archived=True) == [company]
+    assert page_ids(loaded, archived=False) == []
+
+
+def test_an_association_change_moves_only_the_company_s_stamp(
+    portal: HubSpotPortal, company: str, clock: Clock
+) -> None:
+    contact = portal.insert("contacts", {"firstname": "Ann"})
+    clock.now += timedelta(minutes=5)
+
+    portal.associate("contacts", contact, "companies", company)
+
+    stamps = {
+        kind: portal.get(kind, record_id)["properties"]["hs_lastmodifieddate"]
+        for kind, record_id in (("companies", company), ("contacts", contact))
+    }
+    assert stamps == {
+        "companies": "2026-03-15T09:05:00.000Z",
+        "contacts": "2026-03-15T09:00:00.000Z",
+    }
+    assert portal.get("contacts", contact)["associations"] == {"companies": [company]}
+    portal.associate("contacts", contact, "companies", company, remove=True)
+    assert portal.get("contacts", contact)["associations"] == {}
+
+
+def test_a_lowered_search_cap_refuses_paging_past_it(portal: HubSpotPortal) -> None:
+    for n in range(5):
+        portal.insert("companies", {"name": f"C{n}"})
+    portal.search_reachable = 3
+
+    first = portal.search("companies", {"limit": 2})
+    with pytest.raises(HubSpotError, match="limited to 3 total results"):
+        portal.search("companies", {"limit": 2, "after": first["paging"]["next"]["after"]})
+    assert first["total"] == 5

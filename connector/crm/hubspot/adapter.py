@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 
 import polars as pl
 from hubspot.crm.properties.models import PropertyCreate, PropertyGroupCreate
 
 from connector.config.mapping import Mapping, ObjectMapping
+from connector.crm.hubspot import incremental
 from connector.crm.hubspot.client import BATCH_LIMIT, HubSpotClient, Owner
 from connector.crm.hubspot.describe import TEXT_TYPES, ObjectProperties
 from connector.crm.hubspot.ledger import TaskLedger
-from connector.crm.hubspot.read import read_object, source_of, where_columns
+from connector.crm.hubspot.read import plan_read, read_object, source_of, where_columns
 from connector.crm.hubspot.write import update_records
 from connector.crm.protocol import (
     ApiUsage,
@@ -45,13 +46,19 @@ class HubSpotAdapter:
     def __init__(
         self, settings: Settings, mapping: Mapping, store: HistoryStore | None = None
     ) -> None:
-        """`store` holds the task ledger; without one (validate, doctor) tasks are refused."""
+        """`store` holds the task ledger and the mirror incremental reads merge into;
+        without one (validate, doctor) tasks are refused and every read is a full one, as
+        with CRM_FULL_READ_EVERY_DAYS=0."""
         self.usage = ApiUsage()
         self.max_write_batch = BATCH_LIMIT
         self._api = HubSpotClient(settings, self.usage)
         self._app_url = settings.hubspot_app_url.rstrip("/")
         self._portal_id = settings.hubspot_portal_id
         self._run_date = settings.today  # what a mapping's `where` counts from
+        self._mirror = store if settings.crm_full_read_every_days else None
+        self._policy = incremental.ReadPolicy(
+            settings.crm_read_overlap, settings.crm_full_read_every
+        )
         self._properties: dict[str, ObjectProperties] = {}
         self._owners: dict[str, Owner] | None = None
         self._caching = threading.Lock()  # reads run side by side: describe, list owners once
@@ -164,13 +171,17 @@ class HubSpotAdapter:
     # -- the protocol: reads and writes --------------------------------------------------
 
     def read(self, spec: ObjectMapping, extra_fields: dict[str, str]) -> pl.DataFrame:
-        return read_object(
-            self._api,
-            self.describe(spec.object),
-            spec,
-            extra_fields,
-            self._owner_index,
-            self._run_date,
+        described = self.describe(spec.object)
+        if self._mirror is None:
+            return read_object(
+                self._api, described, spec, extra_fields, self._owner_index, self._run_date
+            )
+        reading = incremental.Reading(
+            self._api, self._mirror, described, plan_read(described, spec, extra_fields)
+        )
+        now = datetime.now(UTC)
+        return incremental.read_mirrored(
+            reading, self._policy, self._owner_index, self._run_date, now
         )
 
     def _owner_index(self) -> dict[str, Owner]:

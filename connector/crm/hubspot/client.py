@@ -10,11 +10,14 @@ reached HubSpot: that raises `OutcomeUnknown` for the caller to reconcile.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import urllib3
@@ -44,7 +47,7 @@ from pydantic import SecretStr
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, SSLError
 from urllib3.util.retry import Retry
 
-from connector.crm.hubspot.describe import ObjectProperties
+from connector.crm.hubspot.describe import ObjectProperties, parse_datetime
 from connector.crm.hubspot.rate_limit import RateLimiter, limiter_for
 from connector.crm.protocol import ApiUsage
 from connector.errors import (
@@ -67,8 +70,11 @@ API_EXCEPTIONS = (
 PAGE_LIMIT = 100  # objects per list page, HubSpot's maximum
 BATCH_LIMIT = 100  # inputs per batch read/update/create, HubSpot's maximum
 SEARCH_LIMIT = 200  # results per search page, HubSpot's maximum
+ASSOCIATIONS_BATCH_LIMIT = 1000  # inputs per v4 associations batch read
 SEARCH_REACHABLE = 10_000  # results one search can page through
 RECORD_ID = "hs_object_id"
+MODIFIED = "hs_lastmodifieddate"  # moved by every change to a record, HubSpot's own included
+MERGED = "hs_merged_object_ids"  # on a merge's surviving record: the ids merged into it
 SEARCHES_PER_SECOND = 4  # the CRM search API's own limit, on top of the window
 
 
@@ -149,6 +155,7 @@ class HubSpotClient:
         timeout = settings.http_timeout_seconds
         self._timeout = (min(10.0, timeout), timeout)
         self._usage = usage
+        self.server_time: datetime | None = None  # HubSpot's Date at its latest answer
         # the limiter does the waiting: the next `acquire` sleeps until the pause is over
         self._policy = RetryPolicy(max_attempts=max_attempts, sleep=_no_sleep)
 
@@ -193,6 +200,8 @@ class HubSpotClient:
     def _observe(self, headers: dict[str, str]) -> None:
         self.limiter.observe(headers)
         lowered = {k.lower(): v for k, v in headers.items()}
+        with contextlib.suppress(KeyError, TypeError, ValueError):  # no Date, or not one
+            self.server_time = parsedate_to_datetime(lowered["date"])
         daily = lowered.get("x-hubspot-ratelimit-daily", "")
         remaining = lowered.get("x-hubspot-ratelimit-daily-remaining", "")
         if daily.isdigit() and remaining.isdigit():
@@ -281,6 +290,66 @@ class HubSpotClient:
             if after is None:
                 return
 
+    def modified_since(
+        self, object_type: str, since: datetime, properties: Sequence[str], most: int
+    ) -> list[dict[str, Any]] | None:
+        """Every object whose hs_lastmodifieddate is at or after `since`, as search's JSON
+        (its index, so a write shows after a lag); None when more than `most` match. Each
+        page is a new search above the last id returned: no search pages past its first
+        200, so its 10,000-result cap never applies, and a record changing or leaving
+        meanwhile cannot shift another past the pages."""
+        found: list[dict[str, Any]] = []
+        above: str | None = None
+        while True:
+            filters = [Filter(property_name=MODIFIED, operator="GTE", value=str(_millis(since)))]
+            if above is not None:
+                filters.append(Filter(property_name=RECORD_ID, operator="GT", value=above))
+            body = PublicObjectSearchRequest(
+                filter_groups=[FilterGroup(filters=filters)],
+                properties=list(properties),
+                limit=SEARCH_LIMIT,
+                sorts=[RECORD_ID],
+            )
+            page = self._search_raw(object_type, body)
+            if above is None and int(page["total"]) > most:
+                return None
+            found += page["results"]
+            if not page["results"] or not (page.get("paging") or {}).get("next"):
+                return found
+            above = str(page["results"][-1]["id"])
+
+    def _search_raw(self, object_type: str, body: PublicObjectSearchRequest) -> Any:
+        self._usage.count(calls=0, waited=self._search_limiter.acquire())
+        page = self._call(
+            self._search.do_search_with_http_info, object_type, body, _preload_content=False
+        )
+        self._search_limiter.observe({})  # count it from its answer
+        return page
+
+    def archived_ids(self, object_type: str, since: datetime) -> list[str]:
+        """The ids of the objects deleted at or after `since`: the recycle bin lists every
+        one deleted in the last 90 days, a page of 100 a call."""
+        ids: list[str] = []
+        after = None
+        while True:
+            page = self._call(
+                self._objects.get_page_with_http_info,
+                object_type,
+                limit=PAGE_LIMIT,
+                after=after,
+                properties=[RECORD_ID],
+                archived=True,
+                _preload_content=False,
+            )
+            ids += [
+                str(record["id"])
+                for record in page["results"]
+                if parse_datetime(record["archivedAt"]) >= since
+            ]
+            after = (page.get("paging") or {}).get("next", {}).get("after")
+            if after is None:
+                return ids
+
     def read_by_id(self, object_type: str, ids: Sequence[str], properties: Sequence[str]) -> Any:
         """Objects by id, 100 a call; ids HubSpot does not have are left out."""
         found = []
@@ -334,20 +403,37 @@ class HubSpotClient:
         return int(page.total)
 
     def associated_ids(
-        self, from_type: str, to_type: str, ids: Sequence[str]
+        self, from_type: str, to_type: str, ids: Sequence[str], per_call: int = BATCH_LIMIT
     ) -> dict[str, list[str]]:
         """For each `from_type` id, the ids of its associated `to_type` objects."""
-        found: dict[str, list[str]] = {i: [] for i in ids}
+        found = self._linked(from_type, to_type, ids, per_call)
+        return {i: [str(to.to_object_id) for to in linked] for i, linked in found.items()}
+
+    def first_associated(
+        self, from_type: str, to_type: str, ids: Sequence[str]
+    ) -> dict[str, str | None]:
+        """For each `from_type` id, its associated `to_type` object: the labelled (primary)
+        one when there are several, as a list page's inline associations rank them."""
+        found = self._linked(from_type, to_type, ids, ASSOCIATIONS_BATCH_LIMIT)
+        return {
+            i: str(min(linked, key=_unlabelled).to_object_id) if linked else None
+            for i, linked in found.items()
+        }
+
+    def _linked(
+        self, from_type: str, to_type: str, ids: Sequence[str], chunk_size: int = BATCH_LIMIT
+    ) -> dict[str, Any]:
+        found: dict[str, list[Any]] = {i: [] for i in ids}
         pending = [PublicFetchAssociationsBatchRequest(id=i) for i in ids]
         while pending:
-            chunk, pending = pending[:BATCH_LIMIT], pending[BATCH_LIMIT:]
+            chunk, pending = pending[:chunk_size], pending[chunk_size:]
             body = BatchInputPublicFetchAssociationsBatchRequest(inputs=chunk)
             answer = self._call(
                 self._associations.get_page_with_http_info, from_type, to_type, body
             )
             for result in answer.results:
                 from_id = str(result._from.id)
-                found[from_id] += [str(to.to_object_id) for to in result.to]
+                found[from_id] += result.to
                 if result.paging is not None and result.paging.next is not None:
                     pending.append(
                         PublicFetchAssociationsBatchRequest(
@@ -379,6 +465,14 @@ def _outcome(answer: Any) -> BatchOutcome:
         for trace in context.get("objectWriteTraceId") or context.get("ids") or ():
             errors[trace] = (str(error.category), str(error.message))
     return BatchOutcome(list(answer.results or ()), errors)
+
+
+def _unlabelled(to: Any) -> bool:
+    return all(kind.label is None for kind in to.association_types or ())
+
+
+def _millis(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 def _above(groups: list[FilterGroup], record_id: str) -> list[FilterGroup]:

@@ -41,7 +41,7 @@ class Source:
 
     def expr(self, name: str, owners: dict[str, Owner]) -> pl.Expr:
         if self.association is not None:
-            return pl.col(_association_column(self.association)).alias(name)
+            return pl.col(association_column(self.association)).alias(name)
         if self.property is None:
             return pl.col("_id").alias(name)
         if self.owner_attribute is None:
@@ -78,6 +78,37 @@ def source_of(described: ObjectProperties, path: str) -> Source:
     return Source(property=name, owner_attribute=attribute)
 
 
+@dataclass(frozen=True)
+class ObjectRead:
+    """What one mapped object's read asks HubSpot for, and how its records become the
+    canonical columns."""
+
+    spec: ObjectMapping
+    sources: dict[str, Source]
+    where: pl.Expr | None
+    properties: list[str]  # sorted: what list pages and searches ask for
+    associations: list[str]  # sorted object types
+
+    @property
+    def object_type(self) -> str:
+        return self.spec.object
+
+
+def plan_read(
+    described: ObjectProperties, spec: ObjectMapping, extra_fields: dict[str, str]
+) -> ObjectRead:
+    sources = {
+        canonical: source_of(described, path)
+        for canonical, path in {**spec.fields, **extra_fields}.items()
+    }
+    where = compile_sql(spec.where, where_columns(described)) if spec.where else None
+    needed = {s.property for s in sources.values() if s.property is not None}
+    if where is not None:
+        needed |= set(where.meta.root_names()) - {RUN_DATE}
+    associations = sorted({s.association for s in sources.values() if s.association})
+    return ObjectRead(spec, sources, where, sorted(needed), associations)
+
+
 def read_object(
     client: HubSpotClient,
     described: ObjectProperties,
@@ -89,45 +120,53 @@ def read_object(
     """Every object of `spec.object` that `spec.where` keeps, as canonical columns; `where`
     may count from `run_date` (`hs_meeting_start_time >= run_date - INTERVAL '400 days'`),
     the run's date, AS_OF_DATE when set."""
-    sources = {
-        canonical: source_of(described, path)
-        for canonical, path in {**spec.fields, **extra_fields}.items()
-    }
-    where = compile_sql(spec.where, where_columns(described)) if spec.where else None
-    needed = {s.property for s in sources.values() if s.property is not None}
-    if where is not None:
-        needed |= set(where.meta.root_names()) - {RUN_DATE}
-    properties = sorted(needed)
-    associations = sorted({s.association for s in sources.values() if s.association})
-    records = list(client.list_objects(spec.object, properties, associations))
-    raw = pl.DataFrame(
+    read = plan_read(described, spec, extra_fields)
+    records = client.list_objects(spec.object, read.properties, read.associations)
+    return canonical(raw_frame(list(records), described, read), read, owners, run_date)
+
+
+def raw_frame(
+    records: list[dict[str, Any]], described: ObjectProperties, read: ObjectRead
+) -> pl.DataFrame:
+    """Records as HubSpot answers them (list pages, with their associations, or search
+    results, without) as one typed column per property and association, and `_id`."""
+    return pl.DataFrame(
         [
             pl.Series("_id", [str(r["id"]) for r in records], pl.String),
             *(
                 column(p, [r["properties"].get(p) for r in records], _info(described, p))
-                for p in properties
+                for p in read.properties
             ),
             *(
                 pl.Series(
-                    _association_column(a),
+                    association_column(a),
                     [_first_associated(r, a) for r in records],
                     pl.String,
                 )
-                for a in associations
+                for a in read.associations
             ),
         ]
     )
-    if where is not None:
-        raw = _kept(raw.with_columns(pl.lit(run_date).alias(RUN_DATE)), where, spec)
-    by_id = owners() if any(s.owner_attribute for s in sources.values()) else {}
-    return raw.select(source.expr(name, by_id) for name, source in sources.items())
+
+
+def canonical(
+    raw: pl.DataFrame,
+    read: ObjectRead,
+    owners: Callable[[], dict[str, Owner]],
+    run_date: date,
+) -> pl.DataFrame:
+    """The records `read.where` keeps, as the mapping's canonical columns."""
+    if read.where is not None:
+        raw = _kept(raw.with_columns(pl.lit(run_date).alias(RUN_DATE)), read.where, read.spec)
+    by_id = owners() if any(s.owner_attribute for s in read.sources.values()) else {}
+    return raw.select(source.expr(name, by_id) for name, source in read.sources.items())
 
 
 def _info(described: ObjectProperties, name: str) -> PropertyInfo:
     return described.get(name) or PropertyInfo(name, "string")
 
 
-def _association_column(object_type: str) -> str:
+def association_column(object_type: str) -> str:
     return f"_associated_{object_type}"
 
 

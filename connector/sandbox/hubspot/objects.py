@@ -3,6 +3,7 @@ inline associations, or a batch read by id; every returned value is a string or 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -51,7 +52,8 @@ def object_json(
         "properties": {name: current.get(name, "" if name in cleared else None) for name in names},
         "createdAt": iso_millis(record.created_at),
         "updatedAt": iso_millis(record.updated_at),
-        "archived": False,
+        "archived": record.archived_at is not None,
+        **({} if record.archived_at is None else {"archivedAt": iso_millis(record.archived_at)}),
     }
 
 
@@ -59,8 +61,11 @@ def get_page(store: CrmStore, object_type: str, request: PageRequest) -> dict[st
     if not 1 <= request.limit <= MAX_PAGE:
         raise validation_error(f"limit must be between 1 and {MAX_PAGE}, got {request.limit}")
     start = _cursor(request.after)
-    table = [] if request.archived else sorted_records(store.records[object_type].values())
-    remaining = [record for record in table if int(record.id) >= start]
+    if request.archived:
+        table = sorted_records(store.archived[object_type].values())
+    else:
+        table = list(store.records[object_type].values())  # kept in id order
+    remaining = table[bisect.bisect_left(table, start, key=lambda record: int(record.id)) :]
     page = remaining[: request.limit]
     names = returned_names(store, object_type, request.properties)
     results = []

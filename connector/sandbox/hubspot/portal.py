@@ -34,6 +34,9 @@ from connector.sandbox.hubspot.ratelimit import DAILY_LIMIT, RateLimiter, Usage
 from connector.sandbox.hubspot.store import CrmStore, sorted_records
 
 MAX_OWNERS_PAGE = 500
+# Which end of an association counts the other in its rollups (num_associated_contacts,
+# num_associated_deals, the last activity dates): the one earlier in this order.
+ROLLUP_ORDER = ("companies", "deals", "contacts", "meetings", "tasks")
 HUB_ID = 24681357  # the demo portal's Hub ID
 
 
@@ -68,6 +71,7 @@ class HubSpotPortal:
         self.daily_limit = DAILY_LIMIT  # requests per token and day
         self.search_rate_limit: tuple[int, int] = (4, 1_000)  # the search API's own limit
         self.search_lag_seconds = 0.0
+        self.search_reachable = search.MAX_REACHABLE  # results one search pages to; lower in tests
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.RLock()
         self._store = CrmStore(schema, self._clock)
@@ -160,6 +164,60 @@ class HubSpotPortal:
                 self._store.link(kind, record.id, to_type, to_id)
             return record.id
 
+    def archive(self, object_type_name: str, record_id: str) -> None:
+        """What deleting a record in HubSpot does: it goes to the recycle bin (the list API
+        shows it with `archived=true`, search no longer finds it) and leaves its
+        associations, which recounts the rollups of the records it was associated with."""
+        with self._lock:
+            kind = object_type(object_type_name).name
+            now = self.now()
+            for to_type, to_id in self._store.archive(kind, record_id, now):
+                self._recount(kind, to_type, to_id, now)
+
+    def merge(self, object_type_name: str, primary_id: str, merged_id: str) -> None:
+        """What merging two records does: the merged one is gone (its id now reads the
+        primary), its associations move to the primary, which lists it in
+        hs_merged_object_ids — a change to the primary."""
+        with self._lock:
+            kind = object_type(object_type_name).name
+            primary = self._store.records[kind][primary_id]
+            merged = self._store.records[kind].pop(merged_id)
+            now = self.now()
+            for to_type, to_id in sorted(self._store.links.pop((kind, merged_id), set())):
+                self._store.links.get((to_type, to_id), set()).discard((kind, merged_id))
+                self._store.link(kind, primary_id, to_type, to_id)
+                self._recount(kind, to_type, to_id, now)
+            ids = [*primary.values.get("hs_merged_object_ids", "").split(";"), merged.id]
+            primary.values["hs_merged_object_ids"] = ";".join(i for i in ids if i)
+            primary.touch(self.search_lag_seconds, now)
+
+    def associate(
+        self, from_type: str, from_id: str, to_type: str, to_id: str, *, remove: bool = False
+    ) -> None:
+        """Add (or `remove`) an association, as the v4 associations API does. Neither end's
+        own properties change; the end that counts the other in its rollups
+        (`ROLLUP_ORDER`: a company counts its contacts, deals and meetings) is recounted, so
+        only its hs_lastmodifieddate moves."""
+        with self._lock:
+            kinds = object_type(from_type).name, object_type(to_type).name
+            if not all(
+                record_id in self._store.records[kind]
+                for kind, record_id in zip(kinds, (from_id, to_id), strict=True)
+            ):
+                raise ValueError(f"no {kinds[0]} {from_id} or {kinds[1]} {to_id} to associate")
+            change = self._store.unlink if remove else self._store.link
+            change(kinds[0], from_id, kinds[1], to_id)
+            now = self.now()
+            self._recount(kinds[0], kinds[1], to_id, now)
+            self._recount(kinds[1], kinds[0], from_id, now)
+
+    def _recount(self, other_type: str, kind: str, record_id: str, now: datetime) -> None:
+        """The record `kind`/`record_id` lost or gained an `other_type`: if it counts that
+        type in a rollup, the recount is a change to it."""
+        record = self._store.records[kind].get(record_id)
+        if record is not None and ROLLUP_ORDER.index(kind) < ROLLUP_ORDER.index(other_type):
+            record.touch(self.search_lag_seconds, now)
+
     def records(self, object_type_name: str) -> list[dict[str, Any]]:
         """Every record of a type in id order: id, properties (set values and the standard
         three) and associations as {object type: [ids]}."""
@@ -229,7 +287,9 @@ class HubSpotPortal:
     def search(self, object_type_name: str, body: Mapping[str, Any]) -> dict[str, Any]:
         with self._lock:
             kind = object_type(object_type_name).name
-            return search.search(self._store, kind, body, self.search_lag_seconds)
+            return search.search(
+                self._store, kind, body, self.search_lag_seconds, self.search_reachable
+            )
 
     def owners_page(
         self, *, limit: int, after: str | None, email: str | None, archived: bool

@@ -182,6 +182,14 @@ def _standard() -> list[PropertySpec]:
         ),
         _datetime("createdate", "Create Date", read_only=True),
         _datetime("hs_lastmodifieddate", "Last Modified Date", read_only=True),
+        PropertySpec(
+            "hs_merged_object_ids",
+            "Merged Record IDs",
+            "enumeration",
+            "checkbox",
+            "companyinformation",
+            read_only=True,
+        ),
     ]
 
 

@@ -4,6 +4,7 @@ shows up in search only `lag_seconds` after it was made."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from connector.sandbox.hubspot.errors import validation_error
 from connector.sandbox.hubspot.objects import object_json, returned_names
 from connector.sandbox.hubspot.properties import PropertySpec, to_millis
-from connector.sandbox.hubspot.store import CrmStore, Record, sorted_records
+from connector.sandbox.hubspot.store import CrmStore, Record
 
 MAX_LIMIT = 200
 MAX_GROUPS = 5
@@ -22,9 +23,14 @@ MAX_REACHABLE = 10_000
 
 
 def search(
-    store: CrmStore, object_type: str, request: Mapping[str, Any], lag_seconds: float
+    store: CrmStore,
+    object_type: str,
+    request: Mapping[str, Any],
+    lag_seconds: float,
+    reachable: int = MAX_REACHABLE,
 ) -> dict[str, Any]:
-    """A PublicObjectSearchRequest answered as CollectionResponseWithTotal…ForwardPaging."""
+    """A PublicObjectSearchRequest answered as CollectionResponseWithTotal…ForwardPaging;
+    `total` counts every match, but only the first `reachable` can be paged to."""
     schema = store.schema[object_type]
     groups = request.get("filterGroups") or []
     _check_limits(groups)
@@ -36,14 +42,14 @@ def search(
     if not 1 <= limit <= MAX_LIMIT:
         raise validation_error(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
     offset = _offset(request.get("after"))
-    if offset + limit > MAX_REACHABLE:
+    if offset + limit > reachable:
         raise validation_error(
-            f"Search results are limited to {MAX_REACHABLE} total results; after ({offset}) "
+            f"Search results are limited to {reachable} total results; after ({offset}) "
             f"plus limit ({limit}) exceeds that."
         )
     now = store.clock()
     seen: list[tuple[Record, Mapping[str, str]]] = []
-    for record in sorted_records(store.records[object_type].values()):
+    for record in store.records[object_type].values():  # kept in id order
         values = record.searchable(lag_seconds, now)
         if values is not None and _matches(values, groups, schema, request.get("query")):
             seen.append((record, values))
@@ -158,6 +164,7 @@ def _decimal(value: str) -> Decimal:
         raise validation_error(f"{value} is not a valid number") from None
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a book's records share few stamps; parsing is the cost
 def _millis(value: str, kind: str) -> int:
     millis = to_millis(value, kind)
     if millis is None:

@@ -29,6 +29,13 @@ class Record:
     # Properties that held a value and were cleared: HubSpot returns them as "" (one never
     # set comes back null); search and the rest of the portal see no value.
     cleared: set[str] = field(default_factory=set)
+    archived_at: datetime | None = None  # when it went to the recycle bin
+
+    def touch(self, lag_seconds: float, now: datetime) -> None:
+        """A change HubSpot makes to the record itself (a rollup recounted): it moves
+        hs_lastmodifieddate and is indexed like any write."""
+        self.updated_at = now
+        self.index(lag_seconds, now)
 
     def properties(self) -> dict[str, str]:
         """Every set value, the always-present standard three included."""
@@ -92,7 +99,9 @@ class CrmStore:
     ) -> None:
         self.clock = clock
         self.schema = {name: {s.name: s for s in schema.get(name, ())} for name in OBJECT_TYPES}
+        # in id order: ids only grow and a record is never put back, so pages need no sort
         self.records: dict[str, dict[str, Record]] = {name: {} for name in OBJECT_TYPES}
+        self.archived: dict[str, dict[str, Record]] = {name: {} for name in OBJECT_TYPES}
         self.owners: dict[str, Owner] = {}
         self.links: dict[tuple[str, str], set[tuple[str, str]]] = {}
         self.next_id = FIRST_RECORD_ID
@@ -131,6 +140,21 @@ class CrmStore:
         self.links.setdefault((from_type, from_id), set()).add((to_type, to_id))
         self.links.setdefault((to_type, to_id), set()).add((from_type, from_id))
 
+    def unlink(self, from_type: str, from_id: str, to_type: str, to_id: str) -> None:
+        self.links.get((from_type, from_id), set()).discard((to_type, to_id))
+        self.links.get((to_type, to_id), set()).discard((from_type, from_id))
+
+    def archive(self, object_type: str, record_id: str, now: datetime) -> list[tuple[str, str]]:
+        """Move a record to the recycle bin, its associations removed; returns the records
+        it was associated with."""
+        record = self.records[object_type].pop(record_id)
+        record.archived_at = now
+        self.archived[object_type][record_id] = record
+        linked = sorted(self.links.pop((object_type, record_id), set()))
+        for to_type, to_id in linked:
+            self.links.get((to_type, to_id), set()).discard((object_type, record_id))
+        return linked
+
     def linked(self, object_type: str, record_id: str, to_type: str) -> list[str]:
         ids = (i for t, i in self.links.get((object_type, record_id), ()) if t == to_type)
         return sorted(ids, key=int)
@@ -150,8 +174,10 @@ class CrmStore:
                     "createdAt": r.created_at.isoformat(),
                     "updatedAt": r.updated_at.isoformat(),
                     "cleared": sorted(r.cleared),
+                    "archivedAt": None if r.archived_at is None else r.archived_at.isoformat(),
                 }
-                for table in self.records.values()
+                for tables in (self.records, self.archived)
+                for table in tables.values()
                 for r in table.values()
             ],
             "owners": [
@@ -180,7 +206,11 @@ class CrmStore:
             record = Record(raw["id"], raw["type"], dict(raw["values"]), created, updated)
             record.cleared = set(raw.get("cleared", ()))
             record.index(0, updated)
-            self.records[record.object_type][record.id] = record
+            if raw.get("archivedAt"):
+                record.archived_at = datetime.fromisoformat(raw["archivedAt"])
+                self.archived[record.object_type][record.id] = record
+            else:
+                self.records[record.object_type][record.id] = record
         for raw in state["owners"]:
             owner = Owner(
                 **{
