@@ -44,9 +44,10 @@ def as_it_was(extracted: Extracted, day: date, mapping: Mapping, weeks: int) -> 
 
 def open_then(opportunities: pl.DataFrame, day: date) -> pl.DataFrame:
     """Deals closed after `day` were open on it: not closed, not won, stage unknown."""
-    if "close_date" not in opportunities.columns:
+    done = [pl.col(c).fill_null(False) for c in ("closed", "won") if c in opportunities.columns]
+    if "close_date" not in opportunities.columns or not done:
         return opportunities
-    later = pl.col("close_date").cast(pl.Date) > day
+    later = (pl.col("close_date").cast(pl.Date) > day) & pl.any_horizontal(done)
     reopened = [
         pl.when(later).then(pl.lit(value)).otherwise(pl.col(name)).alias(name)
         for name, value in (("closed", False), ("won", False), ("stage", None))
