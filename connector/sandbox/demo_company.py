@@ -213,9 +213,11 @@ class DemoCompany:
         return (week_of(self.as_of) - week_of(day)).days // 7
 
     def _weeks(self, start: date, until: date | None = None) -> range:
-        """The history weeks (before the current eight) since `start`, up to `until`."""
+        """The history weeks since `start`, up to `until` or else up to the week before the
+        week before the current eight: a run on a Monday reads nine week starts back, and
+        sees the eight weeks it saw before the history existed."""
         first = min(HISTORY_WEEKS, self._weeks_ago(start))
-        last = CURRENT_WEEKS if until is None else self._weeks_ago(until)
+        last = CURRENT_WEEKS + 1 if until is None else self._weeks_ago(until)
         return range(last, first + 1)
 
     def _meetings(
