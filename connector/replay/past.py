@@ -59,15 +59,13 @@ def open_then(opportunities: pl.DataFrame, day: date) -> pl.DataFrame:
 def customers_on(
     accounts: pl.DataFrame, opportunities: pl.DataFrame, mapping: Mapping, day: date
 ) -> pl.DataFrame:
-    """The accounts that were customers on `day`, as their closed contract deals say (all of
-    them without `won` and `closed` mapped); an account with none is kept unless its
-    `contract_start` is after the day."""
-    if "contract_start" in accounts.columns:
-        accounts = accounts.filter(
-            pl.col("contract_start").is_null() | (pl.col("contract_start").cast(pl.Date) <= day)
-        )
+    """The accounts that were customers on `day`, as their closed contract deals say: a won
+    new business or renewal closed by then, the latest of them not lost. An account without
+    such deals (or every account, without `won` and `closed` mapped) is kept unless its
+    `contract_start` is after the day — a customer who came back has a later start than
+    the contract it lost, and its deals say it was a customer then."""
     if not {"won", "closed", "close_date", "type"} <= set(opportunities.columns):
-        return accounts
+        return _started_by(accounts, day)
     contracts = opportunities.filter(
         pl.col("type").is_in(mapping.opportunity.contract_types),
         pl.col("closed").fill_null(False) | pl.col("won").fill_null(False),
@@ -78,8 +76,14 @@ def customers_on(
         .group_by("account_id", maintain_order=True)
         .agg(pl.col("won").fill_null(False).last().alias("_latest_won"))
     )
-    later = contracts.select("account_id").unique()
-    gone = by_then.filter(~pl.col("_latest_won")).select("account_id")
-    not_yet = later.join(by_then, on="account_id", how="anti")
-    outside = pl.concat([gone, not_yet]).rename({"account_id": "id"})
-    return accounts.join(outside, on="id", how="anti")
+    dealt = contracts.select(pl.col("account_id").alias("id")).unique()
+    customers = by_then.filter(pl.col("_latest_won"))["account_id"]
+    without = _started_by(accounts.join(dealt, on="id", how="anti"), day)["id"]
+    return accounts.filter(pl.col("id").is_in(pl.concat([customers, without]).implode()))
+
+
+def _started_by(accounts: pl.DataFrame, day: date) -> pl.DataFrame:
+    if "contract_start" not in accounts.columns:
+        return accounts
+    started = pl.col("contract_start").cast(pl.Date) <= day
+    return accounts.filter(pl.col("contract_start").is_null() | started)

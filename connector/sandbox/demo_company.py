@@ -163,12 +163,13 @@ class DemoCompany:
                 history, tenant, rows[0].metrics, story, self.as_of, self._weeks(contract.start)
             )
             usage += rows[: len(rows) - silent_weeks(number)]
-            contracts.append(
-                replace(
-                    contract,
-                    deals=contract_deals(contract.start, contract.arr, story, self.as_of, None),
-                )
-            )
+            deals = contract_deals(contract.start, contract.arr, story, self.as_of, None)
+            if not any(c.returned for c in contracts) and self._may_return(persona, contract):
+                earlier, lived = self._earlier_contract(org, contract, contact_ids[0])
+                deals = [*earlier, *deals]
+                usage += history_usage(history, tenant, rows[0].metrics, *lived)
+            returned = any(not deal.won for deal in deals)
+            contracts.append(replace(contract, deals=deals, returned=returned))
         for number in range(1, self.prospects + 1):
             org.insert(
                 "Account",
@@ -227,6 +228,24 @@ class DemoCompany:
         first = max(contract.start, self.as_of - timedelta(weeks=HISTORY_WEEKS))
         for day in meeting_days(story, self.as_of, first, before - timedelta(days=30)):
             _meeting(org, contract.account_id, decision_maker, contract.owner, day)
+
+    def _may_return(self, persona: str, contract: Contract) -> bool:
+        """The customer who churned and came back: the first whose contract began five to
+        eleven months ago and who is not onboarding."""
+        return persona != "onboarding" and 150 <= (self.as_of - contract.start).days <= 330
+
+    def _earlier_contract(
+        self, org: Org, contract: Contract, decision_maker: str
+    ) -> tuple[list[Deal], tuple[Story, date, range, int]]:
+        """Its first contract, 20 months before this one, lost at its first renewal after
+        its usage fell and its meetings stopped: those deals, and how its usage went."""
+        began = add_months(contract.start, -20)
+        lost_at = add_months(began, 12)
+        weeks = self._weeks_ago(lost_at)
+        story = Story(0.0, weeks + 20, None, weeks + 26, None, 10)
+        self._meetings(org, story, replace(contract, start=began), decision_maker, lost_at)
+        deals = contract_deals(began, contract.arr, story, self.as_of, lost_at)
+        return deals, (story, self.as_of, self._weeks(began, lost_at), self._weeks_ago(began))
 
     def _former(self, org: Org, index: int, gone: Former) -> list[UsageRow]:
         """A customer that lost a renewal: an account no longer a customer, its contacts,
@@ -386,6 +405,7 @@ class Contract:
     start: date
     arr: float
     deals: tuple[Deal, ...] | list[Deal] = ()
+    returned: bool = False  # lost an earlier contract and came back
 
     def insert_won(self, org: Org) -> None:
         """The closed deals — new business, renewals won and lost, expansions: where the

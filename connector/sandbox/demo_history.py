@@ -148,11 +148,13 @@ def history_usage(
     story: Story,
     as_of: date,
     weeks: range,
+    anchor_week: int = CURRENT_WEEKS,
 ) -> list[UsageRow]:
     """Weekly rows for `weeks` (weeks before `as_of`'s week), scaled from `base` — the
-    customer's usage at the end of the history — by the story's level."""
+    customer's usage in `anchor_week`, by default the last of the history — by the story's
+    level."""
     this_week = week_of(as_of)
-    anchor = story.level(CURRENT_WEEKS)
+    anchor = story.level(anchor_week)
     seats = int(base["licensed_seats"])
     rows = []
     for weeks_ago in sorted(weeks, reverse=True):

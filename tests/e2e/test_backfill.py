@@ -88,8 +88,15 @@ def test_former_customers_are_evaluated_only_while_they_were_customers(
     store.close()
     lost = deals.filter(pl.col("kind") == "renewal", ~pl.col("won"))
     assert lost.height > 0
-    after = rows.join(lost.select("account_id", "close_date"), on="account_id").filter(
-        pl.col("snapshot_date") >= pl.col("close_date")
+    back = deals.filter(pl.col("kind") == "new_business").select(
+        "account_id", returned_on="close_date"
+    )
+    came_back = pl.col("returned_on") > pl.col("close_date")
+    after = (
+        rows.join(lost.select("account_id", "close_date"), on="account_id")
+        .join(back, on="account_id", how="left")
+        .filter(pl.col("snapshot_date") >= pl.col("close_date"))
+        .filter(~(came_back & (pl.col("snapshot_date") >= pl.col("returned_on"))).fill_null(False))
     )
     before = rows.join(lost.select("account_id", "close_date"), on="account_id").filter(
         pl.col("snapshot_date") < pl.col("close_date")

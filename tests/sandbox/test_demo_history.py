@@ -39,7 +39,7 @@ def test_the_history_is_the_same_every_time_for_a_seed() -> None:
     assert DemoCompany(AS_OF, seed=8).populate(other) != list(first_usage)
 
 
-def test_customers_renewed_every_year_and_former_customers_lost_their_last_renewal() -> None:
+def test_customers_renewed_and_former_customers_lost_their_last_renewal_but_one_came_back() -> None:
     org, _ = _company()
     deals: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for deal in org.records("Opportunity"):
@@ -49,17 +49,25 @@ def test_customers_renewed_every_year_and_former_customers_lost_their_last_renew
     former = [a for a, kind in kinds.items() if kind == "Former Customer"]
 
     assert 20 <= len(former) <= 60
+    returned = []
     for account, closed in deals.items():
         lost = [d for d in closed if not d["IsWon"]]
-        if kinds[account] == "Customer":
-            assert lost == []
-        else:
-            last = max(closed, key=lambda d: d["CloseDate"])
+        last = max(closed, key=lambda d: d["CloseDate"])
+        if kinds[account] == "Customer" and lost:  # churned, then won back as new business
+            returned.append(account)
+            (renewal,) = lost
+            assert last["IsWon"]
+            assert any(
+                d["Type"] == "New Business" and d["CloseDate"] > renewal["CloseDate"]
+                for d in closed
+            )
+        elif kinds[account] != "Customer":
             assert lost == [last]
             assert last["Type"] == "Renewal"
             assert last["CloseDate"] > (AS_OF - timedelta(weeks=104)).isoformat()
+    assert len(returned) == 1
     renewals = [d for c in deals.values() for d in c if d["Type"] == "Renewal"]
-    assert sum(not d["IsWon"] for d in renewals) == len(former)
+    assert sum(not d["IsWon"] for d in renewals) == len(former) + 1
 
 
 def _signals(org: SandboxOrg, usage: tuple[UsageRow, ...]) -> list[tuple[bool, bool, bool]]:

@@ -54,6 +54,13 @@ def test_an_account_whose_contract_starts_later_was_not_a_customer_yet() -> None
     assert customers_on(accounts, DEALS, MAPPING, date(2025, 1, 1)).height == 1
 
 
+def test_a_customer_who_came_back_counts_by_its_deals_not_its_new_start_date() -> None:
+    accounts = pl.DataFrame({"id": ["C"], "contract_start": [date(2024, 7, 1)]})
+
+    assert customers_on(accounts, DEALS, MAPPING, date(2023, 6, 1)).height == 1
+    assert customers_on(accounts, DEALS, MAPPING, date(2024, 3, 1)).is_empty()
+
+
 def test_deals_that_closed_after_the_day_were_open_on_it() -> None:
     then = open_then(DEALS, date(2024, 6, 1)).sort("id")
 
