@@ -88,8 +88,10 @@ def test_former_customers_are_evaluated_only_while_they_were_customers(
     store.close()
     lost = deals.filter(pl.col("kind") == "renewal", ~pl.col("won"))
     assert lost.height > 0
-    back = deals.filter(pl.col("kind") == "new_business").select(
-        "account_id", returned_on="close_date"
+    back = (
+        deals.filter(pl.col("kind") == "new_business")
+        .group_by("account_id")
+        .agg(returned_on=pl.col("close_date").max())
     )
     came_back = pl.col("returned_on") > pl.col("close_date")
     after = (
