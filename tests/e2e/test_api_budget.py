@@ -65,7 +65,8 @@ def test_a_run_stopped_before_its_writes_is_finished_by_the_next(
     with _sandbox(tmp_path / "guarded", project, crm_name) as guarded:
         crm = sandbox_crm(guarded)
         settings = guarded.settings.model_copy(update={"api_budget_share": 1.0})
-        preview = run_sync(settings, dry_run=True).summary
+        run_sync(settings, dry_run=True)  # the first read is a full one, the next ones
+        preview = run_sync(settings, dry_run=True).summary  # incremental, as the run's will be
         # room for the same reads and one call more: not for the writes, two batches at least
         _leave_remaining(guarded, preview.crm_api.calls + 1)
         crm.reset_calls()
