@@ -154,9 +154,7 @@ class DemoCompany:
             rows = weekly_usage(rng, tenant, persona, self.as_of)
             history = random.Random(f"{self.seed}:history:{number}")
             story, lost = self._lived(history, contract.start, met_weeks(met_days))
-            former += [
-                Former(number, contract, rows[0].metrics, *alternative) for alternative in lost
-            ]
+            former += [Former(contract, rows[0].metrics, *alternative) for alternative in lost]
             last_met = self.as_of - timedelta(days=met_days or 0)
             self._meetings(org, story, contract, contact_ids[0], last_met)
             usage += history_usage(
@@ -428,9 +426,9 @@ class Contract:
 
 @dataclass(frozen=True)
 class Former:
-    """A story drawn for customer `number` that lost a renewal: a former customer."""
+    """A story drawn for a customer that lost a renewal: a former customer, who shares
+    the customer's contract and usage before the story took its course."""
 
-    number: int
     contract: Contract
     base: Mapping[str, float | int]
     story: Story
