@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from datetime import date, timedelta
 from importlib import metadata
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -19,6 +20,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from connector import logs
+from connector.backfill import BackfillSummary
+from connector.backfill import backfill as backfill_history
 from connector.checks import check_against_crm, load_checked_config
 from connector.cli.compare import ReportFormat, report_change
 from connector.cli.output import print_findings, print_plan, print_summary, write_summary_json
@@ -478,6 +481,75 @@ def report_to(settings: Settings, output: Path) -> None:
     with _exit_codes("Cannot write the report"):
         files = write_report(settings, load_checked_config(settings), output)
     console.print(escape(f"Report written to {files.page} ({len(files.exports)} data files)."))
+
+
+@app.command()
+def backfill(
+    since: Annotated[
+        str, typer.Option("--since", help="The first past day to evaluate (YYYY-MM-DD).")
+    ],
+    every: Annotated[
+        str, typer.Option("--every", help="Days between evaluated days: 14d, 2w, 1w.")
+    ] = "2w",
+    accounts_where: Annotated[
+        str | None,
+        typer.Option(
+            "--accounts-where",
+            help="Read accounts by this filter instead of the mapping's, to include "
+            "customers who have left since (e.g. Type IN ('Customer', 'Former Customer')).",
+        ),
+    ] = None,
+) -> None:
+    """Record the health snapshots and stages the worker would have recorded on past days,
+    from the CRM's dated records and the usage history; writes nothing to the CRM."""
+    settings = _settings()
+    first, step = backfill_arguments(since, every, settings.today)
+    backfill_and_report(settings, first, step, accounts_where)
+
+
+def backfill_and_report(
+    settings: Settings, since: date, every: timedelta, accounts_where: str | None
+) -> None:
+    """Backfill and say what was recorded; an error is a sentence and its exit code."""
+    with _exit_codes("Backfill failed"), _progress():
+        done = backfill_history(settings, since, every, accounts_where=accounts_where)
+    print_backfill(done)
+
+
+def backfill_arguments(since: str, every: str, today: date) -> tuple[date, timedelta]:
+    """`--since` and `--every` as a day before `today` and a step of days, or exit 2."""
+    try:
+        first = date.fromisoformat(since)
+    except ValueError:
+        raise typer.BadParameter(
+            f"'{since}' is not a date (YYYY-MM-DD).", param_hint="--since"
+        ) from None
+    if first >= today:
+        raise typer.BadParameter(
+            f"{first} is not before the run date {today}: backfill evaluates past days only.",
+            param_hint="--since",
+        )
+    unit = {"d": 1, "w": 7}.get(every[-1:].lower())
+    count = every[:-1]
+    if unit is None or not count.isdigit() or int(count) < 1:
+        raise typer.BadParameter(
+            f"'{every}' is not a number of days or weeks such as 14d or 2w.",
+            param_hint="--every",
+        )
+    return first, timedelta(days=int(count) * unit)
+
+
+def print_backfill(done: BackfillSummary) -> None:
+    if not done.days:
+        console.print("No past day to evaluate.")
+        return
+    console.print(
+        f"Backfilled {len(done.days)} days from {done.days[0]} to {done.days[-1]}: "
+        f"{done.snapshots_saved} snapshots, {done.stage_entries_saved} stage entries, "
+        f"{done.closed_deals_saved} closed deals recorded from {done.accounts_read} accounts "
+        f"and {done.usage_rows_read} usage rows; CRM API calls {done.crm_api_calls}, "
+        "nothing written to the CRM."
+    )
 
 
 @app.command()

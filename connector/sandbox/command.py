@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 import signal
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 
     from connector.language import Language
     from connector.sandbox.demo import RunningSandbox
-    from connector.settings import CrmName
+    from connector.settings import CrmName, Settings
 
 
 def demo(
@@ -79,6 +80,8 @@ def demo(
             f"demo date {settings.as_of_date}."
         )
         code = 0
+        if not dry_run:
+            _backfill_history(settings, sandbox_crm)
         try:
             sync_and_report(settings, dry_run=dry_run, summary_json=None)
         except typer.Exit as stopped:  # a partial run still has a portfolio to report
@@ -130,6 +133,25 @@ def sandbox(
         console.print(f"# Ctrl-C stops the sandbox; its state stays in {state_dir}.", markup=False)
         console.file.flush()
         stop.wait()
+
+
+def _backfill_history(settings: Settings, crm: CrmName) -> None:
+    """On a demo store without history: the two years the worker would have recorded, had
+    it run every fortnight (`cs-connector backfill`), the demo's former customers too."""
+    from connector.cli.app import backfill_and_report
+    from connector.sandbox.demo import FORMER_CUSTOMERS_WHERE
+    from connector.sandbox.demo_history import HISTORY_EVERY, HISTORY_WEEKS
+    from connector.store import HistoryStore
+
+    today = settings.today
+    since = today - timedelta(weeks=HISTORY_WEEKS)
+    store = HistoryStore.open(settings.state_database_url.get_secret_value())
+    try:
+        recorded = not store.snapshots(since=since, until=today).is_empty()
+    finally:
+        store.close()
+    if not recorded:
+        backfill_and_report(settings, since, HISTORY_EVERY, FORMER_CUSTOMERS_WHERE[crm])
 
 
 def _choices(crm: str, language: str | None) -> tuple[CrmName, Language]:

@@ -37,6 +37,10 @@ USAGE_TOKEN = "demo-usage-token"  # noqa: S105
 HUBSPOT_TOKEN = "pat-demo-not-for-production"  # noqa: S105 — the sandbox portal's own token
 HUBSPOT_PORTAL_ID = "24681357"
 SANDBOX_CRMS: tuple[CrmName, ...] = ("salesforce", "hubspot")
+FORMER_CUSTOMERS_WHERE: dict[CrmName, str] = {  # the mapping's filter, and those who left
+    "salesforce": "Type IN ('Customer', 'Former Customer')",
+    "hubspot": "lifecyclestage IN ('customer', 'other')",
+}
 
 
 @dataclass(frozen=True)

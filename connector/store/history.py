@@ -625,12 +625,6 @@ class HistoryStore:
     def save_stages(self, run_id: str, states: pl.DataFrame) -> int:
         """Record this run's stages: an entry for each `changed` row, and the pending moves
         of the tracks in `states` replaced by theirs. Returns the entries written."""
-        entries = [
-            {**row, "run_id": run_id}
-            for row in states.filter(pl.col("changed"))
-            .select("account_id", "track", "stage", "entered_on")
-            .iter_rows(named=True)
-        ]
         waiting = [
             {"account_id": a, "track": t, "stage": s, "since": d}
             for a, t, s, d in states.filter(pl.col("pending_stage").is_not_null())
@@ -639,11 +633,27 @@ class HistoryStore:
         ]
         tracks = states["track"].unique().to_list()
         with self._transaction() as db:
-            for start in range(0, len(entries), SNAPSHOT_BATCH):
-                db.execute(self._upsert_stage(db), entries[start : start + SNAPSHOT_BATCH])
+            written = self._stage_entries(db, run_id, states)
             db.execute(delete(stage_pending).where(stage_pending.c.track.in_(tracks)))
             for start in range(0, len(waiting), SNAPSHOT_BATCH):
                 db.execute(insert(stage_pending), waiting[start : start + SNAPSHOT_BATCH])
+        return written
+
+    def save_stage_entries(self, run_id: str, states: pl.DataFrame) -> int:
+        """Record an entry for each `changed` row, leaving the pending moves alone: a
+        backfilled past day adds to the history without touching today's state."""
+        with self._transaction() as db:
+            return self._stage_entries(db, run_id, states)
+
+    def _stage_entries(self, db: Connection, run_id: str, states: pl.DataFrame) -> int:
+        entries = [
+            {**row, "run_id": run_id}
+            for row in states.filter(pl.col("changed"))
+            .select("account_id", "track", "stage", "entered_on")
+            .iter_rows(named=True)
+        ]
+        for start in range(0, len(entries), SNAPSHOT_BATCH):
+            db.execute(self._upsert_stage(db), entries[start : start + SNAPSHOT_BATCH])
         return len(entries)
 
     def _upsert_stage(self, db: Connection) -> Any:

@@ -9,7 +9,9 @@ from connector.run import run_sync
 from connector.store import HistoryStore
 from tests.e2e.conftest import AS_OF, SandboxCrm
 
-WON_DEALS = 111  # the demo's closed-won deals: contract terms and the expansions won since
+CLOSED_DEALS = 144  # the demo's closed deals: contract terms and expansions won, and the
+# renewals lost in the last two years (111 before that history)
+LOST_RENEWALS = 11  # by its 10 former customers and the one that came back
 
 
 def _deals(crm: SandboxCrm) -> HistoryStore:
@@ -32,15 +34,16 @@ def test_closed_deals_are_kept_by_crm_id_won_and_lost(
     deals = store.closed_deals()
     store.close()
     assert (first.summary.closed_deals_saved, second.summary.closed_deals_saved) == (
-        WON_DEALS,
-        WON_DEALS + 2,
+        CLOSED_DEALS,
+        CLOSED_DEALS + 2,
     )
-    assert third.summary.closed_deals_saved == WON_DEALS + 2
-    assert deals.height == WON_DEALS + 2  # upserted, never duplicated
+    assert third.summary.closed_deals_saved == CLOSED_DEALS + 2
+    assert deals.height == CLOSED_DEALS + 2  # upserted, never duplicated
     latest = deals.filter(deals["close_date"] >= AS_OF - timedelta(days=2)).sort("close_date")
     assert latest.select("account_id", "kind", "won", "close_date").rows() == [
         (lost, "renewal", False, AS_OF - timedelta(days=2)),
         (won, "renewal", True, AS_OF - timedelta(days=1)),
     ]
     assert latest["amount"][1] == amount
-    assert all(deals.filter(deals["close_date"] < AS_OF - timedelta(days=2))["won"])
+    earlier = deals.filter(deals["close_date"] < AS_OF - timedelta(days=2))
+    assert earlier.filter(~earlier["won"])["kind"].to_list() == ["renewal"] * LOST_RENEWALS

@@ -36,8 +36,12 @@ def test_the_demo_runs_against_either_sandbox_and_a_rerun_changes_nothing(
     assert "wrote 300 records" in first.output
     report = tmp_path / crm / "report" / "index.html"
     assert f"Report written to {report}" in first.output.replace("\n", "")
-    assert "Snapshots in the store: 1 day(s)" in report.read_text(encoding="utf-8")
+    # two years backfilled fortnightly, and the run's own day
+    assert re.search(r"Backfilled 52 days from \S+ to \S+: \d+ snapshots", first.output)
+    assert "nothing written to the CRM" in first.output
+    assert "Snapshots in the store: 53 day(s)" in report.read_text(encoding="utf-8")
     assert second.exit_code == 0, second.output
+    assert "Backfilled" not in second.output  # the store has its history: not again
     assert "wrote 0 records, created 0 tasks" in second.output
 
 

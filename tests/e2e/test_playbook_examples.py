@@ -99,8 +99,9 @@ def customers(demo: RunningSandbox) -> list[Customer]:
     org = demo.org
     window, metrics = demo.settings.usage_history_weeks, list(demo.usage_rows[0].metrics)
     rows: dict[str, list[UsageRow]] = {}
+    since = AS_OF - timedelta(weeks=window)  # what a run reads: not the older history
     for row in demo.usage_rows:
-        if row.week_start <= AS_OF:
+        if since <= row.week_start <= AS_OF:
             rows.setdefault(row.account_key, []).append(row)
     deciders = {c["Id"] for c in org.records("Contact") if c["CS_Role__c"] == "Decision Maker"}
     met: dict[str, date] = {}
@@ -203,7 +204,15 @@ def test_stage_dwell_fires_after_two_months_in_onboarding(
         )
         sandbox.usage.shift_weeks(61 // 7)  # the same usage: only the dwell clock moves
         outcome = run_sync(later, dry_run=True)
-    expected = {c.id for c in customers if c.id in onboarding and c.total("reports_exported") == 0}
+        tenants = {a["Id"]: a["Product_Tenant_Id__c"] for a in sandbox.org.records("Account")}
+    # the twenty weeks that run reads reach into the demo's older history
+    read_from = AS_OF + timedelta(61) - timedelta(weeks=20 + 61 // 7)
+    exported = {
+        r.account_key
+        for r in sandbox.usage_rows
+        if read_from <= r.week_start <= AS_OF and r.metrics["reports_exported"]
+    }
+    expected = {c.id for c in customers if c.id in onboarding and tenants[c.id] not in exported}
     assert expected
     assert _fired(outcome, "stuck-in-onboarding") == expected
 

@@ -322,7 +322,7 @@ def test_demo_company_seeds_owners_companies_deals_contacts_and_meetings(
         ("Case", {"Subject": "x"}),
         ("Account", {"Name": "A", "Rating": "Hot"}),
         ("Account", {"Name": "A", "Industry": "Mining"}),
-        ("Opportunity", {"Name": "O", "StageName": "Closed Lost"}),
+        ("Opportunity", {"Name": "O", "StageName": "Value Proposition"}),
     ],
 )
 def test_seeder_refuses_what_it_cannot_translate(

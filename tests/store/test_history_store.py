@@ -177,6 +177,36 @@ def test_stage_history_keeps_entries_and_replaces_pending_moves(store: HistorySt
     ]
 
 
+def test_a_backfilled_day_adds_stage_entries_and_leaves_todays_pending_move(
+    store: HistoryStore,
+) -> None:
+    columns = ["account_id", "track", "stage", "entered_on", "pending_stage", "pending_since"]
+    today = pl.DataFrame(
+        [("0010", "journey_stage", "Value", DAY, "Adoption", DAY, True)],
+        schema=[*columns, "changed"],
+        orient="row",
+    )
+    store.save_stages("run", today)
+    earlier = date(2025, 6, 1)
+    backfilled = pl.DataFrame(
+        [
+            ("0010", "journey_stage", "Onboarding", earlier, "Value", earlier, True),
+            ("0011", "journey_stage", "Onboarding", earlier, None, None, False),
+        ],
+        schema=[*columns, "changed"],
+        orient="row",
+    )
+
+    assert store.save_stage_entries("backfill-20250601", backfilled) == 1
+    assert store.save_stage_entries("backfill-20250601", backfilled) == 1  # upserted
+
+    assert store.stage_entries().rows() == [
+        ("0010", "journey_stage", "Onboarding", earlier),
+        ("0010", "journey_stage", "Value", DAY),
+    ]
+    assert store.stages().rows() == [("0010", "journey_stage", "Value", DAY, "Adoption", DAY)]
+
+
 def test_lifetime_usage_totals_are_upserted_per_tenant(store: HistoryStore) -> None:
     week = date(2026, 11, 16)
     first = pl.DataFrame(

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time
 from connector.sandbox.hubspot.portal import HubSpotPortal
 from connector.sandbox.hubspot.properties import iso_millis
 
-LIFECYCLE = {"Customer": "customer", "Prospect": "lead"}
+LIFECYCLE = {"Customer": "customer", "Prospect": "lead", "Former Customer": "other"}
 INDUSTRY = {
     "Technology": "COMPUTER_SOFTWARE",
     "Healthcare": "HOSPITAL_HEALTH_CARE",
@@ -24,6 +24,7 @@ DEAL_STAGE = {
     "Prospecting": "qualifiedtobuy",
     "Negotiation": "contractsent",
     "Closed Won": "closedwon",
+    "Closed Lost": "closedlost",
 }
 
 

@@ -182,7 +182,9 @@ DEFAULT_SCHEMA: Mapping[str, ObjectSchema] = {
             "001",
             _text("Name", 255, label="Account Name", nillable=False),
             _owner(),
-            _picklist("Type", "Customer", "Prospect", "Partner", label="Account Type"),
+            _picklist(
+                "Type", "Customer", "Former Customer", "Prospect", "Partner", label="Account Type"
+            ),
             _text("Industry", 255),
             _field("Contract_Start_Date__c", "date"),
             _text("Product_Tenant_Id__c", 40),
