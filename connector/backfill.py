@@ -7,6 +7,10 @@ day); each past day is then evaluated by the run's own code (`evaluate_inputs`) 
 inputs as they were (`replay.past.as_it_was`), oldest first, each day's trend against the
 snapshots before it. Nothing is written to the CRM, no task, email or Slack post is planned.
 Each day's rows carry the run id `backfill-YYYYMMDD`: a second backfill replaces them.
+A day whose usage fails the run's own check (`USAGE_MAX_ACCOUNTS_WITHOUT_USAGE_SHARE` of the
+accounts without usage in the day's week: the source does not reach back that far, or lost
+that week) is skipped and reported: scored, those accounts would look silent that day, and
+the trends, the report and the churn model would learn from it.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from connector.replay.past import as_it_was
 from connector.run import snapshot_columns
 from connector.settings import Settings
 from connector.store import KEPT_STAGE_SCHEMA, HistoryStore
+from connector.usage.quality import measure
 
 log = logging.getLogger("connector.backfill")
 RUN_PREFIX = "backfill-"
@@ -40,6 +45,7 @@ RUN_PREFIX = "backfill-"
 @dataclass(frozen=True)
 class BackfillSummary:
     days: tuple[date, ...]
+    days_without_usage: tuple[date, ...]  # skipped: the day's usage fails the run's check
     accounts_read: int
     usage_rows_read: int
     snapshots_saved: int
@@ -92,17 +98,25 @@ def _backfill(
     snapshots = entries = 0
     kept = _kept_on(store.stage_entries(), days[0]) if days else _no_kept()
     totals = pl.DataFrame(schema=LIFETIME_SCHEMA)
+    scored: list[date] = []
+    without: list[date] = []
     for day in days:
-        saved, kept, totals, entered = _one_day(
-            settings, config, store, extracted, day, kept, totals
-        )
+        past = as_it_was(extracted, day, config.mapping, settings.usage_history_weeks)
+        problems = _usage_problems(past, config, settings, day)
+        if problems:
+            event(log, "backfill_day_skipped", day=day.isoformat(), problems=problems)
+            without.append(day)
+            continue
+        saved, kept, totals, entered = _one_day(settings, config, store, past, day, kept, totals)
+        scored.append(day)
         snapshots += saved
         entries += entered
     deals = closed_deals(extracted.records.opportunities, config.mapping)
     saved_deals = store.save_closed_deals(f"{RUN_PREFIX}{today:%Y%m%d}", deals)
     event(log, "backfilled", days=len(days), snapshots=snapshots, stage_entries=entries)
     return BackfillSummary(
-        days,
+        tuple(scored),
+        tuple(without),
         extracted.records.accounts.height,
         extracted.records.usage.height,
         snapshots,
@@ -112,11 +126,19 @@ def _backfill(
     )
 
 
+def _usage_problems(past: Extracted, config: Config, settings: Settings, day: date) -> list[str]:
+    """What the run's usage check finds wrong with the day's usage (accounts without usage in
+    its week; rows left out are the whole read's matter, checked by a run)."""
+    keys = past.records.accounts[config.mapping.usage.join_key]
+    quality = measure(past.usage, keys, day)
+    return quality.problems(1.0, settings.usage_max_accounts_without_usage_share)
+
+
 def _one_day(
     settings: Settings,
     config: Config,
     store: HistoryStore,
-    extracted: Extracted,
+    past: Extracted,
     day: date,
     kept: pl.DataFrame,
     totals: pl.DataFrame,
@@ -126,7 +148,7 @@ def _one_day(
     reach = config.health.trend_days + config.health.trend_tolerance_days
     inputs = RunInputs(
         day,
-        as_it_was(extracted, day, config.mapping, settings.usage_history_weeks),
+        past,
         history=store.snapshots(since=day - timedelta(days=reach), until=day),
         kept=kept,
         usage_totals=totals,

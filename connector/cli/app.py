@@ -540,6 +540,14 @@ def backfill_arguments(since: str, every: str, today: date) -> tuple[date, timed
 
 
 def print_backfill(done: BackfillSummary) -> None:
+    if done.days_without_usage:
+        skipped = ", ".join(day.isoformat() for day in done.days_without_usage)
+        console.print(
+            f"Skipped {len(done.days_without_usage)} day(s) whose usage fails the run's check "
+            f"({skipped}): more accounts without usage that week than "
+            "USAGE_MAX_ACCOUNTS_WITHOUT_USAGE_SHARE allows; the log's backfill_day_skipped "
+            "says how many."
+        )
     if not done.days:
         console.print("No past day to evaluate.")
         return

@@ -233,6 +233,15 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         console.print(f"[yellow]usage rows left out[/]: {count} — {_x(reason)}")
     if summary.churn_risk:
         console.print(f"[yellow]Churn risk[/]: {_x(summary.churn_risk)}")
+    if summary.churn_risk_backtest:
+        b = summary.churn_risk_backtest
+        console.print(
+            f"Churn risk: {summary.churn_risk_scored} accounts scored. Backtest on the "
+            f"{b['test_renewals']} renewals closed from {b['cutoff']} ({b['test_churned']} "
+            f"lost), trained on the {b['train_renewals']} before: AUC {b['auc']:.2f} against "
+            f"{b['baseline_auc']:.2f} for the health score alone; Brier score {b['brier']:.3f} "
+            f"against {b['baseline_brier']:.3f} (lower is better)."
+        )
 
 
 def write_summary_json(path: Path, summary: RunSummary) -> None:

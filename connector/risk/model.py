@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -91,6 +91,19 @@ class Backtest:
     test_churned: int
     model: Scores
     baseline: Scores  # the same model on the health score alone
+
+    def headline(self) -> dict[str, Any]:
+        """The numbers a run's summary carries (and `make demo` prints)."""
+        return {
+            "cutoff": self.cutoff,
+            "train_renewals": self.train_renewals,
+            "test_renewals": self.test_renewals,
+            "test_churned": self.test_churned,
+            "auc": round(self.model.auc, 3),
+            "baseline_auc": round(self.baseline.auc, 3),
+            "brier": round(self.model.brier, 3),
+            "baseline_brier": round(self.baseline.brier, 3),
+        }
 
 
 def backtest(rows: pl.DataFrame, features: Sequence[str]) -> Backtest | None:

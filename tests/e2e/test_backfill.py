@@ -70,7 +70,11 @@ def test_backfill_writes_nothing_to_the_crm_and_a_second_one_changes_nothing(
 
     assert written == 0
     assert crm.write_calls() == 0
-    assert first.days == tuple(since + EVERY * n for n in range(13))
+    # the demo's usage has no rows for the week eight weeks back (its history ends before
+    # the current eight weeks): that day is skipped, not scored as if everyone fell silent
+    gap = AS_OF - timedelta(weeks=8)
+    assert first.days_without_usage == (gap,)
+    assert first.days == tuple(since + EVERY * n for n in range(13) if since + EVERY * n != gap)
     assert first.snapshots_saved == second.snapshots_saved == rows.height
     assert _snapshots(url, since, AS_OF).equals(rows)
     assert _snapshots(url, AS_OF, AS_OF + timedelta(days=1)).is_empty()  # today: a run's
@@ -178,3 +182,19 @@ def test_the_cli_says_what_it_recorded(crm: SandboxCrm) -> None:
     saved = _snapshots(url, since, AS_OF)
     assert f": {saved.height} snapshots," in said
     assert CUSTOMERS < saved.height <= 2 * CUSTOMERS
+
+
+def test_the_cli_names_the_days_it_skipped(crm: SandboxCrm) -> None:
+    """The demo's usage has no week eight weeks back: that day is named, not scored."""
+    gap = AS_OF - timedelta(weeks=8)
+    result = CliRunner().invoke(
+        app,
+        ["backfill", "--since", (gap - EVERY).isoformat(), "--every", "14d"],
+        env=cli_env(crm.sandbox),
+    )
+
+    assert result.exit_code == 0, result.output
+    output = " ".join(result.output.split())
+    assert f"Skipped 1 day(s) whose usage fails the run's check ({gap})" in output
+    url = crm.sandbox.settings.state_database_url.get_secret_value()
+    assert _snapshots(url, gap, gap + timedelta(days=1)).is_empty()
