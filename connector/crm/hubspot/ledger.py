@@ -81,7 +81,8 @@ class TaskLedger:
         self._account_object = account_object
         # association type ids, looked up once: tasks are created with inline associations
         self._type_ids: dict[str, int] = {}
-        # keyed tasks of the accounts `find` read through their associations, by record id
+        # keyed tasks `find` read as they are now, by record id: those of the accounts read
+        # through their associations, and (with the mirror) the ledger's it did not hold
         self._associated: dict[str, ExistingTask] = {}
 
     # -- reads ---------------------------------------------------------------------------
@@ -108,11 +109,14 @@ class TaskLedger:
         associated = self._associated_ids(unsure)
         known = self._known()
         tasks = {} if known is None else {i: known[i] for i in ids.values() if i in known}
+        unmirrored = [i for i in ids.values() if i not in tasks] if known is not None else []
         tasks.update(self._read_state([*(i for i in ids.values() if i not in tasks), *associated]))
         found = {key: replace(tasks[i], key=key) for key, i in ids.items() if i in tasks}
         self._store.tasks_forget(key for key in ids if key not in found)  # deleted since
         self._associated = {i: tasks[i] for i in associated if i in tasks and tasks[i].key}
         made = self._by_key(unsure, self._associated.values())
+        # the ledger's tasks search has not shown the mirror yet serve `recent` as well
+        self._associated.update({i: tasks[i] for i in unmirrored if i in tasks and tasks[i].key})
         self._store.tasks_created({key: task.record_id for key, task in made.items()})
         self._forget_unmade([k for k, e in ledger.items() if e.status == "creating"], made)
         if unsure:
