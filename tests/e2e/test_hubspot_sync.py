@@ -99,7 +99,7 @@ def test_an_empty_store_looks_its_keys_up_by_association_100_accounts_a_call(
         # check-ins go on every quarter past the first year)
         assert sandbox.portal.count_calls("objects.batch_update") == 3
         assert sandbox.portal.count_calls("objects.batch_create") == math.ceil(tasks / BATCH_LIMIT)
-        assert sandbox.portal.count_calls("objects.search") == 1  # the cooldown search
+        assert sandbox.portal.count_calls("objects.search") == 1  # the keyed tasks, into the mirror
         assert sandbox.portal.count_calls("objects.batch_read") == 0  # no task to read yet
         reads = [c.inputs for c in sandbox.portal.calls if c.operation == "associations.batch_read"]
         assert reads == [100, 100, len(accounts) - 200]  # each account with a key once
@@ -216,7 +216,7 @@ def test_a_lost_store_and_a_lagging_search_index_make_no_second_task_or_email(
     assert _sent(hubspot) == Counter(planned[1])
     # one read of 60 customers' task associations; no search for a key
     assert hubspot.portal.count_calls("associations.batch_read") == 1
-    assert hubspot.portal.count_calls("objects.search") == 1  # open tasks, for cooldowns
+    assert hubspot.portal.count_calls("objects.search") == 1  # the keyed tasks, into a new mirror
 
 
 def test_a_lost_create_answer_a_lost_store_and_a_lagging_index_leave_each_task_once(

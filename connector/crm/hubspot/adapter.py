@@ -63,7 +63,14 @@ class HubSpotAdapter:
         self._owners: dict[str, Owner] | None = None
         self._caching = threading.Lock()  # reads run side by side: describe, list owners once
         self._book = (
-            TaskLedger(self._api, store, mapping.tasks, mapping.account.object, settings.zone)
+            TaskLedger(
+                self._api,
+                store,
+                mapping.tasks,
+                mapping.account.object,
+                settings.zone,
+                None if self._mirror is None else self._policy,
+            )
             if store is not None
             else None
         )

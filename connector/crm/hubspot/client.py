@@ -291,17 +291,26 @@ class HubSpotClient:
                 return
 
     def modified_since(
-        self, object_type: str, since: datetime, properties: Sequence[str], most: int
+        self,
+        object_type: str,
+        since: datetime | None,
+        properties: Sequence[str],
+        most: int,
+        also: Sequence[Filter] = (),
     ) -> list[dict[str, Any]] | None:
         """Every object whose hs_lastmodifieddate is at or after `since`, as search's JSON
         (its index, so a write shows after a lag); None when more than `most` match. Each
         page is a new search above the last id returned: no search pages past its first
         200, so its 10,000-result cap never applies, and a record changing or leaving
-        meanwhile cannot shift another past the pages."""
+        meanwhile cannot shift another past the pages. `also`: filters they must match too;
+        with `since` None, every object that does."""
         found: list[dict[str, Any]] = []
         above: str | None = None
         while True:
-            filters = [Filter(property_name=MODIFIED, operator="GTE", value=str(_millis(since)))]
+            filters = list(also)
+            if since is not None:
+                millis = str(_millis(since))
+                filters.append(Filter(property_name=MODIFIED, operator="GTE", value=millis))
             if above is not None:
                 filters.append(Filter(property_name=RECORD_ID, operator="GT", value=above))
             body = PublicObjectSearchRequest(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import UTC, date, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from hubspot.crm.objects.models import (
@@ -30,8 +30,10 @@ from hubspot.crm.objects.models import (
 )
 
 from connector.config.mapping import TaskMapping
+from connector.crm.hubspot import task_mirror
 from connector.crm.hubspot.client import BATCH_LIMIT, HubSpotClient
 from connector.crm.hubspot.describe import epoch_ms, parse_datetime
+from connector.crm.hubspot.incremental import ID, ReadPolicy
 from connector.crm.protocol import ActionKey, ExistingTask, TaskIntent, WriteFailure, WriteResult
 from connector.errors import CrmError, OutcomeUnknown
 from connector.logs import event
@@ -63,9 +65,15 @@ class TaskLedger:
         tasks: TaskMapping,
         account_object: str,
         zone: tzinfo = UTC,
+        policy: ReadPolicy | None = None,
     ) -> None:
-        """`zone`: the team's time zone, whose date a completion time falls on."""
+        """`zone`: the team's time zone, whose date a completion time falls on. `policy`:
+        how the mirror of the keyed tasks (`task_mirror`) is refreshed; None reads the
+        tasks the ledger knows by id and searches for the recent ones instead."""
         self._zone = zone
+        self._policy = policy
+        self._tasks = tasks
+        self._mirrored: dict[str, ExistingTask] | None = None
         self._api = api
         self._store = store
         self._object = tasks.object
@@ -73,7 +81,8 @@ class TaskLedger:
         self._account_object = account_object
         # association type ids, looked up once: tasks are created with inline associations
         self._type_ids: dict[str, int] = {}
-        # keyed tasks of the accounts `find` read through their associations, by record id
+        # keyed tasks `find` read as they are now, by record id: those of the accounts read
+        # through their associations, and (with the mirror) the ledger's it did not hold
         self._associated: dict[str, ExistingTask] = {}
 
     # -- reads ---------------------------------------------------------------------------
@@ -89,16 +98,25 @@ class TaskLedger:
         Cost, for accounts with such keys: one association call per 100 accounts (and one
         more per further 500 tasks of an account), and one batch read per 100 of their tasks
         — people's tasks included — in the same reads, 100 ids a call, as the ledger's own.
+        With the mirror, the ledger's own are read by id only when it does not hold them
+        (created since its last refresh, or deleted); the keys the ledger cannot vouch for,
+        its unanswered creates among them, are looked up exactly as without it, so whether a
+        task is created never rests on the mirror's search, and none is created twice.
         """
         ledger = self._store.ledger_tasks(keys)
         ids = {k: e.record_id for k, e in ledger.items() if e.record_id is not None}
         unsure = [k for k in keys if k not in ids]
         associated = self._associated_ids(unsure)
-        tasks = self._read_state([*ids.values(), *associated])
+        known = self._known()
+        tasks = {} if known is None else {i: known[i] for i in ids.values() if i in known}
+        unmirrored = [i for i in ids.values() if i not in tasks] if known is not None else []
+        tasks.update(self._read_state([*(i for i in ids.values() if i not in tasks), *associated]))
         found = {key: replace(tasks[i], key=key) for key, i in ids.items() if i in tasks}
         self._store.tasks_forget(key for key in ids if key not in found)  # deleted since
         self._associated = {i: tasks[i] for i in associated if i in tasks and tasks[i].key}
         made = self._by_key(unsure, self._associated.values())
+        # the ledger's tasks search has not shown the mirror yet serve `recent` as well
+        self._associated.update({i: tasks[i] for i in unmirrored if i in tasks and tasks[i].key})
         self._store.tasks_created({key: task.record_id for key, task in made.items()})
         self._forget_unmade([k for k, e in ledger.items() if e.status == "creating"], made)
         if unsure:
@@ -120,6 +138,19 @@ class TaskLedger:
         200 tasks found."""
         if not rule_ids:
             return []
+        known = self._known()
+        tasks = self._searched_recent(closed_since) if known is None else dict(known)
+        tasks.update(self._associated)  # read without index lag: newer than search's
+        wanted = set(rule_ids)
+        return [
+            t
+            for t in tasks.values()
+            if t.rule_and_account[0] in wanted
+            and (not t.is_closed or (t.completed_on is not None and t.completed_on >= closed_since))
+        ]
+
+    def _searched_recent(self, closed_since: date) -> dict[str, ExistingTask]:
+        """Keyed tasks open or completed on or after `closed_since`, by id, from search."""
         keyed = Filter(property_name=self._key, operator="HAS_PROPERTY")
         since = str(epoch_ms(closed_since, self._zone))  # the start of that day for the team
         groups = [
@@ -131,15 +162,32 @@ class TaskLedger:
             ),
         ]
         found = self._api.search(self._object, groups, [self._key, *STATE, OWNER])
-        tasks = {t.record_id: t for t in map(self._existing, found)}
-        tasks.update(self._associated)  # read without index lag: newer than search's
-        wanted = set(rule_ids)
-        return [
-            t
-            for t in tasks.values()
-            if t.rule_and_account[0] in wanted
-            and (not t.is_closed or (t.completed_on is not None and t.completed_on >= closed_since))
-        ]
+        return {t.record_id: t for t in map(self._existing, found)}
+
+    def _known(self) -> dict[str, ExistingTask] | None:
+        """The keyed tasks by id from the store's mirror, refreshed once a run; None
+        without a mirror."""
+        if self._policy is None:
+            return None
+        if self._mirrored is None:
+            records = task_mirror.refreshed(
+                self._api, self._store, self._tasks, self._policy, datetime.now(UTC)
+            )
+            self._mirrored = {
+                t.record_id: t for t in map(self._mirrored_task, records.iter_rows(named=True))
+            }
+        return self._mirrored
+
+    def _mirrored_task(self, row: dict[str, str | None]) -> ExistingTask:
+        completed, created = row[task_mirror.COMPLETION], row[task_mirror.CREATED]
+        return ExistingTask(
+            row[task_mirror.KEY] or "",
+            str(row[ID]),
+            row[task_mirror.STATUS] == COMPLETED,
+            parse_datetime(completed).astimezone(self._zone).date() if completed else None,
+            row[task_mirror.OWNER],
+            parse_datetime(created).astimezone(self._zone).date() if created else None,
+        )
 
     def _read_state(self, ids: Sequence[str]) -> dict[str, ExistingTask]:
         """Tasks by id as HubSpot has them now (key and state), 100 a call; a deleted one is
