@@ -142,6 +142,7 @@ class SandboxOrg:
                 today=self.today(),
                 api_version=api_version,
                 include_deleted=include_deleted,
+                ids_where=self._store.ids_where,
             )
             return self._cursors.first_page(rows, batch_size, api_version)
 
