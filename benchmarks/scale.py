@@ -31,6 +31,7 @@ import json
 import math
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -81,6 +82,12 @@ def main() -> None:
     parser.add_argument("--changed-share", type=float, default=0.10)
     parser.add_argument("--compare-concurrency", action="store_true")
     parser.add_argument("--reads-only", action="store_true", help="only the two dry runs")
+    parser.add_argument(
+        "--seeded",
+        type=Path,
+        help="a directory keeping the seeded sandbox (seeded there on first use, copied from "
+        "it after): 100,000 accounts take minutes to seed",
+    )
     args = parser.parse_args()
     print(
         f"Salesforce sandbox, {args.accounts:,} accounts, {args.latency_ms:g} ms a request, "
@@ -93,10 +100,7 @@ def main() -> None:
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as state:
         started = time.perf_counter()
-        with running_sandbox(
-            Path(state), as_of=AS_OF, customers=args.accounts, latency_seconds=0.0
-        ) as sandbox:
-            fill_to_shape(sandbox.org, AS_OF)
+        seed(Path(state), args.accounts, args.seeded)
         print(f"(seeded in {time.perf_counter() - started:.0f} s)", file=sys.stderr)
         with running_sandbox(
             Path(state), project_dir=PROJECT, latency_seconds=args.latency_ms / 1000
@@ -114,6 +118,18 @@ def main() -> None:
                     label = f"dry run, CRM_CONCURRENCY={concurrency}"
                     report(run_worker(sandbox, at, workdir, label, dry_run=True))
     print(f"Load {os.getloadavg()[0]:.1f} at the end.")
+
+
+def seed(state: Path, accounts: int, kept: Path | None) -> None:
+    """The demo company at `accounts` customers, filled to the issue's shape, in `state`;
+    copied from `kept` when an earlier run seeded it there (and kept there if not)."""
+    if kept is not None and (kept / "salesforce.json").exists():
+        shutil.copytree(kept, state, dirs_exist_ok=True)
+        return
+    with running_sandbox(state, as_of=AS_OF, customers=accounts, latency_seconds=0.0) as sandbox:
+        fill_to_shape(sandbox.org, AS_OF)
+    if kept is not None:
+        shutil.copytree(state, kept, dirs_exist_ok=True)
 
 
 def sync_runs(
