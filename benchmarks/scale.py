@@ -175,7 +175,10 @@ def run_worker(
     wall = time.perf_counter() - wall
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode not in (0, 4):
-        raise SystemExit(f"the worker exited {process.returncode} in the {label}")
+        tail = log_path.read_text().splitlines()[-5:]
+        raise SystemExit(
+            f"the worker exited {process.returncode} in the {label}:\n" + "\n".join(tail)
+        )
     summary = json.loads(summary_path.read_text())
     written, tasks = summary["records_written"], summary["tasks_created"]
     floor = read_floor(sandbox.org) + pages(written, WRITE_BATCH) + pages(tasks, WRITE_BATCH)

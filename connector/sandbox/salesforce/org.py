@@ -136,15 +136,18 @@ class SandboxOrg:
     ) -> dict[str, Any]:
         """The first page of a query's results (queryAll's with `include_deleted`)."""
         with self._lock:
-            query = parse_query(soql, self.schema)
-            rows = query.execute(
-                self._store,
+            query, store = parse_query(soql, self.schema), self._store
+            rows = query.select(
+                store,
                 today=self.today(),
-                api_version=api_version,
                 include_deleted=include_deleted,
-                ids_where=self._store.ids_where,
+                ids_where=store.ids_where,
             )
-            return self._cursors.first_page(rows, batch_size, api_version)
+
+            def shape(record: Mapping[str, Any]) -> dict[str, Any]:
+                return query.project(record, store, api_version)
+
+            return self._cursors.first_page(rows, batch_size, api_version, shape)
 
     def query_more(self, locator: str, *, api_version: str) -> dict[str, Any]:
         with self._lock:

@@ -131,8 +131,23 @@ class Query:
         ids_where: IdLookup | None = None,
     ) -> list[dict[str, Any]]:
         """Matching records in REST shape: `attributes`, the selected fields, and each
-        parent as a nested record (or null); deleted ones too for queryAll. `ids_where`:
-        the org's index, for a filter it can narrow (`lookup`)."""
+        parent as a nested record (or null); deleted ones too for queryAll."""
+        records = self.select(
+            source, today=today, include_deleted=include_deleted, ids_where=ids_where
+        )
+        return [self.project(record, source, api_version) for record in records]
+
+    def select(
+        self,
+        source: RecordSource,
+        *,
+        today: date,
+        include_deleted: bool = False,
+        ids_where: IdLookup | None = None,
+    ) -> list[Mapping[str, Any]]:
+        """The matching records, ordered, offset and limited, as stored: `project` turns
+        each into its REST shape (the org does it a page at a time). `ids_where`: the org's
+        index, for a filter it can narrow (`lookup`)."""
         where = self.where
         table = source.table(self.sobject.name)
         if ids_where is not None and self.lookup is not None:
@@ -152,7 +167,7 @@ class Query:
             keyed.sort(key=cmp_to_key(self._compare))
             records = [record for _, record in keyed]
         end = None if self.limit is None else self.offset + self.limit
-        return [self._project(r, source, api_version) for r in records[self.offset : end]]
+        return records[self.offset : end]
 
     def _sorted_by_one(
         self, records: list[Mapping[str, Any]], source: RecordSource
@@ -178,9 +193,10 @@ class Query:
             return (-1 if x < y else 1) * (-1 if descending else 1)
         return 0
 
-    def _project(
+    def project(
         self, record: Mapping[str, Any], source: RecordSource, api_version: str
     ) -> dict[str, Any]:
+        """One selected record in REST shape, its parents read from `source`."""
         projected = {"attributes": attributes(self.sobject.name, record["Id"], api_version)}
         for column in self.columns:
             target: dict[str, Any] = projected
