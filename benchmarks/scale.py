@@ -106,7 +106,13 @@ def main() -> None:
             Path(state), project_dir=PROJECT, latency_seconds=args.latency_ms / 1000
         ) as sandbox:
             settings = sandbox.settings.model_copy(
-                update={"smtp_host": None, "tasks_per_owner_per_day": 0}
+                # the sandbox answers a 500,000-record query from this process, on a CPU
+                # shared with the worker: slower than a real org's 30 s timeout allows
+                update={
+                    "smtp_host": None,
+                    "tasks_per_owner_per_day": 0,
+                    "http_timeout_seconds": 300,
+                }
             )
             workdir = Path(state) / "worker"
             workdir.mkdir()
