@@ -102,7 +102,7 @@ def frame_from_records(
     ]
     if not frames:
         return _page_frame([], resolved)
-    return pl.concat(frames, rechunk=True) if len(frames) > 1 else frames[0]
+    return pl.concat(frames, rechunk=False) if len(frames) > 1 else frames[0]
 
 
 def _page_frame(
