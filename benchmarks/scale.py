@@ -31,6 +31,7 @@ import json
 import math
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -165,7 +166,8 @@ def _maybe(value: float | None, spec: str) -> str:
 def run_worker(
     sandbox: RunningSandbox, settings: Settings, workdir: Path, label: str, *, dry_run: bool = False
 ) -> Measured:
-    """`cs-connector run --once` in a child process, measured by the kernel (wait4)."""
+    """`cs-connector run --once` in a child process, measured by the kernel: its CPU from
+    wait4, its peak RSS from its own VmHWM (see `_wait_watching_peak`)."""
     summary_path, log_path = workdir / "summary.json", workdir / f"{label}.log"
     command = [sys.executable, "-m", "connector", "run", "--once"]
     command += ["--summary-json", str(summary_path), *(["--dry-run"] if dry_run else [])]
@@ -177,7 +179,7 @@ def run_worker(
         stdout=subprocess.DEVNULL,
         stderr=log_path.open("wb"),
     )
-    _, status, usage = os.wait4(process.pid, 0)
+    status, usage, peak_kib = _wait_watching_peak(process.pid)
     wall = time.perf_counter() - wall
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode not in (0, 4):
@@ -197,8 +199,30 @@ def run_worker(
         wall,
         reading_seconds(log_path),
         usage.ru_utime + usage.ru_stime,
-        usage.ru_maxrss / 1024,  # Linux reports KiB
+        peak_kib / 1024,
     )
+
+
+def _wait_watching_peak(pid: int) -> tuple[int, resource.struct_rusage, int]:
+    """Wait for the worker, reading its VmHWM (peak RSS, KiB) until it exits. wait4's
+    ru_maxrss will not do: Linux carries the forking process's peak RSS across exec into the
+    child's, and this process holds the whole sandbox (2.8 GB at 100,000 accounts)."""
+    peak = 0
+    while True:
+        done, status, usage = os.wait4(pid, os.WNOHANG)
+        if done:
+            return status, usage, peak
+        peak = max(peak, _hwm_kib(pid))
+        time.sleep(0.05)
+
+
+def _hwm_kib(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # exited between wait4 and here
+        return 0
+    line = next((line for line in status.splitlines() if line.startswith("VmHWM:")), "")
+    return int(line.split()[1]) if line else 0
 
 
 def reading_seconds(log: Path) -> float | None:
