@@ -115,6 +115,9 @@ def main() -> None:
                     "http_timeout_seconds": 300,
                 }
             )
+            # an org with 100,000 accounts has far more than the sandbox's 15,000 calls a day;
+            # the worker's budget guard also counts the emails this run does not send
+            sandbox.org.set_remaining_api_calls(max(15_000, args.accounts * 2))
             workdir = Path(state) / "worker"
             workdir.mkdir()
             if not args.reads_only:
