@@ -43,7 +43,6 @@ from connector.errors import (
 )
 from connector.logs import event
 from connector.plan.impact import Limits
-from connector.report.write import write_report
 from connector.review import review_change
 from connector.run import RunSummary, new_summary, plan_from_snapshot, run_sync
 from connector.settings import CrmName, Settings
@@ -478,6 +477,8 @@ def report(
 
 def report_to(settings: Settings, output: Path) -> None:
     """Write the report into `output` and say where it is."""
+    from connector.report.write import write_report  # matplotlib: ~30 MB a sync run never uses
+
     with _exit_codes("Cannot write the report"):
         files = write_report(settings, load_checked_config(settings), output)
     console.print(escape(f"Report written to {files.page} ({len(files.exports)} data files)."))

@@ -81,7 +81,7 @@ def compose(
     templates: Mapping[str, EmailTemplate],
 ) -> tuple[list[Email], list[SkippedEmail]]:
     """Render each request for its recipient, or say why it cannot be sent."""
-    by_account = contacts_by_account(contacts)
+    by_account = contacts_by_account(contacts, {request.row["id"] for request in requests})
     emails, skipped = [], []
     for request in requests:
         row = request.row

@@ -52,11 +52,13 @@ class UsageApi:
         self._lock = threading.Lock()
         self._faults: list[int] = []
         self._until: date | None = None
+        self._selected: tuple[date, date | None, list[UsageRow]] | None = None
         self.calls = 0
 
     def replace_rows(self, rows: Iterable[UsageRow]) -> None:
         with self._lock:
             self._rows = sorted(rows, key=lambda r: (r.account_key, r.week_start))
+            self._selected = None
 
     def serve_until(self, day: date | None) -> None:
         """Serve only the weeks that have begun by `day` (None: every week), as the real API
@@ -72,6 +74,7 @@ class UsageApi:
                 UsageRow(r.account_key, r.week_start + timedelta(weeks=weeks), r.metrics)
                 for r in self._rows
             ]
+            self._selected = None
 
     def fail_next(self, status: int, times: int = 1) -> None:
         with self._lock:
@@ -99,12 +102,7 @@ class UsageApi:
         except ValueError as exc:
             return _json({"error": f"bad parameter: {exc}"}, 400)
         with self._lock:
-            until = self._until
-            matching = [
-                row
-                for row in self._rows
-                if row.week_start >= since and (until is None or row.week_start <= until)
-            ]
+            matching = self._matching(since, self._until)
         page = matching[offset : offset + limit]
         more = offset + limit < len(matching)
         if request.path == FLAT:
@@ -120,6 +118,18 @@ class UsageApi:
                 "next_cursor": _encode_cursor(offset + limit) if more else None,
             }
         )
+
+    def _matching(self, since: date, until: date | None) -> list[UsageRow]:
+        """The rows of the weeks asked for, selected once for all the pages of a read
+        (800 pages of 100,000 tenants' weeks each filtering every row was most of a read)."""
+        if self._selected is None or self._selected[:2] != (since, until):
+            rows = [
+                row
+                for row in self._rows
+                if row.week_start >= since and (until is None or row.week_start <= until)
+            ]
+            self._selected = (since, until, rows)
+        return self._selected[2]
 
 
 def _offset(request: Request, limit: int) -> int:

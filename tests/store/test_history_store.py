@@ -14,6 +14,7 @@ from connector.store import (
     LedgerTask,
     RunRecord,
 )
+from connector.store.history import SNAPSHOT_BATCH
 
 DAY = date(2026, 11, 23)
 
@@ -339,3 +340,20 @@ def test_every_stage_entry_reads_back_for_the_cohorts(store: HistoryStore) -> No
         ("a", "journey_stage", "Onboarding", date(2026, 1, 1)),
         ("a", "journey_stage", "Adoption", DAY),
     ]
+
+
+def test_snapshots_of_more_accounts_than_a_batch_are_all_written(store: HistoryStore) -> None:
+    accounts = SNAPSHOT_BATCH * 2 + 1  # written a batch at a time: two full and one row
+    table = pl.DataFrame(
+        {
+            "id": [f"001{n:06}" for n in range(accounts)],
+            "health_score": [float(n % 100) for n in range(accounts)],
+            "health_color": ["green"] * accounts,
+            "logins": [float(n) for n in range(accounts)],
+        }
+    )
+    assert store.save_snapshots("run1", DAY, table, ["logins"]) == accounts
+    saved = store.snapshots(DAY, DAY + timedelta(days=1))
+    assert saved.height == accounts
+    assert saved["logins"].to_list() == [float(n) for n in range(accounts)]
+    assert saved["account_id"][-1] == f"001{accounts - 1:06}"

@@ -11,7 +11,7 @@ import pytest
 
 from connector.config.email_templates import load_templates
 from connector.config.playbook import Sender
-from connector.frame.recipients import choose_recipient, reach_rollup
+from connector.frame.recipients import choose_recipient, contacts_by_account, reach_rollup
 from connector.messages.email import EmailRequest, compose, sender_of
 from tests.unit.test_config_errors import ROOT
 
@@ -298,3 +298,19 @@ def test_a_japanese_team_reads_why_nobody_was_emailed_in_japanese() -> None:
     assert reasons["nobody"] == "Decision Maker・主担当の連絡先が登録されていません"
     assert reasons["p-out"] == "主担当の連絡先がメール配信を停止しています"
     assert reasons["no-address"] == "連絡先に有効なメールアドレスがありません"
+
+
+def test_only_the_contacts_of_emailed_accounts_become_rows() -> None:
+    contacts = pl.DataFrame(
+        [
+            {**_contact("003A", "Champion"), "account_id": "001A"},
+            {**_contact("003B", "Champion"), "account_id": "001B"},
+            {**_contact("003C", "Decision Maker"), "account_id": "001A"},
+        ]
+    )
+    grouped = contacts_by_account(contacts, {"001A", "001Z"})
+    assert {account: [c["id"] for c in rows] for account, rows in grouped.items()} == {
+        "001A": ["003A", "003C"]
+    }
+    assert contacts_by_account(contacts, set()) == {}
+    assert contacts_by_account(None, {"001A"}) == {}

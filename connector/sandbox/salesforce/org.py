@@ -139,13 +139,23 @@ class SandboxOrg:
     ) -> dict[str, Any]:
         """The first page of a query's results (queryAll's with `include_deleted`)."""
         with self._lock:
-            _, rows = self.run_query(soql, api_version, include_deleted)
-            return self._cursors.first_page(rows, batch_size, api_version)
+            query, store = parse_query(soql, self.schema), self._store
+            rows = query.select(
+                store,
+                today=self.today(),
+                include_deleted=include_deleted,
+                ids_where=store.ids_where,
+            )
+
+            def shape(record: Mapping[str, Any]) -> dict[str, Any]:
+                return query.project(record, store, api_version)
+
+            return self._cursors.first_page(rows, batch_size, api_version, shape)
 
     def run_query(
         self, soql: str, api_version: str, include_deleted: bool = False
     ) -> tuple[Query, list[dict[str, Any]]]:
-        """The parsed query and every record it selects, in REST shape."""
+        """The parsed query and every record it selects, in REST shape (a bulk job's)."""
         with self._lock:
             query = parse_query(soql, self.schema)
             rows = query.execute(
@@ -153,6 +163,7 @@ class SandboxOrg:
                 today=self.today(),
                 api_version=api_version,
                 include_deleted=include_deleted,
+                ids_where=self._store.ids_where,
             )
             return query, rows
 

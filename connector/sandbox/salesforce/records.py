@@ -4,11 +4,16 @@ upsert by an External ID, each validated and derived the way Salesforce saves a 
 Writes replace a record's dict rather than mutate it, so a savepoint is a shallow copy of
 the tables and rolling back an all-or-none call is restoring that copy. Not thread-safe on
 its own: `SandboxOrg` serialises access.
+
+Lookups by a field's value (an upsert's External ID, a unique field, a query's `IN (...)`)
+go through an index built on first use and kept up to date by every write, so a book of
+100,000 accounts and 200,000 tasks is not scanned once per record written.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from bisect import insort
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +26,7 @@ from connector.sandbox.salesforce.values import format_datetime
 
 Record = dict[str, Any]
 Tables = dict[str, dict[str, Record]]
+Index = dict[Any, list[str]]  # folded value → Ids, in creation order
 
 
 class RecordStore:
@@ -31,6 +37,7 @@ class RecordStore:
         self._recycle_bin: Tables = {name: {} for name in schema}
         self._counters = dict.fromkeys(schema, 0)
         self._rules: dict[str, list[ValidationRule]] = {name: [] for name in schema}
+        self._indexes: dict[str, dict[str, Index]] = {name: {} for name in schema}
 
     def object(self, name: str) -> ObjectSchema:
         return require_object(self.schema, name)
@@ -47,6 +54,7 @@ class RecordStore:
         """A field the schema just gained: null on every record that exists."""
         for record in self._tables[sobject].values():
             record.setdefault(field, None)
+        self._indexes[sobject].clear()
 
     def add_rule(self, sobject: str, rule: ValidationRule) -> None:
         self._rules[self.object(sobject).name].append(rule)
@@ -69,6 +77,7 @@ class RecordStore:
         self._counters[obj.name] += 1
         record["Id"] = make_id(obj.key_prefix, self._counters[obj.name])
         self._tables[obj.name][record["Id"]] = record
+        self._reindex(obj.name, None, record)
         return str(record["Id"])
 
     def update(self, sobject: str, record_id: Any, values: Mapping[str, Any]) -> str:
@@ -80,6 +89,7 @@ class RecordStore:
         after = {**before, **values}
         self._save(obj, after, before, values)
         self._tables[obj.name][before["Id"]] = after
+        self._reindex(obj.name, before, after)
         return str(before["Id"])
 
     def delete(self, sobject: str, record_id: str) -> bool:
@@ -88,6 +98,7 @@ class RecordStore:
         record = self._tables[sobject].pop(normalized or record_id, None)
         if record is None:
             return False
+        self._reindex(sobject, record, None)
         stamp = format_datetime(self._now())
         deleted = {**record, "IsDeleted": True, "SystemModstamp": stamp}
         self._recycle_bin[sobject][record["Id"]] = deleted
@@ -123,6 +134,20 @@ class RecordStore:
 
     def restore(self, savepoint: Tables) -> None:
         self._tables = savepoint
+        for indexes in self._indexes.values():
+            indexes.clear()
+
+    def ids_where(self, sobject: str, field: str, values: Collection[Any]) -> list[str]:
+        """Ids of `sobject`'s records (canonical name) whose `field` may equal one of
+        `values`, in creation order: text folded as `_fold` does, so the caller still checks
+        each record (a superset, never a miss)."""
+        table = self._tables[sobject]
+        if field == "Id":
+            found = {value for value in values if value in table}
+        else:
+            index = self._index(sobject, field)
+            found = {i for value in values for i in index.get(_fold(value), ())}
+        return sorted(found)  # Ids sort in creation order (see ids.make_id)
 
     # -- persistence ---------------------------------------------------------------------
 
@@ -142,6 +167,8 @@ class RecordStore:
             obj = self.object(name)
             self._recycle_bin[obj.name] = {r["Id"]: _loaded(obj, r, deleted=True) for r in records}
         self._counters.update(saved["counters"])
+        for indexes in self._indexes.values():
+            indexes.clear()
 
     # -- internals -----------------------------------------------------------------------
 
@@ -179,12 +206,31 @@ class RecordStore:
     def _matching(self, obj: ObjectSchema, field: FieldSchema, value: Any) -> list[str]:
         """Ids whose `field` equals `value`; text compares case-insensitively, as unique
         and External ID fields do by default."""
-        wanted = _fold(value)
-        return [
-            record_id
-            for record_id, record in self._tables[obj.name].items()
-            if _fold(record[field.name]) == wanted
-        ]
+        return list(self._index(obj.name, field.name).get(_fold(value), ()))
+
+    def _index(self, sobject: str, field: str) -> Index:
+        indexes = self._indexes[sobject]
+        if field not in indexes:
+            index: Index = {}
+            for record_id, record in self._tables[sobject].items():
+                index.setdefault(_fold(record.get(field)), []).append(record_id)
+            indexes[field] = index
+        return indexes[field]
+
+    def _reindex(self, sobject: str, before: Record | None, after: Record | None) -> None:
+        """Move a created, updated or deleted record in every index built on its object."""
+        record_id = (after or before or {})["Id"]
+        for field, index in self._indexes[sobject].items():
+            old = None if before is None else _fold(before.get(field))
+            new = None if after is None else _fold(after.get(field))
+            if before is not None and after is not None and old == new:
+                continue
+            if before is not None:
+                index[old].remove(record_id)
+                if not index[old]:
+                    del index[old]
+            if after is not None:
+                insort(index.setdefault(new, []), record_id)
 
     def _existing_id(self, obj: ObjectSchema, record_id: Any) -> str:
         if record_id is None:

@@ -1,0 +1,52 @@
+"""The sandbox usage API selects a read's rows once for all its pages, and a change to the
+rows it serves (new rows, weeks shifted, weeks revealed) is served from the next page on."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from typing import Any
+
+from werkzeug.test import Client
+
+from connector.sandbox.usage_api import UsageApi, UsageRow
+
+TOKEN = "pages-token"
+MONDAY = date(2026, 11, 2)
+
+
+def _rows(logins: int) -> list[UsageRow]:
+    return [
+        UsageRow(f"T-{n}", MONDAY + timedelta(weeks=week), {"logins": logins})
+        for n in range(3)
+        for week in range(2)
+    ]
+
+
+def _read(api: UsageApi, since: date) -> list[dict[str, Any]]:
+    """Every page, cursor to cursor, two rows a page."""
+    client, rows, cursor = Client(api), [], ""
+    while True:
+        query = f"since={since.isoformat()}&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        response = client.get(
+            f"/v1/usage/weekly?{query}", headers={"Authorization": f"Bearer {TOKEN}"}
+        )
+        body = json.loads(response.get_data())
+        rows += body["data"]
+        cursor = body["next_cursor"]
+        if not cursor:
+            return rows
+
+
+def test_pages_follow_the_rows_served() -> None:
+    api = UsageApi(_rows(logins=5), TOKEN)
+    assert [r["metrics"]["logins"] for r in _read(api, MONDAY)] == [5] * 6
+    assert len(_read(api, MONDAY + timedelta(weeks=1))) == 3  # another since, other rows
+    api.replace_rows(_rows(logins=9))
+    assert [r["metrics"]["logins"] for r in _read(api, MONDAY)] == [9] * 6
+    api.shift_weeks(1)
+    assert {r["week_start"] for r in _read(api, MONDAY)} == {"2026-11-09", "2026-11-16"}
+    api.serve_until(MONDAY + timedelta(weeks=1))
+    assert {r["week_start"] for r in _read(api, MONDAY)} == {"2026-11-09"}
+    api.serve_until(None)
+    assert len(_read(api, MONDAY)) == 6
