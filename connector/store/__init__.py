@@ -10,7 +10,7 @@ from connector.store.history import (
     LedgerTask,
     RunRecord,
 )
-from connector.store.mirror import CrmMirror
+from connector.store.mirror import CrmMirror, ReadPolicy, full_read_reason
 
 __all__ = [
     "CLOSED_DEAL_SCHEMA",
@@ -20,5 +20,7 @@ __all__ = [
     "CrmMirror",
     "HistoryStore",
     "LedgerTask",
+    "ReadPolicy",
     "RunRecord",
+    "full_read_reason",
 ]

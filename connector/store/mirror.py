@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 from sqlalchemy import Connection, select, update
@@ -27,6 +27,38 @@ class CrmMirror:
     full_read_at: datetime  # by ours: when the object was last read in full
     records: pl.DataFrame
     outside: pl.DataFrame  # Id and stamp of changed records the mapping's filter leaves out
+
+
+@dataclass(frozen=True)
+class ReadPolicy:
+    """How a mirror is kept: each read goes `overlap` back before the watermark (commits and
+    search indexes land late), and in full once the last full read is `full_every` old."""
+
+    overlap: timedelta
+    full_every: timedelta
+
+
+def full_read_reason(
+    mirror: CrmMirror | None,
+    fingerprint: str,
+    policy: ReadPolicy,
+    now: datetime,
+    *,
+    what: str,
+    changed: str,
+    empty: str,
+) -> str | None:
+    """Why `mirror` (of `what`) must be read in full now, or None: there is none, what it
+    reads `changed`, its last read was `empty` (no watermark), or it is too old."""
+    if mirror is None:
+        return f"no mirror of {what} yet"
+    if mirror.fingerprint != fingerprint:
+        return changed
+    if mirror.watermark is None:
+        return empty
+    if now - mirror.full_read_at >= policy.full_every:
+        return f"its last full read is {(now - mirror.full_read_at).days} days old"
+    return None
 
 
 def load_mirror(db: Connection, name: str) -> CrmMirror | None:

@@ -31,7 +31,7 @@ from connector.crm.protocol import (
 from connector.engine.expressions import compile_sql
 from connector.errors import ConnectorError, CrmError, ExpressionError
 from connector.settings import Settings
-from connector.store import HistoryStore
+from connector.store import HistoryStore, ReadPolicy
 
 OBJECT_TYPE_IDS = {
     "companies": "0-2",
@@ -56,9 +56,7 @@ class HubSpotAdapter:
         self._portal_id = settings.hubspot_portal_id
         self._run_date = settings.today  # what a mapping's `where` counts from
         self._mirror = store if settings.crm_full_read_every_days else None
-        self._policy = incremental.ReadPolicy(
-            settings.crm_read_overlap, settings.crm_full_read_every
-        )
+        self._policy = ReadPolicy(settings.crm_read_overlap, settings.crm_full_read_every)
         self._properties: dict[str, ObjectProperties] = {}
         self._owners: dict[str, Owner] | None = None
         self._caching = threading.Lock()  # reads run side by side: describe, list owners once

@@ -24,7 +24,7 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 import polars as pl
@@ -39,19 +39,13 @@ from connector.crm.hubspot.client import (
 from connector.crm.hubspot.describe import ObjectProperties
 from connector.crm.hubspot.read import ObjectRead, association_column, canonical, raw_frame
 from connector.logs import event
-from connector.store import CrmMirror, HistoryStore
+from connector.store import CrmMirror, HistoryStore, ReadPolicy, full_read_reason
 
 log = logging.getLogger("connector.crm.hubspot")
 
 ID = "_id"
 FORMAT = 1  # what a mirror holds; a new format makes every mirror be read anew
 _NO_OUTSIDE = pl.DataFrame(schema={ID: pl.String})  # the where is applied after the mirror
-
-
-@dataclass(frozen=True)
-class ReadPolicy:
-    overlap: timedelta  # how far before the watermark a read goes back (the index lag)
-    full_every: timedelta  # how old a full read may get
 
 
 @dataclass(frozen=True)
@@ -104,15 +98,15 @@ def read_mirrored(
 def _full_read_reason(
     reading: Reading, mirror: CrmMirror | None, policy: ReadPolicy, now: datetime
 ) -> str | None:
-    if mirror is None:
-        return "no mirror of it yet"
-    if mirror.fingerprint != reading.fingerprint:
-        return "the mapping's properties changed"
-    if mirror.watermark is None:
-        return "its last read has no watermark"
-    if now - mirror.full_read_at >= policy.full_every:
-        return f"its last full read is {(now - mirror.full_read_at).days} days old"
-    return None
+    return full_read_reason(
+        mirror,
+        reading.fingerprint,
+        policy,
+        now,
+        what="it",
+        changed="the mapping's properties changed",
+        empty="its last read has no watermark",
+    )
 
 
 def _read_full(reading: Reading, now: datetime, started: datetime) -> CrmMirror:

@@ -33,11 +33,11 @@ from connector.config.mapping import TaskMapping
 from connector.crm.hubspot import task_mirror
 from connector.crm.hubspot.client import BATCH_LIMIT, HubSpotClient
 from connector.crm.hubspot.describe import epoch_ms, parse_datetime
-from connector.crm.hubspot.incremental import ID, ReadPolicy
+from connector.crm.hubspot.incremental import ID
 from connector.crm.protocol import ActionKey, ExistingTask, TaskIntent, WriteFailure, WriteResult
 from connector.errors import CrmError, OutcomeUnknown
 from connector.logs import event
-from connector.store import HistoryStore
+from connector.store import HistoryStore, ReadPolicy
 
 log = logging.getLogger("connector.crm.hubspot.adapter")
 

@@ -32,9 +32,9 @@ from hubspot.crm.objects.models import Filter
 
 from connector.config.mapping import TaskMapping
 from connector.crm.hubspot.client import HubSpotClient
-from connector.crm.hubspot.incremental import ID, ReadPolicy
+from connector.crm.hubspot.incremental import ID
 from connector.logs import event
-from connector.store import CrmMirror, HistoryStore
+from connector.store import CrmMirror, HistoryStore, ReadPolicy, full_read_reason
 
 log = logging.getLogger("connector.crm.hubspot")
 
@@ -91,15 +91,15 @@ def refreshed(
 def _full_read_reason(
     tasks: TaskMapping, mirror: CrmMirror | None, policy: ReadPolicy, now: datetime
 ) -> str | None:
-    if mirror is None:
-        return "no mirror of the keyed tasks yet"
-    if mirror.fingerprint != _fingerprint(tasks):
-        return "the task object or key property changed"
-    if mirror.watermark is None:
-        return "its last read has no watermark"
-    if now - mirror.full_read_at >= policy.full_every:
-        return f"its last full read is {(now - mirror.full_read_at).days} days old"
-    return None
+    return full_read_reason(
+        mirror,
+        _fingerprint(tasks),
+        policy,
+        now,
+        what="the keyed tasks",
+        changed="the task object or key property changed",
+        empty="its last read has no watermark",
+    )
 
 
 def _search(client: HubSpotClient, tasks: TaskMapping, since: datetime | None) -> pl.DataFrame:

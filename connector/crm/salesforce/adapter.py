@@ -28,7 +28,7 @@ from connector.crm.salesforce.date_literals import anchored
 from connector.crm.salesforce.describe import ObjectDescription
 from connector.errors import CrmError
 from connector.settings import Settings
-from connector.store import HistoryStore
+from connector.store import HistoryStore, ReadPolicy
 
 TEXT_TYPES = {"string", "textarea", "picklist", "email", "phone", "url"}
 
@@ -45,9 +45,7 @@ class SalesforceAdapter:
         self._tasks = mapping.tasks
         self._zone = settings.zone
         self._store = store if settings.crm_full_read_every_days else None
-        self._policy = incremental.ReadPolicy(
-            settings.crm_read_overlap, settings.crm_full_read_every
-        )
+        self._policy = ReadPolicy(settings.crm_read_overlap, settings.crm_full_read_every)
         self._as_of = settings.as_of_date  # None: SOQL's date literals count from today
         self._keyed_tasks: pl.DataFrame | None = None  # refreshed once, until we write
 

@@ -31,7 +31,7 @@ from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.describe import FieldInfo
 from connector.crm.salesforce.read import resolve
 from connector.logs import event
-from connector.store import CrmMirror, HistoryStore
+from connector.store import CrmMirror, HistoryStore, ReadPolicy, full_read_reason
 
 log = logging.getLogger("connector.crm.salesforce")
 
@@ -50,12 +50,6 @@ _RELATIVE_DATE = re.compile(
 )
 _QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'")
 _RELATIONSHIP = re.compile(r"\b([A-Za-z_]\w*)\.[A-Za-z_]\w*")
-
-
-@dataclass(frozen=True)
-class ReadPolicy:
-    overlap: timedelta  # how far before the newest change seen a read goes back
-    full_every: timedelta  # how old a full read may get
 
 
 @dataclass(frozen=True)
@@ -151,15 +145,15 @@ def _full_read_reason(
 ) -> str | None:
     if read.full_only is not None:
         return read.full_only
-    if mirror is None:
-        return "no mirror of it yet"
-    if mirror.fingerprint != read.fingerprint:
-        return "the mapping's fields or filter changed"
-    if mirror.watermark is None:
-        return "its last read found no record"
-    if now - mirror.full_read_at >= policy.full_every:
-        return f"its last full read is {(now - mirror.full_read_at).days} days old"
-    return None
+    return full_read_reason(
+        mirror,
+        read.fingerprint,
+        policy,
+        now,
+        what="it",
+        changed="the mapping's fields or filter changed",
+        empty="its last read found no record",
+    )
 
 
 def _read_full(

@@ -36,10 +36,10 @@ from connector.config.mapping import TaskMapping
 from connector.crm.protocol import KEY_SEPARATOR, ExistingTask
 from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.describe import FieldInfo, frame_from_records
-from connector.crm.salesforce.incremental import ID, STAMP, ReadPolicy
+from connector.crm.salesforce.incremental import ID, STAMP
 from connector.crm.salesforce.read import date_in
 from connector.logs import event
-from connector.store import CrmMirror, HistoryStore
+from connector.store import CrmMirror, HistoryStore, ReadPolicy, full_read_reason
 
 log = logging.getLogger("connector.crm.salesforce")
 
@@ -117,15 +117,15 @@ def refreshed(
 def _full_read_reason(
     tasks: TaskMapping, mirror: CrmMirror | None, policy: ReadPolicy, now: datetime
 ) -> str | None:
-    if mirror is None:
-        return "no mirror of the keyed tasks yet"
-    if mirror.fingerprint != _fingerprint(tasks):
-        return "the task object or key field changed"
-    if mirror.watermark is None:
-        return "its last read found no keyed task"
-    if now - mirror.full_read_at >= policy.full_every:
-        return f"its last full read is {(now - mirror.full_read_at).days} days old"
-    return None
+    return full_read_reason(
+        mirror,
+        _fingerprint(tasks),
+        policy,
+        now,
+        what="the keyed tasks",
+        changed="the task object or key field changed",
+        empty="its last read found no keyed task",
+    )
 
 
 def _read_changes(
