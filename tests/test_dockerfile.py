@@ -73,6 +73,7 @@ def test_build_stage_installs_the_package_from_the_files_it_copies(tmp_path: Pat
         "validate",
         "doctor",
         "report",
+        "backfill",
         "serve",
         "demo",
         "sandbox",
