@@ -4,21 +4,43 @@ replaced (`json.loads`, then each row checked in Python and built into a frame).
 
 Run: `.venv/bin/python -m benchmarks.usage_read`. The pages are made beforehand and parsed
 in process, so the numbers are the worker's CPU alone (no network, no server).
+
+`--mirror` measures the read over HTTP instead: the sandbox usage API serving 100,000 tenants
+× 8 weeks (4 metrics) at `--latency-ms` (100) a page, read by the worker's own code in its
+own process — first with an empty history store (a full read, kept in the store), then
+again (an unchanged rerun: this week and USAGE_RESTATE_WEEKS before it from the API, the
+rest from the store) — API calls, wall, CPU and peak RSS each; SQLite store.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
+from pydantic import SecretStr
 
+from benchmarks.scale import AS_OF, PROJECT, _wait_watching_peak
+from connector.config.load import load_config
 from connector.config.usage_source import HttpUsage
+from connector.extract import read_usage
+from connector.sandbox.demo import USAGE_TOKEN
+from connector.sandbox.latency import Traffic
+from connector.sandbox.server import serve_wsgi
+from connector.sandbox.usage_api import UsageApi, UsageRow
+from connector.settings import Settings
+from connector.store import HistoryStore
 from connector.usage.http import _page_schema, _parse_page
 from connector.usage.rows import RowShape, checked
+from connector.usage_mirror import save
 
 METRICS = [f"metric_{i}" for i in range(10)]
 FIRST_WEEK = date(2026, 9, 28)
@@ -73,8 +95,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tenants", type=int, default=100_000)
     parser.add_argument("--weeks", type=int, default=8)
+    parser.add_argument("--mirror", action="store_true", help="full read vs rerun over HTTP")
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--read", nargs=2, metavar=("URL", "STORE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    pages = _pages(args.tenants, args.weeks, 1000)
+    if args.read:
+        _read_once(*args.read)
+    elif args.mirror:
+        _mirror(args.tenants, args.weeks, args.latency_ms / 1000)
+    else:
+        _parses(args.tenants, args.weeks)
+
+
+def _parses(tenants: int, weeks: int) -> None:
+    pages = _pages(tenants, weeks, 1000)
     results = {}
     for name, parse in (("row by row (before)", row_by_row), ("columnar (now)", columnar)):
         started = time.process_time()
@@ -85,6 +119,70 @@ def main() -> None:
     print("| parse | rows | CPU seconds |\n| --- | ---: | ---: |")
     for name, (seconds, frame) in results.items():
         print(f"| {name} | {frame.height:,} | {seconds:.2f} |")
+
+
+def _settings(url: str, store: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        crm="salesforce",
+        mappings_dir=PROJECT / "mappings",
+        playbooks_dir=PROJECT / "playbooks",
+        usage_api_url=url,
+        usage_api_token=SecretStr(USAGE_TOKEN),
+        state_database_url=SecretStr(store),
+    )
+
+
+def _read_once(url: str, store_url: str) -> None:
+    """One run's usage read, as `cs-connector run` makes it, and the read kept."""
+    settings = _settings(url, store_url)
+    config = load_config(settings.mappings_dir, settings.playbooks_dir, "salesforce")
+    store = HistoryStore.open(store_url)
+    try:
+        since = AS_OF - timedelta(weeks=settings.usage_history_weeks)
+        started = time.perf_counter()
+        batch, update = read_usage(settings, config, since, AS_OF, store)
+        assert update is not None
+        save(store, update)
+        seconds = time.perf_counter() - started
+        print(json.dumps({"rows": batch.weekly.height, "read": batch.rows_read, "s": seconds}))
+    finally:
+        store.close()
+
+
+def _mirror(tenants: int, weeks: int, latency: float) -> None:
+    config = load_config(PROJECT / "mappings", PROJECT / "playbooks", "salesforce")
+    metrics = list(config.mapping.usage.metric_paths())
+    values = [{m: (n * 7 + i) % 97 for i, m in enumerate(metrics)} for n in range(97)]
+    first = AS_OF - timedelta(weeks=weeks - 1)
+    rows = [
+        UsageRow(f"T-{t:06}", first + timedelta(weeks=w), values[(t + w) % 97])
+        for t in range(tenants)
+        for w in range(weeks)
+    ]
+    api, traffic = UsageApi(rows, USAGE_TOKEN), Traffic(latency)
+    print(f"{tenants:,} tenants × {weeks} weeks, {latency * 1000:.0f} ms a page\n")
+    print("| read | API calls | rows from the API | read + store s | process wall s", end="")
+    print(" | CPU s | peak RSS MB |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    with tempfile.TemporaryDirectory() as tmp, serve_wsgi(traffic.serve(api), tls=None) as server:
+        store = f"sqlite:///{Path(tmp) / 'state.db'}"
+        for label in ("first run (full read)", "unchanged rerun"):
+            calls, started = api.calls, time.perf_counter()
+            process = subprocess.Popen(  # noqa: S603  (this interpreter, our own module)
+                [sys.executable, "-m", "benchmarks.usage_read", "--read", server.url, store],
+                stdout=subprocess.PIPE,
+                cwd=PROJECT,
+            )
+            status, usage, peak_kib = _wait_watching_peak(process.pid)
+            wall = time.perf_counter() - started
+            assert process.stdout is not None
+            assert os.waitstatus_to_exitcode(status) == 0
+            read = json.loads(process.stdout.read())
+            cpu = usage.ru_utime + usage.ru_stime
+            print(
+                f"| {label} | {api.calls - calls} | {read['read']:,} | {read['s']:.1f} | "
+                f"{wall:.1f} | {cpu:.1f} | {peak_kib / 1024:.0f} |"
+            )
 
 
 if __name__ == "__main__":

@@ -145,7 +145,7 @@ class Settings(BaseSettings):
     usage_api_token: SecretStr | None = None
     usage_history_weeks: int = Field(default=8, ge=2, le=104)
     usage_restate_weeks: int = Field(
-        default=2,
+        default=1,
         ge=0,
         le=104,
         description="Weeks before this one the usage API may still change (late events); "

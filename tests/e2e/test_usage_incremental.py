@@ -61,12 +61,12 @@ def change_the_usage(sandbox: RunningSandbox) -> dict[str, str]:
     tenants = sorted({row.account_key for row in rows})
     this_week = max(row.week_start for row in rows)
     restated, quiet = tenants[0], tenants[1]
-    last_week, gone_week = this_week - timedelta(weeks=1), this_week - timedelta(weeks=2)
+    last_week = this_week - timedelta(weeks=1)  # within USAGE_RESTATE_WEEKS (1)
     changed = []
     for row in rows:
         if row.account_key == quiet and row.week_start >= last_week:
             continue  # stopped using the product: no rows for its last two weeks
-        if row.week_start == gone_week and row.account_key != restated:
+        if row.week_start == last_week and row.account_key != restated:
             continue  # the export dropped the week (all but one tenant's rows)
         if row.account_key == restated and row.week_start == last_week:
             row = UsageRow(row.account_key, row.week_start, dict.fromkeys(row.metrics, 0))
@@ -86,8 +86,8 @@ def test_a_rerun_reads_only_the_weeks_that_can_still_change(
     assert calls(sandbox, settings, store) == full_calls  # the first read is a full one
     rerun_calls = calls(sandbox, settings, store)
 
-    # this week and the two before it (USAGE_RESTATE_WEEKS=2): 3 of the 8-9 weeks served
-    assert 0 < rerun_calls < full_calls / 2
+    # this week and the one before it (USAGE_RESTATE_WEEKS=1): 2 of the 8 weeks served
+    assert 0 < rerun_calls < full_calls / 3
     mirror = load_usage_mirror(store)
     assert mirror is not None
     assert len(mirror.digests) >= 8
@@ -121,7 +121,8 @@ def test_the_quality_gate_counts_the_rows_read_not_the_rows_kept(
     read(sandbox.settings, store)
     rerun = read(sandbox.settings, store)
     this_week = max(row.week_start for row in sandbox.usage_rows)
-    fresh = [r for r in sandbox.usage_rows if r.week_start >= this_week - timedelta(weeks=2)]
+    restated = timedelta(weeks=sandbox.settings.usage_restate_weeks)
+    fresh = [r for r in sandbox.usage_rows if r.week_start >= this_week - restated]
 
     assert rerun.rows_read == len(fresh)
     assert rerun.weekly.height == len([r for r in sandbox.usage_rows if r.week_start >= SINCE])
