@@ -10,11 +10,16 @@ in process, so the numbers are the worker's CPU alone (no network, no server).
 own process — first with an empty history store (a full read, kept in the store), then
 again (an unchanged rerun: this week and USAGE_RESTATE_WEEKS before it from the API, the
 rest from the store) — API calls, wall, CPU and peak RSS each; SQLite store.
+
+`--store` compares two layouts for those weeks in a SQLite store, writing them all and
+reading them all back: one row per tenant and week with its metrics as JSON (executemany in
+batches of 5,000), and one Parquet row per week (the layout `usage_weeks` uses).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import subprocess
@@ -26,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import sqlalchemy as sa
 from pydantic import SecretStr
 
 from benchmarks.scale import AS_OF, PROJECT, _wait_watching_peak
@@ -97,12 +103,15 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=8)
     parser.add_argument("--mirror", action="store_true", help="full read vs rerun over HTTP")
     parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--store", action="store_true", help="JSON rows vs Parquet weeks")
     parser.add_argument("--read", nargs=2, metavar=("URL", "STORE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.read:
         _read_once(*args.read)
     elif args.mirror:
         _mirror(args.tenants, args.weeks, args.latency_ms / 1000)
+    elif args.store:
+        _layouts(columnar(_pages(args.tenants, args.weeks, 1000)))
     else:
         _parses(args.tenants, args.weeks)
 
@@ -183,6 +192,70 @@ def _mirror(tenants: int, weeks: int, latency: float) -> None:
                 f"| {label} | {api.calls - calls} | {read['read']:,} | {read['s']:.1f} | "
                 f"{wall:.1f} | {cpu:.1f} | {peak_kib / 1024:.0f} |"
             )
+
+
+def _layouts(weekly: pl.DataFrame) -> None:
+    """Write and read back `weekly` in each layout; seconds and the file's size."""
+    print(
+        "| layout | rows stored | write s | read s | file MB |\n| --- | ---: | ---: | ---: | ---: |"
+    )
+    for name, write, read in (
+        ("a row per tenant and week, metrics as JSON", _write_json_rows, _read_json_rows),
+        ("a Parquet row per week (usage_weeks)", _write_weeks, _read_weeks),
+    ):
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = sa.create_engine(f"sqlite:///{Path(tmp) / 'layout.db'}")
+            started = time.perf_counter()
+            rows = write(engine, weekly)
+            wrote = time.perf_counter() - started
+            started = time.perf_counter()
+            back = read(engine)
+            seconds = time.perf_counter() - started
+            assert back.height == weekly.height
+            size = (Path(tmp) / "layout.db").stat().st_size / 1e6
+            engine.dispose()
+        print(f"| {name} | {rows:,} | {wrote:.1f} | {seconds:.1f} | {size:.1f} |")
+
+
+def _write_json_rows(engine: sa.Engine, weekly: pl.DataFrame) -> int:
+    with engine.begin() as db:
+        db.execute(sa.text("CREATE TABLE u (k TEXT, w DATE, m TEXT, PRIMARY KEY (k, w))"))
+        insert = sa.text("INSERT INTO u VALUES (:k, :w, :m)")
+        for batch in weekly.iter_slices(5_000):
+            rows = batch.select(
+                pl.col("account_key").alias("k"),
+                pl.col("week_start").cast(pl.String).alias("w"),
+                pl.struct(METRICS).struct.json_encode().alias("m"),
+            )
+            db.execute(insert, rows.to_dicts())
+    return weekly.height
+
+
+def _read_json_rows(engine: sa.Engine) -> pl.DataFrame:
+    with engine.begin() as db:
+        rows = db.execute(sa.text("SELECT k, w, m FROM u")).all()
+    raw = pl.DataFrame(rows, schema=["k", "w", "m"], orient="row")
+    schema = pl.Struct(dict.fromkeys(METRICS, pl.Float64))
+    return raw.with_columns(pl.col("m").str.json_decode(schema)).unnest("m")
+
+
+def _write_weeks(engine: sa.Engine, weekly: pl.DataFrame) -> int:
+    with engine.begin() as db:
+        db.execute(sa.text("CREATE TABLE u (w DATE PRIMARY KEY, rows BLOB)"))
+        weeks = weekly.partition_by("week_start", as_dict=True)
+        blobs = []
+        for (week,), rows in weeks.items():
+            buffer = io.BytesIO()
+            rows.write_parquet(buffer, compression="zstd", statistics=False)
+            blobs.append({"w": str(week), "rows": buffer.getvalue()})
+        db.execute(sa.text("INSERT INTO u VALUES (:w, :rows)"), blobs)
+    return len(blobs)
+
+
+def _read_weeks(engine: sa.Engine) -> pl.DataFrame:
+    with engine.begin() as db:
+        blobs = db.execute(sa.text("SELECT rows FROM u")).scalars().all()
+    return pl.concat(pl.read_parquet(io.BytesIO(blob)) for blob in blobs)
 
 
 if __name__ == "__main__":
