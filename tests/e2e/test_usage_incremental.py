@@ -4,7 +4,7 @@ real HTTP reader against the sandbox usage API, with the store on SQLite and Pos
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 import polars as pl
 import pytest
@@ -28,10 +28,11 @@ from tests.store.conftest import store  # noqa: F401  (the SQLite and PostgreSQL
 SINCE = AS_OF - timedelta(weeks=8)
 
 
-def read(settings: Settings, mirror: HistoryStore | None) -> UsageBatch:
+def read(settings: Settings, mirror: HistoryStore | None, as_of: date = AS_OF) -> UsageBatch:
     """The usage as a run reads it (and, like an accepted run, the read kept), or in full."""
     config = load_config(settings.mappings_dir, settings.playbooks_dir, settings.crm)
-    batch, update = read_usage(settings, config, SINCE, AS_OF, mirror)
+    since = as_of - timedelta(weeks=settings.usage_history_weeks)
+    batch, update = read_usage(settings, config, since, as_of, mirror)
     if mirror is not None:
         assert update is not None
         save(mirror, update)
@@ -112,6 +113,32 @@ def test_after_changes_the_incremental_read_is_exactly_a_full_read(
     assert restated["logins"].min() == 0
     # the next read, with nothing changed, still agrees
     assert_frame_equal(read(settings, store).weekly, full.weekly)
+
+
+def test_weeks_that_left_the_window_since_the_last_read_are_read_again(
+    sandbox: RunningSandbox,
+    store: HistoryStore,  # noqa: F811
+) -> None:
+    """Two weeks without a run: the weeks the last read took as still changing are read
+    once more, so a late restatement of them is not lost."""
+    read(sandbox.settings, store, AS_OF - timedelta(weeks=2))
+    this_week = max(row.week_start for row in sandbox.usage_rows)
+    week = this_week - timedelta(weeks=3)  # restatable then, outside the window now
+    tenant = sandbox.usage_rows[0].account_key
+    sandbox.usage.replace_rows(
+        UsageRow(r.account_key, r.week_start, dict.fromkeys(r.metrics, 0))
+        if (r.account_key, r.week_start) == (tenant, week)
+        else r
+        for r in sandbox.usage_rows
+    )
+
+    incremental = read(sandbox.settings, store)
+
+    assert_frame_equal(incremental.weekly, read(sandbox.settings, None).weekly)
+    restated = incremental.weekly.filter(
+        (pl.col("account_key") == tenant) & (pl.col("week_start") == week)
+    )
+    assert restated["logins"].to_list() == [0]
 
 
 def test_the_quality_gate_counts_the_rows_read_not_the_rows_kept(
