@@ -3,9 +3,9 @@ API only for the weeks that can still change — this week, the USAGE_RESTATE_WE
 it (analytics exports restate late events) and any week not read since it left that window.
 
 A week is one row holding Parquet: 100,000 tenants' week is one compressed blob, where rows
-of JSON would cost per-row Python each way (`benchmarks/usage_read.py --store` measures both
-at 100,000 tenants × 8 weeks; the numbers are in the README). A read rewrites only the weeks whose blob
-changed, in one executemany; a week the API no longer serves is deleted.
+of JSON would cost per-row Python each way (`benchmarks/usage_read.py --store` measures
+both at 100,000 tenants × 8 weeks; the numbers are in the README). A read rewrites only the
+weeks whose blob changed, in one executemany; a week the API no longer serves is deleted.
 
 When to read in full is the CRM mirror's rule (`full_read_reason`): no mirror yet, the
 mapping's usage source changed, or the last full read is CRM_FULL_READ_EVERY_DAYS old —
