@@ -5,7 +5,9 @@ store, merged into the frame a full read would give (rows by tenant, then week).
 Only the HTTP source is mirrored: a SQL source is a local query (one round trip whatever
 the window) and files are read whole by their nature, so neither would save anything.
 What a read returns is saved only once the run found it fit to act on (`save`), so a
-broken feed never becomes the stored past.
+broken feed never becomes the stored past. The mirror's age is counted in run dates, the
+clock its weeks follow: a run dated a month after the last full read (a backfill, a
+catch-up) reads in full, whatever the wall clock says.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 
 import polars as pl
 
@@ -59,13 +61,13 @@ def read_mirrored(
 ) -> MirroredUsage:
     """The weeks from `since` on: the API's answer from the first week that may have changed,
     the store's rows before it."""
-    now = datetime.now(UTC)
+    now = datetime.combine(as_of, time(), UTC)  # the weeks' clock: the run date
     mirror = load_usage_mirror(store)
-    print_ = fingerprint(settings.required("usage_api_url"), source)
+    mark = fingerprint(settings.required("usage_api_url"), source)
     policy = ReadPolicy(settings.crm_read_overlap, settings.crm_full_read_every)
     read = plan_read(
         mirror,
-        print_,
+        mark,
         policy,
         now,
         since=since,
@@ -83,7 +85,7 @@ def read_mirrored(
     weekly = pl.concat([kept, fresh.weekly.filter(pl.col(WEEK) >= since)], how="vertical_relaxed")
     weekly = weekly.sort(KEY, WEEK, maintain_order=True)
     update = UsageWeeksUpdate(
-        print_,
+        mark,
         now if read.full is not None or mirror is None else mirror.full_read_at,
         since,
         restate_start(as_of, settings.usage_restate_weeks),

@@ -119,9 +119,10 @@ def test_weeks_that_left_the_window_since_the_last_read_are_read_again(
     sandbox: RunningSandbox,
     store: HistoryStore,  # noqa: F811
 ) -> None:
-    """Two weeks without a run: the weeks the last read took as still changing are read
+    """Ten days without a run: the weeks the last read took as still changing are read
     once more, so a late restatement of them is not lost."""
-    read(sandbox.settings, store, AS_OF - timedelta(weeks=2))
+    settings = sandbox.settings.model_copy(update={"crm_full_read_every_days": 14})
+    read(settings, store, AS_OF - timedelta(days=10))
     this_week = max(row.week_start for row in sandbox.usage_rows)
     week = this_week - timedelta(weeks=3)  # restatable then, outside the window now
     tenant = sandbox.usage_rows[0].account_key
@@ -132,13 +133,26 @@ def test_weeks_that_left_the_window_since_the_last_read_are_read_again(
         for r in sandbox.usage_rows
     )
 
-    incremental = read(sandbox.settings, store)
+    incremental = read(settings, store)
 
-    assert_frame_equal(incremental.weekly, read(sandbox.settings, None).weekly)
+    assert_frame_equal(incremental.weekly, read(settings, None).weekly)
     restated = incremental.weekly.filter(
         (pl.col("account_key") == tenant) & (pl.col("week_start") == week)
     )
     assert restated["logins"].to_list() == [0]
+
+
+def test_a_run_dated_a_full_read_cadence_later_reads_in_full(
+    sandbox: RunningSandbox,
+    store: HistoryStore,  # noqa: F811
+) -> None:
+    """The mirror's age is counted in run dates: a run dated CRM_FULL_READ_EVERY_DAYS (7)
+    after the last full read reads every week again, seconds later by the wall clock."""
+    settings = small_pages(sandbox)
+    read(settings, store, AS_OF - timedelta(days=7))
+    full_calls = calls(sandbox, settings, None)
+
+    assert calls(sandbox, settings, store) == full_calls
 
 
 def test_the_quality_gate_counts_the_rows_read_not_the_rows_kept(
