@@ -18,9 +18,11 @@ import hashlib
 import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store.history import HistoryStore
 from connector.store.mirror import CrmMirror, ReadPolicy, full_read_reason
@@ -151,14 +153,18 @@ def save_usage_weeks(store: HistoryStore, update_: UsageWeeksUpdate) -> int:
         if (week >= update_.read_since and week not in weeks) or week < update_.covers_from
     ]
     with store.engine.begin() as db:
-        _delete_weeks(db, [*gone, *changed])
+        _delete_weeks(db, gone)
         if changed:
             rows = [
                 {"week_start": w, "digest": digests[w], "row_count": n, "rows": blob}
                 for w in changed
                 for n, blob in [weeks[w]]
             ]
-            db.execute(insert(usage_weeks), rows)
+            upsert = _insert(db, usage_weeks)
+            columns = {name: upsert.excluded[name] for name in ("digest", "row_count", "rows")}
+            db.execute(
+                upsert.on_conflict_do_update(index_elements=["week_start"], set_=columns), rows
+            )
         _save_state(db, update_)
     return len(changed)
 
@@ -175,9 +181,14 @@ def _save_state(db: Connection, update_: UsageWeeksUpdate) -> None:
         "covers_from": update_.covers_from,
         "final_before": update_.final_before,
     }
-    done = db.execute(update(usage_mirror).where(usage_mirror.c.name == NAME).values(values))
-    if done.rowcount == 0:
-        db.execute(insert(usage_mirror).values(name=NAME, **values))
+    upsert = _insert(db, usage_mirror).values(name=NAME, **values)
+    db.execute(upsert.on_conflict_do_update(index_elements=["name"], set_=values))
+
+
+def _insert(db: Connection, table: Table) -> Any:
+    """An INSERT that can yield to a row another run saved meanwhile (a dry run beside a
+    run: neither holds the other's lock)."""
+    return (postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def _parquet(frame: pl.DataFrame) -> bytes:
