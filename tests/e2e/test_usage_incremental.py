@@ -181,17 +181,18 @@ def test_a_changed_usage_mapping_reads_in_full(
 
 
 @pytest.fixture
-def on_store(sandbox: RunningSandbox, store: HistoryStore) -> Settings:  # noqa: F811
+def on_store(crm_sandbox: RunningSandbox, store: HistoryStore) -> Settings:  # noqa: F811
+    """Each CRM's sandbox, with the history store on SQLite and on PostgreSQL."""
     url = store.engine.url.render_as_string(hide_password=False)
-    return sandbox.settings.model_copy(update={"state_database_url": SecretStr(url)})
+    return crm_sandbox.settings.model_copy(update={"state_database_url": SecretStr(url)})
 
 
 def test_a_run_on_changed_usage_plans_what_a_full_read_plans(
-    sandbox: RunningSandbox, on_store: Settings
+    crm_sandbox: RunningSandbox, on_store: Settings
 ) -> None:
     full_reads = on_store.model_copy(update={"crm_full_read_every_days": 0})
     run_sync(on_store, dry_run=False)
-    change_the_usage(sandbox)
+    change_the_usage(crm_sandbox)
 
     incremental = run_sync(on_store, dry_run=True)
     full = run_sync(full_reads, dry_run=True)
@@ -202,8 +203,9 @@ def test_a_run_on_changed_usage_plans_what_a_full_read_plans(
 
 
 def test_a_run_that_refuses_its_usage_keeps_the_stored_weeks(
-    sandbox: RunningSandbox, on_store: Settings
+    crm_sandbox: RunningSandbox, on_store: Settings
 ) -> None:
+    sandbox = crm_sandbox
     run_sync(on_store, dry_run=False)
     kept = HistoryStore.open(on_store.state_database_url.get_secret_value())
     try:
