@@ -4,21 +4,50 @@ replaced (`json.loads`, then each row checked in Python and built into a frame).
 
 Run: `.venv/bin/python -m benchmarks.usage_read`. The pages are made beforehand and parsed
 in process, so the numbers are the worker's CPU alone (no network, no server).
+
+`--mirror` measures the read over HTTP instead: the sandbox usage API serving 100,000 tenants
+× 8 weeks (4 metrics) at `--latency-ms` (100) a page, read by the worker's own code in its
+own process — first with an empty history store (a full read, kept in the store), then
+again (an unchanged rerun: this week and USAGE_RESTATE_WEEKS before it from the API, the
+rest from the store) — API calls, wall, CPU and peak RSS each; SQLite store.
+
+`--store` compares two layouts for those weeks in a SQLite store, writing them all and
+reading them all back: one row per tenant and week with its metrics as JSON (executemany in
+batches of 5,000), and one Parquet row per week (the layout `usage_weeks` uses); metrics
+hashed to values 0-999, so that the Parquet does not compress better than real counts.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
+import sqlalchemy as sa
+from pydantic import SecretStr
 
+from benchmarks.scale import AS_OF, PROJECT, _wait_watching_peak
+from connector.config.load import load_config
 from connector.config.usage_source import HttpUsage
+from connector.extract import read_usage
+from connector.sandbox.demo import USAGE_TOKEN
+from connector.sandbox.latency import Traffic
+from connector.sandbox.server import serve_wsgi
+from connector.sandbox.usage_api import UsageApi, UsageRow
+from connector.settings import Settings
+from connector.store import HistoryStore
 from connector.usage.http import _page_schema, _parse_page
 from connector.usage.rows import RowShape, checked
+from connector.usage_mirror import save
 
 METRICS = [f"metric_{i}" for i in range(10)]
 FIRST_WEEK = date(2026, 9, 28)
@@ -73,8 +102,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--tenants", type=int, default=100_000)
     parser.add_argument("--weeks", type=int, default=8)
+    parser.add_argument("--mirror", action="store_true", help="full read vs rerun over HTTP")
+    parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--store", action="store_true", help="JSON rows vs Parquet weeks")
+    parser.add_argument("--read", nargs=2, metavar=("URL", "STORE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    pages = _pages(args.tenants, args.weeks, 1000)
+    if args.read:
+        _read_once(*args.read)
+    elif args.mirror:
+        _mirror(args.tenants, args.weeks, args.latency_ms / 1000)
+    elif args.store:
+        _layouts(_noisy(columnar(_pages(args.tenants, args.weeks, 1000))))
+    else:
+        _parses(args.tenants, args.weeks)
+
+
+def _parses(tenants: int, weeks: int) -> None:
+    pages = _pages(tenants, weeks, 1000)
     results = {}
     for name, parse in (("row by row (before)", row_by_row), ("columnar (now)", columnar)):
         started = time.process_time()
@@ -85,6 +129,143 @@ def main() -> None:
     print("| parse | rows | CPU seconds |\n| --- | ---: | ---: |")
     for name, (seconds, frame) in results.items():
         print(f"| {name} | {frame.height:,} | {seconds:.2f} |")
+
+
+def _settings(url: str, store: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        crm="salesforce",
+        mappings_dir=PROJECT / "mappings",
+        playbooks_dir=PROJECT / "playbooks",
+        usage_api_url=url,
+        usage_api_token=SecretStr(USAGE_TOKEN),
+        state_database_url=SecretStr(store),
+    )
+
+
+def _read_once(url: str, store_url: str) -> None:
+    """One run's usage read, as `cs-connector run` makes it, and the read kept."""
+    settings = _settings(url, store_url)
+    config = load_config(settings.mappings_dir, settings.playbooks_dir, "salesforce")
+    store = HistoryStore.open(store_url)
+    try:
+        since = AS_OF - timedelta(weeks=settings.usage_history_weeks)
+        started = time.perf_counter()
+        batch, update = read_usage(settings, config, since, AS_OF, store)
+        assert update is not None
+        save(store, update)
+        seconds = time.perf_counter() - started
+        print(json.dumps({"rows": batch.weekly.height, "read": batch.rows_read, "s": seconds}))
+    finally:
+        store.close()
+
+
+def _mirror(tenants: int, weeks: int, latency: float) -> None:
+    config = load_config(PROJECT / "mappings", PROJECT / "playbooks", "salesforce")
+    metrics = list(config.mapping.usage.metric_paths())
+    values = [{m: (n * 7 + i) % 97 for i, m in enumerate(metrics)} for n in range(97)]
+    first = AS_OF - timedelta(weeks=weeks - 1)
+    rows = [
+        UsageRow(f"T-{t:06}", first + timedelta(weeks=w), values[(t + w) % 97])
+        for t in range(tenants)
+        for w in range(weeks)
+    ]
+    api, traffic = UsageApi(rows, USAGE_TOKEN), Traffic(latency)
+    print(f"{tenants:,} tenants × {weeks} weeks, {latency * 1000:.0f} ms a page\n")
+    print("| read | API calls | rows from the API | read + store s | process wall s", end="")
+    print(" | CPU s | peak RSS MB |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    with tempfile.TemporaryDirectory() as tmp, serve_wsgi(traffic.serve(api), tls=None) as server:
+        store = f"sqlite:///{Path(tmp) / 'state.db'}"
+        for label in ("first run (full read)", "unchanged rerun"):
+            calls, started = api.calls, time.perf_counter()
+            process = subprocess.Popen(  # noqa: S603  (this interpreter, our own module)
+                [sys.executable, "-m", "benchmarks.usage_read", "--read", server.url, store],
+                stdout=subprocess.PIPE,
+                cwd=PROJECT,
+            )
+            status, usage, peak_kib = _wait_watching_peak(process.pid)
+            wall = time.perf_counter() - started
+            assert process.stdout is not None
+            assert os.waitstatus_to_exitcode(status) == 0
+            read = json.loads(process.stdout.read())
+            cpu = usage.ru_utime + usage.ru_stime
+            print(
+                f"| {label} | {api.calls - calls} | {read['read']:,} | {read['s']:.1f} | "
+                f"{wall:.1f} | {cpu:.1f} | {peak_kib / 1024:.0f} |"
+            )
+
+
+def _noisy(weekly: pl.DataFrame) -> pl.DataFrame:
+    """Metrics as varied as real counts (0-999, hashed), not the pages' repeating pattern,
+    which Parquet would compress to nothing."""
+    row = pl.int_range(pl.len(), dtype=pl.UInt64)
+    return weekly.with_columns(
+        (row.hash(seed) % 1000).cast(pl.Float64).alias(m) for seed, m in enumerate(METRICS)
+    )
+
+
+def _layouts(weekly: pl.DataFrame) -> None:
+    """Write and read back `weekly` in each layout; seconds and the file's size."""
+    print(
+        "| layout | rows stored | write s | read s | file MB |\n| --- | ---: | ---: | ---: | ---: |"
+    )
+    for name, write, read in (
+        ("a row per tenant and week, metrics as JSON", _write_json_rows, _read_json_rows),
+        ("a Parquet row per week (usage_weeks)", _write_weeks, _read_weeks),
+    ):
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = sa.create_engine(f"sqlite:///{Path(tmp) / 'layout.db'}")
+            started = time.perf_counter()
+            rows = write(engine, weekly)
+            wrote = time.perf_counter() - started
+            started = time.perf_counter()
+            back = read(engine)
+            seconds = time.perf_counter() - started
+            assert back.height == weekly.height
+            size = (Path(tmp) / "layout.db").stat().st_size / 1e6
+            engine.dispose()
+        print(f"| {name} | {rows:,} | {wrote:.1f} | {seconds:.1f} | {size:.1f} |")
+
+
+def _write_json_rows(engine: sa.Engine, weekly: pl.DataFrame) -> int:
+    with engine.begin() as db:
+        db.execute(sa.text("CREATE TABLE u (k TEXT, w DATE, m TEXT, PRIMARY KEY (k, w))"))
+        insert = sa.text("INSERT INTO u VALUES (:k, :w, :m)")
+        for batch in weekly.iter_slices(5_000):
+            rows = batch.select(
+                pl.col("account_key").alias("k"),
+                pl.col("week_start").cast(pl.String).alias("w"),
+                pl.struct(METRICS).struct.json_encode().alias("m"),
+            )
+            db.execute(insert, rows.to_dicts())
+    return weekly.height
+
+
+def _read_json_rows(engine: sa.Engine) -> pl.DataFrame:
+    with engine.begin() as db:
+        rows = db.execute(sa.text("SELECT k, w, m FROM u")).all()
+    raw = pl.DataFrame(rows, schema=["k", "w", "m"], orient="row")
+    schema = pl.Struct(dict.fromkeys(METRICS, pl.Float64))
+    return raw.with_columns(pl.col("m").str.json_decode(schema)).unnest("m")
+
+
+def _write_weeks(engine: sa.Engine, weekly: pl.DataFrame) -> int:
+    with engine.begin() as db:
+        db.execute(sa.text("CREATE TABLE u (w DATE PRIMARY KEY, rows BLOB)"))
+        weeks = weekly.partition_by("week_start", as_dict=True)
+        blobs = []
+        for (week,), rows in weeks.items():
+            buffer = io.BytesIO()
+            rows.write_parquet(buffer, compression="zstd", statistics=False)
+            blobs.append({"w": str(week), "rows": buffer.getvalue()})
+        db.execute(sa.text("INSERT INTO u VALUES (:w, :rows)"), blobs)
+    return len(blobs)
+
+
+def _read_weeks(engine: sa.Engine) -> pl.DataFrame:
+    with engine.begin() as db:
+        blobs = db.execute(sa.text("SELECT rows FROM u")).scalars().all()
+    return pl.concat(pl.read_parquet(io.BytesIO(blob)) for blob in blobs)
 
 
 if __name__ == "__main__":

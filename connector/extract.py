@@ -26,6 +26,8 @@ from connector.frame import CURRENT_PREFIX, Extract
 from connector.frame.decision_makers import with_title_decision_makers
 from connector.logs import event
 from connector.settings import Settings
+from connector.store import HistoryStore
+from connector.store.usage_weeks import UsageWeeksUpdate
 from connector.usage import (
     FilesUsageSource,
     HttpUsageSource,
@@ -34,6 +36,7 @@ from connector.usage import (
     UsageBatch,
 )
 from connector.usage.rows import WEEK
+from connector.usage_mirror import read_mirrored
 
 log = logging.getLogger("connector.extract")
 T = TypeVar("T")
@@ -43,10 +46,18 @@ T = TypeVar("T")
 class Extracted:
     records: Extract
     usage: UsageBatch
+    usage_weeks: UsageWeeksUpdate | None = None  # to save once the run accepts the usage
 
 
-def extract(crm: CrmAdapter, config: Config, settings: Settings, as_of: date) -> Extracted:
-    """Every mapped object, with the CRM's current values of the fields the worker writes."""
+def extract(
+    crm: CrmAdapter,
+    config: Config,
+    settings: Settings,
+    as_of: date,
+    store: HistoryStore | None = None,
+) -> Extracted:
+    """Every mapped object, with the CRM's current values of the fields the worker writes;
+    with a `store`, the usage API's older weeks from its usage mirror."""
     mapping = config.mapping
     written = [*mapping.results.values(), *config.fields_set_by_rules().values()]
     since = as_of - timedelta(weeks=settings.usage_history_weeks)
@@ -55,7 +66,9 @@ def extract(crm: CrmAdapter, config: Config, settings: Settings, as_of: date) ->
         ThreadPoolExecutor(settings.crm_concurrency, thread_name_prefix="crm") as crm_pool,
     ):
         event(log, "reading", source="usage")
-        usage_read = SideBySide(usage_pool).submit(read_usage, settings, config, since, as_of)
+        usage_read = SideBySide(usage_pool).submit(
+            read_usage, settings, config, since, as_of, store
+        )
         event(log, "reading", source="crm", concurrency=settings.crm_concurrency)
         crm_reads = SideBySide(crm_pool)
         current = {CURRENT_PREFIX + name: name for name in written}
@@ -68,13 +81,13 @@ def extract(crm: CrmAdapter, config: Config, settings: Settings, as_of: date) ->
         # in submission order, which is start order: a failure comes before the reads it
         # kept from starting
         accounts, opportunities, *people = [read.result() for read in reads]
-        usage = usage_read.result()
+        usage, usage_weeks = usage_read.result()
     contacts = None
     if mapping.contact is not None and people:
         contacts = with_title_decision_makers(people[0], mapping.contact)
     meetings = people[1] if len(people) > 1 else None
     records = Extract(accounts, opportunities, usage.weekly, contacts, meetings, since)
-    return Extracted(records, usage)
+    return Extracted(records, usage, usage_weeks)
 
 
 class SideBySide:
@@ -98,8 +111,11 @@ class SideBySide:
             raise
 
 
-def read_usage(settings: Settings, config: Config, since: date, as_of: date) -> UsageBatch:
-    """The weeks from `since` on, from the source the mapping names."""
+def read_usage(
+    settings: Settings, config: Config, since: date, as_of: date, store: HistoryStore | None
+) -> tuple[UsageBatch, UsageWeeksUpdate | None]:
+    """The weeks from `since` on, from the source the mapping names (the usage API through
+    the store's usage mirror, unless CRM_FULL_READ_EVERY_DAYS is 0), and the read to save."""
     usage = config.mapping.usage
     shape = RowShape(usage.fields.account_key, usage.fields.week_start, usage.metric_paths())
     if usage.source == "sql":
@@ -111,11 +127,18 @@ def read_usage(settings: Settings, config: Config, since: date, as_of: date) -> 
         with closing(FilesUsageSource(usage.files.path, file_format, shape)) as files:
             batch = files.weekly_metrics()
     else:
-        batch = _read_http(settings, config, shape, since)
-    return replace(batch, weekly=batch.weekly.filter(pl.col(WEEK) >= since))
+        return _read_http(settings, config, shape, since, as_of, store)
+    return replace(batch, weekly=batch.weekly.filter(pl.col(WEEK) >= since)), None
 
 
-def _read_http(settings: Settings, config: Config, shape: RowShape, since: date) -> UsageBatch:
+def _read_http(
+    settings: Settings,
+    config: Config,
+    shape: RowShape,
+    since: date,
+    as_of: date,
+    store: HistoryStore | None,
+) -> tuple[UsageBatch, UsageWeeksUpdate | None]:
     source = HttpUsageSource(
         settings.required("usage_api_url"),  # unset: a settings error naming it (exit 2)
         settings.required("usage_api_token"),
@@ -126,7 +149,11 @@ def _read_http(settings: Settings, config: Config, shape: RowShape, since: date)
         verify=settings.ssl_context(),
     )
     with closing(source):
-        return source.weekly_metrics(since)
+        if store is not None and settings.crm_full_read_every_days:
+            mirrored = read_mirrored(store, source, settings, shape, since, as_of)
+            return mirrored.batch, mirrored.update
+        batch = source.weekly_metrics(since)
+    return replace(batch, weekly=batch.weekly.filter(pl.col(WEEK) >= since)), None
 
 
 def _read_sql(

@@ -45,6 +45,7 @@ from connector.risk.churn import TooLittleHistory
 from connector.settings import Settings
 from connector.store import HistoryStore, RunRecord
 from connector.usage.quality import UsageQuality, check, measure
+from connector.usage_mirror import save as save_usage_weeks
 
 log = logging.getLogger("connector.run")
 
@@ -224,6 +225,8 @@ def _sync(
         summary.crm_read_calls = crm.usage.calls - before
         summary.read(inputs.extracted)
         _check_usage(inputs.extracted, config, settings, summary)
+        if inputs.extracted.usage_weeks is not None:  # accepted: the next run reads from it
+            save_usage_weeks(store, inputs.extracted.usage_weeks)
         summary.phase = "evaluate"
         evaluated = _evaluate(config, inputs, settings, summary)
         evaluation = evaluated.evaluation

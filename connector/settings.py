@@ -144,6 +144,13 @@ class Settings(BaseSettings):
     usage_api_url: str | None = None
     usage_api_token: SecretStr | None = None
     usage_history_weeks: int = Field(default=8, ge=2, le=104)
+    usage_restate_weeks: int = Field(
+        default=1,
+        ge=0,
+        le=104,
+        description="Weeks before this one the usage API may still change (late events); "
+        "re-read every run, older weeks come from the history store",
+    )
     usage_database_url: SecretStr | None = Field(
         default=None, description="usage.source: sql — a SQLAlchemy URL (it holds a password)"
     )

@@ -63,7 +63,7 @@ def read_live(
     """The CRM and usage read once for the first configuration (the one that runs), the
     store's history wide enough for every configuration's trend window."""
     config = configs[0]
-    extracted = extract(crm, config, settings, as_of)
+    extracted = extract(crm, config, settings, as_of, store)
     reach = max(c.health.trend_days + c.health.trend_tolerance_days for c in configs)
     return RunInputs(
         as_of,

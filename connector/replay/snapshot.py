@@ -52,6 +52,7 @@ def save_snapshot(
         "as_of": inputs.as_of.isoformat(),
         "usage_since": records.usage_since.isoformat() if records.usage_since else None,
         "usage_skipped": inputs.extracted.usage.skipped,
+        "usage_stored_rows": inputs.extracted.usage.stored_rows,  # counted as not read
         "record_url": inputs.record_url,
         "tasks": {
             "existing": [_task_json(t) for t in tasks.existing.values()],
@@ -82,7 +83,12 @@ def load_snapshot(path: Path, config: Config, crm: str) -> tuple[RunInputs, Task
         frames["meetings"],
         date.fromisoformat(since) if since else None,
     )
-    extracted = Extracted(records, UsageBatch(records.usage, dict(manifest["usage_skipped"])))
+    usage = UsageBatch(
+        records.usage,
+        dict(manifest["usage_skipped"]),
+        stored_rows=manifest.get("usage_stored_rows", 0),  # 0 in snapshots from before it
+    )
+    extracted = Extracted(records, usage)
     inputs = RunInputs(
         date.fromisoformat(manifest["as_of"]),
         extracted,

@@ -9,6 +9,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Float,
+    Integer,
     LargeBinary,
     MetaData,
     String,
@@ -165,4 +166,29 @@ task_outcomes = Table(
     Column("closed", Boolean, nullable=False),
     Column("completed_on", Date),
     Column("run_id", String(32), nullable=False),
+)
+
+# The usage API's weekly rows as the last reads left them, one Parquet blob per week
+# (account_key, week_start, one Float64 column per metric), so a run asks the API only for
+# the weeks that can still change. `digest` (of the blob) lets a read skip an unchanged week.
+usage_weeks = Table(
+    "usage_weeks",
+    metadata,
+    Column("week_start", Date, primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("row_count", Integer, nullable=False),
+    Column("rows", LargeBinary, nullable=False),
+)
+
+# How `usage_weeks` was read (one row): `fingerprint` names the source, URL, paging and
+# fields; `covers_from` is the first week it holds; weeks before `final_before` were read
+# after they left the restate window (USAGE_RESTATE_WEEKS) and come from the store.
+usage_mirror = Table(
+    "usage_mirror",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("full_read_at", DateTime(timezone=True), nullable=False),
+    Column("covers_from", Date, nullable=False),
+    Column("final_before", Date, nullable=False),
 )

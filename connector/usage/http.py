@@ -120,6 +120,13 @@ class HttpUsageSource:
     def close(self) -> None:
         self._client.close()
 
+    def describe(self) -> dict[str, object]:
+        """What the rows read depend on besides the URL: the paging and the rows' paths."""
+        names = ("path", "records", "pagination", "next_cursor", "page_size", "first_page")
+        params = ("since_param", "limit_param", "cursor_param", "page_param", "offset_param")
+        paging = {name: getattr(self._paging, name) for name in (*names, *params)}
+        return {"paging": paging, "paths": self._shape.paths()}
+
     def weekly_metrics(self, since: date) -> UsageBatch:
         """All weeks starting on or after `since`; a metric no row has comes back as nulls."""
         pages = list(self._cursor_pages(since) if self._cursor else self._numbered_pages(since))

@@ -50,10 +50,12 @@ class UsageBatch:
     skipped: dict[str, int] = field(default_factory=dict)
     api_calls: int = 0
     never_found: tuple[str, ...] = ()  # paths no row read had a value at: the wrong shape?
+    stored_rows: int = 0  # rows of `weekly` that came from the history store, not this read
 
     @property
     def rows_read(self) -> int:
-        return self.weekly.height + sum(self.skipped.values())
+        """Rows this read had from the source: the quality gate's measure, not the frame's."""
+        return self.weekly.height - self.stored_rows + sum(self.skipped.values())
 
 
 def empty_weekly(metrics: Sequence[str]) -> pl.DataFrame:
