@@ -45,7 +45,7 @@ METRICS = (
 )
 WEEKS_OF_HISTORY = CURRENT_WEEKS  # the weeks each persona shapes; older ones: demo_history
 FORMER_CUSTOMERS = 150  # at most this many lost a renewal in the last two years
-CHURNED = 45  # of them, customers who left beside the stories drawn for today's customers
+CHURNED_SHARE = 0.15  # customers who left, beside the stories drawn for today's: per customer
 ARR_THOUSANDS = (6, 9, 12, 18, 24, 36, 48, 60, 90, 120, 180)
 SILENT_EVERY = 25  # every 25th customer went silent: for 3 weeks, the whole window, 1 week
 SILENT_FOR = (3, WEEKS_OF_HISTORY, 1)
@@ -127,7 +127,6 @@ class DemoCompany:
     customers: int = 300
     prospects: int = 20
     seed: int = 7
-    churned: int = CHURNED
 
     def populate(self, org: Org) -> list[UsageRow]:
         """Insert users, accounts, opportunities, contacts and two years of meetings and
@@ -192,7 +191,7 @@ class DemoCompany:
             )
         for contract in contracts:  # last, so every other record keeps its id
             contract.insert_won(org)
-        for index in range(1, self.churned + 1):
+        for index in range(1, round(self.customers * CHURNED_SHARE) + 1):
             former += self._churned(index, csm_ids)
         for index, gone in enumerate(former[:FORMER_CUSTOMERS], start=1):
             usage += self._former(org, index, gone)
