@@ -245,7 +245,7 @@ class DemoCompany:
             story = draw_story(rng, meetings_stop, "")
             losing = self._first_loss(rng, story, renewals)
             if losing is not None:
-                contract = Contract("", "", rng.choice(csm_ids), start, arr)
+                contract = Contract("", "", rng.choice(csm_ids), start, arr)  # `_former` names it
                 return [Former(contract, base, story, losing)]
         return []  # no story of this contract lost a renewal: it never was a customer
 
@@ -497,8 +497,9 @@ class Contract:
 
 @dataclass(frozen=True)
 class Former:
-    """A story drawn for a customer that lost a renewal: a former customer, who shares
-    the customer's contract and usage before the story took its course."""
+    """A customer that lost a renewal: a story drawn for one of today's customers that lost
+    one (sharing that customer's contract and usage before the story took its course), or
+    a customer who left (`DemoCompany._churned`)."""
 
     contract: Contract
     base: Mapping[str, float | int]

@@ -1,11 +1,13 @@
-"""The demo company's last two years: each customer lives a latent story — usage growing,
-steady or falling, a champion who leaves, meetings with the decision maker that stop, seats
-cut — and each renewal on its anniversary is won or lost by what the story did before it.
+"""The demo company's last two years: each customer lives a latent story that ends in its
+current persona — usage growing, steady or falling, a champion who leaves, decision-maker
+meetings that stop or pause, seats cut — and each renewal on its anniversary is won or lost
+by what the story showed about 90 days before it, the day the churn model reads.
 
 Nothing says "will churn": whether a renewal is lost is drawn from several signals jointly
-(falling usage *and* no decision-maker meeting weigh far more than either alone; a champion
-gone; seats cut), with noise. A customer still a customer today has a story that won every
-renewal; the stories drawn for it that lost one become the former customers beside it.
+(fallen usage *and* no decision-maker meeting weigh far more than either alone; a champion
+gone; seats cut), with modest noise. A customer still a customer today has a story that won
+every renewal; the stories drawn for it that lost one become former customers, beside
+customers who left whose stories are drawn given that they lost one.
 
 Every draw comes from a generator seeded by the company's seed and the customer's number,
 so the current eight weeks (`demo_company`) stay exactly as they were without history.
