@@ -44,9 +44,12 @@ METRICS = (
     "material_downloads",
 )
 WEEKS_OF_HISTORY = CURRENT_WEEKS  # the weeks each persona shapes; older ones: demo_history
-FORMER_CUSTOMERS = 60  # at most this many lost a renewal in the last two years
+FORMER_CUSTOMERS = 150  # at most this many lost a renewal in the last two years
+CHURNED_SHARE = 0.15  # customers who left, beside the stories drawn for today's: per customer
+ARR_THOUSANDS = (6, 9, 12, 18, 24, 36, 48, 60, 90, 120, 180)
 SILENT_EVERY = 25  # every 25th customer went silent: for 3 weeks, the whole window, 1 week
 SILENT_FOR = (3, WEEKS_OF_HISTORY, 1)
+LEFT_TITLE = "No longer with the company"  # a departed champion's contact, as CS teams mark it
 PERSONAS = {  # persona: relative frequency
     "thriving": 20,
     "steady": 30,
@@ -150,10 +153,18 @@ class DemoCompany:
             tenant = f"TEN-{number:04d}"
             owner = rng.choice(csm_ids)
             contract = self._customer(org, rng, number, persona, tenant, owner, csm_ids)
-            contact_ids, met_days = self._contacts(org, rng, contract.account_id, owner)
+            people = draw_people(rng)
             rows = weekly_usage(rng, tenant, persona, self.as_of)
             history = random.Random(f"{self.seed}:history:{number}")
-            story, lost = self._lived(history, contract.start, met_weeks(met_days))
+            met_days = people.decision_maker_met
+            story, lost = self._lived(history, persona, contract.start, met_weeks(met_days))
+            contact_ids = self._contacts(
+                org,
+                people,
+                contract.account_id,
+                owner,
+                champion_left=story.champion_left is not None,
+            )
             former += [Former(contract, rows[0].metrics, *alternative) for alternative in lost]
             last_met = self.as_of - timedelta(days=met_days or 0)
             self._meetings(org, story, contract, contact_ids[0], last_met)
@@ -180,33 +191,63 @@ class DemoCompany:
             )
         for contract in contracts:  # last, so every other record keeps its id
             contract.insert_won(org)
+        for index in range(1, round(self.customers * CHURNED_SHARE) + 1):
+            former += self._churned(index, csm_ids)
         for index, gone in enumerate(former[:FORMER_CUSTOMERS], start=1):
             usage += self._former(org, index, gone)
         return usage
 
-    def _lived(
-        self, rng: random.Random, start: date, meetings_stop: int | None
-    ) -> tuple[Story, list[tuple[Story, date]]]:
-        """A story that won every renewal of the last two years, and the ones drawn before
-        it that lost one (with the date they lost it): the former customers."""
-        renewals = [
+    def _renewals(self, start: date) -> list[date]:
+        """The anniversaries of `start` in the history's two years."""
+        return [
             day
             for years in range(1, 40)
             if self.as_of - timedelta(weeks=HISTORY_WEEKS)
             < (day := add_months(start, 12 * years))
             <= self.as_of
         ]
+
+    def _first_loss(self, rng: random.Random, story: Story, renewals: list[date]) -> date | None:
+        return next(
+            (day for day in renewals if loses_renewal(rng, story, self._weeks_ago(day))), None
+        )
+
+    def _lived(
+        self, rng: random.Random, persona: str, start: date, meetings_stop: int | None
+    ) -> tuple[Story, list[tuple[Story, date]]]:
+        """A story ending in `persona` that won every renewal of the last two years, and the
+        ones drawn before it that lost one (with the date they lost it): the former
+        customers."""
+        renewals = self._renewals(start)
         lost: list[tuple[Story, date]] = []
         for _ in range(MAX_TRIES):
-            story = draw_story(rng, meetings_stop)
-            losing = next(
-                (day for day in renewals if loses_renewal(rng, story, self._weeks_ago(day))),
-                None,
-            )
+            story = draw_story(rng, meetings_stop, persona)
+            losing = self._first_loss(rng, story, renewals)
             if losing is None:
                 return story, lost
             lost.append((story, losing))
-        return Story(0.0, None, None, meetings_stop, None, 12), lost
+        falling = CURRENT_WEEKS + 4 if persona in ("declining", "dormant") else None
+        handover = 3 if persona == "champion_change" else None
+        return Story(0.0, falling, handover, meetings_stop, None, 12), lost
+
+    def _churned(self, index: int, csm_ids: list[str]) -> list[Former]:
+        """A customer who left in the last two years, beside the stories `_lived` drew for
+        today's customers: drawn as they are, with a story that lost a renewal (given that
+        it left, as `_lived` draws stories given that they renewed)."""
+        rng = random.Random(f"{self.seed}:churned:{index}")
+        persona = rng.choices(list(PERSONAS), weights=list(PERSONAS.values()))[0]
+        start = self.as_of - timedelta(days=rng.randint(380, 1200))  # renewed in the history
+        arr = float(rng.choice(ARR_THOUSANDS) * 1000)
+        base = weekly_usage(rng, "", persona, self.as_of)[0].metrics
+        meetings_stop = met_weeks(draw_people(rng).decision_maker_met)
+        renewals = self._renewals(start)
+        for _ in range(MAX_TRIES * 10):
+            story = draw_story(rng, meetings_stop, "")
+            losing = self._first_loss(rng, story, renewals)
+            if losing is not None:
+                contract = Contract("", "", rng.choice(csm_ids), start, arr)  # `_former` names it
+                return [Former(contract, base, story, losing)]
+        return []  # no story of this contract lost a renewal: it never was a customer
 
     def _weeks_ago(self, day: date) -> int:
         return (week_of(self.as_of) - week_of(day)).days // 7
@@ -240,7 +281,7 @@ class DemoCompany:
         began = add_months(contract.start, -20)
         lost_at = add_months(began, 12)
         weeks = self._weeks_ago(lost_at)
-        story = Story(0.0, weeks + 20, None, weeks + 26, None, 10)
+        story = Story(0.0, weeks + 20, None, weeks + 30, None, 10)
         self._meetings(org, story, replace(contract, start=began), decision_maker, lost_at)
         deals = contract_deals(began, contract.arr, story, self.as_of, lost_at)
         return deals, (story, self.as_of, self._weeks(began, lost_at), self._weeks_ago(began))
@@ -273,7 +314,15 @@ class DemoCompany:
             contract.arr,
             contract_deals(contract.start, contract.arr, gone.story, self.as_of, gone.lost_at),
         )
-        contact_ids, _ = self._contacts(org, rng, account_id, contract.owner, before=gone.lost_at)
+        left = gone.story.champion_left
+        contact_ids = self._contacts(
+            org,
+            draw_people(rng),
+            account_id,
+            contract.owner,
+            before=gone.lost_at,
+            champion_left=left is not None and left >= self._weeks_ago(gone.lost_at),
+        )
         self._meetings(org, gone.story, lived, contact_ids[0], gone.lost_at)
         lived.insert_won(org)
         weeks = self._weeks(contract.start, gone.lost_at)
@@ -304,7 +353,7 @@ class DemoCompany:
                 "Language__c": "ja" if rng.random() < 0.3 else "en",
             },
         )
-        arr = float(rng.choice([6, 9, 12, 18, 24, 36, 48, 60, 90, 120, 180]) * 1000)
+        arr = float(rng.choice(ARR_THOUSANDS) * 1000)
         org.insert(
             "Opportunity",
             {
@@ -335,19 +384,19 @@ class DemoCompany:
     def _contacts(
         self,
         org: Org,
-        rng: random.Random,
+        people: People,
         account_id: str,
         owner: str,
         before: date | None = None,
-    ) -> tuple[list[str], int | None]:
-        """Two to four contacts, the first the decision maker; most accounts met theirs
-        recently (before `before`, the demo date if None), some not for months, and other
-        contacts are met too. Returns the contacts and how many days ago the decision maker
-        was last met (None: never)."""
-        roles = ["Decision Maker", "Champion", "Admin", "User"][: rng.randint(2, 4)]
+        *,
+        champion_left: bool = False,
+    ) -> list[str]:
+        """The account's contacts, the first the decision maker, and their latest meetings
+        (before `before`, the demo date if None). A champion who left stays in the CRM, as
+        contacts do, with the title a CS team gives one: "No longer with the company"."""
         contact_ids = []
-        for index, role in enumerate(roles):
-            first, last = rng.choice(CONTACT_NAMES), rng.choice(SURNAMES)
+        for index, (role, first, last, opted_out) in enumerate(people.contacts):
+            gone = champion_left and role == "Champion"
             contact_ids.append(
                 org.insert(
                     "Contact",
@@ -356,22 +405,44 @@ class DemoCompany:
                         "FirstName": first,
                         "LastName": last,
                         "Email": f"{first.lower()}.{index}@c{account_id[-5:].lower()}.example",
-                        "Title": role,
+                        "Title": LEFT_TITLE if gone else role,
                         "CS_Role__c": role,
                         "IsPrimary__c": index == 0,
-                        "HasOptedOutOfEmail": rng.random() < 0.05,
+                        "HasOptedOutOfEmail": opted_out,
                     },
                 )
             )
-        decision_maker_met = rng.choices(
-            [rng.randint(3, 85), rng.randint(95, 300), None], weights=[75, 15, 10]
-        )[0]
-        meetings = [(contact_ids[0], decision_maker_met)] if decision_maker_met else []
-        meetings.append((rng.choice(contact_ids[1:]), rng.randint(1, 60)))
-        for contact_id, days_ago in meetings:
+        meetings = [(0, people.decision_maker_met)] if people.decision_maker_met else []
+        meetings.append(people.other_met)
+        for index, days_ago in meetings:
             day = (before or self.as_of) - timedelta(days=days_ago)
-            _meeting(org, account_id, contact_id, owner, day)
-        return contact_ids, decision_maker_met
+            _meeting(org, account_id, contact_ids[index], owner, day)
+        return contact_ids
+
+
+@dataclass(frozen=True, slots=True)
+class People:
+    """An account's contacts as drawn — (role, first name, last name, opted out) — and
+    how many days ago the decision maker (None: never) and one other contact were met."""
+
+    contacts: tuple[tuple[str, str, str, bool], ...]
+    decision_maker_met: int | None
+    other_met: tuple[int, int]  # (index of the contact, days ago)
+
+
+def draw_people(rng: random.Random) -> People:
+    """Two to four contacts, the first the decision maker; most accounts met theirs
+    recently, some not for months, and other contacts are met too."""
+    roles = ["Decision Maker", "Champion", "Admin", "User"][: rng.randint(2, 4)]
+    contacts = []
+    for role in roles:
+        first, last = rng.choice(CONTACT_NAMES), rng.choice(SURNAMES)
+        contacts.append((role, first, last, rng.random() < 0.05))
+    decision_maker_met = rng.choices(
+        [rng.randint(3, 85), rng.randint(95, 300), None], weights=[75, 15, 10]
+    )[0]
+    other = (rng.choice(range(1, len(roles))), rng.randint(1, 60))
+    return People(tuple(contacts), decision_maker_met, other)
 
 
 def _meeting(org: Org, account_id: str, contact_id: str, owner: str, day: date) -> None:
@@ -426,8 +497,9 @@ class Contract:
 
 @dataclass(frozen=True)
 class Former:
-    """A story drawn for a customer that lost a renewal: a former customer, who shares
-    the customer's contract and usage before the story took its course."""
+    """A customer that lost a renewal: a story drawn for one of today's customers that lost
+    one (sharing that customer's contract and usage before the story took its course), or
+    a customer who left (`DemoCompany._churned`)."""
 
     contract: Contract
     base: Mapping[str, float | int]

@@ -39,7 +39,7 @@ TABLES = [
     "tasks_by_rule",
 ]
 PNG = b"\x89PNG\r\n\x1a\n"
-DEMO_CHURNED_THIS_QUARTER = 3  # former customers of the demo who lost a renewal in 2026-Q4
+DEMO_CHURNED_THIS_QUARTER = 5  # former customers of the demo who lost a renewal in 2026-Q4
 
 
 def _report(sandbox: RunningSandbox, output: Path, **env: str) -> str:
@@ -154,6 +154,6 @@ def test_the_weekly_digest_carries_the_headline_kpis_and_the_reports_place(
 
     digest = next(m for m in plan.slack if m.key.startswith("slack-digest:"))
     assert digest.blocks[1]["elements"][1]["text"] == (
-        "2026-Q3: GRR 95.1% · NRR 95.1% · logo churn 3.9% · "  # the demo's lost renewals
+        "2026-Q3: GRR 95.1% · NRR 95.1% · logo churn 7.3% · "  # the demo's lost renewals
         "portfolio report: https://cs.example/r/"
     )

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from functools import cache
 from typing import Any
 
-from connector.sandbox.demo_company import DemoCompany
+from connector.sandbox.demo_company import LEFT_TITLE, DemoCompany
 from connector.sandbox.salesforce import DEFAULT_SCHEMA, SandboxOrg
 from connector.sandbox.usage_api import UsageRow
 
@@ -48,7 +48,7 @@ def test_customers_renewed_and_former_customers_lost_their_last_renewal_but_one_
     kinds = {a["Id"]: a["Type"] for a in org.records("Account")}
     former = [a for a, kind in kinds.items() if kind == "Former Customer"]
 
-    assert 20 <= len(former) <= 60
+    assert 60 <= len(former) <= 100  # the stories that lost, and customers who left beside
     returned = []
     for account, closed in deals.items():
         lost = [d for d in closed if not d["IsWon"]]
@@ -116,3 +116,61 @@ def test_renewals_are_lost_far_more_often_where_usage_fell_and_nobody_met_the_de
     assert rate_both > 3 * rate_others
     assert 0 < sum(both) < len(both)  # drawn with noise: some of them still renewed
     assert sum(others) > 0  # and some others lost for reasons of their own
+
+
+def _weekly(usage: tuple[UsageRow, ...], metric: str) -> dict[str, dict[int, float]]:
+    """Each tenant's `metric` by weeks before the demo date's week."""
+    this_week = AS_OF - timedelta(days=AS_OF.weekday())
+    series: dict[str, dict[int, float]] = defaultdict(dict)
+    for row in usage:
+        weeks_ago = (this_week - row.week_start).days // 7
+        series[row.account_key][weeks_ago] = float(row.metrics[metric])
+    return series
+
+
+def _customers(org: SandboxOrg) -> dict[str, str]:
+    return {
+        a["Product_Tenant_Id__c"]: a["Id"]
+        for a in org.records("Account")
+        if a["Type"] == "Customer"
+    }
+
+
+def test_a_customer_declining_now_began_to_decline_in_its_history() -> None:
+    """The current weeks are the end of the story: a customer whose logins fall through its
+    last four weeks (the declining persona) was more active months before them."""
+    org, usage = _company()
+    logins = _weekly(usage, "logins")
+    declining = [
+        tenant
+        for tenant in _customers(org)
+        if {0, 4} <= logins[tenant].keys() and logins[tenant][0] < 0.5 * logins[tenant][4]
+    ]
+
+    assert len(declining) >= 20
+    for tenant in declining:
+        weeks = logins[tenant]
+        before = [weeks[w] for w in range(17, 21) if w in weeks]
+        if not before:  # a contract too young for months of history
+            continue
+        assert sum(before) / len(before) > 1.15 * (weeks[9] + weeks[10]) / 2, tenant
+
+
+def test_a_champion_who_left_is_marked_on_the_contact() -> None:
+    """A customer whose admin went quiet while new users appeared (a champion change now)
+    has its champion contact marked as gone, as CS teams do; a champion marked so left in
+    the account's history or now."""
+    org, usage = _company()
+    admin, new_users = _weekly(usage, "admin_logins"), _weekly(usage, "new_users")
+    changed = {
+        account
+        for tenant, account in _customers(org).items()
+        if all(admin[tenant].get(w) == 0 and new_users[tenant].get(w, 0) >= 2 for w in (0, 1, 2))
+    }
+    gone = {c["AccountId"] for c in org.records("Contact") if c["Title"] == LEFT_TITLE}
+    champions = {c["CS_Role__c"] for c in org.records("Contact") if c["Title"] == LEFT_TITLE}
+
+    assert len(changed) >= 5
+    assert changed <= gone
+    assert len(gone) > len(changed)  # champions who left earlier in the history
+    assert champions == {"Champion"}

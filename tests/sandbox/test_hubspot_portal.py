@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from connector.sandbox.demo_company import DemoCompany
+from connector.sandbox.demo_company import LEFT_TITLE, DemoCompany
 from connector.sandbox.hubspot import (
     HubSpotError,
     HubSpotPortal,
@@ -300,7 +300,7 @@ def test_demo_company_seeds_owners_companies_deals_contacts_and_meetings(
     owners = {o["id"] for o in portal.owners()}
     companies = portal.records("companies")
     assert len(owners) == 6
-    assert len(companies) == 14
+    assert len(companies) == 16  # 12 customers, 2 prospects and 2 customers who left
     customer = companies[0]["properties"]
     assert customer["lifecyclestage"] == "customer"
     assert customer["hubspot_owner_id"] in owners
@@ -314,6 +314,8 @@ def test_demo_company_seeds_owners_companies_deals_contacts_and_meetings(
     assert meeting["properties"]["hs_meeting_outcome"] == "COMPLETED"
     assert set(meeting["associations"]) == {"companies", "contacts"}
     assert all(c["associations"]["companies"] for c in portal.records("contacts"))
+    titles = {c["properties"].get("jobtitle") for c in portal.records("contacts")}
+    assert LEFT_TITLE in titles  # a champion who left, marked as on Salesforce's Title
 
 
 @pytest.mark.parametrize(
