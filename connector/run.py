@@ -74,7 +74,8 @@ class RunSummary:
     stage_changes: int = 0  # stage and tier entries recorded in the stage history
     trends_model_changed: int = 0  # accounts without a trend: their baseline's model changed
     churn_risk_scored: int = 0  # accounts given a churn risk (0: no model, see churn_risk)
-    churn_risk: str | None = None  # why there is no churn-risk model (too little history)
+    # why no churn risk is written (too little history, or the model withheld)
+    churn_risk: str | None = None
     # the model's backtest beside the health score alone, on renewals after a time split
     churn_risk_backtest: dict[str, Any] | None = None
     slack_posted: int = 0
@@ -231,8 +232,10 @@ def _sync(
         summary.churn_risk_scored = risk.len() - risk.null_count()
         if isinstance(inputs.risk, TooLittleHistory):
             summary.churn_risk = inputs.risk.message
-        elif inputs.risk is not None and inputs.risk.backtest is not None:
-            summary.churn_risk_backtest = inputs.risk.backtest.headline()
+        elif inputs.risk is not None:
+            summary.churn_risk = inputs.risk.withheld
+            if inputs.risk.backtest is not None:
+                summary.churn_risk_backtest = inputs.risk.backtest.headline()
         summary.phase = "plan"
         followed = [] if summary.dry_run else store.open_task_keys()
         tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of, followed)

@@ -2,7 +2,9 @@
 read (`churn_risk > 0.6`), and its reasons.
 
 With too little history there is no model: the columns stay null, so nothing is written
-(existing values are left alone) and no rule comparing `churn_risk` fires.
+(existing values are left alone) and no rule comparing `churn_risk` fires. A model that does
+not beat the health score alone on its backtest is withheld: null columns too, and the plan
+clears what an earlier run wrote, so no CSM reads a score nobody stands behind.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from connector.store import HistoryStore
 if TYPE_CHECKING:  # sklearn is imported when a model is fitted, not by every command
     from sklearn.pipeline import Pipeline
 
+WITHHELD = "Churn risk is not written, and values an earlier run wrote are cleared."
 DIGITS = 3  # churn risk is a fraction 0–1, written with three decimals
 HEALTH_SCORE_LABEL: LocalText = {"en": "Health score", "ja": "ヘルススコア"}
 BUILT_IN_LABELS: dict[str, LocalText] = {
@@ -42,12 +45,14 @@ BUILT_IN_LABELS: dict[str, LocalText] = {
 
 @dataclass(frozen=True, slots=True)
 class RiskOptions:
-    """How much history a model needs (`CHURN_RISK_MIN_RENEWALS`, `…_MIN_CHURNED`) and
-    when its features are read (`CHURN_RISK_LEAD_DAYS` before each renewal closed)."""
+    """How much history a model needs (`CHURN_RISK_MIN_RENEWALS`, `…_MIN_CHURNED`), when
+    its features are read (`CHURN_RISK_LEAD_DAYS` before each renewal closed) and by how
+    much its backtest AUC must beat the health score's alone (`CHURN_RISK_MIN_AUC_GAIN`)."""
 
     min_renewals: int = 50
     min_churned: int = 10
     window: Window = field(default_factory=Window)
+    min_auc_gain: float = 0.05
 
     @classmethod
     def of(cls, settings: Settings) -> RiskOptions:
@@ -55,6 +60,7 @@ class RiskOptions:
             settings.churn_risk_min_renewals,
             settings.churn_risk_min_churned,
             Window(lead=settings.churn_risk_lead_days),
+            settings.churn_risk_min_auc_gain,
         )
 
 
@@ -87,6 +93,26 @@ class Trained:
     backtest: Backtest | None  # None when the time split leaves a side without churn
     recent: pl.DataFrame  # snapshots around `trend_days` before the run: today's trends
     options: RiskOptions
+
+    @property
+    def withheld(self) -> str | None:
+        """Why its scores are not published — its backtest does not show it beating the
+        health score alone by `min_auc_gain` — or None when they are."""
+        test, margin = self.backtest, self.options.min_auc_gain
+        if test is None:
+            return (
+                f"the churn-risk model cannot be tested: the time split of its {self.renewals} "
+                f"renewals ({self.churned} churned) leaves one side without a churned or a "
+                f"renewed account, so it is not shown to beat the health score alone. {WITHHELD}"
+            )
+        if test.gain > margin:
+            return None
+        return (
+            f"the churn-risk model does not beat the health score alone: AUC "
+            f"{test.model.auc:.2f} against {test.baseline.auc:.2f} on the "
+            f"{test.test_renewals} renewals closed from {test.cutoff}; it must be higher by "
+            f"more than {margin:.2f} (CHURN_RISK_MIN_AUC_GAIN). {WITHHELD}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,9 +219,10 @@ def churn_risk(
     options: RiskOptions | None = None,
 ) -> RiskResult:
     """Train on the store's history before `as_of` and score `current_table` (the evaluated
-    account table); with too little history, null scores and the reason."""
+    account table); with too little history or a withheld model, null scores and the
+    reason."""
     model = train(store, as_of, options, current_table["id"].cast(pl.String))
-    if isinstance(model, TooLittleHistory):
+    if isinstance(model, TooLittleHistory) or model.withheld:
         return RiskResult(no_scores(current_table), model)
     labels = measure_labels(health) if health is not None else None
     return RiskResult(score(model, current_table, as_of, language, labels), model)

@@ -92,6 +92,11 @@ class Backtest:
     model: Scores
     baseline: Scores  # the same model on the health score alone
 
+    @property
+    def gain(self) -> float:
+        """How much better the model ranked the test renewals than the health score alone."""
+        return self.model.auc - self.baseline.auc
+
     def headline(self) -> dict[str, Any]:
         """The numbers a run's summary carries (and `make demo` prints)."""
         return {
