@@ -78,6 +78,7 @@ class RunSummary:
     churn_risk: str | None = None
     # the model's backtest beside the health score alone, on renewals after a time split
     churn_risk_backtest: dict[str, Any] | None = None
+    churn_risk_model: str | None = None  # "fitted" by this run, or "loaded": the day's kept one
     slack_posted: int = 0
     slack_failed: int = 0
     slack_unknown: int = 0
@@ -234,6 +235,7 @@ def _sync(
             summary.churn_risk = inputs.risk.message
         elif inputs.risk is not None:
             summary.churn_risk = inputs.risk.withheld
+            summary.churn_risk_model = "loaded" if inputs.risk.loaded else "fitted"
             if inputs.risk.backtest is not None:
                 summary.churn_risk_backtest = inputs.risk.backtest.headline()
         summary.phase = "plan"

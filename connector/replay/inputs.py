@@ -119,6 +119,7 @@ def trained_risk(
         "churn_risk_withheld" if model.withheld else "churn_risk_trained",
         renewals=model.renewals,
         churned=model.churned,
+        loaded=model.loaded,
         auc=None if test is None else round(test.model.auc, 3),
         baseline_auc=None if test is None else round(test.baseline.auc, 3),
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -21,14 +20,12 @@ from connector.engine.columns import RISK_TYPES
 from connector.engine.health import GROUP_PREFIX, SCORE_PREFIX
 from connector.language import DEFAULT_LANGUAGE, Language, LocalText
 from connector.risk.features import feature_names, with_trends
-from connector.risk.model import Backtest, backtest, fit, matrix, risk_of
+from connector.risk.model import Backtest, LinearModel, backtest, fit, matrix, risk_of
 from connector.risk.reasons import reasons
+from connector.risk.saved import SavedModel, fingerprint
 from connector.risk.training import Window, lookups, renewals_before, training_set
 from connector.settings import Settings
 from connector.store import HistoryStore
-
-if TYPE_CHECKING:  # sklearn is imported when a model is fitted, not by every command
-    from sklearn.pipeline import Pipeline
 
 WITHHELD = "Churn risk is not written, and values an earlier run wrote are cleared."
 DIGITS = 3  # churn risk is a fraction 0–1, written with three decimals
@@ -84,7 +81,7 @@ class TooLittleHistory:
 
 @dataclass(frozen=True, slots=True)
 class Trained:
-    model: Pipeline
+    model: LinearModel
     features: list[str]
     measures: list[str]
     renewals: int
@@ -93,6 +90,7 @@ class Trained:
     backtest: Backtest | None  # None when the time split leaves a side without churn
     recent: pl.DataFrame  # snapshots around `trend_days` before the run: today's trends
     options: RiskOptions
+    loaded: bool = False  # from the store's model of the day, not fitted by this call
 
     @property
     def withheld(self) -> str | None:
@@ -131,10 +129,40 @@ def train(
     accounts: Iterable[str] = (),
 ) -> Trained | TooLittleHistory:
     """A model from every closed renewal the store holds before `as_of`, or why not;
-    `accounts`: those it will score, whose snapshots `trend_days` ago it keeps."""
+    `accounts`: those it will score, whose snapshots `trend_days` ago it keeps. Fitted once
+    a day: a model the store kept for this day and history is loaded, not fitted again."""
     options = options or RiskOptions()
     window = options.window
     renewals = renewals_before(store.closed_deals(), as_of, window.lead)
+    needs = (options.min_renewals, options.min_churned)
+    key = fingerprint(renewals, store.snapshot_stamp(as_of), window, needs)
+    kept = store.churn_model(as_of, key)
+    fitted = SavedModel.from_json(kept) if kept is not None else _fit(store, renewals, options)
+    if isinstance(fitted, TooLittleHistory):
+        return fitted
+    if kept is None:
+        store.save_churn_model(as_of, key, fitted.to_json())
+    return Trained(
+        fitted.model,
+        fitted.features,
+        fitted.measures,
+        fitted.renewals,
+        fitted.churned,
+        fitted.dropped,
+        fitted.backtest,
+        store.latest_snapshots(
+            ((a, as_of - timedelta(days=window.trend_days)) for a in accounts), window.tolerance
+        ),
+        options,
+        loaded=kept is not None,
+    )
+
+
+def _fit(
+    store: HistoryStore, renewals: pl.DataFrame, options: RiskOptions
+) -> SavedModel | TooLittleHistory:
+    """Read the renewals' snapshots and fit, with the backtest: the costly part."""
+    window = options.window
     snapshots = store.latest_snapshots(lookups(renewals, window), window.tolerance)
     if snapshots.is_empty():
         return TooLittleHistory(0, 0, renewals.height, options)
@@ -144,7 +172,7 @@ def train(
     if labelled < options.min_renewals or churned < options.min_churned:
         return TooLittleHistory(labelled, churned, data.dropped, options)
     features = feature_names(data.measures)
-    return Trained(
+    return SavedModel(
         fit(data.rows, features),
         features,
         data.measures,
@@ -152,10 +180,6 @@ def train(
         churned,
         data.dropped,
         backtest(data.rows, features),
-        store.latest_snapshots(
-            ((a, as_of - timedelta(days=window.trend_days)) for a in accounts), window.tolerance
-        ),
-        options,
     )
 
 

@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from connector.store.churn_models import load_churn_model, save_churn_model, snapshot_stamp
 from connector.store.lock import advisory_key, run_lock
 from connector.store.mirror import CrmMirror, load_mirror, save_mirror, save_watermark
 from connector.store.tables import (
@@ -429,6 +430,22 @@ class HistoryStore:
         return frame.unique(["account_id", "snapshot_date"], keep="first").sort(
             "account_id", "snapshot_date"
         )
+
+    def snapshot_stamp(self, before: date) -> list[Any]:
+        """A cheap summary of the snapshots dated before `before` (`churn_models`)."""
+        with self._transaction() as db:
+            return snapshot_stamp(db, before)
+
+    # -- churn models --------------------------------------------------------------------
+
+    def churn_model(self, trained_on: date, fingerprint: str) -> dict[str, Any] | None:
+        """The churn model trained that day on the history with that fingerprint, if kept."""
+        with self._transaction() as db:
+            return load_churn_model(db, trained_on, fingerprint)
+
+    def save_churn_model(self, trained_on: date, fingerprint: str, model: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            save_churn_model(db, trained_on, fingerprint, model)
 
     # -- lifetime usage ------------------------------------------------------------------
 

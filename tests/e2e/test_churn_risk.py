@@ -66,6 +66,12 @@ def test_enough_history_writes_risk_and_reasons_once(crm: SandboxCrm) -> None:
     said = {part.split(":")[0].split(" ")[0] for r in reasons for part in r.split("; ")}
     assert said <= {"Health", "Logins", "logins", "no"}  # the history's features, by label
     assert second.plan.updates == ()  # the same history and day: the same risk, not rewritten
+    assert first.summary.churn_risk_model == "fitted"
+    # the first run kept the CRM's closed deals in the store: new renewals, a new fit
+    assert second.summary.churn_risk_model == "fitted"
+    third = run_sync(settings, dry_run=False)
+    assert third.summary.churn_risk_model == "loaded"  # the day's model, not fitted again
+    assert third.plan.updates == ()
 
 
 RISK_RULE = "churn-risk-high"
