@@ -22,7 +22,9 @@ from sqlalchemy import (
     Connection,
     Date,
     Engine,
+    String,
     bindparam,
+    cast,
     create_engine,
     delete,
     event,
@@ -52,6 +54,13 @@ from connector.store.tables import (
 MIGRATIONS = Path(__file__).parent / "migrations"
 SNAPSHOT_BATCH = 5_000
 LOOKUP_BATCH = 200  # latest-snapshot look-ups per statement (3 bound values each)
+LATEST_SCHEMA = {  # what `latest_snapshots` reads of each snapshot
+    "account_id": pl.String,
+    "snapshot_date": pl.Date,
+    "health_score": pl.Float64,
+    "health_color": pl.String,
+    "measures": pl.String,
+}
 KEPT_STAGE_SCHEMA = {
     "account_id": pl.String,
     "track": pl.String,
@@ -409,24 +418,27 @@ class HistoryStore:
         self, points: Iterable[tuple[str, date]], within_days: int
     ) -> pl.DataFrame:
         """For each (account_id, day), the account's latest snapshot on or before the day
-        and at most `within_days` before it, framed as `snapshots` frames them, each once:
-        one indexed look-up per point, where a date range would read every day of every
-        account (the churn model needs two days of each renewal's account)."""
+        and at most `within_days` before it, each once: account_id, snapshot_date,
+        health_score, health_color and one column per stored measure (what the churn model
+        reads; not the `inputs` a re-score needs). One indexed look-up per point, where a
+        date range would read every day of every account; read columnar — rows as tuples,
+        the measures' JSON decoded in one polars pass, not a dict per row."""
         wanted = list(dict.fromkeys(points))
         if not wanted:
-            return _snapshot_frame([])
+            return _latest_frame([])
         query = _latest_snapshot_query(min(LOOKUP_BATCH, len(wanted)))
-        rows: list[dict[str, Any]] = []
+        rows: list[Any] = []
         with self._transaction() as db:
             for start in range(0, len(wanted), LOOKUP_BATCH):
                 batch = wanted[start : start + LOOKUP_BATCH]
                 batch += [batch[-1]] * (min(LOOKUP_BATCH, len(wanted)) - len(batch))
                 params: dict[str, Any] = {}
                 for n, (account, day) in enumerate(batch):
-                    params |= {f"a{n}": account, f"d{n}": day}
+                    params[f"a{n}"] = account
+                    params[f"d{n}"] = day
                     params[f"s{n}"] = day - timedelta(days=within_days)
-                rows += [dict(row) for row in db.execute(query, params).mappings()]
-        frame = _snapshot_frame(rows)
+                rows += db.execute(query, params).all()
+        frame = _latest_frame(rows)
         return frame.unique(["account_id", "snapshot_date"], keep="first").sort(
             "account_id", "snapshot_date"
         )
@@ -691,9 +703,13 @@ def _latest_snapshot_query(points: int) -> Any:
     """`points` look-ups of one latest snapshot each, in one statement; bound by name, so
     SQLAlchemy compiles it once per size."""
     snapshot = account_snapshots.c
+    columns = [
+        *(snapshot[name] for name in LATEST_SCHEMA if name != "measures"),
+        cast(snapshot.measures, String).label("measures"),  # text: decoded columnar, not per row
+    ]
     parts = [
         select(
-            select(account_snapshots)
+            select(*columns)
             .where(
                 snapshot.account_id == bindparam(f"a{n}"),
                 snapshot.snapshot_date <= bindparam(f"d{n}", type_=Date),
@@ -706,6 +722,19 @@ def _latest_snapshot_query(points: int) -> Any:
         for n in range(points)
     ]
     return union_all(*parts) if len(parts) > 1 else parts[0]
+
+
+def _latest_frame(rows: list[Any]) -> pl.DataFrame:
+    """Look-up rows (`LATEST_SCHEMA` tuples, the measures as JSON text) as a frame: the
+    fixed columns, then one column per measure any row holds."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(LATEST_SCHEMA)
+    frame = pl.DataFrame(
+        [pl.Series(n, c, dtype=t) for (n, t), c in zip(LATEST_SCHEMA.items(), columns, strict=True)]
+    )
+    measures = frame["measures"].str.json_decode(infer_schema_length=None)
+    fields = measures.struct.fields if isinstance(measures.dtype, pl.Struct) else []
+    base = frame.drop("measures")
+    return pl.concat([base, measures.struct.unnest()], how="horizontal") if fields else base
 
 
 def _snapshot_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
