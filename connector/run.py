@@ -229,15 +229,7 @@ def _sync(
         summary.phase = "evaluate"
         evaluated = _evaluate(config, inputs, settings, summary)
         evaluation = evaluated.evaluation
-        risk = evaluation.table["churn_risk"]
-        summary.churn_risk_scored = risk.len() - risk.null_count()
-        if isinstance(inputs.risk, TooLittleHistory):
-            summary.churn_risk = inputs.risk.message
-        elif inputs.risk is not None:
-            summary.churn_risk = inputs.risk.withheld
-            summary.churn_risk_model = "loaded" if inputs.risk.loaded else "fitted"
-            if inputs.risk.backtest is not None:
-                summary.churn_risk_backtest = inputs.risk.backtest.headline()
+        _churn_summary(inputs, evaluation.table, summary)
         summary.phase = "plan"
         followed = [] if summary.dry_run else store.open_task_keys()
         tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of, followed)
@@ -305,10 +297,24 @@ def plan_from_snapshot(settings: Settings, path: Path) -> RunOutcome:
     summary.read(inputs.extracted)
     _check_usage(inputs.extracted, config, settings, summary)
     evaluated = _evaluate(config, inputs, settings, summary)
+    _churn_summary(inputs, evaluated.evaluation.table, summary)
     deals = closed_deals(inputs.extracted.records.opportunities, config.mapping)
     plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary, deals)
     summary.duration_seconds = round(time.perf_counter() - started, 3)
     return RunOutcome(plan, summary)
+
+
+def _churn_summary(inputs: RunInputs, table: pl.DataFrame, summary: RunSummary) -> None:
+    """How many accounts got a churn risk, and the model's backtest or why none was written."""
+    risk = table["churn_risk"]
+    summary.churn_risk_scored = risk.len() - risk.null_count()
+    if isinstance(inputs.risk, TooLittleHistory):
+        summary.churn_risk = inputs.risk.message
+    elif inputs.risk is not None:
+        summary.churn_risk = inputs.risk.withheld
+        summary.churn_risk_model = "loaded" if inputs.risk.loaded else "fitted"
+        if inputs.risk.backtest is not None:
+            summary.churn_risk_backtest = inputs.risk.backtest.headline()
 
 
 def _evaluate(

@@ -10,8 +10,9 @@ clears what an earlier run wrote, so no CSM reads a score nobody stands behind.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 import polars as pl
 
@@ -50,6 +51,18 @@ class RiskOptions:
     min_churned: int = 10
     window: Window = field(default_factory=Window)
     min_auc_gain: float = 0.05
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RiskOptions:
+        return cls(
+            int(data["min_renewals"]),
+            int(data["min_churned"]),
+            Window(**{k: int(v) for k, v in data["window"].items()}),
+            float(data["min_auc_gain"]),
+        )
 
     @classmethod
     def of(cls, settings: Settings) -> RiskOptions:
@@ -91,6 +104,36 @@ class Trained:
     recent: pl.DataFrame  # snapshots around `trend_days` before the run: today's trends
     options: RiskOptions
     loaded: bool = False  # from the store's model of the day, not fitted by this call
+
+    @classmethod
+    def of(
+        cls, saved: SavedModel, recent: pl.DataFrame, options: RiskOptions, *, loaded: bool
+    ) -> Trained:
+        """A fitted (or kept) model with the baselines of the accounts it will score."""
+        return cls(
+            saved.model,
+            saved.features,
+            saved.measures,
+            saved.renewals,
+            saved.churned,
+            saved.dropped,
+            saved.backtest,
+            recent,
+            options,
+            loaded=loaded,
+        )
+
+    def saved(self) -> SavedModel:
+        """What a store or a plan's snapshot keeps of it."""
+        return SavedModel(
+            self.model,
+            self.features,
+            self.measures,
+            self.renewals,
+            self.churned,
+            self.dropped,
+            self.backtest,
+        )
 
     @property
     def withheld(self) -> str | None:
@@ -142,20 +185,10 @@ def train(
         return fitted
     if kept is None:
         store.save_churn_model(as_of, key, fitted.to_json())
-    return Trained(
-        fitted.model,
-        fitted.features,
-        fitted.measures,
-        fitted.renewals,
-        fitted.churned,
-        fitted.dropped,
-        fitted.backtest,
-        store.latest_snapshots(
-            ((a, as_of - timedelta(days=window.trend_days)) for a in accounts), window.tolerance
-        ),
-        options,
-        loaded=kept is not None,
+    recent = store.latest_snapshots(
+        ((a, as_of - timedelta(days=window.trend_days)) for a in accounts), window.tolerance
     )
+    return Trained.of(fitted, recent, options, loaded=kept is not None)
 
 
 def _fit(

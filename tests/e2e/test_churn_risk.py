@@ -14,10 +14,11 @@ from typer.testing import CliRunner
 from connector.cli import app
 from connector.risk import train
 from connector.risk.churn import Trained
-from connector.run import run_sync
+from connector.run import plan_from_snapshot, run_sync
 from connector.sandbox.demo import RunningSandbox
 from connector.store import HistoryStore
 from tests.e2e.conftest import AS_OF, SandboxCrm, cli_env
+from tests.e2e.test_plan_review import without_credentials
 from tests.risk_history import build_history
 
 
@@ -200,3 +201,26 @@ def test_the_report_says_when_the_model_is_withheld(
         f"higher by more than {margin} (CHURN_RISK_MIN_AUC_GAIN)."
     ) in page
     assert "<td>Health score alone</td>" in page  # the backtest that decided it is shown
+
+
+def test_a_plan_from_a_snapshot_scores_churn_risk_with_the_runs_model(
+    crm: SandboxCrm, tmp_path: Path
+) -> None:
+    settings = crm.sandbox.settings
+    store = HistoryStore.open(settings.state_database_url.get_secret_value())
+    try:
+        build_history(store, 400, AS_OF)
+    finally:
+        store.close()
+    snapshot = tmp_path / "snapshot"
+    live = run_sync(settings, dry_run=True, save_snapshot=snapshot)
+
+    replayed = plan_from_snapshot(without_credentials(settings, tmp_path), snapshot)
+
+    assert live.summary.churn_risk_scored == len(crm.customers())
+    assert replayed.summary.churn_risk_scored == live.summary.churn_risk_scored
+    assert replayed.summary.churn_risk_backtest == live.summary.churn_risk_backtest
+    written = {field for u in live.plan.updates for field in u.values()}
+    assert any("churn_risk" in f.lower() for f in written)  # the risk is among the fields
+    assert replayed.plan == live.plan
+    assert not (tmp_path / "no-store.db").exists()  # no store read offline
