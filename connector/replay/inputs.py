@@ -122,6 +122,7 @@ def trained_risk(
         loaded=model.loaded,
         auc=None if test is None else round(test.model.auc, 3),
         baseline_auc=None if test is None else round(test.baseline.auc, 3),
+        reason=model.withheld,  # None when its scores are written
     )
     return model
 

@@ -6,8 +6,10 @@ score alone."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -95,7 +97,7 @@ def _add_risk_rule(project: Path) -> None:
 
 
 def test_a_model_no_better_than_the_health_score_clears_its_scores(
-    crm: SandboxCrm, project: Path
+    crm: SandboxCrm, project: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = crm.sandbox.settings
     store = HistoryStore.open(settings.state_database_url.get_secret_value())
@@ -115,7 +117,11 @@ def test_a_model_no_better_than_the_health_score_clears_its_scores(
     demanding = settings.model_copy(
         update={"churn_risk_min_auc_gain": round(trained.backtest.gain + 0.01, 2)}
     )
-    withheld = run_sync(demanding, dry_run=False)
+    with caplog.at_level(logging.INFO, "connector.run"):
+        withheld = run_sync(demanding, dry_run=False)
+    (logged,) = [r.fields for r in caplog.records if r.message == "churn_risk_withheld"]  # type: ignore[attr-defined]
+    assert logged["reason"] == withheld.summary.churn_risk
+    assert logged["auc"] == round(trained.backtest.model.auc, 3)
     crm.reset_calls()
     again = run_sync(demanding, dry_run=False)
 
