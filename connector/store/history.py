@@ -426,18 +426,25 @@ class HistoryStore:
         wanted = list(dict.fromkeys(points))
         if not wanted:
             return _latest_frame([])
-        query = _latest_snapshot_query(min(LOOKUP_BATCH, len(wanted)))
+        size = min(LOOKUP_BATCH, len(wanted))
         rows: list[Any] = []
         with self._transaction() as db:
+            # compiled once and run by the driver: SQLAlchemy's binding of 600 parameters a
+            # statement cost as much CPU as SQLite's answering them
+            compiled = _latest_snapshot_query(size).compile(dialect=db.dialect)
+            order = compiled.positiontup if compiled.positional else None
+            fixed = {k: v for k, v in compiled.params.items() if v is not None}  # the LIMITs
+            day_value = date.isoformat if db.dialect.name == "sqlite" else (lambda d: d)
             for start in range(0, len(wanted), LOOKUP_BATCH):
                 batch = wanted[start : start + LOOKUP_BATCH]
-                batch += [batch[-1]] * (min(LOOKUP_BATCH, len(wanted)) - len(batch))
-                params: dict[str, Any] = {}
+                batch += [batch[-1]] * (size - len(batch))
+                params: dict[str, Any] = dict(fixed)
                 for n, (account, day) in enumerate(batch):
                     params[f"a{n}"] = account
-                    params[f"d{n}"] = day
-                    params[f"s{n}"] = day - timedelta(days=within_days)
-                rows += db.execute(query, params).all()
+                    params[f"d{n}"] = day_value(day)
+                    params[f"s{n}"] = day_value(day - timedelta(days=within_days))
+                bound = tuple(params[name] for name in order) if order else params
+                rows += db.exec_driver_sql(str(compiled), bound).all()
         frame = _latest_frame(rows)
         return frame.unique(["account_id", "snapshot_date"], keep="first").sort(
             "account_id", "snapshot_date"
@@ -729,8 +736,11 @@ def _latest_frame(rows: list[Any]) -> pl.DataFrame:
     fixed columns, then one column per measure any row holds."""
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(LATEST_SCHEMA)
     frame = pl.DataFrame(
-        [pl.Series(n, c, dtype=t) for (n, t), c in zip(LATEST_SCHEMA.items(), columns, strict=True)]
+        [pl.Series(n, c, strict=False) for n, c in zip(LATEST_SCHEMA, columns, strict=True)]
     )
+    if frame["snapshot_date"].dtype == pl.String:  # SQLite's ISO text, from its driver
+        frame = frame.with_columns(pl.col("snapshot_date").str.to_date())
+    frame = frame.cast(LATEST_SCHEMA)  # type: ignore[arg-type]
     measures = frame["measures"].str.json_decode(infer_schema_length=None)
     fields = measures.struct.fields if isinstance(measures.dtype, pl.Struct) else []
     base = frame.drop("measures")
