@@ -75,9 +75,11 @@ class RunSummary:
     stage_changes: int = 0  # stage and tier entries recorded in the stage history
     trends_model_changed: int = 0  # accounts without a trend: their baseline's model changed
     churn_risk_scored: int = 0  # accounts given a churn risk (0: no model, see churn_risk)
-    churn_risk: str | None = None  # why there is no churn-risk model (too little history)
+    # why no churn risk is written (too little history, or the model withheld)
+    churn_risk: str | None = None
     # the model's backtest beside the health score alone, on renewals after a time split
     churn_risk_backtest: dict[str, Any] | None = None
+    churn_risk_model: str | None = None  # "fitted" by this run, or "loaded": the day's kept one
     slack_posted: int = 0
     slack_failed: int = 0
     slack_unknown: int = 0
@@ -230,12 +232,7 @@ def _sync(
         summary.phase = "evaluate"
         evaluated = _evaluate(config, inputs, settings, summary)
         evaluation = evaluated.evaluation
-        risk = evaluation.table["churn_risk"]
-        summary.churn_risk_scored = risk.len() - risk.null_count()
-        if isinstance(inputs.risk, TooLittleHistory):
-            summary.churn_risk = inputs.risk.message
-        elif inputs.risk is not None and inputs.risk.backtest is not None:
-            summary.churn_risk_backtest = inputs.risk.backtest.headline()
+        _churn_summary(inputs, evaluation.table, summary)
         summary.phase = "plan"
         followed = [] if summary.dry_run else store.open_task_keys()
         tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of, followed)
@@ -303,10 +300,24 @@ def plan_from_snapshot(settings: Settings, path: Path) -> RunOutcome:
     summary.read(inputs.extracted)
     _check_usage(inputs.extracted, config, settings, summary)
     evaluated = _evaluate(config, inputs, settings, summary)
+    _churn_summary(inputs, evaluated.evaluation.table, summary)
     deals = closed_deals(inputs.extracted.records.opportunities, config.mapping)
     plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary, deals)
     summary.duration_seconds = round(time.perf_counter() - started, 3)
     return RunOutcome(plan, summary)
+
+
+def _churn_summary(inputs: RunInputs, table: pl.DataFrame, summary: RunSummary) -> None:
+    """How many accounts got a churn risk, and the model's backtest or why none was written."""
+    risk = table["churn_risk"]
+    summary.churn_risk_scored = risk.len() - risk.null_count()
+    if isinstance(inputs.risk, TooLittleHistory):
+        summary.churn_risk = inputs.risk.message
+    elif inputs.risk is not None:
+        summary.churn_risk = inputs.risk.withheld
+        summary.churn_risk_model = "loaded" if inputs.risk.loaded else "fitted"
+        if inputs.risk.backtest is not None:
+            summary.churn_risk_backtest = inputs.risk.backtest.headline()
 
 
 def _evaluate(

@@ -213,6 +213,13 @@ class Settings(BaseSettings):
         ge=1,
         description="Days before a renewal closed that the model reads the account as it was",
     )
+    churn_risk_min_auc_gain: float = Field(
+        default=0.05,
+        ge=0,
+        le=0.5,
+        description="How much higher the churn-risk model's backtest AUC must be than the "
+        "health score's alone for its scores to be written; otherwise they are cleared",
+    )
     metrics_host: str = "0.0.0.0"  # noqa: S104 — a container must expose its probes
     metrics_port: int = Field(default=9108, ge=0, le=65535)
     healthz_max_age_minutes: int = Field(

@@ -14,9 +14,12 @@ from connector.store import CLOSED_DEAL_SCHEMA, HistoryStore
 MEASURES = ["logins", "days_since_decision_maker_meeting", "score_login_activity"]
 
 
-def build_history(store: HistoryStore, accounts: int, as_of: date, seed: int = 7) -> None:
+def build_history(
+    store: HistoryStore, accounts: int, as_of: date, seed: int = 7, *, by_health: bool = False
+) -> None:
     """Per account: two snapshots (8 weeks and 13 weeks before its renewal closes... ) and one
-    closed renewal, won or lost; renewals spread over the year before `as_of`."""
+    closed renewal, won or lost; renewals spread over the year before `as_of`. `by_health`:
+    churn follows the health score alone instead, which the model cannot improve on."""
     rng = random.Random(seed)
     snapshots: dict[date, list[dict[str, object]]] = {}
     deals = []
@@ -29,6 +32,8 @@ def build_history(store: HistoryStore, accounts: int, as_of: date, seed: int = 7
         quiet = rng.uniform(0, 180)
         health = rng.uniform(30, 90)
         churned = (fall < -0.2 and quiet > 90) or rng.random() < 0.05
+        if by_health:
+            churned = health < 45 or rng.random() < 0.05
         account = f"acc{n:05d}"
         for day, logins in ((before, base), (point, base * (1 + fall))):
             snapshots.setdefault(day, []).append(

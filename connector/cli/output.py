@@ -235,8 +235,11 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         console.print(f"[yellow]Churn risk[/]: {_x(summary.churn_risk)}")
     if summary.churn_risk_backtest:
         b = summary.churn_risk_backtest
+        scored = (
+            "none written" if summary.churn_risk else f"{summary.churn_risk_scored} accounts scored"
+        )
         console.print(
-            f"Churn risk: {summary.churn_risk_scored} accounts scored. Backtest on the "
+            f"Churn risk: {scored}. Backtest on the "
             f"{b['test_renewals']} renewals closed from {b['cutoff']} ({b['test_churned']} "
             f"lost), trained on the {b['train_renewals']} before: AUC {b['auc']:.2f} against "
             f"{b['baseline_auc']:.2f} for the health score alone; Brier score {b['brier']:.3f} "

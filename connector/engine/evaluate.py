@@ -44,6 +44,9 @@ class Evaluation:
     skipped: tuple[Skipped, ...] = ()  # rules left out of this run, and why
     # what a real run records of kept columns (journey stage, tier): `engine.kept`
     state: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=STATE_SCHEMA))
+    # the churn-risk model was withheld (not better than the health score): its null risk
+    # clears what an earlier run wrote, instead of leaving it as if current
+    risk_withheld: bool = False
 
 
 def evaluate(

@@ -75,7 +75,16 @@ def plan_from(
     team = (settings.team_language, settings.amount_currency)
     headline = _headline(deals, as_of, settings) if config.slack_digest else None
     return _assemble(
-        config, ledger, evaluation.table, actions, link, contacts, as_of, team, headline
+        config,
+        ledger,
+        evaluation.table,
+        actions,
+        link,
+        contacts,
+        as_of,
+        team,
+        headline,
+        risk_withheld=evaluation.risk_withheld,
     )
 
 
@@ -112,14 +121,18 @@ def _actions(
     )
 
 
-def result_targets(results: Mapping[str, str], table: pl.DataFrame) -> list[FieldTarget]:
+def result_targets(
+    results: Mapping[str, str], table: pl.DataFrame, *, risk_withheld: bool = False
+) -> list[FieldTarget]:
     """The computed results to keep equal in the CRM. Without a churn model every risk is
     null, and the CRM's churn-risk values are then left as they are; with one, an account
-    no longer given reasons has its old ones cleared."""
+    no longer given reasons has its old ones cleared; with a withheld one (no better than
+    the health score) every old risk and reason is cleared."""
     risk = table.get_column("churn_risk", default=None)
     scored = risk is not None and risk.null_count() < risk.len()
+    clear_risk = scored or risk_withheld
     return [
-        FieldTarget(column, crm_field, clear=scored or column not in RISK_TYPES)
+        FieldTarget(column, crm_field, clear=clear_risk or column not in RISK_TYPES)
         for column, crm_field in results.items()
     ]
 
@@ -134,6 +147,8 @@ def _assemble(
     as_of: date,
     team: tuple[Language, str],
     headline: Headline | None = None,
+    *,
+    risk_withheld: bool = False,
 ) -> Plan:
     """Field diffs, and the messages the ledger has not seen sent (or sending) yet; `team`:
     the language and currency the digest is written in."""
@@ -141,7 +156,7 @@ def _assemble(
     mapping = config.mapping
     set_fields = config.fields_set_by_rules()
     wanted = table.join(actions.field_frame(list(set_fields)), on="id", how="left")
-    targets = result_targets(mapping.results, table)
+    targets = result_targets(mapping.results, table, risk_withheld=risk_withheld)
     targets += [
         FieldTarget(SET_PREFIX + name, crm_field, clear=False)
         for name, crm_field in set_fields.items()

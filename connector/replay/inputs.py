@@ -98,6 +98,8 @@ def evaluate_inputs(config: Config, inputs: RunInputs, settings: Settings) -> Ev
         language=settings.team_language,
         risk=_scorer(inputs, config, settings),
     )
+    if isinstance(inputs.risk, Trained) and inputs.risk.withheld:
+        evaluation = replace(evaluation, risk_withheld=True)
     return Evaluated(config, evaluation, next_totals)
 
 
@@ -105,7 +107,8 @@ def trained_risk(
     store: HistoryStore, as_of: date, settings: Settings, accounts: Iterable[str]
 ) -> Trained | TooLittleHistory:
     """The churn-risk model of this run, or why there is none, logged with its numbers
-    (and its backtest's AUC beside the health score's alone)."""
+    (and its backtest's AUC beside the health score's alone; `churn_risk_withheld` when
+    that does not show it better)."""
     model = train(store, as_of, RiskOptions.of(settings), accounts)
     if isinstance(model, TooLittleHistory):
         event(log, "churn_risk_not_trained", reason=model.message)
@@ -113,11 +116,13 @@ def trained_risk(
     test = model.backtest
     event(
         log,
-        "churn_risk_trained",
+        "churn_risk_withheld" if model.withheld else "churn_risk_trained",
         renewals=model.renewals,
         churned=model.churned,
+        loaded=model.loaded,
         auc=None if test is None else round(test.model.auc, 3),
         baseline_auc=None if test is None else round(test.baseline.auc, 3),
+        reason=model.withheld,  # None when its scores are written
     )
     return model
 
@@ -125,9 +130,9 @@ def trained_risk(
 def _scorer(
     inputs: RunInputs, config: Config, settings: Settings
 ) -> Callable[[pl.DataFrame], pl.DataFrame] | None:
-    """How the engine scores the table's churn risk, None without a model."""
+    """How the engine scores the table's churn risk, None without a model to publish."""
     model = inputs.risk
-    if not isinstance(model, Trained):
+    if not isinstance(model, Trained) or model.withheld:
         return None
     labels = measure_labels(config.health)
     return lambda table: score(model, table, inputs.as_of, settings.team_language, labels)

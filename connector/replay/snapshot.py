@@ -3,8 +3,9 @@ CRM, usage API or history store — a playbook change reviewed in CI.
 
 The folder holds the extract (only the mapped columns the CRM and usage API returned), the
 store's state evaluation reads (daily snapshots in the trend window, kept stages, lifetime
-usage totals), the CRM's keyed tasks the plan was checked against and the ledger's answers
-about messages: each a Parquet file, the rest in `snapshot.json`.
+usage totals), the CRM's keyed tasks the plan was checked against, the ledger's answers
+about messages and the run's churn-risk model (its numbers, and the accounts' trend
+baselines): each a Parquet file, the rest in `snapshot.json`.
 """
 
 from __future__ import annotations
@@ -24,12 +25,15 @@ from connector.extract import Extracted
 from connector.frame import Extract
 from connector.plan.state import TaskState
 from connector.replay.inputs import RunInputs, SavedLedger, missing_columns
+from connector.risk.churn import RiskOptions, TooLittleHistory, Trained
+from connector.risk.saved import SavedModel
 from connector.usage import UsageBatch
 
 FORMAT = 1
 MANIFEST = "snapshot.json"
 FRAMES = ("accounts", "opportunities", "usage", "contacts", "meetings")
 STORE_FRAMES = ("history", "kept", "usage_totals")
+RISK_BASELINES = "churn_risk_baselines"  # the model's snapshots `trend_days` before the run
 
 
 def save_snapshot(
@@ -61,8 +65,29 @@ def save_snapshot(
             "closed_since": tasks.closed_since.isoformat(),
         },
         "messages": dict(sorted(ledger.answers.items())),
+        "churn_model": _save_risk(path, inputs.risk),
     }
     (path / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+def _save_risk(path: Path, risk: Trained | TooLittleHistory | None) -> dict[str, Any] | None:
+    """The run's churn model as the store keeps it, its baselines beside; None without one
+    (a plan from the snapshot then has no churn risk, as the run had none)."""
+    baselines = path / f"{RISK_BASELINES}.parquet"
+    if not isinstance(risk, Trained):
+        baselines.unlink(missing_ok=True)
+        return None
+    risk.recent.write_parquet(baselines)
+    return {"model": risk.saved().to_json(), "options": risk.options.to_json()}
+
+
+def _load_risk(path: Path, saved: dict[str, Any] | None) -> Trained | None:
+    """The churn model the run scored with: its scores come out the same offline."""
+    if saved is None:
+        return None
+    recent = _required({RISK_BASELINES: _frame(path, RISK_BASELINES)}, RISK_BASELINES, path)
+    options = RiskOptions.from_json(saved["options"])
+    return Trained.of(SavedModel.from_json(saved["model"]), recent, options, loaded=True)
 
 
 def load_snapshot(path: Path, config: Config, crm: str) -> tuple[RunInputs, TaskState, SavedLedger]:
@@ -96,6 +121,7 @@ def load_snapshot(path: Path, config: Config, crm: str) -> tuple[RunInputs, Task
         _required(frames, "kept", path),
         _required(frames, "usage_totals", path),
         manifest["record_url"],
+        _load_risk(path, manifest.get("churn_model")),  # None in snapshots saved before it
     )
     missing = missing_columns(inputs, config)
     if missing:

@@ -19,6 +19,7 @@ class RiskWording:
     title: str
     too_little: str  # {renewals}, {churned}, {dropped}, {min_renewals}, {min_churned}, {lead}
     no_split: str  # {renewals}, {churned}
+    withheld: str  # {margin}: the model is not better than the health score alone
     split: str  # {cutoff}, {train}, {train_churned}, {test}, {test_churned}, {lead}
     model: str
     baseline: str
@@ -39,6 +40,11 @@ RISK_WORDING: dict[Language, RiskWording] = {
         no_split=(
             "{renewals} renewals ({churned} churned), but the time split leaves one side "
             "without a churned or a renewed account: no backtest can be told yet."
+        ),
+        withheld=(
+            "No churn risk is written to the CRM, and values written earlier are cleared: "
+            "the model must rank the test renewals better than the health score alone, its "
+            "AUC higher by more than {margin} (CHURN_RISK_MIN_AUC_GAIN)."
         ),
         split=(
             "Trained on {train} renewals closed before {cutoff} ({train_churned} churned), "
@@ -64,6 +70,11 @@ RISK_WORDING: dict[Language, RiskWording] = {
         no_split=(
             "更新{renewals}件（うち解約{churned}件）ですが、期間で分けると片側に解約または更新が"
             "なく、まだバックテストできません。"
+        ),
+        withheld=(
+            "解約リスクはCRMに書き込まず、以前の値も消去します：モデルは検証期間の更新を"
+            "ヘルススコアのみより良く順位付けし、AUCが{margin}を超えて高い必要があります"
+            "（CHURN_RISK_MIN_AUC_GAIN）。"
         ),
         split=(
             "{cutoff}より前に締結した更新{train}件（解約{train_churned}件）で学習し、以降の"
@@ -94,11 +105,15 @@ def risk_section(model: Trained | TooLittleHistory, language: Language) -> str:
             lead=lead,
         )
         return f'{head}<p class="note">{escape(text)}</p>'
+    withheld = ""
+    if model.withheld:
+        text = w.withheld.format(margin=f"{model.options.min_auc_gain:.2f}")
+        withheld = f'<p class="note withheld">{escape(text)}</p>'
     test = model.backtest
     if test is None:
         text = w.no_split.format(renewals=model.renewals, churned=model.churned)
-        return f'{head}<p class="note">{escape(text)}</p>'
-    return head + _backtest(test, w, lead)
+        return f'{head}<p class="note">{escape(text)}</p>{withheld}'
+    return head + withheld + _backtest(test, w, lead)
 
 
 def _backtest(test: Backtest, w: RiskWording, lead: int) -> str:

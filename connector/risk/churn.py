@@ -2,15 +2,17 @@
 read (`churn_risk > 0.6`), and its reasons.
 
 With too little history there is no model: the columns stay null, so nothing is written
-(existing values are left alone) and no rule comparing `churn_risk` fires.
+(existing values are left alone) and no rule comparing `churn_risk` fires. A model that does
+not beat the health score alone on its backtest is withheld: null columns too, and the plan
+clears what an earlier run wrote, so no CSM reads a score nobody stands behind.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from typing import TYPE_CHECKING
+from typing import Any
 
 import polars as pl
 
@@ -19,15 +21,14 @@ from connector.engine.columns import RISK_TYPES
 from connector.engine.health import GROUP_PREFIX, SCORE_PREFIX
 from connector.language import DEFAULT_LANGUAGE, Language, LocalText
 from connector.risk.features import feature_names, with_trends
-from connector.risk.model import Backtest, backtest, fit, matrix, risk_of
+from connector.risk.model import Backtest, LinearModel, backtest, fit, matrix, risk_of
 from connector.risk.reasons import reasons
+from connector.risk.saved import SavedModel, fingerprint
 from connector.risk.training import Window, lookups, renewals_before, training_set
 from connector.settings import Settings
 from connector.store import HistoryStore
 
-if TYPE_CHECKING:  # sklearn is imported when a model is fitted, not by every command
-    from sklearn.pipeline import Pipeline
-
+WITHHELD = "Churn risk is not written, and values an earlier run wrote are cleared."
 DIGITS = 3  # churn risk is a fraction 0–1, written with three decimals
 HEALTH_SCORE_LABEL: LocalText = {"en": "Health score", "ja": "ヘルススコア"}
 BUILT_IN_LABELS: dict[str, LocalText] = {
@@ -42,12 +43,26 @@ BUILT_IN_LABELS: dict[str, LocalText] = {
 
 @dataclass(frozen=True, slots=True)
 class RiskOptions:
-    """How much history a model needs (`CHURN_RISK_MIN_RENEWALS`, `…_MIN_CHURNED`) and
-    when its features are read (`CHURN_RISK_LEAD_DAYS` before each renewal closed)."""
+    """How much history a model needs (`CHURN_RISK_MIN_RENEWALS`, `…_MIN_CHURNED`), when
+    its features are read (`CHURN_RISK_LEAD_DAYS` before each renewal closed) and by how
+    much its backtest AUC must beat the health score's alone (`CHURN_RISK_MIN_AUC_GAIN`)."""
 
     min_renewals: int = 50
     min_churned: int = 10
     window: Window = field(default_factory=Window)
+    min_auc_gain: float = 0.05
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RiskOptions:
+        return cls(
+            int(data["min_renewals"]),
+            int(data["min_churned"]),
+            Window(**{k: int(v) for k, v in data["window"].items()}),
+            float(data["min_auc_gain"]),
+        )
 
     @classmethod
     def of(cls, settings: Settings) -> RiskOptions:
@@ -55,6 +70,7 @@ class RiskOptions:
             settings.churn_risk_min_renewals,
             settings.churn_risk_min_churned,
             Window(lead=settings.churn_risk_lead_days),
+            settings.churn_risk_min_auc_gain,
         )
 
 
@@ -78,7 +94,7 @@ class TooLittleHistory:
 
 @dataclass(frozen=True, slots=True)
 class Trained:
-    model: Pipeline
+    model: LinearModel
     features: list[str]
     measures: list[str]
     renewals: int
@@ -87,6 +103,57 @@ class Trained:
     backtest: Backtest | None  # None when the time split leaves a side without churn
     recent: pl.DataFrame  # snapshots around `trend_days` before the run: today's trends
     options: RiskOptions
+    loaded: bool = False  # from the store's model of the day, not fitted by this call
+
+    @classmethod
+    def of(
+        cls, saved: SavedModel, recent: pl.DataFrame, options: RiskOptions, *, loaded: bool
+    ) -> Trained:
+        """A fitted (or kept) model with the baselines of the accounts it will score."""
+        return cls(
+            saved.model,
+            saved.features,
+            saved.measures,
+            saved.renewals,
+            saved.churned,
+            saved.dropped,
+            saved.backtest,
+            recent,
+            options,
+            loaded=loaded,
+        )
+
+    def saved(self) -> SavedModel:
+        """What a store or a plan's snapshot keeps of it."""
+        return SavedModel(
+            self.model,
+            self.features,
+            self.measures,
+            self.renewals,
+            self.churned,
+            self.dropped,
+            self.backtest,
+        )
+
+    @property
+    def withheld(self) -> str | None:
+        """Why its scores are not published — its backtest does not show it beating the
+        health score alone by `min_auc_gain` — or None when they are."""
+        test, margin = self.backtest, self.options.min_auc_gain
+        if test is None:
+            return (
+                f"the churn-risk model cannot be tested: the time split of its {self.renewals} "
+                f"renewals ({self.churned} churned) leaves one side without a churned or a "
+                f"renewed account, so it is not shown to beat the health score alone. {WITHHELD}"
+            )
+        if test.gain > margin:
+            return None
+        return (
+            f"the churn-risk model does not beat the health score alone: AUC "
+            f"{test.model.auc:.2f} against {test.baseline.auc:.2f} on the "
+            f"{test.test_renewals} renewals closed from {test.cutoff}; it must be higher by "
+            f"more than {margin:.2f} (CHURN_RISK_MIN_AUC_GAIN). {WITHHELD}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +172,30 @@ def train(
     accounts: Iterable[str] = (),
 ) -> Trained | TooLittleHistory:
     """A model from every closed renewal the store holds before `as_of`, or why not;
-    `accounts`: those it will score, whose snapshots `trend_days` ago it keeps."""
+    `accounts`: those it will score, whose snapshots `trend_days` ago it keeps. Fitted once
+    a day: a model the store kept for this day and history is loaded, not fitted again."""
     options = options or RiskOptions()
     window = options.window
     renewals = renewals_before(store.closed_deals(), as_of, window.lead)
+    needs = (options.min_renewals, options.min_churned)
+    key = fingerprint(renewals, store.snapshot_stamp(as_of), window, needs)
+    kept = store.churn_model(as_of, key)
+    fitted = SavedModel.from_json(kept) if kept is not None else _fit(store, renewals, options)
+    if isinstance(fitted, TooLittleHistory):
+        return fitted
+    if kept is None:
+        store.save_churn_model(as_of, key, fitted.to_json())
+    recent = store.latest_snapshots(
+        ((a, as_of - timedelta(days=window.trend_days)) for a in accounts), window.tolerance
+    )
+    return Trained.of(fitted, recent, options, loaded=kept is not None)
+
+
+def _fit(
+    store: HistoryStore, renewals: pl.DataFrame, options: RiskOptions
+) -> SavedModel | TooLittleHistory:
+    """Read the renewals' snapshots and fit, with the backtest: the costly part."""
+    window = options.window
     snapshots = store.latest_snapshots(lookups(renewals, window), window.tolerance)
     if snapshots.is_empty():
         return TooLittleHistory(0, 0, renewals.height, options)
@@ -118,7 +205,7 @@ def train(
     if labelled < options.min_renewals or churned < options.min_churned:
         return TooLittleHistory(labelled, churned, data.dropped, options)
     features = feature_names(data.measures)
-    return Trained(
+    return SavedModel(
         fit(data.rows, features),
         features,
         data.measures,
@@ -126,10 +213,6 @@ def train(
         churned,
         data.dropped,
         backtest(data.rows, features),
-        store.latest_snapshots(
-            ((a, as_of - timedelta(days=window.trend_days)) for a in accounts), window.tolerance
-        ),
-        options,
     )
 
 
@@ -193,9 +276,10 @@ def churn_risk(
     options: RiskOptions | None = None,
 ) -> RiskResult:
     """Train on the store's history before `as_of` and score `current_table` (the evaluated
-    account table); with too little history, null scores and the reason."""
+    account table); with too little history or a withheld model, null scores and the
+    reason."""
     model = train(store, as_of, options, current_table["id"].cast(pl.String))
-    if isinstance(model, TooLittleHistory):
+    if isinstance(model, TooLittleHistory) or model.withheld:
         return RiskResult(no_scores(current_table), model)
     labels = measure_labels(health) if health is not None else None
     return RiskResult(score(model, current_table, as_of, language, labels), model)

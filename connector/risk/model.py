@@ -47,10 +47,71 @@ def new_model() -> Pipeline:
     )
 
 
-def fit(rows: pl.DataFrame, features: Sequence[str]) -> Pipeline:
+@dataclass(frozen=True, slots=True)
+class LinearModel:
+    """A fitted model as the numbers it is — imputer medians, scaler means and scales, the
+    coefficients and intercept — so the store can keep it as JSON (never a pickle) and a
+    model loaded from there scores exactly as the one just fitted: both score through here.
+    """
+
+    medians: np.ndarray
+    means: np.ndarray
+    scales: np.ndarray
+    coefficients: np.ndarray
+    intercept: float
+
+    @classmethod
+    def of(cls, fitted: Pipeline) -> LinearModel:
+        return cls(
+            np.asarray(fitted.named_steps["impute"].statistics_, dtype=np.float64),
+            np.asarray(fitted.named_steps["scale"].mean_, dtype=np.float64),
+            np.asarray(fitted.named_steps["scale"].scale_, dtype=np.float64),
+            np.asarray(fitted.named_steps["fit"].coef_[0], dtype=np.float64),
+            float(fitted.named_steps["fit"].intercept_[0]),
+        )
+
+    def standardised(self, x: np.ndarray) -> np.ndarray:
+        """Missing values imputed by the training medians, then standardised."""
+        imputed = np.where(np.isnan(x), self.medians, x)
+        return np.asarray((imputed - self.means) / self.scales, dtype=np.float64)
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """Per row and feature, how much it moves the log-odds of churn from a row at the
+        training mean: positive pushes risk up."""
+        return np.asarray(self.standardised(x) * self.coefficients, dtype=np.float64)
+
+    def risk(self, x: np.ndarray) -> np.ndarray:
+        """Each row's probability of churn, 0–1 (a logistic that cannot overflow)."""
+        logit = self.standardised(x) @ self.coefficients + self.intercept
+        return np.asarray(np.exp(-np.logaddexp(0.0, -logit)), dtype=np.float64)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "medians": self.medians.tolist(),
+            "means": self.means.tolist(),
+            "scales": self.scales.tolist(),
+            "coefficients": self.coefficients.tolist(),
+            "intercept": self.intercept,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LinearModel:
+        def array(key: str) -> np.ndarray:
+            return np.asarray(data[key], dtype=np.float64).reshape(-1)
+
+        return cls(
+            array("medians"),
+            array("means"),
+            array("scales"),
+            array("coefficients"),
+            float(data["intercept"]),
+        )
+
+
+def fit(rows: pl.DataFrame, features: Sequence[str]) -> LinearModel:
     model = new_model()
     model.fit(matrix(rows, features), rows["churned"].cast(pl.Int64).to_numpy())
-    return model
+    return LinearModel.of(model)
 
 
 def matrix(rows: pl.DataFrame, features: Sequence[str]) -> np.ndarray:
@@ -68,9 +129,9 @@ def matrix(rows: pl.DataFrame, features: Sequence[str]) -> np.ndarray:
     )
 
 
-def risk_of(model: Pipeline, rows: pl.DataFrame, features: Sequence[str]) -> np.ndarray:
+def risk_of(model: LinearModel, rows: pl.DataFrame, features: Sequence[str]) -> np.ndarray:
     """Each row's probability of churn, 0–1."""
-    return np.asarray(model.predict_proba(matrix(rows, features))[:, 1], dtype=np.float64)
+    return model.risk(matrix(rows, features))
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +141,15 @@ class Scores:
     auc: float
     brier: float
     reliability: pl.DataFrame  # RELIABILITY_SCHEMA: by quintile of predicted risk
+
+    def to_json(self) -> dict[str, Any]:
+        return {"auc": self.auc, "brier": self.brier, "reliability": self.reliability.rows()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Scores:
+        rows = [tuple(row) for row in data["reliability"]]
+        reliability = pl.DataFrame(rows, schema=RELIABILITY_SCHEMA, orient="row")
+        return cls(float(data["auc"]), float(data["brier"]), reliability)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +161,34 @@ class Backtest:
     test_churned: int
     model: Scores
     baseline: Scores  # the same model on the health score alone
+
+    @property
+    def gain(self) -> float:
+        """How much better the model ranked the test renewals than the health score alone."""
+        return self.model.auc - self.baseline.auc
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cutoff": self.cutoff,
+            "train_renewals": self.train_renewals,
+            "train_churned": self.train_churned,
+            "test_renewals": self.test_renewals,
+            "test_churned": self.test_churned,
+            "model": self.model.to_json(),
+            "baseline": self.baseline.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Backtest:
+        return cls(
+            str(data["cutoff"]),
+            int(data["train_renewals"]),
+            int(data["train_churned"]),
+            int(data["test_renewals"]),
+            int(data["test_churned"]),
+            Scores.from_json(data["model"]),
+            Scores.from_json(data["baseline"]),
+        )
 
     def headline(self) -> dict[str, Any]:
         """The numbers a run's summary carries (and `make demo` prints)."""
@@ -131,7 +229,7 @@ def backtest(rows: pl.DataFrame, features: Sequence[str]) -> Backtest | None:
     )
 
 
-def _scores(model: Pipeline, test: pl.DataFrame, features: Sequence[str]) -> Scores:
+def _scores(model: LinearModel, test: pl.DataFrame, features: Sequence[str]) -> Scores:
     from sklearn.metrics import brier_score_loss, roc_auc_score
 
     truth = test["churned"].cast(pl.Int64).to_numpy()

@@ -13,8 +13,8 @@ import numpy as np
 from connector.language import Language, LocalText, text_in, written_number, written_percent
 from connector.risk.features import TREND_SUFFIX
 
-if TYPE_CHECKING:  # sklearn is imported when a model is fitted, not by every command
-    from sklearn.pipeline import Pipeline
+if TYPE_CHECKING:
+    from connector.risk.model import LinearModel
 
 RECENCY_PREFIX = "days_since_"  # `days_since_x`: days since the last x
 MAX_REASONS = 3
@@ -42,15 +42,8 @@ WORDS: dict[str, dict[Language, str]] = {
 }
 
 
-def contributions(model: Pipeline, x: np.ndarray) -> np.ndarray:
-    """Per account and feature, how much it moves the log-odds of churn from an account at
-    the training mean: positive pushes risk up."""
-    z = model[:-1].transform(x)
-    return np.asarray(z * model[-1].coef_[0], dtype=np.float64)
-
-
 def reasons(
-    model: Pipeline,
+    model: LinearModel,
     x: np.ndarray,
     features: Sequence[str],
     labels: Mapping[str, LocalText],
@@ -59,9 +52,9 @@ def reasons(
 ) -> list[str | None]:
     """Each account's reasons, strongest first, None where nothing pushes its risk up by
     `MIN_PUSH`. A missing value is never a reason (it was imputed, not seen)."""
-    push = np.where(np.isnan(x), 0.0, contributions(model, x))
+    push = np.where(np.isnan(x), 0.0, model.contributions(x))
     top = np.argsort(-push, axis=1)[:, :MAX_REASONS]
-    means = model.named_steps["scale"].mean_
+    means = model.means
     texts: list[str | None] = []
     for row, picks in enumerate(top):
         said = [

@@ -22,7 +22,9 @@ from sqlalchemy import (
     Connection,
     Date,
     Engine,
+    String,
     bindparam,
+    cast,
     create_engine,
     delete,
     event,
@@ -34,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
+from connector.store.churn_models import load_churn_model, save_churn_model, snapshot_stamp
 from connector.store.lock import advisory_key, run_lock
 from connector.store.mirror import CrmMirror, load_mirror, save_mirror, save_watermark
 from connector.store.tables import (
@@ -51,6 +54,13 @@ from connector.store.tables import (
 MIGRATIONS = Path(__file__).parent / "migrations"
 SNAPSHOT_BATCH = 5_000
 LOOKUP_BATCH = 200  # latest-snapshot look-ups per statement (3 bound values each)
+LATEST_SCHEMA = {  # what `latest_snapshots` reads of each snapshot
+    "account_id": pl.String,
+    "snapshot_date": pl.Date,
+    "health_score": pl.Float64,
+    "health_color": pl.String,
+    "measures": pl.String,
+}
 KEPT_STAGE_SCHEMA = {
     "account_id": pl.String,
     "track": pl.String,
@@ -408,27 +418,53 @@ class HistoryStore:
         self, points: Iterable[tuple[str, date]], within_days: int
     ) -> pl.DataFrame:
         """For each (account_id, day), the account's latest snapshot on or before the day
-        and at most `within_days` before it, framed as `snapshots` frames them, each once:
-        one indexed look-up per point, where a date range would read every day of every
-        account (the churn model needs two days of each renewal's account)."""
+        and at most `within_days` before it, each once: account_id, snapshot_date,
+        health_score, health_color and one column per stored measure (what the churn model
+        reads; not the `inputs` a re-score needs). One indexed look-up per point, where a
+        date range would read every day of every account; read columnar — rows as tuples,
+        the measures' JSON decoded in one polars pass, not a dict per row."""
         wanted = list(dict.fromkeys(points))
         if not wanted:
-            return _snapshot_frame([])
-        query = _latest_snapshot_query(min(LOOKUP_BATCH, len(wanted)))
-        rows: list[dict[str, Any]] = []
+            return _latest_frame([])
+        size = min(LOOKUP_BATCH, len(wanted))
+        rows: list[Any] = []
         with self._transaction() as db:
+            # compiled once and run by the driver: SQLAlchemy's binding of 600 parameters a
+            # statement cost as much CPU as SQLite's answering them
+            compiled = _latest_snapshot_query(size).compile(dialect=db.dialect)
+            order = compiled.positiontup if compiled.positional else None
+            fixed = {k: v for k, v in compiled.params.items() if v is not None}  # the LIMITs
+            day_value = date.isoformat if db.dialect.name == "sqlite" else (lambda d: d)
             for start in range(0, len(wanted), LOOKUP_BATCH):
                 batch = wanted[start : start + LOOKUP_BATCH]
-                batch += [batch[-1]] * (min(LOOKUP_BATCH, len(wanted)) - len(batch))
-                params: dict[str, Any] = {}
+                batch += [batch[-1]] * (size - len(batch))
+                params: dict[str, Any] = dict(fixed)
                 for n, (account, day) in enumerate(batch):
-                    params |= {f"a{n}": account, f"d{n}": day}
-                    params[f"s{n}"] = day - timedelta(days=within_days)
-                rows += [dict(row) for row in db.execute(query, params).mappings()]
-        frame = _snapshot_frame(rows)
+                    params[f"a{n}"] = account
+                    params[f"d{n}"] = day_value(day)
+                    params[f"s{n}"] = day_value(day - timedelta(days=within_days))
+                bound = tuple(params[name] for name in order) if order else params
+                rows += db.exec_driver_sql(str(compiled), bound).all()
+        frame = _latest_frame(rows)
         return frame.unique(["account_id", "snapshot_date"], keep="first").sort(
             "account_id", "snapshot_date"
         )
+
+    def snapshot_stamp(self, before: date) -> list[Any]:
+        """A cheap summary of the snapshots dated before `before` (`churn_models`)."""
+        with self._transaction() as db:
+            return snapshot_stamp(db, before)
+
+    # -- churn models --------------------------------------------------------------------
+
+    def churn_model(self, trained_on: date, fingerprint: str) -> dict[str, Any] | None:
+        """The churn model trained that day on the history with that fingerprint, if kept."""
+        with self._transaction() as db:
+            return load_churn_model(db, trained_on, fingerprint)
+
+    def save_churn_model(self, trained_on: date, fingerprint: str, model: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            save_churn_model(db, trained_on, fingerprint, model)
 
     # -- lifetime usage ------------------------------------------------------------------
 
@@ -674,9 +710,13 @@ def _latest_snapshot_query(points: int) -> Any:
     """`points` look-ups of one latest snapshot each, in one statement; bound by name, so
     SQLAlchemy compiles it once per size."""
     snapshot = account_snapshots.c
+    columns = [
+        *(snapshot[name] for name in LATEST_SCHEMA if name != "measures"),
+        cast(snapshot.measures, String).label("measures"),  # text: decoded columnar, not per row
+    ]
     parts = [
         select(
-            select(account_snapshots)
+            select(*columns)
             .where(
                 snapshot.account_id == bindparam(f"a{n}"),
                 snapshot.snapshot_date <= bindparam(f"d{n}", type_=Date),
@@ -689,6 +729,22 @@ def _latest_snapshot_query(points: int) -> Any:
         for n in range(points)
     ]
     return union_all(*parts) if len(parts) > 1 else parts[0]
+
+
+def _latest_frame(rows: list[Any]) -> pl.DataFrame:
+    """Look-up rows (`LATEST_SCHEMA` tuples, the measures as JSON text) as a frame: the
+    fixed columns, then one column per measure any row holds."""
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(LATEST_SCHEMA)
+    frame = pl.DataFrame(
+        [pl.Series(n, c, strict=False) for n, c in zip(LATEST_SCHEMA, columns, strict=True)]
+    )
+    if frame["snapshot_date"].dtype == pl.String:  # SQLite's ISO text, from its driver
+        frame = frame.with_columns(pl.col("snapshot_date").str.to_date())
+    frame = frame.cast(LATEST_SCHEMA)  # type: ignore[arg-type]
+    measures = frame["measures"].str.json_decode(infer_schema_length=None)
+    fields = measures.struct.fields if isinstance(measures.dtype, pl.Struct) else []
+    base = frame.drop("measures")
+    return pl.concat([base, measures.struct.unnest()], how="horizontal") if fields else base
 
 
 def _snapshot_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:

@@ -192,3 +192,15 @@ usage_mirror = Table(
     Column("covers_from", Date, nullable=False),
     Column("final_before", Date, nullable=False),
 )
+
+# Trained churn-risk models, as data (JSON numbers, never a pickle): one per training day
+# and fingerprint of what it learnt from, so a rerun on the same day and history scores
+# from the saved model instead of refitting (`connector.risk`).
+churn_models = Table(
+    "churn_models",
+    metadata,
+    Column("trained_on", Date, primary_key=True),
+    Column("fingerprint", String(64), primary_key=True),
+    Column("model", JSON, nullable=False),
+    Column("saved_at", DateTime(timezone=True), nullable=False),
+)

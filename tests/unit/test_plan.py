@@ -294,3 +294,18 @@ def test_with_a_churn_model_reasons_no_longer_given_are_cleared() -> None:
     table = _risk([0.3, 0.2], [None, None])
     updates = plan_field_updates(table, result_targets(RISK_RESULTS, table))
     assert [(u.record_id, u.values()) for u in updates] == [("a", {"Risk__c": 0.3, "Why__c": None})]
+
+
+def test_a_withheld_churn_model_clears_the_risk_an_earlier_run_wrote() -> None:
+    table = _risk([None, None], [None, None])
+    targets = result_targets(RISK_RESULTS, table, risk_withheld=True)
+    updates = plan_field_updates(table, targets)
+    assert [(u.record_id, u.values()) for u in updates] == [
+        ("a", {"Risk__c": None, "Why__c": None}),
+        ("b", {"Risk__c": None}),
+    ]
+    cleared = table.with_columns(
+        pl.lit(None, dtype=pl.Float64).alias("_current_Risk__c"),
+        pl.lit(None, dtype=pl.String).alias("_current_Why__c"),
+    )
+    assert plan_field_updates(cleared, targets) == []  # a rerun writes nothing

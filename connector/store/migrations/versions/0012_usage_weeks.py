@@ -2,7 +2,7 @@
 from the API only the weeks that can still change.
 
 Revision ID: 0012_usage_weeks
-Revises: 0010_task_outcomes
+Revises: 0011_churn_models
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_usage_weeks"
-down_revision = "0010_task_outcomes"
+down_revision = "0011_churn_models"
 branch_labels = None
 depends_on = None
 
