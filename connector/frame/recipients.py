@@ -88,7 +88,7 @@ def contacts_by_account(
         return {}
     grouped: dict[str, list[dict[str, Any]]] = {}
     ids = pl.Series(values=list(accounts), dtype=contacts.schema["account_id"], strict=False)
-    wanted = contacts.filter(pl.col("account_id").is_in(ids))
+    wanted = contacts.filter(pl.col("account_id").is_in(ids.implode()))
     for contact in wanted.iter_rows(named=True):
         grouped.setdefault(contact["account_id"], []).append(contact)
     return grouped

@@ -76,7 +76,7 @@ def test_the_riskiest_accounts_reasons_name_the_features_that_drive_the_model(
     """Of the model's largest coefficients (on standardised features, so comparable), at
     least two are named in the riskiest accounts' reasons, in the direction they push."""
     trained = demo.trained
-    coefficients = trained.model[-1].coef_[0]
+    coefficients = trained.model.coefficients
     largest = np.argsort(-np.abs(coefficients))[:DRIVERS]
     drivers = {
         trained.features[j]: _spoken(trained.features[j], coefficients[j] > 0, demo.labels)
