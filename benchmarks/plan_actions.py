@@ -6,8 +6,10 @@ The demo company (`playbooks/`, `mappings/`) is seeded in the Salesforce sandbox
 customers and read once by a dry run that saves its inputs as a snapshot; the account
 frame built from them is then copied, with fresh ids, up to `--accounts`, and evaluated
 and planned in a child process of its own (so its peak RSS is that work's, not the
-sandbox's) twice: as a first run (the CRM holds no task) and as an unchanged rerun (every
-key the firings would create exists, open, created today). Prints the table the README quotes.
+sandbox's) twice: as a first run (the CRM holds no task and none of the fields) and as an
+unchanged rerun (read after a real run wrote the fields; every task the firings would
+create exists, open, created today, and every email is logged as sent). Prints the table
+the README quotes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -25,7 +28,8 @@ from pathlib import Path
 import polars as pl
 
 from connector.checks import load_checked_config
-from connector.crm.protocol import ExistingTask
+from connector.config.playbook import Rule
+from connector.crm.protocol import ActionKey, ExistingTask
 from connector.engine.evaluate import evaluate
 from connector.frame import build_frame
 from connector.frame.usage import lifetime_usage
@@ -62,14 +66,16 @@ def main() -> None:
     print("| accounts | run | firings | tasks | suppressed | wall s | CPU s | peak RSS MB |")
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as state:
-        snapshot, env = Path(state) / "snapshot", Path(state) / "sandbox.env"
+        snapshots, env = Path(state) / "snapshot", Path(state) / "sandbox.env"
         with running_sandbox(Path(state) / "sandbox", as_of=AS_OF, customers=args.seed) as box:
             env.write_text("\n".join(env_lines(box.settings)) + "\n")
-            run_sync(box.settings, dry_run=True, save_snapshot=snapshot)
-        for rerun in (False, True):
-            command = [sys.executable, "-m", "benchmarks.plan_actions", "--measure", str(snapshot)]
-            command += ["--env", str(env), "--accounts", str(args.accounts)]
-            rerun_flag = ["--rerun"] if rerun else []
+            run_sync(box.settings, dry_run=True, save_snapshot=snapshots / "first")
+            run_sync(box.settings.model_copy(update={"smtp_host": None}), dry_run=False)
+            run_sync(box.settings, dry_run=True, save_snapshot=snapshots / "rerun")
+        for run in ("first", "rerun"):
+            command = [sys.executable, "-m", "benchmarks.plan_actions", "--env", str(env)]
+            command += ["--measure", str(snapshots / run), "--accounts", str(args.accounts)]
+            rerun_flag = ["--rerun"] if run == "rerun" else []
             subprocess.run([*command, *rerun_flag], check=True)  # noqa: S603 — our own module
 
 
@@ -102,10 +108,13 @@ def _measure(snapshot: Path, env: Path, accounts: int, *, rerun: bool) -> None:
     del table
     keys = candidate_keys(evaluation.table, evaluation.firings, config.rules)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    # what the CRM answers (its adapter's reading is not measured here)
-    existing = {k: ExistingTask(k, f"T{i}", False, created_on=AS_OF) for i, k in enumerate(keys)}
-    if not rerun:
-        existing = {}
+    # what the CRM answers (its adapter's reading is not measured here): on a rerun every
+    # task the first run created, open, and every email it sent, logged as done
+    emails = _email_digests(evaluation.firings, config.rules)
+    existing = {
+        key: ExistingTask(key, f"T{i}", _parts(key) in emails, created_on=AS_OF)
+        for i, key in enumerate(keys if rerun else [])
+    }
     rule_ids = frozenset(evaluation.firings["rule_id"])
     tasks = TaskState(existing, tuple(existing.values()), rule_ids, AS_OF)
     del keys
@@ -129,6 +138,23 @@ def _measure(snapshot: Path, env: Path, accounts: int, *, rerun: bool) -> None:
         f"{wall:.1f} | {cpu:.1f} | {peak:.0f} |",
         flush=True,
     )
+
+
+def _email_digests(firings: pl.DataFrame, rules: Sequence[Rule]) -> set[tuple[str, str]]:
+    """(rule, digest) of every email action in every period the rules fired in."""
+    periods = firings.select("rule_id", "period").unique().iter_rows()
+    actions = {rule.id: rule.actions for rule in rules}
+    return {
+        (rule_id, ActionKey.of(rule_id, "", period, index).digest)
+        for rule_id, period in periods
+        for index, action in enumerate(actions[rule_id])
+        if action.send_email is not None
+    }
+
+
+def _parts(key: str) -> tuple[str, str]:
+    parsed = ActionKey.parse(key)
+    return parsed.rule_id, parsed.digest
 
 
 def _copies(frame: pl.DataFrame, copies: int, ids: tuple[str, ...]) -> pl.DataFrame:

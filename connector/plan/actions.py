@@ -35,6 +35,7 @@ from connector.plan.firing_rows import (
     action_keys,
     assignee,
     condition_column,
+    found_tasks,
     join_columns,
     joined,
     read_columns,
@@ -99,6 +100,7 @@ def plan_actions(
     plan = ActionPlan(skipped=list(skipped))
     rows = _firing_rows(table, firings, rules, sources, plan, email_columns)
     rows = with_blockers(rows, rules, recent, as_of)
+    found = found_tasks(existing, as_of)
     context = _Context(as_of, assign_to, status, workdays, language, currency, sources)
     events: list[_Event] = []
     created_today: Counter[str] = Counter()  # assignee → tasks of these keys created today
@@ -115,7 +117,7 @@ def plan_actions(
             if action.set_fields is not None:
                 events += _set_fields(context, rule, index, action.set_fields, taken)
                 continue
-            taken = with_found(taken, existing, as_of)
+            taken = with_found(taken, found)
             if action.create_task is not None:
                 task_events, today = _create_tasks(context, rule, index, action.create_task, taken)
                 events += task_events

@@ -81,19 +81,23 @@ def action_keys(rows: pl.DataFrame, index: int) -> pl.Series:
     return rows.select(key.cast(pl.String).alias(KEY)).to_series()
 
 
-def with_found(
-    rows: pl.DataFrame, existing: Mapping[str, ExistingTask], as_of: date
-) -> pl.DataFrame:
-    """`rows` (with their `_key`) with what the CRM holds under each key: whether a task is
-    there, closed, created today, and whose it is now."""
-    found = pl.DataFrame(
-        [
-            (key, task.is_closed, task.created_on == as_of, task.owner_id)
-            for key, task in existing.items()
-        ],
+def found_tasks(existing: Mapping[str, ExistingTask], as_of: date) -> pl.DataFrame:
+    """What the CRM holds under each key: a task, closed or not, created today or not,
+    whose it is now."""
+    tasks = list(existing.values())
+    return pl.DataFrame(
+        {
+            KEY: list(existing),
+            CLOSED: [task.is_closed for task in tasks],
+            TODAY: [task.created_on == as_of for task in tasks],
+            OWNER: [task.owner_id for task in tasks],
+        },
         schema={KEY: pl.String, CLOSED: pl.Boolean, TODAY: pl.Boolean, OWNER: pl.String},
-        orient="row",
     ).with_columns(pl.lit(True).alias(FOUND))
+
+
+def with_found(rows: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
+    """`rows` (with their `_key`) beside what the CRM holds under their keys (`found_tasks`)."""
     joined_rows = rows.join(found, on=KEY, how="left", maintain_order="left")
     return joined_rows.with_columns(pl.col(FOUND, TODAY).fill_null(False))
 
@@ -134,20 +138,20 @@ def with_blockers(
 
 
 def _earlier(recent: Sequence[ExistingTask]) -> pl.DataFrame:
-    keys = [(ActionKey.parse(task.key), task) for task in recent]
-    return pl.DataFrame(
-        [
-            (key.rule_id, key.account_id, key.digest, not task.is_closed, task.completed_on)
-            for key, task in keys
-        ],
-        schema={
-            "rule_id": pl.String,
-            "id": pl.String,
-            "_digest": pl.String,
-            "_open": pl.Boolean,
-            "_done": pl.Date,
-        },
-        orient="row",
+    """The rule, account and digest of each task's key (`ActionKey.parse`, as columns)."""
+    parts = pl.col("_text").str.extract_groups(r"^(?s)(.*):(.*):(.*)$")
+    return (
+        pl.DataFrame(
+            {
+                "_text": [task.key for task in recent],
+                "_open": [not task.is_closed for task in recent],
+                "_done": [task.completed_on for task in recent],
+            },
+            schema={"_text": pl.String, "_open": pl.Boolean, "_done": pl.Date},
+        )
+        .with_columns(parts.struct.rename_fields(["rule_id", "id", "_digest"]).alias("_parts"))
+        .unnest("_parts")
+        .select("rule_id", "id", "_digest", "_open", "_done")
     )
 
 
