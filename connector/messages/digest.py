@@ -7,7 +7,6 @@ section, 150 characters of header.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -130,12 +129,11 @@ def build_digest(
     title = text_in(digest.title, language)
     owners: list[tuple[str, list[str]]] = []
     shown = [c for c in matching.columns if c in (digest.group_by, *_SHOWN)]
-    written = _Written(language, currency)
     for row in matching.select(shown).iter_rows(named=True):
         owner = str(row[digest.group_by] or words.no_owner)
         if not owners or owners[-1][0] != owner:
             owners.append((owner, []))
-        owners[-1][1].append(_line(row, link(row["id"]), words, written))
+        owners[-1][1].append(_line(row, link(row["id"]), words, (language, currency)))
     blocks = [block for owner, lines in owners for block in _owner_blocks(owner, lines)]
     pages = [blocks[i : i + MAX_BLOCKS - 2] for i in range(0, len(blocks), MAX_BLOCKS - 2)]
     summary = words.summary.format(count=matching.height, period=period)
@@ -159,28 +157,18 @@ def build_digest(
 _SHOWN = ("id", "name", "health_score", "health_color", "health_trend", "arr", "renewal_date")
 
 
-class _Written:
-    """Scores, amounts and dates in the team's words, each value written once: Babel takes
-    most of a large digest's time, and a book repeats its scores, prices and dates."""
-
-    def __init__(self, language: Language, currency: str) -> None:
-        self.language, self.currency = language, currency
-        self.number = functools.cache(lambda value: written_number(value, language))
-        self.amount = functools.cache(lambda value: written_amount(value, currency, language))
-        self.date = functools.cache(lambda value: written_date(value, language))
-
-
-def _line(row: dict[str, Any], url: str, words: _Wording, written: _Written) -> str:
+def _line(row: dict[str, Any], url: str, words: _Wording, team: tuple[Language, str]) -> str:
+    language, currency = team
     score = row.get("health_score")
-    score = words.no_score if score is None else written.number(score)
+    score = words.no_score if score is None else written_number(score, language)
     trend = row.get("health_trend")
     parts = [f"<{url}|{_escape(str(row['name']))}>", f"*{score}* {row.get('health_color') or ''}"]
     if trend is not None:
         parts.append(f"{words.trend} {trend:+.0f}")
     if row.get("arr") is not None:
-        parts.append(f"ARR {written.amount(row['arr'])}")
+        parts.append(f"ARR {written_amount(row['arr'], currency, language)}")
     if row.get("renewal_date") is not None:
-        parts.append(f"{words.renews} {written.date(row['renewal_date'])}")
+        parts.append(f"{words.renews} {written_date(row['renewal_date'], language)}")
     return "• " + " · ".join(p.strip() for p in parts)
 
 
