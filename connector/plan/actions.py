@@ -363,8 +363,8 @@ class _Renderer:
             done = self._render(part, source, values)
             if memo is not None:
                 self.done[memo] = done
-        if isinstance(done, _TemplateFailed):
-            raise done
+        if isinstance(done, _TemplateFailed):  # a fresh one: a raised one keeps its traceback
+            raise _TemplateFailed(done.part, done.error)
         return done
 
     def _render(
