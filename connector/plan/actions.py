@@ -103,6 +103,7 @@ def plan_actions(
     found = found_tasks(existing, as_of)
     context = _Context(as_of, assign_to, status, workdays, language, currency, sources)
     events: list[_Event] = []
+    stopped: list[pl.DataFrame] = []  # rows whose action a duplicate or earlier task stops
     created_today: Counter[str] = Counter()  # assignee → tasks of these keys created today
     arr: dict[str, float | None] = {}  # task key → the account's ARR, to rank by
     for rule in rules:
@@ -119,16 +120,22 @@ def plan_actions(
                 continue
             taken = with_found(taken, found)
             if action.create_task is not None:
-                task_events, today = _create_tasks(context, rule, index, action.create_task, taken)
+                task_events, today = _create_tasks(
+                    context, rule, index, action.create_task, taken, stopped
+                )
                 events += task_events
                 created_today.update(today)
             elif action.send_email is not None:
-                events += _send_emails(rule, index, action.send_email, taken, email_columns)
+                events += _send_emails(
+                    rule, index, action.send_email, taken, email_columns, stopped
+                )
             elif action.post_to_slack is not None:
-                events += _post_to_slack(context, rule, index, action.post_to_slack.text, taken)
+                text = action.post_to_slack.text
+                events += _post_to_slack(context, rule, index, text, taken, stopped)
     events.sort(key=lambda event: (event.row, event.index))
     for event in events:
         _apply(plan, event, arr)
+    plan.suppressed = _suppressed_tasks(stopped)
     plan.tasks, plan.deferred = limit_per_assignee(
         plan.tasks,
         limit=tasks_per_day,
@@ -163,7 +170,7 @@ class _Event:
 
     row: int
     index: int
-    what: SuppressedTask | TaskIntent | EmailRequest | SlackMessage | Skipped | _Fields
+    what: TaskIntent | EmailRequest | SlackMessage | Skipped | _Fields
     arr: float | None = None
 
 
@@ -177,8 +184,6 @@ def _apply(plan: ActionPlan, event: _Event, arr: dict[str, float | None]) -> Non
     what = event.what
     if isinstance(what, _Fields):
         plan.field_values.setdefault(what.account_id, {}).update(what.values)
-    elif isinstance(what, SuppressedTask):
-        plan.suppressed.append(what)
     elif isinstance(what, TaskIntent):
         plan.tasks.append(what)
         arr[what.key] = event.arr
@@ -240,7 +245,12 @@ def _set_fields(
 
 
 def _create_tasks(
-    context: _Context, rule: Rule, index: int, task: CreateTask, rows: pl.DataFrame
+    context: _Context,
+    rule: Rule,
+    index: int,
+    task: CreateTask,
+    rows: pl.DataFrame,
+    stopped: list[pl.DataFrame],
 ) -> tuple[list[_Event], list[str]]:
     """Tasks for the rows with no task under their key and nothing blocking them; the
     others suppressed, unrendered. Also who has the rows' tasks created today."""
@@ -251,7 +261,8 @@ def _create_tasks(
     duplicate = pl.when(pl.col(CLOSED)).then(pl.lit(_DUPLICATE_CLOSED))
     reason = pl.when(pl.col(FOUND)).then(duplicate.otherwise(pl.lit(_DUPLICATE_OPEN)))
     rows = rows.with_columns(reason.otherwise(pl.col(BLOCKER)).alias(_REASON))
-    events = _suppressed(rule, index, rows)
+    stopped.append(_stopped(index, rows))
+    events: list[_Event] = []
     due = context.workdays.add(context.as_of, task.due_in_days)
     render = _Renderer(context, rows.columns)
     for row in rows.filter(pl.col(_REASON).is_null()).iter_rows(named=True):
@@ -280,6 +291,7 @@ def _send_emails(
     email: SendEmail,
     rows: pl.DataFrame,
     email_columns: Collection[str] | None,
+    stopped: list[pl.DataFrame],
 ) -> list[_Event]:
     """An email request for each row not blocked and not yet logged as done in the CRM (an
     open log is an email a stopped run left part-way: finished now), carrying the columns
@@ -287,7 +299,8 @@ def _send_emails(
     logged = pl.when(pl.col(CLOSED)).then(pl.lit(_EMAIL_DONE)).otherwise(pl.lit(""))
     reason = pl.when(pl.col(FOUND)).then(logged).otherwise(pl.col(BLOCKER))
     rows = rows.with_columns(reason.alias(_REASON))
-    events = _suppressed(rule, index, rows)
+    stopped.append(_stopped(index, rows))
+    events: list[_Event] = []
     sent = rows.filter(pl.col(_REASON).is_null() | (pl.col(_REASON) == ""))
     carried = [c for c in sent.columns if c not in _PLANNING and not c.startswith("_when_")]
     if email_columns is not None:
@@ -306,10 +319,16 @@ def _send_emails(
 
 
 def _post_to_slack(
-    context: _Context, rule: Rule, index: int, text: LocalText, rows: pl.DataFrame
+    context: _Context,
+    rule: Rule,
+    index: int,
+    text: LocalText,
+    rows: pl.DataFrame,
+    stopped: list[pl.DataFrame],
 ) -> list[_Event]:
     rows = rows.with_columns(pl.col(BLOCKER).alias(_REASON))
-    events = _suppressed(rule, index, rows)
+    stopped.append(_stopped(index, rows))
+    events: list[_Event] = []
     render = _Renderer(context, rows.columns)
     for row in rows.filter(pl.col(_REASON).is_null()).iter_rows(named=True):
         try:
@@ -320,12 +339,23 @@ def _post_to_slack(
     return events
 
 
-def _suppressed(rule: Rule, index: int, rows: pl.DataFrame) -> list[_Event]:
-    """The rows whose `_reason` stops the action, as the plan reports them."""
+def _stopped(index: int, rows: pl.DataFrame) -> pl.DataFrame:
+    """The rows whose `_reason` stops action `index`, as columns: at 100,000 accounts an
+    unchanged rerun stops every one, so they stay a frame until the plan lists them."""
     stopped = rows.filter(pl.col(_REASON).is_not_null() & (pl.col(_REASON) != ""))
+    return stopped.select(ROW, pl.lit(index).alias("_index"), KEY, "rule_id", "name", _REASON)
+
+
+def _suppressed_tasks(stopped: list[pl.DataFrame]) -> list[SuppressedTask]:
+    """What the plan reports as not done, in the order of rows, then actions; each reason's
+    text held once."""
+    if not stopped:
+        return []
+    rows = pl.concat(stopped, how="vertical_relaxed").sort(ROW, "_index")
+    reasons: dict[str, str] = {}
     return [
-        _Event(place, index, SuppressedTask(key, rule.id, name, reason))
-        for place, key, name, reason in stopped.select(ROW, KEY, "name", _REASON).iter_rows()
+        SuppressedTask(key, rule_id, name, reasons.setdefault(reason, reason))
+        for key, rule_id, name, reason in rows.select(KEY, "rule_id", "name", _REASON).iter_rows()
     ]
 
 
