@@ -7,8 +7,9 @@ worker's own words (the digest, "no data" in a health reason) ship in the same l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from babel.numbers import format_currency, format_decimal, format_percent
 
@@ -53,6 +54,25 @@ def written_date(day: date, language: Language) -> str:
     return day.strftime("%Y-%m-%d")
 
 
+_WRITTEN: dict[tuple[object, ...], str] = {}  # (kind, type, repr, ...) → what Babel wrote
+_WRITTEN_MAX = 100_000
+
+
+def _once(key: tuple[Any, ...], write: Callable[[], object]) -> str:
+    """What `write` gives for a value, asked of Babel once per process: at 100,000 accounts
+    it formats the same scores, counts and amounts tens of thousands of times, and is most
+    of a run's rendering time. Values are told apart by type and repr, so 0.0 and -0.0, or
+    1 and 1.0, are never mistaken for each other."""
+    kind, value, *rest = key
+    found = (kind, type(value), repr(value), *rest)
+    text = _WRITTEN.get(found)
+    if text is None:
+        if len(_WRITTEN) >= _WRITTEN_MAX:
+            _WRITTEN.clear()
+        text = _WRITTEN[found] = str(write())
+    return text
+
+
 def _pattern(digits: int) -> str:
     return "#,##0" + ("." + "0" * digits if digits else "")
 
@@ -60,17 +80,26 @@ def _pattern(digits: int) -> str:
 def written_number(value: float, language: Language, digits: int = 0) -> str:
     """A number as the team writes it (Babel, the team's locale): 1,234,568 in English and
     Japanese, 1.234.568 in German."""
-    return str(format_decimal(value, format=_pattern(digits), locale=language))
+    return _once(
+        ("number", value, language, digits),
+        lambda: format_decimal(value, format=_pattern(digits), locale=language),
+    )
 
 
 def written_percent(fraction: float, language: Language, digits: int = 0) -> str:
     """0.123 → 12% (digits: decimals), in the team's locale."""
-    return str(format_percent(fraction, format=_pattern(digits) + "%", locale=language))
+    return _once(
+        ("percent", fraction, language, digits),
+        lambda: format_percent(fraction, format=_pattern(digits) + "%", locale=language),
+    )
 
 
 def written_amount(value: float, currency: str, language: Language) -> str:
     """An amount in whole units of `currency`, its symbol placed as the team's locale does:
     ￥12,000,000 for a Japanese team in yen, $12,000 for an English one in dollars."""
-    return str(
-        format_currency(value, currency, format="¤#,##0", currency_digits=False, locale=language)
+    return _once(
+        ("amount", value, currency, language),
+        lambda: format_currency(
+            value, currency, format="¤#,##0", currency_digits=False, locale=language
+        ),
     )

@@ -501,6 +501,17 @@ def _template_line(error: Exception) -> int | None:
 
 
 @functools.lru_cache(maxsize=1024)
+def variables(source: str) -> frozenset[str]:
+    """The names `source` reads from the values it is rendered with (none if it does not
+    parse: rendering it then fails whatever the values are). A render sees only these and
+    the `locale` a filter may read, so a run hands a template no more than it reads."""
+    try:
+        return frozenset(meta.find_undeclared_variables(_ENV.parse(source)))
+    except TemplateSyntaxError:
+        return frozenset()
+
+
+@functools.lru_cache(maxsize=1024)
 def _compiled(source: str, html: bool) -> Template:
     """Compile each template once per process: a run renders the same few thousands of times."""
     return (_HTML_ENV if html else _ENV).from_string(source)

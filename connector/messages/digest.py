@@ -128,7 +128,8 @@ def build_digest(
     period = _period_name(digest.period, as_of, language)
     title = text_in(digest.title, language)
     owners: list[tuple[str, list[str]]] = []
-    for row in matching.iter_rows(named=True):
+    shown = [c for c in matching.columns if c in (digest.group_by, *_SHOWN)]
+    for row in matching.select(shown).iter_rows(named=True):
         owner = str(row[digest.group_by] or words.no_owner)
         if not owners or owners[-1][0] != owner:
             owners.append((owner, []))
@@ -151,6 +152,9 @@ def build_digest(
         )
         for number, page in enumerate(pages, 1)
     ]
+
+
+_SHOWN = ("id", "name", "health_score", "health_color", "health_trend", "arr", "renewal_date")
 
 
 def _line(row: dict[str, Any], url: str, words: _Wording, team: tuple[Language, str]) -> str:

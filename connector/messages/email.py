@@ -8,7 +8,7 @@ CSM (`from: csm`) — its owner when it has no CSM with a valid address — or f
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,26 @@ from connector.config.email_templates import EmailTemplate
 from connector.config.playbook import Sender
 from connector.errors import TemplateError
 from connector.frame.recipients import choose_recipient, contacts_by_account, valid_address
-from connector.templates import render
+from connector.templates import render, variables
+
+# what an email reads of its account beside its template's names: whose, in which language,
+# and who sends it (`sender_of`, and the not-sent log's `_would_have_sent`)
+SENDER_COLUMNS = frozenset(
+    {"id", "name", "locale"}
+    | {f"{role}_{part}" for role in ("csm", "owner") for part in ("id", "name", "email", "title")}
+)
+
+
+def columns_read(templates: Iterable[EmailTemplate]) -> frozenset[str]:
+    """The account columns emails from `templates` read: an email request carries only
+    these, not its account's whole row."""
+    sources = [
+        source
+        for template in templates
+        for parts in template.locales.values()
+        for source in (parts.subject, parts.text, parts.html or "")
+    ]
+    return SENDER_COLUMNS.union(*(variables(source) for source in sources))
 
 
 @dataclass(frozen=True)

@@ -9,23 +9,42 @@ on the run's data skips that action; both are reported in the plan with their `f
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import polars as pl
 
-from connector.config.playbook import CreateTask, Rule
-from connector.crm.protocol import ActionKey, ExistingTask, TaskIntent
+from connector.config.playbook import CreateTask, Rule, SendEmail
+from connector.crm.protocol import ExistingTask, TaskIntent
 from connector.engine.expressions import POLARS_ERRORS, compile_sql, explain
 from connector.engine.rules import RuleSources, Skipped
 from connector.errors import TemplateError
 from connector.language import DEFAULT_LANGUAGE, Language, LocalText, text_in
 from connector.messages.email import EmailRequest
 from connector.messages.slack import SlackMessage
+from connector.plan.firing_rows import (
+    BLOCKER,
+    CLOSED,
+    FOUND,
+    KEY,
+    OWNER,
+    ROW,
+    TODAY,
+    action_keys,
+    assignee,
+    condition_column,
+    found_tasks,
+    join_columns,
+    joined,
+    read_columns,
+    with_blockers,
+    with_found,
+)
 from connector.plan.model import ActionPlan, SuppressedTask
 from connector.plan.volume import limit_per_assignee, spread
-from connector.templates import TASK_TEXT_LIMIT, render
+from connector.templates import TASK_TEXT_LIMIT, render, variables
 from connector.workdays import Workdays
 
 
@@ -56,6 +75,7 @@ def plan_actions(
     language: Language = DEFAULT_LANGUAGE,
     tasks_per_day: int = 0,
     currency: str | None = None,
+    email_columns: Collection[str] | None = None,
 ) -> ActionPlan:
     """Every action of every firing: tasks that are not duplicates and not cooling down,
     fields to set, and messages to send.
@@ -70,84 +90,52 @@ def plan_actions(
     one their `money` amounts are in (None: the language's usual one).
     `tasks_per_day`: new tasks a person gets a working day, the most urgent first (counting
     those of these keys created today); the rest are deferred. 0: no limit.
+    `email_columns`: the account columns the emails' templates and senders read, which is
+    all an email request carries (None: the whole row).
+
+    Columnar: duplicates and cooldowns are decided by joins before any template is
+    rendered, and only what is created (and every field set) is rendered, row by row.
     """
-    by_id = {rule.id: rule for rule in rules}
-    earlier = _by_rule_and_account(recent)
     sources = sources or RuleSources({})
     plan = ActionPlan(skipped=list(skipped))
+    rows = _firing_rows(table, firings, rules, sources, plan, email_columns)
+    rows = with_blockers(rows, rules, recent, as_of)
+    found = found_tasks(existing, as_of)
+    context = _Context(as_of, assign_to, status, workdays, language, currency, sources)
+    events: list[_Event] = []
+    stopped: list[pl.DataFrame] = []  # rows whose action a duplicate or earlier task stops
     created_today: Counter[str] = Counter()  # assignee → tasks of these keys created today
     arr: dict[str, float | None] = {}  # task key → the account's ARR, to rank by
-    rows = _with_action_conditions(
-        table.join(firings, left_on="id", right_on="account_id", how="inner"),
-        rules,
-        sources,
-        plan,
-    )
-    for row in rows.iter_rows(named=True):
-        rule = by_id[row["rule_id"]]
-        this_period = {
-            str(ActionKey.of(rule.id, row["id"], row["period"], i))
-            for i in range(len(rule.actions))
-        }
-        others = [t for t in earlier.get((rule.id, row["id"]), []) if t.key not in this_period]
-        blocker = _blocked(rule, _latest(others), as_of)
-        for index, action in enumerate(rule.actions):
-            if action.when is not None and not row[_condition_column(rule.id, index)]:
+    for rule in rules:
+        fired = rows.filter(pl.col("rule_id") == rule.id)
+        for index, action in enumerate(rule.actions if fired.height else ()):
+            taken = fired
+            if action.when is not None:
+                taken = fired.filter(pl.col(condition_column(rule.id, index)))
+            if taken.height == 0:
                 continue
-            key = str(ActionKey.of(rule.id, row["id"], row["period"], index))
-            try:
-                if action.set_fields is not None:
-                    fields = {
-                        f: _text(("set_fields", f), v, row, language, currency)
-                        for f, v in action.set_fields.items()
-                    }
-                    plan.field_values.setdefault(row["id"], {}).update(fields)
-                    continue
-                reason = blocker
-                if action.create_task is not None:
-                    found = existing.get(key)
-                    if found is not None and found.created_on == as_of:
-                        who = found.owner_id or _assignee(action.create_task, row, assign_to)
-                        created_today[who] += 1
-                    reason = _duplicate(found) or blocker
-                elif action.send_email is not None and key in existing:
-                    # an open log is an email a stopped run left part-way: finished now
-                    reason = "already done (logged in the CRM)" if existing[key].is_closed else ""
-                if reason:
-                    plan.suppressed.append(SuppressedTask(key, rule.id, row["name"], reason))
-                elif action.create_task is not None:
-                    due = workdays.add(as_of, action.create_task.due_in_days)
-                    task = action.create_task
-                    plan.tasks.append(
-                        _task(task, key, rule, row, due, (assign_to, status), language, currency)
-                    )
-                    arr[key] = row.get("arr")
-                elif action.send_email is not None:
-                    email = action.send_email
-                    plan.emails.append(
-                        EmailRequest(
-                            key,
-                            rule.id,
-                            email.template,
-                            email.to_role,
-                            row,
-                            logged=key in existing,
-                            sender=email.from_,
-                        )
-                    )
-                elif action.post_to_slack is not None:
-                    text = _text(
-                        ("post_to_slack", "text"),
-                        action.post_to_slack.text,
-                        row,
-                        language,
-                        currency,
-                    )
-                    plan.slack.append(SlackMessage(key, text))
-            except _TemplateFailed as failed:
-                where = sources.where(rule.id, ("actions", index, *failed.part), failed.error.line)
-                reason = f"not done for this account (the other actions were): {failed.error}"
-                plan.skipped.append(Skipped(rule.id, where, reason, row["name"]))
+            taken = taken.with_columns(action_keys(taken, index))
+            if action.set_fields is not None:
+                events += _set_fields(context, rule, index, action.set_fields, taken)
+                continue
+            taken = with_found(taken, found)
+            if action.create_task is not None:
+                task_events, today = _create_tasks(
+                    context, rule, index, action.create_task, taken, stopped
+                )
+                events += task_events
+                created_today.update(today)
+            elif action.send_email is not None:
+                events += _send_emails(
+                    rule, index, action.send_email, taken, email_columns, stopped
+                )
+            elif action.post_to_slack is not None:
+                text = action.post_to_slack.text
+                events += _post_to_slack(context, rule, index, text, taken, stopped)
+    events.sort(key=lambda event: (event.row, event.index))
+    for event in events:
+        _apply(plan, event, arr)
+    plan.suppressed = _suppressed_tasks(stopped)
     plan.tasks, plan.deferred = limit_per_assignee(
         plan.tasks,
         limit=tasks_per_day,
@@ -162,89 +150,288 @@ def plan_actions(
     return plan
 
 
-def _text(
-    part: tuple[str, ...],
-    text: LocalText,
-    row: dict[str, Any],
-    language: Language,
-    currency: str | None = None,
-) -> str:
-    """One of an action's templates, in the team's language, rendered for `row`; a failure
-    says which one (and which language's text)."""
-    if isinstance(text, dict) and language in text:
-        part = (*part, language)
-    try:
-        return render(
-            text_in(text, language),
-            row,
-            limit=TASK_TEXT_LIMIT,
-            language=language,
-            currency=currency,
-        )
-    except TemplateError as exc:
-        raise _TemplateFailed(part, exc) from None
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What every action of a run is planned with."""
+
+    as_of: date
+    assign_to: str
+    status: str
+    workdays: Workdays
+    language: Language
+    currency: str | None
+    sources: RuleSources
 
 
-def _task(
-    task: CreateTask,
-    key: str,
-    rule: Rule,
-    row: dict[str, Any],
-    due: date,
-    assign_to_and_status: tuple[str, str],
-    language: Language,
-    currency: str | None,
-) -> TaskIntent:
-    assign_to, status = assign_to_and_status
-    return TaskIntent(
-        key=key,
-        rule_id=rule.id,
-        account_id=row["id"],
-        account_name=row["name"],
-        assignee_id=_assignee(task, row, assign_to),
-        subject=_text(("create_task", "subject"), task.subject, row, language, currency),
-        description=_text(
-            ("create_task", "description"), task.description, row, language, currency
-        ),
-        due_date=due,
-        priority=task.priority,
-        status=status,
-    )
+@dataclass(frozen=True, slots=True)
+class _Event:
+    """One action's outcome for one firing row; applied in the order of rows, then actions,
+    so the plan lists them as a walk over the rows would."""
+
+    row: int
+    index: int
+    what: TaskIntent | EmailRequest | SlackMessage | Skipped | _Fields
+    arr: float | None = None
 
 
-def _assignee(task: CreateTask, row: dict[str, Any], assign_to: str) -> str:
-    """The user who gets the task: the rule's column for the account's tier, else the
-    mapping's `assign_to`; the owner when that column is empty."""
-    user: str = row[task.assignee(row.get("touch_tier")) or assign_to] or row["owner_id"]
-    return user
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    account_id: str
+    values: dict[str, str]
 
 
-def _condition_column(rule_id: str, index: int) -> str:
-    return f"_when_{rule_id}_{index}"
+def _apply(plan: ActionPlan, event: _Event, arr: dict[str, float | None]) -> None:
+    what = event.what
+    if isinstance(what, _Fields):
+        plan.field_values.setdefault(what.account_id, {}).update(what.values)
+    elif isinstance(what, TaskIntent):
+        plan.tasks.append(what)
+        arr[what.key] = event.arr
+    elif isinstance(what, EmailRequest):
+        plan.emails.append(what)
+    elif isinstance(what, SlackMessage):
+        plan.slack.append(what)
+    else:
+        plan.skipped.append(what)
 
 
-def _with_action_conditions(
-    rows: pl.DataFrame, rules: Sequence[Rule], sources: RuleSources, plan: ActionPlan
+def _firing_rows(
+    table: pl.DataFrame,
+    firings: pl.DataFrame,
+    rules: Sequence[Rule],
+    sources: RuleSources,
+    plan: ActionPlan,
+    email_columns: Collection[str] | None,
 ) -> pl.DataFrame:
-    """Each action's own `when`, evaluated over every firing row at once. Only if that fails
-    is each condition tried alone: one that fails on this run's data is false for every
-    account, and reported."""
-    conditions = {
-        (rule.id, i, action.when): compile_sql(action.when, rows.columns).fill_null(False)
+    """The firings beside the account columns their actions read, each action's own `when`
+    evaluated over them, and each row's place (`_row`)."""
+    columns = join_columns(table, firings)
+    conditions = _conditions(rules, columns)
+    wanted = read_columns(rules, columns if email_columns is None else email_columns)
+    wanted.update(name for expr in conditions.values() for name in expr.meta.root_names())
+    rows = joined(table, firings, wanted)
+    named = [expr.alias(condition_column(r, i)) for (r, i, _), expr in conditions.items()]
+    try:
+        rows = rows.with_columns(named)
+    except POLARS_ERRORS:
+        rows = _with_action_conditions(rows, conditions, sources, plan)
+    return rows.with_row_index(ROW)
+
+
+def _conditions(
+    rules: Sequence[Rule], columns: Sequence[str]
+) -> dict[tuple[str, int, str], pl.Expr]:
+    return {
+        (rule.id, i, action.when): compile_sql(action.when, columns).fill_null(False)
         for rule in rules
         for i, action in enumerate(rule.actions)
         if action.when is not None
     }
-    named = [expr.alias(_condition_column(r, i)) for (r, i, _), expr in conditions.items()]
-    try:
-        return rows.with_columns(named) if named else rows
-    except POLARS_ERRORS:
-        pass
+
+
+def _set_fields(
+    context: _Context, rule: Rule, index: int, fields: Mapping[str, LocalText], rows: pl.DataFrame
+) -> list[_Event]:
+    """The fields the action sets, for every row it fires on (the diff keeps that quiet)."""
+    render = _Renderer(context, rows.columns)
+    events: list[_Event] = []
+    for row in rows.iter_rows(named=True):
+        try:
+            values = {f: render(("set_fields", f), v, row) for f, v in fields.items()}
+            events.append(_Event(row[ROW], index, _Fields(row["id"], values)))
+        except _TemplateFailed as failed:
+            events.append(_failed(context, rule, index, failed, row))
+    return events
+
+
+def _create_tasks(
+    context: _Context,
+    rule: Rule,
+    index: int,
+    task: CreateTask,
+    rows: pl.DataFrame,
+    stopped: list[pl.DataFrame],
+) -> tuple[list[_Event], list[str]]:
+    """Tasks for the rows with no task under their key and nothing blocking them; the
+    others suppressed, unrendered. Also who has the rows' tasks created today."""
+    rows = rows.with_columns(assignee(task, context.assign_to, rows.columns).alias(_ASSIGNEE))
+    owner = pl.col(OWNER)
+    who = pl.when(owner.is_null() | (owner == "")).then(pl.col(_ASSIGNEE)).otherwise(owner)
+    today = rows.filter(pl.col(TODAY)).select(who).to_series().to_list()
+    duplicate = pl.when(pl.col(CLOSED)).then(pl.lit(_DUPLICATE_CLOSED))
+    reason = pl.when(pl.col(FOUND)).then(duplicate.otherwise(pl.lit(_DUPLICATE_OPEN)))
+    rows = rows.with_columns(reason.otherwise(pl.col(BLOCKER)).alias(_REASON))
+    stopped.append(_stopped(index, rows))
+    events: list[_Event] = []
+    due = context.workdays.add(context.as_of, task.due_in_days)
+    render = _Renderer(context, rows.columns)
+    for row in rows.filter(pl.col(_REASON).is_null()).iter_rows(named=True):
+        try:
+            intent = TaskIntent(
+                key=row[KEY],
+                rule_id=rule.id,
+                account_id=row["id"],
+                account_name=row["name"],
+                assignee_id=row[_ASSIGNEE],
+                subject=render(("create_task", "subject"), task.subject, row),
+                description=render(("create_task", "description"), task.description, row),
+                due_date=due,
+                priority=task.priority,
+                status=context.status,
+            )
+            events.append(_Event(row[ROW], index, intent, row.get("arr")))
+        except _TemplateFailed as failed:
+            events.append(_failed(context, rule, index, failed, row))
+    return events, today
+
+
+def _send_emails(
+    rule: Rule,
+    index: int,
+    email: SendEmail,
+    rows: pl.DataFrame,
+    email_columns: Collection[str] | None,
+    stopped: list[pl.DataFrame],
+) -> list[_Event]:
+    """An email request for each row not blocked and not yet logged as done in the CRM (an
+    open log is an email a stopped run left part-way: finished now), carrying the columns
+    the email reads."""
+    logged = pl.when(pl.col(CLOSED)).then(pl.lit(_EMAIL_DONE)).otherwise(pl.lit(""))
+    reason = pl.when(pl.col(FOUND)).then(logged).otherwise(pl.col(BLOCKER))
+    rows = rows.with_columns(reason.alias(_REASON))
+    stopped.append(_stopped(index, rows))
+    events: list[_Event] = []
+    sent = rows.filter(pl.col(_REASON).is_null() | (pl.col(_REASON) == ""))
+    carried = [c for c in sent.columns if c not in _PLANNING and not c.startswith("_when_")]
+    if email_columns is not None:
+        carried = [c for c in carried if c in email_columns]
+    for row, found in zip(
+        sent.select(carried).iter_rows(named=True),
+        sent.select(ROW, KEY, FOUND).iter_rows(),
+        strict=True,
+    ):
+        place, key, was_logged = found
+        request = EmailRequest(
+            key, rule.id, email.template, email.to_role, row, logged=was_logged, sender=email.from_
+        )
+        events.append(_Event(place, index, request))
+    return events
+
+
+def _post_to_slack(
+    context: _Context,
+    rule: Rule,
+    index: int,
+    text: LocalText,
+    rows: pl.DataFrame,
+    stopped: list[pl.DataFrame],
+) -> list[_Event]:
+    rows = rows.with_columns(pl.col(BLOCKER).alias(_REASON))
+    stopped.append(_stopped(index, rows))
+    events: list[_Event] = []
+    render = _Renderer(context, rows.columns)
+    for row in rows.filter(pl.col(_REASON).is_null()).iter_rows(named=True):
+        try:
+            message = SlackMessage(row[KEY], render(("post_to_slack", "text"), text, row))
+            events.append(_Event(row[ROW], index, message))
+        except _TemplateFailed as failed:
+            events.append(_failed(context, rule, index, failed, row))
+    return events
+
+
+def _stopped(index: int, rows: pl.DataFrame) -> pl.DataFrame:
+    """The rows whose `_reason` stops action `index`, as columns: at 100,000 accounts an
+    unchanged rerun stops every one, so they stay a frame until the plan lists them."""
+    stopped = rows.filter(pl.col(_REASON).is_not_null() & (pl.col(_REASON) != ""))
+    return stopped.select(ROW, pl.lit(index).alias("_index"), KEY, "rule_id", "name", _REASON)
+
+
+def _suppressed_tasks(stopped: list[pl.DataFrame]) -> list[SuppressedTask]:
+    """What the plan reports as not done, in the order of rows, then actions; each reason's
+    text held once."""
+    if not stopped:
+        return []
+    rows = pl.concat(stopped, how="vertical_relaxed").sort(ROW, "_index")
+    reasons: dict[str, str] = {}
+    return [
+        SuppressedTask(key, rule_id, name, reasons.setdefault(reason, reason))
+        for key, rule_id, name, reason in rows.select(KEY, "rule_id", "name", _REASON).iter_rows()
+    ]
+
+
+def _failed(
+    context: _Context, rule: Rule, index: int, failed: _TemplateFailed, row: Mapping[str, Any]
+) -> _Event:
+    where = context.sources.where(rule.id, ("actions", index, *failed.part), failed.error.line)
+    reason = f"not done for this account (the other actions were): {failed.error}"
+    return _Event(row[ROW], index, Skipped(rule.id, where, reason, row["name"]))
+
+
+class _Renderer:
+    """An action's templates rendered for rows, each with only the columns it reads (and
+    `locale`, which a date filter reads): the same text as with the whole row. Rows with
+    the same values share one render — a field set from `health_color` renders a few
+    times, not once per account."""
+
+    def __init__(self, context: _Context, columns: Sequence[str]) -> None:
+        self.context, self.columns = context, set(columns)
+        self.done: dict[tuple[str, tuple[Any, ...]], str | _TemplateFailed] = {}
+
+    def __call__(self, part: tuple[str, ...], text: LocalText, row: Mapping[str, Any]) -> str:
+        language = self.context.language
+        if isinstance(text, dict) and language in text:
+            part = (*part, language)
+        source = text_in(text, language)
+        names = sorted((variables(source) | {"locale"}) & self.columns)
+        values = {name: row[name] for name in names}
+        try:
+            memo: tuple[str, tuple[Any, ...]] | None = (source, tuple(values.values()))
+            done = self.done.get(memo)  # type: ignore[arg-type]
+        except TypeError:  # a list value: rendered every time
+            memo, done = None, None
+        if done is None:
+            done = self._render(part, source, values)
+            if memo is not None:
+                self.done[memo] = done
+        if isinstance(done, _TemplateFailed):  # a fresh one: a raised one keeps its traceback
+            raise _TemplateFailed(done.part, done.error)
+        return done
+
+    def _render(
+        self, part: tuple[str, ...], source: str, values: Mapping[str, Any]
+    ) -> str | _TemplateFailed:
+        try:
+            return render(
+                source,
+                values,
+                limit=TASK_TEXT_LIMIT,
+                language=self.context.language,
+                currency=self.context.currency,
+            )
+        except TemplateError as exc:
+            return _TemplateFailed(part, exc)
+
+
+_ASSIGNEE, _REASON = "_assignee", "_reason"
+_PLANNING = (ROW, KEY, BLOCKER, FOUND, CLOSED, TODAY, OWNER, _REASON)
+_DUPLICATE_OPEN = "already created for this period (open task)"
+_DUPLICATE_CLOSED = "already created for this period (closed task)"
+_EMAIL_DONE = "already done (logged in the CRM)"
+
+
+def _with_action_conditions(
+    rows: pl.DataFrame,
+    conditions: Mapping[tuple[str, int, str], pl.Expr],
+    sources: RuleSources,
+    plan: ActionPlan,
+) -> pl.DataFrame:
+    """Each action's own `when` tried alone, once they failed together: one that fails on
+    this run's data is false for every account, and reported."""
     for (rule_id, i, sql), expr in conditions.items():
         try:
-            rows = rows.with_columns(expr.alias(_condition_column(rule_id, i)))
+            rows = rows.with_columns(expr.alias(condition_column(rule_id, i)))
         except POLARS_ERRORS as exc:
-            rows = rows.with_columns(pl.lit(False).alias(_condition_column(rule_id, i)))
+            rows = rows.with_columns(pl.lit(False).alias(condition_column(rule_id, i)))
             plan.skipped.append(
                 Skipped(
                     rule_id,
@@ -255,50 +442,15 @@ def _with_action_conditions(
     return rows
 
 
-def _by_rule_and_account(
-    tasks: Sequence[ExistingTask],
-) -> dict[tuple[str, str], list[ExistingTask]]:
-    grouped: dict[tuple[str, str], list[ExistingTask]] = {}
-    for task in tasks:
-        grouped.setdefault(task.rule_and_account, []).append(task)
-    return grouped
-
-
-def _latest(tasks: Sequence[ExistingTask]) -> ExistingTask | None:
-    """An open task if there is one, else the last completed: what blocks a new period."""
-    open_tasks = [t for t in tasks if not t.is_closed]
-    if open_tasks:
-        return open_tasks[0]
-    return max(tasks, key=lambda t: t.completed_on or date.min, default=None)
-
-
-def _duplicate(task: ExistingTask | None) -> str | None:
-    if task is None:
-        return None
-    return f"already created for this period ({'closed' if task.is_closed else 'open'} task)"
-
-
-def _blocked(rule: Rule, task: ExistingTask | None, as_of: date) -> str | None:
-    if task is None:
-        return None
-    if not task.is_closed:
-        return "an earlier task of this rule is still open"
-    if task.completed_on and rule.cooldown_days:
-        until = task.completed_on + timedelta(days=rule.cooldown_days)
-        if as_of < until:
-            return (
-                f"cooling down until {until.isoformat()} (last task completed "
-                f"{task.completed_on.isoformat()})"
-            )
-    return None
-
-
 def candidate_keys(table: pl.DataFrame, firings: pl.DataFrame, rules: Sequence[Rule]) -> list[str]:
     """Keys of every task and email (logged as a task under its key) the firings would
     create; the CRM is asked which exist. An action whose own `when` is false for an account
     creates nothing there, so its key is not asked about (on HubSpot each unknown key costs
     reading its company's tasks)."""
-    rows = table.join(firings, left_on="id", right_on="account_id", how="inner")
+    columns = join_columns(table, firings)
+    conditions = [compile_sql(a.when, columns) for r in rules for a in r.actions if a.when]
+    wanted = {"rule_id", "period", *(n for c in conditions for n in c.meta.root_names())}
+    rows = joined(table, firings, wanted)
     keys: list[str] = []
     for rule in rules:
         fired = rows.filter(pl.col("rule_id") == rule.id)
@@ -309,10 +461,8 @@ def candidate_keys(table: pl.DataFrame, firings: pl.DataFrame, rules: Sequence[R
                 taken = _where(fired, action.when)
             except POLARS_ERRORS:
                 continue  # plan_actions leaves the action out of this run, and reports it
-            keys += [
-                str(ActionKey.of(rule.id, account_id, period, index))
-                for account_id, period in taken.select("id", "period").iter_rows()
-            ]
+            if taken.height:
+                keys += action_keys(taken, index).to_list()
     return keys
 
 

@@ -18,7 +18,7 @@ from connector.engine.expressions import POLARS_ERRORS, reason
 from connector.engine.rules import RuleSources, Skipped
 from connector.language import Language
 from connector.messages.digest import Headline, build_digest
-from connector.messages.email import Email, compose
+from connector.messages.email import Email, columns_read, compose
 from connector.messages.email_log import Outcome, SettledEmail
 from connector.plan.actions import candidate_keys, plan_actions
 from connector.plan.fields import plan_field_updates
@@ -118,6 +118,7 @@ def _actions(
         language=settings.team_language,
         tasks_per_day=settings.tasks_per_owner_per_day,
         currency=settings.amount_currency,
+        email_columns=columns_read(config.email_templates.values()),
     )
 
 

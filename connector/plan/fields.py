@@ -36,10 +36,16 @@ def plan_field_updates(table: pl.DataFrame, targets: Sequence[FieldTarget]) -> l
         if not t.clear:
             changed = changed & pl.col(f"_given_{t.crm_field}")
         changed_flags.append(changed.alias(f"_changed_{t.crm_field}"))
+    read = dict.fromkeys(
+        ["id", "name"]
+        + [f"{prefix}{t.crm_field}" for t in targets for prefix in (CURRENT_PREFIX, "_new_")]
+        + [f"_changed_{t.crm_field}" for t in targets]
+    )  # a row of only these: the table's other columns are not walked
     flagged = (
         table.with_columns([*new_values, *given])
         .with_columns(changed_flags)
         .filter(pl.any_horizontal(r"^_changed_.*$"))
+        .select(list(read))
     )
     updates = []
     for row in flagged.iter_rows(named=True):

@@ -1,0 +1,170 @@
+"""Planning as columns: keys byte for byte the ledger's, templates handed only what they
+read (and still all they read), duplicates decided before anything is rendered."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+
+from connector.config.email_templates import load_templates
+from connector.config.playbook import Rule
+from connector.crm.protocol import ActionKey, ExistingTask
+from connector.messages.email import SENDER_COLUMNS, columns_read
+from connector.plan.actions import plan_actions
+from connector.plan.firing_rows import action_keys
+
+ROOT = Path(__file__).resolve().parents[2]
+AS_OF = date(2026, 11, 23)
+TABLE = pl.DataFrame(
+    {
+        "id": ["a", "b", "c"],
+        "name": ["Acme", "Beta", "Cove"],
+        "owner_id": ["u1", "u2", "u3"],
+        "owner_email": ["u1@example.com", "u2@example.com", "u3@example.com"],
+        "arr": [12000.0, 0.0, 0.0],
+        "locale": ["ja", "en", "en"],
+        "renewal_date": [date(2027, 1, 1), date(2027, 2, 1), date(2027, 3, 1)],
+        "notes": ["internal", "internal", "internal"],
+    }
+)
+FIRINGS = pl.DataFrame(
+    {
+        "rule_id": ["renewal"] * 3,
+        "account_id": ["a", "b", "c"],
+        "period": ["2027-01-01", "2027-02-01", "2027-03-01"],
+    }
+)
+
+
+def _rule(*actions: dict[str, object]) -> Rule:
+    return Rule.model_validate(
+        {
+            "id": "renewal",
+            "description": "d",
+            "when": "true",
+            "period": "renewal_date",
+            "actions": list(actions),
+        }
+    )
+
+
+def _key(account: str, period: str, index: int = 0) -> str:
+    return str(ActionKey.of("renewal", account, period, index))
+
+
+def test_action_keys_are_the_ledgers_keys_byte_for_byte() -> None:
+    rows = pl.DataFrame(
+        {
+            "rule_id": ["renewal", "renewal", "qbr:x"],
+            "id": ["0018d0000000001AAA", "a:b", "c"],
+            "period": ["2027-01-01", "", "2026-W48 ü"],
+        }
+    )
+    for index in (0, 3):
+        assert action_keys(rows, index).to_list() == [
+            str(ActionKey.of(rule, account, period, index))
+            for rule, account, period in rows.iter_rows()
+        ]
+
+
+def test_an_email_request_carries_only_the_columns_its_email_reads() -> None:
+    rule = _rule({"send_email": {"template": "renewal_confirmation"}})
+    wanted = frozenset({"id", "name", "owner_id", "owner_email", "renewal_date", "csm_id"})
+    plan = plan_actions(
+        TABLE,
+        FIRINGS,
+        [rule],
+        {},
+        [],
+        as_of=AS_OF,
+        assign_to="owner_id",
+        status="Open",
+        email_columns=wanted,
+    )
+    assert len(plan.emails) == 3
+    assert dict(plan.emails[0].row) == {
+        "id": "a",
+        "name": "Acme",
+        "owner_id": "u1",
+        "owner_email": "u1@example.com",
+        "renewal_date": date(2027, 1, 1),
+    }
+    whole = plan_actions(
+        TABLE, FIRINGS, [rule], {}, [], as_of=AS_OF, assign_to="owner_id", status="Open"
+    )
+    assert "notes" in whole.emails[0].row
+
+
+def test_the_columns_an_email_reads_are_its_names_in_every_language_and_its_senders() -> None:
+    templates, _ = load_templates(ROOT / "playbooks" / "templates")
+    read = columns_read([templates["renewal_confirmation"]])
+    assert read >= SENDER_COLUMNS
+    assert {"renewal_date", "contact_last_name"} <= read  # en and ja parts
+    assert "arr" not in read
+
+
+def test_a_task_template_still_reads_the_accounts_locale_through_date_long() -> None:
+    """`date_long` reads `locale` from the values, not from a name in the template."""
+    rule = _rule({"create_task": {"subject": "Renews {{ renewal_date | date_long }}"}})
+    plan = plan_actions(
+        TABLE, FIRINGS, [rule], {}, [], as_of=AS_OF, assign_to="owner_id", status="Open"
+    )
+    assert [t.subject for t in plan.tasks] == [
+        "Renews 2027年1月1日",
+        "Renews February 1, 2027",
+        "Renews March 1, 2027",
+    ]
+
+
+def test_a_task_the_crm_already_has_is_not_rendered_so_its_template_cannot_fail() -> None:
+    rule = _rule({"create_task": {"subject": "{{ 1 / arr }}"}})
+    held = _key("b", "2027-02-01")
+    plan = plan_actions(
+        TABLE,
+        FIRINGS,
+        [rule],
+        {held: ExistingTask(held, "00T1", False)},
+        [],
+        as_of=AS_OF,
+        assign_to="owner_id",
+        status="Open",
+    )
+    assert [t.account_name for t in plan.tasks] == ["Acme"]
+    assert [s.account_name for s in plan.suppressed] == ["Beta"]
+    assert [s.account_name for s in plan.skipped] == ["Cove"]  # arr 0, no task yet: reported
+
+
+def test_this_periods_own_task_among_the_recent_ones_blocks_nothing_else() -> None:
+    """A task of this period is a duplicate, not an earlier open task; one closed with no
+    completion date starts no cooldown."""
+    own = ExistingTask(_key("a", "2027-01-01"), "00T1", False)
+    undated = ExistingTask(_key("b", "2026-02-01"), "00T2", True, completed_on=None)
+    rule = _rule({"create_task": {"subject": "Renew"}}).model_copy(update={"cooldown_days": 30})
+    plan = plan_actions(
+        TABLE,
+        FIRINGS,
+        [rule],
+        {own.key: own},
+        [own, undated],
+        as_of=AS_OF,
+        assign_to="owner_id",
+        status="Open",
+    )
+    assert [(s.account_name, s.reason) for s in plan.suppressed] == [
+        ("Acme", "already created for this period (open task)")
+    ]
+    assert [t.account_name for t in plan.tasks] == ["Beta", "Cove"]
+
+
+def test_rows_with_the_same_values_set_the_same_field_text() -> None:
+    rule = _rule({"set_fields": {"Status__c": "{{ 'Big' if arr > 0 else 'Small' }} {{ name }}"}})
+    plan = plan_actions(
+        TABLE, FIRINGS, [rule], {}, [], as_of=AS_OF, assign_to="owner_id", status="Open"
+    )
+    assert plan.field_values == {
+        "a": {"Status__c": "Big Acme"},
+        "b": {"Status__c": "Small Beta"},
+        "c": {"Status__c": "Small Cove"},
+    }
