@@ -34,7 +34,6 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store.churn_models import load_churn_model, save_churn_model, snapshot_stamp
 from connector.store.lock import advisory_key, run_lock
@@ -50,9 +49,10 @@ from connector.store.tables import (
     task_outcomes,
     usage_totals,
 )
+from connector.store.upsert import BATCH, execute_batched, upsert
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-SNAPSHOT_BATCH = 5_000
+SNAPSHOT_BATCH = BATCH  # snapshot rows per execute (the store's one batch size)
 LOOKUP_BATCH = 200  # latest-snapshot look-ups per statement (3 bound values each)
 LATEST_SCHEMA = {  # what `latest_snapshots` reads of each snapshot
     "account_id": pl.String,
@@ -358,45 +358,27 @@ class HistoryStore:
             *(["health_model_version"] if versioned else []),
             *dict.fromkeys([*names, *raw]),
         )
+        rows = (
+            {
+                "account_id": row["id"],
+                "snapshot_date": snapshot_date,
+                "run_id": run_id,
+                "health_score": row["health_score"],
+                "health_color": row["health_color"],
+                "measures": {name: _json_value(row[name]) for name in names},
+                "model_version": row["health_model_version"] if versioned else None,
+                "inputs": {name: _json_value(row[name]) for name in raw} if versioned else None,
+            }
+            for row in columns.iter_rows(named=True)
+        )
         with self._transaction() as db:
-            # a batch of rows at a time: 100,000 accounts' rows at once were 250 MB
-            for start in range(0, columns.height, SNAPSHOT_BATCH):
-                rows = [
-                    {
-                        "account_id": row["id"],
-                        "snapshot_date": snapshot_date,
-                        "run_id": run_id,
-                        "health_score": row["health_score"],
-                        "health_color": row["health_color"],
-                        "measures": {name: _json_value(row[name]) for name in names},
-                        "model_version": row["health_model_version"] if versioned else None,
-                        "inputs": {name: _json_value(row[name]) for name in raw}
-                        if versioned
-                        else None,
-                    }
-                    for row in columns.slice(start, SNAPSHOT_BATCH).iter_rows(named=True)
-                ]
-                db.execute(self._upsert_snapshot(db), rows)
-        return columns.height
-
-    def _upsert_snapshot(self, db: Connection) -> Any:
-        insert = (postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert)(
-            account_snapshots
-        )
-        return insert.on_conflict_do_update(
-            index_elements=["account_id", "snapshot_date"],
-            set_={
-                column: insert.excluded[column]
-                for column in (
-                    "run_id",
-                    "health_score",
-                    "health_color",
-                    "measures",
-                    "model_version",
-                    "inputs",
-                )
-            },
-        )
+            return upsert(
+                db,
+                account_snapshots,
+                rows,
+                ["account_id", "snapshot_date"],
+                ["run_id", "health_score", "health_color", "measures", "model_version", "inputs"],
+            )
 
     def snapshots(self, since: date, until: date) -> pl.DataFrame:
         """Snapshots with `since <= snapshot_date < until`: account_id, snapshot_date,
@@ -504,19 +486,7 @@ class HistoryStore:
             ).iter_rows()
         ]
         with self._transaction() as db:
-            insert = (postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert)(
-                usage_totals
-            )
-            upsert = insert.on_conflict_do_update(
-                index_elements=["account_key"],
-                set_={
-                    "through_week": insert.excluded.through_week,
-                    "totals": insert.excluded.totals,
-                },
-            )
-            for start in range(0, len(rows), SNAPSHOT_BATCH):
-                db.execute(upsert, rows[start : start + SNAPSHOT_BATCH])
-        return len(rows)
+            return upsert(db, usage_totals, rows, ["account_key"], ["through_week", "totals"])
 
     # -- closed deals --------------------------------------------------------------------
 
@@ -526,21 +496,9 @@ class HistoryStore:
             {**row, "run_id": run_id}
             for row in deals.select(list(CLOSED_DEAL_SCHEMA)).iter_rows(named=True)
         ]
+        updated = [name for name in [*CLOSED_DEAL_SCHEMA, "run_id"] if name != "deal_id"]
         with self._transaction() as db:
-            insert = (postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert)(
-                closed_deals
-            )
-            upsert = insert.on_conflict_do_update(
-                index_elements=["deal_id"],
-                set_={
-                    name: insert.excluded[name]
-                    for name in [*CLOSED_DEAL_SCHEMA, "run_id"]
-                    if name != "deal_id"
-                },
-            )
-            for start in range(0, len(rows), SNAPSHOT_BATCH):
-                db.execute(upsert, rows[start : start + SNAPSHOT_BATCH])
-        return len(rows)
+            return upsert(db, closed_deals, rows, ["deal_id"], updated)
 
     def closed_deals(self) -> pl.DataFrame:
         """Every closed deal the store holds, typed as `CLOSED_DEAL_SCHEMA`."""
@@ -562,24 +520,14 @@ class HistoryStore:
             for row in outcomes.select(list(TASK_OUTCOME_SCHEMA)).iter_rows(named=True)
         ]
         with self._transaction() as db:
-            insert = (postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert)(
-                task_outcomes
+            return upsert(
+                db,
+                task_outcomes,
+                rows,
+                ["key"],
+                ["closed", "completed_on", "run_id"],
+                keep_known=["record_id", "owner_id"],
             )
-            upsert = insert.on_conflict_do_update(
-                index_elements=["key"],
-                set_={
-                    "record_id": func.coalesce(
-                        insert.excluded.record_id, task_outcomes.c.record_id
-                    ),
-                    "owner_id": func.coalesce(insert.excluded.owner_id, task_outcomes.c.owner_id),
-                    "closed": insert.excluded.closed,
-                    "completed_on": insert.excluded.completed_on,
-                    "run_id": insert.excluded.run_id,
-                },
-            )
-            for start in range(0, len(rows), SNAPSHOT_BATCH):
-                db.execute(upsert, rows[start : start + SNAPSHOT_BATCH])
-        return len(rows)
 
     def task_outcomes(self) -> pl.DataFrame:
         """Every task the store follows, typed as `TASK_OUTCOME_SCHEMA`."""
@@ -675,8 +623,7 @@ class HistoryStore:
         with self._transaction() as db:
             written = self._stage_entries(db, run_id, states)
             db.execute(delete(stage_pending).where(stage_pending.c.track.in_(tracks)))
-            for start in range(0, len(waiting), SNAPSHOT_BATCH):
-                db.execute(insert(stage_pending), waiting[start : start + SNAPSHOT_BATCH])
+            execute_batched(db, insert(stage_pending), waiting)
         return written
 
     def save_stage_entries(self, run_id: str, states: pl.DataFrame) -> int:
@@ -692,17 +639,8 @@ class HistoryStore:
             .select("account_id", "track", "stage", "entered_on")
             .iter_rows(named=True)
         ]
-        for start in range(0, len(entries), SNAPSHOT_BATCH):
-            db.execute(self._upsert_stage(db), entries[start : start + SNAPSHOT_BATCH])
-        return len(entries)
-
-    def _upsert_stage(self, db: Connection) -> Any:
-        insert = (postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert)(
-            stage_history
-        )
-        return insert.on_conflict_do_update(
-            index_elements=["account_id", "track", "entered_on"],
-            set_={"stage": insert.excluded.stage, "run_id": insert.excluded.run_id},
+        return upsert(
+            db, stage_history, entries, ["account_id", "track", "entered_on"], ["stage", "run_id"]
         )
 
 

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store.tables import crm_mirror
+from connector.store.upsert import upsert
 
 
 @dataclass(frozen=True)
@@ -82,12 +82,7 @@ def save_mirror(db: Connection, name: str, mirror: CrmMirror) -> None:
         "records": _parquet(mirror.records),
         "outside": _parquet(mirror.outside),
     }
-    insert = (postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert)(crm_mirror)
-    db.execute(
-        insert.values(name=name, **values).on_conflict_do_update(
-            index_elements=["name"], set_=values
-        )
-    )
+    upsert(db, crm_mirror, [{"name": name, **values}], ["name"], values)
 
 
 def save_watermark(db: Connection, name: str, watermark: datetime | None) -> None:

@@ -9,7 +9,6 @@ moving it, not by sleeping."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,19 +19,14 @@ from hubspot.crm.objects.models import (
     BatchInputSimplePublicObjectBatchInput,
     SimplePublicObjectBatchInput,
 )
-from polars.testing import assert_frame_equal
 
-from connector.config.load import load_config
-from connector.crm.hubspot.adapter import HubSpotAdapter
-from connector.extract import extract
 from connector.sandbox.clock import SandboxClock
 from connector.sandbox.demo import RunningSandbox, running_sandbox
-from connector.settings import Settings
 from connector.store import HistoryStore
 from tests.e2e.conftest import AS_OF, CUSTOMERS, hubspot_client
+from tests.e2e.mirror_reads import assert_same_frames, read_frames
 from tests.store.conftest import store  # noqa: F401  (the SQLite and PostgreSQL stores)
 
-FRAMES = ("accounts", "opportunities", "contacts", "meetings")
 SEEDED = datetime(2026, 11, 23, 6, tzinfo=UTC)
 
 
@@ -52,22 +46,6 @@ def portal(tmp_path: Path, project: Path, clock: SandboxClock) -> Iterator[Runni
         clock=clock,
     ) as running:
         yield running
-
-
-def read_frames(settings: Settings, mirror: HistoryStore | None) -> dict[str, pl.DataFrame]:
-    """Every mapped object as a run reads it: from the mirror and what changed, or (None)
-    in full without one."""
-    config = load_config(settings.mappings_dir, settings.playbooks_dir, "hubspot")
-    with closing(HubSpotAdapter(settings, config.mapping, mirror)) as crm:
-        records = extract(crm, config, settings, AS_OF).records
-    frames = {name: getattr(records, name) for name in FRAMES}
-    assert all(isinstance(frame, pl.DataFrame) for frame in frames.values())
-    return frames
-
-
-def assert_same_frames(left: dict[str, pl.DataFrame], right: dict[str, pl.DataFrame]) -> None:
-    for name in FRAMES:
-        assert_frame_equal(left[name], right[name])
 
 
 def at(clock: SandboxClock, minutes: float) -> None:

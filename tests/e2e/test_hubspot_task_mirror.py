@@ -22,25 +22,17 @@ from connector.checks import load_checked_config
 from connector.crm.hubspot.adapter import HubSpotAdapter
 from connector.crm.hubspot.task_mirror import mirror_name
 from connector.plan.state import Firings, TaskState
-from connector.replay import evaluate_inputs, read_live
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox
 from connector.settings import Settings
 from connector.store import HistoryStore
+from tests.e2e import mirror_reads
 from tests.e2e.conftest import AS_OF, hubspot_client
+from tests.e2e.mirror_reads import firings_of, tasks_created_and_mirrored
 from tests.store.conftest import store  # noqa: F401  (the SQLite and PostgreSQL stores)
 
 Change = Callable[[RunningSandbox], None]
 KEY = "cs_action_key"
-
-
-def firings_of(settings: Settings, history: HistoryStore) -> Firings:
-    """The demo company's evaluation, as far as the tasks a run asks about go."""
-    config = load_checked_config(settings)
-    with closing(HubSpotAdapter(settings, config.mapping)) as crm:
-        inputs = read_live(crm, history, [config], settings, AS_OF)
-    evaluated = evaluate_inputs(config, inputs, settings)
-    return Firings.of(evaluated.evaluation, evaluated.config)
 
 
 def task_state(settings: Settings, ledger: HistoryStore, wanted: Firings) -> TaskState:
@@ -62,8 +54,7 @@ def ids_read(sandbox: RunningSandbox) -> int:
 
 def comparable(state: TaskState) -> TaskState:
     """Search and the mirror list the recent tasks in their own order; a plan relies on none."""
-    recent = tuple(sorted(state.recent, key=lambda task: int(task.record_id)))
-    return TaskState(state.existing, recent, state.rule_ids, state.closed_since)
+    return mirror_reads.comparable(state, lambda task: int(task.record_id))
 
 
 @pytest.fixture
@@ -71,10 +62,7 @@ def wanted(hubspot: RunningSandbox, store: HistoryStore) -> Firings:  # noqa: F8
     """After a real run created the demo company's tasks, its firings, with the ledger in
     `store` knowing them and the mirror of the keyed tasks read in full once (and once more,
     incrementally)."""
-    run_sync(hubspot.settings, dry_run=False)
-    firings = firings_of(hubspot.settings, store)
-    task_state(hubspot.settings, store, firings)
-    task_state(hubspot.settings, store, firings)
+    firings = tasks_created_and_mirrored(hubspot.settings, store, task_state)
     hubspot.portal.reset_log()
     return firings
 

@@ -13,43 +13,31 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from connector.config.load import load_config
-from connector.crm.salesforce.adapter import SalesforceAdapter
 from connector.crm.salesforce.incremental import STAMP
 from connector.errors import CrmError
-from connector.extract import extract
 from connector.run import run_sync
 from connector.sandbox.clock import SandboxClock
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.sandbox.salesforce.schema import DEFAULT_SCHEMA
 from connector.settings import Settings
 from connector.store import HistoryStore
+from tests.e2e import mirror_reads
 from tests.e2e.conftest import AS_OF, CUSTOMERS, salesforce_client
+from tests.e2e.mirror_reads import assert_same_frames
 from tests.store.conftest import store  # noqa: F401  (the SQLite and PostgreSQL stores)
 
-FRAMES = ("accounts", "opportunities", "contacts", "meetings")
 MALFORMED = [{"message": "unexpected token", "errorCode": "MALFORMED_QUERY"}]
 
 
 def read_frames(
     settings: Settings, mirror: HistoryStore | None, *, dated: bool = False
 ) -> dict[str, pl.DataFrame]:
-    """Every mapped object as a run reads it: from the mirror and what changed, or (None) in
-    full without one. As in production, relative dates in filters count from the org's
-    today unless `dated` (the sandbox's AS_OF_DATE then dates them)."""
+    """Every mapped object as a run reads it (`mirror_reads.read_frames`). As in
+    production, relative dates in filters count from the org's today unless `dated` (the
+    sandbox's AS_OF_DATE then dates them)."""
     if not dated:
         settings = settings.model_copy(update={"as_of_date": None})
-    config = load_config(settings.mappings_dir, settings.playbooks_dir, "salesforce")
-    with closing(SalesforceAdapter(settings, config.mapping, mirror)) as crm:
-        records = extract(crm, config, settings, AS_OF).records
-    frames = {name: getattr(records, name) for name in FRAMES}
-    assert all(isinstance(frame, pl.DataFrame) for frame in frames.values())
-    return frames
-
-
-def assert_same_frames(left: dict[str, pl.DataFrame], right: dict[str, pl.DataFrame]) -> None:
-    for name in FRAMES:
-        assert_frame_equal(left[name], right[name])
+    return mirror_reads.read_frames(settings, mirror)
 
 
 @pytest.fixture

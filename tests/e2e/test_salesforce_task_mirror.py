@@ -19,24 +19,16 @@ from connector.crm.protocol import FieldChange, FieldUpdate, TaskIntent
 from connector.crm.salesforce.adapter import SalesforceAdapter
 from connector.crm.salesforce.task_mirror import mirror_name
 from connector.plan.state import Firings, TaskState
-from connector.replay import evaluate_inputs, read_live
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox
 from connector.settings import Settings
 from connector.store import HistoryStore
+from tests.e2e import mirror_reads
 from tests.e2e.conftest import AS_OF, salesforce_client
+from tests.e2e.mirror_reads import firings_of, tasks_created_and_mirrored
 from tests.store.conftest import store  # noqa: F401  (the SQLite and PostgreSQL stores)
 
 Change = Callable[[Salesforce, RunningSandbox], None]
-
-
-def firings_of(settings: Settings, history: HistoryStore) -> Firings:
-    """The demo company's evaluation, as far as the tasks a run asks about go."""
-    config = load_checked_config(settings)
-    with closing(SalesforceAdapter(settings, config.mapping)) as crm:
-        inputs = read_live(crm, history, [config], settings, AS_OF)
-    evaluated = evaluate_inputs(config, inputs, settings)
-    return Firings.of(evaluated.evaluation, evaluated.config)
 
 
 def task_state(settings: Settings, mirror: HistoryStore | None, wanted: Firings) -> TaskState:
@@ -50,18 +42,14 @@ def task_state(settings: Settings, mirror: HistoryStore | None, wanted: Firings)
 
 def comparable(state: TaskState) -> TaskState:
     """Salesforce returns the recent tasks in no particular order; a plan does not rely on one."""
-    recent = tuple(sorted(state.recent, key=lambda task: task.record_id))
-    return TaskState(state.existing, recent, state.rule_ids, state.closed_since)
+    return mirror_reads.comparable(state, lambda task: task.record_id)
 
 
 @pytest.fixture
 def wanted(sandbox: RunningSandbox, store: HistoryStore) -> Firings:  # noqa: F811
     """After a real run created the demo company's tasks, its firings, with the mirror of
     its keyed tasks read in full once (and once more, incrementally)."""
-    run_sync(sandbox.settings, dry_run=False)
-    firings = firings_of(sandbox.settings, store)
-    task_state(sandbox.settings, store, firings)
-    task_state(sandbox.settings, store, firings)
+    firings = tasks_created_and_mirrored(sandbox.settings, store, task_state)
     sandbox.org.reset_calls()
     return firings
 

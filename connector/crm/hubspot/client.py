@@ -273,6 +273,18 @@ class HubSpotClient:
         """Every object, a page of 100 per call, with only these properties, as the JSON the
         `SimplePublicObjectWithAssociations` model describes: building the models (their
         timestamps through dateutil) costs more CPU than the whole rest of a run."""
+        return self._object_pages(object_type, properties, associations, archived=False)
+
+    def _object_pages(
+        self,
+        object_type: str,
+        properties: Sequence[str],
+        associations: Sequence[str] = (),
+        *,
+        archived: bool,
+    ) -> Iterator[dict[str, Any]]:
+        """Every object (live or in the recycle bin) as raw JSON, a page of 100 per call,
+        following the `after` cursor until a page has none."""
         after = None
         while True:
             page = self._call(
@@ -282,7 +294,7 @@ class HubSpotClient:
                 after=after,
                 properties=list(properties),
                 associations=list(associations) or None,
-                archived=False,
+                archived=archived,
                 _preload_content=False,
             )
             yield from page["results"]
@@ -338,26 +350,11 @@ class HubSpotClient:
     def archived_ids(self, object_type: str, since: datetime) -> list[str]:
         """The ids of the objects deleted at or after `since`: the recycle bin lists every
         one deleted in the last 90 days, a page of 100 a call."""
-        ids: list[str] = []
-        after = None
-        while True:
-            page = self._call(
-                self._objects.get_page_with_http_info,
-                object_type,
-                limit=PAGE_LIMIT,
-                after=after,
-                properties=[RECORD_ID],
-                archived=True,
-                _preload_content=False,
-            )
-            ids += [
-                str(record["id"])
-                for record in page["results"]
-                if parse_datetime(record["archivedAt"]) >= since
-            ]
-            after = (page.get("paging") or {}).get("next", {}).get("after")
-            if after is None:
-                return ids
+        return [
+            str(record["id"])
+            for record in self._object_pages(object_type, [RECORD_ID], archived=True)
+            if parse_datetime(record["archivedAt"]) >= since
+        ]
 
     def read_by_id(self, object_type: str, ids: Sequence[str], properties: Sequence[str]) -> Any:
         """Objects by id, 100 a call; ids HubSpot does not have are left out."""

@@ -31,10 +31,11 @@ import polars as pl
 from hubspot.crm.objects.models import Filter
 
 from connector.config.mapping import TaskMapping
+from connector.crm import mirror_refresh
 from connector.crm.hubspot.client import HubSpotClient
 from connector.crm.hubspot.incremental import ID
-from connector.logs import event
-from connector.store import CrmMirror, HistoryStore, ReadPolicy, full_read_reason
+from connector.crm.mirror_refresh import MirrorReads
+from connector.store import CrmMirror, HistoryStore, ReadPolicy
 
 log = logging.getLogger("connector.crm.hubspot")
 
@@ -63,15 +64,31 @@ def refreshed(
 ) -> pl.DataFrame:
     """The keyed tasks as HubSpot's search shows them now (COLUMNS, all text); the mirror
     is saved once read."""
-    name = mirror_name(tasks)
-    mirror = store.crm_mirror(name)
     started = client.server_time or now  # by HubSpot's clock, before this read
-    reason = _full_read_reason(tasks, mirror, policy, now)
-    if mirror is None or reason is not None:
-        event(log, "full read", object=name, reason=reason)
-        records = _search(client, tasks, None)
-        store.save_crm_mirror(name, CrmMirror(_fingerprint(tasks), started, now, records, _none()))
-        return records
+
+    def read_all() -> CrmMirror:
+        return CrmMirror(_fingerprint(tasks), started, now, _search(client, tasks, None), _none())
+
+    reads = MirrorReads(
+        mirror_name(tasks),
+        _fingerprint(tasks),
+        read_all,
+        lambda mirror: _read_changes(client, tasks, mirror, policy, started),
+        changed="the task object or key property changed",
+        empty="its last read has no watermark",
+    )
+    return mirror_refresh.refreshed(store, reads, policy, now, log)
+
+
+def _read_changes(
+    client: HubSpotClient,
+    tasks: TaskMapping,
+    mirror: CrmMirror,
+    policy: ReadPolicy,
+    started: datetime,
+) -> CrmMirror:
+    """The mirror with the keyed tasks searched as changed since its watermark, less those
+    in the recycle bin since."""
     assert mirror.watermark is not None  # a mirror without one is read in full
     since = mirror.watermark - policy.overlap
     changed = _search(client, tasks, since)
@@ -79,27 +96,7 @@ def refreshed(
     kept = mirror.records.filter(~pl.col(ID).is_in([*gone, *changed[ID]]))
     records = pl.concat([kept, changed]).sort(pl.col(ID).cast(pl.Int64))
     watermark = max(mirror.watermark, started)
-    if not records.equals(mirror.records):
-        fresh = CrmMirror(mirror.fingerprint, watermark, mirror.full_read_at, records, _none())
-        store.save_crm_mirror(name, fresh)
-        return records
-    if watermark != mirror.watermark:
-        store.save_crm_watermark(name, watermark)
-    return mirror.records
-
-
-def _full_read_reason(
-    tasks: TaskMapping, mirror: CrmMirror | None, policy: ReadPolicy, now: datetime
-) -> str | None:
-    return full_read_reason(
-        mirror,
-        _fingerprint(tasks),
-        policy,
-        now,
-        what="the keyed tasks",
-        changed="the task object or key property changed",
-        empty="its last read has no watermark",
-    )
+    return CrmMirror(mirror.fingerprint, watermark, mirror.full_read_at, records, _none())
 
 
 def _search(client: HubSpotClient, tasks: TaskMapping, since: datetime | None) -> pl.DataFrame:

@@ -33,13 +33,14 @@ from datetime import UTC, date, datetime, time, tzinfo
 import polars as pl
 
 from connector.config.mapping import TaskMapping
+from connector.crm import mirror_refresh
+from connector.crm.mirror_refresh import MirrorReads
 from connector.crm.protocol import KEY_SEPARATOR, ExistingTask
 from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.describe import FieldInfo, frame_from_records
 from connector.crm.salesforce.incremental import ID, STAMP
 from connector.crm.salesforce.read import date_in
-from connector.logs import event
-from connector.store import CrmMirror, HistoryStore, ReadPolicy, full_read_reason
+from connector.store import CrmMirror, HistoryStore, ReadPolicy
 
 log = logging.getLogger("connector.crm.salesforce")
 
@@ -93,39 +94,24 @@ def refreshed(
     now: datetime,
 ) -> pl.DataFrame:
     """The keyed tasks as Salesforce holds them now; the mirror is saved once read."""
-    name = mirror_name(tasks)
-    mirror = store.crm_mirror(name)
-    reason = _full_read_reason(tasks, mirror, policy, now)
     started = client.server_time  # by Salesforce's clock, before this read's query
-    if mirror is None or reason is not None:
-        event(log, "full read", object=name, reason=reason)
+
+    def read_all() -> CrmMirror:
         columns = _columns(tasks)
         records = frame_from_records(client.query(_soql(tasks, columns, "")), columns)
-        fresh = CrmMirror(
+        return CrmMirror(
             _fingerprint(tasks), _newest(_stamps(records), started), now, records, _no_outside()
         )
-        store.save_crm_mirror(name, fresh)
-        return records
-    updated = _read_changes(client, tasks, mirror, policy, started)
-    if updated.records is not mirror.records:
-        store.save_crm_mirror(name, updated)
-    elif updated.watermark != mirror.watermark:
-        store.save_crm_watermark(name, updated.watermark)
-    return updated.records
 
-
-def _full_read_reason(
-    tasks: TaskMapping, mirror: CrmMirror | None, policy: ReadPolicy, now: datetime
-) -> str | None:
-    return full_read_reason(
-        mirror,
+    reads = MirrorReads(
+        mirror_name(tasks),
         _fingerprint(tasks),
-        policy,
-        now,
-        what="the keyed tasks",
+        read_all,
+        lambda mirror: _read_changes(client, tasks, mirror, policy, started),
         changed="the task object or key field changed",
         empty="its last read found no keyed task",
     )
+    return mirror_refresh.refreshed(store, reads, policy, now, log)
 
 
 def _read_changes(
