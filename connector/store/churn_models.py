@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from connector.store.tables import account_snapshots, churn_models
+from connector.store.upsert import dialect_insert
 
 
 def load_churn_model(db: Connection, trained_on: date, fingerprint: str) -> dict[str, Any] | None:
@@ -26,7 +26,7 @@ def save_churn_model(
 ) -> None:
     """Kept once per day and fingerprint: a replica that fitted the same model too finds
     it there and leaves it."""
-    insert = (postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert)(churn_models)
+    insert = dialect_insert(db, churn_models)
     row = {
         "trained_on": trained_on,
         "fingerprint": fingerprint,

@@ -27,12 +27,17 @@ def upsert(
     """Insert `rows`; a row whose `keys` exist takes the new `update` columns, and the new
     `keep_known` columns unless they are null (then the stored value stays). Returns the
     rows written; `rows` may be a generator, read one batch at a time."""
-    insert = (postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert)(table)
+    insert = dialect_insert(db, table)
     changes: dict[str, Any] = {name: insert.excluded[name] for name in update}
     changes |= {name: func.coalesce(insert.excluded[name], table.c[name]) for name in keep_known}
     return execute_batched(
         db, insert.on_conflict_do_update(index_elements=list(keys), set_=changes), rows
     )
+
+
+def dialect_insert(db: Connection, table: Table) -> Any:
+    """The dialect's INSERT, which can yield to or update a row saved meanwhile (ON CONFLICT)."""
+    return (postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def execute_batched(

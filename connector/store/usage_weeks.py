@@ -18,15 +18,14 @@ import hashlib
 import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, delete, select
 
 from connector.store.history import HistoryStore
 from connector.store.mirror import CrmMirror, ReadPolicy, full_read_reason
 from connector.store.tables import usage_mirror, usage_weeks
+from connector.store.upsert import upsert
 
 WEEK = "week_start"  # the weekly frame's week column (connector.usage.rows.WEEK)
 NAME = "weekly"
@@ -160,11 +159,9 @@ def save_usage_weeks(store: HistoryStore, update_: UsageWeeksUpdate) -> int:
                 for w in changed
                 for n, blob in [weeks[w]]
             ]
-            upsert = _insert(db, usage_weeks)
-            columns = {name: upsert.excluded[name] for name in ("digest", "row_count", "rows")}
-            db.execute(
-                upsert.on_conflict_do_update(index_elements=["week_start"], set_=columns), rows
-            )
+            # an upsert, not an insert: a dry run saving beside a run (neither holds the
+            # other's lock) may have written the same week meanwhile
+            upsert(db, usage_weeks, rows, ["week_start"], ["digest", "row_count", "rows"])
         _save_state(db, update_)
     return len(changed)
 
@@ -181,14 +178,7 @@ def _save_state(db: Connection, update_: UsageWeeksUpdate) -> None:
         "covers_from": update_.covers_from,
         "final_before": update_.final_before,
     }
-    upsert = _insert(db, usage_mirror).values(name=NAME, **values)
-    db.execute(upsert.on_conflict_do_update(index_elements=["name"], set_=values))
-
-
-def _insert(db: Connection, table: Table) -> Any:
-    """An INSERT that can yield to a row another run saved meanwhile (a dry run beside a
-    run: neither holds the other's lock)."""
-    return (postgresql.insert if db.dialect.name == "postgresql" else sqlite.insert)(table)
+    upsert(db, usage_mirror, [{"name": NAME, **values}], ["name"], values)
 
 
 def _parquet(frame: pl.DataFrame) -> bytes:
