@@ -177,6 +177,9 @@ class HubSpotClient:
             except API_EXCEPTIONS as exc:
                 self._observe(dict(exc.headers or {}))
                 raise
+            except Exception:  # a timeout or a dropped connection: out of flight all the same
+                self.limiter.observe({})
+                raise
             if isinstance(answer, tuple):  # a model, its status and the headers
                 data, _status, headers = answer
                 self._observe(dict(headers or {}))
@@ -340,12 +343,16 @@ class HubSpotClient:
             above = str(page["results"][-1]["id"])
 
     def _search_raw(self, object_type: str, body: PublicObjectSearchRequest) -> Any:
+        return self._searched(object_type, body, _preload_content=False)
+
+    def _searched(self, object_type: str, body: PublicObjectSearchRequest, **options: Any) -> Any:
+        """One search call, paced by the search API's own per-second limit and counted
+        from its answer — an error is an answer too, so a failed search frees its place."""
         self._usage.count(calls=0, waited=self._search_limiter.acquire())
-        page = self._call(
-            self._search.do_search_with_http_info, object_type, body, _preload_content=False
-        )
-        self._search_limiter.observe({})  # count it from its answer
-        return page
+        try:
+            return self._call(self._search.do_search_with_http_info, object_type, body, **options)
+        finally:
+            self._search_limiter.observe({})
 
     def archived_ids(self, object_type: str, since: datetime) -> list[str]:
         """The ids of the objects deleted at or after `since`: the recycle bin lists every
@@ -387,9 +394,7 @@ class HubSpotClient:
                 after=after,
                 sorts=[RECORD_ID],
             )
-            self._usage.count(calls=0, waited=self._search_limiter.acquire())
-            page = self._call(self._search.do_search_with_http_info, object_type, body)
-            self._search_limiter.observe({})  # count it from its answer
+            page = self._searched(object_type, body)
             yield from page.results
             served += len(page.results)
             after = _next_after(page)
@@ -403,10 +408,7 @@ class HubSpotClient:
         body = PublicObjectSearchRequest(
             filter_groups=groups, properties=[RECORD_ID], limit=1, sorts=[]
         )
-        self._usage.count(calls=0, waited=self._search_limiter.acquire())
-        page = self._call(self._search.do_search_with_http_info, object_type, body)
-        self._search_limiter.observe({})
-        return int(page.total)
+        return int(self._searched(object_type, body).total)
 
     def associated_ids(
         self, from_type: str, to_type: str, ids: Sequence[str], per_call: int = BATCH_LIMIT

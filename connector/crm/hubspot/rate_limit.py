@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+
+UNANSWERED_AFTER = 120.0  # seconds: past every timeout, a request still out was lost
+IN_FLIGHT_POLL = 0.05  # seconds between looks while a full window waits for an answer
 
 
 @dataclass
@@ -24,6 +27,7 @@ class RateLimiter:
     sleep: Callable[[float], None] = time.sleep
     _sent: deque[float] = field(default_factory=deque)
     _paused_until: float = 0.0
+    _unanswered: Counter[float] = field(default_factory=Counter)  # send times still out
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _mine: threading.local = field(default_factory=threading.local)  # this thread's last send
 
@@ -33,17 +37,29 @@ class RateLimiter:
         while True:
             with self._lock:
                 now = self.clock()
-                while self._sent and self._sent[0] <= now - self.interval_seconds:
-                    self._sent.popleft()
+                self._expire(now)
                 wait = self._paused_until - now
                 if wait <= 0 and len(self._sent) >= self.max_requests:
-                    wait = self._sent[0] + self.interval_seconds - now
+                    wait = max(self._sent[0] + self.interval_seconds - now, IN_FLIGHT_POLL)
                 if wait <= 0:
                     self._sent.append(now)
+                    self._unanswered[now] += 1
                     self._mine.sent = now
                     return waited
             self.sleep(wait)
             waited += wait
+
+    def _expire(self, now: float) -> None:
+        """Requests leave the window `interval_seconds` after they were counted — but one
+        not answered yet may be counted by HubSpot any moment (a search can take longer
+        than its one-second window), so it keeps its place until its answer restamps it,
+        or until it has been out longer than any request waits for its answer."""
+        while self._sent and self._sent[0] <= now - self.interval_seconds:
+            oldest = self._sent[0]
+            if self._unanswered[oldest] and oldest > now - UNANSWERED_AFTER:
+                return
+            self._sent.popleft()
+            self._unanswered.pop(oldest, None)
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Adopt the server's window; when it says none is left, wait for a free slot."""
@@ -68,6 +84,10 @@ class RateLimiter:
         if sent is None:  # sent without `acquire` on this thread: the latest request
             self._sent[-1] = self.clock()
             return
+        if self._unanswered[sent] > 1:
+            self._unanswered[sent] -= 1
+        else:
+            self._unanswered.pop(sent, None)
         if sent not in self._sent:  # already out of the window
             return
         self._sent.remove(sent)
