@@ -1,7 +1,9 @@
 """Whole runs against the HubSpot sandbox at its latency, beside the portal's rate-limit floor.
 
 Run: `.venv/bin/python -m benchmarks.hubspot_incremental --customers 30000`. Seeds the demo
-company (companies, their contacts, deals, meetings and usage) and runs three times: the
+company (companies, their contacts, deals, meetings and usage), filled up to issue #13's shape
+(5 contacts, 3 deals and 2 meetings per customer company, 8 weeks of usage; `--no-fill`
+keeps the demo company as it is), and runs three times: the
 first run (reads everything, fills the mirror, writes every score and task), a second (the
 first run's own writes moved hs_lastmodifieddate on every company it scored), and an
 unchanged rerun, an hour apart by the portal's clock. Emails and the daily task limit are
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -26,17 +30,20 @@ from pathlib import Path
 from connector.run import run_sync
 from connector.sandbox.clock import SandboxClock
 from connector.sandbox.demo import running_sandbox
-from connector.sandbox.hubspot import ApiCall
+from connector.sandbox.demo_company import CONTACT_NAMES, SURNAMES
+from connector.sandbox.hubspot import ApiCall, HubSpotPortal
 
 AS_OF = date(2026, 11, 23)
 SEEDED = datetime(2026, 11, 22, 6, tzinfo=UTC)  # by the portal's clock, a day before the runs
 SEARCHES_PER_SECOND = 4
+SHAPE = {"contacts": 5, "deals": 3, "meetings": 2}  # per customer company, as issue #13
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=30_000)
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per answer")
+    parser.add_argument("--no-fill", action="store_true", help="the demo company's own shape")
     args = parser.parse_args()
     print(
         "| customers | run | API calls | record reads | task lookups | writes | searches "
@@ -58,7 +65,19 @@ def main() -> None:
         settings = sandbox.settings.model_copy(
             update={"smtp_host": None, "tasks_per_owner_per_day": 0}
         )
+        if not args.no_fill:
+            started = time.perf_counter()
+            added = fill_to_shape(sandbox.portal)
+            print(
+                f"(filled {added:,} records in {time.perf_counter() - started:.0f} s)",
+                file=sys.stderr,
+            )
         window, interval_ms = sandbox.portal.rate_limit
+        print(
+            f"(the portal allows {window} requests per {interval_ms / 1000:g} s and "
+            f"{SEARCHES_PER_SECOND} searches a second; {os.cpu_count()} CPUs)",
+            file=sys.stderr,
+        )
         for hour, label in enumerate(("first", "second", "unchanged")):
             clock.set(SEEDED + timedelta(days=1, hours=hour))  # a run an hour
             sandbox.portal.reset_log()
@@ -78,6 +97,70 @@ def main() -> None:
                 f"{os.getloadavg()[0]:.1f} |",
                 flush=True,
             )
+
+
+def fill_to_shape(portal: HubSpotPortal) -> int:
+    """Add contacts, deals (closed lost, long ago) and meetings until every customer company
+    has the issue's shape; the records added."""
+    rng = random.Random(13)
+    customers = [
+        c
+        for c in portal.records("companies")
+        if c["properties"].get("lifecyclestage") == "customer"
+    ]
+    have: dict[str, Counter[str]] = {}
+    for kind in SHAPE:
+        have[kind] = Counter(
+            company
+            for record in portal.records(kind)
+            for company in record["associations"].get("companies", ())
+        )
+    added = 0
+    for company in customers:
+        owner = company["properties"].get("hubspot_owner_id")
+        owned = {"hubspot_owner_id": owner} if owner else {}  # deals and meetings have one
+        for kind, wanted in SHAPE.items():
+            for index in range(have[kind][company["id"]], wanted):
+                portal.insert(
+                    kind,
+                    {
+                        **_filler(kind, company["id"], index, rng),
+                        **(owned if kind != "contacts" else {}),
+                    },
+                    [("companies", company["id"])],
+                )
+                added += 1
+    return added
+
+
+def _filler(kind: str, company: str, index: int, rng: random.Random) -> dict[str, str]:
+    if kind == "contacts":
+        first, last = rng.choice(CONTACT_NAMES), rng.choice(SURNAMES)
+        return {
+            "firstname": first,
+            "lastname": last,
+            "email": f"{first.lower()}.{index}@c{company}.example",
+            "jobtitle": "User",
+            "cs_role": "User",
+        }
+    when = datetime.combine(AS_OF - timedelta(days=rng.randint(200, 700)), datetime.min.time(), UTC)
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    if kind == "deals":
+        return {
+            "dealname": f"Services {index}",
+            "dealtype": "newbusiness",
+            "dealstage": "closedlost",
+            "amount": "1000",
+            "closedate": stamp,
+            "pipeline": "default",
+        }
+    return {
+        "hs_meeting_title": "Check-in",
+        "hs_timestamp": stamp,
+        "hs_meeting_start_time": stamp,
+        "hs_meeting_end_time": stamp,
+        "hs_meeting_outcome": "COMPLETED",
+    }
 
 
 def _kind(call: ApiCall) -> str:

@@ -116,8 +116,7 @@ def main() -> None:
                     "http_timeout_seconds": 300,
                 }
             )
-            # an org with 100,000 accounts has far more than the sandbox's 15,000 calls a day;
-            # the worker's budget guard also counts the emails this run does not send
+            # an org with 100,000 accounts has far more than the sandbox's 15,000 calls a day
             sandbox.org.set_remaining_api_calls(max(15_000, args.accounts * 2))
             workdir = Path(state) / "worker"
             workdir.mkdir()

@@ -31,6 +31,7 @@ from connector.engine.health import (
 from connector.extract import Extracted
 from connector.frame.deals import closed_deals
 from connector.logs import RUN_ID, event
+from connector.messages.delivery import emails_to_send
 from connector.plan import budget
 from connector.plan.apply import ApplyReport, apply_plan
 from connector.plan.build import MessageLedger, plan_from
@@ -245,7 +246,8 @@ def _sync(
             )
         if not summary.dry_run:
             summary.phase = "write"
-            writes = budget.write_calls(plan, crm.max_write_batch)
+            sendable = emails_to_send(settings, store, len(plan.emails), as_of)
+            writes = budget.write_calls(plan, crm, sendable)
             budget.guard(crm.usage, "writes", writes, settings.api_budget_share)
             report = ApplyReport()
             try:

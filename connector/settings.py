@@ -101,7 +101,11 @@ class Settings(BaseSettings):
         description="More Salesforce records than this to write go in a Bulk API 2.0 job",
     )
     crm_concurrency: int = Field(
-        default=4, ge=1, le=16, description="CRM queries read at once (a page each in flight)"
+        default=4,
+        ge=1,
+        le=16,
+        description="CRM queries read at once (a page each in flight); on HubSpot also the "
+        "batch writes in flight",
     )
 
     slack_webhook_url: SecretStr | None = Field(

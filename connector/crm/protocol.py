@@ -152,6 +152,11 @@ class CrmAdapter(Protocol):
     usage: ApiUsage
     max_write_batch: int  # records per update or create call, the platform's maximum
 
+    def write_calls(self, records: int) -> int:
+        """The calls writing `records` records (updates, or tasks) will take: what the API
+        budget guard expects the writes to spend."""
+        ...
+
     def check_mapping(self, mapping: Mapping) -> list[MappingProblem]:
         """Every mapped field exists and every result field is writable."""
         ...

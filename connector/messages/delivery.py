@@ -119,11 +119,8 @@ def send_emails(
         _write_logs(crm, pending, report)
         return report
     pending += [skipped_log(s, day) for s in skipped]
-    room = settings.email_daily_cap - store.messages_sent_since(
-        datetime.combine(day, time.min, UTC), "email"
-    )
     resumed_first = sorted(emails, key=lambda email: not email.logged)
-    batch = resumed_first[: max(0, min(settings.email_run_cap, room))]
+    batch = resumed_first[: emails_to_send(settings, store, len(emails), day) or 0]
     if batch:
         with SmtpSender(settings) as smtp:  # connect first: an outage sends and logs nothing
 
@@ -145,6 +142,18 @@ def send_emails(
     _write_logs(crm, pending, report)
     report.over_cap = len(emails) - len(batch)
     return report
+
+
+def emails_to_send(settings: Settings, store: HistoryStore, count: int, day: date) -> int | None:
+    """How many of `count` emails `send_emails` sends on `day`: as many as the run's and the
+    day's caps leave room for; None without an SMTP relay (emails are only planned, and the
+    skipped ones are not logged either)."""
+    if settings.smtp_host is None:
+        return None
+    room = settings.email_daily_cap - store.messages_sent_since(
+        datetime.combine(day, time.min, UTC), "email"
+    )
+    return max(0, min(count, settings.email_run_cap, room))
 
 
 def _write_logs(crm: CrmAdapter, intents: list[TaskIntent], report: DeliveryReport) -> set[str]:

@@ -1,12 +1,12 @@
 """The API budget guard: stop before a phase that would take the org past this worker's share
 of its daily API allowance (`API_BUDGET_SHARE`), instead of being refused halfway through.
 
-A run spends in two phases: reads (a call per query page) and writes (a call per batch, and
-per email). Before each, what it will spend is estimated from counts and compared with what
-the org has used, as the CRM reports on every answer (Salesforce's `Sforce-Limit-Info`,
-HubSpot's `X-HubSpot-RateLimit-Daily*`). A stop between phases leaves nothing half done: the
-next run reads again and writes what is still missing — every write is idempotent — so it
-finishes the work.
+A run spends in two phases: reads (a call per query page) and writes (a call per batch or a
+bulk job's few, and two per email sent). Before each, what it will spend is estimated from
+counts and compared with what the org has used, as the CRM reports on every answer
+(Salesforce's `Sforce-Limit-Info`, HubSpot's `X-HubSpot-RateLimit-Daily*`). A stop between
+phases leaves nothing half done: the next run reads again and writes what is still missing —
+every write is idempotent — so it finishes the work.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from connector.crm.protocol import ApiUsage
 from connector.errors import ApiBudgetShareReached
@@ -57,12 +57,21 @@ def read_calls(previous_summary: Mapping[str, Any] | None, queries: int) -> int:
     return max(queries, previous if isinstance(previous, int) else 0)
 
 
-def write_calls(plan: Plan, max_batch: int) -> int:
-    """The writes' cost: a call per batch of updates and of tasks, and per email and log."""
+class WriteCosts(Protocol):
+    """What a CRM adapter says its writes cost (`CrmAdapter.write_calls`)."""
+
+    def write_calls(self, records: int) -> int: ...
+
+
+def write_calls(plan: Plan, crm: WriteCosts, sendable: int | None) -> int:
+    """The writes' cost: what the CRM says writing the updates and the tasks takes (a call
+    per batch, or a bulk job), two calls per email that will really be sent (`sendable`,
+    from `emails_to_send`; None without an SMTP relay: none is sent, and the skipped ones
+    are not logged), and the logs written without a send."""
+    logs = len(plan.emails_settled) + (0 if sendable is None else len(plan.emails_skipped))
     return (
-        math.ceil(len(plan.updates) / max_batch)
-        + math.ceil(len(plan.tasks) / max_batch)
-        + CALLS_PER_EMAIL * len(plan.emails)
-        + len(plan.emails_skipped)
-        + len(plan.emails_settled)
+        crm.write_calls(len(plan.updates))
+        + crm.write_calls(len(plan.tasks))
+        + CALLS_PER_EMAIL * (sendable or 0)
+        + crm.write_calls(logs)
     )

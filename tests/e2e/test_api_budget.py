@@ -17,7 +17,14 @@ from connector.run import run_sync
 from connector.sandbox.demo import HUBSPOT_TOKEN, RunningSandbox, running_sandbox
 from connector.settings import CrmName
 from connector.store import HistoryStore, RunRecord
-from tests.e2e.conftest import AS_OF, CUSTOMERS, SandboxCrm, cli_env, sandbox_crm
+from tests.e2e.conftest import (
+    AS_OF,
+    CUSTOMERS,
+    SandboxCrm,
+    cli_env,
+    sandbox_crm,
+    without_email,
+)
 
 
 def test_a_run_over_its_share_stops_before_reading_and_exits_6(crm: SandboxCrm) -> None:
@@ -103,3 +110,33 @@ def _end_state(crm: SandboxCrm) -> tuple[list[Any], list[Any]]:
         for t in crm.tasks()
     )
     return accounts, tasks
+
+
+def test_emails_that_will_not_be_sent_cost_the_writes_nothing(
+    tmp_path: Path, project: Path, crm_name: CrmName
+) -> None:
+    """Without an SMTP relay the plan's emails are not sent: room for the reads and the
+    writes themselves is enough, where two calls an email would have stopped the run."""
+    with _sandbox(tmp_path / "unconstrained", project, crm_name) as free:
+        settings = without_email(free.settings)
+        free_crm = sandbox_crm(free)
+        outcome = run_sync(settings, dry_run=False)
+        writes = free_crm.write_calls()
+        expected = _end_state(free_crm)
+    planned_emails = len(outcome.plan.emails)
+    assert outcome.summary.emails_not_configured == planned_emails >= 8
+    with _sandbox(tmp_path / "guarded", project, crm_name) as guarded:
+        crm = sandbox_crm(guarded)
+        settings = without_email(guarded.settings).model_copy(update={"api_budget_share": 1.0})
+        run_sync(settings, dry_run=True)  # the first reads fill the mirror
+        preview = run_sync(settings, dry_run=True).summary  # reads as the run will make them
+        slack = 8  # fewer than the 2 calls an email the estimate counted before
+        assert slack < 2 * planned_emails
+        _leave_remaining(guarded, preview.crm_api.calls + writes + slack)
+        crm.reset_calls()
+
+        run_sync(settings, dry_run=False)
+
+        assert crm.budget_refusals() == 0
+        assert crm.write_calls() == writes
+        assert _end_state(crm) == expected

@@ -117,8 +117,10 @@ def test_a_lost_create_answer_is_reported_unknown_and_reconciled_by_association(
 
     first = run_sync(settings, dry_run=False)
     unknown = [f for f in first.summary.failures if f.code == "OUTCOME_UNKNOWN"]
-    assert len(unknown) == BATCH_LIMIT  # the dropped batch is reported, not counted as created
-    assert first.summary.tasks_created == RULE_TASKS_WANTED - BATCH_LIMIT
+    # the dropped batch is reported, not counted as created; the batches go side by side, so
+    # it is whichever reached HubSpot first: a full one or the last
+    assert len(unknown) in (BATCH_LIMIT, RULE_TASKS_WANTED % BATCH_LIMIT)
+    assert first.summary.tasks_created == RULE_TASKS_WANTED - len(unknown)
 
     hubspot.portal.reset_log()
     second = run_sync(settings, dry_run=False)
@@ -222,7 +224,7 @@ def test_a_lost_store_and_a_lagging_search_index_make_no_second_task_or_email(
 def test_a_lost_create_answer_a_lost_store_and_a_lagging_index_leave_each_task_once(
     hubspot: RunningSandbox, tmp_path: Path
 ) -> None:
-    """A run's first batch create committed but its answer was lost (as when the process dies
+    """A run's batch create committed but its answer was lost (as when the process dies
     mid-call), the store that knew of the intent is gone, and search lags: the next run finds
     those tasks through the association read and creates none of them again."""
     hubspot.portal.search_lag_seconds = SEARCH_NEVER_CATCHES_UP
@@ -230,9 +232,12 @@ def test_a_lost_create_answer_a_lost_store_and_a_lagging_index_leave_each_task_o
     settings = without_daily_limit(hubspot.settings)  # a first batch of 100, and more
     first = run_sync(settings, dry_run=False)
     unknown = [f for f in first.summary.failures if f.code == "OUTCOME_UNKNOWN"]
-    assert len(unknown) == BATCH_LIMIT
+    assert len(unknown) in (
+        BATCH_LIMIT,
+        len(first.plan.tasks) % BATCH_LIMIT,
+    )  # whichever came first
     assert (first.summary.tasks_created, first.summary.emails_sent) == (
-        len(first.plan.tasks) - BATCH_LIMIT,
+        len(first.plan.tasks) - len(unknown),
         len(first.plan.emails),
     )
 
@@ -354,11 +359,9 @@ def test_150_tasks_are_two_batch_creates_with_inline_associations(
 
     assert (result.written, result.failures) == (150, [])
     calls = [(c.operation, c.inputs) for c in hubspot.portal.calls]
-    assert calls == [  # the association type is looked up once, not per task
-        ("associations.labels", 0),
-        ("objects.batch_create", 100),
-        ("objects.batch_create", 50),
-    ]
+    # the association type is looked up once, not per task; the creates go side by side
+    assert calls[0] == ("associations.labels", 0)
+    assert sorted(calls[1:]) == [("objects.batch_create", 50), ("objects.batch_create", 100)]
     assert {t["associations"]["companies"][0] for t in hubspot.portal.records("tasks")} == {
         t.account_id for t in tasks
     }

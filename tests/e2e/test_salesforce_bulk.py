@@ -246,3 +246,26 @@ def test_a_query_job_that_never_ends_is_aborted_and_read_by_rest(
     assert len(aborts) == 4
     assert all(c.status == 200 for c in aborts)
     assert sandbox.org.count_calls("GET", "/results") == 0
+
+
+def test_the_budget_expects_an_ingest_jobs_calls_where_a_job_will_write(
+    sandbox: RunningSandbox,
+) -> None:
+    """Above SALESFORCE_BULK_WRITE_ABOVE the writes cost a job's few calls, not a call per
+    collection of 200; the estimate covers what the job really spends."""
+    settings = sandbox.settings
+    config = load_config(settings.mappings_dir, settings.playbooks_dir, "salesforce")
+    with closing(SalesforceAdapter(settings, config.mapping)) as crm:
+        assert settings.salesforce_bulk_write_above == 2_000
+        assert crm.write_calls(2_000) == 10  # collections of 200
+        assert crm.write_calls(50_000) == bulk_path.INGEST_JOB_CALLS == 12  # not 250
+        assert crm.write_calls(0) == 0
+    with closing(SalesforceAdapter(bulk(settings), config.mapping)) as crm:
+        updates = _updates(sandbox, "Media")
+        expected = crm.write_calls(len(updates))
+        before = crm.usage.calls
+        result = crm.update_records("Account", updates)
+        spent = crm.usage.calls - before
+    assert (result.written, result.failures) == (len(updates), [])
+    assert jobs(sandbox, "ingest") == 1
+    assert 6 <= spent <= expected  # create, upload, close, a poll, two result files

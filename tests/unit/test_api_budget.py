@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 import pytest
 
 from connector.crm.protocol import ApiUsage, FieldChange, FieldUpdate, TaskIntent
 from connector.errors import ApiBudgetExhausted, ApiBudgetShareReached
+from connector.messages.email import Email, EmailRequest, SkippedEmail
+from connector.messages.email_log import Outcome, SettledEmail
 from connector.plan import budget
 from connector.plan.model import Plan
 
@@ -31,12 +34,66 @@ def _task(number: int) -> TaskIntent:
     )
 
 
+class Batches:
+    """A CRM's write costs as the adapters state them: a call per batch of `size`."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+    def write_calls(self, records: int) -> int:
+        return math.ceil(records / self.size)
+
+
+def _email(number: int) -> Email:
+    return Email(
+        f"renewal:001{number:05d}:abc",
+        "renewal",
+        f"001{number:05d}",
+        "Acme",
+        "005A",
+        "Ann",
+        "ann@example.com",
+        "Bob",
+        "bob@example.com",
+        "003A",
+        "en",
+        "Renewal",
+        "Hello",
+        None,
+    )
+
+
+def _skipped(number: int) -> SkippedEmail:
+    request = EmailRequest(f"welcome:001{number:05d}:abc", "welcome", "w", "user", {})
+    return SkippedEmail(request, "opted out")
+
+
+def _settled(number: int) -> SettledEmail:
+    return SettledEmail(_email(number), Outcome.SENT)
+
+
 def test_writes_cost_a_call_per_batch_of_updates_and_of_tasks() -> None:
     plan = Plan(updates=tuple(map(_update, range(450))), tasks=tuple(map(_task, range(201))))
 
-    assert budget.write_calls(plan, max_batch=200) == 3 + 2
-    assert budget.write_calls(plan, max_batch=100) == 5 + 3
-    assert budget.write_calls(Plan(), max_batch=200) == 0
+    assert budget.write_calls(plan, Batches(200), None) == 3 + 2
+    assert budget.write_calls(plan, Batches(100), None) == 5 + 3
+    assert budget.write_calls(Plan(), Batches(200), None) == 0
+
+
+def test_emails_cost_two_calls_each_only_when_they_are_sent() -> None:
+    plan = Plan(
+        emails=tuple(map(_email, range(30))),
+        emails_skipped=tuple(map(_skipped, range(3))),
+        emails_settled=tuple(map(_settled, range(2))),
+    )
+    crm = Batches(100)
+
+    # no SMTP relay: nothing is sent and nothing skipped is logged; the settled logs are
+    # completed in one batch
+    assert budget.write_calls(plan, crm, None) == 1
+    # the caps leave room for 10: two calls each, and the logs of the rest in a batch
+    assert budget.write_calls(plan, crm, 10) == 2 * 10 + 1
+    assert budget.write_calls(plan, crm, 0) == 1
 
 
 @pytest.mark.parametrize(

@@ -6,6 +6,7 @@ objects; this class checks the mapping against the portal's properties and serve
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -208,6 +209,9 @@ class HubSpotAdapter:
         return self._tasks.recent(rule_ids, closed_since)
 
     # -- writes --------------------------------------------------------------------------
+
+    def write_calls(self, records: int) -> int:
+        return math.ceil(records / BATCH_LIMIT)
 
     def update_records(
         self, object_name: str, updates: Sequence[FieldUpdate], into: WriteResult | None = None

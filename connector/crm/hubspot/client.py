@@ -155,6 +155,7 @@ class HubSpotClient:
         timeout = settings.http_timeout_seconds
         self._timeout = (min(10.0, timeout), timeout)
         self._usage = usage
+        self.concurrency = settings.crm_concurrency  # batch writes in flight at once
         self.server_time: datetime | None = None  # HubSpot's Date at its latest answer
         # the limiter does the waiting: the next `acquire` sleeps until the pause is over
         self._policy = RetryPolicy(max_attempts=max_attempts, sleep=_no_sleep)

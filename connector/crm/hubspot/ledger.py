@@ -31,7 +31,8 @@ from hubspot.crm.objects.models import (
 
 from connector.config.mapping import TaskMapping
 from connector.crm.hubspot import task_mirror
-from connector.crm.hubspot.client import BATCH_LIMIT, HubSpotClient
+from connector.crm.hubspot.batches import send_batches
+from connector.crm.hubspot.client import BATCH_LIMIT, BatchOutcome, HubSpotClient
 from connector.crm.hubspot.describe import epoch_ms, parse_datetime
 from connector.crm.hubspot.incremental import ID
 from connector.crm.protocol import ActionKey, ExistingTask, TaskIntent, WriteFailure, WriteResult
@@ -260,50 +261,62 @@ class TaskLedger:
         created.update(self._reconcile([k for k, e in ledger.items() if e.status == "creating"]))
         self._update_existing([t for t in tasks if t.key in created], created, result)
         new = [t for t in tasks if t.key not in created]
-        for start in range(0, len(new), BATCH_LIMIT):
-            self._create_batch(new[start : start + BATCH_LIMIT], result)
+        for to_type in {self._account_object, *("contacts" for t in new if t.contact_id)}:
+            self._type_id(to_type)  # looked up once, here, not by each batch's thread
+        send_batches(
+            _chunks(new),
+            lambda chunk: self._api.create(self._object, [self._create_input(t) for t in chunk]),
+            lambda chunk, outcome: self._created(chunk, outcome, result),
+            concurrency=self._api.concurrency,
+            before=lambda chunk: self._store.tasks_creating(t.key for t in chunk),
+        )
         return result
 
     def _update_existing(
         self, tasks: Sequence[TaskIntent], ids: dict[str, str], result: WriteResult
     ) -> None:
         """A key created before (an email's log being completed) is updated, not re-created."""
-        for start in range(0, len(tasks), BATCH_LIMIT):
-            chunk = tasks[start : start + BATCH_LIMIT]
+
+        def send(chunk: Sequence[TaskIntent]) -> BatchOutcome:
             inputs = [
                 SimplePublicObjectBatchInput(
                     id=ids[t.key], properties=self._properties(t), object_write_trace_id=t.key
                 )
                 for t in chunk
             ]
-            try:
-                outcome = self._api.update(self._object, inputs)
-            except CrmError as exc:
-                if exc.status != 400:
-                    raise
-                result.failures += [_failure(t, exc.code, str(exc)) for t in chunk]
-                continue
+            return self._api.update(self._object, inputs)
+
+        def tally(chunk: Sequence[TaskIntent], outcome: BatchOutcome | Exception) -> None:
+            if isinstance(outcome, Exception):
+                if not isinstance(outcome, CrmError) or outcome.status != 400:
+                    raise outcome
+                result.failures += [_failure(t, outcome.code, str(outcome)) for t in chunk]
+                return
             for task in chunk:
                 if task.key in outcome.errors:
                     result.failures.append(_failure(task, *outcome.errors[task.key]))
                 else:
                     result.written += 1
 
-    def _create_batch(self, chunk: Sequence[TaskIntent], result: WriteResult) -> None:
-        inputs = [self._create_input(task) for task in chunk]
-        self._store.tasks_creating(t.key for t in chunk)
-        try:
-            outcome = self._api.create(self._object, inputs)
-        except OutcomeUnknown as exc:
+        send_batches(_chunks(tasks), send, tally, concurrency=self._api.concurrency)
+
+    def _created(
+        self, chunk: Sequence[TaskIntent], outcome: BatchOutcome | Exception, result: WriteResult
+    ) -> None:
+        """One batch create's answer into the ledger and `result`; its intent was recorded
+        before it was sent."""
+        if isinstance(outcome, OutcomeUnknown):
             # Left as 'creating': the next run reconciles these keys before creating them.
-            result.failures += [_failure(t, "OUTCOME_UNKNOWN", str(exc)) for t in chunk]
+            result.failures += [_failure(t, "OUTCOME_UNKNOWN", str(outcome)) for t in chunk]
             event(log, "task_create_outcome_unknown", logging.WARNING, tasks=len(chunk))
             return
-        except CrmError as exc:
+        if isinstance(outcome, Exception):
+            if not isinstance(outcome, CrmError):
+                raise outcome  # not HubSpot's answer: left 'creating', reconciled next run
             self._store.tasks_forget(t.key for t in chunk)
-            if exc.status != 400:
-                raise
-            result.failures += [_failure(t, exc.code, str(exc)) for t in chunk]
+            if outcome.status != 400:
+                raise outcome
+            result.failures += [_failure(t, outcome.code, str(outcome)) for t in chunk]
             return
         made = {
             str((task.properties or {}).get(self._key)): str(task.id) for task in outcome.results
@@ -343,17 +356,24 @@ class TaskLedger:
             OWNER: task.assignee_id,
         }
 
-    def _association(self, record_id: str, to_type: str) -> PublicAssociationsForObject:
+    def _type_id(self, to_type: str) -> int:
         if to_type not in self._type_ids:
             self._type_ids[to_type] = self._api.association_type_id(self._object, to_type)
+        return self._type_ids[to_type]
+
+    def _association(self, record_id: str, to_type: str) -> PublicAssociationsForObject:
         spec = AssociationSpec(
-            association_category="HUBSPOT_DEFINED", association_type_id=self._type_ids[to_type]
+            association_category="HUBSPOT_DEFINED", association_type_id=self._type_id(to_type)
         )
         return PublicAssociationsForObject(to=PublicObjectId(id=record_id), types=[spec])
 
 
 def _failure(task: TaskIntent, code: str | None, message: str) -> WriteFailure:
     return WriteFailure(task.key, f"{task.account_name}: {task.subject}", code or "ERROR", message)
+
+
+def _chunks(tasks: Sequence[TaskIntent]) -> list[Sequence[TaskIntent]]:
+    return [tasks[start : start + BATCH_LIMIT] for start in range(0, len(tasks), BATCH_LIMIT)]
 
 
 def _account_of(key: str) -> str:

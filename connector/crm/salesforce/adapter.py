@@ -262,6 +262,9 @@ class SalesforceAdapter:
             )
         return self._keyed_tasks
 
+    def write_calls(self, records: int) -> int:
+        return write.write_calls(self._client, records)
+
     def update_records(
         self, object_name: str, updates: Sequence[FieldUpdate], into: WriteResult | None = None
     ) -> WriteResult:

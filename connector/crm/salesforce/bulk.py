@@ -36,6 +36,9 @@ Columns = Mapping[str, tuple[str, FieldInfo]]  # canonical → (SOQL path, field
 RESULT_SET = 50_000  # records per query result set (maxRecords): one call each
 NULL = "#N/A"  # an ingest cell that sets null; an empty cell leaves the field as it is
 UPLOAD_LIMIT = 100 * 1024 * 1024  # bytes of CSV per ingest job, Salesforce's maximum
+# an ingest job's calls: create, upload, close, the successful and failed results, and the
+# polls of a job that takes half a minute (at once, then 0.5 s doubling: 7 polls)
+INGEST_JOB_CALLS = 5 + 7
 _REFUSED = (400, 404, 405, 409)  # the org will not run this job: do it by REST instead
 _TERMINAL = (JobState.job_complete, JobState.failed, JobState.aborted)
 _WIRE_DATETIME = "%Y-%m-%dT%H:%M:%S%.f%z"

@@ -6,6 +6,7 @@ make a second task; a refused record fails alone and the rest of its batch is wr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -18,6 +19,14 @@ from connector.errors import CrmError
 
 COLLECTION_LIMIT = 200  # records per sObject Collections call, Salesforce's maximum
 Item = TypeVar("Item")
+
+
+def write_calls(client: SalesforceClient, records: int) -> int:
+    """What writing `records` records costs: a call per collection of 200, or above the bulk
+    threshold one ingest job (one per 100 MB of CSV: a job holds any book we write)."""
+    if records > client.bulk_write_above:
+        return bulk.INGEST_JOB_CALLS
+    return math.ceil(records / COLLECTION_LIMIT)
 
 
 def update_records(
