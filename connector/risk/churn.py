@@ -10,7 +10,7 @@ clears what an earlier run wrote, so no CSM reads a score nobody stands behind.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import date, timedelta
 from typing import Any
 
@@ -21,7 +21,7 @@ from connector.engine.columns import RISK_TYPES
 from connector.engine.health import GROUP_PREFIX, SCORE_PREFIX
 from connector.language import DEFAULT_LANGUAGE, Language, LocalText
 from connector.risk.features import feature_names, with_trends
-from connector.risk.model import Backtest, LinearModel, backtest, fit, matrix, risk_of
+from connector.risk.model import backtest, fit, matrix, risk_of
 from connector.risk.reasons import reasons
 from connector.risk.saved import SavedModel, fingerprint
 from connector.risk.training import Window, lookups, renewals_before, training_set
@@ -93,14 +93,9 @@ class TooLittleHistory:
 
 
 @dataclass(frozen=True, slots=True)
-class Trained:
-    model: LinearModel
-    features: list[str]
-    measures: list[str]
-    renewals: int
-    churned: int
-    dropped: int
-    backtest: Backtest | None  # None when the time split leaves a side without churn
+class Trained(SavedModel):
+    """A saved model (fitted now or kept from earlier today) with what scoring today needs."""
+
     recent: pl.DataFrame  # snapshots around `trend_days` before the run: today's trends
     options: RiskOptions
     loaded: bool = False  # from the store's model of the day, not fitted by this call
@@ -110,30 +105,11 @@ class Trained:
         cls, saved: SavedModel, recent: pl.DataFrame, options: RiskOptions, *, loaded: bool
     ) -> Trained:
         """A fitted (or kept) model with the baselines of the accounts it will score."""
-        return cls(
-            saved.model,
-            saved.features,
-            saved.measures,
-            saved.renewals,
-            saved.churned,
-            saved.dropped,
-            saved.backtest,
-            recent,
-            options,
-            loaded=loaded,
-        )
+        return cls(**_saved_fields(saved), recent=recent, options=options, loaded=loaded)
 
     def saved(self) -> SavedModel:
         """What a store or a plan's snapshot keeps of it."""
-        return SavedModel(
-            self.model,
-            self.features,
-            self.measures,
-            self.renewals,
-            self.churned,
-            self.dropped,
-            self.backtest,
-        )
+        return SavedModel(**_saved_fields(self))
 
     @property
     def withheld(self) -> str | None:
@@ -214,6 +190,10 @@ def _fit(
         data.dropped,
         backtest(data.rows, features),
     )
+
+
+def _saved_fields(model: SavedModel) -> dict[str, Any]:
+    return {f.name: getattr(model, f.name) for f in fields(SavedModel)}
 
 
 def score(

@@ -26,6 +26,7 @@ from hubspot.crm.objects.models import (
 )
 from simple_salesforce.api import Salesforce, SFType
 
+from connector.crm.protocol import TaskIntent
 from connector.sandbox.demo import SANDBOX_CRMS, RunningSandbox, running_sandbox
 from connector.sandbox.salesforce.schema import without_fields
 from connector.settings import CrmName, Settings
@@ -612,3 +613,25 @@ CRMS: Mapping[CrmName, type[SalesforceCrm] | type[HubSpotCrm]] = {
     "salesforce": SalesforceCrm,
     "hubspot": HubSpotCrm,
 }
+
+
+def bulk_task_intents(hubspot: RunningSandbox, count: int, status: str) -> list[TaskIntent]:
+    """`count` plain tasks over the portal's owned companies, round robin, keyed `bulk:…`."""
+    companies = [
+        c for c in hubspot.portal.records("companies") if c["properties"].get("hubspot_owner_id")
+    ]
+    return [
+        TaskIntent(
+            key=f"bulk:{company['id']}:{n:016x}",
+            rule_id="bulk",
+            account_id=company["id"],
+            account_name=company["properties"]["name"],
+            assignee_id=company["properties"]["hubspot_owner_id"],
+            subject=f"Task {n}",
+            description="",
+            due_date=AS_OF,
+            priority="Normal",
+            status=status,
+        )
+        for n, company in zip(range(count), companies * (count // len(companies) + 1), strict=False)
+    ]

@@ -159,13 +159,7 @@ def test_the_report_says_when_there_is_not_enough_history(
 def test_the_report_shows_the_backtest_beside_the_health_score_alone(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
-    store = HistoryStore.open(sandbox.settings.state_database_url.get_secret_value())
-    try:
-        build_history(store, 400, AS_OF)
-        trained = train(store, AS_OF)
-    finally:
-        store.close()
-    assert isinstance(trained, Trained)
+    trained = _trained_on_a_history(sandbox)
     test = trained.backtest
     assert test is not None
 
@@ -187,13 +181,7 @@ def test_the_report_shows_the_backtest_beside_the_health_score_alone(
 def test_the_report_says_when_the_model_is_withheld(
     sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
-    store = HistoryStore.open(sandbox.settings.state_database_url.get_secret_value())
-    try:
-        build_history(store, 400, AS_OF)
-        trained = train(store, AS_OF)
-    finally:
-        store.close()
-    assert isinstance(trained, Trained)
+    trained = _trained_on_a_history(sandbox)
     assert trained.backtest is not None
     margin = f"{trained.backtest.gain + 0.01:.2f}"
     env = cli_env(sandbox) | {"CHURN_RISK_MIN_AUC_GAIN": margin}
@@ -230,3 +218,15 @@ def test_a_plan_from_a_snapshot_scores_churn_risk_with_the_runs_model(
     assert any("churn_risk" in f.lower() for f in written)  # the risk is among the fields
     assert replayed.plan == live.plan
     assert not (tmp_path / "no-store.db").exists()  # no store read offline
+
+
+def _trained_on_a_history(sandbox: RunningSandbox) -> Trained:
+    """The model trained on 400 accounts' built history in the sandbox's store."""
+    store = HistoryStore.open(sandbox.settings.state_database_url.get_secret_value())
+    try:
+        build_history(store, 400, AS_OF)
+        trained = train(store, AS_OF)
+    finally:
+        store.close()
+    assert isinstance(trained, Trained)
+    return trained

@@ -16,7 +16,7 @@ from pydantic import SecretStr
 
 from connector.config.load import load_config
 from connector.crm.hubspot.adapter import HubSpotAdapter
-from connector.crm.protocol import ActionKey, TaskIntent
+from connector.crm.protocol import ActionKey
 from connector.errors import ConnectorError
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox, running_sandbox
@@ -27,6 +27,7 @@ from tests.e2e.conftest import (
     AS_OF,
     CRMS,
     CUSTOMERS,
+    bulk_task_intents,
     sandbox_crm,
     without_daily_limit,
     without_email,
@@ -335,22 +336,7 @@ def test_150_tasks_are_two_batch_creates_with_inline_associations(
 ) -> None:
     settings = hubspot.settings
     config = load_config(settings.mappings_dir, settings.playbooks_dir, "hubspot")
-    companies = [c for c in hubspot.portal.records("companies") if c["properties"].get("name")]
-    tasks = [
-        TaskIntent(
-            key=f"bulk:{company['id']}:{n:016x}",
-            rule_id="bulk",
-            account_id=company["id"],
-            account_name=company["properties"]["name"],
-            assignee_id=company["properties"]["hubspot_owner_id"],
-            subject=f"Task {n}",
-            description="",
-            due_date=AS_OF,
-            priority="Normal",
-            status="NOT_STARTED",
-        )
-        for n, company in zip(range(150), companies * 3, strict=False)
-    ]
+    tasks = bulk_task_intents(hubspot, 150, "NOT_STARTED")
     store = HistoryStore.open(settings.state_database_url.get_secret_value())
     hubspot.portal.reset_log()
     with closing(HubSpotAdapter(settings, config.mapping, store)) as crm:

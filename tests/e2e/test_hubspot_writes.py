@@ -17,10 +17,10 @@ import pytest
 
 from connector.config.load import load_config
 from connector.crm.hubspot.adapter import HubSpotAdapter
-from connector.crm.protocol import FieldChange, FieldUpdate, TaskIntent
+from connector.crm.protocol import FieldChange, FieldUpdate
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.store import HistoryStore
-from tests.e2e.conftest import AS_OF, CUSTOMERS
+from tests.e2e.conftest import AS_OF, CUSTOMERS, bulk_task_intents
 
 LATENCY_SECONDS = 1.0  # wide enough that a loaded machine still overlaps the batches
 UPDATES = "/crm/v3/objects/companies/batch/update"
@@ -59,27 +59,6 @@ def _adapter(sandbox: RunningSandbox, store: HistoryStore) -> HubSpotAdapter:
 
 def _store(sandbox: RunningSandbox) -> HistoryStore:
     return HistoryStore.open(sandbox.settings.state_database_url.get_secret_value())
-
-
-def _tasks(sandbox: RunningSandbox, count: int) -> list[TaskIntent]:
-    companies = [
-        c for c in sandbox.portal.records("companies") if c["properties"].get("hubspot_owner_id")
-    ]
-    return [
-        TaskIntent(
-            key=f"bulk:{company['id']}:{n:016x}",
-            rule_id="bulk",
-            account_id=company["id"],
-            account_name=company["properties"]["name"],
-            assignee_id=company["properties"]["hubspot_owner_id"],
-            subject=f"Task {n}",
-            description="",
-            due_date=AS_OF,
-            priority="Normal",
-            status="Not Started",
-        )
-        for n, company in zip(range(count), companies * (count // len(companies) + 1), strict=False)
-    ]
 
 
 def test_updates_go_several_batches_at_once_and_a_refused_input_fails_alone(
@@ -146,7 +125,7 @@ def test_tasks_are_created_several_batches_at_once_and_a_lost_answer_made_once(
     distant_hubspot: RunningSandbox,
 ) -> None:
     portal = distant_hubspot.portal
-    intents = _tasks(distant_hubspot, 350)
+    intents = bulk_task_intents(distant_hubspot, 350, "Not Started")
     portal.reset_log()
     distant_hubspot.crm_traffic.max_in_flight = 0
     portal.drop_after_commit("POST", CREATES)  # one batch is made, its answer lost
