@@ -87,6 +87,20 @@ def test_a_full_window_frees_up_when_its_oldest_request_leaves() -> None:
     assert clock.slept == [6.0]
 
 
+def test_requests_others_sent_count_in_the_window() -> None:
+    """A script on the same portal used part of the window: the server's Remaining says so,
+    and the limiter waits for those requests to leave rather than for a 429."""
+    clock = FakeClock()
+    limiter = _limiter(clock, max_requests=3, interval=10.0)
+    limiter.acquire()
+    clock.now = 1.0
+    limiter.observe({"X-HubSpot-RateLimit-Remaining": "1"})  # ours and another's: 2 of 3
+    limiter.acquire()  # the last place
+    limiter.observe({})
+    limiter.acquire()
+    assert clock.slept == [10.0]
+
+
 def test_a_request_counts_from_its_answer_as_hubspot_may_have_counted_it_late() -> None:
     clock = FakeClock()
     limiter = _limiter(clock, max_requests=1, interval=10.0)

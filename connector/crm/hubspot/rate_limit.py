@@ -75,6 +75,15 @@ class RateLimiter:
             if remaining == 0:  # the window is full until the oldest request in it leaves
                 oldest = self._sent[0] if self._sent else self.clock()
                 self._paused_until = max(self._paused_until, oldest + self.interval_seconds)
+            elif remaining is not None:
+                self._count_others(self.max_requests - remaining)
+
+    def _count_others(self, used: int) -> None:
+        """The server counted `used` requests in its window — others' too (a script or
+        another app on the same portal): count the ones this limiter did not send, as sent
+        now, so they leave the window no earlier than they really do."""
+        now = self.clock()
+        self._sent.extend(now for _ in range(used - len(self._sent)))
 
     def _restamp(self, sent: float | None) -> None:
         """HubSpot counted the request somewhere between send and answer: timing it from the
