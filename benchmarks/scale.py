@@ -3,7 +3,9 @@ latency: API calls beside their floor, wall time, the worker's CPU and peak memo
 
 Run: `.venv/bin/python -m benchmarks.scale --accounts 10000` (`--latency-ms 100` by default);
 `--compare-concurrency` adds two dry runs (reads and plan, no writes) at `CRM_CONCURRENCY=1`
-and at the default, `--reads-only` runs only those.
+and at the default, `--reads-only` runs only those. `--breakdown` prints, under the table,
+where each run's calls went (method, resource, object queried) and its RSS after each event
+it logged.
 
 The demo company is seeded at the given size and filled up to the issue's shape: 5 contacts,
 3 opportunities and 2 events per customer account, 8 weeks of usage. The worker runs as
@@ -32,12 +34,14 @@ import json
 import math
 import os
 import random
+import re
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -50,7 +54,7 @@ from connector.crm.protocol import ApiUsage
 from connector.crm.salesforce.client import ApiSession
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.sandbox.demo_company import CONTACT_NAMES, SURNAMES
-from connector.sandbox.salesforce import SandboxOrg
+from connector.sandbox.salesforce.org import ApiCall, SandboxOrg
 from connector.sandbox.usage_api import UsageRow
 from connector.settings import Settings
 from tests.fault_matrix.worker import environment
@@ -74,6 +78,8 @@ class Measured:
     reading: float | None  # from the worker's first `reading` event to `evaluating`
     cpu: float | None  # the worker process's; None for the naive script (run in this one)
     peak_rss_mb: float | None
+    kinds: Counter[str] = dataclasses.field(default_factory=Counter)  # calls by `call_kind`
+    rss_by_event: dict[str, int] = dataclasses.field(default_factory=dict)  # MB, the log's last
 
 
 def main() -> None:
@@ -84,6 +90,9 @@ def main() -> None:
     parser.add_argument("--changed-share", type=float, default=0.10)
     parser.add_argument("--compare-concurrency", action="store_true")
     parser.add_argument("--reads-only", action="store_true", help="only the two dry runs")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="where the calls went, RSS by phase"
+    )
     parser.add_argument(
         "--seeded",
         type=Path,
@@ -120,14 +129,21 @@ def main() -> None:
             sandbox.org.set_remaining_api_calls(max(15_000, args.accounts * 2))
             workdir = Path(state) / "worker"
             workdir.mkdir()
+            rows: list[Measured] = []
             if not args.reads_only:
-                sync_runs(sandbox, settings, workdir, args.changed_share, args.naive_sample)
+                rows += sync_runs(sandbox, settings, workdir, args.changed_share, args.naive_sample)
             if args.compare_concurrency or args.reads_only:  # one query at a time, side by side
                 for concurrency in (1, settings.crm_concurrency):
                     at = settings.model_copy(update={"crm_concurrency": concurrency})
                     label = f"dry run, CRM_CONCURRENCY={concurrency}"
-                    report(run_worker(sandbox, at, workdir, label, dry_run=True))
+                    rows.append(report(run_worker(sandbox, at, workdir, label, dry_run=True)))
     print(f"Load {os.getloadavg()[0]:.1f} at the end.")
+    if args.breakdown:
+        for row in rows:
+            if row.kinds:
+                kinds = ", ".join(f"{n} {kind}" for kind, n in row.kinds.most_common())
+                rss = ", ".join(f"{name} {mb}" for name, mb in row.rss_by_event.items())
+                print(f"\n{row.label}: calls: {kinds}.\nRSS MB in the phase after: {rss}.")
 
 
 def seed(state: Path, accounts: int, kept: Path | None) -> None:
@@ -144,22 +160,34 @@ def seed(state: Path, accounts: int, kept: Path | None) -> None:
 
 def sync_runs(
     sandbox: RunningSandbox, settings: Settings, workdir: Path, changed: float, sample: int
-) -> None:
+) -> list[Measured]:
     """The first run, two unchanged reruns (the first reads back the tasks the first run
     created), a rerun after `changed` of the usage changed, and the naive script."""
-    for label in ("first run", "unchanged rerun", "unchanged again"):
+    rows = [
         report(run_worker(sandbox, settings, workdir, label))
+        for label in ("first run", "unchanged rerun", "unchanged again")
+    ]
     change_usage(sandbox, changed)
-    report(run_worker(sandbox, settings, workdir, f"{changed:.0%} changed"))
-    report(naive(sandbox, sample))
+    rows.append(report(run_worker(sandbox, settings, workdir, f"{changed:.0%} changed")))
+    return [*rows, report(naive(sandbox, sample))]
 
 
-def report(row: Measured) -> None:
+def report(row: Measured) -> Measured:
     print(
         f"| {row.label} | {row.calls:,} ({row.floor:,}) | {row.written:,} | {row.tasks:,} | "
         f"{row.wall:.1f} | {_maybe(row.reading, '.1f')} | {_maybe(row.cpu, '.1f')} | "
-        f"{_maybe(row.peak_rss_mb, '.0f')} |"
+        f"{_maybe(row.peak_rss_mb, '.0f')} |",
+        flush=True,
     )
+    return row
+
+
+def call_kind(call: ApiCall) -> str:
+    """`GET query Account`, `POST jobs/ingest`, `GET jobs/query/<id>/results`: a call's
+    method and resource without its version, record ids or cursors, and what it queried."""
+    resource = re.sub(r"^/services/data(/v[\d.]+)?/?", "", call.path)
+    resource = re.sub(r"/[A-Za-z0-9]{15,18}(?=/|$)|/[A-Za-z0-9]+-\d+$", "/<id>", resource)
+    return " ".join(part for part in (call.method, resource, call.subject) if part)
 
 
 def _maybe(value: float | None, spec: str) -> str:
@@ -172,6 +200,7 @@ def run_worker(
     """`cs-connector run --once` in a child process, measured by the kernel: its CPU from
     wait4, its peak RSS from its own VmHWM (see `_wait_watching_peak`)."""
     summary_path, log_path = workdir / "summary.json", workdir / f"{label}.log"
+    sandbox.org.reset_calls()
     command = [sys.executable, "-m", "connector", "run", "--once"]
     command += ["--summary-json", str(summary_path), *(["--dry-run"] if dry_run else [])]
     wall = time.perf_counter()
@@ -182,7 +211,7 @@ def run_worker(
         stdout=subprocess.DEVNULL,
         stderr=log_path.open("wb"),
     )
-    status, usage, peak_kib = _wait_watching_peak(process.pid)
+    status, usage, peak_kib, rss_by_event = _wait_watching_peak(process.pid, log_path)
     wall = time.perf_counter() - wall
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode not in (0, 4):
@@ -203,29 +232,43 @@ def run_worker(
         reading_seconds(log_path),
         usage.ru_utime + usage.ru_stime,
         peak_kib / 1024,
+        Counter(call_kind(call) for call in sandbox.org.calls),
+        {name: round(kib / 1024) for name, kib in rss_by_event.items()},
     )
 
 
-def _wait_watching_peak(pid: int) -> tuple[int, resource.struct_rusage, int]:
-    """Wait for the worker, reading its VmHWM (peak RSS, KiB) until it exits. wait4's
-    ru_maxrss will not do: Linux carries the forking process's peak RSS across exec into the
-    child's, and this process holds the whole sandbox (2.8 GB at 100,000 accounts)."""
-    peak = 0
-    while True:
-        done, status, usage = os.wait4(pid, os.WNOHANG)
-        if done:
-            return status, usage, peak
-        peak = max(peak, _hwm_kib(pid))
-        time.sleep(0.05)
+def _wait_watching_peak(
+    pid: int, log: Path
+) -> tuple[int, resource.struct_rusage, int, dict[str, int]]:
+    """Wait for the worker, reading its VmHWM (peak RSS, KiB) until it exits, and its VmRSS
+    against the last event it logged: the peak of each phase. wait4's ru_maxrss will not do:
+    Linux carries the forking process's peak RSS across exec into the child's, and this
+    process holds the whole sandbox (2.8 GB at 100,000 accounts)."""
+    peak, by_event, current, pending = 0, dict[str, int](), "start", b""
+    with log.open("rb") as lines:
+        while True:
+            done, status, usage = os.wait4(pid, os.WNOHANG)
+            if done:
+                return status, usage, peak, by_event
+            *complete, pending = (pending + lines.read()).split(b"\n")
+            for line in complete:
+                entry = json.loads(line) if line.startswith(b"{") else {}
+                if entry.get("logger", "").startswith("connector"):  # not httpx's requests
+                    current = entry["event"]
+            memory = _memory_kib(pid)
+            peak = max(peak, memory.get("VmHWM", 0))
+            by_event[current] = max(by_event.get(current, 0), memory.get("VmRSS", 0))
+            time.sleep(0.05)
 
 
-def _hwm_kib(pid: int) -> int:
+def _memory_kib(pid: int) -> dict[str, int]:
+    """The worker's `VmHWM` and `VmRSS` in KiB; empty once it has exited."""
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:  # exited between wait4 and here
-        return 0
-    line = next((line for line in status.splitlines() if line.startswith("VmHWM:")), "")
-    return int(line.split()[1]) if line else 0
+        return {}
+    found = (line.split() for line in status.splitlines() if line.startswith(("VmHWM", "VmRSS")))
+    return {fields[0].rstrip(":"): int(fields[1]) for fields in found}
 
 
 def reading_seconds(log: Path) -> float | None:

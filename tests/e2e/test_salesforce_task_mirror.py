@@ -248,3 +248,29 @@ def test_an_unchanged_rerun_of_the_demo_company_asks_no_task_by_key(
     assert sandbox.org.count_calls("GET", "/queryAll") == 5
     assert sandbox.org.count_calls("GET", "/query") == 0
     assert rerun.summary.crm_api.calls == 11
+
+
+def test_read_by_query_jobs_the_mirror_reads_what_the_key_lookups_read(
+    sandbox: RunningSandbox,
+    store: HistoryStore,  # noqa: F811
+) -> None:
+    """Past the bulk threshold (a first run's 200,000 tasks read back: 100 REST pages) the
+    mirror is read and refreshed by query jobs, whose CSV writes date-times with a Z."""
+    settings = sandbox.settings.model_copy(update={"salesforce_bulk_read_above": 0})
+    wanted = tasks_created_and_mirrored(settings, store, task_state)
+    sf = salesforce_client(sandbox)
+    complete(sf, sandbox)
+    delete(sf, sandbox)
+    sandbox.org.reset_calls()
+
+    mirrored = task_state(settings, store, wanted)
+    task_jobs = [
+        call
+        for call in sandbox.org.calls
+        if call.path.endswith("/jobs/query") and call.subject == "Task"
+    ]
+    looked_up = task_state(sandbox.settings, None, wanted)
+
+    assert len(task_jobs) == 1
+    assert comparable(mirrored) == comparable(looked_up)
+    assert any(task.completed_on for task in looked_up.existing.values())

@@ -2,8 +2,8 @@
 `find_tasks` and `recent_tasks` from one query of what changed instead of a query per 500
 keys (19,470 keys at 10,000 accounts: 39 queries on every run).
 
-Each refresh is one queryAll: the keyed tasks (key field set) whose SystemModstamp is at or
-after the watermark less the overlap — completed, reopened, reassigned, re-keyed or deleted
+Each refresh is one queryAll (a query job past SALESFORCE_BULK_READ_ABOVE): the keyed tasks
+(key field set) whose SystemModstamp is at or after the watermark less the overlap — completed, reopened, reassigned, re-keyed or deleted
 (IsDeleted) since — merged into the mirror by Id. The first run, a lost store, another task
 object or key field, and a last full read CRM_FULL_READ_EVERY_DAYS old (the recycle bin,
 where queryAll sees deletions, keeps them 15 days) read every keyed task instead. The
@@ -36,8 +36,9 @@ from connector.config.mapping import TaskMapping
 from connector.crm import mirror_refresh
 from connector.crm.mirror_refresh import MirrorReads
 from connector.crm.protocol import KEY_SEPARATOR, ExistingTask
+from connector.crm.salesforce.bulk import Columns, read_frame
 from connector.crm.salesforce.client import SalesforceClient
-from connector.crm.salesforce.describe import FieldInfo, frame_from_records
+from connector.crm.salesforce.describe import FieldInfo
 from connector.crm.salesforce.incremental import ID, STAMP
 from connector.crm.salesforce.read import date_in
 from connector.store import CrmMirror, HistoryStore, ReadPolicy
@@ -98,7 +99,7 @@ def refreshed(
 
     def read_all() -> CrmMirror:
         columns = _columns(tasks)
-        records = frame_from_records(client.query(_soql(tasks, columns, "")), columns)
+        records = _read(client, _soql(tasks, columns, ""), columns)
         return CrmMirror(
             _fingerprint(tasks), _newest(_stamps(records), started), now, records, _no_outside()
         )
@@ -127,7 +128,7 @@ def _read_changes(
     since = (mirror.watermark - policy.overlap).strftime("%Y-%m-%dT%H:%M:%SZ")
     probe = {**_columns(tasks), "__deleted": _DELETED}
     soql = _soql(tasks, probe, since)
-    changed = frame_from_records(client.query(soql, include_deleted=True), probe)
+    changed = _read(client, soql, probe, include_deleted=True)
     watermark = _newest(mirror.watermark, _stamps(changed), started)
     live = changed.filter(~pl.col("__deleted")).drop("__deleted")
     gone = changed.filter(pl.col("__deleted") & pl.col(ID).is_in(mirror.records[ID].implode()))
@@ -139,6 +140,16 @@ def _read_changes(
     kept = mirror.records.filter(~pl.col(ID).is_in(changed[ID].implode()))
     records = pl.concat([kept, live]).sort(ID)
     return CrmMirror(mirror.fingerprint, watermark, mirror.full_read_at, records, mirror.outside)
+
+
+def _read(
+    client: SalesforceClient, soql: str, columns: Columns, *, include_deleted: bool = False
+) -> pl.DataFrame:
+    """By REST or, past the bulk threshold, a query job (a first run's 200,000 tasks read
+    back are 100 REST pages); date-times in REST's wire form, whichever answered."""
+    frame = read_frame(client, soql, columns, include_deleted=include_deleted)
+    wire = [pl.col(name).str.replace(r"Z$", "+0000") for name in (COMPLETED, CREATED, STAMP)]
+    return frame.with_columns(wire)
 
 
 def _stamps(frame: pl.DataFrame) -> datetime | None:

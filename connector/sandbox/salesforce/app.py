@@ -110,7 +110,8 @@ class SalesforceApp:
             response = self._respond(request, path)
         if path.startswith(_DATA):
             records = _records_in(request) if "/composite/sobjects" in path else 0
-            self.org.record_call(ApiCall(request.method, path, response.status_code, records))
+            call = ApiCall(request.method, path, response.status_code, records, _subject(request))
+            self.org.record_call(call)
             response.headers["Sforce-Limit-Info"] = self.org.limit_info()
         if fault is not None and fault.drop_after_commit:
             raise DropConnection(f"injected fault: {request.method} {path} loses its response")
@@ -260,6 +261,15 @@ def _body(request: Request) -> Any:
         raise SalesforceError("JSON_PARSER_ERROR", message) from None
     except UnicodeDecodeError:
         raise SalesforceError("JSON_PARSER_ERROR", "The request body is not UTF-8.") from None
+
+
+def _subject(request: Request) -> str:
+    """The object a SOQL query (REST or a Bulk 2.0 job's) reads; empty for other calls."""
+    soql = request.args.get("q", "")
+    if not soql and request.method == "POST" and request.path.endswith("/jobs/query"):
+        soql = str((request.get_json(silent=True) or {}).get("query", ""))
+    found = re.search(r"\bFROM\s+(\w+)", soql, re.IGNORECASE)
+    return found.group(1) if found else ""
 
 
 def _records_in(request: Request) -> int:

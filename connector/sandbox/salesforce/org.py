@@ -40,12 +40,14 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ApiCall:
-    """One REST call served under /services/data; `records` counts a collection's records."""
+    """One REST call served under /services/data; `records` counts a collection's records,
+    `subject` names the object a SOQL query reads (for a benchmark's breakdown of calls)."""
 
     method: str
     path: str
     status: int
     records: int = 0
+    subject: str = ""
 
 
 class SandboxOrg:
