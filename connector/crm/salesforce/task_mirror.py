@@ -3,14 +3,14 @@
 keys (19,470 keys at 10,000 accounts: 39 queries on every run).
 
 Each refresh is one queryAll (a query job past SALESFORCE_BULK_READ_ABOVE): the keyed tasks
-(key field set) whose SystemModstamp is at or after the watermark less the overlap — completed, reopened, reassigned, re-keyed or deleted
-(IsDeleted) since — merged into the mirror by Id. The first run, a lost store, another task
-object or key field, and a last full read CRM_FULL_READ_EVERY_DAYS old (the recycle bin,
-where queryAll sees deletions, keeps them 15 days) read every keyed task instead. The
-watermark follows `incremental`: by Salesforce's clock, the newest stamp seen or the Date
-of its latest answer before the read. Answers are what the key look-ups in `read` return:
-keys compared case-insensitively as SOQL compares them, dates in the team's zone by the
-same `date_in`.
+(key field set) whose SystemModstamp is at or after the watermark less the overlap —
+completed, reopened, reassigned, re-keyed or deleted (IsDeleted) since — merged into the
+mirror by Id. The first run, a lost store, another task object or key field, and a last full
+read CRM_FULL_READ_EVERY_DAYS old (the recycle bin, where queryAll sees deletions, keeps
+them 15 days) read every keyed task instead. The watermark follows `incremental`: by
+Salesforce's clock, the newest stamp seen or the Date of its latest answer before the read.
+Answers are what the key look-ups in `read` return: keys compared case-insensitively as SOQL
+compares them, dates in the team's zone by the same `date_in`.
 
 Our own upserts are not merged in: each is stamped after the read that preceded it, so the
 next run's refresh reads it. A crash between a write and that refresh therefore loses
