@@ -50,8 +50,8 @@ def small_pages(sandbox: RunningSandbox) -> Settings:
     settings = sandbox.settings
     mappings = settings.mappings_dir / f"{settings.crm}.yaml"
     text = mappings.read_text()
-    assert "\nusage:\n" in text
-    mappings.write_text(text.replace("\nusage:\n", "\nusage:\n  http:\n    page_size: 50\n", 1))
+    assert "\n  http:\n" in text  # the usage section's, the mapping's only one
+    mappings.write_text(text.replace("\n  http:\n", "\n  http:\n    page_size: 50\n", 1))
     return settings
 
 
