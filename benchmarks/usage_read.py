@@ -55,6 +55,7 @@ from connector.store.usage_weeks import restate_start
 from connector.usage import HttpUsageSource
 from connector.usage.http import _page_schema, _parse_page
 from connector.usage.rows import RowShape, checked
+from connector.usage.week_spans import week_spans
 from connector.usage_mirror import save
 
 METRICS = [f"metric_{i}" for i in range(10)]
@@ -250,7 +251,9 @@ def _streams(tenants: int, weeks: int, latency: float, concurrency: int) -> None
     with serve_wsgi(traffic.serve(api), tls=None) as server:
         for label, since in reads:
             digests = set()
-            for how, until_param in (("one cursor stream", ""), ("weeks side by side", "until")):
+            streams = len(week_spans(since, AS_OF, concurrency))
+            side_by_side = f"weeks side by side ({streams} streams)"
+            for how, until_param in (("one cursor stream", ""), (side_by_side, "until")):
                 argv = [server.url, since.isoformat(), until_param, str(concurrency)]
                 done = subprocess.run(  # noqa: S603  (this interpreter, our own module)
                     [sys.executable, "-m", "benchmarks.usage_read", "--read-weeks", *argv],
