@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from connector.cli import EXIT_CONFIG, app
 from connector.config.usage_source import HttpUsage
-from connector.errors import UntilIgnored
+from connector.errors import UntilIgnored, UsageSourceError
 from connector.sandbox.latency import Traffic
 from connector.sandbox.server import RunningServer, serve_wsgi
 from connector.sandbox.usage_api import UsageApi, UsageRow
@@ -95,6 +95,18 @@ def test_streams_are_read_at_once(server: RunningServer, traffic: Traffic) -> No
 def test_at_most_usage_concurrency_streams(server: RunningServer, traffic: Traffic) -> None:
     read(server, "until", concurrency=2)
     assert traffic.max_in_flight == 2
+
+
+def test_a_refused_stream_stops_the_others_with_its_own_error(
+    api: UsageApi, server: RunningServer
+) -> None:
+    streamed = read(server, "until").api_calls
+    api.fail_next(400)
+    calls = api.calls
+
+    with pytest.raises(UsageSourceError, match="refused the request: HTTP 400"):
+        read(server, "until")
+    assert api.calls - calls < streamed  # the other streams stopped at their next page
 
 
 def test_a_server_ignoring_until_stops_the_read(api: UsageApi, server: RunningServer) -> None:
