@@ -154,7 +154,8 @@ class HttpUsageSource:
         batch = checked(raw, self._shape, api_calls=len(pages))
         if len(spans) == 1:
             return batch
-        # one read's order (tenant, then week), whichever stream finished first
+        # the streams come block of weeks by block; one read's (the contract's) order is
+        # tenant, then week — stable, so rows of one tenant and week keep theirs
         return replace(batch, weekly=batch.weekly.sort(KEY, WEEK, maintain_order=True))
 
     @property
