@@ -11,6 +11,12 @@ own process — first with an empty history store (a full read, kept in the stor
 again (an unchanged rerun: this week and USAGE_RESTATE_WEEKS before it from the API, the
 rest from the store) — API calls, wall, CPU and peak RSS each; SQLite store.
 
+`--streams` reads the same served weeks over HTTP as one cursor stream and as streams of
+weeks side by side (`usage.http.until_param`, `--concurrency` (4) streams at once): a first
+run's 8 weeks and a rerun's window (this week and USAGE_RESTATE_WEEKS before it) — pages and
+wall each, the reader in its own process (not sharing the server's interpreter lock), frames
+checked equal.
+
 `--store` compares two layouts for those weeks in a SQLite store, writing them all and
 reading them all back: one row per tenant and week with its metrics as JSON (executemany in
 batches of 5,000), and one Parquet row per week (the layout `usage_weeks` uses); metrics
@@ -45,8 +51,11 @@ from connector.sandbox.server import serve_wsgi
 from connector.sandbox.usage_api import UsageApi, UsageRow
 from connector.settings import Settings
 from connector.store import HistoryStore
+from connector.store.usage_weeks import restate_start
+from connector.usage import HttpUsageSource
 from connector.usage.http import _page_schema, _parse_page
 from connector.usage.rows import RowShape, checked
+from connector.usage.week_spans import week_spans
 from connector.usage_mirror import save
 
 METRICS = [f"metric_{i}" for i in range(10)]
@@ -104,13 +113,20 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=8)
     parser.add_argument("--mirror", action="store_true", help="full read vs rerun over HTTP")
     parser.add_argument("--latency-ms", type=float, default=100.0)
+    parser.add_argument("--streams", action="store_true", help="one stream vs weeks at once")
+    parser.add_argument("--concurrency", type=int, default=4, help="USAGE_CONCURRENCY")
     parser.add_argument("--store", action="store_true", help="JSON rows vs Parquet weeks")
     parser.add_argument("--read", nargs=2, metavar=("URL", "STORE"), help=argparse.SUPPRESS)
+    parser.add_argument("--read-weeks", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.read:
         _read_once(*args.read)
+    elif args.read_weeks:
+        _read_weeks_once(*args.read_weeks)
     elif args.mirror:
         _mirror(args.tenants, args.weeks, args.latency_ms / 1000)
+    elif args.streams:
+        _streams(args.tenants, args.weeks, args.latency_ms / 1000, args.concurrency)
     elif args.store:
         _layouts(_noisy(columnar(_pages(args.tenants, args.weeks, 1000))))
     else:
@@ -161,16 +177,7 @@ def _read_once(url: str, store_url: str) -> None:
 
 
 def _mirror(tenants: int, weeks: int, latency: float) -> None:
-    config = load_config(PROJECT / "mappings", PROJECT / "playbooks", "salesforce")
-    metrics = list(config.mapping.usage.metric_paths())
-    values = [{m: (n * 7 + i) % 97 for i, m in enumerate(metrics)} for n in range(97)]
-    first = AS_OF - timedelta(weeks=weeks - 1)
-    rows = [
-        UsageRow(f"T-{t:06}", first + timedelta(weeks=w), values[(t + w) % 97])
-        for t in range(tenants)
-        for w in range(weeks)
-    ]
-    api, traffic = UsageApi(rows, USAGE_TOKEN), Traffic(latency)
+    api, traffic = _served(tenants, weeks)[0], Traffic(latency)
     print(f"{tenants:,} tenants × {weeks} weeks, {latency * 1000:.0f} ms a page\n")
     print("| read | API calls | rows from the API | read + store s | process wall s", end="")
     print(" | CPU s | peak RSS MB |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -193,6 +200,75 @@ def _mirror(tenants: int, weeks: int, latency: float) -> None:
                 f"| {label} | {api.calls - calls} | {read['read']:,} | {read['s']:.1f} | "
                 f"{wall:.1f} | {cpu:.1f} | {peak_kib / 1024:.0f} |"
             )
+
+
+def _served(tenants: int, weeks: int) -> tuple[UsageApi, list[str]]:
+    """The sandbox usage API serving `weeks` weeks of `tenants` tenants up to AS_OF's week,
+    with the shipped mapping's metrics."""
+    config = load_config(PROJECT / "mappings", PROJECT / "playbooks", "salesforce")
+    metrics = list(config.mapping.usage.metric_paths())
+    values = [{m: (n * 7 + i) % 97 for i, m in enumerate(metrics)} for n in range(97)]
+    first = AS_OF - timedelta(weeks=weeks - 1)
+    rows = [
+        UsageRow(f"T-{t:06}", first + timedelta(weeks=w), values[(t + w) % 97])
+        for t in range(tenants)
+        for w in range(weeks)
+    ]
+    return UsageApi(rows, USAGE_TOKEN), metrics
+
+
+def _read_weeks_once(url: str, since: str, until_param: str, concurrency: str) -> None:
+    """One read of the weeks from `since` to AS_OF, as the worker's reader makes it; prints
+    its pages, seconds and a digest of the frame."""
+    _, metrics = _served(0, 0)
+    shape = RowShape("account_key", "week_start", {m: f"metrics.{m}" for m in metrics})
+    paging = HttpUsage(until_param=until_param or None)
+    source = HttpUsageSource(url, USAGE_TOKEN, paging, shape, concurrency=int(concurrency))
+    try:
+        started = time.perf_counter()
+        batch = source.weekly_metrics(date.fromisoformat(since), AS_OF)
+        seconds = time.perf_counter() - started
+    finally:
+        source.close()
+    digest = int(batch.weekly.hash_rows().sum()) if batch.weekly.height else 0
+    print(
+        json.dumps(
+            {"pages": batch.api_calls, "rows": batch.weekly.height, "s": seconds, "digest": digest}
+        )
+    )
+
+
+def _streams(tenants: int, weeks: int, latency: float, concurrency: int) -> None:
+    api, traffic = _served(tenants, weeks)[0], Traffic(latency)
+    print(f"{tenants:,} tenants × {weeks} weeks, {latency * 1000:.0f} ms a page, ", end="")
+    print(f"USAGE_CONCURRENCY={concurrency}\n")
+    print("| read | weeks read | how | pages | rows | wall s |")
+    print("| --- | ---: | --- | ---: | ---: | ---: |")
+    reads = (
+        ("first run (full read)", AS_OF - timedelta(weeks=weeks)),
+        ("unchanged rerun", restate_start(AS_OF, 1)),
+    )
+    with serve_wsgi(traffic.serve(api), tls=None) as server:
+        for label, since in reads:
+            digests = set()
+            streams = len(week_spans(since, AS_OF, concurrency))
+            side_by_side = f"weeks side by side ({streams} streams)"
+            for how, until_param in (("one cursor stream", ""), (side_by_side, "until")):
+                argv = [server.url, since.isoformat(), until_param, str(concurrency)]
+                done = subprocess.run(  # noqa: S603  (this interpreter, our own module)
+                    [sys.executable, "-m", "benchmarks.usage_read", "--read-weeks", *argv],
+                    capture_output=True,
+                    check=True,
+                    cwd=PROJECT,
+                )
+                read = json.loads(done.stdout)
+                digests.add((read["rows"], read["digest"]))
+                served = (AS_OF - since).days // 7 + 1
+                print(
+                    f"| {label} | {min(served, weeks)} | {how} | {read['pages']} | "
+                    f"{read['rows']:,} | {read['s']:.1f} |"
+                )
+            assert len(digests) == 1, "the streams' frame differs from the one stream's"
 
 
 def _noisy(weekly: pl.DataFrame) -> pl.DataFrame:

@@ -27,7 +27,10 @@ the CRM first). The CLI turns them into one sentence and an exit code; a traceba
     │   │                                API_BUDGET_SHARE of it: stopped before, not refused
     │   └── CrmCredentialsRejected       (also a CredentialsRejected)
     ├── UsageSourceError      either     the usage API refused (terminal) or failed (transient)
-    │   └── UsageCredentialsRejected     (also a CredentialsRejected)
+    │   ├── UsageCredentialsRejected     (also a CredentialsRejected)
+    │   └── UntilIgnored      terminal   the usage API answered weeks after a stream's `until`:
+    │                                    it has no such parameter (the run names the mapping's
+    │                                    until_param, a ConfigError)
     ├── SnapshotError         terminal   a saved snapshot cannot be read or lacks a mapped column
     ├── RevisionError         terminal   `plan --compare` cannot read the configuration it names
     ├── UsageQualityError     terminal   the usage read is past a quality ceiling (rows that
@@ -183,6 +186,11 @@ class RevisionError(ConnectorError):
 
 class UsageCredentialsRejected(UsageSourceError, CredentialsRejected):
     """The usage API refused USAGE_API_TOKEN (HTTP 401 or 403)."""
+
+
+class UntilIgnored(UsageSourceError):
+    """The usage API answered a week after the `until` a stream asked for: it does not know
+    the parameter, and every stream would hold every later week."""
 
 
 class UsageQualityError(ConnectorError):

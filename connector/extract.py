@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
-from contextlib import closing
+from contextlib import closing, contextmanager
 from contextvars import copy_context
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -22,6 +22,7 @@ import polars as pl
 
 from connector.config.load import Config
 from connector.crm.protocol import CrmAdapter
+from connector.errors import UntilIgnored
 from connector.frame import CURRENT_PREFIX, Extract
 from connector.frame.decision_makers import with_title_decision_makers
 from connector.logs import event
@@ -148,12 +149,21 @@ def _read_http(
         timeout=settings.http_timeout_seconds,
         verify=settings.ssl_context(),
     )
-    with closing(source):
+    with closing(source), _until_ignored_names_the_mapping(config):
         if store is not None and settings.crm_full_read_every_days:
             mirrored = read_mirrored(store, source, settings, shape, since, as_of)
             return mirrored.batch, mirrored.update
-        batch = source.weekly_metrics(since)
+        batch = source.weekly_metrics(since, as_of)
     return replace(batch, weekly=batch.weekly.filter(pl.col(WEEK) >= since)), None
+
+
+@contextmanager
+def _until_ignored_names_the_mapping(config: Config) -> Iterator[None]:
+    """A usage API that ignores `until` is the mapping's mistake: said at its file:line."""
+    try:
+        yield
+    except UntilIgnored as exc:
+        raise config.mapping_doc.error(("usage", "http", "until_param"), str(exc)) from None
 
 
 def _read_sql(

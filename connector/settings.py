@@ -159,7 +159,11 @@ class Settings(BaseSettings):
         default=None, description="usage.source: sql — a SQLAlchemy URL (it holds a password)"
     )
     usage_concurrency: int = Field(
-        default=4, ge=1, le=32, description="Usage API pages fetched at once (page/offset)"
+        default=4,
+        ge=1,
+        le=32,
+        description="Usage API requests at once: numbered pages (page/offset), or streams of "
+        "weeks (cursor, with usage.http.until_param)",
     )
     usage_max_skipped_share: float = Field(
         default=0.05, ge=0, le=1, description="Stop before any write past this share"

@@ -66,6 +66,13 @@ class HttpUsage(_Strict):
     page_size: int = Field(default=1000, ge=1, le=100_000)
     first_page: int = Field(default=1, ge=0, description="the number of the first page")
     since_param: str = "since"
+    until_param: str | None = Field(
+        default=None,
+        min_length=1,
+        description="the parameter naming the last week to return (docs/usage-api.md); "
+        "set: cursor reads go one stream per week, USAGE_CONCURRENCY at once. Unset: the "
+        "API has no such parameter, and its weeks come in one cursor stream",
+    )
     limit_param: str = "limit"
     cursor_param: str = "cursor"
     page_param: str = "page"

@@ -5,7 +5,9 @@ tenant over HTTPS, with bearer auth, cursor pagination and injectable faults.
 `metrics` object, cursor pages). `/v1/usage/flat` serves the same rows in the shape of a
 product-analytics export (`tenant_id`, `week`, one field per metric, under `rows`), paged by
 `cursor`, `page` (from 1) or `offset` — what a mapping with `usage.fields` and
-`usage.http.pagination` reads."""
+`usage.http.pagination` reads. Both take `until`, the last week to return, so that a reader
+can ask for its weeks side by side; `ignore_until()` makes the server an older one without
+it."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 MAX_PAGE = 1000
+SELECTIONS = 16  # reads' row selections kept at once: streams read side by side each have one
 FLAT = "/v1/usage/flat"
 
 
@@ -44,7 +47,8 @@ class UsageRow:
 class UsageApi:
     """WSGI app. `calls` counts every request; `fail_next(status, times)` injects errors;
     `shift_weeks(n)` serves the same usage n weeks later; `replace_rows` and `serve_until`
-    let a test script the usage of every week ahead and reveal it day by day."""
+    let a test script the usage of every week ahead and reveal it day by day;
+    `ignore_until()` serves every week from `since` on whatever `until` asks."""
 
     def __init__(self, rows: Iterable[UsageRow], token: str) -> None:
         self._rows = sorted(rows, key=lambda r: (r.account_key, r.week_start))
@@ -52,13 +56,19 @@ class UsageApi:
         self._lock = threading.Lock()
         self._faults: list[int] = []
         self._until: date | None = None
-        self._selected: tuple[date, date | None, list[UsageRow]] | None = None
+        self._ignores_until = False
+        self._selected: dict[tuple[date, date | None], list[UsageRow]] = {}
         self.calls = 0
 
     def replace_rows(self, rows: Iterable[UsageRow]) -> None:
         with self._lock:
             self._rows = sorted(rows, key=lambda r: (r.account_key, r.week_start))
-            self._selected = None
+            self._selected.clear()
+
+    def ignore_until(self, ignore: bool = True) -> None:
+        """Answer as a server without the `until` parameter: every week from `since` on."""
+        with self._lock:
+            self._ignores_until = ignore
 
     def serve_until(self, day: date | None) -> None:
         """Serve only the weeks that have begun by `day` (None: every week), as the real API
@@ -74,7 +84,7 @@ class UsageApi:
                 UsageRow(r.account_key, r.week_start + timedelta(weeks=weeks), r.metrics)
                 for r in self._rows
             ]
-            self._selected = None
+            self._selected.clear()
 
     def fail_next(self, status: int, times: int = 1) -> None:
         with self._lock:
@@ -97,12 +107,17 @@ class UsageApi:
             return _json({"error": "not found"}, 404)
         try:
             since = date.fromisoformat(request.args.get("since", "1970-01-01"))
+            until = _date_or_none(request.args.get("until"))
             limit = min(int(request.args.get("limit", "500")), MAX_PAGE)
             offset = _offset(request, limit)
         except ValueError as exc:
             return _json({"error": f"bad parameter: {exc}"}, 400)
         with self._lock:
-            matching = self._matching(since, self._until)
+            if self._ignores_until or until is None:
+                until = self._until
+            elif self._until is not None:
+                until = min(until, self._until)
+            matching = self._matching(since, until)
         page = matching[offset : offset + limit]
         more = offset + limit < len(matching)
         if request.path == FLAT:
@@ -121,15 +136,23 @@ class UsageApi:
 
     def _matching(self, since: date, until: date | None) -> list[UsageRow]:
         """The rows of the weeks asked for, selected once for all the pages of a read
-        (800 pages of 100,000 tenants' weeks each filtering every row was most of a read)."""
-        if self._selected is None or self._selected[:2] != (since, until):
+        (800 pages of 100,000 tenants' weeks each filtering every row was most of a read),
+        one selection for each of the reads side by side."""
+        rows = self._selected.get((since, until))
+        if rows is None:
             rows = [
                 row
                 for row in self._rows
                 if row.week_start >= since and (until is None or row.week_start <= until)
             ]
-            self._selected = (since, until, rows)
-        return self._selected[2]
+            if len(self._selected) >= SELECTIONS:
+                self._selected.clear()
+            self._selected[since, until] = rows
+        return rows
+
+
+def _date_or_none(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
 
 
 def _offset(request: Request, limit: int) -> int:

@@ -81,7 +81,7 @@ def checked(raw: pl.DataFrame, shape: RowShape, api_calls: int = 0) -> UsageBatc
     metrics = list(shape.metrics)
     typed = raw.select(
         pl.col(KEY).cast(pl.String).str.strip_chars().alias(KEY),
-        _as_date(raw.schema[WEEK]).alias(WEEK),
+        week_date(raw.schema[WEEK]).alias(WEEK),
         *(_as_number(raw.schema[m], m) for m in metrics),
         *(pl.col(c).alias(f"_raw_{c}") for c in (WEEK, *metrics)),
     )
@@ -121,7 +121,8 @@ def _reason(shape: RowShape) -> pl.Expr:
     return reason
 
 
-def _as_date(dtype: pl.DataType) -> pl.Expr:
+def week_date(dtype: pl.DataType) -> pl.Expr:
+    """The week column as a date (null where it is not one), from text or a typed column."""
     column = pl.col(WEEK)
     if dtype == pl.Date:
         return column

@@ -1,5 +1,6 @@
 """The sandbox usage API selects a read's rows once for all its pages, and a change to the
-rows it serves (new rows, weeks shifted, weeks revealed) is served from the next page on."""
+rows it serves (new rows, weeks shifted, weeks revealed) is served from the next page on;
+`until` ends the weeks a read returns, unless the server is told to ignore it."""
 
 from __future__ import annotations
 
@@ -23,11 +24,12 @@ def _rows(logins: int) -> list[UsageRow]:
     ]
 
 
-def _read(api: UsageApi, since: date) -> list[dict[str, Any]]:
+def _read(api: UsageApi, since: date, until: date | None = None) -> list[dict[str, Any]]:
     """Every page, cursor to cursor, two rows a page."""
     client, rows, cursor = Client(api), [], ""
+    last = f"&until={until.isoformat()}" if until else ""
     while True:
-        query = f"since={since.isoformat()}&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        query = f"since={since.isoformat()}{last}&limit=2" + (f"&cursor={cursor}" if cursor else "")
         response = client.get(
             f"/v1/usage/weekly?{query}", headers={"Authorization": f"Bearer {TOKEN}"}
         )
@@ -50,3 +52,19 @@ def test_pages_follow_the_rows_served() -> None:
     assert {r["week_start"] for r in _read(api, MONDAY)} == {"2026-11-09"}
     api.serve_until(None)
     assert len(_read(api, MONDAY)) == 6
+
+
+def test_until_is_the_last_week_returned_unless_ignored() -> None:
+    api = UsageApi(_rows(logins=5), TOKEN)
+    first_week = _read(api, MONDAY, until=MONDAY + timedelta(days=6))
+    assert [(r["account_key"], r["week_start"]) for r in first_week] == [
+        ("T-0", "2026-11-02"),
+        ("T-1", "2026-11-02"),
+        ("T-2", "2026-11-02"),
+    ]
+    assert len(_read(api, MONDAY + timedelta(weeks=1), until=MONDAY + timedelta(weeks=1))) == 3
+    api.serve_until(MONDAY)  # the earlier of the two ends
+    assert len(_read(api, MONDAY, until=MONDAY + timedelta(weeks=1))) == 3
+    api.serve_until(None)
+    api.ignore_until()
+    assert len(_read(api, MONDAY, until=MONDAY + timedelta(days=6))) == 6

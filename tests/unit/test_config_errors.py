@@ -152,6 +152,18 @@ MISTAKES = {
         "fields.metrics names metrics not listed under metrics: logons",
         "usage:",
     ),
+    "an until parameter that is not a name": Mistake(
+        "mappings/salesforce.yaml",
+        (("    until_param: until", "    until_param: [until]"),),
+        "Input should be a valid string",
+        "until_param: [until]",
+    ),
+    "an until parameter misspelt": Mistake(
+        "mappings/salesforce.yaml",
+        (("    until_param: until", "    untill_param: until"),),
+        "'untill_param' is not a setting here",
+        "untill_param: until",
+    ),
     "result that is not a computed column": Mistake(
         "mappings/salesforce.yaml",
         (("health_color: CS_Health_Color__c", "health_colour: CS_Health_Color__c"),),

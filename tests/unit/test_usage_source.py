@@ -16,6 +16,7 @@ from connector.usage import HttpUsageSource, RowShape
 BASE = "https://usage.example.test"
 URL = f"{BASE}/v1/usage/weekly"
 METRICS = ["logins", "active_users"]
+SINCE, AS_OF = date(2026, 10, 1), date(2026, 11, 23)
 
 
 def _row(key: str, week: str, **metrics: float) -> dict[str, object]:
@@ -46,7 +47,7 @@ def test_follows_cursor_until_the_last_page() -> None:
             ),
         ]
     )
-    batch = _source().weekly_metrics(date(2026, 10, 1))
+    batch = _source().weekly_metrics(SINCE, AS_OF)
     assert batch.weekly["account_key"].to_list() == ["A", "B", "C"]
     assert batch.weekly["logins"].to_list() == [3.0, 4.0, 5.0]
     assert batch.weekly["active_users"].to_list() == [None, None, None]
@@ -69,7 +70,7 @@ def test_retries_429_and_5xx_then_succeeds() -> None:
             ),
         ]
     )
-    batch = _source().weekly_metrics(date(2026, 10, 1))
+    batch = _source().weekly_metrics(SINCE, AS_OF)
     assert batch.weekly.height == 1
     assert route.call_count == 3
 
@@ -82,14 +83,14 @@ def test_retries_a_dropped_connection() -> None:
             httpx.Response(200, json={"data": [], "next_cursor": None}),
         ]
     )
-    assert _source().weekly_metrics(date(2026, 10, 1)).weekly.height == 0
+    assert _source().weekly_metrics(SINCE, AS_OF).weekly.height == 0
 
 
 @respx.mock
 def test_refused_token_is_a_clear_error_without_the_token() -> None:
     respx.get(URL).mock(return_value=httpx.Response(401, json={"error": "bad token"}))
     with pytest.raises(UsageSourceError, match="HTTP 401") as raised:
-        _source().weekly_metrics(date(2026, 10, 1))
+        _source().weekly_metrics(SINCE, AS_OF)
     assert "secret-token" not in str(raised.value)
 
 
@@ -112,7 +113,7 @@ def test_malformed_rows_are_counted_by_reason_and_left_out() -> None:
             },
         )
     )
-    batch = _source().weekly_metrics(date(2026, 10, 1))
+    batch = _source().weekly_metrics(SINCE, AS_OF)
     assert batch.weekly["account_key"].to_list() == ["A"]
     assert batch.rows_read == 7
     assert batch.skipped == {
@@ -140,7 +141,7 @@ def test_a_row_polars_cannot_read_is_counted_not_fatal() -> None:
             },
         )
     )
-    batch = _source().weekly_metrics(date(2026, 10, 1))
+    batch = _source().weekly_metrics(SINCE, AS_OF)
     assert batch.weekly.rows() == [("A", date(2026, 11, 16), 3.0, 2.0)]
     assert batch.skipped == {
         "no account key at 'account_key'": 1,
@@ -152,7 +153,7 @@ def test_a_row_polars_cannot_read_is_counted_not_fatal() -> None:
 def test_an_answer_without_the_rows_list_is_an_error_naming_it() -> None:
     respx.get(URL).mock(return_value=httpx.Response(200, json={"rows": [], "next": None}))
     with pytest.raises(UsageQualityError) as raised:
-        _source().weekly_metrics(date(2026, 10, 1))
+        _source().weekly_metrics(SINCE, AS_OF)
     assert str(raised.value) == (
         "the usage API answered without a list of rows at 'data' (its answer has 'rows', "
         "'next'): set usage.http.records in the mapping to where the rows are."
@@ -194,7 +195,7 @@ def test_numbered_pages_are_fetched_concurrently_until_a_short_page(
         offset_param="skip",
     )
     source = HttpUsageSource(BASE, "secret-token", paging, FLAT, concurrency=4)
-    batch = source.weekly_metrics(date(2026, 10, 1))
+    batch = source.weekly_metrics(SINCE, AS_OF)
     assert batch.weekly["account_key"].to_list() == list("ABCDE")
     assert batch.weekly["logins"].to_list() == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert batch.weekly["active_users"].to_list() == [None] * 5
@@ -218,4 +219,4 @@ def test_a_server_giving_fewer_rows_than_asked_is_an_error_not_missed_rows() -> 
     paging = HttpUsage(path="/v2/export", records="items", pagination="page", page_size=3)
     source = HttpUsageSource(BASE, "secret-token", paging, FLAT, concurrency=2)
     with pytest.raises(UsageSourceError, match="answered 2 rows to limit=3 with more pages"):
-        source.weekly_metrics(date(2026, 10, 1))
+        source.weekly_metrics(SINCE, AS_OF)
