@@ -165,12 +165,12 @@ def _run_job(
     if not closed:
         return False  # the job stays Open and runs nothing
     completed = _completed(client, job_id, sobject, query=False)
-    for row in _result_rows(client, job_id, "successfulResults"):
-        into.written.add(row[key_field])
-    for row in _result_rows(client, job_id, "failedResults"):
-        code, _, rest = row["sf__Error"].partition(":")
+    into.written.update(_results(client, job_id, "successfulResults", [key_field])[key_field])
+    failed = _results(client, job_id, "failedResults", [key_field, "sf__Error"])
+    for key, error in failed.iter_rows():
+        code, _, rest = error.partition(":")
         message = rest.removesuffix(" --").rpartition(":")[0] or rest
-        into.failed[row[key_field]] = (code, message)
+        into.failed[key] = (code, message)
     return completed
 
 
@@ -216,9 +216,14 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _result_rows(client: SalesforceClient, job_id: str, kind: str) -> Iterable[dict[str, str]]:
-    text = client.call(lambda sf: _jobs(sf).get_ingest_results(job_id, kind))
-    return csv.DictReader(io.StringIO(str(text)))
+def _results(client: SalesforceClient, job_id: str, kind: str, columns: list[str]) -> pl.DataFrame:
+    """`columns` of a job's results, as text. The CSV repeats every field uploaded (200,000
+    tasks' descriptions): read as dicts, one per row, it was the largest thing a first run
+    held."""
+    text = str(client.call(lambda sf: _jobs(sf).get_ingest_results(job_id, kind)))
+    if not text.strip():
+        return pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
+    return pl.read_csv(text.encode(), columns=columns, infer_schema=False)
 
 
 # -- jobs ------------------------------------------------------------------------------------

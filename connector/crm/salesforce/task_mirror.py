@@ -10,7 +10,7 @@ read CRM_FULL_READ_EVERY_DAYS old (the recycle bin, where queryAll sees deletion
 them 15 days) read every keyed task instead. The watermark follows `incremental`: by
 Salesforce's clock, the newest stamp seen or the Date of its latest answer before the read.
 Answers are what the key look-ups in `read` return: keys compared case-insensitively as SOQL
-compares them, dates in the team's zone by the same `date_in`.
+compares them, dates in the team's zone as `date_in` gives them.
 
 Our own upserts are not merged in: each is stamped after the read that preceded it, so the
 next run's refresh reads it. A crash between a write and that refresh therefore loses
@@ -28,7 +28,8 @@ import hashlib
 import json
 import logging
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, time, tzinfo
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
 
 import polars as pl
 
@@ -40,7 +41,6 @@ from connector.crm.salesforce.bulk import Columns, read_frame
 from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.describe import FieldInfo
 from connector.crm.salesforce.incremental import ID, STAMP
-from connector.crm.salesforce.read import date_in
 from connector.store import CrmMirror, HistoryStore, ReadPolicy
 
 log = logging.getLogger("connector.crm.salesforce")
@@ -51,7 +51,7 @@ _TIMESTAMP = "%Y-%m-%dT%H:%M:%S%.f%z"
 
 
 def _text(name: str) -> FieldInfo:
-    """Timestamps stay the wire's text: `date_in` turns them into the team's dates."""
+    """Timestamps stay the wire's text: `_day_in` turns them into the team's dates."""
     return FieldInfo(name, "string", False, False, (), None)
 
 
@@ -167,7 +167,7 @@ def _no_outside() -> pl.DataFrame:
     return pl.DataFrame(schema={ID: pl.String, STAMP: pl.String})
 
 
-def find(records: pl.DataFrame, keys: Sequence[str], zone: tzinfo) -> dict[str, ExistingTask]:
+def find(records: pl.DataFrame, keys: Sequence[str], zone: ZoneInfo) -> dict[str, ExistingTask]:
     """What `read.find_tasks` answers for `keys`."""
     if not keys:
         return {}
@@ -177,7 +177,7 @@ def find(records: pl.DataFrame, keys: Sequence[str], zone: tzinfo) -> dict[str, 
 
 
 def recent(
-    records: pl.DataFrame, rule_ids: Sequence[str], closed_since: date, zone: tzinfo
+    records: pl.DataFrame, rule_ids: Sequence[str], closed_since: date, zone: ZoneInfo
 ) -> list[ExistingTask]:
     """What `read.recent_tasks` answers: the rules' tasks open, or completed on or after
     the start of `closed_since` in the team's zone."""
@@ -192,9 +192,18 @@ def recent(
     return _tasks(records.filter(of_rules & (~pl.col(CLOSED) | (completed >= since))), zone)
 
 
-def _tasks(records: pl.DataFrame, zone: tzinfo) -> list[ExistingTask]:
-    rows = records.select(KEY, ID, CLOSED, COMPLETED, OWNER, CREATED).iter_rows()
+def _tasks(records: pl.DataFrame, zone: ZoneInfo) -> list[ExistingTask]:
+    """The tasks, their date-times as days in the team's zone (as `date_in` makes them),
+    converted a column at a time: 200,000 tasks parsed one by one were a tenth of a rerun."""
+    rows = records.select(
+        KEY, ID, CLOSED, _day_in(COMPLETED, zone), OWNER, _day_in(CREATED, zone)
+    ).iter_rows()
     return [
-        ExistingTask(key, record_id, bool(closed), date_in(done, zone), owner, date_in(made, zone))
+        ExistingTask(key, record_id, bool(closed), done, owner, made)
         for key, record_id, closed, done, owner, made in rows
     ]
+
+
+def _day_in(column: str, zone: ZoneInfo) -> pl.Expr:
+    moment = pl.col(column).str.to_datetime(_TIMESTAMP, time_unit="ms", time_zone="UTC")
+    return moment.dt.convert_time_zone(zone.key).dt.date()
