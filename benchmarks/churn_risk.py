@@ -82,7 +82,7 @@ def _store_reads(
         store = HistoryStore.open(f"sqlite:///{folder}/state.db")
         for (day,), group in snapshots.group_by("snapshot_date"):
             table = group.rename({"account_id": "id"}).with_columns(health_color=pl.lit("Green"))
-            store.save_snapshots("bench", day, table, measures)  # type: ignore[arg-type]
+            store.save_snapshots("bench", day, table, measures)
         points = lookups(renewals, window)
         _timed("store: renewals' snapshots", rows, lambda: store.latest_snapshots(points, 14))
         today = [(a, AS_OF - timedelta(days=56)) for a in renewals["account_id"]]

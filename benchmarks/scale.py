@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
 import math
 import os
@@ -238,14 +239,14 @@ def run_worker(
 
 
 def _wait_watching_peak(
-    pid: int, log: Path
+    pid: int, log: Path | None = None
 ) -> tuple[int, resource.struct_rusage, int, dict[str, int]]:
-    """Wait for the worker, reading its VmHWM (peak RSS, KiB) until it exits, and its VmRSS
-    against the last event it logged: the peak of each phase. wait4's ru_maxrss will not do:
-    Linux carries the forking process's peak RSS across exec into the child's, and this
-    process holds the whole sandbox (2.8 GB at 100,000 accounts)."""
+    """Wait for the worker, reading its VmHWM (peak RSS, KiB) until it exits, and (given its
+    `log`) its VmRSS against the last event it logged: the peak of each phase. wait4's
+    ru_maxrss will not do: Linux carries the forking process's peak RSS across exec into the
+    child's, and this process holds the whole sandbox (2.8 GB at 100,000 accounts)."""
     peak, by_event, current, pending = 0, dict[str, int](), "start", b""
-    with log.open("rb") as lines:
+    with log.open("rb") if log is not None else io.BytesIO() as lines:
         while True:
             done, status, usage = os.wait4(pid, os.WNOHANG)
             if done:

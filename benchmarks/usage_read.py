@@ -190,7 +190,7 @@ def _mirror(tenants: int, weeks: int, latency: float) -> None:
                 stdout=subprocess.PIPE,
                 cwd=PROJECT,
             )
-            status, usage, peak_kib = _wait_watching_peak(process.pid)
+            status, usage, peak_kib, _ = _wait_watching_peak(process.pid)
             wall = time.perf_counter() - started
             assert process.stdout is not None
             assert os.waitstatus_to_exitcode(status) == 0
