@@ -48,14 +48,14 @@ class ActionKey:
         return KEY_SEPARATOR.join((self.rule_id, self.account_id, self.digest))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FieldChange:
     field: str
     old: Any
     new: Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FieldUpdate:
     """The fields of one record that differ from what the CRM holds, with their new values."""
 
@@ -67,7 +67,7 @@ class FieldUpdate:
         return {change.field: change.new for change in self.changes}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TaskIntent:
     """A keyed task to create; a retry of the same key must never make a second one."""
 
@@ -85,7 +85,7 @@ class TaskIntent:
     contact_id: str | None = None  # the person it concerns
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExistingTask:
     """A keyed task already in the CRM. Its key is never used again; while it is open, or
     within its rule's cooldown after completion, its rule makes no new task for the account."""

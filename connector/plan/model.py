@@ -20,7 +20,7 @@ from connector.messages.slack import SlackMessage
 SET_PREFIX = "_set_"  # the column of a field a rule sets: `_set_<name>`
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SuppressedTask:
     key: str
     rule_id: str
