@@ -469,10 +469,15 @@ class HistoryStore:
     def usage_totals(self) -> pl.DataFrame:
         """Each tenant's lifetime usage totals, as `frame.usage.lifetime_usage` reads them:
         account_key, through_week, totals (a JSON object of metric → total)."""
+        query = select(
+            usage_totals.c.account_key,
+            usage_totals.c.through_week,
+            cast(usage_totals.c.totals, String),  # as stored: decoded by polars, not per row
+        )
         with self._transaction() as db:
-            rows = db.execute(select(usage_totals)).all()
+            rows = db.execute(query).all()
         return pl.DataFrame(
-            [(row.account_key, row.through_week, json.dumps(row.totals)) for row in rows],
+            rows,
             schema={"account_key": pl.String, "through_week": pl.Date, "totals": pl.String},
             orient="row",
         )
