@@ -511,8 +511,7 @@ class HistoryStore:
             closed_deals.c.close_date, closed_deals.c.deal_id
         )
         with self._transaction() as db:
-            rows = [tuple(row) for row in db.execute(query)]
-        return pl.DataFrame(rows, schema=CLOSED_DEAL_SCHEMA, orient="row")
+            return read_frame(db, query, CLOSED_DEAL_SCHEMA)
 
     # -- task outcomes -------------------------------------------------------------------
 
@@ -550,8 +549,7 @@ class HistoryStore:
             task_outcomes.c.created_on, task_outcomes.c.key
         )
         with self._transaction() as db:
-            rows = [tuple(row) for row in db.execute(query)]
-        return pl.DataFrame(rows, schema=TASK_OUTCOME_SCHEMA, orient="row")
+            return read_frame(db, query, TASK_OUTCOME_SCHEMA)
 
     def forget_task_outcomes(self, keys: Iterable[str]) -> None:
         """These tasks are gone from the CRM (deleted): neither done nor open, no longer
