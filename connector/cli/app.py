@@ -555,9 +555,9 @@ def print_backfill(done: BackfillSummary) -> None:
     console.print(
         f"Backfilled {len(done.days)} days from {done.days[0]} to {done.days[-1]}: "
         f"{done.snapshots_saved} snapshots, {done.stage_entries_saved} stage entries, "
-        f"{done.closed_deals_saved} closed deals recorded from {done.accounts_read} accounts "
-        f"and {done.usage_rows_read} usage rows; CRM API calls {done.crm_api_calls}, "
-        "nothing written to the CRM."
+        f"{done.closed_deals_saved} closed deals written (new or changed) from "
+        f"{done.accounts_read} accounts and {done.usage_rows_read} usage rows; "
+        f"CRM API calls {done.crm_api_calls}, nothing written to the CRM."
     )
 
 

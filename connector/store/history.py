@@ -7,7 +7,6 @@ Snapshots are upserted per (account, day), so re-running a day replaces, never d
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -36,8 +35,10 @@ from sqlalchemy import (
 )
 
 from connector.store.churn_models import load_churn_model, save_churn_model, snapshot_stamp
+from connector.store.diff import changed_rows, read_frame
 from connector.store.lock import advisory_key, run_lock
 from connector.store.mirror import CrmMirror, load_mirror, save_mirror, save_watermark
+from connector.store.snapshot_rows import SNAPSHOT_COLUMNS, snapshot_rows
 from connector.store.tables import (
     account_snapshots,
     closed_deals,
@@ -49,7 +50,7 @@ from connector.store.tables import (
     task_outcomes,
     usage_totals,
 )
-from connector.store.upsert import BATCH, execute_batched, upsert
+from connector.store.upsert import BATCH, JSON_TEXT, execute_batched, upsert
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SNAPSHOT_BATCH = BATCH  # snapshot rows per execute (the store's one batch size)
@@ -96,6 +97,7 @@ STAGE_ENTRY_SCHEMA = {
     "stage": pl.String,
     "entered_on": pl.Date,
 }
+JSON_COLUMNS = ["measures", "inputs"]  # of a snapshot: compared and written as JSON text
 MIGRATION_WAIT_SECONDS = 60.0  # how long a replica waits for another's migration (SQLite)
 
 
@@ -344,40 +346,40 @@ class HistoryStore:
         measures: Iterable[str],
         inputs: Iterable[str] = (),
     ) -> int:
-        """Upsert one snapshot per account for `snapshot_date`; returns rows written.
+        """Upsert one snapshot per account for `snapshot_date`, of those the store does not
+        hold as they are (a same-day rerun that changed nothing writes nothing); returns
+        the rows written, each now marked with `run_id`.
 
         `inputs`: the columns the health model's expressions read, kept raw so a later
         model can re-score the day; the model version comes from `health_model_version`.
         """
-        names, raw = list(measures), list(inputs)
-        versioned = "health_model_version" in table.columns
-        columns = table.select(
-            "id",
-            "health_score",
-            "health_color",
-            *(["health_model_version"] if versioned else []),
-            *dict.fromkeys([*names, *raw]),
-        )
-        rows = (
-            {
-                "account_id": row["id"],
-                "snapshot_date": snapshot_date,
-                "run_id": run_id,
-                "health_score": row["health_score"],
-                "health_color": row["health_color"],
-                "measures": {name: _json_value(row[name]) for name in names},
-                "model_version": row["health_model_version"] if versioned else None,
-                "inputs": {name: _json_value(row[name]) for name in raw} if versioned else None,
-            }
-            for row in columns.iter_rows(named=True)
-        )
+        rows = snapshot_rows(table, list(measures), list(inputs))
+        stored = select(
+            *(
+                cast(account_snapshots.c[name], String)
+                if name in JSON_COLUMNS
+                else account_snapshots.c[name]
+                for name in SNAPSHOT_COLUMNS
+            )
+        ).where(account_snapshots.c.snapshot_date == snapshot_date)
         with self._transaction() as db:
+            changed = changed_rows(
+                rows,
+                read_frame(db, stored, SNAPSHOT_COLUMNS),
+                ["account_id"],
+                [name for name in SNAPSHOT_COLUMNS if name != "account_id"],
+            )
+            written = changed.rename({name: name + JSON_TEXT for name in JSON_COLUMNS})
             return upsert(
                 db,
                 account_snapshots,
-                rows,
+                (
+                    {**row, "snapshot_date": snapshot_date, "run_id": run_id}
+                    for row in written.iter_rows(named=True)
+                ),
                 ["account_id", "snapshot_date"],
                 ["run_id", "health_score", "health_color", "measures", "model_version", "inputs"],
+                json_text=JSON_COLUMNS,
             )
 
     def snapshots(self, since: date, until: date) -> pl.DataFrame:
@@ -496,14 +498,17 @@ class HistoryStore:
     # -- closed deals --------------------------------------------------------------------
 
     def save_closed_deals(self, run_id: str, deals: pl.DataFrame) -> int:
-        """Upsert closed deals (`CLOSED_DEAL_SCHEMA`) by CRM id; returns rows written."""
-        rows = [
-            {**row, "run_id": run_id}
-            for row in deals.select(list(CLOSED_DEAL_SCHEMA)).iter_rows(named=True)
-        ]
-        updated = [name for name in [*CLOSED_DEAL_SCHEMA, "run_id"] if name != "deal_id"]
+        """Upsert the closed deals (`CLOSED_DEAL_SCHEMA`) by CRM id that are new or differ
+        from the store's; returns rows written, each now marked with `run_id`."""
+        values = [name for name in CLOSED_DEAL_SCHEMA if name != "deal_id"]
+        query = select(*(closed_deals.c[name] for name in CLOSED_DEAL_SCHEMA))
         with self._transaction() as db:
-            return upsert(db, closed_deals, rows, ["deal_id"], updated)
+            stored = read_frame(db, query, CLOSED_DEAL_SCHEMA)
+            changed = changed_rows(
+                deals.select(list(CLOSED_DEAL_SCHEMA)), stored, ["deal_id"], values
+            )
+            rows = ({**row, "run_id": run_id} for row in changed.iter_rows(named=True))
+            return upsert(db, closed_deals, rows, ["deal_id"], [*values, "run_id"])
 
     def closed_deals(self) -> pl.DataFrame:
         """Every closed deal the store holds, typed as `CLOSED_DEAL_SCHEMA`."""
@@ -511,27 +516,36 @@ class HistoryStore:
             closed_deals.c.close_date, closed_deals.c.deal_id
         )
         with self._transaction() as db:
-            rows = [tuple(row) for row in db.execute(query)]
-        return pl.DataFrame(rows, schema=CLOSED_DEAL_SCHEMA, orient="row")
+            return read_frame(db, query, CLOSED_DEAL_SCHEMA)
 
     # -- task outcomes -------------------------------------------------------------------
 
     def save_task_outcomes(self, run_id: str, outcomes: pl.DataFrame) -> int:
-        """Upsert tasks (`TASK_OUTCOME_SCHEMA`) by key; returns rows written. A task's
-        creation day is kept from its first row; a record id or owner the CRM did not give
-        this time keeps the one known; open or completed is always the latest read's."""
-        rows = [
-            {**row, "run_id": run_id}
-            for row in outcomes.select(list(TASK_OUTCOME_SCHEMA)).iter_rows(named=True)
-        ]
+        """Upsert tasks (`TASK_OUTCOME_SCHEMA`) by key that are new or whose upsert would
+        change the stored row; returns rows written, each now marked with `run_id`. A
+        task's creation day is kept from its first row; a record id or owner the CRM did
+        not give this time keeps the one known; open or completed is always the latest
+        read's."""
+        updated, known = ["closed", "completed_on"], ["record_id", "owner_id"]
+        query = select(*(task_outcomes.c[name] for name in ["key", *updated, *known]))
         with self._transaction() as db:
+            stored = read_frame(
+                db, query, {name: TASK_OUTCOME_SCHEMA[name] for name in ["key", *updated, *known]}
+            )
+            changed = changed_rows(
+                outcomes.select(list(TASK_OUTCOME_SCHEMA)),
+                stored,
+                ["key"],
+                updated,
+                keep_known=known,
+            )
             return upsert(
                 db,
                 task_outcomes,
-                rows,
+                ({**row, "run_id": run_id} for row in changed.iter_rows(named=True)),
                 ["key"],
-                ["closed", "completed_on", "run_id"],
-                keep_known=["record_id", "owner_id"],
+                [*updated, "run_id"],
+                keep_known=known,
             )
 
     def task_outcomes(self) -> pl.DataFrame:
@@ -540,8 +554,7 @@ class HistoryStore:
             task_outcomes.c.created_on, task_outcomes.c.key
         )
         with self._transaction() as db:
-            rows = [tuple(row) for row in db.execute(query)]
-        return pl.DataFrame(rows, schema=TASK_OUTCOME_SCHEMA, orient="row")
+            return read_frame(db, query, TASK_OUTCOME_SCHEMA)
 
     def forget_task_outcomes(self, keys: Iterable[str]) -> None:
         """These tasks are gone from the CRM (deleted): neither done nor open, no longer
@@ -710,15 +723,6 @@ def _snapshot_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
         else pl.DataFrame()
     )
     return pl.concat([base, measures], how="horizontal") if measures.width else base
-
-
-def _json_value(value: Any) -> Any:
-    """What JSON can hold: dates as ISO text, NaN (which PostgreSQL's JSON refuses) as null."""
-    if isinstance(value, date | datetime):
-        return value.isoformat()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def _manual_transactions(dbapi_connection: Any, _record: Any) -> None:

@@ -250,9 +250,9 @@ def _deals(amount: float, won: bool) -> pl.DataFrame:
 
 
 def test_closed_deals_are_upserted_by_crm_id(store: HistoryStore) -> None:
-    store.save_closed_deals("run1", _deals(1000.0, won=True))
-    store.save_closed_deals("run2", _deals(1000.0, won=True))
-    assert store.save_closed_deals("run3", _deals(900.0, won=False)) == 2
+    assert store.save_closed_deals("run1", _deals(1000.0, won=True)) == 2
+    assert store.save_closed_deals("run2", _deals(1000.0, won=True)) == 0  # as stored
+    assert store.save_closed_deals("run3", _deals(900.0, won=False)) == 1  # 006A changed
 
     deals = store.closed_deals()
 
