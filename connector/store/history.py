@@ -476,24 +476,24 @@ class HistoryStore:
             usage_totals.c.through_week,
             cast(usage_totals.c.totals, String),  # as stored: decoded by polars, not per row
         )
+        schema = {"account_key": pl.String, "through_week": pl.Date, "totals": pl.String}
         with self._transaction() as db:
-            rows = db.execute(query).all()
-        return pl.DataFrame(
-            rows,
-            schema={"account_key": pl.String, "through_week": pl.Date, "totals": pl.String},
-            orient="row",
-        )
+            return read_frame(db, query, schema)
 
     def save_usage_totals(self, totals: pl.DataFrame) -> int:
         """Upsert the tenants whose totals moved on to a later week; returns rows written."""
-        rows = [
-            {"account_key": key, "through_week": week, "totals": json.loads(text)}
-            for key, week, text in totals.select(
-                "account_key", "through_week", "totals"
-            ).iter_rows()
-        ]
+        rows = totals.select(
+            "account_key", "through_week", pl.col("totals").alias("totals" + JSON_TEXT)
+        ).iter_rows(named=True)
         with self._transaction() as db:
-            return upsert(db, usage_totals, rows, ["account_key"], ["through_week", "totals"])
+            return upsert(
+                db,
+                usage_totals,
+                rows,
+                ["account_key"],
+                ["through_week", "totals"],
+                json_text=["totals"],  # encoded by polars: stored as it is
+            )
 
     # -- closed deals --------------------------------------------------------------------
 
