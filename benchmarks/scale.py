@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
 from pathlib import Path
+from typing import Any
 
 from simple_salesforce.api import Salesforce, SFType
 
@@ -198,10 +199,46 @@ def _maybe(value: float | None, spec: str) -> str:
 def run_worker(
     sandbox: RunningSandbox, settings: Settings, workdir: Path, label: str, *, dry_run: bool = False
 ) -> Measured:
-    """`cs-connector run --once` in a child process, measured by the kernel: its CPU from
-    wait4, its peak RSS from its own VmHWM (see `_wait_watching_peak`)."""
-    summary_path, log_path = workdir / "summary.json", workdir / f"{label}.log"
+    """One run in its own process (`worker_process`), beside the REST floor of its calls."""
     sandbox.org.reset_calls()
+    run = worker_process(settings, workdir, label, dry_run=dry_run)
+    written, tasks = run.summary["records_written"], run.summary["tasks_created"]
+    floor = read_floor(sandbox.org) + pages(written, WRITE_BATCH) + pages(tasks, WRITE_BATCH)
+    return Measured(
+        label,
+        run.summary["crm_api"]["calls"],
+        floor,
+        written,
+        tasks,
+        run.wall,
+        reading_seconds(run.log),
+        run.cpu,
+        run.peak_rss_mb,
+        Counter(call_kind(call) for call in sandbox.org.calls),
+        run.rss_by_event,
+    )
+
+
+@dataclass(frozen=True)
+class WorkerRun:
+    """What `cs-connector run --once` in a child process did (`summary`: its summary JSON)
+    and cost it, measured by the kernel."""
+
+    summary: dict[str, Any]
+    log: Path
+    wall: float
+    cpu: float
+    peak_rss_mb: float
+    rss_by_event: dict[str, int]  # MB, after each event the worker logged
+
+
+def worker_process(
+    settings: Settings, workdir: Path, label: str, *, dry_run: bool = False
+) -> WorkerRun:
+    """`cs-connector run --once` in a child process — its own interpreter, so its CPU does
+    not wait on the sandbox's in this one — measured by the kernel: its CPU from wait4, its
+    peak RSS from its own VmHWM (see `_wait_watching_peak`)."""
+    summary_path, log_path = workdir / "summary.json", workdir / f"{label}.log"
     command = [sys.executable, "-m", "connector", "run", "--once"]
     command += ["--summary-json", str(summary_path), *(["--dry-run"] if dry_run else [])]
     wall = time.perf_counter()
@@ -220,20 +257,12 @@ def run_worker(
         raise SystemExit(
             f"the worker exited {process.returncode} in the {label}:\n" + "\n".join(tail)
         )
-    summary = json.loads(summary_path.read_text())
-    written, tasks = summary["records_written"], summary["tasks_created"]
-    floor = read_floor(sandbox.org) + pages(written, WRITE_BATCH) + pages(tasks, WRITE_BATCH)
-    return Measured(
-        label,
-        summary["crm_api"]["calls"],
-        floor,
-        written,
-        tasks,
+    return WorkerRun(
+        json.loads(summary_path.read_text()),
+        log_path,
         wall,
-        reading_seconds(log_path),
         usage.ru_utime + usage.ru_stime,
         peak_kib / 1024,
-        Counter(call_kind(call) for call in sandbox.org.calls),
         {name: round(kib / 1024) for name, kib in rss_by_event.items()},
     )
 
