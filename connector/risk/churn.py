@@ -30,6 +30,7 @@ from connector.store import HistoryStore
 
 WITHHELD = "Churn risk is not written, and values an earlier run wrote are cleared."
 DIGITS = 3  # churn risk is a fraction 0–1, written with three decimals
+TOO_LITTLE = "too_little_history"  # a kept day whose history could not fit a model
 HEALTH_SCORE_LABEL: LocalText = {"en": "Health score", "ja": "ヘルススコア"}
 BUILT_IN_LABELS: dict[str, LocalText] = {
     "health_score": HEALTH_SCORE_LABEL,
@@ -156,15 +157,27 @@ def train(
     needs = (options.min_renewals, options.min_churned)
     key = fingerprint(renewals, store.snapshot_stamp(as_of), window, needs)
     kept = store.churn_model(as_of, key)
+    if kept is not None and TOO_LITTLE in kept:
+        renewals_kept, churned, dropped = (int(n) for n in kept[TOO_LITTLE])
+        return TooLittleHistory(renewals_kept, churned, dropped, options)
     fitted = SavedModel.from_json(kept) if kept is not None else _fit(store, renewals, options)
+    if kept is None:
+        store.save_churn_model(as_of, key, _kept(fitted))
     if isinstance(fitted, TooLittleHistory):
         return fitted
-    if kept is None:
-        store.save_churn_model(as_of, key, fitted.to_json())
     recent = store.latest_snapshots(
         ((a, as_of - timedelta(days=window.trend_days)) for a in accounts), window.tolerance
     )
     return Trained.of(fitted, recent, options, loaded=kept is not None)
+
+
+def _kept(fitted: SavedModel | TooLittleHistory) -> dict[str, Any]:
+    """What the day keeps under the history's fingerprint: the model, or that there was
+    too little to fit one (finding that out reads every renewal's snapshots, which a
+    young store's every rerun would otherwise do again)."""
+    if isinstance(fitted, TooLittleHistory):
+        return {TOO_LITTLE: [fitted.renewals, fitted.churned, fitted.dropped]}
+    return fitted.to_json()
 
 
 def _fit(

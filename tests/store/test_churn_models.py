@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from typing import Any
 
 import polars as pl
+import pytest
 from polars.testing import assert_frame_equal
 from sqlalchemy import select
 
 from connector.risk import RiskOptions, churn_risk
-from connector.risk.churn import Trained
+from connector.risk.churn import TooLittleHistory, Trained, train
 from connector.store import CLOSED_DEAL_SCHEMA, HistoryStore
 from connector.store.tables import churn_models
 from tests.risk_history import MEASURES, build_history
@@ -123,3 +125,27 @@ def test_the_guard_reads_todays_margin_on_a_loaded_model(store: HistoryStore) ->
     assert result.model.loaded
     assert result.model.withheld is not None
     assert result.scores["churn_risk"].null_count() == TODAY.height
+
+
+def test_too_little_history_is_kept_for_the_day_and_not_looked_up_again(
+    store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Finding there is too little to fit reads every renewal's snapshots: a young store's
+    same-day rerun keeps the answer, and asking for less history fits at once."""
+    build_history(store, 400, AS_OF)
+    looked_up: list[int] = []
+    read = store.latest_snapshots
+
+    def counted(*args: Any, **kwargs: Any) -> pl.DataFrame:
+        looked_up.append(1)
+        return read(*args, **kwargs)
+
+    monkeypatch.setattr(store, "latest_snapshots", counted)
+    wanting_more = RiskOptions(min_renewals=100_000)
+    first = train(store, AS_OF, wanting_more)
+    again = train(store, AS_OF, wanting_more)
+
+    assert isinstance(first, TooLittleHistory)
+    assert again == first
+    assert len(looked_up) == 1
+    assert isinstance(train(store, AS_OF, RiskOptions()), Trained)
