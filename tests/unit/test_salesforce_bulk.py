@@ -12,8 +12,11 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
+from connector.config.mapping import TaskMapping
+from connector.crm.protocol import TaskIntent
 from connector.crm.salesforce.bulk import Polling, csv_uploads, frame_from_csv
 from connector.crm.salesforce.describe import FieldInfo, frame_from_records
+from connector.crm.salesforce.write import task_rows
 from connector.errors import CrmError
 
 
@@ -42,6 +45,29 @@ def test_ingest_csv_is_split_below_the_upload_limit_each_with_the_header() -> No
     assert all(upload.startswith("Id,Description\n") for upload in uploads)
     ids = [r["Id"] for u in uploads for r in csv.DictReader(io.StringIO(u))]
     assert ids == [row["Id"] for row in rows]
+
+
+def test_tasks_are_written_to_csv_one_row_at_a_time_under_a_header_made_first() -> None:
+    """200,000 tasks' rows are made as the CSV is written, not held as dicts beside it:
+    the header comes first (Type and WhoId only if a task has them), the rows once."""
+
+    def task(n: int, **extra: Any) -> TaskIntent:
+        due = date(2026, 12, 1)
+        return TaskIntent(
+            f"k{n}", "r", "001A", "Acme", "005A", "s", "d", due, "High", "Open", **extra
+        )
+
+    intents = [task(0), task(1, contact_id="003A")]
+    header, rows = task_rows(TaskMapping(), intents)
+    (upload,) = csv_uploads(rows, 10_000, header)
+
+    assert header[0] == "CS_Action_Key__c"
+    assert "WhoId" in header
+    assert "Type" not in header
+    parsed = list(csv.DictReader(io.StringIO(upload)))
+    assert [row["CS_Action_Key__c"] for row in parsed] == ["k0", "k1"]
+    assert [row["WhoId"] for row in parsed] == ["", "003A"]  # left as it is on the first
+    assert list(rows) == []  # read once, as the CSV was written
 
 
 def test_a_result_set_is_typed_as_the_rest_records_are() -> None:

@@ -7,7 +7,7 @@ make a second task; a refused record fails alone and the rest of its batch is wr
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -62,10 +62,10 @@ def upsert_tasks(
 ) -> WriteResult:
     path = f"composite/sobjects/{tasks.object}/{tasks.key_field}"
     if len(intents) > client.bulk_write_above:
-        rows = [_task_record(tasks, intent) for intent in intents]
-        for row in rows:
-            del row["attributes"]
-        settled = bulk.ingest(client, tasks.object, rows, tasks.key_field, upsert=True)
+        header, rows = task_rows(tasks, intents)
+        settled = bulk.ingest(
+            client, tasks.object, rows, tasks.key_field, upsert=True, header=header
+        )
         intents = _unsettled(settled, intents, _task_label, result)
     for start in range(0, len(intents), COLLECTION_LIMIT):
         chunk = intents[start : start + COLLECTION_LIMIT]
@@ -100,9 +100,26 @@ def _unsettled(
     return left
 
 
+# a task's fields besides its key, as `_task_fields` writes them; Type and WhoId on some
+_TASK_FIELDS = ("Subject", "Description", "ActivityDate", "Priority", "Status", "OwnerId", "WhatId")
+
+
+def task_rows(
+    tasks: TaskMapping, intents: Sequence[TaskIntent]
+) -> tuple[list[str], Iterator[dict[str, Any]]]:
+    """An ingest job's header and its rows, made one at a time as the CSV is written."""
+    header = [tasks.key_field, *_TASK_FIELDS]
+    header += ["Type"] if any(task.is_email_log for task in intents) else []
+    header += ["WhoId"] if any(task.contact_id for task in intents) else []
+    return header, (_task_fields(tasks, task) for task in intents)
+
+
 def _task_record(tasks: TaskMapping, task: TaskIntent) -> dict[str, Any]:
+    return {"attributes": {"type": tasks.object}, **_task_fields(tasks, task)}
+
+
+def _task_fields(tasks: TaskMapping, task: TaskIntent) -> dict[str, Any]:
     return {
-        "attributes": {"type": tasks.object},
         tasks.key_field: task.key,
         "Subject": task.subject[:255],
         "Description": task.description,
