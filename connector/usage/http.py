@@ -140,9 +140,10 @@ class HttpUsageSource:
         paging = {name: getattr(self._paging, name) for name in (*names, *params)}
         return {"paging": paging, "paths": self._shape.paths()}
 
-    def weekly_metrics(self, since: date, as_of: date) -> UsageBatch:
+    def weekly_metrics(self, since: date, as_of: date, *, ordered: bool = True) -> UsageBatch:
         """All weeks starting on or after `since` (`as_of`, the run date, is where streams
-        read side by side end); a metric no row has comes back as nulls."""
+        read side by side end); a metric no row has comes back as nulls. `ordered=False`:
+        streams' rows in the order they came, for a caller that sorts what it merges."""
         spans = self._spans(since, as_of)
         if len(spans) > 1:
             pages = self._streamed_pages(spans)
@@ -152,7 +153,7 @@ class HttpUsageSource:
             pages = list(self._numbered_pages(since))
         raw = pl.concat([rows for rows, _ in pages], how="vertical")
         batch = checked(raw, self._shape, api_calls=len(pages))
-        if len(spans) == 1:
+        if len(spans) == 1 or not ordered:
             return batch
         # the streams come block of weeks by block; one read's (the contract's) order is
         # tenant, then week — stable, so rows of one tenant and week keep theirs
