@@ -56,9 +56,13 @@ def extract(
     settings: Settings,
     as_of: date,
     store: HistoryStore | None = None,
+    *,
+    keyed_tasks: bool = False,
 ) -> Extracted:
     """Every mapped object, with the CRM's current values of the fields the worker writes;
-    with a `store`, the usage API's older weeks from its usage mirror."""
+    with a `store`, the usage API's older weeks from its usage mirror. `keyed_tasks`: also
+    bring the CRM's mirror of the worker's keyed tasks up to date, in the same pool, for
+    the plan that follows (`CrmAdapter.read_keyed_tasks`)."""
     mapping = config.mapping
     written = [*mapping.results.values(), *config.fields_set_by_rules().values()]
     since = as_of - timedelta(weeks=settings.usage_history_weeks)
@@ -79,9 +83,12 @@ def extract(
             reads.append(crm_reads.submit(crm.read, mapping.contact, {}))
             if mapping.meeting:
                 reads.append(crm_reads.submit(crm.read, mapping.meeting, {}))
+        tasks_read = crm_reads.submit(crm.read_keyed_tasks) if keyed_tasks else None
         # in submission order, which is start order: a failure comes before the reads it
         # kept from starting
         accounts, opportunities, *people = [read.result() for read in reads]
+        if tasks_read is not None:
+            tasks_read.result()
         usage, usage_weeks = usage_read.result()
     contacts = None
     if mapping.contact is not None and people:
@@ -101,6 +108,10 @@ class SideBySide:
 
     def submit(self, read: Callable[..., T], *args: object) -> Future[T]:
         return self._pool.submit(copy_context().run, self._unless_failed, read, *args)
+
+    def stop(self) -> None:
+        """The run stops for a reason outside the pool: start none of the reads left."""
+        self._failed.set()
 
     def _unless_failed(self, read: Callable[..., T], *args: object) -> T:
         if self._failed.is_set():

@@ -169,6 +169,12 @@ class CrmAdapter(Protocol):
         """Records of `spec.object` as a frame with canonical column names and typed values."""
         ...
 
+    def read_keyed_tasks(self) -> None:
+        """Bring the mirror of the worker's keyed tasks up to date now, where there is one,
+        so that `find_tasks` and `recent_tasks` answer from it: a run reads it beside the
+        mapped objects instead of after evaluating them."""
+        ...
+
     def find_tasks(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
         """Which of these action keys already have a task (open or closed)."""
         ...

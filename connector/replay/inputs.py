@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 
@@ -12,13 +13,19 @@ import polars as pl
 from connector.config.load import Config
 from connector.crm.protocol import CrmAdapter
 from connector.engine.evaluate import Evaluation, evaluate
-from connector.extract import Extracted, extract
+from connector.extract import Extracted, SideBySide, extract
 from connector.frame import CURRENT_PREFIX, build_frame
 from connector.frame.usage import lifetime_usage
 from connector.logs import event
 from connector.plan.build import MessageLedger
-from connector.risk import RiskOptions, score, train
-from connector.risk.churn import TooLittleHistory, Trained, measure_labels
+from connector.risk import RiskOptions, score
+from connector.risk.churn import (
+    TooLittleHistory,
+    Trained,
+    day_model,
+    measure_labels,
+    ready_to_score,
+)
 from connector.settings import Settings
 from connector.store import HistoryStore
 
@@ -61,18 +68,32 @@ def read_live(
     as_of: date,
 ) -> RunInputs:
     """The CRM and usage read once for the first configuration (the one that runs), the
-    store's history wide enough for every configuration's trend window."""
+    store's history wide enough for every configuration's trend window. The store's reads
+    go beside the CRM's and the usage API's, whose answers they do not need: a run spends
+    most of its reading waiting for those servers."""
     config = configs[0]
-    extracted = extract(crm, config, settings, as_of, store)
     reach = max(c.health.trend_days + c.health.trend_tolerance_days for c in configs)
+    options = RiskOptions.of(settings)
+    with ThreadPoolExecutor(1, thread_name_prefix="store") as pool:
+        store_reads = SideBySide(pool)
+        history = store_reads.submit(store.snapshots, as_of - timedelta(days=reach), as_of)
+        kept = store_reads.submit(store.stages)
+        usage_totals = store_reads.submit(store.usage_totals)
+        model = store_reads.submit(day_model, store, as_of, options)
+        try:
+            extracted = extract(crm, config, settings, as_of, store, keyed_tasks=True)
+        except BaseException:
+            store_reads.stop()
+            raise
+    accounts = extracted.records.accounts["id"]
     return RunInputs(
         as_of,
         extracted,
-        history=store.snapshots(since=as_of - timedelta(days=reach), until=as_of),
-        kept=store.stages(),
-        usage_totals=store.usage_totals(),
+        history=history.result(),
+        kept=kept.result(),
+        usage_totals=usage_totals.result(),
         record_url=crm.record_url(config.mapping.account.object, RECORD_ID),
-        risk=trained_risk(store, as_of, settings, extracted.records.accounts["id"]),
+        risk=_logged(ready_to_score(store, model.result(), options, accounts)),
     )
 
 
@@ -103,13 +124,9 @@ def evaluate_inputs(config: Config, inputs: RunInputs, settings: Settings) -> Ev
     return Evaluated(config, evaluation, next_totals)
 
 
-def trained_risk(
-    store: HistoryStore, as_of: date, settings: Settings, accounts: Iterable[str]
-) -> Trained | TooLittleHistory:
-    """The churn-risk model of this run, or why there is none, logged with its numbers
-    (and its backtest's AUC beside the health score's alone; `churn_risk_withheld` when
-    that does not show it better)."""
-    model = train(store, as_of, RiskOptions.of(settings), accounts)
+def _logged(model: Trained | TooLittleHistory) -> Trained | TooLittleHistory:
+    """The model logged with its numbers (and its backtest's AUC beside the health score's
+    alone; `churn_risk_withheld` when that does not show it better), or why there is none."""
     if isinstance(model, TooLittleHistory):
         event(log, "churn_risk_not_trained", reason=model.message)
         return model

@@ -142,6 +142,17 @@ class RiskResult:
     model: Trained | TooLittleHistory
 
 
+@dataclass(frozen=True, slots=True)
+class DayModel:
+    """The day's model, or that there was too little history to fit one, under the
+    history's fingerprint; `loaded` when the store already kept it."""
+
+    fitted: SavedModel | TooLittleHistory
+    as_of: date
+    fingerprint: str
+    loaded: bool
+
+
 def train(
     store: HistoryStore,
     as_of: date,
@@ -152,23 +163,41 @@ def train(
     `accounts`: those it will score, whose snapshots `trend_days` ago it keeps. Fitted once
     a day: a model the store kept for this day and history is loaded, not fitted again."""
     options = options or RiskOptions()
+    return ready_to_score(store, day_model(store, as_of, options), options, accounts)
+
+
+def day_model(store: HistoryStore, as_of: date, options: RiskOptions) -> DayModel:
+    """The model kept for this day and history, or one fitted now: reads only, so a run
+    does it beside its CRM reads, which it does not depend on."""
     window = options.window
     renewals = renewals_before(store.closed_deals(), as_of, window.lead)
     needs = (options.min_renewals, options.min_churned)
     key = fingerprint(renewals, store.snapshot_stamp(as_of), window, needs)
     kept = store.churn_model(as_of, key)
-    if kept is not None and TOO_LITTLE in kept:
-        renewals_kept, churned, dropped = (int(n) for n in kept[TOO_LITTLE])
-        return TooLittleHistory(renewals_kept, churned, dropped, options)
-    fitted = SavedModel.from_json(kept) if kept is not None else _fit(store, renewals, options)
     if kept is None:
-        store.save_churn_model(as_of, key, _kept(fitted))
-    if isinstance(fitted, TooLittleHistory):
-        return fitted
+        return DayModel(_fit(store, renewals, options), as_of, key, loaded=False)
+    if TOO_LITTLE in kept:
+        renewals_kept, churned, dropped = (int(n) for n in kept[TOO_LITTLE])
+        too_little = TooLittleHistory(renewals_kept, churned, dropped, options)
+        return DayModel(too_little, as_of, key, loaded=True)
+    return DayModel(SavedModel.from_json(kept), as_of, key, loaded=True)
+
+
+def ready_to_score(
+    store: HistoryStore, model: DayModel, options: RiskOptions, accounts: Iterable[str]
+) -> Trained | TooLittleHistory:
+    """Keep a model fitted now for the day's other runs; with the snapshots of `accounts`
+    `trend_days` ago that today's trends start from."""
+    if not model.loaded:
+        store.save_churn_model(model.as_of, model.fingerprint, _kept(model.fitted))
+    if isinstance(model.fitted, TooLittleHistory):
+        return model.fitted
+    window = options.window
     recent = store.latest_snapshots(
-        ((a, as_of - timedelta(days=window.trend_days)) for a in accounts), window.tolerance
+        ((a, model.as_of - timedelta(days=window.trend_days)) for a in accounts),
+        window.tolerance,
     )
-    return Trained.of(fitted, recent, options, loaded=kept is not None)
+    return Trained.of(model.fitted, recent, options, loaded=model.loaded)
 
 
 def _kept(fitted: SavedModel | TooLittleHistory) -> dict[str, Any]:

@@ -7,13 +7,20 @@ requests it is answering at once: a test sees the overlap itself, not a wall-clo
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
+from datetime import timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 
+from connector.checks import load_checked_config
+from connector.crm.connect import connect
+from connector.replay import read_live
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.settings import CrmName
+from connector.store import HistoryStore
 from tests.e2e.conftest import AS_OF, CUSTOMERS, sandbox_crm
 
 LATENCY_SECONDS = 0.05
@@ -54,3 +61,43 @@ def test_one_at_a_time_when_crm_concurrency_is_1(distant_crm: RunningSandbox) ->
 
     assert distant_crm.crm_traffic.max_in_flight == 1
     assert outcome.summary.crm_api.calls == crm.calls()
+
+
+def test_the_history_store_is_read_beside_the_crm(distant_crm: RunningSandbox) -> None:
+    """Its snapshots, stages, usage totals and churn model do not wait for the CRM's last
+    answer: a read of the store notes how many calls the CRM had answered by then."""
+    crm_calls = sandbox_crm(distant_crm).calls
+    answered_by_then: list[int] = []
+
+    class NotingStore(HistoryStore):
+        def stages(self) -> pl.DataFrame:
+            answered_by_then.append(crm_calls())
+            return super().stages()
+
+    settings = distant_crm.settings
+    store = NotingStore.open(settings.state_database_url.get_secret_value())
+    config = load_checked_config(settings)
+    with closing(store), closing(connect(settings, config.mapping, store)) as crm:
+        inputs = read_live(crm, store, [config], settings, AS_OF)
+
+    assert inputs.extracted.records.accounts.height == CUSTOMERS
+    assert len(answered_by_then) == 1
+    assert answered_by_then[0] < crm_calls()
+
+
+def test_the_keyed_tasks_mirror_is_read_beside_the_objects(distant_crm: RunningSandbox) -> None:
+    """After the reads, planning's asks about the worker's tasks cost no call: the mirror
+    was brought up to date while the objects were read."""
+    settings = distant_crm.settings
+    run_sync(settings, dry_run=False)  # the worker's tasks, for the mirror to hold
+    crm_calls = sandbox_crm(distant_crm).calls
+    config = load_checked_config(settings)
+    store = HistoryStore.open(settings.state_database_url.get_secret_value())
+    with closing(store), closing(connect(settings, config.mapping, store)) as crm:
+        read_live(crm, store, [config], settings, AS_OF)
+        read_by_then = crm_calls()
+        rule_ids = [rule.id for rule in config.rules]
+        recent = crm.recent_tasks(rule_ids, AS_OF - timedelta(days=30))
+
+    assert recent
+    assert crm_calls() == read_by_then

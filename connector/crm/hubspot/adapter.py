@@ -202,6 +202,10 @@ class HubSpotAdapter:
             raise ConnectorError("HubSpot tasks are created through the history store's ledger.")
         return self._book
 
+    def read_keyed_tasks(self) -> None:
+        if self._book is not None:
+            self._book.read_mirror()
+
     def find_tasks(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
         return self._tasks.find(keys)
 

@@ -165,6 +165,10 @@ class TaskLedger:
         found = self._api.search(self._object, groups, [self._key, *STATE, OWNER])
         return {t.record_id: t for t in map(self._existing, found)}
 
+    def read_mirror(self) -> None:
+        """Refresh the mirror now (see `CrmAdapter.read_keyed_tasks`)."""
+        self._known()
+
     def _known(self) -> dict[str, ExistingTask] | None:
         """The keyed tasks by id from the store's mirror, refreshed once a run; None
         without a mirror."""

@@ -47,7 +47,7 @@ class SalesforceAdapter:
         self._store = store if settings.crm_full_read_every_days else None
         self._policy = ReadPolicy(settings.crm_read_overlap, settings.crm_full_read_every)
         self._as_of = settings.as_of_date  # None: SOQL's date literals count from today
-        self._keyed_tasks: pl.DataFrame | None = None  # refreshed once, until we write
+        self._keyed_tasks: task_mirror.KeyedTasks | None = None  # refreshed once, until we write
 
     def close(self) -> None:
         self._client.close()
@@ -238,28 +238,32 @@ class SalesforceAdapter:
             lambda path: read.resolve(self._client, spec.object, path)[1].type,
         )
 
+    def read_keyed_tasks(self) -> None:
+        self._mirrored_tasks()
+
     def find_tasks(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
         mirrored = self._mirrored_tasks() if keys else None
         if mirrored is None:
             return read.find_tasks(self._client, self._tasks, keys, self._zone)
-        return task_mirror.find(mirrored, keys, self._zone)
+        return mirrored.find(keys)
 
     def recent_tasks(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
         mirrored = self._mirrored_tasks() if rule_ids else None
         if mirrored is None:
             return read.recent_tasks(self._client, self._tasks, rule_ids, closed_since, self._zone)
-        return task_mirror.recent(mirrored, rule_ids, closed_since, self._zone)
+        return mirrored.recent(rule_ids, closed_since)
 
-    def _mirrored_tasks(self) -> pl.DataFrame | None:
+    def _mirrored_tasks(self) -> task_mirror.KeyedTasks | None:
         """The keyed tasks from the store's mirror, refreshed by what changed; None without
         a store (or with CRM_FULL_READ_EVERY_DAYS=0): then each ask is its key look-ups."""
         if self._store is None:
             return None
         if self._keyed_tasks is None:
             now = datetime.now(UTC)
-            self._keyed_tasks = task_mirror.refreshed(
+            records = task_mirror.refreshed(
                 self._client, self._store, self._tasks, self._policy, now
             )
+            self._keyed_tasks = task_mirror.KeyedTasks(records, self._zone)
         return self._keyed_tasks
 
     def write_calls(self, records: int) -> int:

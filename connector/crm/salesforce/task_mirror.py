@@ -48,6 +48,7 @@ log = logging.getLogger("connector.crm.salesforce")
 FORMAT = 1  # what the mirror holds; a new format reads every keyed task anew
 KEY, CLOSED, COMPLETED, OWNER, CREATED = "key", "is_closed", "completed", "owner", "created"
 _TIMESTAMP = "%Y-%m-%dT%H:%M:%S%.f%z"
+_ROW = "__row"  # a task's position in the mirror, where its `ExistingTask` is
 
 
 def _text(name: str) -> FieldInfo:
@@ -167,29 +168,37 @@ def _no_outside() -> pl.DataFrame:
     return pl.DataFrame(schema={ID: pl.String, STAMP: pl.String})
 
 
-def find(records: pl.DataFrame, keys: Sequence[str], zone: ZoneInfo) -> dict[str, ExistingTask]:
-    """What `read.find_tasks` answers for `keys`."""
-    if not keys:
-        return {}
-    wanted = pl.Series(keys, dtype=pl.String).str.to_lowercase().implode()
-    found = records.filter(pl.col(KEY).str.to_lowercase().is_in(wanted))
-    return {task.key: task for task in _tasks(found, zone)}
+class KeyedTasks:
+    """The mirror's tasks, each made an `ExistingTask` once for both of a run's asks: its
+    `find` and `recent` answer mostly the same tasks (every open one, on a daily run)."""
 
+    def __init__(self, records: pl.DataFrame, zone: ZoneInfo) -> None:
+        self._records = records.with_row_index(_ROW)
+        self._tasks = _tasks(records, zone)
+        self._zone = zone
 
-def recent(
-    records: pl.DataFrame, rule_ids: Sequence[str], closed_since: date, zone: ZoneInfo
-) -> list[ExistingTask]:
-    """What `read.recent_tasks` answers: the rules' tasks open, or completed on or after
-    the start of `closed_since` in the team's zone."""
-    if not rule_ids:
-        return []
-    key = pl.col(KEY).str.to_lowercase()
-    of_rules = pl.any_horizontal(
-        key.str.starts_with((rule + KEY_SEPARATOR).lower()) for rule in rule_ids
-    )
-    since = datetime.combine(closed_since, time.min, zone).astimezone(UTC)
-    completed = pl.col(COMPLETED).str.to_datetime(_TIMESTAMP, time_unit="ms", time_zone="UTC")
-    return _tasks(records.filter(of_rules & (~pl.col(CLOSED) | (completed >= since))), zone)
+    def find(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
+        """What `read.find_tasks` answers for `keys`."""
+        if not keys:
+            return {}
+        wanted = pl.Series(keys, dtype=pl.String).str.to_lowercase().implode()
+        return {task.key: task for task in self._rows(pl.col(KEY).str.to_lowercase().is_in(wanted))}
+
+    def recent(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
+        """What `read.recent_tasks` answers: the rules' tasks open, or completed on or after
+        the start of `closed_since` in the team's zone."""
+        if not rule_ids:
+            return []
+        key = pl.col(KEY).str.to_lowercase()
+        of_rules = pl.any_horizontal(
+            key.str.starts_with((rule + KEY_SEPARATOR).lower()) for rule in rule_ids
+        )
+        since = datetime.combine(closed_since, time.min, self._zone).astimezone(UTC)
+        completed = pl.col(COMPLETED).str.to_datetime(_TIMESTAMP, time_unit="ms", time_zone="UTC")
+        return self._rows(of_rules & (~pl.col(CLOSED) | (completed >= since)))
+
+    def _rows(self, wanted: pl.Expr) -> list[ExistingTask]:
+        return [self._tasks[row] for row in self._records.filter(wanted)[_ROW]]
 
 
 def _tasks(records: pl.DataFrame, zone: ZoneInfo) -> list[ExistingTask]:
