@@ -21,7 +21,7 @@ import polars as pl
 from connector.checks import check_against_crm, load_checked_config
 from connector.config.load import Config
 from connector.crm.connect import connect
-from connector.crm.protocol import ApiUsage, WriteFailure
+from connector.crm.protocol import ApiUsage, CrmAdapter, WriteFailure
 from connector.engine.health import (
     GROUP_PREFIX,
     SCORE_PREFIX,
@@ -214,59 +214,96 @@ def _sync(
     summary: RunSummary,
     save_snapshot: Path | None = None,
 ) -> Plan:
-    as_of = summary.as_of
-    summary.phase = "read"
     with closing(connect(settings, config.mapping, store)) as crm:
         summary.crm_api = crm.usage
-        check_against_crm(crm, config)
-        queries = 2 + (config.mapping.contact is not None) + (config.mapping.meeting is not None)
-        reads = budget.read_calls(store.last_summary(), queries)
-        summary.crm_read_calls = reads  # carried to the next run, should this one not read
-        budget.guard(crm.usage, "reads", reads, settings.api_budget_share)
-        before = crm.usage.calls
-        inputs = read_live(crm, store, [config], settings, as_of)
-        summary.crm_read_calls = crm.usage.calls - before
-        summary.read(inputs.extracted)
-        _check_usage(inputs.extracted, config, settings, summary)
-        if inputs.extracted.usage_weeks is not None:  # accepted: the next run reads from it
-            save_usage_weeks(store, inputs.extracted.usage_weeks)
-        summary.phase = "evaluate"
-        evaluated = _evaluate(config, inputs, settings, summary)
-        evaluation = evaluated.evaluation
-        _churn_summary(inputs, evaluation.table, summary)
-        summary.phase = "plan"
-        followed = [] if summary.dry_run else store.open_task_keys()
-        tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of, followed)
-        ledger = RecordingLedger(store)
-        deals = closed_deals(inputs.extracted.records.opportunities, config.mapping)
-        plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary, deals)
-        if save_snapshot is not None:
-            save_snapshot_folder(
-                save_snapshot, inputs, tasks, SavedLedger(ledger.answers), settings.crm
-            )
+        planned = _read_and_plan(crm, settings, config, store, summary, save_snapshot)
         if not summary.dry_run:
-            summary.phase = "write"
-            sendable = emails_to_send(settings, store, len(plan.emails), as_of)
-            writes = budget.write_calls(plan, crm, sendable)
-            budget.guard(crm.usage, "writes", writes, settings.api_budget_share)
-            report = ApplyReport()
-            try:
-                apply_plan(crm, config, settings, store, plan, as_of, report)
-            finally:  # what the CRM committed, also when a batch stopped the run
-                summary.applied(report)
-            summary.phase = "record"
-            summary.snapshots_saved = store.save_snapshots(
-                summary.run_id,
-                as_of,
-                evaluation.table,
-                snapshot_columns(config),
-                inputs=model_inputs(config.health, evaluation.table.columns),
-            )
-            summary.stage_changes = store.save_stages(summary.run_id, evaluation.state)
-            store.save_usage_totals(evaluated.next_totals)
-            summary.closed_deals_saved = store.save_closed_deals(summary.run_id, deals)
-            _record_tasks(store, summary, config, plan, report, tasks, followed)
-        return plan
+            _write_and_record(crm, settings, config, store, summary, planned)
+        return planned.plan
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """What the writes and the records need of a run's reads. The extract itself is not
+    kept: its frames are most of the memory a run holds, and the writes need none of it."""
+
+    plan: Plan
+    evaluated: Evaluated
+    tasks: TaskState
+    followed: list[str]  # keys of open tasks whose outcome the store follows
+    deals: pl.DataFrame
+
+
+def _read_and_plan(
+    crm: CrmAdapter,
+    settings: Settings,
+    config: Config,
+    store: HistoryStore,
+    summary: RunSummary,
+    save_snapshot: Path | None,
+) -> _Planned:
+    as_of = summary.as_of
+    summary.phase = "read"
+    check_against_crm(crm, config)
+    queries = 2 + (config.mapping.contact is not None) + (config.mapping.meeting is not None)
+    reads = budget.read_calls(store.last_summary(), queries)
+    summary.crm_read_calls = reads  # carried to the next run, should this one not read
+    budget.guard(crm.usage, "reads", reads, settings.api_budget_share)
+    before = crm.usage.calls
+    inputs = read_live(crm, store, [config], settings, as_of)
+    summary.crm_read_calls = crm.usage.calls - before
+    summary.read(inputs.extracted)
+    _check_usage(inputs.extracted, config, settings, summary)
+    if inputs.extracted.usage_weeks is not None:  # accepted: the next run reads from it
+        save_usage_weeks(store, inputs.extracted.usage_weeks)
+    summary.phase = "evaluate"
+    evaluated = _evaluate(config, inputs, settings, summary)
+    evaluation = evaluated.evaluation
+    _churn_summary(inputs, evaluation.table, summary)
+    summary.phase = "plan"
+    followed = [] if summary.dry_run else store.open_task_keys()
+    tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of, followed)
+    ledger = RecordingLedger(store)
+    deals = closed_deals(inputs.extracted.records.opportunities, config.mapping)
+    plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary, deals)
+    if save_snapshot is not None:
+        save_snapshot_folder(
+            save_snapshot, inputs, tasks, SavedLedger(ledger.answers), settings.crm
+        )
+    return _Planned(plan, evaluated, tasks, followed, deals)
+
+
+def _write_and_record(
+    crm: CrmAdapter,
+    settings: Settings,
+    config: Config,
+    store: HistoryStore,
+    summary: RunSummary,
+    planned: _Planned,
+) -> None:
+    as_of, plan, evaluated = summary.as_of, planned.plan, planned.evaluated
+    summary.phase = "write"
+    sendable = emails_to_send(settings, store, len(plan.emails), as_of)
+    writes = budget.write_calls(plan, crm, sendable)
+    budget.guard(crm.usage, "writes", writes, settings.api_budget_share)
+    report = ApplyReport()
+    try:
+        apply_plan(crm, config, settings, store, plan, as_of, report)
+    finally:  # what the CRM committed, also when a batch stopped the run
+        summary.applied(report)
+    summary.phase = "record"
+    table = evaluated.evaluation.table
+    summary.snapshots_saved = store.save_snapshots(
+        summary.run_id,
+        as_of,
+        table,
+        snapshot_columns(config),
+        inputs=model_inputs(config.health, table.columns),
+    )
+    summary.stage_changes = store.save_stages(summary.run_id, evaluated.evaluation.state)
+    store.save_usage_totals(evaluated.next_totals)
+    summary.closed_deals_saved = store.save_closed_deals(summary.run_id, planned.deals)
+    _record_tasks(store, summary, config, plan, report, planned.tasks, planned.followed)
 
 
 def _record_tasks(

@@ -16,10 +16,17 @@ ROW = "__row"  # the new row's position, to hand back the rows as they came
 FOUND = "__found"  # set on every stored row: after the join, null where the key is new
 
 
+READ_CHUNK = 50_000  # rows held as Python tuples at once while a frame is built
+
+
 def read_frame(db: Connection, query: Executable, schema: Mapping[str, Any]) -> pl.DataFrame:
-    """The query's rows as a frame typed by `schema`: fetched as tuples, built in polars."""
-    rows = db.execute(query).all()
-    return pl.DataFrame(rows, schema=dict(schema), orient="row")
+    """The query's rows as a frame typed by `schema`: fetched as tuples `READ_CHUNK` at a
+    time, each chunk built in polars (300,000 closed deals held as tuples were 115 MB)."""
+    chunks = [
+        pl.DataFrame(rows, schema=dict(schema), orient="row")
+        for rows in db.execute(query).partitions(READ_CHUNK)
+    ]
+    return pl.concat(chunks) if chunks else pl.DataFrame(schema=dict(schema))
 
 
 def changed_rows(

@@ -13,9 +13,10 @@ from typing import Any
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from sqlalchemy import Table, event, select
 
-from connector.store import CLOSED_DEAL_SCHEMA, TASK_OUTCOME_SCHEMA, HistoryStore
+from connector.store import CLOSED_DEAL_SCHEMA, TASK_OUTCOME_SCHEMA, HistoryStore, diff
 from connector.store.tables import account_snapshots, closed_deals, task_outcomes
 from connector.store.upsert import upsert
 from tests.databases import fresh_database
@@ -267,3 +268,20 @@ def test_a_snapshot_without_a_model_version_keeps_json_null_inputs(store: Histor
     history = store.snapshots(DAY, DAY + timedelta(days=1))
 
     assert history.select("model_version", "inputs", "logins").rows() == [(None, None, 1.0)]
+
+
+def test_a_table_read_in_chunks_is_the_table(
+    store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows become a frame a chunk at a time (nulls and NaN in some chunks, not others),
+    and no row is a typed empty frame."""
+    assert store.closed_deals().schema == pl.Schema(CLOSED_DEAL_SCHEMA)
+    rows = [(f"006{n}", *(DEAL_B if n % 3 else DEAL_A)[1:]) for n in range(7)]
+    store.save_closed_deals("run1", _deals(*rows))
+    whole = store.closed_deals()
+
+    monkeypatch.setattr(diff, "READ_CHUNK", 2)
+    chunked = store.closed_deals()
+
+    assert chunked.height == 7
+    assert_frame_equal(chunked, whole)
