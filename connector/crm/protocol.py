@@ -99,8 +99,10 @@ class ExistingTask:
 
     @property
     def rule_and_account(self) -> tuple[str, str]:
-        key = ActionKey.parse(self.key)
-        return key.rule_id, key.account_id
+        """`ActionKey.parse`'s first two parts, without making one: asked of every task
+        a run reads, more than once."""
+        rule_id, account_id, _ = self.key.rsplit(KEY_SEPARATOR, 2)
+        return rule_id, account_id
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,8 @@ def task_outcomes(
     completion date. A closed task's completion date is kept; an open one has none."""
     rows: dict[str, tuple[object, ...]] = {}
     for task in read:
+        if task.key in rows:  # read twice: found by its key and among the recent
+            continue
         rule_id, account_id = task.rule_and_account
         if task.key in followed or rule_id in rules:
             completed = task.completed_on if task.is_closed else None
