@@ -96,6 +96,11 @@ def main() -> None:
         "--breakdown", action="store_true", help="where the calls went, RSS by phase"
     )
     parser.add_argument(
+        "--next-day",
+        action="store_true",
+        help="the reruns a day after the first run by the org's clock, as a daily schedule's",
+    )
+    parser.add_argument(
         "--seeded",
         type=Path,
         help="a directory keeping the seeded sandbox (seeded there on first use, copied from "
@@ -133,7 +138,14 @@ def main() -> None:
             workdir.mkdir()
             rows: list[Measured] = []
             if not args.reads_only:
-                rows += sync_runs(sandbox, settings, workdir, args.changed_share, args.naive_sample)
+                rows += sync_runs(
+                    sandbox,
+                    settings,
+                    workdir,
+                    args.changed_share,
+                    args.naive_sample,
+                    next_day=args.next_day,
+                )
             if args.compare_concurrency or args.reads_only:  # one query at a time, side by side
                 for concurrency in (1, settings.crm_concurrency):
                     at = settings.model_copy(update={"crm_concurrency": concurrency})
@@ -161,13 +173,25 @@ def seed(state: Path, accounts: int, kept: Path | None) -> None:
 
 
 def sync_runs(
-    sandbox: RunningSandbox, settings: Settings, workdir: Path, changed: float, sample: int
+    sandbox: RunningSandbox,
+    settings: Settings,
+    workdir: Path,
+    changed: float,
+    sample: int,
+    *,
+    next_day: bool = False,
 ) -> list[Measured]:
     """The first run, two unchanged reruns (the first reads back the tasks the first run
-    created), a rerun after `changed` of the usage changed, and the naive script."""
-    rows = [
+    created), a rerun after `changed` of the usage changed, and the naive script.
+    `next_day`: the org's clock moves a day on after the first run, so the reruns find the
+    first run's writes a day old, outside `CRM_READ_OVERLAP_MINUTES`, as a daily schedule's
+    next run does (the worker's AS_OF_DATE stays)."""
+    rows = [report(run_worker(sandbox, settings, workdir, "first run"))]
+    if next_day:
+        sandbox.org.move_to(sandbox.org.today() + timedelta(days=1))
+    rows += [
         report(run_worker(sandbox, settings, workdir, label))
-        for label in ("first run", "unchanged rerun", "unchanged again")
+        for label in ("unchanged rerun", "unchanged again")
     ]
     change_usage(sandbox, changed)
     rows.append(report(run_worker(sandbox, settings, workdir, f"{changed:.0%} changed")))

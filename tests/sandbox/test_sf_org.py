@@ -4,6 +4,7 @@ validation, thread safety and persistence."""
 from __future__ import annotations
 
 import threading
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -179,3 +180,22 @@ def test_saved_org_loads_with_records_counters_clients_and_usage(
     assert loaded.session_user(grant.access_token) == INTEGRATION_USER_ID
     assert loaded.take_fault("GET", "/services/data/v60.0/query") is None
     assert loaded.limit_info() == "api-usage=1/15000"
+
+
+def test_moved_to_a_later_day_the_org_stamps_records_on_it(org: SandboxOrg) -> None:
+    before = org.get("Contact", org.insert("Contact", {"LastName": "A"}))
+    next_day = org.today() + timedelta(days=1)
+
+    org.move_to(next_day)
+    after = org.get("Contact", org.insert("Contact", {"LastName": "B"}))
+
+    assert org.today() == next_day
+    assert after["SystemModstamp"].startswith(f"{next_day.isoformat()}T")
+    assert after["SystemModstamp"] > before["SystemModstamp"]
+
+
+def test_an_org_on_a_settable_instant_is_not_moved_by_day() -> None:
+    org = SandboxOrg(now=lambda: datetime(2026, 11, 23, 9, tzinfo=UTC))
+
+    with pytest.raises(ValueError, match="settable instant"):
+        org.move_to(date(2026, 11, 24))

@@ -85,6 +85,14 @@ class SandboxOrg:
         """The org's clock, the one records are stamped by (and answers dated by)."""
         return self._now()
 
+    def move_to(self, day: date) -> None:
+        """From now on the org's date is `day`, at the current time of day: a benchmark's
+        next day, whose records are stamped a day after the last ones."""
+        if self._instant is not None:
+            raise ValueError("this org's clock is a settable instant: set that instead")
+        with self._lock:
+            self._clock = lambda: day
+
     def _now(self) -> datetime:
         """The org's clock: today's date as the org sees it, at the current time of day."""
         if self._instant is not None:
