@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -31,11 +30,10 @@ from connector.checks import load_checked_config
 from connector.config.playbook import Rule
 from connector.crm.protocol import ActionKey, ExistingTask
 from connector.engine.evaluate import evaluate
-from connector.frame import build_frame
-from connector.frame.usage import lifetime_usage
 from connector.plan.actions import candidate_keys
 from connector.plan.build import plan_from
 from connector.plan.state import TaskState
+from connector.replay.inputs import frame_inputs
 from connector.replay.snapshot import load_snapshot
 from connector.run import run_sync
 from connector.sandbox.demo import running_sandbox
@@ -86,24 +84,15 @@ def _measure(snapshot: Path, env: Path, accounts: int, *, rerun: bool) -> None:
     settings = Settings(_env_file=env)  # type: ignore[call-arg]
     config = load_checked_config(settings)
     inputs, _, _ = load_snapshot(snapshot, config, settings.crm)
-    records, usage = inputs.extracted.records, config.mapping.usage
-    ever, _ = lifetime_usage(
-        records.usage, inputs.usage_totals, usage.metrics, inputs.as_of, usage.levels
-    )
-    frame = build_frame(
-        replace(records, usage_totals=ever),
-        config.mapping,
-        inputs.as_of,
-        settings.schedule_timezone,
-        settings.team_language,
-    )
+    frame, _ = frame_inputs(config, inputs, settings)
+    records = inputs.extracted.records
     copies = -(-accounts // frame.height)
     table = _copies(frame, copies, ("id", "name")).head(accounts)
     history, kept = (_copies(f, copies, ("account_id",)) for f in (inputs.history, inputs.kept))
     contacts = records.contacts
     if contacts is not None:
         contacts = _copies(contacts, copies, ("id", "account_id"))
-    del frame, inputs, records, ever
+    del frame, inputs, records
     ready = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the book, in memory
     cpu, wall = time.process_time(), time.perf_counter()
     evaluation = evaluate(

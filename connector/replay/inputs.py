@@ -97,8 +97,10 @@ def read_live(
     )
 
 
-def evaluate_inputs(config: Config, inputs: RunInputs, settings: Settings) -> Evaluated:
-    """Frame and evaluate: the same table in, the same evaluation out."""
+def frame_inputs(
+    config: Config, inputs: RunInputs, settings: Settings
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The account table evaluation reads, and the lifetime usage totals to store next."""
     records, usage = inputs.extracted.records, config.mapping.usage
     ever, next_totals = lifetime_usage(
         records.usage, inputs.usage_totals, usage.metrics, inputs.as_of, usage.levels
@@ -110,6 +112,12 @@ def evaluate_inputs(config: Config, inputs: RunInputs, settings: Settings) -> Ev
         settings.schedule_timezone,
         settings.team_language,
     )
+    return table, next_totals
+
+
+def evaluate_inputs(config: Config, inputs: RunInputs, settings: Settings) -> Evaluated:
+    """Frame and evaluate: the same table in, the same evaluation out."""
+    table, next_totals = frame_inputs(config, inputs, settings)
     evaluation = evaluate(
         table,
         config,

@@ -100,13 +100,7 @@ def test_a_model_no_better_than_the_health_score_clears_its_scores(
     crm: SandboxCrm, project: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     settings = crm.sandbox.settings
-    store = HistoryStore.open(settings.state_database_url.get_secret_value())
-    try:
-        build_history(store, 400, AS_OF)
-        trained = train(store, AS_OF)
-    finally:
-        store.close()
-    assert isinstance(trained, Trained)
+    trained = _trained_on_a_history(crm.sandbox)
     assert trained.backtest is not None
     _add_risk_rule(project)
     published = run_sync(settings, dry_run=False)
