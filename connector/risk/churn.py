@@ -24,7 +24,7 @@ from connector.risk.features import feature_names, with_trends
 from connector.risk.model import backtest, fit, matrix, risk_of
 from connector.risk.reasons import reasons
 from connector.risk.saved import SavedModel, fingerprint
-from connector.risk.training import Window, lookups, renewals_before, training_set
+from connector.risk.training import RENEWAL, Window, lookups, renewals_before, training_set
 from connector.settings import Settings
 from connector.store import HistoryStore
 
@@ -170,7 +170,7 @@ def day_model(store: HistoryStore, as_of: date, options: RiskOptions) -> DayMode
     """The model kept for this day and history, or one fitted now: reads only, so a run
     does it beside its CRM reads, which it does not depend on."""
     window = options.window
-    renewals = renewals_before(store.closed_deals(), as_of, window.lead)
+    renewals = renewals_before(store.closed_deals(kind=RENEWAL), as_of, window.lead)
     needs = (options.min_renewals, options.min_churned)
     key = fingerprint(renewals, store.snapshot_stamp(as_of), window, needs)
     kept = store.churn_model(as_of, key)

@@ -33,11 +33,14 @@ class TrainingSet:
     dropped: int  # of them, left out: no snapshot within the tolerance of `lead` days before
 
 
+RENEWAL = "renewal"  # the closed deals' kind the model learns from (`frame.deals`)
+
+
 def renewals_before(deals: pl.DataFrame, as_of: date, lead: int) -> pl.DataFrame:
     """Closed renewals whose features day (`lead` days before the close) is before `as_of`:
     account_id, close_date, churned."""
     return deals.filter(
-        pl.col("kind") == "renewal",
+        pl.col("kind") == RENEWAL,
         pl.col("close_date") - timedelta(days=lead) < as_of,
     ).select("account_id", "close_date", churned=~pl.col("won"))
 

@@ -510,11 +510,15 @@ class HistoryStore:
             rows = ({**row, "run_id": run_id} for row in changed.iter_rows(named=True))
             return upsert(db, closed_deals, rows, ["deal_id"], [*values, "run_id"])
 
-    def closed_deals(self) -> pl.DataFrame:
-        """Every closed deal the store holds, typed as `CLOSED_DEAL_SCHEMA`."""
+    def closed_deals(self, kind: str | None = None) -> pl.DataFrame:
+        """Every closed deal the store holds, or those of one `kind`, typed as
+        `CLOSED_DEAL_SCHEMA` (the churn model's daily read wants the renewals, a third of a
+        book's deals)."""
         query = select(*(closed_deals.c[name] for name in CLOSED_DEAL_SCHEMA)).order_by(
             closed_deals.c.close_date, closed_deals.c.deal_id
         )
+        if kind is not None:
+            query = query.where(closed_deals.c.kind == kind)
         with self._transaction() as db:
             return read_frame(db, query, CLOSED_DEAL_SCHEMA)
 

@@ -263,6 +263,16 @@ def test_closed_deals_are_upserted_by_crm_id(store: HistoryStore) -> None:
     ]
 
 
+def test_closed_deals_of_one_kind(store: HistoryStore) -> None:
+    store.save_closed_deals("run1", _deals(1000.0, won=True))
+
+    renewals = store.closed_deals(kind="renewal")
+
+    assert renewals.schema == pl.Schema(CLOSED_DEAL_SCHEMA)
+    assert renewals["deal_id"].to_list() == ["006A"]
+    assert store.closed_deals(kind="new_business").is_empty()
+
+
 def _outcomes(*rows: tuple[object, ...]) -> pl.DataFrame:
     return pl.DataFrame(list(rows), schema=TASK_OUTCOME_SCHEMA, orient="row")
 
