@@ -14,8 +14,6 @@ from sqlalchemy import Connection, Executable
 STORED = "__stored"  # suffix of the stored columns beside the new ones in the join
 ROW = "__row"  # the new row's position, to hand back the rows as they came
 FOUND = "__found"  # set on every stored row: after the join, null where the key is new
-
-
 READ_CHUNK = 50_000  # rows held as Python tuples at once while a frame is built
 
 
