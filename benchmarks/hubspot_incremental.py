@@ -102,6 +102,8 @@ def main() -> None:
             calls, elapsed = run.summary["crm_api"]["calls"], run.wall
             searches = sandbox.portal.count_calls("objects.search")
             kinds = Counter(_kind(call) for call in sandbox.portal.calls)
+            refused = sum(call.status == 429 for call in sandbox.portal.calls)
+            print(f"({label} run: {refused} requests refused with 429)", file=sys.stderr)
             floor = max(calls / window * interval_ms / 1000, searches / SEARCHES_PER_SECOND)
             print(
                 f"| {args.customers:,} | {label} | {calls:,} | {kinds['read']:,} | "
