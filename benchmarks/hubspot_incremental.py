@@ -13,7 +13,9 @@ longer. Calls are split into record reads, look-ups of the worker's own tasks (t
 and writes; "paced" is the time requests waited in the worker's rate limiter (a run at the
 floor spends most of its wall there). The worker runs in its own process, as
 `cs-connector run --once` (so it does not wait on the sandbox's interpreter, which serves
-from this one); its CPU is its own, the load average is printed beside.
+from this one); its CPU is its own, the load average is printed beside. `--fill` then
+prints each run cut into stretches where its work changes, with each one's time past the
+floor (`benchmarks/window_fill.py`): where the portal's window was not kept full.
 """
 
 from __future__ import annotations
