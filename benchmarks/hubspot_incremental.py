@@ -13,7 +13,9 @@ longer. Calls are split into record reads, look-ups of the worker's own tasks (t
 and writes; "paced" is the time requests waited in the worker's rate limiter (a run at the
 floor spends most of its wall there). The worker runs in its own process, as
 `cs-connector run --once` (so it does not wait on the sandbox's interpreter, which serves
-from this one); its CPU is its own, the load average is printed beside.
+from this one); its CPU is its own, the load average is printed beside. `--fill` then
+prints each run cut into stretches where its work changes, with each one's time past the
+floor (`benchmarks/window_fill.py`): where the portal's window was not kept full.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from benchmarks.scale import PROJECT, worker_process
+from benchmarks.window_fill import RequestLog, print_stretches, stretches
 from connector.sandbox.clock import SandboxClock
 from connector.sandbox.demo import running_sandbox
 from connector.sandbox.demo_company import CONTACT_NAMES, SURNAMES
@@ -46,6 +49,9 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.1, help="seconds per answer")
     parser.add_argument("--no-fill", action="store_true", help="the demo company's own shape")
     parser.add_argument("--runs", type=int, default=3, choices=(1, 2, 3), help="the first N")
+    parser.add_argument(
+        "--fill", action="store_true", help="then where each run left the window unfilled"
+    )
     args = parser.parse_args()
     print(
         "| customers | run | API calls | record reads | task lookups | writes | searches "
@@ -53,6 +59,8 @@ def main() -> None:
     )
     print("| ---: | --- |" + " ---: |" * 11)
     clock = SandboxClock(SEEDED)
+    heard = RequestLog()
+    fills = []
     with (
         tempfile.TemporaryDirectory() as state,
         running_sandbox(
@@ -62,6 +70,7 @@ def main() -> None:
             customers=args.customers,
             latency_seconds=args.latency,
             clock=clock,
+            on_request=heard,
             project_dir=PROJECT,  # the worker runs elsewhere: the shipped mappings, by path
         ) as sandbox,
     ):
@@ -86,10 +95,17 @@ def main() -> None:
         for hour, label in enumerate(("first", "second", "unchanged")[: args.runs]):
             clock.set(SEEDED + timedelta(days=1, hours=hour))  # a run an hour
             sandbox.portal.reset_log()
+            heard.take()
+            started = time.time()
             run = worker_process(settings, workdir, label)
+            requests = heard.take()
+            per_second = window / interval_ms * 1000
+            fills.append((label, stretches(requests, started, time.time(), per_second)))
             calls, elapsed = run.summary["crm_api"]["calls"], run.wall
             searches = sandbox.portal.count_calls("objects.search")
             kinds = Counter(_kind(call) for call in sandbox.portal.calls)
+            refused = sum(call.status == 429 for call in sandbox.portal.calls)
+            print(f"({label} run: {refused} requests refused with 429)", file=sys.stderr)
             floor = max(calls / window * interval_ms / 1000, searches / SEARCHES_PER_SECOND)
             print(
                 f"| {args.customers:,} | {label} | {calls:,} | {kinds['read']:,} | "
@@ -99,6 +115,11 @@ def main() -> None:
                 f"{os.getloadavg()[0]:.1f} |",
                 flush=True,
             )
+    if args.fill:
+        print("\n| run | stretch | seconds | calls | calls/s | past the floor s |")
+        print("| --- | --- | ---: | ---: | ---: | ---: |")
+        for label, found in fills:
+            print_stretches(label, found)
 
 
 def fill_to_shape(portal: HubSpotPortal) -> int:

@@ -105,7 +105,7 @@ class Settings(BaseSettings):
         ge=1,
         le=16,
         description="CRM queries read at once (a page each in flight); on HubSpot also the "
-        "batch writes in flight",
+        "batch writes, and the batch reads of one look-up, in flight",
     )
 
     slack_webhook_url: SecretStr | None = Field(

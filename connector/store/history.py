@@ -97,6 +97,7 @@ STAGE_ENTRY_SCHEMA = {
     "stage": pl.String,
     "entered_on": pl.Date,
 }
+LEDGER_ROW = ("status", "record_id", "recorded_at")  # a task ledger entry's whole row, by key
 JSON_COLUMNS = ["measures", "inputs"]  # of a snapshot: compared and written as JSON text
 MIGRATION_WAIT_SECONDS = 60.0  # how long a replica waits for another's migration (SQLite)
 
@@ -310,22 +311,21 @@ class HistoryStore:
     def tasks_creating(self, keys: Iterable[str]) -> None:
         """Record the intent to create, before the call (one transaction for the batch)."""
         now = datetime.now(UTC)
+        rows = (
+            {"key": k, "status": "creating", "record_id": None, "recorded_at": now} for k in keys
+        )
         with self._transaction() as db:
-            for key in keys:
-                db.execute(delete(task_ledger).where(task_ledger.c.key == key))
-                db.execute(insert(task_ledger).values(key=key, status="creating", recorded_at=now))
+            upsert(db, task_ledger, rows, ["key"], LEDGER_ROW)
 
     def tasks_created(self, created: Mapping[str, str]) -> None:
         """key → the CRM's record id, once the CRM has confirmed (or reconciliation found) it."""
         now = datetime.now(UTC)
+        rows = (
+            {"key": k, "status": "created", "record_id": i, "recorded_at": now}
+            for k, i in created.items()
+        )
         with self._transaction() as db:
-            for key, record_id in created.items():
-                db.execute(delete(task_ledger).where(task_ledger.c.key == key))
-                db.execute(
-                    insert(task_ledger).values(
-                        key=key, status="created", record_id=record_id, recorded_at=now
-                    )
-                )
+            upsert(db, task_ledger, rows, ["key"], LEDGER_ROW)
 
     def tasks_forget(self, keys: Iterable[str]) -> None:
         """The CRM has no task for these keys (refused, or deleted since): they may be created."""

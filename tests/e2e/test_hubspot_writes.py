@@ -8,6 +8,7 @@ so a test sees the overlap itself, not a wall-clock time.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
@@ -17,7 +18,7 @@ import pytest
 
 from connector.config.load import load_config
 from connector.crm.hubspot.adapter import HubSpotAdapter
-from connector.crm.protocol import FieldChange, FieldUpdate
+from connector.crm.protocol import ExistingTask, FieldChange, FieldUpdate, TaskIntent
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.store import HistoryStore
 from tests.e2e.conftest import AS_OF, CUSTOMERS, bulk_task_intents
@@ -150,3 +151,81 @@ def test_tasks_are_created_several_batches_at_once_and_a_lost_answer_made_once(
     }
     creates = [c.inputs for c in portal.calls if c.path == CREATES]
     assert sorted(creates) == [50, 100, 100, 100]  # the lost one reconciled, not sent again
+
+
+def test_looking_tasks_up_reads_100_companies_a_call_several_at_once(
+    distant_hubspot: RunningSandbox, tmp_path: Path
+) -> None:
+    """With the store lost, every key is looked up among its company's tasks: association
+    reads of 100 companies each, side by side, not one after another."""
+    portal = distant_hubspot.portal
+    owner = next(
+        c["properties"]["hubspot_owner_id"]
+        for c in portal.records("companies")
+        if c["properties"].get("hubspot_owner_id")
+    )
+    intents = [
+        TaskIntent(
+            f"lookup:{company}:1",
+            "lookup",
+            company,
+            f"Company {company}",
+            owner,
+            "Check in",
+            "",
+            AS_OF,
+            "Normal",
+            "Not Started",
+        )
+        for company in (
+            portal.insert("companies", {"name": f"Looked up {n}", "hubspot_owner_id": owner})
+            for n in range(250)
+        )
+    ]
+    made = intents[:80]  # one batch read of their tasks: the overlap is the association reads'
+
+    found, linked, read = _looked_up(distant_hubspot, made, intents, tmp_path)
+
+    assert set(found) == {t.key for t in made}
+    assert distant_hubspot.crm_traffic.max_in_flight > 1
+    assert linked == [100, 100, 50]  # the full chunks side by side, the rest after them
+    assert read == [80]
+
+
+def test_looking_tasks_up_reads_100_tasks_a_call_several_at_once(
+    distant_hubspot: RunningSandbox, tmp_path: Path
+) -> None:
+    intents = bulk_task_intents(distant_hubspot, 250, "Not Started")
+    companies = len({t.account_id for t in intents})
+
+    found, linked, read = _looked_up(distant_hubspot, intents, intents, tmp_path)
+
+    assert set(found) == {t.key for t in intents}
+    assert companies <= 100
+    assert linked == [companies]  # one association read
+    assert distant_hubspot.crm_traffic.max_in_flight > 1
+    assert sum(read) >= 250
+    assert len(read) == math.ceil(sum(read) / 100)  # 100 a call
+
+
+def _looked_up(
+    sandbox: RunningSandbox, made: list[TaskIntent], keys: list[TaskIntent], tmp_path: Path
+) -> tuple[dict[str, ExistingTask], list[int], list[int]]:
+    """Create `made`, then, with the store lost, find the `keys`' tasks: what was found,
+    and the inputs of each association read and each batch read of tasks."""
+    store = _store(sandbox)
+    with closing(_adapter(sandbox, store)) as crm:
+        assert crm.create_tasks(made).written == len(made)
+    store.close()
+    lost = HistoryStore.open(f"sqlite:///{tmp_path / 'lost.db'}")
+    sandbox.portal.reset_log()
+    sandbox.crm_traffic.max_in_flight = 0
+    with closing(_adapter(sandbox, lost)) as crm:
+        found = crm.find_tasks([t.key for t in keys])
+    lost.close()
+    calls = sandbox.portal.calls
+    return (
+        found,
+        [c.inputs for c in calls if c.operation == "associations.batch_read"],
+        [c.inputs for c in calls if c.operation == "objects.batch_read"],
+    )

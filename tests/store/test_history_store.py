@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import polars as pl
+from sqlalchemy import event
 
 from connector.store import (
     CLOSED_DEAL_SCHEMA,
@@ -127,6 +129,30 @@ def test_recording_intent_again_replaces_an_earlier_unknown_outcome(store: Histo
     store.tasks_creating(["r:a:1"])
     store.tasks_creating(["r:a:1"])
     assert store.ledger_tasks(["r:a:1"]) == {"r:a:1": LedgerTask("r:a:1", "creating", None)}
+
+
+def test_a_batch_of_intents_is_one_statement_whatever_its_size(store: HistoryStore) -> None:
+    """A batch create's intent and its answer are written on the thread that sends the
+    batches: a statement per key (200 a batch) held every batch create back."""
+    keys = [f"r:{i}:1" for i in range(100)]
+    sent: list[str] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "task_ledger" in statement:
+            sent.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", listen)
+    try:
+        store.tasks_creating(keys)
+        store.tasks_created({key: str(900 + i) for i, key in enumerate(keys[:60])})
+    finally:
+        event.remove(store.engine, "before_cursor_execute", listen)
+
+    assert len(sent) == 2
+    known = store.ledger_tasks(keys)
+    assert [known[k].status for k in keys].count("created") == 60
+    assert known["r:0:1"] == LedgerTask("r:0:1", "created", "900")
+    assert known["r:99:1"] == LedgerTask("r:99:1", "creating", None)
 
 
 def test_a_message_intent_is_dated_in_utc(store: HistoryStore) -> None:

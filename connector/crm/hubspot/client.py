@@ -47,6 +47,7 @@ from pydantic import SecretStr
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, SSLError
 from urllib3.util.retry import Retry
 
+from connector.crm.hubspot.batches import send_batches
 from connector.crm.hubspot.describe import ObjectProperties, parse_datetime
 from connector.crm.hubspot.rate_limit import RateLimiter, limiter_for
 from connector.crm.protocol import ApiUsage
@@ -155,7 +156,7 @@ class HubSpotClient:
         timeout = settings.http_timeout_seconds
         self._timeout = (min(10.0, timeout), timeout)
         self._usage = usage
-        self.concurrency = settings.crm_concurrency  # batch writes in flight at once
+        self.concurrency = settings.crm_concurrency  # batches in flight: writes, look-ups
         self.server_time: datetime | None = None  # HubSpot's Date at its latest answer
         # the limiter does the waiting: the next `acquire` sleeps until the pause is over
         self._policy = RetryPolicy(max_attempts=max_attempts, sleep=_no_sleep)
@@ -365,17 +366,23 @@ class HubSpotClient:
         ]
 
     def read_by_id(self, object_type: str, ids: Sequence[str], properties: Sequence[str]) -> Any:
-        """Objects by id, 100 a call; ids HubSpot does not have are left out."""
-        found = []
-        for start in range(0, len(ids), BATCH_LIMIT):
+        """Objects by id, 100 a call, `concurrency` calls in flight (one after another they
+        left most of the window unused); ids HubSpot does not have are left out."""
+        found: list[Any] = []
+
+        def send(chunk: Sequence[str]) -> Any:
             body = BatchReadInputSimplePublicObjectId(
-                inputs=[SimplePublicObjectId(id=i) for i in ids[start : start + BATCH_LIMIT]],
+                inputs=[SimplePublicObjectId(id=i) for i in chunk],
                 properties=list(properties),
                 properties_with_history=[],
             )
-            found += self._call(
-                self._batch.read_with_http_info, object_type, body, archived=False
-            ).results
+            return self._call(self._batch.read_with_http_info, object_type, body, archived=False)
+
+        def tally(_chunk: Sequence[str], answer: Any) -> None:
+            found.extend(_answered(answer).results)
+
+        chunks = [ids[start : start + BATCH_LIMIT] for start in range(0, len(ids), BATCH_LIMIT)]
+        send_batches(chunks, send, tally, concurrency=self.concurrency)
         return found
 
     def search(
@@ -432,15 +439,20 @@ class HubSpotClient:
     def _linked(
         self, from_type: str, to_type: str, ids: Sequence[str], chunk_size: int = BATCH_LIMIT
     ) -> dict[str, Any]:
+        """Each id's associated objects. The full chunks of ids are read side by side
+        (`concurrency` in flight); the last one, topped up with the further pages of ids
+        with more associations than a page, and those pages' own further pages, one after
+        another, as before: the same calls as reading every chunk in turn."""
         found: dict[str, list[Any]] = {i: [] for i in ids}
         pending = [PublicFetchAssociationsBatchRequest(id=i) for i in ids]
-        while pending:
-            chunk, pending = pending[:chunk_size], pending[chunk_size:]
-            body = BatchInputPublicFetchAssociationsBatchRequest(inputs=chunk)
-            answer = self._call(
-                self._associations.get_page_with_http_info, from_type, to_type, body
-            )
-            for result in answer.results:
+        full = len(pending) // chunk_size * chunk_size
+
+        def send(chunk: Sequence[PublicFetchAssociationsBatchRequest]) -> Any:
+            body = BatchInputPublicFetchAssociationsBatchRequest(inputs=list(chunk))
+            return self._call(self._associations.get_page_with_http_info, from_type, to_type, body)
+
+        def tally(_chunk: Sequence[PublicFetchAssociationsBatchRequest], answer: Any) -> None:
+            for result in _answered(answer).results:
                 from_id = str(result._from.id)
                 found[from_id] += result.to
                 if result.paging is not None and result.paging.next is not None:
@@ -449,6 +461,13 @@ class HubSpotClient:
                             id=from_id, after=result.paging.next.after
                         )
                     )
+
+        chunks = [pending[start : start + chunk_size] for start in range(0, full, chunk_size)]
+        del pending[:full]
+        send_batches(chunks, send, tally, concurrency=self.concurrency)
+        while pending:
+            chunk, pending[:] = pending[:chunk_size], pending[chunk_size:]
+            tally(chunk, send(chunk))
         return found
 
     # -- writes --------------------------------------------------------------------------
@@ -465,6 +484,13 @@ class HubSpotClient:
         body = BatchInputSimplePublicObjectBatchInputForCreate(inputs=inputs)
         answer = self._call(self._batch.create_with_http_info, object_type, body, repeatable=False)
         return _outcome(answer)
+
+
+def _answered(answer: Any) -> Any:
+    """A side-by-side call's answer; its error, raised on the caller's thread."""
+    if isinstance(answer, Exception):
+        raise answer
+    return answer
 
 
 def _outcome(answer: Any) -> BatchOutcome:
