@@ -190,7 +190,8 @@ def test_a_lost_store_reads_the_tasks_of_accounts_with_keys_peoples_included(
         assert 100 < held <= 200
         calls = hubspot.portal.calls
         reads = [(c.operation, c.inputs) for c in calls if c.operation.endswith("batch_read")]
-        assert reads == [
+        # the batch reads go CRM_CONCURRENCY at a time: the log holds them in either order
+        assert sorted(reads, key=lambda read: (read[0], -read[1])) == [
             ("associations.batch_read", len(accounts)),
             ("objects.batch_read", 100),
             ("objects.batch_read", held - 100),
