@@ -22,6 +22,12 @@ from connector.config.yaml_lines import Loc
 KEY_SEPARATOR = ":"
 
 
+def key_parts(key: str) -> tuple[str, str, str]:
+    """An action key's rule id, account id and digest (a rule id may hold the separator)."""
+    rule_id, account_id, digest = key.rsplit(KEY_SEPARATOR, 2)
+    return rule_id, account_id, digest
+
+
 @dataclass(frozen=True, slots=True)
 class ActionKey:
     """The deterministic key of one action: the same alert in the same period, the same key.
@@ -41,8 +47,7 @@ class ActionKey:
 
     @classmethod
     def parse(cls, key: str) -> ActionKey:
-        rule_id, account_id, digest = key.rsplit(KEY_SEPARATOR, 2)
-        return cls(rule_id, account_id, digest)
+        return cls(*key_parts(key))
 
     def __str__(self) -> str:
         return KEY_SEPARATOR.join((self.rule_id, self.account_id, self.digest))
@@ -99,9 +104,9 @@ class ExistingTask:
 
     @property
     def rule_and_account(self) -> tuple[str, str]:
-        """`ActionKey.parse`'s first two parts, without making one: asked of every task
-        a run reads, more than once."""
-        rule_id, account_id, _ = self.key.rsplit(KEY_SEPARATOR, 2)
+        """The key's first two parts, without making an `ActionKey`: asked of every task a
+        run reads, more than once."""
+        rule_id, account_id, _ = key_parts(self.key)
         return rule_id, account_id
 
 
@@ -127,6 +132,9 @@ class WriteFailure:
 class WriteResult:
     written: int = 0
     failures: list[WriteFailure] = field(default_factory=list)
+    # the CRM's id of each task written, by key, as its answer gave it: the store records
+    # it at once, not when the next run reads the task back (196,222 rows rewritten)
+    task_ids: dict[str, str] = field(default_factory=dict)
 
 
 _COUNTING = threading.Lock()  # one for every ApiUsage: a dataclass field would not copy

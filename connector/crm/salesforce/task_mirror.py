@@ -170,11 +170,12 @@ def _no_outside() -> pl.DataFrame:
 
 class KeyedTasks:
     """The mirror's tasks, each made an `ExistingTask` once for both of a run's asks: its
-    `find` and `recent` answer mostly the same tasks (every open one, on a daily run)."""
+    `find` and `recent` answer mostly the same tasks (every open one, on a daily run). Made
+    when first asked for: the mirror keeps every keyed task, closed ones of years past too."""
 
     def __init__(self, records: pl.DataFrame, zone: ZoneInfo) -> None:
         self._records = records.with_row_index(_ROW)
-        self._tasks = _tasks(records, zone)
+        self._made: dict[int, ExistingTask] = {}  # by row
         self._zone = zone
 
     def find(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
@@ -198,7 +199,11 @@ class KeyedTasks:
         return self._rows(of_rules & (~pl.col(CLOSED) | (completed >= since)))
 
     def _rows(self, wanted: pl.Expr) -> list[ExistingTask]:
-        return [self._tasks[row] for row in self._records.filter(wanted)[_ROW]]
+        found = self._records.filter(wanted)
+        made = pl.Series(list(self._made), dtype=found[_ROW].dtype).implode()
+        new = found.filter(~pl.col(_ROW).is_in(made))
+        self._made.update(zip(new[_ROW], _tasks(new, self._zone), strict=True))
+        return [self._made[row] for row in found[_ROW]]
 
 
 def _tasks(records: pl.DataFrame, zone: ZoneInfo) -> list[ExistingTask]:
