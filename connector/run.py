@@ -319,7 +319,7 @@ def _record_tasks(
     a `followed` key the CRM no longer has was deleted there, and is forgotten."""
     outcomes = task_outcomes(
         plan.tasks,
-        {failure.record for failure in report.created.failures},
+        report.created,
         [*tasks.existing.values(), *tasks.recent],
         frozenset(followed),
         task_only_rules(config.rules),

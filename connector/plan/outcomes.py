@@ -11,7 +11,7 @@ from datetime import date
 import polars as pl
 
 from connector.config.playbook import Rule
-from connector.crm.protocol import ExistingTask, TaskIntent
+from connector.crm.protocol import ExistingTask, TaskIntent, WriteResult
 from connector.store import TASK_OUTCOME_SCHEMA
 
 
@@ -28,16 +28,17 @@ def task_only_rules(rules: Sequence[Rule]) -> frozenset[str]:
 
 def task_outcomes(
     created: Sequence[TaskIntent],
-    refused: Collection[str],
+    written: WriteResult,
     read: Iterable[ExistingTask],
     followed: Collection[str],
     rules: Collection[str],
     as_of: date,
 ) -> pl.DataFrame:
-    """Rows of `TASK_OUTCOME_SCHEMA`: the tasks created now (not `refused`, no email logs),
-    and the tasks read whose key the store `followed` or whose rule is one of `rules`
-    (`task_only_rules`), as the CRM has them: its creation date (else `as_of`), owner and
-    completion date. A closed task's completion date is kept; an open one has none."""
+    """Rows of `TASK_OUTCOME_SCHEMA`: the tasks created now (not refused in `written`, no
+    email logs; with the id the CRM's answer gave), and the tasks read whose key the store
+    `followed` or whose rule is one of `rules` (`task_only_rules`), as the CRM has them: its
+    creation date (else `as_of`), owner and completion date. A closed task's completion
+    date is kept; an open one has none."""
     rows: dict[str, tuple[object, ...]] = {}
     for task in read:
         if task.key in rows:  # read twice: found by its key and among the recent
@@ -56,6 +57,7 @@ def task_outcomes(
                 task.is_closed,
                 completed,
             )
+    refused = {failure.record for failure in written.failures}
     for intent in created:
         if intent.is_email_log or intent.key in refused or intent.key in rows:
             continue
@@ -63,7 +65,7 @@ def task_outcomes(
             intent.key,
             intent.rule_id,
             intent.account_id,
-            None,
+            written.task_ids.get(intent.key),
             intent.assignee_id,
             as_of,
             False,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 from connector.config.playbook import Rule
-from connector.crm.protocol import ExistingTask, TaskIntent
+from connector.crm.protocol import ExistingTask, TaskIntent, WriteFailure, WriteResult
 from connector.plan.outcomes import task_only_rules, task_outcomes
 
 DAY = date(2026, 11, 23)
@@ -42,10 +42,20 @@ def test_only_rules_that_make_tasks_and_no_email_own_every_key_they_read() -> No
 
 def test_created_tasks_are_open_and_refused_ones_and_email_logs_are_not_kept() -> None:
     created = [_intent("call:A:1"), _intent("call:B:2"), _intent("renew:C:3", email=True)]
+    refused = WriteResult(1, [WriteFailure("call:B:2", "Acme: s", "INVALID", "no")])
 
-    rows = task_outcomes(created, {"call:B:2"}, [], frozenset(), frozenset(), DAY)
+    rows = task_outcomes(created, refused, [], frozenset(), frozenset(), DAY)
 
     assert rows.rows() == [("call:A:1", "call", "A", None, "005U", DAY, False, None)]
+
+
+def test_a_created_task_keeps_the_id_the_crm_answered_so_the_next_read_changes_nothing() -> None:
+    created = [_intent("call:A:1"), _intent("call:B:2")]
+    written = WriteResult(2, task_ids={"call:A:1": "00T1"})  # B's answer gave no id
+
+    rows = task_outcomes(created, written, [], frozenset(), frozenset(), DAY)
+
+    assert rows["record_id"].to_list() == ["00T1", None]
 
 
 def test_read_tasks_are_kept_when_followed_or_of_a_task_only_rule() -> None:
@@ -56,7 +66,9 @@ def test_read_tasks_are_kept_when_followed_or_of_a_task_only_rule() -> None:
         ExistingTask("call:D:4", "00T4", False, None, None, None),  # no creation date given
     ]
 
-    rows = task_outcomes([], set(), read, frozenset({"renew:B:2"}), frozenset({"call"}), DAY)
+    rows = task_outcomes(
+        [], WriteResult(), read, frozenset({"renew:B:2"}), frozenset({"call"}), DAY
+    )
 
     assert rows.rows() == [
         ("call:A:1", "call", "A", "00T1", "005X", date(2026, 11, 2), True, date(2026, 11, 20)),

@@ -301,6 +301,7 @@ class TaskLedger:
                     result.failures.append(_failure(task, *outcome.errors[task.key]))
                 else:
                     result.written += 1
+                    result.task_ids[task.key] = ids[task.key]
 
         send_batches(_chunks(tasks), send, tally, concurrency=self._api.concurrency)
 
@@ -331,6 +332,7 @@ class TaskLedger:
         for task in chunk:
             if task.key in made:
                 result.written += 1
+                result.task_ids[task.key] = made[task.key]
             elif task.key in outcome.errors:
                 result.failures.append(_failure(task, *outcome.errors[task.key]))
             else:  # neither made nor refused: keep the intent and reconcile next run

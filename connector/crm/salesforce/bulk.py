@@ -121,7 +121,7 @@ def _typed(text: pl.Expr, info: FieldInfo) -> pl.Expr:
 class Settled:
     """What an ingest job did with each record, by the record's key (Id or External ID)."""
 
-    written: set[str] = field(default_factory=set)
+    written: dict[str, str] = field(default_factory=dict)  # key → the record's Id
     failed: dict[str, tuple[str, str]] = field(default_factory=dict)  # key → (code, message)
 
 
@@ -166,7 +166,8 @@ def _run_job(
     if not closed:
         return False  # the job stays Open and runs nothing
     completed = _completed(client, job_id, sobject, query=False)
-    into.written.update(_results(client, job_id, "successfulResults", [key_field])[key_field])
+    written = _results(client, job_id, "successfulResults", [key_field, "sf__Id"])
+    into.written.update(written.iter_rows())
     failed = _results(client, job_id, "failedResults", [key_field, "sf__Error"])
     for key, error in failed.iter_rows():
         code, _, rest = error.partition(":")

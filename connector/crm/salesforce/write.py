@@ -67,12 +67,15 @@ def upsert_tasks(
             client, tasks.object, rows, tasks.key_field, upsert=True, header=header
         )
         intents = _unsettled(settled, intents, _task_label, result)
+        result.task_ids.update(settled.written)
     for start in range(0, len(intents), COLLECTION_LIMIT):
         chunk = intents[start : start + COLLECTION_LIMIT]
         records = [_task_record(tasks, intent) for intent in chunk]
         outcomes = _collection(client, path, records)
         for intent, outcome in zip(chunk, outcomes, strict=True):
             _tally(result, outcome, *_task_label(intent))
+            if outcome.get("success") and outcome.get("id"):
+                result.task_ids[intent.key] = str(outcome["id"])
     return result
 
 
