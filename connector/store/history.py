@@ -35,9 +35,10 @@ from sqlalchemy import (
 )
 
 from connector.store.churn_models import load_churn_model, save_churn_model, snapshot_stamp
-from connector.store.diff import changed_rows, read_frame
+from connector.store.diff import changed_rows
 from connector.store.lock import advisory_key, run_lock
 from connector.store.mirror import CrmMirror, load_mirror, save_mirror, save_watermark
+from connector.store.read import read_frame
 from connector.store.snapshot_rows import SNAPSHOT_COLUMNS, snapshot_rows
 from connector.store.tables import (
     account_snapshots,
@@ -96,6 +97,12 @@ STAGE_ENTRY_SCHEMA = {
     "track": pl.String,
     "stage": pl.String,
     "entered_on": pl.Date,
+}
+PENDING_STAGE_SCHEMA = {  # a move waiting out its hysteresis, as `stages` reads it
+    "account_id": pl.String,
+    "track": pl.String,
+    "pending_stage": pl.String,
+    "pending_since": pl.Date,
 }
 LEDGER_ROW = ("status", "record_id", "recorded_at")  # a task ledger entry's whole row, by key
 JSON_COLUMNS = ["measures", "inputs"]  # of a snapshot: compared and written as JSON text
@@ -591,8 +598,7 @@ class HistoryStore:
             stage_history.c.account_id, stage_history.c.track, stage_history.c.entered_on
         )
         with self._transaction() as db:
-            rows = [tuple(row) for row in db.execute(query)]
-        return pl.DataFrame(rows, schema=STAGE_ENTRY_SCHEMA, orient="row")
+            return read_frame(db, query, STAGE_ENTRY_SCHEMA)
 
     def stages(self) -> pl.DataFrame:
         """Each account's current stage per track (its latest entry) and since when, with
@@ -617,18 +623,15 @@ class HistoryStore:
             & (stage_history.c.track == latest.c.track)
             & (stage_history.c.entered_on == latest.c.entered_on),
         )
+        pending = select(
+            stage_pending.c.account_id,
+            stage_pending.c.track,
+            stage_pending.c.stage,
+            stage_pending.c.since,
+        )
         with self._transaction() as db:
-            kept = [tuple(row) for row in db.execute(current)]
-            pending = [tuple(row) for row in db.execute(select(stage_pending))]
-        keys = {"account_id": pl.String, "track": pl.String}
-        stages = pl.DataFrame(
-            kept, schema={**keys, "stage": pl.String, "entered_on": pl.Date}, orient="row"
-        )
-        waiting = pl.DataFrame(
-            pending,
-            schema={**keys, "pending_stage": pl.String, "pending_since": pl.Date},
-            orient="row",
-        )
+            stages = read_frame(db, current, STAGE_ENTRY_SCHEMA)
+            waiting = read_frame(db, pending, PENDING_STAGE_SCHEMA)
         joined = stages.join(waiting, on=["account_id", "track"], how="full", coalesce=True)
         return joined.select(list(KEPT_STAGE_SCHEMA))
 

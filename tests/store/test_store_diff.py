@@ -16,7 +16,7 @@ import pytest
 from polars.testing import assert_frame_equal
 from sqlalchemy import Table, event, select
 
-from connector.store import CLOSED_DEAL_SCHEMA, TASK_OUTCOME_SCHEMA, HistoryStore, diff
+from connector.store import CLOSED_DEAL_SCHEMA, TASK_OUTCOME_SCHEMA, HistoryStore, read
 from connector.store.tables import account_snapshots, closed_deals, task_outcomes
 from connector.store.upsert import upsert
 from tests.databases import fresh_database
@@ -280,7 +280,7 @@ def test_a_table_read_in_chunks_is_the_table(
     store.save_closed_deals("run1", _deals(*rows))
     whole = store.closed_deals()
 
-    monkeypatch.setattr(diff, "READ_CHUNK", 2)
+    monkeypatch.setattr(read, "READ_CHUNK", 2)
     chunked = store.closed_deals()
 
     assert chunked.height == 7
