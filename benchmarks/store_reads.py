@@ -86,22 +86,26 @@ def _seed(store: HistoryStore, accounts: int) -> None:
 
 
 def _readers(accounts: int) -> list[tuple[str, Callable[[HistoryStore], int]]]:
-    """Per reader: its name and a read returning the rows it read (the frames a save is
-    given are built before the clock starts; each save writes nothing)."""
+    """Per reader: its name and a read returning the rows it read, or for a save (which
+    reads the stored rows to diff them) the rows it wrote: none. The frames a save is
+    given are built before the clock starts."""
     snapshots = _snapshots(accounts, False)
     deals = _deals(accounts, False)
     outcomes = _outcomes(accounts, False)
     return [
         ("closed_deals()", lambda store: store.closed_deals().height),
         ("closed_deals('renewal')", lambda store: store.closed_deals("renewal").height),
-        ("save_closed_deals, unchanged", lambda store: store.save_closed_deals("r", deals)),
+        (
+            "save_closed_deals, unchanged: written",
+            lambda store: store.save_closed_deals("r", deals),
+        ),
         ("task_outcomes()", lambda store: store.task_outcomes().height),
         (
-            "save_task_outcomes, unchanged",
+            "save_task_outcomes, unchanged: written",
             lambda store: store.save_task_outcomes("r", outcomes),
         ),
         (
-            "save_snapshots, unchanged",
+            "save_snapshots, unchanged: written",
             lambda store: store.save_snapshots("r", DAY, snapshots, MEASURES, INPUTS),
         ),
         (

@@ -6,7 +6,6 @@ Snapshots are upserted per (account, day), so re-running a day replaces, never d
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -103,6 +102,15 @@ PENDING_STAGE_SCHEMA = {  # a move waiting out its hysteresis, as `stages` reads
     "track": pl.String,
     "pending_stage": pl.String,
     "pending_since": pl.Date,
+}
+HISTORY_SCHEMA = {  # what `snapshots` reads of each snapshot, its JSON as text
+    "account_id": pl.String,
+    "snapshot_date": pl.Date,
+    "health_score": pl.Float64,
+    "health_color": pl.String,
+    "model_version": pl.String,
+    "inputs": pl.String,
+    "measures": pl.String,
 }
 LEDGER_ROW = ("status", "record_id", "recorded_at")  # a task ledger entry's whole row, by key
 JSON_COLUMNS = ["measures", "inputs"]  # of a snapshot: compared and written as JSON text
@@ -393,17 +401,21 @@ class HistoryStore:
         """Snapshots with `since <= snapshot_date < until`: account_id, snapshot_date,
         health_score, health_color, model_version, inputs (JSON text; null before 0005),
         and one column per stored measure."""
+        snapshot = account_snapshots.c
         query = (
-            select(account_snapshots)
-            .where(
-                account_snapshots.c.snapshot_date >= since,
-                account_snapshots.c.snapshot_date < until,
+            select(
+                *(
+                    cast(snapshot[name], String) if name in JSON_COLUMNS else snapshot[name]
+                    for name in HISTORY_SCHEMA
+                )
             )
-            .order_by(account_snapshots.c.account_id, account_snapshots.c.snapshot_date)
+            .where(snapshot.snapshot_date >= since, snapshot.snapshot_date < until)
+            .order_by(snapshot.account_id, snapshot.snapshot_date)
         )
         with self._transaction() as db:
-            rows = [dict(row) for row in db.execute(query).mappings()]
-        return _snapshot_frame(rows)
+            stored = read_frame(db, query, HISTORY_SCHEMA)
+        # a snapshot scored by no versioned model keeps JSON null: no inputs
+        return _with_measures(stored.with_columns(pl.col("inputs").replace("null", None)))
 
     def latest_snapshots(
         self, points: Iterable[tuple[str, date]], within_days: int
@@ -703,33 +715,17 @@ def _latest_frame(rows: list[Any]) -> pl.DataFrame:
     )
     if frame["snapshot_date"].dtype == pl.String:  # SQLite's ISO text, from its driver
         frame = frame.with_columns(pl.col("snapshot_date").str.to_date())
-    frame = frame.cast(LATEST_SCHEMA)  # type: ignore[arg-type]
+    return _with_measures(frame.cast(LATEST_SCHEMA))  # type: ignore[arg-type]
+
+
+def _with_measures(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with its `measures` (JSON objects as text) decoded in one polars pass: one
+    column per measure any row holds (a measure kept only from a later day on is still a
+    column), after the others."""
     measures = frame["measures"].str.json_decode(infer_schema_length=None)
     fields = measures.struct.fields if isinstance(measures.dtype, pl.Struct) else []
     base = frame.drop("measures")
     return pl.concat([base, measures.struct.unnest()], how="horizontal") if fields else base
-
-
-def _snapshot_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """Snapshot rows as a frame: the fixed columns, then one column per stored measure."""
-    for row in rows:
-        row["inputs"] = None if row["inputs"] is None else json.dumps(row["inputs"])
-    schema = {
-        "account_id": pl.String,
-        "snapshot_date": pl.Date,
-        "health_score": pl.Float64,
-        "health_color": pl.String,
-        "model_version": pl.String,
-        "inputs": pl.String,
-    }
-    base = pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema, orient="row")
-    # every row's keys: a measure kept only from a later day on is still a column
-    measures = (
-        pl.DataFrame([r["measures"] for r in rows], infer_schema_length=None)
-        if rows
-        else pl.DataFrame()
-    )
-    return pl.concat([base, measures], how="horizontal") if measures.width else base
 
 
 def _manual_transactions(dbapi_connection: Any, _record: Any) -> None:

@@ -242,9 +242,11 @@ def test_the_store_ends_as_writing_every_row_would_leave_it(kind: str, tmp_path:
 
 
 def _readback(store: HistoryStore) -> pl.DataFrame:
-    """What the readers get: the snapshots frame, with JSON re-encoded by the store."""
+    """What the readers get: the snapshots frame, its inputs' JSON text decoded (the text
+    is as stored: compact from the diffed saves, spaced from `json.dumps`)."""
     return store.snapshots(DAY, DAY + timedelta(days=2)).with_columns(
-        pl.col(pl.Float64).fill_nan(-1)
+        pl.col(pl.Float64).fill_nan(-1),
+        pl.col("inputs").str.json_decode(pl.Struct({"start": pl.String})),
     )
 
 
