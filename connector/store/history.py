@@ -37,7 +37,7 @@ from connector.store.churn_models import load_churn_model, save_churn_model, sna
 from connector.store.diff import changed_rows
 from connector.store.lock import advisory_key, run_lock
 from connector.store.mirror import CrmMirror, load_mirror, save_mirror, save_watermark
-from connector.store.read import read_frame
+from connector.store.read import driver_frame, read_frame
 from connector.store.snapshot_rows import SNAPSHOT_COLUMNS, snapshot_rows
 from connector.store.tables import (
     account_snapshots,
@@ -428,7 +428,7 @@ class HistoryStore:
         the measures' JSON decoded in one polars pass, not a dict per row."""
         wanted = list(dict.fromkeys(points))
         if not wanted:
-            return _latest_frame([])
+            return pl.DataFrame(schema=LATEST_SCHEMA).drop("measures")
         size = min(LOOKUP_BATCH, len(wanted))
         rows: list[Any] = []
         with self._transaction() as db:
@@ -448,7 +448,7 @@ class HistoryStore:
                     params[f"s{n}"] = day_value(day - timedelta(days=within_days))
                 bound = tuple(params[name] for name in order) if order else params
                 rows += db.exec_driver_sql(str(compiled), bound).all()
-        frame = _latest_frame(rows)
+            frame = _with_measures(driver_frame(db, rows, LATEST_SCHEMA))
         return frame.unique(["account_id", "snapshot_date"], keep="first").sort(
             "account_id", "snapshot_date"
         )
@@ -704,18 +704,6 @@ def _latest_snapshot_query(points: int) -> Any:
         for n in range(points)
     ]
     return union_all(*parts) if len(parts) > 1 else parts[0]
-
-
-def _latest_frame(rows: list[Any]) -> pl.DataFrame:
-    """Look-up rows (`LATEST_SCHEMA` tuples, the measures as JSON text) as a frame: the
-    fixed columns, then one column per measure any row holds."""
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(LATEST_SCHEMA)
-    frame = pl.DataFrame(
-        [pl.Series(n, c, strict=False) for n, c in zip(LATEST_SCHEMA, columns, strict=True)]
-    )
-    if frame["snapshot_date"].dtype == pl.String:  # SQLite's ISO text, from its driver
-        frame = frame.with_columns(pl.col("snapshot_date").str.to_date())
-    return _with_measures(frame.cast(LATEST_SCHEMA))  # type: ignore[arg-type]
 
 
 def _with_measures(frame: pl.DataFrame) -> pl.DataFrame:

@@ -7,7 +7,7 @@ processing was half the read's CPU.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -20,15 +20,21 @@ SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.f"  # how SQLAlchemy stores a DateTime in 
 def read_frame(db: Connection, query: Executable, schema: Mapping[str, Any]) -> pl.DataFrame:
     """The query's rows as a frame typed by `schema` (its columns, in the query's order),
     fetched `READ_CHUNK` rows at a time (300,000 closed deals as tuples were 115 MB)."""
-    wire = {name: _wire_type(db, dtype) for name, dtype in schema.items()}
     result = db.execute(query)
     try:
         chunks = []
         while rows := result.cursor.fetchmany(READ_CHUNK):
-            chunks.append(pl.DataFrame(rows, schema=wire, orient="row"))
+            chunks.append(driver_frame(db, rows, schema))
     finally:
         result.close()
-    frame = pl.concat(chunks) if chunks else pl.DataFrame(schema=wire)
+    return pl.concat(chunks) if chunks else driver_frame(db, [], schema)
+
+
+def driver_frame(db: Connection, rows: Sequence[Any], schema: Mapping[str, Any]) -> pl.DataFrame:
+    """Rows as `db`'s driver gave them (not through SQLAlchemy's result processing), as a
+    frame typed by `schema`."""
+    wire = {name: _wire_type(db, dtype) for name, dtype in schema.items()}
+    frame = pl.DataFrame(rows, schema=wire, orient="row")
     return frame.with_columns(
         _typed(name, wire[name], dtype) for name, dtype in schema.items() if wire[name] != dtype
     )
