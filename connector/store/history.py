@@ -533,13 +533,11 @@ class HistoryStore:
         """Every closed deal the store holds, or those of one `kind`, typed as
         `CLOSED_DEAL_SCHEMA` (the churn model's daily read wants the renewals, a third of a
         book's deals)."""
-        query = select(*(closed_deals.c[name] for name in CLOSED_DEAL_SCHEMA)).order_by(
-            closed_deals.c.close_date, closed_deals.c.deal_id
-        )
+        query = select(*(closed_deals.c[name] for name in CLOSED_DEAL_SCHEMA))
         if kind is not None:
             query = query.where(closed_deals.c.kind == kind)
         with self._transaction() as db:
-            return read_frame(db, query, CLOSED_DEAL_SCHEMA)
+            return read_frame(db, query, CLOSED_DEAL_SCHEMA, order_by=["close_date", "deal_id"])
 
     # -- task outcomes -------------------------------------------------------------------
 

@@ -11,15 +11,27 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Executable
+from sqlalchemy import Connection, Select
 
 READ_CHUNK = 50_000  # rows held as Python tuples at once while a frame is built
 SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.f"  # how SQLAlchemy stores a DateTime in SQLite
 
 
-def read_frame(db: Connection, query: Executable, schema: Mapping[str, Any]) -> pl.DataFrame:
+def read_frame(
+    db: Connection,
+    query: Select[Any],
+    schema: Mapping[str, Any],
+    *,
+    order_by: Sequence[str] = (),
+) -> pl.DataFrame:
     """The query's rows as a frame typed by `schema` (its columns, in the query's order),
-    fetched `READ_CHUNK` rows at a time (300,000 closed deals as tuples were 115 MB)."""
+    fetched `READ_CHUNK` rows at a time (300,000 closed deals as tuples were 115 MB), in
+    ascending order of the `order_by` columns. A server sorts them (its collation orders
+    text); SQLite's rows are sorted by polars, in the same order (its BINARY collation is
+    byte order, its dates ISO text, nulls first): SQLite sorted 94,525 renewals by walking
+    the close-date index at as much CPU as reading them."""
+    if order_by and db.dialect.name != "sqlite":
+        query = query.order_by(*(query.selected_columns[name] for name in order_by))
     result = db.execute(query)
     try:
         chunks = []
@@ -27,7 +39,8 @@ def read_frame(db: Connection, query: Executable, schema: Mapping[str, Any]) -> 
             chunks.append(driver_frame(db, rows, schema))
     finally:
         result.close()
-    return pl.concat(chunks) if chunks else driver_frame(db, [], schema)
+    frame = pl.concat(chunks) if chunks else driver_frame(db, [], schema)
+    return frame.sort(order_by) if order_by and db.dialect.name == "sqlite" else frame
 
 
 def driver_frame(db: Connection, rows: Sequence[Any], schema: Mapping[str, Any]) -> pl.DataFrame:

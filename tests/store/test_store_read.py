@@ -145,3 +145,16 @@ def test_a_read_sees_what_its_transaction_wrote_before_the_commit(db: Connection
     frame = read_frame(db, QUERY.where(values.c.position == 4), SCHEMA)
 
     assert frame.select("text", "flag").rows() == [("uncommitted", True)]
+
+
+@pytest.mark.parametrize("order_by", [["day"], ["text", "position"]])
+def test_rows_come_in_the_order_asked(db: Connection, order_by: list[str]) -> None:
+    """Sorted by the server, or on SQLite by polars after the read: the same order."""
+    unordered = select(*(values.c[name] for name in ["position", "text", "day"])).where(
+        values.c.position < 3  # a null sorts first on SQLite, last on PostgreSQL
+    )
+    schema = {name: SCHEMA[name] for name in ["position", "text", "day"]}
+
+    frame = read_frame(db, unordered, schema, order_by=order_by)
+
+    assert frame["position"].to_list() == [2, 1]  # as stored: 1, 2
