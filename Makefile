@@ -41,6 +41,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.plan_actions --accounts 20000
 	$(BIN)/python -m benchmarks.churn_risk
 	$(BIN)/python -m benchmarks.store_writes
+	$(BIN)/python -m benchmarks.store_reads
 	$(BIN)/python -m benchmarks.usage_read
 	$(BIN)/python -m benchmarks.crm_sync --crm hubspot --customers 3000
 	$(BIN)/python -m benchmarks.crm_sync --crm salesforce --customers 3000

@@ -5,26 +5,13 @@ nothing new writes nothing, and a row's `run_id` names the run that last changed
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import polars as pl
-from sqlalchemy import Connection, Executable
 
 STORED = "__stored"  # suffix of the stored columns beside the new ones in the join
 ROW = "__row"  # the new row's position, to hand back the rows as they came
 FOUND = "__found"  # set on every stored row: after the join, null where the key is new
-READ_CHUNK = 50_000  # rows held as Python tuples at once while a frame is built
-
-
-def read_frame(db: Connection, query: Executable, schema: Mapping[str, Any]) -> pl.DataFrame:
-    """The query's rows as a frame typed by `schema`: fetched as tuples `READ_CHUNK` at a
-    time, each chunk built in polars (300,000 closed deals held as tuples were 115 MB)."""
-    chunks = [
-        pl.DataFrame(rows, schema=dict(schema), orient="row")
-        for rows in db.execute(query).partitions(READ_CHUNK)
-    ]
-    return pl.concat(chunks) if chunks else pl.DataFrame(schema=dict(schema))
 
 
 def changed_rows(

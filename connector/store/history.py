@@ -6,7 +6,6 @@ Snapshots are upserted per (account, day), so re-running a day replaces, never d
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -35,9 +34,10 @@ from sqlalchemy import (
 )
 
 from connector.store.churn_models import load_churn_model, save_churn_model, snapshot_stamp
-from connector.store.diff import changed_rows, read_frame
+from connector.store.diff import changed_rows
 from connector.store.lock import advisory_key, run_lock
 from connector.store.mirror import CrmMirror, load_mirror, save_mirror, save_watermark
+from connector.store.read import driver_frame, read_frame
 from connector.store.snapshot_rows import SNAPSHOT_COLUMNS, snapshot_rows
 from connector.store.tables import (
     account_snapshots,
@@ -96,6 +96,21 @@ STAGE_ENTRY_SCHEMA = {
     "track": pl.String,
     "stage": pl.String,
     "entered_on": pl.Date,
+}
+PENDING_STAGE_SCHEMA = {  # a move waiting out its hysteresis, as `stages` reads it
+    "account_id": pl.String,
+    "track": pl.String,
+    "pending_stage": pl.String,
+    "pending_since": pl.Date,
+}
+HISTORY_SCHEMA = {  # what `snapshots` reads of each snapshot, its JSON as text
+    "account_id": pl.String,
+    "snapshot_date": pl.Date,
+    "health_score": pl.Float64,
+    "health_color": pl.String,
+    "model_version": pl.String,
+    "inputs": pl.String,
+    "measures": pl.String,
 }
 LEDGER_ROW = ("status", "record_id", "recorded_at")  # a task ledger entry's whole row, by key
 JSON_COLUMNS = ["measures", "inputs"]  # of a snapshot: compared and written as JSON text
@@ -386,17 +401,21 @@ class HistoryStore:
         """Snapshots with `since <= snapshot_date < until`: account_id, snapshot_date,
         health_score, health_color, model_version, inputs (JSON text; null before 0005),
         and one column per stored measure."""
+        snapshot = account_snapshots.c
         query = (
-            select(account_snapshots)
-            .where(
-                account_snapshots.c.snapshot_date >= since,
-                account_snapshots.c.snapshot_date < until,
+            select(
+                *(
+                    cast(snapshot[name], String) if name in JSON_COLUMNS else snapshot[name]
+                    for name in HISTORY_SCHEMA
+                )
             )
-            .order_by(account_snapshots.c.account_id, account_snapshots.c.snapshot_date)
+            .where(snapshot.snapshot_date >= since, snapshot.snapshot_date < until)
+            .order_by(snapshot.account_id, snapshot.snapshot_date)
         )
         with self._transaction() as db:
-            rows = [dict(row) for row in db.execute(query).mappings()]
-        return _snapshot_frame(rows)
+            stored = read_frame(db, query, HISTORY_SCHEMA)
+        # a snapshot scored by no versioned model keeps JSON null: no inputs
+        return _with_measures(stored.with_columns(pl.col("inputs").replace("null", None)))
 
     def latest_snapshots(
         self, points: Iterable[tuple[str, date]], within_days: int
@@ -409,7 +428,7 @@ class HistoryStore:
         the measures' JSON decoded in one polars pass, not a dict per row."""
         wanted = list(dict.fromkeys(points))
         if not wanted:
-            return _latest_frame([])
+            return pl.DataFrame(schema=LATEST_SCHEMA).drop("measures")
         size = min(LOOKUP_BATCH, len(wanted))
         rows: list[Any] = []
         with self._transaction() as db:
@@ -429,7 +448,7 @@ class HistoryStore:
                     params[f"s{n}"] = day_value(day - timedelta(days=within_days))
                 bound = tuple(params[name] for name in order) if order else params
                 rows += db.exec_driver_sql(str(compiled), bound).all()
-        frame = _latest_frame(rows)
+            frame = _with_measures(driver_frame(db, rows, LATEST_SCHEMA))
         return frame.unique(["account_id", "snapshot_date"], keep="first").sort(
             "account_id", "snapshot_date"
         )
@@ -514,13 +533,11 @@ class HistoryStore:
         """Every closed deal the store holds, or those of one `kind`, typed as
         `CLOSED_DEAL_SCHEMA` (the churn model's daily read wants the renewals, a third of a
         book's deals)."""
-        query = select(*(closed_deals.c[name] for name in CLOSED_DEAL_SCHEMA)).order_by(
-            closed_deals.c.close_date, closed_deals.c.deal_id
-        )
+        query = select(*(closed_deals.c[name] for name in CLOSED_DEAL_SCHEMA))
         if kind is not None:
             query = query.where(closed_deals.c.kind == kind)
         with self._transaction() as db:
-            return read_frame(db, query, CLOSED_DEAL_SCHEMA)
+            return read_frame(db, query, CLOSED_DEAL_SCHEMA, order_by=["close_date", "deal_id"])
 
     # -- task outcomes -------------------------------------------------------------------
 
@@ -591,8 +608,7 @@ class HistoryStore:
             stage_history.c.account_id, stage_history.c.track, stage_history.c.entered_on
         )
         with self._transaction() as db:
-            rows = [tuple(row) for row in db.execute(query)]
-        return pl.DataFrame(rows, schema=STAGE_ENTRY_SCHEMA, orient="row")
+            return read_frame(db, query, STAGE_ENTRY_SCHEMA)
 
     def stages(self) -> pl.DataFrame:
         """Each account's current stage per track (its latest entry) and since when, with
@@ -617,18 +633,15 @@ class HistoryStore:
             & (stage_history.c.track == latest.c.track)
             & (stage_history.c.entered_on == latest.c.entered_on),
         )
+        pending = select(
+            stage_pending.c.account_id,
+            stage_pending.c.track,
+            stage_pending.c.stage,
+            stage_pending.c.since,
+        )
         with self._transaction() as db:
-            kept = [tuple(row) for row in db.execute(current)]
-            pending = [tuple(row) for row in db.execute(select(stage_pending))]
-        keys = {"account_id": pl.String, "track": pl.String}
-        stages = pl.DataFrame(
-            kept, schema={**keys, "stage": pl.String, "entered_on": pl.Date}, orient="row"
-        )
-        waiting = pl.DataFrame(
-            pending,
-            schema={**keys, "pending_stage": pl.String, "pending_since": pl.Date},
-            orient="row",
-        )
+            stages = read_frame(db, current, STAGE_ENTRY_SCHEMA)
+            waiting = read_frame(db, pending, PENDING_STAGE_SCHEMA)
         joined = stages.join(waiting, on=["account_id", "track"], how="full", coalesce=True)
         return joined.select(list(KEPT_STAGE_SCHEMA))
 
@@ -691,42 +704,14 @@ def _latest_snapshot_query(points: int) -> Any:
     return union_all(*parts) if len(parts) > 1 else parts[0]
 
 
-def _latest_frame(rows: list[Any]) -> pl.DataFrame:
-    """Look-up rows (`LATEST_SCHEMA` tuples, the measures as JSON text) as a frame: the
-    fixed columns, then one column per measure any row holds."""
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(LATEST_SCHEMA)
-    frame = pl.DataFrame(
-        [pl.Series(n, c, strict=False) for n, c in zip(LATEST_SCHEMA, columns, strict=True)]
-    )
-    if frame["snapshot_date"].dtype == pl.String:  # SQLite's ISO text, from its driver
-        frame = frame.with_columns(pl.col("snapshot_date").str.to_date())
-    frame = frame.cast(LATEST_SCHEMA)  # type: ignore[arg-type]
+def _with_measures(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with its `measures` (JSON objects as text) decoded in one polars pass: one
+    column per measure any row holds (a measure kept only from a later day on is still a
+    column), after the others."""
     measures = frame["measures"].str.json_decode(infer_schema_length=None)
     fields = measures.struct.fields if isinstance(measures.dtype, pl.Struct) else []
     base = frame.drop("measures")
     return pl.concat([base, measures.struct.unnest()], how="horizontal") if fields else base
-
-
-def _snapshot_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """Snapshot rows as a frame: the fixed columns, then one column per stored measure."""
-    for row in rows:
-        row["inputs"] = None if row["inputs"] is None else json.dumps(row["inputs"])
-    schema = {
-        "account_id": pl.String,
-        "snapshot_date": pl.Date,
-        "health_score": pl.Float64,
-        "health_color": pl.String,
-        "model_version": pl.String,
-        "inputs": pl.String,
-    }
-    base = pl.DataFrame([{k: r[k] for k in schema} for r in rows], schema=schema, orient="row")
-    # every row's keys: a measure kept only from a later day on is still a column
-    measures = (
-        pl.DataFrame([r["measures"] for r in rows], infer_schema_length=None)
-        if rows
-        else pl.DataFrame()
-    )
-    return pl.concat([base, measures], how="horizontal") if measures.width else base
 
 
 def _manual_transactions(dbapi_connection: Any, _record: Any) -> None:

@@ -16,7 +16,7 @@ import pytest
 from polars.testing import assert_frame_equal
 from sqlalchemy import Table, event, select
 
-from connector.store import CLOSED_DEAL_SCHEMA, TASK_OUTCOME_SCHEMA, HistoryStore, diff
+from connector.store import CLOSED_DEAL_SCHEMA, TASK_OUTCOME_SCHEMA, HistoryStore, read
 from connector.store.tables import account_snapshots, closed_deals, task_outcomes
 from connector.store.upsert import upsert
 from tests.databases import fresh_database
@@ -242,9 +242,11 @@ def test_the_store_ends_as_writing_every_row_would_leave_it(kind: str, tmp_path:
 
 
 def _readback(store: HistoryStore) -> pl.DataFrame:
-    """What the readers get: the snapshots frame, with JSON re-encoded by the store."""
+    """What the readers get: the snapshots frame, its inputs' JSON text decoded (the text
+    is as stored: compact from the diffed saves, spaced from `json.dumps`)."""
     return store.snapshots(DAY, DAY + timedelta(days=2)).with_columns(
-        pl.col(pl.Float64).fill_nan(-1)
+        pl.col(pl.Float64).fill_nan(-1),
+        pl.col("inputs").str.json_decode(pl.Struct({"start": pl.String})),
     )
 
 
@@ -280,7 +282,7 @@ def test_a_table_read_in_chunks_is_the_table(
     store.save_closed_deals("run1", _deals(*rows))
     whole = store.closed_deals()
 
-    monkeypatch.setattr(diff, "READ_CHUNK", 2)
+    monkeypatch.setattr(read, "READ_CHUNK", 2)
     chunked = store.closed_deals()
 
     assert chunked.height == 7
