@@ -79,6 +79,11 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
         for line in email.text.splitlines()[:EMAIL_LINES_SHOWN]:
             console.print(f"  | {_x(line)}")
     _more(console, len(plan.emails), "emails")
+    if plan.emails_waiting:
+        console.print(
+            f"{len(plan.emails_waiting)} more emails are due and wait: a run sends at most "
+            "EMAIL_RUN_CAP (and EMAIL_DAILY_CAP a day), so later runs write and send them."
+        )
     for skipped in plan.emails_skipped[:ROWS_SHOWN]:
         console.print(
             f"[yellow]email not sent[/] ({skipped.rule_id}) to "

@@ -13,7 +13,7 @@ import polars as pl
 
 from connector.crm.protocol import FieldUpdate, TaskIntent
 from connector.engine.rules import Skipped
-from connector.messages.email import Email, EmailRequest, SkippedEmail
+from connector.messages.email import Addressed, Email, EmailRequest, SkippedEmail
 from connector.messages.email_log import SettledEmail
 from connector.messages.slack import SlackMessage
 
@@ -50,7 +50,8 @@ class Plan:
     deferred: tuple[TaskIntent, ...] = ()  # over the daily limit: created on a later day
     volume: TaskVolume | None = None  # None: no daily limit set
     suppressed: tuple[SuppressedTask, ...] = ()
-    emails: tuple[Email, ...] = ()
+    emails: tuple[Email, ...] = ()  # written: at most what a run sends (EMAIL_RUN_CAP)
+    emails_waiting: tuple[Addressed, ...] = ()  # due, past the run's cap: a later run writes them
     emails_skipped: tuple[SkippedEmail, ...] = ()  # logged in the CRM as not sent
     emails_settled: tuple[SettledEmail, ...] = ()  # open logs a stopped run left: completed
     slack: tuple[SlackMessage, ...] = ()
@@ -65,6 +66,7 @@ class Plan:
             self.updates
             or self.tasks
             or self.emails
+            or self.emails_waiting
             or self.emails_skipped
             or self.emails_settled
             or self.slack
