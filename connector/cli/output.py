@@ -16,7 +16,7 @@ from connector.crm.protocol import TaskIntent
 from connector.doctor.findings import Finding
 from connector.messages.email_log import Outcome
 from connector.messages.slack import SlackMessage
-from connector.plan.model import Plan, TaskVolume
+from connector.plan.model import Plan, TaskVolume, suppressed_by_rule_and_reason
 from connector.run import RunSummary
 
 ROWS_SHOWN = 8
@@ -145,7 +145,7 @@ def _spread(volume: TaskVolume) -> str:
 def _tasks_by_rule(plan: Plan) -> Table:
     new = Counter(task.rule_id for task in plan.tasks)
     later = Counter(task.rule_id for task in plan.deferred)
-    suppressed = Counter((s.rule_id, s.reason) for s in plan.suppressed)
+    suppressed = suppressed_by_rule_and_reason(plan.suppressed)
     table = Table(
         "Rule",
         "New tasks",

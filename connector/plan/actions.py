@@ -42,7 +42,7 @@ from connector.plan.firing_rows import (
     with_blockers,
     with_found,
 )
-from connector.plan.model import ActionPlan, SuppressedTask
+from connector.plan.model import ActionPlan, SuppressedTask, SuppressedTasks
 from connector.plan.volume import limit_per_assignee, spread
 from connector.templates import TASK_TEXT_LIMIT, render, variables
 from connector.workdays import Workdays
@@ -346,17 +346,12 @@ def _stopped(index: int, rows: pl.DataFrame) -> pl.DataFrame:
     return stopped.select(ROW, pl.lit(index).alias("_index"), KEY, "rule_id", "name", _REASON)
 
 
-def _suppressed_tasks(stopped: list[pl.DataFrame]) -> list[SuppressedTask]:
-    """What the plan reports as not done, in the order of rows, then actions; each reason's
-    text held once."""
+def _suppressed_tasks(stopped: list[pl.DataFrame]) -> Sequence[SuppressedTask]:
+    """What the plan reports as not done, in the order of rows, then actions."""
     if not stopped:
-        return []
+        return ()
     rows = pl.concat(stopped, how="vertical_relaxed").sort(ROW, "_index")
-    reasons: dict[str, str] = {}
-    return [
-        SuppressedTask(key, rule_id, name, reasons.setdefault(reason, reason))
-        for key, rule_id, name, reason in rows.select(KEY, "rule_id", "name", _REASON).iter_rows()
-    ]
+    return SuppressedTasks(rows.select(KEY, "rule_id", "name", _REASON))
 
 
 def _failed(

@@ -198,7 +198,7 @@ def _assemble(
         tasks=tuple(sorted(actions.tasks, key=lambda t: (t.rule_id, t.account_name, t.key))),
         deferred=tuple(actions.deferred),
         volume=actions.volume,
-        suppressed=tuple(actions.suppressed),
+        suppressed=actions.suppressed,
         emails=tuple(emails),
         emails_waiting=tuple(waiting),
         emails_skipped=tuple(emails_skipped),

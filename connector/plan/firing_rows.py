@@ -138,20 +138,26 @@ def with_blockers(
 
 
 def _earlier(recent: Sequence[ExistingTask]) -> pl.DataFrame:
-    """The rule, account and digest of each task's key (`ActionKey.parse`, as columns)."""
-    parts = pl.col("_text").str.extract_groups(r"^(?s)(.*):(.*):(.*)$")
-    return (
-        pl.DataFrame(
-            {
-                "_text": [task.key for task in recent],
-                "_open": [not task.is_closed for task in recent],
-                "_done": [task.completed_on for task in recent],
-            },
-            schema={"_text": pl.String, "_open": pl.Boolean, "_done": pl.Date},
-        )
-        .with_columns(parts.struct.rename_fields(["rule_id", "id", "_digest"]).alias("_parts"))
-        .unnest("_parts")
-        .select("rule_id", "id", "_digest", "_open", "_done")
+    """The rule, account and digest of each task's key (`ActionKey.parse`, as columns: the
+    last two `:` end the rule and the account; a key with fewer has none of them)."""
+    parts = pl.col("_text").str.split(KEY_SEPARATOR)
+    count = parts.list.len()
+    split = count >= 3
+    return pl.DataFrame(
+        {
+            "_text": [task.key for task in recent],
+            "_open": [not task.is_closed for task in recent],
+            "_done": [task.completed_on for task in recent],
+        },
+        schema={"_text": pl.String, "_open": pl.Boolean, "_done": pl.Date},
+    ).select(
+        pl.when(split)
+        .then(parts.list.slice(0, count - 2).list.join(KEY_SEPARATOR))
+        .alias("rule_id"),
+        pl.when(split).then(parts.list.get(-2, null_on_oob=True)).alias("id"),
+        pl.when(split).then(parts.list.get(-1, null_on_oob=True)).alias("_digest"),
+        "_open",
+        "_done",
     )
 
 
