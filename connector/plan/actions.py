@@ -232,10 +232,12 @@ def _conditions(
 def _set_fields(
     context: _Context, rule: Rule, index: int, fields: Mapping[str, LocalText], rows: pl.DataFrame
 ) -> list[_Event]:
-    """The fields the action sets, for every row it fires on (the diff keeps that quiet)."""
+    """The fields the action sets, for every row it fires on (the diff keeps that quiet);
+    each row read with only the columns its templates read."""
     render = _Renderer(context, rows.columns)
+    read = {name for text in fields.values() for name in render.reads(text)}
     events: list[_Event] = []
-    for row in rows.iter_rows(named=True):
+    for row in rows.select(ROW, "id", "name", *(read - {ROW, "id", "name"})).iter_rows(named=True):
         try:
             values = {f: render(("set_fields", f), v, row) for f, v in fields.items()}
             events.append(_Event(row[ROW], index, _Fields(row["id"], values)))
@@ -251,13 +253,14 @@ def _create_tasks(
     task: CreateTask,
     rows: pl.DataFrame,
     stopped: list[pl.DataFrame],
-) -> tuple[list[_Event], list[str]]:
+) -> tuple[list[_Event], Counter[str]]:
     """Tasks for the rows with no task under their key and nothing blocking them; the
-    others suppressed, unrendered. Also who has the rows' tasks created today."""
+    others suppressed, unrendered. Also how many of the rows' tasks each person has had
+    created today."""
     rows = rows.with_columns(assignee(task, context.assign_to, rows.columns).alias(_ASSIGNEE))
     owner = pl.col(OWNER)
     who = pl.when(owner.is_null() | (owner == "")).then(pl.col(_ASSIGNEE)).otherwise(owner)
-    today = rows.filter(pl.col(TODAY)).select(who).to_series().to_list()
+    today = Counter(dict(rows.filter(pl.col(TODAY)).group_by(who).len().iter_rows()))
     duplicate = pl.when(pl.col(CLOSED)).then(pl.lit(_DUPLICATE_CLOSED))
     reason = pl.when(pl.col(FOUND)).then(duplicate.otherwise(pl.lit(_DUPLICATE_OPEN)))
     rows = rows.with_columns(reason.otherwise(pl.col(BLOCKER)).alias(_REASON))
@@ -372,12 +375,16 @@ class _Renderer:
         self.context, self.columns = context, set(columns)
         self.done: dict[tuple[str, tuple[Any, ...]], str | _TemplateFailed] = {}
 
+    def reads(self, text: LocalText) -> list[str]:
+        """The columns `text`, in the team's language, is rendered with."""
+        return sorted((variables(text_in(text, self.context.language)) | {"locale"}) & self.columns)
+
     def __call__(self, part: tuple[str, ...], text: LocalText, row: Mapping[str, Any]) -> str:
         language = self.context.language
         if isinstance(text, dict) and language in text:
             part = (*part, language)
         source = text_in(text, language)
-        names = sorted((variables(source) | {"locale"}) & self.columns)
+        names = self.reads(text)
         values = {name: row[name] for name in names}
         try:
             memo: tuple[str, tuple[Any, ...]] | None = (source, tuple(values.values()))
