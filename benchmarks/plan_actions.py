@@ -68,7 +68,7 @@ def main() -> None:
         _measure(args.measure, args.env, args.accounts, args.case)
         return
     print(
-        "| accounts | run | firings | tasks | suppressed | emails due | wall s | CPU s "
+        "| accounts | run | firings | tasks | suppressed | emails due (written) | wall s | CPU s "
         "| peak RSS before evaluating MB | peak RSS MB |"
     )
     print("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -133,10 +133,11 @@ def _measure(snapshot: Path, env: Path, accounts: int, case: str) -> None:
     cpu += time.process_time() - started_cpu
     wall += time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    due = len(plan.emails) + len(plan.emails_waiting)
     print(
         f"| {evaluation.table.height:,} | {CASES[case]} | "
         f"{evaluation.firings.height:,} | {len(plan.tasks):,} | {len(plan.suppressed):,} | "
-        f"{len(plan.emails):,} | {wall:.1f} | {cpu:.1f} | {ready:.0f} | {peak:.0f} |",
+        f"{due:,} ({len(plan.emails):,}) | {wall:.1f} | {cpu:.1f} | {ready:.0f} | {peak:.0f} |",
         flush=True,
     )
 
