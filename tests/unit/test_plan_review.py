@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import polars as pl
+from rich.console import Console
 
 from connector.cli.impact_report import impact_markdown
+from connector.cli.output import print_plan
 from connector.crm.protocol import ApiUsage, FieldChange, FieldUpdate, TaskIntent
 from connector.engine.rules import Skipped
 from connector.messages.email import Addressed, Email, EmailRequest, SenderUser
@@ -177,3 +179,13 @@ def test_emails_past_the_run_cap_are_rows_and_count_but_their_unwritten_subject_
         ("renewal:2:d", WAITING, "Account 2", "0032", None),
     ]
     assert not head.plan.is_empty
+
+
+def test_the_printed_plan_says_how_many_emails_wait_for_a_later_run() -> None:
+    console = Console(record=True, width=200)
+
+    print_plan(console, Plan(emails_waiting=(_letter("1"), _letter("2"))), dry_run=True)
+
+    assert "2 more emails are due and wait: a run sends at most EMAIL_RUN_CAP" in (
+        console.export_text()
+    )
