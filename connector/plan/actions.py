@@ -80,9 +80,11 @@ def plan_actions(
     """Every action of every firing: tasks that are not duplicates and not cooling down,
     fields to set, and messages to send.
 
-    `existing`: tasks with the firings' exact keys. `recent`: the rules' tasks that are open
-    or were completed within the longest cooldown (read back from the CRM, so a task the CSM
-    closed there counts). Fields are set whenever the rule fires; the diff keeps that quiet.
+    `existing`: the CRM's tasks by key; a row finds the one with its exact key (others, of
+    other firings or followed by the store, are never matched). `recent`: the rules' tasks
+    that are open or were completed within the longest cooldown (read back from the CRM, so
+    a task the CSM closed there counts). Fields are set whenever the rule fires; the diff
+    keeps that quiet.
     `sources`: where the rules are, to report a failing template or condition at its line;
     `skipped`: what evaluation already left out, carried into the plan's report.
     `workdays`: tasks fall due `due_in_days` working days after `as_of`.

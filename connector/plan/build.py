@@ -27,7 +27,7 @@ from connector.messages.email import (
     written_first,
 )
 from connector.messages.email_log import Outcome, SettledEmail
-from connector.plan.actions import candidate_keys, plan_actions
+from connector.plan.actions import plan_actions
 from connector.plan.fields import plan_field_updates
 from connector.plan.model import SET_PREFIX, ActionPlan, FieldTarget, Plan
 from connector.plan.state import Firings, TaskState
@@ -107,7 +107,6 @@ def _actions(
     config: Config, evaluation: Evaluation, tasks: TaskState, as_of: date, settings: Settings
 ) -> ActionPlan:
     """The firings' actions, deduplicated against the tasks the CRM already holds."""
-    existing = tasks.find(candidate_keys(evaluation.table, evaluation.firings, config.rules))
     fired_rules = sorted(set(evaluation.firings["rule_id"]))
     longest_cooldown = max((r.cooldown_days for r in config.rules), default=0)
     recent = tasks.recent_of(fired_rules, as_of - timedelta(days=longest_cooldown))
@@ -115,7 +114,7 @@ def _actions(
         evaluation.table,
         evaluation.firings,
         config.rules,
-        existing,
+        tasks.existing,  # read for these firings' keys: joined by key, not asked again
         recent,
         as_of=as_of,
         assign_to=config.mapping.tasks.assign_to,
