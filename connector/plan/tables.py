@@ -56,7 +56,7 @@ NOT_DONE = {
     "account": pl.String,
     "reason": pl.String,
 }
-WAITING = "wait: past the run's cap (EMAIL_RUN_CAP), sent by a later run"
+WAITING = "wait"  # past EMAIL_RUN_CAP: written and sent by a later run
 SETTLED = {Outcome.SENT: "complete log: sent", Outcome.UNKNOWN: "complete log: outcome unknown"}
 
 
