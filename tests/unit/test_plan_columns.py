@@ -71,6 +71,19 @@ def test_action_keys_are_the_ledgers_keys_byte_for_byte() -> None:
         ]
 
 
+def test_action_keys_are_those_the_crm_already_holds_from_earlier_runs() -> None:
+    """Literal keys, as earlier releases wrote them to the CRM: a changed key would create
+    every open task again."""
+    rows = pl.DataFrame(
+        {"rule_id": ["renewal-90-days", "qbr"], "id": ["0018d0000000001AAA", "a"]}
+    ).with_columns(period=pl.Series(["2027-01-01", "2026-W48 ü"]))
+    assert action_keys(rows.head(1), 0).to_list() == [
+        "renewal-90-days:0018d0000000001AAA:3aa0355b1beb13fb"
+    ]
+    assert action_keys(rows.tail(1), 3).to_list() == ["qbr:a:ded11d83918309c8"]
+    assert str(ActionKey.of("qbr", "a", "2026-W48 ü", 3)) == "qbr:a:ded11d83918309c8"
+
+
 def test_an_email_request_carries_only_the_columns_its_email_reads() -> None:
     rule = _rule({"send_email": {"template": "renewal_confirmation"}})
     wanted = frozenset({"id", "name", "owner_id", "owner_email", "renewal_date", "csm_id"})
