@@ -75,7 +75,7 @@ def action_keys(rows: pl.DataFrame, index: int) -> pl.Series:
     """Each row's key for its rule's action `index`: `str(ActionKey.of(...))`, byte for byte
     (keys are the CRM's ledger), hashed once per period instead of once per row."""
     periods = rows["period"].unique().to_list()
-    digests = {period: ActionKey.of("", "", period, index).digest for period in periods}
+    digests = {period: ActionKey.digest_of(period, index) for period in periods}
     parts = [pl.col("rule_id"), pl.col("id"), pl.col("period").replace_strict(digests)]
     key = pl.concat_str(parts, separator=KEY_SEPARATOR)
     return rows.select(key.cast(pl.String).alias(KEY)).to_series()
@@ -168,7 +168,7 @@ def _this_period(pairs: pl.DataFrame, rules: Sequence[Rule]) -> pl.DataFrame:
     fired = pairs.select("rule_id", "period").unique().iter_rows()
     return pl.DataFrame(
         [
-            (rule_id, period, ActionKey.of(rule_id, "", period, index).digest)
+            (rule_id, period, ActionKey.digest_of(period, index))
             for rule_id, period in fired
             for index in range(actions.get(rule_id, 0))
         ],
