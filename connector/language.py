@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any, Literal, get_args
 
+from babel.dates import format_date
 from babel.numbers import format_currency, format_decimal, format_percent
 
 Language = Literal["en", "ja"]
@@ -75,6 +76,12 @@ def _once(key: tuple[Any, ...], write: Callable[[], object]) -> str:
 
 def _pattern(digits: int) -> str:
     return "#,##0" + ("." + "0" * digits if digits else "")
+
+
+def written_long_date(day: date, locale: str) -> str:
+    """A date as people write it in `locale` (Babel's long format): March 1, 2027 /
+    2027年3月1日; once per date and locale, not once per email."""
+    return _once(("long_date", day, locale), lambda: format_date(day, format="long", locale=locale))
 
 
 def written_number(value: float, language: Language, digits: int = 0) -> str:

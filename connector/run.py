@@ -445,6 +445,7 @@ def _log_plan(plan: Plan, accounts: int, rules_fired: int) -> None:
         deferred=len(plan.deferred),
         suppressed=len(plan.suppressed),
         slack_posts=len(plan.slack),
-        emails=len(plan.emails),
+        emails=len(plan.emails) + len(plan.emails_waiting),
+        emails_waiting=len(plan.emails_waiting),
         skipped=len(plan.skipped),
     )

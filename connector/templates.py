@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from babel.dates import format_date
 from jinja2 import (
     StrictUndefined,
     Template,
@@ -46,6 +45,7 @@ from connector.language import (
     Language,
     written_amount,
     written_date,
+    written_long_date,
     written_number,
     written_percent,
 )
@@ -165,7 +165,7 @@ def _date_long(context: Context, value: Any) -> str:
     """A date as people write it in the template's `locale`: March 1, 2027 / 2027年3月1日."""
     if not isinstance(value, date):
         return "—" if value is None else str(value)
-    return str(format_date(value, format="long", locale=context.get("locale") or "en"))
+    return written_long_date(value, context.get("locale") or "en")
 
 
 def _check_printf(fmt: Any) -> None:

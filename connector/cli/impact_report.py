@@ -50,7 +50,12 @@ def _totals(review: Review) -> list[str]:
             len(head.tasks) + len(head.deferred),
             impact.tasks,
         ),
-        ("Emails", len(base.emails), len(head.emails), impact.emails),
+        (
+            "Emails",
+            len(base.emails) + len(base.emails_waiting),
+            len(head.emails) + len(head.emails_waiting),
+            impact.emails,
+        ),
         ("Slack posts", len(base.slack), len(head.slack), impact.slack),
     ]
     lines = [

@@ -16,7 +16,7 @@ from connector.crm.protocol import TaskIntent
 from connector.doctor.findings import Finding
 from connector.messages.email_log import Outcome
 from connector.messages.slack import SlackMessage
-from connector.plan.model import Plan, TaskVolume
+from connector.plan.model import Plan, TaskVolume, suppressed_by_rule_and_reason
 from connector.run import RunSummary
 
 ROWS_SHOWN = 8
@@ -79,6 +79,11 @@ def print_plan(console: Console, plan: Plan, *, dry_run: bool) -> None:
         for line in email.text.splitlines()[:EMAIL_LINES_SHOWN]:
             console.print(f"  | {_x(line)}")
     _more(console, len(plan.emails), "emails")
+    if plan.emails_waiting:
+        console.print(
+            f"{len(plan.emails_waiting)} more emails are due and wait: a run sends at most "
+            "EMAIL_RUN_CAP (and EMAIL_DAILY_CAP a day), so later runs write and send them."
+        )
     for skipped in plan.emails_skipped[:ROWS_SHOWN]:
         console.print(
             f"[yellow]email not sent[/] ({skipped.rule_id}) to "
@@ -140,7 +145,7 @@ def _spread(volume: TaskVolume) -> str:
 def _tasks_by_rule(plan: Plan) -> Table:
     new = Counter(task.rule_id for task in plan.tasks)
     later = Counter(task.rule_id for task in plan.deferred)
-    suppressed = Counter((s.rule_id, s.reason) for s in plan.suppressed)
+    suppressed = suppressed_by_rule_and_reason(plan.suppressed)
     table = Table(
         "Rule",
         "New tasks",

@@ -42,8 +42,13 @@ class ActionKey:
 
     @classmethod
     def of(cls, rule_id: str, account_id: str, period: str, action_index: int) -> ActionKey:
-        digest = hashlib.sha256(f"{period}\x1f{action_index}".encode()).hexdigest()[:16]
-        return cls(rule_id, account_id, digest)
+        return cls(rule_id, account_id, cls.digest_of(period, action_index))
+
+    @staticmethod
+    def digest_of(period: str, action_index: int) -> str:
+        """The key's last part, alone: a run hashes each period of a rule once per action,
+        and with a period per account (a renewal opportunity) that is once per account."""
+        return hashlib.sha256(f"{period}\x1f{action_index}".encode()).hexdigest()[:16]
 
     @classmethod
     def parse(cls, key: str) -> ActionKey:

@@ -7,8 +7,10 @@ truthfully whether the email went out.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Collection, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import polars as pl
@@ -39,16 +41,24 @@ _UNREACHABLE: dict[Language, dict[str, str]] = {
 }
 
 
-def _reasons(roles: Collection[str], language: Language) -> dict[str, str]:
+def _reasons(roles: Collection[str], language: Language) -> Mapping[str, str]:
     """Each reason as the team reads it, for an email to `roles`."""
+    return _worded(frozenset(roles), language)
+
+
+@functools.lru_cache(maxsize=64)
+def _worded(roles: frozenset[str], language: Language) -> Mapping[str, str]:
+    """`_reasons`, worded once per roles and language, not once per email."""
     words = _UNREACHABLE[language]
-    label = words["or"].join(sorted(set(roles)))
-    return {
-        "nobody": words["nobody"].format(roles=label),
-        "role_opted_out": words["opted_out"].format(who=label),
-        "primary_opted_out": words["opted_out"].format(who=words["primary"]),
-        "no_address": words["no_address"],
-    }
+    label = words["or"].join(sorted(roles))
+    return MappingProxyType(  # shared by every caller: read-only
+        {
+            "nobody": words["nobody"].format(roles=label),
+            "role_opted_out": words["opted_out"].format(who=label),
+            "primary_opted_out": words["opted_out"].format(who=words["primary"]),
+            "no_address": words["no_address"],
+        }
+    )
 
 
 def choose_recipient(

@@ -19,7 +19,7 @@ from typing import Protocol, TypeVar
 from connector.crm.protocol import CrmAdapter, TaskIntent, WriteFailure
 from connector.errors import DeliveryFailed, OutcomeUnknown
 from connector.logs import event
-from connector.messages.email import Email, SkippedEmail
+from connector.messages.email import Email, SkippedEmail, resumed_first
 from connector.messages.email_log import Outcome, SettledEmail, email_log, skipped_log
 from connector.messages.slack import SlackMessage, SlackWebhook
 from connector.messages.slack_api import SlackBot
@@ -103,10 +103,12 @@ def send_emails(
     *,
     skipped: Sequence[SkippedEmail] = (),
     settled: Sequence[SettledEmail] = (),
+    waiting: int = 0,
     report: DeliveryReport | None = None,
 ) -> DeliveryReport:
     """Complete the logs a stopped run left open, log the emails that cannot go out, then
     within the run and daily caps send each email between its log and the log's completion.
+    `waiting`: due emails the plan left unwritten, past the run's cap (counted over it).
 
     Each CRM call carries the completion of the email before and the log of the next, so a
     run that stops anywhere leaves at most one email open: the one it was sending. `report`
@@ -115,12 +117,11 @@ def send_emails(
     report = DeliveryReport() if report is None else report
     pending = [email_log(s.email, day, s.outcome) for s in settled]
     if settings.smtp_host is None:
-        report.not_configured = len(emails)
+        report.not_configured = len(emails) + waiting
         _write_logs(crm, pending, report)
         return report
     pending += [skipped_log(s, day) for s in skipped]
-    resumed_first = sorted(emails, key=lambda email: not email.logged)
-    batch = resumed_first[: emails_to_send(settings, store, len(emails), day) or 0]
+    batch = resumed_first(emails)[: emails_to_send(settings, store, len(emails), day) or 0]
     if batch:
         with SmtpSender(settings) as smtp:  # connect first: an outage sends and logs nothing
 
@@ -140,7 +141,7 @@ def send_emails(
 
             deliver(store, "email", batch, smtp.send, before=log_it, after=complete, report=report)
     _write_logs(crm, pending, report)
-    report.over_cap = len(emails) - len(batch)
+    report.over_cap = len(emails) - len(batch) + waiting
     return report
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import polars as pl
 
@@ -100,8 +100,92 @@ def compose(
     templates: Mapping[str, EmailTemplate],
 ) -> tuple[list[Email], list[SkippedEmail]]:
     """Render each request for its recipient, or say why it cannot be sent."""
+    addressed, skipped = address(requests, contacts)
+    emails, failed, _ = written_first(addressed, templates, None)
+    return emails, skipped + failed
+
+
+@dataclass(frozen=True)
+class Addressed:
+    """An email with its recipient and sender chosen, not yet written: a run writes only
+    the emails it can send (its caps leave the rest for later runs), and rendering every
+    due email every day was most of a rerun's planning."""
+
+    request: EmailRequest
+    contact: Mapping[str, Any]
+    sender: SenderUser
+
+    @property
+    def key(self) -> str:
+        return self.request.key
+
+    @property
+    def rule_id(self) -> str:
+        return self.request.rule_id
+
+    @property
+    def account_name(self) -> str:
+        return str(self.request.row["name"])
+
+    @property
+    def logged(self) -> bool:
+        return self.request.logged
+
+    def written(self, templates: Mapping[str, EmailTemplate]) -> Email | SkippedEmail:
+        """The email rendered, or, when this account's values break its template, the
+        reason it is not sent."""
+        try:
+            return _render(
+                self.request, self.contact, self.sender, templates[self.request.template]
+            )
+        except TemplateError as exc:  # this account's values broke it: skip, report, go on
+            return SkippedEmail(self.request, f"the email template failed for this account: {exc}")
+
+
+class Logged(Protocol):
+    @property
+    def logged(self) -> bool: ...
+
+
+LoggedT = TypeVar("LoggedT", bound=Logged)
+
+
+def resumed_first(emails: Sequence[LoggedT]) -> list[LoggedT]:
+    """The order emails are sent in: those a stopped run logged in the CRM first (their
+    open logs are completed), then the plan's order."""
+    return sorted(emails, key=lambda email: not email.logged)
+
+
+def written_first(
+    letters: Sequence[Addressed], templates: Mapping[str, EmailTemplate], count: int | None
+) -> tuple[list[Email], list[SkippedEmail], list[Addressed]]:
+    """The first `count` of `letters` that render (None: all), taken in the order they are
+    sent (`resumed_first`) and kept in the given one; those whose template failed for
+    their account; and the rest, unwritten: no run sends more than `count`, so the others
+    wait for a later run, which writes them then."""
+    place = {id(letter): i for i, letter in enumerate(letters)}
+    written: dict[int, Email] = {}
+    failed: list[SkippedEmail] = []
+    tried: set[int] = set()
+    for letter in resumed_first(letters):
+        if count is not None and len(written) >= count:
+            break
+        tried.add(place[id(letter)])
+        email = letter.written(templates)
+        if isinstance(email, SkippedEmail):
+            failed.append(email)
+        else:
+            written[place[id(letter)]] = email
+    waiting = [letter for i, letter in enumerate(letters) if i not in tried]
+    return [written[i] for i in sorted(written)], failed, waiting
+
+
+def address(
+    requests: Sequence[EmailRequest], contacts: pl.DataFrame | None
+) -> tuple[list[Addressed], list[SkippedEmail]]:
+    """Each request's recipient and sender, or why it cannot be sent."""
     by_account = contacts_by_account(contacts, {request.row["id"] for request in requests})
-    emails, skipped = [], []
+    addressed, skipped = [], []
     for request in requests:
         row = request.row
         contact, reason = choose_recipient(by_account.get(row["id"], []), request.to_role)
@@ -112,12 +196,8 @@ def compose(
         if sender is None:
             skipped.append(SkippedEmail(request, problem))
             continue
-        try:
-            emails.append(_render(request, contact, sender, templates[request.template]))
-        except TemplateError as exc:  # this account's values broke it: skip, report, go on
-            reason = f"the email template failed for this account: {exc}"
-            skipped.append(SkippedEmail(request, reason))
-    return emails, skipped
+        addressed.append(Addressed(request, contact, sender))
+    return addressed, skipped
 
 
 @dataclass(frozen=True)

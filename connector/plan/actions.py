@@ -42,7 +42,7 @@ from connector.plan.firing_rows import (
     with_blockers,
     with_found,
 )
-from connector.plan.model import ActionPlan, SuppressedTask
+from connector.plan.model import ActionPlan, SuppressedTask, SuppressedTasks
 from connector.plan.volume import limit_per_assignee, spread
 from connector.templates import TASK_TEXT_LIMIT, render, variables
 from connector.workdays import Workdays
@@ -80,9 +80,11 @@ def plan_actions(
     """Every action of every firing: tasks that are not duplicates and not cooling down,
     fields to set, and messages to send.
 
-    `existing`: tasks with the firings' exact keys. `recent`: the rules' tasks that are open
-    or were completed within the longest cooldown (read back from the CRM, so a task the CSM
-    closed there counts). Fields are set whenever the rule fires; the diff keeps that quiet.
+    `existing`: the CRM's tasks by key; a row finds the one with its exact key (others, of
+    other firings or followed by the store, are never matched). `recent`: the rules' tasks
+    that are open or were completed within the longest cooldown (read back from the CRM, so
+    a task the CSM closed there counts). Fields are set whenever the rule fires; the diff
+    keeps that quiet.
     `sources`: where the rules are, to report a failing template or condition at its line;
     `skipped`: what evaluation already left out, carried into the plan's report.
     `workdays`: tasks fall due `due_in_days` working days after `as_of`.
@@ -232,10 +234,12 @@ def _conditions(
 def _set_fields(
     context: _Context, rule: Rule, index: int, fields: Mapping[str, LocalText], rows: pl.DataFrame
 ) -> list[_Event]:
-    """The fields the action sets, for every row it fires on (the diff keeps that quiet)."""
+    """The fields the action sets, for every row it fires on (the diff keeps that quiet);
+    each row read with only the columns its templates read."""
     render = _Renderer(context, rows.columns)
+    read = {name for text in fields.values() for name in render.reads(text)}
     events: list[_Event] = []
-    for row in rows.iter_rows(named=True):
+    for row in rows.select(ROW, "id", "name", *(read - {ROW, "id", "name"})).iter_rows(named=True):
         try:
             values = {f: render(("set_fields", f), v, row) for f, v in fields.items()}
             events.append(_Event(row[ROW], index, _Fields(row["id"], values)))
@@ -251,13 +255,14 @@ def _create_tasks(
     task: CreateTask,
     rows: pl.DataFrame,
     stopped: list[pl.DataFrame],
-) -> tuple[list[_Event], list[str]]:
+) -> tuple[list[_Event], Counter[str]]:
     """Tasks for the rows with no task under their key and nothing blocking them; the
-    others suppressed, unrendered. Also who has the rows' tasks created today."""
+    others suppressed, unrendered. Also how many of the rows' tasks each person has had
+    created today."""
     rows = rows.with_columns(assignee(task, context.assign_to, rows.columns).alias(_ASSIGNEE))
     owner = pl.col(OWNER)
     who = pl.when(owner.is_null() | (owner == "")).then(pl.col(_ASSIGNEE)).otherwise(owner)
-    today = rows.filter(pl.col(TODAY)).select(who).to_series().to_list()
+    today = Counter(dict(rows.filter(pl.col(TODAY)).group_by(who).len().iter_rows()))
     duplicate = pl.when(pl.col(CLOSED)).then(pl.lit(_DUPLICATE_CLOSED))
     reason = pl.when(pl.col(FOUND)).then(duplicate.otherwise(pl.lit(_DUPLICATE_OPEN)))
     rows = rows.with_columns(reason.otherwise(pl.col(BLOCKER)).alias(_REASON))
@@ -346,17 +351,12 @@ def _stopped(index: int, rows: pl.DataFrame) -> pl.DataFrame:
     return stopped.select(ROW, pl.lit(index).alias("_index"), KEY, "rule_id", "name", _REASON)
 
 
-def _suppressed_tasks(stopped: list[pl.DataFrame]) -> list[SuppressedTask]:
-    """What the plan reports as not done, in the order of rows, then actions; each reason's
-    text held once."""
+def _suppressed_tasks(stopped: list[pl.DataFrame]) -> Sequence[SuppressedTask]:
+    """What the plan reports as not done, in the order of rows, then actions."""
     if not stopped:
-        return []
+        return ()
     rows = pl.concat(stopped, how="vertical_relaxed").sort(ROW, "_index")
-    reasons: dict[str, str] = {}
-    return [
-        SuppressedTask(key, rule_id, name, reasons.setdefault(reason, reason))
-        for key, rule_id, name, reason in rows.select(KEY, "rule_id", "name", _REASON).iter_rows()
-    ]
+    return SuppressedTasks(rows.select(KEY, "rule_id", "name", _REASON))
 
 
 def _failed(
@@ -377,12 +377,16 @@ class _Renderer:
         self.context, self.columns = context, set(columns)
         self.done: dict[tuple[str, tuple[Any, ...]], str | _TemplateFailed] = {}
 
+    def reads(self, text: LocalText) -> list[str]:
+        """The columns `text`, in the team's language, is rendered with."""
+        return sorted((variables(text_in(text, self.context.language)) | {"locale"}) & self.columns)
+
     def __call__(self, part: tuple[str, ...], text: LocalText, row: Mapping[str, Any]) -> str:
         language = self.context.language
         if isinstance(text, dict) and language in text:
             part = (*part, language)
         source = text_in(text, language)
-        names = sorted((variables(source) | {"locale"}) & self.columns)
+        names = self.reads(text)
         values = {name: row[name] for name in names}
         try:
             memo: tuple[str, tuple[Any, ...]] | None = (source, tuple(values.values()))

@@ -62,6 +62,7 @@ def apply_plan(
         day,
         skipped=plan.emails_skipped,
         settled=plan.emails_settled,
+        waiting=len(plan.emails_waiting),
         report=report.emails,
     )
     for failure in report.failures:  # ids and codes only: no names, no message bodies

@@ -10,6 +10,7 @@ from typing import Protocol
 
 import polars as pl
 
+from connector.config.email_templates import EmailTemplate
 from connector.config.load import Config
 from connector.crm.protocol import CrmAdapter
 from connector.engine.columns import RISK_TYPES
@@ -18,9 +19,15 @@ from connector.engine.expressions import POLARS_ERRORS, reason
 from connector.engine.rules import RuleSources, Skipped
 from connector.language import Language
 from connector.messages.digest import Headline, build_digest
-from connector.messages.email import Email, columns_read, compose
+from connector.messages.email import (
+    Addressed,
+    SkippedEmail,
+    address,
+    columns_read,
+    written_first,
+)
 from connector.messages.email_log import Outcome, SettledEmail
-from connector.plan.actions import candidate_keys, plan_actions
+from connector.plan.actions import plan_actions
 from connector.plan.fields import plan_field_updates
 from connector.plan.model import SET_PREFIX, ActionPlan, FieldTarget, Plan
 from connector.plan.state import Firings, TaskState
@@ -85,6 +92,7 @@ def plan_from(
         team,
         headline,
         risk_withheld=evaluation.risk_withheld,
+        emails_written=settings.email_run_cap,
     )
 
 
@@ -99,7 +107,6 @@ def _actions(
     config: Config, evaluation: Evaluation, tasks: TaskState, as_of: date, settings: Settings
 ) -> ActionPlan:
     """The firings' actions, deduplicated against the tasks the CRM already holds."""
-    existing = tasks.find(candidate_keys(evaluation.table, evaluation.firings, config.rules))
     fired_rules = sorted(set(evaluation.firings["rule_id"]))
     longest_cooldown = max((r.cooldown_days for r in config.rules), default=0)
     recent = tasks.recent_of(fired_rules, as_of - timedelta(days=longest_cooldown))
@@ -107,7 +114,7 @@ def _actions(
         evaluation.table,
         evaluation.firings,
         config.rules,
-        existing,
+        tasks.existing,  # read for these firings' keys: joined by key, not asked again
         recent,
         as_of=as_of,
         assign_to=config.mapping.tasks.assign_to,
@@ -150,9 +157,12 @@ def _assemble(
     headline: Headline | None = None,
     *,
     risk_withheld: bool = False,
+    emails_written: int | None = None,
 ) -> Plan:
     """Field diffs, and the messages the ledger has not seen sent (or sending) yet; `team`:
-    the language and currency the digest is written in."""
+    the language and currency the digest is written in. `emails_written`: how many of the
+    emails to send are rendered — the most a run sends (`EMAIL_RUN_CAP`); the others wait,
+    addressed but unwritten, for a later run (None: all)."""
     language, currency = team
     mapping = config.mapping
     set_fields = config.fields_set_by_rules()
@@ -176,16 +186,20 @@ def _assemble(
             )
         except POLARS_ERRORS as exc:  # the rest of the run goes on without the digest
             actions.skipped.append(_digest_failed(config, exc))
-    emails, emails_skipped = compose(actions.emails, contacts, config.email_templates)
-    seen = store.message_statuses([*(m.key for m in slack), *(e.key for e in emails)])
-    to_send, settled = _settle_emails(emails, seen)
+    addressed, emails_skipped = address(actions.emails, contacts)
+    seen = store.message_statuses([*(m.key for m in slack), *(e.key for e in addressed)])
+    to_send, to_settle = _settle_emails(addressed, seen)
+    settled = _settled(to_settle, config.email_templates, emails_skipped)
+    emails, failed, waiting = written_first(to_send, config.email_templates, emails_written)
+    emails_skipped += failed
     return Plan(
         updates=tuple(plan_field_updates(wanted, targets)),
         tasks=tuple(sorted(actions.tasks, key=lambda t: (t.rule_id, t.account_name, t.key))),
         deferred=tuple(actions.deferred),
         volume=actions.volume,
-        suppressed=tuple(actions.suppressed),
-        emails=tuple(to_send),
+        suppressed=actions.suppressed,
+        emails=tuple(emails),
+        emails_waiting=tuple(waiting),
         emails_skipped=tuple(emails_skipped),
         emails_settled=tuple(settled),
         slack=tuple(m for m in slack if seen.get(m.key) not in UNFINISHED),
@@ -196,8 +210,8 @@ def _assemble(
 
 
 def _settle_emails(
-    emails: list[Email], seen: dict[str, str]
-) -> tuple[list[Email], list[SettledEmail]]:
+    emails: list[Addressed], seen: dict[str, str]
+) -> tuple[list[Addressed], list[tuple[Addressed, Outcome]]]:
     """Which emails to send, and which open logs a stopped run left to complete. An open log
     is sent now only if the ledger shows it was never started ('queued', or refused
     before); if it was started, or this store has no record of it (lost, or another
@@ -211,9 +225,25 @@ def _settle_emails(
         elif status in ("queued", "failed"):
             to_send.append(email)
         else:
-            outcome = Outcome.SENT if status == "sent" else Outcome.UNKNOWN
-            settled.append(SettledEmail(email, outcome))
+            settled.append((email, Outcome.SENT if status == "sent" else Outcome.UNKNOWN))
     return to_send, settled
+
+
+def _settled(
+    letters: list[tuple[Addressed, Outcome]],
+    templates: Mapping[str, EmailTemplate],
+    skipped: list[SkippedEmail],
+) -> list[SettledEmail]:
+    """The open logs to complete, written (a completed log quotes its email); one whose
+    template fails for its account goes to `skipped`."""
+    settled = []
+    for letter, outcome in letters:
+        written = letter.written(templates)
+        if isinstance(written, SkippedEmail):
+            skipped.append(written)
+        else:
+            settled.append(SettledEmail(written, outcome))
+    return settled
 
 
 def _held(seen: dict[str, str], settled: list[SettledEmail]) -> tuple[str, ...]:

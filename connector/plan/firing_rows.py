@@ -75,7 +75,7 @@ def action_keys(rows: pl.DataFrame, index: int) -> pl.Series:
     """Each row's key for its rule's action `index`: `str(ActionKey.of(...))`, byte for byte
     (keys are the CRM's ledger), hashed once per period instead of once per row."""
     periods = rows["period"].unique().to_list()
-    digests = {period: ActionKey.of("", "", period, index).digest for period in periods}
+    digests = {period: ActionKey.digest_of(period, index) for period in periods}
     parts = [pl.col("rule_id"), pl.col("id"), pl.col("period").replace_strict(digests)]
     key = pl.concat_str(parts, separator=KEY_SEPARATOR)
     return rows.select(key.cast(pl.String).alias(KEY)).to_series()
@@ -138,20 +138,26 @@ def with_blockers(
 
 
 def _earlier(recent: Sequence[ExistingTask]) -> pl.DataFrame:
-    """The rule, account and digest of each task's key (`ActionKey.parse`, as columns)."""
-    parts = pl.col("_text").str.extract_groups(r"^(?s)(.*):(.*):(.*)$")
-    return (
-        pl.DataFrame(
-            {
-                "_text": [task.key for task in recent],
-                "_open": [not task.is_closed for task in recent],
-                "_done": [task.completed_on for task in recent],
-            },
-            schema={"_text": pl.String, "_open": pl.Boolean, "_done": pl.Date},
-        )
-        .with_columns(parts.struct.rename_fields(["rule_id", "id", "_digest"]).alias("_parts"))
-        .unnest("_parts")
-        .select("rule_id", "id", "_digest", "_open", "_done")
+    """The rule, account and digest of each task's key (`ActionKey.parse`, as columns: the
+    last two `:` end the rule and the account; a key with fewer has none of them)."""
+    parts = pl.col("_text").str.split(KEY_SEPARATOR)
+    count = parts.list.len()
+    split = count >= 3
+    return pl.DataFrame(
+        {
+            "_text": [task.key for task in recent],
+            "_open": [not task.is_closed for task in recent],
+            "_done": [task.completed_on for task in recent],
+        },
+        schema={"_text": pl.String, "_open": pl.Boolean, "_done": pl.Date},
+    ).select(
+        pl.when(split)
+        .then(parts.list.slice(0, count - 2).list.join(KEY_SEPARATOR))
+        .alias("rule_id"),
+        pl.when(split).then(parts.list.get(-2, null_on_oob=True)).alias("id"),
+        pl.when(split).then(parts.list.get(-1, null_on_oob=True)).alias("_digest"),
+        "_open",
+        "_done",
     )
 
 
@@ -162,7 +168,7 @@ def _this_period(pairs: pl.DataFrame, rules: Sequence[Rule]) -> pl.DataFrame:
     fired = pairs.select("rule_id", "period").unique().iter_rows()
     return pl.DataFrame(
         [
-            (rule_id, period, ActionKey.of(rule_id, "", period, index).digest)
+            (rule_id, period, ActionKey.digest_of(period, index))
             for rule_id, period in fired
             for index in range(actions.get(rule_id, 0))
         ],

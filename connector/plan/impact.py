@@ -13,7 +13,7 @@ from typing import TypeVar
 import polars as pl
 
 from connector.crm.protocol import TaskIntent
-from connector.messages.email import Email
+from connector.messages.email import Addressed, Email
 from connector.plan.model import Plan
 
 MOVES = ("health_color", "touch_tier", "journey_stage")  # what an account can move between
@@ -93,8 +93,10 @@ def _tasks(plan: Plan) -> dict[str, TaskIntent]:
     return {t.key: t for t in (*plan.tasks, *plan.deferred)}
 
 
-def _emails(plan: Plan) -> dict[str, Email]:
-    return {e.key: e for e in plan.emails}
+def _emails(plan: Plan) -> dict[str, Email | Addressed]:
+    """Every email due: those written and those waiting past the run's cap (unwritten)."""
+    emails: dict[str, Email | Addressed] = {e.key: e for e in plan.emails}
+    return emails | {e.key: e for e in plan.emails_waiting}
 
 
 def _task_fields(task: TaskIntent) -> dict[str, str]:
@@ -108,24 +110,33 @@ def _task_fields(task: TaskIntent) -> dict[str, str]:
     }
 
 
-def _email_fields(email: Email) -> dict[str, str]:
+def _email_fields(email: Email | Addressed) -> dict[str, str | None]:
+    """What an email is compared by; a waiting email's subject is unknown (None): it is
+    not written until a run sends it, and an unknown value never counts as altered."""
+    if isinstance(email, Addressed):
+        request, subject = email.request, None
+        sender, template, to_role = email.sender.user_id, request.template, request.to_role
+    else:
+        sender, template, to_role = email.sender_id, email.template, email.to_role
+        subject = email.subject
     return {
         "rule_id": email.rule_id,
         "account_name": email.account_name,
-        "owner": email.sender_id,
-        "template": email.template,
-        "to": email.to_role,
-        "subject": email.subject,
+        "owner": sender,
+        "template": template,
+        "to": to_role,
+        "subject": subject,
     }
 
 
 def _diff(
     base: Mapping[str, T],
     head: Mapping[str, T],
-    fields: Callable[[T], dict[str, str]],
+    fields: Callable[[T], Mapping[str, str | None]],
     names: Mapping[str, str],
 ) -> list[Change]:
-    """Added and removed by key; altered where a key is in both but a field differs."""
+    """Added and removed by key; altered where a key is in both but a field differs (a
+    field unknown on either side, None, is not compared)."""
     changes = []
     for key in sorted(base.keys() | head.keys()):
         before = fields(base[key]) if key in base else None
@@ -136,17 +147,17 @@ def _diff(
             change, detail = "added", ""
         elif after is None:
             change, detail = "removed", ""
-        elif before != after:
+        elif differs := [
+            n for n in after if None not in (before[n], after[n]) and before[n] != after[n]
+        ]:
             change = "altered"
-            detail = "; ".join(
-                f"{name}: {before[name]} → {after[name]}"
-                for name in after
-                if before[name] != after[name]
-            )
+            detail = "; ".join(f"{name}: {before[name]} → {after[name]}" for name in differs)
         else:
             continue
-        owner = names.get(shown["owner"], shown["owner"])
-        changes.append(Change(change, key, shown["rule_id"], shown["account_name"], owner, detail))
+        rule_id, account, owner = (
+            str(shown[n] or "") for n in ("rule_id", "account_name", "owner")
+        )
+        changes.append(Change(change, key, rule_id, account, names.get(owner, owner), detail))
     return changes
 
 

@@ -63,9 +63,6 @@ class TaskState:
             since,
         )
 
-    def find(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
-        return {key: self.existing[key] for key in keys if key in self.existing}
-
     def recent_of(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
         """What `CrmAdapter.recent_tasks` answers, from what was read (a narrower ask)."""
         wanted = set(rule_ids)

@@ -36,7 +36,7 @@ TASKS = {
 }
 EMAILS = {
     "key": pl.String,
-    "action": pl.String,  # send, or complete the log a stopped run left (sent / unknown)
+    "action": pl.String,  # send; wait (past the run's cap); complete a stopped run's log
     "rule": pl.String,
     "template": pl.String,
     "account_id": pl.String,
@@ -56,6 +56,7 @@ NOT_DONE = {
     "account": pl.String,
     "reason": pl.String,
 }
+WAITING = "wait"  # past EMAIL_RUN_CAP: written and sent by a later run
 SETTLED = {Outcome.SENT: "complete log: sent", Outcome.UNKNOWN: "complete log: outcome unknown"}
 
 
@@ -111,6 +112,22 @@ def _emails(plan: Plan) -> Iterable[list[Any]]:
             email.from_email,
             email.locale,
             email.subject,
+        ]
+    for letter in plan.emails_waiting:  # written when a run sends them: no locale, subject
+        request = letter.request
+        yield [
+            letter.key,
+            WAITING,
+            letter.rule_id,
+            request.template,
+            request.row["id"],
+            letter.account_name,
+            request.to_role,
+            letter.contact["id"],
+            letter.sender.user_id,
+            letter.sender.email,
+            None,
+            None,
         ]
 
 

@@ -162,6 +162,7 @@ def test_the_run_cap_holds_the_rest_for_the_next_run(sandbox: RunningSandbox) ->
     first = run_sync(capped, dry_run=False)
     assert (first.summary.emails_sent, len(sandbox.smtp.messages)) == (2, 2)
     assert first.summary.emails_over_cap == 7
+    assert (len(first.plan.emails), len(first.plan.emails_waiting)) == (2, 7)  # 2 written
     second = run_sync(capped, dry_run=False)
     assert (second.summary.emails_sent, second.summary.emails_over_cap) == (2, 5)
     assert len(sandbox.smtp.messages) == 4

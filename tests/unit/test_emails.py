@@ -12,7 +12,7 @@ import pytest
 from connector.config.email_templates import load_templates
 from connector.config.playbook import Sender
 from connector.frame.recipients import choose_recipient, contacts_by_account, reach_rollup
-from connector.messages.email import EmailRequest, compose, sender_of
+from connector.messages.email import EmailRequest, address, compose, sender_of, written_first
 from tests.unit.test_config_errors import ROOT
 
 
@@ -314,3 +314,46 @@ def test_only_the_contacts_of_emailed_accounts_become_rows() -> None:
     }
     assert contacts_by_account(contacts, set()) == {}
     assert contacts_by_account(None, {"001A"}) == {}
+
+
+def test_a_run_writes_only_the_emails_it_can_send_an_open_log_first(tmp_path: Path) -> None:
+    """At most `count` are rendered (EMAIL_RUN_CAP: no run sends more), in the order they
+    are sent; one whose template fails gives its turn to the next; the rest wait unwritten."""
+    (tmp_path / "seats.yaml").write_text(
+        "en:\n  subject: Your seats\n  text: each seat costs {{ arr / seats }} a year.\n"
+    )
+    templates, _ = load_templates(tmp_path)
+    row = {"name": "Acme", "owner_id": "005A", "owner_email": "aiko@vendor.example", "arr": 120}
+    seats = {"a": 12, "b": 0, "c": 6, "d": 4, "e": 3}  # b: the template divides by zero
+    requests = [
+        EmailRequest(
+            account,
+            "seats",
+            "seats",
+            "Decision Maker",
+            {**row, "id": account, "seats": n},
+            logged=account == "d",  # a stopped run's open log: sent before the others
+        )
+        for account, n in seats.items()
+    ]
+    contacts = pl.DataFrame(
+        [{**_contact(f"003{a}", "Decision Maker"), "account_id": a} for a in seats]
+    )
+    addressed, nobody = address(requests, contacts)
+    assert nobody == []
+
+    emails, failed, waiting = written_first(addressed, templates, 3)
+
+    assert [(e.key, e.text) for e in emails] == [
+        ("a", "each seat costs 10.0 a year."),
+        ("c", "each seat costs 20.0 a year."),
+        ("d", "each seat costs 30.0 a year."),
+    ]
+    assert [f.key for f in failed] == ["b"]
+    assert [w.key for w in waiting] == ["e"]
+    everything, failed_too, none_waits = written_first(addressed, templates, None)
+    assert ([e.key for e in everything], [f.key for f in failed_too]) == (
+        ["a", "c", "d", "e"],
+        ["b"],
+    )
+    assert none_waits == []

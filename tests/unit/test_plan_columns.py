@@ -7,13 +7,15 @@ from datetime import date
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from connector.config.email_templates import load_templates
 from connector.config.playbook import Rule
 from connector.crm.protocol import ActionKey, ExistingTask
 from connector.messages.email import SENDER_COLUMNS, columns_read
 from connector.plan.actions import plan_actions
-from connector.plan.firing_rows import action_keys
+from connector.plan.firing_rows import STILL_OPEN, action_keys
+from connector.plan.model import SuppressedTask, SuppressedTasks, suppressed_by_rule_and_reason
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = date(2026, 11, 23)
@@ -67,6 +69,19 @@ def test_action_keys_are_the_ledgers_keys_byte_for_byte() -> None:
             str(ActionKey.of(rule, account, period, index))
             for rule, account, period in rows.iter_rows()
         ]
+
+
+def test_action_keys_are_those_the_crm_already_holds_from_earlier_runs() -> None:
+    """Literal keys, as earlier releases wrote them to the CRM: a changed key would create
+    every open task again."""
+    rows = pl.DataFrame(
+        {"rule_id": ["renewal-90-days", "qbr"], "id": ["0018d0000000001AAA", "a"]}
+    ).with_columns(period=pl.Series(["2027-01-01", "2026-W48 ü"]))
+    assert action_keys(rows.head(1), 0).to_list() == [
+        "renewal-90-days:0018d0000000001AAA:3aa0355b1beb13fb"
+    ]
+    assert action_keys(rows.tail(1), 3).to_list() == ["qbr:a:ded11d83918309c8"]
+    assert str(ActionKey.of("qbr", "a", "2026-W48 ü", 3)) == "qbr:a:ded11d83918309c8"
 
 
 def test_an_email_request_carries_only_the_columns_its_email_reads() -> None:
@@ -168,3 +183,54 @@ def test_rows_with_the_same_values_set_the_same_field_text() -> None:
         "b": {"Status__c": "Small Beta"},
         "c": {"Status__c": "Small Cove"},
     }
+
+
+def test_suppressed_tasks_held_as_columns_read_as_the_list_they_were() -> None:
+    """Made an object only when read: indexed, sliced, compared and counted as a list."""
+    listed = [
+        SuppressedTask("r:a:1", "r", "Acme", "already created for this period (open task)"),
+        SuppressedTask("r:b:1", "r", "Beta", "an earlier task of this rule is still open"),
+        SuppressedTask("s:a:1", "s", "Acme", "already created for this period (open task)"),
+    ]
+    rows = [(t.key, t.rule_id, t.account_name, t.reason) for t in listed]
+    tasks = SuppressedTasks(pl.DataFrame(rows, orient="row"))
+
+    assert (len(tasks), list(tasks), tasks[1], tasks[-1]) == (3, listed, listed[1], listed[2])
+    assert list(tasks[1:]) == listed[1:]
+    assert tasks == tuple(listed)
+    assert tuple(listed) == tasks
+    assert tasks != listed[:2]
+    with pytest.raises(IndexError):
+        tasks[3]
+    assert (
+        suppressed_by_rule_and_reason(tasks)
+        == suppressed_by_rule_and_reason(listed)
+        == {
+            ("r", "already created for this period (open task)"): 1,
+            ("r", "an earlier task of this rule is still open"): 1,
+            ("s", "already created for this period (open task)"): 1,
+        }
+    )
+
+
+def test_an_earlier_open_task_blocks_by_its_keys_rule_and_account_and_odd_keys_block_nothing() -> (
+    None
+):
+    """A recent task's key is read as `ActionKey.parse` reads it: the last two `:` end the
+    rule and the account; a key with fewer, or another rule's, blocks nothing."""
+    earlier = ExistingTask(_key("b", "2026-02-01"), "00T1", False)
+    odd = [ExistingTask(key, f"00T{i}", False) for i, key in enumerate(["renewal", "renewal:c"])]
+    other = ExistingTask(str(ActionKey.of("renewal:x", "a", "2026-01-01", 0)), "00T9", False)
+    rule = _rule({"create_task": {"subject": "Renew"}})
+    plan = plan_actions(
+        TABLE,
+        FIRINGS,
+        [rule],
+        {},
+        [earlier, *odd, other],
+        as_of=AS_OF,
+        assign_to="owner_id",
+        status="Open",
+    )
+    assert [(s.account_name, s.reason) for s in plan.suppressed] == [("Beta", STILL_OPEN)]
+    assert [t.account_name for t in plan.tasks] == ["Acme", "Cove"]

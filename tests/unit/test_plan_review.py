@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import date
 
 import polars as pl
+from rich.console import Console
 
 from connector.cli.impact_report import impact_markdown
+from connector.cli.output import print_plan
 from connector.crm.protocol import ApiUsage, FieldChange, FieldUpdate, TaskIntent
 from connector.engine.rules import Skipped
+from connector.messages.email import Addressed, Email, EmailRequest, SenderUser
 from connector.plan.impact import Limits, Side, compare, over_limits
 from connector.plan.model import Plan, SuppressedTask, TaskVolume
-from connector.plan.tables import plan_tables
+from connector.plan.tables import WAITING, plan_tables
 from connector.review import Review
 
 
@@ -129,3 +132,60 @@ def test_every_action_not_taken_is_a_row_with_its_reason() -> None:
     assert rows["held"][1] == "digest:2026-W48"
     assert rows["skipped"][4] == "playbooks/rules.yaml:76: the rule was left out"
     assert tables["tasks"].height == tables["emails"].height == tables["slack"].height == 0
+
+
+def _letter(account: str) -> Addressed:
+    row = {"id": f"001{account}", "name": f"Account {account}", "owner_id": "005A"}
+    request = EmailRequest(f"renewal:{account}:d", "renewal", "renewal_confirmation", "DM", row)
+    return Addressed(request, {"id": f"003{account}"}, SenderUser("005A", "Aiko", "a@v.ex", None))
+
+
+def _email(account: str, subject: str) -> Email:
+    return Email(
+        key=f"renewal:{account}:d",
+        rule_id="renewal",
+        account_id=f"001{account}",
+        account_name=f"Account {account}",
+        sender_id="005A",
+        from_name="Aiko",
+        from_email="a@v.ex",
+        to_name="Sato",
+        to_email="s@c.ex",
+        to_contact_id=f"003{account}",
+        locale="en",
+        subject=subject,
+        text="",
+        html=None,
+        template="renewal_confirmation",
+        to_role="DM",
+    )
+
+
+def test_emails_past_the_run_cap_are_rows_and_count_but_their_unwritten_subject_never_alters() -> (
+    None
+):
+    """An email waiting past EMAIL_RUN_CAP is not written: the tables list it without a
+    subject, the impact counts it, and comparing it with its written self is no change."""
+    base = Side(Plan(emails=(_email("1", "Renewal"),)), table({"1": "Green"}))
+    head = Side(Plan(emails_waiting=(_letter("1"), _letter("2"))), table({"1": "Green"}))
+
+    impact = compare(base, head)
+
+    assert [(c.change, c.key) for c in impact.emails] == [("added", "renewal:2:d")]
+    assert over_limits(impact, Limits(new_emails=0)) == ["1 new emails (limit 0)"]
+    emails = plan_tables(head.plan, "Account")["emails"]
+    assert emails.select("key", "action", "account", "recipient_contact_id", "subject").rows() == [
+        ("renewal:1:d", WAITING, "Account 1", "0031", None),
+        ("renewal:2:d", WAITING, "Account 2", "0032", None),
+    ]
+    assert not head.plan.is_empty
+
+
+def test_the_printed_plan_says_how_many_emails_wait_for_a_later_run() -> None:
+    console = Console(record=True, width=200)
+
+    print_plan(console, Plan(emails_waiting=(_letter("1"), _letter("2"))), dry_run=True)
+
+    assert "2 more emails are due and wait: a run sends at most EMAIL_RUN_CAP" in (
+        console.export_text()
+    )
