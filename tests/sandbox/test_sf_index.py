@@ -1,10 +1,12 @@
-"""The sandbox org's indexes: a filter on a text or Id field by `=` or `IN (...)` reads only
-the records its index names, and answers exactly as a scan of every record does, through
-inserts, updates, upserts and deletes."""
+"""The sandbox org's indexes: a filter on a text or Id field by `=` or `IN (...)`, or a
+"changed since" probe on SystemModstamp, reads only the records its index names, and
+answers exactly as a scan of every record does, through inserts, updates, upserts and
+deletes."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ import pytest
 from connector.sandbox.salesforce import DEFAULT_SCHEMA, SandboxOrg, parse_query
 from connector.sandbox.salesforce.composite import Collection as Records
 from connector.sandbox.salesforce.composite import update, upsert_by
-from connector.sandbox.salesforce.soql import Lookup
+from connector.sandbox.salesforce.soql import Lookup, Since
 
 API_VERSION = "60.0"
 
@@ -148,3 +150,81 @@ def test_filters_an_index_cannot_narrow_have_no_lookup() -> None:
 
 def _collection(*records: tuple[str, dict[str, Any]]) -> Records:
     return Records(all_or_none=False, records=records)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 3, 15, 9, 0, tzinfo=UTC)
+
+
+def _changed_since(moment: datetime, operator: str = ">=") -> list[str]:
+    """An incremental read's probes: own stamps, and a parent's ORed in (`Owner`)."""
+    text = moment.strftime("%Y-%m-%dT%H:%M:%SZ")  # the moments are the test's own
+    own, owner = f"SystemModstamp {operator} {text}", f"Owner.SystemModstamp {operator} {text}"
+    return [
+        f"SELECT Id, Name FROM Account WHERE {own} ORDER BY Id",  # noqa: S608
+        f"SELECT Id, Name FROM Account WHERE {own} OR {owner} ORDER BY Id",  # noqa: S608
+        f"SELECT Id, Name FROM Account WHERE Type = null AND ({own} OR {owner})",  # noqa: S608
+    ]
+
+
+def test_changed_since_probes_answer_as_a_scan_through_updates_and_deletes() -> None:
+    clock = _Clock()
+    org = SandboxOrg(now=lambda: clock.now)
+    start = clock.now
+    aiko = org.insert("User", {"FirstName": "Aiko", "LastName": "Tanaka", "Email": "a@x.io"})
+    ben = org.insert("User", {"FirstName": "Ben", "LastName": "Okafor", "Email": "b@x.io"})
+    accounts = [
+        org.insert("Account", {"Name": f"Acme {n}", "OwnerId": aiko if n % 2 else ben})
+        for n in range(200)  # one seeded stamp shared by all: the index's largest group
+    ]
+    for soql in _changed_since(start):  # the index is built before the writes it must follow
+        assert len(indexed(org, soql)) == len(scanned(org, soql)) > 0
+    clock.now += timedelta(hours=1)
+    edited = clock.now
+    org.write_collection(_collection(("Account", {"Id": accounts[3], "Type": "Partner"})), update)
+    org.write_collection(_collection(("User", {"Id": ben, "Title": "CSM"})), update)
+    clock.now += timedelta(hours=1)
+    org.delete("Account", accounts[5])
+    org.insert("Account", {"Name": "Newco", "OwnerId": aiko})
+
+    for moment in (start, edited, clock.now, clock.now + timedelta(seconds=1)):
+        for soql in [*_changed_since(moment), *_changed_since(moment, ">")]:
+            assert indexed(org, soql) == scanned(org, soql), soql
+    own = indexed(org, _changed_since(edited)[0])
+    assert [row["Name"] for row in own] == ["Acme 3", "Newco"]
+    with_owner = indexed(org, _changed_since(edited)[1])
+    assert len(with_owner) == 1 + 100 + 1  # Acme 3, Ben's (his stamp moved), Newco
+
+
+def test_a_changed_since_probe_reads_only_the_records_its_index_names(
+    org: SandboxOrg, book: dict[str, str]
+) -> None:
+    moment = datetime(2026, 3, 15, tzinfo=UTC)
+    query = parse_query(_changed_since(moment)[2], DEFAULT_SCHEMA)
+    assert query.since == (
+        Since("SystemModstamp", moment),
+        Since("SystemModstamp", moment, reference="OwnerId", parent="User"),
+    )
+    asked: list[tuple[str, tuple[Since, ...]]] = []
+
+    def only_the_third(sobject: str, parts: tuple[Since, ...]) -> list[str]:
+        asked.append((sobject, parts))
+        return [book["a2"]]  # a narrower answer than the filter's: only it is read
+
+    rows = query.execute(
+        _Scan(org), today=org.today(), api_version=API_VERSION, ids_since=only_the_third
+    )
+    assert [row["Id"] for row in rows] == [book["a2"]]
+    assert asked == [("Account", query.since)]
+
+
+def test_filters_a_date_time_index_cannot_narrow_have_no_since() -> None:
+    for soql in [
+        "SELECT Id FROM Account WHERE SystemModstamp < 2026-03-15T00:00:00Z",
+        "SELECT Id FROM Account WHERE SystemModstamp >= 2026-03-15T00:00:00Z OR Type = 'x'",
+        "SELECT Id FROM Account WHERE SystemModstamp >= LAST_N_DAYS:3",
+        "SELECT Id FROM Account WHERE NOT (SystemModstamp >= 2026-03-15T00:00:00Z)",
+        "SELECT Id FROM Account WHERE Type = 'Customer'",
+    ]:
+        assert parse_query(soql, DEFAULT_SCHEMA).since == (), soql

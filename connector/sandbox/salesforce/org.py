@@ -155,6 +155,7 @@ class SandboxOrg:
                 today=self.today(),
                 include_deleted=include_deleted,
                 ids_where=store.ids_where,
+                ids_since=store.ids_since,
             )
 
             def shape(record: Mapping[str, Any]) -> dict[str, Any]:
@@ -174,6 +175,7 @@ class SandboxOrg:
                 api_version=api_version,
                 include_deleted=include_deleted,
                 ids_where=self._store.ids_where,
+                ids_since=self._store.ids_since,
             )
             return query, rows
 

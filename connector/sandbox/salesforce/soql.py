@@ -8,6 +8,9 @@ null, `<`/`>` never match null, and a date literal such as LAST_N_DAYS:7 is a ra
 A filter on one of the object's own text or Id fields by `=` or `IN (...)` (alone or ANDed
 with others) first asks the org's index which records can match, as a real org's indexed
 fields do; the whole filter then still decides, so the index changes speed, never answers.
+So does a "changed since" filter — a date-time field of the object or of a parent `>=` or
+`>` a moment, alone or ORed with others of its kind (an incremental read's probe: a real
+org answers it from its SystemModstamp index, not by reading every record).
 """
 
 from __future__ import annotations
@@ -101,6 +104,8 @@ Predicate = Callable[[_Row], bool]
 # (object, field, values) → Ids of the records whose field may equal one of the values,
 # in creation order (a superset: the filter still checks each)
 IdLookup = Callable[[str, str, Collection[Any]], list[str]]
+# (object, the parts of a "changed since" filter) → likewise
+SinceLookup = Callable[[str, tuple["Since", ...]], list[str]]
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,17 @@ class Lookup:
 
 
 @dataclass(frozen=True)
+class Since:
+    """A part of the filter a date-time index can narrow: `field` at or after `moment`, of
+    the object itself or, through its `reference` field, of the `parent` object."""
+
+    field: str
+    moment: datetime
+    reference: str | None = None
+    parent: str | None = None
+
+
+@dataclass(frozen=True)
 class Query:
     sobject: ObjectSchema
     columns: tuple[Column, ...]
@@ -120,6 +136,7 @@ class Query:
     limit: int | None
     offset: int
     lookup: Lookup | None = None
+    since: tuple[Since, ...] = ()  # ORed: a record matching none cannot match the filter
 
     def execute(
         self,
@@ -129,11 +146,16 @@ class Query:
         api_version: str,
         include_deleted: bool = False,
         ids_where: IdLookup | None = None,
+        ids_since: SinceLookup | None = None,
     ) -> list[dict[str, Any]]:
         """Matching records in REST shape: `attributes`, the selected fields, and each
         parent as a nested record (or null); deleted ones too for queryAll."""
         records = self.select(
-            source, today=today, include_deleted=include_deleted, ids_where=ids_where
+            source,
+            today=today,
+            include_deleted=include_deleted,
+            ids_where=ids_where,
+            ids_since=ids_since,
         )
         return [self.project(record, source, api_version) for record in records]
 
@@ -144,14 +166,18 @@ class Query:
         today: date,
         include_deleted: bool = False,
         ids_where: IdLookup | None = None,
+        ids_since: SinceLookup | None = None,
     ) -> list[Mapping[str, Any]]:
         """The matching records, ordered, offset and limited, as stored: `project` turns
-        each into its REST shape (the org does it a page at a time). `ids_where`: the org's
-        index, for a filter it can narrow (`lookup`)."""
+        each into its REST shape (the org does it a page at a time). `ids_where` and
+        `ids_since`: the org's index, for a filter it can narrow (`lookup`, `since`)."""
         where = self.where
         table = source.table(self.sobject.name)
         if ids_where is not None and self.lookup is not None:
             found = ids_where(self.sobject.name, self.lookup.field, self.lookup.keys)
+            candidates = [table[record_id] for record_id in found]
+        elif ids_since is not None and self.since:
+            found = ids_since(self.sobject.name, self.since)
             candidates = [table[record_id] for record_id in found]
         else:
             candidates = list(table.values())
@@ -246,6 +272,7 @@ def parse_query(text: str, schema: Mapping[str, ObjectSchema]) -> Query:
         limit=select.limit,
         offset=select.offset,
         lookup=resolver.lookup(select.where) if select.where else None,
+        since=resolver.since(select.where) if select.where else (),
     )
 
 
@@ -321,6 +348,28 @@ class _Resolver:
             return None
         keys = (self._operand(column, v, condition.field, ranges=False) for v in values)
         return Lookup(column.field.name, frozenset(keys))
+
+    def since(self, condition: Condition) -> tuple[Since, ...]:
+        """The part of a (resolved, valid) filter a date-time index can narrow: a date-time
+        field of the object or of a parent `>=` or `>` a moment, alone, ORed only with others
+        of its kind, or in an AND; none (empty) otherwise."""
+        if isinstance(condition, AllOf):
+            return next(filter(None, map(self.since, condition.conditions)), ())
+        if isinstance(condition, AnyOf):
+            parts = [self.since(c) for c in condition.conditions]
+            return tuple(p for part in parts for p in part) if all(parts) else ()
+        if not isinstance(condition, Comparison) or condition.operator not in (">=", ">"):
+            return ()
+        column = self.column(condition.field)
+        if column.field.type != "datetime" or len(column.path) > 2:
+            return ()
+        moment = self._operand(column, condition.value, condition.field, ranges=True)
+        if not isinstance(moment, datetime) or moment.tzinfo is None:
+            return ()
+        if len(column.path) == 1:
+            return (Since(column.field.name, moment),)
+        reference = column.path[0]
+        return (Since(column.field.name, moment, reference.name, reference.reference_to[0]),)
 
     def _comparison(self, column: Column, condition: Comparison) -> Predicate:
         op = condition.operator
