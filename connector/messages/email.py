@@ -74,12 +74,11 @@ class Email:
     to_role: str = ""  # the recipient's role among the account's contacts
 
 
-@dataclass(frozen=True)
-class SkippedEmail:
-    """An email that cannot go out, and why: logged in the CRM as not sent, once."""
+class _OfRequest:
+    """What the plan's tables read of an email that is not (or not yet) written: its
+    request's key, rule and account."""
 
     request: EmailRequest
-    reason: str
 
     @property
     def key(self) -> str:
@@ -92,6 +91,14 @@ class SkippedEmail:
     @property
     def account_name(self) -> str:
         return str(self.request.row["name"])
+
+
+@dataclass(frozen=True)
+class SkippedEmail(_OfRequest):
+    """An email that cannot go out, and why: logged in the CRM as not sent, once."""
+
+    request: EmailRequest
+    reason: str
 
 
 def compose(
@@ -106,7 +113,7 @@ def compose(
 
 
 @dataclass(frozen=True)
-class Addressed:
+class Addressed(_OfRequest):
     """An email with its recipient and sender chosen, not yet written: a run writes only
     the emails it can send (its caps leave the rest for later runs), and rendering every
     due email every day was most of a rerun's planning."""
@@ -114,18 +121,6 @@ class Addressed:
     request: EmailRequest
     contact: Mapping[str, Any]
     sender: SenderUser
-
-    @property
-    def key(self) -> str:
-        return self.request.key
-
-    @property
-    def rule_id(self) -> str:
-        return self.request.rule_id
-
-    @property
-    def account_name(self) -> str:
-        return str(self.request.row["name"])
 
     @property
     def logged(self) -> bool:
