@@ -115,6 +115,34 @@ def test_a_drop_to_zero_is_a_fall_and_staying_at_zero_is_not() -> None:
     }
 
 
+def test_a_tenants_falls_and_levels_stop_at_the_tenant_next_to_it() -> None:
+    """Signals are taken in straight passes over the tenants' weeks one after the other: a
+    tenant's oldest week is not "below" the next tenant's newest, and a level the next
+    tenant never reported is not the one above it."""
+    usage = pl.DataFrame(
+        [
+            ("A", THIS_WEEK - timedelta(weeks=2), 30.0, 12.0),
+            ("A", THIS_WEEK - timedelta(weeks=1), 20.0, 12.0),
+            ("A", THIS_WEEK, 10.0, 12.0),
+            ("B", THIS_WEEK - timedelta(weeks=1), 5.0, None),
+            ("B", THIS_WEEK, 40.0, 3.0),
+        ],
+        schema={
+            "account_key": pl.String,
+            "week_start": pl.Date,
+            "logins": pl.Float64,
+            "seats": pl.Float64,
+        },
+        orient="row",
+    )
+    signals = usage_signals(
+        usage, ["logins", "seats"], SUNDAY, since=WINDOW_START, levels=["seats"]
+    )
+    rows = {row["account_key"]: row for row in signals.rows(named=True)}
+    assert rows["A"]["logins_decline_weeks"] == 2  # 30 → 20 → 10, not a third fall from B's 40
+    assert (rows["B"]["seats"], rows["B"]["seats_prev"]) == (3, None)  # not A's 12
+
+
 def test_a_gap_inside_the_series_is_a_week_of_zero() -> None:
     gap = _signals({"T": [30, None, 30, 30]})["T"]
     assert (gap["logins_sum_4w"], gap["logins_4w_ago"], gap["logins_decline_weeks"]) == (
