@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cmp_to_key
+from functools import cmp_to_key, lru_cache
 from typing import Any, Protocol
 
 from connector.sandbox.salesforce.errors import SalesforceError
@@ -375,8 +375,8 @@ class _Resolver:
         op = condition.operator
         operand = self._operand(column, condition.value, condition.field, ranges=True)
         if isinstance(operand, RelativeDate):
-            days = operand
-            return lambda row: _compare_days(op, row.key(column), *days.bounds(row.today))
+            bounds = lru_cache(maxsize=4)(operand.bounds)  # per day, not per record
+            return lambda row: _compare_days(op, row.key(column), *bounds(row.today))
         return lambda row: _compare(op, row.key(column), operand)
 
     def _operand(self, column: Column, value: Literal, path: FieldPath, *, ranges: bool) -> Any:
@@ -440,15 +440,17 @@ def _compare_days(op: str, value: date | datetime | None, first: date, last: dat
     if value is None:
         return op == "!="
     day = value.date() if isinstance(value, datetime) else value
-    inside = first <= day <= last
-    return {
-        "=": inside,
-        "!=": not inside,
-        "<": day < first,
-        "<=": day <= last,
-        ">": day > last,
-        ">=": day >= first,
-    }[op]
+    return _DAY_TESTS[op](day, first, last)
+
+
+_DAY_TESTS: dict[str, Callable[[date, date, date], bool]] = {
+    "=": lambda day, first, last: first <= day <= last,
+    "!=": lambda day, first, last: not first <= day <= last,
+    "<": lambda day, first, last: day < first,
+    "<=": lambda day, first, last: day <= last,
+    ">": lambda day, first, last: day > last,
+    ">=": lambda day, first, last: day >= first,
+}
 
 
 def _matches_like(pattern: re.Pattern[str], value: str | None) -> bool:

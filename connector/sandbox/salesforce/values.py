@@ -19,7 +19,6 @@ from connector.sandbox.salesforce.schema import (
 )
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_STORED_DATETIME = "%Y-%m-%dT%H:%M:%S.%f%z"
 
 
 class FieldTypeError(ValueError):
@@ -80,7 +79,10 @@ def to_python(field: FieldSchema, stored: Any) -> Any:
     if field.type == "date":
         return date.fromisoformat(stored)
     if field.type == "datetime":
-        return datetime.strptime(stored, _STORED_DATETIME)  # noqa: DTZ007 — ends in %z
+        # the stored form is the org's own (`format_datetime`), so the ISO parser reads it
+        # as `strptime` would, ~80 times faster: a filter on 500,000 events' start times
+        # was most of the sandbox's first full read
+        return datetime.fromisoformat(stored)
     return stored
 
 
