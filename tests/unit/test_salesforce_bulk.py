@@ -30,7 +30,8 @@ def test_ingest_csv_sets_null_by_na_and_leaves_absent_fields_empty() -> None:
         {"Id": "001B", "Name": "", "Score__c": 4.5},
     ]
     (upload,) = csv_uploads(rows, 10_000)
-    assert list(csv.reader(io.StringIO(upload))) == [
+    assert upload.records == 2
+    assert list(csv.reader(io.StringIO(upload.csv))) == [
         ["Id", "Score__c", "Due__c", "Done__c", "Name"],
         ["001A", "#N/A", "2026-03-01", "true", ""],
         ["001B", "4.5", "", "", "#N/A"],
@@ -39,7 +40,7 @@ def test_ingest_csv_sets_null_by_na_and_leaves_absent_fields_empty() -> None:
 
 def test_ingest_csv_is_split_below_the_upload_limit_each_with_the_header() -> None:
     rows = [{"Id": f"001{n:03d}", "Description": "説明" * 10} for n in range(10)]
-    uploads = list(csv_uploads(rows, 300))
+    uploads = [upload.csv for upload in csv_uploads(rows, 300)]
     assert len(uploads) > 1
     assert all(len(upload.encode()) <= 300 for upload in uploads)
     assert all(upload.startswith("Id,Description\n") for upload in uploads)
@@ -64,7 +65,7 @@ def test_tasks_are_written_to_csv_one_row_at_a_time_under_a_header_made_first() 
     assert header[0] == "CS_Action_Key__c"
     assert "WhoId" in header
     assert "Type" not in header
-    parsed = list(csv.DictReader(io.StringIO(upload)))
+    parsed = list(csv.DictReader(io.StringIO(upload.csv)))
     assert [row["CS_Action_Key__c"] for row in parsed] == ["k0", "k1"]
     assert [row["WhoId"] for row in parsed] == ["", "003A"]  # left as it is on the first
     assert list(rows) == []  # read once, as the CSV was written
@@ -128,6 +129,32 @@ def test_a_job_is_asked_at_once_then_at_doubling_intervals_until_it_ends() -> No
     info = polling.until_ended(lambda: {"state": next(states)})
     assert info == {"state": "JobComplete"}
     assert slept == [0.5, 1.0, 1.5, 1.5]
+
+
+def test_an_ingest_job_is_next_asked_when_the_rest_should_be_done_at_its_pace() -> None:
+    """10,000 records at 1,000 a second: the second answer (500 done after 0.5 s) says the
+    rest takes 9.5 s, so the third question comes then, not after 1 + 2 + 4 + 8 s."""
+    now = [0.0]
+
+    def job() -> dict[str, Any]:
+        done = min(10_000, int(now[0] * 1_000))
+        return {
+            "state": "JobComplete" if done == 10_000 else "InProgress",
+            "numberRecordsProcessed": done,
+        }
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    polling = Polling(first=0.5, most=30, sleep=sleep, clock=lambda: now[0])
+    assert polling.until_ended(job, total=10_000)["state"] == "JobComplete"
+    assert now[0] == 10.0  # doubling alone: 15.5
+
+
+def test_an_upload_counts_records_not_lines() -> None:
+    (upload,) = csv_uploads([{"Id": "001A", "Description": "two\nlines"}, {"Id": "001B"}], 10_000)
+    assert upload.records == 2
+    assert upload.csv.count("\n") == 4
 
 
 def test_a_job_that_never_ends_is_given_up_at_the_timeout() -> None:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import polars as pl
 from simple_salesforce.api import Salesforce
@@ -138,16 +138,21 @@ def ingest(
     allows. A record neither written nor failed was not processed: a job was refused, failed
     or aborted, and no later job is tried. `header`: see `csv_uploads`."""
     settled = Settled()
-    for data in csv_uploads(rows, UPLOAD_LIMIT, header):
-        if not _run_job(client, sobject, data, key_field, upsert, settled):
+    for upload in csv_uploads(rows, UPLOAD_LIMIT, header):
+        if not _run_job(client, sobject, upload, key_field, upsert, settled):
             break
     return settled
 
 
 def _run_job(
-    client: SalesforceClient, sobject: str, data: str, key_field: str, upsert: bool, into: Settled
+    client: SalesforceClient,
+    sobject: str,
+    upload: Upload,
+    key_field: str,
+    upsert: bool,
+    into: Settled,
 ) -> bool:
-    """One ingest job of `data`, its results added to `into`; False unless it completed."""
+    """One ingest job of `upload`, its results added to `into`; False unless it completed."""
     operation = Operation.upsert if upsert else Operation.update
     external_id = key_field if upsert else None
     job = _refusable(
@@ -159,13 +164,15 @@ def _run_job(
     if job is None:
         return False
     job_id = str(job["id"])
-    uploaded = _refusable(client, lambda jobs: _upload(jobs, job_id, data), sobject, query=False)
+    uploaded = _refusable(
+        client, lambda jobs: _upload(jobs, job_id, upload.csv), sobject, query=False
+    )
     closed = uploaded and _refusable(
         client, lambda jobs: jobs.close_job(job_id), sobject, query=False
     )
     if not closed:
         return False  # the job stays Open and runs nothing
-    completed = _completed(client, job_id, sobject, query=False)
+    completed = _completed(client, job_id, sobject, query=False, total=upload.records)
     written = _results(client, job_id, "successfulResults", [key_field, "sf__Id"])
     into.written.update(written.iter_rows())
     failed = _results(client, job_id, "failedResults", [key_field, "sf__Error"])
@@ -181,9 +188,16 @@ def _upload(jobs: _Bulk2Client, job_id: str, data: str) -> bool:
     return True
 
 
+class Upload(NamedTuple):
+    """One ingest job's CSV, and how many records it holds (a value may span lines)."""
+
+    csv: str
+    records: int
+
+
 def csv_uploads(
     rows: Iterable[Mapping[str, Any]], limit: int, header: Sequence[str] | None = None
-) -> Iterator[str]:
+) -> Iterator[Upload]:
     """Rows as ingest CSV of at most `limit` UTF-8 bytes each, every one with the header
     of all rows (a field a row leaves out stays as it is): null as #N/A, dates ISO,
     booleans lower-case. Given the `header`, rows are read once, one at a time: 200,000
@@ -205,12 +219,12 @@ def csv_uploads(
     for row in rows:
         text = line(_cell(row[name]) if name in row else "" for name in header)
         if len(lines) > 1 and size + len(text.encode()) > limit:
-            yield "".join(lines)
+            yield Upload("".join(lines), len(lines) - 1)
             lines, size = [first], len(first.encode())
         lines.append(text)
         size += len(text.encode())
     if len(lines) > 1:
-        yield "".join(lines)
+        yield Upload("".join(lines), len(lines) - 1)
 
 
 def _cell(value: Any) -> str:
@@ -259,7 +273,12 @@ def _refusable(
 @dataclass
 class Polling:
     """How often a job is asked whether it has ended: at once, then after `first` seconds,
-    doubling up to `most`, for at most `timeout`; a wait between questions, not a retry."""
+    doubling up to `most`, for at most `timeout`; a wait between questions, not a retry.
+
+    An ingest job of `total` records says how many it has processed: once that has moved,
+    the next question waits for the time the rest should take at the pace so far (still
+    between `first` and `most`). Doubling alone overshoots the end of a long job by up to
+    `most`: 5 s on average, twice a first run at 100,000 accounts."""
 
     first: float = 0.5
     most: float = 10.0
@@ -267,23 +286,36 @@ class Polling:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
 
-    def until_ended(self, ask: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    def until_ended(self, ask: Callable[[], dict[str, Any]], total: int = 0) -> dict[str, Any]:
         """`ask`'s last answer: the job's info once its state is final (or time is up)."""
         deadline, delay = self.clock() + self.timeout, 0.0
+        first_seen: tuple[float, int] | None = None  # when, and how many were processed
         while True:
             info = ask()
-            if info["state"] in _TERMINAL or self.clock() > deadline:
+            now = self.clock()
+            if info["state"] in _TERMINAL or now > deadline:
                 return info
             delay = min(self.most, max(self.first, delay * 2))
+            processed = int(info.get("numberRecordsProcessed") or 0)
+            if first_seen is None:
+                first_seen = (now, processed)
+            elif total and processed > first_seen[1]:
+                pace = (processed - first_seen[1]) / (now - first_seen[0])
+                delay = min(self.most, max(self.first, (total - processed) / pace))
             self.sleep(delay)
 
 
 POLLING = Polling()
 
 
-def _completed(client: SalesforceClient, job_id: str, what: str, *, query: bool) -> bool:
-    """Poll the job until it ends; False (logged) unless it completed."""
-    info = POLLING.until_ended(lambda: client.call(lambda sf: _jobs(sf).get_job(job_id, query)))
+def _completed(
+    client: SalesforceClient, job_id: str, what: str, *, query: bool, total: int = 0
+) -> bool:
+    """Poll the job (of `total` records, if an ingest) until it ends; False (logged) unless
+    it completed."""
+    info = POLLING.until_ended(
+        lambda: client.call(lambda sf: _jobs(sf).get_job(job_id, query)), total
+    )
     state = info["state"]
     if state == JobState.job_complete:
         return True
