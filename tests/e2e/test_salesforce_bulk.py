@@ -69,8 +69,24 @@ def test_every_bulk_call_is_counted(sandbox: RunningSandbox) -> None:
         counted = crm.usage.calls
     served = sandbox.org.calls
     assert counted == len(served)
-    # per query: its REST first page, then create, one poll, one result set
+    # per query: create, one poll, one result set
     assert sum("/jobs/query" in call.path for call in served) == 4 * 3
+
+
+def test_a_whole_object_over_the_threshold_goes_to_a_query_job_without_a_rest_page(
+    sandbox: RunningSandbox,
+) -> None:
+    """The org's record counts, one call for every mapped object, say the objects are over
+    the threshold: their query jobs start at once, and the org does not run each query a
+    second time for a REST first page the read would not use."""
+    settings = sandbox.settings.model_copy(update={"salesforce_bulk_read_above": 10})
+    config = load_config(settings.mappings_dir, settings.playbooks_dir, "salesforce")
+    sandbox.org.reset_calls()
+    with closing(SalesforceAdapter(settings, config.mapping)) as crm:
+        extract(crm, config, settings, AS_OF)
+    assert sandbox.org.count_calls("GET", "/limits/recordCount") == 1
+    assert jobs(sandbox, "query") == 4
+    assert sandbox.org.count_calls("GET", "/query") == 0
 
 
 def test_incremental_reads_by_bulk_are_exactly_a_full_rest_read(

@@ -48,6 +48,8 @@ class SalesforceAdapter:
         self._policy = ReadPolicy(settings.crm_read_overlap, settings.crm_full_read_every)
         self._as_of = settings.as_of_date  # None: SOQL's date literals count from today
         self._keyed_tasks: task_mirror.KeyedTasks | None = None  # refreshed once, until we write
+        # a first run reads every mapped object whole: their counts come in one call
+        self._client.count_together(spec.object for spec in mapping.objects().values())
 
     def close(self) -> None:
         self._client.close()

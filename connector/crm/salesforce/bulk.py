@@ -48,13 +48,21 @@ _WIRE_DATETIME = "%Y-%m-%dT%H:%M:%S%.f%z"
 
 
 def read_frame(
-    client: SalesforceClient, soql: str, columns: Columns, *, include_deleted: bool = False
+    client: SalesforceClient,
+    soql: str,
+    columns: Columns,
+    *,
+    include_deleted: bool = False,
+    expected: int | None = None,
 ) -> pl.DataFrame:
-    """`soql`'s records as canonical typed columns: by REST, or by a query job when REST's
-    first page says there are more than the threshold (that page is then not used)."""
-    page = client.first_page(soql, include_deleted=include_deleted)
-    if page["totalSize"] <= client.bulk_read_above:
-        return frame_from_records(client.records_from(page), columns)
+    """`soql`'s records as canonical typed columns: by REST, or by a query job when there
+    are more than the threshold. `expected` (how many the object holds, when the query
+    reads all of it) above the threshold goes straight to the job; otherwise REST's first
+    page says (and is not used when the job runs)."""
+    if expected is None or expected <= client.bulk_read_above:
+        page = client.first_page(soql, include_deleted=include_deleted)
+        if page["totalSize"] <= client.bulk_read_above:
+            return frame_from_records(client.records_from(page), columns)
     frame = query_frame(client, soql, columns, include_deleted=include_deleted)
     if frame is None:
         return frame_from_records(client.query(soql, include_deleted=include_deleted), columns)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -112,6 +112,9 @@ class SalesforceClient:
         self._classify = functools.partial(classify, renewable=can_refresh(settings))
         self._describes: dict[str, ObjectDescription] = {}
         self._describing = threading.Lock()  # reads run side by side: describe each once
+        self._counts: dict[str, int | None] = {}
+        self._counted_together: set[str] = set()
+        self._counting = threading.Lock()
         self.bulk_read_above = settings.salesforce_bulk_read_above  # records, see `bulk`
         self.bulk_write_above = settings.salesforce_bulk_write_above
         self._sf = self._login()
@@ -184,6 +187,35 @@ class SalesforceClient:
             return response.json()
 
         return str(self.call(userinfo)["user_id"])
+
+    def count_together(self, sobjects: Iterable[str]) -> None:
+        """Objects whose record counts the first `record_count` asks for in the same call."""
+        self._counted_together.update(sobjects)
+
+    def record_count(self, sobject: str) -> int | None:
+        """How many records `sobject` holds by the org's `limits/recordCount`, asked once a
+        run for every object `count_together` named: enough to choose between REST and a
+        query job for a whole object without running its query twice. Salesforce refreshes
+        these counts now and then, so a count is an estimate; None where the org gives none
+        (an API version before 40.0, or an object it does not count)."""
+        with self._counting:
+            if sobject not in self._counts:
+                names = sorted(self._counted_together | {sobject})
+                self._counts.update(dict.fromkeys(names))
+                try:
+                    answer = self.call(
+                        lambda sf: sf.restful(
+                            "limits/recordCount", params={"sObjects": ",".join(names)}
+                        )
+                    )
+                except (ApiBudgetExhausted, CrmCredentialsRejected):
+                    raise
+                except CrmError:
+                    return None  # the read asks its query's first page instead
+                for counted in (answer or {}).get("sObjects", []):
+                    if counted.get("name") in self._counts:
+                        self._counts[counted["name"]] = int(counted["count"])
+            return self._counts[sobject]
 
     def forget_describe(self, sobject: str) -> None:
         """After a field was created: the next describe must see it."""

@@ -161,7 +161,8 @@ def _read_full(
 ) -> CrmMirror:
     columns = {**read.columns, **read.stamp_columns}
     soql = read.soql([path for path, _ in columns.values()], None)
-    frame, seen = _stamped(read_frame(client, soql, columns), read)
+    whole = client.record_count(read.sobject)
+    frame, seen = _stamped(read_frame(client, soql, columns, expected=whole), read)
     outside = pl.DataFrame(schema={ID: pl.String, STAMP: pl.String})
     watermark = _newest(seen, started)
     return CrmMirror(read.fingerprint, watermark, now, frame.sort(ID), outside)

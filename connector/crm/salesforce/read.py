@@ -52,7 +52,7 @@ def read_object(
     if where:
         soql += f" WHERE {where}"
     soql += " ORDER BY Id"
-    return read_frame(client, soql, resolved)
+    return read_frame(client, soql, resolved, expected=client.record_count(spec.object))
 
 
 def find_tasks(

@@ -67,6 +67,7 @@ class SalesforceApp:
                 Rule(f"{api}/queryAll", methods=["GET"], endpoint=self._query_all),
                 Rule(f"{api}/queryAll/<locator>", methods=["GET"], endpoint=self._query_more),
                 Rule(f"{api}/limits", methods=["GET"], endpoint=self._limits),
+                Rule(f"{api}/limits/recordCount", methods=["GET"], endpoint=self._record_count),
                 Rule(
                     f"{api}/sobjects/<sobject>/describe", methods=["GET"], endpoint=self._describe
                 ),
@@ -188,6 +189,11 @@ class SalesforceApp:
 
     def _limits(self, request: Request, version: str) -> Response:
         return _json(self.org.limits())
+
+    def _record_count(self, request: Request, version: str) -> Response:
+        asked = request.args.get("sObjects")
+        names = None if asked is None else [name for name in asked.split(",") if name]
+        return _json(self.org.record_counts(names))
 
     def _create_custom_field(self, request: Request, version: str) -> Response:
         sobject, field = custom_field(_body(request))

@@ -352,6 +352,15 @@ class SandboxOrg:
             remaining = max(0, self.api_daily_limit - self._used_today())
             return {"DailyApiRequests": {"Max": self.api_daily_limit, "Remaining": remaining}}
 
+    def record_counts(self, names: list[str] | None) -> dict[str, Any]:
+        """The /limits/recordCount resource: how many records each object named (every
+        object, if none is) holds, deleted ones not counted; an unknown name is left out.
+        Salesforce's counts are refreshed now and then; the sandbox's are exact."""
+        with self._lock:
+            known = [name for name in names or self.schema if name in self.schema]
+            counts = [{"count": len(self._store.table(name)), "name": name} for name in known]
+            return {"sObjects": counts}
+
     def set_remaining_api_calls(self, remaining: int) -> None:
         """Leave the org `remaining` API calls today (other integrations used the rest)."""
         with self._lock:
