@@ -6,6 +6,7 @@ requests it is answering at once: a test sees the overlap itself, not a wall-clo
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import timedelta
@@ -14,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from connector.checks import load_checked_config
+from connector.checks import check_against_crm, load_checked_config
 from connector.crm.connect import connect
 from connector.replay import read_live
 from connector.run import run_sync
@@ -101,3 +102,37 @@ def test_the_keyed_tasks_mirror_is_read_beside_the_objects(distant_crm: RunningS
 
     assert recent
     assert crm_calls() == read_by_then
+
+
+@pytest.fixture
+def distant_org(tmp_path: Path, project: Path) -> Iterator[RunningSandbox]:
+    with running_sandbox(
+        tmp_path / "org",
+        as_of=AS_OF,
+        customers=CUSTOMERS,
+        project_dir=project,
+        latency_seconds=LATENCY_SECONDS,
+    ) as running:
+        yield running
+
+
+def test_the_mapped_objects_are_described_side_by_side(distant_org: RunningSandbox) -> None:
+    settings = distant_org.settings
+    config = load_checked_config(settings)
+    with closing(connect(settings, config.mapping)) as crm:
+        distant_org.crm_traffic.max_in_flight = 0  # the login is one call alone
+        check_against_crm(crm, config)
+
+    assert distant_org.crm_traffic.max_in_flight > 1
+
+
+def test_a_run_describes_each_object_once(distant_org: RunningSandbox) -> None:
+    run_sync(distant_org.settings, dry_run=True)
+
+    described = Counter(
+        call.path.split("/sobjects/")[1]
+        for call in distant_org.org.calls
+        if call.path.endswith("/describe")
+    )
+    assert set(described.values()) == {1}
+    assert {"Account/describe", "Task/describe", "User/describe"} <= set(described)
