@@ -176,6 +176,8 @@ def post_to_slack(
     """Each post once: through the bot token when there is one (the channel's history is the
     ledger of last resort, and settles the `held` posts whose answer was lost), else through
     the webhook (the store's ledger alone; `held` posts stay held)."""
+    if not messages and not held:  # most days: not even Slack's client is loaded
+        return DeliveryReport()
     bot = _slack_bot(settings)
     if bot is not None:
         return _post_with_bot(bot, settings, store, messages, held)
