@@ -5,8 +5,8 @@ Run: `.venv/bin/python -m benchmarks.start_up` (`--runs 5`, `--latency-ms 100`, 
 sandbox; a first run creates the history store and fills its mirrors, then `--runs`
 unchanged runs, each `cs-connector run --once` in its own process (`benchmarks.scale`'s
 `worker_process`). For each: seconds from spawning the process to its `run_started` event
-and to its first `reading` event (its JSON log's times), its RSS when it logged
-`run_started`, its peak RSS, and the describe calls among its API calls. First, the
+and to its first `reading` event (its JSON log's times), its RSS before its first event,
+its peak RSS, its CPU seconds, and the describe calls among its API calls. First, the
 interpreter alone importing the CLI (`import connector.cli.app`): wall, modules, RSS.
 
 `PYTHONPATH=<a checkout> python -m benchmarks.start_up` measures that checkout's worker.
@@ -39,6 +39,7 @@ class Start:
     to_reading: float
     rss_at_run_started_mb: int
     peak_rss_mb: float
+    cpu: float  # the whole run's, from wait4: less at the mercy of the machine's load
     describes: int
     calls: int
 
@@ -77,14 +78,15 @@ def main() -> None:
     for n, start in enumerate(starts, 1):
         print(
             f"| {n} | {start.to_run_started:.2f} | {start.to_reading:.2f} "
-            f"| {start.rss_at_run_started_mb} | {start.peak_rss_mb:.0f} "
+            f"| {start.rss_at_run_started_mb} | {start.peak_rss_mb:.0f} | {start.cpu:.2f} "
             f"| {start.describes} ({start.calls}) |"
         )
     print(
         f"| median | {statistics.median(s.to_run_started for s in starts):.2f} "
         f"| {statistics.median(s.to_reading for s in starts):.2f} "
         f"| {statistics.median(s.rss_at_run_started_mb for s in starts):.0f} "
-        f"| {statistics.median(s.peak_rss_mb for s in starts):.0f} | |"
+        f"| {statistics.median(s.peak_rss_mb for s in starts):.0f} "
+        f"| {statistics.median(s.cpu for s in starts):.2f} | |"
     )
     print(f"Load {os.getloadavg()[0]:.1f} at the end.")
 
@@ -118,6 +120,7 @@ def unchanged_run(sandbox: RunningSandbox, settings: Settings, workdir: Path, n:
         (times["reading"] - spawned).total_seconds(),
         run.rss_by_event.get("start", 0),
         run.peak_rss_mb,
+        run.cpu,
         describes,
         len(sandbox.org.calls),
     )
