@@ -60,9 +60,9 @@ def main() -> None:
     print(f"import connector.cli.app: {wall:.2f} s (median), {modules:,} modules, {rss:.0f} MB")
     print(
         "| unchanged run | to run_started s | to reading s | RSS at run_started MB "
-        "| peak RSS MB | describes (calls) |"
+        "| peak RSS MB | run's CPU s | describes (calls) |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     with tempfile.TemporaryDirectory() as state:
         seed(Path(state), args.accounts, None)
         with running_sandbox(
