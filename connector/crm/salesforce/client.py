@@ -7,12 +7,8 @@ budget stops the run) and `connector.transport`'s policy does the waiting.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import threading
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextvars import copy_context
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -25,6 +21,7 @@ from simple_salesforce.exceptions import (
     SalesforceGeneralError,
 )
 
+from connector.crm.described import Descriptions
 from connector.crm.protocol import ApiUsage
 from connector.crm.salesforce.auth import authenticate, can_refresh
 from connector.crm.salesforce.describe import ObjectDescription
@@ -113,10 +110,9 @@ class SalesforceClient:
         self._http = ApiSession(settings.http_timeout_seconds, settings.verify, self.usage)
         self._policy = policy or RetryPolicy()
         self._classify = functools.partial(classify, renewable=can_refresh(settings))
-        # reads run side by side: each object is described once, different ones at once
-        self._describes: dict[str, ObjectDescription | CrmError] = {}
-        self._describing: dict[str, threading.Lock] = {}
-        self._locks = threading.Lock()
+        self._describes = Descriptions(
+            self._ask_describe, settings.crm_concurrency, lambda exc: exc.status == 404
+        )
         self.bulk_read_above = settings.salesforce_bulk_read_above  # records, see `bulk`
         self.bulk_write_above = settings.salesforce_bulk_write_above
         self._sf = self._login()
@@ -173,42 +169,16 @@ class SalesforceClient:
         return self.call(lambda sf: sf.query_more(next_records_url, identifier_is_url=True))
 
     def describe(self, sobject: str) -> ObjectDescription:
-        """The object's describe, asked once a session; an object the org does not have
-        (404) is remembered as such, so reporting it costs no second call."""
-        with self._locks:
-            lock = self._describing.setdefault(sobject, threading.Lock())
-        with lock:
-            if sobject not in self._describes:
-                try:
-                    raw = self.call(lambda sf: sf.restful(f"sobjects/{sobject}/describe"))
-                except CrmError as exc:
-                    if exc.status == 404:
-                        self._describes[sobject] = exc
-                    raise
-                self._describes[sobject] = ObjectDescription.from_describe(raw)
-            described = self._describes[sobject]
-        if isinstance(described, CrmError):
-            raise described
-        return described
+        """The object's describe, asked once a session (a 404 too)."""
+        return self._describes.get(sobject)
 
     def describe_all(self, sobjects: Iterable[str]) -> None:
-        """Describe the objects not yet described side by side, `CRM_CONCURRENCY` at once:
-        at 100 ms a call, one after another is most of a run's start. A failure is left
-        for `describe` to raise where its caller reports it (a 404) or stops."""
-        wanted = [name for name in dict.fromkeys(sobjects) if name not in self._describes]
-        if len(wanted) < 2:
-            return
-        workers = min(self._settings.crm_concurrency, len(wanted))
-        with ThreadPoolExecutor(workers, thread_name_prefix="describe") as pool:
-            described = [
-                pool.submit(copy_context().run, self._describe_quietly, name) for name in wanted
-            ]
-            for done in described:
-                done.result()
+        """Describe those not yet described side by side, `CRM_CONCURRENCY` at once."""
+        self._describes.ask_all(sobjects)
 
-    def _describe_quietly(self, sobject: str) -> None:
-        with contextlib.suppress(CrmError):
-            self.describe(sobject)
+    def _ask_describe(self, sobject: str) -> ObjectDescription:
+        raw = self.call(lambda sf: sf.restful(f"sobjects/{sobject}/describe"))
+        return ObjectDescription.from_describe(raw)
 
     def user_id(self) -> str:
         """The running user's Id (OAuth userinfo): whom field access is granted to."""
@@ -223,8 +193,7 @@ class SalesforceClient:
 
     def forget_describe(self, sobject: str) -> None:
         """After a field was created: the next describe must see it."""
-        with self._locks:
-            self._describes.pop(sobject, None)
+        self._describes.forget(sobject)
 
 
 def crm_error(exc: SalesforceError) -> CrmError:
