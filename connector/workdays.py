@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
-import holidays
+if TYPE_CHECKING:  # the calendars (~0.15 s to import) load when a country is set
+    import holidays
 
 SATURDAY = 5
 
@@ -24,6 +26,8 @@ class Workdays:
 
     def __post_init__(self) -> None:
         if self.country is not None:  # years are added as they are asked about
+            import holidays
+
             object.__setattr__(self, "_holidays", holidays.country_holidays(self.country))
 
     def is_working_day(self, day: date) -> bool:
@@ -45,4 +49,6 @@ class Workdays:
 
 
 def supported_countries() -> list[str]:
+    import holidays
+
     return sorted(holidays.list_supported_countries())

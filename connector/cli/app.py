@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from importlib import metadata
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Protocol, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -20,19 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from connector import logs
-from connector.backfill import BackfillSummary
-from connector.backfill import backfill as backfill_history
-from connector.checks import check_against_crm, load_checked_config
-from connector.cli.compare import ReportFormat, report_change
-from connector.cli.output import print_findings, print_plan, print_summary, write_summary_json
-from connector.cli.plan_files import write_plan_files
-from connector.config.load import Config
-from connector.crm.connect import connect
-from connector.crm.hubspot.adapter import HubSpotAdapter
-from connector.crm.salesforce.adapter import SalesforceAdapter
-from connector.doctor import hubspot as hubspot_doctor
-from connector.doctor import salesforce as salesforce_doctor
-from connector.doctor.findings import Finding
+from connector.cli.compare import ReportFormat
 from connector.errors import (
     ConfigError,
     ConnectorError,
@@ -42,10 +30,15 @@ from connector.errors import (
     exit_code_for,
 )
 from connector.logs import event
-from connector.plan.impact import Limits
-from connector.review import review_change
-from connector.run import RunSummary, new_summary, plan_from_snapshot, run_sync
 from connector.settings import CrmName, Settings
+
+# A command imports what it runs when it runs (the CRM adapters, the history store, the
+# backfill, the review, the doctor): `run` loads neither HubSpot's client nor the report's.
+if TYPE_CHECKING:
+    from connector.backfill import BackfillSummary
+    from connector.config.load import Config
+    from connector.doctor.findings import Finding
+    from connector.run import RunSummary
 
 
 class _Closable(Protocol):
@@ -217,6 +210,10 @@ def sync_and_report(
     """One run (or a replayed snapshot), its plan and summary printed; `output`: the whole
     plan as files too. A partial run exits with EXIT_PARTIAL. The summary JSON is written on
     every exit, a stopped run's with what it committed."""
+    from connector.cli.output import print_plan, print_summary, write_summary_json
+    from connector.cli.plan_files import write_plan_files
+    from connector.run import new_summary, plan_from_snapshot, run_sync
+
     logs.learn_secrets(settings.secret_values())  # the demo's settings are not from _settings
     summary = new_summary(settings, dry_run=dry_run)
     try:
@@ -251,6 +248,8 @@ def _stopped(
 ) -> None:
     """A run that did not finish: what it committed, on stderr, in a `run_failed` event and
     in the summary JSON, with its exit code and the sentence it stopped on."""
+    from connector.cli.output import write_summary_json
+
     summary.status = "locked" if code == EXIT_LOCKED else "failed"
     summary.exit_code = code
     summary.error_class = None if error is None else type(error).__name__
@@ -379,6 +378,11 @@ def plan(
             from_snapshot=from_snapshot,
         )
         return
+    from connector.cli.compare import report_change
+    from connector.cli.plan_files import write_plan_files
+    from connector.plan.impact import Limits
+    from connector.review import review_change
+
     limits = Limits(max_new_tasks_per_owner, max_new_tasks, max_new_emails)
     with _exit_codes("Cannot compare"), _progress():
         review = review_change(settings, compare, from_snapshot)
@@ -391,6 +395,8 @@ def plan(
 
 
 def _account_object(settings: Settings) -> str:
+    from connector.checks import load_checked_config
+
     with _exit_codes("Cannot write the plan"):
         return load_checked_config(settings).mapping.account.object
 
@@ -406,6 +412,9 @@ def validate(
     ] = None,
 ) -> None:
     """Check mappings/ and playbooks/, and every mapped field against the CRM's describe."""
+    from connector.checks import check_against_crm, load_checked_config
+    from connector.crm.connect import connect
+
     settings = _settings()
     if crm is not None:
         settings = settings.model_copy(update={"crm": crm})
@@ -429,16 +438,25 @@ def doctor_command(
     ] = False,
 ) -> None:
     """Check that the org or portal is set up for the worker, and say exactly what to fix."""
+    from connector.checks import load_checked_config
+    from connector.cli.output import print_findings
+
     settings = _settings()
     name = "portal" if settings.crm == "hubspot" else "org"
     with _exit_codes(f"Cannot check the {name}"):
         config = load_checked_config(settings)
         if settings.crm == "hubspot":
+            from connector.crm.hubspot.adapter import HubSpotAdapter
+            from connector.doctor import hubspot as hubspot_doctor
+
             portal = HubSpotAdapter(settings, config.mapping)
             findings = _check_setup(
                 portal, hubspot_doctor.diagnose, hubspot_doctor.apply_fixes, config, apply=apply
             )
         else:
+            from connector.crm.salesforce.adapter import SalesforceAdapter
+            from connector.doctor import salesforce as salesforce_doctor
+
             org = SalesforceAdapter(settings, config.mapping)
             findings = _check_setup(
                 org, salesforce_doctor.diagnose, salesforce_doctor.apply_fixes, config, apply=apply
@@ -477,6 +495,7 @@ def report(
 
 def report_to(settings: Settings, output: Path) -> None:
     """Write the report into `output` and say where it is."""
+    from connector.checks import load_checked_config
     from connector.report.write import write_report  # matplotlib: ~30 MB a sync run never uses
 
     with _exit_codes("Cannot write the report"):
@@ -512,6 +531,8 @@ def backfill_and_report(
     settings: Settings, since: date, every: timedelta, accounts_where: str | None
 ) -> None:
     """Backfill and say what was recorded; an error is a sentence and its exit code."""
+    from connector.backfill import backfill as backfill_history
+
     with _exit_codes("Backfill failed"), _progress():
         done = backfill_history(settings, since, every, accounts_where=accounts_where)
     print_backfill(done)

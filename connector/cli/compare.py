@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.markdown import Markdown
 
 from connector.cli.impact_report import impact_markdown
 from connector.plan.impact import Limits, over_limits
-from connector.review import Review
+
+if TYPE_CHECKING:  # the CLI imports `ReportFormat` at start; the review only on --compare
+    from connector.review import Review
 
 
 class ReportFormat(StrEnum):
@@ -31,5 +33,7 @@ def report_change(
     elif form is ReportFormat.MARKDOWN:
         console.file.write(text)
     else:
+        from rich.markdown import Markdown  # markdown-it and pygments: ~80 ms, --compare only
+
         console.print(Markdown(text))
     return breaches

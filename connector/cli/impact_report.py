@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from connector.plan.impact import Change, Move
-from connector.review import Review
+
+if TYPE_CHECKING:  # the review, the CRM and the store load when `plan --compare` runs
+    from connector.review import Review
 
 MOVE_TITLES = {
     "health_color": "Health colour moves",

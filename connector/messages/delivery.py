@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from connector.crm.protocol import CrmAdapter, TaskIntent, WriteFailure
 from connector.errors import DeliveryFailed, OutcomeUnknown
@@ -22,11 +22,12 @@ from connector.logs import event
 from connector.messages.email import Email, SkippedEmail, resumed_first
 from connector.messages.email_log import Outcome, SettledEmail, email_log, skipped_log
 from connector.messages.slack import SlackMessage, SlackWebhook
-from connector.messages.slack_api import SlackBot
-from connector.messages.slack_history import HistoryWindow, still_to_post
 from connector.messages.smtp import SmtpSender
 from connector.settings import Settings
 from connector.store import HistoryStore
+
+if TYPE_CHECKING:  # slack_sdk loads when a bot token is set, not on every run
+    from connector.messages.slack_api import SlackBot
 
 log = logging.getLogger("connector.messages")
 
@@ -175,6 +176,8 @@ def post_to_slack(
     """Each post once: through the bot token when there is one (the channel's history is the
     ledger of last resort, and settles the `held` posts whose answer was lost), else through
     the webhook (the store's ledger alone; `held` posts stay held)."""
+    if not messages and not held:  # most days: not even Slack's client is loaded
+        return DeliveryReport()
     bot = _slack_bot(settings)
     if bot is not None:
         return _post_with_bot(bot, settings, store, messages, held)
@@ -196,6 +199,8 @@ def _slack_bot(settings: Settings) -> SlackBot | None:
     token, channel = settings.slack_bot_token, settings.slack_channel
     if token is None or channel is None:
         return None
+    from connector.messages.slack_api import SlackBot
+
     return SlackBot(
         token.get_secret_value(),
         channel,
@@ -216,6 +221,8 @@ def _post_with_bot(
         return DeliveryReport()
     if settings.slack_webhook_url is not None:
         event(log, "slack_webhook_unused", reason="SLACK_BOT_TOKEN is set: the bot posts")
+    from connector.messages.slack_history import HistoryWindow, still_to_post
+
     window = HistoryWindow(settings.slack_history_days, settings.slack_history_pages)
     try:
         to_post = still_to_post(bot, store, messages, held, window)

@@ -21,8 +21,6 @@ from connector.engine.columns import RISK_TYPES
 from connector.engine.health import GROUP_PREFIX, SCORE_PREFIX
 from connector.language import DEFAULT_LANGUAGE, Language, LocalText
 from connector.risk.features import feature_names, with_trends
-from connector.risk.model import backtest, fit, matrix, risk_of
-from connector.risk.reasons import reasons
 from connector.risk.saved import SavedModel, fingerprint
 from connector.risk.training import RENEWAL, Window, lookups, renewals_before, training_set
 from connector.settings import Settings
@@ -223,6 +221,8 @@ def _fit(
     if labelled < options.min_renewals or churned < options.min_churned:
         return TooLittleHistory(labelled, churned, data.dropped, options)
     features = feature_names(data.measures)
+    from connector.risk.model import backtest, fit  # numpy: only when a model is fitted
+
     return SavedModel(
         fit(data.rows, features),
         features,
@@ -257,6 +257,9 @@ def score(
         ),
     )
     rows = with_trends(now, trained.recent, trained.measures, window.trend_days, window.tolerance)
+    from connector.risk.model import matrix, risk_of  # numpy: only when a model scores
+    from connector.risk.reasons import reasons
+
     x = matrix(rows, trained.features)
     texts = reasons(
         trained.model, x, trained.features, labels or BUILT_IN_LABELS, language, window.trend_days

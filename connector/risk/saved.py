@@ -7,12 +7,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from connector.risk.model import Backtest, LinearModel
 from connector.risk.training import Window
+
+if TYPE_CHECKING:  # numpy loads with a model, not with every run that finds none
+    from connector.risk.model import Backtest, LinearModel
 
 FORMAT = 1  # bumped when what a saved model means changes: older ones are refitted
 
@@ -43,6 +45,8 @@ class SavedModel:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SavedModel:
+        from connector.risk.model import Backtest, LinearModel
+
         test = data["backtest"]
         return cls(
             LinearModel.from_json(data["model"]),

@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from alembic import command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
     Connection,
     Date,
@@ -29,15 +27,18 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     union_all,
     update,
 )
+from sqlalchemy.exc import OperationalError
 
 from connector.store.churn_models import load_churn_model, save_churn_model, snapshot_stamp
 from connector.store.diff import changed_rows
 from connector.store.lock import advisory_key, run_lock
 from connector.store.mirror import CrmMirror, load_mirror, save_mirror, save_watermark
 from connector.store.read import driver_frame, read_frame
+from connector.store.schema_head import head_revision
 from connector.store.snapshot_rows import SNAPSHOT_COLUMNS, snapshot_rows
 from connector.store.tables import (
     account_snapshots,
@@ -163,12 +164,34 @@ class HistoryStore:
 
     def migrate(self) -> None:
         """Bring the schema to head. Replicas starting at once on a fresh store take turns:
-        the first migrates, the others wait for it and find nothing left to do."""
+        the first migrates, the others wait for it and find nothing left to do. A store
+        already at head (every day's run) is left alone without loading Alembic."""
+        if self._at_head():
+            return
+        from alembic import command  # ~0.2 s and its scripts: only when there is work
+        from alembic.config import Config as AlembicConfig
+
         config = AlembicConfig()
         config.set_main_option("script_location", str(MIGRATIONS))
         with self._migration_transaction() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    def _at_head(self) -> bool:
+        """The store records the scripts' head revision and nothing else. A store being
+        created or migrated (locked, half made) is not at head: Alembic, under the
+        migration lock, waits for it."""
+        head = head_revision(MIGRATIONS / "versions")
+        if head is None:
+            return False
+        try:
+            with self._engine.connect() as connection:
+                if not self._engine.dialect.has_table(connection, "alembic_version"):
+                    return False
+                found = connection.execute(text("SELECT version_num FROM alembic_version"))
+                return list(found.scalars()) == [head]
+        except OperationalError:  # SQLite's file held by a migration in progress
+            return False
 
     @contextmanager
     def _migration_transaction(self) -> Iterator[Connection]:

@@ -6,6 +6,8 @@ requests it is answering at once: a test sees the overlap itself, not a wall-clo
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import timedelta
@@ -14,7 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from connector.checks import load_checked_config
+from connector.checks import check_against_crm, load_checked_config
 from connector.crm.connect import connect
 from connector.replay import read_live
 from connector.run import run_sync
@@ -101,3 +103,34 @@ def test_the_keyed_tasks_mirror_is_read_beside_the_objects(distant_crm: RunningS
 
     assert recent
     assert crm_calls() == read_by_then
+
+
+def test_the_mapped_objects_are_described_side_by_side(distant_crm: RunningSandbox) -> None:
+    settings = distant_crm.settings
+    config = load_checked_config(settings)
+    with closing(connect(settings, config.mapping)) as crm:
+        distant_crm.crm_traffic.max_in_flight = 0  # a login is one call alone
+        check_against_crm(crm, config)
+
+    assert distant_crm.crm_traffic.max_in_flight > 1
+
+
+DESCRIBES = {  # the call that describes an object, and the objects a run describes
+    "salesforce": (
+        re.compile(r"/sobjects/(\w+)/describe$"),
+        {"Account", "Opportunity", "Contact", "Event", "Task", "User"},
+    ),
+    "hubspot": (
+        re.compile(r"^/crm/v3/properties/(\w+)$"),
+        {"companies", "deals", "contacts", "meetings", "tasks"},
+    ),
+}
+
+
+def test_a_run_describes_each_object_once(distant_crm: RunningSandbox, crm_name: CrmName) -> None:
+    run_sync(distant_crm.settings, dry_run=True)
+
+    describe, objects = DESCRIBES[crm_name]
+    paths = (call.path for call in distant_crm.crm.calls)
+    described = Counter(found[1] for path in paths if (found := describe.search(path)))
+    assert described == dict.fromkeys(objects, 1)

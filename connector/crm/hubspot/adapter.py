@@ -15,6 +15,7 @@ import polars as pl
 from hubspot.crm.properties.models import PropertyCreate, PropertyGroupCreate
 
 from connector.config.mapping import Mapping, ObjectMapping
+from connector.crm.described import Descriptions
 from connector.crm.hubspot import incremental
 from connector.crm.hubspot.client import BATCH_LIMIT, HubSpotClient, Owner
 from connector.crm.hubspot.describe import TEXT_TYPES, ObjectProperties
@@ -58,9 +59,11 @@ class HubSpotAdapter:
         self._run_date = settings.today  # what a mapping's `where` counts from
         self._mirror = store if settings.crm_full_read_every_days else None
         self._policy = ReadPolicy(settings.crm_read_overlap, settings.crm_full_read_every)
-        self._properties: dict[str, ObjectProperties] = {}
+        self._properties = Descriptions(  # HubSpot answers 400 for an unknown object type
+            self._api.properties, settings.crm_concurrency, lambda exc: exc.status in (400, 404)
+        )
         self._owners: dict[str, Owner] | None = None
-        self._caching = threading.Lock()  # reads run side by side: describe, list owners once
+        self._caching = threading.Lock()  # reads run side by side: list owners once
         self._book = (
             TaskLedger(
                 self._api,
@@ -82,10 +85,7 @@ class HubSpotAdapter:
         return f"{self._app_url}/contacts/{self._portal_id}/record/{type_id}/{record_id}"
 
     def describe(self, object_type: str) -> ObjectProperties:
-        with self._caching:
-            if object_type not in self._properties:
-                self._properties[object_type] = self._api.properties(object_type)
-            return self._properties[object_type]
+        return self._properties.get(object_type)
 
     def token_scopes(self) -> list[str] | None:
         """The access token's scopes; None when HubSpot tells them only for private apps'
@@ -102,11 +102,13 @@ class HubSpotAdapter:
     ) -> None:
         """What Settings → Properties → Create property does (for `doctor --apply`)."""
         self._api.create_property(object_type, group, spec)
-        self._properties.pop(object_type, None)  # describe must see the new property
+        self._properties.forget(object_type)  # describe must see the new property
 
     # -- mapping checks ------------------------------------------------------------------
 
     def check_mapping(self, mapping: Mapping) -> list[MappingProblem]:
+        specs = mapping.objects().values()  # described side by side, then checked in order
+        self._properties.ask_all([*(spec.object for spec in specs), mapping.tasks.object])
         problems: list[MappingProblem] = []
         for key, spec in mapping.objects().items():
             described = self._describe_or_report(spec.object, (key, "object"), problems)

@@ -63,6 +63,7 @@ class SalesforceAdapter:
     # -- mapping checks ------------------------------------------------------------------
 
     def check_mapping(self, mapping: Mapping) -> list[MappingProblem]:
+        self._describe_ahead(mapping)
         problems: list[MappingProblem] = []
         for key, spec in mapping.objects().items():
             described = self._describe_or_report(spec.object, (key, "object"), problems)
@@ -106,6 +107,24 @@ class SalesforceAdapter:
                     )
                 )
         return problems
+
+    def _describe_ahead(self, mapping: Mapping) -> None:
+        """The mapped objects side by side, then the objects their relationship paths
+        reach (`Owner.Email`: User): the checks, then the reads, find them described."""
+        specs = mapping.objects().values()
+        self._client.describe_all([*(spec.object for spec in specs), mapping.tasks.object])
+        parents = []
+        for spec in specs:
+            try:
+                described = self.describe(spec.object)
+            except CrmError:
+                continue  # reported by the check that follows
+            for path in spec.fields.values():
+                relationship = path.rpartition(".")[0]
+                reference = described.relationship(relationship) if relationship else None
+                if reference is not None and reference.reference_to:
+                    parents.append(reference.reference_to[0])
+        self._client.describe_all(parents)
 
     def check_text_fields(self, object_name: str, names: Sequence[str]) -> dict[str, str]:
         if not names:

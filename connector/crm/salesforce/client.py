@@ -22,6 +22,7 @@ from simple_salesforce.exceptions import (
     SalesforceGeneralError,
 )
 
+from connector.crm.described import Descriptions
 from connector.crm.protocol import ApiUsage
 from connector.crm.salesforce.auth import authenticate, can_refresh
 from connector.crm.salesforce.describe import ObjectDescription
@@ -110,8 +111,9 @@ class SalesforceClient:
         self._http = ApiSession(settings.http_timeout_seconds, settings.verify, self.usage)
         self._policy = policy or RetryPolicy()
         self._classify = functools.partial(classify, renewable=can_refresh(settings))
-        self._describes: dict[str, ObjectDescription] = {}
-        self._describing = threading.Lock()  # reads run side by side: describe each once
+        self._describes = Descriptions(
+            self._ask_describe, settings.crm_concurrency, lambda exc: exc.status == 404
+        )
         self._counts: dict[str, int | None] = {}
         self._counted_together: set[str] = set()
         self._counting = threading.Lock()
@@ -171,11 +173,16 @@ class SalesforceClient:
         return self.call(lambda sf: sf.query_more(next_records_url, identifier_is_url=True))
 
     def describe(self, sobject: str) -> ObjectDescription:
-        with self._describing:
-            if sobject not in self._describes:
-                raw = self.call(lambda sf: sf.restful(f"sobjects/{sobject}/describe"))
-                self._describes[sobject] = ObjectDescription.from_describe(raw)
-            return self._describes[sobject]
+        """The object's describe, asked once a session (a 404 too)."""
+        return self._describes.get(sobject)
+
+    def describe_all(self, sobjects: Iterable[str]) -> None:
+        """Describe those not yet described side by side, `CRM_CONCURRENCY` at once."""
+        self._describes.ask_all(sobjects)
+
+    def _ask_describe(self, sobject: str) -> ObjectDescription:
+        raw = self.call(lambda sf: sf.restful(f"sobjects/{sobject}/describe"))
+        return ObjectDescription.from_describe(raw)
 
     def user_id(self) -> str:
         """The running user's Id (OAuth userinfo): whom field access is granted to."""
@@ -219,7 +226,7 @@ class SalesforceClient:
 
     def forget_describe(self, sobject: str) -> None:
         """After a field was created: the next describe must see it."""
-        self._describes.pop(sobject, None)
+        self._describes.forget(sobject)
 
 
 def crm_error(exc: SalesforceError) -> CrmError:
