@@ -37,7 +37,7 @@ from connector.store.churn_models import load_churn_model, save_churn_model, sna
 from connector.store.diff import changed_rows
 from connector.store.lock import advisory_key, run_lock
 from connector.store.mirror import CrmMirror, load_mirror, save_mirror, save_watermark
-from connector.store.read import driver_frame, read_frame
+from connector.store.read import driver_frame, read_chunks, read_frame
 from connector.store.snapshot_rows import SNAPSHOT_COLUMNS, snapshot_rows
 from connector.store.tables import (
     account_snapshots,
@@ -55,6 +55,7 @@ from connector.store.upsert import BATCH, JSON_TEXT, execute_batched, upsert
 MIGRATIONS = Path(__file__).parent / "migrations"
 SNAPSHOT_BATCH = BATCH  # snapshot rows per execute (the store's one batch size)
 LOOKUP_BATCH = 200  # latest-snapshot look-ups per statement (3 bound values each)
+DIFF_CHUNK = 20_000  # stored rows a diff holds at once (`changed_rows` drops each chunk)
 LATEST_SCHEMA = {  # what `latest_snapshots` reads of each snapshot
     "account_id": pl.String,
     "snapshot_date": pl.Date,
@@ -380,7 +381,7 @@ class HistoryStore:
         with self._transaction() as db:
             changed = changed_rows(
                 rows,
-                read_frame(db, stored, SNAPSHOT_COLUMNS),
+                read_chunks(db, stored, SNAPSHOT_COLUMNS, DIFF_CHUNK),
                 ["account_id"],
                 [name for name in SNAPSHOT_COLUMNS if name != "account_id"],
             )
@@ -522,7 +523,7 @@ class HistoryStore:
         values = [name for name in CLOSED_DEAL_SCHEMA if name != "deal_id"]
         query = select(*(closed_deals.c[name] for name in CLOSED_DEAL_SCHEMA))
         with self._transaction() as db:
-            stored = read_frame(db, query, CLOSED_DEAL_SCHEMA)
+            stored = read_chunks(db, query, CLOSED_DEAL_SCHEMA, DIFF_CHUNK)
             changed = changed_rows(
                 deals.select(list(CLOSED_DEAL_SCHEMA)), stored, ["deal_id"], values
             )
@@ -550,8 +551,11 @@ class HistoryStore:
         updated, known = ["closed", "completed_on"], ["record_id", "owner_id"]
         query = select(*(task_outcomes.c[name] for name in ["key", *updated, *known]))
         with self._transaction() as db:
-            stored = read_frame(
-                db, query, {name: TASK_OUTCOME_SCHEMA[name] for name in ["key", *updated, *known]}
+            stored = read_chunks(
+                db,
+                query,
+                {name: TASK_OUTCOME_SCHEMA[name] for name in ["key", *updated, *known]},
+                DIFF_CHUNK,
             )
             changed = changed_rows(
                 outcomes.select(list(TASK_OUTCOME_SCHEMA)),
@@ -590,14 +594,12 @@ class HistoryStore:
                 )
 
     def open_task_keys(self) -> list[str]:
-        """Keys of the tasks still open when last read: a run asks the CRM about them."""
-        query = (
-            select(task_outcomes.c.key)
-            .where(task_outcomes.c.closed.is_(False))
-            .order_by(task_outcomes.c.key)
-        )
+        """Keys of the tasks still open when last read: a run asks the CRM about them. Read
+        as a frame: 100,000 keys through SQLAlchemy's result rows were half a second."""
+        query = select(task_outcomes.c.key).where(task_outcomes.c.closed.is_(False))
         with self._transaction() as db:
-            return list(db.execute(query).scalars())
+            keys = read_frame(db, query, {"key": pl.String}, order_by=["key"])
+        return keys["key"].to_list()
 
     # -- stage history -------------------------------------------------------------------
 
