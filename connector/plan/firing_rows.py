@@ -140,9 +140,7 @@ def with_blockers(
 def _earlier(recent: Sequence[ExistingTask]) -> pl.DataFrame:
     """The rule, account and digest of each task's key (`ActionKey.parse`, as columns: the
     last two `:` end the rule and the account; a key with fewer has none of them)."""
-    parts = pl.col("_text").str.split(KEY_SEPARATOR)
-    count = parts.list.len()
-    split = count >= 3
+    rule_id, account_id, digest = key_columns(pl.col("_text"))
     return pl.DataFrame(
         {
             "_text": [task.key for task in recent],
@@ -151,13 +149,20 @@ def _earlier(recent: Sequence[ExistingTask]) -> pl.DataFrame:
         },
         schema={"_text": pl.String, "_open": pl.Boolean, "_done": pl.Date},
     ).select(
-        pl.when(split)
-        .then(parts.list.slice(0, count - 2).list.join(KEY_SEPARATOR))
-        .alias("rule_id"),
-        pl.when(split).then(parts.list.get(-2, null_on_oob=True)).alias("id"),
-        pl.when(split).then(parts.list.get(-1, null_on_oob=True)).alias("_digest"),
-        "_open",
-        "_done",
+        rule_id.alias("rule_id"), account_id.alias("id"), digest.alias("_digest"), "_open", "_done"
+    )
+
+
+def key_columns(key: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """`key_parts` as expressions: the rule id, account id and digest of each key (the last
+    two `:` end the rule and the account; a key with fewer has nulls)."""
+    parts = key.str.split(KEY_SEPARATOR)
+    count = parts.list.len()
+    split = count >= 3
+    return (
+        pl.when(split).then(parts.list.slice(0, count - 2).list.join(KEY_SEPARATOR)),
+        pl.when(split).then(parts.list.get(-2, null_on_oob=True)),
+        pl.when(split).then(parts.list.get(-1, null_on_oob=True)),
     )
 
 
