@@ -12,6 +12,7 @@ import polars as pl
 
 from connector.config.playbook import Rule
 from connector.crm.protocol import ExistingTask, TaskIntent, WriteResult
+from connector.crm.task_rows import task_frame
 from connector.plan.firing_rows import key_columns
 from connector.store import TASK_OUTCOME_SCHEMA
 
@@ -30,7 +31,7 @@ def task_only_rules(rules: Sequence[Rule]) -> frozenset[str]:
 def task_outcomes(
     created: Sequence[TaskIntent],
     written: WriteResult,
-    read: Iterable[ExistingTask],
+    read: pl.DataFrame | Iterable[ExistingTask],
     followed: Collection[str],
     rules: Collection[str],
     as_of: date,
@@ -43,8 +44,11 @@ def task_outcomes(
     or created after it was read is kept once, as first seen.
 
     Built a column at a time: an unchanged daily run reads 200,000 keyed tasks, and a
-    tuple per task cost more than the store's diff of them."""
-    kept = _read_rows(list(read), followed, rules, as_of)
+    tuple per task cost more than the store's diff of them. `read`: as `task_frame` gives
+    it, or the tasks."""
+    kept = _read_rows(
+        read if isinstance(read, pl.DataFrame) else task_frame(read), followed, rules, as_of
+    )
     refused = {failure.record for failure in written.failures}
     new = [i for i in created if not i.is_email_log and i.key not in refused]
     made = pl.DataFrame(
@@ -65,33 +69,25 @@ def task_outcomes(
 
 
 def _read_rows(
-    read: Sequence[ExistingTask], followed: Collection[str], rules: Collection[str], as_of: date
+    read: pl.DataFrame, followed: Collection[str], rules: Collection[str], as_of: date
 ) -> pl.DataFrame:
-    """The read tasks the store keeps, as `TASK_OUTCOME_SCHEMA` rows, each key once."""
+    """The read tasks (`TASK_SCHEMA`) the store keeps, as `TASK_OUTCOME_SCHEMA` rows, each
+    key once."""
     rule_id, account_id, _ = key_columns(pl.col("key"))
-    frame = pl.DataFrame(
-        {
-            "key": [task.key for task in read],
-            "record_id": [task.record_id for task in read],
-            "owner_id": [task.owner_id for task in read],
-            "created_on": [task.created_on for task in read],
-            "closed": [task.is_closed for task in read],
-            "completed_on": [task.completed_on for task in read],
-        },
-        schema={name: TASK_OUTCOME_SCHEMA[name] for name in _READ},
-    )
     followed_keys = pl.Series(list(followed), dtype=pl.String).implode()
     rule_ids = pl.Series(list(rules), dtype=pl.String).implode()
     return (
-        frame.unique("key", keep="first", maintain_order=True)
+        read.unique("key", keep="first", maintain_order=True)
         .with_columns(rule_id.alias("rule_id"), account_id.alias("account_id"))
         .filter(pl.col("key").is_in(followed_keys) | pl.col("rule_id").is_in(rule_ids))
-        .with_columns(
+        .select(
+            "key",
+            "rule_id",
+            "account_id",
+            "record_id",
+            "owner_id",
             pl.col("created_on").fill_null(as_of),
-            pl.when(pl.col("closed")).then(pl.col("completed_on")).alias("completed_on"),
+            pl.col("is_closed").alias("closed"),
+            pl.when(pl.col("is_closed")).then(pl.col("completed_on")).alias("completed_on"),
         )
-        .select(list(TASK_OUTCOME_SCHEMA))
     )
-
-
-_READ = ("key", "record_id", "owner_id", "created_on", "closed", "completed_on")
