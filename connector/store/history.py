@@ -55,7 +55,9 @@ from connector.store.upsert import BATCH, JSON_TEXT, execute_batched, upsert
 MIGRATIONS = Path(__file__).parent / "migrations"
 SNAPSHOT_BATCH = BATCH  # snapshot rows per execute (the store's one batch size)
 LOOKUP_BATCH = 200  # latest-snapshot look-ups per statement (3 bound values each)
-DIFF_CHUNK = 20_000  # stored rows a diff holds at once (`changed_rows` drops each chunk)
+# stored snapshots a diff holds at once (`changed_rows` drops each chunk): each chunk is
+# joined to every new row, so a few chunks, not many
+DIFF_CHUNK = 25_000
 LATEST_SCHEMA = {  # what `latest_snapshots` reads of each snapshot
     "account_id": pl.String,
     "snapshot_date": pl.Date,
@@ -523,7 +525,7 @@ class HistoryStore:
         values = [name for name in CLOSED_DEAL_SCHEMA if name != "deal_id"]
         query = select(*(closed_deals.c[name] for name in CLOSED_DEAL_SCHEMA))
         with self._transaction() as db:
-            stored = read_chunks(db, query, CLOSED_DEAL_SCHEMA, DIFF_CHUNK)
+            stored = read_frame(db, query, CLOSED_DEAL_SCHEMA)
             changed = changed_rows(
                 deals.select(list(CLOSED_DEAL_SCHEMA)), stored, ["deal_id"], values
             )
@@ -551,11 +553,8 @@ class HistoryStore:
         updated, known = ["closed", "completed_on"], ["record_id", "owner_id"]
         query = select(*(task_outcomes.c[name] for name in ["key", *updated, *known]))
         with self._transaction() as db:
-            stored = read_chunks(
-                db,
-                query,
-                {name: TASK_OUTCOME_SCHEMA[name] for name in ["key", *updated, *known]},
-                DIFF_CHUNK,
+            stored = read_frame(
+                db, query, {name: TASK_OUTCOME_SCHEMA[name] for name in ["key", *updated, *known]}
             )
             changed = changed_rows(
                 outcomes.select(list(TASK_OUTCOME_SCHEMA)),
