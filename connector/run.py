@@ -22,6 +22,7 @@ from connector.checks import check_against_crm, load_checked_config
 from connector.config.load import Config
 from connector.crm.connect import connect
 from connector.crm.protocol import ApiUsage, CrmAdapter, WriteFailure
+from connector.crm.task_rows import task_frame
 from connector.engine.health import (
     GROUP_PREFIX,
     SCORE_PREFIX,
@@ -320,7 +321,7 @@ def _record_tasks(
     outcomes = task_outcomes(
         plan.tasks,
         report.created,
-        [*tasks.existing.values(), *tasks.recent],
+        pl.concat([task_frame(tasks.existing), task_frame(tasks.recent)]),
         frozenset(followed),
         task_only_rules(config.rules),
         summary.as_of,

@@ -7,6 +7,7 @@ know only what is here.
 
 from __future__ import annotations
 
+import collections.abc
 import hashlib
 import threading
 from collections.abc import Sequence
@@ -190,11 +191,11 @@ class CrmAdapter(Protocol):
         mapped objects instead of after evaluating them."""
         ...
 
-    def find_tasks(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
+    def find_tasks(self, keys: Sequence[str]) -> collections.abc.Mapping[str, ExistingTask]:
         """Which of these action keys already have a task (open or closed)."""
         ...
 
-    def recent_tasks(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
+    def recent_tasks(self, rule_ids: Sequence[str], closed_since: date) -> Sequence[ExistingTask]:
         """Tasks of these rules that are open or were completed on or after `closed_since`."""
         ...
 

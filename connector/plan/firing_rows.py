@@ -16,6 +16,7 @@ import polars as pl
 
 from connector.config.playbook import CreateTask, Rule
 from connector.crm.protocol import KEY_SEPARATOR, ActionKey, ExistingTask
+from connector.crm.task_rows import task_frame
 from connector.language import LocalText
 from connector.templates import variables
 
@@ -84,16 +85,13 @@ def action_keys(rows: pl.DataFrame, index: int) -> pl.Series:
 def found_tasks(existing: Mapping[str, ExistingTask], as_of: date) -> pl.DataFrame:
     """What the CRM holds under each key: a task, closed or not, created today or not,
     whose it is now."""
-    tasks = list(existing.values())
-    return pl.DataFrame(
-        {
-            KEY: list(existing),
-            CLOSED: [task.is_closed for task in tasks],
-            TODAY: [task.created_on == as_of for task in tasks],
-            OWNER: [task.owner_id for task in tasks],
-        },
-        schema={KEY: pl.String, CLOSED: pl.Boolean, TODAY: pl.Boolean, OWNER: pl.String},
-    ).with_columns(pl.lit(True).alias(FOUND))
+    return task_frame(existing).select(
+        pl.col("key").alias(KEY),
+        pl.col("is_closed").alias(CLOSED),
+        (pl.col("created_on") == as_of).fill_null(False).alias(TODAY),
+        pl.col("owner_id").alias(OWNER),
+        pl.lit(True).alias(FOUND),
+    )
 
 
 def with_found(rows: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
@@ -140,24 +138,26 @@ def with_blockers(
 def _earlier(recent: Sequence[ExistingTask]) -> pl.DataFrame:
     """The rule, account and digest of each task's key (`ActionKey.parse`, as columns: the
     last two `:` end the rule and the account; a key with fewer has none of them)."""
-    parts = pl.col("_text").str.split(KEY_SEPARATOR)
+    rule_id, account_id, digest = key_columns(pl.col("key"))
+    return task_frame(recent).select(
+        rule_id.alias("rule_id"),
+        account_id.alias("id"),
+        digest.alias("_digest"),
+        (~pl.col("is_closed")).alias("_open"),
+        pl.col("completed_on").alias("_done"),
+    )
+
+
+def key_columns(key: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+    """`key_parts` as expressions: the rule id, account id and digest of each key (the last
+    two `:` end the rule and the account; a key with fewer has nulls)."""
+    parts = key.str.split(KEY_SEPARATOR)
     count = parts.list.len()
     split = count >= 3
-    return pl.DataFrame(
-        {
-            "_text": [task.key for task in recent],
-            "_open": [not task.is_closed for task in recent],
-            "_done": [task.completed_on for task in recent],
-        },
-        schema={"_text": pl.String, "_open": pl.Boolean, "_done": pl.Date},
-    ).select(
-        pl.when(split)
-        .then(parts.list.slice(0, count - 2).list.join(KEY_SEPARATOR))
-        .alias("rule_id"),
-        pl.when(split).then(parts.list.get(-2, null_on_oob=True)).alias("id"),
-        pl.when(split).then(parts.list.get(-1, null_on_oob=True)).alias("_digest"),
-        "_open",
-        "_done",
+    return (
+        pl.when(split).then(parts.list.slice(0, count - 2).list.join(KEY_SEPARATOR)),
+        pl.when(split).then(parts.list.get(-2, null_on_oob=True)),
+        pl.when(split).then(parts.list.get(-1, null_on_oob=True)),
     )
 
 

@@ -5,7 +5,7 @@ data so a snapshot can replay it without the CRM."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -14,8 +14,10 @@ import polars as pl
 from connector.config.load import Config
 from connector.config.playbook import Rule
 from connector.crm.protocol import CrmAdapter, ExistingTask
+from connector.crm.task_rows import TaskRows, task_frame
 from connector.engine.evaluate import Evaluation
 from connector.plan.actions import candidate_keys
+from connector.plan.firing_rows import key_columns
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,8 @@ class TaskState:
     """Tasks the CRM holds: `existing` by key (open or closed), `recent` open or completed
     on or after `closed_since`, for the rules in `rule_ids`."""
 
-    existing: dict[str, ExistingTask]
-    recent: tuple[ExistingTask, ...]
+    existing: Mapping[str, ExistingTask]
+    recent: Sequence[ExistingTask]
     rule_ids: frozenset[str]
     closed_since: date
 
@@ -58,23 +60,20 @@ class TaskState:
         since = as_of - timedelta(days=cooldown)
         return cls(
             crm.find_tasks(keys),
-            tuple(crm.recent_tasks(rule_ids, since)),
+            crm.recent_tasks(rule_ids, since),  # kept as answered: a frame stays one
             frozenset(rule_ids),
             since,
         )
 
-    def recent_of(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
-        """What `CrmAdapter.recent_tasks` answers, from what was read (a narrower ask)."""
-        wanted = set(rule_ids)
-        return [
-            task
-            for task in self.recent
-            if task.rule_and_account[0] in wanted
-            and (
-                not task.is_closed
-                or (task.completed_on is not None and task.completed_on >= closed_since)
-            )
-        ]
+    def recent_of(self, rule_ids: Sequence[str], closed_since: date) -> Sequence[ExistingTask]:
+        """What `CrmAdapter.recent_tasks` answers, from what was read (a narrower ask),
+        filtered as columns: `TaskRows` without an `ExistingTask` made."""
+        rule_id, _, _ = key_columns(pl.col("key"))
+        wanted = pl.Series(list(rule_ids), dtype=pl.String).implode()
+        kept = rule_id.is_in(wanted) & (
+            ~pl.col("is_closed") | (pl.col("completed_on") >= closed_since).fill_null(False)
+        )
+        return TaskRows(task_frame(self.recent).filter(kept))
 
 
 def _keys(wanted: Firings) -> list[str]:

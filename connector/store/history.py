@@ -37,7 +37,7 @@ from connector.store.churn_models import load_churn_model, save_churn_model, sna
 from connector.store.diff import changed_rows
 from connector.store.lock import advisory_key, run_lock
 from connector.store.mirror import CrmMirror, load_mirror, save_mirror, save_watermark
-from connector.store.read import driver_frame, read_frame
+from connector.store.read import driver_frame, read_chunks, read_frame
 from connector.store.schema_head import head_revision
 from connector.store.snapshot_rows import SNAPSHOT_COLUMNS, snapshot_rows
 from connector.store.tables import (
@@ -56,6 +56,9 @@ from connector.store.upsert import BATCH, JSON_TEXT, execute_batched, upsert
 MIGRATIONS = Path(__file__).parent / "migrations"
 SNAPSHOT_BATCH = BATCH  # snapshot rows per execute (the store's one batch size)
 LOOKUP_BATCH = 200  # latest-snapshot look-ups per statement (3 bound values each)
+# stored snapshots a diff holds at once (`changed_rows` drops each chunk): each chunk is
+# joined to every new row, so a few chunks, not many
+DIFF_CHUNK = 25_000
 LATEST_SCHEMA = {  # what `latest_snapshots` reads of each snapshot
     "account_id": pl.String,
     "snapshot_date": pl.Date,
@@ -403,7 +406,7 @@ class HistoryStore:
         with self._transaction() as db:
             changed = changed_rows(
                 rows,
-                read_frame(db, stored, SNAPSHOT_COLUMNS),
+                read_chunks(db, stored, SNAPSHOT_COLUMNS, DIFF_CHUNK),
                 ["account_id"],
                 [name for name in SNAPSHOT_COLUMNS if name != "account_id"],
             )
@@ -613,14 +616,12 @@ class HistoryStore:
                 )
 
     def open_task_keys(self) -> list[str]:
-        """Keys of the tasks still open when last read: a run asks the CRM about them."""
-        query = (
-            select(task_outcomes.c.key)
-            .where(task_outcomes.c.closed.is_(False))
-            .order_by(task_outcomes.c.key)
-        )
+        """Keys of the tasks still open when last read: a run asks the CRM about them. Read
+        as a frame: 100,000 keys through SQLAlchemy's result rows were half a second."""
+        query = select(task_outcomes.c.key).where(task_outcomes.c.closed.is_(False))
         with self._transaction() as db:
-            return list(db.execute(query).scalars())
+            keys = read_frame(db, query, {"key": pl.String}, order_by=["key"])
+        return keys["key"].to_list()
 
     # -- stage history -------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ processing was half the read's CPU.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -32,15 +32,22 @@ def read_frame(
     the close-date index at as much CPU as reading them."""
     if order_by and db.dialect.name != "sqlite":
         query = query.order_by(*(query.selected_columns[name] for name in order_by))
-    result = db.execute(query)
-    try:
-        chunks = []
-        while rows := result.cursor.fetchmany(READ_CHUNK):
-            chunks.append(driver_frame(db, rows, schema))
-    finally:
-        result.close()
+    chunks = list(read_chunks(db, query, schema))
     frame = pl.concat(chunks) if chunks else driver_frame(db, [], schema)
     return frame.sort(order_by) if order_by and db.dialect.name == "sqlite" else frame
+
+
+def read_chunks(
+    db: Connection, query: Select[Any], schema: Mapping[str, Any], size: int = READ_CHUNK
+) -> Iterator[pl.DataFrame]:
+    """The query's rows as frames of at most `size` rows each, typed as `read_frame`'s, in
+    no order: for a caller that can use each and drop it (`changed_rows`)."""
+    result = db.execute(query)
+    try:
+        while rows := result.cursor.fetchmany(size):
+            yield driver_frame(db, rows, schema)
+    finally:
+        result.close()
 
 
 def driver_frame(db: Connection, rows: Sequence[Any], schema: Mapping[str, Any]) -> pl.DataFrame:

@@ -16,7 +16,8 @@ import pytest
 from polars.testing import assert_frame_equal
 from sqlalchemy import Table, event, select
 
-from connector.store import CLOSED_DEAL_SCHEMA, TASK_OUTCOME_SCHEMA, HistoryStore, read
+from connector.store import CLOSED_DEAL_SCHEMA, TASK_OUTCOME_SCHEMA, HistoryStore, history, read
+from connector.store.diff import changed_rows
 from connector.store.tables import account_snapshots, closed_deals, task_outcomes
 from connector.store.upsert import upsert
 from tests.databases import fresh_database
@@ -287,3 +288,24 @@ def test_a_table_read_in_chunks_is_the_table(
 
     assert chunked.height == 7
     assert_frame_equal(chunked, whole)
+
+
+def test_stored_rows_compared_a_chunk_at_a_time_give_the_whole_diff() -> None:
+    """Each chunk is compared and dropped: a key the store holds is unchanged in the chunk
+    that has it, whatever the other chunks hold; NaN and null stay equal."""
+    new = pl.DataFrame({"k": ["a", "b", "c", "d", "e"], "v": [1.0, 2.0, 3.0, None, NAN]})
+    stored = pl.DataFrame({"k": ["e", "d", "c", "a"], "v": [None, NAN, 30.0, 1.0]})
+
+    whole = changed_rows(new, stored, ["k"], ["v"])
+    chunked = changed_rows(new, (stored[n : n + 1] for n in range(4)), ["k"], ["v"])
+
+    assert whole["k"].to_list() == ["b", "c"]
+    assert_frame_equal(chunked, whole)
+    assert changed_rows(new, iter([]), ["k"], ["v"])["k"].to_list() == list("abcde")
+
+
+def test_the_store_diffs_against_its_rows_a_chunk_at_a_time(
+    store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(history, "DIFF_CHUNK", 1)
+    assert [_save(store, step) for step in range(len(STEPS))] == WRITTEN

@@ -29,7 +29,7 @@ from sqlalchemy import (
     select,
 )
 
-from connector.store.read import read_frame
+from connector.store.read import read_chunks, read_frame
 from tests.databases import KINDS, fresh_database
 
 values = Table(
@@ -158,3 +158,10 @@ def test_rows_come_in_the_order_asked(db: Connection, order_by: list[str]) -> No
     frame = read_frame(db, unordered, schema, order_by=order_by)
 
     assert frame["position"].to_list() == [2, 1]  # as stored: 1, 2
+
+
+def test_chunks_hold_at_most_their_size_and_together_the_rows(db: Connection) -> None:
+    chunks = list(read_chunks(db, QUERY, SCHEMA, 2))
+
+    assert [chunk.height for chunk in chunks] == [2, 1]
+    assert_frame_equal(pl.concat(chunks), read_frame(db, QUERY, SCHEMA))

@@ -4,11 +4,13 @@ and `CompletedDateTime >= start of the day` is that day's start in the team's zo
 
 from __future__ import annotations
 
+from dataclasses import astuple
 from datetime import date
 from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from connector.crm.protocol import ExistingTask
 from connector.crm.salesforce.incremental import ID, STAMP
 from connector.crm.salesforce.task_mirror import (
     CLOSED,
@@ -18,6 +20,7 @@ from connector.crm.salesforce.task_mirror import (
     OWNER,
     KeyedTasks,
 )
+from connector.crm.task_rows import task_frame
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 CREATED_AT = "2026-11-01T00:00:00.000+0000"
@@ -79,11 +82,26 @@ def test_keys_are_found_whatever_their_letter_case_and_keep_the_crms() -> None:
     assert tasks.find([]) == {}
 
 
-def test_both_asks_answer_with_the_same_task_objects() -> None:
-    """Made once: a daily run's two asks each answer nearly every one of its open tasks."""
+def test_both_asks_answer_frames_whose_tasks_are_the_look_ups_tasks() -> None:
+    """A run's joins take the answers' frames as they are (no task made and framed again);
+    a task asked for is the one the look-ups give."""
     tasks = KeyedTasks(mirror(("low_usage:001:w48", False, None)), TOKYO)
+    task = ExistingTask(
+        "low_usage:001:w48",
+        "00T000000000000000",
+        False,
+        None,
+        "005000000000001AAA",
+        date(2026, 11, 1),
+    )
 
-    found = tasks.find(["low_usage:001:w48"])["low_usage:001:w48"]
+    found = tasks.find(["LOW_USAGE:001:W48"])
+    recent = tasks.recent(["low_usage"], date(2026, 11, 20))
 
-    assert tasks.recent(["low_usage"], date(2026, 11, 20)) == [found]
-    assert tasks.recent(["low_usage"], date(2026, 11, 20))[0] is found
+    assert task_frame(found) is found.frame
+    assert task_frame(recent) is recent.frame
+    assert task_frame(found).rows() == [astuple(task)]
+    assert found == {"low_usage:001:w48": task}
+    assert "low_usage:001:w48" in found
+    assert "low_usage:001:w49" not in found
+    assert recent == [task]

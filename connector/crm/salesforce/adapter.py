@@ -6,6 +6,7 @@ class checks the mapping against the org's describe and serves `doctor`.
 
 from __future__ import annotations
 
+import collections.abc
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
@@ -262,13 +263,13 @@ class SalesforceAdapter:
     def read_keyed_tasks(self) -> None:
         self._mirrored_tasks()
 
-    def find_tasks(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
+    def find_tasks(self, keys: Sequence[str]) -> collections.abc.Mapping[str, ExistingTask]:
         mirrored = self._mirrored_tasks() if keys else None
         if mirrored is None:
             return read.find_tasks(self._client, self._tasks, keys, self._zone)
         return mirrored.find(keys)
 
-    def recent_tasks(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
+    def recent_tasks(self, rule_ids: Sequence[str], closed_since: date) -> Sequence[ExistingTask]:
         mirrored = self._mirrored_tasks() if rule_ids else None
         if mirrored is None:
             return read.recent_tasks(self._client, self._tasks, rule_ids, closed_since, self._zone)

@@ -36,11 +36,12 @@ import polars as pl
 from connector.config.mapping import TaskMapping
 from connector.crm import mirror_refresh
 from connector.crm.mirror_refresh import MirrorReads
-from connector.crm.protocol import KEY_SEPARATOR, ExistingTask
+from connector.crm.protocol import KEY_SEPARATOR
 from connector.crm.salesforce.bulk import Columns, read_frame
 from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.describe import FieldInfo
 from connector.crm.salesforce.incremental import ID, STAMP
+from connector.crm.task_rows import TaskRows, TasksByKey
 from connector.store import CrmMirror, HistoryStore, ReadPolicy
 
 log = logging.getLogger("connector.crm.salesforce")
@@ -48,7 +49,6 @@ log = logging.getLogger("connector.crm.salesforce")
 FORMAT = 1  # what the mirror holds; a new format reads every keyed task anew
 KEY, CLOSED, COMPLETED, OWNER, CREATED = "key", "is_closed", "completed", "owner", "created"
 _TIMESTAMP = "%Y-%m-%dT%H:%M:%S%.f%z"
-_ROW = "__row"  # a task's position in the mirror, where its `ExistingTask` is
 
 
 def _text(name: str) -> FieldInfo:
@@ -169,53 +169,43 @@ def _no_outside() -> pl.DataFrame:
 
 
 class KeyedTasks:
-    """The mirror's tasks, each made an `ExistingTask` once for both of a run's asks: its
-    `find` and `recent` answer mostly the same tasks (every open one, on a daily run). Made
-    when first asked for: the mirror keeps every keyed task, closed ones of years past too."""
+    """The mirror's tasks, as the key look-ups answer them: frames (`TasksByKey`,
+    `TaskRows`) whose `ExistingTask`s are made only if one is asked for, since a run's uses
+    of them are joins (the mirror keeps every keyed task, closed ones of years past too)."""
 
     def __init__(self, records: pl.DataFrame, zone: ZoneInfo) -> None:
-        self._records = records.with_row_index(_ROW)
-        self._made: dict[int, ExistingTask] = {}  # by row
+        self._records = records
         self._zone = zone
 
-    def find(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
+    def find(self, keys: Sequence[str]) -> TasksByKey:
         """What `read.find_tasks` answers for `keys`."""
-        if not keys:
-            return {}
         wanted = pl.Series(keys, dtype=pl.String).str.to_lowercase().implode()
-        return {task.key: task for task in self._rows(pl.col(KEY).str.to_lowercase().is_in(wanted))}
+        return TasksByKey(self._rows(pl.col(KEY).str.to_lowercase().is_in(wanted)))
 
-    def recent(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
+    def recent(self, rule_ids: Sequence[str], closed_since: date) -> TaskRows:
         """What `read.recent_tasks` answers: the rules' tasks open, or completed on or after
         the start of `closed_since` in the team's zone."""
         if not rule_ids:
-            return []
+            return TaskRows(self._rows(pl.lit(False)))
         key = pl.col(KEY).str.to_lowercase()
         of_rules = pl.any_horizontal(
             key.str.starts_with((rule + KEY_SEPARATOR).lower()) for rule in rule_ids
         )
         since = datetime.combine(closed_since, time.min, self._zone).astimezone(UTC)
         completed = pl.col(COMPLETED).str.to_datetime(_TIMESTAMP, time_unit="ms", time_zone="UTC")
-        return self._rows(of_rules & (~pl.col(CLOSED) | (completed >= since)))
+        return TaskRows(self._rows(of_rules & (~pl.col(CLOSED) | (completed >= since))))
 
-    def _rows(self, wanted: pl.Expr) -> list[ExistingTask]:
-        found = self._records.filter(wanted)
-        made = pl.Series(list(self._made), dtype=found[_ROW].dtype).implode()
-        new = found.filter(~pl.col(_ROW).is_in(made))
-        self._made.update(zip(new[_ROW], _tasks(new, self._zone), strict=True))
-        return [self._made[row] for row in found[_ROW]]
-
-
-def _tasks(records: pl.DataFrame, zone: ZoneInfo) -> list[ExistingTask]:
-    """The tasks, their date-times as days in the team's zone (as `date_in` makes them),
-    converted a column at a time: 200,000 tasks parsed one by one were a tenth of a rerun."""
-    rows = records.select(
-        KEY, ID, CLOSED, _day_in(COMPLETED, zone), OWNER, _day_in(CREATED, zone)
-    ).iter_rows()
-    return [
-        ExistingTask(key, record_id, bool(closed), done, owner, made)
-        for key, record_id, closed, done, owner, made in rows
-    ]
+    def _rows(self, wanted: pl.Expr) -> pl.DataFrame:
+        """The wanted tasks as `TASK_SCHEMA` rows, their date-times as days in the team's
+        zone (as `date_in` makes them), converted a column at a time."""
+        return self._records.filter(wanted).select(
+            pl.col(KEY).alias("key"),
+            pl.col(ID).alias("record_id"),
+            pl.col(CLOSED).fill_null(False).alias("is_closed"),
+            _day_in(COMPLETED, self._zone).alias("completed_on"),
+            pl.col(OWNER).alias("owner_id"),
+            _day_in(CREATED, self._zone).alias("created_on"),
+        )
 
 
 def _day_in(column: str, zone: ZoneInfo) -> pl.Expr:
