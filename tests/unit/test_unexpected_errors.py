@@ -15,6 +15,7 @@ from connector.cli import EXIT_UNEXPECTED, app
 from connector.settings import Settings
 
 COMMANDS = importlib.import_module("connector.cli.app")  # the module, not the Typer `app`
+RUN = importlib.import_module("connector.run")
 SECRET = "a-secret-in-the-error-1234"
 
 
@@ -31,7 +32,7 @@ def _a_bug(
 @pytest.fixture(autouse=True)
 def buggy_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """A bug cannot be produced on purpose through the real code, so one is put in its place."""
-    monkeypatch.setattr(COMMANDS, "run_sync", _a_bug)
+    monkeypatch.setattr(RUN, "run_sync", _a_bug)  # `run` imports it when it runs
 
 
 def test_an_unexpected_error_is_one_sentence_with_its_traceback_in_the_json_log() -> None:
