@@ -85,16 +85,23 @@ def client_ports(app: Callable[..., Iterable[bytes]], ports: list[str]) -> Any:
     return noted
 
 
+@pytest.mark.parametrize("https", [False, True])
 @pytest.mark.parametrize(("keep_alive", "connections"), [(True, 1), (False, 3)])
-def test_a_kept_alive_server_answers_on_one_connection(keep_alive: bool, connections: int) -> None:
-    """Werkzeug closes every connection; a real API server (and `keep_alive`) does not."""
+def test_a_kept_alive_server_answers_on_one_connection(
+    tmp_path: Path, https: bool, keep_alive: bool, connections: int
+) -> None:
+    """Werkzeug closes every connection; a real API server (and `keep_alive`) does not:
+    over TLS, a handshake saved for each request."""
     ports: list[str] = []
+    tls = make_tls(tmp_path / "tls") if https else None
     with (
-        serve_wsgi(client_ports(hello, ports), tls=None, keep_alive=keep_alive) as server,
+        serve_wsgi(client_ports(hello, ports), tls=tls, keep_alive=keep_alive) as server,
         requests.Session() as http,
     ):
+        http.trust_env = False  # the CA bundle below, not one from the environment
+        verify = str(tls.ca_bundle) if tls else True
         for _ in range(3):
-            assert http.get(server.url, timeout=5).text == "hello"
+            assert http.get(server.url, timeout=5, verify=verify).text == "hello"
     assert len(ports) == 3
     assert len(set(ports)) == connections
 
