@@ -181,7 +181,10 @@ def _mirror(tenants: int, weeks: int, latency: float) -> None:
     print(f"{tenants:,} tenants × {weeks} weeks, {latency * 1000:.0f} ms a page\n")
     print("| read | API calls | rows from the API | read + store s | process wall s", end="")
     print(" | CPU s | peak RSS MB |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    with tempfile.TemporaryDirectory() as tmp, serve_wsgi(traffic.serve(api), tls=None) as server:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        serve_wsgi(traffic.serve(api), tls=None, keep_alive=True) as server,
+    ):
         store = f"sqlite:///{Path(tmp) / 'state.db'}"
         for label in ("first run (full read)", "unchanged rerun"):
             calls, started = api.calls, time.perf_counter()
@@ -248,7 +251,7 @@ def _streams(tenants: int, weeks: int, latency: float, concurrency: int) -> None
         ("first run (full read)", AS_OF - timedelta(weeks=weeks)),
         ("unchanged rerun", restate_start(AS_OF, 1)),
     )
-    with serve_wsgi(traffic.serve(api), tls=None) as server:
+    with serve_wsgi(traffic.serve(api), tls=None, keep_alive=True) as server:
         for label, since in reads:
             digests = set()
             streams = len(week_spans(since, AS_OF, concurrency))

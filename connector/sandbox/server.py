@@ -2,10 +2,17 @@
 
 The emulators must be reachable by unmodified client libraries, so they get a real TLS
 certificate from a throwaway CA (`make_tls`) that clients trust through a CA bundle file.
+Werkzeug closes the connection after every answer; a real API server keeps it open, so a
+server started with `keep_alive` does too for requests without a body (nothing of them is
+left unread to be taken for the next request), and each page of a read does not pay a new
+connection (a TLS handshake and a server thread) on top of the server's latency.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import socket
 import ssl
 import threading
 from collections.abc import Callable, Iterable
@@ -85,8 +92,40 @@ def after_handling(app: WSGIApplication, service: str, hook: RequestHook) -> WSG
 class _QuietHandler(WSGIRequestHandler):
     """Serves like werkzeug's handler, without an access-log line per request."""
 
+    keep_alive = False  # keep a connection open after answering a request without a body
+    open_connections: set[socket.socket]  # each server's own (`_handler`), closed with it
+
+    def setup(self) -> None:
+        super().setup()
+        self.open_connections.add(self.connection)
+
+    def finish(self) -> None:
+        self.open_connections.discard(self.connection)
+        super().finish()
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return
+
+    def run_wsgi(self) -> None:
+        """Werkzeug, once it answered, reads whatever the client sent since (the body the
+        app left unread), which on a kept connection would be the next request: a request
+        without a body gets an empty one to read instead."""
+        if not self.keep_alive or _has_body(self):
+            super().run_wsgi()
+            return
+        connection, self.rfile = self.rfile, io.BytesIO()
+        try:
+            super().run_wsgi()
+        finally:
+            self.rfile = connection
+
+    def send_header(self, keyword: str, value: str) -> None:
+        """Werkzeug says `Connection: close` on every answer; with `keep_alive`, an answer
+        to a request without a body leaves the connection open (unless the client closes)."""
+        closing = keyword.lower() == "connection" and value.lower() == "close"
+        if closing and self.keep_alive and not _has_body(self):
+            return
+        super().send_header(keyword, value)
 
     def connection_dropped(
         self, error: BaseException, environ: WSGIEnvironment | None = None
@@ -96,22 +135,34 @@ class _QuietHandler(WSGIRequestHandler):
         self.close_connection = True
 
 
-def _dated_by(clock: Callable[[], datetime]) -> type[_QuietHandler]:
-    class _Dated(_QuietHandler):
+def _has_body(handler: WSGIRequestHandler) -> bool:
+    length = handler.headers.get("Content-Length", "0").strip()
+    return length not in ("", "0") or "Transfer-Encoding" in handler.headers
+
+
+def _handler(clock: Callable[[], datetime] | None, keep_alive: bool) -> type[_QuietHandler]:
+    """A handler class of one server's own: its clock, keep-alive and open connections."""
+
+    class _Handler(_QuietHandler):
         def date_time_string(self, timestamp: float | None = None) -> str:
             """The Date header by the service's clock, the one its records are stamped by:
             a client may take it as the server's time."""
+            if clock is None:
+                return super().date_time_string(timestamp)
             moment = clock().timestamp() if timestamp is None else timestamp
             return formatdate(moment, usegmt=True)
 
-    return _Dated
+    _Handler.keep_alive, _Handler.open_connections = keep_alive, set()
+    return _Handler
 
 
 class RunningServer:
     """A server answering on `url` until `close()` (or the end of a `with` block)."""
 
-    def __init__(self, server: BaseWSGIServer, scheme: str) -> None:
-        self._server = server
+    def __init__(
+        self, server: BaseWSGIServer, scheme: str, connections: set[socket.socket]
+    ) -> None:
+        self._server, self._connections = server, connections
         self.url = f"{scheme}://{server.host}:{server.port}"
         self._thread = threading.Thread(
             target=server.serve_forever,
@@ -122,8 +173,12 @@ class RunningServer:
         self._thread.start()
 
     def close(self) -> None:
+        """Stop answering: no new connection, and the ones kept alive shut."""
         self._server.shutdown()
         self._thread.join()
+        for connection in self._connections.copy():
+            with contextlib.suppress(OSError):  # the client closed it first
+                connection.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> RunningServer:
         return self
@@ -144,12 +199,15 @@ def serve_wsgi(
     port: int = 0,
     tls: TlsFiles | None,
     clock: Callable[[], datetime] | None = None,
+    keep_alive: bool = False,
 ) -> RunningServer:
     """Start a threaded server for `app`; port 0 picks a free port (see `RunningServer.url`).
-    `clock`: the service's time, sent as each answer's Date header."""
+    `clock`: the service's time, sent as each answer's Date header; `keep_alive`: connections
+    stay open between requests without a body, as a real API server's do."""
     context = tls.server_context() if tls is not None else None
-    handler = _QuietHandler if clock is None else _dated_by(clock)
+    handler = _handler(clock, keep_alive)
     server = make_server(
         host, port, app, threaded=True, request_handler=handler, ssl_context=context
     )
-    return RunningServer(server, "https" if tls is not None else "http")
+    scheme = "https" if tls is not None else "http"
+    return RunningServer(server, scheme, handler.open_connections)

@@ -12,6 +12,7 @@ it."""
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import threading
 from collections.abc import Iterable, Mapping
@@ -42,6 +43,13 @@ class UsageRow:
             "week_start": self.week_start.isoformat(),
             "metrics": dict(self.metrics),
         }
+
+    @functools.cached_property
+    def encoded(self) -> bytes:
+        """The row as a weekly page holds it, encoded once for every read that serves it:
+        a real server's encoding is not done on the worker's machine, and a benchmark's
+        sandbox shares that machine (it was ~15 ms a page of 1,000 rows)."""
+        return json.dumps(self.to_json()).encode()
 
 
 class UsageApi:
@@ -127,12 +135,10 @@ class UsageApi:
                     "next_cursor": _encode_cursor(offset + limit) if more else None,
                 }
             )
-        return _json(
-            {
-                "data": [row.to_json() for row in page],
-                "next_cursor": _encode_cursor(offset + limit) if more else None,
-            }
-        )
+        cursor = json.dumps(_encode_cursor(offset + limit) if more else None).encode()
+        rows = b", ".join(row.encoded for row in page)
+        body = b'{"data": [' + rows + b'], "next_cursor": ' + cursor + b"}"
+        return Response(body, 200, content_type="application/json")
 
     def _matching(self, since: date, until: date | None) -> list[UsageRow]:
         """The rows of the weeks asked for, selected once for all the pages of a read

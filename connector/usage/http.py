@@ -9,9 +9,11 @@ the week and each metric, and page or offset pagination instead of a cursor.
 A page is read by polars straight into columns (every value at a path as text), then cast
 and checked with expressions; only a page polars refuses (a row that is not an object, a
 list where a value should be) is taken apart row by row to say which rows are wrong. Cursor
-pages come one after the other; numbered pages and offsets `concurrency` at a time. With an
-`until` parameter (`usage.http.until_param`), cursor reads are cut into streams of whole
-weeks (`week_spans`), `concurrency` streams at once, each paging its own cursor.
+pages come one after the other, the next asked for as soon as this one's cursor is read,
+while this one is parsed beside it (the parse does not add to each page's wait); numbered
+pages and offsets `concurrency` at a time. With an `until` parameter
+(`usage.http.until_param`), cursor reads are cut into streams of whole weeks
+(`week_spans`), `concurrency` streams at once, each paging its own cursor.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import json
 import ssl
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import replace
 from datetime import date
@@ -129,6 +131,7 @@ class HttpUsageSource:
         self._paging, self._shape, self._concurrency = paging, shape, concurrency
         self._policy = RetryPolicy(max_attempts=max_attempts, backoff_seconds=0.2, max_backoff=10)
         self._page_schema = _page_schema(paging, shape)
+        self._cursor_schema = _cursor_schema(paging)
 
     def close(self) -> None:
         self._client.close()
@@ -148,7 +151,7 @@ class HttpUsageSource:
         if len(spans) > 1:
             pages = self._streamed_pages(spans)
         elif self._cursor:
-            pages = list(self._cursor_pages(WeekSpan(since, None)))
+            pages = self._cursor_pages(WeekSpan(since, None), threading.Event())
         else:
             pages = list(self._numbered_pages(since))
         raw = pl.concat([rows for rows, _ in pages], how="vertical")
@@ -184,29 +187,57 @@ class HttpUsageSource:
     def _stream(
         self, span: WeekSpan, stop: threading.Event
     ) -> list[tuple[pl.DataFrame, str | None]]:
-        pages = []
         try:
-            for page in self._cursor_pages(span):
-                pages.append(page)
-                if stop.is_set():
-                    raise _Stopped
+            return self._cursor_pages(span, stop)
         except BaseException:
             stop.set()
             raise
-        return pages
 
-    def _cursor_pages(self, span: WeekSpan) -> Iterator[tuple[pl.DataFrame, str | None]]:
+    def _cursor_pages(
+        self, span: WeekSpan, stop: threading.Event
+    ) -> list[tuple[pl.DataFrame, str | None]]:
+        """A cursor's pages in order. Page n+1 is asked for once page n's cursor is read,
+        while page n is parsed on a thread beside; page n is handed over only once page
+        n-1 is parsed, so at most two pages are held, and a page that fails stops the
+        stream at the next one. `stop` set (another stream failed): stop at the next page."""
         params = self._params(span.since)
         if span.until is not None and self._paging.until_param is not None:
             params[self._paging.until_param] = span.until.isoformat()
-        while True:
-            rows, cursor = self._page(params)
-            if span.until is not None:
-                _check_until(rows, span, self._paging.until_param)
-            yield rows, cursor
-            if not cursor:
-                return
-            params = {**params, self._paging.cursor_param: cursor}
+        parsed: list[Future[tuple[pl.DataFrame, str | None]]] = []
+        with ThreadPoolExecutor(1, thread_name_prefix="usage-parse") as parser:
+            while True:
+                content = self._fetch(params)
+                cursor = self._next_cursor(content)
+                if parsed:
+                    parsed[-1].result()  # raises the page's error, if it had one
+                parsed.append(parser.submit(copy_context().run, self._parsed, content, span))
+                if not cursor:
+                    break
+                if stop.is_set():
+                    parsed[-1].result()  # this stream's own error before the other's
+                    raise _Stopped
+                params = {**params, self._paging.cursor_param: cursor}
+        return [page.result() for page in parsed]
+
+    def _next_cursor(self, content: bytes) -> str | None:
+        """The cursor alone, read before the rows; an answer polars cannot read it from is
+        parsed here whole, for its cursor or its error."""
+        try:
+            page = pl.read_json(io.BytesIO(content), schema=self._cursor_schema)
+        except pl.exceptions.PolarsError:
+            page = pl.DataFrame()
+        if page.height != 1:
+            return _parse_page(content, self._page_schema, self._paging, self._shape)[1]
+        cursor: str | None = page.select(
+            field_at(pl.struct(pl.all()), self._paging.next_cursor)
+        ).item()
+        return cursor
+
+    def _parsed(self, content: bytes, span: WeekSpan) -> tuple[pl.DataFrame, str | None]:
+        rows, cursor = _parse_page(content, self._page_schema, self._paging, self._shape)
+        if span.until is not None:
+            _check_until(rows, span, self._paging.until_param)
+        return rows, cursor
 
     def _numbered_pages(self, since: date) -> Iterator[tuple[pl.DataFrame, str | None]]:
         """Pages `concurrency` at a time, until a window holds a page short of a full one
@@ -245,8 +276,11 @@ class HttpUsageSource:
         return {paging.since_param: since.isoformat(), paging.limit_param: str(paging.page_size)}
 
     def _page(self, params: dict[str, str]) -> tuple[pl.DataFrame, str | None]:
-        content = self._policy.call(functools.partial(self._request_page, params), classify)
-        return _parse_page(content, self._page_schema, self._paging, self._shape)
+        return _parse_page(self._fetch(params), self._page_schema, self._paging, self._shape)
+
+    def _fetch(self, params: dict[str, str]) -> bytes:
+        """A page's answer, retried through the policy."""
+        return self._policy.call(functools.partial(self._request_page, params), classify)
 
     def _request_page(self, params: dict[str, str]) -> bytes:
         response = self._client.get(self._paging.path, params=params)
@@ -277,6 +311,13 @@ def _page_schema(paging: Paging, shape: RowShape) -> dict[str, pl.DataType]:
     _put(tree, paging.records, pl.List(shape.struct_schema()))
     if paging.pagination == "cursor":
         _put(tree, paging.next_cursor, pl.String())
+    return {name: _tree_type(node) for name, node in tree.items()}
+
+
+def _cursor_schema(paging: Paging) -> dict[str, pl.DataType]:
+    """The answer as polars should read it for the next cursor alone."""
+    tree: dict[str, Any] = {}
+    _put(tree, paging.next_cursor, pl.String())
     return {name: _tree_type(node) for name, node in tree.items()}
 
 

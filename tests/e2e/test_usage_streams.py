@@ -4,8 +4,9 @@ in flight together, and a server that ignores `until` stops the run before any w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from polars.testing import assert_frame_equal
@@ -18,6 +19,7 @@ from connector.sandbox.latency import Traffic
 from connector.sandbox.server import RunningServer, serve_wsgi
 from connector.sandbox.usage_api import UsageApi, UsageRow
 from connector.usage import HttpUsageSource, RowShape, UsageBatch
+from connector.usage.week_spans import week_spans
 from tests.e2e.conftest import SandboxCrm, cli_env
 from tests.lines import line_of
 
@@ -52,7 +54,7 @@ def api() -> UsageApi:
 
 @pytest.fixture
 def server(api: UsageApi, traffic: Traffic) -> Iterator[RunningServer]:
-    with serve_wsgi(traffic.serve(api), tls=None) as running:
+    with serve_wsgi(traffic.serve(api), tls=None, keep_alive=True) as running:
         yield running
 
 
@@ -90,6 +92,23 @@ def test_streams_are_read_at_once(server: RunningServer, traffic: Traffic) -> No
 
     read(server, "until")
     assert traffic.max_in_flight > 1
+
+
+def test_each_stream_keeps_its_connection(api: UsageApi, traffic: Traffic) -> None:
+    """A page does not pay a new connection (a TLS handshake, a server thread): a stream's
+    pages come on the connection its first page opened."""
+    ports: list[str] = []
+
+    def noted(environ: Any, start_response: Any) -> Iterable[bytes]:
+        ports.append(environ["REMOTE_PORT"])
+        return api(environ, start_response)
+
+    with serve_wsgi(traffic.serve(noted), tls=None, keep_alive=True) as server:
+        pages = read(server, "until").api_calls
+
+    streams = len(week_spans(SINCE, AS_OF, 4))
+    assert len(ports) == pages > 2 * streams
+    assert len(set(ports)) <= streams
 
 
 def test_at_most_usage_concurrency_streams(server: RunningServer, traffic: Traffic) -> None:

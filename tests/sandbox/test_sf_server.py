@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -73,3 +73,57 @@ def test_a_hook_hears_each_handled_request_before_its_answer_goes_back() -> None
             requests.post(f"{server.url}/lost", timeout=5)
     assert heard == [("crm", "GET", "/a"), ("crm", "POST", "/lost")]
     assert handled == ["/a", "/lost"]
+
+
+def client_ports(app: Callable[..., Iterable[bytes]], ports: list[str]) -> Any:
+    """`app`, noting the client's port of each request: a new port is a new connection."""
+
+    def noted(environ: Any, start_response: Any) -> Iterable[bytes]:
+        ports.append(environ["REMOTE_PORT"])
+        return app(environ, start_response)
+
+    return noted
+
+
+@pytest.mark.parametrize("https", [False, True])
+@pytest.mark.parametrize(("keep_alive", "connections"), [(True, 1), (False, 3)])
+def test_a_kept_alive_server_answers_on_one_connection(
+    tmp_path: Path, https: bool, keep_alive: bool, connections: int
+) -> None:
+    """Werkzeug closes every connection; a real API server (and `keep_alive`) does not:
+    over TLS, a handshake saved for each request."""
+    ports: list[str] = []
+    tls = make_tls(tmp_path / "tls") if https else None
+    with (
+        serve_wsgi(client_ports(hello, ports), tls=tls, keep_alive=keep_alive) as server,
+        requests.Session() as http,
+    ):
+        http.trust_env = False  # the CA bundle below, not one from the environment
+        verify = str(tls.ca_bundle) if tls else True
+        for _ in range(3):
+            assert http.get(server.url, timeout=5, verify=verify).text == "hello"
+    assert len(ports) == 3
+    assert len(set(ports)) == connections
+
+
+def test_a_request_with_a_body_closes_its_connection() -> None:
+    """Its body may be left unread (an app refusing it before reading), and would then be
+    taken for the next request: only requests without one keep the connection."""
+    ports: list[str] = []
+    with (
+        serve_wsgi(client_ports(hello, ports), tls=None, keep_alive=True) as server,
+        requests.Session() as http,
+    ):
+        http.get(server.url, timeout=5)
+        http.post(server.url, data=b"unread", timeout=5)
+        http.get(server.url, timeout=5)
+    assert ports[0] == ports[1] != ports[2]
+
+
+def test_a_closed_server_shuts_its_kept_alive_connections() -> None:
+    with requests.Session() as http:
+        server = serve_wsgi(hello, tls=None, keep_alive=True)
+        assert http.get(server.url, timeout=5).text == "hello"
+        server.close()
+        with pytest.raises(requests.ConnectionError):
+            http.get(server.url, timeout=5)

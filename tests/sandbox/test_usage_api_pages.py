@@ -68,3 +68,21 @@ def test_until_is_the_last_week_returned_unless_ignored() -> None:
     api.serve_until(None)
     api.ignore_until()
     assert len(_read(api, MONDAY, until=MONDAY + timedelta(days=6))) == 6
+
+
+def test_a_page_is_the_contracts_json_with_each_row_encoded_once() -> None:
+    given = _rows(logins=5)
+    rows = sorted(given, key=lambda r: (r.account_key, r.week_start))
+    query = f"/v1/usage/weekly?since={MONDAY.isoformat()}&limit=4"
+    served = Client(UsageApi(given, TOKEN)).get(query, headers={"Authorization": f"Bearer {TOKEN}"})
+
+    cursor = served.json["next_cursor"] if served.json else None
+    assert cursor
+    expected = {"data": [row.to_json() for row in rows[:4]], "next_cursor": cursor}
+    assert served.get_data() == json.dumps(expected).encode()
+    # kept with each row served, for the next read that serves it; not the rows not served
+    assert [vars(row).get("encoded") for row in rows] == [
+        *(json.dumps(row.to_json()).encode() for row in rows[:4]),
+        None,
+        None,
+    ]

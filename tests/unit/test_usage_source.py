@@ -160,6 +160,42 @@ def test_an_answer_without_the_rows_list_is_an_error_naming_it() -> None:
     )
 
 
+@respx.mock
+def test_the_next_page_is_asked_for_before_this_one_is_parsed() -> None:
+    """The cursor is read first and the next page asked for while this one's rows are
+    parsed: a page whose rows cannot be read is found out once the next request went out,
+    and its error (not the next page's) is the read's."""
+    route = respx.get(URL).mock(
+        side_effect=[
+            httpx.Response(200, json={"rows": [], "next_cursor": "c2"}),
+            httpx.Response(200, json={"data": [], "next_cursor": None}),
+        ]
+    )
+    with pytest.raises(UsageQualityError, match="without a list of rows at 'data'"):
+        _source().weekly_metrics(SINCE, AS_OF)
+    assert route.call_count == 2
+    assert route.calls[1].request.url.params["cursor"] == "c2"
+
+
+@respx.mock
+def test_a_cursor_at_a_nested_path_is_followed() -> None:
+    route = respx.get(URL).mock(
+        side_effect=[
+            httpx.Response(
+                200,
+                json={"data": [_row("A", "2026-11-16", logins=1)], "paging": {"next": "c2"}},
+            ),
+            httpx.Response(
+                200, json={"data": [_row("B", "2026-11-16", logins=2)], "paging": {"next": None}}
+            ),
+        ]
+    )
+    batch = _source(next_cursor="paging.next").weekly_metrics(SINCE, AS_OF)
+    assert batch.weekly["account_key"].to_list() == ["A", "B"]
+    assert route.call_count == batch.api_calls == 2
+    assert route.calls[1].request.url.params["cursor"] == "c2"
+
+
 FLAT = RowShape("tenant.id", "week", {"logins": "logins", "active_users": "users.active"})
 FLAT_URL = f"{BASE}/v2/export"
 
