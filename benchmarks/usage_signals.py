@@ -18,19 +18,8 @@ import numpy as np
 import polars as pl
 
 from connector.frame.usage import KEY, LIFETIME_SCHEMA, WEEK, lifetime_usage, usage_signals
+from connector.sandbox.demo_company import METRICS  # the sandbox mapping's 10 metrics
 
-METRICS = [
-    "logins",
-    "active_users",
-    "licensed_seats",
-    "scouts_sent",
-    "interviews_held",
-    "reports_exported",
-    "new_users",
-    "admin_logins",
-    "pricing_page_views",
-    "material_downloads",
-]
 LEVELS = {"licensed_seats"}
 AS_OF = date(2026, 11, 23)
 WEEKS = 13

@@ -38,6 +38,12 @@ MAPPING = Mapping.model_validate(
     }
 )
 Rows = dict[str, dict[str, Any]]
+USAGE_SCHEMA = {
+    "account_key": pl.String,
+    "week_start": pl.Date,
+    "logins": pl.Float64,
+    "seats": pl.Float64,
+}
 OPPORTUNITIES = pl.DataFrame(
     schema={
         "id": pl.String,
@@ -59,12 +65,7 @@ def _usage(series: dict[str, list[float | None]], last_week: date = THIS_WEEK) -
     ]
     return pl.DataFrame(
         rows,
-        schema={
-            "account_key": pl.String,
-            "week_start": pl.Date,
-            "logins": pl.Float64,
-            "seats": pl.Float64,
-        },
+        schema=USAGE_SCHEMA,
         orient="row",
     )
 
@@ -127,12 +128,7 @@ def test_a_tenants_falls_and_levels_stop_at_the_tenant_next_to_it() -> None:
             ("B", THIS_WEEK - timedelta(weeks=1), 5.0, None),
             ("B", THIS_WEEK, 40.0, 3.0),
         ],
-        schema={
-            "account_key": pl.String,
-            "week_start": pl.Date,
-            "logins": pl.Float64,
-            "seats": pl.Float64,
-        },
+        schema=USAGE_SCHEMA,
         orient="row",
     )
     signals = usage_signals(
@@ -200,12 +196,7 @@ def test_rules_and_the_health_model_can_name_the_silence_columns() -> None:
 def test_a_level_is_carried_over_silent_weeks_and_is_no_sign_of_use() -> None:
     seats_only = pl.DataFrame(
         [("T", THIS_WEEK - timedelta(weeks=3), 5.0, 12.0), ("T", THIS_WEEK, 0.0, 12.0)],
-        schema={
-            "account_key": pl.String,
-            "week_start": pl.Date,
-            "logins": pl.Float64,
-            "seats": pl.Float64,
-        },
+        schema=USAGE_SCHEMA,
         orient="row",
     )
     signals = usage_signals(
