@@ -16,7 +16,7 @@ from contextlib import closing, contextmanager
 from contextvars import copy_context
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import TypeVar
+from typing import TypeAlias, TypeVar
 
 import polars as pl
 
@@ -50,6 +50,9 @@ class Extracted:
     usage_weeks: UsageWeeksUpdate | None = None  # to save once the run accepts the usage
 
 
+UsageRead: TypeAlias = Future[tuple[UsageBatch, UsageWeeksUpdate | None]]
+
+
 def extract(
     crm: CrmAdapter,
     config: Config,
@@ -58,22 +61,21 @@ def extract(
     store: HistoryStore | None = None,
     *,
     keyed_tasks: bool = False,
+    usage: UsageRead | None = None,
 ) -> Extracted:
     """Every mapped object, with the CRM's current values of the fields the worker writes;
     with a `store`, the usage API's older weeks from its usage mirror. `keyed_tasks`: also
     bring the CRM's mirror of the worker's keyed tasks up to date, in the same pool, for
-    the plan that follows (`CrmAdapter.read_keyed_tasks`)."""
+    the plan that follows (`CrmAdapter.read_keyed_tasks`). `usage`: the usage read the
+    caller started (`usage_read_started`); None: started here."""
+    if usage is None:
+        with usage_read_started(settings, config, as_of, store) as started:
+            return extract(
+                crm, config, settings, as_of, store, keyed_tasks=keyed_tasks, usage=started
+            )
     mapping = config.mapping
     written = [*mapping.results.values(), *config.fields_set_by_rules().values()]
-    since = as_of - timedelta(weeks=settings.usage_history_weeks)
-    with (
-        ThreadPoolExecutor(1, thread_name_prefix="usage") as usage_pool,
-        ThreadPoolExecutor(settings.crm_concurrency, thread_name_prefix="crm") as crm_pool,
-    ):
-        event(log, "reading", source="usage")
-        usage_read = SideBySide(usage_pool).submit(
-            read_usage, settings, config, since, as_of, store
-        )
+    with ThreadPoolExecutor(settings.crm_concurrency, thread_name_prefix="crm") as crm_pool:
         event(log, "reading", source="crm", concurrency=settings.crm_concurrency)
         crm_reads = SideBySide(crm_pool)
         current = {CURRENT_PREFIX + name: name for name in written}
@@ -89,13 +91,39 @@ def extract(
         accounts, opportunities, *people = [read.result() for read in reads]
         if tasks_read is not None:
             tasks_read.result()
-        usage, usage_weeks = usage_read.result()
+    batch, usage_weeks = usage.result()
     contacts = None
     if mapping.contact is not None and people:
         contacts = with_title_decision_makers(people[0], mapping.contact)
     meetings = people[1] if len(people) > 1 else None
-    records = Extract(accounts, opportunities, usage.weekly, contacts, meetings, since)
-    return Extracted(records, usage, usage_weeks)
+    since = usage_since(settings, as_of)
+    records = Extract(accounts, opportunities, batch.weekly, contacts, meetings, since)
+    return Extracted(records, batch, usage_weeks)
+
+
+@contextmanager
+def usage_read_started(
+    settings: Settings, config: Config, as_of: date, store: HistoryStore | None = None
+) -> Iterator[UsageRead]:
+    """The usage read, started now on a thread of its own. The usage API is another server
+    and the longest read of a daily run; its read needs nothing of the CRM's, so it goes on
+    while the run connects to the CRM, checks the mapping against it and reads it. Leaving
+    with an error stops it at its next page."""
+    stop = threading.Event()
+    with ThreadPoolExecutor(1, thread_name_prefix="usage") as pool:
+        event(log, "reading", source="usage")
+        since = usage_since(settings, as_of)
+        read = SideBySide(pool).submit(read_usage, settings, config, since, as_of, store, stop)
+        try:
+            yield read
+        except BaseException:
+            stop.set()
+            raise
+
+
+def usage_since(settings: Settings, as_of: date) -> date:
+    """The first day of the usage window a run reads."""
+    return as_of - timedelta(weeks=settings.usage_history_weeks)
 
 
 class SideBySide:
@@ -124,10 +152,17 @@ class SideBySide:
 
 
 def read_usage(
-    settings: Settings, config: Config, since: date, as_of: date, store: HistoryStore | None
+    settings: Settings,
+    config: Config,
+    since: date,
+    as_of: date,
+    store: HistoryStore | None,
+    stop: threading.Event | None = None,
 ) -> tuple[UsageBatch, UsageWeeksUpdate | None]:
     """The weeks from `since` on, from the source the mapping names (the usage API through
-    the store's usage mirror, unless CRM_FULL_READ_EVERY_DAYS is 0), and the read to save."""
+    the store's usage mirror, unless CRM_FULL_READ_EVERY_DAYS is 0), and the read to save.
+    `stop`, once set, ends an HTTP read at its next page (a database's or a file's is one
+    local read)."""
     usage = config.mapping.usage
     shape = RowShape(usage.fields.account_key, usage.fields.week_start, usage.metric_paths())
     if usage.source == "sql":
@@ -139,7 +174,7 @@ def read_usage(
         with closing(FilesUsageSource(usage.files.path, file_format, shape)) as files:
             batch = files.weekly_metrics()
     else:
-        return _read_http(settings, config, shape, since, as_of, store)
+        return _read_http(settings, config, shape, since, as_of, store, stop)
     return replace(batch, weekly=batch.weekly.filter(pl.col(WEEK) >= since)), None
 
 
@@ -150,6 +185,7 @@ def _read_http(
     since: date,
     as_of: date,
     store: HistoryStore | None,
+    stop: threading.Event | None,
 ) -> tuple[UsageBatch, UsageWeeksUpdate | None]:
     source = HttpUsageSource(
         settings.required("usage_api_url"),  # unset: a settings error naming it (exit 2)
@@ -159,6 +195,7 @@ def _read_http(
         concurrency=settings.usage_concurrency,
         timeout=settings.http_timeout_seconds,
         verify=settings.ssl_context(),
+        stop=stop,
     )
     with closing(source), _until_ignored_names_the_mapping(config):
         if store is not None and settings.crm_full_read_every_days:

@@ -13,7 +13,7 @@ import polars as pl
 from connector.config.load import Config
 from connector.crm.protocol import CrmAdapter
 from connector.engine.evaluate import Evaluation, evaluate
-from connector.extract import Extracted, SideBySide, extract
+from connector.extract import Extracted, SideBySide, UsageRead, extract
 from connector.frame import CURRENT_PREFIX, build_frame
 from connector.frame.usage import lifetime_usage
 from connector.logs import event
@@ -66,11 +66,13 @@ def read_live(
     configs: Sequence[Config],
     settings: Settings,
     as_of: date,
+    usage: UsageRead | None = None,
 ) -> RunInputs:
     """The CRM and usage read once for the first configuration (the one that runs), the
     store's history wide enough for every configuration's trend window. The store's reads
     go beside the CRM's and the usage API's, whose answers they do not need: a run spends
-    most of its reading waiting for those servers."""
+    most of its reading waiting for those servers. `usage`: the usage read the caller
+    started, None: started here."""
     config = configs[0]
     reach = max(c.health.trend_days + c.health.trend_tolerance_days for c in configs)
     options = RiskOptions.of(settings)
@@ -81,7 +83,7 @@ def read_live(
         usage_totals = store_reads.submit(store.usage_totals)
         model = store_reads.submit(day_model, store, as_of, options)
         try:
-            extracted = extract(crm, config, settings, as_of, store, keyed_tasks=True)
+            extracted = extract(crm, config, settings, as_of, store, keyed_tasks=True, usage=usage)
         except BaseException:
             store_reads.stop()
             raise

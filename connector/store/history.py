@@ -18,6 +18,7 @@ from sqlalchemy import (
     Connection,
     Date,
     Engine,
+    Select,
     String,
     bindparam,
     cast,
@@ -94,6 +95,11 @@ TASK_OUTCOME_SCHEMA = {
     "created_on": pl.Date,
     "closed": pl.Boolean,
     "completed_on": pl.Date,
+}
+_OUTCOME_UPDATED = ("closed", "completed_on")  # always the latest read's
+_OUTCOME_KNOWN = ("record_id", "owner_id")  # kept when a read did not give them
+FOLLOWED_TASK_SCHEMA = {  # what an upsert of task outcomes compares
+    name: TASK_OUTCOME_SCHEMA[name] for name in ("key", *_OUTCOME_UPDATED, *_OUTCOME_KNOWN)
 }
 STAGE_ENTRY_SCHEMA = {
     "account_id": pl.String,
@@ -542,13 +548,17 @@ class HistoryStore:
 
     # -- closed deals --------------------------------------------------------------------
 
-    def save_closed_deals(self, run_id: str, deals: pl.DataFrame) -> int:
+    def save_closed_deals(
+        self, run_id: str, deals: pl.DataFrame, stored: pl.DataFrame | None = None
+    ) -> int:
         """Upsert the closed deals (`CLOSED_DEAL_SCHEMA`) by CRM id that are new or differ
-        from the store's; returns rows written, each now marked with `run_id`."""
+        from the store's; returns rows written, each now marked with `run_id`. `stored`:
+        the store's `closed_deals()`, read earlier under the same run lock; None: read now."""
         values = [name for name in CLOSED_DEAL_SCHEMA if name != "deal_id"]
-        query = select(*(closed_deals.c[name] for name in CLOSED_DEAL_SCHEMA))
         with self._transaction() as db:
-            stored = read_frame(db, query, CLOSED_DEAL_SCHEMA)
+            if stored is None:
+                query = select(*(closed_deals.c[name] for name in CLOSED_DEAL_SCHEMA))
+                stored = read_frame(db, query, CLOSED_DEAL_SCHEMA)
             changed = changed_rows(
                 deals.select(list(CLOSED_DEAL_SCHEMA)), stored, ["deal_id"], values
             )
@@ -567,18 +577,19 @@ class HistoryStore:
 
     # -- task outcomes -------------------------------------------------------------------
 
-    def save_task_outcomes(self, run_id: str, outcomes: pl.DataFrame) -> int:
+    def save_task_outcomes(
+        self, run_id: str, outcomes: pl.DataFrame, stored: pl.DataFrame | None = None
+    ) -> int:
         """Upsert tasks (`TASK_OUTCOME_SCHEMA`) by key that are new or whose upsert would
         change the stored row; returns rows written, each now marked with `run_id`. A
         task's creation day is kept from its first row; a record id or owner the CRM did
         not give this time keeps the one known; open or completed is always the latest
-        read's."""
-        updated, known = ["closed", "completed_on"], ["record_id", "owner_id"]
-        query = select(*(task_outcomes.c[name] for name in ["key", *updated, *known]))
+        read's. `stored`: the store's `followed_tasks()`, read earlier under the same run
+        lock and without the keys forgotten since; None: read now."""
+        updated, known = list(_OUTCOME_UPDATED), list(_OUTCOME_KNOWN)
         with self._transaction() as db:
-            stored = read_frame(
-                db, query, {name: TASK_OUTCOME_SCHEMA[name] for name in ["key", *updated, *known]}
-            )
+            if stored is None:
+                stored = read_frame(db, _followed_query(), FOLLOWED_TASK_SCHEMA)
             changed = changed_rows(
                 outcomes.select(list(TASK_OUTCOME_SCHEMA)),
                 stored,
@@ -594,6 +605,12 @@ class HistoryStore:
                 [*updated, "run_id"],
                 keep_known=known,
             )
+
+    def followed_tasks(self) -> pl.DataFrame:
+        """What the store holds of each task it follows that a run's upsert compares
+        (`FOLLOWED_TASK_SCHEMA`); its open ones are the run's `open_task_keys`."""
+        with self._transaction() as db:
+            return read_frame(db, _followed_query(), FOLLOWED_TASK_SCHEMA, order_by=["key"])
 
     def task_outcomes(self) -> pl.DataFrame:
         """Every task the store follows, typed as `TASK_OUTCOME_SCHEMA`."""
@@ -616,12 +633,8 @@ class HistoryStore:
                 )
 
     def open_task_keys(self) -> list[str]:
-        """Keys of the tasks still open when last read: a run asks the CRM about them. Read
-        as a frame: 100,000 keys through SQLAlchemy's result rows were half a second."""
-        query = select(task_outcomes.c.key).where(task_outcomes.c.closed.is_(False))
-        with self._transaction() as db:
-            keys = read_frame(db, query, {"key": pl.String}, order_by=["key"])
-        return keys["key"].to_list()
+        """Keys of the tasks still open when last read: a run asks the CRM about them."""
+        return open_keys(self.followed_tasks())
 
     # -- stage history -------------------------------------------------------------------
 
@@ -726,6 +739,15 @@ def _latest_snapshot_query(points: int) -> Any:
         for n in range(points)
     ]
     return union_all(*parts) if len(parts) > 1 else parts[0]
+
+
+def open_keys(followed: pl.DataFrame) -> list[str]:
+    """The keys of `followed_tasks()` still open when last read, in key order."""
+    return followed.filter(pl.col("closed").eq(False))["key"].to_list()
+
+
+def _followed_query() -> Select[Any]:
+    return select(*(task_outcomes.c[name] for name in FOLLOWED_TASK_SCHEMA))
 
 
 def _with_measures(frame: pl.DataFrame) -> pl.DataFrame:

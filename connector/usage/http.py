@@ -121,7 +121,11 @@ class HttpUsageSource:
         timeout: float = 30.0,
         verify: ssl.SSLContext | bool = True,
         max_attempts: int = 5,
+        stop: threading.Event | None = None,
     ) -> None:
+        """`stop`, once set, ends a read at its next page: the run that started it
+        stopped for another reason, and the pages after would be wasted."""
+        self._stop = threading.Event() if stop is None else stop
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
             headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
@@ -199,7 +203,8 @@ class HttpUsageSource:
         """A cursor's pages in order. Page n+1 is asked for once page n's cursor is read,
         while page n is parsed on a thread beside; page n is handed over only once page
         n-1 is parsed, so at most two pages are held, and a page that fails stops the
-        stream at the next one. `stop` set (another stream failed): stop at the next page."""
+        stream at the next one. `stop` set (another stream failed), or the source's: stop
+        at the next page."""
         params = self._params(span.since)
         if span.until is not None and self._paging.until_param is not None:
             params[self._paging.until_param] = span.until.isoformat()
@@ -213,7 +218,7 @@ class HttpUsageSource:
                 parsed.append(parser.submit(copy_context().run, self._parsed, content, span))
                 if not cursor:
                     break
-                if stop.is_set():
+                if stop.is_set() or self._stop.is_set():
                     parsed[-1].result()  # this stream's own error before the other's
                     raise _Stopped
                 params = {**params, self._paging.cursor_param: cursor}
@@ -250,6 +255,8 @@ class HttpUsageSource:
                 yield from pages
                 if self._last_window([rows.height for rows, _ in pages]):
                     return
+                if self._stop.is_set():
+                    raise _Stopped
                 first += self._concurrency
 
     def _last_window(self, heights: list[int]) -> bool:
@@ -289,7 +296,8 @@ class HttpUsageSource:
 
 
 class _Stopped(Exception):
-    """A stream stopped because another one failed: that one's error is the run's."""
+    """A stream stopped because another one failed, or the run did: their error is the
+    run's."""
 
 
 def _check_until(rows: pl.DataFrame, span: WeekSpan, until_param: str | None) -> None:

@@ -4,17 +4,24 @@ in flight together, and a server that ignores `until` stops the run before any w
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from polars.testing import assert_frame_equal
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
+from connector.checks import load_checked_config
 from connector.cli import EXIT_CONFIG, app
+from connector.config.load import Config
 from connector.config.usage_source import HttpUsage
 from connector.errors import UntilIgnored, UsageSourceError
+from connector.extract import usage_read_started
+from connector.sandbox.demo import RunningSandbox
 from connector.sandbox.latency import Traffic
 from connector.sandbox.server import RunningServer, serve_wsgi
 from connector.sandbox.usage_api import UsageApi, UsageRow
@@ -126,6 +133,50 @@ def test_a_refused_stream_stops_the_others_with_its_own_error(
     with pytest.raises(UsageSourceError, match="refused the request: HTTP 400"):
         read(server, "until")
     assert api.calls - calls < streamed  # the other streams stopped at their next page
+
+
+def test_a_run_reads_usage_from_its_start_and_stops_when_it_fails(
+    sandbox: RunningSandbox, api: UsageApi
+) -> None:
+    """The usage read is under way while the run goes on to the CRM, whose answers it does
+    not need; a run that fails meanwhile (a refused login, a mapping error) stops it at
+    its next page rather than reading every page for nothing."""
+    asked, answer = threading.Event(), threading.Event()
+
+    def held(environ: Any, start_response: Any) -> Iterable[bytes]:
+        asked.set()
+        answer.wait(5)
+        return api(environ, start_response)
+
+    with serve_wsgi(held, tls=None, keep_alive=True) as server:
+        settings = sandbox.settings.model_copy(
+            update={"usage_api_url": server.url, "usage_api_token": SecretStr(TOKEN)}
+        )
+        config = _paged_by(20, load_checked_config(settings))
+        answer.set()
+        with usage_read_started(settings, config, AS_OF) as read:
+            full = read.result()[0].api_calls
+        answer.clear()
+        calls = api.calls
+
+        def failing_run() -> None:
+            with usage_read_started(settings, config, AS_OF):
+                assert asked.wait(5)  # asked for its first pages before the run went on
+                threading.Timer(0.2, answer.set).start()  # answered once the run failed
+                raise RuntimeError("the CRM refused the login")
+
+        with pytest.raises(RuntimeError):
+            failing_run()
+
+    assert 0 < api.calls - calls < full  # each stream stopped at its next page
+
+
+def _paged_by(page_size: int, config: Config) -> Config:
+    usage = config.mapping.usage
+    assert usage.http is not None
+    http = usage.http.model_copy(update={"page_size": page_size})
+    mapping = config.mapping.model_copy(update={"usage": usage.model_copy(update={"http": http})})
+    return replace(config, mapping=mapping)
 
 
 def test_a_server_ignoring_until_stops_the_read(api: UsageApi, server: RunningServer) -> None:

@@ -210,6 +210,25 @@ def test_only_the_changed_rows_are_written_and_carry_the_run_that_changed_them(
     assert _run_ids(store, task_outcomes, "key") == {"r:001A:a": "run3", "r:001B:b": "run3"}
 
 
+def test_a_diff_against_the_rows_read_before_the_run_writes_the_same(
+    store: HistoryStore,
+) -> None:
+    """A run reads the store's closed deals and followed tasks beside its CRM reads and
+    diffs against them when it records (`run._Recorded`): the same rows are written."""
+    for step, (run_id, _, deals, outcomes) in enumerate(STEPS):
+        stored_deals, stored_tasks = store.closed_deals(), store.followed_tasks()
+        written = (
+            store.save_closed_deals(run_id, deals, stored_deals),
+            store.save_task_outcomes(run_id, outcomes, stored_tasks),
+        )
+        assert written == WRITTEN[step][1:]
+    assert _run_ids(store, closed_deals, "deal_id") == {
+        "006A": "run1",
+        "006B": "run3",
+        "006C": "run4",
+    }
+
+
 def test_a_read_lacking_what_the_store_knows_writes_nothing(store: HistoryStore) -> None:
     """keep_known: a null record id or owner keeps the stored one, so it is no change; nor
     is a later creation day, which the upsert never changes."""
