@@ -54,6 +54,7 @@ from simple_salesforce.api import Salesforce, SFType
 
 from connector.crm.protocol import ApiUsage
 from connector.crm.salesforce.client import ApiSession
+from connector.sandbox.clock import SandboxClock
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.sandbox.demo_company import CONTACT_NAMES, SURNAMES
 from connector.sandbox.salesforce.org import ApiCall, SandboxOrg
@@ -162,11 +163,19 @@ def main() -> None:
 
 def seed(state: Path, accounts: int, kept: Path | None) -> None:
     """The demo company at `accounts` customers, filled to the issue's shape, in `state`;
-    copied from `kept` when an earlier run seeded it there (and kept there if not)."""
+    copied from `kept` when an earlier run seeded it there (and kept there if not).
+
+    Its records are stamped the day before the run date, as a real org's were last changed
+    before the worker's first run. Seeded minutes before it (inside CRM_READ_OVERLAP_MINUTES
+    of its reads), every record would be in the next run's change probes, and that run
+    would read the whole book again."""
     if kept is not None and (kept / "salesforce.json").exists():
         shutil.copytree(kept, state, dirs_exist_ok=True)
         return
-    with running_sandbox(state, as_of=AS_OF, customers=accounts, latency_seconds=0.0) as sandbox:
+    seeded_at = SandboxClock(datetime.combine(AS_OF - timedelta(days=1), day_time(12), UTC))
+    with running_sandbox(
+        state, as_of=AS_OF, customers=accounts, latency_seconds=0.0, clock=seeded_at
+    ) as sandbox:
         fill_to_shape(sandbox.org, AS_OF)
     if kept is not None:
         shutil.copytree(state, kept, dirs_exist_ok=True)

@@ -189,6 +189,14 @@ def _read_changes(
     known = pl.concat([mirror.records.select(ID, STAMP), mirror.outside])
     unknown = live.join(known, on=[ID, STAMP], how="anti")
     gone = changed.filter(pl.col("__deleted") & pl.col(ID).is_in(mirror.records[ID].implode()))
+    event(
+        log,
+        "changes read",
+        object=read.sobject,
+        stamped=changed.height,
+        not_mirrored=unknown.height,
+        deleted=gone.height,
+    )
     watermark = _newest(mirror.watermark, seen, started)
     if unknown.is_empty() and gone.is_empty():
         if watermark == mirror.watermark:
