@@ -35,7 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import OperationalError
 
 from connector.store.churn_models import load_churn_model, save_churn_model, snapshot_stamp
-from connector.store.diff import changed_rows
+from connector.store.diff import changed_digests, changed_rows, row_digests
 from connector.store.lock import advisory_key, run_lock
 from connector.store.mirror import CrmMirror, load_mirror, save_mirror, save_watermark
 from connector.store.read import driver_frame, read_chunks, read_frame
@@ -124,6 +124,7 @@ HISTORY_SCHEMA = {  # what `snapshots` reads of each snapshot, its JSON as text
 }
 LEDGER_ROW = ("status", "record_id", "recorded_at")  # a task ledger entry's whole row, by key
 JSON_COLUMNS = ["measures", "inputs"]  # of a snapshot: compared and written as JSON text
+_SNAPSHOT_COMPARED = [name for name in SNAPSHOT_COLUMNS if name != "account_id"]
 MIGRATION_WAIT_SECONDS = 60.0  # how long a replica waits for another's migration (SQLite)
 
 
@@ -392,6 +393,7 @@ class HistoryStore:
         table: pl.DataFrame,
         measures: Iterable[str],
         inputs: Iterable[str] = (),
+        stored: pl.DataFrame | None = None,
     ) -> int:
         """Upsert one snapshot per account for `snapshot_date`, of those the store does not
         hold as they are (a same-day rerun that changed nothing writes nothing); returns
@@ -399,23 +401,14 @@ class HistoryStore:
 
         `inputs`: the columns the health model's expressions read, kept raw so a later
         model can re-score the day; the model version comes from `health_model_version`.
+        `stored`: the day's `snapshot_digests`, read earlier under the same run lock; None:
+        read now.
         """
         rows = snapshot_rows(table, list(measures), list(inputs))
-        stored = select(
-            *(
-                cast(account_snapshots.c[name], String)
-                if name in JSON_COLUMNS
-                else account_snapshots.c[name]
-                for name in SNAPSHOT_COLUMNS
-            )
-        ).where(account_snapshots.c.snapshot_date == snapshot_date)
         with self._transaction() as db:
-            changed = changed_rows(
-                rows,
-                read_chunks(db, stored, SNAPSHOT_COLUMNS, DIFF_CHUNK),
-                ["account_id"],
-                [name for name in SNAPSHOT_COLUMNS if name != "account_id"],
-            )
+            if stored is None:
+                stored = self._snapshot_digests(db, snapshot_date)
+            changed = changed_digests(rows, stored, ["account_id"], _SNAPSHOT_COMPARED)
             written = changed.rename({name: name + JSON_TEXT for name in JSON_COLUMNS})
             return upsert(
                 db,
@@ -428,6 +421,24 @@ class HistoryStore:
                 ["run_id", "health_score", "health_color", "measures", "model_version", "inputs"],
                 json_text=JSON_COLUMNS,
             )
+
+    def snapshot_digests(self, snapshot_date: date) -> pl.DataFrame:
+        """What `save_snapshots` compares of the day's stored snapshots, as `row_digests`:
+        read a chunk at a time, so the day's 100,000 snapshots are never held at once."""
+        with self._transaction() as db:
+            return self._snapshot_digests(db, snapshot_date)
+
+    def _snapshot_digests(self, db: Connection, snapshot_date: date) -> pl.DataFrame:
+        stored = select(
+            *(
+                cast(account_snapshots.c[name], String)
+                if name in JSON_COLUMNS
+                else account_snapshots.c[name]
+                for name in SNAPSHOT_COLUMNS
+            )
+        ).where(account_snapshots.c.snapshot_date == snapshot_date)
+        chunks = read_chunks(db, stored, SNAPSHOT_COLUMNS, DIFF_CHUNK)
+        return row_digests(chunks, SNAPSHOT_COLUMNS, ["account_id"], _SNAPSHOT_COMPARED)
 
     def snapshots(self, since: date, until: date) -> pl.DataFrame:
         """Snapshots with `since <= snapshot_date < until`: account_id, snapshot_date,

@@ -11,13 +11,14 @@ from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 from sqlalchemy import Table, event, select
 
 from connector.store import CLOSED_DEAL_SCHEMA, TASK_OUTCOME_SCHEMA, HistoryStore, history, read
-from connector.store.diff import changed_rows
+from connector.store.diff import changed_digests, changed_rows, row_digests
 from connector.store.tables import account_snapshots, closed_deals, task_outcomes
 from connector.store.upsert import upsert
 from tests.databases import fresh_database
@@ -213,15 +214,21 @@ def test_only_the_changed_rows_are_written_and_carry_the_run_that_changed_them(
 def test_a_diff_against_the_rows_read_before_the_run_writes_the_same(
     store: HistoryStore,
 ) -> None:
-    """A run reads the store's closed deals and followed tasks beside its CRM reads and
-    diffs against them when it records (`run._Recorded`): the same rows are written."""
-    for step, (run_id, _, deals, outcomes) in enumerate(STEPS):
+    """A run reads the store's day's snapshots (as digests), closed deals and followed tasks
+    beside its CRM reads and diffs against them when it records (`run._Recorded`): the
+    same rows are written."""
+    for step, (run_id, day, deals, outcomes) in enumerate(STEPS):
+        assert day is not None
+        stored_snapshots = store.snapshot_digests(day[0])
         stored_deals, stored_tasks = store.closed_deals(), store.followed_tasks()
         written = (
+            store.save_snapshots(
+                run_id, day[0], day[1], ["logins", "seats"], ["start"], stored_snapshots
+            ),
             store.save_closed_deals(run_id, deals, stored_deals),
             store.save_task_outcomes(run_id, outcomes, stored_tasks),
         )
-        assert written == WRITTEN[step][1:]
+        assert written == WRITTEN[step]
     assert _run_ids(store, closed_deals, "deal_id") == {
         "006A": "run1",
         "006B": "run3",
@@ -321,6 +328,35 @@ def test_stored_rows_compared_a_chunk_at_a_time_give_the_whole_diff() -> None:
     assert whole["k"].to_list() == ["b", "c"]
     assert_frame_equal(chunked, whole)
     assert changed_rows(new, iter([]), ["k"], ["v"])["k"].to_list() == list("abcde")
+
+
+def test_digests_of_the_stored_rows_give_the_diff_the_rows_give() -> None:
+    """What a run keeps of the day's stored snapshots: the same rows changed as against
+    the rows themselves, chunked or not, with nulls, NaN and more than one column."""
+    rng = np.random.default_rng(5)
+    values = rng.choice([1.0, 2.0, NAN, -0.5], size=(400, 2)).tolist()
+    texts = rng.choice(["x", "y", "z"], 400).tolist()
+    new = pl.DataFrame(
+        {
+            "k": [f"k{n}" for n in range(400)],
+            "v": [row[0] if n % 7 else None for n, row in enumerate(values)],
+            "w": [row[1] for row in values],
+            "t": [text if n % 5 else None for n, text in enumerate(texts)],
+        }
+    )
+    stored = new.sample(300, seed=1).with_columns(
+        pl.when(pl.int_range(300) % 4 == 0).then(pl.col("w") + 1).otherwise("w").alias("w"),
+        pl.when(pl.int_range(300) % 9 == 0).then(pl.lit("changed")).otherwise("t").alias("t"),
+    )
+    expected = changed_rows(new, stored, ["k"], ["v", "w", "t"])
+
+    chunks = (stored[n : n + 64] for n in range(0, 300, 64))
+    digests = row_digests(chunks, stored.schema, ["k"], ["v", "w", "t"])
+
+    assert 100 < expected.height < 250
+    assert_frame_equal(changed_digests(new, digests, ["k"], ["v", "w", "t"]), expected)
+    nothing = row_digests([], stored.schema, ["k"], ["v", "w", "t"])
+    assert_frame_equal(changed_digests(new, nothing, ["k"], ["v", "w", "t"]), new)
 
 
 def test_the_store_diffs_against_its_rows_a_chunk_at_a_time(
