@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from operator import attrgetter
 from typing import Any
 
 import polars as pl
@@ -38,6 +39,7 @@ from connector.plan.firing_rows import (
     found_tasks,
     join_columns,
     joined,
+    of_rule,
     read_columns,
     with_blockers,
     with_found,
@@ -110,6 +112,7 @@ def plan_actions(
     arr: dict[str, float | None] = {}  # task key → the account's ARR, to rank by
     for rule in rules:
         fired = rows.filter(pl.col("rule_id") == rule.id)
+        rule_found = of_rule(found, rule.id) if fired.height else found
         for index, action in enumerate(rule.actions if fired.height else ()):
             taken = fired
             if action.when is not None:
@@ -120,7 +123,7 @@ def plan_actions(
             if action.set_fields is not None:
                 events += _set_fields(context, rule, index, action.set_fields, taken)
                 continue
-            taken = with_found(taken, found)
+            taken = with_found(taken, rule_found)
             if action.create_task is not None:
                 task_events, today = _create_tasks(
                     context, rule, index, action.create_task, taken, stopped
@@ -134,7 +137,7 @@ def plan_actions(
             elif action.post_to_slack is not None:
                 text = action.post_to_slack.text
                 events += _post_to_slack(context, rule, index, text, taken, stopped)
-    events.sort(key=lambda event: (event.row, event.index))
+    events.sort(key=attrgetter("row", "index"))
     for event in events:
         _apply(plan, event, arr)
     plan.suppressed = _suppressed_tasks(stopped)
@@ -376,10 +379,15 @@ class _Renderer:
     def __init__(self, context: _Context, columns: Sequence[str]) -> None:
         self.context, self.columns = context, set(columns)
         self.done: dict[tuple[str, tuple[Any, ...]], str | _TemplateFailed] = {}
+        self.read: dict[str, list[str]] = {}  # source → `reads`: asked once a row
 
     def reads(self, text: LocalText) -> list[str]:
         """The columns `text`, in the team's language, is rendered with."""
-        return sorted((variables(text_in(text, self.context.language)) | {"locale"}) & self.columns)
+        source = text_in(text, self.context.language)
+        names = self.read.get(source)
+        if names is None:
+            names = self.read[source] = sorted((variables(source) | {"locale"}) & self.columns)
+        return names
 
     def __call__(self, part: tuple[str, ...], text: LocalText, row: Mapping[str, Any]) -> str:
         language = self.context.language

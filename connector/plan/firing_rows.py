@@ -94,6 +94,12 @@ def found_tasks(existing: Mapping[str, ExistingTask], as_of: date) -> pl.DataFra
     )
 
 
+def of_rule(found: pl.DataFrame, rule_id: str) -> pl.DataFrame:
+    """The tasks of `found_tasks` whose key may be one of the rule's (`rule:account:…`):
+    each action's rows are joined with these, not with every rule's 200,000."""
+    return found.filter(pl.col(KEY).str.starts_with(rule_id + KEY_SEPARATOR))
+
+
 def with_found(rows: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
     """`rows` (with their `_key`) beside what the CRM holds under their keys (`found_tasks`)."""
     joined_rows = rows.join(found, on=KEY, how="left", maintain_order="left")
