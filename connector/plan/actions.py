@@ -238,17 +238,40 @@ def _set_fields(
     context: _Context, rule: Rule, index: int, fields: Mapping[str, LocalText], rows: pl.DataFrame
 ) -> list[_Event]:
     """The fields the action sets, for every row it fires on (the diff keeps that quiet);
-    each row read with only the columns its templates read."""
+    each row read with only the columns its templates read, and rendered once for all the
+    rows with the same values of them (a renewal rule sets a field on 20,000 accounts
+    from one or two columns)."""
     render = _Renderer(context, rows.columns)
-    read = {name for text in fields.values() for name in render.reads(text)}
+    read = sorted({name for text in fields.values() for name in render.reads(text)})
+    frame = rows.select(ROW, "id", "name", *(c for c in read if c not in (ROW, "id", "name")))
+    at = [frame.columns.index(name) for name in read]
+    done: dict[tuple[Any, ...], dict[str, str] | _TemplateFailed] = {}
     events: list[_Event] = []
-    for row in rows.select(ROW, "id", "name", *(read - {ROW, "id", "name"})).iter_rows(named=True):
+    for row in frame.iter_rows():
+        key: tuple[Any, ...] | None = tuple(row[i] for i in at)
         try:
-            values = {f: render(("set_fields", f), v, row) for f, v in fields.items()}
-            events.append(_Event(row[ROW], index, _Fields(row["id"], values)))
-        except _TemplateFailed as failed:
-            events.append(_failed(context, rule, index, failed, row))
+            values = done.get(key)  # type: ignore[arg-type]
+        except TypeError:  # a list value: rendered every time
+            values, key = None, None
+        if values is None:
+            values = _field_values(render, fields, dict(zip(frame.columns, row, strict=True)))
+            if key is not None:
+                done[key] = values
+        if isinstance(values, _TemplateFailed):
+            events.append(_failed(context, rule, index, values, {ROW: row[0], "name": row[2]}))
+        else:
+            events.append(_Event(row[0], index, _Fields(row[1], values)))
     return events
+
+
+def _field_values(
+    render: _Renderer, fields: Mapping[str, LocalText], row: Mapping[str, Any]
+) -> dict[str, str] | _TemplateFailed:
+    """Each field's text for the row, or the template that failed for it."""
+    try:
+        return {f: render(("set_fields", f), text, row) for f, text in fields.items()}
+    except _TemplateFailed as failed:
+        return failed
 
 
 def _create_tasks(

@@ -266,3 +266,19 @@ def test_each_rule_finds_only_the_task_under_its_own_key() -> None:
         ("renewal:x", "Acme"),
         ("renewal:x", "Cove"),
     ]
+
+
+def test_a_field_template_failing_for_some_values_skips_each_of_their_accounts() -> None:
+    """Rows with the same values share one render, its failure too: each such account is
+    reported, the others set; a list value is rendered for its own row."""
+    table = TABLE.with_columns(
+        arr=pl.Series([0.0, 5.0, 0.0]), tags=pl.Series([["x"], ["y"], ["x"]])
+    )
+    for text, b in [("{{ 10 / arr }}", "2.0"), ("{{ 10 / arr }} {{ tags | join(',') }}", "2.0 y")]:
+        rule = _rule({"set_fields": {"Ratio__c": text}})
+        plan = plan_actions(
+            table, FIRINGS, [rule], {}, [], as_of=AS_OF, assign_to="owner_id", status="Open"
+        )
+        assert plan.field_values == {"b": {"Ratio__c": b}}
+        assert [s.account_name for s in plan.skipped] == ["Acme", "Cove"]
+        assert len({s.reason for s in plan.skipped}) == 1
