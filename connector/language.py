@@ -7,6 +7,7 @@ worker's own words (the digest, "no data" in a health reason) ship in the same l
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import date
 from typing import Any, Literal, get_args
@@ -48,8 +49,10 @@ def translations(text: LocalText) -> dict[Language | None, str]:
     return found
 
 
+@functools.lru_cache(maxsize=4096)
 def written_date(day: date, language: Language) -> str:
-    """A date as the team writes it: 2026-11-26, or 2026年11月26日 for a Japanese team."""
+    """A date as the team writes it: 2026-11-26, or 2026年11月26日 for a Japanese team.
+    Once a day: the digest writes a renewal date for each of ~40,000 accounts."""
     if language == "ja":
         return f"{day.year}年{day.month}月{day.day}日"
     return day.strftime("%Y-%m-%d")

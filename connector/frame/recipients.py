@@ -90,18 +90,38 @@ def valid_address(address: object) -> bool:
 
 
 def contacts_by_account(
-    contacts: pl.DataFrame | None, accounts: Collection[str]
+    contacts: pl.DataFrame | None,
+    accounts: Collection[str],
+    roles: Collection[str] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """The contacts of `accounts` as rows: only those, so 500,000 contacts do not become
-    Python dicts for the few accounts a run emails."""
+    Python dicts for the few accounts a run emails. With `roles`, only those
+    `choose_recipient` may choose for an email to some of them (in one, or primary): an
+    account's other contacts (most of them) change no choice."""
     if contacts is None:
         return {}
     grouped: dict[str, list[dict[str, Any]]] = {}
     ids = pl.Series(values=list(accounts), dtype=contacts.schema["account_id"], strict=False)
     wanted = contacts.filter(pl.col("account_id").is_in(ids.implode()))
+    if roles is not None:
+        wanted = wanted.filter(_may_be_chosen(wanted.schema, roles))
     for contact in wanted.iter_rows(named=True):
         grouped.setdefault(contact["account_id"], []).append(contact)
     return grouped
+
+
+def _may_be_chosen(schema: pl.Schema, roles: Collection[str]) -> pl.Expr:
+    """A contact `choose_recipient` may pick for `roles`: in one of them, or primary as
+    Python reads it (kept whenever a `primary` that is not a checkbox leaves it unsure)."""
+    in_role = (
+        pl.col("role").is_in(pl.Series(list(roles), dtype=pl.String).implode()).fill_null(False)
+        if schema.get("role") == pl.String
+        else pl.lit("role" in schema)  # another type: kept, compared in Python
+    )
+    if "primary" not in schema:
+        return in_role
+    boolean = schema["primary"] == pl.Boolean
+    return in_role | (pl.col("primary").fill_null(False) if boolean else pl.lit(True))
 
 
 def reach_rollup(

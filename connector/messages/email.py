@@ -179,7 +179,8 @@ def address(
     requests: Sequence[EmailRequest], contacts: pl.DataFrame | None
 ) -> tuple[list[Addressed], list[SkippedEmail]]:
     """Each request's recipient and sender, or why it cannot be sent."""
-    by_account = contacts_by_account(contacts, {request.row["id"] for request in requests})
+    accounts = {request.row["id"] for request in requests}
+    by_account = contacts_by_account(contacts, accounts, {r.to_role for r in requests})
     addressed, skipped = [], []
     for request in requests:
         row = request.row

@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from operator import attrgetter
 from typing import Any
 
 import polars as pl
@@ -38,6 +39,7 @@ from connector.plan.firing_rows import (
     found_tasks,
     join_columns,
     joined,
+    of_rule,
     read_columns,
     with_blockers,
     with_found,
@@ -110,6 +112,7 @@ def plan_actions(
     arr: dict[str, float | None] = {}  # task key → the account's ARR, to rank by
     for rule in rules:
         fired = rows.filter(pl.col("rule_id") == rule.id)
+        rule_found = of_rule(found, rule.id) if fired.height else found
         for index, action in enumerate(rule.actions if fired.height else ()):
             taken = fired
             if action.when is not None:
@@ -120,7 +123,7 @@ def plan_actions(
             if action.set_fields is not None:
                 events += _set_fields(context, rule, index, action.set_fields, taken)
                 continue
-            taken = with_found(taken, found)
+            taken = with_found(taken, rule_found)
             if action.create_task is not None:
                 task_events, today = _create_tasks(
                     context, rule, index, action.create_task, taken, stopped
@@ -134,7 +137,7 @@ def plan_actions(
             elif action.post_to_slack is not None:
                 text = action.post_to_slack.text
                 events += _post_to_slack(context, rule, index, text, taken, stopped)
-    events.sort(key=lambda event: (event.row, event.index))
+    events.sort(key=attrgetter("row", "index"))
     for event in events:
         _apply(plan, event, arr)
     plan.suppressed = _suppressed_tasks(stopped)
@@ -235,17 +238,40 @@ def _set_fields(
     context: _Context, rule: Rule, index: int, fields: Mapping[str, LocalText], rows: pl.DataFrame
 ) -> list[_Event]:
     """The fields the action sets, for every row it fires on (the diff keeps that quiet);
-    each row read with only the columns its templates read."""
+    each row read with only the columns its templates read, and rendered once for all the
+    rows with the same values of them (a renewal rule sets a field on 20,000 accounts
+    from one or two columns)."""
     render = _Renderer(context, rows.columns)
-    read = {name for text in fields.values() for name in render.reads(text)}
+    read = sorted({name for text in fields.values() for name in render.reads(text)})
+    frame = rows.select(ROW, "id", "name", *(c for c in read if c not in (ROW, "id", "name")))
+    at = [frame.columns.index(name) for name in read]
+    done: dict[tuple[Any, ...], dict[str, str] | _TemplateFailed] = {}
     events: list[_Event] = []
-    for row in rows.select(ROW, "id", "name", *(read - {ROW, "id", "name"})).iter_rows(named=True):
+    for row in frame.iter_rows():
+        key: tuple[Any, ...] | None = tuple(row[i] for i in at)
         try:
-            values = {f: render(("set_fields", f), v, row) for f, v in fields.items()}
-            events.append(_Event(row[ROW], index, _Fields(row["id"], values)))
-        except _TemplateFailed as failed:
-            events.append(_failed(context, rule, index, failed, row))
+            values = done.get(key)  # type: ignore[arg-type]
+        except TypeError:  # a list value: rendered every time
+            values, key = None, None
+        if values is None:
+            values = _field_values(render, fields, dict(zip(frame.columns, row, strict=True)))
+            if key is not None:
+                done[key] = values
+        if isinstance(values, _TemplateFailed):
+            events.append(_failed(context, rule, index, values, {ROW: row[0], "name": row[2]}))
+        else:
+            events.append(_Event(row[0], index, _Fields(row[1], values)))
     return events
+
+
+def _field_values(
+    render: _Renderer, fields: Mapping[str, LocalText], row: Mapping[str, Any]
+) -> dict[str, str] | _TemplateFailed:
+    """Each field's text for the row, or the template that failed for it."""
+    try:
+        return {f: render(("set_fields", f), text, row) for f, text in fields.items()}
+    except _TemplateFailed as failed:
+        return failed
 
 
 def _create_tasks(
@@ -376,10 +402,15 @@ class _Renderer:
     def __init__(self, context: _Context, columns: Sequence[str]) -> None:
         self.context, self.columns = context, set(columns)
         self.done: dict[tuple[str, tuple[Any, ...]], str | _TemplateFailed] = {}
+        self.read: dict[str, list[str]] = {}  # source → `reads`: asked once a row
 
     def reads(self, text: LocalText) -> list[str]:
         """The columns `text`, in the team's language, is rendered with."""
-        return sorted((variables(text_in(text, self.context.language)) | {"locale"}) & self.columns)
+        source = text_in(text, self.context.language)
+        names = self.read.get(source)
+        if names is None:
+            names = self.read[source] = sorted((variables(source) | {"locale"}) & self.columns)
+        return names
 
     def __call__(self, part: tuple[str, ...], text: LocalText, row: Mapping[str, Any]) -> str:
         language = self.context.language

@@ -107,7 +107,7 @@ def _actions(
     config: Config, evaluation: Evaluation, tasks: TaskState, as_of: date, settings: Settings
 ) -> ActionPlan:
     """The firings' actions, deduplicated against the tasks the CRM already holds."""
-    fired_rules = sorted(set(evaluation.firings["rule_id"]))
+    fired_rules = sorted(evaluation.firings["rule_id"].unique())
     longest_cooldown = max((r.cooldown_days for r in config.rules), default=0)
     recent = tasks.recent_of(fired_rules, as_of - timedelta(days=longest_cooldown))
     return plan_actions(

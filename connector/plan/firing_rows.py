@@ -94,6 +94,12 @@ def found_tasks(existing: Mapping[str, ExistingTask], as_of: date) -> pl.DataFra
     )
 
 
+def of_rule(found: pl.DataFrame, rule_id: str) -> pl.DataFrame:
+    """The tasks of `found_tasks` whose key may be one of the rule's (`rule:account:…`):
+    each action's rows are joined with these, not with every rule's 200,000."""
+    return found.filter(pl.col(KEY).str.starts_with(rule_id + KEY_SEPARATOR))
+
+
 def with_found(rows: pl.DataFrame, found: pl.DataFrame) -> pl.DataFrame:
     """`rows` (with their `_key`) beside what the CRM holds under their keys (`found_tasks`)."""
     joined_rows = rows.join(found, on=KEY, how="left", maintain_order="left")
@@ -163,18 +169,24 @@ def key_columns(key: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
 
 def _this_period(pairs: pl.DataFrame, rules: Sequence[Rule]) -> pl.DataFrame:
     """The digests of every action of each rule in each period it fired in: a task under
-    one of them is this period's, never an earlier one."""
+    one of them is this period's, never an earlier one. Hashed once per period and action,
+    as columns: a renewal rule has a period per account."""
     actions = {rule.id: len(rule.actions) for rule in rules}
-    fired = pairs.select("rule_id", "period").unique().iter_rows()
-    return pl.DataFrame(
-        [
-            (rule_id, period, ActionKey.digest_of(period, index))
-            for rule_id, period in fired
-            for index in range(actions.get(rule_id, 0))
-        ],
-        schema={"rule_id": pl.String, "period": pl.String, "_digest": pl.String},
+    indexes = pl.DataFrame(
+        [(rule_id, index) for rule_id, count in actions.items() for index in range(count)],
+        schema={"rule_id": pl.String, "_index": pl.Int64},
         orient="row",
     )
+    fired = pairs.select("rule_id", "period").unique().join(indexes, on="rule_id")
+    each = fired.select("period", "_index").unique()
+    digests = each.with_columns(
+        pl.Series(
+            "_digest",
+            [ActionKey.digest_of(*pair) for pair in each.iter_rows()],
+            dtype=pl.String,
+        )
+    )
+    return fired.join(digests, on=["period", "_index"]).select("rule_id", "period", "_digest")
 
 
 def assignee(task: CreateTask, assign_to: str, columns: Collection[str]) -> pl.Expr:

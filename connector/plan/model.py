@@ -150,10 +150,9 @@ class ActionPlan:
     skipped: list[Skipped] = field(default_factory=list)
 
     def field_frame(self, fields: Sequence[str]) -> pl.DataFrame:
-        """`id` and one `_set_<field>` column per field, for the accounts a rule set."""
-        schema = {"id": pl.String, **{SET_PREFIX + f: pl.String for f in fields}}
-        rows = [
-            {"id": account, **{SET_PREFIX + f: v for f, v in values.items()}}
-            for account, values in self.field_values.items()
-        ]
-        return pl.DataFrame(rows, schema=schema, orient="row")
+        """`id` and one `_set_<field>` column per field, for the accounts a rule set (built
+        a column at a time: a renewal rule sets a field on 20,000 accounts)."""
+        values = self.field_values.values()
+        columns = {SET_PREFIX + f: [account.get(f) for account in values] for f in fields}
+        schema = {"id": pl.String, **dict.fromkeys(columns, pl.String)}
+        return pl.DataFrame({"id": list(self.field_values), **columns}, schema=schema)

@@ -55,7 +55,7 @@ class TaskState:
         `followed`: keys of open tasks whose outcome the store follows, asked in the same
         `find_tasks` (more calls only past its batch size)."""
         keys = list(dict.fromkeys([*(k for w in wanted for k in _keys(w)), *followed]))
-        rule_ids = sorted({r for w in wanted for r in w.firings["rule_id"]})
+        rule_ids = sorted({r for w in wanted for r in w.firings["rule_id"].unique()})
         cooldown = max((r.cooldown_days for w in wanted for r in w.rules), default=0)
         since = as_of - timedelta(days=cooldown)
         return cls(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -314,6 +315,39 @@ def test_only_the_contacts_of_emailed_accounts_become_rows() -> None:
     }
     assert contacts_by_account(contacts, set()) == {}
     assert contacts_by_account(None, {"001A"}) == {}
+
+
+@pytest.mark.parametrize("primary_type", [pl.Boolean, pl.String])
+def test_the_contacts_left_out_for_the_roles_emailed_change_no_choice(
+    primary_type: pl.DataType,
+) -> None:
+    """Only contacts in a role emailed, or primary, become rows: every account's choice
+    and reason is the one its whole list gives, nulls and a text `primary` ("false" is
+    true to Python) included."""
+    rng = random.Random(13)
+    rows = [
+        {
+            "id": f"003{i:03d}",
+            "account_id": f"001{rng.randrange(40):02d}",
+            "role": rng.choice(["Decision Maker", "Admin", "User", "Champion", None]),
+            "primary": rng.choice([True, False, None]),
+            "email": rng.choice([f"c{i}@acme.example", "not-an-address", None]),
+            "opted_out": rng.choice([True, False, None]),
+        }
+        for i in range(300)
+    ]
+    contacts = pl.DataFrame(rows).with_columns(pl.col("primary").cast(primary_type))
+    accounts = {f"001{n:02d}" for n in range(42)}
+    whole = contacts_by_account(contacts, accounts)
+    for roles in (["Decision Maker"], ["Admin", "Champion"]):
+        kept = contacts_by_account(contacts, accounts, roles)
+        if primary_type == pl.Boolean:  # a text one keeps every contact
+            assert sum(map(len, kept.values())) < sum(map(len, whole.values()))
+        for account in accounts:
+            for role in roles:
+                assert choose_recipient(kept.get(account, []), role) == choose_recipient(
+                    whole.get(account, []), role
+                )
 
 
 def test_a_run_writes_only_the_emails_it_can_send_an_open_log_first(tmp_path: Path) -> None:

@@ -234,3 +234,51 @@ def test_an_earlier_open_task_blocks_by_its_keys_rule_and_account_and_odd_keys_b
     )
     assert [(s.account_name, s.reason) for s in plan.suppressed] == [("Beta", STILL_OPEN)]
     assert [t.account_name for t in plan.tasks] == ["Acme", "Cove"]
+
+
+def test_each_rule_finds_only_the_task_under_its_own_key() -> None:
+    """Rows are joined with the tasks whose key starts with their rule: a rule whose id
+    begins another's, or the same key in another case, is another rule's task."""
+    other = _rule({"create_task": {"subject": "QBR"}}).model_copy(update={"id": "renewal:x"})
+    firings = pl.concat([FIRINGS, FIRINGS.with_columns(rule_id=pl.lit("renewal:x"))])
+    held = [
+        _key("a", "2027-01-01"),
+        str(ActionKey.of("renewal:x", "b", "2027-02-01", 0)),
+        _key("c", "2027-03-01").upper(),
+    ]
+    plan = plan_actions(
+        TABLE,
+        firings,
+        [_rule({"create_task": {"subject": "Renew"}}), other],
+        {key: ExistingTask(key, f"00T{i}", False) for i, key in enumerate(held)},
+        [],
+        as_of=AS_OF,
+        assign_to="owner_id",
+        status="Open",
+    )
+    assert sorted((s.rule_id, s.account_name) for s in plan.suppressed) == [
+        ("renewal", "Acme"),
+        ("renewal:x", "Beta"),
+    ]
+    assert sorted((t.rule_id, t.account_name) for t in plan.tasks) == [
+        ("renewal", "Beta"),
+        ("renewal", "Cove"),
+        ("renewal:x", "Acme"),
+        ("renewal:x", "Cove"),
+    ]
+
+
+def test_a_field_template_failing_for_some_values_skips_each_of_their_accounts() -> None:
+    """Rows with the same values share one render, its failure too: each such account is
+    reported, the others set; a list value is rendered for its own row."""
+    table = TABLE.with_columns(
+        arr=pl.Series([0.0, 5.0, 0.0]), tags=pl.Series([["x"], ["y"], ["x"]])
+    )
+    for text, b in [("{{ 10 / arr }}", "2.0"), ("{{ 10 / arr }} {{ tags | join(',') }}", "2.0 y")]:
+        rule = _rule({"set_fields": {"Ratio__c": text}})
+        plan = plan_actions(
+            table, FIRINGS, [rule], {}, [], as_of=AS_OF, assign_to="owner_id", status="Open"
+        )
+        assert plan.field_values == {"b": {"Ratio__c": b}}
+        assert [s.account_name for s in plan.skipped] == ["Acme", "Cove"]
+        assert len({s.reason for s in plan.skipped}) == 1

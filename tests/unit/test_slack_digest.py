@@ -94,3 +94,29 @@ def test_a_japanese_team_reads_the_headline_in_japanese() -> None:
     assert message.blocks[1]["elements"][1]["text"] == (
         "2026-Q3：GRR 100.0%・NRR データなし・ロゴチャーン 0.0%"
     )
+
+
+def test_each_line_says_its_own_values_as_written_once_per_distinct_value() -> None:
+    """Parts are written once per distinct value, so values equal to Python but written
+    apart (-0.0 and 0.0) keep their own text; a missing value (or column) leaves its part
+    out, a blank colour leaves no trailing space."""
+    table = pl.DataFrame(
+        {
+            "id": ["001A", "001B", "001C", "001D"],
+            "name": ["A", "B", "C", "D"],
+            "owner_name": ["Ann"] * 4,
+            "health_score": [0.0, -0.0, None, 0.0],
+            "health_color": ["Red", "Red", "  ", None],
+            "health_trend": [float("nan"), -0.0, None, -12.4],
+            "arr": [None, -0.0, 0.0, 1500.0],
+        }
+    )
+    digest = SlackDigest(when="true")
+    (message,) = build_digest(table, digest, AS_OF, _link)
+    assert message.blocks[2]["text"]["text"].splitlines() == [
+        "*Ann* (4)",
+        "• <https://crm.example/001A|A> · *0* Red · trend +nan",
+        "• <https://crm.example/001B|B> · *-0* Red · trend -0 · ARR -$0",
+        "• <https://crm.example/001D|D> · *0* · trend -12 · ARR $1,500",
+        "• <https://crm.example/001C|C> · *no score* · ARR $0",
+    ]
