@@ -6,12 +6,14 @@ run is recorded in the history store whatever its outcome.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from contextvars import copy_context
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -162,6 +164,20 @@ def new_summary(settings: Settings, *, dry_run: bool) -> RunSummary:
     return RunSummary(uuid.uuid4().hex[:12], settings.today, dry_run)
 
 
+@contextmanager
+def _collector_skips_what_is_loaded() -> Iterator[None]:
+    """Python's cycle collector leaves alone the objects already loaded (the modules, their
+    classes and functions): each full collection a run's allocations set off would walk them
+    all again — at 100,000 accounts two or three of 0.1–0.2 s in planning alone. Unfrozen
+    after: in a process that runs again (`serve`), what a run leaves stays collectable."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@_collector_skips_what_is_loaded()
 def run_sync(
     settings: Settings,
     *,

@@ -4,7 +4,9 @@ fields, and every call is counted when it is sent (also one whose answer never c
 
 from __future__ import annotations
 
+import gc
 import json
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -133,6 +135,30 @@ def test_a_call_whose_answer_was_lost_is_counted(crm: SandboxCrm) -> None:
     outcome = run_sync(without_email(crm.sandbox.settings), dry_run=False)
 
     assert outcome.summary.crm_api.calls == crm.calls()  # the dropped call and its retry
+
+
+def test_a_run_leaves_the_cycle_collector_as_it_found_it(sandbox: RunningSandbox) -> None:
+    """A run has the collector skip what was loaded before it (`gc.freeze`), and hands it
+    back, raising or not: a process that runs again (`serve`) collects it as before."""
+    frozen: list[int] = []
+
+    class FreezeAtEachEvent(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            frozen.append(gc.get_freeze_count())
+
+    handler, logger = FreezeAtEachEvent(), logging.getLogger("connector.run")
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        run_sync(without_email(sandbox.settings), dry_run=True)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+    assert frozen
+    assert min(frozen) > 10_000  # the modules' objects, at least
+    assert gc.get_freeze_count() == 0
 
 
 def test_a_run_stopped_between_emails_says_which_were_sent(sandbox: RunningSandbox) -> None:
