@@ -1,20 +1,54 @@
 """One way to write rows into a store table: the dialect's INSERT … ON CONFLICT DO UPDATE,
-executed a batch of rows at a time, so each save says only its table, its key and what a
-conflict changes — and a run re-recording a day replaces rows, never duplicates them.
+so each save says only its table, its key and what a conflict changes — and a run
+re-recording a day replaces rows, never duplicates them.
+
+Written in bulk, as issue #13 asked (SQLAlchemy's binding of each row was most of the time,
+not the database): on SQLite the statement is compiled once and the driver's executemany
+runs it on batches of tuples converted a column at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from itertools import islice
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain, islice
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Executable, String, Table, bindparam, cast, func
+from sqlalchemy import (
+    JSON,
+    Connection,
+    Insert,
+    String,
+    Table,
+    bindparam,
+    cast,
+    func,
+)
 from sqlalchemy.dialects import postgresql, sqlite
+
+from connector.store.driver_rows import bind_processors, driver_batches
 
 JSON_TEXT = "_json"  # suffix of a row's key holding a JSON column's value encoded already
 
 BATCH = 5_000  # rows per execute: 100,000 accounts' rows at once were 250 MB
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """What a row whose `keys` exist changes: its `update` columns, and its `keep_known`
+    columns unless the new value is null (then the stored value stays)."""
+
+    keys: Sequence[str]
+    update: Sequence[str]
+    keep_known: Sequence[str]
+
+    def on(self, insert: Any, table: Table) -> Any:
+        """`insert` (the dialect's) with this conflict's DO UPDATE."""
+        changes: dict[str, Any] = {name: insert.excluded[name] for name in self.update}
+        changes |= {
+            name: func.coalesce(insert.excluded[name], table.c[name]) for name in self.keep_known
+        }
+        return insert.on_conflict_do_update(index_elements=list(self.keys), set_=changes)
 
 
 def upsert(
@@ -30,15 +64,16 @@ def upsert(
     """Insert `rows`; a row whose `keys` exist takes the new `update` columns, and the new
     `keep_known` columns unless they are null (then the stored value stays). Returns the
     rows written; `rows` may be a generator, read one batch at a time. A `json_text`
-    column comes as JSON text under its name + `JSON_TEXT` and is stored as it is."""
+    column comes as JSON text under its name + `JSON_TEXT` and is stored as it is. A key
+    given twice ends as if the rows were written one after the other."""
+    first, pending = _peek(rows)
+    if first is None:
+        return 0
+    conflict = Conflict(list(keys), list(update), list(keep_known))
     insert = dialect_insert(db, table)
     if texts := {name: _json_text(db, name) for name in json_text}:
         insert = insert.values(texts)
-    changes: dict[str, Any] = {name: insert.excluded[name] for name in update}
-    changes |= {name: func.coalesce(insert.excluded[name], table.c[name]) for name in keep_known}
-    return execute_batched(
-        db, insert.on_conflict_do_update(index_elements=list(keys), set_=changes), rows
-    )
+    return execute_batched(db, conflict.on(insert, table), pending)
 
 
 def dialect_insert(db: Connection, table: Table) -> Any:
@@ -53,12 +88,40 @@ def _json_text(db: Connection, name: str) -> Any:
     return cast(text, JSON) if db.dialect.name == "postgresql" else text
 
 
-def execute_batched(
-    db: Connection, statement: Executable, rows: Iterable[Mapping[str, Any]]
-) -> int:
-    """Run `statement` once per batch of `rows` (one executemany each); returns the rows."""
+def execute_batched(db: Connection, statement: Insert, rows: Iterable[Mapping[str, Any]]) -> int:
+    """Run `statement` once per batch of `rows` (one executemany each); returns the rows.
+    On SQLite it is compiled once, for the first row's keys, and the driver runs it on
+    tuples converted a column at a time; elsewhere SQLAlchemy binds each row."""
+    first, pending = _peek(rows)
+    if first is None:
+        return 0
+    if db.dialect.name != "sqlite":
+        return _bound_batches(db, statement, pending)
+    compiled = statement.compile(dialect=db.dialect, column_keys=list(first))
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        return _bound_batches(db, statement, pending)  # Python-side defaults, filled per row
+    names = compiled.positiontup or []
+    processors = bind_processors(db.dialect, (compiled.binds[name].type for name in names))
+    written = 0
+    for batch in driver_batches(pending, names, processors, BATCH):
+        db.exec_driver_sql(compiled.string, batch)
+        written += len(batch)
+    return written
+
+
+def _bound_batches(db: Connection, statement: Insert, rows: Iterable[Mapping[str, Any]]) -> int:
+    """SQLAlchemy's executemany, a batch of rows at a time."""
     written, pending = 0, iter(rows)
     while batch := list(islice(pending, BATCH)):
         db.execute(statement, batch)
         written += len(batch)
     return written
+
+
+def _peek(
+    rows: Iterable[Mapping[str, Any]],
+) -> tuple[Mapping[str, Any] | None, Iterator[Mapping[str, Any]]]:
+    """The first row (None: no rows) and all the rows, the first included."""
+    pending = iter(rows)
+    first = next(pending, None)
+    return first, pending if first is None else chain([first], pending)
