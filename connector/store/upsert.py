@@ -4,7 +4,8 @@ re-recording a day replaces rows, never duplicates them.
 
 Written in bulk, as issue #13 asked (SQLAlchemy's binding of each row was most of the time,
 not the database): on SQLite the statement is compiled once and the driver's executemany
-runs it on batches of tuples converted a column at a time.
+runs it on batches of tuples converted a column at a time; on PostgreSQL the rows are
+COPied into a temporary table and taken from there by one INSERT … SELECT.
 """
 
 from __future__ import annotations
@@ -17,20 +18,26 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Connection,
+    FromClause,
     Insert,
     String,
     Table,
+    Text,
     bindparam,
     cast,
     func,
+    select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.types import TypeEngine
 
 from connector.store.driver_rows import bind_processors, driver_batches
+from connector.store.pg_copy import ORDINAL, copy_to_temporary
 
 JSON_TEXT = "_json"  # suffix of a row's key holding a JSON column's value encoded already
 
 BATCH = 5_000  # rows per execute: 100,000 accounts' rows at once were 250 MB
+ROUND = "round"  # a row's place among the rows of its key, when a key comes more than once
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,8 @@ def upsert(
     if first is None:
         return 0
     conflict = Conflict(list(keys), list(update), list(keep_known))
+    if db.dialect.name == "postgresql":
+        return _upsert_copied(db, table, pending, list(first), conflict, set(json_text))
     insert = dialect_insert(db, table)
     if texts := {name: _json_text(db, name) for name in json_text}:
         insert = insert.values(texts)
@@ -125,3 +134,81 @@ def _peek(
     pending = iter(rows)
     first = next(pending, None)
     return first, pending if first is None else chain([first], pending)
+
+
+def _upsert_copied(
+    db: Connection,
+    table: Table,
+    rows: Iterable[Mapping[str, Any]],
+    names: list[str],
+    conflict: Conflict,
+    json_text: set[str],
+) -> int:
+    """COPY `rows` (keyed by `names`) into a temporary table, then upsert from it: one
+    INSERT … SELECT, or one a round when a key comes more than once (the later row wins
+    as it did when each row was its own INSERT)."""
+    targets = {name: _target(name, json_text) for name in names}
+    kinds = (_given_type(table, name, target) for name, target in targets.items())
+    staged, written = copy_to_temporary(
+        db,
+        {name: _staged_type(table.c[target].type) for name, target in targets.items()},
+        driver_batches(rows, names, bind_processors(db.dialect, kinds), BATCH),
+    )
+    rounds = _rounds(db, staged, conflict.keys)
+    source = _ranked(staged, conflict.keys) if rounds > 1 else staged
+    for number in range(1, rounds + 1):
+        insert = _insert_from(table, source, targets, number if rounds > 1 else None)
+        db.execute(conflict.on(insert, table))
+    staged.drop(db)
+    return written
+
+
+def _insert_from(
+    table: Table, source: FromClause, targets: Mapping[str, str], round_: int | None
+) -> Any:
+    """INSERT INTO `table` the staged rows (`targets`: staged name → column), or those of
+    one round when a key repeats."""
+    query = select(*(_source_column(source, table, n, t) for n, t in targets.items()))
+    if round_ is not None:
+        query = query.where(source.c[ROUND] == round_)
+    return postgresql.insert(table).from_select(list(targets.values()), query)
+
+
+def _target(name: str, json_text: set[str]) -> str:
+    """The column a row's key fills: a `json_text` column's text comes under its own key."""
+    column = name.removesuffix(JSON_TEXT)
+    return column if name.endswith(JSON_TEXT) and column in json_text else name
+
+
+def _given_type(table: Table, name: str, target: str) -> TypeEngine[Any]:
+    """How a row's value is converted for the driver: JSON text as the string it is."""
+    return String() if name != target else table.c[target].type
+
+
+def _staged_type(kind: TypeEngine[Any]) -> TypeEngine[Any]:
+    """A staged column's type: the target's, but JSON as the text it arrives as."""
+    return Text() if isinstance(kind, JSON) else kind
+
+
+def _source_column(source: FromClause, table: Table, name: str, target: str) -> Any:
+    """The staged column `name` as `target` takes it (JSON text cast to JSON)."""
+    kind = table.c[target].type
+    return cast(source.c[name], kind) if isinstance(kind, JSON) else source.c[name]
+
+
+def _rounds(db: Connection, staged: Table, keys: Sequence[str]) -> int:
+    """How many rows the most repeated key has (1: every key once)."""
+    per_key = (
+        select(func.count().label("rows"))
+        .select_from(staged)
+        .group_by(*(staged.c[k] for k in keys))
+    )
+    return int(db.scalar(select(func.max(per_key.subquery().c.rows))) or 0)
+
+
+def _ranked(staged: Table, keys: Sequence[str]) -> FromClause:
+    """The staged rows, each with its `ROUND`: 1 for a key's first row, 2 for its next…"""
+    place = func.row_number().over(
+        partition_by=[staged.c[k] for k in keys], order_by=staged.c[ORDINAL]
+    )
+    return select(staged, place.label(ROUND)).subquery()
