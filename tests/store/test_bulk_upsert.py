@@ -33,7 +33,7 @@ from sqlalchemy import (
     select,
 )
 
-from connector.store.upsert import JSON_TEXT, dialect_insert, upsert
+from connector.store.upsert import COPY_FROM, JSON_TEXT, dialect_insert, upsert
 from tests.databases import KINDS, fresh_database
 
 KEY = ["key", "day"]
@@ -77,6 +77,15 @@ def _table(name: str) -> Table:
 
 
 BULK, EACH = _table("bulk_written"), _table("each_written")
+
+
+@pytest.fixture(params=[0, COPY_FROM], ids=["few rows", "many rows"])
+def filler(request: pytest.FixtureRequest) -> list[tuple[Any, ...]]:
+    """Rows written beside the others: enough of them, and PostgreSQL upserts by COPY."""
+    return [
+        (f"z{n:05d}", DAY, n / 3, n % 2 == 0, DAY, f'{{"n": {n}}}', [n], AT, None, None, None)
+        for n in range(request.param)
+    ]
 
 
 @pytest.fixture(params=KINDS)
@@ -128,8 +137,11 @@ def _typed(value: Any) -> tuple[str, Any]:
     return type(value).__name__, bytes(value) if isinstance(value, memoryview) else value
 
 
-def test_bulk_rows_are_stored_as_sqlalchemy_stores_each_row(engine: Engine) -> None:
-    for given in (FIRST, SECOND):
+def test_bulk_rows_are_stored_as_sqlalchemy_stores_each_row(
+    engine: Engine, filler: list[tuple[Any, ...]]
+) -> None:
+    for rows in (FIRST, SECOND):
+        given = [*rows, *filler]
         with engine.begin() as db:
             assert _write_bulk(db, given) == len(given)
             _write_each(db, given)
@@ -137,22 +149,27 @@ def test_bulk_rows_are_stored_as_sqlalchemy_stores_each_row(engine: Engine) -> N
             assert _stored(db, BULK) == _stored(db, EACH)
 
 
-def test_a_null_keep_known_value_keeps_the_stored_one(engine: Engine) -> None:
+def test_a_null_keep_known_value_keeps_the_stored_one(
+    engine: Engine, filler: list[tuple[Any, ...]]
+) -> None:
     with engine.begin() as db:
-        _write_bulk(db, FIRST)
-        _write_bulk(db, SECOND)
+        _write_bulk(db, [*FIRST, *filler])
+        _write_bulk(db, [*SECOND, *filler])
+    wanted = BULK.c.key < "z"
     with engine.connect() as db:
-        owners = dict(db.execute(select(BULK.c.key, BULK.c.owner)).all())
-        firsts = dict(db.execute(select(BULK.c.key, BULK.c.first)).all())
+        owners = dict(db.execute(select(BULK.c.key, BULK.c.owner).where(wanted)).all())
+        firsts = dict(db.execute(select(BULK.c.key, BULK.c.first).where(wanted)).all())
     assert owners == {"a": "o1", "b": "o2", "c": "o3", "d": "o5"}
     assert firsts == {"a": "f", "b": None, "c": "first c", "d": "first d"}
 
 
-def test_a_key_given_twice_ends_as_its_later_rows_leave_it(engine: Engine) -> None:
+def test_a_key_given_twice_ends_as_its_later_rows_leave_it(
+    engine: Engine, filler: list[tuple[Any, ...]]
+) -> None:
     with engine.begin() as db:
-        _write_bulk(db, SECOND[2:])
+        _write_bulk(db, [*SECOND[2:], *filler])
     with engine.connect() as db:
-        row: Mapping[str, Any] = db.execute(select(BULK)).mappings().one()
+        row: Mapping[str, Any] = db.execute(select(BULK).where(BULK.c.key == "d")).mappings().one()
     assert (row["amount"], row["won"], row["owner"], row["first"]) == (2.5, None, "o5", "first d")
     assert row["meta"] is None  # the JSON null the last row gave
 
