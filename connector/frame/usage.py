@@ -49,17 +49,17 @@ def usage_columns(metrics: Sequence[str]) -> list[str]:
 
 
 def usage_signals(
-    usage: pl.DataFrame,
+    weeks: pl.DataFrame,
     metrics: Sequence[str],
     as_of: date,
     *,
     since: date,
     levels: Collection[str] = (),
 ) -> pl.DataFrame:
-    """One row per account_key with `usage_columns(metrics)`; `since` starts the read window."""
+    """One row per account_key with `usage_columns(metrics)`, from `weeks_to_date`'s weeks;
+    `since` starts the read window."""
     recent = (
-        _weeks_to_date(usage.filter(pl.col(WEEK) <= as_of), metrics, as_of, levels)
-        .sort(KEY, WEEK, descending=[False, True])
+        weeks.sort(KEY, WEEK, descending=[False, True])
         .with_columns(_rank=_rank_in_tenant())
         .with_columns([_fell(m).alias(f"_fell_{m}") for m in metrics])
     )
@@ -117,13 +117,14 @@ def _days_silent(last_usage_week: pl.Expr, as_of: date, since: date) -> pl.Expr:
     )
 
 
-def _weeks_to_date(
-    usage: pl.DataFrame, metrics: Sequence[str], as_of: date, levels: Collection[str]
+def weeks_to_date(
+    usage: pl.DataFrame, metrics: Sequence[str], as_of: date, levels: Collection[str] = ()
 ) -> pl.DataFrame:
-    """The rows read, plus a row for every week from the tenant's first week read to the
-    week that contains `as_of` that has none: zero activity, levels as last reported (one
-    vectorised anti-join and a forward fill, no loop)."""
-    read = usage.select(KEY, WEEK, *metrics)
+    """The rows read up to `as_of`, plus a row for every week from the tenant's first week
+    read to the week that contains `as_of` that has none: zero activity, levels as last
+    reported (one vectorised anti-join and a forward fill, no loop). What `usage_signals`
+    and `lifetime_usage` read: a run fills them once for both."""
+    read = usage.filter(pl.col(WEEK) <= as_of).select(KEY, WEEK, *metrics)
     expected = (
         read.group_by(KEY)
         .agg(pl.col(WEEK).min())
@@ -170,19 +171,18 @@ def _fell(metric: str) -> pl.Expr:
 
 
 def lifetime_usage(
-    usage: pl.DataFrame,
+    weeks: pl.DataFrame,
     lifetime: pl.DataFrame,
     metrics: Sequence[str],
     as_of: date,
-    levels: Collection[str] = (),
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Every tenant's `<m>_total` over every week ever seen — the stored totals plus the
-    weeks read after their `through_week` — and the totals to store next (`LIFETIME_SCHEMA`,
-    only the tenants whose `through_week` moved on). Only complete weeks are stored (a week
-    that started at least seven days before `as_of`), and a run adds only weeks after
-    `through_week`: a rerun, or a run for an earlier date, never counts a week twice."""
+    weeks (`weeks_to_date`) after their `through_week` — and the totals to store next
+    (`LIFETIME_SCHEMA`, only the tenants whose `through_week` moved on). Only complete weeks
+    are stored (a week that started at least seven days before `as_of`), and a run adds only
+    weeks after `through_week`: a rerun, or a run for an earlier date, never counts a week
+    twice."""
     life = _decoded(lifetime, metrics)
-    weeks = _weeks_to_date(usage.filter(pl.col(WEEK) <= as_of), metrics, as_of, levels)
     joined = weeks.join(life, on=KEY, how="full", coalesce=True)
     after = pl.col(WEEK) > pl.col("_through").fill_null(date.min)
     complete = pl.col(WEEK) <= as_of - timedelta(days=7)
