@@ -181,29 +181,30 @@ def lifetime_usage(
     (`LIFETIME_SCHEMA`, only the tenants whose `through_week` moved on). Only complete weeks
     are stored (a week that started at least seven days before `as_of`), and a run adds only
     weeks after `through_week`: a rerun, or a run for an earlier date, never counts a week
-    twice."""
+    twice. Only the weeks after it are summed, so a rerun sums a week a tenant, not all."""
     life = _decoded(lifetime, metrics)
-    joined = weeks.join(life, on=KEY, how="full", coalesce=True)
-    after = pl.col(WEEK) > pl.col("_through").fill_null(date.min)
     complete = pl.col(WEEK) <= as_of - timedelta(days=7)
-    per_tenant = joined.group_by(KEY).agg(
-        *(
-            (pl.col(m).filter(after).sum() + pl.col(f"_life_{m}").first().fill_null(0.0)).alias(
-                f"{m}_total"
-            )
-            for m in metrics
-        ),
-        *(
-            (
-                pl.col(m).filter(after & complete).sum()
-                + pl.col(f"_life_{m}").first().fill_null(0.0)
-            ).alias(f"_next_{m}")
-            for m in metrics
-        ),
-        pl.col("_through").first().alias("_stored"),
-        pl.max_horizontal(pl.col("_through").first(), pl.col(WEEK).filter(complete).max()).alias(
-            "through_week"
-        ),
+    through = life.select(KEY, "_through")
+    after = weeks.join(through, on=KEY, how="left").filter(
+        pl.col(WEEK) > pl.col("_through").fill_null(date.min)
+    )
+    added = after.group_by(KEY).agg(
+        *(pl.col(m).sum().alias(f"_added_{m}") for m in metrics),
+        *(pl.col(m).filter(complete).sum().alias(f"_next_{m}") for m in metrics),
+    )
+    latest_complete = (
+        weeks.filter(complete).group_by(KEY).agg(pl.col(WEEK).max().alias("_complete"))
+    )
+    per_tenant = (
+        life.join(added, on=KEY, how="full", coalesce=True)
+        .join(latest_complete, on=KEY, how="full", coalesce=True)
+        .select(
+            KEY,
+            *(_plus_stored(f"_added_{m}", m).alias(f"{m}_total") for m in metrics),
+            *(_plus_stored(f"_next_{m}", m).alias(f"_next_{m}") for m in metrics),
+            pl.col("_through").alias("_stored"),
+            pl.max_horizontal("_through", "_complete").alias("through_week"),
+        )
     )
     totals = per_tenant.select(KEY, *(f"{m}_total" for m in metrics))
     moved = pl.col("through_week").is_not_null() & (
@@ -217,6 +218,11 @@ def lifetime_usage(
         .alias("totals"),
     )
     return totals, store
+
+
+def _plus_stored(added: str, metric: str) -> pl.Expr:
+    """A sum of weeks after `through_week` (none: 0) plus the stored total (none: 0)."""
+    return pl.col(added).fill_null(0.0) + pl.col(f"_life_{metric}").fill_null(0.0)
 
 
 def _decoded(lifetime: pl.DataFrame, metrics: Sequence[str]) -> pl.DataFrame:
