@@ -136,7 +136,14 @@ def _with_usage(
     if weeks is None:
         weeks = weeks_to_date(usage, metrics, as_of, levels)
     table = table.join(
-        usage_signals(weeks, metrics, as_of, since=since, levels=levels),
+        usage_signals(
+            weeks,
+            metrics,
+            as_of,
+            since=since,
+            levels=levels,
+            window_totals=extract.usage_totals is None,
+        ),
         left_on=key,
         right_on="account_key",
         how="left",

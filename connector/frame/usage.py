@@ -55,9 +55,11 @@ def usage_signals(
     *,
     since: date,
     levels: Collection[str] = (),
+    window_totals: bool = True,
 ) -> pl.DataFrame:
     """One row per account_key with `usage_columns(metrics)`, from `weeks_to_date`'s weeks;
-    `since` starts the read window."""
+    `since` starts the read window. `window_totals=False` leaves `<m>_total` null, for a
+    caller that puts the lifetime totals there (`lifetime_usage`): not summed in vain."""
     recent = (
         weeks.sort(KEY, WEEK, descending=[False, True])
         .with_columns(_rank=_rank_in_tenant())
@@ -76,7 +78,7 @@ def usage_signals(
                 pl.col(m).filter(rank == 1).first().alias(f"{m}_prev"),
                 pl.col(m).filter(rank == 4).first().alias(f"{m}_4w_ago"),
                 pl.col(m).filter(rank < 4).sum().alias(f"{m}_sum_4w"),
-                pl.col(m).sum().alias(f"{m}_total"),
+                _total(m, window_totals),
                 rank.filter(~pl.col(f"_fell_{m}"))
                 .first()
                 .cast(pl.Int64)
@@ -86,6 +88,11 @@ def usage_signals(
         pl.col(WEEK).filter(active).max().alias("last_usage_week"),
     )
     return signals.with_columns(days_silent=_days_silent(pl.col("last_usage_week"), as_of, since))
+
+
+def _total(metric: str, summed: bool) -> pl.Expr:
+    total = pl.col(metric).sum() if summed else pl.lit(None, pl.Float64)
+    return total.alias(f"{metric}_total")
 
 
 def silent_for_the_window(unseen: pl.Expr, activity: Sequence[str], days: int) -> list[pl.Expr]:

@@ -276,6 +276,15 @@ def test_weeks_that_left_the_read_window_still_count_and_a_rerun_counts_nothing_
     assert (key, through) == ("t1", THIS_WEEK + timedelta(weeks=9))
 
 
+def test_signals_leave_the_totals_to_the_lifetime_ones_when_told() -> None:
+    weeks = weeks_to_date(_usage({"t1": [5.0, 7.0, 9.0]}), ["logins", "seats"], SUNDAY)
+    signals = usage_signals(
+        weeks, ["logins", "seats"], SUNDAY, since=WINDOW_START, window_totals=False
+    )
+    assert signals.select("logins_total", "seats_total").rows() == [(None, None)]
+    assert signals["logins_sum_4w"].to_list() == [21.0]  # the other signals are the same
+
+
 def test_a_tenant_silent_for_the_whole_window_keeps_its_lifetime_total() -> None:
     _, stored = _lifetime(_usage({"t1": [5.0, 7.0, 9.0]}), NO_LIFETIME, ["logins"], SUNDAY)
     ever, _ = _lifetime(_usage({"t2": [1.0]}), stored, ["logins"], SUNDAY + timedelta(weeks=20))
