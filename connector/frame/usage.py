@@ -198,20 +198,15 @@ def lifetime_usage(
     added = after.group_by(KEY).agg(
         *(pl.col(m).sum().alias(f"_added_{m}") for m in metrics),
         *(pl.col(m).filter(complete).sum().alias(f"_next_{m}") for m in metrics),
+        # a complete week up to `through_week` would not move it: the ones after will do
+        pl.col(WEEK).filter(complete).max().alias("_complete"),
     )
-    latest_complete = (
-        weeks.filter(complete).group_by(KEY).agg(pl.col(WEEK).max().alias("_complete"))
-    )
-    per_tenant = (
-        life.join(added, on=KEY, how="full", coalesce=True)
-        .join(latest_complete, on=KEY, how="full", coalesce=True)
-        .select(
-            KEY,
-            *(_plus_stored(f"_added_{m}", m).alias(f"{m}_total") for m in metrics),
-            *(_plus_stored(f"_next_{m}", m).alias(f"_next_{m}") for m in metrics),
-            pl.col("_through").alias("_stored"),
-            pl.max_horizontal("_through", "_complete").alias("through_week"),
-        )
+    per_tenant = life.join(added, on=KEY, how="full", coalesce=True).select(
+        KEY,
+        *(_plus_stored(f"_added_{m}", m).alias(f"{m}_total") for m in metrics),
+        *(_plus_stored(f"_next_{m}", m).alias(f"_next_{m}") for m in metrics),
+        pl.col("_through").alias("_stored"),
+        pl.max_horizontal("_through", "_complete").alias("through_week"),
     )
     totals = per_tenant.select(KEY, *(f"{m}_total" for m in metrics))
     moved = pl.col("through_week").is_not_null() & (
