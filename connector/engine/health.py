@@ -28,6 +28,7 @@ from connector.language import DEFAULT_LANGUAGE, Language, text_in
 
 SCORE_PREFIX = "score_"
 GROUP_PREFIX = "health_"
+_REASON = "_reason_joined"  # private: the reason before its empty case and cut
 HISTORY_SCHEMA = {
     "account_id": pl.String,
     "snapshot_date": pl.Date,
@@ -247,16 +248,22 @@ def _with_reason(
         )
         for i, g in enumerate(groups)
     }
+    rank_of = {g: f"_reason_rank_{g}" for g in groups}
+    table = table.with_columns(ranks[g].alias(rank_of[g]) for g in groups)
     parts = []
     for position in range(min(model.reason_groups, len(groups))):
         part: pl.Expr = pl.lit(None, pl.String)
         for g in groups:
-            part = pl.when(ranks[g] == position).then(pl.col(texts[g])).otherwise(part)
+            part = pl.when(pl.col(rank_of[g]) == position).then(pl.col(texts[g])).otherwise(part)
         parts.append(part)
-    reason = pl.concat_str(parts, separator=words.between_groups, ignore_nulls=True)
+    table = table.with_columns(  # read twice below: joined once
+        pl.concat_str(parts, separator=words.between_groups, ignore_nulls=True).alias(_REASON)
+    )
+    reason = pl.col(_REASON)
     reason = pl.when(reason == "").then(pl.lit(words.nothing_scored)).otherwise(reason)
     reason = reason.str.slice(0, 255)
-    return table.with_columns(health_reason=reason).drop(*texts.values(), *values.values())
+    private = [*texts.values(), *values.values(), *rank_of.values(), _REASON]
+    return table.with_columns(health_reason=reason).drop(private)
 
 
 def _weakest_value(model: HealthModel, group: str, columns: Collection[str]) -> pl.Expr:
