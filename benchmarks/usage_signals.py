@@ -1,6 +1,7 @@
-"""Usage-signal speed: the per-tenant signals and lifetime totals of a run's usage weeks, at
-100,000 tenants × 13 weeks of the sandbox mapping's 10 metrics (one a level), a twentieth
-of the weeks without a row.
+"""Usage-signal speed: a run's usage weeks filled to date, their per-tenant signals and the
+lifetime totals, at 100,000 tenants × 13 weeks of the sandbox mapping's 10 metrics (one a
+level), a twentieth of the weeks without a row, the rows in the order a usage read gives
+them (tenant, then week), and every tenant's totals stored through last week (a rerun).
 
 Run: `.venv/bin/python -m benchmarks.usage_signals [--tenants N] [--repeat N]`. Prints the
 table the README quotes: the least CPU and wall seconds of `--repeat` runs of each (CPU of
@@ -17,7 +18,14 @@ from datetime import date, timedelta
 import numpy as np
 import polars as pl
 
-from connector.frame.usage import KEY, LIFETIME_SCHEMA, WEEK, lifetime_usage, usage_signals
+from connector.frame.usage import (
+    KEY,
+    LIFETIME_SCHEMA,
+    WEEK,
+    lifetime_usage,
+    usage_signals,
+    weeks_to_date,
+)
 from connector.sandbox.demo_company import METRICS  # the sandbox mapping's 10 metrics
 
 LEVELS = {"licensed_seats"}
@@ -40,6 +48,16 @@ def _usage(tenants: int) -> pl.DataFrame:
     return usage.filter(pl.Series(rng.random(rows) > 0.05))
 
 
+def _stored(usage: pl.DataFrame) -> pl.DataFrame:
+    """Every tenant's totals as yesterday's run stored them: through last week."""
+    tenants = usage.group_by(KEY).agg(pl.col(m).sum() for m in METRICS)
+    return tenants.select(
+        KEY,
+        pl.lit(AS_OF - timedelta(weeks=1), pl.Date).alias("through_week"),
+        pl.struct(METRICS).struct.json_encode().alias("totals"),
+    ).cast(LIFETIME_SCHEMA)
+
+
 def _least(repeat: int, work: Callable[[], object]) -> tuple[float, float]:
     cpu, wall = [], []
     for _ in range(repeat):
@@ -59,10 +77,12 @@ def main() -> None:
     usage = _usage(args.tenants)
     first = usage[WEEK].min()
     assert isinstance(first, date)
-    stored = pl.DataFrame(schema=LIFETIME_SCHEMA)
+    stored = _stored(usage)
+    weeks = weeks_to_date(usage, METRICS, AS_OF, LEVELS)
     timed = {
-        "usage_signals": lambda: usage_signals(usage, METRICS, AS_OF, since=first, levels=LEVELS),
-        "lifetime_usage": lambda: lifetime_usage(usage, stored, METRICS, AS_OF, LEVELS),
+        "weeks_to_date": lambda: weeks_to_date(usage, METRICS, AS_OF, LEVELS),
+        "usage_signals": lambda: usage_signals(weeks, METRICS, AS_OF, since=first, levels=LEVELS),
+        "lifetime_usage": lambda: lifetime_usage(weeks, stored, METRICS, AS_OF),
     }
     print("| step | tenants | rows | CPU s | wall s |")
     print("| --- | ---: | ---: | ---: | ---: |")

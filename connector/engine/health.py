@@ -28,6 +28,7 @@ from connector.language import DEFAULT_LANGUAGE, Language, text_in
 
 SCORE_PREFIX = "score_"
 GROUP_PREFIX = "health_"
+_REASON = "_reason_joined"  # private: the reason before its empty case and cut
 HISTORY_SCHEMA = {
     "account_id": pl.String,
     "snapshot_date": pl.Date,
@@ -226,8 +227,14 @@ def _with_reason(
     """
     groups = list(model.groups)
     texts = {g: f"_reason_{g}" for g in groups}
-    table = table.with_columns(
-        [_group_text(model, g, columns, words, language).alias(texts[g]) for g in groups]
+    values = {g: f"_weakest_value_{g}" for g in groups}
+    table = table.with_columns(  # read three times by the text: picked once
+        [_weakest_value(model, g, columns).alias(values[g]) for g in groups]
+    ).with_columns(
+        [
+            _group_text(model, g, columns, words, language, pl.col(values[g])).alias(texts[g])
+            for g in groups
+        ]
     )
     scores = {g: pl.col(GROUP_PREFIX + g).fill_null(float("inf")) for g in groups}
     ranks = {
@@ -241,16 +248,33 @@ def _with_reason(
         )
         for i, g in enumerate(groups)
     }
+    rank_of = {g: f"_reason_rank_{g}" for g in groups}
+    table = table.with_columns(ranks[g].alias(rank_of[g]) for g in groups)
     parts = []
     for position in range(min(model.reason_groups, len(groups))):
         part: pl.Expr = pl.lit(None, pl.String)
         for g in groups:
-            part = pl.when(ranks[g] == position).then(pl.col(texts[g])).otherwise(part)
+            part = pl.when(pl.col(rank_of[g]) == position).then(pl.col(texts[g])).otherwise(part)
         parts.append(part)
-    reason = pl.concat_str(parts, separator=words.between_groups, ignore_nulls=True)
+    table = table.with_columns(  # read twice below: joined once
+        pl.concat_str(parts, separator=words.between_groups, ignore_nulls=True).alias(_REASON)
+    )
+    reason = pl.col(_REASON)
     reason = pl.when(reason == "").then(pl.lit(words.nothing_scored)).otherwise(reason)
     reason = reason.str.slice(0, 255)
-    return table.with_columns(health_reason=reason).drop(texts.values())
+    private = [*texts.values(), *values.values(), *rank_of.values(), _REASON]
+    return table.with_columns(health_reason=reason).drop(private)
+
+
+def _weakest_value(model: HealthModel, group: str, columns: Collection[str]) -> pl.Expr:
+    """The raw value of the group's weakest measure (the first of the weakest on a tie)."""
+    measures = [m for m in model.measures if m.group == group]
+    scores = [pl.col(SCORE_PREFIX + m.id) for m in measures]
+    weakest = pl.min_horizontal(scores)
+    chosen: pl.Expr = pl.lit(None, pl.Float64)
+    for score, measure in reversed(list(zip(scores, measures, strict=True))):
+        chosen = pl.when(score == weakest).then(_raw(measure, columns)).otherwise(chosen)
+    return chosen
 
 
 def _group_text(
@@ -259,6 +283,7 @@ def _group_text(
     columns: Collection[str],
     words: _ReasonWords,
     language: Language,
+    value: pl.Expr,
 ) -> pl.Expr:
     """ "Deployment 32: Active seats 4/40" (the group's weakest measure), or null without data.
 
@@ -268,14 +293,13 @@ def _group_text(
     scores = [pl.col(SCORE_PREFIX + m.id) for m in measures]
     weakest = pl.min_horizontal(scores)
 
-    def pick(values: list[pl.Expr], otherwise: pl.Expr) -> pl.Expr:
+    def pick(choices: list[pl.Expr], otherwise: pl.Expr) -> pl.Expr:
         chosen = otherwise
-        for score, value in reversed(list(zip(scores, values, strict=True))):
-            chosen = pl.when(score == weakest).then(value).otherwise(chosen)
+        for score, choice in reversed(list(zip(scores, choices, strict=True))):
+            chosen = pl.when(score == weakest).then(choice).otherwise(chosen)
         return chosen
 
     label = pick([pl.lit(text_in(m.label, language)) for m in measures], pl.lit(None, pl.String))
-    value = pick([_raw(m, columns) for m in measures], pl.lit(None, pl.Float64))
     shown = (
         pl.when(value == value.round(0))
         .then(value.cast(pl.Int64).cast(pl.String))

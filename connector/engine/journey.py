@@ -29,6 +29,8 @@ from connector.engine.kept import (
 
 JOURNEY_COLUMNS = ["journey_stage", "journey_stage_since", "days_in_stage"]
 TRACK = "journey_stage"
+_PRIOR_NAME, _PRIOR_SINCE, _PRIOR = "_prior_stage", "_prior_since", "_prior_index"
+_FORWARD_TO, _TARGET, _DAYS = "_forward_to", "_back_to", "_back_for_days"
 
 
 def assign_stage(
@@ -50,32 +52,45 @@ def assign_stage(
     from its stage has held on every run for at least `for_days` days.
     """
     names = [stage.name for stage in journey.stages]
-    table = with_kept(table, kept, TRACK)
     prior_name, prior_since = start_from(
         current.get("journey_stage"), current.get("journey_stage_since"), as_of
     )
-    prior = prior_name.replace_strict(_index(names), default=None, return_dtype=pl.Int32)
-    forward_to = _forward_to(journey, columns)
+    table = with_kept(table, kept, TRACK).with_columns(
+        prior_name.alias(_PRIOR_NAME), prior_since.alias(_PRIOR_SINCE)
+    )
+    target, days = _regression(journey, columns, pl.col(_PRIOR_NAME))
+    table = table.with_columns(  # each read by several columns below: computed once
+        pl.col(_PRIOR_NAME)
+        .replace_strict(_index(names), default=None, return_dtype=pl.Int32)
+        .alias(_PRIOR),
+        _forward_to(journey, columns).alias(_FORWARD_TO),
+        target.alias(_TARGET),
+        days.alias(_DAYS),
+    )
+    prior, forward_to, target = pl.col(_PRIOR), pl.col(_FORWARD_TO), pl.col(_TARGET)
     forward = prior.is_null() | (forward_to > prior)
-    target, days = _regression(journey, columns, prior_name)
     waiting_since = (
         pl.when(pl.col(PENDING).eq_missing(_name(target, names)))
         .then(pl.col(PENDING_SINCE))
         .otherwise(pl.lit(as_of, pl.Date))
     )
     back = ~forward & target.is_not_null()
-    due = back & ((pl.lit(as_of, pl.Date) - waiting_since).dt.total_days() >= days)
+    due = back & ((pl.lit(as_of, pl.Date) - waiting_since).dt.total_days() >= pl.col(_DAYS))
     moved = forward | due
     stage = pl.when(forward).then(forward_to).when(due).then(target).otherwise(prior)
-    since = pl.when(moved).then(pl.lit(as_of, pl.Date)).otherwise(prior_since)
-    return table.with_columns(
-        _name(stage, names).alias("journey_stage"),
-        since.alias("journey_stage_since"),
-        (moved | pl.col(KEPT).is_null()).alias(CHANGED),
-        pl.when(back & ~due).then(_name(target, names)).alias(NEW_PENDING),
-        pl.when(back & ~due).then(waiting_since).alias(NEW_PENDING_SINCE),
-    ).with_columns(
-        days_in_stage=(pl.lit(as_of, pl.Date) - pl.col("journey_stage_since")).dt.total_days()
+    since = pl.when(moved).then(pl.lit(as_of, pl.Date)).otherwise(pl.col(_PRIOR_SINCE))
+    return (
+        table.with_columns(
+            _name(stage, names).alias("journey_stage"),
+            since.alias("journey_stage_since"),
+            (moved | pl.col(KEPT).is_null()).alias(CHANGED),
+            pl.when(back & ~due).then(_name(target, names)).alias(NEW_PENDING),
+            pl.when(back & ~due).then(waiting_since).alias(NEW_PENDING_SINCE),
+        )
+        .with_columns(
+            days_in_stage=(pl.lit(as_of, pl.Date) - pl.col("journey_stage_since")).dt.total_days()
+        )
+        .drop(_PRIOR_NAME, _PRIOR_SINCE, _PRIOR, _FORWARD_TO, _TARGET, _DAYS)
     )
 
 

@@ -29,6 +29,8 @@ from connector.engine.kept import (
 
 TRACK = "touch_tier"
 TIER_COLUMNS = ["touch_tier", "touch_tier_since"]
+_VALUE, _PRIOR, _PRIOR_SINCE, _BANDED = "_tier_value", "_prior_tier", "_prior_since", "_banded"
+_MOVES, _WAITS, _WAITING_SINCE = "_tier_moves", "_tier_waits", "_waiting_since"
 
 
 def assign_tier(
@@ -44,10 +46,15 @@ def assign_tier(
     and which change is waiting out `for_days`. No value means the lowest tier's band.
     `current` maps touch_tier to the column holding the CRM's value."""
     ordered = sorted(tiers.tiers, key=lambda tier: tier.min)
-    value = compile_sql(tiers.value, columns).cast(pl.Float64).fill_null(0.0)
-    banded = _band(value, ordered)
-    table = with_kept(table, kept, TRACK)
-    prior, prior_since = start_from(current.get("touch_tier"), None, as_of)
+    prior_name, prior_since = start_from(current.get("touch_tier"), None, as_of)
+    table = with_kept(table, kept, TRACK).with_columns(  # each read several times below
+        compile_sql(tiers.value, columns).cast(pl.Float64).fill_null(0.0).alias(_VALUE),
+        prior_name.alias(_PRIOR),
+        prior_since.alias(_PRIOR_SINCE),
+    )
+    value, prior = pl.col(_VALUE), pl.col(_PRIOR)
+    table = table.with_columns(_band(value, ordered).alias(_BANDED))
+    banded = pl.col(_BANDED)
     lower = prior.replace_strict(
         {t.name: t.min for t in ordered}, default=None, return_dtype=pl.Float64
     )
@@ -64,18 +71,22 @@ def assign_tier(
         .otherwise(pl.lit(as_of, pl.Date))
     )
     waited = (pl.lit(as_of, pl.Date) - waiting_since).dt.total_days() >= tiers.for_days
-    moves = fresh | (beyond & waited)
-    waits = ~fresh & beyond & ~waited
+    table = table.with_columns(
+        (fresh | (beyond & waited)).alias(_MOVES),
+        (~fresh & beyond & ~waited).alias(_WAITS),
+        waiting_since.alias(_WAITING_SINCE),
+    )
+    moves, waits = pl.col(_MOVES), pl.col(_WAITS)
     return table.with_columns(
         pl.when(moves).then(banded).otherwise(prior).alias("touch_tier"),
         pl.when(moves)
         .then(pl.lit(as_of, pl.Date))
-        .otherwise(prior_since)
+        .otherwise(pl.col(_PRIOR_SINCE))
         .alias("touch_tier_since"),
         (moves | pl.col(KEPT).is_null()).alias(CHANGED),
         pl.when(waits).then(banded).alias(NEW_PENDING),
-        pl.when(waits).then(waiting_since).alias(NEW_PENDING_SINCE),
-    )
+        pl.when(waits).then(pl.col(_WAITING_SINCE)).alias(NEW_PENDING_SINCE),
+    ).drop(_VALUE, _PRIOR, _PRIOR_SINCE, _BANDED, _MOVES, _WAITS, _WAITING_SINCE)
 
 
 def _band(value: pl.Expr, ordered: list[Tier]) -> pl.Expr:

@@ -24,7 +24,12 @@ from connector.frame.rollups import (
     open_opportunities,
     renewal_rollup,
 )
-from connector.frame.usage import silent_for_the_window, usage_columns, usage_signals
+from connector.frame.usage import (
+    silent_for_the_window,
+    usage_columns,
+    usage_signals,
+    weeks_to_date,
+)
 from connector.language import DEFAULT_LANGUAGE, Language
 
 DERIVED_COLUMNS = [
@@ -49,6 +54,7 @@ class Extract:
     meetings: pl.DataFrame | None = None
     usage_since: date | None = None  # the read window's first day; None: the first week read
     usage_totals: pl.DataFrame | None = None  # account_key, `<m>_total` ever (lifetime_usage)
+    usage_weeks: pl.DataFrame | None = None  # `usage` to date (weeks_to_date); None: filled here
 
 
 def frame_columns(mapping: Mapping) -> list[str]:
@@ -118,12 +124,25 @@ def _with_usage(
 ) -> pl.DataFrame:
     """Join the usage signals on the mapped key, then treat an account whose tenant has no
     row in the window as silent for all of it (`silent_for_the_window`)."""
-    usage, key = extract.usage, mapping.usage.join_key
+    usage, key, metrics, levels = (
+        extract.usage,
+        mapping.usage.join_key,
+        mapping.usage.metrics,
+        mapping.usage.levels,
+    )
     first_week = usage["week_start"].min()
     since = extract.usage_since or (first_week if isinstance(first_week, date) else as_of)
+    weeks = extract.usage_weeks
+    if weeks is None:
+        weeks = weeks_to_date(usage, metrics, as_of, levels)
     table = table.join(
         usage_signals(
-            usage, mapping.usage.metrics, as_of, since=since, levels=mapping.usage.levels
+            weeks,
+            metrics,
+            as_of,
+            since=since,
+            levels=levels,
+            window_totals=extract.usage_totals is None,
         ),
         left_on=key,
         right_on="account_key",

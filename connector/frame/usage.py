@@ -49,17 +49,19 @@ def usage_columns(metrics: Sequence[str]) -> list[str]:
 
 
 def usage_signals(
-    usage: pl.DataFrame,
+    weeks: pl.DataFrame,
     metrics: Sequence[str],
     as_of: date,
     *,
     since: date,
     levels: Collection[str] = (),
+    window_totals: bool = True,
 ) -> pl.DataFrame:
-    """One row per account_key with `usage_columns(metrics)`; `since` starts the read window."""
+    """One row per account_key with `usage_columns(metrics)`, from `weeks_to_date`'s weeks;
+    `since` starts the read window. `window_totals=False` leaves `<m>_total` null, for a
+    caller that puts the lifetime totals there (`lifetime_usage`): not summed in vain."""
     recent = (
-        _weeks_to_date(usage.filter(pl.col(WEEK) <= as_of), metrics, as_of, levels)
-        .sort(KEY, WEEK, descending=[False, True])
+        weeks.sort(KEY, WEEK, descending=[False, True])
         .with_columns(_rank=_rank_in_tenant())
         .with_columns([_fell(m).alias(f"_fell_{m}") for m in metrics])
     )
@@ -76,7 +78,7 @@ def usage_signals(
                 pl.col(m).filter(rank == 1).first().alias(f"{m}_prev"),
                 pl.col(m).filter(rank == 4).first().alias(f"{m}_4w_ago"),
                 pl.col(m).filter(rank < 4).sum().alias(f"{m}_sum_4w"),
-                pl.col(m).sum().alias(f"{m}_total"),
+                _total(m, window_totals),
                 rank.filter(~pl.col(f"_fell_{m}"))
                 .first()
                 .cast(pl.Int64)
@@ -86,6 +88,11 @@ def usage_signals(
         pl.col(WEEK).filter(active).max().alias("last_usage_week"),
     )
     return signals.with_columns(days_silent=_days_silent(pl.col("last_usage_week"), as_of, since))
+
+
+def _total(metric: str, summed: bool) -> pl.Expr:
+    total = pl.col(metric).sum() if summed else pl.lit(None, pl.Float64)
+    return total.alias(f"{metric}_total")
 
 
 def silent_for_the_window(unseen: pl.Expr, activity: Sequence[str], days: int) -> list[pl.Expr]:
@@ -117,13 +124,14 @@ def _days_silent(last_usage_week: pl.Expr, as_of: date, since: date) -> pl.Expr:
     )
 
 
-def _weeks_to_date(
-    usage: pl.DataFrame, metrics: Sequence[str], as_of: date, levels: Collection[str]
+def weeks_to_date(
+    usage: pl.DataFrame, metrics: Sequence[str], as_of: date, levels: Collection[str] = ()
 ) -> pl.DataFrame:
-    """The rows read, plus a row for every week from the tenant's first week read to the
-    week that contains `as_of` that has none: zero activity, levels as last reported (one
-    vectorised anti-join and a forward fill, no loop)."""
-    read = usage.select(KEY, WEEK, *metrics)
+    """The rows read up to `as_of`, plus a row for every week from the tenant's first week
+    read to the week that contains `as_of` that has none: zero activity, levels as last
+    reported (one vectorised anti-join and a forward fill, no loop). What `usage_signals`
+    and `lifetime_usage` read: a run fills them once for both."""
+    read = usage.filter(pl.col(WEEK) <= as_of).select(KEY, WEEK, *metrics)
     expected = (
         read.group_by(KEY)
         .agg(pl.col(WEEK).min())
@@ -170,40 +178,35 @@ def _fell(metric: str) -> pl.Expr:
 
 
 def lifetime_usage(
-    usage: pl.DataFrame,
+    weeks: pl.DataFrame,
     lifetime: pl.DataFrame,
     metrics: Sequence[str],
     as_of: date,
-    levels: Collection[str] = (),
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Every tenant's `<m>_total` over every week ever seen — the stored totals plus the
-    weeks read after their `through_week` — and the totals to store next (`LIFETIME_SCHEMA`,
-    only the tenants whose `through_week` moved on). Only complete weeks are stored (a week
-    that started at least seven days before `as_of`), and a run adds only weeks after
-    `through_week`: a rerun, or a run for an earlier date, never counts a week twice."""
+    weeks (`weeks_to_date`) after their `through_week` — and the totals to store next
+    (`LIFETIME_SCHEMA`, only the tenants whose `through_week` moved on). Only complete weeks
+    are stored (a week that started at least seven days before `as_of`), and a run adds only
+    weeks after `through_week`: a rerun, or a run for an earlier date, never counts a week
+    twice. Only the weeks after it are summed, so a rerun sums a week a tenant, not all."""
     life = _decoded(lifetime, metrics)
-    weeks = _weeks_to_date(usage.filter(pl.col(WEEK) <= as_of), metrics, as_of, levels)
-    joined = weeks.join(life, on=KEY, how="full", coalesce=True)
-    after = pl.col(WEEK) > pl.col("_through").fill_null(date.min)
     complete = pl.col(WEEK) <= as_of - timedelta(days=7)
-    per_tenant = joined.group_by(KEY).agg(
-        *(
-            (pl.col(m).filter(after).sum() + pl.col(f"_life_{m}").first().fill_null(0.0)).alias(
-                f"{m}_total"
-            )
-            for m in metrics
-        ),
-        *(
-            (
-                pl.col(m).filter(after & complete).sum()
-                + pl.col(f"_life_{m}").first().fill_null(0.0)
-            ).alias(f"_next_{m}")
-            for m in metrics
-        ),
-        pl.col("_through").first().alias("_stored"),
-        pl.max_horizontal(pl.col("_through").first(), pl.col(WEEK).filter(complete).max()).alias(
-            "through_week"
-        ),
+    through = life.select(KEY, "_through")
+    after = weeks.join(through, on=KEY, how="left").filter(
+        pl.col(WEEK) > pl.col("_through").fill_null(date.min)
+    )
+    added = after.group_by(KEY).agg(
+        *(pl.col(m).sum().alias(f"_added_{m}") for m in metrics),
+        *(pl.col(m).filter(complete).sum().alias(f"_next_{m}") for m in metrics),
+        # a complete week up to `through_week` would not move it: the ones after will do
+        pl.col(WEEK).filter(complete).max().alias("_complete"),
+    )
+    per_tenant = life.join(added, on=KEY, how="full", coalesce=True).select(
+        KEY,
+        *(_plus_stored(f"_added_{m}", m).alias(f"{m}_total") for m in metrics),
+        *(_plus_stored(f"_next_{m}", m).alias(f"_next_{m}") for m in metrics),
+        pl.col("_through").alias("_stored"),
+        pl.max_horizontal("_through", "_complete").alias("through_week"),
     )
     totals = per_tenant.select(KEY, *(f"{m}_total" for m in metrics))
     moved = pl.col("through_week").is_not_null() & (
@@ -217,6 +220,11 @@ def lifetime_usage(
         .alias("totals"),
     )
     return totals, store
+
+
+def _plus_stored(added: str, metric: str) -> pl.Expr:
+    """A sum of weeks after `through_week` (none: 0) plus the stored total (none: 0)."""
+    return pl.col(added).fill_null(0.0) + pl.col(f"_life_{metric}").fill_null(0.0)
 
 
 def _decoded(lifetime: pl.DataFrame, metrics: Sequence[str]) -> pl.DataFrame:

@@ -15,7 +15,7 @@ from connector.crm.protocol import CrmAdapter
 from connector.engine.evaluate import Evaluation, evaluate
 from connector.extract import Extracted, SideBySide, UsageRead, extract
 from connector.frame import CURRENT_PREFIX, build_frame
-from connector.frame.usage import lifetime_usage
+from connector.frame.usage import lifetime_usage, weeks_to_date
 from connector.logs import event
 from connector.plan.build import MessageLedger
 from connector.risk import RiskOptions, score
@@ -104,11 +104,10 @@ def frame_inputs(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The account table evaluation reads, and the lifetime usage totals to store next."""
     records, usage = inputs.extracted.records, config.mapping.usage
-    ever, next_totals = lifetime_usage(
-        records.usage, inputs.usage_totals, usage.metrics, inputs.as_of, usage.levels
-    )
+    weeks = weeks_to_date(records.usage, usage.metrics, inputs.as_of, usage.levels)
+    ever, next_totals = lifetime_usage(weeks, inputs.usage_totals, usage.metrics, inputs.as_of)
     table = build_frame(
-        replace(records, usage_totals=ever),
+        replace(records, usage_totals=ever, usage_weeks=weeks),
         config.mapping,
         inputs.as_of,
         settings.schedule_timezone,

@@ -14,7 +14,7 @@ from connector.engine.expressions import ExpressionError, compile_sql
 from connector.engine.health import HISTORY_SCHEMA, score_health
 from connector.engine.rules import compile_rules, fire_rules
 from connector.frame import Extract, build_frame
-from connector.frame.usage import usage_signals
+from connector.frame.usage import usage_signals, weeks_to_date
 
 MODEL = HealthModel.model_validate(
     {
@@ -290,7 +290,8 @@ def test_usage_signals_from_a_weekly_series() -> None:
             "logins": [5.0, 6.0, 8.0, 9.0, 7.0, 10.0, 3.0],
         }
     )
-    signals = usage_signals(usage, ["logins"], date(2026, 11, 23), since=weeks[-1])
+    filled = weeks_to_date(usage, ["logins"], date(2026, 11, 23))
+    signals = usage_signals(filled, ["logins"], date(2026, 11, 23), since=weeks[-1])
     t1, t2 = signals.sort("account_key").rows(named=True)
     assert (t1["logins"], t1["logins_prev"], t1["logins_4w_ago"]) == (5.0, 6.0, 7.0)
     assert (t1["logins_sum_4w"], t1["logins_total"]) == (28.0, 45.0)

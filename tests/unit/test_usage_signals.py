@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from connector.config.mapping import Mapping, UsageMapping
 from connector.frame import Extract, build_frame, frame_columns
-from connector.frame.usage import LIFETIME_SCHEMA, lifetime_usage, usage_signals
+from connector.frame.usage import LIFETIME_SCHEMA, lifetime_usage, usage_signals, weeks_to_date
 
 SUNDAY = date(2026, 11, 29)  # the last day of the week that starts on Monday 2026-11-23
 THIS_WEEK = date(2026, 11, 23)
@@ -71,7 +71,8 @@ def _usage(series: dict[str, list[float | None]], last_week: date = THIS_WEEK) -
 
 
 def _signals(series: dict[str, list[float | None]], as_of: date = SUNDAY) -> Rows:
-    signals = usage_signals(_usage(series), ["logins", "seats"], as_of, since=WINDOW_START)
+    weeks = weeks_to_date(_usage(series), ["logins", "seats"], as_of)
+    signals = usage_signals(weeks, ["logins", "seats"], as_of, since=WINDOW_START)
     return {row["account_key"]: row for row in signals.rows(named=True)}
 
 
@@ -131,8 +132,9 @@ def test_a_tenants_falls_and_levels_stop_at_the_tenant_next_to_it() -> None:
         schema=USAGE_SCHEMA,
         orient="row",
     )
+    weeks = weeks_to_date(usage, ["logins", "seats"], SUNDAY, levels=["seats"])
     signals = usage_signals(
-        usage, ["logins", "seats"], SUNDAY, since=WINDOW_START, levels=["seats"]
+        weeks, ["logins", "seats"], SUNDAY, since=WINDOW_START, levels=["seats"]
     )
     rows = {row["account_key"]: row for row in signals.rows(named=True)}
     assert rows["A"]["logins_decline_weeks"] == 2  # 30 → 20 → 10, not a third fall from B's 40
@@ -162,7 +164,8 @@ def test_rows_of_zeros_are_silence_too() -> None:
 
 def test_weeks_follow_the_usage_apis_start_day() -> None:
     sundays = _usage({"T": [20, 20]}, last_week=date(2026, 11, 15))  # weeks start on Sunday
-    signals = usage_signals(sundays, ["logins", "seats"], date(2026, 11, 25), since=WINDOW_START)
+    weeks = weeks_to_date(sundays, ["logins", "seats"], date(2026, 11, 25))
+    signals = usage_signals(weeks, ["logins", "seats"], date(2026, 11, 25), since=WINDOW_START)
     (row,) = signals.rows(named=True)
     assert (row["usage_week"], row["logins"], row["logins_prev"]) == (date(2026, 11, 22), 0, 20)
     assert row["days_silent"] == 4  # from Saturday 11-21
@@ -199,8 +202,9 @@ def test_a_level_is_carried_over_silent_weeks_and_is_no_sign_of_use() -> None:
         schema=USAGE_SCHEMA,
         orient="row",
     )
+    weeks = weeks_to_date(seats_only, ["logins", "seats"], SUNDAY, levels=["seats"])
     signals = usage_signals(
-        seats_only, ["logins", "seats"], SUNDAY, since=WINDOW_START, levels=["seats"]
+        weeks, ["logins", "seats"], SUNDAY, since=WINDOW_START, levels=["seats"]
     )
     (row,) = signals.rows(named=True)
     assert (row["seats"], row["seats_prev"], row["logins"]) == (12, 12, 0)  # carried, not 0
@@ -234,6 +238,12 @@ def test_levels_must_be_metrics_and_leave_some_activity() -> None:
 NO_LIFETIME = pl.DataFrame(schema=LIFETIME_SCHEMA)
 
 
+def _lifetime(
+    usage: pl.DataFrame, stored: pl.DataFrame, metrics: list[str], as_of: date
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return lifetime_usage(weeks_to_date(usage, metrics, as_of), stored, metrics, as_of)
+
+
 def _totals(frame: pl.DataFrame) -> dict[str, float]:
     return dict(frame.select("account_key", "logins_total").iter_rows())
 
@@ -241,7 +251,7 @@ def _totals(frame: pl.DataFrame) -> dict[str, float]:
 def test_a_first_run_totals_the_weeks_read_and_stores_the_complete_ones() -> None:
     usage = _usage({"t1": [5.0, 7.0, 9.0]})  # the last in this week: not complete yet
 
-    ever, stored = lifetime_usage(usage, NO_LIFETIME, ["logins", "seats"], SUNDAY)
+    ever, stored = _lifetime(usage, NO_LIFETIME, ["logins", "seats"], SUNDAY)
 
     assert _totals(ever) == {"t1": 21.0}
     assert stored.rows() == [("t1", THIS_WEEK - timedelta(weeks=1), '{"logins":12.0,"seats":20.0}')]
@@ -249,15 +259,15 @@ def test_a_first_run_totals_the_weeks_read_and_stores_the_complete_ones() -> Non
 
 def test_weeks_that_left_the_read_window_still_count_and_a_rerun_counts_nothing_twice() -> None:
     first_usage = _usage({"t1": [5.0, 7.0, 9.0]})
-    _, stored = lifetime_usage(first_usage, NO_LIFETIME, ["logins", "seats"], SUNDAY)
+    _, stored = _lifetime(first_usage, NO_LIFETIME, ["logins", "seats"], SUNDAY)
 
-    rerun, again = lifetime_usage(first_usage, stored, ["logins", "seats"], SUNDAY)
+    rerun, again = _lifetime(first_usage, stored, ["logins", "seats"], SUNDAY)
     assert _totals(rerun) == {"t1": 21.0}
     assert again.is_empty()  # nothing new is complete: nothing to store
 
     ten_weeks_on = SUNDAY + timedelta(weeks=10)  # the first weeks are far out of the window
     later_usage = _usage({"t1": [1.0, 2.0]}, last_week=THIS_WEEK + timedelta(weeks=10))
-    ever, moved = lifetime_usage(later_usage, stored, ["logins", "seats"], ten_weeks_on)
+    ever, moved = _lifetime(later_usage, stored, ["logins", "seats"], ten_weeks_on)
 
     # 12 stored (the two complete weeks), plus the 3 of the weeks read now; the 9 was never
     # seen complete (no run in between, and it is out of the window now), so it is not known
@@ -266,9 +276,16 @@ def test_weeks_that_left_the_read_window_still_count_and_a_rerun_counts_nothing_
     assert (key, through) == ("t1", THIS_WEEK + timedelta(weeks=9))
 
 
-def test_a_tenant_silent_for_the_whole_window_keeps_its_lifetime_total() -> None:
-    _, stored = lifetime_usage(_usage({"t1": [5.0, 7.0, 9.0]}), NO_LIFETIME, ["logins"], SUNDAY)
-    ever, _ = lifetime_usage(
-        _usage({"t2": [1.0]}), stored, ["logins"], SUNDAY + timedelta(weeks=20)
+def test_signals_leave_the_totals_to_the_lifetime_ones_when_told() -> None:
+    weeks = weeks_to_date(_usage({"t1": [5.0, 7.0, 9.0]}), ["logins", "seats"], SUNDAY)
+    signals = usage_signals(
+        weeks, ["logins", "seats"], SUNDAY, since=WINDOW_START, window_totals=False
     )
+    assert signals.select("logins_total", "seats_total").rows() == [(None, None)]
+    assert signals["logins_sum_4w"].to_list() == [21.0]  # the other signals are the same
+
+
+def test_a_tenant_silent_for_the_whole_window_keeps_its_lifetime_total() -> None:
+    _, stored = _lifetime(_usage({"t1": [5.0, 7.0, 9.0]}), NO_LIFETIME, ["logins"], SUNDAY)
+    ever, _ = _lifetime(_usage({"t2": [1.0]}), stored, ["logins"], SUNDAY + timedelta(weeks=20))
     assert _totals(ever)["t1"] == 12.0
