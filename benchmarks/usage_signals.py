@@ -55,7 +55,7 @@ def _stored(usage: pl.DataFrame) -> pl.DataFrame:
         KEY,
         pl.lit(AS_OF - timedelta(weeks=1), pl.Date).alias("through_week"),
         pl.struct(METRICS).struct.json_encode().alias("totals"),
-    ).cast(LIFETIME_SCHEMA)
+    ).cast(pl.Schema(LIFETIME_SCHEMA))
 
 
 def _least(repeat: int, work: Callable[[], object]) -> tuple[float, float]:
