@@ -4,8 +4,8 @@ re-recording a day replaces rows, never duplicates them.
 
 Written in bulk, as issue #13 asked (SQLAlchemy's binding of each row was most of the time,
 not the database): on SQLite the statement is compiled once and the driver's executemany
-runs it on batches of tuples converted a column at a time; on PostgreSQL the rows (from
-`COPY_FROM` of them) are COPied into a temporary table and taken from there by one
+runs it on batches of tuples converted a column at a time; on PostgreSQL, from `COPY_FROM`
+rows on, they are copied (COPY) into a temporary table and taken from there by one
 INSERT … SELECT.
 """
 
