@@ -22,7 +22,6 @@ from sqlalchemy import (
     String,
     bindparam,
     cast,
-    create_engine,
     delete,
     event,
     func,
@@ -36,6 +35,7 @@ from sqlalchemy.exc import OperationalError
 
 from connector.store.churn_models import load_churn_model, save_churn_model, snapshot_stamp
 from connector.store.diff import changed_digests, changed_rows, row_digests
+from connector.store.engine import store_engine
 from connector.store.lock import advisory_key, run_lock
 from connector.store.mirror import CrmMirror, load_mirror, save_mirror, save_watermark
 from connector.store.read import driver_frame, read_chunks, read_frame
@@ -152,8 +152,7 @@ class HistoryStore:
     @classmethod
     def open(cls, url: str) -> HistoryStore:
         """Connect and migrate to the latest schema (idempotent)."""
-        engine = create_engine(url, future=True)
-        store = cls(engine)
+        store = cls(store_engine(url))
         store.migrate()
         return store
 
@@ -212,7 +211,7 @@ class HistoryStore:
                 connection.execute(select(func.pg_advisory_xact_lock(advisory_key("migrate"))))
                 yield connection
             return
-        engine = create_engine(self._engine.url, connect_args={"timeout": MIGRATION_WAIT_SECONDS})
+        engine = store_engine(self._engine.url, wait_seconds=MIGRATION_WAIT_SECONDS)
         # pysqlite opens transactions lazily and never for DDL: begin them ourselves, exclusively
         event.listen(engine, "connect", _manual_transactions)
         event.listen(engine, "begin", _begin_exclusive)
