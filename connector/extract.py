@@ -25,6 +25,7 @@ from connector.crm.protocol import CrmAdapter
 from connector.errors import UntilIgnored
 from connector.frame import CURRENT_PREFIX, Extract
 from connector.frame.decision_makers import with_title_decision_makers
+from connector.frame.flags import with_contact_flags
 from connector.logs import event
 from connector.settings import Settings
 from connector.store import HistoryStore
@@ -94,7 +95,7 @@ def extract(
     batch, usage_weeks = usage.result()
     contacts = None
     if mapping.contact is not None and people:
-        contacts = with_title_decision_makers(people[0], mapping.contact)
+        contacts = with_title_decision_makers(with_contact_flags(people[0]), mapping.contact)
     meetings = people[1] if len(people) > 1 else None
     since = usage_since(settings, as_of)
     records = Extract(accounts, opportunities, batch.weekly, contacts, meetings, since)

@@ -67,6 +67,8 @@ class RunSummary:
     usage_rows_read: int = 0
     usage_rows_skipped: int = 0
     usage_rows_skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    usage_conflicting_weeks: int = 0  # tenant-weeks sent twice with different numbers
+    usage_notes: list[str] = field(default_factory=list)  # said, not stopped for
     accounts_without_usage: int = 0  # no usage row for the week that contains the run date
     rules_fired: int = 0
     field_updates_planned: int = 0
@@ -125,6 +127,7 @@ class RunSummary:
     def checked_usage(self, quality: UsageQuality) -> None:
         self.usage_rows_read, self.usage_rows_skipped = quality.rows_read, quality.skipped
         self.usage_rows_skipped_by_reason = quality.rows_skipped
+        self.usage_conflicting_weeks, self.usage_notes = quality.conflicting_weeks, quality.notes()
         self.accounts_without_usage = quality.accounts_without_usage
 
     def planned(self, plan: Plan) -> None:
@@ -451,6 +454,7 @@ def _check_usage(
         rows_read=quality.rows_read,
         rows_skipped=quality.skipped,
         accounts_without_usage=quality.accounts_without_usage,
+        conflicting_weeks=quality.conflicting_weeks,
     )
     check(
         quality,

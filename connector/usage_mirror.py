@@ -1,6 +1,8 @@
 """Usage API reads through the history store's usage mirror: after a first full read, the
 API is asked only for the weeks that can still change and the older weeks come from the
-store, merged into the frame a full read would give (rows by tenant, then week).
+store, merged into the frame a full read would give (rows by tenant, then week). A week
+the API answers that the store holds too is the API's: received last, as every usage
+source's rule has it (`connector.usage.rows`), and a restatement, not a conflict.
 
 Only the HTTP source is mirrored: a SQL source is a local query (one round trip whatever
 the window) and files are read whole by their nature, so neither would save anything.
@@ -82,7 +84,9 @@ def read_mirrored(
         if read.full is None
         else pl.DataFrame(schema=schema)
     )
-    weekly = pl.concat([kept, fresh.weekly.filter(pl.col(WEEK) >= since)], how="vertical_relaxed")
+    answered = fresh.weekly.filter(pl.col(WEEK) >= since)
+    kept = _unless_answered(kept, answered, read.since)
+    weekly = pl.concat([kept, answered], how="vertical_relaxed")
     weekly = weekly.sort(KEY, WEEK, maintain_order=True)
     update = UsageWeeksUpdate(
         mark,
@@ -95,6 +99,14 @@ def read_mirrored(
     )
     batch = replace(fresh, weekly=weekly, stored_rows=kept.height)
     return MirroredUsage(batch, update, read.full)
+
+
+def _unless_answered(kept: pl.DataFrame, answered: pl.DataFrame, asked: date) -> pl.DataFrame:
+    """The stored rows the API did not answer again: an API that sends weeks from before
+    the `asked` date (the store's are all before it) restates them, and its rows, received
+    last, are the ones used."""
+    earlier = answered.filter(pl.col(WEEK) < asked).select(KEY, WEEK)
+    return kept.join(earlier, on=[KEY, WEEK], how="anti") if earlier.height else kept
 
 
 def save(store: HistoryStore, update: UsageWeeksUpdate) -> int:

@@ -236,6 +236,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     )
     for reason, count in summary.usage_rows_skipped_by_reason.items():
         console.print(f"[yellow]usage rows left out[/]: {count} — {_x(reason)}")
+    for note in summary.usage_notes:
+        console.print(f"[yellow]usage[/]: {_x(note)}")
     if summary.churn_risk:
         console.print(f"[yellow]Churn risk[/]: {_x(summary.churn_risk)}")
     if summary.churn_risk_backtest:

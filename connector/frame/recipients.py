@@ -15,6 +15,7 @@ from typing import Any
 
 import polars as pl
 
+from connector.frame.flags import CONTACT_FLAGS, crm_flag, flag_expr
 from connector.language import DEFAULT_LANGUAGE, Language
 
 REACH_COLUMNS = ["decision_maker_reachable", "decision_maker_unreachable_reason"]
@@ -68,21 +69,26 @@ def choose_recipient(
 ) -> tuple[Mapping[str, Any] | None, str]:
     """The contact in `role` (the primary one first), else the primary contact; with the
     reason (in `language`), when there is none or it cannot be emailed. `role` may be
-    several roles."""
+    several roles. `primary` and `opted_out` are read as `connector.frame.flags` reads
+    them, as `reach_rollup` does: "false" is not set, an unknown value is opted out."""
     roles = {role} if isinstance(role, str) else set(role)
     reasons = _reasons(roles, language)
-    ranked = sorted(contacts, key=lambda c: (not c.get("primary"), str(c["id"])))
+    ranked = sorted(contacts, key=lambda c: (not _is_set(c, "primary"), str(c["id"])))
     chosen = next((c for c in ranked if c.get("role") in roles), None) or next(
-        (c for c in ranked if c.get("primary")), None
+        (c for c in ranked if _is_set(c, "primary")), None
     )
     if chosen is None:
         return None, reasons["nobody"]
-    if chosen.get("opted_out"):
+    if _is_set(chosen, "opted_out"):
         in_role = chosen.get("role") in roles
         return None, reasons["role_opted_out" if in_role else "primary_opted_out"]
     if not valid_address(chosen.get("email")):
         return None, reasons["no_address"]
     return chosen, ""
+
+
+def _is_set(contact: Mapping[str, Any], flag: str) -> bool:
+    return crm_flag(contact.get(flag), unknown=CONTACT_FLAGS[flag])
 
 
 def valid_address(address: object) -> bool:
@@ -111,17 +117,13 @@ def contacts_by_account(
 
 
 def _may_be_chosen(schema: pl.Schema, roles: Collection[str]) -> pl.Expr:
-    """A contact `choose_recipient` may pick for `roles`: in one of them, or primary as
-    Python reads it (kept whenever a `primary` that is not a checkbox leaves it unsure)."""
+    """A contact `choose_recipient` may pick for `roles`: in one of them, or primary."""
     in_role = (
         pl.col("role").is_in(pl.Series(list(roles), dtype=pl.String).implode()).fill_null(False)
         if schema.get("role") == pl.String
         else pl.lit("role" in schema)  # another type: kept, compared in Python
     )
-    if "primary" not in schema:
-        return in_role
-    boolean = schema["primary"] == pl.Boolean
-    return in_role | (pl.col("primary").fill_null(False) if boolean else pl.lit(True))
+    return in_role | _flag(schema, "primary")
 
 
 def reach_rollup(
@@ -136,7 +138,7 @@ def reach_rollup(
     reasons = _reasons(roles, language)
     in_role = _text(contacts, "role").is_in(list(roles)).fill_null(False)
     chosen = (
-        contacts.with_columns(_in_role=in_role, _primary=_flag(contacts, "primary"))
+        contacts.with_columns(_in_role=in_role, _primary=_flag(contacts.schema, "primary"))
         .filter(pl.col("_in_role") | pl.col("_primary"))
         .sort(["_in_role", "_primary", _text(contacts, "id")], descending=[True, True, False])
         .group_by("account_id", maintain_order=True)
@@ -144,7 +146,7 @@ def reach_rollup(
     )
     valid = _text(chosen, "email").str.contains(_ADDRESS.pattern).fill_null(False)
     problem = (
-        pl.when(_flag(chosen, "opted_out"))
+        pl.when(_flag(chosen.schema, "opted_out"))
         .then(
             pl.when("_in_role")
             .then(pl.lit(reasons["role_opted_out"]))
@@ -177,11 +179,6 @@ def _text(frame: pl.DataFrame, column: str) -> pl.Expr:
     return pl.col(column).cast(pl.String)
 
 
-def _flag(frame: pl.DataFrame, column: str) -> pl.Expr:
-    """A checkbox as `choose_recipient` reads it: set, and not false."""
-    if column not in frame.columns:
-        return pl.lit(False)
-    if frame.schema[column] == pl.Boolean:
-        return pl.col(column).fill_null(False)
-    text = pl.col(column).cast(pl.String)
-    return (text.is_not_null() & ~text.is_in(["", "false", "False", "0"])).fill_null(False)
+def _flag(schema: pl.Schema, flag: str) -> pl.Expr:
+    """A checkbox as `choose_recipient` reads it (`connector.frame.flags`)."""
+    return flag_expr(schema, flag, unknown=CONTACT_FLAGS[flag])

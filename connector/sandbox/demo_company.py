@@ -150,7 +150,7 @@ class DemoCompany:
         former: list[Former] = []
         for number in range(1, self.customers + 1):
             persona = rng.choices(list(PERSONAS), weights=list(PERSONAS.values()))[0]
-            tenant = f"TEN-{number:04d}"
+            tenant = tenant_id(number)
             owner = rng.choice(csm_ids)
             contract = self._customer(org, rng, number, persona, tenant, owner, csm_ids)
             people = draw_people(rng)
@@ -292,7 +292,7 @@ class DemoCompany:
         rng = random.Random(f"{self.seed}:former:{index}")
         contract = gone.contract
         name = f"{rng.choice(COMPANY_WORDS)} {rng.choice(COMPANY_KINDS)} {900 + index:03d}"
-        tenant = f"TEN-{9000 + index:04d}"
+        tenant = former_tenant_id(index)
         account_id = org.insert(
             "Account",
             {
@@ -505,6 +505,17 @@ class Former:
     base: Mapping[str, float | int]
     story: Story
     lost_at: date
+
+
+def tenant_id(number: int) -> str:
+    """A customer's product tenant: `TEN-` and its number, digits only."""
+    return f"TEN-{number:04d}"
+
+
+def former_tenant_id(index: int) -> str:
+    """A former customer's product tenant, in a space of its own (`TEN-F`): a number would
+    meet a customer's once the book has as many customers, and their usage would merge."""
+    return f"TEN-F{index:04d}"
 
 
 def silent_weeks(number: int) -> int:

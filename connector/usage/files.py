@@ -1,18 +1,19 @@
 """Usage from Parquet or CSV files — a local path or an object-store URL (s3://, gs://,
 az://, memory://...), through fsspec — with a glob for daily files. Files are read in name
 order, and a later file's row for the same tenant and week replaces an earlier one's, so
-daily exports of a week still in progress end with the latest count."""
+daily exports of a week still in progress end with the latest count: the rule every usage
+source follows (`connector.usage.rows`), each file a part of its own, so only a file that
+holds one tenant-week twice with different numbers is a conflict to report."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Literal
 
 import fsspec
 import polars as pl
 
 from connector.errors import UsageSourceError
-from connector.usage.rows import KEY, WEEK, RowShape, UsageBatch
+from connector.usage.rows import PART, RowShape, UsageBatch
 from connector.usage.sql import batch_from_columns
 
 
@@ -24,11 +25,12 @@ class FilesUsageSource:
         """Nothing is held open between reads."""
 
     def weekly_metrics(self) -> UsageBatch:
-        frames = [self._read(file) for file in self._files()]
+        frames = [
+            self._read(file).with_columns(pl.lit(n, pl.Int32).alias(PART))
+            for n, file in enumerate(self._files())
+        ]
         raw = pl.concat(frames, how="diagonal_relaxed")
-        batch = batch_from_columns(raw, self._shape, f"the usage files at {self._url}")
-        weekly = batch.weekly.unique([KEY, WEEK], keep="last", maintain_order=True)
-        return replace(batch, weekly=weekly)
+        return batch_from_columns(raw, self._shape, f"the usage files at {self._url}")
 
     def _files(self) -> list[fsspec.core.OpenFile]:
         try:

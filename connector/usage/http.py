@@ -14,6 +14,10 @@ while this one is parsed beside it (the parse does not add to each page's wait);
 pages and offsets `concurrency` at a time. With an `until` parameter
 (`usage.http.until_param`), cursor reads are cut into streams of whole weeks
 (`week_spans`), `concurrency` streams at once, each paging its own cursor.
+
+However the threads finish, the rows are put together in page order (streams by their weeks,
+each stream's pages as its cursor gave them, numbered pages by number), the order the rule
+for a tenant-week served twice reads (`connector.usage.rows`: the last received wins).
 """
 
 from __future__ import annotations

@@ -6,7 +6,11 @@ as a silent book, and every health score and alert would follow from that.
 "This week" is the latest week the usage has, as long as it is the week that contains the
 run date or the one before: a run early on a Monday, before the new week has any usage, is
 measured on last week's. A latest week older than that is a late feed: every account
-counts as without usage."""
+counts as without usage.
+
+A tenant-week that came more than once with different numbers has been resolved by the
+sources' rule (`connector.usage.rows`: the last received is used); it is reported
+(`notes`), not a ceiling: the run goes on with the numbers the rule chose."""
 
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ class UsageQuality:
     accounts_without_usage: int = 0
     never_found: tuple[str, ...] = ()
     week: date | None = None  # the week measured; None: no usage this week or last
+    conflicting_weeks: int = 0  # tenant-weeks that came more than once, with different numbers
+    conflicting_keys: tuple[str, ...] = ()  # a few of their tenant keys
 
     @property
     def skipped(self) -> int:
@@ -62,6 +68,18 @@ class UsageQuality:
             )
         return found
 
+    def notes(self) -> list[str]:
+        """What the run should tell without stopping for it, as sentences."""
+        if not self.conflicting_weeks:
+            return []
+        weeks = self.conflicting_weeks
+        return [
+            f"{weeks} tenant-{'week' if weeks == 1 else 'weeks'} came more than once with "
+            "different numbers; the last one received was used (tenants "
+            f"{', '.join(self.conflicting_keys)}"
+            f"{', ...' if weeks > len(self.conflicting_keys) else ''})."
+        ]
+
     def _shape_hint(self) -> str:
         if not self.never_found:
             return ""
@@ -85,6 +103,8 @@ def measure(batch: UsageBatch, account_keys: pl.Series, as_of: date) -> UsageQua
         keys.height - with_usage,
         batch.never_found,
         week,
+        batch.conflicting_weeks,
+        batch.conflicting_keys,
     )
 
 

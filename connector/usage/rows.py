@@ -3,6 +3,15 @@ paths as text, then cast and checked with polars expressions over the whole batc
 
 A row that cannot be used is counted under one reason (its first problem) and left out; the
 counts, not samples, go to the quality gate and the run summary.
+
+One row per tenant and week, whatever the source sends (`last_received`): a tenant-week that
+comes more than once — a cursor page served again after a retry, a source that restates —
+is the row received last in the source's own order (the API's page order, not the order
+its pages' threads finished; files in name order, each file's rows in its order; a query's
+rows in the order it returns them). Copies with the same numbers collapse into one without a
+word; copies with different numbers are counted, with a few of their tenant keys, for the
+quality check to report. Rows of a later part of one read (`PART`: a later daily file)
+restating an earlier part are updates, not conflicts: only copies within one part are.
 """
 
 from __future__ import annotations
@@ -14,7 +23,9 @@ from typing import Any
 import polars as pl
 
 KEY, WEEK = "account_key", "week_start"
+PART = "_part"  # optional column of a raw read: which part (file) a row came in, in order
 _REASON = "_reason"
+EXAMPLES = 3  # tenant keys named for the tenant-weeks that came with different numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +62,16 @@ class UsageBatch:
     api_calls: int = 0
     never_found: tuple[str, ...] = ()  # paths no row read had a value at: the wrong shape?
     stored_rows: int = 0  # rows of `weekly` that came from the history store, not this read
+    repeated_rows: int = 0  # rows a later one of the same tenant-week replaced (`last_received`)
+    conflicting_weeks: int = 0  # tenant-weeks whose copies had different numbers
+    conflicting_keys: tuple[str, ...] = ()  # a few of their tenant keys, sorted
 
     @property
     def rows_read(self) -> int:
         """Rows this read had from the source: the quality gate's measure, not the frame's."""
-        return self.weekly.height - self.stored_rows + sum(self.skipped.values())
+        return (
+            self.weekly.height - self.stored_rows + sum(self.skipped.values()) + self.repeated_rows
+        )
 
 
 def empty_weekly(metrics: Sequence[str]) -> pl.DataFrame:
@@ -79,22 +95,48 @@ def checked(raw: pl.DataFrame, shape: RowShape, api_calls: int = 0) -> UsageBatc
     if raw.height == 0:
         return UsageBatch(empty_weekly(list(shape.metrics)), api_calls=api_calls)
     metrics = list(shape.metrics)
+    parts = [PART] if PART in raw.columns else []
     typed = raw.select(
         pl.col(KEY).cast(pl.String).str.strip_chars().alias(KEY),
         week_date(raw.schema[WEEK]).alias(WEEK),
         *(_as_number(raw.schema[m], m) for m in metrics),
         *(pl.col(c).alias(f"_raw_{c}") for c in (WEEK, *metrics)),
+        *parts,
     )
     reasons = typed.with_columns(_reason(shape).alias(_REASON))
     skipped = reasons.filter(pl.col(_REASON).is_not_null())[_REASON].value_counts()
-    weekly = reasons.filter(pl.col(_REASON).is_null()).select(KEY, WEEK, *metrics)
-    never = raw.select(pl.all().null_count() == pl.len()).row(0, named=True)
+    usable = reasons.filter(pl.col(_REASON).is_null())
+    weekly, conflicts = last_received(usable.select(KEY, WEEK, *metrics, *parts), metrics)
+    never = raw.select(pl.exclude(PART).null_count() == pl.len()).row(0, named=True)
     return UsageBatch(
         weekly,
         dict(zip(skipped[_REASON], skipped["count"], strict=True)),
         api_calls,
         tuple(path for name, path in shape.paths().items() if never[name]),
+        repeated_rows=usable.height - weekly.height,
+        conflicting_weeks=conflicts.height,
+        conflicting_keys=tuple(conflicts[KEY].unique().sort().head(EXAMPLES)),
     )
+
+
+def last_received(rows: pl.DataFrame, metrics: Sequence[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One row per tenant-week, the last received (the rule the module's docstring states),
+    and the tenant-weeks (`KEY`, `WEEK`) whose copies within one `PART` had different
+    numbers. `rows` are in the order the source sent them; the `PART` column, if any, is
+    dropped."""
+    kept = rows.unique([KEY, WEEK], keep="last", maintain_order=True).drop(PART, strict=False)
+    if kept.height == rows.height:  # the usual read: nothing came twice
+        return kept, rows.select(KEY, WEEK).clear()
+    within = [KEY, WEEK, *([PART] if PART in rows.columns else [])]
+    conflicts = (
+        rows.unique([*within, *metrics])
+        .group_by(within)
+        .len()
+        .filter(pl.col("len") > 1)
+        .select(KEY, WEEK)
+        .unique()
+    )
+    return kept, conflicts
 
 
 def _reason(shape: RowShape) -> pl.Expr:

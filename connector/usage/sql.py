@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from connector.errors import UsageSourceError
-from connector.usage.rows import RowShape, UsageBatch, checked
+from connector.usage.rows import PART, RowShape, UsageBatch, checked
 
 
 class SqlUsageSource:
@@ -62,7 +62,8 @@ def batch_from_columns(raw: pl.DataFrame, shape: RowShape, source: str) -> Usage
             f"(it has {', '.join(raw.columns) or 'none'}); rename them in the source or map "
             "them under usage.fields in the mapping.",
         )
-    frame = raw.select(_column(path).alias(name) for name, path in shape.paths().items())
+    parts = [PART] if PART in raw.columns else []
+    frame = raw.select(*(_column(path).alias(name) for name, path in shape.paths().items()), *parts)
     return checked(frame, shape)
 
 

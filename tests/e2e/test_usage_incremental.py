@@ -221,3 +221,28 @@ def test_a_run_that_refuses_its_usage_keeps_the_stored_weeks(
         assert load_usage_mirror(kept) == before
     finally:
         kept.close()
+
+
+def test_a_tenant_week_served_twice_is_the_last_one_full_or_incremental(
+    sandbox: RunningSandbox,
+    store: HistoryStore,  # noqa: F811
+) -> None:
+    """The API serves this week of one tenant three times: the same row twice, then other
+    numbers. Both reads keep one row, the last served, and count one conflict."""
+    read(sandbox.settings, store)
+    rows = list(sandbox.usage_rows)
+    this_week = max(row.week_start for row in rows)
+    first = next(row for row in rows if row.week_start == this_week)
+    again = UsageRow(first.account_key, this_week, dict.fromkeys(first.metrics, 77))
+    sandbox.usage.replace_rows([*rows, first, again])  # served in tenant, week, then this order
+
+    incremental, full = read(sandbox.settings, store), read(sandbox.settings, None)
+
+    assert_frame_equal(incremental.weekly, full.weekly)
+    twice = full.weekly.filter(
+        (pl.col("account_key") == first.account_key) & (pl.col("week_start") == this_week)
+    )
+    assert twice["logins"].to_list() == [77]
+    for batch in (incremental, full):
+        assert (batch.repeated_rows, batch.conflicting_weeks) == (2, 1)
+        assert batch.conflicting_keys == (first.account_key,)

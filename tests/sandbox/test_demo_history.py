@@ -174,3 +174,11 @@ def test_a_champion_who_left_is_marked_on_the_contact() -> None:
     assert changed <= gone
     assert len(gone) > len(changed)  # champions who left earlier in the history
     assert champions == {"Champion"}
+
+
+def test_every_tenant_week_of_usage_comes_once() -> None:
+    _, usage = _company()
+    weeks = {(row.account_key, row.week_start) for row in usage}
+
+    assert len(weeks) == len(usage)
+    assert any(key.startswith("TEN-F") for key, _ in weeks)  # the former customers' own

@@ -322,8 +322,7 @@ def test_the_contacts_left_out_for_the_roles_emailed_change_no_choice(
     primary_type: pl.DataType,
 ) -> None:
     """Only contacts in a role emailed, or primary, become rows: every account's choice
-    and reason is the one its whole list gives, nulls and a text `primary` ("false" is
-    true to Python) included."""
+    and reason is the one its whole list gives, nulls and a text `primary` included."""
     rng = random.Random(13)
     rows = [
         {
@@ -341,8 +340,7 @@ def test_the_contacts_left_out_for_the_roles_emailed_change_no_choice(
     whole = contacts_by_account(contacts, accounts)
     for roles in (["Decision Maker"], ["Admin", "Champion"]):
         kept = contacts_by_account(contacts, accounts, roles)
-        if primary_type == pl.Boolean:  # a text one keeps every contact
-            assert sum(map(len, kept.values())) < sum(map(len, whole.values()))
+        assert sum(map(len, kept.values())) < sum(map(len, whole.values()))
         for account in accounts:
             for role in roles:
                 assert choose_recipient(kept.get(account, []), role) == choose_recipient(
@@ -391,3 +389,45 @@ def test_a_run_writes_only_the_emails_it_can_send_an_open_log_first(tmp_path: Pa
         ["b"],
     )
     assert none_waits == []
+
+
+_TEXT_FLAGS = ["false", "FALSE", "0", "no", "", None, "true", "TRUE", "1", " Yes ", "unknown"]
+
+
+@pytest.mark.parametrize("primary", _TEXT_FLAGS)
+@pytest.mark.parametrize("opted_out", _TEXT_FLAGS)
+def test_text_flags_are_read_alike_by_the_email_and_the_reach_columns(
+    primary: str | None, opted_out: str | None
+) -> None:
+    """A CRM that hands `primary` and `opted_out` as text: "false" is not set for either
+    (Python's truth would make it set), and the email and the reach columns agree."""
+    contacts = pl.DataFrame(
+        [
+            {**_contact("003A", "Admin"), "primary": primary, "opted_out": opted_out},
+            {**_contact("003B", "User"), "primary": "false", "opted_out": "false"},
+        ],
+        schema_overrides={"primary": pl.String, "opted_out": pl.String},
+    )
+    reach = reach_rollup(pl.Series("id", ["001A"]), contacts, ["Decision Maker"])
+    chosen, reason = choose_recipient(contacts.rows(named=True), "Decision Maker")
+
+    assert reach.rows() == [("001A", chosen is not None, reason or None)]
+    primary_set = primary is not None and primary.strip().lower() in ("true", "1", "yes")
+    opted_out_set = opted_out not in ("false", "FALSE", "0", "no", "", None)
+    expected = "no Decision Maker or primary contact"
+    if primary_set:
+        expected = "primary contact opted out of email" if opted_out_set else ""
+    assert reason == expected
+
+
+@pytest.mark.parametrize("opted_out", ["TRUE", "true", "1", "Yes", "unknown"])
+def test_a_contact_opted_out_in_text_is_never_emailed(opted_out: str) -> None:
+    templates, _ = load_templates(ROOT / "playbooks" / "templates")
+    contacts = pl.DataFrame(
+        [{**_contact("003A", "Decision Maker"), "opted_out": opted_out, "primary": "false"}]
+    )
+
+    emails, (skipped,) = compose([_renewal(_ACCOUNT)], contacts, templates)
+
+    assert emails == []
+    assert skipped.reason == "Decision Maker contact opted out of email"

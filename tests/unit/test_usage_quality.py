@@ -8,8 +8,9 @@ import polars as pl
 import pytest
 
 from connector.errors import UsageQualityError
-from connector.usage import UsageBatch
+from connector.usage import RowShape, UsageBatch
 from connector.usage.quality import UsageQuality, check, measure
+from connector.usage.rows import checked
 
 RUN_DATE = date(2026, 11, 26)  # a Thursday: this week started on Monday 2026-11-23
 
@@ -73,3 +74,31 @@ def test_too_many_accounts_without_usage_this_week_stops_the_run() -> None:
     quality = UsageQuality(100, {}, 100, 21, week=date(2026, 11, 23))
     with pytest.raises(UsageQualityError, match=r"21 of 100 accounts \(21%\) have no usage in the"):
         check(quality, 0.05, 0.20)
+
+
+def test_tenant_weeks_sent_twice_with_other_numbers_are_reported_not_stopped_for() -> None:
+    weekly = pl.DataFrame(
+        {
+            "account_key": ["T2", "T1", "T2", "T3", "T1", "T4", "T4", "T5", "T5", "T5"],
+            "week_start": [date(2026, 11, 23)] * 10,
+            "logins": [1.0, 2.0, 3.0, 4.0, 2.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+        }
+    )
+    batch = checked(weekly, RowShape("account_key", "week_start", {"logins": "logins"}))
+    quality = measure(batch, pl.Series(["T1", "T2", "T3", "T4", "T5"]), RUN_DATE)
+
+    assert batch.weekly.rows() == [
+        ("T2", date(2026, 11, 23), 3.0),
+        ("T3", date(2026, 11, 23), 4.0),
+        ("T1", date(2026, 11, 23), 2.0),
+        ("T4", date(2026, 11, 23), 6.0),
+        ("T5", date(2026, 11, 23), 9.0),
+    ]
+    assert (quality.rows_read, quality.conflicting_weeks) == (10, 3)
+    assert quality.notes() == [
+        "3 tenant-weeks came more than once with different numbers; the last one received "
+        "was used (tenants T2, T4, T5)."
+    ]
+    assert quality.problems(0.0, 0.0) == []
+    check(quality, 0.0, 0.0)
+    assert UsageQuality(1).notes() == []

@@ -3,6 +3,7 @@ auth, retries, and rows left out by reason."""
 
 from __future__ import annotations
 
+import time
 from datetime import date
 
 import httpx
@@ -11,7 +12,8 @@ import respx
 
 from connector.config.usage_source import HttpUsage
 from connector.errors import UsageQualityError, UsageSourceError
-from connector.usage import HttpUsageSource, RowShape
+from connector.frame.usage import usage_signals, weeks_to_date
+from connector.usage import HttpUsageSource, RowShape, UsageBatch
 
 BASE = "https://usage.example.test"
 URL = f"{BASE}/v1/usage/weekly"
@@ -256,3 +258,48 @@ def test_a_server_giving_fewer_rows_than_asked_is_an_error_not_missed_rows() -> 
     source = HttpUsageSource(BASE, "secret-token", paging, FLAT, concurrency=2)
     with pytest.raises(UsageSourceError, match="answered 2 rows to limit=3 with more pages"):
         source.weekly_metrics(SINCE, AS_OF)
+
+
+def _served_twice(slowest_first: bool) -> UsageBatch:
+    """Three numbered pages fetched side by side, finishing in the order `slowest_first`
+    says: page 2 repeats page 1's A with other numbers, page 3 repeats its B exactly."""
+    pages = {
+        "1": [_flat("A", 1), _flat("B", 2)],
+        "2": [_flat("C", 3), _flat("A", 7)],
+        "3": [_flat("B", 2)],
+    }
+    delays = {"1": 0.15, "2": 0.05, "3": 0.0} if slowest_first else {"1": 0.0, "2": 0.05, "3": 0.15}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        page = request.url.params["page"]
+        time.sleep(delays.get(page, 0.0))
+        return httpx.Response(200, json={"items": pages.get(page, [])})
+
+    with respx.mock:
+        respx.get(FLAT_URL).mock(side_effect=answer)
+        paging = HttpUsage(path="/v2/export", records="items", pagination="page", page_size=2)
+        source = HttpUsageSource(BASE, "secret-token", paging, FLAT, concurrency=3)
+        return source.weekly_metrics(SINCE, AS_OF)
+
+
+def test_a_tenant_week_served_twice_is_the_later_pages_whatever_thread_finishes_first() -> None:
+    """Pages finishing in opposite orders give the same rows, and the same signals: A's
+    week is page 2's (received after page 1's), B's exact copy collapses into one."""
+    first, second = _served_twice(slowest_first=True), _served_twice(slowest_first=False)
+
+    assert first.weekly.equals(second.weekly)
+    assert first.weekly.rows() == [
+        ("C", date(2026, 11, 16), 3.0, None),
+        ("A", date(2026, 11, 16), 7.0, None),
+        ("B", date(2026, 11, 16), 2.0, None),
+    ]
+    signals = [
+        usage_signals(weeks_to_date(b.weekly, METRICS, AS_OF), METRICS, AS_OF, since=SINCE).sort(
+            "account_key"
+        )
+        for b in (first, second)
+    ]
+    assert signals[0].equals(signals[1])
+    assert signals[0]["logins_sum_4w"].to_list() == [7.0, 2.0, 3.0]
+    assert (first.rows_read, first.repeated_rows) == (5, 2)
+    assert (first.conflicting_weeks, first.conflicting_keys) == (1, ("A",))

@@ -80,6 +80,29 @@ def test_parquet_files_by_glob_read_in_name_order(tmp_path: Path) -> None:
     assert batch.skipped == {"no account key at 'tenant_id'": 1}
 
 
+def test_only_a_file_holding_a_tenant_week_twice_with_other_numbers_is_a_conflict(
+    tmp_path: Path,
+) -> None:
+    """A later daily file restating a week updates it; one file holding T1's week twice,
+    with other numbers, is a conflict to report, resolved to its later row; an exact copy
+    is one row."""
+    EXPORT.write_parquet(tmp_path / "usage-2026-11-20.parquet")
+    again = EXPORT.head(2).with_columns(logins=pl.Series([40, 41]))
+    restated = pl.concat(
+        [again, again.tail(1).with_columns(logins=pl.lit(42, pl.Int64)), EXPORT[2:3]]
+    )
+    restated.write_parquet(tmp_path / "usage-2026-11-21.parquet")
+    batch = FilesUsageSource(str(tmp_path / "usage-*.parquet"), "parquet", SHAPE).weekly_metrics()
+
+    assert batch.weekly.sort("account_key", "week_start").rows() == [
+        ("T1", date(2026, 11, 9), 40.0, 1.0),
+        ("T1", date(2026, 11, 16), 42.0, None),
+        ("T2", date(2026, 11, 16), 5.0, 2.0),
+    ]
+    assert (batch.conflicting_weeks, batch.conflicting_keys) == (1, ("T1",))
+    assert (batch.rows_read, batch.repeated_rows) == (8, 4)
+
+
 def test_csv_from_an_object_store_url() -> None:
     """memory:// is fsspec's own in-memory filesystem: the same code path as s3:// or gs://."""
     memory = fsspec.filesystem("memory")
