@@ -452,18 +452,41 @@ def render(
     """The template's text for `values`, at most `limit` characters, its dates and numbers
     written for a reader of `language`, its amounts in `currency`; whatever goes wrong is a
     `TemplateError` naming the template's line."""
-    token = _RENDER.set(_Render(limit, language, currency))
+    allowance = _Render(limit, language, currency)
+    return _written(functools.partial(_compiled, source, html), values, allowance).strip()
+
+
+def written_expression(
+    expression: Expression,
+    value: Any,
+    *,
+    limit: int = EMAIL_TEXT_LIMIT,
+    language: Language = DEFAULT_LANGUAGE,
+    currency: str | None = None,
+) -> str:
+    """The text one of a simple template's expressions writes for its column's `value`, as
+    `render` would write it within the whole template, not stripped: the whole text is
+    stripped once its parts are joined. Fails as `render` does, with the same sentence."""
+    allowance = _Render(limit, language, currency)
+    return _written(lambda: expression.template, {expression.column: value}, allowance)
+
+
+def _written(
+    template: Callable[[], Template], values: Mapping[str, Any], allowance: _Render
+) -> str:
+    """The template's text within `allowance`; compiling it, too, fails as a `TemplateError`."""
+    token = _RENDER.set(allowance)
     try:
         parts, size = [], 0
-        for part in _compiled(source, html).generate(values):
+        for part in template().generate(values):
             size += len(part)
-            if size > limit:
+            if size > allowance.limit:
                 raise TemplateRefused(
-                    f"the template writes more than {limit:,} characters, the most its text "
-                    "may have."
+                    f"the template writes more than {allowance.limit:,} characters, the most "
+                    "its text may have."
                 )
             parts.append(part)
-        return "".join(parts).strip()
+        return "".join(parts)
     except TemplateSyntaxError as exc:
         raise TemplateError(_syntax_sentence(exc), exc.lineno) from None
     except Exception as exc:  # the template is RevOps' code: any failure is theirs to fix
@@ -515,3 +538,68 @@ def variables(source: str) -> frozenset[str]:
 def _compiled(source: str, html: bool) -> Template:
     """Compile each template once per process: a run renders the same few thousands of times."""
     return (_HTML_ENV if html else _ENV).from_string(source)
+
+
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """One `{{ column | filter(...) }}` of a simple template, compiled as a template of its
+    own from the parsed nodes (so with the line it has in the whole template)."""
+
+    column: str
+    template: Template
+    filtered: bool  # False: `{{ column }}` alone, written as str(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def simple_parts(source: str) -> tuple[str | Expression, ...] | None:
+    """A (plain text) template that is literal text and `{{ column }}` or
+    `{{ column | filter(constants) | ... }}` only, as its literal texts (as Jinja parsed
+    them: whitespace control and the trailing newline already applied) and its expressions;
+    its text is then the joined parts' texts, stripped. None for anything else: tags, other
+    expressions, filters that read the render's context (`date_long` reads `locale`).
+
+    Such a template cannot run out of MAX_STEPS: it has no loop, and Jinja calls filters
+    directly, not through the sandbox's `call`, so it takes no step at all whatever its
+    values; its expressions can be written apart without losing the budget."""
+    try:
+        body = _ENV.parse(source).body
+        if len(body) > 1 or (body and not isinstance(body[0], nodes.Output)):
+            return None
+        parts = [_simple_part(node) for output in body for node in output.iter_child_nodes()]
+    except TemplateSyntaxError:
+        return None
+    return None if any(part is None for part in parts) else tuple(p for p in parts if p is not None)
+
+
+def _simple_part(node: nodes.Node) -> str | Expression | None:
+    if isinstance(node, nodes.TemplateData):
+        return node.data
+    if not isinstance(node, nodes.Expr) or not _simple_expression(node):
+        return None
+    inner: nodes.Node | None = node
+    while isinstance(inner, nodes.Filter):
+        inner = inner.node
+    assert isinstance(inner, nodes.Name)
+    template = nodes.Template([nodes.Output([node], lineno=node.lineno)], lineno=1)
+    template.set_environment(_ENV)
+    compiled = _ENV.from_string(template)
+    return Expression(inner.name, compiled, isinstance(node, nodes.Filter))
+
+
+def _simple_expression(node: nodes.Node) -> bool:
+    """A column's name, or one under filters with constant arguments that do not read the
+    render's context."""
+    if isinstance(node, nodes.Name):
+        return node.ctx == "load"
+    if not isinstance(node, nodes.Filter) or node.node is None:
+        return False
+    if node.dyn_args is not None or node.dyn_kwargs is not None:
+        return False
+    arguments = [*node.args, *(keyword.value for keyword in node.kwargs)]
+    function = _ENV.filters.get(node.name)
+    return (
+        function is not None
+        and getattr(getattr(function, "jinja_pass_arg", None), "name", None) != "context"
+        and all(isinstance(argument, nodes.Const) for argument in arguments)
+        and _simple_expression(node.node)
+    )
