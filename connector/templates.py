@@ -550,25 +550,58 @@ class Expression:
     filtered: bool  # False: `{{ column }}` alone, written as str(value)
 
 
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """`{% if column %}...{% else %}...{% endif %}` of a simple template: the parts written
+    when the column's value is true as Python tests it (`if value:`), and the others."""
+
+    column: str
+    then: tuple[SimplePart, ...]
+    otherwise: tuple[SimplePart, ...]
+
+
+SimplePart = str | Expression | Choice
+
+
 @functools.lru_cache(maxsize=1024)
-def simple_parts(source: str) -> tuple[str | Expression, ...] | None:
-    """A (plain text) template that is literal text and `{{ column }}` or
-    `{{ column | filter(constants) | ... }}` only, as its literal texts (as Jinja parsed
-    them: whitespace control and the trailing newline already applied) and its expressions;
-    its text is then the joined parts' texts, stripped. None for anything else: tags, other
-    expressions, filters that read the render's context (`date_long` reads `locale`).
+def simple_parts(source: str) -> tuple[SimplePart, ...] | None:
+    """A (plain text) template that is literal text, `{{ column }}`,
+    `{{ column | filter(constants) | ... }}` and `{% if column %}` over such parts only, as
+    its literal texts (as Jinja parsed them: whitespace control and the trailing newline
+    already applied), its expressions and its choices; its text is then the joined texts
+    of its parts (of a choice, of the branch taken), stripped. None for anything else:
+    other tags and expressions, tests other than a column's truth, filters that read the
+    render's context (`date_long` reads `locale`).
 
     Such a template cannot run out of MAX_STEPS: it has no loop, and Jinja calls filters
     directly, not through the sandbox's `call`, so it takes no step at all whatever its
     values; its expressions can be written apart without losing the budget."""
     try:
-        body = _ENV.parse(source).body
-        if len(body) > 1 or (body and not isinstance(body[0], nodes.Output)):
-            return None
-        parts = [_simple_part(node) for output in body for node in output.iter_child_nodes()]
+        return _simple_body(_ENV.parse(source).body)
     except TemplateSyntaxError:
         return None
+
+
+def _simple_body(body: Iterable[nodes.Node]) -> tuple[SimplePart, ...] | None:
+    parts: list[SimplePart | None] = []
+    for node in body:
+        if isinstance(node, nodes.Output):
+            parts += [_simple_part(child) for child in node.nodes]
+        elif isinstance(node, nodes.If):
+            parts.append(_choice(node))
+        else:
+            return None
     return None if any(part is None for part in parts) else tuple(p for p in parts if p is not None)
+
+
+def _choice(node: nodes.If) -> Choice | None:
+    test = node.test
+    if node.elif_ or not isinstance(test, nodes.Name) or test.ctx != "load":
+        return None
+    then, otherwise = _simple_body(node.body), _simple_body(node.else_)
+    if then is None or otherwise is None:
+        return None
+    return Choice(test.name, then, otherwise)
 
 
 def _simple_part(node: nodes.Node) -> str | Expression | None:

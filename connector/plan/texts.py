@@ -2,22 +2,33 @@
 
 A first run at 100,000 accounts creates about 200,000 tasks, and their subjects name the
 account, so no two rows render the same: rendering each row took half of the planning
-time. Most task templates are literal text and `{{ column | filter }}` only; their text
-is then the joined texts of their parts, and each expression's text depends on one
-column's value alone. So each expression is rendered once per distinct value (by the same
-Jinja environment, filters, language and currency), the texts are joined back to the rows
-by polars, and the whole is stripped as `str.strip()` strips. A row this cannot promise
+time. Most task templates are literal text, `{{ column | filter }}` and at most an
+`{% if column %}`; their text is then the joined texts of their parts (of a choice, the
+branch taken), and each expression's text, each choice's branch, depends on one column's
+value alone. So each expression is rendered once per distinct value (by the same Jinja
+environment, filters, language and currency) and each choice's test is Python's truth of
+each distinct value; the results are joined back to the rows by polars, and the whole is
+stripped as `str.strip()` strips. A row this cannot promise
 the exact text for (an expression fails on its value, the text is over the limit) is
 null here, and rendered on its own as before, which then gives the same error.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import polars as pl
 
 from connector.errors import TemplateError
 from connector.language import Language
-from connector.templates import Expression, simple_parts, written_expression
+from connector.templates import (
+    Choice,
+    Expression,
+    SimplePart,
+    simple_parts,
+    written_expression,
+)
 
 # What `str.strip()` strips: the characters whose `str.isspace()` is true. Polars' own
 # whitespace (Unicode White_Space) lacks \x1c-\x1f, so it is named here in full.
@@ -37,58 +48,86 @@ def written_column(
     only a render of the row can say. None: the template is not simple, or reads a column
     `rows` lacks or of a type not written here; every row is rendered on its own then."""
     parts = simple_parts(source)
-    if parts is None or not all(_columnar(p, rows.schema) for p in parts if _is_expr(p)):
+    if parts is None or not all(_columnar(p.column, rows.schema) for p in _walk(parts)):
         return None
-    if not any(_is_expr(p) for p in parts):
+    if not _walk(parts):
         literal = "".join(str(p) for p in parts)
         text = literal.strip() if len(literal) <= limit else None
         return pl.repeat(text, rows.height, dtype=pl.String, eager=True)
     pieces = pl.DataFrame(
         [
-            _expression_texts(p, rows[p.column], limit, language, currency).alias(f"_{i}")
-            for i, p in enumerate(parts)
-            if isinstance(p, Expression)
+            _texts(p, rows[p.column], limit, language, currency).alias(f"_{i}")
+            for i, p in enumerate(_walk(parts))
         ]
     )
-    joined = pl.concat_str(
-        [pl.col(f"_{i}") if _is_expr(p) else pl.lit(p, pl.String) for i, p in enumerate(parts)]
-    )
+    names = {id(p): f"_{i}" for i, p in enumerate(_walk(parts))}
+    joined = _joined(parts, names)
     fits = joined.str.len_chars() <= limit
     stripped = pl.when(fits).then(joined.str.strip_chars(PYTHON_WHITESPACE))
     return pieces.select(stripped.alias("text")).to_series()
 
 
-def _is_expr(part: str | Expression) -> bool:
-    return isinstance(part, Expression)
+def _walk(parts: tuple[SimplePart, ...]) -> list[Expression | Choice]:
+    """The template's expressions and choices, depth first."""
+    found: list[Expression | Choice] = []
+    for part in parts:
+        if isinstance(part, Choice):
+            found += [part, *_walk(part.then), *_walk(part.otherwise)]
+        elif isinstance(part, Expression):
+            found.append(part)
+    return found
 
 
-def _columnar(part: str | Expression, schema: pl.Schema) -> bool:
-    if not isinstance(part, Expression) or part.column not in schema:
+def _joined(parts: tuple[SimplePart, ...], names: dict[int, str]) -> pl.Expr:
+    """The parts' texts joined: null if the text of a part written is null."""
+    pieces = [_piece(part, names) for part in parts]
+    return pl.concat_str(pieces) if pieces else pl.lit("", pl.String)
+
+
+def _piece(part: SimplePart, names: dict[int, str]) -> pl.Expr:
+    if isinstance(part, str):
+        return pl.lit(part, pl.String)
+    if isinstance(part, Expression):
+        return pl.col(names[id(part)])
+    taken = pl.col(names[id(part)])
+    return pl.when(taken).then(_joined(part.then, names)).otherwise(_joined(part.otherwise, names))
+
+
+def _columnar(column: str, schema: pl.Schema) -> bool:
+    if column not in schema:
         return False
-    dtype = schema[part.column]
+    dtype = schema[column]
     return dtype.is_integer() or dtype.is_float() or isinstance(dtype, _SCALAR)
 
 
-def _expression_texts(
-    expression: Expression,
+def _texts(
+    part: Expression | Choice,
     column: pl.Series,
     limit: int,
     language: Language,
     currency: str | None,
 ) -> pl.Series:
-    """The expression's text for each row, rendered once per distinct value; null where
-    it failed for the value."""
-    if not expression.filtered and (column.dtype.is_integer() or column.dtype == pl.String):
+    """An expression's text for each row (null where it failed for the row's value), or
+    whether a choice takes its first branch; worked out once per distinct value."""
+    if isinstance(part, Choice):
+        return _per_value(column, bool, pl.Boolean())  # Jinja's `if` is Python's
+    if not part.filtered and (column.dtype.is_integer() or column.dtype == pl.String):
         return column.cast(pl.String).fill_null("None")  # Jinja writes str(value)
+    return _per_value(
+        column, lambda value: _text_or_none(part, value, limit, language, currency), pl.String()
+    )
+
+
+def _per_value(
+    column: pl.Series, function: Callable[[Any], object], dtype: pl.DataType
+) -> pl.Series:
+    """`function` of each row's value, called once per distinct value."""
     values = pl.DataFrame({"key": _key(column), "value": column}).unique("key", keep="first")
-    texts = [
-        _text_or_none(expression, value, limit, language, currency)
-        for value in values["value"].to_list()
-    ]
-    table = values.select("key", pl.Series("text", texts, pl.String))
+    results = [function(value) for value in values["value"].to_list()]
+    table = values.select("key", pl.Series("result", results, dtype))
     keys = pl.DataFrame({"key": _key(column)})
     found = keys.join(table, on="key", how="left", nulls_equal=True, maintain_order="left")
-    return found["text"]
+    return found["result"]
 
 
 def _key(column: pl.Series) -> pl.Series:

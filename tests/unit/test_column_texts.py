@@ -72,7 +72,9 @@ FILTERS = [
 ]
 LITERALS = ["", " ", "Low ", "：", "\n", " \u3000", "x\x1f", "\tend\n", "a\n\n"]
 NOT_SIMPLE = [
-    "{% if paid %}paid {{ name }}{% endif %}",
+    "{% if count > 1 %}many {{ name }}{% endif %}",
+    "{% if paid %}paid{% elif count %}counted{% endif %}",
+    "{% if paid is true %}paid{% endif %}",
     "{{ count + 1 }}",
     "{{ name ~ '!' }}",
     "{{ name.upper() }}",
@@ -107,7 +109,8 @@ def test_simple_templates_write_most_rows_a_column_at_a_time() -> None:
     """The test above would pass with every row rendered on its own: these rows are not."""
     frame = _frame(random.Random(7), 40)
     written = written_column(
-        "Low {{ name }}: {{ count | number }} scouts, {{ ratio | percent(1) }}\n",
+        "Low {{ name }}: {{ count | number }} scouts, {{ ratio | percent(1) }}\n"
+        "{% if paid %}Paid on {{ renewal | date }}.{% else %}Not paid: {{ name }}{% endif %}",
         frame,
         limit=TASK_TEXT_LIMIT,
         language="en",
@@ -221,15 +224,19 @@ def _frame(rng: random.Random, height: int) -> pl.DataFrame:
     )
 
 
-def _template(rng: random.Random) -> str:
-    if rng.random() < 0.1:
+def _template(rng: random.Random, depth: int = 0) -> str:
+    if depth == 0 and rng.random() < 0.1:
         return rng.choice(NOT_SIMPLE)
     parts = []
-    for _ in range(rng.randint(0, 4)):
+    for _ in range(rng.randint(0, 4 - depth)):
         parts.append(rng.choice(LITERALS))
-        column, chain = rng.choice(list(COLUMNS)), rng.choice(FILTERS)
-        dash = rng.choice(["", "-"])
-        parts.append(f"{{{{{dash} {column}{chain} {dash}}}}}")
+        column, dash = rng.choice(list(COLUMNS)), rng.choice(["", "-"])
+        if depth < 2 and rng.random() < 0.25:
+            then, otherwise = _template(rng, depth + 1), _template(rng, depth + 1)
+            orelse = rng.choice(["", f"{{%{dash} else {dash}%}}{otherwise}"])
+            parts.append(f"{{%{dash} if {column} {dash}%}}{then}{orelse}{{%{dash} endif {dash}%}}")
+        else:
+            parts.append(f"{{{{{dash} {column}{rng.choice(FILTERS)} {dash}}}}}")
     parts.append(rng.choice(LITERALS))
     return "".join(parts)
 
