@@ -32,8 +32,9 @@ from connector.templates import simple_parts, variables
 
 RULES = Path(__file__).resolve().parents[1] / "playbooks" / "rules.yaml"
 AS_OF = date(2026, 11, 23)
-_DATES = {"contract_start", "renewal_date", "last_usage_week"}
-_TEXTS = {"name", "health_color", "health_reason"}
+_DATES = {"contract_start", "renewal_date", "last_usage_week", "run_date"}
+_TEXTS = {"health_color", "health_reason", "renewal_stage", "decision_maker_unreachable_reason"}
+_FLAGS = {"decision_maker_reachable"}
 
 
 def _tasks() -> list[tuple[str, CreateTask]]:
@@ -62,6 +63,8 @@ def _rows(count: int, tasks: list[tuple[str, CreateTask]], language: Language) -
             columns[name] = [AS_OF - timedelta(days=int(d)) for d in days]
         elif name in _TEXTS:
             columns[name] = rng.choice(["Red", "Yellow", "Green", "usage fell"], count)
+        elif name in _FLAGS:
+            columns[name] = rng.random(count) < 0.5
         else:
             columns[name] = rng.integers(0, 2_000, count).astype(float)
     return pl.DataFrame(columns)
