@@ -542,40 +542,57 @@ def _compiled(source: str, html: bool) -> Template:
 
 @dataclass(frozen=True, slots=True)
 class Expression:
-    """One `{{ column | filter(...) }}` of a simple template, compiled as a template of its
-    own from the parsed nodes (so with the line it has in the whole template)."""
+    """One `{{ ... }}` of a simple template, compiled as a template of its own from the
+    parsed nodes (so with the line it has in the whole template); it reads one column."""
 
     column: str
     template: Template
-    filtered: bool  # False: `{{ column }}` alone, written as str(value)
+    bare: bool  # `{{ column }}` alone, output: Jinja writes str(value)
 
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """`{% if column %}...{% else %}...{% endif %}` of a simple template: the parts written
-    when the column's value is true as Python tests it (`if value:`), and the others."""
+    """`{% if test %}...{% else %}...{% endif %}` of a simple template: `test` writes '1'
+    when the first branch is taken (its test read as `if` reads it), '' when not."""
 
-    column: str
+    test: Expression
     then: tuple[SimplePart, ...]
     otherwise: tuple[SimplePart, ...]
 
 
 SimplePart = str | Expression | Choice
+# What a simple template's expressions and tests are made of: operators, literals,
+# filters and tests, over one column. No call (so no step), no attribute or item (whose
+# text could be a bound method's, with its address), no other name.
+_SIMPLE_NODES = (
+    nodes.Name,
+    nodes.Const,
+    nodes.Filter,
+    nodes.Test,
+    nodes.BinExpr,
+    nodes.UnaryExpr,
+    nodes.Compare,
+    nodes.Operand,
+    nodes.CondExpr,
+    nodes.Concat,
+    nodes.Keyword,
+)
 
 
 @functools.lru_cache(maxsize=1024)
 def simple_parts(source: str) -> tuple[SimplePart, ...] | None:
-    """A (plain text) template that is literal text, `{{ column }}`,
-    `{{ column | filter(constants) | ... }}` and `{% if column %}` over such parts only, as
-    its literal texts (as Jinja parsed them: whitespace control and the trailing newline
-    already applied), its expressions and its choices; its text is then the joined texts
-    of its parts (of a choice, of the branch taken), stripped. None for anything else:
-    other tags and expressions, tests other than a column's truth, filters that read the
-    render's context (`date_long` reads `locale`).
+    """A (plain text) template made of literal text, `{{ expression }}` and
+    `{% if expression %}...{% else %}...{% endif %}` only, each expression over one column
+    with no call, attribute or item in it (`{{ name }}`, `{{ arr | number }}`,
+    `{% if months % 12 == 0 %}`), as its literal texts (as Jinja parsed them: whitespace
+    control and the trailing newline already applied), its expressions and its choices; its
+    text is then the joined texts of its parts (of a choice, of the branch taken),
+    stripped. None for anything else: other tags, `elif`, expressions over two columns,
+    filters and tests that read the render's context (`date_long` reads `locale`).
 
-    Such a template cannot run out of MAX_STEPS: it has no loop, and Jinja calls filters
-    directly, not through the sandbox's `call`, so it takes no step at all whatever its
-    values; its expressions can be written apart without losing the budget."""
+    Such a template cannot run out of MAX_STEPS: it has no loop and no call (Jinja calls
+    filters directly, not through the sandbox's `call`), so it takes no step at all
+    whatever its values; its expressions can be written apart without losing the budget."""
     try:
         return _simple_body(_ENV.parse(source).body)
     except TemplateSyntaxError:
@@ -595,44 +612,53 @@ def _simple_body(body: Iterable[nodes.Node]) -> tuple[SimplePart, ...] | None:
 
 
 def _choice(node: nodes.If) -> Choice | None:
-    test = node.test
-    if node.elif_ or not isinstance(test, nodes.Name) or test.ctx != "load":
-        return None
+    taken = nodes.If(node.test, [nodes.Output([nodes.TemplateData("1")])], [], [])
+    test = _alone(node.test, taken.set_lineno(node.lineno))
     then, otherwise = _simple_body(node.body), _simple_body(node.else_)
-    if then is None or otherwise is None:
+    if node.elif_ or test is None or then is None or otherwise is None:
         return None
-    return Choice(test.name, then, otherwise)
+    return Choice(test, then, otherwise)
 
 
 def _simple_part(node: nodes.Node) -> str | Expression | None:
     if isinstance(node, nodes.TemplateData):
         return node.data
-    if not isinstance(node, nodes.Expr) or not _simple_expression(node):
+    if not isinstance(node, nodes.Expr):
         return None
-    inner: nodes.Node | None = node
-    while isinstance(inner, nodes.Filter):
-        inner = inner.node
-    assert isinstance(inner, nodes.Name)
-    template = nodes.Template([nodes.Output([node], lineno=node.lineno)], lineno=1)
+    return _alone(node, nodes.Output([node], lineno=node.lineno))
+
+
+def _alone(expression: nodes.Node, statement: nodes.Node) -> Expression | None:
+    """`statement`, which holds `expression`, as a template of its own, if the expression
+    is simple."""
+    column = _one_column(expression)
+    if column is None:
+        return None
+    template = nodes.Template([statement], lineno=1)
     template.set_environment(_ENV)
-    compiled = _ENV.from_string(template)
-    return Expression(inner.name, compiled, isinstance(node, nodes.Filter))
+    bare = isinstance(expression, nodes.Name) and isinstance(statement, nodes.Output)
+    return Expression(column, _ENV.from_string(template), bare)
 
 
-def _simple_expression(node: nodes.Node) -> bool:
-    """A column's name, or one under filters with constant arguments that do not read the
-    render's context."""
+def _one_column(expression: nodes.Node) -> str | None:
+    """The one name `expression` reads, if it is made of simple nodes only."""
+    found = [expression, *expression.find_all(nodes.Node)]
+    if not all(isinstance(node, _SIMPLE_NODES) and _simple_node(node) for node in found):
+        return None
+    names = {node.name for node in found if isinstance(node, nodes.Name)}
+    return names.pop() if len(names) == 1 else None
+
+
+def _simple_node(node: nodes.Node) -> bool:
     if isinstance(node, nodes.Name):
         return node.ctx == "load"
-    if not isinstance(node, nodes.Filter) or node.node is None:
-        return False
-    if node.dyn_args is not None or node.dyn_kwargs is not None:
-        return False
-    arguments = [*node.args, *(keyword.value for keyword in node.kwargs)]
-    function = _ENV.filters.get(node.name)
+    if not isinstance(node, nodes.Filter | nodes.Test):
+        return True
+    known = _ENV.filters if isinstance(node, nodes.Filter) else _ENV.tests
+    function = known.get(node.name)
     return (
-        function is not None
+        node.dyn_args is None
+        and node.dyn_kwargs is None
+        and function is not None
         and getattr(getattr(function, "jinja_pass_arg", None), "name", None) != "context"
-        and all(isinstance(argument, nodes.Const) for argument in arguments)
-        and _simple_expression(node.node)
     )

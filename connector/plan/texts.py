@@ -2,13 +2,13 @@
 
 A first run at 100,000 accounts creates about 200,000 tasks, and their subjects name the
 account, so no two rows render the same: rendering each row took half of the planning
-time. Most task templates are literal text, `{{ column | filter }}` and at most an
-`{% if column %}`; their text is then the joined texts of their parts (of a choice, the
-branch taken), and each expression's text, each choice's branch, depends on one column's
-value alone. So each expression is rendered once per distinct value (by the same Jinja
-environment, filters, language and currency) and each choice's test is Python's truth of
-each distinct value; the results are joined back to the rows by polars, and the whole is
-stripped as `str.strip()` strips. A row this cannot promise
+time. Most task templates are literal text, `{{ column | filter }}` and an `{% if %}` or
+two whose expressions each read one column (`templates.simple_parts`); their text is then
+the joined texts of their parts (of a choice, the branch taken), and each expression's
+text, each choice's test, depends on one column's value alone. So each is rendered once
+per distinct value (by the same Jinja environment, filters, language and currency), the
+results are joined back to the rows by polars, and the whole is stripped as `str.strip()`
+strips. A row this cannot promise
 the exact text for (an expression fails on its value, the text is over the limit) is
 null here, and rendered on its own as before, which then gives the same error.
 """
@@ -67,12 +67,12 @@ def written_column(
     return pieces.select(stripped.alias("text")).to_series()
 
 
-def _walk(parts: tuple[SimplePart, ...]) -> list[Expression | Choice]:
-    """The template's expressions and choices, depth first."""
-    found: list[Expression | Choice] = []
+def _walk(parts: tuple[SimplePart, ...]) -> list[Expression]:
+    """The template's expressions and choices' tests, depth first."""
+    found: list[Expression] = []
     for part in parts:
         if isinstance(part, Choice):
-            found += [part, *_walk(part.then), *_walk(part.otherwise)]
+            found += [part.test, *_walk(part.then), *_walk(part.otherwise)]
         elif isinstance(part, Expression):
             found.append(part)
     return found
@@ -89,8 +89,9 @@ def _piece(part: SimplePart, names: dict[int, str]) -> pl.Expr:
         return pl.lit(part, pl.String)
     if isinstance(part, Expression):
         return pl.col(names[id(part)])
-    taken = pl.col(names[id(part)])
-    return pl.when(taken).then(_joined(part.then, names)).otherwise(_joined(part.otherwise, names))
+    test = pl.col(names[id(part.test)])  # null: the test failed, so does the row's text
+    chosen = pl.when(test == "1").then(_joined(part.then, names))
+    return pl.when(test.is_not_null()).then(chosen.otherwise(_joined(part.otherwise, names)))
 
 
 def _columnar(column: str, schema: pl.Schema) -> bool:
@@ -101,30 +102,26 @@ def _columnar(column: str, schema: pl.Schema) -> bool:
 
 
 def _texts(
-    part: Expression | Choice,
+    expression: Expression,
     column: pl.Series,
     limit: int,
     language: Language,
     currency: str | None,
 ) -> pl.Series:
-    """An expression's text for each row (null where it failed for the row's value), or
-    whether a choice takes its first branch; worked out once per distinct value."""
-    if isinstance(part, Choice):
-        return _per_value(column, bool, pl.Boolean())  # Jinja's `if` is Python's
-    if not part.filtered and (column.dtype.is_integer() or column.dtype == pl.String):
+    """The expression's text for each row, worked out once per distinct value; null where
+    it failed for the row's value."""
+    if expression.bare and (column.dtype.is_integer() or column.dtype == pl.String):
         return column.cast(pl.String).fill_null("None")  # Jinja writes str(value)
     return _per_value(
-        column, lambda value: _text_or_none(part, value, limit, language, currency), pl.String()
+        column, lambda value: _text_or_none(expression, value, limit, language, currency)
     )
 
 
-def _per_value(
-    column: pl.Series, function: Callable[[Any], object], dtype: pl.DataType
-) -> pl.Series:
+def _per_value(column: pl.Series, function: Callable[[Any], str | None]) -> pl.Series:
     """`function` of each row's value, called once per distinct value."""
     values = pl.DataFrame({"key": _key(column), "value": column}).unique("key", keep="first")
     results = [function(value) for value in values["value"].to_list()]
-    table = values.select("key", pl.Series("result", results, dtype))
+    table = values.select("key", pl.Series("result", results, pl.String))
     keys = pl.DataFrame({"key": _key(column)})
     found = keys.join(table, on="key", how="left", nulls_equal=True, maintain_order="left")
     return found["result"]

@@ -71,16 +71,35 @@ FILTERS = [
     " | number | replace(',', ' ')",
 ]
 LITERALS = ["", " ", "Low ", "：", "\n", " \u3000", "x\x1f", "\tend\n", "a\n\n"]
+# expressions over one column with operators, literals and tests
+EXPRESSIONS = [
+    "count + 1",
+    "count // 12",
+    "count % 12 == 0",
+    "name ~ '!'",
+    "'a' if paid else 'b'",
+    "ratio * 2",
+    "name * 3",
+    "count ** 2",
+    "-count",
+    "not paid",
+    "count is divisibleby 3",
+    "name is string and name | length > 3",
+    "(ratio or 0) | round(1)",
+    "renewal > 1",  # fails on a date
+]
 NOT_SIMPLE = [
-    "{% if count > 1 %}many {{ name }}{% endif %}",
     "{% if paid %}paid{% elif count %}counted{% endif %}",
-    "{% if paid is true %}paid{% endif %}",
-    "{{ count + 1 }}",
-    "{{ name ~ '!' }}",
+    "{{ name ~ count }}",
     "{{ name.upper() }}",
+    "{{ name.upper }}",
+    "{{ name[0] }}",
     "{{ 'literal' }}",
+    "{{ range(count or 1) | list }}",
     "{% for c in name %}{{ c }}{% endfor %}",
+    "{% set n = 1 %}{{ name }}",
     "{{ missing }}",
+    "{{ renewal | date_long }}",
 ]
 
 
@@ -151,11 +170,11 @@ def test_a_simple_task_is_rendered_once_per_distinct_value_not_per_account(
     assert len(expressions) == 3 + 3  # the subject's and the description's `scouts | number`
 
 
-def test_a_template_with_tags_is_still_rendered_row_by_row(
+def test_a_template_reading_two_columns_in_one_expression_is_rendered_row_by_row(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rows = _spy(monkeypatch, connector.plan.actions, "render")
-    subject = "{% if scouts > 1000 %}Low{% else %}Very low{% endif %} at {{ name }}"
+    subject = "{% if scouts > 1000 and name %}Low{% else %}Very low{% endif %} at {{ name }}"
     plan = _plan(subject, scouts=[1000, 2000, 3000] * 20)
     subjects = {t.account_name: t.subject for t in plan.tasks}
     assert subjects["Account 4"] == "Low at Account 4"
@@ -230,15 +249,22 @@ def _template(rng: random.Random, depth: int = 0) -> str:
     parts = []
     for _ in range(rng.randint(0, 4 - depth)):
         parts.append(rng.choice(LITERALS))
-        column, dash = rng.choice(list(COLUMNS)), rng.choice(["", "-"])
+        dash = rng.choice(["", "-"])
         if depth < 2 and rng.random() < 0.25:
             then, otherwise = _template(rng, depth + 1), _template(rng, depth + 1)
             orelse = rng.choice(["", f"{{%{dash} else {dash}%}}{otherwise}"])
-            parts.append(f"{{%{dash} if {column} {dash}%}}{then}{orelse}{{%{dash} endif {dash}%}}")
+            test = f"{{%{dash} if {_expression(rng)} {dash}%}}"
+            parts.append(f"{test}{then}{orelse}{{%{dash} endif {dash}%}}")
         else:
-            parts.append(f"{{{{{dash} {column}{rng.choice(FILTERS)} {dash}}}}}")
+            parts.append(f"{{{{{dash} {_expression(rng)} {dash}}}}}")
     parts.append(rng.choice(LITERALS))
     return "".join(parts)
+
+
+def _expression(rng: random.Random) -> str:
+    if rng.random() < 0.2:
+        return rng.choice(EXPRESSIONS)
+    return f"{rng.choice(list(COLUMNS))}{rng.choice(FILTERS)}"
 
 
 def _outcome(
