@@ -118,13 +118,16 @@ def _texts(
 
 
 def _per_value(column: pl.Series, function: Callable[[Any], str | None]) -> pl.Series:
-    """`function` of each row's value, called once per distinct value."""
-    values = pl.DataFrame({"key": _key(column), "value": column}).unique("key", keep="first")
+    """`function` of each row's value, called once per distinct value (a missing one too)."""
+    keys = pl.DataFrame({"key": _key(column), "value": column})
+    values = keys.drop_nulls("key").unique("key", keep="first")
     results = [function(value) for value in values["value"].to_list()]
     table = values.select("key", pl.Series("result", results, pl.String))
-    keys = pl.DataFrame({"key": _key(column)})
-    found = keys.join(table, on="key", how="left", nulls_equal=True, maintain_order="left")
-    return found["result"]
+    found = keys.join(table, on="key", how="left", maintain_order="left")["result"]
+    if not column.has_nulls():
+        return found
+    missing = pl.when(column.is_null()).then(pl.lit(function(None), pl.String))
+    return pl.select(missing.otherwise(found).alias("result")).to_series()
 
 
 def _key(column: pl.Series) -> pl.Series:
