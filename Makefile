@@ -39,6 +39,7 @@ format: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python -m benchmarks.evaluation
 	$(BIN)/python -m benchmarks.plan_actions --accounts 20000
+	$(BIN)/python -m benchmarks.render_tasks
 	$(BIN)/python -m benchmarks.churn_risk
 	$(BIN)/python -m benchmarks.store_writes
 	$(BIN)/python -m benchmarks.store_reads

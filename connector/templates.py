@@ -452,18 +452,41 @@ def render(
     """The template's text for `values`, at most `limit` characters, its dates and numbers
     written for a reader of `language`, its amounts in `currency`; whatever goes wrong is a
     `TemplateError` naming the template's line."""
-    token = _RENDER.set(_Render(limit, language, currency))
+    allowance = _Render(limit, language, currency)
+    return _written(functools.partial(_compiled, source, html), values, allowance).strip()
+
+
+def written_expression(
+    expression: Expression,
+    value: Any,
+    *,
+    limit: int = EMAIL_TEXT_LIMIT,
+    language: Language = DEFAULT_LANGUAGE,
+    currency: str | None = None,
+) -> str:
+    """The text one of a simple template's expressions writes for its column's `value`, as
+    `render` would write it within the whole template, not stripped: the whole text is
+    stripped once its parts are joined. Fails as `render` does, with the same sentence."""
+    allowance = _Render(limit, language, currency)
+    return _written(lambda: expression.template, {expression.column: value}, allowance)
+
+
+def _written(
+    template: Callable[[], Template], values: Mapping[str, Any], allowance: _Render
+) -> str:
+    """The template's text within `allowance`; compiling it, too, fails as a `TemplateError`."""
+    token = _RENDER.set(allowance)
     try:
         parts, size = [], 0
-        for part in _compiled(source, html).generate(values):
+        for part in template().generate(values):
             size += len(part)
-            if size > limit:
+            if size > allowance.limit:
                 raise TemplateRefused(
-                    f"the template writes more than {limit:,} characters, the most its text "
-                    "may have."
+                    f"the template writes more than {allowance.limit:,} characters, the most "
+                    "its text may have."
                 )
             parts.append(part)
-        return "".join(parts).strip()
+        return "".join(parts)
     except TemplateSyntaxError as exc:
         raise TemplateError(_syntax_sentence(exc), exc.lineno) from None
     except Exception as exc:  # the template is RevOps' code: any failure is theirs to fix
@@ -515,3 +538,127 @@ def variables(source: str) -> frozenset[str]:
 def _compiled(source: str, html: bool) -> Template:
     """Compile each template once per process: a run renders the same few thousands of times."""
     return (_HTML_ENV if html else _ENV).from_string(source)
+
+
+@dataclass(frozen=True, slots=True)
+class Expression:
+    """One `{{ ... }}` of a simple template, compiled as a template of its own from the
+    parsed nodes (so with the line it has in the whole template); it reads one column."""
+
+    column: str
+    template: Template
+    bare: bool  # `{{ column }}` alone, output: Jinja writes str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """`{% if test %}...{% else %}...{% endif %}` of a simple template: `test` writes '1'
+    when the first branch is taken (its test read as `if` reads it), '' when not."""
+
+    test: Expression
+    then: tuple[SimplePart, ...]
+    otherwise: tuple[SimplePart, ...]
+
+
+SimplePart = str | Expression | Choice
+# What a simple template's expressions and tests are made of: operators, literals,
+# filters and tests, over one column. No call (so no step), no attribute or item (whose
+# text could be a bound method's, with its address), no other name.
+_SIMPLE_NODES = (
+    nodes.Name,
+    nodes.Const,
+    nodes.Filter,
+    nodes.Test,
+    nodes.BinExpr,
+    nodes.UnaryExpr,
+    nodes.Compare,
+    nodes.Operand,
+    nodes.CondExpr,
+    nodes.Concat,
+    nodes.Keyword,
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def simple_parts(source: str) -> tuple[SimplePart, ...] | None:
+    """A (plain text) template made of literal text, `{{ expression }}` and
+    `{% if expression %}...{% else %}...{% endif %}` only, each expression over one column
+    with no call, attribute or item in it (`{{ name }}`, `{{ arr | number }}`,
+    `{% if months % 12 == 0 %}`), as its literal texts (as Jinja parsed them: whitespace
+    control and the trailing newline already applied), its expressions and its choices; its
+    text is then the joined texts of its parts (of a choice, of the branch taken),
+    stripped. None for anything else: other tags, `elif`, expressions over two columns,
+    filters and tests that read the render's context (`date_long` reads `locale`).
+
+    Such a template cannot run out of MAX_STEPS: it has no loop and no call (Jinja calls
+    filters directly, not through the sandbox's `call`), so it takes no step at all
+    whatever its values; its expressions can be written apart without losing the budget."""
+    try:
+        return _simple_body(_ENV.parse(source).body)
+    except TemplateSyntaxError:
+        return None
+
+
+def _simple_body(body: Iterable[nodes.Node]) -> tuple[SimplePart, ...] | None:
+    parts: list[SimplePart | None] = []
+    for node in body:
+        if isinstance(node, nodes.Output):
+            parts += [_simple_part(child) for child in node.nodes]
+        elif isinstance(node, nodes.If):
+            parts.append(_choice(node))
+        else:
+            return None
+    return None if any(part is None for part in parts) else tuple(p for p in parts if p is not None)
+
+
+def _choice(node: nodes.If) -> Choice | None:
+    taken = nodes.If(node.test, [nodes.Output([nodes.TemplateData("1")])], [], [])
+    test = _alone(node.test, taken.set_lineno(node.lineno))
+    then, otherwise = _simple_body(node.body), _simple_body(node.else_)
+    if node.elif_ or test is None or then is None or otherwise is None:
+        return None
+    return Choice(test, then, otherwise)
+
+
+def _simple_part(node: nodes.Node) -> str | Expression | None:
+    if isinstance(node, nodes.TemplateData):
+        return node.data
+    if not isinstance(node, nodes.Expr):
+        return None
+    return _alone(node, nodes.Output([node], lineno=node.lineno))
+
+
+def _alone(expression: nodes.Node, statement: nodes.Node) -> Expression | None:
+    """`statement`, which holds `expression`, as a template of its own, if the expression
+    is simple."""
+    column = _one_column(expression)
+    if column is None:
+        return None
+    template = nodes.Template([statement], lineno=1)
+    template.set_environment(_ENV)
+    bare = isinstance(expression, nodes.Name) and isinstance(statement, nodes.Output)
+    return Expression(column, _ENV.from_string(template), bare)
+
+
+def _one_column(expression: nodes.Node) -> str | None:
+    """The one name `expression` reads, if it is made of simple nodes only."""
+    found = [expression, *expression.find_all(nodes.Node)]
+    if not all(isinstance(node, _SIMPLE_NODES) and _simple_node(node) for node in found):
+        return None
+    names = {node.name for node in found if isinstance(node, nodes.Name)}
+    return names.pop() if len(names) == 1 else None
+
+
+def _simple_node(node: nodes.Node) -> bool:
+    if isinstance(node, nodes.Name):
+        return node.ctx == "load"
+    if not isinstance(node, nodes.Filter | nodes.Test):
+        return True
+    known = _ENV.filters if isinstance(node, nodes.Filter) else _ENV.tests
+    function = known.get(node.name)
+    return (
+        node.dyn_args is None
+        and node.dyn_kwargs is None
+        and function is not None
+        and getattr(getattr(function, "jinja_pass_arg", None), "name", None) != "context"
+    )

@@ -45,6 +45,7 @@ from connector.plan.firing_rows import (
     with_found,
 )
 from connector.plan.model import ActionPlan, SuppressedTask, SuppressedTasks
+from connector.plan.texts import written_column
 from connector.plan.volume import limit_per_assignee, spread
 from connector.templates import TASK_TEXT_LIMIT, render, variables
 from connector.workdays import Workdays
@@ -98,7 +99,8 @@ def plan_actions(
     all an email request carries (None: the whole row).
 
     Columnar: duplicates and cooldowns are decided by joins before any template is
-    rendered, and only what is created (and every field set) is rendered, row by row.
+    rendered, and only what is created (and every field set) is rendered: a simple task or
+    Slack text a column at a time, any other row by row.
     """
     sources = sources or RuleSources({})
     plan = ActionPlan(skipped=list(skipped))
@@ -296,7 +298,15 @@ def _create_tasks(
     events: list[_Event] = []
     due = context.workdays.add(context.as_of, task.due_in_days)
     render = _Renderer(context, rows.columns)
-    for row in rows.filter(pl.col(_REASON).is_null()).iter_rows(named=True):
+    read = {*render.reads(task.subject), *render.reads(task.description)}
+    created = _only(rows.filter(pl.col(_REASON).is_null()), KEY, "id", _ASSIGNEE, "arr", *read)
+    subjects, descriptions = (
+        render.texts(task.subject, created),
+        render.texts(task.description, created),
+    )
+    for row, subject, description in zip(
+        created.iter_rows(named=True), subjects, descriptions, strict=True
+    ):
         try:
             intent = TaskIntent(
                 key=row[KEY],
@@ -304,8 +314,10 @@ def _create_tasks(
                 account_id=row["id"],
                 account_name=row["name"],
                 assignee_id=row[_ASSIGNEE],
-                subject=render(("create_task", "subject"), task.subject, row),
-                description=render(("create_task", "description"), task.description, row),
+                subject=render(("create_task", "subject"), task.subject, row, subject),
+                description=render(
+                    ("create_task", "description"), task.description, row, description
+                ),
                 due_date=due,
                 priority=task.priority,
                 status=context.status,
@@ -361,13 +373,21 @@ def _post_to_slack(
     stopped.append(_stopped(index, rows))
     events: list[_Event] = []
     render = _Renderer(context, rows.columns)
-    for row in rows.filter(pl.col(_REASON).is_null()).iter_rows(named=True):
+    posted = _only(rows.filter(pl.col(_REASON).is_null()), KEY, *render.reads(text))
+    for row, written in zip(posted.iter_rows(named=True), render.texts(text, posted), strict=True):
         try:
-            message = SlackMessage(row[KEY], render(("post_to_slack", "text"), text, row))
+            message = SlackMessage(row[KEY], render(("post_to_slack", "text"), text, row, written))
             events.append(_Event(row[ROW], index, message))
         except _TemplateFailed as failed:
             events.append(_failed(context, rule, index, failed, row))
     return events
+
+
+def _only(rows: pl.DataFrame, *columns: str) -> pl.DataFrame:
+    """The rows with only `columns` (those of them it has), their place and name: walking
+    200,000 rows as dicts costs by the column, and the firing rows carry every rule's."""
+    wanted = {ROW, "name", *columns}
+    return rows.select(c for c in rows.columns if c in wanted)
 
 
 def _stopped(index: int, rows: pl.DataFrame) -> pl.DataFrame:
@@ -412,7 +432,31 @@ class _Renderer:
             names = self.read[source] = sorted((variables(source) | {"locale"}) & self.columns)
         return names
 
-    def __call__(self, part: tuple[str, ...], text: LocalText, row: Mapping[str, Any]) -> str:
+    def texts(self, text: LocalText, rows: pl.DataFrame) -> list[str | None]:
+        """Each row's text, written a column at a time where the template is simple enough
+        (`written_column`); None for a row to render on its own."""
+        context = self.context
+        source = text_in(text, context.language)
+        written = written_column(
+            source,
+            rows,
+            limit=TASK_TEXT_LIMIT,
+            language=context.language,
+            currency=context.currency,
+        )
+        return [None] * rows.height if written is None else written.to_list()
+
+    def __call__(
+        self,
+        part: tuple[str, ...],
+        text: LocalText,
+        row: Mapping[str, Any],
+        written: str | None = None,
+    ) -> str:
+        """The row's text of `text`: `written` if `texts` wrote it already, else rendered
+        (once for all the rows with the same values of the columns it reads)."""
+        if written is not None:
+            return written
         language = self.context.language
         if isinstance(text, dict) and language in text:
             part = (*part, language)
