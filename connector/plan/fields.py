@@ -47,15 +47,28 @@ def plan_field_updates(table: pl.DataFrame, targets: Sequence[FieldTarget]) -> l
         .filter(pl.any_horizontal(r"^_changed_.*$"))
         .select(list(read))
     )
-    updates = []
-    for row in flagged.iter_rows(named=True):
-        changes = tuple(
-            FieldChange(t.crm_field, row[CURRENT_PREFIX + t.crm_field], row[f"_new_{t.crm_field}"])
-            for t in targets
-            if row[f"_changed_{t.crm_field}"]
+    columns = flagged.columns
+    at = [  # each target's field, and where its current, new and changed values are
+        (
+            t.crm_field,
+            columns.index(CURRENT_PREFIX + t.crm_field),
+            columns.index(f"_new_{t.crm_field}"),
+            columns.index(f"_changed_{t.crm_field}"),
         )
-        updates.append(FieldUpdate(row["id"], row["name"], changes))
-    return updates
+        for t in targets
+    ]
+    return [  # rows as tuples: a first run's 100,000 rows of 47 columns as dicts took a second
+        FieldUpdate(
+            row[0],
+            row[1],
+            tuple(
+                FieldChange(field, row[old], row[new])
+                for field, old, new, changed in at
+                if row[changed]
+            ),
+        )
+        for row in flagged.iter_rows()
+    ]
 
 
 def as_stored(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
