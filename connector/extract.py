@@ -16,7 +16,7 @@ from contextlib import closing, contextmanager
 from contextvars import copy_context
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
-from typing import TypeAlias, TypeVar
+from typing import TypeVar
 
 import polars as pl
 
@@ -51,7 +51,20 @@ class Extracted:
     usage_weeks: UsageWeeksUpdate | None = None  # to save once the run accepts the usage
 
 
-UsageRead: TypeAlias = Future[tuple[UsageBatch, UsageWeeksUpdate | None]]
+class UsageRead:
+    """The usage read a run started (`usage_read_started`), its answer handed over once: the
+    run then holds the usage frame in one place only, and planning can let go of it
+    (`RunInputs.for_planning`)."""
+
+    def __init__(self, started: Future[tuple[UsageBatch, UsageWeeksUpdate | None]]) -> None:
+        self._started: Future[tuple[UsageBatch, UsageWeeksUpdate | None]] | None = started
+
+    def result(self) -> tuple[UsageBatch, UsageWeeksUpdate | None]:
+        """The read's rows, once it has them, or its error."""
+        if self._started is None:
+            raise RuntimeError("the usage read was handed over already")
+        started, self._started = self._started, None
+        return started.result()
 
 
 def extract(
@@ -114,7 +127,9 @@ def usage_read_started(
     with ThreadPoolExecutor(1, thread_name_prefix="usage") as pool:
         event(log, "reading", source="usage")
         since = usage_since(settings, as_of)
-        read = SideBySide(pool).submit(read_usage, settings, config, since, as_of, store, stop)
+        read = UsageRead(
+            SideBySide(pool).submit(read_usage, settings, config, since, as_of, store, stop)
+        )
         try:
             yield read
         except BaseException:

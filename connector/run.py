@@ -308,10 +308,12 @@ def _read_and_plan(
     evaluation = evaluated.evaluation
     _churn_summary(inputs, evaluation.table, summary)
     summary.phase = "plan"
+    deals = closed_deals(inputs.extracted.records.opportunities, config.mapping)
+    if save_snapshot is None:  # a snapshot saves the inputs whole, once planned
+        inputs = inputs.for_planning()
     followed = [] if summary.dry_run else open_keys(recorded.result().tasks)
     tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of, followed)
     ledger = RecordingLedger(store)
-    deals = closed_deals(inputs.extracted.records.opportunities, config.mapping)
     plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary, deals)
     if save_snapshot is not None:
         save_snapshot_folder(
@@ -393,7 +395,7 @@ def plan_from_snapshot(settings: Settings, path: Path) -> RunOutcome:
     evaluated = _evaluate(config, inputs, settings, summary)
     _churn_summary(inputs, evaluated.evaluation.table, summary)
     deals = closed_deals(inputs.extracted.records.opportunities, config.mapping)
-    plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary, deals)
+    plan = _plan(config, evaluated, inputs.for_planning(), tasks, ledger, settings, summary, deals)
     summary.duration_seconds = round(time.perf_counter() - started, 3)
     return RunOutcome(plan, summary)
 

@@ -16,6 +16,7 @@ from connector.cli import app
 from connector.crm.connect import connect
 from connector.errors import ExitCode
 from connector.replay import evaluate_inputs, read_live
+from connector.replay.snapshot import load_snapshot
 from connector.review import review_change
 from connector.run import plan_from_snapshot, run_sync
 from connector.sandbox.demo import RunningSandbox
@@ -82,6 +83,40 @@ def test_a_snapshot_replayed_without_crm_usage_or_store_plans_the_same(
     assert all((live.deferred, live.suppressed))  # what the CRM holds and created today count
     assert crm.calls() == calls  # nothing asked of the CRM
     assert not (tmp_path / "no-store.db").exists()  # nor of a store
+
+
+def test_planning_keeps_of_the_inputs_only_the_contacts(
+    crm_sandbox: RunningSandbox, tmp_path: Path
+) -> None:
+    """A run plans from `for_planning()` (a replay too): the usage, meetings, deals and
+    stored history are let go once evaluated. The replay above, planned so, plans what the
+    live run planned from its whole inputs."""
+    snapshot = tmp_path / "snapshot"
+    run_sync(crm_sandbox.settings, dry_run=True, save_snapshot=snapshot)
+    config = load_checked_config(crm_sandbox.settings)
+    inputs = load_snapshot(snapshot, config, crm_sandbox.settings.crm)[0]
+
+    kept = inputs.for_planning()
+
+    whole, planned = inputs.extracted.records, kept.extracted.records
+    assert whole.usage.height
+    assert whole.opportunities.height
+    assert whole.meetings is not None
+    assert planned.usage.is_empty()
+    assert planned.opportunities.is_empty()
+    assert planned.meetings is None
+    assert kept.extracted.usage.weekly.is_empty()
+    assert kept.kept.is_empty()
+    assert kept.usage_totals.is_empty()
+    assert kept.history.is_empty()
+    assert planned.contacts is not None
+    assert whole.contacts is not None
+    assert planned.contacts.equals(whole.contacts)
+    assert (kept.as_of, kept.link("001X"), kept.risk) == (
+        inputs.as_of,
+        inputs.link("001X"),
+        inputs.risk,
+    )
 
 
 def without_credentials(settings: Settings, tmp_path: Path) -> Settings:
