@@ -136,10 +136,18 @@ def print_stretches(run: str, found: Sequence[Stretch]) -> None:
     for stretch in found:
         print(
             f"| {run} | {stretch.label} | {stretch.seconds:.1f} | {stretch.calls:,} | "
-            f"{stretch.calls / stretch.seconds if stretch.seconds else 0:.1f} | "
+            f"{_rate(stretch)} | "
             f"{stretch.past_floor:.1f} |",
             flush=True,
         )
+
+
+def _rate(stretch: Stretch) -> str:
+    """Calls a second, for a stretch long enough to say: a few calls within a millisecond
+    are not thousands a second."""
+    if stretch.seconds < 0.05:
+        return "—"
+    return f"{stretch.calls / stretch.seconds:.1f}"
 
 
 def _time(request: Request) -> float:

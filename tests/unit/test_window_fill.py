@@ -3,7 +3,9 @@ the rate-limit floor each stretch went; the README's table is read from it."""
 
 from __future__ import annotations
 
-from benchmarks.window_fill import Request, activity, stretches
+import pytest
+
+from benchmarks.window_fill import Request, Stretch, activity, print_stretches, stretches
 
 STARTED = 1_000.0
 
@@ -48,3 +50,8 @@ def test_a_run_is_cut_where_its_work_changes_and_adds_up_to_wall_less_floor() ->
     alone = found[3]
     assert round(alone.seconds, 6) == round(4.95 - 2.9, 6)
     assert round(alone.past_floor, 6) == round(alone.seconds - 2.1, 6)
+
+
+def test_a_stretch_too_short_to_time_shows_no_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    print_stretches("unchanged", [Stretch("list pages of 5 objects side by side", 1e-9, 1, -0.1)])
+    assert capsys.readouterr().out.split(" | ")[4] == "—"
