@@ -37,7 +37,7 @@ from connector.usage import (
     SqlUsageSource,
     UsageBatch,
 )
-from connector.usage.rows import WEEK
+from connector.usage.rows import WEEK, empty_weekly
 from connector.usage_mirror import read_mirrored
 
 log = logging.getLogger("connector.extract")
@@ -87,6 +87,16 @@ def extract(
             return extract(
                 crm, config, settings, as_of, store, keyed_tasks=keyed_tasks, usage=started
             )
+    records = read_crm(crm, config, settings, as_of, keyed_tasks=keyed_tasks)
+    return with_usage_read(records, usage)
+
+
+def read_crm(
+    crm: CrmAdapter, config: Config, settings: Settings, as_of: date, *, keyed_tasks: bool = False
+) -> Extract:
+    """The CRM's part of the extract (`extract`'s), its usage frame empty: a caller that
+    started the usage read (`usage_read_started`) can work on these while it goes on, then
+    add its rows (`with_usage_read`)."""
     mapping = config.mapping
     written = [*mapping.results.values(), *config.fields_set_by_rules().values()]
     with ThreadPoolExecutor(settings.crm_concurrency, thread_name_prefix="crm") as crm_pool:
@@ -105,14 +115,19 @@ def extract(
         accounts, opportunities, *people = [read.result() for read in reads]
         if tasks_read is not None:
             tasks_read.result()
-    batch, usage_weeks = usage.result()
     contacts = None
     if mapping.contact is not None and people:
         contacts = with_title_decision_makers(with_contact_flags(people[0]), mapping.contact)
     meetings = people[1] if len(people) > 1 else None
+    usage = empty_weekly(list(mapping.usage.metrics))
     since = usage_since(settings, as_of)
-    records = Extract(accounts, opportunities, batch.weekly, contacts, meetings, since)
-    return Extracted(records, batch, usage_weeks)
+    return Extract(accounts, opportunities, usage, contacts, meetings, since)
+
+
+def with_usage_read(records: Extract, usage: UsageRead) -> Extracted:
+    """`read_crm`'s records with the usage read's rows, once it has them."""
+    batch, usage_weeks = usage.result()
+    return Extracted(replace(records, usage=batch.weekly), batch, usage_weeks)
 
 
 @contextmanager

@@ -79,6 +79,27 @@ def build_frame(
     """Accounts ⋈ opportunity roll-ups ⋈ usage signals ⋈ meetings ⋈ whether a decision maker
     can be emailed (and why not, in the team's `language`), plus date columns; CRM
     timestamps become dates in the team's time zone `zone`."""
+    return with_usage(crm_frame(extract, mapping, as_of, zone, language), extract, mapping, as_of)
+
+
+@dataclass(frozen=True)
+class CrmFrame:
+    """The account table without its usage columns (`crm_frame`): all that the CRM's records
+    decide, so a run can build it while the usage read, the longest, is still going."""
+
+    table: pl.DataFrame
+    usage_at: int  # where the usage columns go, so the table's columns keep one order
+
+
+def crm_frame(
+    extract: Extract,
+    mapping: Mapping,
+    as_of: date,
+    zone: str = "UTC",
+    language: Language = DEFAULT_LANGUAGE,
+) -> CrmFrame:
+    """The account table's columns from the CRM's records alone (`extract.usage` is not
+    read): accounts ⋈ opportunity roll-ups ⋈ meetings ⋈ reach, and the date columns."""
     opportunities = open_opportunities(extract.opportunities)
     table = (
         extract.accounts.join(renewal_rollup(opportunities, mapping), on="id", how="left")
@@ -90,7 +111,7 @@ def build_frame(
         )
     )
     table = _with_value(table, as_of)
-    table = _with_usage(table, extract, mapping, as_of)
+    usage_at = table.width
     if extract.contacts is not None and extract.meetings is not None:
         rollup = meeting_rollup(extract.contacts, extract.meetings, mapping, as_of, zone)
         table = table.join(rollup, on="id", how="left").with_columns(
@@ -101,7 +122,16 @@ def build_frame(
         table = table.join(
             reach_rollup(table["id"], extract.contacts, roles, language), on="id", how="left"
         )
-    return table.with_columns(_derived(as_of, has_start="contract_start" in table.columns))
+    has_start = "contract_start" in table.columns
+    return CrmFrame(table.with_columns(_derived(as_of, has_start=has_start)), usage_at)
+
+
+def with_usage(crm: CrmFrame, extract: Extract, mapping: Mapping, as_of: date) -> pl.DataFrame:
+    """The account table: `crm`'s, with the usage signals of `extract`'s weeks."""
+    table = _with_usage(crm.table, extract, mapping, as_of)
+    crm_columns = crm.table.columns
+    usage = [c for c in table.columns if c not in set(crm_columns)]
+    return table.select(*crm_columns[: crm.usage_at], *usage, *crm_columns[crm.usage_at :])
 
 
 def _with_value(table: pl.DataFrame, as_of: date) -> pl.DataFrame:

@@ -13,8 +13,16 @@ import polars as pl
 from connector.config.load import Config
 from connector.crm.protocol import CrmAdapter
 from connector.engine.evaluate import Evaluation, evaluate
-from connector.extract import Extracted, SideBySide, UsageRead, extract
-from connector.frame import CURRENT_PREFIX, Extract, build_frame
+from connector.extract import (
+    Extracted,
+    SideBySide,
+    UsageRead,
+    read_crm,
+    usage_read_started,
+    with_usage_read,
+)
+from connector.frame import CURRENT_PREFIX, Extract
+from connector.frame.build import CrmFrame, crm_frame, with_usage
 from connector.frame.usage import lifetime_usage, weeks_to_date
 from connector.logs import event
 from connector.plan.build import MessageLedger
@@ -46,6 +54,7 @@ class RunInputs:
     usage_totals: pl.DataFrame
     record_url: str  # an account's URL in the CRM, with RECORD_ID for its id
     risk: Trained | TooLittleHistory | None = None
+    framed: Framed | None = None  # the account table's CRM columns, made while reading
 
     def link(self, record_id: str) -> str:
         return self.record_url.replace(RECORD_ID, record_id)
@@ -71,7 +80,18 @@ class RunInputs:
             history=self.history.clear(),
             kept=self.kept.clear(),
             usage_totals=self.usage_totals.clear(),
+            framed=None,
         )
+
+
+@dataclass(frozen=True)
+class Framed:
+    """The account table's CRM columns (`crm_frame`), made for `config` while the usage
+    read was still going: `frame_inputs` adds the usage to them rather than make them
+    again."""
+
+    config: Config
+    crm: CrmFrame
 
 
 @dataclass(frozen=True)
@@ -106,7 +126,7 @@ def read_live(
         usage_totals = store_reads.submit(store.usage_totals)
         model = store_reads.submit(day_model, store, as_of, options)
         try:
-            extracted = extract(crm, config, settings, as_of, store, keyed_tasks=True, usage=usage)
+            extracted, framed = _read_and_frame(crm, config, settings, as_of, store, usage)
         except BaseException:
             store_reads.stop()
             raise
@@ -119,7 +139,28 @@ def read_live(
         usage_totals=usage_totals.result(),
         record_url=crm.record_url(config.mapping.account.object, RECORD_ID),
         risk=_logged(ready_to_score(store, model.result(), options, accounts)),
+        framed=framed,
     )
+
+
+def _read_and_frame(
+    crm: CrmAdapter,
+    config: Config,
+    settings: Settings,
+    as_of: date,
+    store: HistoryStore,
+    usage: UsageRead | None,
+) -> tuple[Extracted, Framed]:
+    """The extract, and the account table's CRM columns made once the CRM's reads are in:
+    the usage read, the longest of a daily run (its restated weeks are a cursor each, page
+    after page), is still going then, and the run would otherwise only wait for it."""
+    if usage is None:
+        with usage_read_started(settings, config, as_of, store) as started:
+            return _read_and_frame(crm, config, settings, as_of, store, started)
+    records = read_crm(crm, config, settings, as_of, keyed_tasks=True)
+    zone, language = settings.schedule_timezone, settings.team_language
+    framed = Framed(config, crm_frame(records, config.mapping, as_of, zone, language))
+    return with_usage_read(records, usage), framed
 
 
 def frame_inputs(
@@ -129,14 +170,12 @@ def frame_inputs(
     records, usage = inputs.extracted.records, config.mapping.usage
     weeks = weeks_to_date(records.usage, usage.metrics, inputs.as_of, usage.levels)
     ever, next_totals = lifetime_usage(weeks, inputs.usage_totals, usage.metrics, inputs.as_of)
-    table = build_frame(
-        replace(records, usage_totals=ever, usage_weeks=weeks),
-        config.mapping,
-        inputs.as_of,
-        settings.schedule_timezone,
-        settings.team_language,
-    )
-    return table, next_totals
+    framed = inputs.framed
+    if framed is None or framed.config is not config:  # another configuration's columns
+        zone, language = settings.schedule_timezone, settings.team_language
+        framed = Framed(config, crm_frame(records, config.mapping, inputs.as_of, zone, language))
+    read = replace(records, usage_totals=ever, usage_weeks=weeks)
+    return with_usage(framed.crm, read, config.mapping, inputs.as_of), next_totals
 
 
 def evaluate_inputs(config: Config, inputs: RunInputs, settings: Settings) -> Evaluated:

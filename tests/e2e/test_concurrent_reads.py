@@ -7,18 +7,26 @@ requests it is answering at once: a test sees the overlap itself, not a wall-clo
 from __future__ import annotations
 
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from connector.checks import check_against_crm, load_checked_config
 from connector.crm.connect import connect
+from connector.extract import UsageRead, read_usage, usage_since
+from connector.frame.build import crm_frame
 from connector.replay import read_live
+from connector.replay.inputs import frame_inputs
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.settings import CrmName
@@ -134,3 +142,40 @@ def test_a_run_describes_each_object_once(distant_crm: RunningSandbox, crm_name:
     paths = (call.path for call in distant_crm.crm.calls)
     described = Counter(found[1] for path in paths if (found := describe.search(path)))
     assert described == dict.fromkeys(objects, 1)
+
+
+def test_the_account_tables_crm_columns_are_made_while_the_usage_read_goes_on(
+    sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A usage read that answers only once the CRM's columns exist: without them made in
+    its wait, the run would wait for it in vain. The table made from them is the one made
+    afresh (a replay's), columns in the same order."""
+    settings = sandbox.settings
+    config = load_checked_config(settings)
+    framed = threading.Event()
+
+    def noting_crm_frame(*args: Any, **kwargs: Any) -> Any:
+        made = crm_frame(*args, **kwargs)
+        framed.set()
+        return made
+
+    def usage_after_the_crm_columns() -> Any:
+        if not framed.wait(timeout=20):
+            raise AssertionError("the usage read's answer was waited for first")
+        return read_usage(settings, config, usage_since(settings, AS_OF), AS_OF, None)
+
+    monkeypatch.setattr("connector.replay.inputs.crm_frame", noting_crm_frame)
+    store = HistoryStore.open(settings.state_database_url.get_secret_value())
+    with (
+        closing(store),
+        closing(connect(settings, config.mapping, store)) as crm,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        usage = UsageRead(pool.submit(usage_after_the_crm_columns))
+        inputs = read_live(crm, store, [config], settings, AS_OF, usage)
+
+    assert inputs.framed is not None
+    table, _ = frame_inputs(config, inputs, settings)
+    afresh, _ = frame_inputs(config, replace(inputs, framed=None), settings)
+    assert table.height == CUSTOMERS
+    assert_frame_equal(table, afresh)
