@@ -15,7 +15,6 @@ from connector.config.revision import config_folders
 from connector.crm.connect import connect
 from connector.crm.protocol import ApiUsage
 from connector.errors import ConfigError, RevisionError
-from connector.frame.deals import closed_deals
 from connector.plan.build import MessageLedger, plan_from
 from connector.plan.impact import Impact, Side, compare
 from connector.plan.state import Firings, TaskState
@@ -109,7 +108,7 @@ def _side(
         inputs.extracted.records.contacts,
         inputs.as_of,
         settings,
-        closed_deals(inputs.extracted.records.opportunities, evaluated.config.mapping),
+        inputs.closed_deals(evaluated.config)[1],
     )
     return Side(plan, evaluation.table)
 

@@ -34,7 +34,6 @@ from connector.engine.health import (
     model_inputs,
 )
 from connector.extract import Extracted, UsageRead, usage_read_started
-from connector.frame.deals import closed_deals
 from connector.logs import RUN_ID, event
 from connector.messages.delivery import emails_to_send
 from connector.plan import budget
@@ -47,6 +46,7 @@ from connector.replay import Evaluated, RunInputs, evaluate_inputs, read_live
 from connector.replay.inputs import RecordingLedger, SavedLedger
 from connector.replay.snapshot import load_snapshot
 from connector.replay.snapshot import save_snapshot as save_snapshot_folder
+from connector.report.headline import HeadlineKpis
 from connector.risk.churn import TooLittleHistory
 from connector.settings import Settings
 from connector.store import HistoryStore, RunRecord
@@ -308,13 +308,13 @@ def _read_and_plan(
     evaluation = evaluated.evaluation
     _churn_summary(inputs, evaluation.table, summary)
     summary.phase = "plan"
-    deals = closed_deals(inputs.extracted.records.opportunities, config.mapping)
+    deals, kpis = inputs.closed_deals(config)
     if save_snapshot is None:  # a snapshot saves the inputs whole, once planned
         inputs = inputs.for_planning()
     followed = [] if summary.dry_run else open_keys(recorded.result().tasks)
     tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of, followed)
     ledger = RecordingLedger(store)
-    plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary, deals)
+    plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary, kpis)
     if save_snapshot is not None:
         save_snapshot_folder(
             save_snapshot, inputs, tasks, SavedLedger(ledger.answers), settings.crm
@@ -394,8 +394,8 @@ def plan_from_snapshot(settings: Settings, path: Path) -> RunOutcome:
     _check_usage(inputs.extracted, config, settings, summary)
     evaluated = _evaluate(config, inputs, settings, summary)
     _churn_summary(inputs, evaluated.evaluation.table, summary)
-    deals = closed_deals(inputs.extracted.records.opportunities, config.mapping)
-    plan = _plan(config, evaluated, inputs.for_planning(), tasks, ledger, settings, summary, deals)
+    kpis = inputs.closed_deals(config)[1]
+    plan = _plan(config, evaluated, inputs.for_planning(), tasks, ledger, settings, summary, kpis)
     summary.duration_seconds = round(time.perf_counter() - started, 3)
     return RunOutcome(plan, summary)
 
@@ -432,11 +432,11 @@ def _plan(
     ledger: MessageLedger,
     settings: Settings,
     summary: RunSummary,
-    deals: pl.DataFrame,
+    kpis: HeadlineKpis | None,
 ) -> Plan:
     evaluation, contacts = evaluated.evaluation, inputs.extracted.records.contacts
     plan = plan_from(
-        config, evaluation, tasks, inputs.link, ledger, contacts, inputs.as_of, settings, deals
+        config, evaluation, tasks, inputs.link, ledger, contacts, inputs.as_of, settings, kpis
     )
     summary.planned(plan)
     _log_plan(plan, evaluation.table.height, summary.rules_fired)

@@ -31,7 +31,7 @@ from connector.plan.actions import plan_actions
 from connector.plan.fields import plan_field_updates
 from connector.plan.model import SET_PREFIX, ActionPlan, FieldTarget, Plan
 from connector.plan.state import Firings, TaskState
-from connector.report.headline import headline_kpis
+from connector.report.headline import HeadlineKpis, headline_kpis
 from connector.settings import Settings
 from connector.store import CLOSED_DEAL_SCHEMA
 
@@ -61,7 +61,8 @@ def build_plan(
     headline KPIs."""
     tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of)
     link = partial(crm.record_url, config.mapping.account.object)
-    return plan_from(config, evaluation, tasks, link, store, contacts, as_of, settings, deals)
+    kpis = digest_kpis(config, deals, as_of)
+    return plan_from(config, evaluation, tasks, link, store, contacts, as_of, settings, kpis)
 
 
 def plan_from(
@@ -73,14 +74,14 @@ def plan_from(
     contacts: pl.DataFrame | None,
     as_of: date,
     settings: Settings,
-    deals: pl.DataFrame | None = None,
+    kpis: HeadlineKpis | None = None,
 ) -> Plan:
     """The plan, from the CRM's tasks already read (`TaskState`): what a run, `plan
     --compare` and a replayed snapshot all build, one way. `link`: a record id → its URL;
-    `deals`: the closed deals read, for the digest's headline KPIs."""
+    `kpis`: the digest's headline KPIs (`digest_kpis`; None: no closed deals read)."""
     actions = _actions(config, evaluation, tasks, as_of, settings)
     team = (settings.team_language, settings.amount_currency)
-    headline = _headline(deals, as_of, settings) if config.slack_digest else None
+    headline = _headline(kpis, as_of, settings) if config.slack_digest else None
     return _assemble(
         config,
         ledger,
@@ -96,9 +97,18 @@ def plan_from(
     )
 
 
-def _headline(deals: pl.DataFrame | None, as_of: date, settings: Settings) -> Headline:
-    """The last quarter's KPIs from the closed deals the CRM holds (no data without)."""
-    kpis = headline_kpis(pl.DataFrame(schema=CLOSED_DEAL_SCHEMA) if deals is None else deals, as_of)
+def digest_kpis(config: Config, deals: pl.DataFrame | None, as_of: date) -> HeadlineKpis | None:
+    """The last quarter's KPIs from the closed deals the CRM holds (no data without), for
+    the digest's headline; None for a configuration without a digest."""
+    if config.slack_digest is None:
+        return None
+    return headline_kpis(pl.DataFrame(schema=CLOSED_DEAL_SCHEMA) if deals is None else deals, as_of)
+
+
+def _headline(kpis: HeadlineKpis | None, as_of: date, settings: Settings) -> Headline:
+    """The digest's headline: `kpis`, or with no closed deals read, a quarter without data."""
+    if kpis is None:
+        kpis = headline_kpis(pl.DataFrame(schema=CLOSED_DEAL_SCHEMA), as_of)
     location = settings.report_location
     return Headline(kpis.period, kpis.grr, kpis.nrr, kpis.logo_churn, location)
 

@@ -23,9 +23,11 @@ from connector.extract import (
 )
 from connector.frame import CURRENT_PREFIX, Extract
 from connector.frame.build import CrmFrame, crm_frame, with_usage
+from connector.frame.deals import closed_deals
 from connector.frame.usage import lifetime_usage, weeks_to_date
 from connector.logs import event
-from connector.plan.build import MessageLedger
+from connector.plan.build import MessageLedger, digest_kpis
+from connector.report.headline import HeadlineKpis
 from connector.risk import RiskOptions, score
 from connector.risk.churn import (
     TooLittleHistory,
@@ -59,6 +61,14 @@ class RunInputs:
     def link(self, record_id: str) -> str:
         return self.record_url.replace(RECORD_ID, record_id)
 
+    def closed_deals(self, config: Config) -> tuple[pl.DataFrame, HeadlineKpis | None]:
+        """The closed deals of the opportunities read, and the digest's headline KPIs of
+        them (`digest_kpis`): made while the usage read went on, if made for `config`."""
+        framed = self.framed
+        if framed is not None and framed.config is config:
+            return framed.deals, framed.kpis
+        return closed_and_kpis(self.extracted.records.opportunities, config, self.as_of)
+
     def for_planning(self) -> RunInputs:
         """The inputs with only what planning reads of them once they are evaluated: the
         contacts (whom an email goes to), the run date, the record link and the churn
@@ -86,12 +96,28 @@ class RunInputs:
 
 @dataclass(frozen=True)
 class Framed:
-    """The account table's CRM columns (`crm_frame`), made for `config` while the usage
-    read was still going: `frame_inputs` adds the usage to them rather than make them
-    again."""
+    """What the CRM's records alone decide, made for `config` while the usage read was
+    still going: the account table's CRM columns (`crm_frame`; `frame_inputs` adds the
+    usage to them), the closed deals and the digest's headline KPIs."""
 
     config: Config
     crm: CrmFrame
+    deals: pl.DataFrame
+    kpis: HeadlineKpis | None
+
+    @classmethod
+    def of(cls, records: Extract, config: Config, as_of: date, settings: Settings) -> Framed:
+        zone, language = settings.schedule_timezone, settings.team_language
+        crm = crm_frame(records, config.mapping, as_of, zone, language)
+        return cls(config, crm, *closed_and_kpis(records.opportunities, config, as_of))
+
+
+def closed_and_kpis(
+    opportunities: pl.DataFrame, config: Config, as_of: date
+) -> tuple[pl.DataFrame, HeadlineKpis | None]:
+    """The closed deals among `opportunities`, and the digest's headline KPIs of them."""
+    deals = closed_deals(opportunities, config.mapping)
+    return deals, digest_kpis(config, deals, as_of)
 
 
 @dataclass(frozen=True)
@@ -158,8 +184,7 @@ def _read_and_frame(
         with usage_read_started(settings, config, as_of, store) as started:
             return _read_and_frame(crm, config, settings, as_of, store, started)
     records = read_crm(crm, config, settings, as_of, keyed_tasks=True)
-    zone, language = settings.schedule_timezone, settings.team_language
-    framed = Framed(config, crm_frame(records, config.mapping, as_of, zone, language))
+    framed = Framed.of(records, config, as_of, settings)
     return with_usage_read(records, usage), framed
 
 
@@ -171,11 +196,13 @@ def frame_inputs(
     weeks = weeks_to_date(records.usage, usage.metrics, inputs.as_of, usage.levels)
     ever, next_totals = lifetime_usage(weeks, inputs.usage_totals, usage.metrics, inputs.as_of)
     framed = inputs.framed
-    if framed is None or framed.config is not config:  # another configuration's columns
+    if framed is not None and framed.config is config:
+        crm = framed.crm
+    else:  # not made while reading (a replay), or for another configuration
         zone, language = settings.schedule_timezone, settings.team_language
-        framed = Framed(config, crm_frame(records, config.mapping, inputs.as_of, zone, language))
+        crm = crm_frame(records, config.mapping, inputs.as_of, zone, language)
     read = replace(records, usage_totals=ever, usage_weeks=weeks)
-    return with_usage(framed.crm, read, config.mapping, inputs.as_of), next_totals
+    return with_usage(crm, read, config.mapping, inputs.as_of), next_totals
 
 
 def evaluate_inputs(config: Config, inputs: RunInputs, settings: Settings) -> Evaluated:

@@ -24,9 +24,8 @@ from polars.testing import assert_frame_equal
 from connector.checks import check_against_crm, load_checked_config
 from connector.crm.connect import connect
 from connector.extract import UsageRead, read_usage, usage_since
-from connector.frame.build import crm_frame
 from connector.replay import read_live
-from connector.replay.inputs import frame_inputs
+from connector.replay.inputs import Framed, frame_inputs
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.settings import CrmName
@@ -144,38 +143,44 @@ def test_a_run_describes_each_object_once(distant_crm: RunningSandbox, crm_name:
     assert described == dict.fromkeys(objects, 1)
 
 
-def test_the_account_tables_crm_columns_are_made_while_the_usage_read_goes_on(
+def test_what_the_crm_alone_decides_is_made_while_the_usage_read_goes_on(
     sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A usage read that answers only once the CRM's columns exist: without them made in
-    its wait, the run would wait for it in vain. The table made from them is the one made
-    afresh (a replay's), columns in the same order."""
+    """The account table's CRM columns, the closed deals and the digest's headline, with a
+    usage read that answers only once they exist: without them made in its wait, the run
+    would wait for it in vain. What is made from them is what a replay makes afresh, the
+    table's columns in the same order."""
     settings = sandbox.settings
     config = load_checked_config(settings)
-    framed = threading.Event()
+    made, make = threading.Event(), Framed.of
 
-    def noting_crm_frame(*args: Any, **kwargs: Any) -> Any:
-        made = crm_frame(*args, **kwargs)
-        framed.set()
-        return made
+    def noting(*args: Any) -> Framed:
+        framed = make(*args)
+        made.set()
+        return framed
 
-    def usage_after_the_crm_columns() -> Any:
-        if not framed.wait(timeout=20):
+    def usage_once_made() -> Any:
+        if not made.wait(timeout=20):
             raise AssertionError("the usage read's answer was waited for first")
         return read_usage(settings, config, usage_since(settings, AS_OF), AS_OF, None)
 
-    monkeypatch.setattr("connector.replay.inputs.crm_frame", noting_crm_frame)
+    monkeypatch.setattr(Framed, "of", noting)
     store = HistoryStore.open(settings.state_database_url.get_secret_value())
     with (
         closing(store),
         closing(connect(settings, config.mapping, store)) as crm,
         ThreadPoolExecutor(1) as pool,
     ):
-        usage = UsageRead(pool.submit(usage_after_the_crm_columns))
+        usage = UsageRead(pool.submit(usage_once_made))
         inputs = read_live(crm, store, [config], settings, AS_OF, usage)
 
+    afresh = replace(inputs, framed=None)
     assert inputs.framed is not None
     table, _ = frame_inputs(config, inputs, settings)
-    afresh, _ = frame_inputs(config, replace(inputs, framed=None), settings)
     assert table.height == CUSTOMERS
-    assert_frame_equal(table, afresh)
+    assert_frame_equal(table, frame_inputs(config, afresh, settings)[0])
+    deals, kpis = inputs.closed_deals(config)
+    assert kpis is not None
+    assert kpis.grr is not None
+    assert_frame_equal(deals, afresh.closed_deals(config)[0])
+    assert kpis == afresh.closed_deals(config)[1]
