@@ -54,7 +54,7 @@ from connector.store import HistoryStore
 from connector.store.usage_weeks import restate_start
 from connector.usage import HttpUsageSource
 from connector.usage.http import _page_schema, _parse_page
-from connector.usage.rows import RowShape, checked
+from connector.usage.rows import RowShape, check_page, combined
 from connector.usage.week_spans import week_spans
 from connector.usage_mirror import save
 
@@ -82,8 +82,8 @@ def columnar(pages: list[bytes]) -> pl.DataFrame:
     paging = HttpUsage()
     shape = RowShape("account_key", "week_start", {m: f"metrics.{m}" for m in METRICS})
     schema = _page_schema(paging, shape)
-    raw = pl.concat([_parse_page(page, schema, paging, shape)[0] for page in pages])
-    return checked(raw, shape).weekly
+    checked = [check_page(_parse_page(page, schema, paging, shape)[0], shape) for page in pages]
+    return combined(checked, shape).weekly
 
 
 def row_by_row(pages: list[bytes]) -> pl.DataFrame:

@@ -6,14 +6,16 @@ The default contract (docs/usage-api.md; the sandbox implements it):
   "next_cursor": "..." | null}`. The mapping can name other paths for the rows, the key,
 the week and each metric, and page or offset pagination instead of a cursor.
 
-A page is read by polars straight into columns (every value at a path as text), then cast
-and checked with expressions; only a page polars refuses (a row that is not an object, a
-list where a value should be) is taken apart row by row to say which rows are wrong. Cursor
-pages come one after the other, the next asked for as soon as this one's cursor is read,
-while this one is parsed beside it (the parse does not add to each page's wait); numbered
-pages and offsets `concurrency` at a time. With an `until` parameter
-(`usage.http.until_param`), cursor reads are cut into streams of whole weeks
-(`week_spans`), `concurrency` streams at once, each paging its own cursor.
+A page is read by polars straight into columns (every value at a path as text), then, on
+the same thread, cast and checked with expressions (`connector.usage.rows.check_page`): a
+read holds each page's usable rows typed, not its text, and puts them together at the end.
+Only a page polars refuses (a row that is not an object, a list where a value should be) is
+taken apart row by row to say which rows are wrong. Cursor pages come one after the other,
+the next asked for as soon as this one's cursor is read, while this one is parsed and
+checked beside it (that does not add to each page's wait); numbered pages and offsets
+`concurrency` at a time. With an `until` parameter (`usage.http.until_param`), cursor reads
+are cut into streams of whole weeks (`week_spans`), `concurrency` streams at once, each
+paging its own cursor.
 
 However the threads finish, the rows are put together in page order (streams by their weeks,
 each stream's pages as its cursor gave them, numbered pages by number), the order the rule
@@ -44,7 +46,16 @@ from connector.errors import (
     UsageSourceError,
 )
 from connector.transport import Action, Resolution, RetryPolicy, retry_after_seconds
-from connector.usage.rows import KEY, WEEK, RowShape, UsageBatch, checked, field_at
+from connector.usage.rows import (
+    KEY,
+    WEEK,
+    CheckedPage,
+    RowShape,
+    UsageBatch,
+    check_page,
+    combined,
+    field_at,
+)
 from connector.usage.week_spans import WeekSpan, first_week_after, week_spans
 
 _ROW = "_row"
@@ -162,8 +173,7 @@ class HttpUsageSource:
             pages = self._cursor_pages(WeekSpan(since, None), threading.Event())
         else:
             pages = list(self._numbered_pages(since))
-        raw = pl.concat([rows for rows, _ in pages], how="vertical")
-        batch = checked(raw, self._shape, api_calls=len(pages))
+        batch = combined(pages, self._shape, api_calls=len(pages))
         if len(spans) == 1 or not ordered:
             return batch
         # the streams come block of weeks by block; one read's (the contract's) order is
@@ -180,7 +190,7 @@ class HttpUsageSource:
             return [WeekSpan(since, None)]
         return week_spans(since, as_of, self._concurrency)
 
-    def _streamed_pages(self, spans: list[WeekSpan]) -> list[tuple[pl.DataFrame, str | None]]:
+    def _streamed_pages(self, spans: list[WeekSpan]) -> list[CheckedPage]:
         """Every stream's pages, in the order of the streams, `concurrency` streams at once;
         once one fails the others stop at their next page, and its error is raised."""
         stop = threading.Event()
@@ -192,27 +202,23 @@ class HttpUsageSource:
             raise failed
         return [page for stream in streams for page in stream.result()]
 
-    def _stream(
-        self, span: WeekSpan, stop: threading.Event
-    ) -> list[tuple[pl.DataFrame, str | None]]:
+    def _stream(self, span: WeekSpan, stop: threading.Event) -> list[CheckedPage]:
         try:
             return self._cursor_pages(span, stop)
         except BaseException:
             stop.set()
             raise
 
-    def _cursor_pages(
-        self, span: WeekSpan, stop: threading.Event
-    ) -> list[tuple[pl.DataFrame, str | None]]:
-        """A cursor's pages in order. Page n+1 is asked for once page n's cursor is read,
-        while page n is parsed on a thread beside; page n is handed over only once page
-        n-1 is parsed, so at most two pages are held, and a page that fails stops the
-        stream at the next one. `stop` set (another stream failed), or the source's: stop
-        at the next page."""
+    def _cursor_pages(self, span: WeekSpan, stop: threading.Event) -> list[CheckedPage]:
+        """A cursor's pages in order, checked. Page n+1 is asked for once page n's cursor
+        is read, while page n is parsed and checked on a thread beside; page n is handed
+        over only once page n-1 is checked, so at most two pages are held as text, and a
+        page that fails stops the stream at the next one. `stop` set (another stream
+        failed), or the source's: stop at the next page."""
         params = self._params(span.since)
         if span.until is not None and self._paging.until_param is not None:
             params[self._paging.until_param] = span.until.isoformat()
-        parsed: list[Future[tuple[pl.DataFrame, str | None]]] = []
+        parsed: list[Future[CheckedPage]] = []
         with ThreadPoolExecutor(1, thread_name_prefix="usage-parse") as parser:
             while True:
                 content = self._fetch(params)
@@ -242,13 +248,14 @@ class HttpUsageSource:
         ).item()
         return cursor
 
-    def _parsed(self, content: bytes, span: WeekSpan) -> tuple[pl.DataFrame, str | None]:
-        rows, cursor = _parse_page(content, self._page_schema, self._paging, self._shape)
+    def _parsed(self, content: bytes, span: WeekSpan) -> CheckedPage:
+        """A cursor page's rows, typed and checked (its weeks against `until` first)."""
+        rows = _parse_page(content, self._page_schema, self._paging, self._shape)[0]
         if span.until is not None:
             _check_until(rows, span, self._paging.until_param)
-        return rows, cursor
+        return check_page(rows, self._shape)
 
-    def _numbered_pages(self, since: date) -> Iterator[tuple[pl.DataFrame, str | None]]:
+    def _numbered_pages(self, since: date) -> Iterator[CheckedPage]:
         """Pages `concurrency` at a time, until a window holds a page short of a full one
         (every page of that window was asked for, so every one is counted)."""
         first = 0
@@ -257,7 +264,7 @@ class HttpUsageSource:
                 window = [self._numbered(since, n) for n in range(first, first + self._concurrency)]
                 pages = list(pool.map(self._page, window))
                 yield from pages
-                if self._last_window([rows.height for rows, _ in pages]):
+                if self._last_window([page.read for page in pages]):
                     return
                 if self._stop.is_set():
                     raise _Stopped
@@ -286,8 +293,10 @@ class HttpUsageSource:
         paging = self._paging
         return {paging.since_param: since.isoformat(), paging.limit_param: str(paging.page_size)}
 
-    def _page(self, params: dict[str, str]) -> tuple[pl.DataFrame, str | None]:
-        return _parse_page(self._fetch(params), self._page_schema, self._paging, self._shape)
+    def _page(self, params: dict[str, str]) -> CheckedPage:
+        """A numbered page's rows, typed and checked."""
+        rows = _parse_page(self._fetch(params), self._page_schema, self._paging, self._shape)[0]
+        return check_page(rows, self._shape)
 
     def _fetch(self, params: dict[str, str]) -> bytes:
         """A page's answer, retried through the policy."""

@@ -1,5 +1,7 @@
 """From raw rows to the weekly usage frame, the same for every source: the values at their
-paths as text, then cast and checked with polars expressions over the whole batch.
+paths as text, cast and checked with polars expressions a page at a time (`check_page`: the
+usage API's pages as each is parsed, so a read holds typed rows, not text; a query's or the
+files' rows in one), then the pages put together in order (`combined`).
 
 A row that cannot be used is counted under one reason (its first problem) and left out; the
 counts, not samples, go to the quality gate and the run summary.
@@ -89,11 +91,26 @@ def field_at(column: pl.Expr, path: str) -> pl.Expr:
     return column
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedPage:
+    """A page of raw rows typed and checked: its usable rows, as received (`KEY` String,
+    `WEEK` Date, each metric Float64, and `PART` if the raw rows had it), how many rows it
+    had, those left out by reason, and the output columns some row had a value at."""
+
+    usable: pl.DataFrame
+    read: int
+    skipped: dict[str, int]
+    found: frozenset[str]
+
+
 def checked(raw: pl.DataFrame, shape: RowShape, api_calls: int = 0) -> UsageBatch:
     """`raw` has the output columns of `shape.paths()` (text, or already typed by a
     database or a Parquet file); the rows that pass, typed, and the others counted."""
-    if raw.height == 0:
-        return UsageBatch(empty_weekly(list(shape.metrics)), api_calls=api_calls)
+    return combined([check_page(raw, shape)], shape, api_calls)
+
+
+def check_page(raw: pl.DataFrame, shape: RowShape) -> CheckedPage:
+    """One page of `raw` rows (as `checked` takes them) typed, its unusable rows counted."""
     metrics = list(shape.metrics)
     parts = [PART] if PART in raw.columns else []
     typed = raw.select(
@@ -105,14 +122,35 @@ def checked(raw: pl.DataFrame, shape: RowShape, api_calls: int = 0) -> UsageBatc
     )
     reasons = typed.with_columns(_reason(shape).alias(_REASON))
     skipped = reasons.filter(pl.col(_REASON).is_not_null())[_REASON].value_counts()
-    usable = reasons.filter(pl.col(_REASON).is_null())
-    weekly, conflicts = last_received(usable.select(KEY, WEEK, *metrics, *parts), metrics)
-    never = raw.select(pl.exclude(PART).null_count() == pl.len()).row(0, named=True)
+    usable = reasons.filter(pl.col(_REASON).is_null()).select(KEY, WEEK, *metrics, *parts)
+    found = raw.select(pl.exclude(PART).null_count() < pl.len()).row(0, named=True)
+    return CheckedPage(
+        usable,
+        raw.height,
+        dict(zip(skipped[_REASON], skipped["count"], strict=True)),
+        frozenset(name for name, some in found.items() if some),
+    )
+
+
+def combined(pages: Sequence[CheckedPage], shape: RowShape, api_calls: int = 0) -> UsageBatch:
+    """The pages of one read, in the order received, as one batch: one row per tenant-week
+    over all of them (`last_received`), the rows left out summed, and the paths no page had
+    a value at."""
+    if not any(page.read for page in pages):
+        return UsageBatch(empty_weekly(list(shape.metrics)), api_calls=api_calls)
+    metrics = list(shape.metrics)
+    usable = pl.concat([page.usable for page in pages], how="vertical")
+    weekly, conflicts = last_received(usable, metrics)
+    skipped: dict[str, int] = {}
+    for page in pages:
+        for reason, count in page.skipped.items():
+            skipped[reason] = skipped.get(reason, 0) + count
+    found = frozenset().union(*(page.found for page in pages))
     return UsageBatch(
         weekly,
-        dict(zip(skipped[_REASON], skipped["count"], strict=True)),
+        skipped,
         api_calls,
-        tuple(path for name, path in shape.paths().items() if never[name]),
+        tuple(path for name, path in shape.paths().items() if name not in found),
         repeated_rows=usable.height - weekly.height,
         conflicting_weeks=conflicts.height,
         conflicting_keys=tuple(conflicts[KEY].unique().sort().head(EXAMPLES)),

@@ -3,10 +3,13 @@ auth, retries, and rows left out by reason."""
 
 from __future__ import annotations
 
+import json
 import time
+from dataclasses import fields
 from datetime import date
 
 import httpx
+import polars as pl
 import pytest
 import respx
 
@@ -14,6 +17,9 @@ from connector.config.usage_source import HttpUsage
 from connector.errors import UsageQualityError, UsageSourceError
 from connector.frame.usage import usage_signals, weeks_to_date
 from connector.usage import HttpUsageSource, RowShape, UsageBatch
+from connector.usage.http import _page_schema, _parse_page
+from connector.usage.rows import checked
+from connector.usage.week_spans import WeekSpan
 
 BASE = "https://usage.example.test"
 URL = f"{BASE}/v1/usage/weekly"
@@ -303,3 +309,88 @@ def test_a_tenant_week_served_twice_is_the_later_pages_whatever_thread_finishes_
     assert signals[0]["logins_sum_4w"].to_list() == [7.0, 2.0, 3.0]
     assert (first.rows_read, first.repeated_rows) == (5, 2)
     assert (first.conflicting_weeks, first.conflicting_keys) == (1, ("A",))
+
+
+SEATS = RowShape(
+    "account_key", "week_start", {**{m: f"metrics.{m}" for m in METRICS}, "seats": "metrics.seats"}
+)
+PAGES = [
+    {
+        "data": [
+            _row("A", "2026-11-16", logins=3),
+            _row("B", "2026-11-16", logins=4),
+            {"week_start": "2026-11-16", "metrics": {"logins": 1}},
+            _row("C", "last week", logins=1),
+        ],
+        "next_cursor": "c2",
+    },
+    {  # "not a row": this page is read row by row
+        "data": [
+            "not a row",
+            _row("D", "2026-11-16", logins="many"),
+            _row("B", "2026-11-16", logins=4),
+            _row("E", "2026-11-09", logins=True),
+        ],
+        "next_cursor": "c3",
+    },
+    {
+        "data": [_row("A", "2026-11-16", logins=9, active_users=2), _row("F", "2026-11-16")],
+        "next_cursor": None,
+    },
+]
+
+
+def _counts(batch: UsageBatch) -> dict[str, object]:
+    """Every field of a batch but its frame."""
+    names = [f.name for f in fields(batch) if f.name != "weekly"]
+    return {name: getattr(batch, name) for name in [*names, "rows_read"]}
+
+
+@respx.mock
+def test_pages_checked_one_by_one_make_the_batch_the_whole_read_checked_at_once_makes() -> None:
+    """Rows left out on every page, a path only the last page has a value at, A's week again
+    on a later page with other numbers, B's again exactly: the same batch, field for field,
+    as the pages' raw rows put together and checked in one."""
+    respx.get(URL).mock(side_effect=[httpx.Response(200, json=page) for page in PAGES])
+    source = HttpUsageSource(BASE, "secret-token", HttpUsage(page_size=4), SEATS)
+    batch = source.weekly_metrics(SINCE, AS_OF)
+
+    schema = _page_schema(HttpUsage(), SEATS)
+    raw = [_parse_page(json.dumps(p).encode(), schema, HttpUsage(), SEATS)[0] for p in PAGES]
+    whole = checked(pl.concat(raw), SEATS, api_calls=3)
+    assert batch.weekly.equals(whole.weekly)
+    assert _counts(batch) == _counts(whole)
+    assert batch.weekly.rows() == [
+        ("B", date(2026, 11, 16), 4.0, None, None),
+        ("A", date(2026, 11, 16), 9.0, 2.0, None),
+    ]
+    assert batch.skipped == {
+        "no account key at 'account_key'": 2,
+        "the week at 'week_start' is not a date (YYYY-MM-DD)": 1,
+        "metric logins at 'metrics.logins' is not a number": 2,
+        "none of the metrics at 'metrics.logins', 'metrics.active_users', 'metrics.seats'": 1,
+    }
+    assert batch.never_found == ("metrics.seats",)
+    assert (batch.rows_read, batch.repeated_rows, batch.api_calls) == (10, 2, 3)
+    assert (batch.conflicting_weeks, batch.conflicting_keys) == (1, ("A",))
+
+
+def test_a_page_is_held_typed_once_its_parser_thread_is_done() -> None:
+    """What the parser thread hands back is the page's usable rows as numbers and dates, not
+    its text, with what the read needs of the rest: how many rows, those left out, the paths
+    found."""
+    page = _source()._parsed(json.dumps(PAGES[0]).encode(), WeekSpan(SINCE, None))
+
+    assert page.usable.schema == pl.Schema(
+        {"account_key": pl.String, "week_start": pl.Date, **dict.fromkeys(METRICS, pl.Float64)}
+    )
+    assert page.usable.rows() == [
+        ("A", date(2026, 11, 16), 3.0, None),
+        ("B", date(2026, 11, 16), 4.0, None),
+    ]
+    assert page.read == 4
+    assert page.skipped == {
+        "no account key at 'account_key'": 1,
+        "the week at 'week_start' is not a date (YYYY-MM-DD)": 1,
+    }
+    assert page.found == {"account_key", "week_start", "logins"}
