@@ -303,6 +303,8 @@ def _read_and_plan(
     _check_usage(inputs.extracted, config, settings, summary)
     if inputs.extracted.usage_weeks is not None:  # accepted: the next run reads from it
         save_usage_weeks(store, inputs.extracted.usage_weeks)
+    if save_snapshot is None:  # a snapshot saves the inputs whole, once planned
+        inputs = inputs.for_evaluating(config)
     summary.phase = "evaluate"
     evaluated = _evaluate(config, inputs, settings, summary)
     evaluation = evaluated.evaluation
@@ -416,8 +418,7 @@ def _churn_summary(inputs: RunInputs, table: pl.DataFrame, summary: RunSummary) 
 def _evaluate(
     config: Config, inputs: RunInputs, settings: Settings, summary: RunSummary
 ) -> Evaluated:
-    accounts = inputs.extracted.records.accounts.height
-    event(log, "evaluating", accounts=accounts, rules=len(config.rules))
+    event(log, "evaluating", accounts=summary.accounts_read, rules=len(config.rules))
     evaluated = evaluate_inputs(config, inputs, settings)
     summary.rules_fired = evaluated.evaluation.firings.height
     _count_incomparable_trends(evaluated.evaluation.table, summary)

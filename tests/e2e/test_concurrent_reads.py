@@ -184,3 +184,29 @@ def test_what_the_crm_alone_decides_is_made_while_the_usage_read_goes_on(
     assert kpis.grr is not None
     assert_frame_equal(deals, afresh.closed_deals(config)[0])
     assert kpis == afresh.closed_deals(config)[1]
+
+
+def test_evaluating_lets_go_of_the_records_the_crm_columns_were_made_from(
+    sandbox: RunningSandbox,
+) -> None:
+    """Once the CRM's columns are made, a run evaluates without the accounts, opportunities
+    and meetings read (`for_evaluating`), to the same table; inputs read for another
+    configuration keep them, for it to make its own columns from."""
+    settings = sandbox.settings
+    config = load_checked_config(settings)
+    store = HistoryStore.open(settings.state_database_url.get_secret_value())
+    with closing(store), closing(connect(settings, config.mapping, store)) as crm:
+        inputs = read_live(crm, store, [config], settings, AS_OF)
+
+    lean = inputs.for_evaluating(config)
+
+    records = lean.extracted.records
+    assert records.accounts.is_empty()
+    assert records.opportunities.is_empty()
+    assert records.meetings is not None
+    assert records.meetings.is_empty()
+    assert records.usage.height == inputs.extracted.records.usage.height
+    table = frame_inputs(config, lean, settings)[0]
+    assert table.height == CUSTOMERS
+    assert_frame_equal(table, frame_inputs(config, inputs, settings)[0])
+    assert inputs.for_evaluating(load_checked_config(settings)) is inputs
