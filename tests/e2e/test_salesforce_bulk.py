@@ -168,6 +168,18 @@ def test_an_aborted_ingest_job_is_finished_by_rest(
     assert any(r.message == "bulk job did not complete, using REST" for r in caplog.records)
 
 
+def test_an_upload_sent_again_is_sent_whole(sandbox: RunningSandbox) -> None:
+    """An ingest job's CSV is sent from its buffer; an upload the org answers with 503 is
+    sent again from its start, and the job writes every record (none is left to REST)."""
+    sandbox.org.inject_fault("PUT", r"/jobs/ingest/\w+/batches$", status=503)
+    result = _update(bulk(sandbox.settings), sandbox, "Media")
+    accounts = sandbox.org.records("Account")
+    assert result == WriteResult(written=len(accounts))
+    assert {a["Industry"] for a in accounts} == {"Media"}
+    assert sandbox.org.count_calls("PUT", "/batches") == 2
+    assert sandbox.org.count_calls("PATCH", "/composite/sobjects") == 0
+
+
 def test_a_refused_ingest_job_is_written_by_rest(sandbox: RunningSandbox) -> None:
     sandbox.org.inject_fault("POST", INGEST_JOBS, status=400, body=[{"errorCode": "x"}])
     result = _update(bulk(sandbox.settings), sandbox, "Media")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import tracemalloc
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -14,7 +15,7 @@ from polars.testing import assert_frame_equal
 
 from connector.config.mapping import TaskMapping
 from connector.crm.protocol import TaskIntent
-from connector.crm.salesforce.bulk import Polling, csv_uploads, frame_from_csv
+from connector.crm.salesforce.bulk import Polling, Upload, csv_uploads, frame_from_csv
 from connector.crm.salesforce.describe import FieldInfo, frame_from_records
 from connector.crm.salesforce.write import task_rows
 from connector.errors import CrmError
@@ -31,7 +32,7 @@ def test_ingest_csv_sets_null_by_na_and_leaves_absent_fields_empty() -> None:
     ]
     (upload,) = csv_uploads(rows, 10_000)
     assert upload.records == 2
-    assert list(csv.reader(io.StringIO(upload.csv))) == [
+    assert list(csv.reader(io.StringIO(_text(upload)))) == [
         ["Id", "Score__c", "Due__c", "Done__c", "Name"],
         ["001A", "#N/A", "2026-03-01", "true", ""],
         ["001B", "4.5", "", "", "#N/A"],
@@ -40,7 +41,7 @@ def test_ingest_csv_sets_null_by_na_and_leaves_absent_fields_empty() -> None:
 
 def test_ingest_csv_is_split_below_the_upload_limit_each_with_the_header() -> None:
     rows = [{"Id": f"001{n:03d}", "Description": "説明" * 10} for n in range(10)]
-    uploads = [upload.csv for upload in csv_uploads(rows, 300)]
+    uploads = [_text(upload) for upload in csv_uploads(rows, 300)]
     assert len(uploads) > 1
     assert all(len(upload.encode()) <= 300 for upload in uploads)
     assert all(upload.startswith("Id,Description\n") for upload in uploads)
@@ -65,7 +66,7 @@ def test_tasks_are_written_to_csv_one_row_at_a_time_under_a_header_made_first() 
     assert header[0] == "CS_Action_Key__c"
     assert "WhoId" in header
     assert "Type" not in header
-    parsed = list(csv.DictReader(io.StringIO(upload.csv)))
+    parsed = list(csv.DictReader(io.StringIO(_text(upload))))
     assert [row["CS_Action_Key__c"] for row in parsed] == ["k0", "k1"]
     assert [row["WhoId"] for row in parsed] == ["", "003A"]  # left as it is on the first
     assert list(rows) == []  # read once, as the CSV was written
@@ -154,7 +155,29 @@ def test_an_ingest_job_is_next_asked_when_the_rest_should_be_done_at_its_pace() 
 def test_an_upload_counts_records_not_lines() -> None:
     (upload,) = csv_uploads([{"Id": "001A", "Description": "two\nlines"}, {"Id": "001B"}], 10_000)
     assert upload.records == 2
-    assert upload.csv.count("\n") == 4
+    assert _text(upload).count("\n") == 4
+
+
+def test_an_upload_is_held_once_while_it_is_written() -> None:
+    """200,000 tasks are ~130 MB of CSV: written straight into the bytes that are sent,
+    not kept as lines, then joined, then encoded (three copies at the peak)."""
+    rows = (
+        {"Id": f"00T{n:015d}", "Description": "利用状況を確認してください。" * 20}
+        for n in range(5_000)
+    )
+    tracemalloc.start()
+    try:
+        (upload,) = csv_uploads(rows, 10**9, ["Id", "Description"])
+        size = upload.csv.getbuffer().nbytes
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert size > 5_000 * 600
+    assert peak < 1.3 * size
+
+
+def _text(upload: Upload) -> str:
+    return upload.csv.getvalue().decode()
 
 
 def test_a_job_that_never_ends_is_given_up_at_the_timeout() -> None:

@@ -11,6 +11,7 @@ work done by REST: the whole read, or the records the job did not settle.
 from __future__ import annotations
 
 import csv
+import http
 import io
 import logging
 import time
@@ -22,6 +23,8 @@ from typing import Any, NamedTuple, TypeVar
 import polars as pl
 from simple_salesforce.api import Salesforce
 from simple_salesforce.bulk2 import JobState, Operation, SFBulk2Handler, _Bulk2Client
+from simple_salesforce.exceptions import SalesforceBulkV2LoadError
+from simple_salesforce.util import call_salesforce
 
 from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.describe import FieldInfo, frame_from_records
@@ -175,6 +178,7 @@ def _run_job(
     uploaded = _refusable(
         client, lambda jobs: _upload(jobs, job_id, upload.csv), sobject, query=False
     )
+    upload.csv.close()  # sent or refused, its buffer is let go before the results come
     closed = uploaded and _refusable(
         client, lambda jobs: jobs.close_job(job_id), sobject, query=False
     )
@@ -191,15 +195,30 @@ def _run_job(
     return completed
 
 
-def _upload(jobs: _Bulk2Client, job_id: str, data: str) -> bool:
-    jobs.upload_job_data(job_id, data)
+def _upload(jobs: _Bulk2Client, job_id: str, body: io.BytesIO) -> bool:
+    """The job's CSV, sent from its buffer. simple-salesforce's `upload_job_data` (whose
+    request this is) takes text and encodes it twice, for its size and then its body: at
+    200,000 tasks, a 100 MB upload was held three times over."""
+    body.seek(0)  # from its start again on a retry
+    url = jobs._construct_request_url(job_id, False) + "/batches"
+    headers = jobs._get_headers(jobs.CSV_CONTENT_TYPE, jobs.JSON_CONTENT_TYPE)
+    result = call_salesforce(
+        url=url, method="PUT", session=jobs.session, headers=headers, data=body
+    )
+    if result.status_code != http.HTTPStatus.CREATED:
+        raise SalesforceBulkV2LoadError(
+            f"Failed to upload job data. Error Code {result.status_code}. "
+            f"Response content: {result.content.decode(errors='replace')}"
+        )
     return True
 
 
 class Upload(NamedTuple):
-    """One ingest job's CSV, and how many records it holds (a value may span lines)."""
+    """One ingest job's CSV in UTF-8, and how many records it holds (a value may span
+    lines). Written once into its buffer and sent from it: no lines, joined text or encoded
+    copy of it beside."""
 
-    csv: str
+    csv: io.BytesIO
     records: int
 
 
@@ -216,23 +235,29 @@ def csv_uploads(
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
 
-    def line(values: Iterable[str]) -> str:
+    def line(values: Iterable[str]) -> bytes:
         buffer.seek(0)
         buffer.truncate()
         writer.writerow(values)
-        return buffer.getvalue()
+        return buffer.getvalue().encode()
 
     first = line(header)
-    lines, size = [first], len(first.encode())
+
+    def started() -> io.BytesIO:
+        body = io.BytesIO()
+        body.write(first)
+        return body
+
+    body, records = started(), 0
     for row in rows:
-        text = line(_cell(row[name]) if name in row else "" for name in header)
-        if len(lines) > 1 and size + len(text.encode()) > limit:
-            yield Upload("".join(lines), len(lines) - 1)
-            lines, size = [first], len(first.encode())
-        lines.append(text)
-        size += len(text.encode())
-    if len(lines) > 1:
-        yield Upload("".join(lines), len(lines) - 1)
+        data = line(_cell(row[name]) if name in row else "" for name in header)
+        if records and body.tell() + len(data) > limit:
+            yield Upload(body, records)
+            body, records = started(), 0
+        body.write(data)
+        records += 1
+    if records:
+        yield Upload(body, records)
 
 
 def _cell(value: Any) -> str:
@@ -248,11 +273,22 @@ def _cell(value: Any) -> str:
 def _results(client: SalesforceClient, job_id: str, kind: str, columns: list[str]) -> pl.DataFrame:
     """`columns` of a job's results, as text. The CSV repeats every field uploaded (200,000
     tasks' descriptions): read as dicts, one per row, it was the largest thing a first run
-    held."""
-    text = str(client.call(lambda sf: _jobs(sf).get_ingest_results(job_id, kind)))
-    if not text.strip():
+    held; it is parsed from the answer's bytes (simple-salesforce's `get_ingest_results`
+    decodes them to text, which polars would need encoded again: two copies)."""
+    content = client.call(lambda sf: _ingest_results(_jobs(sf), job_id, kind))
+    if not content or content.isspace():
         return pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
-    return pl.read_csv(text.encode(), columns=columns, infer_schema=False)
+    return pl.read_csv(content, columns=columns, infer_schema=False)
+
+
+def _ingest_results(jobs: _Bulk2Client, job_id: str, kind: str) -> bytes:
+    """The request of simple-salesforce's `get_ingest_results`, its answer as bytes."""
+    url = jobs._construct_request_url(job_id, False) + "/" + kind
+    headers = jobs._get_headers(jobs.JSON_CONTENT_TYPE, jobs.CSV_CONTENT_TYPE)
+    content: bytes = call_salesforce(
+        url=url, method="GET", session=jobs.session, headers=headers
+    ).content
+    return content
 
 
 # -- jobs ------------------------------------------------------------------------------------

@@ -35,8 +35,10 @@ def update_records(
     """Collections of 200, each tallied into `result` as soon as it is answered; above
     the bulk threshold, one ingest job first and Collections for what it did not settle."""
     if len(updates) > client.bulk_write_above:
-        rows = [{"Id": u.record_id, **u.values()} for u in updates]
-        settled = bulk.ingest(client, sobject, rows, "Id", upsert=False)
+        # the header first, then each row as the CSV is written: not 100,000 dicts at once
+        header = ["Id", *dict.fromkeys(change.field for u in updates for change in u.changes)]
+        rows = ({"Id": u.record_id, **u.values()} for u in updates)
+        settled = bulk.ingest(client, sobject, rows, "Id", upsert=False, header=header)
         updates = _unsettled(settled, updates, lambda u: (u.record_id, u.label), result)
     for start in range(0, len(updates), COLLECTION_LIMIT):
         chunk = updates[start : start + COLLECTION_LIMIT]
