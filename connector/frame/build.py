@@ -130,7 +130,8 @@ def with_usage(crm: CrmFrame, extract: Extract, mapping: Mapping, as_of: date) -
     """The account table: `crm`'s, with the usage signals of `extract`'s weeks."""
     table = _with_usage(crm.table, extract, mapping, as_of)
     crm_columns = crm.table.columns
-    usage = [c for c in table.columns if c not in set(crm_columns)]
+    made = set(crm_columns)
+    usage = [c for c in table.columns if c not in made]
     return table.select(*crm_columns[: crm.usage_at], *usage, *crm_columns[crm.usage_at :])
 
 

@@ -56,7 +56,7 @@ class RunInputs:
     usage_totals: pl.DataFrame
     record_url: str  # an account's URL in the CRM, with RECORD_ID for its id
     risk: Trained | TooLittleHistory | None = None
-    framed: Framed | None = None  # the account table's CRM columns, made while reading
+    framed: Framed | None = None  # what the CRM's records alone decide, made while reading
 
     def link(self, record_id: str) -> str:
         return self.record_url.replace(RECORD_ID, record_id)
@@ -64,19 +64,24 @@ class RunInputs:
     def closed_deals(self, config: Config) -> tuple[pl.DataFrame, HeadlineKpis | None]:
         """The closed deals of the opportunities read, and the digest's headline KPIs of
         them (`digest_kpis`): made while the usage read went on, if made for `config`."""
-        framed = self.framed
-        if framed is not None and framed.config is config:
+        framed = self.framed_for(config)
+        if framed is not None:
             return framed.deals, framed.kpis
         return closed_and_kpis(self.extracted.records.opportunities, config, self.as_of)
+
+    def framed_for(self, config: Config) -> Framed | None:
+        """What was made while reading, if it was made for `config`."""
+        framed = self.framed
+        return framed if framed is not None and framed.config is config else None
 
     def for_evaluating(self, config: Config) -> RunInputs:
         """The inputs without the records the CRM columns were made from while reading
         (`framed`): evaluating `config` reads its usage weeks and the store's history, not
         the accounts, opportunities and meetings again. At 100,000 accounts they hold about
-        125 MB, and framing the table is where an unchanged run peaks. Unchanged if nothing
-        was made for `config`."""
-        framed, records = self.framed, self.extracted.records
-        if framed is None or framed.config is not config:
+        125 MB, and framing the table was where an unchanged run peaked. Unchanged if
+        nothing was made for `config`."""
+        records = self.extracted.records
+        if self.framed_for(config) is None:
             return self
         meetings = None if records.meetings is None else records.meetings.clear()
         read = replace(
@@ -195,9 +200,10 @@ def _read_and_frame(
     store: HistoryStore,
     usage: UsageRead | None,
 ) -> tuple[Extracted, Framed]:
-    """The extract, and the account table's CRM columns made once the CRM's reads are in:
-    the usage read, the longest of a daily run (its restated weeks are a cursor each, page
-    after page), is still going then, and the run would otherwise only wait for it."""
+    """The extract, and what the CRM's records alone decide (`Framed`), made once the CRM's
+    reads are in: the usage read, the longest of a daily run (its restated weeks are a
+    cursor each, page after page), is still going then, and the run would otherwise only
+    wait for it."""
     if usage is None:
         with usage_read_started(settings, config, as_of, store) as started:
             return _read_and_frame(crm, config, settings, as_of, store, started)
@@ -213,8 +219,8 @@ def frame_inputs(
     records, usage = inputs.extracted.records, config.mapping.usage
     weeks = weeks_to_date(records.usage, usage.metrics, inputs.as_of, usage.levels)
     ever, next_totals = lifetime_usage(weeks, inputs.usage_totals, usage.metrics, inputs.as_of)
-    framed = inputs.framed
-    if framed is not None and framed.config is config:
+    framed = inputs.framed_for(config)
+    if framed is not None:
         crm = framed.crm
     else:  # not made while reading (a replay), or for another configuration
         zone, language = settings.schedule_timezone, settings.team_language
