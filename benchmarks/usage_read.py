@@ -53,8 +53,8 @@ from connector.settings import Settings
 from connector.store import HistoryStore
 from connector.store.usage_weeks import restate_start
 from connector.usage import HttpUsageSource
-from connector.usage.http import _page_schema, _parse_page
-from connector.usage.rows import RowShape, check_page, combined
+from connector.usage.http import _page_schema, _parse_page, _Unchecked
+from connector.usage.rows import RowShape, combined
 from connector.usage.week_spans import week_spans
 from connector.usage_mirror import save
 
@@ -82,7 +82,9 @@ def columnar(pages: list[bytes]) -> pl.DataFrame:
     paging = HttpUsage()
     shape = RowShape("account_key", "week_start", {m: f"metrics.{m}" for m in METRICS})
     schema = _page_schema(paging, shape)
-    checked = [check_page(_parse_page(page, schema, paging, shape)[0], shape) for page in pages]
+    unchecked = _Unchecked(shape)  # checked a few pages at a time, as a cursor read does
+    parsed = [unchecked.add(_parse_page(page, schema, paging, shape)[0]) for page in pages]
+    checked = [page for page in [*parsed, unchecked.checked()] if page is not None]
     return combined(checked, shape).weekly
 
 

@@ -1,7 +1,7 @@
 """From raw rows to the weekly usage frame, the same for every source: the values at their
-paths as text, cast and checked with polars expressions a page at a time (`check_page`: the
-usage API's pages as each is parsed, so a read holds typed rows, not text; a query's or the
-files' rows in one), then the pages put together in order (`combined`).
+paths as text, cast and checked with polars expressions a part at a time (`check_page`: the
+usage API's pages a few at a time as they are parsed, so a read holds typed rows, not text;
+a query's or the files' rows in one), then the parts put together in order (`combined`).
 
 A row that cannot be used is counted under one reason (its first problem) and left out; the
 counts, not samples, go to the quality gate and the run summary.
@@ -93,14 +93,16 @@ def field_at(column: pl.Expr, path: str) -> pl.Expr:
 
 @dataclass(frozen=True, slots=True)
 class CheckedPage:
-    """A page of raw rows typed and checked: its usable rows, as received (`KEY` String,
-    `WEEK` Date, each metric Float64, and `PART` if the raw rows had it), how many rows it
-    had, those left out by reason, and the output columns some row had a value at."""
+    """Raw rows (a page, or a few) typed and checked: the usable ones, as received (`KEY`
+    String, `WEEK` Date, each metric Float64, and `PART` if the raw rows had it), how many
+    rows there were, those left out by reason, the output columns some row had a value at,
+    and how many of the source's pages they came in."""
 
     usable: pl.DataFrame
     read: int
     skipped: dict[str, int]
     found: frozenset[str]
+    pages: int = 1
 
 
 def checked(raw: pl.DataFrame, shape: RowShape, api_calls: int = 0) -> UsageBatch:
@@ -109,8 +111,9 @@ def checked(raw: pl.DataFrame, shape: RowShape, api_calls: int = 0) -> UsageBatc
     return combined([check_page(raw, shape)], shape, api_calls)
 
 
-def check_page(raw: pl.DataFrame, shape: RowShape) -> CheckedPage:
-    """One page of `raw` rows (as `checked` takes them) typed, its unusable rows counted."""
+def check_page(raw: pl.DataFrame, shape: RowShape, pages: int = 1) -> CheckedPage:
+    """`raw` rows (as `checked` takes them; `pages` of the source's) typed, the unusable
+    ones counted."""
     metrics = list(shape.metrics)
     parts = [PART] if PART in raw.columns else []
     typed = raw.select(
@@ -129,6 +132,7 @@ def check_page(raw: pl.DataFrame, shape: RowShape) -> CheckedPage:
         raw.height,
         dict(zip(skipped[_REASON], skipped["count"], strict=True)),
         frozenset(name for name, some in found.items() if some),
+        pages,
     )
 
 
