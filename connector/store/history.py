@@ -60,6 +60,9 @@ LOOKUP_BATCH = 200  # latest-snapshot look-ups per statement (3 bound values eac
 # stored snapshots a diff holds at once (`changed_rows` drops each chunk): each chunk is
 # joined to every new row, so a few chunks, not many
 DIFF_CHUNK = 25_000
+# accounts whose snapshot rows are built, compared and written at once: the day's 100,000
+# rows with their measures and inputs as JSON text were 170 MB beside a first run's plan
+SNAPSHOT_CHUNK = 10_000
 LATEST_SCHEMA = {  # what `latest_snapshots` reads of each snapshot
     "account_id": pl.String,
     "snapshot_date": pl.Date,
@@ -125,6 +128,7 @@ HISTORY_SCHEMA = {  # what `snapshots` reads of each snapshot, its JSON as text
 LEDGER_ROW = ("status", "record_id", "recorded_at")  # a task ledger entry's whole row, by key
 JSON_COLUMNS = ["measures", "inputs"]  # of a snapshot: compared and written as JSON text
 _SNAPSHOT_COMPARED = [name for name in SNAPSHOT_COLUMNS if name != "account_id"]
+_AS_JSON_TEXT = {name: name + JSON_TEXT for name in JSON_COLUMNS}  # how `upsert` takes them
 MIGRATION_WAIT_SECONDS = 60.0  # how long a replica waits for another's migration (SQLite)
 
 
@@ -403,23 +407,26 @@ class HistoryStore:
         `stored`: the day's `snapshot_digests`, read earlier under the same run lock; None:
         read now.
         """
-        rows = snapshot_rows(table, list(measures), list(inputs))
+        measured, raw = list(measures), list(inputs)
         with self._transaction() as db:
             if stored is None:
                 stored = self._snapshot_digests(db, snapshot_date)
-            changed = changed_digests(rows, stored, ["account_id"], _SNAPSHOT_COMPARED)
-            written = changed.rename({name: name + JSON_TEXT for name in JSON_COLUMNS})
-            return upsert(
-                db,
-                account_snapshots,
-                (
-                    {**row, "snapshot_date": snapshot_date, "run_id": run_id}
-                    for row in written.iter_rows(named=True)
-                ),
-                ["account_id", "snapshot_date"],
-                ["run_id", "health_score", "health_color", "measures", "model_version", "inputs"],
-                json_text=JSON_COLUMNS,
-            )
+            written = 0
+            for part in table.iter_slices(SNAPSHOT_CHUNK):
+                rows = snapshot_rows(part, measured, raw)
+                changed = changed_digests(rows, stored, ["account_id"], _SNAPSHOT_COMPARED)
+                written += upsert(
+                    db,
+                    account_snapshots,
+                    (
+                        {**row, "snapshot_date": snapshot_date, "run_id": run_id}
+                        for row in changed.rename(_AS_JSON_TEXT).iter_rows(named=True)
+                    ),
+                    ["account_id", "snapshot_date"],
+                    ["run_id", *_SNAPSHOT_COMPARED],
+                    json_text=JSON_COLUMNS,
+                )
+            return written
 
     def snapshot_digests(self, snapshot_date: date) -> pl.DataFrame:
         """What `save_snapshots` compares of the day's stored snapshots, as `row_digests`:

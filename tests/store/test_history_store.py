@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
+import pytest
 from sqlalchemy import event
 
 from connector.store import (
@@ -17,6 +18,7 @@ from connector.store import (
     RunRecord,
 )
 from connector.store.history import SNAPSHOT_BATCH
+from connector.store.snapshot_rows import snapshot_rows
 
 DAY = date(2026, 11, 23)
 
@@ -375,6 +377,32 @@ def test_every_stage_entry_reads_back_for_the_cohorts(store: HistoryStore) -> No
         ("a", "journey_stage", "Onboarding", date(2026, 1, 1)),
         ("a", "journey_stage", "Adoption", DAY),
     ]
+
+
+def test_a_days_snapshots_are_made_and_compared_a_chunk_of_accounts_at_a_time(
+    store: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The day's rows (their measures and inputs as JSON) are built, compared and written
+    `SNAPSHOT_CHUNK` accounts at a time, not for the whole book at once: the same rows are
+    stored, and a same-day rerun still writes only the accounts that changed."""
+    made: list[int] = []
+
+    def noting(table: pl.DataFrame, *args: Any) -> pl.DataFrame:
+        made.append(table.height)
+        return snapshot_rows(table, *args)
+
+    monkeypatch.setattr("connector.store.history.SNAPSHOT_CHUNK", 2)
+    monkeypatch.setattr("connector.store.history.snapshot_rows", noting)
+    table = _table([10.0, 20.0, 30.0, 40.0, 50.0], [1.0, 2.0, None, 4.0, 5.0])
+
+    assert store.save_snapshots("run1", DAY, table, ["logins"]) == 5
+    changed = table.with_columns(pl.Series("logins", [1.0, 2.0, None, 4.0, 6.0]))
+    assert store.save_snapshots("run2", DAY, changed, ["logins"]) == 1
+
+    assert made == [2, 2, 1, 2, 2, 1]
+    saved = store.snapshots(DAY, DAY + timedelta(days=1)).sort("account_id")
+    assert saved["logins"].to_list() == [1.0, 2.0, None, 4.0, 6.0]
+    assert saved["health_score"].to_list() == [10.0, 20.0, 30.0, 40.0, 50.0]
 
 
 def test_snapshots_of_more_accounts_than_a_batch_are_all_written(store: HistoryStore) -> None:
