@@ -130,9 +130,14 @@ class Framed:
 
     @classmethod
     def of(cls, records: Extract, config: Config, as_of: date, settings: Settings) -> Framed:
-        zone, language = settings.schedule_timezone, settings.team_language
-        crm = crm_frame(records, config.mapping, as_of, zone, language)
+        crm = _crm_columns(records, config, as_of, settings)
         return cls(config, crm, *closed_and_kpis(records.opportunities, config, as_of))
+
+
+def _crm_columns(records: Extract, config: Config, as_of: date, settings: Settings) -> CrmFrame:
+    """`crm_frame` of the records, dated in the team's time zone and written in its language."""
+    zone, language = settings.schedule_timezone, settings.team_language
+    return crm_frame(records, config.mapping, as_of, zone, language)
 
 
 def closed_and_kpis(
@@ -223,8 +228,7 @@ def frame_inputs(
     if framed is not None:
         crm = framed.crm
     else:  # not made while reading (a replay), or for another configuration
-        zone, language = settings.schedule_timezone, settings.team_language
-        crm = crm_frame(records, config.mapping, inputs.as_of, zone, language)
+        crm = _crm_columns(records, config, inputs.as_of, settings)
     read = replace(records, usage_totals=ever, usage_weeks=weeks)
     return with_usage(crm, read, config.mapping, inputs.as_of), next_totals
 

@@ -229,8 +229,8 @@ class HttpUsageSource:
                 cursor = self._next_cursor(content)
                 if parsed:
                     parsed[-1].result()  # raises the page's error, if it had one
-                page = parser.submit(copy_context().run, self._parsed, content, span, unchecked)
-                parsed.append(page)
+                parsing = parser.submit(copy_context().run, self._parsed, content, span, unchecked)
+                parsed.append(parsing)
                 if not cursor:
                     break
                 if stop.is_set() or self._stop.is_set():
