@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 from connector.config.playbook import CreateTask, Rule, SendEmail
-from connector.crm.protocol import ExistingTask, TaskIntent
+from connector.crm.protocol import ExistingTask
 from connector.engine.expressions import POLARS_ERRORS, compile_sql, explain
 from connector.engine.rules import RuleSources, Skipped
 from connector.errors import TemplateError
@@ -44,9 +44,9 @@ from connector.plan.firing_rows import (
     with_blockers,
     with_found,
 )
-from connector.plan.model import ActionPlan, SuppressedTask, SuppressedTasks
+from connector.plan.model import TASK_SCHEMA, ActionPlan, SuppressedTask, SuppressedTasks
 from connector.plan.texts import written_column
-from connector.plan.volume import limit_per_assignee, spread
+from connector.plan.volume import ARR, limit_per_assignee, spread
 from connector.templates import TASK_TEXT_LIMIT, render, variables
 from connector.workdays import Workdays
 
@@ -109,9 +109,9 @@ def plan_actions(
     found = found_tasks(existing, as_of)
     context = _Context(as_of, assign_to, status, workdays, language, currency, sources)
     events: list[_Event] = []
+    tasks: list[pl.DataFrame] = []  # each task action's, as `_create_tasks` makes them
     stopped: list[pl.DataFrame] = []  # rows whose action a duplicate or earlier task stops
     created_today: Counter[str] = Counter()  # assignee → tasks of these keys created today
-    arr: dict[str, float | None] = {}  # task key → the account's ARR, to rank by
     for rule in rules:
         fired = rows.filter(pl.col("rule_id") == rule.id)
         rule_found = of_rule(found, rule.id) if fired.height else found
@@ -127,10 +127,11 @@ def plan_actions(
                 continue
             taken = with_found(taken, rule_found)
             if action.create_task is not None:
-                task_events, today = _create_tasks(
+                created, failed, today = _create_tasks(
                     context, rule, index, action.create_task, taken, stopped
                 )
-                events += task_events
+                tasks.append(created)
+                events += failed
                 created_today.update(today)
             elif action.send_email is not None:
                 events += _send_emails(
@@ -141,13 +142,12 @@ def plan_actions(
                 events += _post_to_slack(context, rule, index, text, taken, stopped)
     events.sort(key=attrgetter("row", "index"))
     for event in events:
-        _apply(plan, event, arr)
+        _apply(plan, event)
     plan.suppressed = _suppressed_tasks(stopped)
     plan.tasks, plan.deferred = limit_per_assignee(
-        plan.tasks,
+        _in_order(tasks),
         limit=tasks_per_day,
         created_today=created_today,
-        arr=arr,
         working_day=workdays.is_working_day(as_of),
     )
     if tasks_per_day:
@@ -177,8 +177,7 @@ class _Event:
 
     row: int
     index: int
-    what: TaskIntent | EmailRequest | SlackMessage | Skipped | _Fields
-    arr: float | None = None
+    what: EmailRequest | SlackMessage | Skipped | _Fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,13 +186,10 @@ class _Fields:
     values: dict[str, str]
 
 
-def _apply(plan: ActionPlan, event: _Event, arr: dict[str, float | None]) -> None:
+def _apply(plan: ActionPlan, event: _Event) -> None:
     what = event.what
     if isinstance(what, _Fields):
         plan.field_values.setdefault(what.account_id, {}).update(what.values)
-    elif isinstance(what, TaskIntent):
-        plan.tasks.append(what)
-        arr[what.key] = event.arr
     elif isinstance(what, EmailRequest):
         plan.emails.append(what)
     elif isinstance(what, SlackMessage):
@@ -283,10 +279,11 @@ def _create_tasks(
     task: CreateTask,
     rows: pl.DataFrame,
     stopped: list[pl.DataFrame],
-) -> tuple[list[_Event], Counter[str]]:
-    """Tasks for the rows with no task under their key and nothing blocking them; the
-    others suppressed, unrendered. Also how many of the rows' tasks each person has had
-    created today."""
+) -> tuple[pl.DataFrame, list[_Event], Counter[str]]:
+    """Tasks for the rows with no task under their key and nothing blocking them, as
+    columns (`TASK_SCHEMA`, the row's place and its account's ARR); the others suppressed,
+    unrendered. Also a row whose template failed, and how many of the rows' tasks each
+    person has had created today."""
     rows = rows.with_columns(assignee(task, context.assign_to, rows.columns).alias(_ASSIGNEE))
     owner = pl.col(OWNER)
     who = pl.when(owner.is_null() | (owner == "")).then(pl.col(_ASSIGNEE)).otherwise(owner)
@@ -295,37 +292,42 @@ def _create_tasks(
     reason = pl.when(pl.col(FOUND)).then(duplicate.otherwise(pl.lit(_DUPLICATE_OPEN)))
     rows = rows.with_columns(reason.otherwise(pl.col(BLOCKER)).alias(_REASON))
     stopped.append(_stopped(index, rows))
-    events: list[_Event] = []
-    due = context.workdays.add(context.as_of, task.due_in_days)
     render = _Renderer(context, rows.columns)
     read = {*render.reads(task.subject), *render.reads(task.description)}
     created = _only(rows.filter(pl.col(_REASON).is_null()), KEY, "id", _ASSIGNEE, "arr", *read)
-    subjects, descriptions = (
-        render.texts(task.subject, created),
-        render.texts(task.description, created),
+    subjects = render.texts(task.subject, created)
+    descriptions = render.texts(task.description, created)
+    failed: list[_Event] = []
+    made = [True] * created.height
+    if None in subjects or None in descriptions:  # rows rendered one at a time
+        for at, row in enumerate(created.iter_rows(named=True)):
+            try:
+                subjects[at] = render(("create_task", "subject"), task.subject, row, subjects[at])
+                descriptions[at] = render(
+                    ("create_task", "description"), task.description, row, descriptions[at]
+                )
+            except _TemplateFailed as failure:
+                failed.append(_failed(context, rule, index, failure, row))
+                made[at] = False
+    arr = pl.col("arr") if "arr" in created.columns else pl.lit(None)
+    tasks = created.select(
+        pl.col(KEY).alias("key"),
+        pl.lit(rule.id).alias("rule_id"),
+        pl.col("id").alias("account_id"),
+        pl.col("name").alias("account_name"),
+        pl.col(_ASSIGNEE).alias("assignee_id"),
+        pl.Series("subject", subjects, pl.String),
+        pl.Series("description", descriptions, pl.String),
+        pl.lit(context.workdays.add(context.as_of, task.due_in_days)).alias("due_date"),
+        pl.lit(task.priority).alias("priority"),
+        pl.lit(context.status).alias("status"),
+        pl.lit(False).alias("is_email_log"),
+        pl.lit(None, pl.String).alias("contact_id"),
+        pl.col(ROW),
+        pl.lit(index).alias(_INDEX),
+        arr.cast(pl.Float64).alias(ARR),
     )
-    for row, subject, description in zip(
-        created.iter_rows(named=True), subjects, descriptions, strict=True
-    ):
-        try:
-            intent = TaskIntent(
-                key=row[KEY],
-                rule_id=rule.id,
-                account_id=row["id"],
-                account_name=row["name"],
-                assignee_id=row[_ASSIGNEE],
-                subject=render(("create_task", "subject"), task.subject, row, subject),
-                description=render(
-                    ("create_task", "description"), task.description, row, description
-                ),
-                due_date=due,
-                priority=task.priority,
-                status=context.status,
-            )
-            events.append(_Event(row[ROW], index, intent, row.get("arr")))
-        except _TemplateFailed as failed:
-            events.append(_failed(context, rule, index, failed, row))
-    return events, today
+    return tasks.filter(pl.Series(made, dtype=pl.Boolean)), failed, today
 
 
 def _send_emails(
@@ -383,6 +385,14 @@ def _post_to_slack(
     return events
 
 
+def _in_order(tasks: list[pl.DataFrame]) -> pl.DataFrame:
+    """The task actions' tasks in the order of rows, then actions, as a walk over the
+    rows would list them."""
+    if not tasks:
+        return pl.DataFrame(schema={**TASK_SCHEMA, ARR: pl.Float64})
+    return pl.concat(tasks, how="vertical_relaxed").sort(ROW, _INDEX).drop(ROW, _INDEX)
+
+
 def _only(rows: pl.DataFrame, *columns: str) -> pl.DataFrame:
     """The rows with only `columns` (those of them it has), their place and name: walking
     200,000 rows as dicts costs by the column, and the firing rows carry every rule's."""
@@ -394,14 +404,14 @@ def _stopped(index: int, rows: pl.DataFrame) -> pl.DataFrame:
     """The rows whose `_reason` stops action `index`, as columns: at 100,000 accounts an
     unchanged rerun stops every one, so they stay a frame until the plan lists them."""
     stopped = rows.filter(pl.col(_REASON).is_not_null() & (pl.col(_REASON) != ""))
-    return stopped.select(ROW, pl.lit(index).alias("_index"), KEY, "rule_id", "name", _REASON)
+    return stopped.select(ROW, pl.lit(index).alias(_INDEX), KEY, "rule_id", "name", _REASON)
 
 
 def _suppressed_tasks(stopped: list[pl.DataFrame]) -> Sequence[SuppressedTask]:
     """What the plan reports as not done, in the order of rows, then actions."""
     if not stopped:
         return ()
-    rows = pl.concat(stopped, how="vertical_relaxed").sort(ROW, "_index")
+    rows = pl.concat(stopped, how="vertical_relaxed").sort(ROW, _INDEX)
     return SuppressedTasks(rows.select(KEY, "rule_id", "name", _REASON))
 
 
@@ -491,7 +501,7 @@ class _Renderer:
             return _TemplateFailed(part, exc)
 
 
-_ASSIGNEE, _REASON = "_assignee", "_reason"
+_ASSIGNEE, _REASON, _INDEX = "_assignee", "_reason", "_index"
 _PLANNING = (ROW, KEY, BLOCKER, FOUND, CLOSED, TODAY, OWNER, _REASON)
 _DUPLICATE_OPEN = "already created for this period (open task)"
 _DUPLICATE_CLOSED = "already created for this period (closed task)"

@@ -29,7 +29,7 @@ from connector.messages.email import (
 from connector.messages.email_log import Outcome, SettledEmail
 from connector.plan.actions import plan_actions
 from connector.plan.fields import plan_field_updates
-from connector.plan.model import SET_PREFIX, ActionPlan, FieldTarget, Plan
+from connector.plan.model import SET_PREFIX, ActionPlan, FieldTarget, Plan, TaskIntents
 from connector.plan.state import Firings, TaskState
 from connector.report.headline import HeadlineKpis, headline_kpis
 from connector.settings import Settings
@@ -203,9 +203,11 @@ def _assemble(
     emails, failed, waiting = written_first(to_send, config.email_templates, emails_written)
     emails_skipped += failed
     return Plan(
-        updates=tuple(plan_field_updates(wanted, targets)),
-        tasks=tuple(sorted(actions.tasks, key=lambda t: (t.rule_id, t.account_name, t.key))),
-        deferred=tuple(actions.deferred),
+        updates=plan_field_updates(wanted, targets),
+        tasks=TaskIntents(
+            actions.tasks.rows.sort("rule_id", "account_name", "key", maintain_order=True)
+        ),
+        deferred=actions.deferred,
         volume=actions.volume,
         suppressed=actions.suppressed,
         emails=tuple(emails),

@@ -6,15 +6,16 @@ Vectorised over the whole table, so an unchanged book costs one pass and writes 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import polars as pl
 
 from connector.crm.protocol import FieldChange, FieldUpdate
 from connector.frame import CURRENT_PREFIX
-from connector.plan.model import FieldTarget
+from connector.plan.model import FieldTarget, FrameRows
 
 
-def plan_field_updates(table: pl.DataFrame, targets: Sequence[FieldTarget]) -> list[FieldUpdate]:
+def plan_field_updates(table: pl.DataFrame, targets: Sequence[FieldTarget]) -> FieldUpdates:
     """One update per account whose wanted values differ from the CRM's current values.
 
     New values are cast to the CRM field's type before comparing (and that cast value is what
@@ -48,7 +49,7 @@ def plan_field_updates(table: pl.DataFrame, targets: Sequence[FieldTarget]) -> l
         .select(list(read))
     )
     columns = flagged.columns
-    at = [  # each target's field, and where its current, new and changed values are
+    at = tuple(  # each target's field, and where its current, new and changed values are
         (
             t.crm_field,
             columns.index(CURRENT_PREFIX + t.crm_field),
@@ -56,19 +57,33 @@ def plan_field_updates(table: pl.DataFrame, targets: Sequence[FieldTarget]) -> l
             columns.index(f"_changed_{t.crm_field}"),
         )
         for t in targets
-    ]
-    return [  # rows as tuples: a first run's 100,000 rows of 47 columns as dicts took a second
-        FieldUpdate(
-            row[0],
-            row[1],
-            tuple(
-                FieldChange(field, row[old], row[new])
-                for field, old, new, changed in at
-                if row[changed]
-            ),
+    )
+    return FieldUpdates(flagged, at)
+
+
+class FieldUpdates(FrameRows[FieldUpdate]):
+    """A plan's field updates held as the columns they were found in: a first run of
+    100,000 accounts changes 1.1 million fields, and as objects they held 150 MB from
+    planning to the end of the writes. The writers read them a batch at a time."""
+
+    __slots__ = ("_at",)
+
+    def __init__(self, rows: pl.DataFrame, at: tuple[tuple[str, int, int, int], ...]) -> None:
+        """`rows`: the record's id and label, then the columns `at` points to: each
+        field's name, and the places of its current value, new value and changed flag."""
+        super().__init__(rows)
+        self._at = at
+
+    def _of(self, rows: pl.DataFrame) -> FieldUpdates:
+        return FieldUpdates(rows, self._at)
+
+    def _made(self, row: tuple[Any, ...]) -> FieldUpdate:
+        changes = tuple(
+            FieldChange(field, row[old], row[new])
+            for field, old, new, changed in self._at
+            if row[changed]
         )
-        for row in flagged.iter_rows()
-    ]
+        return FieldUpdate(row[0], row[1], changes)
 
 
 def as_stored(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:

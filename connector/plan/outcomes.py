@@ -14,7 +14,7 @@ from connector.config.playbook import Rule
 from connector.crm.protocol import ExistingTask, TaskIntent, WriteResult
 from connector.crm.task_rows import task_frame
 from connector.plan.firing_rows import key_columns
-from connector.store import TASK_OUTCOME_SCHEMA
+from connector.plan.model import TaskIntents
 
 
 def task_only_rules(rules: Sequence[Rule]) -> frozenset[str]:
@@ -44,25 +44,26 @@ def task_outcomes(
     or created after it was read is kept once, as first seen.
 
     Built a column at a time: an unchanged daily run reads 200,000 keyed tasks, and a
-    tuple per task cost more than the store's diff of them. `read`: as `task_frame` gives
-    it, or the tasks."""
+    tuple per task cost more than the store's diff of them; a first run creates as many,
+    read from the plan's columns (`TaskIntents`). `read`: as `task_frame` gives it, or the
+    tasks."""
     kept = _read_rows(
         read if isinstance(read, pl.DataFrame) else task_frame(read), followed, rules, as_of
     )
-    refused = {failure.record for failure in written.failures}
-    new = [i for i in created if not i.is_email_log and i.key not in refused]
-    made = pl.DataFrame(
-        {
-            "key": [i.key for i in new],
-            "rule_id": [i.rule_id for i in new],
-            "account_id": [i.account_id for i in new],
-            "record_id": [written.task_ids.get(i.key) for i in new],
-            "owner_id": [i.assignee_id for i in new],
-            "created_on": [as_of] * len(new),
-            "closed": [False] * len(new),
-            "completed_on": [None] * len(new),
-        },
-        schema=TASK_OUTCOME_SCHEMA,
+    tasks = created.rows if isinstance(created, TaskIntents) else TaskIntents.of(created).rows
+    refused = pl.Series([failure.record for failure in written.failures], dtype=pl.String)
+    ids = written.task_ids
+    made = tasks.filter(~pl.col("is_email_log") & ~pl.col("key").is_in(refused.implode())).select(
+        "key",
+        "rule_id",
+        "account_id",
+        pl.col("key")
+        .replace_strict(list(ids), list(ids.values()), default=None, return_dtype=pl.String)
+        .alias("record_id"),
+        pl.col("assignee_id").alias("owner_id"),
+        pl.lit(as_of, pl.Date).alias("created_on"),
+        pl.lit(False).alias("closed"),
+        pl.lit(None, pl.Date).alias("completed_on"),
     )
     rows = pl.concat([kept, made.filter(~pl.col("key").is_in(kept["key"].implode()))])
     return rows.unique("key", keep="first", maintain_order=True)

@@ -13,57 +13,53 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import date
 
-from connector.crm.protocol import TaskIntent
-from connector.plan.model import TaskVolume
+import polars as pl
+
+from connector.plan.model import TaskIntents, TaskVolume
 from connector.workdays import Workdays
 
 PRIORITY_ORDER = {"High": 0, "Normal": 1, "Low": 2}
-
-
-def urgency(task: TaskIntent, arr: float | None) -> tuple[int, bool, float, date, str]:
-    """Sort key, most urgent first: priority, ARR at risk (largest first, unknown last),
-    due date, key."""
-    return (
-        PRIORITY_ORDER.get(task.priority, len(PRIORITY_ORDER)),
-        arr is None,
-        -(arr or 0.0),
-        task.due_date,
-        task.key,
-    )
+ARR = "arr"  # the column of a task's account's ARR, which ranks it
 
 
 def limit_per_assignee(
-    tasks: Sequence[TaskIntent],
+    tasks: pl.DataFrame,
     *,
     limit: int,
     created_today: Mapping[str, int],
-    arr: Mapping[str, float | None],
     working_day: bool,
-) -> tuple[list[TaskIntent], list[TaskIntent]]:
-    """Today's tasks and the deferred ones, each in order of urgency. `limit` 0: no limit.
-    `created_today`: assignee → tasks of these rules created today already; `arr`: task key
-    → the account's ARR."""
-    ordered = sorted(tasks, key=lambda task: urgency(task, arr.get(task.key)))
+) -> tuple[TaskIntents, TaskIntents]:
+    """Today's tasks and the deferred ones, each in order of urgency: priority, ARR at
+    risk (largest first, unknown last), due date, key. `tasks`: `TASK_SCHEMA`'s columns
+    and `ARR`. `limit` 0: no limit. `created_today`: assignee → tasks of these rules
+    created today already."""
+    arr = pl.col(ARR)
+    ordered = tasks.sort(
+        pl.col("priority").replace_strict(PRIORITY_ORDER, default=len(PRIORITY_ORDER)),
+        arr.is_null(),
+        -arr.fill_null(0.0),
+        "due_date",
+        "key",
+        maintain_order=True,
+    ).drop(ARR)
     if limit == 0:
-        return ordered, []
-    given = Counter(created_today)
-    today: list[TaskIntent] = []
-    deferred: list[TaskIntent] = []
-    for task in ordered:
-        if working_day and given[task.assignee_id] < limit:
-            given[task.assignee_id] += 1
-            today.append(task)
-        else:
-            deferred.append(task)
-    return today, deferred
+        return TaskIntents(ordered), TaskIntents(ordered.clear())
+    given = pl.col("assignee_id").replace_strict(
+        dict(created_today) or {"": 0}, default=0, return_dtype=pl.Int64
+    )
+    nth = pl.int_range(pl.len()).over("assignee_id")  # the assignee's earlier ones
+    room = (given + nth < limit) & working_day
+    today = ordered.filter(room)
+    deferred = ordered.filter(~room)
+    return TaskIntents(today), TaskIntents(deferred)
 
 
 def spread(
-    today: Sequence[TaskIntent],
-    deferred: Sequence[TaskIntent],
+    today: TaskIntents,
+    deferred: TaskIntents,
     *,
     limit: int,
     as_of: date,
@@ -71,7 +67,7 @@ def spread(
 ) -> TaskVolume:
     """How many tasks the run wants, how many it creates today, and over how many working
     days after today the rest follow at the limit (if nothing new fires meanwhile)."""
-    per_person = Counter(task.assignee_id for task in deferred)
+    per_person = Counter(deferred.rows["assignee_id"].to_list())
     days = max((math.ceil(count / limit) for count in per_person.values()), default=0)
     working_today = workdays.is_working_day(as_of)
     last = None

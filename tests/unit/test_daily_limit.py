@@ -13,8 +13,8 @@ from connector.cli.output import print_plan
 from connector.config.playbook import Rule
 from connector.crm.protocol import ActionKey, ExistingTask, TaskIntent
 from connector.plan.actions import plan_actions
-from connector.plan.model import Plan, TaskVolume
-from connector.plan.volume import limit_per_assignee, spread
+from connector.plan.model import Plan, TaskIntents, TaskVolume
+from connector.plan.volume import ARR, limit_per_assignee, spread
 from connector.workdays import Workdays
 
 MONDAY = date(2026, 11, 23)  # in Japan, 勤労感謝の日
@@ -33,6 +33,13 @@ def _task(key: str, assignee: str = "u1", priority: str = "Normal", due: int = 3
         priority=priority,
         status="Not Started",
     )
+
+
+def _wanted(tasks: list[TaskIntent], arr: dict[str, float | None] | None = None) -> pl.DataFrame:
+    """The tasks as the planner ranks them: their columns and their account's ARR."""
+    arr = arr or {}
+    ranked = TaskIntents.of(tasks).rows
+    return ranked.with_columns(pl.Series(ARR, [arr.get(t.key) for t in tasks], pl.Float64))
 
 
 def test_the_most_urgent_come_first_priority_then_arr_then_due_date_then_key() -> None:
@@ -55,7 +62,7 @@ def test_the_most_urgent_come_first_priority_then_arr_then_due_date_then_key() -
         "high-small": 1_000.0,
     }
     today, deferred = limit_per_assignee(
-        tasks, limit=4, created_today={}, arr=arr, working_day=True
+        _wanted(tasks, arr), limit=4, created_today={}, working_day=True
     )
     assert [t.key for t in today] == [
         "high-small",
@@ -69,7 +76,7 @@ def test_the_most_urgent_come_first_priority_then_arr_then_due_date_then_key() -
 def test_the_limit_is_per_person_and_counts_what_was_created_today() -> None:
     tasks = [_task(f"a{i}", "ann") for i in range(5)] + [_task(f"b{i}", "bob") for i in range(2)]
     today, deferred = limit_per_assignee(
-        tasks, limit=3, created_today={"ann": 1}, arr={}, working_day=True
+        _wanted(tasks), limit=3, created_today={"ann": 1}, working_day=True
     )
     assert [t.key for t in today] == ["a0", "a1", "b0", "b1"]
     assert [t.key for t in deferred] == ["a2", "a3", "a4"]
@@ -77,9 +84,9 @@ def test_the_limit_is_per_person_and_counts_what_was_created_today() -> None:
 
 def test_no_limit_creates_everything_and_a_day_off_creates_nothing() -> None:
     tasks = [_task(f"a{i}") for i in range(30)]
-    assert limit_per_assignee(tasks, limit=0, created_today={}, arr={}, working_day=False)[1] == []
+    assert limit_per_assignee(_wanted(tasks), limit=0, created_today={}, working_day=False)[1] == []
     today, deferred = limit_per_assignee(
-        tasks, limit=15, created_today={}, arr={}, working_day=False
+        _wanted(tasks), limit=15, created_today={}, working_day=False
     )
     assert (len(today), len(deferred)) == (0, 30)
 
@@ -88,7 +95,7 @@ def test_the_plan_says_how_the_limit_spreads_the_rest() -> None:
     """554 tasks for 6 people: 90 today, then at 15 a person a working day."""
     wanted = [_task(f"t{n:03d}", f"csm{n % 6}") for n in range(554)]
     today, deferred = limit_per_assignee(
-        wanted, limit=15, created_today={}, arr={}, working_day=True
+        _wanted(wanted), limit=15, created_today={}, working_day=True
     )
     friday = date(2026, 11, 20)
     volume = spread(today, deferred, limit=15, as_of=friday, workdays=Workdays("JP"))
@@ -103,7 +110,13 @@ def test_the_plan_says_how_the_limit_spreads_the_rest() -> None:
         last_day=date(2026, 12, 1),
     )
     # on a Saturday none is created: 93 a person from Tuesday, 15 a day, to the next Wednesday
-    saturday = spread([], wanted, limit=15, as_of=date(2026, 11, 21), workdays=Workdays("JP"))
+    saturday = spread(
+        TaskIntents.of([]),
+        TaskIntents.of(wanted),
+        limit=15,
+        as_of=date(2026, 11, 21),
+        workdays=Workdays("JP"),
+    )
     assert (saturday.today, saturday.working_days, saturday.working_day) == (0, 7, False)
     assert saturday.last_day == date(2026, 12, 2)
 
@@ -170,7 +183,7 @@ def test_a_deferred_task_is_created_the_next_day_not_held_back_by_the_others() -
 def test_the_printed_plan_lists_the_deferred_and_how_they_spread() -> None:
     wanted = [_task(f"t{n:03d}", f"csm{n % 6}") for n in range(554)]
     today, deferred = limit_per_assignee(
-        wanted, limit=15, created_today={}, arr={}, working_day=True
+        _wanted(wanted), limit=15, created_today={}, working_day=True
     )
     volume = spread(today, deferred, limit=15, as_of=date(2026, 11, 20), workdays=Workdays("JP"))
     console = Console(record=True, width=200)
@@ -194,7 +207,7 @@ def test_on_a_day_off_the_plan_says_none_today() -> None:
     wanted = [_task(f"t{n}", "ann") for n in range(20)]
     saturday = date(2026, 11, 21)
     today, deferred = limit_per_assignee(
-        wanted, limit=15, created_today={}, arr={}, working_day=False
+        _wanted(wanted), limit=15, created_today={}, working_day=False
     )
     volume = spread(today, deferred, limit=15, as_of=saturday, workdays=Workdays("JP"))
     console = Console(record=True, width=200)
