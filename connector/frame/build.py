@@ -54,7 +54,7 @@ class Extract:
     meetings: pl.DataFrame | None = None
     usage_since: date | None = None  # the read window's first day; None: the first week read
     usage_totals: pl.DataFrame | None = None  # account_key, `<m>_total` ever (lifetime_usage)
-    usage_weeks: pl.DataFrame | None = None  # `usage` to date (weeks_to_date); None: filled here
+    usage_signals: pl.DataFrame | None = None  # of `usage` (tenant_usage); None: made here
 
 
 def frame_columns(mapping: Mapping) -> list[str]:
@@ -161,24 +161,18 @@ def _with_usage(
         mapping.usage.metrics,
         mapping.usage.levels,
     )
-    first_week = usage["week_start"].min()
-    since = extract.usage_since or (first_week if isinstance(first_week, date) else as_of)
-    weeks = extract.usage_weeks
-    if weeks is None:
-        weeks = weeks_to_date(usage, metrics, as_of, levels)
-    table = table.join(
-        usage_signals(
-            weeks,
+    since = window_start(extract, as_of)
+    signals = extract.usage_signals
+    if signals is None:
+        signals = usage_signals(
+            weeks_to_date(usage, metrics, as_of, levels),
             metrics,
             as_of,
             since=since,
             levels=levels,
             window_totals=extract.usage_totals is None,
-        ),
-        left_on=key,
-        right_on="account_key",
-        how="left",
-    )
+        )
+    table = table.join(signals, left_on=key, right_on="account_key", how="left")
     if usage.is_empty():  # a broken feed, not a silent book: leave every account unknown
         return table
     unseen = pl.col(key).is_not_null() & pl.col("usage_week").is_null()
@@ -194,6 +188,12 @@ def _with_usage(
         .with_columns(pl.coalesce(f"_ever_{c}", c).alias(c) for c in ever)
         .drop(f"_ever_{c}" for c in ever)
     )
+
+
+def window_start(extract: Extract, as_of: date) -> date:
+    """The usage read window's first day: as the read says, else its first week."""
+    first_week = extract.usage["week_start"].min()
+    return extract.usage_since or (first_week if isinstance(first_week, date) else as_of)
 
 
 def _derived(as_of: date, *, has_start: bool) -> list[pl.Expr]:

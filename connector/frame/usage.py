@@ -28,6 +28,7 @@ without a row keeps the last value reported, and a level alone never makes a ten
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import polars as pl
@@ -38,6 +39,10 @@ KEY, WEEK = "account_key", "week_start"
 # Lifetime totals as the history store keeps them: the metrics summed over every complete
 # week up to `through_week`, as a JSON object of metric → total.
 LIFETIME_SCHEMA = {KEY: pl.String, "through_week": pl.Date, "totals": pl.String}
+# Tenants framed at a time, by a hash of their key (`tenant_usage`): at 100,000 accounts
+# framing the usage peaked 220 MB above what a run held, and in quarters it peaks 4 times
+# lower for a few polars calls more.
+TENANT_PARTS = 4
 
 
 def usage_columns(metrics: Sequence[str]) -> list[str]:
@@ -88,6 +93,43 @@ def usage_signals(
         pl.col(WEEK).filter(active).max().alias("last_usage_week"),
     )
     return signals.with_columns(days_silent=_days_silent(pl.col("last_usage_week"), as_of, since))
+
+
+@dataclass(frozen=True)
+class TenantUsage:
+    """Each tenant's usage as the account table joins it, and what the store keeps of it."""
+
+    signals: pl.DataFrame  # `usage_signals`, without `<m>_total`'s window sums
+    totals: pl.DataFrame  # KEY and `<m>_total` over every week ever seen (`lifetime_usage`)
+    next_totals: pl.DataFrame  # `LIFETIME_SCHEMA`: the totals to store next
+
+
+def tenant_usage(
+    usage: pl.DataFrame,
+    lifetime: pl.DataFrame,
+    metrics: Sequence[str],
+    as_of: date,
+    *,
+    since: date,
+    levels: Collection[str] = (),
+    parts: int = TENANT_PARTS,
+) -> TenantUsage:
+    """`weeks_to_date`, `lifetime_usage` and `usage_signals` of the read `usage` and the
+    stored `lifetime` totals, `parts` shares of the tenants at a time: each is a tenant's
+    own, so the shares give what the whole gives, and the long frames made on the way
+    (weeks filled in, sorted, grouped) are only ever a share's."""
+    signals, totals, next_totals = [], [], []
+    for part in range(parts):
+        share = pl.col(KEY).hash() % parts == part
+        weeks = weeks_to_date(usage.filter(share), metrics, as_of, levels)
+        ever, stored = lifetime_usage(weeks, lifetime.filter(share), metrics, as_of)
+        signals.append(
+            usage_signals(weeks, metrics, as_of, since=since, levels=levels, window_totals=False)
+        )
+        totals.append(ever)
+        next_totals.append(stored)
+        del weeks  # before the next share's are made
+    return TenantUsage(pl.concat(signals), pl.concat(totals), pl.concat(next_totals))
 
 
 def _total(metric: str, summed: bool) -> pl.Expr:

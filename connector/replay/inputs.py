@@ -22,9 +22,9 @@ from connector.extract import (
     with_usage_read,
 )
 from connector.frame import CURRENT_PREFIX, Extract
-from connector.frame.build import CrmFrame, crm_frame, with_usage
+from connector.frame.build import CrmFrame, crm_frame, window_start, with_usage
 from connector.frame.deals import closed_deals
-from connector.frame.usage import lifetime_usage, weeks_to_date
+from connector.frame.usage import tenant_usage
 from connector.logs import event
 from connector.plan.build import MessageLedger, digest_kpis
 from connector.report.headline import HeadlineKpis
@@ -222,15 +222,21 @@ def frame_inputs(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The account table evaluation reads, and the lifetime usage totals to store next."""
     records, usage = inputs.extracted.records, config.mapping.usage
-    weeks = weeks_to_date(records.usage, usage.metrics, inputs.as_of, usage.levels)
-    ever, next_totals = lifetime_usage(weeks, inputs.usage_totals, usage.metrics, inputs.as_of)
+    tenants = tenant_usage(
+        records.usage,
+        inputs.usage_totals,
+        usage.metrics,
+        inputs.as_of,
+        since=window_start(records, inputs.as_of),
+        levels=usage.levels,
+    )
     framed = inputs.framed_for(config)
     if framed is not None:
         crm = framed.crm
     else:  # not made while reading (a replay), or for another configuration
         crm = _crm_columns(records, config, inputs.as_of, settings)
-    read = replace(records, usage_totals=ever, usage_weeks=weeks)
-    return with_usage(crm, read, config.mapping, inputs.as_of), next_totals
+    read = replace(records, usage_totals=tenants.totals, usage_signals=tenants.signals)
+    return with_usage(crm, read, config.mapping, inputs.as_of), tenants.next_totals
 
 
 def evaluate_inputs(config: Config, inputs: RunInputs, settings: Settings) -> Evaluated:

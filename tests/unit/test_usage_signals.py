@@ -7,11 +7,19 @@ from typing import Any
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 from pydantic import ValidationError
 
 from connector.config.mapping import Mapping, UsageMapping
 from connector.frame import Extract, build_frame, frame_columns
-from connector.frame.usage import LIFETIME_SCHEMA, lifetime_usage, usage_signals, weeks_to_date
+from connector.frame import usage as usage_module
+from connector.frame.usage import (
+    LIFETIME_SCHEMA,
+    lifetime_usage,
+    tenant_usage,
+    usage_signals,
+    weeks_to_date,
+)
 
 SUNDAY = date(2026, 11, 29)  # the last day of the week that starts on Monday 2026-11-23
 THIS_WEEK = date(2026, 11, 23)
@@ -289,3 +297,67 @@ def test_a_tenant_silent_for_the_whole_window_keeps_its_lifetime_total() -> None
     _, stored = _lifetime(_usage({"t1": [5.0, 7.0, 9.0]}), NO_LIFETIME, ["logins"], SUNDAY)
     ever, _ = _lifetime(_usage({"t2": [1.0]}), stored, ["logins"], SUNDAY + timedelta(weeks=20))
     assert _totals(ever)["t1"] == 12.0
+
+
+# -- a share of the tenants at a time ------------------------------------------------------
+
+
+def _book_usage(tenants: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Eight weeks of `tenants` tenants, with missing weeks, unknown values and a level, and
+    stored totals for every third tenant and for tenants with no row read."""
+    rows = []
+    for t in range(tenants):
+        for week in range(8):
+            if (t + week) % 5 == 0:
+                continue  # a week without a row
+            logins = None if (t * week) % 11 == 3 else float((t * 7 + week * 3) % 13)
+            seats = None if week % 4 == 1 else float(10 + t % 5)
+            rows.append((f"t{t}", THIS_WEEK - timedelta(weeks=7 - week), logins, seats))
+    usage = pl.DataFrame(rows, schema=USAGE_SCHEMA, orient="row")
+    stored = pl.DataFrame(
+        [
+            (f"t{t}", THIS_WEEK - timedelta(weeks=9), f'{{"logins":{t}.5,"seats":{t % 3}.0}}')
+            for t in [*range(0, tenants, 3), *range(tenants, tenants + 20)]
+        ],
+        schema=LIFETIME_SCHEMA,
+        orient="row",
+    )
+    return usage, stored
+
+
+def test_tenants_framed_a_share_at_a_time_give_what_all_at_once_give() -> None:
+    usage, stored = _book_usage(400)
+    metrics, levels = ["logins", "seats"], ["seats"]
+
+    def framed(parts: int) -> list[pl.DataFrame]:
+        tenants = tenant_usage(
+            usage, stored, metrics, SUNDAY, since=WINDOW_START, levels=levels, parts=parts
+        )
+        frames = (tenants.signals, tenants.totals, tenants.next_totals)
+        return [frame.sort("account_key") for frame in frames]
+
+    weeks = weeks_to_date(usage, metrics, SUNDAY, levels)
+    ever, next_totals = lifetime_usage(weeks, stored, metrics, SUNDAY)
+    signals = usage_signals(
+        weeks, metrics, SUNDAY, since=WINDOW_START, levels=levels, window_totals=False
+    )
+    whole = [frame.sort("account_key") for frame in (signals, ever, next_totals)]
+    for parts in (1, 4, 7):
+        for share, at_once in zip(framed(parts), whole, strict=True):
+            assert_frame_equal(share, at_once)
+
+
+def test_no_share_is_framed_with_more_than_its_part_of_the_tenants(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    usage, stored = _book_usage(400)
+    heights: list[int] = []
+
+    def counted(read: pl.DataFrame, *args: Any) -> pl.DataFrame:
+        heights.append(read.height)
+        return weeks_to_date(read, *args)
+
+    monkeypatch.setattr(usage_module, "weeks_to_date", counted)
+    tenant_usage(usage, stored, ["logins", "seats"], SUNDAY, since=WINDOW_START, parts=4)
+    assert sum(heights) == usage.height
+    assert max(heights) < usage.height / 3  # about a quarter each
