@@ -297,7 +297,8 @@ def _read_and_plan(
     before = crm.usage.calls
     with ThreadPoolExecutor(1, thread_name_prefix="recorded") as pool:
         recorded = pool.submit(copy_context().run, _Recorded.read, store, as_of)
-        inputs = read_live(crm, store, [config], settings, as_of, usage)
+        whole = save_snapshot is not None  # a snapshot saves every record read
+        inputs = read_live(crm, store, [config], settings, as_of, usage, whole=whole)
     summary.crm_read_calls = crm.usage.calls - before
     summary.read(inputs.extracted)
     _check_usage(inputs.extracted, config, settings, summary)

@@ -164,12 +164,16 @@ def read_live(
     settings: Settings,
     as_of: date,
     usage: UsageRead | None = None,
+    *,
+    whole: bool = True,
 ) -> RunInputs:
     """The CRM and usage read once for the first configuration (the one that runs), the
     store's history wide enough for every configuration's trend window. The store's reads
     go beside the CRM's and the usage API's, whose answers they do not need: a run spends
     most of its reading waiting for those servers. `usage`: the usage read the caller
-    started, None: started here."""
+    started, None: started here. `whole`: keep every record read, for another
+    configuration or a snapshot; else only what a run of the first reads of them once
+    their columns are made (`_once_framed`)."""
     config = configs[0]
     reach = max(c.health.trend_days + c.health.trend_tolerance_days for c in configs)
     options = RiskOptions.of(settings)
@@ -180,7 +184,8 @@ def read_live(
         usage_totals = store_reads.submit(store.usage_totals)
         model = store_reads.submit(day_model, store, as_of, options)
         try:
-            extracted, framed = _read_and_frame(crm, config, settings, as_of, store, usage)
+            whole = whole or len(configs) > 1
+            extracted, framed = _read_and_frame(crm, config, settings, as_of, store, usage, whole)
         except BaseException:
             store_reads.stop()
             raise
@@ -204,17 +209,35 @@ def _read_and_frame(
     as_of: date,
     store: HistoryStore,
     usage: UsageRead | None,
+    whole: bool,
 ) -> tuple[Extracted, Framed]:
     """The extract, and what the CRM's records alone decide (`Framed`), made once the CRM's
     reads are in: the usage read, the longest of a daily run (its restated weeks are a
     cursor each, page after page), is still going then, and the run would otherwise only
-    wait for it."""
+    wait for it. `whole`: keep every record read (else `_once_framed`)."""
     if usage is None:
         with usage_read_started(settings, config, as_of, store) as started:
-            return _read_and_frame(crm, config, settings, as_of, store, started)
+            return _read_and_frame(crm, config, settings, as_of, store, started, whole)
     records = read_crm(crm, config, settings, as_of, keyed_tasks=True)
     framed = Framed.of(records, config, as_of, settings)
+    if not whole:
+        records = _once_framed(records, config)
     return with_usage_read(records, usage), framed
+
+
+def _once_framed(records: Extract, config: Config) -> Extract:
+    """What a run reads of the CRM's records once their columns are made: the accounts'
+    ids and usage keys (the churn model and the usage check read them), the contacts
+    (whom an email goes to) and how many opportunities there were. At 100,000 accounts the
+    rest is about 85 MB, held until the usage read ends, where an unchanged run peaks."""
+    keys = dict.fromkeys(["id", config.mapping.usage.join_key])
+    meetings = None if records.meetings is None else records.meetings.clear()
+    return replace(
+        records,
+        accounts=records.accounts.select(list(keys)),
+        opportunities=records.opportunities.select("id"),
+        meetings=meetings,
+    )
 
 
 def frame_inputs(

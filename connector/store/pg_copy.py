@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import psycopg
-from psycopg import sql
 from sqlalchemy import BigInteger, Column, Connection, Identity, MetaData, Table
 from sqlalchemy.types import TypeEngine
 
@@ -23,7 +21,12 @@ def copy_to_temporary(
     batches: Iterable[list[tuple[Any, ...]]],
 ) -> tuple[Table, int]:
     """A temporary table (`columns` and `ORDINAL`, dropped at commit) holding the rows of
-    `batches` in order; and how many rows that is. Drop it when read."""
+    `batches` in order; and how many rows that is. Drop it when read. psycopg is imported
+    here, where PostgreSQL's connection has loaded it already: a run on a SQLite store
+    does not load it (11 MB)."""
+    import psycopg
+    from psycopg import sql
+
     staged = Table(
         STAGED,
         MetaData(),

@@ -210,3 +210,32 @@ def test_evaluating_lets_go_of_the_records_the_crm_columns_were_made_from(
     assert table.height == CUSTOMERS
     assert_frame_equal(table, frame_inputs(config, inputs, settings)[0])
     assert inputs.for_evaluating(load_checked_config(settings)) is inputs
+
+
+def test_a_run_keeps_of_the_records_only_what_it_reads_once_their_columns_are_made(
+    sandbox: RunningSandbox,
+) -> None:
+    """While the usage read goes on, a run holds of the accounts only their ids and usage
+    keys, of the opportunities their ids (counted), and no meetings (`whole=False`); its
+    account table is the one the whole records make."""
+    settings = sandbox.settings
+    config = load_checked_config(settings)
+    store = HistoryStore.open(settings.state_database_url.get_secret_value())
+    with closing(store), closing(connect(settings, config.mapping, store)) as crm:
+        whole = read_live(crm, store, [config], settings, AS_OF)
+        lean = read_live(crm, store, [config], settings, AS_OF, whole=False)
+
+    records, read = lean.extracted.records, whole.extracted.records
+    assert records.accounts.columns == ["id", config.mapping.usage.join_key]
+    assert records.accounts.height == read.accounts.height == CUSTOMERS
+    assert records.opportunities.columns == ["id"]
+    assert records.opportunities.height == read.opportunities.height > 0
+    assert records.meetings is not None
+    assert records.meetings.is_empty()
+    assert read.meetings is not None
+    assert not read.meetings.is_empty()
+    assert records.contacts is not None
+    assert_frame_equal(records.contacts, read.contacts)
+    assert_frame_equal(
+        frame_inputs(config, lean, settings)[0], frame_inputs(config, whole, settings)[0]
+    )

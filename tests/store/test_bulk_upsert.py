@@ -6,6 +6,8 @@ null keeping the stored value, and a key given twice ending as its rows in order
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -179,3 +181,17 @@ def test_no_rows_write_nothing(engine: Engine) -> None:
         assert _write_bulk(db, []) == 0
     with engine.connect() as db:
         assert db.scalar(select(func.count()).select_from(BULK)) == 0
+
+
+def test_a_sqlite_store_runs_without_loading_postgresqls_driver(tmp_path: Path) -> None:
+    """psycopg is imported where a PostgreSQL connection already loaded it: a worker on a
+    SQLite store does not hold it (11 MB)."""
+    script = (
+        "import sys\n"
+        "from connector.cli import app\n"
+        "from connector.run import run_sync\n"
+        "from connector.store import HistoryStore\n"
+        f"HistoryStore.open('sqlite:///{tmp_path / 'state.db'}').close()\n"
+        "sys.exit('psycopg' in sys.modules)\n"
+    )
+    assert subprocess.run([sys.executable, "-c", script], check=False).returncode == 0
