@@ -145,7 +145,7 @@ def plan_actions(
         _apply(plan, event)
     plan.suppressed = _suppressed_tasks(stopped)
     plan.tasks, plan.deferred = limit_per_assignee(
-        _in_order(tasks),
+        _wanted(tasks),
         limit=tasks_per_day,
         created_today=created_today,
         working_day=workdays.is_working_day(as_of),
@@ -281,7 +281,7 @@ def _create_tasks(
     stopped: list[pl.DataFrame],
 ) -> tuple[pl.DataFrame, list[_Event], Counter[str]]:
     """Tasks for the rows with no task under their key and nothing blocking them, as
-    columns (`TASK_SCHEMA`, the row's place and its account's ARR); the others suppressed,
+    columns (`TASK_SCHEMA` and their account's ARR); the others suppressed,
     unrendered. Also a row whose template failed, and how many of the rows' tasks each
     person has had created today."""
     rows = rows.with_columns(assignee(task, context.assign_to, rows.columns).alias(_ASSIGNEE))
@@ -295,20 +295,24 @@ def _create_tasks(
     render = _Renderer(context, rows.columns)
     read = {*render.reads(task.subject), *render.reads(task.description)}
     created = _only(rows.filter(pl.col(_REASON).is_null()), KEY, "id", _ASSIGNEE, "arr", *read)
-    subjects = render.texts(task.subject, created)
-    descriptions = render.texts(task.description, created)
+    subject = render.column(task.subject, created)
+    description = render.column(task.description, created)
     failed: list[_Event] = []
-    made = [True] * created.height
-    if None in subjects or None in descriptions:  # rows rendered one at a time
+    made = pl.repeat(True, created.height, eager=True)
+    if subject.has_nulls() or description.has_nulls():  # rows rendered one at a time
+        subjects, descriptions, rendered = subject.to_list(), description.to_list(), []
         for at, row in enumerate(created.iter_rows(named=True)):
             try:
                 subjects[at] = render(("create_task", "subject"), task.subject, row, subjects[at])
                 descriptions[at] = render(
                     ("create_task", "description"), task.description, row, descriptions[at]
                 )
+                rendered.append(True)
             except _TemplateFailed as failure:
                 failed.append(_failed(context, rule, index, failure, row))
-                made[at] = False
+                rendered.append(False)
+        subject, description = pl.Series(subjects), pl.Series(descriptions)
+        made = pl.Series(rendered, dtype=pl.Boolean)
     arr = pl.col("arr") if "arr" in created.columns else pl.lit(None)
     tasks = created.select(
         pl.col(KEY).alias("key"),
@@ -316,18 +320,16 @@ def _create_tasks(
         pl.col("id").alias("account_id"),
         pl.col("name").alias("account_name"),
         pl.col(_ASSIGNEE).alias("assignee_id"),
-        pl.Series("subject", subjects, pl.String),
-        pl.Series("description", descriptions, pl.String),
+        subject.cast(pl.String).alias("subject"),
+        description.cast(pl.String).alias("description"),
         pl.lit(context.workdays.add(context.as_of, task.due_in_days)).alias("due_date"),
         pl.lit(task.priority).alias("priority"),
         pl.lit(context.status).alias("status"),
         pl.lit(False).alias("is_email_log"),
         pl.lit(None, pl.String).alias("contact_id"),
-        pl.col(ROW),
-        pl.lit(index).alias(_INDEX),
         arr.cast(pl.Float64).alias(ARR),
     )
-    return tasks.filter(pl.Series(made, dtype=pl.Boolean)), failed, today
+    return tasks.filter(made), failed, today
 
 
 def _send_emails(
@@ -385,12 +387,12 @@ def _post_to_slack(
     return events
 
 
-def _in_order(tasks: list[pl.DataFrame]) -> pl.DataFrame:
-    """The task actions' tasks in the order of rows, then actions, as a walk over the
-    rows would list them."""
+def _wanted(tasks: list[pl.DataFrame]) -> pl.DataFrame:
+    """The task actions' tasks, side by side: not copied into one frame, nor put in any
+    order, since `limit_per_assignee` orders them whole (by urgency, to the key)."""
     if not tasks:
         return pl.DataFrame(schema={**TASK_SCHEMA, ARR: pl.Float64})
-    return pl.concat(tasks, how="vertical_relaxed").sort(ROW, _INDEX).drop(ROW, _INDEX)
+    return pl.concat(tasks, how="vertical_relaxed")
 
 
 def _only(rows: pl.DataFrame, *columns: str) -> pl.DataFrame:
@@ -442,9 +444,10 @@ class _Renderer:
             names = self.read[source] = sorted((variables(source) | {"locale"}) & self.columns)
         return names
 
-    def texts(self, text: LocalText, rows: pl.DataFrame) -> list[str | None]:
+    def column(self, text: LocalText, rows: pl.DataFrame) -> pl.Series:
         """Each row's text, written a column at a time where the template is simple enough
-        (`written_column`); None for a row to render on its own."""
+        (`written_column`); null for a row to render on its own. A first run's 200,000
+        tasks' texts stay columns: as Python text they were 70 MB at once."""
         context = self.context
         source = text_in(text, context.language)
         written = written_column(
@@ -454,7 +457,15 @@ class _Renderer:
             language=context.language,
             currency=context.currency,
         )
-        return [None] * rows.height if written is None else written.to_list()
+        return (
+            pl.repeat(None, rows.height, dtype=pl.String, eager=True)
+            if written is None
+            else written
+        )
+
+    def texts(self, text: LocalText, rows: pl.DataFrame) -> list[str | None]:
+        """`column`'s texts, as a list."""
+        return self.column(text, rows).to_list()
 
     def __call__(
         self,
