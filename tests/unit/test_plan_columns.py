@@ -11,10 +11,10 @@ import pytest
 
 from connector.config.email_templates import load_templates
 from connector.config.playbook import Rule
-from connector.crm.protocol import ActionKey, ExistingTask
+from connector.crm.protocol import ActionKey, ExistingTask, key_parts
 from connector.messages.email import SENDER_COLUMNS, columns_read
 from connector.plan.actions import plan_actions
-from connector.plan.firing_rows import STILL_OPEN, action_keys
+from connector.plan.firing_rows import STILL_OPEN, action_keys, key_columns
 from connector.plan.model import SuppressedTask, SuppressedTasks, suppressed_by_rule_and_reason
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -282,3 +282,25 @@ def test_a_field_template_failing_for_some_values_skips_each_of_their_accounts()
         assert plan.field_values == {"b": {"Ratio__c": b}}
         assert [s.account_name for s in plan.skipped] == ["Acme", "Cove"]
         assert len({s.reason for s in plan.skipped}) == 1
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "r:a:d",
+        "a:b:c:d",
+        "r::d",
+        "r:a:",
+        "::",
+        "x:y",
+        "",
+        "rule:with\nnewline:acc:dig",
+        "日本:語:キー",
+    ],
+)
+def test_key_columns_part_a_key_as_key_parts_does(key: str) -> None:
+    frame = pl.DataFrame({"key": [key]}).select(
+        part.alias(str(i)) for i, part in enumerate(key_columns(pl.col("key")))
+    )
+    expected = key_parts(key) if key.count(":") >= 2 else (None, None, None)
+    assert frame.row(0) == expected
