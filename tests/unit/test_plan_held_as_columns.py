@@ -11,33 +11,16 @@ from datetime import date, timedelta
 import polars as pl
 import pytest
 
-from connector.config.playbook import Rule
 from connector.crm.protocol import FieldChange, FieldUpdate, TaskIntent
 from connector.plan.actions import plan_actions
 from connector.plan.fields import plan_field_updates
 from connector.plan.model import FieldTarget, TaskIntents
+from tests.unit.test_plan import _rule
 
 ACCOUNTS = 20_000
 AS_OF = date(2026, 11, 23)
 RESULTS = [FieldTarget("health_score", "Score__c"), FieldTarget("health_color", "Color__c")]
-RULE = Rule.model_validate(
-    {
-        "id": "renewal",
-        "description": "d",
-        "when": "true",
-        "period": "renewal_date",
-        "actions": [
-            {
-                "create_task": {
-                    "subject": "Renew {{ name }}",
-                    "description": "ARR {{ arr | number }}",
-                    "due_in_days": 5,
-                    "priority": "High",
-                }
-            }
-        ],
-    }
-)
+RULE = _rule()  # a task for every account: "Renew {{ name }}", "ARR {{ arr | number }}"
 
 
 def _book(accounts: int) -> pl.DataFrame:
