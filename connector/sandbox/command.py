@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import signal
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -57,9 +57,19 @@ def demo(
             help="Answer each CRM and usage API request this many ms late, as a real server.",
         ),
     ] = 0,
+    as_of: Annotated[
+        datetime | None,
+        typer.Option(
+            "--as-of",
+            envvar="AS_OF_DATE",
+            formats=["%Y-%m-%d"],
+            help="The demo org's date when it is made (a saved one keeps its own) [today].",
+        ),
+    ] = None,
 ) -> None:
     """Run the whole job against the bundled sandbox CRM (Salesforce or HubSpot) and usage API,
-    then write the portfolio report into <state-dir>/report."""
+    then write the portfolio report into <state-dir>/report. On a day off (a weekend, a
+    holiday), the daily task limit creates no task: `--as-of` a working day shows them."""
     from connector import logs
     from connector.cli.app import EXIT_PARTIAL, console, crm_name, report_to, sync_and_report
 
@@ -70,7 +80,11 @@ def demo(
     if reset and state_dir.exists():
         shutil.rmtree(state_dir)
     with running_sandbox(
-        state_dir, crm=sandbox_crm, team_language=team_language, latency_seconds=latency_ms / 1000
+        state_dir,
+        crm=sandbox_crm,
+        as_of=None if as_of is None else as_of.date(),
+        team_language=team_language,
+        latency_seconds=latency_ms / 1000,
     ) as sandbox:
         settings = sandbox.settings
         where = settings.hubspot_url if crm == "hubspot" else settings.salesforce_url

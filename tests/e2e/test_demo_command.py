@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from connector.cli import EXIT_CONFIG, app
 
 ROOT = Path(__file__).resolve().parents[2]
+WEDNESDAY = "2026-11-25"  # a working day in Japan
 
 
 @pytest.fixture(autouse=True)
@@ -52,8 +53,9 @@ def test_the_demo_runs_against_either_sandbox_and_a_rerun_changes_nothing(
 def test_the_demo_shows_a_japanese_team_its_tasks_and_digest_in_japanese(
     tmp_path: Path, how: str
 ) -> None:
-    """`TEAM_LANGUAGE=ja make demo` (or `cs-connector demo --language ja`)."""
-    command = ["demo", "--state-dir", str(tmp_path), "--dry-run"]
+    """`TEAM_LANGUAGE=ja make demo` (or `cs-connector demo --language ja`), on a working
+    day: on a day off the daily limit creates no task, and there would be none to show."""
+    command = ["demo", "--state-dir", str(tmp_path), "--dry-run", "--as-of", WEDNESDAY]
     env = {"CRM": "salesforce", "TEAM_LANGUAGE": "ja" if how == "setting" else "en"}
     if how == "option":
         command += ["--language", "ja"]
@@ -69,6 +71,15 @@ def test_the_demo_shows_a_japanese_team_its_tasks_and_digest_in_japanese(
     assert re.search(r"要対応アカウント — \d{4}年\d{1,2}月\d{1,2}日の週", plan)
     assert re.search(r" · 更新日 \d{4}年\d{1,2}月\d{1,2}日", plan)
     assert "need attention" not in plan
+
+
+def test_the_demo_on_a_day_off_says_none_is_created_today(tmp_path: Path) -> None:
+    command = ["demo", "--state-dir", str(tmp_path), "--dry-run", "--as-of", "2026-11-28"]
+    result = CliRunner().invoke(app, command, env={"CRM": "salesforce"})
+
+    assert result.exit_code == 0, result.output
+    assert "demo date 2026-11-28" in result.output  # a Saturday
+    assert re.search(r"new tasks wanted; none today \(a day off\)", result.output)
 
 
 def test_an_unknown_language_is_refused(tmp_path: Path) -> None:
