@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -41,9 +42,9 @@ class FrameRows(Sequence[T]):
     def __init__(self, rows: pl.DataFrame) -> None:
         self._rows = rows
 
+    @abstractmethod
     def _made(self, row: tuple[Any, ...]) -> T:
         """The record of one row of the frame."""
-        raise NotImplementedError
 
     def _of(self, rows: pl.DataFrame) -> Self:
         """Records of these rows of the frame, held the same way."""

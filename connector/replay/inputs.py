@@ -77,9 +77,10 @@ class RunInputs:
     def for_evaluating(self, config: Config) -> RunInputs:
         """The inputs without the records the CRM columns were made from while reading
         (`framed`): evaluating `config` reads its usage weeks and the store's history, not
-        the accounts, opportunities and meetings again. At 100,000 accounts they hold about
-        125 MB, and framing the table was where an unchanged run peaked. Unchanged if
-        nothing was made for `config`."""
+        the accounts, opportunities and meetings again. A run read with `whole=False`
+        holds only what `_once_framed` kept of them by now (the usage check has read the
+        accounts' keys); records read whole are about 125 MB at 100,000 accounts.
+        Unchanged if nothing was made for `config`."""
         records = self.extracted.records
         if self.framed_for(config) is None:
             return self
@@ -245,12 +246,13 @@ def frame_inputs(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The account table evaluation reads, and the lifetime usage totals to store next."""
     records, usage = inputs.extracted.records, config.mapping.usage
+    since = window_start(records, inputs.as_of)
     tenants = tenant_usage(
         records.usage,
         inputs.usage_totals,
         usage.metrics,
         inputs.as_of,
-        since=window_start(records, inputs.as_of),
+        since=since,
         levels=usage.levels,
     )
     framed = inputs.framed_for(config)
@@ -258,7 +260,9 @@ def frame_inputs(
         crm = framed.crm
     else:  # not made while reading (a replay), or for another configuration
         crm = _crm_columns(records, config, inputs.as_of, settings)
-    read = replace(records, usage_totals=tenants.totals, usage_signals=tenants.signals)
+    read = replace(
+        records, usage_since=since, usage_totals=tenants.totals, usage_signals=tenants.signals
+    )
     return with_usage(crm, read, config.mapping, inputs.as_of), tenants.next_totals
 
 
