@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from connector import logs
+from connector.allocator import keep_large_blocks_mapped
 from connector.cli.compare import ReportFormat
 from connector.errors import (
     ConfigError,
@@ -606,6 +607,7 @@ def _add_plugin_commands() -> None:
 def main() -> None:
     """The console script: a bug outside a command's own error handling (printing the plan,
     writing the summary) still ends in one sentence and EXIT_UNEXPECTED, not a traceback."""
+    keep_large_blocks_mapped()
     try:
         app()
     except Exception as exc:
