@@ -282,3 +282,24 @@ def test_the_watermark_is_salesforce_time_at_the_read_not_the_last_change(
         assert later is not None
         assert later.watermark == datetime(2026, 11, 24, 6, tzinfo=UTC)
         assert_frame_equal(later.records, accounts.records)
+
+
+def test_a_mirror_keeps_each_record_once_by_its_id_and_its_stamps_as_moments(
+    sandbox: RunningSandbox, first_read: HistoryStore
+) -> None:
+    """What a run holds of a mirror while it reads: the mapped columns, the Id only in the
+    mapping's `id`, and one moment per change stamp. An account without a CSM has no CSM
+    stamp, and is the same version on every read all the same."""
+    account = next(a for a in sandbox.org.records("Account") if a["Type"] == "Customer")
+    salesforce_client(sandbox).Account.update(account["Id"], {"CSM__c": None})
+    read_frames(sandbox.settings, first_read)
+    accounts = first_read.crm_mirror("Account")
+    assert accounts is not None
+    columns = accounts.records.columns
+    stamps = [name for name in columns if name.startswith("__stamp_")]
+    assert [name for name in columns if name.startswith("__")] == stamps
+    assert len(stamps) > 1  # its own, its owner's, its CSM's
+    assert {accounts.records.schema[name] for name in stamps} == {pl.Datetime("ms", "UTC")}
+    assert accounts.records[stamps].null_count().sum_horizontal().item() > 0
+
+    assert read_kinds(sandbox, first_read) == (3, 1)  # nothing re-read: see above

@@ -37,7 +37,8 @@ log = logging.getLogger("connector.crm.salesforce")
 
 ID, STAMP = "__mirror_id", "__mirror_stamp"  # STAMP: the keyed-task mirror's (text)
 # what a mirror holds; a new format makes every mirror be read anew. 2: each change stamp a
-# moment of its own (8 bytes a record), where 1 joined them as text (about 45)
+# moment of its own (8 bytes a record), where 1 joined them as text (about 45), and the Id
+# once: in the mapping's own column, where 1 kept a copy beside it
 FORMAT = 2
 _STAMP_INFO = FieldInfo("SystemModstamp", "string", False, False, (), None)
 _ID_INFO = FieldInfo("Id", "id", False, False, (), None)
@@ -60,9 +61,10 @@ class ObjectRead:
 
     sobject: str
     where: str | None
-    columns: dict[str, tuple[str, FieldInfo]]  # canonical → (path, field), ID included
+    columns: dict[str, tuple[str, FieldInfo]]  # canonical → (path, field), the key included
     stamps: tuple[str, ...]  # SystemModstamp, then each followed parent's
     full_only: str | None  # why its changes cannot be followed, if they cannot
+    key: str  # the column of the record's Id: the mapping's own, or ID when it reads none
 
     @property
     def fingerprint(self) -> str:
@@ -101,7 +103,12 @@ class ObjectRead:
     @property
     def version(self) -> list[str]:
         """What names one version of a record: its Id and change stamps."""
-        return [ID, *self.stamp_names]
+        return [self.key, *self.stamp_names]
+
+    @property
+    def mirror_only(self) -> list[str]:
+        """What the mirror keeps beside the mapped columns, and a read leaves out."""
+        return [*([ID] if self.key == ID else []), *self.stamp_names]
 
 
 def plan_read(
@@ -109,7 +116,9 @@ def plan_read(
 ) -> ObjectRead:
     fields = {**spec.fields, **extra_fields}
     columns = {canonical: resolve(client, spec.object, path) for canonical, path in fields.items()}
-    columns[ID] = ("Id", _ID_INFO)
+    key = next((name for name, (path, _) in columns.items() if path.lower() == "id"), ID)
+    if key == ID:
+        columns[ID] = ("Id", _ID_INFO)
     described = client.describe(spec.object)
     followed = [path.rpartition(".")[0] for path, _ in columns.values() if "." in path]
     followed += _RELATIONSHIP.findall(_QUOTED.sub("''", spec.where or ""))
@@ -124,7 +133,7 @@ def plan_read(
         stamps.setdefault(stamp.lower(), stamp)
     if _RELATIVE_DATE.search(_QUOTED.sub("''", spec.where or "")):
         full_only = "its filter uses a relative date"
-    return ObjectRead(spec.object, spec.where, columns, tuple(stamps.values()), full_only)
+    return ObjectRead(spec.object, spec.where, columns, tuple(stamps.values()), full_only, key)
 
 
 def read_mirrored(
@@ -150,7 +159,7 @@ def read_mirrored(
         elif updated.watermark != mirror.watermark:
             store.save_crm_watermark(read.sobject, updated.watermark)
         mirror = updated
-    return mirror.records.drop(read.version)
+    return mirror.records.drop(read.mirror_only)
 
 
 def _full_read_reason(
@@ -178,7 +187,7 @@ def _read_full(
     frame, seen = _stamped(read_frame(client, soql, columns, expected=whole), read)
     outside = frame.select(read.version).clear()
     watermark = _newest(seen, started)
-    return CrmMirror(read.fingerprint, watermark, now, frame.sort(ID), outside)
+    return CrmMirror(read.fingerprint, watermark, now, frame.sort(read.key), outside)
 
 
 def _newest(*moments: datetime | None) -> datetime | None:
@@ -195,14 +204,16 @@ def _read_changes(
     """The mirror with what changed since its watermark; the same object if nothing did."""
     assert mirror.watermark is not None  # a mirror without one is read in full
     condition = read.changed_since(mirror.watermark - overlap)
-    probe = {ID: ("Id", _ID_INFO), "__deleted": ("IsDeleted", _DELETED_INFO), **read.stamp_columns}
+    deleted = {"__deleted": ("IsDeleted", _DELETED_INFO)}
+    probe = {read.key: ("Id", _ID_INFO), **deleted, **read.stamp_columns}
     soql = read.soql([path for path, _ in probe.values()], condition, filtered=False)
     changed, seen = _stamped(read_frame(client, soql, probe, include_deleted=True), read)
     live = changed.filter(~pl.col("__deleted")).select(read.version)
     known = pl.concat([mirror.records.select(read.version), mirror.outside])
     # a record without a parent has no parent stamp: the same version all the same
     unknown = live.join(known, on=read.version, how="anti", nulls_equal=True)
-    gone = changed.filter(pl.col("__deleted") & pl.col(ID).is_in(mirror.records[ID].implode()))
+    key = read.key
+    gone = changed.filter(pl.col("__deleted") & pl.col(key).is_in(mirror.records[key].implode()))
     event(
         log,
         "changes read",
@@ -216,17 +227,17 @@ def _read_changes(
         if watermark == mirror.watermark:
             return mirror
         return replace(mirror, watermark=watermark)
-    records = mirror.records.filter(~pl.col(ID).is_in(gone[ID].implode()))
+    records = mirror.records.filter(~pl.col(key).is_in(gone[key].implode()))
     outside = mirror.outside
     if not unknown.is_empty():
         columns = {**read.columns, **read.stamp_columns}
         soql = read.soql([path for path, _ in columns.values()], condition)
         delta, delta_seen = _stamped(read_frame(client, soql, columns), read)
         watermark = _newest(watermark, delta_seen)
-        stale = pl.concat([live[ID], delta[ID]]).implode()
-        records = pl.concat([records.filter(~pl.col(ID).is_in(stale)), delta])
-        outside = live.join(delta.select(ID), on=ID, how="anti")
-    return CrmMirror(read.fingerprint, watermark, mirror.full_read_at, records.sort(ID), outside)
+        stale = pl.concat([live[key], delta[key]]).implode()
+        records = pl.concat([records.filter(~pl.col(key).is_in(stale)), delta])
+        outside = live.join(delta.select(key), on=key, how="anti")
+    return CrmMirror(read.fingerprint, watermark, mirror.full_read_at, records.sort(key), outside)
 
 
 def _stamped(frame: pl.DataFrame, read: ObjectRead) -> tuple[pl.DataFrame, datetime | None]:
