@@ -24,7 +24,13 @@ from connector.sandbox.clock import SandboxClock
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.settings import Settings
 from connector.store import HistoryStore
-from tests.e2e.conftest import AS_OF, CUSTOMERS, without_daily_limit, without_email
+from tests.e2e.conftest import (
+    AS_OF,
+    CUSTOMERS,
+    salesforce_client,
+    without_daily_limit,
+    without_email,
+)
 from tests.e2e.test_salesforce_incremental import (
     assert_same_frames,
     change_the_org,
@@ -297,3 +303,17 @@ def test_the_budget_expects_an_ingest_jobs_calls_where_a_job_will_write(
     assert (result.written, result.failures) == (len(updates), [])
     assert jobs(sandbox, "ingest") == 1
     assert 6 <= spent <= expected  # create, upload, close, a poll, two result files
+
+
+def test_a_nul_character_in_a_value_is_dropped_from_a_result_set(
+    sandbox: RunningSandbox,
+) -> None:
+    """The result sets are parsed from the answer's bytes, not simple-salesforce's text:
+    what that text left out (NUL characters, which stop CSV readers) is still left out."""
+    sf = salesforce_client(sandbox)
+    account = next(a for a in sandbox.org.records("Account") if a["Type"] == "Customer")
+    sf.Account.update(account["Id"], {"Name": "Nul\x00Co"})
+
+    accounts = read_frames(bulk(sandbox.settings), None)["accounts"]
+
+    assert accounts.filter(pl.col("id") == account["Id"])["name"].to_list() == ["NulCo"]

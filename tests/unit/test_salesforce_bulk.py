@@ -112,13 +112,13 @@ def test_a_result_set_is_typed_as_the_rest_records_are() -> None:
             "Owner": None,
         },
     ]
-    by_bulk = frame_from_csv(text, columns)
+    by_bulk = frame_from_csv(text.encode(), columns)
     assert_frame_equal(by_bulk, frame_from_records(records, columns))
     assert by_bulk["seen"][0] == datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def test_an_empty_result_set_has_the_columns_and_no_rows() -> None:
-    frame = frame_from_csv("", {"id": ("Id", _info("Id", "id"))})
+    frame = frame_from_csv(b"", {"id": ("Id", _info("Id", "id"))})
     assert frame.schema == pl.Schema({"id": pl.String})
     assert frame.height == 0
 
@@ -193,4 +193,4 @@ def test_a_job_that_never_ends_is_given_up_at_the_timeout() -> None:
 
 def test_a_result_set_without_a_selected_column_is_an_error_not_nulls() -> None:
     with pytest.raises(CrmError, match=r"no column Owner\.Email"):
-        frame_from_csv('"Id"\n"001A"\n', {"owner": ("Owner.Email", _info("Email", "email"))})
+        frame_from_csv(b'"Id"\n"001A"\n', {"owner": ("Owner.Email", _info("Email", "email"))})
