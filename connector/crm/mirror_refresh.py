@@ -52,6 +52,7 @@ def refreshed(
         return fresh.records
     updated = reads.read_changes(mirror)
     if updated.records is not mirror.records and not updated.records.equals(mirror.records):
+        del mirror  # its records let go of while the merged ones are saved
         store.save_crm_mirror(reads.name, updated)
         return updated.records
     if updated.watermark != mirror.watermark:

@@ -154,11 +154,13 @@ def read_mirrored(
         store.save_crm_mirror(read.sobject, mirror)
     else:
         updated = _read_changes(client, read, mirror, policy.overlap, started)
-        if updated.records is not mirror.records:
-            store.save_crm_mirror(read.sobject, updated)
-        elif updated.watermark != mirror.watermark:
-            store.save_crm_watermark(read.sobject, updated.watermark)
-        mirror = updated
+        merged = updated.records is not mirror.records
+        moved = updated.watermark != mirror.watermark
+        mirror = updated  # the records before let go of while the merged ones are saved
+        if merged:
+            store.save_crm_mirror(read.sobject, mirror)
+        elif moved:
+            store.save_crm_watermark(read.sobject, mirror.watermark)
     return mirror.records.drop(read.mirror_only)
 
 
