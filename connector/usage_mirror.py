@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, time
 import polars as pl
 
 from connector.logs import event
+from connector.ordered import in_order
 from connector.settings import Settings
 from connector.store import HistoryStore, ReadPolicy
 from connector.store.usage_weeks import (
@@ -87,7 +88,7 @@ def read_mirrored(
     answered = fresh.weekly.filter(pl.col(WEEK) >= since)
     kept = _unless_answered(kept, answered, read.since)
     weekly = pl.concat([kept, answered], how="vertical_relaxed")
-    weekly = weekly.sort(KEY, WEEK, maintain_order=True)
+    weekly = in_order(weekly, KEY, WEEK)
     update = UsageWeeksUpdate(
         mark,
         now if read.full is not None or mirror is None else mirror.full_read_at,

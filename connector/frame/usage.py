@@ -33,6 +33,8 @@ from datetime import date, timedelta
 
 import polars as pl
 
+from connector.ordered import in_order
+
 SUFFIXES = ("", "_prev", "_4w_ago", "_sum_4w", "_total", "_decline_weeks")
 SILENCE_COLUMNS = ("last_usage_week", "days_silent")
 KEY, WEEK = "account_key", "week_start"
@@ -66,7 +68,7 @@ def usage_signals(
     `since` starts the read window. `window_totals=False` leaves `<m>_total` null, for a
     caller that puts the lifetime totals there (`lifetime_usage`): not summed in vain."""
     recent = (
-        weeks.sort(KEY, WEEK, descending=[False, True])
+        in_order(weeks, KEY, WEEK, descending=[False, True])
         .with_columns(_rank=_rank_in_tenant())
         .with_columns([_fell(m).alias(f"_fell_{m}") for m in metrics])
     )
@@ -186,7 +188,7 @@ def weeks_to_date(
     weeks = pl.concat([read, silent.select(read.columns)], how="vertical_relaxed")
     if not levels:
         return weeks
-    return weeks.sort(KEY, WEEK).with_columns(
+    return in_order(weeks, KEY, WEEK).with_columns(
         [_forward_filled_in_tenant(m) for m in metrics if m in levels]
     )
 

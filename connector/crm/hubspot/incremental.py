@@ -39,6 +39,7 @@ from connector.crm.hubspot.client import (
 from connector.crm.hubspot.describe import ObjectProperties
 from connector.crm.hubspot.read import ObjectRead, association_column, canonical, raw_frame
 from connector.logs import event
+from connector.ordered import in_order
 from connector.store import CrmMirror, HistoryStore, ReadPolicy, full_read_reason
 
 log = logging.getLogger("connector.crm.hubspot")
@@ -159,7 +160,7 @@ def _worth_searching(records: pl.DataFrame) -> int:
 
 def _in_order(records: pl.DataFrame) -> pl.DataFrame:
     """In id order, as the list API pages them."""
-    return records.sort(pl.col(ID).cast(pl.Int64))
+    return in_order(records, pl.col(ID).cast(pl.Int64))
 
 
 def _relinked(

@@ -35,6 +35,7 @@ from connector.crm import mirror_refresh
 from connector.crm.hubspot.client import HubSpotClient
 from connector.crm.hubspot.incremental import ID
 from connector.crm.mirror_refresh import MirrorReads
+from connector.ordered import in_order
 from connector.store import CrmMirror, HistoryStore, ReadPolicy
 
 log = logging.getLogger("connector.crm.hubspot")
@@ -94,7 +95,7 @@ def _read_changes(
     changed = _search(client, tasks, since)
     gone = client.archived_ids(tasks.object, since)
     kept = mirror.records.filter(~pl.col(ID).is_in([*gone, *changed[ID]]))
-    records = pl.concat([kept, changed]).sort(pl.col(ID).cast(pl.Int64))
+    records = in_order(pl.concat([kept, changed]), pl.col(ID).cast(pl.Int64))
     watermark = max(mirror.watermark, started)
     return CrmMirror(mirror.fingerprint, watermark, mirror.full_read_at, records, _none())
 

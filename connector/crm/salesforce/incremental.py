@@ -31,6 +31,7 @@ from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.describe import FieldInfo
 from connector.crm.salesforce.read import resolve
 from connector.logs import event
+from connector.ordered import in_order
 from connector.store import CrmMirror, HistoryStore, ReadPolicy, full_read_reason
 
 log = logging.getLogger("connector.crm.salesforce")
@@ -189,7 +190,7 @@ def _read_full(
     frame, seen = _stamped(read_frame(client, soql, columns, expected=whole), read)
     outside = frame.select(read.version).clear()
     watermark = _newest(seen, started)
-    return CrmMirror(read.fingerprint, watermark, now, frame.sort(read.key), outside)
+    return CrmMirror(read.fingerprint, watermark, now, in_order(frame, read.key), outside)
 
 
 def _newest(*moments: datetime | None) -> datetime | None:
@@ -239,7 +240,8 @@ def _read_changes(
         stale = pl.concat([live[key], delta[key]]).implode()
         records = pl.concat([records.filter(~pl.col(key).is_in(stale)), delta])
         outside = live.join(delta.select(key), on=key, how="anti")
-    return CrmMirror(read.fingerprint, watermark, mirror.full_read_at, records.sort(key), outside)
+    ordered = in_order(records, key)
+    return CrmMirror(read.fingerprint, watermark, mirror.full_read_at, ordered, outside)
 
 
 def _stamped(frame: pl.DataFrame, read: ObjectRead) -> tuple[pl.DataFrame, datetime | None]:

@@ -42,6 +42,7 @@ from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.describe import FieldInfo
 from connector.crm.salesforce.incremental import ID, STAMP
 from connector.crm.task_rows import TaskRows, TasksByKey
+from connector.ordered import in_order
 from connector.store import CrmMirror, HistoryStore, ReadPolicy
 
 log = logging.getLogger("connector.crm.salesforce")
@@ -139,7 +140,7 @@ def _read_changes(
             mirror.fingerprint, watermark, mirror.full_read_at, mirror.records, mirror.outside
         )
     kept = mirror.records.filter(~pl.col(ID).is_in(changed[ID].implode()))
-    records = pl.concat([kept, live]).sort(ID)
+    records = in_order(pl.concat([kept, live]), ID)
     return CrmMirror(mirror.fingerprint, watermark, mirror.full_read_at, records, mirror.outside)
 
 

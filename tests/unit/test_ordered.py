@@ -1,0 +1,47 @@
+"""`in_order` sorts as `DataFrame.sort` does, stably, without its memory."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from connector.ordered import in_order
+
+WEEKS = pl.DataFrame(
+    {
+        "account_key": ["t2", "t1", None, "t2", "t1", "t1", None],
+        "week_start": [date(2026, 11, d) for d in (9, 16, 9, 2, 2, 16, 2)],
+        "logins": [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0],  # tells equal keys' rows apart
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("by", "descending", "nulls_last"),
+    [
+        (["account_key", "week_start"], False, False),
+        (["account_key", "week_start"], [False, True], False),
+        (["account_key"], False, True),
+        (["week_start"], True, False),
+    ],
+)
+def test_it_puts_the_rows_in_the_order_a_stable_sort_does(
+    by: list[str], descending: bool | list[bool], nulls_last: bool
+) -> None:
+    expected = WEEKS.sort(by, descending=descending, nulls_last=nulls_last, maintain_order=True)
+    ordered = in_order(WEEKS, *by, descending=descending, nulls_last=nulls_last)
+    assert_frame_equal(ordered, expected)
+
+
+def test_it_sorts_by_an_expression_and_frames_of_several_chunks() -> None:
+    ids = pl.concat([pl.DataFrame({"id": ["10", "9"]}), pl.DataFrame({"id": ["100", "1"]})])
+    assert ids.n_chunks() == 2
+    ordered = in_order(ids, pl.col("id").cast(pl.Int64))
+    assert ordered["id"].to_list() == ["1", "9", "10", "100"]
+
+
+def test_an_empty_frame_stays_empty_with_its_columns() -> None:
+    assert_frame_equal(in_order(WEEKS.clear(), "account_key"), WEEKS.clear())
