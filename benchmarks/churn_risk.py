@@ -85,7 +85,7 @@ def _store_reads(
             store.save_snapshots("bench", day, table, measures)
         points = lookups(renewals, window)
         _timed("store: renewals' snapshots", rows, lambda: store.latest_snapshots(points, 14))
-        today = [(a, AS_OF - timedelta(days=56)) for a in renewals["account_id"]]
+        today = renewals.select("account_id", day=pl.lit(AS_OF - timedelta(days=56)))
         _timed("store: today's baselines", rows, lambda: store.latest_snapshots(today, 14))
         store.save_closed_deals("bench", _deals(renewals))
         ids = renewals["account_id"]

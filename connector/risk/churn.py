@@ -191,10 +191,9 @@ def ready_to_score(
     if isinstance(model.fitted, TooLittleHistory):
         return model.fitted
     window = options.window
-    recent = store.latest_snapshots(
-        ((a, model.as_of - timedelta(days=window.trend_days)) for a in accounts),
-        window.tolerance,
-    )
+    baseline = model.as_of - timedelta(days=window.trend_days)
+    points = pl.DataFrame({"account_id": pl.Series(accounts, dtype=pl.String)})
+    recent = store.latest_snapshots(points.with_columns(day=pl.lit(baseline)), window.tolerance)
     return Trained.of(model.fitted, recent, options, loaded=model.loaded)
 
 

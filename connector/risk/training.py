@@ -45,12 +45,12 @@ def renewals_before(deals: pl.DataFrame, as_of: date, lead: int) -> pl.DataFrame
     ).select("account_id", "close_date", churned=~pl.col("won"))
 
 
-def lookups(renewals: pl.DataFrame, window: Window) -> list[tuple[str, date]]:
-    """The (account, day) snapshots the training reads: each renewal's features day and
-    the day its trends compare with."""
+def lookups(renewals: pl.DataFrame, window: Window) -> pl.DataFrame:
+    """The snapshots (account_id, day) the training reads: each renewal's features day,
+    then the day its trends compare with."""
     lead, trend = timedelta(days=window.lead), timedelta(days=window.lead + window.trend_days)
-    pairs = renewals.select("account_id", "close_date").rows()
-    return [(a, close - lead) for a, close in pairs] + [(a, close - trend) for a, close in pairs]
+    close = pl.col("close_date").cast(pl.Date)
+    return pl.concat(renewals.select("account_id", day=close - before) for before in (lead, trend))
 
 
 def training_set(renewals: pl.DataFrame, snapshots: pl.DataFrame, window: Window) -> TrainingSet:

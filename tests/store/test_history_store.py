@@ -66,6 +66,9 @@ def test_a_measure_kept_from_a_later_day_on_is_read_back(store: HistoryStore) ->
     assert history["seats"].to_list() == [None] * 120 + [7.0]
 
 
+POINTS = {"account_id": pl.String, "day": pl.Date}
+
+
 def test_latest_snapshots_finds_each_points_latest_day_within_reach(store: HistoryStore) -> None:
     for offset, score in ((0, 10.0), (3, 20.0), (10, 30.0)):
         store.save_snapshots("r", DAY + timedelta(days=offset), _table([score], [1.0]), ["logins"])
@@ -78,13 +81,13 @@ def test_latest_snapshots_finds_each_points_latest_day_within_reach(store: Histo
         ("0010", DAY + timedelta(days=10)),
     ]
 
-    found = store.latest_snapshots(points, within_days=7)
+    found = store.latest_snapshots(pl.DataFrame(points, schema=POINTS, orient="row"), 7)
 
     assert found.select("account_id", "snapshot_date", "health_score", "logins").rows() == [
         ("0010", DAY + timedelta(days=3), 20.0, 1.0),
         ("0010", DAY + timedelta(days=10), 30.0, 1.0),
     ]
-    assert store.latest_snapshots([], within_days=7).height == 0
+    assert store.latest_snapshots(pl.DataFrame(schema=POINTS), within_days=7).height == 0
 
 
 def test_run_records_keep_status_and_summary(store: HistoryStore) -> None:
