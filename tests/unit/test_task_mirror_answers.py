@@ -11,13 +11,14 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from connector.crm.protocol import ExistingTask
-from connector.crm.salesforce.incremental import ID, STAMP
+from connector.crm.salesforce.incremental import ID
 from connector.crm.salesforce.task_mirror import (
     CLOSED,
     COMPLETED,
     CREATED,
     KEY,
     OWNER,
+    STAMP,
     KeyedTasks,
 )
 from connector.crm.task_rows import task_frame

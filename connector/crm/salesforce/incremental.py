@@ -36,7 +36,7 @@ from connector.store import CrmMirror, HistoryStore, ReadPolicy, full_read_reaso
 
 log = logging.getLogger("connector.crm.salesforce")
 
-ID, STAMP = "__mirror_id", "__mirror_stamp"  # STAMP: the keyed-task mirror's (text)
+ID = "__mirror_id"  # the Id, for a mapping that reads none of its own
 # what a mirror holds; a new format makes every mirror be read anew. 2: each change stamp a
 # moment of its own (8 bytes a record), where 1 joined them as text (about 45), and the Id
 # once: in the mapping's own column, where 1 kept a copy beside it

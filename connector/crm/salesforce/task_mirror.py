@@ -40,7 +40,7 @@ from connector.crm.protocol import KEY_SEPARATOR
 from connector.crm.salesforce.bulk import Columns, read_frame
 from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.describe import FieldInfo
-from connector.crm.salesforce.incremental import ID, STAMP
+from connector.crm.salesforce.incremental import ID
 from connector.crm.task_rows import TaskRows, TasksByKey
 from connector.ordered import in_order
 from connector.store import CrmMirror, HistoryStore, ReadPolicy
@@ -49,6 +49,7 @@ log = logging.getLogger("connector.crm.salesforce")
 
 FORMAT = 1  # what the mirror holds; a new format reads every keyed task anew
 KEY, CLOSED, COMPLETED, OWNER, CREATED = "key", "is_closed", "completed", "owner", "created"
+STAMP = "__mirror_stamp"  # SystemModstamp as the wire gives it: the same task, the same text
 _TIMESTAMP = "%Y-%m-%dT%H:%M:%S%.f%z"
 
 
