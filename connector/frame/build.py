@@ -55,6 +55,7 @@ class Extract:
     usage_since: date | None = None  # the read window's first day; None: the first week read
     usage_totals: pl.DataFrame | None = None  # account_key, `<m>_total` ever (lifetime_usage)
     usage_signals: pl.DataFrame | None = None  # of `usage` (tenant_usage); None: made here
+    usage_rows: int | None = None  # rows read, once `usage` was let go of; None: its height
 
 
 def frame_columns(mapping: Mapping) -> list[str]:
@@ -173,7 +174,8 @@ def _with_usage(
             window_totals=extract.usage_totals is None,
         )
     table = table.join(signals, left_on=key, right_on="account_key", how="left")
-    if usage.is_empty():  # a broken feed, not a silent book: leave every account unknown
+    read = usage.height if extract.usage_rows is None else extract.usage_rows
+    if read == 0:  # a broken feed, not a silent book: leave every account unknown
         return table
     unseen = pl.col(key).is_not_null() & pl.col("usage_week").is_null()
     table = table.with_columns(

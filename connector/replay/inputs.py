@@ -24,7 +24,7 @@ from connector.extract import (
 from connector.frame import CURRENT_PREFIX, Extract
 from connector.frame.build import CrmFrame, crm_frame, window_start, with_usage
 from connector.frame.deals import closed_deals
-from connector.frame.usage import tenant_usage
+from connector.frame.usage import TenantUsage, tenant_usage
 from connector.logs import event
 from connector.plan.build import MessageLedger, digest_kpis
 from connector.report.headline import HeadlineKpis
@@ -57,6 +57,7 @@ class RunInputs:
     record_url: str  # an account's URL in the CRM, with RECORD_ID for its id
     risk: Trained | TooLittleHistory | None = None
     framed: Framed | None = None  # what the CRM's records alone decide, made while reading
+    tenants: Tenants | None = None  # the usage weeks made into signals (`for_evaluating`)
 
     def link(self, record_id: str) -> str:
         return self.record_url.replace(RECORD_ID, record_id)
@@ -75,28 +76,38 @@ class RunInputs:
         return framed if framed is not None and framed.config is config else None
 
     def for_evaluating(self, config: Config) -> RunInputs:
-        """The inputs without the records the CRM columns were made from while reading
-        (`framed`): evaluating `config` reads its usage weeks and the store's history, not
-        the accounts, opportunities and meetings again. A run read with `whole=False`
-        holds only what `_once_framed` kept of them by now (the usage check has read the
-        accounts' keys); records read whole are about 125 MB at 100,000 accounts.
+        """The inputs without what evaluating `config` no longer reads of them: the records
+        the CRM columns were made from while reading (`framed`), and the usage weeks and
+        stored lifetime totals, made into each tenant's signals here (`tenants`). A run
+        read with `whole=False` holds only what `_once_framed` kept of the records by now
+        (the usage check has read the accounts' keys). At 100,000 accounts the records
+        read whole are about 125 MB, the weeks 70 MB and the totals 20 MB. The usage weeks
+        to save go too: a run saves them once the usage check passed, before evaluating.
         Unchanged if nothing was made for `config`."""
         records = self.extracted.records
         if self.framed_for(config) is None:
             return self
+        tenants = Tenants.of(config, self)
         meetings = None if records.meetings is None else records.meetings.clear()
         read = replace(
             records,
             accounts=records.accounts.clear(),
             opportunities=records.opportunities.clear(),
             meetings=meetings,
+            usage=records.usage.clear(),
         )
-        return replace(self, extracted=replace(self.extracted, records=read))
+        usage = replace(self.extracted.usage, weekly=self.extracted.usage.weekly.clear())
+        return replace(
+            self,
+            extracted=Extracted(read, usage),
+            usage_totals=self.usage_totals.clear(),
+            tenants=tenants,
+        )
 
     def for_planning(self) -> RunInputs:
         """The inputs with only what planning reads of them once they are evaluated: the
         contacts (whom an email goes to), the run date, the record link and the churn
-        model's verdict. The accounts (now columns of the evaluated table), usage weeks,
+        model's verdict. The accounts (now columns of the evaluated table), usage weeks and
         meetings, opportunities and stored history, empty here, are most of what a run
         holds: at 100,000 accounts planning peaks about 130 MB lower without them."""
         records, usage = self.extracted.records, self.extracted.usage
@@ -115,7 +126,33 @@ class RunInputs:
             kept=self.kept.clear(),
             usage_totals=self.usage_totals.clear(),
             framed=None,
+            tenants=None,
         )
+
+
+@dataclass(frozen=True)
+class Tenants:
+    """Each tenant's usage as `config`'s account table joins it, made from the inputs' usage
+    weeks and stored lifetime totals (`tenant_usage`), and how many weeks were read."""
+
+    config: Config
+    since: date  # the usage read window's first day
+    usage: TenantUsage
+    rows: int
+
+    @classmethod
+    def of(cls, config: Config, inputs: RunInputs) -> Tenants:
+        records, usage = inputs.extracted.records, config.mapping.usage
+        since = window_start(records, inputs.as_of)
+        made = tenant_usage(
+            records.usage,
+            inputs.usage_totals,
+            usage.metrics,
+            inputs.as_of,
+            since=since,
+            levels=usage.levels,
+        )
+        return cls(config, since, made, records.usage.height)
 
 
 @dataclass(frozen=True)
@@ -245,25 +282,24 @@ def frame_inputs(
     config: Config, inputs: RunInputs, settings: Settings
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The account table evaluation reads, and the lifetime usage totals to store next."""
-    records, usage = inputs.extracted.records, config.mapping.usage
-    since = window_start(records, inputs.as_of)
-    tenants = tenant_usage(
-        records.usage,
-        inputs.usage_totals,
-        usage.metrics,
-        inputs.as_of,
-        since=since,
-        levels=usage.levels,
-    )
+    records = inputs.extracted.records
+    tenants = inputs.tenants
+    if tenants is None or tenants.config is not config:
+        tenants = Tenants.of(config, inputs)
     framed = inputs.framed_for(config)
     if framed is not None:
         crm = framed.crm
     else:  # not made while reading (a replay), or for another configuration
         crm = _crm_columns(records, config, inputs.as_of, settings)
     read = replace(
-        records, usage_since=since, usage_totals=tenants.totals, usage_signals=tenants.signals
+        records,
+        usage_since=tenants.since,
+        usage_totals=tenants.usage.totals,
+        usage_signals=tenants.usage.signals,
+        usage_rows=tenants.rows,
     )
-    return with_usage(crm, read, config.mapping, inputs.as_of), tenants.next_totals
+    table = with_usage(crm, read, config.mapping, inputs.as_of)
+    return table, tenants.usage.next_totals
 
 
 def evaluate_inputs(config: Config, inputs: RunInputs, settings: Settings) -> Evaluated:

@@ -190,8 +190,9 @@ def test_evaluating_lets_go_of_the_records_the_crm_columns_were_made_from(
     sandbox: RunningSandbox,
 ) -> None:
     """Once the CRM's columns are made, a run evaluates without the accounts, opportunities
-    and meetings read (`for_evaluating`), to the same table; inputs read for another
-    configuration keep them, for it to make its own columns from."""
+    and meetings read, and with the usage weeks and stored lifetime totals made into each
+    tenant's signals (`for_evaluating`), to the same table and the same totals to store;
+    inputs read for another configuration keep them, for it to make its own from."""
     settings = sandbox.settings
     config = load_checked_config(settings)
     store = HistoryStore.open(settings.state_database_url.get_secret_value())
@@ -205,10 +206,18 @@ def test_evaluating_lets_go_of_the_records_the_crm_columns_were_made_from(
     assert records.opportunities.is_empty()
     assert records.meetings is not None
     assert records.meetings.is_empty()
-    assert records.usage.height == inputs.extracted.records.usage.height
-    table = frame_inputs(config, lean, settings)[0]
+    assert records.usage.is_empty()
+    assert lean.extracted.usage.weekly.is_empty()
+    assert lean.extracted.usage_weeks is None  # saved before evaluating
+    assert lean.usage_totals.is_empty()
+    assert not inputs.extracted.records.usage.is_empty()
+    table, next_totals = frame_inputs(config, lean, settings)
     assert table.height == CUSTOMERS
-    assert_frame_equal(table, frame_inputs(config, inputs, settings)[0])
+    whole_table, whole_totals = frame_inputs(config, inputs, settings)
+    assert_frame_equal(table, whole_table)
+    assert_frame_equal(next_totals, whole_totals, check_row_order=False)
+    assert lean.tenants is not None
+    assert lean.for_planning().tenants is None  # planning reads the evaluated table
     assert inputs.for_evaluating(load_checked_config(settings)) is inputs
 
 
