@@ -9,6 +9,7 @@ per-row Python left is for the actions a run really takes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date
 
@@ -27,6 +28,11 @@ FOUND, CLOSED, TODAY, OWNER = "_found", "_closed", "_created_today", "_owner"
 # what planning itself reads of a row, beside its templates: who, what, where, whose
 ALWAYS = ("id", "name", "owner_id", "touch_tier", "arr", "locale", "rule_id", "period")
 STILL_OPEN = "an earlier task of this rule is still open"
+_PART = f"[^{re.escape(KEY_SEPARATOR)}]*"
+_KEY_PARTS = (  # greedy: a rule id may hold the separator; (?s): any part a newline
+    f"(?s)^(?P<rule>.*){re.escape(KEY_SEPARATOR)}(?P<account>{_PART})"
+    f"{re.escape(KEY_SEPARATOR)}(?P<digest>{_PART})$"
+)
 
 
 def join_columns(table: pl.DataFrame, firings: pl.DataFrame) -> list[str]:
@@ -156,15 +162,10 @@ def _earlier(recent: Sequence[ExistingTask]) -> pl.DataFrame:
 
 def key_columns(key: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """`key_parts` as expressions: the rule id, account id and digest of each key (the last
-    two `:` end the rule and the account; a key with fewer has nulls)."""
-    parts = key.str.split(KEY_SEPARATOR)
-    count = parts.list.len()
-    split = count >= 3
-    return (
-        pl.when(split).then(parts.list.slice(0, count - 2).list.join(KEY_SEPARATOR)),
-        pl.when(split).then(parts.list.get(-2, null_on_oob=True)),
-        pl.when(split).then(parts.list.get(-1, null_on_oob=True)),
-    )
+    two `:` end the rule and the account; a key with fewer has nulls). Matched, not split:
+    the lists of parts of 400,000 keys held 160 MB while they were made."""
+    parts = key.str.extract_groups(_KEY_PARTS)
+    return parts.struct.field("rule"), parts.struct.field("account"), parts.struct.field("digest")
 
 
 def _this_period(pairs: pl.DataFrame, rules: Sequence[Rule]) -> pl.DataFrame:
