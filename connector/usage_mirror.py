@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time
 import polars as pl
 
 from connector.logs import event
-from connector.ordered import in_order
+from connector.ordered import concat_in_order
 from connector.settings import Settings
 from connector.store import HistoryStore, ReadPolicy
 from connector.store.usage_weeks import (
@@ -86,9 +86,12 @@ def read_mirrored(
         else pl.DataFrame(schema=schema)
     )
     answered = fresh.weekly.filter(pl.col(WEEK) >= since)
+    fresh = replace(fresh, weekly=answered.clear())  # the answer's rows, held once
     kept = _unless_answered(kept, answered, read.since)
-    weekly = pl.concat([kept, answered], how="vertical_relaxed")
-    weekly = in_order(weekly, KEY, WEEK)
+    stored_rows = kept.height
+    parts = [kept, answered]
+    del kept, answered  # each part's columns go as they are merged
+    weekly = concat_in_order(parts, KEY, WEEK)
     update = UsageWeeksUpdate(
         mark,
         now if read.full is not None or mirror is None else mirror.full_read_at,
@@ -98,7 +101,7 @@ def read_mirrored(
         weekly,
         {} if mirror is None else mirror.digests,
     )
-    batch = replace(fresh, weekly=weekly, stored_rows=kept.height)
+    batch = replace(fresh, weekly=weekly, stored_rows=stored_rows)
     return MirroredUsage(batch, update, read.full)
 
 

@@ -1,4 +1,4 @@
-"""`in_order` sorts as `DataFrame.sort` does, stably, without its memory."""
+"""`in_order` and `concat_in_order` sort as `DataFrame.sort` does, stably, without its\nmemory."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from connector.ordered import in_order
+from connector.ordered import concat_in_order, in_order
 
 WEEKS = pl.DataFrame(
     {
@@ -45,3 +45,19 @@ def test_it_sorts_by_an_expression_and_frames_of_several_chunks() -> None:
 
 def test_an_empty_frame_stays_empty_with_its_columns() -> None:
     assert_frame_equal(in_order(WEEKS.clear(), "account_key"), WEEKS.clear())
+
+
+def test_parts_are_merged_in_the_order_a_stable_sort_of_their_concatenation_gives() -> None:
+    later = pl.DataFrame(
+        {"account_key": ["t1", "t2"], "week_start": [date(2026, 11, 23)] * 2, "logins": [8, 9]}
+    )  # integer logins: relaxed to the first part's floats, as `pl.concat` relaxes them
+    parts = [WEEKS, later]
+    expected = pl.concat(parts, how="vertical_relaxed").sort(
+        "account_key", "week_start", maintain_order=True
+    )
+    assert_frame_equal(concat_in_order(parts, "account_key", "week_start"), expected)
+    assert parts == []  # let go of: the caller holds the merged rows only
+
+
+def test_empty_parts_merge_into_an_empty_frame_with_their_columns() -> None:
+    assert_frame_equal(concat_in_order([WEEKS.clear(), WEEKS.clear()], "week_start"), WEEKS.clear())

@@ -31,7 +31,7 @@ from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.describe import FieldInfo
 from connector.crm.salesforce.read import resolve
 from connector.logs import event
-from connector.ordered import in_order
+from connector.ordered import concat_in_order, in_order
 from connector.store import CrmMirror, HistoryStore, ReadPolicy, full_read_reason
 
 log = logging.getLogger("connector.crm.salesforce")
@@ -230,7 +230,10 @@ def _read_changes(
         if watermark == mirror.watermark:
             return mirror
         return replace(mirror, watermark=watermark)
-    records = mirror.records.filter(~pl.col(key).is_in(gone[key].implode()))
+    records = mirror.records
+    if not gone.is_empty():
+        records = records.filter(~pl.col(key).is_in(gone[key].implode()))
+    parts = [records]
     outside = mirror.outside
     if not unknown.is_empty():
         columns = {**read.columns, **read.stamp_columns}
@@ -238,9 +241,11 @@ def _read_changes(
         delta, delta_seen = _stamped(read_frame(client, soql, columns), read)
         watermark = _newest(watermark, delta_seen)
         stale = pl.concat([live[key], delta[key]]).implode()
-        records = pl.concat([records.filter(~pl.col(key).is_in(stale)), delta])
         outside = live.join(delta.select(key), on=key, how="anti")
-    ordered = in_order(records, key)
+        parts = [records.filter(~pl.col(key).is_in(stale)), delta]
+        del delta
+    del records  # the parts' columns go as they are merged (the mirror's are the caller's)
+    ordered = concat_in_order(parts, key)
     return CrmMirror(read.fingerprint, watermark, mirror.full_read_at, ordered, outside)
 
 
