@@ -79,7 +79,12 @@ def test_the_example_env_filled_from_the_sandbox_runs_every_command(
             check=False,
             timeout=300,
         )
-        assert result.returncode == 0, (command, result.stdout[-2000:], result.stderr[-2000:])
+        if result.returncode != 0:  # said whole: an assertion's repr cuts the log's middle
+            pytest.fail(
+                f"{command} exited {result.returncode}\n{result.stdout[-2000:]}\n"
+                f"{result.stderr[-6000:]}",
+                pytrace=False,
+            )
         if command == ["run", "--once"]:
             assert "(applied, as of" in result.stdout
             assert "read 300 accounts" in result.stdout
