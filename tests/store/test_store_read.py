@@ -12,6 +12,7 @@ import pytest
 from polars.testing import assert_frame_equal
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Connection,
@@ -42,6 +43,14 @@ values = Table(
     Column("moment", DateTime(timezone=True)),
     Column("flag", Boolean),
     Column("payload", JSON),
+)
+exact = Table(
+    "read_exact",
+    values.metadata,
+    Column("position", Integer, primary_key=True),
+    Column("text", String(40)),
+    Column("number", Float),
+    Column("count", BigInteger),
 )
 ROWS = [
     {
@@ -165,3 +174,26 @@ def test_chunks_hold_at_most_their_size_and_together_the_rows(db: Connection) ->
 
     assert [chunk.height for chunk in chunks] == [2, 1]
     assert_frame_equal(pl.concat(chunks), read_frame(db, QUERY, SCHEMA))
+
+
+def test_text_and_numbers_come_back_exactly_as_stored(db: Connection) -> None:
+    """Each row travels as a line of JSON: quotes, backslashes, line breaks and Japanese
+    text are escaped and unescaped, floats keep all 17 digits (SQLite's JSON writes 15; its
+    printf is exact to 1e±127),
+    and integers past 2**53 stay whole."""
+    stored = [
+        (1, 'say "hi"\\n\nnext\tline', 0.1 + 0.2, 2**62 + 1),
+        (2, "株式会社サンプル 🎌", 1 / 3, -(2**62)),
+        (3, "null", 123456.78901234567, 0),
+        (4, '{"a": 1}', 1.5e-100, None),
+        (5, None, 6.02214076e23, 7),
+    ]
+    db.execute(
+        insert(exact),
+        [dict(zip(["position", "text", "number", "count"], row, strict=True)) for row in stored],
+    )
+    schema = {"position": pl.Int64, "text": pl.String, "number": pl.Float64, "count": pl.Int64}
+
+    frame = read_frame(db, select(exact).order_by(exact.c.position), schema, order_by=["position"])
+
+    assert frame.rows() == stored
