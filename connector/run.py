@@ -380,7 +380,9 @@ def _record_tasks(
         task_only_rules(config.rules),
         summary.as_of,
     )
-    forgotten = [key for key in planned.followed if key not in tasks.existing]
+    followed = pl.Series(planned.followed, dtype=pl.String)
+    found = task_frame(tasks.existing)["key"].implode()
+    forgotten = followed.filter(~followed.is_in(found)).to_list()
     store.forget_task_outcomes(forgotten)
     stored = planned.recorded.tasks.filter(~pl.col("key").is_in(forgotten))
     summary.task_outcomes_saved = store.save_task_outcomes(summary.run_id, outcomes, stored)

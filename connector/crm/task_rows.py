@@ -74,7 +74,7 @@ class TasksByKey(Mapping[str, ExistingTask]):
 
     def __init__(self, frame: pl.DataFrame) -> None:
         self.frame = frame.select(list(TASK_SCHEMA)).unique("key", keep="last", maintain_order=True)
-        self._keys = frozenset(self.frame["key"])
+        self._keys: frozenset[str] | None = None  # made when first asked: 200,000 strings
         self._tasks: dict[str, ExistingTask] | None = None
 
     def __getitem__(self, key: str) -> ExistingTask:
@@ -83,6 +83,8 @@ class TasksByKey(Mapping[str, ExistingTask]):
         return self._tasks[key]
 
     def __contains__(self, key: object) -> bool:
+        if self._keys is None:
+            self._keys = frozenset(self.frame["key"])
         return key in self._keys
 
     def __iter__(self) -> Iterator[str]:

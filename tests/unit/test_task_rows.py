@@ -3,13 +3,15 @@ keys, tasks and narrower asks, whether a CRM answered with a frame or with objec
 
 from __future__ import annotations
 
+import tracemalloc
 from dataclasses import astuple
 from datetime import date
 
+import polars as pl
 import pytest
 
 from connector.crm.protocol import ExistingTask
-from connector.crm.task_rows import TaskRows, TasksByKey, task_frame
+from connector.crm.task_rows import TASK_SCHEMA, TaskRows, TasksByKey, task_frame
 from connector.plan.state import TaskState
 
 SINCE = date(2026, 11, 10)
@@ -56,3 +58,24 @@ def test_a_narrower_ask_of_a_frame_answers_as_of_the_tasks() -> None:
         assert as_objects.recent_of(rules, SINCE) == expected
 
     assert [t.key for t in as_frame.recent_of(["call"], SINCE)] == ["call:001:a", "call:002:b"]
+
+
+def test_tasks_by_key_makes_no_python_string_a_task_until_a_key_is_asked_about() -> None:
+    """A run's 200,000 keyed tasks are joined as a frame; a set of their keys as Python
+    strings (~27 MB) is made only for `in`, which a run asks after writing."""
+    keys = pl.Series([f"renew:{n:06d}:0123456789abcdef" for n in range(100_000)])
+    frame = pl.DataFrame({"key": keys}).select(
+        pl.col("key"),
+        *(pl.lit(None, dtype).alias(n) for n, dtype in TASK_SCHEMA.items() if n != "key"),
+    )
+    tracemalloc.start()
+    try:
+        by_key = TasksByKey(frame)
+        made, _ = tracemalloc.get_traced_memory()
+        assert "renew:000042:0123456789abcdef" in by_key
+        asked, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert made < 1_000_000
+    assert asked > 5_000_000
