@@ -179,8 +179,7 @@ def test_chunks_hold_at_most_their_size_and_together_the_rows(db: Connection) ->
 def test_text_and_numbers_come_back_exactly_as_stored(db: Connection) -> None:
     """Each row travels as a line of JSON: quotes, backslashes, line breaks and Japanese
     text are escaped and unescaped, floats keep all 17 digits (SQLite's JSON writes 15; its
-    printf is exact to 1e±127),
-    and integers past 2**53 stay whole."""
+    printf is exact to 1e±127) and integers past 2**53 stay whole."""
     stored = [
         (1, 'say "hi"\\n\nnext\tline', 0.1 + 0.2, 2**62 + 1),
         (2, "株式会社サンプル 🎌", 1 / 3, -(2**62)),

@@ -61,8 +61,8 @@ def test_a_narrower_ask_of_a_frame_answers_as_of_the_tasks() -> None:
 
 
 def test_tasks_by_key_makes_no_python_string_a_task_until_a_key_is_asked_about() -> None:
-    """A run's 200,000 keyed tasks are joined as a frame; a set of their keys as Python
-    strings (~27 MB) is made only for `in`, which a run asks after writing."""
+    """A run's 200,000 keyed tasks are used as a frame; a set of their keys as Python
+    strings (~27 MB) is made only when `in` asks for one."""
     keys = pl.Series([f"renew:{n:06d}:0123456789abcdef" for n in range(100_000)])
     frame = pl.DataFrame({"key": keys}).select(
         pl.col("key"),
