@@ -76,12 +76,7 @@ def read_chunks(
         while rows := result.cursor.fetchmany(size):
             text = b"\n".join(row[0] for row in rows)
             del rows
-            frame = pl.read_ndjson(text, schema=wire)
-            yield frame.with_columns(
-                _typed(name, wire[name], dtype)
-                for name, dtype in schema.items()
-                if wire[name] != dtype
-            )
+            yield _as_schema(pl.read_ndjson(text, schema=wire), wire, schema)
     finally:
         result.close()
 
@@ -126,29 +121,31 @@ def _json_value(db: Connection, column: ColumnElement[Any], dtype: Any) -> Colum
 
 
 def _line_type(dtype: Any) -> Any:
-    """The type a JSON line holds a column read as `dtype` in (`_json_value`)."""
-    if dtype in (pl.Float64, pl.Date) or isinstance(dtype, pl.Datetime):
-        return pl.String
-    if dtype == pl.Boolean:
-        return pl.Int64
-    return dtype
+    """The type a JSON line holds a column read as `dtype` in (`_json_value`): SQLite's,
+    and floats as text."""
+    return pl.String if dtype == pl.Float64 else _sqlite_type(dtype)
 
 
 def driver_frame(db: Connection, rows: Sequence[Any], schema: Mapping[str, Any]) -> pl.DataFrame:
     """Rows as `db`'s driver gave them (not through SQLAlchemy's result processing), as a
     frame typed by `schema`."""
-    wire = {name: _wire_type(db, dtype) for name, dtype in schema.items()}
-    frame = pl.DataFrame(rows, schema=wire, orient="row")
+    sqlite = db.dialect.name == "sqlite"
+    wire = {name: _sqlite_type(dtype) if sqlite else dtype for name, dtype in schema.items()}
+    return _as_schema(pl.DataFrame(rows, schema=wire, orient="row"), wire, schema)
+
+
+def _as_schema(
+    frame: pl.DataFrame, wire: Mapping[str, Any], schema: Mapping[str, Any]
+) -> pl.DataFrame:
+    """`frame`, read with the `wire` types, typed by `schema`."""
     return frame.with_columns(
         _typed(name, wire[name], dtype) for name, dtype in schema.items() if wire[name] != dtype
     )
 
 
-def _wire_type(db: Connection, dtype: Any) -> Any:
-    """The type of the driver's values for a column read as `dtype`: psycopg gives Python's
-    dates, times and booleans; SQLite gives text for dates and times and 0/1 for booleans."""
-    if db.dialect.name != "sqlite":
-        return dtype
+def _sqlite_type(dtype: Any) -> Any:
+    """The type SQLite's driver gives a column read as `dtype` in: text for dates and times
+    and 0/1 for booleans (psycopg gives Python's dates, times and booleans)."""
     if dtype == pl.Date or isinstance(dtype, pl.Datetime):
         return pl.String
     if dtype == pl.Boolean:
