@@ -109,6 +109,32 @@ def test_incremental_reads_by_bulk_are_exactly_a_full_rest_read(
     assert_same_frames(incremental, read_frames(rest(sandbox.settings), None))
 
 
+def test_changes_over_the_threshold_are_read_by_a_job_without_a_rest_page(
+    sandbox: RunningSandbox,
+    store: HistoryStore,  # noqa: F811
+) -> None:
+    """Which records changed says how many the read of them will find: over the threshold,
+    its query job starts at once, and the org runs the query once, not also for a REST
+    first page the read would not use."""
+    settings = sandbox.settings.model_copy(update={"salesforce_bulk_read_above": 10})
+    read_frames(settings, store)
+    sf = salesforce_client(sandbox)
+    customers = [a for a in sandbox.org.records("Account") if a["Type"] == "Customer"]
+    assert len(customers) > 10
+    for account in customers:
+        sf.Account.update(account["Id"], {"Industry": "Aerospace"})
+    sandbox.org.reset_calls()
+    incremental = read_frames(settings, store)
+    account_calls = [
+        call.path.partition("/services/data/v60.0/")[2]
+        for call in sandbox.org.calls
+        if call.subject == "Account"
+    ]
+    # which changed: REST's first page, then a job; what they hold now: a job only
+    assert account_calls == ["queryAll", "jobs/query", "jobs/query"]
+    assert_same_frames(incremental, read_frames(rest(sandbox.settings), None))
+
+
 def test_a_failed_query_job_is_read_by_rest(
     sandbox: RunningSandbox, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -61,9 +61,10 @@ def read_frame(
     expected: int | None = None,
 ) -> pl.DataFrame:
     """`soql`'s records as canonical typed columns: by REST, or by a query job when there
-    are more than the threshold. `expected` (how many the object holds, when the query
-    reads all of it) above the threshold goes straight to the job; otherwise REST's first
-    page says (and is not used when the job runs)."""
+    are more than the threshold. `expected` (how many the query is known to read: all the
+    object holds, or the changed records a read of changes found) above the threshold goes
+    straight to the job; otherwise REST's first page says (and is not used when the job
+    runs)."""
     if expected is None or expected <= client.bulk_read_above:
         page = client.first_page(soql, include_deleted=include_deleted)
         if page["totalSize"] <= client.bulk_read_above:

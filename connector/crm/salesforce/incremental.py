@@ -238,7 +238,11 @@ def _read_changes(
     if not unknown.is_empty():
         columns = {**read.columns, **read.stamp_columns}
         soql = read.soql([path for path, _ in columns.values()], condition)
-        delta, delta_seen = _stamped(read_frame(client, soql, columns), read)
+        # at most the changed records still there: over the threshold, a job without a REST
+        # first page (the org would run the query twice)
+        found = read_frame(client, soql, columns, expected=live.height)
+        delta, delta_seen = _stamped(found, read)
+        del found
         watermark = _newest(watermark, delta_seen)
         stale = pl.concat([live[key], delta[key]]).implode()
         outside = live.join(delta.select(key), on=key, how="anti")
