@@ -10,7 +10,7 @@ from connector.store.history import (
     LedgerTask,
     RunRecord,
 )
-from connector.store.mirror import CrmMirror, ReadPolicy, full_read_reason
+from connector.store.mirror import CrmMirror, ReadPolicy, StoredMirror, full_read_reason
 
 __all__ = [
     "CLOSED_DEAL_SCHEMA",
@@ -22,5 +22,6 @@ __all__ = [
     "LedgerTask",
     "ReadPolicy",
     "RunRecord",
+    "StoredMirror",
     "full_read_reason",
 ]

@@ -37,7 +37,13 @@ from connector.store.churn_models import load_churn_model, save_churn_model, sna
 from connector.store.diff import changed_digests, changed_rows, row_digests
 from connector.store.engine import store_engine
 from connector.store.lock import advisory_key, run_lock
-from connector.store.mirror import CrmMirror, load_mirror, save_mirror, save_watermark
+from connector.store.mirror import (
+    CrmMirror,
+    StoredMirror,
+    load_mirror,
+    save_mirror,
+    save_watermark,
+)
 from connector.store.read import READ_CHUNK, driver_frame, read_chunks, read_frame
 from connector.store.schema_head import head_revision
 from connector.store.snapshot_rows import SNAPSHOT_COLUMNS, snapshot_rows
@@ -528,6 +534,11 @@ class HistoryStore:
 
     def crm_mirror(self, name: str) -> CrmMirror | None:
         """The records of object `name` as its last successful read left them, if any."""
+        stored = self.stored_crm_mirror(name)
+        return None if stored is None else stored.loaded()
+
+    def stored_crm_mirror(self, name: str) -> StoredMirror | None:
+        """`crm_mirror`, its records loaded only when (and as far as) asked for."""
         with self._transaction() as db:
             return load_mirror(db, name)
 

@@ -30,6 +30,36 @@ class CrmMirror:
 
 
 @dataclass(frozen=True)
+class StoredMirror:
+    """A mirror as the store holds it, its records still Parquet: read when, and as far as,
+    a read of changes needs them. The day after a first run every account changed (their
+    scores were written), and a mirror loaded whole beside its 100,000 re-read records
+    held both until the merge: now the kept rows are all it loads, after the changes."""
+
+    fingerprint: str
+    watermark: datetime | None
+    full_read_at: datetime
+    parquet: bytes
+    outside: pl.DataFrame
+
+    def records(
+        self, columns: list[str] | None = None, *, without: tuple[str, pl.Series] | None = None
+    ) -> pl.DataFrame:
+        """The records (only `columns`, if given), less those whose (column, values)
+        `without` names: filtered as they load, so the dropped ones are never held."""
+        scan = pl.scan_parquet(io.BytesIO(self.parquet))
+        if without is not None:
+            column, values = without
+            scan = scan.filter(~pl.col(column).is_in(values.implode()))
+        return scan.select(pl.all() if columns is None else columns).collect()
+
+    def loaded(self) -> CrmMirror:
+        return CrmMirror(
+            self.fingerprint, self.watermark, self.full_read_at, self.records(), self.outside
+        )
+
+
+@dataclass(frozen=True)
 class ReadPolicy:
     """How a mirror is kept: each read goes `overlap` back before the watermark (commits and
     search indexes land late), and in full once the last full read is `full_every` old."""
@@ -39,7 +69,7 @@ class ReadPolicy:
 
 
 def full_read_reason(
-    mirror: CrmMirror | None,
+    mirror: CrmMirror | StoredMirror | None,
     fingerprint: str,
     policy: ReadPolicy,
     now: datetime,
@@ -61,15 +91,15 @@ def full_read_reason(
     return None
 
 
-def load_mirror(db: Connection, name: str) -> CrmMirror | None:
+def load_mirror(db: Connection, name: str) -> StoredMirror | None:
     row = db.execute(select(crm_mirror).where(crm_mirror.c.name == name)).first()
     if row is None:
         return None
-    return CrmMirror(
+    return StoredMirror(
         row.fingerprint,
         None if row.watermark is None else _aware(row.watermark),
         _aware(row.full_read_at),
-        pl.read_parquet(io.BytesIO(row.records)),
+        row.records,
         pl.read_parquet(io.BytesIO(row.outside)),
     )
 

@@ -8,6 +8,7 @@ from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -19,7 +20,7 @@ from connector.sandbox.clock import SandboxClock
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.sandbox.salesforce.schema import DEFAULT_SCHEMA
 from connector.settings import Settings
-from connector.store import HistoryStore
+from connector.store import HistoryStore, StoredMirror
 from tests.e2e import mirror_reads
 from tests.e2e.conftest import AS_OF, CUSTOMERS, salesforce_client
 from tests.e2e.mirror_reads import assert_same_frames
@@ -303,3 +304,42 @@ def test_a_mirror_keeps_each_record_once_by_its_id_and_its_stamps_as_moments(
     assert accounts.records[stamps].null_count().sum_horizontal().item() > 0
 
     assert read_kinds(sandbox, first_read) == (3, 1)  # nothing re-read: see above
+
+
+def test_when_every_record_changed_no_stored_record_is_loaded_beside_its_new_version(
+    sandbox: RunningSandbox, first_read: HistoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The day after a first run every account changed (their scores were written). The
+    read of changes needs only the stored Ids and stamps; the stored records load after the
+    changes, less those replaced: here none, where the whole mirror used to be held beside
+    its replacement until they were merged."""
+    sf = salesforce_client(sandbox)
+    for account in sandbox.org.records("Account"):
+        sf.Account.update(account["Id"], {"Industry": "Aerospace"})
+    names: dict[int, str] = {}
+    loads: list[tuple[str, list[str], int]] = []
+    stored_mirror, records = HistoryStore.stored_crm_mirror, StoredMirror.records
+
+    def named(history: HistoryStore, name: str) -> StoredMirror | None:
+        mirror = stored_mirror(history, name)
+        names[id(mirror)] = name
+        return mirror
+
+    def recorded(mirror: StoredMirror, *args: Any, **kwargs: Any) -> pl.DataFrame:
+        frame = records(mirror, *args, **kwargs)
+        loads.append((names[id(mirror)], frame.columns, frame.height))
+        return frame
+
+    monkeypatch.setattr(HistoryStore, "stored_crm_mirror", named)
+    monkeypatch.setattr(StoredMirror, "records", recorded)
+    incremental = read_frames(sandbox.settings, first_read)
+    monkeypatch.undo()
+
+    account_loads = [(columns, height) for name, columns, height in loads if name == "Account"]
+    (versions, mirrored), (columns, kept) = account_loads
+    assert versions[0] == "id"
+    assert all(name.startswith("__stamp_") for name in versions[1:])
+    assert mirrored == CUSTOMERS
+    assert len(columns) > len(versions)
+    assert kept == 0
+    assert_same_frames(incremental, read_frames(sandbox.settings, None))

@@ -62,3 +62,20 @@ def test_saving_again_replaces_the_objects_mirror_and_leaves_others(store: Histo
     assert contact is not None
     assert (account.fingerprint, account.records["name"].to_list()) == ("f2", ["Initech"])
     assert contact.records["name"].to_list() == ["Ann"]
+
+
+def test_a_stored_mirror_loads_only_the_columns_and_records_asked_for(
+    store: HistoryStore,
+) -> None:
+    saved = mirror_of(["Acme", "Globex", "Initech"])
+    store.save_crm_mirror("Account", saved)
+
+    stored = store.stored_crm_mirror("Account")
+
+    assert stored is not None
+    assert_frame_equal(stored.records(), saved.records)
+    assert stored.records(["__id"]).columns == ["__id"]
+    replaced = saved.records["__id"].slice(0, 2)
+    kept = stored.records(["name"], without=("__id", replaced))
+    assert kept["name"].to_list() == ["Initech"]
+    assert stored.records(without=("__id", saved.records["__id"])).height == 0

@@ -20,7 +20,7 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -32,7 +32,7 @@ from connector.crm.salesforce.describe import FieldInfo
 from connector.crm.salesforce.read import resolve
 from connector.logs import event
 from connector.ordered import concat_in_order, in_order
-from connector.store import CrmMirror, HistoryStore, ReadPolicy, full_read_reason
+from connector.store import CrmMirror, HistoryStore, ReadPolicy, StoredMirror, full_read_reason
 
 log = logging.getLogger("connector.crm.salesforce")
 
@@ -107,6 +107,11 @@ class ObjectRead:
         return [self.key, *self.stamp_names]
 
     @property
+    def mapped(self) -> list[str]:
+        """The mirror's columns a read returns: the mapped ones, in the mapping's order."""
+        return [name for name in self.columns if name not in self.mirror_only]
+
+    @property
     def mirror_only(self) -> list[str]:
         """What the mirror keeps beside the mapped columns, and a read leaves out."""
         return [*([ID] if self.key == ID else []), *self.stamp_names]
@@ -146,27 +151,25 @@ def read_mirrored(
 ) -> pl.DataFrame:
     """The object's records as a full read would return them, from the mirror and what
     changed; the mirror is saved only once the read succeeded."""
-    mirror = store.crm_mirror(read.sobject)
-    reason = _full_read_reason(read, mirror, policy, now)
+    stored = store.stored_crm_mirror(read.sobject)
+    reason = _full_read_reason(read, stored, policy, now)
     started = client.server_time  # by Salesforce's clock, before this read's first query
-    if mirror is None or reason is not None:
+    if stored is None or reason is not None:
         event(log, "full read", object=read.sobject, reason=reason)
         mirror = _read_full(client, read, now, started)
         store.save_crm_mirror(read.sobject, mirror)
-    else:
-        updated = _read_changes(client, read, mirror, policy.overlap, started)
-        merged = updated.records is not mirror.records
-        moved = updated.watermark != mirror.watermark
-        mirror = updated  # the records before let go of while the merged ones are saved
-        if merged:
-            store.save_crm_mirror(read.sobject, mirror)
-        elif moved:
-            store.save_crm_watermark(read.sobject, mirror.watermark)
-    return mirror.records.drop(read.mirror_only)
+        return mirror.records.drop(read.mirror_only)
+    watermark, merged = _read_changes(client, read, stored, policy.overlap, started)
+    if merged is not None:
+        store.save_crm_mirror(read.sobject, merged)
+        return merged.records.drop(read.mirror_only)
+    if watermark != stored.watermark:
+        store.save_crm_watermark(read.sobject, watermark)
+    return stored.records(read.mapped)
 
 
 def _full_read_reason(
-    read: ObjectRead, mirror: CrmMirror | None, policy: ReadPolicy, now: datetime
+    read: ObjectRead, mirror: StoredMirror | None, policy: ReadPolicy, now: datetime
 ) -> str | None:
     if read.full_only is not None:
         return read.full_only
@@ -200,23 +203,27 @@ def _newest(*moments: datetime | None) -> datetime | None:
 def _read_changes(
     client: SalesforceClient,
     read: ObjectRead,
-    mirror: CrmMirror,
+    stored: StoredMirror,
     overlap: timedelta,
     started: datetime | None,
-) -> CrmMirror:
-    """The mirror with what changed since its watermark; the same object if nothing did."""
-    assert mirror.watermark is not None  # a mirror without one is read in full
-    condition = read.changed_since(mirror.watermark - overlap)
+) -> tuple[datetime | None, CrmMirror | None]:
+    """The watermark after what changed since the stored one, and the mirror with those
+    changes merged (None when no record is to be merged). The stored records are loaded
+    after the changes, less those replaced or gone: never held beside their new versions."""
+    assert stored.watermark is not None  # a mirror without one is read in full
+    condition = read.changed_since(stored.watermark - overlap)
     deleted = {"__deleted": ("IsDeleted", _DELETED_INFO)}
     probe = {read.key: ("Id", _ID_INFO), **deleted, **read.stamp_columns}
     soql = read.soql([path for path, _ in probe.values()], condition, filtered=False)
     changed, seen = _stamped(read_frame(client, soql, probe, include_deleted=True), read)
     live = changed.filter(~pl.col("__deleted")).select(read.version)
-    known = pl.concat([mirror.records.select(read.version), mirror.outside])
+    versions = stored.records(read.version)
+    known = pl.concat([versions, stored.outside])
     # a record without a parent has no parent stamp: the same version all the same
     unknown = live.join(known, on=read.version, how="anti", nulls_equal=True)
     key = read.key
-    gone = changed.filter(pl.col("__deleted") & pl.col(key).is_in(mirror.records[key].implode()))
+    gone = changed.filter(pl.col("__deleted") & pl.col(key).is_in(versions[key].implode()))
+    del versions, known
     event(
         log,
         "changes read",
@@ -225,16 +232,10 @@ def _read_changes(
         not_mirrored=unknown.height,
         deleted=gone.height,
     )
-    watermark = _newest(mirror.watermark, seen, started)
+    watermark = _newest(stored.watermark, seen, started)
     if unknown.is_empty() and gone.is_empty():
-        if watermark == mirror.watermark:
-            return mirror
-        return replace(mirror, watermark=watermark)
-    records = mirror.records
-    if not gone.is_empty():
-        records = records.filter(~pl.col(key).is_in(gone[key].implode()))
-    parts = [records]
-    outside = mirror.outside
+        return watermark, None
+    replaced, parts, outside = gone[key], [], stored.outside
     if not unknown.is_empty():
         columns = {**read.columns, **read.stamp_columns}
         soql = read.soql([path for path, _ in columns.values()], condition)
@@ -244,13 +245,13 @@ def _read_changes(
         delta, delta_seen = _stamped(found, read)
         del found
         watermark = _newest(watermark, delta_seen)
-        stale = pl.concat([live[key], delta[key]]).implode()
+        replaced = pl.concat([replaced, live[key], delta[key]])
         outside = live.join(delta.select(key), on=key, how="anti")
-        parts = [records.filter(~pl.col(key).is_in(stale)), delta]
+        parts.append(delta)
         del delta
-    del records  # the parts' columns go as they are merged (the mirror's are the caller's)
-    ordered = concat_in_order(parts, key)
-    return CrmMirror(read.fingerprint, watermark, mirror.full_read_at, ordered, outside)
+    parts.insert(0, stored.records(without=(key, replaced)))
+    ordered = concat_in_order(parts, key)  # each part's columns go as they are merged
+    return watermark, CrmMirror(read.fingerprint, watermark, stored.full_read_at, ordered, outside)
 
 
 def _stamped(frame: pl.DataFrame, read: ObjectRead) -> tuple[pl.DataFrame, datetime | None]:
