@@ -42,7 +42,7 @@ from connector.plan.build import MessageLedger, plan_from
 from connector.plan.model import Plan
 from connector.plan.outcomes import task_only_rules, task_outcomes
 from connector.plan.state import Firings, TaskState
-from connector.replay import Evaluated, RunInputs, evaluate_inputs, read_live
+from connector.replay import Evaluated, RunInputs, emailed_accounts, evaluate_inputs, read_live
 from connector.replay.inputs import RecordingLedger, SavedLedger
 from connector.replay.snapshot import load_snapshot
 from connector.replay.snapshot import save_snapshot as save_snapshot_folder
@@ -313,7 +313,7 @@ def _read_and_plan(
     summary.phase = "plan"
     deals, kpis = inputs.closed_deals(config)
     if save_snapshot is None:  # a snapshot saves the inputs whole, once planned
-        inputs = inputs.for_planning()
+        inputs = inputs.for_planning(emailed_accounts(config, evaluation.firings))
     followed = [] if summary.dry_run else open_keys(recorded.result().tasks)
     tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of, followed)
     ledger = RecordingLedger(store)
@@ -400,7 +400,9 @@ def plan_from_snapshot(settings: Settings, path: Path) -> RunOutcome:
     evaluated = _evaluate(config, inputs, settings, summary)
     _churn_summary(inputs, evaluated.evaluation.table, summary)
     kpis = inputs.closed_deals(config)[1]
-    plan = _plan(config, evaluated, inputs.for_planning(), tasks, ledger, settings, summary, kpis)
+    emailed = emailed_accounts(config, evaluated.evaluation.firings)
+    inputs = inputs.for_planning(emailed)
+    plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary, kpis)
     summary.duration_seconds = round(time.perf_counter() - started, 3)
     return RunOutcome(plan, summary)
 

@@ -2,6 +2,12 @@
 store knows, the CRM's keyed tasks — gathered once, live or from a saved snapshot, so a run,
 `plan --compare` and a replay in CI evaluate and plan the same data the same way."""
 
-from connector.replay.inputs import Evaluated, RunInputs, evaluate_inputs, read_live
+from connector.replay.inputs import (
+    Evaluated,
+    RunInputs,
+    emailed_accounts,
+    evaluate_inputs,
+    read_live,
+)
 
-__all__ = ["Evaluated", "RunInputs", "evaluate_inputs", "read_live"]
+__all__ = ["Evaluated", "RunInputs", "emailed_accounts", "evaluate_inputs", "read_live"]

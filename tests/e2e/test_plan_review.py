@@ -117,6 +117,13 @@ def test_planning_keeps_of_the_inputs_only_the_contacts(
         inputs.link("001X"),
         inputs.risk,
     )
+    # told which accounts an email may go to, it keeps only their contacts (the replay
+    # above plans so, and plans what the live run planned with every contact)
+    emailed = whole.contacts["account_id"].unique(maintain_order=True).head(2)
+    theirs = inputs.for_planning(emailed).extracted.records.contacts
+    assert theirs is not None
+    assert theirs.equals(whole.contacts.filter(pl.col("account_id").is_in(emailed.implode())))
+    assert 0 < theirs.height < whole.contacts.height
 
 
 def without_credentials(settings: Settings, tmp_path: Path) -> Settings:
