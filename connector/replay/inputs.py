@@ -26,6 +26,7 @@ from connector.frame.build import CrmFrame, crm_frame, window_start, with_usage
 from connector.frame.deals import closed_deals
 from connector.frame.usage import TenantUsage, tenant_usage
 from connector.logs import event
+from connector.packed import PackedFrame
 from connector.plan.build import MessageLedger, digest_kpis
 from connector.report.headline import HeadlineKpis
 from connector.risk import RiskOptions, score
@@ -77,6 +78,19 @@ class RunInputs:
             return framed.deals, framed.kpis
         return closed_and_kpis(self.extracted.records.opportunities, config, self.as_of)
 
+    def _contacts_for_planning(self, emailed: pl.Series | None) -> pl.DataFrame | None:
+        """The contacts read (packed while reading, if a run packed them), only those of
+        the `emailed` accounts if given."""
+        contacts = self.extracted.records.contacts
+        packed = None if self.framed is None else self.framed.contacts
+        theirs = None
+        if contacts is not None and emailed is not None:
+            accounts = emailed.cast(contacts.schema["account_id"], strict=False)
+            theirs = pl.col("account_id").is_in(accounts.implode())
+        if packed is not None:
+            return packed.rows(where=theirs)
+        return contacts if contacts is None or theirs is None else contacts.filter(theirs)
+
     def framed_for(self, config: Config) -> Framed | None:
         """What was made while reading, if it was made for `config`."""
         framed = self.framed
@@ -120,15 +134,11 @@ class RunInputs:
         lower without them. Given the accounts an email may go to (`emailed_accounts`),
         only their contacts are kept: a few thousand of 500,000, ~80 MB."""
         records, usage = self.extracted.records, self.extracted.usage
-        contacts = records.contacts
-        if contacts is not None and emailed is not None:
-            accounts = emailed.cast(contacts.schema["account_id"], strict=False)
-            contacts = contacts.filter(pl.col("account_id").is_in(accounts.implode()))
         kept = Extract(
             records.accounts.clear(),
             records.opportunities.clear(),
             records.usage.clear(),
-            contacts,
+            self._contacts_for_planning(emailed),
             usage_since=records.usage_since,
         )
         emptied = replace(usage, weekly=usage.weekly.clear())
@@ -178,6 +188,7 @@ class Framed:
     crm: CrmFrame
     deals: pl.DataFrame
     kpis: HeadlineKpis | None
+    contacts: PackedFrame | None = None  # packed by `_once_framed` until planning
 
     @classmethod
     def of(cls, records: Extract, config: Config, as_of: date, settings: Settings) -> Framed:
@@ -272,23 +283,29 @@ def _read_and_frame(
     records = read_crm(crm, config, settings, as_of, keyed_tasks=True)
     framed = Framed.of(records, config, as_of, settings)
     if not whole:
-        records = _once_framed(records, config)
+        records, framed = _once_framed(records, framed)
     return with_usage_read(records, usage), framed
 
 
-def _once_framed(records: Extract, config: Config) -> Extract:
+def _once_framed(records: Extract, framed: Framed) -> tuple[Extract, Framed]:
     """What a run reads of the CRM's records once their columns are made: the accounts'
-    ids and usage keys (the churn model and the usage check read them), the contacts
-    (whom an email goes to) and how many opportunities there were. At 100,000 accounts the
-    rest is about 85 MB, held until the usage read ends, where an unchanged run peaks."""
-    keys = dict.fromkeys(["id", config.mapping.usage.join_key])
+    ids and usage keys (the churn model and the usage check read them), how many
+    opportunities there were, and the contacts (whom an email goes to), packed until
+    planning unpacks the few it reads (`RunInputs.for_planning`). At 100,000 accounts the
+    rest is about 85 MB and the contacts 80, held until the usage read ends, where an
+    unchanged run peaks, and the contacts through evaluation."""
+    keys = dict.fromkeys(["id", framed.config.mapping.usage.join_key])
     meetings = None if records.meetings is None else records.meetings.clear()
-    return replace(
+    contacts = records.contacts
+    kept = replace(
         records,
         accounts=records.accounts.select(list(keys)),
         opportunities=records.opportunities.select("id"),
+        contacts=None if contacts is None else contacts.clear(),
         meetings=meetings,
     )
+    packed = None if contacts is None else PackedFrame.of(contacts)
+    return kept, replace(framed, contacts=packed)
 
 
 def frame_inputs(

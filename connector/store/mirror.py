@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 from sqlalchemy import Connection, select, update
 
+from connector.packed import PackedFrame
 from connector.store.tables import crm_mirror
 from connector.store.upsert import upsert
 
@@ -39,7 +40,7 @@ class StoredMirror:
     fingerprint: str
     watermark: datetime | None
     full_read_at: datetime
-    parquet: bytes
+    packed: PackedFrame
     outside: pl.DataFrame
 
     def records(
@@ -47,11 +48,10 @@ class StoredMirror:
     ) -> pl.DataFrame:
         """The records (only `columns`, if given), less those whose (column, values)
         `without` names: filtered as they load, so the dropped ones are never held."""
-        scan = pl.scan_parquet(io.BytesIO(self.parquet))
-        if without is not None:
-            column, values = without
-            scan = scan.filter(~pl.col(column).is_in(values.implode()))
-        return scan.select(pl.all() if columns is None else columns).collect()
+        if without is None:
+            return self.packed.rows(columns)
+        column, values = without
+        return self.packed.rows(columns, ~pl.col(column).is_in(values.implode()))
 
     def loaded(self) -> CrmMirror:
         return CrmMirror(
@@ -99,7 +99,7 @@ def load_mirror(db: Connection, name: str) -> StoredMirror | None:
         row.fingerprint,
         None if row.watermark is None else _aware(row.watermark),
         _aware(row.full_read_at),
-        row.records,
+        PackedFrame(row.records),
         pl.read_parquet(io.BytesIO(row.outside)),
     )
 
@@ -109,20 +109,14 @@ def save_mirror(db: Connection, name: str, mirror: CrmMirror) -> None:
         "fingerprint": mirror.fingerprint,
         "watermark": mirror.watermark,
         "full_read_at": mirror.full_read_at,
-        "records": _parquet(mirror.records),
-        "outside": _parquet(mirror.outside),
+        "records": PackedFrame.of(mirror.records).parquet,
+        "outside": PackedFrame.of(mirror.outside).parquet,
     }
     upsert(db, crm_mirror, [{"name": name, **values}], ["name"], values)
 
 
 def save_watermark(db: Connection, name: str, watermark: datetime | None) -> None:
     db.execute(update(crm_mirror).where(crm_mirror.c.name == name).values(watermark=watermark))
-
-
-def _parquet(frame: pl.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer, compression="zstd")
-    return buffer.getvalue()
 
 
 def _aware(moment: datetime) -> datetime:

@@ -25,7 +25,7 @@ from connector.checks import check_against_crm, load_checked_config
 from connector.crm.connect import connect
 from connector.extract import UsageRead, read_usage, usage_since
 from connector.replay import read_live
-from connector.replay.inputs import Framed, frame_inputs
+from connector.replay.inputs import Framed, RunInputs, frame_inputs
 from connector.run import run_sync
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.settings import CrmName
@@ -225,8 +225,9 @@ def test_a_run_keeps_of_the_records_only_what_it_reads_once_their_columns_are_ma
     sandbox: RunningSandbox,
 ) -> None:
     """While the usage read goes on, a run holds of the accounts only their ids and usage
-    keys, of the opportunities their ids (counted), and no meetings (`whole=False`); its
-    account table is the one the whole records make."""
+    keys, of the opportunities their ids (counted), no meetings and the contacts packed
+    (`whole=False`); its account table is the one the whole records make, and planning
+    unpacks the contacts it reads: all of them, or those of the accounts emailed."""
     settings = sandbox.settings
     config = load_checked_config(settings)
     store = HistoryStore.open(settings.state_database_url.get_secret_value())
@@ -244,7 +245,21 @@ def test_a_run_keeps_of_the_records_only_what_it_reads_once_their_columns_are_ma
     assert read.meetings is not None
     assert not read.meetings.is_empty()
     assert records.contacts is not None
-    assert_frame_equal(records.contacts, read.contacts)
+    assert read.contacts is not None
+    assert records.contacts.is_empty()
+    assert records.contacts.schema == read.contacts.schema
     assert_frame_equal(
         frame_inputs(config, lean, settings)[0], frame_inputs(config, whole, settings)[0]
     )
+    assert_frame_equal(_planned_contacts(lean), read.contacts)
+    emailed = read.contacts["account_id"].unique(maintain_order=True).head(3)
+    theirs = read.contacts.filter(pl.col("account_id").is_in(emailed.implode()))
+    assert 0 < theirs.height < read.contacts.height
+    assert_frame_equal(_planned_contacts(lean, emailed), theirs)
+    assert_frame_equal(_planned_contacts(whole, emailed), theirs)
+
+
+def _planned_contacts(inputs: RunInputs, emailed: pl.Series | None = None) -> pl.DataFrame:
+    contacts = inputs.for_planning(emailed).extracted.records.contacts
+    assert contacts is not None
+    return contacts
