@@ -27,10 +27,13 @@ def closed_deals(opportunities: pl.DataFrame, mapping: Mapping) -> pl.DataFrame:
     )
     optional = {name: pl.lit(None) for name in ("currency", "term_months")}
     optional.update({name: pl.col(name) for name in optional if name in opportunities.columns})
-    return opportunities.filter(
+    # lazily, so only the columns selected are gathered for the closed rows (at 100,000
+    # accounts the eager filter copied all of the 360,000 opportunities' columns first)
+    closed = opportunities.lazy().filter(
         pl.col("closed").fill_null(False) | pl.col("won").fill_null(False),
         pl.col("close_date").is_not_null(),
-    ).select(
+    )
+    return closed.select(
         pl.col("id").cast(pl.String).alias("deal_id"),
         pl.col("account_id").cast(pl.String),
         kind.alias("kind"),
@@ -40,4 +43,4 @@ def closed_deals(opportunities: pl.DataFrame, mapping: Mapping) -> pl.DataFrame:
         pl.col("won").fill_null(False).cast(pl.Boolean),
         optional["currency"].cast(pl.String).alias("currency"),
         optional["term_months"].cast(pl.Float64).alias("term_months"),
-    )
+    ).collect()
