@@ -56,6 +56,9 @@ class Extract:
     usage_totals: pl.DataFrame | None = None  # account_key, `<m>_total` ever (lifetime_usage)
     usage_signals: pl.DataFrame | None = None  # of `usage` (tenant_usage); None: made here
     usage_rows: int | None = None  # rows read, once `usage` was let go of; None: its height
+    # of `meetings` and `contacts` (`meeting_rollup`), made as the meetings were read and
+    # they were let go of (`meetings` empty); None: made here
+    meeting_rollup: pl.DataFrame | None = None
 
 
 def frame_columns(mapping: Mapping) -> list[str]:
@@ -113,8 +116,10 @@ def crm_frame(
     )
     table = _with_value(table, as_of)
     usage_at = table.width
-    if extract.contacts is not None and extract.meetings is not None:
+    rollup = extract.meeting_rollup
+    if rollup is None and extract.contacts is not None and extract.meetings is not None:
         rollup = meeting_rollup(extract.contacts, extract.meetings, mapping, as_of, zone)
+    if rollup is not None:
         table = table.join(rollup, on="id", how="left").with_columns(
             pl.col("decision_makers").fill_null(0)
         )

@@ -280,7 +280,7 @@ def _read_and_frame(
     if usage is None:
         with usage_read_started(settings, config, as_of, store) as started:
             return _read_and_frame(crm, config, settings, as_of, store, started, whole)
-    records = read_crm(crm, config, settings, as_of, keyed_tasks=True)
+    records = read_crm(crm, config, settings, as_of, keyed_tasks=True, roll_up_meetings=not whole)
     framed = Framed.of(records, config, as_of, settings)
     if not whole:
         records, framed = _once_framed(records, framed)
@@ -303,6 +303,7 @@ def _once_framed(records: Extract, framed: Framed) -> tuple[Extract, Framed]:
         opportunities=records.opportunities.select("id"),
         contacts=None if contacts is None else contacts.clear(),
         meetings=meetings,
+        meeting_rollup=None,  # made into the CRM's columns
     )
     packed = None if contacts is None else PackedFrame.of(contacts)
     return kept, replace(framed, contacts=packed)

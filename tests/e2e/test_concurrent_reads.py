@@ -23,7 +23,8 @@ from polars.testing import assert_frame_equal
 
 from connector.checks import check_against_crm, load_checked_config
 from connector.crm.connect import connect
-from connector.extract import UsageRead, read_usage, usage_since
+from connector.extract import UsageRead, read_crm, read_usage, usage_since
+from connector.frame.build import crm_frame
 from connector.replay import read_live
 from connector.replay.inputs import Framed, RunInputs, frame_inputs
 from connector.run import run_sync
@@ -219,6 +220,37 @@ def test_evaluating_lets_go_of_the_records_the_crm_columns_were_made_from(
     assert lean.tenants is not None
     assert lean.for_planning().tenants is None  # planning reads the evaluated table
     assert inputs.for_evaluating(load_checked_config(settings)) is inputs
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_a_run_rolls_the_meetings_up_as_they_are_read_and_keeps_none_of_them(
+    sandbox: RunningSandbox, concurrency: int
+) -> None:
+    """A run of one configuration makes the meetings' roll-up once they and the contacts
+    are read, in the meetings' reader (which waits for the contacts', started before it:
+    with one reader too), and keeps no meeting: the CRM's columns are those the meetings
+    give when rolled up at the end."""
+    settings = sandbox.settings.model_copy(update={"crm_concurrency": concurrency})
+    config = load_checked_config(settings)
+    store = HistoryStore.open(settings.state_database_url.get_secret_value())
+    with closing(store), closing(connect(settings, config.mapping, store)) as crm:
+        whole = read_crm(crm, config, settings, AS_OF)
+        rolled = read_crm(crm, config, settings, AS_OF, roll_up_meetings=True)
+
+    assert whole.meetings is not None
+    assert whole.meetings.height > 0
+    assert whole.meeting_rollup is None
+    assert rolled.meetings is not None
+    assert rolled.meetings.is_empty()
+    assert rolled.meetings.schema == whole.meetings.schema
+    assert rolled.meeting_rollup is not None
+    assert rolled.meeting_rollup.height > 0
+    assert_frame_equal(rolled.contacts, whole.contacts)
+    zone, language = settings.schedule_timezone, settings.team_language
+    assert_frame_equal(
+        crm_frame(rolled, config.mapping, AS_OF, zone, language).table,
+        crm_frame(whole, config.mapping, AS_OF, zone, language).table,
+    )
 
 
 def test_a_run_keeps_of_the_records_only_what_it_reads_once_their_columns_are_made(
