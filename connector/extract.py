@@ -114,9 +114,8 @@ def read_crm(
         event(log, "reading", source="crm", concurrency=settings.crm_concurrency)
         crm_reads = SideBySide(crm_pool)
         current = {CURRENT_PREFIX + name: name for name in written}
-        accounts_read = crm_reads.submit(crm.read, mapping.account, current)
-        opportunities_read = crm_reads.submit(crm.read, mapping.opportunity, {})
-        reads: list[Future[Any]] = [accounts_read, opportunities_read]
+        reads: list[Future[Any]] = [crm_reads.submit(crm.read, mapping.account, current)]
+        reads.append(crm_reads.submit(crm.read, mapping.opportunity, {}))
         if mapping.contact:
             contacts_read = crm_reads.submit(_contacts, crm, mapping.contact)
             reads.append(contacts_read)
