@@ -96,8 +96,12 @@ def annual_amount() -> pl.Expr:
 def arr_at(deals: pl.DataFrame, day: date) -> pl.DataFrame:
     """Each account's ARR at the end of `day` (account_id, arr): its latest won term (new
     business or renewal) plus the expansions won since, or 0 once a renewal closed lost
-    after that term started. A customer who comes back starts a new term."""
-    closed = deals.filter(pl.col("close_date") <= day).with_columns(annual=annual_amount())
+    after that term started. A customer who comes back starts a new term.
+
+    Lazily, so each filter gathers only the columns read after it: at 100,000 accounts the
+    eager filters copied the 236,000 closed deals' every column three times over, ~40 MB
+    while a run's reads ended (the digest's headline KPIs are made there)."""
+    closed = deals.lazy().filter(pl.col("close_date") <= day).with_columns(annual=annual_amount())
     won = closed.filter(pl.col("won"))
     terms = (
         won.filter(pl.col("kind").is_in(TERM_KINDS))
@@ -128,6 +132,7 @@ def arr_at(deals: pl.DataFrame, day: date) -> pl.DataFrame:
             .then(0.0)
             .otherwise(pl.col("term_arr") + pl.col("added").fill_null(0.0)),
         )
+        .collect()
     )
 
 
