@@ -100,7 +100,7 @@ class RunInputs:
         """The inputs without what evaluating `config` no longer reads of them: the records
         the CRM columns were made from while reading (`framed`), and the usage weeks and
         stored lifetime totals, made into each tenant's signals here (`tenants`). A run
-        read with `whole=False` holds only what `_once_framed` kept of the records by now
+        read with `whole=False` holds only what `_framed_once` kept of the records by now
         (the usage check has read the accounts' keys). At 100,000 accounts the records
         read whole are about 125 MB, the weeks 70 MB and the totals 20 MB. The usage weeks
         to save go too: a run saves them once the usage check passed, before evaluating.
@@ -188,7 +188,7 @@ class Framed:
     crm: CrmFrame
     deals: pl.DataFrame
     kpis: HeadlineKpis | None
-    contacts: PackedFrame | None = None  # packed by `_once_framed` until planning
+    contacts: PackedFrame | None = None  # packed by `_framed_once` until planning
 
     @classmethod
     def of(cls, records: Extract, config: Config, as_of: date, settings: Settings) -> Framed:
@@ -235,7 +235,7 @@ def read_live(
     most of its reading waiting for those servers. `usage`: the usage read the caller
     started, None: started here. `whole`: keep every record read, for another
     configuration or a snapshot; else only what a run of the first reads of them once
-    their columns are made (`_once_framed`)."""
+    their columns are made (`_framed_once`)."""
     config = configs[0]
     reach = max(c.health.trend_days + c.health.trend_tolerance_days for c in configs)
     options = RiskOptions.of(settings)
@@ -276,37 +276,48 @@ def _read_and_frame(
     """The extract, and what the CRM's records alone decide (`Framed`), made once the CRM's
     reads are in: the usage read, the longest of a daily run (its restated weeks are a
     cursor each, page after page), is still going then, and the run would otherwise only
-    wait for it. `whole`: keep every record read (else `_once_framed`)."""
+    wait for it. `whole`: keep every record read (else `_framed_once`)."""
     if usage is None:
         with usage_read_started(settings, config, as_of, store) as started:
             return _read_and_frame(crm, config, settings, as_of, store, started, whole)
-    records = read_crm(crm, config, settings, as_of, keyed_tasks=True, roll_up_meetings=not whole)
-    framed = Framed.of(records, config, as_of, settings)
-    if not whole:
-        records, framed = _once_framed(records, framed)
-    return with_usage_read(records, usage), framed
+    if whole:
+        records = read_crm(crm, config, settings, as_of, keyed_tasks=True)
+        framed = Framed.of(records, config, as_of, settings)  # before the usage read ends
+        return with_usage_read(records, usage), framed
+    # handed over in a list, which `_framed_once` empties: an argument would stay
+    # referenced here until it returned, and it lets go of each part as it goes
+    read = [read_crm(crm, config, settings, as_of, keyed_tasks=True, roll_up_meetings=True)]
+    kept, framed = _framed_once(read, config, as_of, settings)
+    return with_usage_read(kept, usage), framed
 
 
-def _once_framed(records: Extract, framed: Framed) -> tuple[Extract, Framed]:
-    """What a run reads of the CRM's records once their columns are made: the accounts'
-    ids and usage keys (the churn model and the usage check read them), how many
-    opportunities there were, and the contacts (whom an email goes to), packed until
-    planning unpacks the few it reads (`RunInputs.for_planning`). At 100,000 accounts the
-    rest is about 85 MB and the contacts 80, held until the usage read ends, where an
-    unchanged run peaks, and the contacts through evaluation."""
-    keys = dict.fromkeys(["id", framed.config.mapping.usage.join_key])
-    meetings = None if records.meetings is None else records.meetings.clear()
+def _framed_once(
+    read: list[Extract], config: Config, as_of: date, settings: Settings
+) -> tuple[Extract, Framed]:
+    """`Framed.of` the records `read` hands over (its one item, taken), keeping of them
+    only what a run reads once their columns are made: the accounts' ids and usage keys
+    (the churn model and the usage check read them), how many opportunities there were,
+    and the contacts (whom an email goes to), packed until planning unpacks the few it
+    reads (`RunInputs.for_planning`). Each part goes once what is made of it is: the
+    accounts and contacts before the closed deals and headline KPIs are made of the
+    opportunities. At 100,000 accounts the accounts are ~40 MB, the contacts ~35 and the
+    opportunities ~25, held until the usage read ends, where an unchanged run peaked."""
+    records = read.pop()
+    crm = _crm_columns(records, config, as_of, settings)
+    keys = dict.fromkeys(["id", config.mapping.usage.join_key])
     contacts = records.contacts
-    kept = replace(
+    records = replace(
         records,
         accounts=records.accounts.select(list(keys)),
-        opportunities=records.opportunities.select("id"),
         contacts=None if contacts is None else contacts.clear(),
-        meetings=meetings,
+        meetings=None if records.meetings is None else records.meetings.clear(),
         meeting_rollup=None,  # made into the CRM's columns
     )
     packed = None if contacts is None else PackedFrame.of(contacts)
-    return kept, replace(framed, contacts=packed)
+    del contacts
+    deals, kpis = closed_and_kpis(records.opportunities, config, as_of)
+    records = replace(records, opportunities=records.opportunities.select("id"))
+    return records, Framed(config, crm, deals, kpis, packed)
 
 
 def frame_inputs(
