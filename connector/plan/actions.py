@@ -144,19 +144,21 @@ def _take_actions(
     plan: ActionPlan,
     email_columns: Collection[str] | None,
 ) -> _Taken:
-    """Each rule's actions on its firing rows. The rows (every firing beside the columns
-    its actions read) are let go on return, before the tasks are ordered: at 100,000
-    accounts they are 90 MB, and a first run peaked ordering its 200,000 tasks beside
-    them."""
-    rows = _firing_rows(table, firings, rules, context.sources, plan, email_columns)
-    rows = with_blockers(rows, rules, recent, context.as_of)
+    """Each rule's actions on its firing rows. Each rule's rows (its firings beside the
+    columns its actions read) are made when its turn comes and let go after it: at 100,000
+    accounts every rule's at once were 90 MB, where an unchanged run peaked; and a first run
+    peaked ordering its 200,000 tasks beside them."""
+    columns = join_columns(table, firings)
+    pairs = joined(table, firings, ()).with_row_index(ROW)  # the plan's order: see `joined`
+    pairs = with_blockers(pairs, rules, recent, context.as_of)
     found = found_tasks(existing, context.as_of)
     events: list[_Event] = []
     tasks: list[pl.DataFrame] = []
     stopped: list[pl.DataFrame] = []
     created_today: Counter[str] = Counter()
     for rule in rules:
-        fired = rows.filter(pl.col("rule_id") == rule.id)
+        theirs = pairs.filter(pl.col("rule_id") == rule.id)
+        fired = _rule_rows(table, theirs, rule, columns, context.sources, plan, email_columns)
         rule_found = of_rule(found, rule.id) if fired.height else found
         for index, action in enumerate(rule.actions if fired.height else ()):
             taken = fired
@@ -227,27 +229,31 @@ def _apply(plan: ActionPlan, event: _Event) -> None:
         plan.skipped.append(what)
 
 
-def _firing_rows(
+def _rule_rows(
     table: pl.DataFrame,
-    firings: pl.DataFrame,
-    rules: Sequence[Rule],
+    theirs: pl.DataFrame,
+    rule: Rule,
+    columns: Sequence[str],
     sources: RuleSources,
     plan: ActionPlan,
     email_columns: Collection[str] | None,
 ) -> pl.DataFrame:
-    """The firings beside the account columns their actions read, each action's own `when`
-    evaluated over them, and each row's place (`_row`)."""
-    columns = join_columns(table, firings)
-    conditions = _conditions(rules, columns)
-    wanted = read_columns(rules, columns if email_columns is None else email_columns)
+    """The rule's firings (`theirs`: its rows of the firings' join, with their `_row` and
+    `_blocker`) beside the account columns its actions read, each action's own `when`
+    evaluated over them; the columns in the order of the join with every column."""
+    conditions = _conditions([rule], columns)
+    wanted = read_columns([rule], columns if email_columns is None else email_columns)
     wanted.update(name for expr in conditions.values() for name in expr.meta.root_names())
-    rows = joined(table, firings, wanted)
+    read = [c for c in table.columns if c in wanted and c not in theirs.columns]
+    accounts = table.select("id", *read)
+    rows = theirs.join(accounts, on="id", how="left", maintain_order="left")
+    rows = rows.select(ROW, *(c for c in columns if c in rows.columns), BLOCKER)
     named = [expr.alias(condition_column(r, i)) for (r, i, _), expr in conditions.items()]
     try:
         rows = rows.with_columns(named)
     except POLARS_ERRORS:
         rows = _with_action_conditions(rows, conditions, sources, plan)
-    return rows.with_row_index(ROW)
+    return rows.select(ROW, pl.exclude(ROW, BLOCKER), BLOCKER)
 
 
 def _conditions(
