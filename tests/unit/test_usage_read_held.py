@@ -1,0 +1,69 @@
+"""A usage read that ends before the run asks for it holds its rows packed, and hands over
+the same rows, batch and update as one asked for while it went on."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime
+
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from connector.extract import PackedRead, Read, UsageRead, _packed_unless_waited
+from connector.store.usage_weeks import UsageWeeksUpdate
+from connector.usage import UsageBatch
+
+WEEKLY = pl.DataFrame(
+    {
+        "account_key": ["t-1", "t-1", "t-2"],
+        "week_start": [date(2026, 11, 9), date(2026, 11, 16), date(2026, 11, 16)],
+        "logins": [3.0, None, 1e300],
+    }
+)
+
+
+def _read() -> Read:
+    batch = UsageBatch(WEEKLY, {"no key": 2}, api_calls=4, stored_rows=1, repeated_rows=1)
+    update = UsageWeeksUpdate(
+        "f", datetime(2026, 11, 1, tzinfo=UTC), date(2026, 9, 28), date(2026, 11, 2),
+        date(2026, 11, 9), WEEKLY, {date(2026, 11, 9): "d"},
+    )  # fmt: skip
+    return batch, update
+
+
+def test_a_read_that_ended_before_it_was_asked_for_is_held_packed() -> None:
+    waited = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        started = pool.submit(_packed_unless_waited, waited, _read)
+        held = started.result()  # ended, and nobody asked yet
+
+        assert isinstance(held, PackedRead)
+        assert held.batch.weekly.is_empty()
+        assert held.update is not None
+        assert held.update.weekly.is_empty()
+        batch, update = UsageRead(started, waited).result()
+
+    expected_batch, expected_update = _read()
+    assert_frame_equal(batch.weekly, WEEKLY)
+    assert batch.rows_read == expected_batch.rows_read
+    assert batch.skipped == expected_batch.skipped
+    assert update is not None
+    assert_frame_equal(update.weekly, WEEKLY)
+    assert (update.fingerprint, update.previous) == ("f", expected_update.previous)
+
+
+def test_a_read_asked_for_while_it_went_on_is_handed_over_as_read() -> None:
+    waited, asked = threading.Event(), threading.Event()
+
+    def read_once_asked() -> Read:
+        assert asked.wait(timeout=10)
+        return _read()
+
+    with ThreadPoolExecutor(1) as pool:
+        read = UsageRead(pool.submit(_packed_unless_waited, waited, read_once_asked), waited)
+        threading.Timer(0.2, asked.set).start()
+        batch, _ = read.result()
+
+    assert waited.is_set()
+    assert_frame_equal(batch.weekly, WEEKLY)
