@@ -73,7 +73,10 @@ class TasksByKey(Mapping[str, ExistingTask]):
     """Tasks by key, as `find_tasks` answers: the last row of a key is its task."""
 
     def __init__(self, frame: pl.DataFrame) -> None:
-        self.frame = frame.select(list(TASK_SCHEMA)).unique("key", keep="last", maintain_order=True)
+        frame = frame.select(list(TASK_SCHEMA))
+        if frame["key"].n_unique() < frame.height:  # not copied when each key is once
+            frame = frame.unique("key", keep="last", maintain_order=True)
+        self.frame = frame
         self._keys: frozenset[str] | None = None  # made when first asked: 200,000 strings
         self._tasks: dict[str, ExistingTask] | None = None
 

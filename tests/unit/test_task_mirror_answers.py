@@ -8,6 +8,7 @@ from dataclasses import astuple
 from datetime import date
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import polars as pl
 
 from connector.crm.protocol import ExistingTask
@@ -106,3 +107,25 @@ def test_both_asks_answer_frames_whose_tasks_are_the_look_ups_tasks() -> None:
     assert "low_usage:001:w48" in found
     assert "low_usage:001:w49" not in found
     assert recent == [task]
+
+
+def test_asks_that_every_task_answers_share_the_mirrors_columns() -> None:
+    """A daily run asks for every open task by key and by rule: both answers are the
+    mirror's tasks themselves, not two copies of them (~17 MB each at 200,000 tasks)."""
+    keys = [f"low_usage:{n:03d}:w48" for n in range(5)]
+    tasks = KeyedTasks(mirror(*((key, False, None) for key in keys)), TOKYO)
+
+    found = task_frame(tasks.find(keys))
+    recent = task_frame(tasks.recent(["low_usage"], date(2026, 11, 20)))
+    some = task_frame(tasks.find(keys[1::2]))
+
+    created = [_created_on(frame) for frame in (found, recent, some)]
+    assert np.shares_memory(created[0], created[1])
+    assert not np.shares_memory(created[0], created[2])
+    assert found["key"].to_list() == keys
+    assert some["key"].to_list() == keys[1::2]
+
+
+def _created_on(frame: pl.DataFrame) -> np.ndarray:
+    """The days' own memory (a copy would fail)."""
+    return frame["created_on"].to_physical().to_numpy(allow_copy=False)
