@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing, contextmanager, nullcontext
 from contextvars import copy_context
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ from connector.report.headline import HeadlineKpis
 from connector.risk.churn import TooLittleHistory
 from connector.settings import Settings
 from connector.store import HistoryStore, RunRecord
-from connector.store.history import open_keys
+from connector.store.history import closed_deal_changes, open_keys
 from connector.usage.quality import UsageQuality, check, measure
 from connector.usage_mirror import save as save_usage_weeks
 
@@ -257,7 +257,7 @@ class _Planned:
     evaluated: Evaluated
     tasks: TaskState
     followed: list[str]  # keys of open tasks whose outcome the store follows
-    deals: pl.DataFrame
+    deals: pl.DataFrame  # the closed deals new or changed since the store's (`closed_deal_changes`)
     recorded: _Recorded
 
 
@@ -270,7 +270,7 @@ class _Recorded:
     holds its lock."""
 
     tasks: pl.DataFrame  # `HistoryStore.followed_tasks`
-    deals: pl.DataFrame  # `HistoryStore.closed_deals`
+    deals: pl.DataFrame  # `HistoryStore.closed_deals`, emptied once the run's are diffed
     snapshots: pl.DataFrame  # `HistoryStore.snapshot_digests` of the run date
 
     @classmethod
@@ -296,10 +296,16 @@ def _read_and_plan(
     budget.guard(crm.usage, "reads", reads, settings.api_budget_share)
     before = crm.usage.calls
     with ThreadPoolExecutor(1, thread_name_prefix="recorded") as pool:
-        recorded = pool.submit(copy_context().run, _Recorded.read, store, as_of)
+        reading = pool.submit(copy_context().run, _Recorded.read, store, as_of)
         whole = save_snapshot is not None  # a snapshot saves every record read
         inputs = read_live(crm, store, [config], settings, as_of, usage, whole=whole)
+    recorded = reading.result()
     summary.crm_read_calls = crm.usage.calls - before
+    # the closed deals' changes are found now, and only they are held to the record phase
+    deals, kpis = inputs.closed_deals(config)
+    deals = closed_deal_changes(deals, recorded.deals)
+    recorded = replace(recorded, deals=recorded.deals.clear())
+    inputs = inputs.without_closed_deals()
     summary.read(inputs.extracted)
     _check_usage(inputs.extracted, config, settings, summary)
     if inputs.extracted.usage_weeks is not None:  # accepted: the next run reads from it
@@ -311,10 +317,9 @@ def _read_and_plan(
     evaluation = evaluated.evaluation
     _churn_summary(inputs, evaluation.table, summary)
     summary.phase = "plan"
-    deals, kpis = inputs.closed_deals(config)
     if save_snapshot is None:  # a snapshot saves the inputs whole, once planned
         inputs = inputs.for_planning(emailed_accounts(config, evaluation.firings))
-    followed = [] if summary.dry_run else open_keys(recorded.result().tasks)
+    followed = [] if summary.dry_run else open_keys(recorded.tasks)
     tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of, followed)
     ledger = RecordingLedger(store)
     plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary, kpis)
@@ -322,7 +327,7 @@ def _read_and_plan(
         save_snapshot_folder(
             save_snapshot, inputs, tasks, SavedLedger(ledger.answers), settings.crm
         )
-    return _Planned(plan, evaluated, tasks, followed, deals, recorded.result())
+    return _Planned(plan, evaluated, tasks, followed, deals, recorded)
 
 
 def _write_and_record(
@@ -355,9 +360,7 @@ def _write_and_record(
     )
     summary.stage_changes = store.save_stages(summary.run_id, evaluated.evaluation.state)
     store.save_usage_totals(evaluated.next_totals)
-    summary.closed_deals_saved = store.save_closed_deals(
-        summary.run_id, planned.deals, planned.recorded.deals
-    )
+    summary.closed_deals_saved = store.save_closed_deal_changes(summary.run_id, planned.deals)
     _record_tasks(store, summary, config, plan, report, planned)
 
 

@@ -78,6 +78,14 @@ class RunInputs:
             return framed.deals, framed.kpis
         return closed_and_kpis(self.extracted.records.opportunities, config, self.as_of)
 
+    def without_closed_deals(self) -> RunInputs:
+        """The inputs without the closed deals made while reading (`Framed`), once the run
+        took them (`closed_deals`; the headline KPIs stay): at 100,000 accounts they are
+        ~15 MB, and the run holds only what changed of them to record (`run.py`)."""
+        if self.framed is None:
+            return self
+        return replace(self, framed=replace(self.framed, deals=self.framed.deals.clear()))
+
     def _contacts_for_planning(self, emailed: pl.Series | None) -> pl.DataFrame | None:
         """The contacts read (packed while reading, if a run packed them), only those of
         the `emailed` accounts if given."""

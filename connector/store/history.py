@@ -134,6 +134,7 @@ HISTORY_SCHEMA = {  # what `snapshots` reads of each snapshot, its JSON as text
 LEDGER_ROW = ("status", "record_id", "recorded_at")  # a task ledger entry's whole row, by key
 JSON_COLUMNS = ["measures", "inputs"]  # of a snapshot: compared and written as JSON text
 _SNAPSHOT_COMPARED = [name for name in SNAPSHOT_COLUMNS if name != "account_id"]
+_DEAL_COMPARED = [name for name in CLOSED_DEAL_SCHEMA if name != "deal_id"]
 _AS_JSON_TEXT = {name: name + JSON_TEXT for name in JSON_COLUMNS}  # how `upsert` takes them
 MIGRATION_WAIT_SECONDS = 60.0  # how long a replica waits for another's migration (SQLite)
 
@@ -586,16 +587,18 @@ class HistoryStore:
         """Upsert the closed deals (`CLOSED_DEAL_SCHEMA`) by CRM id that are new or differ
         from the store's; returns rows written, each now marked with `run_id`. `stored`:
         the store's `closed_deals()`, read earlier under the same run lock; None: read now."""
-        values = [name for name in CLOSED_DEAL_SCHEMA if name != "deal_id"]
         with self._transaction() as db:
             if stored is None:
                 query = select(*(closed_deals.c[name] for name in CLOSED_DEAL_SCHEMA))
                 stored = read_frame(db, query, CLOSED_DEAL_SCHEMA)
-            changed = changed_rows(
-                deals.select(list(CLOSED_DEAL_SCHEMA)), stored, ["deal_id"], values
-            )
-            rows = ({**row, "run_id": run_id} for row in changed.iter_rows(named=True))
-            return upsert(db, closed_deals, rows, ["deal_id"], [*values, "run_id"])
+            return _upsert_closed_deals(db, run_id, closed_deal_changes(deals, stored))
+
+    def save_closed_deal_changes(self, run_id: str, changes: pl.DataFrame) -> int:
+        """Upsert `closed_deal_changes` found earlier under the same run lock: a run finds
+        them once it has read, and holds only them (not both sides, 236,000 deals each at
+        100,000 accounts) until it records. Returns rows written, marked with `run_id`."""
+        with self._transaction() as db:
+            return _upsert_closed_deals(db, run_id, changes)
 
     def closed_deals(self, kind: str | None = None) -> pl.DataFrame:
         """Every closed deal the store holds, or those of one `kind`, typed as
@@ -771,6 +774,18 @@ def _latest_snapshot_query(points: int) -> Any:
         for n in range(points)
     ]
     return union_all(*parts) if len(parts) > 1 else parts[0]
+
+
+def closed_deal_changes(deals: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
+    """The closed deals (`CLOSED_DEAL_SCHEMA`) new or differing from `stored` (the store's
+    `closed_deals()`), as `save_closed_deals` writes them."""
+    new = deals.select(list(CLOSED_DEAL_SCHEMA))
+    return changed_rows(new, stored, ["deal_id"], _DEAL_COMPARED)
+
+
+def _upsert_closed_deals(db: Connection, run_id: str, changes: pl.DataFrame) -> int:
+    rows = ({**row, "run_id": run_id} for row in changes.iter_rows(named=True))
+    return upsert(db, closed_deals, rows, ["deal_id"], [*_DEAL_COMPARED, "run_id"])
 
 
 def open_keys(followed: pl.DataFrame) -> list[str]:

@@ -17,7 +17,7 @@ from connector.store import (
     LedgerTask,
     RunRecord,
 )
-from connector.store.history import SNAPSHOT_BATCH
+from connector.store.history import SNAPSHOT_BATCH, closed_deal_changes
 from connector.store.snapshot_rows import snapshot_rows
 
 DAY = date(2026, 11, 23)
@@ -291,6 +291,22 @@ def test_closed_deals_are_upserted_by_crm_id(store: HistoryStore) -> None:
         ("006B", "001B", "expansion", "Expansion", 500.0, date(2026, 10, 1), True, "JPY", 24.0),
         ("006A", "001A", "renewal", "Renewal", 900.0, DAY, False, None, None),
     ]
+
+
+def test_closed_deal_changes_found_early_are_written_as_a_full_diff_would(
+    store: HistoryStore,
+) -> None:
+    """A run finds the changes once it has read and writes only them when it records."""
+    store.save_closed_deals("run1", _deals(1000.0, won=True))
+    stored = store.closed_deals()
+
+    unchanged = closed_deal_changes(_deals(1000.0, won=True), stored)
+    changes = closed_deal_changes(_deals(900.0, won=False), stored)
+
+    assert unchanged.is_empty()
+    assert changes["deal_id"].to_list() == ["006A"]
+    assert store.save_closed_deal_changes("run2", changes) == 1
+    assert store.closed_deals().sort("deal_id")["amount"].to_list() == [900.0, 500.0]
 
 
 def test_closed_deals_of_one_kind(store: HistoryStore) -> None:
