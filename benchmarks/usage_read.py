@@ -171,7 +171,7 @@ def _read_once(url: str, store_url: str) -> None:
         started = time.perf_counter()
         batch, update = read_usage(settings, config, since, AS_OF, store)
         assert update is not None
-        save(store, update)
+        save(store, update, batch.weekly.lazy())
         seconds = time.perf_counter() - started
         print(json.dumps({"rows": batch.weekly.height, "read": batch.rows_read, "s": seconds}))
     finally:

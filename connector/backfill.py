@@ -130,7 +130,7 @@ def _usage_problems(past: Extracted, config: Config, settings: Settings, day: da
     """What the run's usage check finds wrong with the day's usage (accounts without usage in
     its week; rows left out are the whole read's matter, checked by a run)."""
     keys = past.records.accounts[config.mapping.usage.join_key]
-    quality = measure(past.usage, keys, day)
+    quality = measure(past.usage, past.weeks(), keys, day)
     return quality.problems(1.0, settings.usage_max_accounts_without_usage_share)
 
 

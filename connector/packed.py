@@ -26,10 +26,14 @@ class PackedFrame:
         frame.write_parquet(buffer, compression="zstd")
         return cls(buffer.getvalue())
 
+    def scan(self) -> pl.LazyFrame:
+        """The rows as a lazy scan: a filter collected on it unpacks only what it keeps."""
+        return pl.scan_parquet(io.BytesIO(self.parquet))
+
     def rows(self, columns: list[str] | None = None, where: pl.Expr | None = None) -> pl.DataFrame:
         """The rows for which `where` holds (all without it), with only `columns` (all
         without them): filtered as they are unpacked, so the others are never held."""
-        scan = pl.scan_parquet(io.BytesIO(self.parquet))
+        scan = self.scan()
         if where is not None:
             scan = scan.filter(where)
         return scan.select(pl.all() if columns is None else columns).collect()

@@ -309,7 +309,7 @@ def _read_and_plan(
     summary.read(inputs.extracted)
     _check_usage(inputs.extracted, config, settings, summary)
     if inputs.extracted.usage_weeks is not None:  # accepted: the next run reads from it
-        save_usage_weeks(store, inputs.extracted.usage_weeks)
+        save_usage_weeks(store, inputs.extracted.usage_weeks, inputs.extracted.weeks())
     if save_snapshot is None:  # a snapshot saves the inputs whole, once planned
         inputs = inputs.for_evaluating(config)
     summary.phase = "evaluate"
@@ -457,7 +457,7 @@ def _check_usage(
 ) -> None:
     """Count what the usage read left out, and stop before any write past a ceiling."""
     keys = extracted.records.accounts[config.mapping.usage.join_key]
-    quality = measure(extracted.usage, keys, summary.as_of)
+    quality = measure(extracted.usage, extracted.weeks(), keys, summary.as_of)
     summary.checked_usage(quality)
     event(
         log,

@@ -98,7 +98,6 @@ def read_mirrored(
         since,
         restate_start(as_of, settings.usage_restate_weeks),
         read.since,
-        weekly,
         {} if mirror is None else mirror.digests,
     )
     batch = replace(fresh, weekly=weekly, stored_rows=stored_rows)
@@ -113,8 +112,9 @@ def _unless_answered(kept: pl.DataFrame, answered: pl.DataFrame, asked: date) ->
     return kept.join(earlier, on=[KEY, WEEK], how="anti") if earlier.height else kept
 
 
-def save(store: HistoryStore, update: UsageWeeksUpdate) -> int:
-    """Keep the accepted read for the next run; the number of weeks written."""
-    written = save_usage_weeks(store, update)
+def save(store: HistoryStore, update: UsageWeeksUpdate, weekly: pl.LazyFrame) -> int:
+    """Keep the accepted read (`weekly`, its rows) for the next run; the number of weeks
+    written."""
+    written = save_usage_weeks(store, update, weekly)
     event(log, "usage weeks saved", written=written)
     return written

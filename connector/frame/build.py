@@ -167,7 +167,7 @@ def _with_usage(
         mapping.usage.metrics,
         mapping.usage.levels,
     )
-    since = window_start(extract, as_of)
+    since = window_start(extract.usage_since, usage.lazy(), as_of)
     signals = extract.usage_signals
     if signals is None:
         signals = usage_signals(
@@ -197,10 +197,13 @@ def _with_usage(
     )
 
 
-def window_start(extract: Extract, as_of: date) -> date:
-    """The usage read window's first day: as the read says, else its first week."""
-    first_week = extract.usage["week_start"].min()
-    return extract.usage_since or (first_week if isinstance(first_week, date) else as_of)
+def window_start(usage_since: date | None, weekly: pl.LazyFrame, as_of: date) -> date:
+    """The usage read window's first day: as the read says (`usage_since`), else the first
+    week of its rows `weekly`."""
+    if usage_since is not None:
+        return usage_since
+    first_week = weekly.select(pl.col("week_start").min()).collect().item()
+    return first_week if isinstance(first_week, date) else as_of
 
 
 def _derived(as_of: date, *, has_start: bool) -> list[pl.Expr]:

@@ -107,7 +107,7 @@ class TenantUsage:
 
 
 def tenant_usage(
-    usage: pl.DataFrame,
+    usage: pl.LazyFrame,
     lifetime: pl.DataFrame,
     metrics: Sequence[str],
     as_of: date,
@@ -119,11 +119,12 @@ def tenant_usage(
     """`weeks_to_date`, `lifetime_usage` and `usage_signals` of the read `usage` and the
     stored `lifetime` totals, `parts` shares of the tenants at a time: each is a tenant's
     own, so the shares give what the whole gives, and the long frames made on the way
-    (weeks filled in, sorted, grouped) are only ever a share's."""
+    (weeks filled in, sorted, grouped) are only ever a share's. `usage` is a scan: where
+    its rows are packed (`Extracted.weeks`), only a share's are ever unpacked."""
     signals, totals, next_totals = [], [], []
     for part in range(parts):
         share = pl.col(KEY).hash() % parts == part
-        weeks = weeks_to_date(usage.filter(share), metrics, as_of, levels)
+        weeks = weeks_to_date(usage.filter(share).collect(), metrics, as_of, levels)
         ever, stored = lifetime_usage(weeks, lifetime.filter(share), metrics, as_of)
         signals.append(
             usage_signals(weeks, metrics, as_of, since=since, levels=levels, window_totals=False)

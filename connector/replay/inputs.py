@@ -173,17 +173,17 @@ class Tenants:
 
     @classmethod
     def of(cls, config: Config, inputs: RunInputs) -> Tenants:
-        records, usage = inputs.extracted.records, config.mapping.usage
-        since = window_start(records, inputs.as_of)
+        usage, weekly = config.mapping.usage, inputs.extracted.weeks()
+        since = window_start(inputs.extracted.records.usage_since, weekly, inputs.as_of)
         made = tenant_usage(
-            records.usage,
+            weekly,
             inputs.usage_totals,
             usage.metrics,
             inputs.as_of,
             since=since,
             levels=usage.levels,
         )
-        return cls(config, since, made, records.usage.height)
+        return cls(config, since, made, weekly.select(pl.len()).collect().item())
 
 
 @dataclass(frozen=True)
@@ -296,7 +296,7 @@ def _read_and_frame(
     # referenced here until it returned, and it lets go of each part as it goes
     read = [read_crm(crm, config, settings, as_of, keyed_tasks=True, roll_up_meetings=True)]
     kept, framed = _framed_once(read, config, as_of, settings)
-    return with_usage_read(kept, usage), framed
+    return with_usage_read(kept, usage, packed=True), framed
 
 
 def _framed_once(

@@ -60,7 +60,6 @@ class UsageWeeksUpdate:
     covers_from: date
     final_before: date
     read_since: date  # the weeks from here on are the API's answer, the rest are kept
-    weekly: pl.DataFrame  # every week from `covers_from` on
     previous: dict[date, str]
 
 
@@ -136,10 +135,11 @@ def stored_weeks(
     return pl.concat([pl.DataFrame(schema=schema), *frames], how="vertical_relaxed")
 
 
-def save_usage_weeks(store: HistoryStore, update_: UsageWeeksUpdate) -> int:
+def save_usage_weeks(store: HistoryStore, update_: UsageWeeksUpdate, weekly: pl.LazyFrame) -> int:
     """Write the weeks whose rows changed, delete those gone, in one transaction; the number
-    of weeks written."""
-    fresh = update_.weekly.filter(pl.col(WEEK) >= update_.read_since)
+    of weeks written. `weekly`: the read's rows, every week from `covers_from` on (only
+    those from `read_since` are collected)."""
+    fresh = weekly.filter(pl.col(WEEK) >= update_.read_since).collect()
     weeks = {
         week: (rows.height, _parquet(rows))
         for (week,), rows in fresh.partition_by(WEEK, as_dict=True, maintain_order=True).items()

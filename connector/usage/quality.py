@@ -89,9 +89,12 @@ class UsageQuality:
         )
 
 
-def measure(batch: UsageBatch, account_keys: pl.Series, as_of: date) -> UsageQuality:
-    """The counts, for the accounts whose join key is `account_keys` (null: no key)."""
-    recent = batch.weekly.filter(pl.col(WEEK).is_between(as_of - timedelta(days=13), as_of))
+def measure(
+    batch: UsageBatch, weekly: pl.LazyFrame, account_keys: pl.Series, as_of: date
+) -> UsageQuality:
+    """The counts of `batch` and its rows `weekly` (only the last two weeks are collected),
+    for the accounts whose join key is `account_keys` (null: no key)."""
+    recent = weekly.filter(pl.col(WEEK).is_between(as_of - timedelta(days=13), as_of)).collect()
     week: date | None = recent[WEEK].max()  # type: ignore[assignment]
     this_week = recent.filter(pl.col(WEEK) == pl.lit(week, pl.Date)).select(pl.col(KEY).unique())
     keys = pl.DataFrame({KEY: account_keys.cast(pl.String)})

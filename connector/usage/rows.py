@@ -67,13 +67,15 @@ class UsageBatch:
     repeated_rows: int = 0  # rows a later one of the same tenant-week replaced (`last_received`)
     conflicting_weeks: int = 0  # tenant-weeks whose copies had different numbers
     conflicting_keys: tuple[str, ...] = ()  # a few of their tenant keys, sorted
+    weekly_rows: int | None = (
+        None  # rows of `weekly` once held elsewhere (packed); None: its height
+    )
 
     @property
     def rows_read(self) -> int:
         """Rows this read had from the source: the quality gate's measure, not the frame's."""
-        return (
-            self.weekly.height - self.stored_rows + sum(self.skipped.values()) + self.repeated_rows
-        )
+        weekly = self.weekly.height if self.weekly_rows is None else self.weekly_rows
+        return weekly - self.stored_rows + sum(self.skipped.values()) + self.repeated_rows
 
 
 def empty_weekly(metrics: Sequence[str]) -> pl.DataFrame:

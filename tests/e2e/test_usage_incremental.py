@@ -35,7 +35,7 @@ def read(settings: Settings, mirror: HistoryStore | None, as_of: date = AS_OF) -
     batch, update = read_usage(settings, config, since, as_of, mirror)
     if mirror is not None:
         assert update is not None
-        save(mirror, update)
+        save(mirror, update, batch.weekly.lazy())
     return batch
 
 

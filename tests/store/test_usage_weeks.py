@@ -80,8 +80,11 @@ def weeks(*rows: tuple[str, date, float]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=SCHEMA, orient="row")
 
 
-def update(weekly: pl.DataFrame, read_since: date, previous: dict[date, str]) -> UsageWeeksUpdate:
-    return UsageWeeksUpdate("f", NOW, SINCE, date(2026, 11, 3), read_since, weekly, previous)
+def update(
+    weekly: pl.DataFrame, read_since: date, previous: dict[date, str]
+) -> tuple[UsageWeeksUpdate, pl.LazyFrame]:
+    """What `save_usage_weeks` is given: the read, and its rows."""
+    return UsageWeeksUpdate("f", NOW, SINCE, date(2026, 11, 3), read_since, previous), weekly.lazy()
 
 
 def written_weeks(store: HistoryStore) -> list[date]:  # noqa: F811
@@ -92,16 +95,16 @@ def written_weeks(store: HistoryStore) -> list[date]:  # noqa: F811
 def test_a_read_writes_only_the_weeks_that_changed(store: HistoryStore) -> None:  # noqa: F811
     old, restated, this = date(2026, 10, 26), date(2026, 11, 16), AS_OF
     first = weeks(("T-1", old, 1), ("T-1", restated, 2), ("T-1", this, 3), ("T-2", old, 4))
-    assert save_usage_weeks(store, update(first, SINCE, {})) == 3
+    assert save_usage_weeks(store, *update(first, SINCE, {})) == 3
     found = load_usage_mirror(store)
     assert found is not None
     assert set(found.digests) == {old, restated, this}
 
     unchanged = first.filter(pl.col("week_start") >= date(2026, 11, 3))
-    assert save_usage_weeks(store, update(unchanged, date(2026, 11, 3), found.digests)) == 0
+    assert save_usage_weeks(store, *update(unchanged, date(2026, 11, 3), found.digests)) == 0
 
     later = weeks(("T-1", old, 1), ("T-1", restated, 20), ("T-2", old, 4))  # restated; gone
-    assert save_usage_weeks(store, update(later, date(2026, 11, 3), found.digests)) == 1
+    assert save_usage_weeks(store, *update(later, date(2026, 11, 3), found.digests)) == 1
     assert sorted(written_weeks(store)) == [old, restated]
     kept = stored_weeks(store, SINCE, date(2026, 11, 3), SCHEMA)
     assert_frame_equal(kept, weeks(("T-1", old, 1), ("T-2", old, 4)))
@@ -112,8 +115,8 @@ def test_a_read_writes_only_the_weeks_that_changed(store: HistoryStore) -> None:
 
 def test_weeks_before_the_history_window_are_dropped(store: HistoryStore) -> None:  # noqa: F811
     aged = SINCE - timedelta(weeks=1)
-    save_usage_weeks(store, update(weeks(("T-1", aged, 1), ("T-1", AS_OF, 2)), aged, {}))
+    save_usage_weeks(store, *update(weeks(("T-1", aged, 1), ("T-1", AS_OF, 2)), aged, {}))
     found = load_usage_mirror(store)
     assert found is not None
-    save_usage_weeks(store, update(weeks(("T-1", AS_OF, 2)), AS_OF, found.digests))
+    save_usage_weeks(store, *update(weeks(("T-1", AS_OF, 2)), AS_OF, found.digests))
     assert written_weeks(store) == [AS_OF]

@@ -28,7 +28,7 @@ def test_accounts_without_a_row_this_week_are_counted_with_those_without_a_key()
         {"no account key at 'account_key'": 2},
     )
     keys = pl.Series(["T1", "T2", None, "T3"])
-    assert measure(batch, keys, RUN_DATE) == UsageQuality(
+    assert measure(batch, batch.weekly.lazy(), keys, RUN_DATE) == UsageQuality(
         5, {"no account key at 'account_key'": 2}, 4, 3, week=date(2026, 11, 23)
     )
 
@@ -36,13 +36,13 @@ def test_accounts_without_a_row_this_week_are_counted_with_those_without_a_key()
 def test_before_the_new_week_has_any_usage_last_week_is_measured() -> None:
     """A run at 06:00 on Monday: the week just begun has no row yet for anyone."""
     batch = _batch([("T1", date(2026, 11, 16)), ("T2", date(2026, 11, 16))])
-    quality = measure(batch, pl.Series(["T1", "T2", "T3"]), date(2026, 11, 23))
+    quality = measure(batch, batch.weekly.lazy(), pl.Series(["T1", "T2", "T3"]), date(2026, 11, 23))
     assert (quality.week, quality.accounts_without_usage) == (date(2026, 11, 16), 1)
 
 
 def test_a_feed_whose_latest_week_is_older_than_last_week_leaves_every_account_without() -> None:
     batch = _batch([("T1", date(2026, 11, 9)), ("T2", date(2026, 11, 9))])
-    quality = measure(batch, pl.Series(["T1", "T2"]), RUN_DATE)
+    quality = measure(batch, batch.weekly.lazy(), pl.Series(["T1", "T2"]), RUN_DATE)
     assert (quality.week, quality.accounts_without_usage) == (None, 2)
     with pytest.raises(UsageQualityError, match="no usage this week or last"):
         check(quality, 0.05, 0.20)
@@ -85,7 +85,8 @@ def test_tenant_weeks_sent_twice_with_other_numbers_are_reported_not_stopped_for
         }
     )
     batch = checked(weekly, RowShape("account_key", "week_start", {"logins": "logins"}))
-    quality = measure(batch, pl.Series(["T1", "T2", "T3", "T4", "T5"]), RUN_DATE)
+    keys = pl.Series(["T1", "T2", "T3", "T4", "T5"])
+    quality = measure(batch, batch.weekly.lazy(), keys, RUN_DATE)
 
     assert batch.weekly.rows() == [
         ("T2", date(2026, 11, 23), 3.0),

@@ -20,6 +20,7 @@ from connector.frame.usage import (
     usage_signals,
     weeks_to_date,
 )
+from connector.packed import PackedFrame
 
 SUNDAY = date(2026, 11, 29)  # the last day of the week that starts on Monday 2026-11-23
 THIS_WEEK = date(2026, 11, 23)
@@ -331,7 +332,7 @@ def test_tenants_framed_a_share_at_a_time_give_what_all_at_once_give() -> None:
 
     def framed(parts: int) -> list[pl.DataFrame]:
         tenants = tenant_usage(
-            usage, stored, metrics, SUNDAY, since=WINDOW_START, levels=levels, parts=parts
+            usage.lazy(), stored, metrics, SUNDAY, since=WINDOW_START, levels=levels, parts=parts
         )
         frames = (tenants.signals, tenants.totals, tenants.next_totals)
         return [frame.sort("account_key") for frame in frames]
@@ -358,6 +359,13 @@ def test_no_share_is_framed_with_more_than_its_part_of_the_tenants(
         return weeks_to_date(read, *args)
 
     monkeypatch.setattr(usage_module, "weeks_to_date", counted)
-    tenant_usage(usage, stored, ["logins", "seats"], SUNDAY, since=WINDOW_START, parts=4)
+    tenant_usage(
+        PackedFrame.of(usage).scan(),
+        stored,
+        ["logins", "seats"],
+        SUNDAY,
+        since=WINDOW_START,
+        parts=4,
+    )
     assert sum(heights) == usage.height
     assert max(heights) < usage.height / 3  # about a quarter each
