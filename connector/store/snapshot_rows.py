@@ -39,6 +39,16 @@ def snapshot_rows(
     )
 
 
+def columns_read(
+    columns: Sequence[str], measures: Sequence[str], inputs: Sequence[str]
+) -> list[str]:
+    """Of an evaluated table's `columns`, those `snapshot_rows` reads: a caller that holds
+    the table only to save its snapshots can let go of the others."""
+    versioned = "health_model_version" in columns
+    model = ["health_model_version", *inputs] if versioned else []
+    return list(dict.fromkeys(["id", "health_score", "health_color", *measures, *model]))
+
+
 def json_object(table: pl.DataFrame, names: Sequence[str]) -> pl.Expr:
     """One JSON object per row of the `names` columns, in that order."""
     if not names:

@@ -6,8 +6,9 @@ import json
 from datetime import UTC, date, datetime
 
 import polars as pl
+from polars.testing import assert_frame_equal
 
-from connector.store.snapshot_rows import snapshot_rows
+from connector.store.snapshot_rows import columns_read, snapshot_rows
 
 
 def _naive(text: str) -> datetime:
@@ -61,3 +62,22 @@ def test_a_table_without_a_model_version_stores_json_null_inputs() -> None:
     assert snapshot_rows(table, [], ["health_score"]).select("measures", "inputs").rows() == [
         ("{}", "null")
     ]
+
+
+def test_the_columns_it_reads_are_all_a_table_kept_for_its_snapshots_needs() -> None:
+    wide = {f"unread_{n}": [n] * 5 for n in range(3)}
+    for version in ({"health_model_version": ["v1"] * 5}, {}):
+        table = pl.DataFrame(
+            {"id": [f"a{n}" for n in range(5)], "health_score": [50.0] * 5}
+            | {"health_color": ["Red"] * 5}
+            | VALUES
+            | wide
+            | version
+        )
+        measures, inputs = ["score", "seats", "name"], ["start", "seen"]
+        kept = table.select(columns_read(table.columns, measures, inputs))
+
+        assert not set(wide) & set(kept.columns)
+        assert_frame_equal(
+            snapshot_rows(kept, measures, inputs), snapshot_rows(table, measures, inputs)
+        )
