@@ -42,7 +42,7 @@ from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.describe import FieldInfo
 from connector.crm.salesforce.incremental import ID
 from connector.crm.task_rows import TaskRows, TasksByKey
-from connector.ordered import in_order
+from connector.ordered import concat_in_order
 from connector.store import CrmMirror, HistoryStore, ReadPolicy
 
 log = logging.getLogger("connector.crm.salesforce")
@@ -133,15 +133,22 @@ def _read_changes(
     soql = _soql(tasks, probe, since)
     changed = _read(client, soql, probe, include_deleted=True)
     watermark = _newest(mirror.watermark, _stamps(changed), started)
-    live = changed.filter(~pl.col("__deleted")).drop("__deleted")
-    gone = changed.filter(pl.col("__deleted") & pl.col(ID).is_in(mirror.records[ID].implode()))
+    deleted = pl.col("__deleted")
+    gone = changed.filter(deleted & pl.col(ID).is_in(mirror.records[ID].implode()))
+    replaced = changed[ID].implode()
+    # the day after a first run every task it created changed: its live ones are not
+    # copied when none was deleted, and the merge takes them a column at a time
+    none_deleted = changed["__deleted"].not_().all(ignore_nulls=False)
+    live = (changed if none_deleted else changed.filter(~deleted)).drop("__deleted")
+    del changed
     # a task's stamp moves with every change to it: the same Id and stamp, the same task
     if live.join(mirror.records, on=[ID, STAMP], how="anti").is_empty() and gone.is_empty():
         return CrmMirror(
             mirror.fingerprint, watermark, mirror.full_read_at, mirror.records, mirror.outside
         )
-    kept = mirror.records.filter(~pl.col(ID).is_in(changed[ID].implode()))
-    records = in_order(pl.concat([kept, live]), ID)
+    parts = [mirror.records.filter(~pl.col(ID).is_in(replaced)), live]
+    del live
+    records = concat_in_order(parts, ID)
     return CrmMirror(mirror.fingerprint, watermark, mirror.full_read_at, records, mirror.outside)
 
 
