@@ -257,7 +257,7 @@ class _Planned:
     plan: Plan
     evaluated: Evaluated
     tasks: TaskState
-    followed: list[str]  # keys of open tasks whose outcome the store follows
+    followed: pl.Series  # keys of open tasks whose outcome the store follows
     deals: pl.DataFrame  # the closed deals new or changed since the store's (`closed_deal_changes`)
     recorded: _Recorded
 
@@ -320,7 +320,7 @@ def _read_and_plan(
     summary.phase = "plan"
     if save_snapshot is None:  # a snapshot saves the inputs whole, once planned
         inputs = inputs.for_planning(emailed_accounts(config, evaluation.firings))
-    followed = [] if summary.dry_run else open_keys(recorded.tasks)
+    followed = open_keys(recorded.tasks.clear() if summary.dry_run else recorded.tasks)
     tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of, followed)
     ledger = RecordingLedger(store)
     plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary, kpis)
@@ -382,11 +382,11 @@ def _record_tasks(
         plan.tasks,
         report.created,
         pl.concat([task_frame(tasks.existing), task_frame(tasks.recent)]),
-        frozenset(planned.followed),
+        planned.followed,
         task_only_rules(config.rules),
         summary.as_of,
     )
-    followed = pl.Series(planned.followed, dtype=pl.String)
+    followed = planned.followed
     found = task_frame(tasks.existing)["key"].implode()
     forgotten = followed.filter(~followed.is_in(found)).to_list()
     store.forget_task_outcomes(forgotten)

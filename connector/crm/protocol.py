@@ -193,8 +193,9 @@ class CrmAdapter(Protocol):
         mapped objects instead of after evaluating them."""
         ...
 
-    def find_tasks(self, keys: Sequence[str]) -> collections.abc.Mapping[str, ExistingTask]:
-        """Which of these action keys already have a task (open or closed)."""
+    def find_tasks(self, keys: pl.Series) -> collections.abc.Mapping[str, ExistingTask]:
+        """Which of these action keys (a String column) already have a task (open or
+        closed)."""
         ...
 
     def recent_tasks(self, rule_ids: Sequence[str], closed_since: date) -> Sequence[ExistingTask]:

@@ -577,7 +577,7 @@ def _with_action_conditions(
     return rows
 
 
-def candidate_keys(table: pl.DataFrame, firings: pl.DataFrame, rules: Sequence[Rule]) -> list[str]:
+def candidate_keys(table: pl.DataFrame, firings: pl.DataFrame, rules: Sequence[Rule]) -> pl.Series:
     """Keys of every task and email (logged as a task under its key) the firings would
     create; the CRM is asked which exist. An action whose own `when` is false for an account
     creates nothing there, so its key is not asked about (on HubSpot each unknown key costs
@@ -586,7 +586,7 @@ def candidate_keys(table: pl.DataFrame, firings: pl.DataFrame, rules: Sequence[R
     conditions = [compile_sql(a.when, columns) for r in rules for a in r.actions if a.when]
     wanted = {"rule_id", "period", *(n for c in conditions for n in c.meta.root_names())}
     rows = joined(table, firings, wanted)
-    keys: list[str] = []
+    keys = [pl.Series("key", [], pl.String)]
     for rule in rules:
         fired = rows.filter(pl.col("rule_id") == rule.id)
         for index, action in enumerate(rule.actions):
@@ -597,8 +597,8 @@ def candidate_keys(table: pl.DataFrame, firings: pl.DataFrame, rules: Sequence[R
             except POLARS_ERRORS:
                 continue  # plan_actions leaves the action out of this run, and reports it
             if taken.height:
-                keys += action_keys(taken, index).to_list()
-    return keys
+                keys.append(action_keys(taken, index).alias("key"))
+    return pl.concat(keys)
 
 
 def _where(rows: pl.DataFrame, when: str | None) -> pl.DataFrame:

@@ -32,7 +32,7 @@ def task_outcomes(
     created: Sequence[TaskIntent],
     written: WriteResult,
     read: pl.DataFrame | Iterable[ExistingTask],
-    followed: Collection[str],
+    followed: pl.Series,
     rules: Collection[str],
     as_of: date,
 ) -> pl.DataFrame:
@@ -70,12 +70,12 @@ def task_outcomes(
 
 
 def _read_rows(
-    read: pl.DataFrame, followed: Collection[str], rules: Collection[str], as_of: date
+    read: pl.DataFrame, followed: pl.Series, rules: Collection[str], as_of: date
 ) -> pl.DataFrame:
     """The read tasks (`TASK_SCHEMA`) the store keeps, as `TASK_OUTCOME_SCHEMA` rows, each
     key once."""
     rule_id, account_id, _ = key_columns(pl.col("key"))
-    followed_keys = pl.Series(list(followed), dtype=pl.String).implode()
+    followed_keys = followed.cast(pl.String).implode()
     rule_ids = pl.Series(list(rules), dtype=pl.String).implode()
     return (
         read.unique("key", keep="first", maintain_order=True)

@@ -49,12 +49,14 @@ class TaskState:
         crm: CrmAdapter,
         wanted: Sequence[Firings],
         as_of: date,
-        followed: Sequence[str] = (),
+        followed: pl.Series | None = None,
     ) -> TaskState:
         """One `find_tasks` and one `recent_tasks` call for every configuration together;
         `followed`: keys of open tasks whose outcome the store follows, asked in the same
-        `find_tasks` (more calls only past its batch size)."""
-        keys = list(dict.fromkeys([*(k for w in wanted for k in _keys(w)), *followed]))
+        `find_tasks` (more calls only past its batch size). The keys stay a column: a daily
+        run asks about 300,000, each a Python string before."""
+        asked = [*(_keys(w) for w in wanted), *([] if followed is None else [followed])]
+        keys = pl.concat([pl.Series("key", [], pl.String), *asked]).unique(maintain_order=True)
         rule_ids = sorted({r for w in wanted for r in w.firings["rule_id"].unique()})
         cooldown = max((r.cooldown_days for w in wanted for r in w.rules), default=0)
         since = as_of - timedelta(days=cooldown)
@@ -76,5 +78,5 @@ class TaskState:
         return TaskRows(task_frame(self.recent).filter(kept))
 
 
-def _keys(wanted: Firings) -> list[str]:
+def _keys(wanted: Firings) -> pl.Series:
     return candidate_keys(wanted.table, wanted.firings, wanted.rules)

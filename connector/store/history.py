@@ -669,7 +669,7 @@ class HistoryStore:
 
     def open_task_keys(self) -> list[str]:
         """Keys of the tasks still open when last read: a run asks the CRM about them."""
-        return open_keys(self.followed_tasks())
+        return open_keys(self.followed_tasks()).to_list()
 
     # -- stage history -------------------------------------------------------------------
 
@@ -788,9 +788,10 @@ def _upsert_closed_deals(db: Connection, run_id: str, changes: pl.DataFrame) -> 
     return upsert(db, closed_deals, rows, ["deal_id"], [*_DEAL_COMPARED, "run_id"])
 
 
-def open_keys(followed: pl.DataFrame) -> list[str]:
-    """The keys of `followed_tasks()` still open when last read, in key order."""
-    return followed.filter(pl.col("closed").eq(False))["key"].to_list()
+def open_keys(followed: pl.DataFrame) -> pl.Series:
+    """The keys of `followed_tasks()` still open when last read, in key order: a column,
+    not 200,000 Python strings held from planning to the record phase."""
+    return followed.filter(pl.col("closed").eq(False))["key"]
 
 
 def _followed_query() -> Select[Any]:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from connector.config.load import load_config
@@ -221,7 +222,7 @@ def _looked_up(
     sandbox.portal.reset_log()
     sandbox.crm_traffic.max_in_flight = 0
     with closing(_adapter(sandbox, lost)) as crm:
-        found = crm.find_tasks([t.key for t in keys])
+        found = crm.find_tasks(pl.Series([t.key for t in keys]))
     lost.close()
     calls = sandbox.portal.calls
     return (

@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any, cast
 
+import polars as pl
 import pytest
 from simple_salesforce.api import Salesforce, SFType
 
@@ -219,9 +220,9 @@ def test_the_adapters_own_writes_are_asked_for_again(
     )
     with closing(SalesforceAdapter(sandbox.settings, config.mapping, store)) as crm:
         check_against_crm(crm, config)
-        assert crm.find_tasks([key]) == {}
+        assert crm.find_tasks(pl.Series([key])) == {}
         crm.create_tasks([intent])
-        found = crm.find_tasks([key])
+        found = crm.find_tasks(pl.Series([key]))
         done = FieldChange("Status", "Not Started", "Completed")
         crm.update_records("Task", [FieldUpdate(found[key].record_id, "Check in", (done,))])
         closed = crm.recent_tasks(["check_in"], AS_OF)

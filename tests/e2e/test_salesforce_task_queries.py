@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from contextlib import closing
 
+import polars as pl
+
 from connector.checks import load_checked_config
 from connector.crm.salesforce.adapter import SalesforceAdapter
 from connector.sandbox.demo import RunningSandbox
@@ -32,5 +34,5 @@ def test_keys_with_quotes_backslashes_and_newlines_are_found(sandbox: RunningSan
     _keyed_tasks(sandbox, odd)
     config = load_checked_config(sandbox.settings)
     with closing(SalesforceAdapter(sandbox.settings, config.mapping)) as crm:
-        found = crm.find_tasks([*odd, "absent:001:w48"])
+        found = crm.find_tasks(pl.Series([*odd, "absent:001:w48"]))
     assert sorted(found) == sorted(odd)

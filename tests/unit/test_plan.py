@@ -263,7 +263,7 @@ def test_the_crm_is_asked_only_for_keys_an_action_could_create() -> None:
             ],
         }
     )
-    assert candidate_keys(TABLE, FIRINGS, [rule]) == [
+    assert candidate_keys(TABLE, FIRINGS, [rule]).to_list() == [
         key_of("renewal", "a", "2027-01-01", 0),  # Acme is high touch: a call task
         key_of("renewal", "b", "2027-02-01", 1),  # Beta is tech touch: an email, logged
     ]

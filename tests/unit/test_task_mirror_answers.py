@@ -77,11 +77,11 @@ def test_keys_are_found_whatever_their_letter_case_and_keep_the_crms() -> None:
         mirror(("low_usage:001:w48", False, None), ("Champion:002:w48", True, None)), TOKYO
     )
 
-    found = tasks.find(["LOW_USAGE:001:w48", "champion:002:w48", "absent:003:w48"])
+    found = tasks.find(pl.Series(["LOW_USAGE:001:w48", "champion:002:w48", "absent:003:w48"]))
 
     assert sorted(found) == ["Champion:002:w48", "low_usage:001:w48"]
     assert found["Champion:002:w48"].is_closed
-    assert tasks.find([]) == {}
+    assert tasks.find(pl.Series([], dtype=pl.String)) == {}
 
 
 def test_both_asks_answer_frames_whose_tasks_are_the_look_ups_tasks() -> None:
@@ -97,7 +97,7 @@ def test_both_asks_answer_frames_whose_tasks_are_the_look_ups_tasks() -> None:
         date(2026, 11, 1),
     )
 
-    found = tasks.find(["LOW_USAGE:001:W48"])
+    found = tasks.find(pl.Series(["LOW_USAGE:001:W48"]))
     recent = tasks.recent(["low_usage"], date(2026, 11, 20))
 
     assert task_frame(found) is found.frame
@@ -115,9 +115,9 @@ def test_asks_that_every_task_answers_share_the_mirrors_columns() -> None:
     keys = [f"low_usage:{n:03d}:w48" for n in range(5)]
     tasks = KeyedTasks(mirror(*((key, False, None) for key in keys)), TOKYO)
 
-    found = task_frame(tasks.find(keys))
+    found = task_frame(tasks.find(pl.Series(keys)))
     recent = task_frame(tasks.recent(["low_usage"], date(2026, 11, 20)))
-    some = task_frame(tasks.find(keys[1::2]))
+    some = task_frame(tasks.find(pl.Series(keys[1::2])))
 
     created = [_created_on(frame) for frame in (found, recent, some)]
     assert np.shares_memory(created[0], created[1])

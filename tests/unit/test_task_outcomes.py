@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from datetime import date
 
+import polars as pl
+
 from connector.config.playbook import Rule
 from connector.crm.protocol import ExistingTask, TaskIntent, WriteFailure, WriteResult
 from connector.plan.outcomes import task_only_rules, task_outcomes
 
 DAY = date(2026, 11, 23)
+NONE_FOLLOWED = pl.Series([], dtype=pl.String)
 
 
 def _rule(rule_id: str, *actions: dict[str, object]) -> Rule:
@@ -44,7 +47,7 @@ def test_created_tasks_are_open_and_refused_ones_and_email_logs_are_not_kept() -
     created = [_intent("call:A:1"), _intent("call:B:2"), _intent("renew:C:3", email=True)]
     refused = WriteResult(1, [WriteFailure("call:B:2", "Acme: s", "INVALID", "no")])
 
-    rows = task_outcomes(created, refused, [], frozenset(), frozenset(), DAY)
+    rows = task_outcomes(created, refused, [], NONE_FOLLOWED, frozenset(), DAY)
 
     assert rows.rows() == [("call:A:1", "call", "A", None, "005U", DAY, False, None)]
 
@@ -53,7 +56,7 @@ def test_a_created_task_keeps_the_id_the_crm_answered_so_the_next_read_changes_n
     created = [_intent("call:A:1"), _intent("call:B:2")]
     written = WriteResult(2, task_ids={"call:A:1": "00T1"})  # B's answer gave no id
 
-    rows = task_outcomes(created, written, [], frozenset(), frozenset(), DAY)
+    rows = task_outcomes(created, written, [], NONE_FOLLOWED, frozenset(), DAY)
 
     assert rows["record_id"].to_list() == ["00T1", None]
 
@@ -67,7 +70,7 @@ def test_read_tasks_are_kept_when_followed_or_of_a_task_only_rule() -> None:
     ]
 
     rows = task_outcomes(
-        [], WriteResult(), read, frozenset({"renew:B:2"}), frozenset({"call"}), DAY
+        [], WriteResult(), read, pl.Series(["renew:B:2"]), frozenset({"call"}), DAY
     )
 
     assert rows.rows() == [

@@ -208,8 +208,8 @@ class HubSpotAdapter:
         if self._book is not None:
             self._book.read_mirror()
 
-    def find_tasks(self, keys: Sequence[str]) -> dict[str, ExistingTask]:
-        return self._tasks.find(keys)
+    def find_tasks(self, keys: pl.Series) -> dict[str, ExistingTask]:
+        return self._tasks.find(keys.to_list())
 
     def recent_tasks(self, rule_ids: Sequence[str], closed_since: date) -> list[ExistingTask]:
         return self._tasks.recent(rule_ids, closed_since)

@@ -263,8 +263,8 @@ class SalesforceAdapter:
     def read_keyed_tasks(self) -> None:
         self._mirrored_tasks()
 
-    def find_tasks(self, keys: Sequence[str]) -> collections.abc.Mapping[str, ExistingTask]:
-        mirrored = self._mirrored_tasks() if keys else None
+    def find_tasks(self, keys: pl.Series) -> collections.abc.Mapping[str, ExistingTask]:
+        mirrored = self._mirrored_tasks() if len(keys) else None
         if mirrored is None:
             return read.find_tasks(self._client, self._tasks, keys, self._zone)
         return mirrored.find(keys)

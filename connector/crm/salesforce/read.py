@@ -56,11 +56,11 @@ def read_object(
 
 
 def find_tasks(
-    client: SalesforceClient, tasks: TaskMapping, keys: Sequence[str], zone: tzinfo
+    client: SalesforceClient, tasks: TaskMapping, keys: pl.Series, zone: tzinfo
 ) -> dict[str, ExistingTask]:
     found: dict[str, ExistingTask] = {}
     for start in range(0, len(keys), KEYS_PER_QUERY):
-        chunk = list(keys[start : start + KEYS_PER_QUERY])
+        chunk = keys.slice(start, KEYS_PER_QUERY).to_list()
         condition = format_soql("{:literal} IN {}", tasks.key_field, chunk)
         for task in _tasks_where(client, tasks, condition, zone):
             found[task.key] = task

@@ -193,9 +193,9 @@ class KeyedTasks:
             _day_in(CREATED, zone).alias("created_on"),
         )
 
-    def find(self, keys: Sequence[str]) -> TasksByKey:
+    def find(self, keys: pl.Series) -> TasksByKey:
         """What `read.find_tasks` answers for `keys`."""
-        wanted = pl.Series(keys, dtype=pl.String).str.to_lowercase().implode()
+        wanted = keys.cast(pl.String).str.to_lowercase().implode()
         return TasksByKey(self._rows(pl.col("key").str.to_lowercase().is_in(wanted)))
 
     def recent(self, rule_ids: Sequence[str], closed_since: date) -> TaskRows:
