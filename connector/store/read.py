@@ -33,7 +33,10 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import DateTime
 
-READ_CHUNK = 50_000  # rows (as Python tuples, or JSON lines) held at once while read
+# rows (as Python tuples, or JSON lines) held at once while read: each chunk is held as
+# the driver's rows, their joined text and the frame at once, beside a run's other reads
+# (at 50,000 a same-day rerun peaked ~45 MB higher, for no time saved)
+READ_CHUNK = 20_000
 SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S%.f"  # how SQLAlchemy stores a DateTime in SQLite
 # PostgreSQL's moment, in UTC, written as SQLite holds one (SQLITE_DATETIME)
 _POSTGRES_DATETIME = "YYYY-MM-DD HH24:MI:SS.US"
