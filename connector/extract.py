@@ -52,8 +52,9 @@ class Extracted:
     records: Extract
     usage: UsageBatch
     usage_weeks: UsageWeeksUpdate | None = None  # to save once the run accepts the usage
-    # a run's usage weeks, packed (`with_usage_read(..., packed=True)`): `records.usage` and
-    # `usage.weekly` are empty then, and `weeks` unpacks only what its caller collects
+    # a run's usage weeks, held packed (`with_usage_read(..., unpack=False)`):
+    # `records.usage` and `usage.weekly` are empty then, and `weeks` unpacks only what its
+    # caller collects
     packed_weeks: PackedFrame | None = None
 
     def weeks(self) -> pl.LazyFrame:
@@ -80,16 +81,12 @@ class UsageRead:
 
     def result(self) -> Read:
         """The read's rows, once it has them, or its error."""
-        read = self._handed_over()
+        read = self.as_held()
         return read.unpacked() if isinstance(read, PackedRead) else read
 
-    def packed(self) -> PackedRead:
-        """The read's rows packed, once it has them, or its error: for a run, which unpacks
-        only the weeks each step reads (`Extracted.weeks`)."""
-        read = self._handed_over()
-        return read if isinstance(read, PackedRead) else PackedRead.of(read)
-
-    def _handed_over(self) -> Read | PackedRead:
+    def as_held(self) -> Read | PackedRead:
+        """The read's rows as it holds them, once it has them (packed if it ended before
+        it was asked for), or its error."""
         if self._started is None:
             raise RuntimeError("the usage read was handed over already")
         started, self._started = self._started, None
@@ -213,16 +210,17 @@ def _rolled_up(
     return meetings.clear(), rollup
 
 
-def with_usage_read(records: Extract, usage: UsageRead, *, packed: bool = False) -> Extracted:
-    """`read_crm`'s records with the usage read's rows, once it has them. `packed`: keep
-    the rows packed (`Extracted.weeks`), for a run: at 100,000 tenants × 8 weeks they are
-    ~70 MB as columns and ~10 packed, and its steps each read a part of them — the usage
-    check the last two weeks, the save the weeks read from the API, and `tenant_usage`
-    a share of the tenants at a time."""
-    if packed:
-        read = usage.packed()
+def with_usage_read(records: Extract, usage: UsageRead, *, unpack: bool = True) -> Extracted:
+    """`read_crm`'s records with the usage read's rows, once it has them. `unpack=False`,
+    for a run: rows the read packed (it ended before the run asked) stay packed
+    (`Extracted.weeks`), and its steps each unpack the part they read — the usage check
+    the last two weeks, the save the weeks read from the API, `tenant_usage` a share of the
+    tenants at a time. At 100,000 tenants × 8 weeks they are ~70 MB as columns, ~10
+    packed. Rows the run waited for are not packed: that would only add to its wait."""
+    read = usage.as_held() if not unpack else usage.result()
+    if isinstance(read, PackedRead):
         return Extracted(records, read.batch, read.update, read.weekly)
-    batch, usage_weeks = usage.result()
+    batch, usage_weeks = read
     return Extracted(replace(records, usage=batch.weekly), batch, usage_weeks)
 
 

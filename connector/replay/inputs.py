@@ -296,7 +296,7 @@ def _read_and_frame(
     # referenced here until it returned, and it lets go of each part as it goes
     read = [read_crm(crm, config, settings, as_of, keyed_tasks=True, roll_up_meetings=True)]
     kept, framed = _framed_once(read, config, as_of, settings)
-    return with_usage_read(kept, usage, packed=True), framed
+    return with_usage_read(kept, usage, unpack=False), framed
 
 
 def _framed_once(

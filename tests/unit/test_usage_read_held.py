@@ -1,6 +1,6 @@
 """A usage read that ends before the run asks for it holds its rows packed, and hands over
 the same rows, batch and update as one asked for while it went on. A run keeps them packed
-(`with_usage_read(..., packed=True)`): each step unpacks only the weeks it reads."""
+(`with_usage_read(..., unpack=False)`): each step unpacks only the weeks it reads."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def test_a_read_asked_for_while_it_went_on_is_handed_over_as_read() -> None:
     assert_frame_equal(batch.weekly, WEEKLY)
 
 
-def test_a_run_keeps_the_weeks_packed_and_each_step_reads_them_as_read() -> None:
+def test_a_run_keeps_weeks_read_before_it_asked_packed_and_reads_them_as_read() -> None:
     records = Extract(pl.DataFrame(), pl.DataFrame(), empty_weekly(["logins"]))
     keys = pl.Series(["t-1", "t-2", "t-3"])
     for asked_while_reading in (False, True):
@@ -85,11 +85,15 @@ def test_a_run_keeps_the_weeks_packed_and_each_step_reads_them_as_read() -> None
             waited.set()
         with ThreadPoolExecutor(1) as pool:
             usage = UsageRead(pool.submit(_packed_unless_waited, waited, _read), waited)
-            extracted = with_usage_read(records, usage, packed=True)
+            extracted = with_usage_read(records, usage, unpack=False)
 
-        assert extracted.packed_weeks is not None
-        assert extracted.records.usage.is_empty()
-        assert extracted.usage.weekly.is_empty()
+        if asked_while_reading:  # waited for: not packed, which would only add to the wait
+            assert extracted.packed_weeks is None
+            assert_frame_equal(extracted.records.usage, WEEKLY)
+        else:
+            assert extracted.packed_weeks is not None
+            assert extracted.records.usage.is_empty()
+            assert extracted.usage.weekly.is_empty()
         assert_frame_equal(extracted.weeks().collect(), WEEKLY)
         assert extracted.usage_weeks is not None
         assert extracted.usage_weeks.previous == {date(2026, 11, 9): "d"}
