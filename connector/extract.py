@@ -217,7 +217,7 @@ def with_usage_read(records: Extract, usage: UsageRead, *, unpack: bool = True) 
     the last two weeks, the save the weeks read from the API, `tenant_usage` a share of the
     tenants at a time. At 100,000 tenants × 8 weeks they are ~70 MB as columns, ~10
     packed. Rows the run waited for are not packed: that would only add to its wait."""
-    read = usage.as_held() if not unpack else usage.result()
+    read = usage.result() if unpack else usage.as_held()
     if isinstance(read, PackedRead):
         return Extracted(records, read.batch, read.update, read.weekly)
     batch, usage_weeks = read

@@ -65,7 +65,7 @@ SNAPSHOT_BATCH = BATCH  # snapshot rows per execute (the store's one batch size)
 LOOKUP_BATCH = 200  # latest-snapshot look-ups per statement (3 bound values each)
 # stored snapshots a diff holds at once (`changed_rows` drops each chunk): each chunk is
 # joined to every new row, so not many; and read as JSON lines, a chunk is held three
-# times over while it becomes columns (~35 MB for 10,000 snapshots' measures and inputs),
+# times over while it becomes columns (~30 MB for 10,000 snapshots' measures and inputs),
 # beside the run's other reads
 DIFF_CHUNK = 10_000
 # accounts whose snapshot rows are built, compared and written at once: the day's 100,000
