@@ -67,9 +67,8 @@ class UsageBatch:
     repeated_rows: int = 0  # rows a later one of the same tenant-week replaced (`last_received`)
     conflicting_weeks: int = 0  # tenant-weeks whose copies had different numbers
     conflicting_keys: tuple[str, ...] = ()  # a few of their tenant keys, sorted
-    weekly_rows: int | None = (
-        None  # rows of `weekly` once held elsewhere (packed); None: its height
-    )
+    # rows of `weekly` once they are held elsewhere (packed, `PackedRead`); None: its height
+    weekly_rows: int | None = None
 
     @property
     def rows_read(self) -> int:
