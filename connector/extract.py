@@ -27,7 +27,9 @@ from connector.errors import UntilIgnored
 from connector.frame import CURRENT_PREFIX, Extract
 from connector.frame.decision_makers import with_title_decision_makers
 from connector.frame.flags import with_contact_flags
+from connector.frame.recipients import reach_choices
 from connector.frame.rollups import meeting_rollup
+from connector.language import Language
 from connector.logs import event
 from connector.packed import PackedFrame
 from connector.settings import Settings
@@ -154,14 +156,15 @@ def read_crm(
     as_of: date,
     *,
     keyed_tasks: bool = False,
-    roll_up_meetings: bool = False,
+    rolled_up: bool = False,
 ) -> Extract:
     """The CRM's part of the extract (`extract`'s), its usage frame empty: a caller that
     started the usage read (`usage_read_started`) can work on these while it goes on, then
-    add its rows (`with_usage_read`). `roll_up_meetings`: make the meetings' roll-up as
-    soon as they and the contacts are read, and keep it instead of them (for a run of
-    `config` alone): at 100,000 accounts their 500,000 rows, ~55 MB, were held to the end
-    of the reads, and rolled up there, where a run peaks."""
+    add its rows (`with_usage_read`). `rolled_up` (for a run of `config` alone): make
+    what the account table reads of the contacts and meetings as soon as they are read,
+    and keep that instead of them, the contacts packed (`Extract.packed_contacts`) for
+    planning. At 100,000 accounts their 1,000,000 rows were ~160 MB held to the end of
+    the reads, where a run peaks."""
     mapping = config.mapping
     written = [*mapping.results.values(), *config.fields_set_by_rules().values()]
     with ThreadPoolExecutor(settings.crm_concurrency, thread_name_prefix="crm") as crm_pool:
@@ -171,9 +174,13 @@ def read_crm(
         reads: list[Future[Any]] = [crm_reads.submit(crm.read, mapping.account, current)]
         reads.append(crm_reads.submit(crm.read, mapping.opportunity, {}))
         if mapping.contact:
-            contacts_read = crm_reads.submit(_contacts, crm, mapping.contact)
+            contacts_read = (
+                crm_reads.submit(_held_contacts, crm, mapping, settings.team_language)
+                if rolled_up
+                else crm_reads.submit(_contacts, crm, mapping.contact)
+            )
             reads.append(contacts_read)
-            if mapping.meeting and roll_up_meetings:
+            if mapping.meeting and rolled_up:
                 zone = settings.schedule_timezone
                 args = (crm, mapping, contacts_read, as_of, zone)
                 reads.append(crm_reads.submit(_rolled_up, *args))
@@ -188,9 +195,21 @@ def read_crm(
     contacts = people[0] if people else None
     meetings, rollup = None, None
     if len(people) > 1:
-        meetings, rollup = people[1] if roll_up_meetings else (people[1], None)
+        meetings, rollup = people[1] if rolled_up else (people[1], None)
     usage = empty_weekly(list(mapping.usage.metrics))
     since = usage_since(settings, as_of)
+    if isinstance(contacts, _HeldContacts):
+        return Extract(
+            accounts,
+            opportunities,
+            usage,
+            contacts.empty,
+            meetings,
+            since,
+            meeting_rollup=rollup,
+            reach_choices=contacts.choices,
+            packed_contacts=contacts.packed,
+        )
     return Extract(accounts, opportunities, usage, contacts, meetings, since, meeting_rollup=rollup)
 
 
@@ -199,14 +218,38 @@ def _contacts(crm: CrmAdapter, spec: ContactMapping) -> pl.DataFrame:
     return with_title_decision_makers(with_contact_flags(crm.read(spec, {})), spec)
 
 
+@dataclass(frozen=True)
+class _HeldContacts:
+    """The contacts read, packed, and what the account table reads of them."""
+
+    empty: pl.DataFrame  # none of them: their columns
+    packed: PackedFrame
+    choices: pl.DataFrame  # `reach_choices`
+    deciders: pl.DataFrame  # those in a decision maker's role, for `meeting_rollup`
+
+
+def _held_contacts(crm: CrmAdapter, mapping: Mapping, language: Language) -> _HeldContacts:
+    """`_contacts`, held as `read_crm(..., rolled_up=True)` keeps them."""
+    assert mapping.contact is not None
+    contacts = _contacts(crm, mapping.contact)
+    roles = mapping.contact.decision_maker_roles
+    deciders = contacts.filter(pl.col("role").is_in(roles)) if mapping.meeting else None
+    return _HeldContacts(
+        contacts.clear(),
+        PackedFrame.of(contacts),
+        reach_choices(contacts, roles, language),
+        contacts.clear() if deciders is None else deciders.select("id", "account_id", "role"),
+    )
+
+
 def _rolled_up(
-    crm: CrmAdapter, mapping: Mapping, contacts: Future[pl.DataFrame], as_of: date, zone: str
+    crm: CrmAdapter, mapping: Mapping, contacts: Future[_HeldContacts], as_of: date, zone: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The meetings read (none of their rows kept) and their roll-up with the contacts,
     made once both are read: submitted after the contacts' read, which has started."""
     assert mapping.meeting is not None
     meetings = crm.read(mapping.meeting, {})
-    rollup = meeting_rollup(contacts.result(), meetings, mapping, as_of, zone)
+    rollup = meeting_rollup(contacts.result().deciders, meetings, mapping, as_of, zone)
     return meetings.clear(), rollup
 
 

@@ -301,6 +301,7 @@ def _read_and_plan(
         whole = save_snapshot is not None  # a snapshot saves every record read
         inputs = read_live(crm, store, [config], settings, as_of, usage, whole=whole)
     recorded = reading.result()
+    del reading  # a future holds its result: what is emptied below would stay to the end
     summary.crm_read_calls = crm.usage.calls - before
     # the closed deals' changes are found now, and only they are held to the record phase
     deals, kpis = inputs.closed_deals(config)
@@ -312,7 +313,7 @@ def _read_and_plan(
     if inputs.extracted.usage_weeks is not None:  # accepted: the next run reads from it
         save_usage_weeks(store, inputs.extracted.usage_weeks, inputs.extracted.weeks())
     if save_snapshot is None:  # a snapshot saves the inputs whole, once planned
-        inputs = inputs.for_evaluating(config)
+        inputs = inputs.for_evaluating(config, settings)
     summary.phase = "evaluate"
     evaluated = _evaluate(config, inputs, settings, summary)
     evaluation = evaluated.evaluation

@@ -13,7 +13,7 @@ from datetime import date
 import polars as pl
 
 from connector.config.mapping import Mapping
-from connector.frame.recipients import REACH_COLUMNS, reach_rollup
+from connector.frame.recipients import REACH_COLUMNS, reach_choices, reach_of
 from connector.frame.rollups import (
     CONTRACT_COLUMNS,
     MEETING_COLUMNS,
@@ -31,6 +31,7 @@ from connector.frame.usage import (
     weeks_to_date,
 )
 from connector.language import DEFAULT_LANGUAGE, Language
+from connector.packed import PackedFrame
 
 DERIVED_COLUMNS = [
     "run_date",
@@ -59,6 +60,10 @@ class Extract:
     # of `meetings` and `contacts` (`meeting_rollup`), made as the meetings were read and
     # they were let go of (`meetings` empty); None: made here
     meeting_rollup: pl.DataFrame | None = None
+    # of `contacts` (`reach_choices`), made as they were read and packed (`contacts` empty,
+    # `packed_contacts` them); None: made here
+    reach_choices: pl.DataFrame | None = None
+    packed_contacts: PackedFrame | None = None
 
 
 def frame_columns(mapping: Mapping) -> list[str]:
@@ -125,9 +130,10 @@ def crm_frame(
         )
     if extract.contacts is not None and mapping.contact is not None:
         roles = mapping.contact.decision_maker_roles
-        table = table.join(
-            reach_rollup(table["id"], extract.contacts, roles, language), on="id", how="left"
-        )
+        choices = extract.reach_choices
+        if choices is None:
+            choices = reach_choices(extract.contacts, roles, language)
+        table = table.join(reach_of(table["id"], choices, roles, language), on="id", how="left")
     has_start = "contract_start" in table.columns
     return CrmFrame(table.with_columns(_derived(as_of, has_start=has_start)), usage_at)
 

@@ -65,7 +65,7 @@ class RunInputs:
     record_url: str  # an account's URL in the CRM, with RECORD_ID for its id
     risk: Trained | TooLittleHistory | None = None
     framed: Framed | None = None  # what the CRM's records alone decide, made while reading
-    tenants: Tenants | None = None  # the usage weeks made into signals (`for_evaluating`)
+    table: AccountTable | None = None  # the account table, made by `for_evaluating`
 
     def link(self, record_id: str) -> str:
         return self.record_url.replace(RECORD_ID, record_id)
@@ -104,19 +104,20 @@ class RunInputs:
         framed = self.framed
         return framed if framed is not None and framed.config is config else None
 
-    def for_evaluating(self, config: Config) -> RunInputs:
-        """The inputs without what evaluating `config` no longer reads of them: the records
-        the CRM columns were made from while reading (`framed`), and the usage weeks and
-        stored lifetime totals, made into each tenant's signals here (`tenants`). A run
-        read with `whole=False` holds only what `_framed_once` kept of the records by now
-        (the usage check has read the accounts' keys). At 100,000 accounts the records
-        read whole are about 125 MB, the weeks 70 MB and the totals 20 MB. The usage weeks
-        to save go too: a run saves them once the usage check passed, before evaluating.
-        Unchanged if nothing was made for `config`."""
-        records = self.extracted.records
-        if self.framed_for(config) is None:
+    def for_evaluating(self, config: Config, settings: Settings) -> RunInputs:
+        """The inputs with the account table evaluating `config` reads (`frame_inputs`),
+        made here, and without what it was made of: the records the CRM columns were made
+        from while reading and those columns (`framed`), the usage weeks and stored
+        lifetime totals, and each tenant's signals made of them. A run read with
+        `whole=False` holds only what `_framed_once` kept of the records by now (the usage
+        check has read the accounts' keys). At 100,000 accounts the records read whole are
+        about 125 MB, the weeks 70 MB, the totals 20 MB and the signals, copied into the
+        table, 50 MB. The usage weeks to save go too: a run saves them once the usage check
+        passed, before evaluating. Unchanged if nothing was made for `config`."""
+        records, framed = self.extracted.records, self.framed_for(config)
+        if framed is None:
             return self
-        tenants = Tenants.of(config, self)
+        table = AccountTable(config, *frame_inputs(config, self, settings))
         meetings = None if records.meetings is None else records.meetings.clear()
         read = replace(
             records,
@@ -126,11 +127,13 @@ class RunInputs:
             usage=records.usage.clear(),
         )
         usage = replace(self.extracted.usage, weekly=self.extracted.usage.weekly.clear())
+        crm = CrmFrame(framed.crm.table.clear(), framed.crm.usage_at)
         return replace(
             self,
             extracted=Extracted(read, usage),
             usage_totals=self.usage_totals.clear(),
-            tenants=tenants,
+            framed=replace(framed, crm=crm),
+            table=table,
         )
 
     def for_planning(self, emailed: pl.Series | None = None) -> RunInputs:
@@ -157,7 +160,7 @@ class RunInputs:
             kept=self.kept.clear(),
             usage_totals=self.usage_totals.clear(),
             framed=None,
-            tenants=None,
+            table=None,
         )
 
 
@@ -166,7 +169,6 @@ class Tenants:
     """Each tenant's usage as `config`'s account table joins it, made from the inputs' usage
     weeks and stored lifetime totals (`tenant_usage`), and how many weeks were read."""
 
-    config: Config
     since: date  # the usage read window's first day
     usage: TenantUsage
     rows: int
@@ -183,7 +185,16 @@ class Tenants:
             since=since,
             levels=usage.levels,
         )
-        return cls(config, since, made, weekly.select(pl.len()).collect().item())
+        return cls(since, made, weekly.select(pl.len()).collect().item())
+
+
+@dataclass(frozen=True)
+class AccountTable:
+    """The account table evaluating `config` reads, and the lifetime totals to store next."""
+
+    config: Config
+    table: pl.DataFrame
+    next_totals: pl.DataFrame
 
 
 @dataclass(frozen=True)
@@ -196,7 +207,7 @@ class Framed:
     crm: CrmFrame
     deals: pl.DataFrame
     kpis: HeadlineKpis | None
-    contacts: PackedFrame | None = None  # packed by `_framed_once` until planning
+    contacts: PackedFrame | None = None  # packed as they were read, until planning
 
     @classmethod
     def of(cls, records: Extract, config: Config, as_of: date, settings: Settings) -> Framed:
@@ -294,7 +305,7 @@ def _read_and_frame(
         return with_usage_read(records, usage), framed
     # handed over in a list, which `_framed_once` empties: an argument would stay
     # referenced here until it returned, and it lets go of each part as it goes
-    read = [read_crm(crm, config, settings, as_of, keyed_tasks=True, roll_up_meetings=True)]
+    read = [read_crm(crm, config, settings, as_of, keyed_tasks=True, rolled_up=True)]
     kept, framed = _framed_once(read, config, as_of, settings)
     return with_usage_read(kept, usage, unpack=False), framed
 
@@ -302,27 +313,25 @@ def _read_and_frame(
 def _framed_once(
     read: list[Extract], config: Config, as_of: date, settings: Settings
 ) -> tuple[Extract, Framed]:
-    """`Framed.of` the records `read` hands over (its one item, taken), keeping of them
-    only what a run reads once their columns are made: the accounts' ids and usage keys
-    (the churn model and the usage check read them), how many opportunities there were,
-    and the contacts (whom an email goes to), packed until planning unpacks the few it
-    reads (`RunInputs.for_planning`). Each part goes once what is made of it is: the
-    accounts and contacts before the closed deals and headline KPIs are made of the
-    opportunities. At 100,000 accounts the accounts are ~40 MB, the contacts ~35 and the
-    opportunities ~25, held until the usage read ends, where an unchanged run peaked."""
+    """`Framed.of` the records `read` hands over (its one item, taken, read with
+    `rolled_up`), keeping of them only what a run reads once their columns are made: the
+    accounts' ids and usage keys (the churn model and the usage check read them), how many
+    opportunities there were, and the contacts packed until planning unpacks the few it
+    reads (`RunInputs.for_planning`). The accounts go before the closed deals and headline
+    KPIs are made of the opportunities. At 100,000 accounts the accounts are ~40 MB and
+    the opportunities ~45, held until the usage read ends, where an unchanged run peaked."""
     records = read.pop()
     crm = _crm_columns(records, config, as_of, settings)
     keys = dict.fromkeys(["id", config.mapping.usage.join_key])
-    contacts = records.contacts
+    packed = records.packed_contacts
     records = replace(
         records,
         accounts=records.accounts.select(list(keys)),
-        contacts=None if contacts is None else contacts.clear(),
         meetings=None if records.meetings is None else records.meetings.clear(),
         meeting_rollup=None,  # made into the CRM's columns
+        reach_choices=None,
+        packed_contacts=None,  # held by `Framed`
     )
-    packed = None if contacts is None else PackedFrame.of(contacts)
-    del contacts
     deals, kpis = closed_and_kpis(records.opportunities, config, as_of)
     records = replace(records, opportunities=records.opportunities.select("id"))
     return records, Framed(config, crm, deals, kpis, packed)
@@ -332,10 +341,10 @@ def frame_inputs(
     config: Config, inputs: RunInputs, settings: Settings
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The account table evaluation reads, and the lifetime usage totals to store next."""
-    records = inputs.extracted.records
-    tenants = inputs.tenants
-    if tenants is None or tenants.config is not config:
-        tenants = Tenants.of(config, inputs)
+    made = inputs.table
+    if made is not None and made.config is config:
+        return made.table, made.next_totals
+    records, tenants = inputs.extracted.records, Tenants.of(config, inputs)
     framed = inputs.framed_for(config)
     if framed is not None:
         crm = framed.crm

@@ -191,16 +191,17 @@ def test_evaluating_lets_go_of_the_records_the_crm_columns_were_made_from(
     sandbox: RunningSandbox,
 ) -> None:
     """Once the CRM's columns are made, a run evaluates without the accounts, opportunities
-    and meetings read, and with the usage weeks and stored lifetime totals made into each
-    tenant's signals (`for_evaluating`), to the same table and the same totals to store;
-    inputs read for another configuration keep them, for it to make its own from."""
+    and meetings read, and with the CRM's columns, the usage weeks and stored lifetime
+    totals made into the account table (`for_evaluating`), the same table and the same
+    totals to store; inputs read for another configuration keep them, for it to make its
+    own from."""
     settings = sandbox.settings
     config = load_checked_config(settings)
     store = HistoryStore.open(settings.state_database_url.get_secret_value())
     with closing(store), closing(connect(settings, config.mapping, store)) as crm:
         inputs = read_live(crm, store, [config], settings, AS_OF)
 
-    lean = inputs.for_evaluating(config)
+    lean = inputs.for_evaluating(config, settings)
 
     records = lean.extracted.records
     assert records.accounts.is_empty()
@@ -217,25 +218,28 @@ def test_evaluating_lets_go_of_the_records_the_crm_columns_were_made_from(
     whole_table, whole_totals = frame_inputs(config, inputs, settings)
     assert_frame_equal(table, whole_table)
     assert_frame_equal(next_totals, whole_totals, check_row_order=False)
-    assert lean.tenants is not None
-    assert lean.for_planning().tenants is None  # planning reads the evaluated table
-    assert inputs.for_evaluating(load_checked_config(settings)) is inputs
+    assert lean.framed is not None
+    assert lean.framed.crm.table.is_empty()  # in the account table
+    assert lean.table is not None
+    assert lean.for_planning().table is None  # planning reads the evaluated table
+    assert inputs.for_evaluating(load_checked_config(settings), settings) is inputs
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
-def test_a_run_rolls_the_meetings_up_as_they_are_read_and_keeps_none_of_them(
+def test_a_run_rolls_the_meetings_and_contacts_up_as_they_are_read_and_keeps_them_not(
     sandbox: RunningSandbox, concurrency: int
 ) -> None:
     """A run of one configuration makes the meetings' roll-up once they and the contacts
     are read, in the meetings' reader (which waits for the contacts', started before it:
-    with one reader too), and keeps no meeting: the CRM's columns are those the meetings
-    give when rolled up at the end."""
+    with one reader too), and keeps no meeting; it makes the contacts' reach choices in
+    their reader, and keeps them packed: the CRM's columns are those the records give when
+    rolled up at the end."""
     settings = sandbox.settings.model_copy(update={"crm_concurrency": concurrency})
     config = load_checked_config(settings)
     store = HistoryStore.open(settings.state_database_url.get_secret_value())
     with closing(store), closing(connect(settings, config.mapping, store)) as crm:
         whole = read_crm(crm, config, settings, AS_OF)
-        rolled = read_crm(crm, config, settings, AS_OF, roll_up_meetings=True)
+        rolled = read_crm(crm, config, settings, AS_OF, rolled_up=True)
 
     assert whole.meetings is not None
     assert whole.meetings.height > 0
@@ -245,7 +249,14 @@ def test_a_run_rolls_the_meetings_up_as_they_are_read_and_keeps_none_of_them(
     assert rolled.meetings.schema == whole.meetings.schema
     assert rolled.meeting_rollup is not None
     assert rolled.meeting_rollup.height > 0
-    assert_frame_equal(rolled.contacts, whole.contacts)
+    assert whole.contacts is not None
+    assert rolled.contacts is not None
+    assert rolled.contacts.is_empty()
+    assert rolled.contacts.schema == whole.contacts.schema
+    assert rolled.packed_contacts is not None
+    assert_frame_equal(rolled.packed_contacts.rows(), whole.contacts)
+    assert rolled.reach_choices is not None
+    assert whole.reach_choices is None
     zone, language = settings.schedule_timezone, settings.team_language
     assert_frame_equal(
         crm_frame(rolled, config.mapping, AS_OF, zone, language).table,
