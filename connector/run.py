@@ -271,12 +271,13 @@ class _Recorded:
     holds its lock."""
 
     tasks: pl.DataFrame  # `HistoryStore.followed_tasks`
-    deals: pl.DataFrame  # `HistoryStore.closed_deals`, emptied once the run's are diffed
+    deals: pl.DataFrame  # `HistoryStore.closed_deal_digests`, emptied once the run's are diffed
     snapshots: pl.DataFrame  # `HistoryStore.snapshot_digests` of the run date
 
     @classmethod
     def read(cls, store: HistoryStore, as_of: date) -> _Recorded:
-        return cls(store.followed_tasks(), store.closed_deals(), store.snapshot_digests(as_of))
+        tasks, deals = store.followed_tasks(), store.closed_deal_digests()
+        return cls(tasks, deals, store.snapshot_digests(as_of))
 
 
 def _read_and_plan(

@@ -583,16 +583,11 @@ class HistoryStore:
 
     # -- closed deals --------------------------------------------------------------------
 
-    def save_closed_deals(
-        self, run_id: str, deals: pl.DataFrame, stored: pl.DataFrame | None = None
-    ) -> int:
+    def save_closed_deals(self, run_id: str, deals: pl.DataFrame) -> int:
         """Upsert the closed deals (`CLOSED_DEAL_SCHEMA`) by CRM id that are new or differ
-        from the store's; returns rows written, each now marked with `run_id`. `stored`:
-        the store's `closed_deals()`, read earlier under the same run lock; None: read now."""
+        from the store's; returns rows written, each now marked with `run_id`."""
         with self._transaction() as db:
-            if stored is None:
-                query = select(*(closed_deals.c[name] for name in CLOSED_DEAL_SCHEMA))
-                stored = read_frame(db, query, CLOSED_DEAL_SCHEMA)
+            stored = self._closed_deal_digests(db)
             return _upsert_closed_deals(db, run_id, closed_deal_changes(deals, stored))
 
     def save_closed_deal_changes(self, run_id: str, changes: pl.DataFrame) -> int:
@@ -601,6 +596,18 @@ class HistoryStore:
         100,000 accounts) until it records. Returns rows written, marked with `run_id`."""
         with self._transaction() as db:
             return _upsert_closed_deals(db, run_id, changes)
+
+    def closed_deal_digests(self) -> pl.DataFrame:
+        """What `closed_deal_changes` compares of the stored closed deals, as `row_digests`:
+        a run reads them beside the CRM and holds them until its own deals are made — at
+        100,000 accounts 236,000 deals are ~35 MB as columns, their digests ~10."""
+        with self._transaction() as db:
+            return self._closed_deal_digests(db)
+
+    def _closed_deal_digests(self, db: Connection) -> pl.DataFrame:
+        query = select(*(closed_deals.c[name] for name in CLOSED_DEAL_SCHEMA))
+        chunks = read_chunks(db, query, CLOSED_DEAL_SCHEMA, DIFF_CHUNK)
+        return row_digests(chunks, CLOSED_DEAL_SCHEMA, ["deal_id"], _DEAL_COMPARED)
 
     def closed_deals(self, kind: str | None = None) -> pl.DataFrame:
         """Every closed deal the store holds, or those of one `kind`, typed as
@@ -780,9 +787,9 @@ def _latest_snapshot_query(points: int) -> Any:
 
 def closed_deal_changes(deals: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
     """The closed deals (`CLOSED_DEAL_SCHEMA`) new or differing from `stored` (the store's
-    `closed_deals()`), as `save_closed_deals` writes them."""
-    new = deals.select(list(CLOSED_DEAL_SCHEMA))
-    return changed_rows(new, stored, ["deal_id"], _DEAL_COMPARED)
+    `closed_deal_digests()`), as `save_closed_deals` writes them."""
+    new = deals.select(pl.col(name).cast(kind) for name, kind in CLOSED_DEAL_SCHEMA.items())
+    return changed_digests(new, stored, ["deal_id"], _DEAL_COMPARED)
 
 
 def _upsert_closed_deals(db: Connection, run_id: str, changes: pl.DataFrame) -> int:

@@ -298,7 +298,7 @@ def test_closed_deal_changes_found_early_are_written_as_a_full_diff_would(
 ) -> None:
     """A run finds the changes once it has read and writes only them when it records."""
     store.save_closed_deals("run1", _deals(1000.0, won=True))
-    stored = store.closed_deals()
+    stored = store.closed_deal_digests()
 
     unchanged = closed_deal_changes(_deals(1000.0, won=True), stored)
     changes = closed_deal_changes(_deals(900.0, won=False), stored)

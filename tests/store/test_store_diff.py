@@ -19,6 +19,7 @@ from sqlalchemy import Table, event, select
 
 from connector.store import CLOSED_DEAL_SCHEMA, TASK_OUTCOME_SCHEMA, HistoryStore, history, read
 from connector.store.diff import changed_digests, changed_rows, row_digests
+from connector.store.history import closed_deal_changes
 from connector.store.tables import account_snapshots, closed_deals, task_outcomes
 from connector.store.upsert import upsert
 from tests.databases import fresh_database
@@ -214,18 +215,18 @@ def test_only_the_changed_rows_are_written_and_carry_the_run_that_changed_them(
 def test_a_diff_against_the_rows_read_before_the_run_writes_the_same(
     store: HistoryStore,
 ) -> None:
-    """A run reads the store's day's snapshots (as digests), closed deals and followed tasks
-    beside its CRM reads and diffs against them when it records (`run._Recorded`): the
-    same rows are written."""
+    """A run reads the store's day's snapshots and closed deals (as digests) and followed
+    tasks beside its CRM reads and diffs against them (`run._Recorded`): the same rows are
+    written."""
     for step, (run_id, day, deals, outcomes) in enumerate(STEPS):
         assert day is not None
         stored_snapshots = store.snapshot_digests(day[0])
-        stored_deals, stored_tasks = store.closed_deals(), store.followed_tasks()
+        stored_deals, stored_tasks = store.closed_deal_digests(), store.followed_tasks()
         written = (
             store.save_snapshots(
                 run_id, day[0], day[1], ["logins", "seats"], ["start"], stored_snapshots
             ),
-            store.save_closed_deals(run_id, deals, stored_deals),
+            store.save_closed_deal_changes(run_id, closed_deal_changes(deals, stored_deals)),
             store.save_task_outcomes(run_id, outcomes, stored_tasks),
         )
         assert written == WRITTEN[step]
