@@ -295,6 +295,9 @@ def test_a_field_template_failing_for_some_values_skips_each_of_their_accounts()
         "x:y",
         "",
         "rule:with\nnewline:acc:dig",
+        "r:acc\n:dig\n",
+        "r:a:b:",
+        "::c",
         "日本:語:キー",
     ],
 )
