@@ -314,7 +314,8 @@ def _read_and_plan(
     if inputs.extracted.usage_weeks is not None:  # accepted: the next run reads from it
         save_usage_weeks(store, inputs.extracted.usage_weeks, inputs.extracted.weeks())
     if save_snapshot is None:  # a snapshot saves the inputs whole, once planned
-        inputs = inputs.for_evaluating(config, settings)
+        inputs = inputs.for_evaluating(config)
+        inputs = inputs.with_account_table(config, settings)
     summary.phase = "evaluate"
     evaluated = _evaluate(config, inputs, settings, summary)
     evaluation = evaluated.evaluation

@@ -65,7 +65,8 @@ class RunInputs:
     record_url: str  # an account's URL in the CRM, with RECORD_ID for its id
     risk: Trained | TooLittleHistory | None = None
     framed: Framed | None = None  # what the CRM's records alone decide, made while reading
-    table: AccountTable | None = None  # the account table, made by `for_evaluating`
+    tenants: Tenants | None = None  # the usage weeks made into signals (`for_evaluating`)
+    table: AccountTable | None = None  # made of them and the CRM's (`with_account_table`)
 
     def link(self, record_id: str) -> str:
         return self.record_url.replace(RECORD_ID, record_id)
@@ -104,20 +105,19 @@ class RunInputs:
         framed = self.framed
         return framed if framed is not None and framed.config is config else None
 
-    def for_evaluating(self, config: Config, settings: Settings) -> RunInputs:
-        """The inputs with the account table evaluating `config` reads (`frame_inputs`),
-        made here, and without what it was made of: the records the CRM columns were made
-        from while reading and those columns (`framed`), the usage weeks and stored
-        lifetime totals, and each tenant's signals made of them. A run read with
-        `whole=False` holds only what `_framed_once` kept of the records by now (the usage
-        check has read the accounts' keys). At 100,000 accounts the records read whole are
-        about 125 MB, the weeks 70 MB, the totals 20 MB and the signals, copied into the
-        table, 50 MB. The usage weeks to save go too: a run saves them once the usage check
-        passed, before evaluating. Unchanged if nothing was made for `config`."""
-        records, framed = self.extracted.records, self.framed_for(config)
-        if framed is None:
+    def for_evaluating(self, config: Config) -> RunInputs:
+        """The inputs without what evaluating `config` no longer reads of them: the records
+        the CRM columns were made from while reading (`framed`), and the usage weeks and
+        stored lifetime totals, made into each tenant's signals here (`tenants`). A run
+        read with `whole=False` holds only what `_framed_once` kept of the records by now
+        (the usage check has read the accounts' keys). At 100,000 accounts the records
+        read whole are about 125 MB, the weeks 70 MB and the totals 20 MB. The usage weeks
+        to save go too: a run saves them once the usage check passed, before evaluating.
+        Unchanged if nothing was made for `config`."""
+        records = self.extracted.records
+        if self.framed_for(config) is None:
             return self
-        table = AccountTable(config, *frame_inputs(config, self, settings))
+        tenants = Tenants.of(config, self)
         meetings = None if records.meetings is None else records.meetings.clear()
         read = replace(
             records,
@@ -127,14 +127,25 @@ class RunInputs:
             usage=records.usage.clear(),
         )
         usage = replace(self.extracted.usage, weekly=self.extracted.usage.weekly.clear())
-        crm = CrmFrame(framed.crm.table.clear(), framed.crm.usage_at)
         return replace(
             self,
             extracted=Extracted(read, usage),
             usage_totals=self.usage_totals.clear(),
-            framed=replace(framed, crm=crm),
-            table=table,
+            tenants=tenants,
         )
+
+    def with_account_table(self, config: Config, settings: Settings) -> RunInputs:
+        """`for_evaluating`'s inputs with the account table evaluating `config` reads made
+        (`frame_inputs`), and without what it was made of: the CRM's columns and each
+        tenant's signals (~50 MB at 100,000 accounts), which the table holds copied. A
+        step of its own, once the caller has let go of the usage weeks (`for_evaluating`):
+        a rerun's, read whole, are ~90 MB. Unchanged if nothing was made for `config`."""
+        framed = self.framed_for(config)
+        if framed is None:
+            return self
+        table = AccountTable(config, *frame_inputs(config, self, settings))
+        crm = CrmFrame(framed.crm.table.clear(), framed.crm.usage_at)
+        return replace(self, framed=replace(framed, crm=crm), tenants=None, table=table)
 
     def for_planning(self, emailed: pl.Series | None = None) -> RunInputs:
         """The inputs with only what planning reads of them once they are evaluated: the
@@ -160,6 +171,7 @@ class RunInputs:
             kept=self.kept.clear(),
             usage_totals=self.usage_totals.clear(),
             framed=None,
+            tenants=None,
             table=None,
         )
 
@@ -169,6 +181,7 @@ class Tenants:
     """Each tenant's usage as `config`'s account table joins it, made from the inputs' usage
     weeks and stored lifetime totals (`tenant_usage`), and how many weeks were read."""
 
+    config: Config
     since: date  # the usage read window's first day
     usage: TenantUsage
     rows: int
@@ -185,7 +198,7 @@ class Tenants:
             since=since,
             levels=usage.levels,
         )
-        return cls(since, made, weekly.select(pl.len()).collect().item())
+        return cls(config, since, made, weekly.select(pl.len()).collect().item())
 
 
 @dataclass(frozen=True)
@@ -344,7 +357,9 @@ def frame_inputs(
     made = inputs.table
     if made is not None and made.config is config:
         return made.table, made.next_totals
-    records, tenants = inputs.extracted.records, Tenants.of(config, inputs)
+    records, tenants = inputs.extracted.records, inputs.tenants
+    if tenants is None or tenants.config is not config:
+        tenants = Tenants.of(config, inputs)
     framed = inputs.framed_for(config)
     if framed is not None:
         crm = framed.crm

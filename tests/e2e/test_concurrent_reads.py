@@ -191,17 +191,17 @@ def test_evaluating_lets_go_of_the_records_the_crm_columns_were_made_from(
     sandbox: RunningSandbox,
 ) -> None:
     """Once the CRM's columns are made, a run evaluates without the accounts, opportunities
-    and meetings read, and with the CRM's columns, the usage weeks and stored lifetime
-    totals made into the account table (`for_evaluating`), the same table and the same
-    totals to store; inputs read for another configuration keep them, for it to make its
-    own from."""
+    and meetings read, with the usage weeks and stored lifetime totals made into each
+    tenant's signals (`for_evaluating`), then those and the CRM's columns into the account
+    table (`with_account_table`): the same table and the same totals to store; inputs read
+    for another configuration keep them, for it to make its own from."""
     settings = sandbox.settings
     config = load_checked_config(settings)
     store = HistoryStore.open(settings.state_database_url.get_secret_value())
     with closing(store), closing(connect(settings, config.mapping, store)) as crm:
         inputs = read_live(crm, store, [config], settings, AS_OF)
 
-    lean = inputs.for_evaluating(config, settings)
+    lean = inputs.for_evaluating(config)
 
     records = lean.extracted.records
     assert records.accounts.is_empty()
@@ -213,16 +213,22 @@ def test_evaluating_lets_go_of_the_records_the_crm_columns_were_made_from(
     assert lean.extracted.usage_weeks is None  # saved before evaluating
     assert lean.usage_totals.is_empty()
     assert not inputs.extracted.records.usage.is_empty()
-    table, next_totals = frame_inputs(config, lean, settings)
-    assert table.height == CUSTOMERS
+    assert lean.tenants is not None
+    tabled = lean.with_account_table(config, settings)
+    assert tabled.tenants is None  # copied into the table
+    assert tabled.framed is not None
+    assert tabled.framed.crm.table.is_empty()
+    assert tabled.table is not None
     whole_table, whole_totals = frame_inputs(config, inputs, settings)
-    assert_frame_equal(table, whole_table)
-    assert_frame_equal(next_totals, whole_totals, check_row_order=False)
-    assert lean.framed is not None
-    assert lean.framed.crm.table.is_empty()  # in the account table
-    assert lean.table is not None
-    assert lean.for_planning().table is None  # planning reads the evaluated table
-    assert inputs.for_evaluating(load_checked_config(settings), settings) is inputs
+    for made in (lean, tabled):
+        table, next_totals = frame_inputs(config, made, settings)
+        assert table.height == CUSTOMERS
+        assert_frame_equal(table, whole_table)
+        assert_frame_equal(next_totals, whole_totals, check_row_order=False)
+    assert tabled.for_planning().table is None  # planning reads the evaluated table
+    other = load_checked_config(settings)
+    assert inputs.for_evaluating(other) is inputs
+    assert inputs.with_account_table(other, settings) is inputs
 
 
 @pytest.mark.parametrize("concurrency", [1, 4])
