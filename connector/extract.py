@@ -28,7 +28,7 @@ from connector.frame import CURRENT_PREFIX, Extract
 from connector.frame.decision_makers import with_title_decision_makers
 from connector.frame.flags import with_contact_flags
 from connector.frame.recipients import reach_choices
-from connector.frame.rollups import meeting_rollup
+from connector.frame.rollups import decision_makers, meeting_rollup
 from connector.language import Language
 from connector.logs import event
 from connector.packed import PackedFrame
@@ -225,20 +225,23 @@ class _HeldContacts:
     empty: pl.DataFrame  # none of them: their columns
     packed: PackedFrame
     choices: pl.DataFrame  # `reach_choices`
-    deciders: pl.DataFrame  # those in a decision maker's role, for `meeting_rollup`
+    # the decision makers, for `meeting_rollup`; None: no meetings mapped
+    deciders: pl.DataFrame | None
 
 
 def _held_contacts(crm: CrmAdapter, mapping: Mapping, language: Language) -> _HeldContacts:
     """`_contacts`, held as `read_crm(..., rolled_up=True)` keeps them."""
     assert mapping.contact is not None
     contacts = _contacts(crm, mapping.contact)
+    deciders = None
+    if mapping.meeting is not None:
+        deciders = decision_makers(contacts, mapping).select("id", "account_id", "role")
     roles = mapping.contact.decision_maker_roles
-    deciders = contacts.filter(pl.col("role").is_in(roles)) if mapping.meeting else None
     return _HeldContacts(
         contacts.clear(),
         PackedFrame.of(contacts),
         reach_choices(contacts, roles, language),
-        contacts.clear() if deciders is None else deciders.select("id", "account_id", "role"),
+        deciders,
     )
 
 
@@ -249,7 +252,9 @@ def _rolled_up(
     made once both are read: submitted after the contacts' read, which has started."""
     assert mapping.meeting is not None
     meetings = crm.read(mapping.meeting, {})
-    rollup = meeting_rollup(contacts.result().deciders, meetings, mapping, as_of, zone)
+    deciders = contacts.result().deciders  # read beside the meetings: waited for only now
+    assert deciders is not None
+    rollup = meeting_rollup(deciders, meetings, mapping, as_of, zone)
     return meetings.clear(), rollup
 
 

@@ -109,8 +109,7 @@ def meeting_rollup(
 ) -> pl.DataFrame:
     """Per account: how many decision makers, and when one of them was last met — on the
     team's date (`zone`): a 09:00 meeting in Tokyo is 00:00 UTC, the day before."""
-    assert mapping.contact is not None
-    deciders = contacts.filter(pl.col("role").is_in(mapping.contact.decision_maker_roles))
+    deciders = decision_makers(contacts, mapping)
     met_on = local_date("start", meetings.schema["start"], zone)
     met = (
         meetings.filter(met_on <= as_of)
@@ -129,6 +128,13 @@ def meeting_rollup(
         )
         .rename({"account_id": "id"})
     )
+
+
+def decision_makers(contacts: pl.DataFrame, mapping: Mapping) -> pl.DataFrame:
+    """The contacts in a decision maker's role: those `meeting_rollup` counts and whose
+    meetings it dates."""
+    assert mapping.contact is not None
+    return contacts.filter(pl.col("role").is_in(mapping.contact.decision_maker_roles))
 
 
 def local_date(column: str, dtype: pl.DataType, zone: str) -> pl.Expr:
