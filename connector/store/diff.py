@@ -6,6 +6,7 @@ nothing new writes nothing, and a row's `run_id` names the run that last changed
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import polars as pl
@@ -48,7 +49,7 @@ def row_digests(
     chunks typed by `schema`: what a run keeps of the stored rows to diff against later
     (`changed_digests`), read before it needs them — 100,000 snapshots' JSON are ~100 MB,
     their digests ~3."""
-    chunks = [pl.DataFrame(schema=schema), *stored]
+    chunks = chain([pl.DataFrame(schema=schema)], stored)  # one chunk read at a time
     return pl.concat([_digested(chunk, key, compared) for chunk in chunks])
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -358,6 +359,27 @@ def test_digests_of_the_stored_rows_give_the_diff_the_rows_give() -> None:
     assert_frame_equal(changed_digests(new, digests, ["k"], ["v", "w", "t"]), expected)
     nothing = row_digests([], stored.schema, ["k"], ["v", "w", "t"])
     assert_frame_equal(changed_digests(new, nothing, ["k"], ["v", "w", "t"]), new)
+
+
+def test_the_stored_rows_are_digested_a_chunk_at_a_time() -> None:
+    """A chunk is let go of before the next is read: the day's 100,000 snapshots were
+    ~90 MB held at once where a same-day rerun's reads end."""
+    stored = pl.DataFrame({"k": [f"k{n}" for n in range(300)], "v": [float(n) for n in range(300)]})
+    alive: list[int] = []
+    held: list[weakref.ref[pl.DataFrame]] = []
+
+    def chunks() -> Iterator[pl.DataFrame]:
+        for n in range(0, 300, 64):
+            alive.append(sum(chunk() is not None for chunk in held))
+            chunk = stored[n : n + 64]
+            held.append(weakref.ref(chunk))
+            yield chunk
+            del chunk
+
+    digests = row_digests(chunks(), stored.schema, ["k"], ["v"])
+
+    assert digests.height == 300
+    assert max(alive) <= 1  # the one digested last, until the next is read
 
 
 def test_the_store_diffs_against_its_rows_a_chunk_at_a_time(
