@@ -6,6 +6,8 @@ Parsing only: whether a rule names a real column is checked above the engine, in
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +29,7 @@ from connector.config.yaml_lines import Loc, YamlDocument, load_yaml
 from connector.errors import ConfigError, ConfigProblem
 
 M = TypeVar("M", bound=BaseModel)
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,36 @@ class Config:
         """Name → CRM account field, for the fields some rule's `set_fields` writes."""
         names = sorted({name for rule in self.rules for name in rule.fields_set()})
         return {name: self.mapping.rule_fields[name] for name in names}
+
+    def words(self) -> frozenset[str]:
+        """Every identifier-like word in the parsed files' keys and values (defaults
+        included): SQL and templates name a column only literally, so a column none of
+        these words names is one no expression, template, results mapping or digest of
+        this configuration reads, and a run need not compute it."""
+        parts: list[BaseModel | None] = [
+            self.mapping,
+            self.health,
+            *self.rules,
+            self.touch_tiers,
+            self.journey,
+            self.slack_digest,
+        ]
+        parts += [part for t in self.email_templates.values() for part in t.locales.values()]
+        dumped = [part.model_dump() for part in parts if part is not None]
+        return frozenset(word for text in _texts(dumped) for word in _WORD.findall(text))
+
+
+def _texts(value: Any) -> Iterator[str]:
+    """The strings in a dumped model, its keys among them."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _texts(key)
+            yield from _texts(item)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _texts(item)
 
 
 def load_config(mappings_dir: Path, playbooks_dir: Path, crm: str) -> Config:

@@ -190,11 +190,15 @@ def _with_usage(
         return table
     unseen = pl.col(key).is_not_null() & pl.col("usage_week").is_null()
     table = table.with_columns(
-        silent_for_the_window(unseen, mapping.usage.activity, (as_of - since).days)
+        silent_for_the_window(
+            unseen, mapping.usage.activity, (as_of - since).days, made=signals.columns
+        )
     )
     if extract.usage_totals is None:
         return table
-    ever = [f"{m}_total" for m in mapping.usage.metrics]
+    # the `<m>_total` made (`tenant_usage`'s `read`): a join of these few columns onto the
+    # table gathers only them, where one with the tenants' signals would copy every signal
+    ever = [c for c in extract.usage_totals.columns if c != "account_key"]
     lifetime = extract.usage_totals.rename({c: f"_ever_{c}" for c in ever})
     return (
         table.join(lifetime, left_on=key, right_on="account_key", how="left")

@@ -63,14 +63,18 @@ def usage_signals(
     since: date,
     levels: Collection[str] = (),
     window_totals: bool = True,
+    read: Collection[str] | None = None,
 ) -> pl.DataFrame:
     """One row per account_key with `usage_columns(metrics)`, from `weeks_to_date`'s weeks;
     `since` starts the read window. `window_totals=False` leaves `<m>_total` null, for a
-    caller that puts the lifetime totals there (`lifetime_usage`): not summed in vain."""
+    caller that puts the lifetime totals there (`lifetime_usage`): not summed in vain.
+    `read` (`columns_read`): only these of each metric's signals; None: all of them."""
     recent = (
         in_order(weeks, KEY, WEEK, descending=[False, True])
         .with_columns(_rank=_rank_in_tenant())
-        .with_columns([_fell(m).alias(f"_fell_{m}") for m in metrics])
+        .with_columns(
+            [_fell(m).alias(f"_fell_{m}") for m in metrics if _wanted(m, "_decline_weeks", read)]
+        )
     )
     rank = pl.col("_rank")
     activity = [m for m in metrics if m not in levels]
@@ -80,21 +84,45 @@ def usage_signals(
         *(
             expr
             for m in metrics
-            for expr in (
-                pl.col(m).first().alias(m),
-                pl.col(m).filter(rank == 1).first().alias(f"{m}_prev"),
-                pl.col(m).filter(rank == 4).first().alias(f"{m}_4w_ago"),
-                pl.col(m).filter(rank < 4).sum().alias(f"{m}_sum_4w"),
-                _total(m, window_totals),
-                rank.filter(~pl.col(f"_fell_{m}"))
-                .first()
-                .cast(pl.Int64)
-                .alias(f"{m}_decline_weeks"),
-            )
+            for suffix, expr in _signals_of(m, rank, window_totals)
+            if _wanted(m, suffix, read)
         ),
         pl.col(WEEK).filter(active).max().alias("last_usage_week"),
     )
     return signals.with_columns(days_silent=_days_silent(pl.col("last_usage_week"), as_of, since))
+
+
+def columns_read(metrics: Sequence[str], words: Collection[str]) -> frozenset[str]:
+    """The usage columns a configuration whose files hold `words` (`Config.words`) reads:
+    each metric's own week (a snapshot keeps it), the usage week and the silence signals,
+    and of the other signals only those a word names. At 100,000 accounts each signal is
+    a column of ~0.8 MB in the tenants' signals and again in the account table; the shipped
+    playbooks read 12 of the 50."""
+    always = {"usage_week", *metrics, *SILENCE_COLUMNS}
+    return frozenset(c for c in usage_columns(metrics) if c in always or c in words)
+
+
+def _wanted(metric: str, suffix: str, read: Collection[str] | None) -> bool:
+    return read is None or suffix == "" or metric + suffix in read
+
+
+def _signals_of(metric: str, rank: pl.Expr, window_totals: bool) -> list[tuple[str, pl.Expr]]:
+    """Each signal of one metric by its suffix, over a tenant's weeks newest first."""
+    m = pl.col(metric)
+    return [
+        ("", m.first().alias(metric)),
+        ("_prev", m.filter(rank == 1).first().alias(f"{metric}_prev")),
+        ("_4w_ago", m.filter(rank == 4).first().alias(f"{metric}_4w_ago")),
+        ("_sum_4w", m.filter(rank < 4).sum().alias(f"{metric}_sum_4w")),
+        ("_total", _total(metric, window_totals)),
+        (
+            "_decline_weeks",
+            rank.filter(~pl.col(f"_fell_{metric}"))
+            .first()
+            .cast(pl.Int64)
+            .alias(f"{metric}_decline_weeks"),
+        ),
+    ]
 
 
 @dataclass(frozen=True)
@@ -115,21 +143,27 @@ def tenant_usage(
     since: date,
     levels: Collection[str] = (),
     parts: int = TENANT_PARTS,
+    read: Collection[str] | None = None,
 ) -> TenantUsage:
     """`weeks_to_date`, `lifetime_usage` and `usage_signals` of the read `usage` and the
     stored `lifetime` totals, `parts` shares of the tenants at a time: each is a tenant's
     own, so the shares give what the whole gives, and the long frames made on the way
     (weeks filled in, sorted, grouped) are only ever a share's. `usage` is a scan: where
-    its rows are packed (`Extracted.weeks`), only a share's are ever unpacked."""
+    its rows are packed (`Extracted.weeks`), only a share's are ever unpacked. `read`: the
+    signals to make (`columns_read`; None: all); the totals to store are always all."""
     signals, totals, next_totals = [], [], []
     for part in range(parts):
         share = pl.col(KEY).hash() % parts == part
         weeks = weeks_to_date(usage.filter(share).collect(), metrics, as_of, levels)
         ever, stored = lifetime_usage(weeks, lifetime.filter(share), metrics, as_of)
         signals.append(
-            usage_signals(weeks, metrics, as_of, since=since, levels=levels, window_totals=False)
+            usage_signals(
+                weeks, metrics, as_of, since=since, levels=levels, window_totals=False, read=read
+            )
         )
-        totals.append(ever)
+        totals.append(
+            ever.select(KEY, *(f"{m}_total" for m in metrics if _wanted(m, "_total", read)))
+        )
         next_totals.append(stored)
         del weeks  # before the next share's are made
     return TenantUsage(pl.concat(signals), pl.concat(totals), pl.concat(next_totals))
@@ -140,12 +174,14 @@ def _total(metric: str, summed: bool) -> pl.Expr:
     return total.alias(f"{metric}_total")
 
 
-def silent_for_the_window(unseen: pl.Expr, activity: Sequence[str], days: int) -> list[pl.Expr]:
+def silent_for_the_window(
+    unseen: pl.Expr, activity: Sequence[str], days: int, made: Collection[str]
+) -> list[pl.Expr]:
     """Columns for accounts (`unseen` true) whose tenant sent no row in the window: zero
     `activity` in every week (levels stay unknown), no last usage week, `days` silent (the
     window's length), and the usage week the others have. An account without a tenant id is
-    left unknown."""
-    signals = [m + suffix for m in activity for suffix in SUFFIXES]
+    left unknown. `made`: the signals there are (`usage_signals`' `read`)."""
+    signals = [m + suffix for m in activity for suffix in SUFFIXES if m + suffix in made]
     return [
         *(pl.when(unseen).then(pl.col(c).fill_null(0)).otherwise(c).alias(c) for c in signals),
         pl.when(unseen)

@@ -24,7 +24,7 @@ from connector.extract import (
 from connector.frame import CURRENT_PREFIX, Extract
 from connector.frame.build import CrmFrame, crm_frame, window_start, with_usage
 from connector.frame.deals import closed_deals
-from connector.frame.usage import TenantUsage, tenant_usage
+from connector.frame.usage import TenantUsage, columns_read, tenant_usage
 from connector.logs import event
 from connector.packed import PackedFrame
 from connector.plan.build import MessageLedger, digest_kpis
@@ -197,6 +197,7 @@ class Tenants:
             inputs.as_of,
             since=since,
             levels=usage.levels,
+            read=columns_read(usage.metrics, config.words()),
         )
         return cls(config, since, made, weekly.select(pl.len()).collect().item())
 

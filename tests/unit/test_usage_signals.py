@@ -15,6 +15,8 @@ from connector.frame import Extract, build_frame, frame_columns
 from connector.frame import usage as usage_module
 from connector.frame.usage import (
     LIFETIME_SCHEMA,
+    TenantUsage,
+    columns_read,
     lifetime_usage,
     tenant_usage,
     usage_signals,
@@ -300,6 +302,39 @@ def test_a_tenant_silent_for_the_whole_window_keeps_its_lifetime_total() -> None
     assert _totals(ever)["t1"] == 12.0
 
 
+def test_the_account_table_has_each_tenants_lifetime_total_silent_or_not() -> None:
+    """Through the account table: stored totals plus the window's; a tenant silent all
+    window keeps its stored total; one never stored has the window's; none without a key."""
+    stored = pl.DataFrame(
+        [
+            ("t1", THIS_WEEK - timedelta(weeks=9), '{"logins":100.0,"seats":1.0}'),
+            ("t2", THIS_WEEK - timedelta(weeks=9), '{"logins":40.0,"seats":1.0}'),
+        ],
+        schema=LIFETIME_SCHEMA,
+        orient="row",
+    )
+    usage = _usage({"t1": [5.0, 7.0], "t3": [2.0, 3.0]})
+    tenants = tenant_usage(usage.lazy(), stored, ["logins", "seats"], SUNDAY, since=WINDOW_START)
+    accounts = pl.DataFrame(
+        {"id": ["a1", "a2", "a3", "a4"], "name": "x", "owner_id": "u"}
+    ).with_columns(tenant_id=pl.Series(["t1", "t2", "t3", None]))
+    extract = Extract(
+        accounts,
+        OPPORTUNITIES,
+        usage.clear(),
+        usage_since=WINDOW_START,
+        usage_totals=tenants.totals,
+        usage_signals=tenants.signals,
+        usage_rows=usage.height,
+    )
+
+    table = build_frame(extract, MAPPING, SUNDAY).sort("id")
+
+    assert table["logins_total"].to_list() == [112.0, 40.0, 5.0, None]
+    assert table["days_silent"].to_list()[1] == (SUNDAY - WINDOW_START).days
+    assert table["logins"].to_list() == [7.0, 0.0, 3.0, None]
+
+
 # -- a share of the tenants at a time ------------------------------------------------------
 
 
@@ -346,6 +381,31 @@ def test_tenants_framed_a_share_at_a_time_give_what_all_at_once_give() -> None:
     for parts in (1, 4, 7):
         for share, at_once in zip(framed(parts), whole, strict=True):
             assert_frame_equal(share, at_once)
+
+
+def test_only_the_signals_read_are_made_each_as_all_of_them_make_it() -> None:
+    usage, stored = _book_usage(400)
+    metrics, levels = ["logins", "seats"], ["seats"]
+    read = columns_read(metrics, {"logins_decline_weeks", "seats_total", "seats_4w_ago", "x"})
+
+    def made(read: frozenset[str] | None) -> TenantUsage:
+        tenants = tenant_usage(
+            usage.lazy(), stored, metrics, SUNDAY, since=WINDOW_START, levels=levels, read=read
+        )
+        frames = (tenants.signals, tenants.totals, tenants.next_totals)
+        return TenantUsage(*(frame.sort("account_key") for frame in frames))
+
+    some, every = made(read), made(None)
+
+    assert read == {
+        *("usage_week", "logins", "seats", "last_usage_week", "days_silent"),
+        *("logins_decline_weeks", "seats_total", "seats_4w_ago"),
+    }
+    assert_frame_equal(some.signals, every.signals.select(some.signals.columns))
+    assert set(some.signals.columns) == {"account_key"} | read
+    assert some.totals.columns == ["account_key", "seats_total"]
+    assert_frame_equal(some.totals, every.totals.select(some.totals.columns))
+    assert_frame_equal(some.next_totals, every.next_totals)  # every metric's, stored
 
 
 def test_no_share_is_framed_with_more_than_its_part_of_the_tenants(
