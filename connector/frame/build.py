@@ -100,6 +100,23 @@ class CrmFrame:
     usage_at: int  # where the usage columns go, so the table's columns keep one order
 
 
+@dataclass(frozen=True)
+class PackedCrmFrame:
+    """A `CrmFrame` packed (`PackedFrame`) while a run waits for its usage read and frames
+    the usage weeks: at 100,000 accounts its ~50 columns are ~85 MB as columns (text views
+    counted) and ~3 MB packed, and a daily run peaked framing the weeks beside them."""
+
+    table: PackedFrame
+    usage_at: int
+
+    @classmethod
+    def of(cls, crm: CrmFrame) -> PackedCrmFrame:
+        return cls(PackedFrame.of(crm.table), crm.usage_at)
+
+    def unpacked(self) -> CrmFrame:
+        return CrmFrame(self.table.rows(), self.usage_at)
+
+
 def crm_frame(
     extract: Extract,
     mapping: Mapping,

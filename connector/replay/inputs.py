@@ -22,7 +22,13 @@ from connector.extract import (
     with_usage_read,
 )
 from connector.frame import CURRENT_PREFIX, Extract
-from connector.frame.build import CrmFrame, crm_frame, window_start, with_usage
+from connector.frame.build import (
+    CrmFrame,
+    PackedCrmFrame,
+    crm_frame,
+    window_start,
+    with_usage,
+)
 from connector.frame.deals import closed_deals
 from connector.frame.usage import TenantUsage, columns_read, tenant_usage
 from connector.logs import event
@@ -136,16 +142,15 @@ class RunInputs:
 
     def with_account_table(self, config: Config, settings: Settings) -> RunInputs:
         """`for_evaluating`'s inputs with the account table evaluating `config` reads made
-        (`frame_inputs`), and without what it was made of: the CRM's columns and each
-        tenant's signals (~50 MB at 100,000 accounts), which the table holds copied. A
-        step of its own, once the caller has let go of the usage weeks (`for_evaluating`):
-        a rerun's, read whole, are ~90 MB. Unchanged if nothing was made for `config`."""
+        (`frame_inputs`), and without what it was made of: the CRM's columns (packed until
+        now) and each tenant's signals, which the table holds copied. A step of its own,
+        once the caller has let go of the usage weeks (`for_evaluating`): a rerun's, read
+        whole, are ~90 MB. Unchanged if nothing was made for `config`."""
         framed = self.framed_for(config)
         if framed is None:
             return self
         table = AccountTable(config, *frame_inputs(config, self, settings))
-        crm = CrmFrame(framed.crm.table.clear(), framed.crm.usage_at)
-        return replace(self, framed=replace(framed, crm=crm), tenants=None, table=table)
+        return replace(self, framed=replace(framed, crm=None), tenants=None, table=table)
 
     def for_planning(self, emailed: pl.Series | None = None) -> RunInputs:
         """The inputs with only what planning reads of them once they are evaluated: the
@@ -214,18 +219,19 @@ class AccountTable:
 @dataclass(frozen=True)
 class Framed:
     """What the CRM's records alone decide, made for `config` while the usage read was
-    still going: the account table's CRM columns (`crm_frame`; `frame_inputs` adds the
-    usage to them), the closed deals and the digest's headline KPIs."""
+    still going: the account table's CRM columns (`crm_frame`, packed until `frame_inputs`
+    adds the usage to them; None once it has: `with_account_table`), the closed deals and
+    the digest's headline KPIs."""
 
     config: Config
-    crm: CrmFrame
+    crm: PackedCrmFrame | None
     deals: pl.DataFrame
     kpis: HeadlineKpis | None
     contacts: PackedFrame | None = None  # packed as they were read, until planning
 
     @classmethod
     def of(cls, records: Extract, config: Config, as_of: date, settings: Settings) -> Framed:
-        crm = _crm_columns(records, config, as_of, settings)
+        crm = PackedCrmFrame.of(_crm_columns(records, config, as_of, settings))
         return cls(config, crm, *closed_and_kpis(records.opportunities, config, as_of))
 
 
@@ -335,7 +341,7 @@ def _framed_once(
     KPIs are made of the opportunities. At 100,000 accounts the accounts are ~40 MB and
     the opportunities ~45, held until the usage read ends, where an unchanged run peaked."""
     records = read.pop()
-    crm = _crm_columns(records, config, as_of, settings)
+    crm = PackedCrmFrame.of(_crm_columns(records, config, as_of, settings))
     keys = dict.fromkeys(["id", config.mapping.usage.join_key])
     packed = records.packed_contacts
     records = replace(
@@ -362,8 +368,8 @@ def frame_inputs(
     if tenants is None or tenants.config is not config:
         tenants = Tenants.of(config, inputs)
     framed = inputs.framed_for(config)
-    if framed is not None:
-        crm = framed.crm
+    if framed is not None and framed.crm is not None:
+        crm = framed.crm.unpacked()
     else:  # not made while reading (a replay), or for another configuration
         crm = _crm_columns(records, config, inputs.as_of, settings)
     read = replace(
