@@ -136,13 +136,49 @@ class WriteFailure:
     message: str
 
 
+TASK_ID_SCHEMA = {"key": pl.String, "record_id": pl.String}
+
+
+class TaskIds:
+    """The CRM's id of each task written, by key, as its answer gave it: the store records
+    it at once, not when the next run reads the task back (196,222 rows rewritten). A
+    batch's answers are added one at a time, a bulk job's as the columns its results came
+    in: a first run's 196,000 keys and ids as Python strings in dicts were ~60 MB, held to
+    the end of its record phase."""
+
+    def __init__(self, ids: collections.abc.Mapping[str, str] | None = None) -> None:
+        self._one: dict[str, str] = dict(ids or {})
+        self._frames: list[pl.DataFrame] = []
+
+    def __setitem__(self, key: str, record_id: str) -> None:
+        self._one[key] = record_id
+
+    def add(self, ids: pl.DataFrame) -> None:
+        """Ids as columns (`TASK_ID_SCHEMA`)."""
+        self._frames.append(ids.select(pl.col(name).cast(pl.String) for name in TASK_ID_SCHEMA))
+
+    def __eq__(self, other: object) -> bool:
+        """The same id for the same keys, however they were given."""
+        if not isinstance(other, TaskIds):
+            return NotImplemented
+        return self.frame().sort("key").equals(other.frame().sort("key"))
+
+    def __repr__(self) -> str:
+        return f"TaskIds({dict(self.frame().iter_rows())!r})"
+
+    def frame(self) -> pl.DataFrame:
+        """Every id given (`TASK_ID_SCHEMA`), a key once, as its last answer gave it."""
+        ones = pl.DataFrame(
+            {"key": list(self._one), "record_id": list(self._one.values())}, schema=TASK_ID_SCHEMA
+        )
+        return pl.concat([*self._frames, ones]).unique("key", keep="last", maintain_order=True)
+
+
 @dataclass
 class WriteResult:
     written: int = 0
     failures: list[WriteFailure] = field(default_factory=list)
-    # the CRM's id of each task written, by key, as its answer gave it: the store records
-    # it at once, not when the next run reads the task back (196,222 rows rewritten)
-    task_ids: dict[str, str] = field(default_factory=dict)
+    task_ids: TaskIds = field(default_factory=TaskIds)
 
 
 _COUNTING = threading.Lock()  # one for every ApiUsage: a dataclass field would not copy

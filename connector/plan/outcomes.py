@@ -52,18 +52,19 @@ def task_outcomes(
     )
     tasks = created.rows if isinstance(created, TaskIntents) else TaskIntents.of(created).rows
     refused = pl.Series([failure.record for failure in written.failures], dtype=pl.String)
-    ids = written.task_ids
-    made = tasks.filter(~pl.col("is_email_log") & ~pl.col("key").is_in(refused.implode())).select(
-        "key",
-        "rule_id",
-        "account_id",
-        pl.col("key")
-        .replace_strict(list(ids), list(ids.values()), default=None, return_dtype=pl.String)
-        .alias("record_id"),
-        pl.col("assignee_id").alias("owner_id"),
-        pl.lit(as_of, pl.Date).alias("created_on"),
-        pl.lit(False).alias("closed"),
-        pl.lit(None, pl.Date).alias("completed_on"),
+    made = (
+        tasks.filter(~pl.col("is_email_log") & ~pl.col("key").is_in(refused.implode()))
+        .join(written.task_ids.frame(), on="key", how="left", maintain_order="left")
+        .select(
+            "key",
+            "rule_id",
+            "account_id",
+            "record_id",
+            pl.col("assignee_id").alias("owner_id"),
+            pl.lit(as_of, pl.Date).alias("created_on"),
+            pl.lit(False).alias("closed"),
+            pl.lit(None, pl.Date).alias("completed_on"),
+        )
     )
     rows = pl.concat([kept, made.filter(~pl.col("key").is_in(kept["key"].implode()))])
     return rows.unique("key", keep="first", maintain_order=True)

@@ -9,7 +9,13 @@ from datetime import date
 import polars as pl
 
 from connector.config.playbook import Rule
-from connector.crm.protocol import ExistingTask, TaskIntent, WriteFailure, WriteResult
+from connector.crm.protocol import (
+    ExistingTask,
+    TaskIds,
+    TaskIntent,
+    WriteFailure,
+    WriteResult,
+)
 from connector.plan.outcomes import task_only_rules, task_outcomes
 
 DAY = date(2026, 11, 23)
@@ -54,7 +60,7 @@ def test_created_tasks_are_open_and_refused_ones_and_email_logs_are_not_kept() -
 
 def test_a_created_task_keeps_the_id_the_crm_answered_so_the_next_read_changes_nothing() -> None:
     created = [_intent("call:A:1"), _intent("call:B:2")]
-    written = WriteResult(2, task_ids={"call:A:1": "00T1"})  # B's answer gave no id
+    written = WriteResult(2, task_ids=TaskIds({"call:A:1": "00T1"}))  # B's answer gave no id
 
     rows = task_outcomes(created, written, [], NONE_FOLLOWED, frozenset(), DAY)
 

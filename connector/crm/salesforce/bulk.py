@@ -27,6 +27,7 @@ from simple_salesforce.bulk2 import JobState, Operation, SFBulk2Handler, _Bulk2C
 from simple_salesforce.exceptions import SalesforceBulkV2LoadError
 from simple_salesforce.util import call_salesforce
 
+from connector.crm.protocol import TASK_ID_SCHEMA
 from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.describe import FieldInfo, frame_from_records
 from connector.errors import CrmError
@@ -160,9 +161,11 @@ def _typed(text: pl.Expr, info: FieldInfo) -> pl.Expr:
 
 @dataclass
 class Settled:
-    """What an ingest job did with each record, by the record's key (Id or External ID)."""
+    """What an ingest job did with each record, by the record's key (Id or External ID):
+    the written ones as columns (`TASK_ID_SCHEMA`: key, record_id), as their results came
+    (a first run writes 300,000), the few refused ones by key."""
 
-    written: dict[str, str] = field(default_factory=dict)  # key → the record's Id
+    written: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=TASK_ID_SCHEMA))
     failed: dict[str, tuple[str, str]] = field(default_factory=dict)  # key → (code, message)
 
 
@@ -216,7 +219,8 @@ def _run_job(
         return False  # the job stays Open and runs nothing
     completed = _completed(client, job_id, sobject, query=False, total=upload.records)
     written = _results(client, job_id, "successfulResults", [key_field, "sf__Id"])
-    into.written.update(written.iter_rows())
+    ids = written.select(pl.col(key_field).alias("key"), pl.col("sf__Id").alias("record_id"))
+    into.written = pl.concat([into.written, ids])
     failed = _results(client, job_id, "failedResults", [key_field, "sf__Error"])
     for key, error in failed.iter_rows():
         code, _, rest = error.partition(":")

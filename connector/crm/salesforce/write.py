@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
+import polars as pl
+
 from connector.config.mapping import TaskMapping
 from connector.crm.protocol import FieldUpdate, TaskIntent, WriteFailure, WriteResult
 from connector.crm.salesforce import bulk
@@ -40,6 +42,7 @@ def update_records(
         rows = ({"Id": u.record_id, **u.values()} for u in updates)
         settled = bulk.ingest(client, sobject, rows, "Id", upsert=False, header=header)
         updates = _unsettled(settled, updates, lambda u: (u.record_id, u.label), result)
+        del settled
     for start in range(0, len(updates), COLLECTION_LIMIT):
         chunk = updates[start : start + COLLECTION_LIMIT]
         records = [
@@ -69,7 +72,7 @@ def upsert_tasks(
             client, tasks.object, rows, tasks.key_field, upsert=True, header=header
         )
         intents = _unsettled(settled, intents, _task_label, result)
-        result.task_ids.update(settled.written)
+        result.task_ids.add(settled.written)
     for start in range(0, len(intents), COLLECTION_LIMIT):
         chunk = intents[start : start + COLLECTION_LIMIT]
         records = [_task_record(tasks, intent) for intent in chunk]
@@ -91,18 +94,17 @@ def _unsettled(
     keyed: Callable[[Item], tuple[str, str]],
     result: WriteResult,
 ) -> Sequence[Item]:
-    """Tally what an ingest job settled into `result`; the rest are left for Collections."""
-    left = []
-    for item in items:
-        key, label = keyed(item)
-        if key in settled.written:
-            result.written += 1
-        elif key in settled.failed:
-            code, message = settled.failed[key]
-            result.failures.append(WriteFailure(key, label, code, message))
-        else:
-            left.append(item)
-    return left
+    """Tally what an ingest job settled into `result`; the rest are left for Collections.
+    Matched as columns: a first run's job wrote 196,000 tasks."""
+    keys = pl.Series("key", (keyed(item)[0] for item in items), dtype=pl.String)
+    written = keys.is_in(settled.written["key"].implode())
+    failed = keys.is_in(pl.Series(list(settled.failed), dtype=pl.String).implode())
+    result.written += int(written.sum())
+    for index in failed.arg_true():
+        key, label = keyed(items[index])
+        code, message = settled.failed[key]
+        result.failures.append(WriteFailure(key, label, code, message))
+    return [items[index] for index in (~written & ~failed).arg_true()]
 
 
 # a task's fields besides its key, as `_task_fields` writes them; Type and WhoId on some
