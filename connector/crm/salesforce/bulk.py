@@ -316,13 +316,15 @@ def _results(client: SalesforceClient, job_id: str, kind: str, columns: list[str
 
 
 def _ingest_results(jobs: _Bulk2Client, job_id: str, kind: str) -> bytes:
-    """The request of simple-salesforce's `get_ingest_results`, its answer as bytes."""
+    """The request of simple-salesforce's `get_ingest_results`, its answer as bytes received
+    into one buffer (`_received`): a first run's successful results repeat its 196,000
+    tasks' every field, ~90 MB, which `Response.content` held twice while they arrived."""
     url = jobs._construct_request_url(job_id, False) + "/" + kind
     headers = jobs._get_headers(jobs.JSON_CONTENT_TYPE, jobs.CSV_CONTENT_TYPE)
-    content: bytes = call_salesforce(
-        url=url, method="GET", session=jobs.session, headers=headers
-    ).content
-    return content
+    answer = call_salesforce(
+        url=url, method="GET", session=jobs.session, headers=headers, stream=True
+    )
+    return _received(answer)
 
 
 # -- jobs ------------------------------------------------------------------------------------
