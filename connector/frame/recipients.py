@@ -11,14 +11,14 @@ import functools
 import re
 from collections.abc import Collection, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any
 
 import polars as pl
 
-from connector.frame.flags import CONTACT_FLAGS, crm_flag, flag_expr
+from connector.frame.flags import CONTACT_FLAGS, flag_expr
 from connector.language import DEFAULT_LANGUAGE, Language
 
 REACH_COLUMNS = ["decision_maker_reachable", "decision_maker_unreachable_reason"]
+CONTACT_FIELDS = ("id", "first_name", "last_name", "email")  # what an email reads of its recipient
 _ADDRESS = re.compile(r"^[^@\s<>\"(),;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 # Why an email reaches nobody, in the words of the team that reads it in a follow-up task.
@@ -42,14 +42,16 @@ _UNREACHABLE: dict[Language, dict[str, str]] = {
 }
 
 
-def _reasons(roles: Collection[str], language: Language) -> Mapping[str, str]:
-    """Each reason as the team reads it, for an email to `roles`."""
+def unreachable_reasons(
+    roles: Collection[str], language: Language = DEFAULT_LANGUAGE
+) -> Mapping[str, str]:
+    """Each reason an email to `roles` reaches nobody, as the team reads it."""
     return _worded(frozenset(roles), language)
 
 
 @functools.lru_cache(maxsize=64)
 def _worded(roles: frozenset[str], language: Language) -> Mapping[str, str]:
-    """`_reasons`, worded once per roles and language, not once per email."""
+    """`unreachable_reasons`, worded once per roles and language, not once per email."""
     words = _UNREACHABLE[language]
     label = words["or"].join(sorted(roles))
     return MappingProxyType(  # shared by every caller: read-only
@@ -62,68 +64,9 @@ def _worded(roles: frozenset[str], language: Language) -> Mapping[str, str]:
     )
 
 
-def choose_recipient(
-    contacts: Sequence[Mapping[str, Any]],
-    role: str | Collection[str],
-    language: Language = DEFAULT_LANGUAGE,
-) -> tuple[Mapping[str, Any] | None, str]:
-    """The contact in `role` (the primary one first), else the primary contact; with the
-    reason (in `language`), when there is none or it cannot be emailed. `role` may be
-    several roles. `primary` and `opted_out` are read as `connector.frame.flags` reads
-    them, as `reach_rollup` does: "false" is not set, an unknown value is opted out."""
-    roles = {role} if isinstance(role, str) else set(role)
-    reasons = _reasons(roles, language)
-    ranked = sorted(contacts, key=lambda c: (not _is_set(c, "primary"), str(c["id"])))
-    chosen = next((c for c in ranked if c.get("role") in roles), None) or next(
-        (c for c in ranked if _is_set(c, "primary")), None
-    )
-    if chosen is None:
-        return None, reasons["nobody"]
-    if _is_set(chosen, "opted_out"):
-        in_role = chosen.get("role") in roles
-        return None, reasons["role_opted_out" if in_role else "primary_opted_out"]
-    if not valid_address(chosen.get("email")):
-        return None, reasons["no_address"]
-    return chosen, ""
-
-
-def _is_set(contact: Mapping[str, Any], flag: str) -> bool:
-    return crm_flag(contact.get(flag), unknown=CONTACT_FLAGS[flag])
-
-
-def valid_address(address: object) -> bool:
-    return isinstance(address, str) and _ADDRESS.match(address) is not None
-
-
-def contacts_by_account(
-    contacts: pl.DataFrame | None,
-    accounts: Collection[str],
-    roles: Collection[str] | None = None,
-) -> dict[str, list[dict[str, Any]]]:
-    """The contacts of `accounts` as rows: only those, so 500,000 contacts do not become
-    Python dicts for the few accounts a run emails. With `roles`, only those
-    `choose_recipient` may choose for an email to some of them (in one, or primary): an
-    account's other contacts (most of them) change no choice."""
-    if contacts is None:
-        return {}
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    ids = pl.Series(values=list(accounts), dtype=contacts.schema["account_id"], strict=False)
-    wanted = contacts.filter(pl.col("account_id").is_in(ids.implode()))
-    if roles is not None:
-        wanted = wanted.filter(_may_be_chosen(wanted.schema, roles))
-    for contact in wanted.iter_rows(named=True):
-        grouped.setdefault(contact["account_id"], []).append(contact)
-    return grouped
-
-
-def _may_be_chosen(schema: pl.Schema, roles: Collection[str]) -> pl.Expr:
-    """A contact `choose_recipient` may pick for `roles`: in one of them, or primary."""
-    in_role = (
-        pl.col("role").is_in(pl.Series(list(roles), dtype=pl.String).implode()).fill_null(False)
-        if schema.get("role") == pl.String
-        else pl.lit("role" in schema)  # another type: kept, compared in Python
-    )
-    return in_role | _flag(schema, "primary")
+def valid_addresses(addresses: pl.Expr) -> pl.Expr:
+    """Whether each value is an email address the worker sends to (null: no)."""
+    return addresses.cast(pl.String).str.contains(_ADDRESS.pattern).fill_null(False)
 
 
 def reach_rollup(
@@ -145,7 +88,22 @@ def reach_choices(
     `roles` or primary, the one chosen's problem (`_problem`, null: it can be emailed). A
     run makes it as soon as the contacts are read, and packs them until planning: at
     100,000 accounts 500,000 contacts are ~80 MB as columns, their choices ~5."""
-    reasons = _reasons(roles, language)
+    return chosen_contacts(contacts, roles, language).select("id", "_problem")
+
+
+def chosen_contacts(
+    contacts: pl.DataFrame | None, roles: Sequence[str], language: Language = DEFAULT_LANGUAGE
+) -> pl.DataFrame:
+    """Who an email to `roles` of each account goes to: for each account (`id`) with a
+    contact in one of them or primary, the contact in one (the primary one first, then by
+    id), else the primary one, as a struct of its `CONTACT_FIELDS` (`contact`); with the
+    reason it cannot be emailed (`_problem`, in `language`: opted out, or no valid
+    address; null: it can). An account not here has no such contact. `primary` and
+    `opted_out` are read as `connector.frame.flags` reads them: "false" is not set, an
+    unknown value is opted out."""
+    if contacts is None:
+        contacts = pl.DataFrame(schema={"id": pl.String, "account_id": pl.String})
+    reasons = unreachable_reasons(roles, language)
     in_role = _text(contacts, "role").is_in(list(roles)).fill_null(False)
     chosen = (
         contacts.with_columns(_in_role=in_role, _primary=_flag(contacts.schema, "primary"))
@@ -154,7 +112,6 @@ def reach_choices(
         .group_by("account_id", maintain_order=True)
         .first()
     )
-    valid = _text(chosen, "email").str.contains(_ADDRESS.pattern).fill_null(False)
     problem = (
         pl.when(_flag(chosen.schema, "opted_out"))
         .then(
@@ -162,10 +119,15 @@ def reach_choices(
             .then(pl.lit(reasons["role_opted_out"]))
             .otherwise(pl.lit(reasons["primary_opted_out"]))
         )
-        .when(~valid)
+        .when(~valid_addresses(_text(chosen, "email")))
         .then(pl.lit(reasons["no_address"]))
     )
-    return chosen.select(pl.col("account_id").alias("id"), problem.alias("_problem"))
+    fields = [_text(chosen, name).alias(name) for name in CONTACT_FIELDS]
+    return chosen.select(
+        pl.col("account_id").cast(pl.String).alias("id"),
+        pl.struct(fields).alias("contact"),
+        problem.alias("_problem"),
+    )
 
 
 def reach_of(
@@ -176,7 +138,7 @@ def reach_of(
 ) -> pl.DataFrame:
     """`reach_rollup` of `accounts` from their contacts' `reach_choices`: an account with
     no contact chosen reaches nobody."""
-    reason = pl.col("_problem").fill_null(pl.lit(_reasons(roles, language)["nobody"]))
+    reason = pl.col("_problem").fill_null(pl.lit(unreachable_reasons(roles, language)["nobody"]))
     return (
         accounts.to_frame("id")
         .join(choices.with_columns(_found=pl.lit(True)), on="id", how="left")

@@ -8,7 +8,7 @@ CSM (`from: csm`) — its owner when it has no CSM with a valid address — or f
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -17,7 +17,7 @@ import polars as pl
 from connector.config.email_templates import EmailTemplate
 from connector.config.playbook import Sender
 from connector.errors import TemplateError
-from connector.frame.recipients import choose_recipient, contacts_by_account, valid_address
+from connector.frame.recipients import chosen_contacts, unreachable_reasons, valid_addresses
 from connector.templates import render, variables
 
 # what an email reads of its account beside its template's names: whose, in which language,
@@ -102,12 +102,12 @@ class SkippedEmail(_OfRequest):
 
 
 def compose(
-    requests: Sequence[EmailRequest],
+    requests: Iterable[EmailRequest],
     contacts: pl.DataFrame | None,
     templates: Mapping[str, EmailTemplate],
 ) -> tuple[list[Email], list[SkippedEmail]]:
     """Render each request for its recipient, or say why it cannot be sent."""
-    addressed, skipped = address(requests, contacts)
+    addressed, skipped = address(EmailRequests.of(requests), contacts)
     emails, failed, _ = written_first(addressed, templates, None)
     return emails, skipped + failed
 
@@ -119,7 +119,7 @@ class Addressed(_OfRequest):
     due email every day was most of a rerun's planning."""
 
     request: EmailRequest
-    contact: Mapping[str, Any]
+    contact: Mapping[str, Any]  # the recipient's id, names and address
     sender: SenderUser
 
     @property
@@ -137,6 +137,96 @@ class Addressed(_OfRequest):
             return SkippedEmail(self.request, f"the email template failed for this account: {exc}")
 
 
+# an email request's own columns in `EmailRequests`, beside the account's (`row`)
+REQUEST_SCHEMA = {
+    "key": pl.String,
+    "rule_id": pl.String,
+    "template": pl.String,
+    "to_role": pl.String,
+    "logged": pl.Boolean,
+    "sender": pl.String,
+}
+# with no account column carried but its id
+_REQUEST_COLUMNS = pl.Schema([*REQUEST_SCHEMA.items(), ("row", pl.Struct({"id": pl.String}))])
+_CONTACT = "contact"  # the chosen recipient (`chosen_contacts`), in `AddressedEmails`
+_SENDER_ROLE = "sender_role"  # csm or owner, in `AddressedEmails`
+
+
+@dataclass(frozen=True, eq=False)
+class _EmailColumns:
+    """Emails as columns, one row each, made objects only as they are iterated. At 100,000
+    accounts a day's due emails are ~15,000; as objects, each with its account's row, its
+    recipient and its sender, they were ~70 MB held from planning to the end of the run,
+    which writes at most EMAIL_RUN_CAP of them."""
+
+    frame: pl.DataFrame
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, _EmailColumns)
+            and type(other) is type(self)
+            and self.frame.equals(other.frame)
+        )
+
+    def keys(self) -> list[str]:
+        return self.frame.get_column("key").to_list()
+
+
+class EmailRequests(_EmailColumns):
+    """`EmailRequest`s as columns: its fields, and the account columns it carries as one
+    struct, `row`."""
+
+    @classmethod
+    def of(cls, requests: Iterable[EmailRequest]) -> EmailRequests:
+        rows = [
+            {
+                "key": r.key,
+                "rule_id": r.rule_id,
+                "template": r.template,
+                "to_role": r.to_role,
+                "logged": r.logged,
+                "sender": r.sender,
+                "row": dict(r.row),
+            }
+            for r in requests
+        ]
+        if not rows:
+            return cls(pl.DataFrame(schema=_REQUEST_COLUMNS))
+        return cls(pl.DataFrame(rows, schema_overrides=REQUEST_SCHEMA))
+
+    def __iter__(self) -> Iterator[EmailRequest]:
+        return map(_request, self.frame.select(*REQUEST_SCHEMA, "row").iter_rows())
+
+
+def _request(values: tuple[Any, ...]) -> EmailRequest:
+    key, rule_id, template, to_role, logged, sender, row = values
+    return EmailRequest(key, rule_id, template, to_role, row, bool(logged), sender)
+
+
+class AddressedEmails(_EmailColumns):
+    """`Addressed` emails as columns: `EmailRequests`' with each one's recipient
+    (`contact`, a struct) and sender (`sender_role`: csm or owner, whose columns its row
+    carries)."""
+
+    @classmethod
+    def empty(cls) -> AddressedEmails:
+        contact = pl.Struct({"id": pl.String, "email": pl.String})
+        return cls(
+            pl.DataFrame(
+                schema=[*_REQUEST_COLUMNS.items(), (_CONTACT, contact), (_SENDER_ROLE, pl.String)]
+            )
+        )
+
+    def __iter__(self) -> Iterator[Addressed]:
+        columns = [*REQUEST_SCHEMA, "row", _CONTACT, _SENDER_ROLE]
+        for *request, contact, role in self.frame.select(columns).iter_rows():
+            addressed = _request(tuple(request))
+            yield Addressed(addressed, contact, _user(addressed.row, role))
+
+
 class Logged(Protocol):
     @property
     def logged(self) -> bool: ...
@@ -152,48 +242,105 @@ def resumed_first(emails: Sequence[LoggedT]) -> list[LoggedT]:
 
 
 def written_first(
-    letters: Sequence[Addressed], templates: Mapping[str, EmailTemplate], count: int | None
-) -> tuple[list[Email], list[SkippedEmail], list[Addressed]]:
+    letters: AddressedEmails, templates: Mapping[str, EmailTemplate], count: int | None
+) -> tuple[list[Email], list[SkippedEmail], AddressedEmails]:
     """The first `count` of `letters` that render (None: all), taken in the order they are
     sent (`resumed_first`) and kept in the given one; those whose template failed for
     their account; and the rest, unwritten: no run sends more than `count`, so the others
-    wait for a later run, which writes them then."""
-    place = {id(letter): i for i, letter in enumerate(letters)}
+    wait for a later run, which writes them then. Only those tried become objects."""
+    frame = letters.frame.with_row_index("_place")
+    in_order = frame.sort("logged", descending=True, maintain_order=True)
     written: dict[int, Email] = {}
     failed: list[SkippedEmail] = []
-    tried: set[int] = set()
-    for letter in resumed_first(letters):
+    tried: list[int] = []
+    places = in_order.get_column("_place")
+    letters_in_order = iter(AddressedEmails(in_order.drop("_place")))
+    for place in places:
         if count is not None and len(written) >= count:
             break
-        tried.add(place[id(letter)])
-        email = letter.written(templates)
+        tried.append(place)
+        email = next(letters_in_order).written(templates)
         if isinstance(email, SkippedEmail):
             failed.append(email)
         else:
-            written[place[id(letter)]] = email
-    waiting = [letter for i, letter in enumerate(letters) if i not in tried]
+            written[place] = email
+    unwritten = ~pl.col("_place").is_in(pl.Series(tried, dtype=places.dtype).implode())
+    waiting = AddressedEmails(frame.filter(unwritten).drop("_place"))
     return [written[i] for i in sorted(written)], failed, waiting
 
 
 def address(
-    requests: Sequence[EmailRequest], contacts: pl.DataFrame | None
-) -> tuple[list[Addressed], list[SkippedEmail]]:
-    """Each request's recipient and sender, or why it cannot be sent."""
-    accounts = {request.row["id"] for request in requests}
-    by_account = contacts_by_account(contacts, accounts, {r.to_role for r in requests})
-    addressed, skipped = [], []
-    for request in requests:
-        row = request.row
-        contact, reason = choose_recipient(by_account.get(row["id"], []), request.to_role)
-        if contact is None:
-            skipped.append(SkippedEmail(request, reason))
-            continue
-        sender, problem = sender_of(row, request.sender)
-        if sender is None:
-            skipped.append(SkippedEmail(request, problem))
-            continue
-        addressed.append(Addressed(request, contact, sender))
-    return addressed, skipped
+    requests: EmailRequests, contacts: pl.DataFrame | None
+) -> tuple[AddressedEmails, list[SkippedEmail]]:
+    """Each request's recipient (`chosen_contacts`) and sender (`_sender_role`), or why it
+    cannot be sent; only the requests skipped become objects."""
+    if not len(requests):
+        return AddressedEmails.empty(), []
+    frame = requests.frame.with_columns(_account=pl.col("row").struct.field("id").cast(pl.String))
+    roles = frame.get_column("to_role").unique(maintain_order=True).to_list()
+    chosen = pl.concat(
+        chosen_contacts(contacts, [role]).with_columns(to_role=pl.lit(role, pl.String))
+        for role in roles
+    )
+    frame = frame.join(
+        chosen.rename({"id": "_account"}),
+        on=["to_role", "_account"],
+        how="left",
+        maintain_order="left",
+    )
+    nobody = {role: unreachable_reasons([role])["nobody"] for role in roles}
+    recipient_problem = (
+        pl.when(pl.col(_CONTACT).is_null())  # no contact in the role, nor a primary one
+        .then(pl.col("to_role").replace_strict(nobody, return_dtype=pl.String))
+        .otherwise(pl.col("_problem"))
+    )
+    role, sender_problem = _sender_role(frame.schema["row"])
+    frame = frame.with_columns(
+        pl.coalesce(recipient_problem, sender_problem).alias("_reason"),
+        role.alias(_SENDER_ROLE),
+    )
+    skipped = frame.filter(pl.col("_reason").is_not_null())
+    requests = EmailRequests(skipped.select(*REQUEST_SCHEMA, "row"))
+    reasons = skipped.get_column("_reason")
+    addressed = frame.filter(pl.col("_reason").is_null())
+    return (
+        AddressedEmails(addressed.select(*REQUEST_SCHEMA, "row", _CONTACT, _SENDER_ROLE)),
+        [SkippedEmail(r, reason) for r, reason in zip(requests, reasons, strict=True)],
+    )
+
+
+def _sender_role(row: pl.DataType) -> tuple[pl.Expr, pl.Expr]:
+    """Who sends each email (`sender` csm or owner; `row`: the struct of the account
+    columns the requests carry): the CSM, with `sender` csm, when the account has one with
+    a valid address, else the owner, else nobody (null); and the reason when nobody can."""
+    carried = {field.name for field in row.fields} if isinstance(row, pl.Struct) else set()
+
+    def field(name: str) -> pl.Expr:
+        if name not in carried:
+            return pl.lit(None, pl.String)
+        return pl.col("row").struct.field(name)
+
+    csm = (
+        (pl.col("sender") == "csm")
+        & (field("csm_id").cast(pl.String).fill_null("") != "")
+        & valid_addresses(field("csm_email"))
+    )
+    owner = valid_addresses(field("owner_email"))
+    role = (
+        pl.when(csm)
+        .then(pl.lit("csm"))
+        .when(owner)
+        .then(pl.lit("owner"))
+        .otherwise(pl.lit(None, pl.String))
+    )
+    problem = (
+        pl.when(role.is_not_null())
+        .then(pl.lit(None, pl.String))
+        .when(pl.col("sender") == "csm")
+        .then(pl.lit("neither the CSM nor the account owner has a valid email address"))
+        .otherwise(pl.lit("the account owner has no valid email address"))
+    )
+    return role, problem
 
 
 @dataclass(frozen=True)
@@ -204,18 +351,6 @@ class SenderUser:
     name: str
     email: str
     title: str | None
-
-
-def sender_of(row: Mapping[str, Any], prefer: Sender) -> tuple[SenderUser | None, str]:
-    """The CSM (with `prefer` csm, when the account has one with a valid address), else the
-    owner; None and the reason when neither can send."""
-    if prefer == "csm" and row.get("csm_id") and valid_address(row.get("csm_email")):
-        return _user(row, "csm"), ""
-    if valid_address(row.get("owner_email")):
-        return _user(row, "owner"), ""
-    if prefer == "csm":
-        return None, "neither the CSM nor the account owner has a valid email address"
-    return None, "the account owner has no valid email address"
 
 
 def _user(row: Mapping[str, Any], role: str) -> SenderUser:

@@ -23,7 +23,7 @@ from connector.engine.expressions import POLARS_ERRORS, compile_sql, explain
 from connector.engine.rules import RuleSources, Skipped
 from connector.errors import TemplateError
 from connector.language import DEFAULT_LANGUAGE, Language, LocalText, text_in
-from connector.messages.email import EmailRequest
+from connector.messages.email import EmailRequests
 from connector.messages.slack import SlackMessage
 from connector.plan.firing_rows import (
     BLOCKER,
@@ -105,12 +105,13 @@ def plan_actions(
     sources = sources or RuleSources({})
     plan = ActionPlan(skipped=list(skipped))
     context = _Context(as_of, assign_to, status, workdays, language, currency, sources)
-    events, tasks, stopped, created_today = _take_actions(
+    events, tasks, emails, stopped, created_today = _take_actions(
         context, table, firings, rules, existing, recent, plan, email_columns
     )
     events.sort(key=attrgetter("row", "index"))
     for event in events:
         _apply(plan, event)
+    plan.emails = _in_order(emails)
     plan.suppressed = _suppressed_tasks(stopped)
     plan.tasks, plan.deferred = limit_per_assignee(
         _wanted(tasks),
@@ -130,6 +131,7 @@ class _Taken(NamedTuple):
 
     events: list[_Event]
     tasks: list[pl.DataFrame]  # each task action's, as `_create_tasks` makes them
+    emails: list[pl.DataFrame]  # each email action's requests, as `_send_emails` makes them
     stopped: list[pl.DataFrame]  # rows whose action a duplicate or earlier task stops
     created_today: Counter[str]  # assignee → tasks of these keys created today
 
@@ -154,6 +156,7 @@ def _take_actions(
     found = found_tasks(existing, context.as_of)
     events: list[_Event] = []
     tasks: list[pl.DataFrame] = []
+    emails: list[pl.DataFrame] = []
     stopped: list[pl.DataFrame] = []
     created_today: Counter[str] = Counter()
     for rule in rules:
@@ -179,13 +182,13 @@ def _take_actions(
                 events += failed
                 created_today.update(today)
             elif action.send_email is not None:
-                events += _send_emails(
-                    rule, index, action.send_email, taken, email_columns, stopped
+                emails.append(
+                    _send_emails(rule, index, action.send_email, taken, email_columns, stopped)
                 )
             elif action.post_to_slack is not None:
                 text = action.post_to_slack.text
                 events += _post_to_slack(context, rule, index, text, taken, stopped)
-    return _Taken(events, tasks, stopped, created_today)
+    return _Taken(events, tasks, emails, stopped, created_today)
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +211,7 @@ class _Event:
 
     row: int
     index: int
-    what: EmailRequest | SlackMessage | Skipped | _Fields
+    what: SlackMessage | Skipped | _Fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,8 +224,6 @@ def _apply(plan: ActionPlan, event: _Event) -> None:
     what = event.what
     if isinstance(what, _Fields):
         plan.field_values.setdefault(what.account_id, {}).update(what.values)
-    elif isinstance(what, EmailRequest):
-        plan.emails.append(what)
     elif isinstance(what, SlackMessage):
         plan.slack.append(what)
     else:
@@ -374,30 +375,37 @@ def _send_emails(
     rows: pl.DataFrame,
     email_columns: Collection[str] | None,
     stopped: list[pl.DataFrame],
-) -> list[_Event]:
+) -> pl.DataFrame:
     """An email request for each row not blocked and not yet logged as done in the CRM (an
     open log is an email a stopped run left part-way: finished now), carrying the columns
-    the email reads."""
+    the email reads (`EmailRequests`' columns, with the row's place and the action's)."""
     logged = pl.when(pl.col(CLOSED)).then(pl.lit(_EMAIL_DONE)).otherwise(pl.lit(""))
     reason = pl.when(pl.col(FOUND)).then(logged).otherwise(pl.col(BLOCKER))
     rows = rows.with_columns(reason.alias(_REASON))
     stopped.append(_stopped(index, rows))
-    events: list[_Event] = []
     sent = rows.filter(pl.col(_REASON).is_null() | (pl.col(_REASON) == ""))
     carried = [c for c in sent.columns if c not in _PLANNING and not c.startswith("_when_")]
     if email_columns is not None:
         carried = [c for c in carried if c in email_columns]
-    for row, found in zip(
-        sent.select(carried).iter_rows(named=True),
-        sent.select(ROW, KEY, FOUND).iter_rows(),
-        strict=True,
-    ):
-        place, key, was_logged = found
-        request = EmailRequest(
-            key, rule.id, email.template, email.to_role, row, logged=was_logged, sender=email.from_
-        )
-        events.append(_Event(place, index, request))
-    return events
+    return sent.select(
+        ROW,
+        pl.lit(index, pl.UInt32).alias(_ACTION),
+        pl.col(KEY).alias("key"),
+        pl.lit(rule.id, pl.String).alias("rule_id"),
+        pl.lit(email.template, pl.String).alias("template"),
+        pl.lit(email.to_role, pl.String).alias("to_role"),
+        pl.col(FOUND).fill_null(False).alias("logged"),
+        pl.lit(email.from_, pl.String).alias("sender"),
+        pl.struct(carried).alias("row"),
+    )
+
+
+def _in_order(requests: list[pl.DataFrame]) -> EmailRequests:
+    """The email requests in the plan's order: by row, then action (as `_Event`s)."""
+    if not requests:
+        return EmailRequests.of(())
+    frame = pl.concat(requests, how="diagonal_relaxed").sort(ROW, _ACTION, maintain_order=True)
+    return EmailRequests(frame.drop(ROW, _ACTION))
 
 
 def _post_to_slack(
@@ -549,6 +557,7 @@ class _Renderer:
 
 _ASSIGNEE, _REASON, _INDEX = "_assignee", "_reason", "_index"
 _PLANNING = (ROW, KEY, BLOCKER, FOUND, CLOSED, TODAY, OWNER, _REASON)
+_ACTION = "_action"  # an email request's action, for the plan's order
 _DUPLICATE_OPEN = "already created for this period (open task)"
 _DUPLICATE_CLOSED = "already created for this period (closed task)"
 _EMAIL_DONE = "already done (logged in the CRM)"

@@ -21,6 +21,7 @@ from connector.language import Language
 from connector.messages.digest import Headline, build_digest
 from connector.messages.email import (
     Addressed,
+    AddressedEmails,
     SkippedEmail,
     address,
     columns_read,
@@ -197,7 +198,7 @@ def _assemble(
         except POLARS_ERRORS as exc:  # the rest of the run goes on without the digest
             actions.skipped.append(_digest_failed(config, exc))
     addressed, emails_skipped = address(actions.emails, contacts)
-    seen = store.message_statuses([*(m.key for m in slack), *(e.key for e in addressed)])
+    seen = store.message_statuses([*(m.key for m in slack), *addressed.keys()])
     to_send, to_settle = _settle_emails(addressed, seen)
     settled = _settled(to_settle, config.email_templates, emails_skipped)
     emails, failed, waiting = written_first(to_send, config.email_templates, emails_written)
@@ -211,7 +212,7 @@ def _assemble(
         volume=actions.volume,
         suppressed=actions.suppressed,
         emails=tuple(emails),
-        emails_waiting=tuple(waiting),
+        emails_waiting=waiting,
         emails_skipped=tuple(emails_skipped),
         emails_settled=tuple(settled),
         slack=tuple(m for m in slack if seen.get(m.key) not in UNFINISHED),
@@ -222,23 +223,29 @@ def _assemble(
 
 
 def _settle_emails(
-    emails: list[Addressed], seen: dict[str, str]
-) -> tuple[list[Addressed], list[tuple[Addressed, Outcome]]]:
+    emails: AddressedEmails, seen: dict[str, str]
+) -> tuple[AddressedEmails, list[tuple[Addressed, Outcome]]]:
     """Which emails to send, and which open logs a stopped run left to complete. An open log
     is sent now only if the ledger shows it was never started ('queued', or refused
     before); if it was started, or this store has no record of it (lost, or another
     store), the outcome is unknown and it is never sent again."""
-    to_send, settled = [], []
-    for email in emails:
-        status = seen.get(email.key)
-        if not email.logged:
-            if status not in UNFINISHED:
-                to_send.append(email)
-        elif status in ("queued", "failed"):
-            to_send.append(email)
-        else:
-            settled.append((email, Outcome.SENT if status == "sent" else Outcome.UNKNOWN))
-    return to_send, settled
+    known = pl.DataFrame(
+        {"key": list(seen), "_status": list(seen.values())},
+        schema={"key": pl.String, "_status": pl.String},
+    )
+    frame = emails.frame.join(known, on="key", how="left", maintain_order="left")
+    status, logged = pl.col("_status"), pl.col("logged")
+    resent = status.is_in(["queued", "failed"])  # an open log never started: sent now
+    send = pl.when(logged).then(resent).otherwise(~status.is_in(UNFINISHED)).fill_null(~logged)
+    frame = frame.with_columns(_send=send)
+    to_send = AddressedEmails(frame.filter("_send").drop("_status", "_send"))
+    open_logs = frame.filter(logged & ~pl.col("_send"))
+    outcomes = [
+        Outcome.SENT if status == "sent" else Outcome.UNKNOWN
+        for status in open_logs.get_column("_status")
+    ]
+    letters = AddressedEmails(open_logs.drop("_status", "_send"))
+    return to_send, list(zip(letters, outcomes, strict=True))
 
 
 def _settled(

@@ -16,7 +16,7 @@ import polars as pl
 
 from connector.crm.protocol import FieldUpdate, TaskIntent
 from connector.engine.rules import Skipped
-from connector.messages.email import Addressed, Email, EmailRequest, SkippedEmail
+from connector.messages.email import AddressedEmails, Email, EmailRequests, SkippedEmail
 from connector.messages.email_log import SettledEmail
 from connector.messages.slack import SlackMessage
 
@@ -163,7 +163,8 @@ class Plan:
     volume: TaskVolume | None = None  # None: no daily limit set
     suppressed: Sequence[SuppressedTask] = ()  # SuppressedTasks: columns
     emails: tuple[Email, ...] = ()  # written: at most what a run sends (EMAIL_RUN_CAP)
-    emails_waiting: tuple[Addressed, ...] = ()  # due, past the run's cap: a later run writes them
+    # due, past the run's cap: a later run writes them
+    emails_waiting: AddressedEmails = field(default_factory=AddressedEmails.empty)
     emails_skipped: tuple[SkippedEmail, ...] = ()  # logged in the CRM as not sent
     emails_settled: tuple[SettledEmail, ...] = ()  # open logs a stopped run left: completed
     slack: tuple[SlackMessage, ...] = ()
@@ -201,7 +202,7 @@ class ActionPlan:
     deferred: TaskIntents = field(default_factory=lambda: TaskIntents.of(()))
     volume: TaskVolume | None = None
     suppressed: Sequence[SuppressedTask] = ()
-    emails: list[EmailRequest] = field(default_factory=list)
+    emails: EmailRequests = field(default_factory=lambda: EmailRequests.of(()))
     slack: list[SlackMessage] = field(default_factory=list)
     field_values: dict[str, dict[str, str]] = field(default_factory=dict)  # account → values
     skipped: list[Skipped] = field(default_factory=list)

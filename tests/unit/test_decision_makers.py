@@ -10,8 +10,8 @@ import polars as pl
 
 from connector.config.mapping import ContactMapping, Mapping
 from connector.frame.decision_makers import with_title_decision_makers
-from connector.frame.recipients import choose_recipient
 from connector.frame.rollups import meeting_rollup
+from tests.unit.test_emails import choice
 
 FIELDS = {"id": "Id", "account_id": "AccountId", "role": "Role", "title": "Title"}
 SPEC = ContactMapping(
@@ -56,8 +56,7 @@ def test_a_decision_maker_by_title_counts_for_meetings_and_receives_the_email() 
     assert {a: r["decision_makers"] for a, r in by_account.items()} == {"a": 1, "b": 1, "c": 1}
     assert by_account["b"]["days_since_decision_maker_meeting"] == 21
     rows: list[dict[str, Any]] = contacts.filter(pl.col("account_id") == "a").to_dicts()
-    chosen, reason = choose_recipient(rows, "Decision Maker")
-    assert (chosen and chosen["id"], reason) == ("c1", "")
+    assert choice(rows, "Decision Maker") == ("c1", "")
 
 
 def _mapping() -> Mapping:

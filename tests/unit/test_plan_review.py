@@ -11,7 +11,7 @@ from connector.cli.impact_report import impact_markdown
 from connector.cli.output import print_plan
 from connector.crm.protocol import ApiUsage, FieldChange, FieldUpdate, TaskIntent
 from connector.engine.rules import Skipped
-from connector.messages.email import Addressed, Email, EmailRequest, SenderUser
+from connector.messages.email import AddressedEmails, Email, EmailRequest, EmailRequests, address
 from connector.plan.impact import Limits, Side, compare, over_limits
 from connector.plan.model import Plan, SuppressedTask, TaskVolume
 from connector.plan.tables import WAITING, plan_tables
@@ -134,10 +134,29 @@ def test_every_action_not_taken_is_a_row_with_its_reason() -> None:
     assert tables["tasks"].height == tables["emails"].height == tables["slack"].height == 0
 
 
-def _letter(account: str) -> Addressed:
-    row = {"id": f"001{account}", "name": f"Account {account}", "owner_id": "005A"}
-    request = EmailRequest(f"renewal:{account}:d", "renewal", "renewal_confirmation", "DM", row)
-    return Addressed(request, {"id": f"003{account}"}, SenderUser("005A", "Aiko", "a@v.ex", None))
+def _waiting(*accounts: str) -> AddressedEmails:
+    """Renewal emails to these accounts, addressed: from their owner, Aiko, to their DM."""
+    owner = {"owner_id": "005A", "owner_name": "Aiko", "owner_email": "a@v.ex"}
+    requests = [
+        EmailRequest(
+            f"renewal:{account}:d",
+            "renewal",
+            "renewal_confirmation",
+            "DM",
+            {"id": f"001{account}", "name": f"Account {account}", **owner},
+            sender="owner",
+        )
+        for account in accounts
+    ]
+    contacts = pl.DataFrame(
+        [
+            {"id": f"003{a}", "account_id": f"001{a}", "role": "DM", "email": f"s{a}@c.ex"}
+            for a in accounts
+        ]
+    )
+    addressed, skipped = address(EmailRequests.of(requests), contacts)
+    assert skipped == []
+    return addressed
 
 
 def _email(account: str, subject: str) -> Email:
@@ -167,7 +186,7 @@ def test_emails_past_the_run_cap_are_rows_and_count_but_their_unwritten_subject_
     """An email waiting past EMAIL_RUN_CAP is not written: the tables list it without a
     subject, the impact counts it, and comparing it with its written self is no change."""
     base = Side(Plan(emails=(_email("1", "Renewal"),)), table({"1": "Green"}))
-    head = Side(Plan(emails_waiting=(_letter("1"), _letter("2"))), table({"1": "Green"}))
+    head = Side(Plan(emails_waiting=_waiting("1", "2")), table({"1": "Green"}))
 
     impact = compare(base, head)
 
@@ -184,7 +203,7 @@ def test_emails_past_the_run_cap_are_rows_and_count_but_their_unwritten_subject_
 def test_the_printed_plan_says_how_many_emails_wait_for_a_later_run() -> None:
     console = Console(record=True, width=200)
 
-    print_plan(console, Plan(emails_waiting=(_letter("1"), _letter("2"))), dry_run=True)
+    print_plan(console, Plan(emails_waiting=_waiting("1", "2")), dry_run=True)
 
     assert "2 more emails are due and wait: a run sends at most EMAIL_RUN_CAP" in (
         console.export_text()
