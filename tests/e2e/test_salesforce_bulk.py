@@ -6,6 +6,8 @@ counted."""
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,6 +79,34 @@ def test_every_bulk_call_is_counted(sandbox: RunningSandbox) -> None:
     assert counted == len(served)
     # per query: create, one poll, one result set
     assert sum("/jobs/query" in call.path for call in served) == 4 * 3
+
+
+def test_the_objects_read_side_by_side_parse_their_result_sets_one_at_a_time(
+    sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four query jobs run at once, and their result sets become frames one at a time
+    (`SalesforceClient.framing`): two at once were where a daily run's reads peaked."""
+    parsing, most, counting = [0], [0], threading.Lock()
+    parse = bulk_path.frame_from_csv
+
+    def slow_parse(content: bytes, columns: bulk_path.Columns) -> pl.DataFrame:
+        with counting:
+            parsing[0] += 1
+            most[0] = max(most[0], parsing[0])
+        time.sleep(0.2)  # long enough for another job's results to arrive meanwhile
+        try:
+            return parse(content, columns)
+        finally:
+            with counting:
+                parsing[0] -= 1
+
+    monkeypatch.setattr(bulk_path, "frame_from_csv", slow_parse)
+    settings = bulk(sandbox.settings)
+    config = load_config(settings.mappings_dir, settings.playbooks_dir, "salesforce")
+    with closing(SalesforceAdapter(settings, config.mapping)) as crm:
+        extract(crm, config, settings, AS_OF)
+    assert jobs(sandbox, "query") == 4
+    assert most[0] == 1
 
 
 def test_a_whole_object_over_the_threshold_goes_to_a_query_job_without_a_rest_page(

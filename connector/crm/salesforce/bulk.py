@@ -87,7 +87,8 @@ def query_frame(
     job_id, sets, locator = str(job["id"]), [], ""
     while True:
         content, locator = _result_set(client, job_id, locator)
-        sets.append(frame_from_csv(content, columns))
+        with client.framing:  # one read's result set at a time
+            sets.append(frame_from_csv(content, columns))
         del content  # parsed: not held while the next set is received
         if not locator:
             return pl.concat(sets)

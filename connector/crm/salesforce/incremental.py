@@ -249,8 +249,9 @@ def _read_changes(
         outside = live.join(delta.select(key), on=key, how="anti")
         parts.append(delta)
         del delta
-    parts.insert(0, stored.records(without=(key, replaced)))
-    ordered = concat_in_order(parts, key)  # each part's columns go as they are merged
+    with client.framing:
+        parts.insert(0, stored.records(without=(key, replaced)))
+        ordered = concat_in_order(parts, key)  # each part's columns go as they are merged
     return watermark, CrmMirror(read.fingerprint, watermark, stored.full_read_at, ordered, outside)
 
 

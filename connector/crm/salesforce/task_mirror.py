@@ -133,7 +133,13 @@ def _read_changes(
     probe = {**_columns(tasks), "__deleted": _DELETED}
     soql = _soql(tasks, probe, since)
     changed = _read(client, soql, probe, include_deleted=True)
-    watermark = _newest(mirror.watermark, _stamps(changed), started)
+    with client.framing:
+        return _merged(mirror, changed, _newest(mirror.watermark, _stamps(changed), started))
+
+
+def _merged(mirror: CrmMirror, changed: pl.DataFrame, watermark: datetime | None) -> CrmMirror:
+    """`mirror` with the `changed` tasks merged; the same records object if none differs
+    from what it holds."""
     deleted = pl.col("__deleted")
     gone = changed.filter(deleted & pl.col(ID).is_in(mirror.records[ID].implode()))
     replaced = changed[ID].implode()
