@@ -154,6 +154,23 @@ def test_an_unchanged_rerun_makes_one_task_search(
     assert comparable(mirrored) == comparable(asked)
 
 
+def test_tasks_found_again_unchanged_move_only_the_watermark(
+    hubspot: RunningSandbox,
+    store: HistoryStore,  # noqa: F811
+    wanted: Firings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The search's overlap finds the last read's tasks again: equal to what the mirror
+    holds, they change nothing, and the stored mirror is not rewritten."""
+    rewritten: list[str] = []
+    monkeypatch.setattr(store, "save_crm_mirror", lambda name, _: rewritten.append(name))
+
+    task_state(hubspot.settings, store, wanted)
+
+    assert hubspot.portal.count_calls("objects.search") > 0
+    assert rewritten == []
+
+
 @pytest.mark.parametrize("lag", [0.0, 3600.0])
 def test_the_workers_new_tasks_are_read_without_a_full_read(
     hubspot: RunningSandbox,

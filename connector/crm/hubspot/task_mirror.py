@@ -36,7 +36,7 @@ from connector.crm.hubspot.client import HubSpotClient
 from connector.crm.hubspot.incremental import ID
 from connector.crm.mirror_refresh import MirrorReads
 from connector.ordered import in_order
-from connector.store import CrmMirror, HistoryStore, ReadPolicy
+from connector.store import CrmMirror, HistoryStore, ReadPolicy, StoredMirror
 
 log = logging.getLogger("connector.crm.hubspot")
 
@@ -84,20 +84,28 @@ def refreshed(
 def _read_changes(
     client: HubSpotClient,
     tasks: TaskMapping,
-    mirror: CrmMirror,
+    stored: StoredMirror,
     policy: ReadPolicy,
     started: datetime,
-) -> CrmMirror:
-    """The mirror with the keyed tasks searched as changed since its watermark, less those
-    in the recycle bin since."""
-    assert mirror.watermark is not None  # a mirror without one is read in full
-    since = mirror.watermark - policy.overlap
+) -> tuple[datetime, CrmMirror | None]:
+    """The watermark after the keyed tasks searched as changed since the stored one, and
+    the mirror with them merged, less those in the recycle bin since (None when none of
+    them differs from what it holds: the search's overlap finds the last run's again)."""
+    assert stored.watermark is not None  # a mirror without one is read in full
+    since = stored.watermark - policy.overlap
     changed = _search(client, tasks, since)
     gone = client.archived_ids(tasks.object, since)
-    kept = mirror.records.filter(~pl.col(ID).is_in([*gone, *changed[ID]]))
+    watermark = max(stored.watermark, started)
+    held = stored.records()
+    new = changed.join(held, on=list(COLUMNS), how="anti", nulls_equal=True)
+    if new.is_empty() and not held.get_column(ID).is_in(list(gone)).any():
+        return watermark, None
+    kept = held.filter(~pl.col(ID).is_in([*gone, *changed[ID]]))
+    del held
     records = in_order(pl.concat([kept, changed]), pl.col(ID).cast(pl.Int64))
-    watermark = max(mirror.watermark, started)
-    return CrmMirror(mirror.fingerprint, watermark, mirror.full_read_at, records, _none())
+    return watermark, CrmMirror(
+        stored.fingerprint, watermark, stored.full_read_at, records, _none()
+    )
 
 
 def _search(client: HubSpotClient, tasks: TaskMapping, since: datetime | None) -> pl.DataFrame:

@@ -44,7 +44,7 @@ from connector.crm.salesforce.incremental import ID
 from connector.crm.task_rows import TaskRows, TasksByKey
 from connector.ordered import concat_in_order
 from connector.packed import PackedFrame
-from connector.store import CrmMirror, HistoryStore, ReadPolicy
+from connector.store import CrmMirror, HistoryStore, ReadPolicy, StoredMirror
 
 log = logging.getLogger("connector.crm.salesforce")
 
@@ -122,41 +122,46 @@ def refreshed(
 def _read_changes(
     client: SalesforceClient,
     tasks: TaskMapping,
-    mirror: CrmMirror,
+    stored: StoredMirror,
     policy: ReadPolicy,
     started: datetime | None,
-) -> CrmMirror:
-    """The mirror with the keyed tasks changed since its watermark; the same records
-    object if none differs from what the mirror holds."""
-    assert mirror.watermark is not None  # a mirror without one is read in full
-    since = (mirror.watermark - policy.overlap).strftime("%Y-%m-%dT%H:%M:%SZ")
+) -> tuple[datetime | None, CrmMirror | None]:
+    """The watermark after the keyed tasks changed since the stored one, and the mirror
+    with them merged (None when none differs from what it holds). The stored tasks are
+    loaded after the changes, only their Ids and stamps to compare, then less those
+    replaced: the day after a first run its 196,000 tasks all changed, and the whole
+    mirror was held beside them from before the read to the end of the merge."""
+    assert stored.watermark is not None  # a mirror without one is read in full
+    since = (stored.watermark - policy.overlap).strftime("%Y-%m-%dT%H:%M:%SZ")
     probe = {**_columns(tasks), "__deleted": _DELETED}
     soql = _soql(tasks, probe, since)
     changed = _read(client, soql, probe, include_deleted=True)
+    watermark = _newest(stored.watermark, _stamps(changed), started)
     with client.framing:
-        return _merged(mirror, changed, _newest(mirror.watermark, _stamps(changed), started))
+        return watermark, _merged(stored, changed, watermark)
 
 
-def _merged(mirror: CrmMirror, changed: pl.DataFrame, watermark: datetime | None) -> CrmMirror:
-    """`mirror` with the `changed` tasks merged; the same records object if none differs
-    from what it holds."""
+def _merged(
+    stored: StoredMirror, changed: pl.DataFrame, watermark: datetime | None
+) -> CrmMirror | None:
+    """The stored mirror with the `changed` tasks merged; None if none differs from it."""
     deleted = pl.col("__deleted")
-    gone = changed.filter(deleted & pl.col(ID).is_in(mirror.records[ID].implode()))
-    replaced = changed[ID].implode()
+    versions = stored.records([ID, STAMP])
+    gone = changed.filter(deleted & pl.col(ID).is_in(versions[ID].implode()))
+    replaced = changed[ID]
     # the day after a first run every task it created changed: its live ones are not
     # copied when none was deleted, and the merge takes them a column at a time
     none_deleted = changed["__deleted"].not_().all(ignore_nulls=False)
     live = (changed if none_deleted else changed.filter(~deleted)).drop("__deleted")
     del changed
     # a task's stamp moves with every change to it: the same Id and stamp, the same task
-    if live.join(mirror.records, on=[ID, STAMP], how="anti").is_empty() and gone.is_empty():
-        return CrmMirror(
-            mirror.fingerprint, watermark, mirror.full_read_at, mirror.records, mirror.outside
-        )
-    parts = [mirror.records.filter(~pl.col(ID).is_in(replaced)), live]
+    if live.join(versions, on=[ID, STAMP], how="anti").is_empty() and gone.is_empty():
+        return None
+    del versions
+    parts = [stored.records(without=(ID, replaced)), live]
     del live
     records = concat_in_order(parts, ID)
-    return CrmMirror(mirror.fingerprint, watermark, mirror.full_read_at, records, mirror.outside)
+    return CrmMirror(stored.fingerprint, watermark, stored.full_read_at, records, stored.outside)
 
 
 def _read(
