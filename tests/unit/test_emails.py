@@ -264,6 +264,13 @@ def test_an_email_nobody_can_send_is_skipped_with_the_reason() -> None:
     assert _sender({**_ACCOUNT, "csm_email": "-"}, "owner") == ("005A", "")
 
 
+def test_an_address_ending_in_a_line_break_is_not_one_to_send_to_or_from() -> None:
+    """As the reach columns read it: a header value must not carry a line break."""
+    broken = _contact("003A", "Decision Maker", email="sato@acme.example\n")
+    assert choice([broken], "Decision Maker") == (None, "the contact has no valid email address")
+    assert _sender({**_ACCOUNT, "csm_email": "ben@vendor.example\n"}, "csm") == ("005A", "")
+
+
 def _reach_contacts() -> pl.DataFrame:
     return pl.DataFrame(
         [
