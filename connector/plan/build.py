@@ -241,8 +241,8 @@ def _settle_emails(
     to_send = AddressedEmails(frame.filter("_send").drop("_status", "_send"))
     open_logs = frame.filter(logged & ~pl.col("_send"))
     outcomes = [
-        Outcome.SENT if status == "sent" else Outcome.UNKNOWN
-        for status in open_logs.get_column("_status")
+        Outcome.SENT if state == "sent" else Outcome.UNKNOWN
+        for state in open_logs.get_column("_status")
     ]
     letters = AddressedEmails(open_logs.drop("_status", "_send"))
     return to_send, list(zip(letters, outcomes, strict=True))
