@@ -729,12 +729,12 @@ class HistoryStore:
     def save_stages(self, run_id: str, states: pl.DataFrame) -> int:
         """Record this run's stages: an entry for each `changed` row, and the pending moves
         of the tracks in `states` replaced by theirs. Returns the entries written."""
-        waiting = [
+        waiting = (
             {"account_id": a, "track": t, "stage": s, "since": d}
             for a, t, s, d in states.filter(pl.col("pending_stage").is_not_null())
             .select("account_id", "track", "pending_stage", "pending_since")
             .iter_rows()
-        ]
+        )
         tracks = states["track"].unique().to_list()
         with self._transaction() as db:
             written = self._stage_entries(db, run_id, states)
@@ -749,12 +749,12 @@ class HistoryStore:
             return self._stage_entries(db, run_id, states)
 
     def _stage_entries(self, db: Connection, run_id: str, states: pl.DataFrame) -> int:
-        entries = [
+        entries = (  # made a batch at a time as they are written: a first run has 200,000
             {**row, "run_id": run_id}
             for row in states.filter(pl.col("changed"))
             .select("account_id", "track", "stage", "entered_on")
             .iter_rows(named=True)
-        ]
+        )
         return upsert(
             db, stage_history, entries, ["account_id", "track", "entered_on"], ["stage", "run_id"]
         )

@@ -18,6 +18,7 @@ import pytest
 from connector.config.load import load_config
 from connector.crm.protocol import FieldChange, FieldUpdate, WriteResult
 from connector.crm.salesforce import bulk as bulk_path
+from connector.crm.salesforce import incremental
 from connector.crm.salesforce.adapter import SalesforceAdapter
 from connector.errors import ApiBudgetExhausted
 from connector.extract import extract
@@ -106,6 +107,35 @@ def test_the_objects_read_side_by_side_parse_their_result_sets_one_at_a_time(
     with closing(SalesforceAdapter(settings, config.mapping)) as crm:
         extract(crm, config, settings, AS_OF)
     assert jobs(sandbox, "query") == 4
+    assert most[0] == 1
+
+
+def test_the_objects_read_in_full_are_put_in_order_one_at_a_time(
+    sandbox: RunningSandbox,
+    store: HistoryStore,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A first run's objects are read side by side, and each is put in order for its
+    mirror under `framing` too: two at once (500,000 contacts beside 300,000
+    opportunities) were where a first run's reads peaked."""
+    ordering, most, counting = [0], [0], threading.Lock()
+    in_order = incremental.concat_in_order
+
+    def slow_in_order(parts: list[pl.DataFrame], *by: str | pl.Expr) -> pl.DataFrame:
+        with counting:
+            ordering[0] += 1
+            most[0] = max(most[0], ordering[0])
+        time.sleep(0.2)  # long enough for another object's records to arrive meanwhile
+        try:
+            return in_order(parts, *by)
+        finally:
+            with counting:
+                ordering[0] -= 1
+
+    monkeypatch.setattr(incremental, "concat_in_order", slow_in_order)
+    frames = read_frames(sandbox.settings, store)
+    assert sandbox.settings.crm_concurrency > 1
+    assert {"accounts", "contacts", "opportunities"} <= set(frames)
     assert most[0] == 1
 
 

@@ -118,9 +118,10 @@ class SalesforceClient:
         self._counted_together: set[str] = set()
         self._counting = threading.Lock()
         # held while a read turns what it received into frames (a result set parsed, a
-        # mirror merged): the objects are read side by side, and their waits on the org
-        # overlap well, but two of these at once were where a daily run peaked (at 100,000
-        # accounts, the 196,000 keyed tasks merged beside the accounts' CSV parsed)
+        # mirror put in order or merged): the objects are read side by side, and their
+        # waits on the org overlap well, but two of these at once were where runs peaked
+        # (at 100,000 accounts, the 196,000 keyed tasks merged beside the accounts' CSV
+        # parsed; a first run's contacts put in order beside its opportunities)
         self.framing = threading.Lock()
         self.bulk_read_above = settings.salesforce_bulk_read_above  # records, see `bulk`
         self.bulk_write_above = settings.salesforce_bulk_write_above

@@ -31,7 +31,7 @@ from connector.crm.salesforce.client import SalesforceClient
 from connector.crm.salesforce.describe import FieldInfo
 from connector.crm.salesforce.read import resolve
 from connector.logs import event
-from connector.ordered import concat_in_order, in_order
+from connector.ordered import concat_in_order
 from connector.store import CrmMirror, HistoryStore, ReadPolicy, StoredMirror, full_read_reason
 
 log = logging.getLogger("connector.crm.salesforce")
@@ -190,10 +190,16 @@ def _read_full(
     columns = {**read.columns, **read.stamp_columns}
     soql = read.soql([path for path, _ in columns.values()], None)
     whole = client.record_count(read.sobject)
-    frame, seen = _stamped(read_frame(client, soql, columns, expected=whole), read)
-    outside = frame.select(read.version).clear()
+    found = read_frame(client, soql, columns, expected=whole)
+    with client.framing:  # put in order a column at a time, one object at a time
+        stamped, seen = _stamped(found, read)
+        del found
+        parts = [stamped]
+        del stamped
+        ordered = concat_in_order(parts, read.key)
+    outside = ordered.select(read.version).clear()
     watermark = _newest(seen, started)
-    return CrmMirror(read.fingerprint, watermark, now, in_order(frame, read.key), outside)
+    return CrmMirror(read.fingerprint, watermark, now, ordered, outside)
 
 
 def _newest(*moments: datetime | None) -> datetime | None:
