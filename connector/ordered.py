@@ -10,7 +10,7 @@ lets each part's column go once taken, so the rows are held once, not twice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import polars as pl
 
@@ -33,11 +33,27 @@ def concat_in_order(parts: list[pl.DataFrame], *by: str | pl.Expr) -> pl.DataFra
     sorts. `parts` is emptied: with no other reference to them, each column of theirs is
     let go of once its rows are taken, and the merge holds one column more than its rows
     instead of their copy beside them (at 784,000 usage weeks, 69 MB)."""
+    (ordered,) = taken(
+        parts, lambda whole: [whole.select(pl.arg_sort_by(*by, maintain_order=True)).to_series()]
+    )
+    return ordered
+
+
+def taken(
+    parts: list[pl.DataFrame], at: Callable[[pl.DataFrame], Sequence[pl.Series]]
+) -> list[pl.DataFrame]:
+    """The rows of the `parts` one after another (`vertical_relaxed`) at each list of
+    positions `at` finds in them: a frame for each. `parts` is emptied, and the rows are
+    taken a column at a time as `concat_in_order` takes them, so splitting them as well
+    as ordering them holds one column more than their rows."""
     whole = pl.concat(parts, how="vertical_relaxed")  # the parts' columns, not copied
     parts.clear()
-    positions = whole.select(pl.arg_sort_by(*by, maintain_order=True)).to_series()
-    taken: list[pl.Series] = []
+    positions = at(whole)
+    columns: list[list[pl.Series]] = [[] for _ in positions]
     for name in whole.columns:
-        taken.append(whole[name].gather(positions))
+        column = whole[name]
         whole = whole.drop(name)
-    return pl.DataFrame(taken)
+        for kept, rows in zip(columns, positions, strict=True):
+            kept.append(column.gather(rows))
+        del column
+    return [pl.DataFrame(kept) for kept in columns]

@@ -44,7 +44,13 @@ from connector.plan.firing_rows import (
     with_blockers,
     with_found,
 )
-from connector.plan.model import TASK_SCHEMA, ActionPlan, SuppressedTask, SuppressedTasks
+from connector.plan.model import (
+    TASK_SCHEMA,
+    TASKS_LISTED_BY,
+    ActionPlan,
+    SuppressedTask,
+    SuppressedTasks,
+)
 from connector.plan.texts import written_column
 from connector.plan.volume import ARR, limit_per_assignee, spread
 from connector.templates import TASK_TEXT_LIMIT, render, variables
@@ -94,7 +100,8 @@ def plan_actions(
     `language`: the CS team's, in which task and Slack texts are written; `currency`: the
     one their `money` amounts are in (None: the language's usual one).
     `tasks_per_day`: new tasks a person gets a working day, the most urgent first (counting
-    those of these keys created today); the rest are deferred. 0: no limit.
+    those of these keys created today); the rest are deferred. 0: no limit. Today's are
+    listed as a plan lists them (`TASKS_LISTED_BY`), the deferred most urgent first.
     `email_columns`: the account columns the emails' templates and senders read, which is
     all an email request carries (None: the whole row).
 
@@ -118,6 +125,7 @@ def plan_actions(
         limit=tasks_per_day,
         created_today=created_today,
         working_day=workdays.is_working_day(as_of),
+        listed_by=TASKS_LISTED_BY,
     )
     if tasks_per_day:
         plan.volume = spread(
@@ -430,12 +438,10 @@ def _post_to_slack(
     return events
 
 
-def _wanted(tasks: list[pl.DataFrame]) -> pl.DataFrame:
-    """The task actions' tasks, side by side: not copied into one frame, nor put in any
-    order, since `limit_per_assignee` orders them whole (by urgency, to the key)."""
-    if not tasks:
-        return pl.DataFrame(schema={**TASK_SCHEMA, ARR: pl.Float64})
-    return pl.concat(tasks, how="vertical_relaxed")
+def _wanted(tasks: list[pl.DataFrame]) -> list[pl.DataFrame]:
+    """The task actions' tasks, as they were made: not copied into one frame, nor put in
+    any order, since `limit_per_assignee` orders them whole (by urgency, to the key)."""
+    return tasks or [pl.DataFrame(schema={**TASK_SCHEMA, ARR: pl.Float64})]
 
 
 def _only(rows: pl.DataFrame, *columns: str) -> pl.DataFrame:

@@ -30,7 +30,7 @@ from connector.messages.email import (
 from connector.messages.email_log import Outcome, SettledEmail
 from connector.plan.actions import plan_actions
 from connector.plan.fields import plan_field_updates
-from connector.plan.model import SET_PREFIX, ActionPlan, FieldTarget, Plan, TaskIntents
+from connector.plan.model import SET_PREFIX, ActionPlan, FieldTarget, Plan
 from connector.plan.state import Firings, TaskState
 from connector.report.headline import HeadlineKpis, headline_kpis
 from connector.settings import Settings
@@ -205,9 +205,7 @@ def _assemble(
     emails_skipped += failed
     return Plan(
         updates=plan_field_updates(wanted, targets),
-        tasks=TaskIntents(
-            actions.tasks.rows.sort("rule_id", "account_name", "key", maintain_order=True)
-        ),
+        tasks=actions.tasks,
         deferred=actions.deferred,
         volume=actions.volume,
         suppressed=actions.suppressed,

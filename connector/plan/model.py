@@ -111,6 +111,7 @@ TASK_SCHEMA = {
     "is_email_log": pl.Boolean,
     "contact_id": pl.String,
 }  # TaskIntent's fields, in order
+TASKS_LISTED_BY = ("rule_id", "account_name", "key")  # how a plan lists the tasks it creates
 
 
 class TaskIntents(FrameRows[TaskIntent]):

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 import polars as pl
 
+from connector.ordered import taken
 from connector.plan.model import TaskIntents, TaskVolume
 from connector.workdays import Workdays
 
@@ -26,35 +27,51 @@ ARR = "arr"  # the column of a task's account's ARR, which ranks it
 
 
 def limit_per_assignee(
-    tasks: pl.DataFrame,
+    tasks: list[pl.DataFrame],
     *,
     limit: int,
     created_today: Mapping[str, int],
     working_day: bool,
+    listed_by: Sequence[str] = (),
 ) -> tuple[TaskIntents, TaskIntents]:
     """Today's tasks and the deferred ones, each in order of urgency: priority, ARR at
-    risk (largest first, unknown last), due date, key. `tasks`: `TASK_SCHEMA`'s columns
-    and `ARR`. `limit` 0: no limit. `created_today`: assignee → tasks of these rules
-    created today already."""
-    arr = pl.col(ARR)
-    ordered = tasks.sort(
-        pl.col("priority").replace_strict(PRIORITY_ORDER, default=len(PRIORITY_ORDER)),
-        arr.is_null(),
-        -arr.fill_null(0.0),
-        "due_date",
-        "key",
-        maintain_order=True,
-    ).drop(ARR)
-    if limit == 0:
-        return TaskIntents(ordered), TaskIntents(ordered.clear())
-    given = pl.col("assignee_id").replace_strict(
-        dict(created_today) or {"": 0}, default=0, return_dtype=pl.Int64
-    )
-    nth = pl.int_range(pl.len()).over("assignee_id")  # the assignee's earlier ones
-    room = (given + nth < limit) & working_day
-    today = ordered.filter(room)
-    deferred = ordered.filter(~room)
-    return TaskIntents(today), TaskIntents(deferred)
+    risk (largest first, unknown last), due date, key. `tasks`: the task actions' tasks
+    (`TASK_SCHEMA`'s columns and `ARR`), emptied as they are taken into the two a column at
+    a time (`taken`): a first run's 200,000 were held twice while sorted, where its
+    planning peaked. `limit` 0: no limit. `created_today`: assignee → tasks of these rules
+    created today already. `listed_by`: today's are listed by these columns instead (as a
+    plan lists them), put in that order as they are taken, not sorted again after."""
+
+    def today_and_deferred(whole: pl.DataFrame) -> list[pl.Series]:
+        arr = pl.col(ARR)
+        order = whole.select(
+            pl.arg_sort_by(
+                pl.col("priority").replace_strict(PRIORITY_ORDER, default=len(PRIORITY_ORDER)),
+                arr.is_null(),
+                -arr.fill_null(0.0),
+                "due_date",
+                "key",
+                maintain_order=True,
+            )
+        ).to_series()
+        if limit == 0:
+            return [listed(whole, order), order.clear()]
+        given = pl.col("assignee_id").replace_strict(
+            dict(created_today) or {"": 0}, default=0, return_dtype=pl.Int64
+        )
+        nth = pl.int_range(pl.len()).over("assignee_id")  # the assignee's earlier ones
+        queue = whole.select(pl.col("assignee_id").gather(order))
+        room = queue.select((given + nth < limit) & working_day).to_series()
+        return [listed(whole, order.filter(room)), order.filter(~room)]
+
+    def listed(whole: pl.DataFrame, today: pl.Series) -> pl.Series:
+        if not listed_by:
+            return today
+        rows = whole.select(pl.col(*listed_by).gather(today))
+        return today.gather(rows.select(pl.arg_sort_by(listed_by, maintain_order=True)).to_series())
+
+    today, deferred = taken(tasks, today_and_deferred)
+    return TaskIntents(today.drop(ARR)), TaskIntents(deferred.drop(ARR))
 
 
 def spread(

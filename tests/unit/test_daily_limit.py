@@ -13,7 +13,7 @@ from connector.cli.output import print_plan
 from connector.config.playbook import Rule
 from connector.crm.protocol import ActionKey, ExistingTask, TaskIntent
 from connector.plan.actions import plan_actions
-from connector.plan.model import Plan, TaskIntents, TaskVolume
+from connector.plan.model import TASKS_LISTED_BY, Plan, TaskIntents, TaskVolume
 from connector.plan.volume import ARR, limit_per_assignee, spread
 from connector.workdays import Workdays
 
@@ -35,11 +35,16 @@ def _task(key: str, assignee: str = "u1", priority: str = "Normal", due: int = 3
     )
 
 
-def _wanted(tasks: list[TaskIntent], arr: dict[str, float | None] | None = None) -> pl.DataFrame:
-    """The tasks as the planner ranks them: their columns and their account's ARR."""
+def _wanted(
+    tasks: list[TaskIntent], arr: dict[str, float | None] | None = None
+) -> list[pl.DataFrame]:
+    """The tasks as the planner ranks them: their columns and their account's ARR, in two
+    parts as two task actions make them."""
     arr = arr or {}
     ranked = TaskIntents.of(tasks).rows
-    return ranked.with_columns(pl.Series(ARR, [arr.get(t.key) for t in tasks], pl.Float64))
+    ranked = ranked.with_columns(pl.Series(ARR, [arr.get(t.key) for t in tasks], pl.Float64))
+    half = ranked.height // 2
+    return [ranked[:half], ranked[half:]]
 
 
 def test_the_most_urgent_come_first_priority_then_arr_then_due_date_then_key() -> None:
@@ -71,6 +76,32 @@ def test_the_most_urgent_come_first_priority_then_arr_then_due_date_then_key() -
         "normal-big-late",
     ]
     assert [t.key for t in deferred] == ["normal-small", "normal-unknown-arr", "low-big"]
+
+
+def test_todays_tasks_are_chosen_by_urgency_and_listed_as_a_plan_lists_them() -> None:
+    """The plan lists today's by rule, account and key: put in that order as they are
+    taken, the same as sorting the most urgent after; the deferred stay most urgent first."""
+    tasks = [
+        _task("b-low", "ann", priority="Low"),
+        _task("c-high", "ann", priority="High"),
+        _task("a-normal", "ann"),
+        _task("d-high", "bob", priority="High"),
+        _task("e-normal", "bob", due=5),
+        _task("f-normal", "bob"),
+    ]
+    urgent, later = limit_per_assignee(_wanted(tasks), limit=2, created_today={}, working_day=True)
+    listed, deferred = limit_per_assignee(
+        _wanted(tasks),
+        limit=2,
+        created_today={},
+        working_day=True,
+        listed_by=TASKS_LISTED_BY,
+    )
+
+    assert [t.key for t in urgent] == ["c-high", "d-high", "a-normal", "f-normal"]
+    assert [t.key for t in listed] == ["a-normal", "c-high", "d-high", "f-normal"]
+    assert listed.rows.equals(urgent.rows.sort(TASKS_LISTED_BY, maintain_order=True))
+    assert [t.key for t in deferred] == [t.key for t in later] == ["e-normal", "b-low"]
 
 
 def test_the_limit_is_per_person_and_counts_what_was_created_today() -> None:

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from connector.ordered import concat_in_order, in_order
+from connector.ordered import concat_in_order, in_order, taken
 
 WEEKS = pl.DataFrame(
     {
@@ -61,3 +61,22 @@ def test_parts_are_merged_in_the_order_a_stable_sort_of_their_concatenation_give
 
 def test_empty_parts_merge_into_an_empty_frame_with_their_columns() -> None:
     assert_frame_equal(concat_in_order([WEEKS.clear(), WEEKS.clear()], "week_start"), WEEKS.clear())
+
+
+def test_parts_are_taken_at_each_list_of_positions_found_in_their_concatenation() -> None:
+    """The way the daily limit splits a run's tasks into today's and the deferred, in the
+    order of urgency: positions found in the whole, rows taken a column at a time."""
+    parts = [WEEKS[:3], WEEKS[3:]]
+
+    def early_and_late(whole: pl.DataFrame) -> list[pl.Series]:
+        order = whole.select(pl.arg_sort_by("logins", descending=True)).to_series()
+        early = whole["week_start"].gather(order) < date(2026, 11, 9)
+        return [order.filter(early), order.filter(~early), order.clear()]
+
+    early, late, none = taken(parts, early_and_late)
+
+    ordered = WEEKS.sort("logins", descending=True)
+    assert_frame_equal(early, ordered.filter(pl.col("week_start") < date(2026, 11, 9)))
+    assert_frame_equal(late, ordered.filter(pl.col("week_start") >= date(2026, 11, 9)))
+    assert_frame_equal(none, WEEKS.clear())
+    assert parts == []  # let go of: the caller holds the rows taken only
