@@ -29,6 +29,7 @@ from simple_salesforce.util import call_salesforce
 
 from connector.crm.protocol import TASK_ID_SCHEMA
 from connector.crm.salesforce.client import SalesforceClient
+from connector.crm.salesforce.csv_parts import parsed_in_parts
 from connector.crm.salesforce.describe import FieldInfo, frame_from_records
 from connector.errors import CrmError
 from connector.logs import event
@@ -307,25 +308,20 @@ def _cell(value: Any) -> str:
 
 def _results(client: SalesforceClient, job_id: str, kind: str, columns: list[str]) -> pl.DataFrame:
     """`columns` of a job's results, as text. The CSV repeats every field uploaded (200,000
-    tasks' descriptions): read as dicts, one per row, it was the largest thing a first run
-    held; it is parsed from the answer's bytes (simple-salesforce's `get_ingest_results`
-    decodes them to text, which polars would need encoded again: two copies)."""
-    content = client.call(lambda sf: _ingest_results(_jobs(sf), job_id, kind))
-    if not content or content.isspace():
-        return pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
-    return pl.read_csv(content, columns=columns, infer_schema=False)
+    tasks' descriptions, ~90 MB): it is parsed a part at a time as it arrives
+    (`parsed_in_parts`), never held whole, nor read as dicts or decoded to text as
+    simple-salesforce's `get_ingest_results` does."""
+    return client.call(lambda sf: _ingest_results(_jobs(sf), job_id, kind, columns))
 
 
-def _ingest_results(jobs: _Bulk2Client, job_id: str, kind: str) -> bytes:
-    """The request of simple-salesforce's `get_ingest_results`, its answer as bytes received
-    into one buffer (`_received`): a first run's successful results repeat its 196,000
-    tasks' every field, ~90 MB, which `Response.content` held twice while they arrived."""
+def _ingest_results(jobs: _Bulk2Client, job_id: str, kind: str, columns: list[str]) -> pl.DataFrame:
+    """The request of simple-salesforce's `get_ingest_results`, its answer's `columns`."""
     url = jobs._construct_request_url(job_id, False) + "/" + kind
     headers = jobs._get_headers(jobs.JSON_CONTENT_TYPE, jobs.CSV_CONTENT_TYPE)
     answer = call_salesforce(
         url=url, method="GET", session=jobs.session, headers=headers, stream=True
     )
-    return _received(answer)
+    return parsed_in_parts(answer.iter_content(RECEIVED_PIECE), columns)
 
 
 # -- jobs ------------------------------------------------------------------------------------
