@@ -256,11 +256,41 @@ class _Planned:
     kept: its frames are most of the memory a run holds, and the writes need none of it."""
 
     plan: Plan
-    evaluated: Evaluated
     tasks: TaskState
     followed: pl.Series  # keys of open tasks whose outcome the store follows
-    deals: pl.DataFrame  # the closed deals new or changed since the store's (`closed_deal_changes`)
     recorded: _Recorded
+    saved: _Saved
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """What the record phase saves of the run's evaluation and reads, packed (`PackedFrame`)
+    from planning until then: nothing reads them in between, and at 100,000 accounts a first
+    run's were ~100 MB as columns held through its writes, where it peaked."""
+
+    snapshots: PackedFrame  # the evaluated table's columns a snapshot keeps (`_snapshot_kept`)
+    inputs: list[str]  # of those, the health model's inputs (`model_inputs`)
+    stages: PackedFrame  # `Evaluation.state`
+    totals: PackedFrame  # `Evaluated.next_totals`
+    deals: PackedFrame  # the closed deals new or changed since the store's (`closed_deal_changes`)
+
+    @classmethod
+    def taken(
+        cls, config: Config, evaluated: Evaluated, deals: PackedFrame
+    ) -> tuple[_Saved, Evaluated]:
+        """What the record phase saves, and `evaluated` without what it holds (the stages
+        and totals): planning reads neither, and the snapshot columns stay in the table."""
+        evaluation, table = evaluated.evaluation, evaluated.evaluation.table
+        saved = cls(
+            PackedFrame.of(table.select(_snapshot_kept(config, table.columns))),
+            model_inputs(config.health, table.columns),
+            PackedFrame.of(evaluation.state),
+            PackedFrame.of(evaluated.next_totals),
+            deals,
+        )
+        evaluation = replace(evaluation, state=evaluation.state.clear())
+        totals = evaluated.next_totals.clear()
+        return saved, replace(evaluated, evaluation=evaluation, next_totals=totals)
 
 
 @dataclass(frozen=True)
@@ -307,9 +337,10 @@ def _read_and_plan(
     recorded = reading.result()
     del reading  # a future holds its result: what is emptied below would stay to the end
     summary.crm_read_calls = crm.usage.calls - before
-    # the closed deals' changes are found now, and only they are held to the record phase
+    # the closed deals' changes are found now, and only they are held (packed) to the record phase
     deals, kpis = inputs.closed_deals(config)
-    deals = closed_deal_changes(deals, recorded.deals)
+    changes = PackedFrame.of(closed_deal_changes(deals, recorded.deals))
+    del deals
     recorded = replace(recorded, deals=recorded.deals.clear())
     inputs = inputs.without_closed_deals()
     summary.read(inputs.extracted)
@@ -321,6 +352,7 @@ def _read_and_plan(
         inputs = inputs.with_account_table(config, settings)
     summary.phase = "evaluate"
     evaluated = _evaluate(config, inputs, settings, summary)
+    saved, evaluated = _Saved.taken(config, evaluated, changes)
     evaluation = evaluated.evaluation
     _churn_summary(inputs, evaluation.table, summary)
     summary.phase = "plan"
@@ -336,9 +368,7 @@ def _read_and_plan(
         save_snapshot_folder(
             save_snapshot, inputs, tasks, SavedLedger(ledger.answers), settings.crm
         )
-    table = evaluation.table
-    kept = replace(evaluation, table=table.select(_snapshot_kept(config, table.columns)))
-    return _Planned(plan, replace(evaluated, evaluation=kept), tasks, followed, deals, recorded)
+    return _Planned(plan, tasks, followed, recorded, saved)
 
 
 def _write_and_record(
@@ -349,7 +379,7 @@ def _write_and_record(
     summary: RunSummary,
     planned: _Planned,
 ) -> None:
-    as_of, plan, evaluated = summary.as_of, planned.plan, planned.evaluated
+    as_of, plan, saved = summary.as_of, planned.plan, planned.saved
     summary.phase = "write"
     sendable = emails_to_send(settings, store, len(plan.emails), as_of)
     writes = budget.write_calls(plan, crm, sendable)
@@ -360,18 +390,17 @@ def _write_and_record(
     finally:  # what the CRM committed, also when a batch stopped the run
         summary.applied(report)
     summary.phase = "record"
-    table = evaluated.evaluation.table
     summary.snapshots_saved = store.save_snapshots(
         summary.run_id,
         as_of,
-        table,
+        saved.snapshots.rows(),
         snapshot_columns(config),
-        inputs=model_inputs(config.health, table.columns),
+        inputs=saved.inputs,
         stored=planned.recorded.snapshots,
     )
-    summary.stage_changes = store.save_stages(summary.run_id, evaluated.evaluation.state)
-    store.save_usage_totals(evaluated.next_totals)
-    summary.closed_deals_saved = store.save_closed_deal_changes(summary.run_id, planned.deals)
+    summary.stage_changes = store.save_stages(summary.run_id, saved.stages.rows())
+    store.save_usage_totals(saved.totals.rows())
+    summary.closed_deals_saved = store.save_closed_deal_changes(summary.run_id, saved.deals.rows())
     _record_tasks(store, summary, config, plan, report, planned)
 
 
@@ -501,8 +530,8 @@ def snapshot_columns(config: Config) -> list[str]:
 
 def _snapshot_kept(config: Config, columns: list[str]) -> list[str]:
     """The evaluated table's columns the record phase saves (`save_snapshots`), all a run
-    keeps of it once planned: at 100,000 accounts its 140 columns were ~110 MB, held
-    through the writes, where a first run peaks."""
+    keeps of it once planned (`_Saved`): at 100,000 accounts its 140 columns were ~110 MB,
+    held through the writes, where a first run peaks."""
     inputs = model_inputs(config.health, columns)
     return columns_read(columns, snapshot_columns(config), inputs)
 
