@@ -272,7 +272,7 @@ class HttpUsageSource:
             while True:
                 window = [self._numbered(since, n) for n in range(first, first + self._concurrency)]
                 pages = list(pool.map(self._page, window))
-                yield check_page(pl.concat(pages, how="vertical"), self._shape, len(pages))
+                yield check_page(pl.concat(pages, how="vertical"), self._shape, len(pages)).held()
                 if self._last_window([page.height for page in pages]):
                     return
                 if self._stop.is_set():
@@ -338,7 +338,7 @@ class _Unchecked:
         pages = len(self._pages)
         page = check_page(pl.concat(self._pages, how="vertical"), self._shape, pages)
         self._pages, self._rows = [], 0
-        return page
+        return page.held()
 
 
 class _Stopped(Exception):
