@@ -275,11 +275,12 @@ class _Saved:
     deals: PackedFrame  # the closed deals new or changed since the store's (`closed_deal_changes`)
 
     @classmethod
-    def taken(
+    def set_aside(
         cls, config: Config, evaluated: Evaluated, deals: PackedFrame
     ) -> tuple[_Saved, Evaluated]:
-        """What the record phase saves, and `evaluated` without what it holds (the stages
-        and totals): planning reads neither, and the snapshot columns stay in the table."""
+        """What the record phase saves, set aside packed, and `evaluated` without what it
+        holds (the stages and totals): planning reads neither, and the snapshot columns
+        stay in the table it plans from."""
         evaluation, table = evaluated.evaluation, evaluated.evaluation.table
         saved = cls(
             PackedFrame.of(table.select(_snapshot_kept(config, table.columns))),
@@ -352,7 +353,7 @@ def _read_and_plan(
         inputs = inputs.with_account_table(config, settings)
     summary.phase = "evaluate"
     evaluated = _evaluate(config, inputs, settings, summary)
-    saved, evaluated = _Saved.taken(config, evaluated, changes)
+    saved, evaluated = _Saved.set_aside(config, evaluated, changes)
     evaluation = evaluated.evaluation
     _churn_summary(inputs, evaluation.table, summary)
     summary.phase = "plan"
