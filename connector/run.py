@@ -265,8 +265,8 @@ class _Planned:
 @dataclass(frozen=True)
 class _Saved:
     """What the record phase saves of the run's evaluation and reads, packed (`PackedFrame`)
-    from planning until then: nothing reads them in between, and at 100,000 accounts a first
-    run's were ~100 MB as columns held through its writes, where it peaked."""
+    from evaluation until then: nothing reads them in between, and at 100,000 accounts a
+    first run's were ~100 MB as columns held through its plan and writes, where it peaked."""
 
     snapshots: PackedFrame  # the evaluated table's columns a snapshot keeps (`_snapshot_kept`)
     inputs: list[str]  # of those, the health model's inputs (`model_inputs`)
