@@ -16,12 +16,13 @@ from contextlib import closing, contextmanager
 from contextvars import copy_context
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 import polars as pl
 
 from connector.config.load import Config
-from connector.config.mapping import ContactMapping, Mapping
+from connector.config.mapping import ContactMapping, Mapping, ObjectMapping
 from connector.crm.protocol import CrmAdapter
 from connector.errors import UntilIgnored
 from connector.frame import CURRENT_PREFIX, Extract
@@ -171,8 +172,9 @@ def read_crm(
         event(log, "reading", source="crm", concurrency=settings.crm_concurrency)
         crm_reads = SideBySide(crm_pool)
         current = {CURRENT_PREFIX + name: name for name in written}
-        reads: list[Future[Any]] = [crm_reads.submit(crm.read, mapping.account, current)]
-        reads.append(crm_reads.submit(crm.read, mapping.opportunity, {}))
+        read = partial(_held, crm) if rolled_up else crm.read
+        reads: list[Future[Any]] = [crm_reads.submit(read, mapping.account, current)]
+        reads.append(crm_reads.submit(read, mapping.opportunity, {}))
         if mapping.contact:
             contacts_read = (
                 crm_reads.submit(_held_contacts, crm, mapping, settings.team_language)
@@ -189,9 +191,11 @@ def read_crm(
         tasks_read = crm_reads.submit(crm.read_keyed_tasks) if keyed_tasks else None
         # in submission order, which is start order: a failure comes before the reads it
         # kept from starting
-        accounts, opportunities, *people = [read.result() for read in reads]
+        accounts, opportunities, *people = [future.result() for future in reads]
         if tasks_read is not None:
             tasks_read.result()
+    if rolled_up:
+        accounts, opportunities = accounts.rows(), opportunities.rows()
     contacts = people[0] if people else None
     meetings, rollup = None, None
     if len(people) > 1:
@@ -211,6 +215,13 @@ def read_crm(
             packed_contacts=contacts.packed,
         )
     return Extract(accounts, opportunities, usage, contacts, meetings, since, meeting_rollup=rollup)
+
+
+def _held(crm: CrmAdapter, spec: ObjectMapping, current: dict[str, str]) -> PackedFrame:
+    """`crm.read`'s records, packed until every read is in: the accounts and opportunities
+    (~110 MB as columns at 100,000 accounts) are read first, and were held beside the
+    contacts and meetings as those were rolled up, where a daily run's reads peaked."""
+    return PackedFrame.of(crm.read(spec, current))
 
 
 def _contacts(crm: CrmAdapter, spec: ContactMapping) -> pl.DataFrame:

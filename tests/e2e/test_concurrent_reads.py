@@ -6,6 +6,7 @@ requests it is answering at once: a test sees the overlap itself, not a wall-clo
 
 from __future__ import annotations
 
+import gc
 import re
 import threading
 from collections import Counter
@@ -268,6 +269,40 @@ def test_a_run_rolls_the_meetings_and_contacts_up_as_they_are_read_and_keeps_the
         crm_frame(rolled, config.mapping, AS_OF, zone, language).table,
         crm_frame(whole, config.mapping, AS_OF, zone, language).table,
     )
+
+
+def test_a_run_holds_the_accounts_and_opportunities_packed_while_the_others_are_read(
+    sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read first (one reader: in start order), the accounts and opportunities are held
+    packed while the contacts and meetings are read and rolled up, and given back whole:
+    no frame of theirs is alive when the meetings are read."""
+    settings = sandbox.settings.model_copy(update={"crm_concurrency": 1})
+    config = load_checked_config(settings)
+    store = HistoryStore.open(settings.state_database_url.get_secret_value())
+    alive: list[tuple[int, tuple[str, ...]]] = []
+    with closing(store), closing(connect(settings, config.mapping, store)) as crm:
+        whole = read_crm(crm, config, settings, AS_OF)
+        held = {_shape(whole.accounts), _shape(whole.opportunities)}
+        del whole
+        read = crm.read
+
+        def noting_frames_alive(spec: Any, extra: dict[str, str]) -> pl.DataFrame:
+            if spec is config.mapping.meeting:
+                gc.collect()
+                alive.extend(_shape(o) for o in gc.get_objects() if isinstance(o, pl.DataFrame))
+            return read(spec, extra)
+
+        monkeypatch.setattr(crm, "read", noting_frames_alive)
+        rolled = read_crm(crm, config, settings, AS_OF, rolled_up=True)
+
+    assert {_shape(rolled.accounts), _shape(rolled.opportunities)} == held
+    assert alive
+    assert not held & set(alive)
+
+
+def _shape(frame: pl.DataFrame) -> tuple[int, tuple[str, ...]]:
+    return frame.height, tuple(frame.columns)
 
 
 def test_a_run_keeps_of_the_records_only_what_it_reads_once_their_columns_are_made(
