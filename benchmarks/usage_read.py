@@ -17,6 +17,12 @@ run's 8 weeks and a rerun's window (this week and USAGE_RESTATE_WEEKS before it)
 wall each, the reader in its own process (not sharing the server's interpreter lock), frames
 checked equal.
 
+`--beside-work` reads a rerun's window (two weeks side by side) over HTTPS, as the worker's
+reader does, on a thread of its own, first with the main thread idle, then with it working
+in Python the whole time (as a run's main thread does while it reads): at Python's switch
+interval (5 ms) and at the one a run sets (`run.THREAD_SWITCH_SECONDS`) — wall and ms a page
+each, the reader in its own process.
+
 `--store` compares two layouts for those weeks in a SQLite store, writing them all and
 reading them all back: one row per tenant and week with its metrics as JSON (executemany in
 batches of 5,000), and one Parquet row per week (the layout `usage_weeks` uses); metrics
@@ -29,9 +35,11 @@ import argparse
 import io
 import json
 import os
+import ssl
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -45,9 +53,10 @@ from benchmarks.scale import AS_OF, PROJECT, _wait_watching_peak
 from connector.config.load import load_config
 from connector.config.usage_source import HttpUsage
 from connector.extract import read_usage
+from connector.run import THREAD_SWITCH_SECONDS
 from connector.sandbox.demo import USAGE_TOKEN
 from connector.sandbox.latency import Traffic
-from connector.sandbox.server import serve_wsgi
+from connector.sandbox.server import make_tls, serve_wsgi
 from connector.sandbox.usage_api import UsageApi, UsageRow
 from connector.settings import Settings
 from connector.store import HistoryStore
@@ -118,6 +127,8 @@ def main() -> None:
     parser.add_argument("--streams", action="store_true", help="one stream vs weeks at once")
     parser.add_argument("--concurrency", type=int, default=4, help="USAGE_CONCURRENCY")
     parser.add_argument("--store", action="store_true", help="JSON rows vs Parquet weeks")
+    parser.add_argument("--beside-work", action="store_true", help="a read beside Python work")
+    parser.add_argument("--read-beside", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--read", nargs=2, metavar=("URL", "STORE"), help=argparse.SUPPRESS)
     parser.add_argument("--read-weeks", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -125,6 +136,10 @@ def main() -> None:
         _read_once(*args.read)
     elif args.read_weeks:
         _read_weeks_once(*args.read_weeks)
+    elif args.read_beside:
+        _read_beside_once(*args.read_beside)
+    elif args.beside_work:
+        _beside_work(args.tenants, args.latency_ms / 1000)
     elif args.mirror:
         _mirror(args.tenants, args.weeks, args.latency_ms / 1000)
     elif args.streams:
@@ -274,6 +289,60 @@ def _streams(tenants: int, weeks: int, latency: float, concurrency: int) -> None
                     f"{read['rows']:,} | {read['s']:.1f} |"
                 )
             assert len(digests) == 1, "the streams' frame differs from the one stream's"
+
+
+def _beside_work(tenants: int, latency: float) -> None:
+    api, traffic = _served(tenants, 2)[0], Traffic(latency)
+    print(f"{tenants:,} tenants × 2 weeks (a rerun's window), {latency * 1000:.0f} ms a page,")
+    print("two streams side by side over HTTPS\n")
+    print("| main thread | switch interval ms | pages | wall s | ms a page |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    cases = (
+        ("idle", 0.005),
+        ("working in Python", 0.005),
+        ("working in Python", THREAD_SWITCH_SECONDS),
+    )
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        serve_wsgi(traffic.serve(api), tls=make_tls(Path(tmp)), keep_alive=True) as server,
+    ):
+        ca = str(Path(tmp) / "ca.pem")
+        for main_thread, interval in cases:
+            argv = [server.url, ca, str(interval), "work" if main_thread != "idle" else ""]
+            done = subprocess.run(  # noqa: S603  (this interpreter, our own module)
+                [sys.executable, "-m", "benchmarks.usage_read", "--read-beside", *argv],
+                capture_output=True,
+                check=True,
+                cwd=PROJECT,
+            )
+            read = json.loads(done.stdout)
+            per_page = read["s"] / (read["pages"] / 2) * 1000  # two streams at once
+            print(
+                f"| {main_thread} | {interval * 1000:g} | {read['pages']} | {read['s']:.1f} | "
+                f"{per_page:.0f} |"
+            )
+
+
+def _read_beside_once(url: str, ca: str, interval: str, work: str) -> None:
+    """The rerun window read on a thread, the main thread working in Python (`work`) or
+    waiting, at the switch `interval`; prints its pages and seconds."""
+    sys.setswitchinterval(float(interval))
+    _, metrics = _served(0, 0)
+    shape = RowShape("account_key", "week_start", {m: f"metrics.{m}" for m in metrics})
+    paging, verify = HttpUsage(until_param="until"), ssl.create_default_context(cafile=ca)
+    source = HttpUsageSource(url, USAGE_TOKEN, paging, shape, verify=verify)
+    read: list[Any] = []
+    started = time.perf_counter()
+    reader = threading.Thread(
+        target=lambda: read.append(source.weekly_metrics(restate_start(AS_OF, 1), AS_OF))
+    )
+    reader.start()
+    while work and reader.is_alive():
+        sum(i * i % 7 for i in range(10_000))  # Python work, as a run's main thread's
+    reader.join()
+    seconds = time.perf_counter() - started
+    source.close()
+    print(json.dumps({"pages": read[0].api_calls, "s": seconds}))
 
 
 def _noisy(weekly: pl.DataFrame) -> pl.DataFrame:
