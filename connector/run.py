@@ -380,14 +380,16 @@ def _read_and_plan(
     evaluation = evaluated.evaluation
     _churn_summary(inputs, evaluation.table, summary)
     summary.phase = "plan"
+    contacts: pl.DataFrame | PackedFrame | None = inputs.extracted.records.contacts
     if save_snapshot is None:  # a snapshot saves the inputs whole, once planned
         inputs = inputs.for_planning(emailed_accounts(config, evaluation.firings))
+        contacts, inputs = inputs.contacts_set_aside()
     followed = (
         pl.Series("key", [], pl.String) if summary.dry_run else open_keys(recorded.tasks.rows())
     )
     tasks = TaskState.read(crm, [Firings.of(evaluation, config)], as_of, followed)
     ledger = RecordingLedger(store)
-    plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary, kpis)
+    plan = _plan(config, evaluated, inputs, contacts, tasks, ledger, settings, summary, kpis)
     if save_snapshot is not None:
         save_snapshot_folder(
             save_snapshot, inputs, tasks, SavedLedger(ledger.answers), settings.crm
@@ -469,7 +471,8 @@ def plan_from_snapshot(settings: Settings, path: Path) -> RunOutcome:
     kpis = inputs.closed_deals(config)[1]
     emailed = emailed_accounts(config, evaluated.evaluation.firings)
     inputs = inputs.for_planning(emailed)
-    plan = _plan(config, evaluated, inputs, tasks, ledger, settings, summary, kpis)
+    contacts = inputs.extracted.records.contacts
+    plan = _plan(config, evaluated, inputs, contacts, tasks, ledger, settings, summary, kpis)
     summary.duration_seconds = round(time.perf_counter() - started, 3)
     return RunOutcome(plan, summary)
 
@@ -501,13 +504,14 @@ def _plan(
     config: Config,
     evaluated: Evaluated,
     inputs: RunInputs,
+    contacts: pl.DataFrame | PackedFrame | None,
     tasks: TaskState,
     ledger: MessageLedger,
     settings: Settings,
     summary: RunSummary,
     kpis: HeadlineKpis | None,
 ) -> Plan:
-    evaluation, contacts = evaluated.evaluation, inputs.extracted.records.contacts
+    evaluation = evaluated.evaluation
     plan = plan_from(
         config, evaluation, tasks, inputs.link, ledger, contacts, inputs.as_of, settings, kpis
     )

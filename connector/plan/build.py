@@ -28,8 +28,9 @@ from connector.messages.email import (
     written_first,
 )
 from connector.messages.email_log import Outcome, SettledEmail
+from connector.packed import PackedFrame
 from connector.plan.actions import plan_actions
-from connector.plan.fields import plan_field_updates
+from connector.plan.fields import diffed_columns, plan_field_updates
 from connector.plan.model import SET_PREFIX, ActionPlan, FieldTarget, Plan
 from connector.plan.state import Firings, TaskState
 from connector.report.headline import HeadlineKpis, headline_kpis
@@ -72,7 +73,7 @@ def plan_from(
     tasks: TaskState,
     link: Callable[[str], str],
     ledger: MessageLedger,
-    contacts: pl.DataFrame | None,
+    contacts: pl.DataFrame | PackedFrame | None,
     as_of: date,
     settings: Settings,
     kpis: HeadlineKpis | None = None,
@@ -162,7 +163,7 @@ def _assemble(
     table: pl.DataFrame,
     actions: ActionPlan,
     link: Callable[[str], str],
-    contacts: pl.DataFrame | None,
+    contacts: pl.DataFrame | PackedFrame | None,
     as_of: date,
     team: tuple[Language, str],
     headline: Headline | None = None,
@@ -177,12 +178,20 @@ def _assemble(
     language, currency = team
     mapping = config.mapping
     set_fields = config.fields_set_by_rules()
-    wanted = table.join(actions.field_frame(list(set_fields)), on="id", how="left")
     targets = result_targets(mapping.results, table, risk_withheld=risk_withheld)
     targets += [
         FieldTarget(SET_PREFIX + name, crm_field, clear=False)
         for name, crm_field in set_fields.items()
     ]
+    # the rules' values beside the table's, by id: a join would copy the table's columns
+    given = actions.field_frame(list(set_fields))
+    own = [name for name in diffed_columns(targets) if name not in given.columns[1:]]
+    wanted = table.select(own).with_columns(
+        pl.col("id")
+        .replace_strict(given["id"], given[name], default=None, return_dtype=pl.String)
+        .alias(name)
+        for name in given.columns[1:]
+    )
     slack = list(actions.slack)
     if config.slack_digest is not None:
         try:
@@ -197,6 +206,8 @@ def _assemble(
             )
         except POLARS_ERRORS as exc:  # the rest of the run goes on without the digest
             actions.skipped.append(_digest_failed(config, exc))
+    if isinstance(contacts, PackedFrame):  # held packed until now (`contacts_set_aside`)
+        contacts = contacts.rows()
     addressed, emails_skipped = address(actions.emails, contacts)
     seen = store.message_statuses([*(m.key for m in slack), *addressed.keys()])
     to_send, to_settle = _settle_emails(addressed, seen)

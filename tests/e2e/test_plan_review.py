@@ -3,18 +3,23 @@ offline, and `plan --compare` on the demo company — once per CRM."""
 
 from __future__ import annotations
 
+import gc
 import re
 import subprocess
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
+import connector.run
 from connector.checks import load_checked_config
 from connector.cli import app
 from connector.crm.connect import connect
 from connector.errors import ExitCode
+from connector.plan.state import TaskState
 from connector.replay import evaluate_inputs, read_live
 from connector.replay.snapshot import load_snapshot
 from connector.review import review_change
@@ -124,6 +129,30 @@ def test_planning_keeps_of_the_inputs_only_the_contacts(
     assert theirs is not None
     assert theirs.equals(whole.contacts.filter(pl.col("account_id").is_in(emailed.implode())))
     assert 0 < theirs.height < whole.contacts.height
+
+
+def test_a_run_holds_the_contacts_packed_until_it_addresses_the_emails(
+    crm_sandbox: RunningSandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once evaluated, a run keeps the contacts an email may go to packed through its key
+    look-ups and joins (`contacts_set_aside`), and unpacks them to address its emails: no
+    frame of contacts is alive while it reads the CRM's tasks, and its emails are those
+    planned from the contacts whole (the replay above plans so)."""
+    alive: list[int] = []
+
+    class NotingContactsAlive(TaskState):
+        @classmethod
+        def read(cls, *args: Any, **kwargs: Any) -> TaskState:
+            gc.collect()
+            frames = [o for o in gc.get_objects() if isinstance(o, pl.DataFrame)]
+            alive.extend(f.height for f in frames if {"account_id", "first_name"} <= set(f.columns))
+            return TaskState.read(*args, **kwargs)
+
+    monkeypatch.setattr(connector.run, "TaskState", NotingContactsAlive)
+    outcome = run_sync(crm_sandbox.settings, dry_run=True)
+
+    assert outcome.plan.emails
+    assert not any(alive)
 
 
 def without_credentials(settings: Settings, tmp_path: Path) -> Settings:
