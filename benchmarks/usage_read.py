@@ -275,13 +275,7 @@ def _streams(tenants: int, weeks: int, latency: float, concurrency: int) -> None
             side_by_side = f"weeks side by side ({streams} streams)"
             for how, until_param in (("one cursor stream", ""), (side_by_side, "until")):
                 argv = [server.url, since.isoformat(), until_param, str(concurrency)]
-                done = subprocess.run(  # noqa: S603  (this interpreter, our own module)
-                    [sys.executable, "-m", "benchmarks.usage_read", "--read-weeks", *argv],
-                    capture_output=True,
-                    check=True,
-                    cwd=PROJECT,
-                )
-                read = json.loads(done.stdout)
+                read = _own_process("--read-weeks", argv)
                 digests.add((read["rows"], read["digest"]))
                 served = (AS_OF - since).days // 7 + 1
                 print(
@@ -289,6 +283,19 @@ def _streams(tenants: int, weeks: int, latency: float, concurrency: int) -> None
                     f"{read['rows']:,} | {read['s']:.1f} |"
                 )
             assert len(digests) == 1, "the streams' frame differs from the one stream's"
+
+
+def _own_process(mode: str, argv: list[str]) -> dict[str, Any]:
+    """This module run with `mode` in a process of its own (the reader does not share the
+    server's interpreter lock); what it printed, as JSON."""
+    done = subprocess.run(  # noqa: S603  (this interpreter, our own module)
+        [sys.executable, "-m", "benchmarks.usage_read", mode, *argv],
+        capture_output=True,
+        check=True,
+        cwd=PROJECT,
+    )
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
 
 
 def _beside_work(tenants: int, latency: float) -> None:
@@ -309,13 +316,7 @@ def _beside_work(tenants: int, latency: float) -> None:
         ca = str(Path(tmp) / "ca.pem")
         for main_thread, interval in cases:
             argv = [server.url, ca, str(interval), "work" if main_thread != "idle" else ""]
-            done = subprocess.run(  # noqa: S603  (this interpreter, our own module)
-                [sys.executable, "-m", "benchmarks.usage_read", "--read-beside", *argv],
-                capture_output=True,
-                check=True,
-                cwd=PROJECT,
-            )
-            read = json.loads(done.stdout)
+            read = _own_process("--read-beside", argv)
             per_page = read["s"] / (read["pages"] / 2) * 1000  # two streams at once
             print(
                 f"| {main_thread} | {interval * 1000:g} | {read['pages']} | {read['s']:.1f} | "
