@@ -192,10 +192,10 @@ THREAD_SWITCH_SECONDS = 0.001
 def _threads_switched_often() -> Iterator[None]:
     """A run's readers wait on the network beside the main thread's work in Python, and
     take the interpreter's lock again for each piece of an answer (each TLS record): at
-    Python's 5 ms a switch a usage page came ~50 ms later while the main thread worked
-    (`benchmarks/usage_read.py --beside-work`), at 1 ms as soon as when it was idle. A
-    daily run's reads are ~200 such pages, two cursors one page after another. Handed
-    back after, as `_collector_skips_what_is_loaded` does."""
+    Python's 5 ms a switch a usage page came ~90 ms later while the main thread worked
+    (`benchmarks/usage_read.py --beside-work`), at 1 ms as soon as with it idle. A daily
+    run's reads are ~200 such pages, two cursors one page after another. Handed back
+    after, as `_collector_skips_what_is_loaded` does."""
     before = sys.getswitchinterval()
     sys.setswitchinterval(min(before, THREAD_SWITCH_SECONDS))
     try:
