@@ -9,7 +9,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -183,29 +182,7 @@ def _collector_skips_what_is_loaded() -> Iterator[None]:
         gc.unfreeze()
 
 
-# how long a thread runs Python before another waiting for the interpreter's lock gets it
-# (Python's own: 5 ms); see `_threads_switched_often`
-THREAD_SWITCH_SECONDS = 0.001
-
-
-@contextmanager
-def _threads_switched_often() -> Iterator[None]:
-    """A run's readers wait on the network beside the main thread's work in Python, and
-    take the interpreter's lock again for each piece of an answer (each TLS record): at
-    Python's 5 ms a switch a usage page came ~90 ms later while the main thread worked
-    (`benchmarks/usage_read.py --beside-work`), at 1 ms as soon as with it idle. A daily
-    run's reads are ~200 such pages, two cursors one page after another. Handed back
-    after, as `_collector_skips_what_is_loaded` does."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(min(before, THREAD_SWITCH_SECONDS))
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
-
-
 @_collector_skips_what_is_loaded()
-@_threads_switched_often()
 def run_sync(
     settings: Settings,
     *,

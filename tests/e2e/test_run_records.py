@@ -7,7 +7,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typer.testing import CliRunner
 
 from connector.cli import EXIT_FAILED, EXIT_LOCKED, app
 from connector.errors import CrmError
-from connector.run import THREAD_SWITCH_SECONDS, new_summary, run_sync
+from connector.run import new_summary, run_sync
 from connector.sandbox.demo import RunningSandbox, running_sandbox
 from connector.settings import CrmName
 from connector.store import HistoryStore
@@ -160,36 +159,6 @@ def test_a_run_leaves_the_cycle_collector_as_it_found_it(sandbox: RunningSandbox
     assert frozen
     assert min(frozen) > 10_000  # the modules' objects, at least
     assert gc.get_freeze_count() == 0
-
-
-def test_a_run_switches_threads_often_and_hands_the_interval_back(
-    sandbox: RunningSandbox,
-) -> None:
-    """While a run goes on, a thread waiting for the interpreter's lock (a reader with an
-    answer in) gets it within `THREAD_SWITCH_SECONDS`, not Python's 5 ms; after, the
-    process switches as it did."""
-    seen: list[float] = []
-
-    class IntervalAtEachEvent(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            seen.append(sys.getswitchinterval())
-
-    handler, logger = IntervalAtEachEvent(), logging.getLogger("connector.run")
-    level, before = logger.level, sys.getswitchinterval()
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    sys.setswitchinterval(0.004)
-    try:
-        run_sync(without_email(sandbox.settings), dry_run=True)
-        after = sys.getswitchinterval()
-    finally:
-        sys.setswitchinterval(before)
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-    assert seen
-    assert min(seen) == max(seen) == pytest.approx(THREAD_SWITCH_SECONDS)
-    assert after == pytest.approx(0.004)
 
 
 def test_a_run_stopped_between_emails_says_which_were_sent(sandbox: RunningSandbox) -> None:
