@@ -30,7 +30,7 @@ from connector.messages.email import (
 from connector.messages.email_log import Outcome, SettledEmail
 from connector.packed import PackedFrame
 from connector.plan.actions import plan_actions
-from connector.plan.fields import diffed_columns, plan_field_updates
+from connector.plan.fields import plan_field_updates
 from connector.plan.model import SET_PREFIX, ActionPlan, FieldTarget, Plan
 from connector.plan.state import Firings, TaskState
 from connector.report.headline import HeadlineKpis, headline_kpis
@@ -184,13 +184,13 @@ def _assemble(
         for name, crm_field in set_fields.items()
     ]
     # the rules' values beside the table's, by id: a join would copy the table's columns
+    # (`with_columns` on the whole table copies none of it; the diff selects what it reads)
     given = actions.field_frame(list(set_fields))
-    own = [name for name in diffed_columns(targets) if name not in given.columns[1:]]
-    wanted = table.select(own).with_columns(
+    wanted = table.with_columns(
         pl.col("id")
-        .replace_strict(given["id"], given[name], default=None, return_dtype=pl.String)
-        .alias(name)
-        for name in given.columns[1:]
+        .replace_strict(given["id"], given[column], default=None, return_dtype=pl.String)
+        .alias(column)
+        for column in (SET_PREFIX + name for name in set_fields)
     )
     slack = list(actions.slack)
     if config.slack_digest is not None:

@@ -23,7 +23,7 @@ def plan_field_updates(table: pl.DataFrame, targets: Sequence[FieldTarget]) -> F
     compared (and written) as the CRM keeps it, as no value (see `as_stored`). A target that
     does not `clear` (a rule's field) is written only where the rule gave it a value.
     """
-    table = table.select(diffed_columns(targets))
+    table = table.select(_diffed_columns(targets))
     new_values = [
         as_stored(pl.col(t.column), table.schema[CURRENT_PREFIX + t.crm_field]).alias(
             f"_new_{t.crm_field}"
@@ -62,7 +62,7 @@ def plan_field_updates(table: pl.DataFrame, targets: Sequence[FieldTarget]) -> F
     return FieldUpdates(flagged, at)
 
 
-def diffed_columns(targets: Sequence[FieldTarget]) -> list[str]:
+def _diffed_columns(targets: Sequence[FieldTarget]) -> list[str]:
     """The columns `plan_field_updates` reads of its table: each record's id and name, and
     for each target its wanted value and the CRM's current one. The evaluated table has a
     hundred columns (~140 MB at 100,000 accounts): a diff that joined or filtered it whole
