@@ -199,7 +199,7 @@ def _mirror(tenants: int, weeks: int, latency: float) -> None:
     print(" | CPU s | peak RSS MB |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     with (
         tempfile.TemporaryDirectory() as tmp,
-        serve_wsgi(traffic.serve(api), tls=None, keep_alive=True) as server,
+        serve_wsgi(traffic.serve(api), tls=None) as server,
     ):
         store = f"sqlite:///{Path(tmp) / 'state.db'}"
         for label in ("first run (full read)", "unchanged rerun"):
@@ -267,7 +267,7 @@ def _streams(tenants: int, weeks: int, latency: float, concurrency: int) -> None
         ("first run (full read)", AS_OF - timedelta(weeks=weeks)),
         ("unchanged rerun", restate_start(AS_OF, 1)),
     )
-    with serve_wsgi(traffic.serve(api), tls=None, keep_alive=True) as server:
+    with serve_wsgi(traffic.serve(api), tls=None) as server:
         for label, since in reads:
             digests = set()
             streams = len(week_spans(since, AS_OF, concurrency))
@@ -310,7 +310,7 @@ def _beside_work(tenants: int, latency: float) -> None:
     )
     with (
         tempfile.TemporaryDirectory() as tmp,
-        serve_wsgi(traffic.serve(api), tls=make_tls(Path(tmp)), keep_alive=True) as server,
+        serve_wsgi(traffic.serve(api), tls=make_tls(Path(tmp))) as server,
     ):
         ca = str(Path(tmp) / "ca.pem")
         for main_thread, interval in cases:

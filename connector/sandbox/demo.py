@@ -143,7 +143,7 @@ def running_sandbox(
             usage_traffic.serve(hooked(usage, "usage")),
         )
         crm_server = stack.enter_context(serve_wsgi(crm_app, tls=tls, clock=crm_clock))
-        usage_server = stack.enter_context(serve_wsgi(usage_app, tls=tls, keep_alive=True))
+        usage_server = stack.enter_context(serve_wsgi(usage_app, tls=tls))
         slack_server = stack.enter_context(serve_wsgi(hooked(slack, "slack"), tls=tls))
         smtp = stack.enter_context(SmtpSink(outbox=state_dir / "outbox"))
         crm_settings: dict[str, Any] = (

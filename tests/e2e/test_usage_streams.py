@@ -61,7 +61,7 @@ def api() -> UsageApi:
 
 @pytest.fixture
 def server(api: UsageApi, traffic: Traffic) -> Iterator[RunningServer]:
-    with serve_wsgi(traffic.serve(api), tls=None, keep_alive=True) as running:
+    with serve_wsgi(traffic.serve(api), tls=None) as running:
         yield running
 
 
@@ -110,7 +110,7 @@ def test_each_stream_keeps_its_connection(api: UsageApi, traffic: Traffic) -> No
         ports.append(environ["REMOTE_PORT"])
         return api(environ, start_response)
 
-    with serve_wsgi(traffic.serve(noted), tls=None, keep_alive=True) as server:
+    with serve_wsgi(traffic.serve(noted), tls=None) as server:
         pages = read(server, "until").api_calls
 
     streams = len(week_spans(SINCE, AS_OF, 4))
@@ -148,7 +148,7 @@ def test_a_run_reads_usage_from_its_start_and_stops_when_it_fails(
         answer.wait(5)
         return api(environ, start_response)
 
-    with serve_wsgi(held, tls=None, keep_alive=True) as server:
+    with serve_wsgi(held, tls=None) as server:
         settings = sandbox.settings.model_copy(
             update={"usage_api_url": server.url, "usage_api_token": SecretStr(TOKEN)}
         )

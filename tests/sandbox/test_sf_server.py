@@ -106,23 +106,43 @@ def test_a_kept_alive_server_answers_on_one_connection(
     assert len(set(ports)) == connections
 
 
-def test_a_request_with_a_body_closes_its_connection() -> None:
-    """Its body may be left unread (an app refusing it before reading), and would then be
-    taken for the next request: only requests without one keep the connection."""
+def echo(environ: Any, start_response: Any) -> Iterable[bytes]:
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [body or b"hello"]
+
+
+def test_a_request_with_a_body_keeps_its_connection_read_or_not() -> None:
+    """A batch write's body, read by the app or left unread (a refusal before reading it),
+    is not taken for the next request on the same connection."""
     ports: list[str] = []
     with (
-        serve_wsgi(client_ports(hello, ports), tls=None, keep_alive=True) as server,
+        serve_wsgi(client_ports(echo, ports), tls=None) as server,
+        serve_wsgi(client_ports(hello, ports), tls=None) as refusing,
         requests.Session() as http,
     ):
-        http.get(server.url, timeout=5)
-        http.post(server.url, data=b"unread", timeout=5)
-        http.get(server.url, timeout=5)
-    assert ports[0] == ports[1] != ports[2]
+        assert http.post(server.url, data=b'{"inputs": []}', timeout=5).text == '{"inputs": []}'
+        assert http.get(server.url, timeout=5).text == "hello"
+        assert http.post(refusing.url, data=b"unread", timeout=5).text == "hello"
+        assert http.get(refusing.url, timeout=5).text == "hello"
+    assert ports[0] == ports[1] != ports[2] == ports[3]
+
+
+def test_a_chunked_request_closes_its_connection() -> None:
+    """A body without a length is werkzeug's to read: the connection is not kept."""
+    ports: list[str] = []
+    with (
+        serve_wsgi(client_ports(echo, ports), tls=None) as server,
+        requests.Session() as http,
+    ):
+        assert http.post(server.url, data=iter([b"a", b"b"]), timeout=5).text == "ab"
+        assert http.get(server.url, timeout=5).text == "hello"
+    assert ports[0] != ports[1]
 
 
 def test_a_closed_server_shuts_its_kept_alive_connections() -> None:
     with requests.Session() as http:
-        server = serve_wsgi(hello, tls=None, keep_alive=True)
+        server = serve_wsgi(hello, tls=None)
         assert http.get(server.url, timeout=5).text == "hello"
         server.close()
         with pytest.raises(requests.ConnectionError):
