@@ -284,7 +284,10 @@ class TaskLedger:
         def send(chunk: Sequence[TaskIntent]) -> BatchOutcome:
             inputs = [
                 SimplePublicObjectBatchInput(
-                    id=ids[t.key], properties=self._properties(t), object_write_trace_id=t.key
+                    id=ids[t.key],
+                    properties=self._properties(t),
+                    object_write_trace_id=t.key,
+                    local_vars_configuration=self._api.models,
                 )
                 for t in chunk
             ]
@@ -324,7 +327,8 @@ class TaskLedger:
             result.failures += [_failure(t, outcome.code, str(outcome)) for t in chunk]
             return
         made = {
-            str((task.properties or {}).get(self._key)): str(task.id) for task in outcome.results
+            str(properties.get(self._key)): task_id
+            for task_id, properties in zip(outcome.ids, outcome.properties, strict=True)
         }
         keys = {t.key for t in chunk}
         self._store.tasks_created({k: i for k, i in made.items() if k in keys})
@@ -348,6 +352,7 @@ class TaskLedger:
             properties=self._properties(task),
             associations=associations,
             object_write_trace_id=task.key,
+            local_vars_configuration=self._api.models,
         )
 
     def _properties(self, task: TaskIntent) -> dict[str, str]:
@@ -368,10 +373,14 @@ class TaskLedger:
         return self._type_ids[to_type]
 
     def _association(self, record_id: str, to_type: str) -> PublicAssociationsForObject:
+        models = self._api.models
         spec = AssociationSpec(
-            association_category="HUBSPOT_DEFINED", association_type_id=self._type_id(to_type)
+            association_category="HUBSPOT_DEFINED",
+            association_type_id=self._type_id(to_type),
+            local_vars_configuration=models,
         )
-        return PublicAssociationsForObject(to=PublicObjectId(id=record_id), types=[spec])
+        to = PublicObjectId(id=record_id, local_vars_configuration=models)
+        return PublicAssociationsForObject(to=to, types=[spec], local_vars_configuration=models)
 
 
 def _failure(task: TaskIntent, code: str | None, message: str) -> WriteFailure:

@@ -26,6 +26,7 @@ def update_records(
                 id=u.record_id,
                 properties={f: write_value(v) for f, v in u.values().items()},
                 object_write_trace_id=u.record_id,
+                local_vars_configuration=client.models,
             )
             for u in chunk
         ]
@@ -49,7 +50,7 @@ def _tally(
             WriteFailure(u.record_id, u.label, outcome.code or "ERROR", str(outcome)) for u in chunk
         ]
         return
-    written = {str(o.id) for o in outcome.results}
+    written = set(outcome.ids)
     for update in chunk:
         if update.record_id in written:
             result.written += 1
