@@ -647,8 +647,13 @@ def broken(path: list[str | int], value: Any = None, *, delete: bool = False) ->
     return body
 
 
+def answered(operation: str, status: int, body: Any) -> Exchange:
+    """An exchange as the portal records it: the response as sent."""
+    return Exchange(operation, status, json.dumps(body).encode())
+
+
 def test_the_checker_passes_a_correct_response() -> None:
-    assert check_response(Exchange("objects.batch_update", 200, good_batch())) == []
+    assert check_response(answered("objects.batch_update", 200, good_batch())) == []
 
 
 @pytest.mark.parametrize(
@@ -687,21 +692,21 @@ def test_the_checker_passes_a_correct_response() -> None:
     ],
 )
 def test_the_checker_catches_a_broken_response(body: dict[str, Any], says: list[str]) -> None:
-    problems = check_response(Exchange("objects.batch_update", 200, body))
+    problems = check_response(answered("objects.batch_update", 200, body))
     assert problems == [f"objects.batch_update 200: {problem}" for problem in says]
 
 
 def test_the_checker_catches_broken_errors_and_unexpected_statuses() -> None:
-    assert check_response(Exchange("objects.search", 201, {"total": 0, "results": []})) == [
+    assert check_response(answered("objects.search", 201, {"total": 0, "results": []})) == [
         "objects.search 201: the API never answers this operation with this status"
     ]
-    assert check_response(Exchange("objects.search", 400, {"status": "error", "message": "x"})) == [
+    assert check_response(answered("objects.search", 400, {"status": "error", "message": "x"})) == [
         "objects.search 400: $.correlationId: Invalid value for `correlation_id`, must not be "
         "`None`",
         "objects.search 400: $.category: Invalid value for `category`, must not be `None`",
     ]
     assert check_response(
-        Exchange(
+        answered(
             "objects.search", 429, {"status": "error", "message": "x", "errorType": "RATE_LIMIT"}
         )
     ) == [
@@ -711,7 +716,7 @@ def test_the_checker_catches_broken_errors_and_unexpected_statuses() -> None:
     ]
     standard_error = {"status": "error", "category": "X", "message": "m", "context": {}}
     batch = {**good_batch(), "numErrors": 1, "errors": [standard_error]}
-    assert check_response(Exchange("objects.batch_update", 207, batch)) == [
+    assert check_response(answered("objects.batch_update", 207, batch)) == [
         "objects.batch_update 207: $.errors[0].links: Invalid value for `links`, must not be "
         "`None`",
         "objects.batch_update 207: $.errors[0].errors: Invalid value for `errors`, must not be "

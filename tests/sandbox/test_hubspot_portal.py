@@ -342,6 +342,34 @@ def page_ids(portal: HubSpotPortal, *, archived: bool) -> list[str]:
     return [record["id"] for record in page["results"]]
 
 
+def test_list_pages_follow_records_made_archived_and_merged_between_them(
+    portal: HubSpotPortal,
+) -> None:
+    """The list pages' id order is kept between changes: every change to the type shows on
+    the next page asked for."""
+    ids = [portal.insert("companies", {"name": f"C{n}"}) for n in range(5)]
+
+    def pages(limit: int = 2) -> list[str]:
+        seen, after = [], None
+        while True:
+            page = portal.get_page("companies", PageRequest(limit=limit, after=after))
+            seen += [record["id"] for record in page["results"]]
+            after = page.get("paging", {}).get("next", {}).get("after")
+            if after is None:
+                return seen
+
+    assert pages() == ids
+    after = portal.get_page("companies", PageRequest(limit=2))["paging"]["next"]["after"]
+    added = portal.insert("companies", {"name": "C5"})
+    rest = portal.get_page("companies", PageRequest(limit=10, after=after))["results"]
+    assert [record["id"] for record in rest] == [*ids[2:], added]
+    portal.archive("companies", ids[2])
+    assert pages() == [*ids[:2], *ids[3:], added]
+    portal.merge("companies", ids[0], ids[1])
+    assert pages() == [ids[0], *ids[3:], added]
+    assert pages(limit=100) == [ids[0], *ids[3:], added]
+
+
 def test_an_archived_record_moves_to_the_recycle_bin(
     portal: HubSpotPortal, company: str, clock: Clock
 ) -> None:

@@ -129,7 +129,7 @@ class HubSpotApp:
             response.headers.update(refusal.headers)
         self.portal.record(
             ApiCall(request.method, path, operation, status, _inputs(request)),
-            Exchange(operation, status, json.loads(response.get_data())),
+            Exchange(operation, status, response.get_data()),
         )
         if handled and self.portal.take_drop(request.method, path):
             raise DropConnection(f"injected fault: {request.method} {path} loses its response")

@@ -63,10 +63,11 @@ def get_page(store: CrmStore, object_type: str, request: PageRequest) -> dict[st
     start = _cursor(request.after)
     if request.archived:
         table = sorted_records(store.archived[object_type].values())
+        remaining = table[bisect.bisect_left(table, start, key=lambda record: int(record.id)) :]
+        page = remaining[: request.limit]
+        after = remaining[request.limit].id if len(remaining) > request.limit else None
     else:
-        table = list(store.records[object_type].values())  # kept in id order
-    remaining = table[bisect.bisect_left(table, start, key=lambda record: int(record.id)) :]
-    page = remaining[: request.limit]
+        page, after = store.page(object_type, start, request.limit)
     names = returned_names(store, object_type, request.properties)
     results = []
     for record in page:
@@ -76,8 +77,8 @@ def get_page(store: CrmStore, object_type: str, request: PageRequest) -> dict[st
             body["associations"] = associations
         results.append(body)
     response: dict[str, Any] = {"results": results}
-    if len(remaining) > request.limit:
-        response["paging"] = {"next": {"after": remaining[request.limit].id}}
+    if after is not None:
+        response["paging"] = {"next": {"after": after}}
     return response
 
 

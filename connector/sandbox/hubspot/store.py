@@ -4,6 +4,7 @@ counters, as plain values the operations read and write. Not thread-safe on its 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -99,13 +100,14 @@ class CrmStore:
     ) -> None:
         self.clock = clock
         self.schema = {name: {s.name: s for s in schema.get(name, ())} for name in OBJECT_TYPES}
-        # in id order: ids only grow and a record is never put back, so pages need no sort
+        # in id order (ids only grow and a record is never put back), as search reads them
         self.records: dict[str, dict[str, Record]] = {name: {} for name in OBJECT_TYPES}
         self.archived: dict[str, dict[str, Record]] = {name: {} for name in OBJECT_TYPES}
         self.owners: dict[str, Owner] = {}
         self.links: dict[tuple[str, str], set[tuple[str, str]]] = {}
         self.next_id = FIRST_RECORD_ID
         self.next_owner_id = FIRST_OWNER_ID
+        self._in_order: dict[str, tuple[list[int], list[Record]]] = {}  # see `page`
 
     def new_record(self, object_type: str, values: dict[str, str], lag_seconds: float) -> Record:
         now = self.clock()
@@ -113,7 +115,30 @@ class CrmStore:
         self.next_id += 1
         record.index(lag_seconds, now)
         self.records[object_type][record.id] = record
+        self._in_order.pop(object_type, None)
         return record
+
+    def remove(self, object_type: str, record_id: str) -> Record:
+        """A live record taken out (archived or merged away)."""
+        self._in_order.pop(object_type, None)
+        return self.records[object_type].pop(record_id)
+
+    def page(self, object_type: str, first_id: int, limit: int) -> tuple[list[Record], str | None]:
+        """Up to `limit` live records from `first_id` on, in id order, and the id of the one
+        after them (the next page's cursor). The type's ids are kept in order between
+        changes to it: a read of 200,000 meetings took each page's place by listing them
+        all again (~25 ms a page, more than half of what the portal did for a run)."""
+        ids, table = self._ordered(object_type)
+        start = bisect.bisect_left(ids, first_id)
+        end = start + limit
+        return table[start:end], table[end].id if end < len(table) else None
+
+    def _ordered(self, object_type: str) -> tuple[list[int], list[Record]]:
+        ordered = self._in_order.get(object_type)
+        if ordered is None:
+            table = sorted_records(self.records[object_type].values())
+            ordered = self._in_order[object_type] = ([int(r.id) for r in table], table)
+        return ordered
 
     def add_owner(self, email: str, first_name: str, last_name: str, archived: bool) -> Owner:
         now = self.clock()
@@ -147,7 +172,7 @@ class CrmStore:
     def archive(self, object_type: str, record_id: str, now: datetime) -> list[tuple[str, str]]:
         """Move a record to the recycle bin, its associations removed; returns the records
         it was associated with."""
-        record = self.records[object_type].pop(record_id)
+        record = self.remove(object_type, record_id)
         record.archived_at = now
         self.archived[object_type][record_id] = record
         linked = sorted(self.links.pop((object_type, record_id), set()))
@@ -224,6 +249,7 @@ class CrmStore:
             self.link(from_type, from_id, to_type, to_id)
         self.next_id = state["next_id"]
         self.next_owner_id = state["next_owner_id"]
+        self._in_order.clear()
 
 
 def sorted_records(records: Iterable[Record]) -> list[Record]:
