@@ -5,8 +5,8 @@ certificate from a throwaway CA (`make_tls`) that clients trust through a CA bun
 Werkzeug closes the connection after every answer; a real API server keeps it open, so a
 server started with `keep_alive` does too (for a request whose body's length is given, read
 whole before the app, so nothing of it is left to be taken for the next request), and each
-page of a read or batch of a write does not pay a new connection (a TLS handshake, ~8 ms of
-the client's CPU, and a server thread) on top of the server's latency.
+page of a read or batch of a write does not pay a new connection (a TLS handshake and a new
+SSL context in the client, and a server thread) on top of the server's latency.
 """
 
 from __future__ import annotations

@@ -519,8 +519,8 @@ def _answered(answer: Any) -> Any:
 
 def _outcome(answer: dict[str, Any]) -> BatchOutcome:
     """A batch write's answer as HubSpot sent it (JSON, not the client's models: building
-    them parses two timestamps of every object with dateutil, ~40 % of a first run's
-    writing CPU)."""
+    them parses two timestamps of every object with dateutil: about a seventh of the
+    worker's CPU in a first run at 30,000 companies)."""
     errors: dict[str, tuple[str, str]] = {}
     for error in answer.get("errors") or ():
         context = error.get("context") or {}

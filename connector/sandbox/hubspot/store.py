@@ -127,7 +127,7 @@ class CrmStore:
         """Up to `limit` live records from `first_id` on, in id order, and the id of the one
         after them (the next page's cursor). The type's ids are kept in order between
         changes to it: a read of 200,000 meetings took each page's place by listing them
-        all again (~25 ms a page, more than half of what the portal did for a run)."""
+        all again (~25 ms a page, a fifth of what the portal did for a run)."""
         ids, table = self._ordered(object_type)
         start = bisect.bisect_left(ids, first_id)
         end = start + limit
